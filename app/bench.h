@@ -1,0 +1,16 @@
+/* kinora-bench subcommands and shared helpers. */
+#pragma once
+
+#include <stddef.h>
+
+int kinora_bench_dit (int argc, char **argv);
+int kinora_bench_t5 (int argc, char **argv);
+int kinora_bench_vae (int argc, char **argv, int version);
+int kinora_bench_generate (int argc, char **argv);
+
+/* Helpers (main-bench.c). */
+double bench_now (void);                 /* monotonic seconds */
+double bench_peak_rss_gib (void);        /* VmHWM of this process */
+double bench_sgemm_gflops (int n);       /* OpenBLAS sgemm n^3 rate measured now */
+const char *bench_blas_corename (void);
+int bench_cmp_double (const void *a, const void *b);

@@ -1,0 +1,16 @@
+/* cli-tokenize.c: kinora-cli tokenize (placeholder until the feature lands).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <stdio.h>
+
+#include "cli.h"
+
+int
+kinora_cli_tokenize (int argc, char **argv)
+{
+  (void) argc;
+  (void) argv;
+  fprintf (stderr, "kinora-cli tokenize: not implemented yet\n");
+  return 1;
+}

@@ -1,0 +1,5 @@
+/* kinora-cli subcommands. */
+#pragma once
+
+int kinora_cli_tokenize (int argc, char **argv);
+int kinora_cli_generate (int argc, char **argv);

@@ -1,0 +1,119 @@
+/* main-bench.c: kinora-bench, speed and memory at the real model shapes with random weights.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ke.h"
+#include "bench.h"
+
+double
+bench_now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+double
+bench_peak_rss_gib (void)
+{
+  FILE *f = fopen ("/proc/self/status", "r");
+  char line[256];
+  double kib = 0;
+  if (!f)
+    return 0;
+  while (fgets (line, sizeof line, f))
+    if (strncmp (line, "VmHWM:", 6) == 0)
+      kib = atof (line + 6);
+  fclose (f);
+  return kib / (1024.0 * 1024.0);
+}
+
+int
+bench_cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+double
+bench_sgemm_gflops (int n)
+{
+  size_t nn = (size_t) n * n;
+  float *a = malloc (nn * sizeof (float));
+  float *b = malloc (nn * sizeof (float));
+  float *c = malloc (nn * sizeof (float));
+  double best = 0;
+  if (!a || !b || !c)
+    goto out;
+  for (size_t i = 0; i < nn; i++)
+    {
+      a[i] = (float) ((i * 7919) % 1000) / 1000.0f - 0.5f;
+      b[i] = (float) ((i * 104729) % 1000) / 1000.0f - 0.5f;
+    }
+  for (int r = 0; r < 4; r++)
+    {
+      double t0 = bench_now ();
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+      double dt = bench_now () - t0;
+      double g = 2.0 * n * (double) n * n / dt * 1e-9;
+      if (r > 0 && g > best)
+        best = g;
+    }
+out:
+  free (a);
+  free (b);
+  free (c);
+  return best;
+}
+
+const char *
+bench_blas_corename (void)
+{
+  return openblas_get_corename ();
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+           "usage: kinora-bench <what> [options]\n"
+           "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact]\n"
+           "  t5 --random [--threads N]\n"
+           "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
+           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      usage (stderr);
+      return 2;
+    }
+  const char *w = argv[1];
+  if (strcmp (w, "dit") == 0)
+    return kinora_bench_dit (argc - 1, argv + 1);
+  if (strcmp (w, "t5") == 0)
+    return kinora_bench_t5 (argc - 1, argv + 1);
+  if (strcmp (w, "vae22-decode") == 0)
+    return kinora_bench_vae (argc - 1, argv + 1, 22);
+  if (strcmp (w, "vae21-decode") == 0)
+    return kinora_bench_vae (argc - 1, argv + 1, 21);
+  if (strcmp (w, "generate") == 0)
+    return kinora_bench_generate (argc - 1, argv + 1);
+  if (strcmp (w, "--help") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  fprintf (stderr, "kinora-bench: unknown benchmark '%s'\n", w);
+  usage (stderr);
+  return 2;
+}

@@ -1,0 +1,119 @@
+// Kinora engine: the backend table. Models call these ops only; cpu/ is the reference,
+// cuda/ slots in without touching model code.
+//
+// Conventions (all ops):
+//  - activations are float32, contiguous, in memory owned by the backend (ke_backend_alloc);
+//    "rows" are the outer dimension, D (or N) the inner one: x[M, D] means M rows of D floats.
+//  - weights are struct ke_tensor in their stored dtype (host, usually mmapped); a backend may keep a
+//    converted/uploaded copy in struct ke_linear.prepared, made once by linear_prepare.
+//  - ops are synchronous from the caller's view (a device backend may queue them on one stream;
+//    download synchronises).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+struct ke_backend;
+
+// A Linear layer: y = x W^T + b with W [out, in] (PyTorch layout), b [out] or NULL.
+struct ke_linear {
+    const struct ke_tensor * w;   // (out, in) any float dtype; conv weights flatten to (out, in*k...)
+    const struct ke_tensor * b;   // (out) or NULL
+    int64_t n_in, n_out;
+    void * prepared;              // backend-owned copy (converted / reordered / uploaded)
+    struct ke_backend * owner;    // backend that made `prepared`
+};
+
+// A 3-D convolution weight, [Cout, Cin, kt, kh, kw] (2-D convs use kt = 1).
+struct ke_conv3d {
+    const struct ke_tensor * w;
+    const struct ke_tensor * b;   // (Cout) or NULL
+    int c_out, c_in, kt, kh, kw;
+    void * prepared;
+    struct ke_backend * owner;
+};
+
+struct ke_backend_ops {
+    const char * name;
+
+    // --- memory -------------------------------------------------------------------------------
+    void * (*alloc)(struct ke_backend * be, size_t n);              // NULL when out of memory
+    void (*free)(struct ke_backend * be, void * p);
+    void (*upload)(struct ke_backend * be, void * dst, const void * src, size_t n);     // host -> backend
+    void (*download)(struct ke_backend * be, void * dst, const void * src, size_t n);   // backend -> host
+    void (*copy)(struct ke_backend * be, void * dst, const void * src, size_t n);       // backend -> backend
+    void (*memset0)(struct ke_backend * be, void * dst, size_t n);
+    void (*sync)(struct ke_backend * be);
+
+    // --- dense --------------------------------------------------------------------------------
+    // Prepare once per weight (0 ok, <0 error). linear_release frees `prepared`.
+    int (*linear_prepare)(struct ke_backend * be, struct ke_linear * l);
+    void (*linear_release)(struct ke_backend * be, struct ke_linear * l);
+    // y[M, n_out] = x[M, n_in] W^T + b
+    void (*linear)(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
+
+    // --- row-wise -----------------------------------------------------------------------------
+    // LayerNorm over D (population variance); w, b may be NULL (no affine).
+    void (*layer_norm)(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D,
+                       const float * w, const float * b, float eps);
+    // y = x / sqrt(mean(x^2) + eps) * w (w may be NULL)
+    void (*rms_norm)(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D,
+                     const float * w, float eps);
+    // y[i] = x[i] * (1 + scale[s]) + shift[s], s = sel ? sel[i] : 0; shift/scale rows of D.
+    void (*modulate)(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D,
+                     const float * shift, const float * scale, int64_t mod_stride, const int32_t * sel);
+    // x[i] += y[i] * gate[s] (gate NULL: plain add), s as above.
+    void (*gated_add)(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D,
+                      const float * gate, int64_t gate_stride, const int32_t * sel);
+
+    // --- element-wise -------------------------------------------------------------------------
+    void (*gelu_tanh)(struct ke_backend * be, float * x, int64_t n);
+    void (*silu)(struct ke_backend * be, float * x, int64_t n);
+    void (*mul)(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n);
+    void (*add)(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n);
+    void (*scale)(struct ke_backend * be, float * y, const float * x, float s, int64_t n);
+
+    // --- attention ----------------------------------------------------------------------------
+    // x[L, n_heads*head_dim]: rotate adjacent pairs (2p, 2p+1) of each head by angle table
+    // cs[L, head_dim/2, 2] = (cos, sin) per token and pair.
+    void (*rope)(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs);
+    // o[Lq, H*hd] = softmax(scale * q k^T + bias) v per head; q[Lq, H*hd], k/v[Lk, H*hd] (row stride
+    // H*hd). bias: [H, Lq, Lk] or NULL. Must not materialise the full [Lq, Lk] matrix per head.
+    void (*attention)(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
+                      int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
+
+    // --- DiT layout ---------------------------------------------------------------------------
+    // x[C, F, H, W] -> patches[L, C*ph*pw] (kt = 1), token order f, y, x; element order (c, dy, dx),
+    // which is the flattened conv weight's [in, 1, kh, kw] order.
+    void (*patchify)(struct ke_backend * be, float * patches, const float * x, int C, int F, int H, int W,
+                     int ph, int pw);
+    // tokens[L, ph*pw*C] (layout (dy, dx, c), c fastest) -> out[C, F, H, W]
+    void (*unpatchify)(struct ke_backend * be, float * out, const float * tokens, int C, int F, int H, int W,
+                       int ph, int pw);
+
+    // --- convolution (VAE) --------------------------------------------------------------------
+    int (*conv3d_prepare)(struct ke_backend * be, struct ke_conv3d * c);
+    void (*conv3d_release)(struct ke_backend * be, struct ke_conv3d * c);
+    // y[Cout, To, Ho, Wo] = conv(x[Cin, T, H, W]) with zero padding: pt0 frames in front, pt1 at the end,
+    // ph/pw on both sides in H/W, strides st/sh/sw. To = (T + pt0 + pt1 - kt)/st + 1, etc.
+    void (*conv3d)(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c,
+                   int T, int H, int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw);
+};
+
+struct ke_backend {
+    const struct ke_backend_ops * ops;
+    enum ke_precision precision;   // matmul/conv compute precision
+    void * impl;                   // backend private state
+};
+
+// The CPU backend (always available): exact fp32 matmuls, or bf16 compute with fp32 accumulation.
+struct ke_backend * ke_backend_cpu(void);
+struct ke_backend * ke_backend_cpu_fast(void);
+// Create a backend by name ("cpu", "cuda"); NULL + err when unavailable.
+struct ke_backend * ke_backend_by_name(const char * name, struct ke_error * err);
+
+// Convenience wrappers.
+static inline void * ke_be_alloc(struct ke_backend * be, size_t n) { return be->ops->alloc(be, n); }
+static inline void ke_be_free(struct ke_backend * be, void * p) { if (p) be->ops->free(be, p); }

@@ -1,0 +1,19 @@
+// Kinora engine: CPU backend internals shared by its files.
+#pragma once
+
+#include "backends/backend.h"
+
+int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
+void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l);
+void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
+
+void ke_cpu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
+                      int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
+
+int ke_cpu_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c);
+void ke_cpu_conv3d_release(struct ke_backend * be, struct ke_conv3d * c);
+void ke_cpu_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c,
+                   int T, int H, int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw);
+
+// Plain f32 GEMM used by several CPU ops: C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
+void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate);

@@ -1,0 +1,309 @@
+// Kinora engine: CPU Linear layers. Two paths behind one op:
+//  - exact: fp32 OpenBLAS sgemm (weights converted to f32 block by block when stored narrower);
+//  - fast: bf16 inputs/weights with fp32 accumulation through oneDNN's matmul (what the reference GPU
+//    pipeline does under autocast). Without oneDNN the fast path falls back to the exact one.
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cpu/cpu-impl.h"
+#include "core/error.h"
+#include "core/threadpool.h"
+
+#ifdef KE_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) M, (blasint) N, (blasint) K, 1.0f, A,
+                (blasint) K, B, (blasint) K, accumulate ? 1.0f : 0.0f, C, (blasint) N);
+}
+
+static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b, const float * bf)
+{
+    if (!b && !bf) {
+        return;
+    }
+    float tmp[1024];
+    const float * bias = bf;
+    float * heap = NULL;
+    if (!bias) {
+        if (b->type == KE_DTYPE_F32) {
+            bias = b->data;
+        } else {
+            heap = N <= 1024 ? tmp : malloc((size_t) N * sizeof(float));
+            if (!heap) {
+                return;
+            }
+            ke_convert_to_f32(heap, b->data, b->type, b->scale, (size_t) N);
+            bias = heap;
+        }
+    }
+    for (int64_t i = 0; i < M; i++) {
+        float * r = y + i * N;
+        for (int64_t j = 0; j < N; j++) {
+            r[j] += bias[j];
+        }
+    }
+    if (heap && heap != tmp) {
+        free(heap);
+    }
+}
+
+// --- exact fp32 path ----------------------------------------------------------------------------
+
+static void linear_exact(float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    const int64_t N = l->n_out, K = l->n_in;
+    const struct ke_tensor * w = l->w;
+    if (w->type == KE_DTYPE_F32) {
+        ke_cpu_sgemm_nt(y, x, w->data, M, N, K, 0);
+    } else {
+        // Convert a block of weight rows to f32 at a time (no full f32 copy of the model).
+        const int64_t blk = 256;
+        float * wf = malloc((size_t) (blk * K) * sizeof(float));
+        KE_ASSERT(wf);
+        const size_t es = ke_dtype_size(w->type);
+        for (int64_t n0 = 0; n0 < N; n0 += blk) {
+            const int64_t nb = N - n0 < blk ? N - n0 : blk;
+            ke_convert_to_f32(wf, (const char *) w->data + (size_t) (n0 * K) * es, w->type, w->scale, (size_t) (nb * K));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) M, (blasint) nb, (blasint) K, 1.0f, x,
+                        (blasint) K, wf, (blasint) K, 0.0f, y + n0, (blasint) N);
+        }
+        free(wf);
+    }
+    add_bias(y, M, N, l->b, NULL);
+}
+
+// --- fast bf16 path (oneDNN) --------------------------------------------------------------------
+
+#ifdef KE_HAVE_DNNL
+
+struct dnnl_prim {
+    int64_t M;
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md;
+};
+
+#define KE_DNNL_PRIMS 8
+
+struct dnnl_linear {
+    uint16_t * w_bf16;       // [N, K] bf16 (NULL when the stored weight is bf16: used in place)
+    const uint16_t * w;      // what the primitive reads
+    float * bias;            // [N] f32 or NULL
+    struct dnnl_prim prims[KE_DNNL_PRIMS];
+    int n_prims;
+    pthread_mutex_t mu;
+};
+
+static dnnl_engine_t g_eng;
+static dnnl_stream_t g_stream;
+static pthread_once_t g_dnnl_once = PTHREAD_ONCE_INIT;
+static int g_dnnl_ok;
+
+static void dnnl_init_once(void)
+{
+    if (dnnl_engine_create(&g_eng, dnnl_cpu, 0) != dnnl_success) {
+        return;
+    }
+    if (dnnl_stream_create(&g_stream, g_eng, dnnl_stream_default_flags) != dnnl_success) {
+        return;
+    }
+    g_dnnl_ok = 1;
+}
+
+struct cvt_ctx {
+    uint16_t * dst;
+    const float * src;
+};
+
+static void cvt_range(void * p, int64_t i0, int64_t i1, int tid)
+{
+    (void) tid;
+    struct cvt_ctx * c = p;
+    for (int64_t i = i0; i < i1; i++) {
+        c->dst[i] = ke_f32_to_bf16(c->src[i]);
+    }
+}
+
+static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N, int64_t K)
+{
+    for (int i = 0; i < d->n_prims; i++) {
+        if (d->prims[i].M == M) {
+            return &d->prims[i];
+        }
+    }
+    struct dnnl_prim * p;
+    if (d->n_prims < KE_DNNL_PRIMS) {
+        p = &d->prims[d->n_prims++];
+    } else {
+        p = &d->prims[KE_DNNL_PRIMS - 1];
+        dnnl_primitive_destroy(p->prim);
+    }
+    memset(p, 0, sizeof(*p));
+    p->M = M;
+    dnnl_dims_t sd = { M, K }, wd = { K, N }, dd = { M, N }, bd = { 1, N };
+    dnnl_dims_t ws = { 1, K };    // [K, N] view of the [N, K] row-major weight
+    dnnl_memory_desc_init_by_tag(&p->src_md, 2, sd, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_init_by_strides(&p->wei_md, 2, wd, dnnl_bf16, ws);
+    dnnl_memory_desc_init_by_tag(&p->dst_md, 2, dd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&p->bias_md, 2, bd, dnnl_f32, dnnl_ab);
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_matmul_desc_init(&md, &p->src_md, &p->wei_md, d->bias ? &p->bias_md : NULL, &p->dst_md) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &md, NULL, g_eng, NULL) != dnnl_success ||
+        dnnl_primitive_create(&p->prim, pd) != dnnl_success) {
+        if (pd) {
+            dnnl_primitive_desc_destroy(pd);
+        }
+        d->n_prims--;
+        return NULL;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return p;
+}
+
+static int linear_fast(float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    struct dnnl_linear * d = l->prepared;
+    const int64_t N = l->n_out, K = l->n_in;
+    pthread_mutex_lock(&d->mu);
+    struct dnnl_prim * p = get_prim(d, M, N, K);
+    pthread_mutex_unlock(&d->mu);
+    if (!p) {
+        return -1;
+    }
+    uint16_t * xb = malloc((size_t) (M * K) * sizeof(uint16_t));
+    if (!xb) {
+        return -1;
+    }
+    struct cvt_ctx cc = { xb, x };
+    ke_parallel_for(M * K, 1 << 16, cvt_range, &cc);
+    dnnl_memory_t ms = NULL, mw = NULL, mdst = NULL, mb = NULL;
+    int rc = -1;
+    if (dnnl_memory_create(&ms, &p->src_md, g_eng, xb) == dnnl_success &&
+        dnnl_memory_create(&mw, &p->wei_md, g_eng, (void *) d->w) == dnnl_success &&
+        dnnl_memory_create(&mdst, &p->dst_md, g_eng, y) == dnnl_success &&
+        (!d->bias || dnnl_memory_create(&mb, &p->bias_md, g_eng, d->bias) == dnnl_success)) {
+        dnnl_exec_arg_t args[4] = {
+            { DNNL_ARG_SRC, ms },
+            { DNNL_ARG_WEIGHTS, mw },
+            { DNNL_ARG_DST, mdst },
+            { DNNL_ARG_BIAS, mb },
+        };
+        if (dnnl_primitive_execute(p->prim, g_stream, d->bias ? 4 : 3, args) == dnnl_success &&
+            dnnl_stream_wait(g_stream) == dnnl_success) {
+            rc = 0;
+        }
+    }
+    dnnl_memory_destroy(ms);
+    dnnl_memory_destroy(mw);
+    dnnl_memory_destroy(mdst);
+    dnnl_memory_destroy(mb);
+    free(xb);
+    return rc;
+}
+
+static int prepare_fast(struct ke_linear * l)
+{
+    pthread_once(&g_dnnl_once, dnnl_init_once);
+    if (!g_dnnl_ok) {
+        return -1;
+    }
+    struct dnnl_linear * d = calloc(1, sizeof(*d));
+    if (!d) {
+        return -1;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    const size_t n = (size_t) (l->n_out * l->n_in);
+    if (l->w->type == KE_DTYPE_BF16) {
+        d->w = l->w->data;
+    } else {
+        d->w_bf16 = malloc(n * sizeof(uint16_t));
+        float * tmp = malloc((size_t) l->n_in * sizeof(float));
+        if (!d->w_bf16 || !tmp) {
+            free(tmp);
+            free(d->w_bf16);
+            free(d);
+            return -1;
+        }
+        const size_t es = ke_dtype_size(l->w->type);
+        for (int64_t r = 0; r < l->n_out; r++) {
+            ke_convert_to_f32(tmp, (const char *) l->w->data + (size_t) (r * l->n_in) * es, l->w->type, l->w->scale,
+                              (size_t) l->n_in);
+            for (int64_t c = 0; c < l->n_in; c++) {
+                d->w_bf16[r * l->n_in + c] = ke_f32_to_bf16(tmp[c]);
+            }
+        }
+        free(tmp);
+        d->w = d->w_bf16;
+    }
+    if (l->b) {
+        d->bias = malloc((size_t) l->n_out * sizeof(float));
+        if (!d->bias) {
+            free(d->w_bf16);
+            free(d);
+            return -1;
+        }
+        ke_convert_to_f32(d->bias, l->b->data, l->b->type, l->b->scale, (size_t) l->n_out);
+    }
+    l->prepared = d;
+    return 0;
+}
+
+static void release_fast(struct ke_linear * l)
+{
+    struct dnnl_linear * d = l->prepared;
+    if (!d) {
+        return;
+    }
+    for (int i = 0; i < d->n_prims; i++) {
+        dnnl_primitive_destroy(d->prims[i].prim);
+    }
+    pthread_mutex_destroy(&d->mu);
+    free(d->w_bf16);
+    free(d->bias);
+    free(d);
+    l->prepared = NULL;
+}
+
+#endif // KE_HAVE_DNNL
+
+// --- backend entry points -----------------------------------------------------------------------
+
+int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
+{
+    l->owner = be;
+    l->prepared = NULL;
+#ifdef KE_HAVE_DNNL
+    if (be->precision == KE_PRECISION_BF16) {
+        return prepare_fast(l);
+    }
+#endif
+    return 0;
+}
+
+void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l)
+{
+    (void) be;
+#ifdef KE_HAVE_DNNL
+    release_fast(l);
+#endif
+    l->prepared = NULL;
+}
+
+void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    (void) be;
+    if (M <= 0) {
+        return;
+    }
+#ifdef KE_HAVE_DNNL
+    if (l->prepared && linear_fast(y, x, M, l) == 0) {
+        return;
+    }
+#endif
+    linear_exact(y, x, M, l);
+}

@@ -1,0 +1,23 @@
+// Kinora engine: weight-file loaders. Each fills a struct ke_tensor_set keyed by checkpoint names.
+#pragma once
+
+#include "core/tensor.h"
+
+// safetensors: a .safetensors file, a *.safetensors.index.json, or a folder holding either.
+// A config.json beside the weights becomes the set's "config" metadata when the file has none.
+enum ke_status ke_safetensors_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err);
+enum ke_status ke_safetensors_open_file(struct ke_tensor_set ** out, const char * path, struct ke_error * err);
+// Parse a whole file image already in memory; tensors point into `file`. (Fuzz entry point.)
+enum ke_status ke_safetensors_parse(struct ke_tensor_set * s, unsigned char * file, size_t size,
+                                    struct ke_error * err);
+// Write tensors (each needs ->name) atomically (temp file + rename). meta_kv: n_meta key/value pairs.
+enum ke_status ke_safetensors_write(const char * path, const struct ke_tensor * const * tensors, int n,
+                                    const char * const * meta_kv, int n_meta, struct ke_error * err);
+
+// PyTorch .pth (zip + pickle) through a restricted unpickler that only rebuilds tensor state dicts.
+enum ke_status ke_pth_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err);
+// Parse a whole .pth image in memory (fuzz entry point); tensors point into `file`.
+enum ke_status ke_pth_parse(struct ke_tensor_set * s, unsigned char * file, size_t size, struct ke_error * err);
+
+// Any supported weight file or folder, chosen by content/extension (.safetensors, .json index, .pth, folder).
+enum ke_status ke_weights_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err);

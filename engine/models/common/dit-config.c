@@ -1,0 +1,1 @@
+// Wan DiT config (in progress)

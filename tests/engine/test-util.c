@@ -1,0 +1,97 @@
+/* Shared helpers for the engine tests. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test-util.h"
+
+char *
+test_fixture_path (const char *name)
+{
+  const char *dir = g_getenv ("KINORA_FIXTURES");
+  return g_build_filename (dir ? dir : "../shared/fixtures", name, NULL);
+}
+
+gboolean
+test_require_fixture (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    return TRUE;
+  g_test_skip_printf ("fixture %s not found", path);
+  return FALSE;
+}
+
+gboolean
+test_allclose (const char *what, const float *got, const float *ref, size_t n, double atol, double rtol)
+{
+  double max_abs = 0, max_ref = 0;
+  size_t bad = 0, worst = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      double d = fabs ((double) got[i] - (double) ref[i]);
+      if (isnan (got[i]) != isnan (ref[i]))
+        d = INFINITY;
+      if (d > max_abs)
+        {
+          max_abs = d;
+          worst = i;
+        }
+      if (fabs (ref[i]) > max_ref)
+        max_ref = fabs (ref[i]);
+      if (!(d <= atol + rtol * fabs ((double) ref[i])))
+        {
+          if (bad < 5)
+            g_test_message ("%s: mismatch at %zu: got %.8g ref %.8g (diff %.3g)", what, i, got[i], ref[i], d);
+          bad++;
+        }
+    }
+  g_test_message ("%s: %zu values, max |diff| %.3g at %zu (max |ref| %.3g), %zu outside atol %.1g rtol %.1g",
+                  what, n, max_abs, worst, max_ref, bad, atol, rtol);
+  return bad == 0;
+}
+
+gboolean
+test_tensor_allclose (const char *what, const struct ke_tensor *got, const struct ke_tensor *ref,
+                      double atol, double rtol)
+{
+  char a[128], b[128];
+  if (ke_tensor_nelements (got) != ke_tensor_nelements (ref))
+    {
+      g_test_message ("%s: shape %s vs reference %s", what, ke_tensor_shape_str (got, a, sizeof a),
+                      ke_tensor_shape_str (ref, b, sizeof b));
+      return FALSE;
+    }
+  float *g = ke_tensor_to_f32_alloc (got);
+  float *r = ke_tensor_to_f32_alloc (ref);
+  gboolean ok = g && r && test_allclose (what, g, r, (size_t) ke_tensor_nelements (ref), atol, rtol);
+  free (g);
+  free (r);
+  return ok;
+}
+
+void
+test_fill_random (float *x, size_t n, guint32 seed)
+{
+  guint32 s = seed * 2654435761u + 12345u;
+  for (size_t i = 0; i < n; i++)
+    {
+      s ^= s << 13;
+      s ^= s >> 17;
+      s ^= s << 5;
+      x[i] = (float) (s >> 8) / (float) (1u << 24) * 2.0f - 1.0f;
+    }
+}
+
+char *
+test_tmp_path (const char *name)
+{
+  static char *dir;
+  if (!dir)
+    {
+      GError *error = NULL;
+      dir = g_dir_make_tmp ("kinora-test-XXXXXX", &error);
+      g_assert_no_error (error);
+    }
+  return g_build_filename (dir, name, NULL);
+}

@@ -1,0 +1,24 @@
+/* Shared helpers for the engine tests. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "core/tensor.h"
+
+/* Path of a file in the golden fixtures folder ($KINORA_FIXTURES); g_free() it. */
+char *test_fixture_path (const char *name);
+/* Skip the current test (and return TRUE) when a fixture is missing. */
+gboolean test_require_fixture (const char *path);
+
+/* Compare n floats: |got - ref| <= atol + rtol * |ref|. Prints the max difference and the first
+ * mismatches through g_test_message; returns TRUE when all are within bounds. */
+gboolean test_allclose (const char *what, const float *got, const float *ref, size_t n,
+                        double atol, double rtol);
+/* The same for two tensors of any float dtype (shapes must match). */
+gboolean test_tensor_allclose (const char *what, const struct ke_tensor *got, const struct ke_tensor *ref,
+                               double atol, double rtol);
+/* Deterministic pseudo-random floats in [-1, 1). */
+void test_fill_random (float *x, size_t n, guint32 seed);
+/* A temp file path in the test's own temp dir; g_free() it. */
+char *test_tmp_path (const char *name);
