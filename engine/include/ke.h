@@ -84,6 +84,105 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, stru
 // @@ section: vae
 
 // @@ section: generation
+// --- models and generation ----------------------------------------------------------------------
+
+typedef struct ke_model ke_model_t;
+
+enum ke_task {
+    KE_TASK_TI2V_5B = 0,    // Wan2.2 TI2V-5B: text-to-video, or image-to-video with an image
+    KE_TASK_T2V_A14B,       // Wan2.2 T2V-A14B (two experts)
+    KE_TASK_I2V_A14B,       // Wan2.2 I2V-A14B (two experts, image required)
+};
+
+enum ke_solver {
+    KE_SOLVER_UNIPC = 0,
+    KE_SOLVER_DPMPP,
+    KE_SOLVER_EULER,
+};
+
+enum ke_stage {
+    KE_STAGE_LOAD = 0,
+    KE_STAGE_TEXT,          // T5 encoding
+    KE_STAGE_IMAGE,         // encoding the conditioning image
+    KE_STAGE_SAMPLE,        // denoising steps
+    KE_STAGE_DECODE,        // VAE decode
+    KE_STAGE_DONE,
+};
+
+struct ke_image {
+    int width, height;
+    const uint8_t * rgb;    // RGB8, rows of width*3 bytes
+};
+
+struct ke_video {
+    int width, height, n_frames;
+    double fps;
+    uint8_t * rgb;          // n_frames * height * width * 3
+};
+
+struct ke_progress {
+    enum ke_stage stage;
+    int step, n_steps;      // sampling: steps done / total
+    double elapsed_s;       // since ke_generate started
+    double eta_s;           // estimated seconds left (< 0: unknown)
+};
+
+struct ke_preview {
+    int step, n_steps;
+    int n_frames, width, height;   // latent resolution
+    const uint8_t * rgb;            // x0 estimate of every frame through the latent->RGB projection,
+                                    // n_frames * height * width * 3
+    int latent_channels;
+    const float * latent;           // x0 estimate [C, F, H, W], normalised latent space
+};
+
+typedef void (*ke_progress_fn)(const struct ke_progress * p, void * user_data);
+typedef void (*ke_preview_fn)(const struct ke_preview * p, void * user_data);
+// Polled between steps and between layers: 0 continue, 1 cancel (KE_STATUS_ABORTED),
+// 2 stop sampling and decode the current x0 estimate ("stop and keep").
+typedef int (*ke_abort_fn)(void * user_data);
+
+struct ke_gen_params {
+    enum ke_task task;
+    const char * prompt;
+    const char * negative_prompt;    // NULL or "": the official default negative prompt
+    const struct ke_image * image;   // optional for TI2V-5B, required for I2V-A14B
+    int width, height;               // output size (I2V-A14B: max area width*height)
+    int n_frames;                    // 4n+1
+    int steps;
+    float guide;                     // guidance (A14B: low-noise expert)
+    float guide_high;                // A14B high-noise expert guidance
+    float shift;
+    int64_t seed;                    // < 0: random
+    enum ke_solver solver;
+    double fps;
+    const char * backend;            // "cpu" (default) or "cuda"
+    enum ke_precision precision;     // CPU matmul precision (default bf16 where available)
+    int n_threads;                   // 0: all cores
+    const char * save_latent_path;   // optional: write the final latent (safetensors)
+    ke_progress_fn progress;
+    ke_preview_fn preview;
+    ke_abort_fn abort;
+    void * user_data;
+};
+
+// Official defaults per task (steps, guidance, shift, size, frames, fps, solver).
+struct ke_gen_params ke_gen_params_default(enum ke_task task);
+// Check sizes and frame counts; the error lists what is allowed.
+enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_error * err);
+
+// Open a model: an official Hugging Face folder, a Diffusers folder, ComfyUI files, or "tiny"
+// (the built-in random-weight test model, made deterministically by the engine).
+enum ke_status ke_model_open(ke_model_t ** out, const char * path, struct ke_error * err);
+void ke_model_free(ke_model_t * m);
+enum ke_task ke_model_task(const ke_model_t * m);
+const char * ke_model_name(const ke_model_t * m);
+bool ke_model_is_random(const ke_model_t * m);    // true for the tiny test model
+
+// Run the whole pipeline (blocking; call from a worker thread). *out is released with ke_video_free.
+enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struct ke_video ** out,
+                           struct ke_error * err);
+void ke_video_free(struct ke_video * v);
 
 #ifdef __cplusplus
 }
