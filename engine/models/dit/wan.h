@@ -1,0 +1,58 @@
+// Kinora engine: the Wan diffusion transformer (WanModel of the official wan/modules/model.py):
+// TI2V-5B, T2V/I2V-A14B experts, Wan2.1 T2V. Runs on any backend of the op table.
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backends/backend.h"
+#include "core/tensor.h"
+#include "ke.h"
+
+struct ke_dit_config {
+    char model_type[8];     // "ti2v", "t2v", "i2v"
+    int patch_t, patch_h, patch_w;
+    int in_dim, out_dim;
+    int dim, ffn_dim, freq_dim;
+    int text_dim, text_len;
+    int num_heads, num_layers;
+    float eps;
+    bool qk_norm, cross_attn_norm;
+};
+
+// Fill the config from a config.json text (NULL: the weights' "config" metadata, else tensor shapes).
+// Shapes of the weights are always checked against it.
+enum ke_status ke_dit_config_from(struct ke_dit_config * cfg, const struct ke_tensor_set * weights,
+                                  const char * config_json, struct ke_error * err);
+
+struct ke_dit;
+struct ke_dit_context;   // per prompt (and per model): text embedding + every block's cross-attn K/V
+
+// Build a DiT over `weights` (borrowed: must outlive the model) on backend `be`.
+enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * weights, const char * config_json,
+                           struct ke_backend * be, struct ke_error * err);
+void ke_dit_free(struct ke_dit * d);
+const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d);
+
+// text [n_tok, text_dim] host f32 (the T5 output trimmed to the real tokens; n_tok <= text_len).
+enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_tok,
+                                  struct ke_dit_context ** out, struct ke_error * err);
+void ke_dit_context_free(struct ke_dit_context * c);
+
+// Optional tap for intermediates (parity checks): called with a name such as "inter.block0" and the
+// host f32 data (borrowed for the call) of n elements.
+typedef void (*ke_dit_tap_fn)(const char * name, const float * data, int64_t n, void * user);
+void ke_dit_set_tap(struct ke_dit * d, ke_dit_tap_fn fn, void * user);
+
+// One forward pass (host f32 in and out):
+//   x [c_x, F, H, W], y [c_y, F, H, W] or NULL (concatenated after x along channels; c_x + c_y = in_dim),
+//   t: n_t timesteps: 1 (broadcast) or one per token (L = F * H/2 * W/2),
+//   out [out_dim, F, H, W].
+// abort (may be NULL) is polled between blocks; a non-zero answer returns KE_STATUS_ABORTED.
+enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
+                              const float * x, int c_x, const float * y, int c_y, int F, int H, int W,
+                              const float * t, int n_t, float * out,
+                              ke_abort_fn abort, void * abort_user, struct ke_error * err);
+
+// FLOPs of one forward at this latent size (2 per multiply-add), for benchmarks.
+double ke_dit_forward_flops(const struct ke_dit_config * cfg, int F, int H, int W, bool with_context);
