@@ -1,1 +1,651 @@
-// Wan DiT (in progress)
+// Kinora engine: the Wan DiT forward pass (official Wan2.2 wan/modules/model.py, commit 42bf4cf)
+// over the backend op table. Residual stream, norms, modulation and head in fp32; the Linear layers
+// take the backend's precision. Cross-attention K/V of the text are computed once per context.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "models/dit/wan.h"
+
+// --- model --------------------------------------------------------------------------------------
+
+struct dit_block {
+    struct ke_linear sq, sk, sv, so;       // self-attention (dim, dim)
+    struct ke_linear cq, ck, cv, co;       // cross-attention (dim, dim)
+    struct ke_linear ffn0, ffn2;           // (ffn, dim), (dim, ffn)
+    float * modulation;                    // backend (6, dim)
+    float * s_norm_q, * s_norm_k;          // backend (dim)
+    float * c_norm_q, * c_norm_k;          // backend (dim)
+    float * norm3_w, * norm3_b;            // backend (dim)
+};
+
+struct ke_dit {
+    struct ke_dit_config cfg;
+    const struct ke_tensor_set * w;
+    struct ke_backend * be;
+    struct ke_linear patch;                // (dim, in_dim * ph * pw)
+    struct ke_linear text0, text2;         // (dim, text_dim), (dim, dim)
+    struct ke_linear time0, time2;         // (dim, freq_dim), (dim, dim)
+    struct ke_linear proj;                 // (6 dim, dim)
+    struct ke_linear head;                 // (ph pw out_dim, dim)
+    float * head_mod;                      // backend (2, dim)
+    struct dit_block * blocks;
+    struct ke_tensor patch_w2d;            // 2-D view of the 5-D patch weight
+    ke_dit_tap_fn tap;
+    void * tap_user;
+    // activation arena (backend memory), sized for the last token count
+    void * arena;
+    size_t arena_size;
+};
+
+struct ke_dit_context {
+    struct ke_dit * d;
+    float * ctx;      // backend (text_len, dim): embedded text
+    float ** k, ** v; // per block backend (text_len, dim)
+};
+
+const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d)
+{
+    return &d->cfg;
+}
+
+void ke_dit_set_tap(struct ke_dit * d, ke_dit_tap_fn fn, void * user)
+{
+    d->tap = fn;
+    d->tap_user = user;
+}
+
+// Look up a Linear (weight [out, in] + bias [out]) with shape checks, and prepare it on the backend.
+static enum ke_status get_linear(struct ke_dit * d, struct ke_linear * l, const char * prefix, int64_t out,
+                                 int64_t in, struct ke_error * err)
+{
+    char wn[128], bn[128];
+    snprintf(wn, sizeof(wn), "%s.weight", prefix);
+    snprintf(bn, sizeof(bn), "%s.bias", prefix);
+    int64_t ws[2] = { out, in }, bs[1] = { out };
+    memset(l, 0, sizeof(*l));
+    l->w = ke_tset_require(d->w, wn, 2, ws, err);
+    l->b = l->w ? ke_tset_require(d->w, bn, 1, bs, err) : NULL;
+    if (!l->w || !l->b) {
+        return err ? err->code : KE_STATUS_MISSING;
+    }
+    l->n_in = in;
+    l->n_out = out;
+    if (d->be->ops->linear_prepare(d->be, l) < 0) {
+        return ke_err(err, KE_STATUS_NOMEM, "%s: cannot prepare '%s' on the %s backend", ke_tset_path(d->w), wn,
+                      d->be->ops->name);
+    }
+    return KE_STATUS_OK;
+}
+
+// Upload a small float vector parameter (any dtype) as f32 backend memory.
+static float * get_vec(struct ke_dit * d, const char * name, int n_dims, const int64_t * shape, struct ke_error * err)
+{
+    const struct ke_tensor * t = ke_tset_require(d->w, name, n_dims, shape, err);
+    if (!t) {
+        return NULL;
+    }
+    float * host = ke_tensor_to_f32_alloc(t);
+    size_t n = (size_t) ke_tensor_nelements(t);
+    float * dev = host ? ke_be_alloc(d->be, n * sizeof(float)) : NULL;
+    if (!dev) {
+        free(host);
+        ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for '%s'", ke_tset_path(d->w), name);
+        return NULL;
+    }
+    d->be->ops->upload(d->be, dev, host, n * sizeof(float));
+    free(host);
+    return dev;
+}
+
+static void release_linear(struct ke_dit * d, struct ke_linear * l)
+{
+    if (l->w) {
+        d->be->ops->linear_release(d->be, l);
+    }
+}
+
+void ke_dit_free(struct ke_dit * d)
+{
+    if (!d) {
+        return;
+    }
+    struct ke_linear * tops[] = { &d->patch, &d->text0, &d->text2, &d->time0, &d->time2, &d->proj, &d->head };
+    for (size_t i = 0; i < sizeof(tops) / sizeof(tops[0]); i++) {
+        release_linear(d, tops[i]);
+    }
+    for (int i = 0; d->blocks && i < d->cfg.num_layers; i++) {
+        struct dit_block * b = &d->blocks[i];
+        struct ke_linear * ls[] = { &b->sq, &b->sk, &b->sv, &b->so, &b->cq, &b->ck, &b->cv, &b->co, &b->ffn0, &b->ffn2 };
+        for (size_t j = 0; j < sizeof(ls) / sizeof(ls[0]); j++) {
+            release_linear(d, ls[j]);
+        }
+        float * vs[] = { b->modulation, b->s_norm_q, b->s_norm_k, b->c_norm_q, b->c_norm_k, b->norm3_w, b->norm3_b };
+        for (size_t j = 0; j < sizeof(vs) / sizeof(vs[0]); j++) {
+            ke_be_free(d->be, vs[j]);
+        }
+    }
+    ke_be_free(d->be, d->head_mod);
+    ke_be_free(d->be, d->arena);
+    free(d->blocks);
+    free(d);
+}
+
+enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w, const char * config_json,
+                           struct ke_backend * be, struct ke_error * err)
+{
+    *out = NULL;
+    struct ke_dit * d = calloc(1, sizeof(*d));
+    if (!d) {
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    d->w = w;
+    d->be = be;
+    enum ke_status st = ke_dit_config_from(&d->cfg, w, config_json, err);
+    if (st != KE_STATUS_OK) {
+        free(d);
+        return st;
+    }
+    const struct ke_dit_config * c = &d->cfg;
+    const int64_t D = c->dim, P = (int64_t) c->patch_h * c->patch_w;
+    d->blocks = calloc((size_t) c->num_layers, sizeof(*d->blocks));
+    if (!d->blocks) {
+        free(d);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+
+    // patch embedding: a conv with stride = kernel is a Linear over flattened patches
+    int64_t pshape[5] = { D, c->in_dim, c->patch_t, c->patch_h, c->patch_w };
+    const struct ke_tensor * pw = ke_tset_require(w, "patch_embedding.weight", 5, pshape, err);
+    int64_t bshape[1] = { D };
+    const struct ke_tensor * pb = pw ? ke_tset_require(w, "patch_embedding.bias", 1, bshape, err) : NULL;
+    if (!pw || !pb) {
+        ke_dit_free(d);
+        return err ? err->code : KE_STATUS_MISSING;
+    }
+    d->patch_w2d = *pw;
+    int64_t p2[2] = { D, (int64_t) c->in_dim * P };
+    ke_tensor_init(&d->patch_w2d, pw->type, 2, p2, pw->data);
+    d->patch_w2d.scale = pw->scale;
+    d->patch_w2d.name = pw->name;
+    d->patch.w = &d->patch_w2d;
+    d->patch.b = pb;
+    d->patch.n_in = p2[1];
+    d->patch.n_out = D;
+    if (be->ops->linear_prepare(be, &d->patch) < 0) {
+        ke_dit_free(d);
+        return ke_err(err, KE_STATUS_NOMEM, "cannot prepare the patch embedding");
+    }
+
+    if ((st = get_linear(d, &d->text0, "text_embedding.0", D, c->text_dim, err)) ||
+        (st = get_linear(d, &d->text2, "text_embedding.2", D, D, err)) ||
+        (st = get_linear(d, &d->time0, "time_embedding.0", D, c->freq_dim, err)) ||
+        (st = get_linear(d, &d->time2, "time_embedding.2", D, D, err)) ||
+        (st = get_linear(d, &d->proj, "time_projection.1", 6 * D, D, err)) ||
+        (st = get_linear(d, &d->head, "head.head", P * c->out_dim, D, err))) {
+        ke_dit_free(d);
+        return st;
+    }
+    int64_t hms[3] = { 1, 2, D };
+    if (!(d->head_mod = get_vec(d, "head.modulation", 3, hms, err))) {
+        ke_dit_free(d);
+        return err ? err->code : KE_STATUS_MISSING;
+    }
+    for (int i = 0; i < c->num_layers; i++) {
+        struct dit_block * b = &d->blocks[i];
+        char n[128];
+        const int64_t F = c->ffn_dim;
+#define LIN(field, name, o, in)                                              \
+        snprintf(n, sizeof(n), "blocks.%d.%s", i, name);                     \
+        if ((st = get_linear(d, &b->field, n, o, in, err)) != KE_STATUS_OK) { \
+            ke_dit_free(d);                                                  \
+            return st;                                                       \
+        }
+        LIN(sq, "self_attn.q", D, D)
+        LIN(sk, "self_attn.k", D, D)
+        LIN(sv, "self_attn.v", D, D)
+        LIN(so, "self_attn.o", D, D)
+        LIN(cq, "cross_attn.q", D, D)
+        LIN(ck, "cross_attn.k", D, D)
+        LIN(cv, "cross_attn.v", D, D)
+        LIN(co, "cross_attn.o", D, D)
+        LIN(ffn0, "ffn.0", F, D)
+        LIN(ffn2, "ffn.2", D, F)
+#undef LIN
+        int64_t ms[3] = { 1, 6, D }, vs[1] = { D };
+#define VEC(field, name, nd, shape)                                          \
+        snprintf(n, sizeof(n), "blocks.%d.%s", i, name);                     \
+        if (!(b->field = get_vec(d, n, nd, shape, err))) {                   \
+            ke_dit_free(d);                                                  \
+            return err ? err->code : KE_STATUS_MISSING;                      \
+        }
+        VEC(modulation, "modulation", 3, ms)
+        if (c->qk_norm) {
+            VEC(s_norm_q, "self_attn.norm_q.weight", 1, vs)
+            VEC(s_norm_k, "self_attn.norm_k.weight", 1, vs)
+            VEC(c_norm_q, "cross_attn.norm_q.weight", 1, vs)
+            VEC(c_norm_k, "cross_attn.norm_k.weight", 1, vs)
+        }
+        if (c->cross_attn_norm) {
+            VEC(norm3_w, "norm3.weight", 1, vs)
+            VEC(norm3_b, "norm3.bias", 1, vs)
+        }
+#undef VEC
+    }
+    *out = d;
+    return KE_STATUS_OK;
+}
+
+// --- text context -------------------------------------------------------------------------------
+
+void ke_dit_context_free(struct ke_dit_context * c)
+{
+    if (!c) {
+        return;
+    }
+    struct ke_backend * be = c->d->be;
+    for (int i = 0; i < c->d->cfg.num_layers; i++) {
+        if (c->k) {
+            ke_be_free(be, c->k[i]);
+        }
+        if (c->v) {
+            ke_be_free(be, c->v[i]);
+        }
+    }
+    ke_be_free(be, c->ctx);
+    free(c->k);
+    free(c->v);
+    free(c);
+}
+
+static void tap_host(struct ke_dit * d, const char * name, const float * dev, int64_t n)
+{
+    if (!d->tap) {
+        return;
+    }
+    float * h = malloc((size_t) n * sizeof(float));
+    if (!h) {
+        return;
+    }
+    d->be->ops->download(d->be, h, dev, (size_t) n * sizeof(float));
+    d->tap(name, h, n, d->tap_user);
+    free(h);
+}
+
+enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_tok, struct ke_dit_context ** out,
+                                  struct ke_error * err)
+{
+    *out = NULL;
+    const struct ke_dit_config * c = &d->cfg;
+    struct ke_backend * be = d->be;
+    if (n_tok < 0 || n_tok > c->text_len) {
+        return ke_err(err, KE_STATUS_INVALID, "text context has %d tokens; this model takes at most %d", n_tok,
+                      c->text_len);
+    }
+    const int64_t T = c->text_len, D = c->dim;
+    struct ke_dit_context * x = calloc(1, sizeof(*x));
+    float * host = calloc((size_t) (T * c->text_dim), sizeof(float));   // zero padding to text_len rows
+    float * in = NULL, * hid = NULL;
+    if (!x || !host) {
+        free(x);
+        free(host);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    x->d = d;
+    x->k = calloc((size_t) c->num_layers, sizeof(float *));
+    x->v = calloc((size_t) c->num_layers, sizeof(float *));
+    if (n_tok > 0) {
+        memcpy(host, text, (size_t) n_tok * (size_t) c->text_dim * sizeof(float));
+    }
+    in = ke_be_alloc(be, (size_t) (T * c->text_dim) * sizeof(float));
+    hid = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
+    x->ctx = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
+    enum ke_status st = KE_STATUS_OK;
+    if (!x->k || !x->v || !in || !hid || !x->ctx) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the text context");
+        goto done;
+    }
+    be->ops->upload(be, in, host, (size_t) (T * c->text_dim) * sizeof(float));
+    be->ops->linear(be, hid, in, T, &d->text0);
+    be->ops->gelu_tanh(be, hid, T * D);
+    be->ops->linear(be, x->ctx, hid, T, &d->text2);
+    tap_host(d, "inter.text_embedding", x->ctx, T * D);
+    for (int i = 0; i < c->num_layers; i++) {
+        struct dit_block * b = &d->blocks[i];
+        x->k[i] = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
+        x->v[i] = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
+        if (!x->k[i] || !x->v[i]) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the cross-attention keys");
+            goto done;
+        }
+        be->ops->linear(be, x->k[i], x->ctx, T, &b->ck);
+        if (c->qk_norm) {
+            be->ops->rms_norm(be, x->k[i], x->k[i], T, D, b->c_norm_k, c->eps);
+        }
+        be->ops->linear(be, x->v[i], x->ctx, T, &b->cv);
+    }
+done:
+    free(host);
+    ke_be_free(be, in);
+    ke_be_free(be, hid);
+    if (st != KE_STATUS_OK) {
+        ke_dit_context_free(x);
+        return st;
+    }
+    *out = x;
+    return KE_STATUS_OK;
+}
+
+// --- forward ------------------------------------------------------------------------------------
+
+// RoPE angles (cos, sin) per token and pair, from three per-axis tables (spec §5.5), in float64.
+static void rope_table(float * cs, const struct ke_dit_config * c, int F, int Hp, int Wp)
+{
+    const int hd = c->dim / c->num_heads;
+    const int half = hd / 2;
+    const int d_h = 2 * (hd / 6), d_f = hd - 2 * d_h;
+    const int n_f = d_f / 2, n_h = d_h / 2;
+    double inv[512];
+    for (int p = 0; p < half && p < 512; p++) {
+        int j, dax;
+        if (p < n_f) {
+            j = p;
+            dax = d_f;
+        } else if (p < n_f + n_h) {
+            j = p - n_f;
+            dax = d_h;
+        } else {
+            j = p - n_f - n_h;
+            dax = d_h;
+        }
+        inv[p] = 1.0 / pow(10000.0, (double) (2 * j) / (double) dax);
+    }
+    int64_t t = 0;
+    for (int f = 0; f < F; f++) {
+        for (int y = 0; y < Hp; y++) {
+            for (int x = 0; x < Wp; x++, t++) {
+                float * row = cs + t * half * 2;
+                for (int p = 0; p < half; p++) {
+                    const double pos = p < n_f ? f : p < n_f + n_h ? y : x;
+                    const double a = pos * inv[p];
+                    row[2 * p] = (float) cos(a);
+                    row[2 * p + 1] = (float) sin(a);
+                }
+            }
+        }
+    }
+}
+
+// Carve activation buffers out of one backend allocation (reused while the size fits).
+static void * carve(char ** cur, size_t n)
+{
+    void * p = *cur;
+    *cur += (n + 255) & ~(size_t) 255;
+    return p;
+}
+
+enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
+                              const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
+                              const float * t_in, int n_t, float * out,
+                              ke_abort_fn abort, void * abort_user, struct ke_error * err)
+{
+    const struct ke_dit_config * c = &d->cfg;
+    struct ke_backend * be = d->be;
+    const struct ke_backend_ops * op = be->ops;
+    if (!ctx || ctx->d != d) {
+        return ke_err(err, KE_STATUS_INVALID, "DiT forward needs a text context made by this model");
+    }
+    if (c_x + (y_in ? c_y : 0) != c->in_dim) {
+        return ke_err(err, KE_STATUS_SHAPE, "DiT input has %d + %d channels; the model takes %d", c_x,
+                      y_in ? c_y : 0, c->in_dim);
+    }
+    if (F <= 0 || H <= 0 || W <= 0 || H % c->patch_h || W % c->patch_w) {
+        return ke_err(err, KE_STATUS_SHAPE, "latent size %dx%dx%d: frames must be > 0 and H, W multiples of %d, %d",
+                      F, H, W, c->patch_h, c->patch_w);
+    }
+    const int Hp = H / c->patch_h, Wp = W / c->patch_w;
+    if (F > 1024 || Hp > 1024 || Wp > 1024) {
+        return ke_err(err, KE_STATUS_INVALID, "latent grid %dx%dx%d exceeds the RoPE range (1024 per axis)", F, Hp, Wp);
+    }
+    const int64_t L = (int64_t) F * Hp * Wp;
+    if (n_t != 1 && n_t != L) {
+        return ke_err(err, KE_STATUS_SHAPE, "DiT got %d timesteps; expected 1 or one per token (%lld)", n_t,
+                      (long long) L);
+    }
+    const int64_t D = c->dim, T = c->text_len, FF = c->ffn_dim, P = (int64_t) c->patch_h * c->patch_w;
+    const int64_t K_in = (int64_t) c->in_dim * P, K_out = P * c->out_dim;
+    const int hd = (int) (D / c->num_heads);
+    const float eps = c->eps;
+
+    // unique timestep values -> per-token selector (TI2V has two: 0 for the image frame and t)
+    int n_u = 0;
+    float * uniq = malloc(sizeof(float) * (size_t) n_t);
+    int32_t * sel = n_t > 1 ? malloc(sizeof(int32_t) * (size_t) n_t) : NULL;
+    float * host = NULL;
+    if (!uniq || (n_t > 1 && !sel)) {
+        free(uniq);
+        free(sel);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n_t; i++) {
+        int j = 0;
+        while (j < n_u && uniq[j] != t_in[i]) {
+            j++;
+        }
+        if (j == n_u) {
+            uniq[n_u++] = t_in[i];
+        }
+        if (sel) {
+            sel[i] = j;
+        }
+    }
+    if (sel && n_u == 1) {
+        free(sel);
+        sel = NULL;
+    }
+    const int64_t U = n_u;
+
+    // activation buffers
+    size_t need = 0;
+    const size_t sizes[] = {
+        (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
+        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
+        (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
+        (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
+        (size_t) (U * 2 * D), (size_t) (L * hd), (size_t) L,
+    };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        need += (sizes[i] * sizeof(float) + 255) & ~(size_t) 255;
+    }
+    if (need > d->arena_size) {
+        ke_be_free(be, d->arena);
+        d->arena = ke_be_alloc(be, need);
+        d->arena_size = d->arena ? need : 0;
+        if (!d->arena) {
+            free(uniq);
+            free(sel);
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory for DiT activations (%.1f MiB at %lld tokens)",
+                          (double) need / 1048576.0, (long long) L);
+        }
+    }
+    char * cur = d->arena;
+    float * lat = carve(&cur, sizes[0] * 4);
+    float * patches = carve(&cur, sizes[1] * 4);
+    float * x = carve(&cur, sizes[2] * 4);
+    float * a = carve(&cur, sizes[3] * 4);
+    float * q = carve(&cur, sizes[4] * 4);
+    float * k = carve(&cur, sizes[5] * 4);
+    float * v = carve(&cur, sizes[6] * 4);
+    float * o = carve(&cur, sizes[7] * 4);
+    float * hid = carve(&cur, sizes[8] * 4);
+    float * hout = carve(&cur, sizes[9] * 4);
+    float * vout = carve(&cur, sizes[10] * 4);
+    float * sinus = carve(&cur, sizes[11] * 4);
+    float * e1 = carve(&cur, sizes[12] * 4);
+    float * e = carve(&cur, sizes[13] * 4);
+    float * se = carve(&cur, sizes[14] * 4);
+    float * e0 = carve(&cur, sizes[15] * 4);
+    float * mod = carve(&cur, sizes[16] * 4);
+    float * hmod = carve(&cur, sizes[17] * 4);
+    float * cs = carve(&cur, sizes[18] * 4);
+    int32_t * sel_dev = carve(&cur, sizes[19] * 4);
+    enum ke_status st = KE_STATUS_OK;
+
+    // host staging: latent concat, sinusoids, RoPE table
+    size_t host_n = sizes[0];
+    if ((size_t) (L * hd) > host_n) {
+        host_n = (size_t) (L * hd);
+    }
+    host = malloc(host_n * sizeof(float));
+    if (!host) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    const size_t frame_elems = (size_t) F * (size_t) H * (size_t) W;
+    memcpy(host, x_in, (size_t) c_x * frame_elems * sizeof(float));
+    if (y_in) {
+        memcpy(host + (size_t) c_x * frame_elems, y_in, (size_t) c_y * frame_elems * sizeof(float));
+    }
+    op->upload(be, lat, host, sizes[0] * sizeof(float));
+    if (sel) {
+        op->upload(be, sel_dev, sel, (size_t) L * sizeof(int32_t));
+    }
+
+    // patch embedding
+    op->patchify(be, patches, lat, c->in_dim, F, H, W, c->patch_h, c->patch_w);
+    op->linear(be, x, patches, L, &d->patch);
+    if (d->tap) {
+        // the reference reports the conv output channel-first: [dim, F, H', W']
+        float * tok = malloc((size_t) (L * D) * sizeof(float));
+        float * chf = malloc((size_t) (L * D) * sizeof(float));
+        if (tok && chf) {
+            op->download(be, tok, x, (size_t) (L * D) * sizeof(float));
+            for (int64_t i = 0; i < L; i++) {
+                for (int64_t j = 0; j < D; j++) {
+                    chf[j * L + i] = tok[i * D + j];
+                }
+            }
+            d->tap("inter.patch_embedding", chf, L * D, d->tap_user);
+        }
+        free(tok);
+        free(chf);
+    }
+
+    // time embedding: float64 sinusoid [cos | sin] of each distinct timestep value
+    {
+        const int half = c->freq_dim / 2;
+        float * sh = host;
+        for (int64_t u = 0; u < U; u++) {
+            for (int i = 0; i < half; i++) {
+                const double w = pow(10000.0, -(double) i / (double) half);
+                const double arg = (double) uniq[u] * w;
+                sh[u * c->freq_dim + i] = (float) cos(arg);
+                sh[u * c->freq_dim + half + i] = (float) sin(arg);
+            }
+        }
+        op->upload(be, sinus, sh, (size_t) (U * c->freq_dim) * sizeof(float));
+    }
+    op->linear(be, e1, sinus, U, &d->time0);
+    op->silu(be, e1, U * D);
+    op->linear(be, e, e1, U, &d->time2);
+    op->copy(be, se, e, (size_t) (U * D) * sizeof(float));
+    op->silu(be, se, U * D);
+    op->linear(be, e0, se, U, &d->proj);
+    if (d->tap) {
+        // per token, as the reference reports them ([1, L, X])
+        const int64_t widths[3] = { c->freq_dim, D, 6 * D };
+        const float * srcs[3] = { sinus, e, e0 };
+        const char * names[3] = { "inter.time_sinusoid", "inter.time_embedding", "inter.time_projection" };
+        for (int j = 0; j < 3; j++) {
+            float * uh = malloc((size_t) (U * widths[j]) * sizeof(float));
+            float * th = malloc((size_t) (L * widths[j]) * sizeof(float));
+            if (uh && th) {
+                op->download(be, uh, srcs[j], (size_t) (U * widths[j]) * sizeof(float));
+                for (int64_t i = 0; i < L; i++) {
+                    memcpy(th + i * widths[j], uh + (sel ? sel[i] : 0) * widths[j], (size_t) widths[j] * sizeof(float));
+                }
+                d->tap(names[j], th, L * widths[j], d->tap_user);
+            }
+            free(uh);
+            free(th);
+        }
+    }
+
+    // RoPE table
+    rope_table(host, c, F, Hp, Wp);
+    op->upload(be, cs, host, (size_t) (L * hd) * sizeof(float));
+
+    const int32_t * sd = sel ? sel_dev : NULL;
+    const float attn_scale = 1.0f / sqrtf((float) hd);
+    for (int li = 0; li < c->num_layers; li++) {
+        if (abort && abort(abort_user)) {
+            st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
+            goto done;
+        }
+        const struct dit_block * b = &d->blocks[li];
+        // m[k] = modulation[k] + e0[k], per distinct timestep
+        for (int64_t u = 0; u < U; u++) {
+            op->add(be, mod + u * 6 * D, e0 + u * 6 * D, b->modulation, 6 * D);
+        }
+        // self-attention
+        op->layer_norm(be, a, x, L, D, NULL, NULL, eps);
+        op->modulate(be, a, a, L, D, mod + 0 * D, mod + 1 * D, 6 * D, sd);
+        op->linear(be, q, a, L, &b->sq);
+        op->linear(be, k, a, L, &b->sk);
+        op->linear(be, v, a, L, &b->sv);
+        if (c->qk_norm) {
+            op->rms_norm(be, q, q, L, D, b->s_norm_q, eps);
+            op->rms_norm(be, k, k, L, D, b->s_norm_k, eps);
+        }
+        op->rope(be, q, L, c->num_heads, hd, cs);
+        op->rope(be, k, L, c->num_heads, hd, cs);
+        op->attention(be, o, q, k, v, L, L, c->num_heads, hd, attn_scale, NULL);
+        op->linear(be, a, o, L, &b->so);
+        op->gated_add(be, x, a, L, D, mod + 2 * D, 6 * D, sd);
+        // cross-attention (not modulated, not gated)
+        if (c->cross_attn_norm) {
+            op->layer_norm(be, a, x, L, D, b->norm3_w, b->norm3_b, eps);
+        } else {
+            op->copy(be, a, x, (size_t) (L * D) * sizeof(float));
+        }
+        op->linear(be, q, a, L, &b->cq);
+        if (c->qk_norm) {
+            op->rms_norm(be, q, q, L, D, b->c_norm_q, eps);
+        }
+        op->attention(be, o, q, ctx->k[li], ctx->v[li], L, T, c->num_heads, hd, attn_scale, NULL);
+        op->linear(be, a, o, L, &b->co);
+        op->gated_add(be, x, a, L, D, NULL, 0, NULL);
+        // feed-forward
+        op->layer_norm(be, a, x, L, D, NULL, NULL, eps);
+        op->modulate(be, a, a, L, D, mod + 3 * D, mod + 4 * D, 6 * D, sd);
+        op->linear(be, hid, a, L, &b->ffn0);
+        op->gelu_tanh(be, hid, L * FF);
+        op->linear(be, a, hid, L, &b->ffn2);
+        op->gated_add(be, x, a, L, D, mod + 5 * D, 6 * D, sd);
+        if (d->tap) {
+            char name[32];
+            snprintf(name, sizeof(name), "inter.block%d", li);
+            tap_host(d, name, x, L * D);
+        }
+    }
+
+    // head: shift/scale = head.modulation + e (the time embedding itself)
+    for (int64_t u = 0; u < U; u++) {
+        op->add(be, hmod + u * 2 * D, e + u * D, d->head_mod, D);
+        op->add(be, hmod + u * 2 * D + D, e + u * D, d->head_mod + D, D);
+    }
+    op->layer_norm(be, a, x, L, D, NULL, NULL, eps);
+    op->modulate(be, a, a, L, D, hmod, hmod + D, 2 * D, sd);
+    op->linear(be, hout, a, L, &d->head);
+    tap_host(d, "inter.head", hout, L * K_out);
+    op->unpatchify(be, vout, hout, c->out_dim, F, H, W, c->patch_h, c->patch_w);
+    op->download(be, out, vout, sizes[10] * sizeof(float));
+
+done:
+    free(host);
+    free(uniq);
+    free(sel);
+    return st;
+}

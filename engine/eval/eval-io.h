@@ -1,0 +1,27 @@
+// Kinora engine: helpers shared by the parity evaluators: read IO inputs, collect and write outputs.
+#pragma once
+
+#include <stdbool.h>
+
+#include "core/tensor.h"
+
+// The names listed in the IO file's `outputs` metadata (JSON list). Free with ke_eval_names_free.
+int ke_eval_outputs(const struct ke_tensor_set * io, char *** names, int * n, struct ke_error * err);
+void ke_eval_names_free(char ** names, int n);
+bool ke_eval_names_has(char * const * names, int n, const char * name);
+
+// Look up `prefix`+name, falling back to plain `name`; NULL if neither exists.
+const struct ke_tensor * ke_eval_input(const struct ke_tensor_set * io, const char * prefix, const char * name);
+// The same, converted to a malloc'd f32 array (free()); err set when missing (required).
+float * ke_eval_input_f32(const struct ke_tensor_set * io, const char * prefix, const char * name,
+                          const struct ke_tensor ** t, struct ke_error * err);
+
+// Collected outputs (f32), written in one go.
+struct ke_eval_out;
+struct ke_eval_out * ke_eval_out_new(void);
+// Copies data; shape outermost first.
+int ke_eval_out_add(struct ke_eval_out * o, const char * name, const float * data, int n_dims, const int64_t * shape);
+// Add a tensor of any dtype as is (copied).
+int ke_eval_out_add_tensor(struct ke_eval_out * o, const char * name, const struct ke_tensor * t);
+enum ke_status ke_eval_out_write(struct ke_eval_out * o, const char * path, struct ke_error * err);
+void ke_eval_out_free(struct ke_eval_out * o);
