@@ -1,0 +1,234 @@
+// Kinora engine: flow-matching solvers over the velocity prediction: UniPC (bh2, order 2, predict-x0,
+// corrector from step 1), DPM-Solver++ 2M (midpoint) and Euler. Ports FlowUniPCMultistepScheduler and
+// FlowDPMSolverMultistepScheduler of the official wan/utils/fm_solvers*.py (commit 42bf4cf).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "sampling/sampling.h"
+
+struct ke_sampler {
+    enum ke_solver solver;
+    int n_steps;
+    int64_t n;
+    double * sigma;     // (n_steps + 1) the float32 sigmas, widened
+    float * m1;         // (n) x0 prediction of step i-1
+    float * m2;         // (n) x0 prediction of step i-2
+    float * x_prev;     // (n) UniPC: the sample the previous predictor stepped from (after correction)
+    float * m0;         // (n) scratch: this step's x0 prediction
+    int n_stored;       // how many x0 predictions are held (0..2)
+    int p_prev;         // UniPC: order of the previous predictor
+};
+
+// alpha = 1 - sigma; lambda = ln(alpha) - ln(sigma) (-inf at sigma 1, +inf at sigma 0).
+static double lambda_of(double sigma)
+{
+    return log(1.0 - sigma) - log(sigma);
+}
+
+enum ke_status ke_sampler_new(struct ke_sampler ** out, enum ke_solver solver, const struct ke_schedule * sched,
+                              int64_t n, struct ke_error * err)
+{
+    *out = NULL;
+    if (solver != KE_SOLVER_UNIPC && solver != KE_SOLVER_DPMPP && solver != KE_SOLVER_EULER) {
+        return ke_err(err, KE_STATUS_INVALID, "sampler: unknown solver %d", (int) solver);
+    }
+    if (!sched || sched->n_steps < 1 || n < 1) {
+        return ke_err(err, KE_STATUS_INVALID, "sampler: empty schedule or sample");
+    }
+    struct ke_sampler * s = calloc(1, sizeof(*s));
+    if (!s) {
+        return ke_err(err, KE_STATUS_NOMEM, "sampler: out of memory");
+    }
+    s->solver = solver;
+    s->n_steps = sched->n_steps;
+    s->n = n;
+    s->sigma = malloc(sizeof(double) * (size_t) (sched->n_steps + 1));
+    s->m1 = malloc(sizeof(float) * (size_t) n);
+    s->m2 = malloc(sizeof(float) * (size_t) n);
+    s->x_prev = malloc(sizeof(float) * (size_t) n);
+    s->m0 = malloc(sizeof(float) * (size_t) n);
+    if (!s->sigma || !s->m1 || !s->m2 || !s->x_prev || !s->m0) {
+        ke_sampler_free(s);
+        return ke_err(err, KE_STATUS_NOMEM, "sampler: out of memory for %lld elements", (long long) n);
+    }
+    for (int i = 0; i <= sched->n_steps; i++) {
+        s->sigma[i] = (double) sched->sigmas[i];
+    }
+    *out = s;
+    return KE_STATUS_OK;
+}
+
+void ke_sampler_free(struct ke_sampler * s)
+{
+    if (!s) {
+        return;
+    }
+    free(s->sigma);
+    free(s->m1);
+    free(s->m2);
+    free(s->x_prev);
+    free(s->m0);
+    free(s);
+}
+
+// Remember m0 as the newest x0 prediction (m1 -> m2, m0 -> m1).
+static void push_x0(struct ke_sampler * s)
+{
+    float * t = s->m2;
+    s->m2 = s->m1;
+    s->m1 = s->m0;
+    s->m0 = t;
+    if (s->n_stored < 2) {
+        s->n_stored++;
+    }
+}
+
+// UniC corrector (bh2): refine the incoming sample x of step i with this step's x0 prediction m0.
+static void unipc_correct(struct ke_sampler * s, int i, float * x)
+{
+    const double sig_t = s->sigma[i], sig_s0 = s->sigma[i - 1];
+    const double alpha_t = 1.0 - sig_t;
+    const double lam_t = lambda_of(sig_t), lam_s0 = lambda_of(sig_s0);
+    const double h = lam_t - lam_s0;
+    const double hh = -h;
+    const double phi = expm1(hh);       // h_phi_1
+    const double B = phi;               // bh2: B(h) = expm1(-h)
+    double rho0 = 0.0, rho_last = 0.5, inv_r = 0.0;
+    const int order = s->p_prev;
+    if (order == 2) {
+        const double lam_s1 = lambda_of(s->sigma[i - 2]);
+        const double r = (lam_s1 - lam_s0) / h;
+        const double k1 = phi / hh - 1.0;
+        const double b1 = k1 / B;
+        const double k2 = k1 / hh - 0.5;
+        const double b2 = 2.0 * k2 / B;
+        // [1 1; r 1] (rho0, rho_last) = (b1, b2)
+        rho0 = (b1 - b2) / (1.0 - r);
+        rho_last = b1 - rho0;
+        inv_r = 1.0 / r;
+    }
+    const double c_x = sig_t / sig_s0;
+    const double c_m = alpha_t * phi;
+    const double c_b = alpha_t * B;
+    const float * mt = s->m0;      // this step's prediction
+    const float * ms0 = s->m1;     // step i-1
+    const float * ms1 = s->m2;     // step i-2
+    for (int64_t k = 0; k < s->n; k++) {
+        double corr = 0.0;
+        if (order == 2) {
+            corr = rho0 * (((double) ms1[k] - (double) ms0[k]) * inv_r);
+        }
+        double d1 = (double) mt[k] - (double) ms0[k];
+        x[k] = (float) (c_x * (double) s->x_prev[k] - c_m * (double) ms0[k] - c_b * (corr + rho_last * d1));
+    }
+}
+
+// UniP predictor (bh2) from sample x with prediction m0 (already pushed to m1): x <- x_{i+1}.
+static void unipc_predict(struct ke_sampler * s, int i, float * x, int order)
+{
+    const double sig_t = s->sigma[i + 1], sig_s0 = s->sigma[i];
+    const float * m0 = s->m1;
+    if (sig_t == 0.0) {
+        // lambda = +inf, expm1(-inf) = -1: the step lands on the x0 prediction.
+        memcpy(x, m0, sizeof(float) * (size_t) s->n);
+        return;
+    }
+    const double alpha_t = 1.0 - sig_t;
+    const double h = lambda_of(sig_t) - lambda_of(sig_s0);
+    const double phi = expm1(-h);
+    const double c_x = sig_t / sig_s0;
+    const double c_m = alpha_t * phi;
+    if (order == 2) {
+        const float * mp = s->m2;
+        const double r = (lambda_of(s->sigma[i - 1]) - lambda_of(sig_s0)) / h;
+        const double c_d = alpha_t * phi * 0.5 / r;   // B(h) = phi, rho = 0.5
+        for (int64_t k = 0; k < s->n; k++) {
+            double d1 = (double) mp[k] - (double) m0[k];
+            x[k] = (float) (c_x * (double) x[k] - c_m * (double) m0[k] - c_d * d1);
+        }
+    } else {
+        for (int64_t k = 0; k < s->n; k++) {
+            x[k] = (float) (c_x * (double) x[k] - c_m * (double) m0[k]);
+        }
+    }
+}
+
+static void dpmpp_step(struct ke_sampler * s, int i, float * x)
+{
+    const double sig_t = s->sigma[i + 1], sig_s0 = s->sigma[i];
+    const float * m0 = s->m1;
+    const int last = i == s->n_steps - 1;
+    if (sig_t == 0.0) {
+        memcpy(x, m0, sizeof(float) * (size_t) s->n);
+        return;
+    }
+    const double alpha_t = 1.0 - sig_t;
+    const double lam_t = lambda_of(sig_t), lam_s0 = lambda_of(sig_s0);
+    const double h = lam_t - lam_s0;          // +inf at sigma_0 = 1: exp(-h) = 0
+    const double e = exp(-h) - 1.0;
+    const double c_x = sig_t / sig_s0;
+    const double c_m = alpha_t * e;
+    double c_d = 0.0;
+    if (i > 0 && !last && s->n_stored >= 2) {
+        const double r0 = (lam_s0 - lambda_of(s->sigma[i - 1])) / h;
+        if (isfinite(r0) && r0 != 0.0) {       // r0 = inf after sigma 1: the term vanishes
+            c_d = 0.5 * alpha_t * e / r0;
+        }
+    }
+    const float * m1 = s->m2;
+    for (int64_t k = 0; k < s->n; k++) {
+        double v = c_x * (double) x[k] - c_m * (double) m0[k];
+        if (c_d != 0.0) {
+            v -= c_d * ((double) m0[k] - (double) m1[k]);
+        }
+        x[k] = (float) v;
+    }
+}
+
+void ke_sampler_step(struct ke_sampler * s, int i, float * x, const float * v, float * x_corrected, float * x0)
+{
+    KE_ASSERT(i >= 0 && i < s->n_steps);
+    const double sig = s->sigma[i];
+    const int64_t n = s->n;
+    // x0 prediction from the uncorrected sample (flow prediction: x0 = x - sigma * v).
+    for (int64_t k = 0; k < n; k++) {
+        s->m0[k] = (float) ((double) x[k] - sig * (double) v[k]);
+    }
+    if (x0) {
+        memcpy(x0, s->m0, sizeof(float) * (size_t) n);
+    }
+    if (s->solver == KE_SOLVER_EULER) {
+        const double d = s->sigma[i + 1] - sig;
+        if (x_corrected) {
+            memcpy(x_corrected, x, sizeof(float) * (size_t) n);
+        }
+        for (int64_t k = 0; k < n; k++) {
+            x[k] = (float) ((double) x[k] + d * (double) v[k]);
+        }
+        push_x0(s);
+        return;
+    }
+    if (s->solver == KE_SOLVER_UNIPC && i >= 1 && s->n_stored >= 1) {
+        unipc_correct(s, i, x);
+    }
+    if (x_corrected) {
+        memcpy(x_corrected, x, sizeof(float) * (size_t) n);
+    }
+    push_x0(s);
+    if (s->solver == KE_SOLVER_UNIPC) {
+        int order = 2;
+        if (s->n_steps - i < order) {
+            order = s->n_steps - i;     // lower-order final step
+        }
+        if (i + 1 < order) {
+            order = i + 1;              // warm-up
+        }
+        memcpy(s->x_prev, x, sizeof(float) * (size_t) n);
+        unipc_predict(s, i, x, order);
+        s->p_prev = order;
+    } else {
+        dpmpp_step(s, i, x);
+    }
+}
