@@ -80,6 +80,30 @@ struct ke_eval_args {
 enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, struct ke_error * err);
 
 // @@ section: text (tokenizer, T5)
+// --- tokenizer ------------------------------------------------------------------------------------
+// The SentencePiece unigram tokenizer of google/umt5-xxl (any unigram model works), read from a
+// spiece.model (SentencePiece ModelProto) or a Hugging Face tokenizer.json. Ids equal what
+// SentencePiece assigns. A tokenizer is immutable once open: encode from any number of threads.
+typedef struct ke_tokenizer ke_tokenizer_t;
+
+enum ke_tokenize_flags {
+    KE_TOKENIZE_PROMPT = 0,       // as the pipeline does: clean the prompt, append EOS (id 1)
+    KE_TOKENIZE_RAW    = 1 << 0,  // the pieces of the text as given: no cleaning, no EOS
+};
+
+// path: a spiece.model, a tokenizer.json, or a folder holding either (spiece.model preferred).
+enum ke_status ke_tokenizer_open(ke_tokenizer_t ** tok, const char * path, struct ke_error * err);
+void ke_tokenizer_free(ke_tokenizer_t * tok);
+// Encode UTF-8 text (NUL-terminated). Prompt mode keeps at most max_ids - 1 pieces, then EOS
+// (max_ids = 512 gives the pipeline's text_len); *n_ids is the number stored. Raw mode stores at
+// most max_ids ids and sets *n_ids to the full count, which may be larger (call again).
+enum ke_status ke_tokenizer_encode(const ke_tokenizer_t * tok, const char * text, int32_t * ids,
+                                   int max_ids, int * n_ids, unsigned flags, struct ke_error * err);
+// The piece text of an id (U+2581 for spaces), NULL when out of range; borrowed from tok.
+const char * ke_tokenizer_piece(const ke_tokenizer_t * tok, int32_t id);
+int ke_tokenizer_n_pieces(const ke_tokenizer_t * tok);
+int ke_tokenizer_eos_id(const ke_tokenizer_t * tok);   // -1 when the model has none
+int ke_tokenizer_unk_id(const ke_tokenizer_t * tok);
 
 // @@ section: vae
 
