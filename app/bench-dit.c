@@ -1,16 +1,300 @@
-/* bench-dit.c: kinora-bench dit (placeholder until the feature lands).
+/* bench-dit.c: kinora-bench dit — one Wan DiT forward at the real shapes with random weights.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
+#include "backends/backend.h"
+#include "backends/profile.h"
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "models/dit/wan.h"
 #include "bench.h"
+
+struct model_shape
+{
+  const char *name;
+  const char *type;
+  int dim, ffn, heads, layers, in_dim, out_dim, z, stride;
+};
+
+static const struct model_shape shapes[] = {
+  { "ti2v-5B", "ti2v", 3072, 14336, 24, 30, 48, 48, 48, 16 },
+  { "t2v-A14B", "t2v", 5120, 13824, 40, 40, 16, 16, 16, 8 },
+  { "i2v-A14B", "i2v", 5120, 13824, 40, 40, 36, 16, 16, 8 },
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static inline uint32_t
+rng_next (void)
+{
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t) (rng_state >> 32);
+}
+
+/* Uniform values with standard deviation `std` (and mean `mean`), stored as bf16. */
+static uint16_t *
+random_bf16 (size_t n, float mean, float std)
+{
+  uint16_t *p = malloc (n * sizeof (uint16_t));
+  if (!p)
+    return NULL;
+  const float a = std * 1.7320508f / 2147483648.0f;
+  for (size_t i = 0; i < n; i++)
+    p[i] = ke_f32_to_bf16 (mean + (float) ((int32_t) rng_next ()) * a);
+  return p;
+}
+
+static int
+add_random (struct ke_tensor_set *s, const char *name, int nd, const int64_t *shape, float mean, float std)
+{
+  size_t n = 1;
+  for (int i = 0; i < nd; i++)
+    n *= (size_t) shape[i];
+  uint16_t *p = random_bf16 (n, mean, std);
+  struct ke_error err = { 0 };
+  if (!p || ke_tset_own_malloc (s, p) < 0 || !ke_tset_add (s, name, KE_DTYPE_BF16, nd, shape, p, &err))
+    {
+      fprintf (stderr, "kinora-bench: out of memory building random weights (%s)\n", name);
+      return -1;
+    }
+  return 0;
+}
+
+static int
+add_linear (struct ke_tensor_set *s, const char *prefix, int64_t out, int64_t in)
+{
+  char n[128];
+  int64_t ws[2] = { out, in }, bs[1] = { out };
+  snprintf (n, sizeof n, "%s.weight", prefix);
+  if (add_random (s, n, 2, ws, 0.0f, 1.0f / sqrtf ((float) in)) < 0)
+    return -1;
+  snprintf (n, sizeof n, "%s.bias", prefix);
+  return add_random (s, n, 1, bs, 0.0f, 0.02f);
+}
+
+static struct ke_tensor_set *
+random_dit (const struct model_shape *m, int layers)
+{
+  struct ke_tensor_set *s = ke_tset_new ("random weights");
+  const int64_t D = m->dim;
+  char cfg[512], n[128];
+  snprintf (cfg, sizeof cfg,
+            "{\"model_type\": \"%s\", \"dim\": %d, \"ffn_dim\": %d, \"num_heads\": %d, \"num_layers\": %d, "
+            "\"in_dim\": %d, \"out_dim\": %d, \"text_len\": 512, \"text_dim\": 4096, \"freq_dim\": 256, \"eps\": 1e-6}",
+            m->type, m->dim, m->ffn, m->heads, layers, m->in_dim, m->out_dim);
+  ke_tset_set_meta (s, "config", cfg);
+  int64_t pe[5] = { D, m->in_dim, 1, 2, 2 }, pb[1] = { D };
+  int64_t hm[3] = { 1, 2, D }, bm[3] = { 1, 6, D }, v[1] = { D };
+  int rc = add_random (s, "patch_embedding.weight", 5, pe, 0, 1.0f / sqrtf ((float) m->in_dim * 4))
+           | add_random (s, "patch_embedding.bias", 1, pb, 0, 0.02f)
+           | add_linear (s, "text_embedding.0", D, 4096) | add_linear (s, "text_embedding.2", D, D)
+           | add_linear (s, "time_embedding.0", D, 256) | add_linear (s, "time_embedding.2", D, D)
+           | add_linear (s, "time_projection.1", 6 * D, D) | add_linear (s, "head.head", 4 * m->out_dim, D)
+           | add_random (s, "head.modulation", 3, hm, 0, 0.02f);
+  for (int i = 0; i < layers && rc == 0; i++)
+    {
+      const char *lin[8] = { "self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o",
+                             "cross_attn.q", "cross_attn.k", "cross_attn.v", "cross_attn.o" };
+      for (int j = 0; j < 8; j++)
+        {
+          snprintf (n, sizeof n, "blocks.%d.%s", i, lin[j]);
+          rc |= add_linear (s, n, D, D);
+        }
+      snprintf (n, sizeof n, "blocks.%d.ffn.0", i);
+      rc |= add_linear (s, n, m->ffn, D);
+      snprintf (n, sizeof n, "blocks.%d.ffn.2", i);
+      rc |= add_linear (s, n, D, m->ffn);
+      snprintf (n, sizeof n, "blocks.%d.modulation", i);
+      rc |= add_random (s, n, 3, bm, 0, 0.02f);
+      const char *vec[6] = { "self_attn.norm_q.weight", "self_attn.norm_k.weight", "cross_attn.norm_q.weight",
+                             "cross_attn.norm_k.weight", "norm3.weight", "norm3.bias" };
+      for (int j = 0; j < 6; j++)
+        {
+          snprintf (n, sizeof n, "blocks.%d.%s", i, vec[j]);
+          rc |= add_random (s, n, 1, v, j < 5 ? 1.0f : 0.0f, 0.05f);
+        }
+    }
+  if (rc)
+    {
+      ke_tset_free (s);
+      return NULL;
+    }
+  return s;
+}
 
 int
 kinora_bench_dit (int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
-  fprintf (stderr, "kinora-bench dit: not implemented yet\n");
-  return 1;
+  const char *model = "ti2v-5B", *backend = "cpu";
+  int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
+  for (int i = 1; i < argc; i++)
+    {
+      const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+      if (strcmp (o, "--exact") == 0 || strcmp (o, "--profile") == 0)
+        {
+          *(o[2] == 'e' ? &exact : &profile) = 1;
+          continue;
+        }
+      if (!v)
+        {
+          fprintf (stderr, "kinora-bench dit: option %s needs a value\n", o);
+          return 2;
+        }
+      if (strcmp (o, "--model") == 0)
+        model = v;
+      else if (strcmp (o, "--size") == 0 && sscanf (v, "%dx%d", &w, &h) == 2)
+        ;
+      else if (strcmp (o, "--frames") == 0)
+        frames = atoi (v);
+      else if (strcmp (o, "--threads") == 0)
+        threads = atoi (v);
+      else if (strcmp (o, "--repeat") == 0)
+        repeat = atoi (v);
+      else if (strcmp (o, "--layers") == 0)
+        layers = atoi (v);
+      else if (strcmp (o, "--backend") == 0)
+        backend = v;
+      else
+        {
+          fprintf (stderr, "kinora-bench dit: bad option %s %s\n", o, v);
+          return 2;
+        }
+      i++;
+    }
+  const struct model_shape *m = NULL;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    if (strcasecmp (model, shapes[i].name) == 0)
+      m = &shapes[i];
+  if (!m)
+    {
+      fprintf (stderr, "kinora-bench dit: unknown model '%s' (ti2v-5B, t2v-A14B, i2v-A14B)\n", model);
+      return 2;
+    }
+  if (frames < 1 || (frames - 1) % 4 != 0 || w % (m->stride * 2) || h % (m->stride * 2) || repeat < 1)
+    {
+      fprintf (stderr, "kinora-bench dit: frames must be 4n+1 and the size a multiple of %d\n", m->stride * 2);
+      return 2;
+    }
+  if (layers < 0)
+    layers = m->layers;
+  if (threads > 0)
+    ke_set_threads (threads);
+
+  struct ke_error err = { 0 };
+  struct ke_backend *be = ke_backend_by_name (backend, &err);
+  if (!be)
+    {
+      fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+      return 1;
+    }
+  if (!exact && be == ke_backend_cpu ())
+    be = ke_backend_cpu_fast ();
+  if (profile)
+    be = ke_backend_profile_wrap (be);
+
+  /* this machine's sgemm rate, measured in this process before the model takes the memory */
+  double sgemm = bench_sgemm_gflops (2048);
+
+  const int F = (frames - 1) / 4 + 1, H = h / m->stride, W = w / m->stride;
+  const long tokens = (long) F * (H / 2) * (W / 2);
+  printf ("model: %s (%d of %d layers), random bf16 weights\n", m->name, layers, m->layers);
+  printf ("video: %dx%d, %d frames -> latent [%d, %d, %d, %d], %ld tokens\n", w, h, frames, m->out_dim == 48 ? 48 : m->in_dim, F, H, W, tokens);
+  printf ("backend: %s, precision %s, threads %d\n", be->ops->name, be->precision == KE_PRECISION_BF16 ? "bf16" : "fp32",
+          ke_get_threads ());
+  fflush (stdout);
+
+  double t0 = bench_now ();
+  struct ke_tensor_set *ws = random_dit (m, layers);
+  if (!ws)
+    return 1;
+  struct ke_dit *dit = NULL;
+  if (ke_dit_init (&dit, ws, NULL, be, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+      ke_tset_free (ws);
+      return 1;
+    }
+  double t_load = bench_now () - t0;
+
+  const struct ke_dit_config *cfg = ke_dit_get_config (dit);
+  size_t nx = (size_t) m->in_dim * F * H * W;
+  float *x = malloc (nx * sizeof (float));
+  float *out = malloc ((size_t) m->out_dim * F * H * W * sizeof (float));
+  float *text = malloc ((size_t) 512 * 4096 * sizeof (float));
+  if (!x || !out || !text)
+    return 1;
+  for (size_t i = 0; i < nx; i++)
+    x[i] = (float) ((int32_t) rng_next ()) / 2147483648.0f;
+  for (size_t i = 0; i < (size_t) 512 * 4096; i++)
+    text[i] = (float) ((int32_t) rng_next ()) / 2147483648.0f * 0.2f;
+
+  struct ke_dit_context *ctx = NULL;
+  t0 = bench_now ();
+  if (ke_dit_context_new (dit, text, 100, &ctx, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+      return 1;
+    }
+  double t_ctx = bench_now () - t0;
+
+  float tval = 900.0f;
+  double *times = calloc ((size_t) repeat, sizeof (double));
+  if (profile)
+    ke_backend_profile_reset (be);
+  for (int r = 0; r < repeat; r++)
+    {
+      t0 = bench_now ();
+      if (ke_dit_forward (dit, ctx, x, cfg->in_dim, NULL, 0, F, H, W, &tval, 1, out, NULL, NULL, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+          return 1;
+        }
+      times[r] = bench_now () - t0;
+      printf ("forward %d: %.3f s\n", r + 1, times[r]);
+      fflush (stdout);
+    }
+  qsort (times, (size_t) repeat, sizeof (double), bench_cmp_double);
+  double med = times[repeat / 2];
+  double flops = ke_dit_forward_flops (cfg, F, H, W, false);
+  double gflops = flops / med * 1e-9;
+  printf ("weights build + prepare: %.2f s\n", t_load);
+  printf ("text context (once per prompt): %.3f s\n", t_ctx);
+  printf ("tokens: %ld\n", tokens);
+  printf ("seconds per forward (median of %d): %.3f\n", repeat, med);
+  if (layers != m->layers)
+    printf ("seconds per forward, extrapolated to %d layers: %.3f\n", m->layers, med * m->layers / layers);
+  printf ("FLOP per forward: %.3g\n", flops);
+  printf ("achieved: %.1f GFLOP/s\n", gflops);
+  printf ("OpenBLAS sgemm 2048^3 in this process: %.1f GFLOP/s (core: %s)\n", sgemm, bench_blas_corename ());
+  if (profile)
+    {
+      /* each op synchronised: the shares are of the profiled (slightly slower) runs */
+      double pt[KE_PROF_COUNT], tot = 0;
+      ke_backend_profile_get (be, pt);
+      for (int i = 0; i < KE_PROF_COUNT; i++)
+        tot += pt[i];
+      printf ("time share: GEMM %.1f %%, attention %.1f %%, rest %.1f %% (%.3f s per forward profiled)\n",
+              100 * pt[KE_PROF_GEMM] / tot, 100 * pt[KE_PROF_ATTENTION] / tot, 100 * pt[KE_PROF_OTHER] / tot,
+              tot / repeat);
+    }
+  printf ("peak RSS: %.2f GiB\n", bench_peak_rss_gib ());
+  printf ("ratio to sgemm peak: %.2f\n", sgemm > 0 ? gflops / sgemm : 0.0);
+  free (times);
+  free (x);
+  free (out);
+  free (text);
+  ke_dit_context_free (ctx);
+  ke_dit_free (dit);
+  ke_tset_free (ws);
+  if (profile)
+    ke_backend_profile_free (be);
+  return 0;
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 int kinora_bench_dit (int argc, char **argv);
+int kinora_bench_gemm (int argc, char **argv);
 int kinora_bench_t5 (int argc, char **argv);
 int kinora_bench_vae (int argc, char **argv, int version);
 int kinora_bench_generate (int argc, char **argv);

@@ -84,6 +84,7 @@ usage (FILE *f)
   fprintf (f,
            "usage: kinora-bench <what> [options]\n"
            "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact]\n"
+           "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
            "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n");
@@ -100,6 +101,8 @@ main (int argc, char **argv)
   const char *w = argv[1];
   if (strcmp (w, "dit") == 0)
     return kinora_bench_dit (argc - 1, argv + 1);
+  if (strcmp (w, "gemm") == 0)
+    return kinora_bench_gemm (argc - 1, argv + 1);
   if (strcmp (w, "t5") == 0)
     return kinora_bench_t5 (argc - 1, argv + 1);
   if (strcmp (w, "vae22-decode") == 0)

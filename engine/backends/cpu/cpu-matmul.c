@@ -91,7 +91,10 @@ struct dnnl_prim {
 
 struct dnnl_linear {
     uint16_t * w_bf16;       // [N, K] bf16 (NULL when the stored weight is bf16: used in place)
-    const uint16_t * w;      // what the primitive reads
+    const uint16_t * w;      // plain [K, N] view (strides 1, K) of the bf16 weight
+    void * w_blocked;        // the weight reordered once into the layout oneDNN prefers (or NULL)
+    dnnl_memory_desc_t wb_md;
+    int layout;              // 0 undecided, 1 plain, 2 blocked
     float * bias;            // [N] f32 or NULL
     struct dnnl_prim prims[KE_DNNL_PRIMS];
     int n_prims;
@@ -128,6 +131,64 @@ static void cvt_range(void * p, int64_t i0, int64_t i1, int tid)
     }
 }
 
+static void decide_layout(struct dnnl_linear * d, const dnnl_memory_desc_t * src, const dnnl_memory_desc_t * plain,
+                          const dnnl_memory_desc_t * bias, const dnnl_memory_desc_t * dst, int64_t K, int64_t N)
+{
+    d->layout = 1;
+    dnnl_memory_desc_t any;
+    dnnl_dims_t wd = { K, N };
+    dnnl_memory_desc_init_by_tag(&any, 2, wd, dnnl_bf16, dnnl_format_tag_any);
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    dnnl_memory_t from = NULL, to = NULL;
+    void * buf = NULL;
+    if (dnnl_matmul_desc_init(&md, src, &any, d->bias ? bias : NULL, dst) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &md, NULL, g_eng, NULL) != dnnl_success) {
+        goto out;
+    }
+    const dnnl_memory_desc_t * want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!want || dnnl_memory_desc_equal(want, plain)) {
+        goto out;
+    }
+    d->wb_md = *want;
+    size_t sz = dnnl_memory_desc_get_size(&d->wb_md);
+    if (posix_memalign(&buf, 64, sz) != 0) {
+        buf = NULL;
+        goto out;
+    }
+    if (dnnl_reorder_primitive_desc_create(&rpd, plain, g_eng, &d->wb_md, g_eng, NULL) != dnnl_success ||
+        dnnl_primitive_create(&reorder, rpd) != dnnl_success ||
+        dnnl_memory_create(&from, plain, g_eng, (void *) d->w) != dnnl_success ||
+        dnnl_memory_create(&to, &d->wb_md, g_eng, buf) != dnnl_success) {
+        goto out;
+    }
+    dnnl_exec_arg_t args[2] = { { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } };
+    if (dnnl_primitive_execute(reorder, g_stream, 2, args) != dnnl_success || dnnl_stream_wait(g_stream) != dnnl_success) {
+        goto out;
+    }
+    d->w_blocked = buf;
+    buf = NULL;
+    d->layout = 2;
+    // the plain bf16 copy (if ours) is no longer needed; the exact path reads the original tensor
+    free(d->w_bf16);
+    d->w_bf16 = NULL;
+    d->w = NULL;
+out:
+    free(buf);
+    dnnl_memory_destroy(from);
+    dnnl_memory_destroy(to);
+    if (reorder) {
+        dnnl_primitive_destroy(reorder);
+    }
+    if (rpd) {
+        dnnl_primitive_desc_destroy(rpd);
+    }
+    if (pd) {
+        dnnl_primitive_desc_destroy(pd);
+    }
+}
+
 static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N, int64_t K)
 {
     for (int i = 0; i < d->n_prims; i++) {
@@ -152,6 +213,13 @@ static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N,
     dnnl_memory_desc_init_by_tag(&p->bias_md, 2, bd, dnnl_f32, dnnl_ab);
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
+    if (d->layout == 0) {
+        // First use: let oneDNN pick the weight layout, and reorder the weight into it once.
+        decide_layout(d, &p->src_md, &p->wei_md, &p->bias_md, &p->dst_md, K, N);
+    }
+    if (d->layout == 2) {
+        p->wei_md = d->wb_md;
+    }
     if (dnnl_matmul_desc_init(&md, &p->src_md, &p->wei_md, d->bias ? &p->bias_md : NULL, &p->dst_md) != dnnl_success ||
         dnnl_primitive_desc_create(&pd, &md, NULL, g_eng, NULL) != dnnl_success ||
         dnnl_primitive_create(&p->prim, pd) != dnnl_success) {
@@ -184,7 +252,7 @@ static int linear_fast(float * y, const float * x, int64_t M, const struct ke_li
     dnnl_memory_t ms = NULL, mw = NULL, mdst = NULL, mb = NULL;
     int rc = -1;
     if (dnnl_memory_create(&ms, &p->src_md, g_eng, xb) == dnnl_success &&
-        dnnl_memory_create(&mw, &p->wei_md, g_eng, (void *) d->w) == dnnl_success &&
+        dnnl_memory_create(&mw, &p->wei_md, g_eng, d->layout == 2 ? d->w_blocked : (void *) d->w) == dnnl_success &&
         dnnl_memory_create(&mdst, &p->dst_md, g_eng, y) == dnnl_success &&
         (!d->bias || dnnl_memory_create(&mb, &p->bias_md, g_eng, d->bias) == dnnl_success)) {
         dnnl_exec_arg_t args[4] = {
@@ -250,6 +318,19 @@ static int prepare_fast(struct ke_linear * l)
         ke_convert_to_f32(d->bias, l->b->data, l->b->type, l->b->scale, (size_t) l->n_out);
     }
     l->prepared = d;
+    if (!getenv("KE_DNNL_PLAIN_WEIGHTS")) {
+        // pick oneDNN's preferred weight layout now (first-call latency would otherwise land in a step)
+        dnnl_memory_desc_t src_md, plain_md, dst_md, bias_md;
+        const int64_t M = 256, K = l->n_in, N = l->n_out;
+        dnnl_dims_t sd = { M, K }, wd = { K, N }, dd = { M, N }, bd = { 1, N }, ws = { 1, K };
+        dnnl_memory_desc_init_by_tag(&src_md, 2, sd, dnnl_bf16, dnnl_ab);
+        dnnl_memory_desc_init_by_strides(&plain_md, 2, wd, dnnl_bf16, ws);
+        dnnl_memory_desc_init_by_tag(&dst_md, 2, dd, dnnl_f32, dnnl_ab);
+        dnnl_memory_desc_init_by_tag(&bias_md, 2, bd, dnnl_f32, dnnl_ab);
+        decide_layout(d, &src_md, &plain_md, &bias_md, &dst_md, K, N);
+    } else {
+        d->layout = 1;
+    }
     return 0;
 }
 
@@ -263,6 +344,7 @@ static void release_fast(struct ke_linear * l)
         dnnl_primitive_destroy(d->prims[i].prim);
     }
     pthread_mutex_destroy(&d->mu);
+    free(d->w_blocked);
     free(d->w_bf16);
     free(d->bias);
     free(d);

@@ -1,0 +1,164 @@
+/* Fuzz target for the weight-file parsers (safetensors header, PyTorch .pth zip + pickle).
+ *
+ * Built two ways: with clang's libFuzzer (-Dfuzz=enabled, entry point LLVMFuzzerTestOneInput), and
+ * always as a standalone driver that mutates seed files (truncations, bit flips, byte splices,
+ * header-length edits) for a bounded time; the test suite runs the latter, under ASan+UBSan in the
+ * sanitizer build. A crash, a sanitizer report or a hang fails the test.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loaders/loaders.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  /* the parsers keep pointers into the image: give them a private, writable copy */
+  unsigned char *copy = malloc (size ? size : 1);
+  if (!copy)
+    return 0;
+  memcpy (copy, data, size);
+  struct ke_error err = { 0 };
+  struct ke_tensor_set *s = ke_tset_new ("fuzz.safetensors");
+  if (s)
+    {
+      if (ke_safetensors_parse (s, copy, size, &err) == KE_STATUS_OK)
+        for (int i = 0; i < ke_tset_count (s); i++)
+          {
+            /* touch every byte the parser accepted */
+            const struct ke_tensor *t = ke_tset_at (s, i);
+            volatile unsigned char sink = 0;
+            size_t nb = ke_tensor_nbytes (t);
+            for (size_t j = 0; j < nb; j += 64)
+              sink ^= ((const unsigned char *) t->data)[j];
+            (void) sink;
+          }
+      ke_tset_free (s);
+    }
+  memset (&err, 0, sizeof err);
+  s = ke_tset_new ("fuzz.pth");
+  if (s)
+    {
+      ke_pth_parse (s, copy, size, &err);
+      ke_tset_free (s);
+    }
+  free (copy);
+  return 0;
+}
+
+#ifndef KE_LIBFUZZER
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t
+next (void)
+{
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static unsigned char *
+read_file (const char *path, size_t *n)
+{
+  FILE *f = fopen (path, "rb");
+  if (!f)
+    return NULL;
+  fseek (f, 0, SEEK_END);
+  long sz = ftell (f);
+  fseek (f, 0, SEEK_SET);
+  unsigned char *b = malloc (sz > 0 ? (size_t) sz : 1);
+  *n = b ? fread (b, 1, (size_t) (sz > 0 ? sz : 0), f) : 0;
+  fclose (f);
+  return b;
+}
+
+/* usage: fuzz-loaders SECONDS SEED_FILE... */
+int
+main (int argc, char **argv)
+{
+  if (argc < 3)
+    {
+      fprintf (stderr, "usage: %s SECONDS SEED...\n", argv[0]);
+      return 2;
+    }
+  double seconds = atof (argv[1]);
+  int n_seeds = argc - 2;
+  unsigned char **seed = calloc ((size_t) n_seeds, sizeof *seed);
+  size_t *seed_n = calloc ((size_t) n_seeds, sizeof *seed_n);
+  for (int i = 0; i < n_seeds; i++)
+    {
+      seed[i] = read_file (argv[2 + i], &seed_n[i]);
+      if (!seed[i])
+        {
+          printf ("1..0 # SKIP seed %s not readable\n", argv[2 + i]);
+          return 0;
+        }
+      /* cap big seeds: the parsers read headers and index tables, not the bulk data */
+      if (seed_n[i] > (1u << 20))
+        seed_n[i] = 1u << 20;
+    }
+  struct timespec t0, t;
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  long iters = 0;
+  for (;;)
+    {
+      clock_gettime (CLOCK_MONOTONIC, &t);
+      if ((double) (t.tv_sec - t0.tv_sec) + (double) (t.tv_nsec - t0.tv_nsec) * 1e-9 > seconds)
+        break;
+      int si = (int) (next () % (uint64_t) n_seeds);
+      size_t n = seed_n[si];
+      unsigned char *buf = malloc (n + 64);
+      memcpy (buf, seed[si], n);
+      int n_mut = 1 + (int) (next () % 8);
+      for (int m = 0; m < n_mut && n > 0; m++)
+        {
+          size_t pos = (size_t) (next () % n);
+          switch (next () % 6)
+            {
+            case 0: /* truncate */
+              n = pos;
+              break;
+            case 1: /* flip a bit */
+              buf[pos] ^= (unsigned char) (1u << (next () % 8));
+              break;
+            case 2: /* random byte, often in the header / directory */
+              buf[(next () & 1) ? pos % (n < 4096 ? n : 4096) : pos] = (unsigned char) next ();
+              break;
+            case 3: /* splice a digit or JSON/pickle punctuation */
+              buf[pos] = (unsigned char) "0123456789[]{}\",:-eE\x80\x8a\x94\x95\x52\x71"[next () % 26];
+              break;
+            case 4: /* rewrite the 8-byte header length */
+              if (n >= 8)
+                {
+                  uint64_t v = next () % (n + 16);
+                  for (int b = 0; b < 8; b++)
+                    buf[b] = (unsigned char) (v >> (8 * b));
+                }
+              break;
+            default: /* duplicate a chunk over another place */
+              {
+                size_t len = (size_t) (next () % 64), src = (size_t) (next () % n);
+                for (size_t k = 0; k < len && pos + k < n && src + k < n; k++)
+                  buf[pos + k] = buf[src + k];
+              }
+            }
+        }
+      LLVMFuzzerTestOneInput (buf, n);
+      free (buf);
+      iters++;
+    }
+  printf ("1..1\nok 1 - %ld mutated inputs parsed without a crash in %.0f s\n", iters, seconds);
+  for (int i = 0; i < n_seeds; i++)
+    free (seed[i]);
+  free (seed);
+  free (seed_n);
+  return 0;
+}
+#endif
