@@ -106,6 +106,42 @@ int ke_tokenizer_eos_id(const ke_tokenizer_t * tok);   // -1 when the model has 
 int ke_tokenizer_unk_id(const ke_tokenizer_t * tok);
 
 // @@ section: vae
+// --- Wan VAEs (2.1: z 16, x8 space; 2.2: z 48, x16 space; both x4 time) -----------------------------
+// Videos are float32 [3, F, H, W] in [-1, 1] with F = 4n+1; latents float32 [z, 1+(F-1)/4, H/s, W/s],
+// normalised with the model's mean and 1/std. Both directions stream (encode frame 0, then groups of
+// 4; decode one latent frame at a time): working memory does not grow with the frame count.
+typedef struct ke_vae ke_vae_t;
+
+struct ke_vae_params {
+    const char * backend;       // "cpu" (default) or "cuda"
+    bool fast;                  // bf16 convolutions and bf16 caches instead of exact fp32
+    double mem_budget_gib;      // decode working-memory budget picking the spatial tiles (0: untiled)
+    int tile;                   // force square tiles of this many latent pixels (0: from the budget)
+    int tile_overlap;           // latent pixels shared by neighbouring tiles (0: default 4)
+};
+struct ke_vae_params ke_vae_params_default(void);
+
+// Called for every decoded frame, in order: rgb [3, height, width] in [-1, 1] (borrowed for the call).
+// Return false to stop (the decode returns KE_STATUS_ABORTED).
+typedef bool (*ke_vae_frame_fn)(const float * rgb, int index, int n_frames, int width, int height,
+                                void * user_data);
+
+// Open a VAE checkpoint (Wan2.1_VAE.pth / Wan2.2_VAE.pth, ComfyUI safetensors); the version comes from
+// the tensor shapes. p may be NULL (defaults).
+enum ke_status ke_vae_open(ke_vae_t ** out, const char * path, const struct ke_vae_params * p,
+                           struct ke_error * err);
+void ke_vae_free(ke_vae_t * v);
+int ke_vae_version(const ke_vae_t * v);     // 21 or 22
+int ke_vae_z_dim(const ke_vae_t * v);       // 16 or 48
+int ke_vae_scale(const ke_vae_t * v);       // pixels per latent pixel: 8 or 16
+// video [3, n_frames, height, width] -> latent (frames past 1+4*floor((n_frames-1)/4) are ignored;
+// height and width must be multiples of ke_vae_scale()).
+enum ke_status ke_vae_encode(ke_vae_t * v, float * latent, const float * video, int n_frames, int height,
+                             int width, struct ke_error * err);
+// latent [z, n_lat, lat_h, lat_w] -> video [3, 1+4*(n_lat-1), lat_h*s, lat_w*s], clamped to [-1, 1].
+// video may be NULL when frame_cb takes the frames; frame_cb may be NULL.
+enum ke_status ke_vae_decode(ke_vae_t * v, float * video, const float * latent, int n_lat, int lat_h, int lat_w,
+                             ke_vae_frame_fn frame_cb, void * user_data, struct ke_error * err);
 
 // @@ section: generation
 // --- models and generation ----------------------------------------------------------------------

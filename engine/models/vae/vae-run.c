@@ -1,0 +1,440 @@
+// Kinora engine: whole-clip Wan VAE encode/decode: chunking, latent (de)normalisation, spatial
+// tiling of the decode with linear overlap blending, and the public ke_vae_* API.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "loaders/loaders.h"
+#include "models/vae/wan-vae.h"
+
+#define OPS (v->be->ops)
+
+// --- encode --------------------------------------------------------------------------------------
+
+enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float * video, int n_frames, int height,
+                                  int width, struct ke_vae_run_opts * o, struct ke_error * err)
+{
+    if (!v->has_enc) {
+        return ke_err(err, KE_STATUS_MISSING, "%s: this VAE file has no encoder", ke_tset_path(v->ws));
+    }
+    const int s = v->scale;
+    if (n_frames < 1 || height < s || width < s || height % s || width % s) {
+        return ke_err(err, KE_STATUS_INVALID, "VAE encode: %dx%d with %d frames; need >= 1 frame and sizes that are "
+                      "multiples of %d", width, height, n_frames, s);
+    }
+    const int Tl = 1 + (n_frames - 1) / 4, h = height / s, w = width / s, z = v->z_dim;
+    const int64_t hwl = (int64_t) h * w, HW = (int64_t) height * width;
+    float * host = malloc((size_t) (3 * 4 * HW) * sizeof(float));
+    float * mu = malloc((size_t) (2 * z * hwl * 4) * sizeof(float));
+    if (!host || !mu) {
+        free(host);
+        free(mu);
+        return ke_err(err, KE_STATUS_NOMEM, "VAE encode: out of memory");
+    }
+    struct vae_state st_enc;
+    enum ke_status st = ke_vae_state_init(v, &st_enc, &v->enc);
+    for (int k = 0, t0 = 0; st == KE_STATUS_OK && k < Tl; k++) {
+        const int tc = k == 0 ? 1 : 4;
+        for (int c = 0; c < 3; c++) {
+            memcpy(host + (int64_t) c * tc * HW, video + ((int64_t) c * n_frames + t0) * HW,
+                   (size_t) (tc * HW) * sizeof(float));
+        }
+        struct vae_act x, xp, y, m;
+        if ((st = ke_vae_act_new(v, &x, 3, tc, height, width)) != KE_STATUS_OK) {
+            break;
+        }
+        OPS->upload(v->be, x.d, host, (size_t) (3 * tc * HW) * sizeof(float));
+        if (v->patch > 1) {
+            const int p = v->patch;
+            if ((st = ke_vae_act_new(v, &xp, 3 * p * p, tc, height / p, width / p)) != KE_STATUS_OK) {
+                ke_vae_act_free(v, &x);
+                break;
+            }
+            OPS->vae_patchify(v->be, xp.d, x.d, 3, tc, height, width, p, 0);
+            ke_vae_act_free(v, &x);
+            x = xp;
+        }
+        if ((st = ke_vae_encoder_chunk(v, &st_enc, &x, &y)) != KE_STATUS_OK) {
+            break;
+        }
+        KE_ASSERT(y.T == 1 && y.H == h && y.W == w && y.C == 2 * z);
+        if (o && o->enc_out) {
+            OPS->download(v->be, mu, y.d, (size_t) (2 * z * hwl) * sizeof(float));
+            for (int c = 0; c < 2 * z; c++) {
+                memcpy(o->enc_out + ((int64_t) c * Tl + k) * hwl, mu + c * hwl, (size_t) hwl * sizeof(float));
+            }
+        }
+        st = ke_vae_conv1x1(v, &v->conv1, &y, &m);
+        ke_vae_act_free(v, &y);
+        if (st != KE_STATUS_OK) {
+            break;
+        }
+        OPS->download(v->be, mu, m.d, (size_t) (z * hwl) * sizeof(float));   // channels [0, z): the mean
+        ke_vae_act_free(v, &m);
+        for (int c = 0; c < z; c++) {
+            const float * src = mu + c * hwl;
+            float * lat = latent + ((int64_t) c * Tl + k) * hwl;
+            for (int64_t i = 0; i < hwl; i++) {
+                lat[i] = (src[i] - v->mean[c]) * v->inv_std[c];
+            }
+            if (o && o->mu) {
+                memcpy(o->mu + ((int64_t) c * Tl + k) * hwl, src, (size_t) hwl * sizeof(float));
+            }
+        }
+        t0 += tc;
+    }
+    if (o) {
+        o->peak_state_bytes = ke_vae_state_bytes(v, &st_enc);
+    }
+    ke_vae_state_free(v, &st_enc);
+    free(host);
+    free(mu);
+    if (st != KE_STATUS_OK) {
+        return ke_err(err, st, "VAE encode: %s", st == KE_STATUS_NOMEM ? "out of memory" : "failed");
+    }
+    return KE_STATUS_OK;
+}
+
+// --- tiling plan ---------------------------------------------------------------------------------
+
+// Bytes per latent pixel of the decoder caches, and of the largest chunk activation (4 frames).
+static void dec_costs(const struct ke_vae * v, double * cache_px, double * act_px)
+{
+    const struct vae_coder * cd = &v->dec;
+    const double cb = v->bf16_cache ? 2.0 : 4.0;
+    double sc2 = 1.0, cache = 2.0 * cd->conv_in.c_in * cb, act = 0.0;
+    int C = cd->conv_in.c_out;
+    for (int i = 0; i < 3; i++) {
+        if (cd->mid[i].kind == VAE_RES) {
+            cache += 2.0 * (cd->mid[i].res.c_in + cd->mid[i].res.c_out) * cb;
+        }
+    }
+    for (int i = 0; i < cd->n_blocks; i++) {
+        const struct vae_block * b = &cd->blocks[i];
+        if (b->kind == VAE_RES) {
+            cache += 2.0 * (b->res.c_in + b->res.c_out) * sc2 * cb;
+            C = b->res.c_out;
+        } else if (b->kind == VAE_RESAMPLE) {
+            if (b->rs.mode == VAE_UP3D) {
+                cache += 2.0 * b->rs.C * sc2 * cb;
+            }
+            sc2 *= 4.0;
+            C = b->rs.c_out;
+        }
+        // input, normalised copy, cache-extended copy (6/4) and output of a 4-frame chunk
+        const double a = 4.0 * 4.0 * C * sc2 * 4.5;
+        if (a > act) {
+            act = a;
+        }
+    }
+    cache += 2.0 * cd->head.c_in * sc2 * cb;
+    *cache_px = cache;
+    *act_px = act;
+}
+
+static int n_tiles_1d(int n, int tile, int ov)
+{
+    if (tile >= n) {
+        return 1;
+    }
+    const int step = tile - ov;
+    return 1 + (n - tile + step - 1) / step;
+}
+
+static int tile_start(int i, int nt, int n, int tile, int ov)
+{
+    if (nt == 1) {
+        return 0;
+    }
+    int s0 = i * (tile - ov);
+    return s0 + tile > n ? n - tile : s0;
+}
+
+void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap)
+{
+    const int big = lat_h > lat_w ? lat_h : lat_w;
+    int ov = v->overlap > 0 ? v->overlap : 4;
+    if (v->tile > 0) {
+        *tile = v->tile;
+        *overlap = ov < v->tile / 2 ? ov : v->tile / 2;
+        return;
+    }
+    *tile = big;
+    *overlap = 0;
+    if (v->mem_budget <= 0) {
+        return;
+    }
+    double cache_px, act_px;
+    dec_costs(v, &cache_px, &act_px);
+    for (int t = big; t >= 2 * ov + 2; t--) {
+        const int o = t >= big ? 0 : ov;
+        const int ny = n_tiles_1d(lat_h, t, o), nx = n_tiles_1d(lat_w, t, o);
+        const int th = t < lat_h ? t : lat_h, tw = t < lat_w ? t : lat_w;
+        const double need = cache_px * ny * nx * th * tw + act_px * th * tw + 64.0 * (1 << 20);
+        if (need <= v->mem_budget) {
+            *tile = t;
+            *overlap = o;
+            return;
+        }
+    }
+    *tile = 2 * ov + 2;
+    *overlap = ov;
+}
+
+// --- decode --------------------------------------------------------------------------------------
+
+// Blend weight along one axis: linear ramps over `ov` pixels at edges shared with a neighbour.
+static float ramp(int i, int n, int ov, bool lo, bool hi)
+{
+    float w = 1.0f;
+    if (lo && i < ov) {
+        w = fminf(w, ((float) i + 0.5f) / (float) ov);
+    }
+    if (hi && n - 1 - i < ov) {
+        w = fminf(w, ((float) (n - 1 - i) + 0.5f) / (float) ov);
+    }
+    return w;
+}
+
+struct tile {
+    int y0, x0, th, tw;            // latent region
+    struct vae_state s;
+};
+
+enum ke_status ke_vae_decode_opts(struct ke_vae * v, float * video, const float * latent, int n_lat, int lat_h,
+                                  int lat_w, ke_vae_frame_fn cb, void * user_data, struct ke_vae_run_opts * o,
+                                  struct ke_error * err)
+{
+    if (!v->has_dec) {
+        return ke_err(err, KE_STATUS_MISSING, "%s: this VAE file has no decoder", ke_tset_path(v->ws));
+    }
+    if (n_lat < 1 || lat_h < 1 || lat_w < 1) {
+        return ke_err(err, KE_STATUS_INVALID, "VAE decode: latent %dx%d with %d frames", lat_w, lat_h, n_lat);
+    }
+    const int z = v->z_dim, s = v->scale, p = v->patch;
+    const int H = lat_h * s, W = lat_w * s, F = 1 + 4 * (n_lat - 1);
+    const int64_t HW = (int64_t) H * W, hwl = (int64_t) lat_h * lat_w;
+    int tl, ov;
+    ke_vae_tile_plan(v, lat_h, lat_w, &tl, &ov);
+    const int ny = n_tiles_1d(lat_h, tl, ov), nx = n_tiles_1d(lat_w, tl, ov), nt = ny * nx;
+    struct tile * tiles = calloc((size_t) nt, sizeof(*tiles));
+    float * acc = malloc((size_t) (3 * 4 * HW) * sizeof(float));
+    float * wsum = malloc((size_t) HW * sizeof(float));
+    float * tin = malloc((size_t) (z * hwl) * sizeof(float));
+    float * tout = malloc((size_t) (3 * 4 * HW) * sizeof(float));
+    float * frame = malloc((size_t) (3 * HW) * sizeof(float));
+    enum ke_status st = KE_STATUS_OK;
+    if (!tiles || !acc || !wsum || !tin || !tout || !frame) {
+        st = KE_STATUS_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < nt; i++) {
+        struct tile * t = &tiles[i];
+        const int iy = i / nx, ix = i % nx;
+        t->th = tl < lat_h ? tl : lat_h;
+        t->tw = tl < lat_w ? tl : lat_w;
+        t->y0 = tile_start(iy, ny, lat_h, t->th, ov);
+        t->x0 = tile_start(ix, nx, lat_w, t->tw, ov);
+        if ((st = ke_vae_state_init(v, &t->s, &v->dec)) != KE_STATUS_OK) {
+            goto done;
+        }
+    }
+    // blend weights (the same for every chunk)
+    for (int64_t i = 0; i < HW; i++) {
+        wsum[i] = 0.0f;
+    }
+    for (int i = 0; nt > 1 && i < nt; i++) {
+        const struct tile * t = &tiles[i];
+        const int Th = t->th * s, Tw = t->tw * s, O = ov * s;
+        for (int yy = 0; yy < Th; yy++) {
+            const float wy = ramp(yy, Th, O, t->y0 > 0, t->y0 + t->th < lat_h);
+            for (int xx = 0; xx < Tw; xx++) {
+                wsum[(int64_t) (t->y0 * s + yy) * W + t->x0 * s + xx] +=
+                    wy * ramp(xx, Tw, O, t->x0 > 0, t->x0 + t->tw < lat_w);
+            }
+        }
+    }
+    int f0 = 0;
+    for (int k = 0; k < n_lat && st == KE_STATUS_OK; k++) {
+        const int tf = k == 0 ? 1 : 4;
+        if (nt > 1) {
+            memset(acc, 0, (size_t) (3 * tf * HW) * sizeof(float));
+        }
+        for (int i = 0; i < nt && st == KE_STATUS_OK; i++) {
+            struct tile * t = &tiles[i];
+            // the tile's latent frame, de-normalised: z / (1/std) + mean
+            for (int c = 0; c < z; c++) {
+                for (int yy = 0; yy < t->th; yy++) {
+                    const float * src = latent + (((int64_t) c * n_lat + k) * lat_h + t->y0 + yy) * lat_w + t->x0;
+                    float * dst = tin + ((int64_t) c * t->th + yy) * t->tw;
+                    for (int xx = 0; xx < t->tw; xx++) {
+                        dst[xx] = src[xx] / v->inv_std[c] + v->mean[c];
+                    }
+                }
+            }
+            struct vae_act x, x2, y, u;
+            if ((st = ke_vae_act_new(v, &x, z, 1, t->th, t->tw)) != KE_STATUS_OK) {
+                break;
+            }
+            OPS->upload(v->be, x.d, tin, (size_t) (z * t->th * t->tw) * sizeof(float));
+            st = ke_vae_conv1x1(v, &v->conv2, &x, &x2);
+            ke_vae_act_free(v, &x);
+            if (st != KE_STATUS_OK) {
+                break;
+            }
+            if (o && o->dec_in && nt == 1) {
+                OPS->download(v->be, tin, x2.d, (size_t) (z * hwl) * sizeof(float));
+                for (int c = 0; c < z; c++) {
+                    memcpy(o->dec_in + ((int64_t) c * n_lat + k) * hwl, tin + c * hwl, (size_t) hwl * sizeof(float));
+                }
+            }
+            if ((st = ke_vae_decoder_chunk(v, &t->s, &x2, &y)) != KE_STATUS_OK) {
+                break;
+            }
+            KE_ASSERT(y.T == tf);
+            if (p > 1) {
+                if ((st = ke_vae_act_new(v, &u, 3, y.T, y.H * p, y.W * p)) != KE_STATUS_OK) {
+                    ke_vae_act_free(v, &y);
+                    break;
+                }
+                OPS->vae_patchify(v->be, u.d, y.d, 3, y.T, y.H * p, y.W * p, p, 1);
+                ke_vae_act_free(v, &y);
+                y = u;
+            }
+            const int Th = y.H, Tw = y.W, O = ov * s;
+            if (nt == 1) {
+                OPS->download(v->be, acc, y.d, (size_t) (3 * tf * HW) * sizeof(float));
+            } else {
+                OPS->download(v->be, tout, y.d, (size_t) (3 * tf) * Th * Tw * sizeof(float));
+                for (int c = 0; c < 3 * tf; c++) {
+                    for (int yy = 0; yy < Th; yy++) {
+                        const float wy = ramp(yy, Th, O, t->y0 > 0, t->y0 + t->th < lat_h);
+                        const float * src = tout + ((int64_t) c * Th + yy) * Tw;
+                        float * dst = acc + ((int64_t) c * H + t->y0 * s + yy) * W + t->x0 * s;
+                        for (int xx = 0; xx < Tw; xx++) {
+                            dst[xx] += src[xx] * wy * ramp(xx, Tw, O, t->x0 > 0, t->x0 + t->tw < lat_w);
+                        }
+                    }
+                }
+            }
+            ke_vae_act_free(v, &y);
+        }
+        if (st != KE_STATUS_OK) {
+            break;
+        }
+        for (int f = 0; f < tf; f++) {
+            for (int c = 0; c < 3; c++) {
+                const float * src = acc + ((int64_t) c * tf + f) * HW;
+                float * dst = frame + c * HW;
+                for (int64_t i = 0; i < HW; i++) {
+                    float val = nt > 1 ? src[i] / wsum[i] : src[i];
+                    if (!o || o->clamp) {
+                        val = val < -1.0f ? -1.0f : val > 1.0f ? 1.0f : val;
+                    }
+                    dst[i] = val;
+                }
+                if (video) {
+                    memcpy(video + ((int64_t) c * F + f0 + f) * HW, dst, (size_t) HW * sizeof(float));
+                }
+            }
+            if (cb && !cb(frame, f0 + f, F, W, H, user_data)) {
+                st = KE_STATUS_ABORTED;
+                break;
+            }
+        }
+        f0 += tf;
+    }
+    if (o) {
+        o->peak_state_bytes = 0;
+        for (int i = 0; tiles && i < nt; i++) {
+            o->peak_state_bytes += ke_vae_state_bytes(v, &tiles[i].s);
+        }
+    }
+done:
+    for (int i = 0; tiles && i < nt; i++) {
+        ke_vae_state_free(v, &tiles[i].s);
+    }
+    free(tiles);
+    free(acc);
+    free(wsum);
+    free(tin);
+    free(tout);
+    free(frame);
+    if (st == KE_STATUS_ABORTED) {
+        return ke_err(err, st, "VAE decode: stopped by the frame callback");
+    }
+    if (st != KE_STATUS_OK) {
+        return ke_err(err, st, "VAE decode: %s", st == KE_STATUS_NOMEM ? "out of memory" : "failed");
+    }
+    return KE_STATUS_OK;
+}
+
+// --- public API ----------------------------------------------------------------------------------
+
+struct ke_vae_params ke_vae_params_default(void)
+{
+    struct ke_vae_params p = { .backend = "cpu", .fast = false, .mem_budget_gib = 0.0, .tile = 0, .tile_overlap = 0 };
+    return p;
+}
+
+enum ke_status ke_vae_open(ke_vae_t ** out, const char * path, const struct ke_vae_params * p, struct ke_error * err)
+{
+    *out = NULL;
+    struct ke_vae_params dp = ke_vae_params_default();
+    if (!p) {
+        p = &dp;
+    }
+    struct ke_backend * be = ke_backend_by_name(p->backend ? p->backend : "cpu", err);
+    if (!be) {
+        return err ? err->code : KE_STATUS_UNSUPPORTED;
+    }
+    if (p->fast && be == ke_backend_cpu()) {
+        be = ke_backend_cpu_fast();
+    }
+    struct ke_tensor_set * ws = NULL;
+    enum ke_status st = ke_weights_open(&ws, path, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    st = ke_wan_vae_init(out, ws, true, be, err);
+    if (st == KE_STATUS_OK) {
+        (*out)->mem_budget = p->mem_budget_gib * 1073741824.0;
+        (*out)->tile = p->tile;
+        (*out)->overlap = p->tile_overlap;
+    }
+    return st;
+}
+
+void ke_vae_free(ke_vae_t * v)
+{
+    ke_wan_vae_free(v);
+}
+
+int ke_vae_version(const ke_vae_t * v)
+{
+    return v->version;
+}
+
+int ke_vae_z_dim(const ke_vae_t * v)
+{
+    return v->z_dim;
+}
+
+int ke_vae_scale(const ke_vae_t * v)
+{
+    return v->scale;
+}
+
+enum ke_status ke_vae_encode(ke_vae_t * v, float * latent, const float * video, int n_frames, int height, int width,
+                             struct ke_error * err)
+{
+    return ke_vae_encode_opts(v, latent, video, n_frames, height, width, NULL, err);
+}
+
+enum ke_status ke_vae_decode(ke_vae_t * v, float * video, const float * latent, int n_lat, int lat_h, int lat_w,
+                             ke_vae_frame_fn frame_cb, void * user_data, struct ke_error * err)
+{
+    struct ke_vae_run_opts o = { .clamp = true };
+    return ke_vae_decode_opts(v, video, latent, n_lat, lat_h, lat_w, frame_cb, user_data, &o, err);
+}
