@@ -9,14 +9,15 @@
 #include "backends/cpu/cpu-impl.h"
 #include "core/threadpool.h"
 
-#define QB 32     // queries per task
-#define KB 128    // keys per tile
+#define QB 32     // queries per task (multiple of RB)
+#define KB 128    // keys per tile (multiple of 32)
+#define RB 8      // register block: rows per micro-kernel step
 
 struct attn_ctx {
     float * o;
     const float * q, * k, * v;
     int64_t Lq, Lk;
-    int n_heads, hd;
+    int n_heads, hd, hdp;   // hdp: head dim padded to a multiple of 32 in the private tiles
     float scale;
     const float * bias;
     int64_t n_qblocks;
@@ -28,97 +29,125 @@ struct attn_ctx {
 #define KE_MULTIVERSION
 #endif
 
-// s[i][j] = sum_d q[i][d] * kt[d][j] for a tile (kt: keys transposed, [hd][KB])
+// 16 floats; GCC/clang lower it to one zmm, two ymm or four xmm registers per target.
+typedef float v16 __attribute__((vector_size(64)));
+
+// s[i][j] = sum_d qt[i][d] * kt[d][j] for i < QB, j < KB (kt: the key tile transposed, [hdp][KB]).
 KE_MULTIVERSION
-static void tile_scores(float * restrict s, const float * restrict qt, const float * restrict kt,
-                        int nq, int nk, int hd)
+static void tile_scores(float * restrict s, const float * restrict qt, const float * restrict kt, int hdp)
 {
-    for (int i = 0; i < nq; i++) {
-        float * restrict si = s + i * KB;
-        for (int j = 0; j < KB; j++) {
-            si[j] = 0.0f;
-        }
-        const float * restrict qi = qt + i * hd;
-        for (int d = 0; d < hd; d++) {
-            const float qd = qi[d];
-            const float * restrict kd = kt + d * KB;
-            for (int j = 0; j < KB; j++) {
-                si[j] += qd * kd[j];
+    for (int i0 = 0; i0 < QB; i0 += RB) {
+        for (int j0 = 0; j0 < KB; j0 += 32) {
+            v16 a0[RB], a1[RB];
+            for (int r = 0; r < RB; r++) {
+                a0[r] = (v16) { 0 };
+                a1[r] = (v16) { 0 };
+            }
+            for (int d = 0; d < hdp; d++) {
+                const v16 k0 = *(const v16 *) (kt + d * KB + j0);
+                const v16 k1 = *(const v16 *) (kt + d * KB + j0 + 16);
+                for (int r = 0; r < RB; r++) {
+                    const float qv = qt[(i0 + r) * hdp + d];
+                    a0[r] += qv * k0;
+                    a1[r] += qv * k1;
+                }
+            }
+            for (int r = 0; r < RB; r++) {
+                *(v16 *) (s + (i0 + r) * KB + j0) = a0[r];
+                *(v16 *) (s + (i0 + r) * KB + j0 + 16) = a1[r];
             }
         }
     }
-    (void) nk;
 }
 
-// acc[i][:] = acc[i][:] * corr[i] + sum_j p[i][j] * v[j][:]
+// acc[i][:] = acc[i][:] * corr[i] + sum_{j < nk} p[i][j] * vt[j][:]   (vt: [KB][hdp])
 KE_MULTIVERSION
 static void tile_pv(float * restrict acc, const float * restrict p, const float * restrict vt,
-                    const float * restrict corr, int nq, int nk, int hd)
+                    const float * restrict corr, int nk, int hdp)
 {
-    for (int i = 0; i < nq; i++) {
-        float * restrict ai = acc + i * hd;
-        const float c = corr[i];
-        for (int d = 0; d < hd; d++) {
-            ai[d] *= c;
-        }
-        const float * restrict pi = p + i * KB;
-        for (int j = 0; j < nk; j++) {
-            const float pj = pi[j];
-            const float * restrict vj = vt + j * hd;
-            for (int d = 0; d < hd; d++) {
-                ai[d] += pj * vj[d];
+    for (int i0 = 0; i0 < QB; i0 += RB) {
+        for (int d0 = 0; d0 < hdp; d0 += 32) {
+            v16 a0[RB], a1[RB];
+            for (int r = 0; r < RB; r++) {
+                a0[r] = *(const v16 *) (acc + (i0 + r) * hdp + d0) * corr[i0 + r];
+                a1[r] = *(const v16 *) (acc + (i0 + r) * hdp + d0 + 16) * corr[i0 + r];
+            }
+            for (int j = 0; j < nk; j++) {
+                const v16 v0 = *(const v16 *) (vt + j * hdp + d0);
+                const v16 v1 = *(const v16 *) (vt + j * hdp + d0 + 16);
+                for (int r = 0; r < RB; r++) {
+                    const float pv = p[(i0 + r) * KB + j];
+                    a0[r] += pv * v0;
+                    a1[r] += pv * v1;
+                }
+            }
+            for (int r = 0; r < RB; r++) {
+                *(v16 *) (acc + (i0 + r) * hdp + d0) = a0[r];
+                *(v16 *) (acc + (i0 + r) * hdp + d0 + 16) = a1[r];
             }
         }
     }
+}
+
+static float * alloc64(size_t n)
+{
+    void * p = NULL;
+    if (posix_memalign(&p, 64, n * sizeof(float)) != 0) {
+        return NULL;
+    }
+    memset(p, 0, n * sizeof(float));
+    return p;
 }
 
 static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
 {
     (void) tid;
     const struct attn_ctx * c = p;
-    const int hd = c->hd;
+    const int hd = c->hd, hdp = c->hdp;
     const int64_t row = (int64_t) c->n_heads * hd;
-    float * qt = malloc(sizeof(float) * (size_t) (QB * hd));
-    float * kt = malloc(sizeof(float) * (size_t) (hd * KB));
-    float * vt = malloc(sizeof(float) * (size_t) (KB * hd));
-    float * s = malloc(sizeof(float) * (size_t) (QB * KB));
-    float * acc = malloc(sizeof(float) * (size_t) (QB * hd));
+    float * qt = alloc64((size_t) (QB * hdp));
+    float * kt = alloc64((size_t) (hdp * KB));
+    float * vt = alloc64((size_t) (KB * hdp));
+    float * s = alloc64((size_t) (QB * KB));
+    float * acc = alloc64((size_t) (QB * hdp));
     float m[QB], l[QB], corr[QB];
     if (!qt || !kt || !vt || !s || !acc) {
-        abort();   // a few KiB per thread; nothing sensible to do without them
+        abort();   // a few hundred KiB per thread; nothing sensible to do without them
     }
     for (int64_t t = t0; t < t1; t++) {
         const int h = (int) (t / c->n_qblocks);
         const int64_t q0 = (t % c->n_qblocks) * QB;
         const int nq = (int) (c->Lq - q0 < QB ? c->Lq - q0 : QB);
-        for (int i = 0; i < nq; i++) {
-            const float * src = c->q + (q0 + i) * row + (int64_t) h * hd;
-            for (int d = 0; d < hd; d++) {
-                qt[i * hd + d] = src[d] * c->scale;
-            }
+        for (int i = 0; i < QB; i++) {
+            float * dst = qt + i * hdp;
+            if (i < nq) {
+                const float * src = c->q + (q0 + i) * row + (int64_t) h * hd;
+                for (int d = 0; d < hd; d++) {
+                    dst[d] = src[d] * c->scale;
+                }
+            }   // rows past nq stay zero (their results are discarded)
             m[i] = -INFINITY;
             l[i] = 0.0f;
         }
-        memset(acc, 0, sizeof(float) * (size_t) (nq * hd));
+        memset(acc, 0, sizeof(float) * (size_t) (QB * hdp));
         for (int64_t k0 = 0; k0 < c->Lk; k0 += KB) {
             const int nk = (int) (c->Lk - k0 < KB ? c->Lk - k0 : KB);
-            for (int j = 0; j < KB; j++) {
-                if (j < nk) {
-                    const float * ks = c->k + (k0 + j) * row + (int64_t) h * hd;
-                    const float * vs = c->v + (k0 + j) * row + (int64_t) h * hd;
-                    for (int d = 0; d < hd; d++) {
-                        kt[d * KB + j] = ks[d];
-                    }
-                    memcpy(vt + j * hd, vs, sizeof(float) * (size_t) hd);
-                } else {
-                    for (int d = 0; d < hd; d++) {
-                        kt[d * KB + j] = 0.0f;
-                    }
+            for (int j = 0; j < nk; j++) {
+                const float * ks = c->k + (k0 + j) * row + (int64_t) h * hd;
+                const float * vs = c->v + (k0 + j) * row + (int64_t) h * hd;
+                for (int d = 0; d < hd; d++) {
+                    kt[d * KB + j] = ks[d];
                 }
+                memcpy(vt + j * hdp, vs, sizeof(float) * (size_t) hd);
             }
-            tile_scores(s, qt, kt, nq, nk, hd);
-            for (int i = 0; i < nq; i++) {
+            tile_scores(s, qt, kt, hdp);
+            for (int i = 0; i < QB; i++) {
                 float * si = s + i * KB;
+                if (i >= nq) {
+                    corr[i] = 0.0f;
+                    memset(si, 0, sizeof(float) * KB);
+                    continue;
+                }
                 if (c->bias) {
                     const float * b = c->bias + ((int64_t) h * c->Lq + q0 + i) * c->Lk + k0;
                     for (int j = 0; j < nk; j++) {
@@ -139,13 +168,13 @@ static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
                 l[i] = l[i] * corr[i] + sum;
                 m[i] = mx;
             }
-            tile_pv(acc, s, vt, corr, nq, nk, hd);
+            tile_pv(acc, s, vt, corr, nk, hdp);
         }
         for (int i = 0; i < nq; i++) {
             float * dst = c->o + (q0 + i) * row + (int64_t) h * hd;
             const float inv = 1.0f / l[i];
             for (int d = 0; d < hd; d++) {
-                dst[d] = acc[i * hd + d] * inv;
+                dst[d] = acc[i * hdp + d] * inv;
             }
         }
     }
@@ -162,7 +191,7 @@ void ke_cpu_attention(struct ke_backend * be, float * o, const float * q, const 
     (void) be;
     struct attn_ctx c = {
         .o = o, .q = q, .k = k, .v = v, .Lq = Lq, .Lk = Lk, .n_heads = n_heads, .hd = head_dim,
-        .scale = scale, .bias = bias, .n_qblocks = (Lq + QB - 1) / QB,
+        .hdp = (head_dim + 31) & ~31, .scale = scale, .bias = bias, .n_qblocks = (Lq + QB - 1) / QB,
     };
     ke_parallel_for((int64_t) n_heads * c.n_qblocks, 1, attn_tasks, &c);
 }
