@@ -569,6 +569,35 @@ void ke_tset_strip_prefix(struct ke_tensor_set * s, const char * prefix)
     }
 }
 
+enum ke_status ke_tset_rename(struct ke_tensor_set * s, const char * from, const char * to, struct ke_error * err)
+{
+    struct ke_tensor * t = ke_tset_get(s, from);
+    if (!t) {
+        return ke_err(err, KE_STATUS_MISSING, "%s: cannot rename missing tensor '%s'", s->path, from);
+    }
+    if (ke_tset_get(s, to)) {
+        return ke_err(err, KE_STATUS_FORMAT, "%s: renaming '%s' to '%s', which already exists", s->path, from, to);
+    }
+    int i = (int) (t - s->tensors);
+    char * nm = strdup(to);
+    if (!nm) {
+        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory renaming '%s'", s->path, from);
+    }
+    free(s->names[i]);
+    s->names[i] = nm;
+    t->name = nm;
+    // re-index at the same table size (rehash() would grow the table on every call)
+    memset(s->hash, 0, (size_t) s->hash_cap * sizeof(int));
+    for (int j = 0; j < s->n; j++) {
+        uint64_t k = hash_str(s->names[j]) & (uint64_t) (s->hash_cap - 1);
+        while (s->hash[k]) {
+            k = (k + 1) & (uint64_t) (s->hash_cap - 1);
+        }
+        s->hash[k] = j + 1;
+    }
+    return KE_STATUS_OK;
+}
+
 int ke_tset_merge(struct ke_tensor_set * dst, struct ke_tensor_set * src, struct ke_error * err)
 {
     for (int i = 0; i < src->n; i++) {

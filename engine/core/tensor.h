@@ -84,6 +84,8 @@ struct ke_tensor * ke_tset_at(const struct ke_tensor_set * s, int i);
 struct ke_tensor * ke_tset_get(const struct ke_tensor_set * s, const char * name);
 // Rename every tensor whose name starts with `from` to start with `to` (name-map helper).
 void ke_tset_strip_prefix(struct ke_tensor_set * s, const char * prefix);
+// Rename one tensor (name-map helper). Fails (err set) when `from` is missing or `to` exists.
+enum ke_status ke_tset_rename(struct ke_tensor_set * s, const char * from, const char * to, struct ke_error * err);
 // Merge: move all tensors and owned memory of src into dst (src is freed). Duplicate -> error.
 int ke_tset_merge(struct ke_tensor_set * dst, struct ke_tensor_set * src, struct ke_error * err);
 

@@ -105,6 +105,34 @@ int ke_tokenizer_n_pieces(const ke_tokenizer_t * tok);
 int ke_tokenizer_eos_id(const ke_tokenizer_t * tok);   // -1 when the model has none
 int ke_tokenizer_unk_id(const ke_tokenizer_t * tok);
 
+// --- T5 text encoder (UMT5-XXL) with a prompt-embedding cache -------------------------------------
+// Weights: the official models_t5_umt5-xxl-enc-bf16.pth, or safetensors with HF/ComfyUI names
+// (fp16, bf16 or fp8 scaled). One encoder is driven by one thread at a time.
+typedef struct ke_text_encoder ke_text_encoder_t;
+
+struct ke_text_cache_stats {
+    int64_t mem_hits;       // answered from memory
+    int64_t disk_hits;      // answered from the cache folder
+    int64_t misses;         // the encoder ran
+};
+
+// backend: "cpu" (default when NULL) or "cuda"; fast: bf16 matmuls instead of exact fp32.
+enum ke_status ke_text_encoder_open(ke_text_encoder_t ** enc, const char * weights, const char * backend, bool fast,
+                                    struct ke_error * err);
+void ke_text_encoder_free(ke_text_encoder_t * enc);
+int ke_text_encoder_dim(const ke_text_encoder_t * enc);                 // 4096 for UMT5-XXL
+const char * ke_text_encoder_digest(const ke_text_encoder_t * enc);     // hex model digest (cache key part)
+// Encode the n real tokens of a prompt (ids as ke_tokenizer_encode gives them, EOS included, no padding)
+// into *hidden = float32 [n, dim], the rows the pipeline keeps; free it with ke_text_hidden_free.
+// Results are cached in memory and, when cache_dir is not NULL or "", in cache_dir/<key>.safetensors
+// (written atomically), keyed by the model digest, the precision and the ids.
+enum ke_status ke_text_encode(ke_text_encoder_t * enc, const int32_t * ids, int n, const char * cache_dir,
+                              float ** hidden, struct ke_error * err);
+void ke_text_hidden_free(float * hidden);
+void ke_text_encoder_stats(const ke_text_encoder_t * enc, struct ke_text_cache_stats * st);
+// $XDG_CACHE_HOME/kinora/text (or ~/.cache/kinora/text); malloc'd (free()), NULL without a home.
+char * ke_text_cache_default_dir(void);
+
 // @@ section: vae
 // --- Wan VAEs (2.1: z 16, x8 space; 2.2: z 48, x16 space; both x4 time) -----------------------------
 // Videos are float32 [3, F, H, W] in [-1, 1] with F = 4n+1; latents float32 [z, 1+(F-1)/4, H/s, W/s],

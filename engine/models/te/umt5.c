@@ -1,0 +1,340 @@
+// Kinora engine: UMT5-XXL text encoder (official wan/modules/t5.py `T5Encoder`, Wan2.2 commit 42bf4cf):
+// per-layer relative position bias, T5 RMS norm, attention without 1/sqrt(d), gated-GELU FFN.
+// fp32 activations over weights in their stored dtype (f32, bf16, f16, scaled fp8) via the backend table.
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "models/te/umt5.h"
+
+// Dims legend: L tokens, D = dim, A = dim_attn = H * hd, F = dim_ffn, H heads, NB buckets.
+
+static int64_t outer(const struct ke_tensor * t, int i)
+{
+    return t->ne[t->n_dims - 1 - i];
+}
+
+static bool is_weight_dtype(enum ke_dtype t)
+{
+    return t == KE_DTYPE_F32 || t == KE_DTYPE_F16 || t == KE_DTYPE_BF16 || t == KE_DTYPE_F8_E4M3;
+}
+
+int ke_umt5_bucket(int64_t rel, int n_buckets, int max_dist)
+{
+    const int nb = n_buckets / 2;           // buckets per sign
+    const int max_exact = nb / 2;           // distances below this get their own bucket
+    int base = rel > 0 ? nb : 0;
+    int64_t a = rel < 0 ? -rel : rel;
+    if (a < max_exact) {
+        return base + (int) a;
+    }
+    // float32 arithmetic and truncation toward zero, as torch's .float() ... .long()
+    float r = logf((float) a / (float) max_exact) / (float) log((double) max_dist / (double) max_exact) *
+              (float) (nb - max_exact);
+    int64_t large = max_exact + (int64_t) r;
+    if (large > nb - 1) {
+        large = nb - 1;
+    }
+    return base + (int) large;
+}
+
+double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L)
+{
+    double per_tok = 2.0 * (3.0 * (double) c->dim * (double) c->dim_attn + (double) c->dim_attn * (double) c->dim +
+                            3.0 * (double) c->dim * (double) c->dim_ffn);
+    double attn = 4.0 * (double) L * (double) L * (double) c->dim_attn;
+    return (per_tok * (double) L + attn) * c->n_layers;
+}
+
+// f32 copy of a small tensor of the expected shape.
+static float * copy_f32(const struct ke_tensor_set * w, const char * name, int n_dims, const int64_t * shape,
+                        struct ke_error * err)
+{
+    const struct ke_tensor * t = ke_tset_require(w, name, n_dims, shape, err);
+    if (!t) {
+        return NULL;
+    }
+    if (!is_weight_dtype(t->type)) {
+        ke_err(err, KE_STATUS_SHAPE, "%s: tensor '%s' has dtype %s (expected a float type)", ke_tset_path(w), name,
+               ke_dtype_name(t->type));
+        return NULL;
+    }
+    float * p = ke_tensor_to_f32_alloc(t);
+    if (!p) {
+        ke_err(err, KE_STATUS_NOMEM, "%s: out of memory converting '%s'", ke_tset_path(w), name);
+    }
+    return p;
+}
+
+// The same, uploaded to backend memory (ops read norm weights there).
+static float * upload_f32(struct ke_backend * be, const struct ke_tensor_set * w, const char * name, int64_t n,
+                          struct ke_error * err)
+{
+    float * host = copy_f32(w, name, 1, (int64_t[]) { n }, err);
+    if (!host) {
+        return NULL;
+    }
+    float * dev = ke_be_alloc(be, (size_t) n * sizeof(float));
+    if (!dev) {
+        ke_err(err, KE_STATUS_NOMEM, "%s: out of backend memory for '%s'", ke_tset_path(w), name);
+    } else {
+        be->ops->upload(be, dev, host, (size_t) n * sizeof(float));
+    }
+    free(host);
+    return dev;
+}
+
+static enum ke_status init_linear(struct ke_umt5 * m, struct ke_linear * l, const struct ke_tensor_set * w,
+                                  const char * name, int64_t n_out, int64_t n_in, struct ke_error * err)
+{
+    const struct ke_tensor * t = ke_tset_require(w, name, 2, (int64_t[]) { n_out, n_in }, err);
+    if (!t) {
+        return err ? err->code : KE_STATUS_MISSING;
+    }
+    if (!is_weight_dtype(t->type) || !ke_tensor_is_contiguous(t)) {
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: tensor '%s': dtype %s is not a supported weight type",
+                      ke_tset_path(w), name, ke_dtype_name(t->type));
+    }
+    memset(l, 0, sizeof(*l));
+    l->w = t;
+    l->n_in = n_in;
+    l->n_out = n_out;
+    if (m->be->ops->linear_prepare(m->be, l) < 0) {
+        return ke_err(err, KE_STATUS_NOMEM, "%s: backend %s could not prepare '%s'", ke_tset_path(w), m->be->ops->name,
+                      name);
+    }
+    return KE_STATUS_OK;
+}
+
+enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
+                            struct ke_error * err)
+{
+    *out = NULL;
+    const char * path = ke_tset_path(w);
+    const struct ke_tensor * emb = ke_tset_require(w, "token_embedding.weight", 0, NULL, err);
+    if (!emb) {
+        return err ? err->code : KE_STATUS_MISSING;
+    }
+    if (emb->n_dims != 2 || !is_weight_dtype(emb->type)) {
+        char sh[96];
+        return ke_err(err, KE_STATUS_SHAPE, "%s: tensor 'token_embedding.weight' is %s %s (expected a 2-D float table)",
+                      path, ke_dtype_name(emb->type), ke_tensor_shape_str(emb, sh, sizeof(sh)));
+    }
+    const struct ke_tensor * pos = ke_tset_require(w, "blocks.0.pos_embedding.embedding.weight", 0, NULL, err);
+    const struct ke_tensor * q = ke_tset_require(w, "blocks.0.attn.q.weight", 0, NULL, err);
+    const struct ke_tensor * gate = ke_tset_require(w, "blocks.0.ffn.gate.0.weight", 0, NULL, err);
+    if (!pos || !q || !gate) {
+        return err ? err->code : KE_STATUS_MISSING;
+    }
+    if (pos->n_dims != 2 || q->n_dims != 2 || gate->n_dims != 2) {
+        return ke_err(err, KE_STATUS_SHAPE, "%s: blocks.0 attention/FFN/position tensors must be 2-D", path);
+    }
+    struct ke_umt5 * m = calloc(1, sizeof(*m));
+    if (!m) {
+        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", path);
+    }
+    m->be = be;
+    m->emb = emb;
+    struct ke_umt5_config * c = &m->cfg;
+    c->vocab = outer(emb, 0);
+    c->dim = outer(emb, 1);
+    c->n_buckets = (int) outer(pos, 0);
+    c->n_heads = (int) outer(pos, 1);
+    c->dim_attn = outer(q, 0);
+    c->dim_ffn = outer(gate, 0);
+    c->max_dist = 128;
+    c->eps = 1e-6f;
+    while (c->n_layers < 4096) {
+        char nm[96];
+        snprintf(nm, sizeof(nm), "blocks.%d.norm1.weight", c->n_layers);
+        if (!ke_tset_get(w, nm)) {
+            break;
+        }
+        c->n_layers++;
+    }
+    if (c->n_heads <= 0 || c->dim_attn % c->n_heads != 0 || c->n_buckets < 4 || c->n_buckets % 4 != 0 ||
+        c->dim <= 0 || c->dim_ffn <= 0 || c->vocab <= 0) {
+        ke_umt5_free(m);
+        return ke_err(err, KE_STATUS_SHAPE, "%s: inconsistent T5 sizes: dim_attn %lld over %d heads, %d buckets",
+                      path, (long long) c->dim_attn, c->n_heads, c->n_buckets);
+    }
+    m->layers = calloc((size_t) (c->n_layers ? c->n_layers : 1), sizeof(*m->layers));
+    m->norm = upload_f32(be, w, "norm.weight", c->dim, err);
+    if (!m->layers || !m->norm) {
+        ke_umt5_free(m);
+        return err && err->code ? err->code : KE_STATUS_NOMEM;
+    }
+    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn;
+    for (int i = 0; i < c->n_layers; i++) {
+        struct ke_umt5_layer * l = &m->layers[i];
+        char nm[128];
+        enum ke_status st = KE_STATUS_OK;
+#define NAME(s) (snprintf(nm, sizeof(nm), "blocks.%d.%s", i, s), nm)
+        if (!(l->norm1 = upload_f32(be, w, NAME("norm1.weight"), D, err)) ||
+            !(l->norm2 = upload_f32(be, w, NAME("norm2.weight"), D, err)) ||
+            !(l->pos_table = copy_f32(w, NAME("pos_embedding.embedding.weight"), 2,
+                                      (int64_t[]) { c->n_buckets, c->n_heads }, err))) {
+            st = err && err->code ? err->code : KE_STATUS_NOMEM;
+        }
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->q, w, NAME("attn.q.weight"), A, D, err);
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->k, w, NAME("attn.k.weight"), A, D, err);
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->v, w, NAME("attn.v.weight"), A, D, err);
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->o, w, NAME("attn.o.weight"), D, A, err);
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->gate, w, NAME("ffn.gate.0.weight"), F, D, err);
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->fc1, w, NAME("ffn.fc1.weight"), F, D, err);
+        if (st == KE_STATUS_OK) st = init_linear(m, &l->fc2, w, NAME("ffn.fc2.weight"), D, F, err);
+#undef NAME
+        if (st != KE_STATUS_OK) {
+            ke_umt5_free(m);
+            return st;
+        }
+    }
+    *out = m;
+    return KE_STATUS_OK;
+}
+
+static void release(struct ke_backend * be, struct ke_linear * l)
+{
+    if (l->w && be) {
+        be->ops->linear_release(be, l);
+    }
+}
+
+void ke_umt5_free(struct ke_umt5 * m)
+{
+    if (!m) {
+        return;
+    }
+    for (int i = 0; m->layers && i < m->cfg.n_layers; i++) {
+        struct ke_umt5_layer * l = &m->layers[i];
+        ke_be_free(m->be, l->norm1);
+        ke_be_free(m->be, l->norm2);
+        free(l->pos_table);
+        release(m->be, &l->q);
+        release(m->be, &l->k);
+        release(m->be, &l->v);
+        release(m->be, &l->o);
+        release(m->be, &l->gate);
+        release(m->be, &l->fc1);
+        release(m->be, &l->fc2);
+    }
+    free(m->layers);
+    ke_be_free(m->be, m->norm);
+    free(m);
+}
+
+// bias (H, L, L) = table[bucket(j - i), h]; masked keys get the most negative float32.
+static void build_bias(float * bias, const float * table, const int * bucket_of, int64_t L, int H, int with_mask,
+                       const int64_t * mask)
+{
+    for (int h = 0; h < H; h++) {
+        for (int64_t i = 0; i < L; i++) {
+            float * row = bias + ((int64_t) h * L + i) * L;
+            for (int64_t j = 0; j < L; j++) {
+                row[j] = (with_mask && mask[j] == 0) ? -FLT_MAX : table[bucket_of[j - i + L - 1] * H + h];
+            }
+        }
+    }
+}
+
+enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
+                              int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err)
+{
+    const struct ke_umt5_config * c = &m->cfg;
+    struct ke_backend * be = m->be;
+    const struct ke_backend_ops * ops = be->ops;
+    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn;
+    const int H = c->n_heads;
+    if (L <= 0 || L > (1 << 16)) {
+        return ke_err(err, KE_STATUS_INVALID, "T5: %lld tokens (expected 1..65536)", (long long) L);
+    }
+    for (int64_t i = 0; i < L; i++) {
+        if (ids[i] < 0 || ids[i] >= c->vocab) {
+            return ke_err(err, KE_STATUS_INVALID, "T5: token id %lld at position %lld is outside the vocabulary of %lld",
+                          (long long) ids[i], (long long) i, (long long) c->vocab);
+        }
+    }
+    int with_mask = 0;
+    for (int64_t i = 0; mask && i < L; i++) {
+        with_mask |= mask[i] == 0;
+    }
+    const size_t fs = sizeof(float);
+    float * host = malloc((size_t) (L * D) * fs);
+    float * hbias = malloc((size_t) (H * L * L) * fs);
+    int * bucket_of = malloc((size_t) (2 * L - 1) * sizeof(int));
+    float * x = ke_be_alloc(be, (size_t) (L * D) * fs);
+    float * h = ke_be_alloc(be, (size_t) (L * D) * fs);
+    float * t = ke_be_alloc(be, (size_t) (L * D) * fs);
+    float * q = ke_be_alloc(be, (size_t) (L * A) * fs);
+    float * k = ke_be_alloc(be, (size_t) (L * A) * fs);
+    float * v = ke_be_alloc(be, (size_t) (L * A) * fs);
+    float * a = ke_be_alloc(be, (size_t) (L * A) * fs);
+    float * g = ke_be_alloc(be, (size_t) (L * F) * fs);
+    float * u = ke_be_alloc(be, (size_t) (L * F) * fs);
+    float * bias = ke_be_alloc(be, (size_t) (H * L * L) * fs);
+    enum ke_status st = KE_STATUS_OK;
+    if (!host || !hbias || !bucket_of || !x || !h || !t || !q || !k || !v || !a || !g || !u || !bias) {
+        st = ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for %lld tokens", (long long) L);
+        goto done;
+    }
+    // x = Emb[ids]
+    const size_t es = ke_dtype_size(m->emb->type);
+    for (int64_t i = 0; i < L; i++) {
+        ke_convert_to_f32(host + i * D, (const char *) m->emb->data + (size_t) (ids[i] * D) * es, m->emb->type,
+                          m->emb->scale, (size_t) D);
+    }
+    if (trace && trace->token_embedding) {
+        memcpy(trace->token_embedding, host, (size_t) (L * D) * fs);
+    }
+    ops->upload(be, x, host, (size_t) (L * D) * fs);
+    for (int64_t r = -(L - 1); r <= L - 1; r++) {
+        bucket_of[r + L - 1] = ke_umt5_bucket(r, c->n_buckets, c->max_dist);
+    }
+    for (int li = 0; li < c->n_layers; li++) {
+        const struct ke_umt5_layer * l = &m->layers[li];
+        if (trace && trace->pos_bias && trace->pos_bias[li]) {
+            build_bias(trace->pos_bias[li], l->pos_table, bucket_of, L, H, 0, NULL);
+        }
+        build_bias(hbias, l->pos_table, bucket_of, L, H, with_mask, mask);
+        ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
+        // x = x + o(attn(norm1(x)))
+        ops->rms_norm(be, h, x, L, D, l->norm1, c->eps);
+        ops->linear(be, q, h, L, &l->q);
+        ops->linear(be, k, h, L, &l->k);
+        ops->linear(be, v, h, L, &l->v);
+        ops->attention(be, a, q, k, v, L, L, H, (int) (A / H), 1.0f, bias);   // T5: no 1/sqrt(hd)
+        ops->linear(be, t, a, L, &l->o);
+        ops->add(be, x, x, t, L * D);
+        // x = x + fc2(fc1(h) * gelu_tanh(gate(h))), h = norm2(x)
+        ops->rms_norm(be, h, x, L, D, l->norm2, c->eps);
+        ops->linear(be, g, h, L, &l->gate);
+        ops->gelu_tanh(be, g, L * F);
+        ops->linear(be, u, h, L, &l->fc1);
+        ops->mul(be, u, u, g, L * F);
+        ops->linear(be, t, u, L, &l->fc2);
+        ops->add(be, x, x, t, L * D);
+        if (trace && trace->block && trace->block[li]) {
+            ops->download(be, trace->block[li], x, (size_t) (L * D) * fs);
+        }
+    }
+    ops->rms_norm(be, h, x, L, D, m->norm, c->eps);
+    ops->download(be, hidden, h, (size_t) (L * D) * fs);
+done:
+    ke_be_free(be, x);
+    ke_be_free(be, h);
+    ke_be_free(be, t);
+    ke_be_free(be, q);
+    ke_be_free(be, k);
+    ke_be_free(be, v);
+    ke_be_free(be, a);
+    ke_be_free(be, g);
+    ke_be_free(be, u);
+    ke_be_free(be, bias);
+    free(host);
+    free(hbias);
+    free(bucket_of);
+    return st;
+}

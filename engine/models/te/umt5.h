@@ -1,0 +1,62 @@
+// Kinora engine: UMT5-XXL text encoder (official wan/modules/t5.py `T5Encoder`, Wan2.2 commit 42bf4cf).
+// Weights use the official names (loaders/name-map.c converts others); sizes come from tensor shapes.
+#pragma once
+
+#include "backends/backend.h"
+#include "core/tensor.h"
+
+struct ke_umt5_config {
+    int64_t vocab;          // token_embedding rows (256384)
+    int64_t dim;            // model width (4096)
+    int64_t dim_attn;       // q/k/v width = n_heads * head_dim (4096)
+    int64_t dim_ffn;        // gated FFN width (10240)
+    int n_heads;            // pos_embedding table width (64)
+    int n_layers;           // blocks.N count (24)
+    int n_buckets;          // pos_embedding table rows (32)
+    int max_dist;           // relative distance where buckets saturate (128)
+    float eps;              // RMS norm epsilon (1e-6)
+};
+
+struct ke_umt5_layer {
+    float * norm1;              // (dim) f32, backend memory
+    float * norm2;              // (dim) f32, backend memory
+    float * pos_table;          // (n_buckets, n_heads) f32, host (the bias is built on the host)
+    struct ke_linear q, k, v;   // (dim_attn, dim)
+    struct ke_linear o;         // (dim, dim_attn)
+    struct ke_linear gate;      // (dim_ffn, dim) GELU branch
+    struct ke_linear fc1;       // (dim_ffn, dim) linear branch
+    struct ke_linear fc2;       // (dim, dim_ffn)
+};
+
+struct ke_umt5 {
+    struct ke_umt5_config cfg;
+    struct ke_backend * be;
+    const struct ke_tensor * emb;       // (vocab, dim), stored dtype
+    struct ke_umt5_layer * layers;      // (n_layers)
+    float * norm;                       // (dim) final norm, backend memory
+};
+
+// Optional intermediate outputs of one sequence (host memory, any may be NULL).
+struct ke_umt5_trace {
+    float * token_embedding;    // (L, dim)
+    float ** pos_bias;          // per layer (n_heads, L, L), or NULL
+    float ** block;             // per layer (L, dim), block outputs before the final norm
+};
+
+// Build the encoder over a weight set (official names) on a backend. The set must outlive the model.
+enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
+                            struct ke_error * err);
+void ke_umt5_free(struct ke_umt5 * m);
+
+// Bidirectional relative-position bucket of distance rel = key_pos - query_pos, computed in float32
+// as the reference does: buckets [0, n/2) for rel <= 0, [n/2, n) for rel > 0.
+int ke_umt5_bucket(int64_t rel, int n_buckets, int max_dist);
+
+// Encode one sequence of L tokens: hidden (L, dim) on the host. mask (L) or NULL (all real): keys
+// with mask 0 get the most negative float32 logit, exactly as the reference's padded run.
+// Ids outside [0, vocab) are refused.
+enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
+                              int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err);
+
+// FLOPs of one encode of L tokens (2 per multiply-add; for benchmarks).
+double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L);

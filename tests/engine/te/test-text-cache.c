@@ -1,0 +1,160 @@
+/* Tests for engine/models/te/text-cache.c: the public text encoder over the t5_tiny weights, its
+ * memory and disk prompt-embedding caches, and parity of its unpadded rows with the fixture. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "loaders/loaders.h"
+#include "test-util.h"
+
+static ke_text_encoder_t *
+open_encoder (void)
+{
+  g_autofree char *w = test_fixture_path ("t5_tiny.weights.safetensors");
+  if (!test_require_fixture (w))
+    return NULL;
+  ke_text_encoder_t *e = NULL;
+  struct ke_error err = { 0 };
+  if (ke_text_encoder_open (&e, w, NULL, false, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  return e;
+}
+
+static void
+check_stats (ke_text_encoder_t *e, int mem, int disk, int miss)
+{
+  struct ke_text_cache_stats st;
+  ke_text_encoder_stats (e, &st);
+  g_assert_cmpint (st.mem_hits, ==, mem);
+  g_assert_cmpint (st.disk_hits, ==, disk);
+  g_assert_cmpint (st.misses, ==, miss);
+}
+
+static void
+test_memory_and_disk (void)
+{
+  ke_text_encoder_t *e = open_encoder ();
+  if (!e)
+    return;
+  g_autofree char *dir = test_tmp_path ("text-cache");
+  const int32_t ids[6] = { 12, 250, 37, 99, 5, 1 };
+  const int D = ke_text_encoder_dim (e);
+  g_assert_cmpint (D, ==, 64);
+  g_assert_cmpint (strlen (ke_text_encoder_digest (e)), ==, 32);
+  struct ke_error err = { 0 };
+  float *h1 = NULL, *h2 = NULL, *h3 = NULL, *h4 = NULL;
+
+  g_assert_cmpint (ke_text_encode (e, ids, 6, dir, &h1, &err), ==, KE_STATUS_OK);
+  check_stats (e, 0, 0, 1);
+  /* a file appeared in the cache folder, and no temp file is left */
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  const char *f = g_dir_read_name (d);
+  g_assert_nonnull (f);
+  g_assert_true (g_str_has_suffix (f, ".safetensors"));
+  g_assert_null (g_dir_read_name (d));
+
+  /* the same prompt again: a memory hit, identical data */
+  g_assert_cmpint (ke_text_encode (e, ids, 6, dir, &h2, &err), ==, KE_STATUS_OK);
+  check_stats (e, 1, 0, 1);
+  g_assert_cmpmem (h1, 6 * D * sizeof (float), h2, 6 * D * sizeof (float));
+
+  /* a new process (a fresh encoder) finds it on disk */
+  ke_text_encoder_t *e2 = open_encoder ();
+  g_assert_cmpstr (ke_text_encoder_digest (e2), ==, ke_text_encoder_digest (e));
+  g_assert_cmpint (ke_text_encode (e2, ids, 6, dir, &h3, &err), ==, KE_STATUS_OK);
+  check_stats (e2, 0, 1, 0);
+  g_assert_cmpmem (h1, 6 * D * sizeof (float), h3, 6 * D * sizeof (float));
+
+  /* another prompt misses */
+  const int32_t other[3] = { 12, 250, 1 };
+  g_assert_cmpint (ke_text_encode (e2, other, 3, dir, &h4, &err), ==, KE_STATUS_OK);
+  check_stats (e2, 0, 1, 1);
+  g_assert_true (memcmp (h1, h4, 3 * D * sizeof (float)) != 0);
+
+  ke_text_hidden_free (h1);
+  ke_text_hidden_free (h2);
+  ke_text_hidden_free (h3);
+  ke_text_hidden_free (h4);
+  ke_text_encoder_free (e2);
+  ke_text_encoder_free (e);
+}
+
+/* A damaged cache file is a miss, never an error or a wrong answer. */
+static void
+test_damaged_file (void)
+{
+  ke_text_encoder_t *e = open_encoder ();
+  if (!e)
+    return;
+  g_autofree char *dir = test_tmp_path ("text-cache-damaged");
+  const int32_t ids[4] = { 40, 41, 42, 1 };
+  struct ke_error err = { 0 };
+  float *h1 = NULL, *h2 = NULL;
+  g_assert_cmpint (ke_text_encode (e, ids, 4, dir, &h1, &err), ==, KE_STATUS_OK);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autofree char *path = g_build_filename (dir, g_dir_read_name (d), NULL);
+  g_assert_true (g_file_set_contents (path, "garbage", 7, NULL));
+  ke_text_encoder_t *e2 = open_encoder ();
+  g_assert_cmpint (ke_text_encode (e2, ids, 4, dir, &h2, &err), ==, KE_STATUS_OK);
+  check_stats (e2, 0, 0, 1);
+  g_assert_cmpmem (h1, 4 * 64 * sizeof (float), h2, 4 * 64 * sizeof (float));
+  ke_text_hidden_free (h1);
+  ke_text_hidden_free (h2);
+  ke_text_encoder_free (e2);
+  ke_text_encoder_free (e);
+}
+
+/* The encoder's rows equal the fixture's padded run over the real tokens (module tolerance 1e-4, see
+ * test-umt5.c). */
+static void
+test_fixture_rows (void)
+{
+  ke_text_encoder_t *e = open_encoder ();
+  if (!e)
+    return;
+  g_autofree char *iop = test_fixture_path ("t5_tiny.io.safetensors");
+  struct ke_tensor_set *io = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_safetensors_open_file (&io, iop, &err), ==, KE_STATUS_OK);
+  const struct ke_tensor *ids = ke_tset_get (io, "ids");
+  const struct ke_tensor *mask = ke_tset_get (io, "mask");
+  const struct ke_tensor *ref = ke_tset_get (io, "hidden");
+  const int64_t L = ids->ne[0];
+  const int64_t *id64 = (const int64_t *) ids->data + L;   /* second sequence */
+  const int64_t *mk = (const int64_t *) mask->data + L;
+  int n = 0;
+  int32_t id32[512];
+  while (n < L && mk[n])
+    {
+      id32[n] = (int32_t) id64[n];
+      n++;
+    }
+  float *h = NULL;
+  g_assert_cmpint (ke_text_encode (e, id32, n, NULL, &h, &err), ==, KE_STATUS_OK);
+  g_assert_true (test_allclose ("hidden rows", h, (const float *) ref->data + L * 64, (size_t) n * 64, 1e-4, 1e-4));
+  ke_text_hidden_free (h);
+  ke_tset_free (io);
+  ke_text_encoder_free (e);
+}
+
+static void
+test_default_dir (void)
+{
+  g_setenv ("XDG_CACHE_HOME", "/tmp/xdg-test", TRUE);
+  char *d = ke_text_cache_default_dir ();
+  g_assert_cmpstr (d, ==, "/tmp/xdg-test/kinora/text");
+  free (d);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/text-cache/memory-and-disk", test_memory_and_disk);
+  g_test_add_func ("/text-cache/damaged-file", test_damaged_file);
+  g_test_add_func ("/text-cache/fixture-rows", test_fixture_rows);
+  g_test_add_func ("/text-cache/default-dir", test_default_dir);
+  return g_test_run ();
+}

@@ -1,0 +1,390 @@
+/* Tests for engine/models/te/umt5.c (and eval-t5.c, name-map.c): the t5_tiny golden fixture through
+ * ke_eval (the CLI path), the unpadded run over real tokens, bucket table, foreign names, bf16 and
+ * scaled fp8 weights, and refused inputs. */
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "loaders/loaders.h"
+#include "loaders/name-map.h"
+#include "models/te/umt5.h"
+#include "test-util.h"
+
+/* Module fixture tolerance (fixtures/README.md): float32 vs the float64 reference stays below 2.3e-6,
+ * so 1e-4 absolute + 1e-4 relative leaves room for another summation order, no more. */
+#define ATOL 1e-4
+#define RTOL 1e-4
+
+static struct ke_tensor_set *
+open_set (const char *name)
+{
+  g_autofree char *path = test_fixture_path (name);
+  struct ke_tensor_set *s = NULL;
+  struct ke_error err = { 0 };
+  if (ke_safetensors_open_file (&s, path, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  return s;
+}
+
+static gboolean
+have_fixtures (void)
+{
+  g_autofree char *w = test_fixture_path ("t5_tiny.weights.safetensors");
+  g_autofree char *io = test_fixture_path ("t5_tiny.io.safetensors");
+  return test_require_fixture (w) && test_require_fixture (io);
+}
+
+static void
+test_fixture_eval (void)
+{
+  if (!have_fixtures ())
+    return;
+  g_autofree char *w = test_fixture_path ("t5_tiny.weights.safetensors");
+  g_autofree char *in = test_fixture_path ("t5_tiny.io.safetensors");
+  g_autofree char *outp = test_tmp_path ("t5-out.safetensors");
+  struct ke_eval_args a = { .weights = w, .in = in, .out = outp };
+  struct ke_error err = { 0 };
+  if (ke_eval ("t5", &a, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  struct ke_tensor_set *io = open_set ("t5_tiny.io.safetensors");
+  struct ke_tensor_set *out = NULL;
+  g_assert_cmpint (ke_safetensors_open_file (&out, outp, &err), ==, KE_STATUS_OK);
+  const char *names[] = { "hidden", "inter.token_embedding", "inter.pos_bias0", "inter.pos_bias1",
+                          "inter.block0", "inter.block1" };
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      const struct ke_tensor *got = ke_tset_get (out, names[i]);
+      const struct ke_tensor *ref = ke_tset_get (io, names[i]);
+      g_assert_nonnull (got);
+      g_assert_nonnull (ref);
+      g_assert_true (test_tensor_allclose (names[i], got, ref, ATOL, RTOL));
+    }
+  /* buckets are integers: exact */
+  const struct ke_tensor *gb = ke_tset_get (out, "rel_bucket");
+  const struct ke_tensor *rb = ke_tset_get (io, "rel_bucket");
+  g_assert_nonnull (gb);
+  g_assert_cmpint (gb->type, ==, KE_DTYPE_I64);
+  g_assert_cmpint (ke_tensor_nelements (gb), ==, ke_tensor_nelements (rb));
+  g_assert_cmpmem (gb->data, ke_tensor_nbytes (gb), rb->data, ke_tensor_nbytes (rb));
+  ke_tset_free (out);
+  ke_tset_free (io);
+}
+
+/* Encode each sequence over its real tokens only (no padding, no mask) and compare with the padded
+ * reference run's first `length` rows. Masked keys contribute exactly zero there, so only summation
+ * order differs: the module tolerance applies. */
+static void
+check_unpadded (struct ke_tensor_set *w, struct ke_backend *be, double atol, double rtol)
+{
+  struct ke_tensor_set *io = open_set ("t5_tiny.io.safetensors");
+  struct ke_umt5 *m = NULL;
+  struct ke_error err = { 0 };
+  if (ke_umt5_init (&m, w, be, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  const struct ke_tensor *ids = ke_tset_get (io, "ids");
+  const struct ke_tensor *mask = ke_tset_get (io, "mask");
+  const struct ke_tensor *ref = ke_tset_get (io, "hidden");
+  const int64_t L = ids->ne[0], B = ids->ne[1], D = m->cfg.dim;
+  float *ref_f = ke_tensor_to_f32_alloc (ref);
+  for (int64_t b = 0; b < B; b++)
+    {
+      const int64_t *mk = (const int64_t *) mask->data + b * L;
+      int64_t n = 0;
+      while (n < L && mk[n])
+        n++;
+      g_assert_cmpint (n, >, 0);
+      float *h = g_new (float, n * D);
+      g_assert_cmpint (ke_umt5_encode (m, h, (const int64_t *) ids->data + b * L, NULL, n, NULL, &err), ==,
+                       KE_STATUS_OK);
+      g_autofree char *what = g_strdup_printf ("sequence %d (%d real tokens)", (int) b, (int) n);
+      g_assert_true (test_allclose (what, h, ref_f + b * L * D, (size_t) (n * D), atol, rtol));
+      g_free (h);
+    }
+  g_free (ref_f);
+  ke_umt5_free (m);
+  ke_tset_free (io);
+}
+
+static void
+test_unpadded (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  check_unpadded (w, ke_backend_cpu (), ATOL, RTOL);
+  ke_tset_free (w);
+}
+
+static void
+test_config (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_umt5 *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&m, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (m->cfg.vocab, ==, 300);
+  g_assert_cmpint (m->cfg.dim, ==, 64);
+  g_assert_cmpint (m->cfg.dim_attn, ==, 64);
+  g_assert_cmpint (m->cfg.dim_ffn, ==, 128);
+  g_assert_cmpint (m->cfg.n_heads, ==, 4);
+  g_assert_cmpint (m->cfg.n_layers, ==, 2);
+  g_assert_cmpint (m->cfg.n_buckets, ==, 32);
+  /* bad ids are refused, not read out of bounds */
+  int64_t ids[2] = { 5, 300 };
+  float h[2 * 64];
+  g_assert_cmpint (ke_umt5_encode (m, h, ids, NULL, 2, NULL, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "300"));
+  ke_umt5_free (m);
+  ke_tset_free (w);
+}
+
+/* wan22-spec §4: the per-sign bucket table for 32 buckets, max distance 128. */
+static void
+test_buckets (void)
+{
+  static const struct { int lo, hi, b; } table[] = {
+    { 8, 11, 8 }, { 12, 15, 9 }, { 16, 22, 10 }, { 23, 31, 11 }, { 32, 45, 12 }, { 46, 63, 13 },
+    { 64, 90, 14 }, { 91, 2000, 15 },
+  };
+  for (int a = 0; a < 8; a++)
+    {
+      g_assert_cmpint (ke_umt5_bucket (-a, 32, 128), ==, a);
+      g_assert_cmpint (ke_umt5_bucket (a, 32, 128), ==, a == 0 ? 0 : 16 + a);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
+    for (int a = table[i].lo; a <= table[i].hi; a++)
+      {
+        g_assert_cmpint (ke_umt5_bucket (-a, 32, 128), ==, table[i].b);
+        g_assert_cmpint (ke_umt5_bucket (a, 32, 128), ==, 16 + table[i].b);
+      }
+}
+
+/* A copy of the tiny weights under HF/ComfyUI names (data shared), optionally with `dtype` weights. */
+static const char *
+hf_name (const char *official, char *buf, gsize n)
+{
+  int i;
+  char what[64];
+  if (strcmp (official, "token_embedding.weight") == 0)
+    return "shared.weight";
+  if (strcmp (official, "norm.weight") == 0)
+    return "encoder.final_layer_norm.weight";
+  if (sscanf (official, "blocks.%d.%63s", &i, what) != 2)
+    g_error ("unexpected name %s", official);
+  const char *tail = NULL;
+  if (strcmp (what, "norm1.weight") == 0)
+    tail = "layer.0.layer_norm.weight";
+  else if (strcmp (what, "norm2.weight") == 0)
+    tail = "layer.1.layer_norm.weight";
+  else if (strcmp (what, "pos_embedding.embedding.weight") == 0)
+    tail = "layer.0.SelfAttention.relative_attention_bias.weight";
+  else if (strcmp (what, "ffn.gate.0.weight") == 0)
+    tail = "layer.1.DenseReluDense.wi_0.weight";
+  else if (strcmp (what, "ffn.fc1.weight") == 0)
+    tail = "layer.1.DenseReluDense.wi_1.weight";
+  else if (strcmp (what, "ffn.fc2.weight") == 0)
+    tail = "layer.1.DenseReluDense.wo.weight";
+  else if (g_str_has_prefix (what, "attn."))
+    {
+      g_snprintf (buf, n, "encoder.block.%d.layer.0.SelfAttention.%c.weight", i, what[5]);
+      return buf;
+    }
+  g_assert_nonnull (tail);
+  g_snprintf (buf, n, "encoder.block.%d.%s", i, tail);
+  return buf;
+}
+
+/* Nearest fp8 e4m3 code of v (brute force over the 256 codes; tests only). */
+static uint8_t
+to_f8 (float v)
+{
+  uint8_t best = 0;
+  float bd = INFINITY;
+  for (int c = 0; c < 256; c++)
+    {
+      float f = ke_f8e4m3_to_f32 ((uint8_t) c);
+      if (isfinite (f) && fabsf (f - v) < bd)
+        {
+          bd = fabsf (f - v);
+          best = (uint8_t) c;
+        }
+    }
+  return best;
+}
+
+static struct ke_tensor_set *
+foreign_copy (struct ke_tensor_set *w, enum ke_dtype dtype)
+{
+  struct ke_tensor_set *s = ke_tset_new ("foreign");
+  struct ke_error err = { 0 };
+  for (int i = 0; i < ke_tset_count (w); i++)
+    {
+      const struct ke_tensor *t = ke_tset_at (w, i);
+      char buf[160];
+      const char *nm = hf_name (t->name, buf, sizeof buf);
+      int64_t shape[KE_MAX_DIMS];
+      for (int d = 0; d < t->n_dims; d++)
+        shape[d] = t->ne[t->n_dims - 1 - d];
+      const int64_t n = ke_tensor_nelements (t);
+      const float *src = t->data;
+      const gboolean linear = t->n_dims == 2 && strstr (nm, "block") && !strstr (nm, "relative");
+      enum ke_dtype ty = linear ? dtype : KE_DTYPE_F32;
+      void *data = g_malloc (n * ke_dtype_size (ty));
+      float scale = 1.0f;
+      if (ty == KE_DTYPE_BF16)
+        for (int64_t j = 0; j < n; j++)
+          ((uint16_t *) data)[j] = ke_f32_to_bf16 (src[j]);
+      else if (ty == KE_DTYPE_F8_E4M3)
+        {
+          float amax = 0;
+          for (int64_t j = 0; j < n; j++)
+            amax = fmaxf (amax, fabsf (src[j]));
+          scale = amax / 448.0f;
+          for (int64_t j = 0; j < n; j++)
+            ((uint8_t *) data)[j] = to_f8 (src[j] / scale);
+        }
+      else
+        memcpy (data, src, n * sizeof (float));
+      ke_tset_own_malloc (s, data);
+      g_assert_nonnull (ke_tset_add (s, nm, ty, t->n_dims, shape, data, &err));
+      if (ty == KE_DTYPE_F8_E4M3)
+        {
+          /* ComfyUI layout: <layer>.scale_weight beside <layer>.weight */
+          char sn[200];
+          g_snprintf (sn, sizeof sn, "%.*sscale_weight", (int) (strlen (nm) - strlen ("weight")), nm);
+          float *sv = g_new (float, 1);
+          *sv = scale;
+          ke_tset_own_malloc (s, sv);
+          g_assert_nonnull (ke_tset_add (s, sn, KE_DTYPE_F32, 0, NULL, sv, &err));
+        }
+    }
+  if (dtype == KE_DTYPE_F8_E4M3)
+    {
+      uint8_t *marker = g_new0 (uint8_t, 1);
+      ke_tset_own_malloc (s, marker);
+      ke_tset_add (s, "scaled_fp8", KE_DTYPE_F8_E4M3, 0, NULL, marker, &err);
+    }
+  g_assert_cmpint (ke_name_map_apply (s, KE_NAME_ROLE_T5, &err), ==, KE_STATUS_OK);
+  g_assert_cmpstr (ke_tset_meta (s, "name_style"), ==, "hf");
+  return s;
+}
+
+static void
+test_hf_names (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_tensor_set *f = foreign_copy (w, KE_DTYPE_F32);
+  g_assert_nonnull (ke_tset_get (f, "blocks.1.pos_embedding.embedding.weight"));
+  g_assert_nonnull (ke_tset_get (f, "blocks.0.ffn.gate.0.weight"));
+  /* same weights, same numbers: the exact tolerance */
+  check_unpadded (f, ke_backend_cpu (), ATOL, RTOL);
+  ke_tset_free (f);
+  ke_tset_free (w);
+}
+
+static void
+test_bf16_weights (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_tensor_set *f = foreign_copy (w, KE_DTYPE_BF16);
+  g_assert_cmpint (ke_tset_get (f, "blocks.0.attn.q.weight")->type, ==, KE_DTYPE_BF16);
+  /* bf16 weights: the README's bf16 bound, about 1e-2 of the output range (max |hidden| ~4 here), so
+   * atol 4e-2 plus rtol 1e-2; observed 1.9e-2. A missing conversion or scale would be off by O(1). */
+  check_unpadded (f, ke_backend_cpu (), 4e-2, 1e-2);
+  /* the fast path also rounds activations to bf16 before each matmul: the same bound (observed 2.2e-2) */
+  check_unpadded (f, ke_backend_cpu_fast (), 4e-2, 1e-2);
+  ke_tset_free (f);
+  ke_tset_free (w);
+}
+
+static void
+test_fp8_scaled (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_tensor_set *f = foreign_copy (w, KE_DTYPE_F8_E4M3);
+  const struct ke_tensor *q = ke_tset_get (f, "blocks.0.attn.q.weight");
+  g_assert_cmpint (q->type, ==, KE_DTYPE_F8_E4M3);
+  g_assert_cmpfloat (q->scale, !=, 1.0f);   /* folded from blocks.0.attn.q.scale_weight */
+  /* e4m3 keeps 3 mantissa bits (up to 6% per weight): compare with the fp32 run by NMSE, which
+   * stays near the per-weight noise (~1e-3) when scales are applied and is ~1 when they are not */
+  struct ke_umt5 *m8 = NULL, *m32 = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&m8, f, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_init (&m32, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  int64_t ids[9] = { 17, 250, 3, 99, 42, 7, 128, 64, 1 };
+  float a[9 * 64], b[9 * 64];
+  g_assert_cmpint (ke_umt5_encode (m8, a, ids, NULL, 9, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (m32, b, ids, NULL, 9, NULL, &err), ==, KE_STATUS_OK);
+  double num = 0, den = 0;
+  for (int i = 0; i < 9 * 64; i++)
+    {
+      num += (a[i] - b[i]) * (double) (a[i] - b[i]);
+      den += b[i] * (double) b[i];
+    }
+  g_test_message ("fp8 scaled vs fp32: NMSE %.3g", num / den);
+  g_assert_cmpfloat (num / den, <, 1e-2);
+  ke_umt5_free (m8);
+  ke_umt5_free (m32);
+  ke_tset_free (f);
+  ke_tset_free (w);
+}
+
+static void
+test_missing_tensor (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_tset_rename (w, "blocks.1.ffn.fc2.weight", "blocks.1.ffn.fc9.weight", &err), ==, KE_STATUS_OK);
+  struct ke_umt5 *m = NULL;
+  g_assert_cmpint (ke_umt5_init (&m, w, ke_backend_cpu (), &err), ==, KE_STATUS_MISSING);
+  g_assert_null (m);
+  g_assert_nonnull (strstr (err.msg, "blocks.1.ffn.fc2.weight"));
+  g_assert_nonnull (strstr (err.msg, "t5_tiny.weights.safetensors"));
+  ke_tset_free (w);
+}
+
+static void
+test_name_map_one (void)
+{
+  char out[256];
+  g_assert_true (ke_name_map_one (KE_NAME_ROLE_T5, "enc.blk.23.ffn_up.weight", out, sizeof out));
+  g_assert_cmpstr (out, ==, "blocks.23.ffn.fc1.weight");
+  g_assert_true (ke_name_map_one (KE_NAME_ROLE_T5, "encoder.block.7.layer.0.SelfAttention.o.weight", out, sizeof out));
+  g_assert_cmpstr (out, ==, "blocks.7.attn.o.weight");
+  g_assert_false (ke_name_map_one (KE_NAME_ROLE_T5, "blocks.7.attn.o.weight", out, sizeof out));
+  g_assert_true (ke_name_map_one (KE_NAME_ROLE_DIT, "blocks.3.attn1.to_out.0.bias", out, sizeof out));
+  g_assert_cmpstr (out, ==, "blocks.3.self_attn.o.bias");
+  g_assert_true (ke_name_map_one (KE_NAME_ROLE_DIT, "blocks.0.norm2.weight", out, sizeof out));
+  g_assert_cmpstr (out, ==, "blocks.0.norm3.weight");
+  g_assert_true (ke_name_map_one (KE_NAME_ROLE_DIT, "condition_embedder.time_proj.weight", out, sizeof out));
+  g_assert_cmpstr (out, ==, "time_projection.1.weight");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/umt5/fixture-eval", test_fixture_eval);
+  g_test_add_func ("/umt5/unpadded", test_unpadded);
+  g_test_add_func ("/umt5/config", test_config);
+  g_test_add_func ("/umt5/buckets", test_buckets);
+  g_test_add_func ("/umt5/hf-names", test_hf_names);
+  g_test_add_func ("/umt5/bf16-weights", test_bf16_weights);
+  g_test_add_func ("/umt5/fp8-scaled", test_fp8_scaled);
+  g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
+  g_test_add_func ("/umt5/name-map", test_name_map_one);
+  return g_test_run ();
+}
