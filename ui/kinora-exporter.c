@@ -1,0 +1,246 @@
+/* kinora-exporter.c: the GUI's side of export/: settings as tags, worker threads, decoding back
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "kinora-config.h"
+
+#include <string.h>
+#include <glib/gi18n.h>
+#include <gst/gst.h>
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+
+#include "kinora-exporter.h"
+
+static const char *nicks[] = { "mp4", "webm", "png", "gif" };
+
+const char *
+kinora_export_format_get_nick (KinoraExportFormat format)
+{
+  if ((guint) format < G_N_ELEMENTS (nicks))
+    return nicks[format];
+  return "mp4";
+}
+
+const char *
+kinora_export_format_get_extension (KinoraExportFormat format)
+{
+  return format == KINORA_EXPORT_PNG ? "" : kinora_export_format_get_nick (format);
+}
+
+gboolean
+kinora_export_format_from_nick (const char         *nick,
+                                KinoraExportFormat *format)
+{
+  for (guint i = 0; nick != NULL && i < G_N_ELEMENTS (nicks); i++)
+    if (g_str_equal (nick, nicks[i]))
+      {
+        *format = (KinoraExportFormat) i;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+char **
+kinora_params_to_tags (const KinoraParams *p)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+  char num[G_ASCII_DTOSTR_BUF_SIZE];
+
+#define ADD(k, v) G_STMT_START { g_strv_builder_add (b, k); g_strv_builder_add (b, v); } G_STMT_END
+#define ADD_INT(k, v) G_STMT_START { g_snprintf (num, sizeof num, "%" G_GINT64_FORMAT, (gint64) (v)); ADD (k, num); } G_STMT_END
+#define ADD_DBL(k, v) G_STMT_START { g_ascii_formatd (num, sizeof num, "%g", (v)); ADD (k, num); } G_STMT_END
+  ADD ("prompt", p->prompt ? p->prompt : "");
+  ADD ("negative_prompt", p->negative_prompt ? p->negative_prompt : "");
+  ADD ("model", p->model ? p->model : "");
+  ADD ("task", kinora_task_to_string (p->task));
+  ADD_INT ("width", p->width);
+  ADD_INT ("height", p->height);
+  ADD_INT ("frames", p->n_frames);
+  ADD_DBL ("fps", p->fps);
+  ADD_INT ("steps", p->steps);
+  ADD_DBL ("guidance", p->guide);
+  ADD_DBL ("guidance_high", p->guide_high);
+  ADD_DBL ("shift", p->shift);
+  ADD_INT ("seed", p->seed);
+  ADD_INT ("solver", p->solver);
+  if (p->image_path != NULL)
+    ADD ("image", p->image_path);
+  ADD ("generator", "Kinora " PACKAGE_VERSION);
+#undef ADD
+#undef ADD_INT
+#undef ADD_DBL
+
+  return g_strv_builder_end (b);
+}
+
+gboolean
+kinora_exporter_write (KinoraVideo        *video,
+                       const KinoraParams *params,
+                       KinoraExportFormat  format,
+                       const char         *path,
+                       gboolean            sidecar,
+                       GError            **error)
+{
+  g_auto(GStrv) tags = kinora_params_to_tags (params);
+
+  if (!kinora_export_write (path, format, g_bytes_get_data (video->rgb, NULL), video->width, video->height,
+                            video->n_frames, video->fps, (const char * const *) tags, error))
+    return FALSE;
+  if (sidecar)
+    {
+      g_autofree char *json = kinora_export_sidecar_path (path, format);
+      return kinora_export_write_sidecar (json, (const char * const *) tags, error);
+    }
+  return TRUE;
+}
+
+typedef struct
+{
+  KinoraVideo       *video;
+  KinoraParams      *params;
+  KinoraExportFormat format;
+  char              *path;
+} WriteData;
+
+static void
+write_data_free (WriteData *d)
+{
+  kinora_video_unref (d->video);
+  kinora_params_free (d->params);
+  g_free (d->path);
+  g_free (d);
+}
+
+static void
+write_thread (GTask        *task,
+              gpointer      source,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  WriteData *d = task_data;
+  GError *error = NULL;
+
+  if (kinora_exporter_write (d->video, d->params, d->format, d->path, TRUE, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+kinora_exporter_write_async (KinoraVideo        *video,
+                             const KinoraParams *params,
+                             KinoraExportFormat  format,
+                             const char         *path,
+                             GCancellable       *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer            user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  WriteData *d = g_new0 (WriteData, 1);
+
+  d->video = kinora_video_ref (video);
+  d->params = kinora_params_copy (params);
+  d->format = format;
+  d->path = g_strdup (path);
+  g_task_set_source_tag (task, kinora_exporter_write_async);
+  g_task_set_task_data (task, d, (GDestroyNotify) write_data_free);
+  g_task_run_in_thread (task, write_thread);
+}
+
+gboolean
+kinora_exporter_write_finish (GAsyncResult  *result,
+                              GError       **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* uridecodebin ! videoconvert ! RGB appsink, pulled to the end */
+KinoraVideo *
+kinora_exporter_decode (const char  *path,
+                        GError     **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *uri = gst_filename_to_uri (path, &local_error);
+  g_autofree char *desc = NULL;
+  g_autoptr(GByteArray) frames = g_byte_array_new ();
+  GstElement *pipeline;
+  GstElement *sink;
+  int width = 0, height = 0, n = 0;
+  double fps = 16;
+
+  if (uri == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  gst_init (NULL, NULL);
+  desc = g_strdup_printf ("uridecodebin uri=\"%s\" ! videoconvert ! video/x-raw,format=RGB ! "
+                          "appsink name=sink sync=false", uri);
+  pipeline = gst_parse_launch (desc, &local_error);
+  if (pipeline == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Could not read the video: %s"), local_error->message);
+      return NULL;
+    }
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+
+  for (;;)
+    {
+      GstSample *sample = gst_app_sink_pull_sample (GST_APP_SINK (sink));
+      GstVideoInfo info;
+      GstVideoFrame frame;
+
+      if (sample == NULL)
+        break;
+      if (gst_video_info_from_caps (&info, gst_sample_get_caps (sample))
+          && gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ))
+        {
+          /* GStreamer pads RGB rows to 4 bytes: copy row by row */
+          const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
+          int stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+
+          width = GST_VIDEO_INFO_WIDTH (&info);
+          height = GST_VIDEO_INFO_HEIGHT (&info);
+          if (GST_VIDEO_INFO_FPS_D (&info) > 0 && GST_VIDEO_INFO_FPS_N (&info) > 0)
+            fps = (double) GST_VIDEO_INFO_FPS_N (&info) / GST_VIDEO_INFO_FPS_D (&info);
+          for (int y = 0; y < height; y++)
+            g_byte_array_append (frames, src + (gsize) y * stride, width * 3);
+          gst_video_frame_unmap (&frame);
+          n++;
+        }
+      gst_sample_unref (sample);
+    }
+
+  {
+    /* an error on the bus means the file was not a video we can read */
+    GstBus *bus = gst_element_get_bus (pipeline);
+    GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    if (msg != NULL && n == 0)
+      {
+        GError *gst_error = NULL;
+        gst_message_parse_error (msg, &gst_error, NULL);
+        g_set_error (&local_error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", gst_error->message);
+        g_error_free (gst_error);
+      }
+    if (msg != NULL)
+      gst_message_unref (msg);
+    gst_object_unref (bus);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+
+  if (n == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("Could not read the video: %s"),
+                   local_error ? local_error->message : _("no frames"));
+      return NULL;
+    }
+  {
+    gsize len = frames->len;
+    g_autoptr(GBytes) bytes = g_bytes_new_take (g_byte_array_steal (frames, NULL), len);
+    return kinora_video_new (bytes, width, height, n, fps);
+  }
+}

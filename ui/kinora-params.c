@@ -1,0 +1,441 @@
+/* kinora-params.c: the settings of one generation, owned by the GUI, with JSON round trip
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include "kinora-config.h"
+
+#include <math.h>
+#include <string.h>
+#include <glib/gi18n.h>
+#include <json-c/json.h>
+
+#include "kinora-params.h"
+
+G_DEFINE_BOXED_TYPE (KinoraParams, kinora_params, kinora_params_copy, kinora_params_free)
+
+/* The official default negative prompt (sample_neg_prompt), byte for byte. */
+static const char default_negative[] =
+  "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
+  "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
+  "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
+
+const char *
+kinora_default_negative_prompt (void)
+{
+  return default_negative;
+}
+
+KinoraParams *
+kinora_params_new (void)
+{
+  return kinora_params_new_for_task (KE_TASK_TI2V_5B);
+}
+
+KinoraParams *
+kinora_params_new_for_task (enum ke_task task)
+{
+  struct ke_gen_params d = ke_gen_params_default (task);
+  KinoraParams *self = g_new0 (KinoraParams, 1);
+
+  self->task = task;
+  self->prompt = g_strdup ("");
+  self->negative_prompt = g_strdup (default_negative);
+  self->width = d.width;
+  self->height = d.height;
+  self->n_frames = d.n_frames;
+  self->steps = d.steps;
+  self->guide = d.guide;
+  self->guide_high = d.guide_high;
+  self->shift = d.shift;
+  self->seed = d.seed < 0 ? 42 : d.seed;
+  self->fps = d.fps;
+  self->solver = d.solver;
+
+  return self;
+}
+
+KinoraParams *
+kinora_params_copy (const KinoraParams *self)
+{
+  KinoraParams *copy;
+
+  g_return_val_if_fail (self != NULL, NULL);
+
+  copy = g_memdup2 (self, sizeof *self);
+  copy->model = g_strdup (self->model);
+  copy->prompt = g_strdup (self->prompt);
+  copy->negative_prompt = g_strdup (self->negative_prompt);
+  copy->image_path = g_strdup (self->image_path);
+  copy->image_rgb = self->image_rgb ? g_bytes_ref (self->image_rgb) : NULL;
+
+  return copy;
+}
+
+void
+kinora_params_free (KinoraParams *self)
+{
+  if (self == NULL)
+    return;
+
+  g_free (self->model);
+  g_free (self->prompt);
+  g_free (self->negative_prompt);
+  g_free (self->image_path);
+  g_clear_pointer (&self->image_rgb, g_bytes_unref);
+  g_free (self);
+}
+
+/* Fill engine params that borrow from @self; @image_storage must live as long as @out. */
+void
+kinora_params_to_ke (const KinoraParams   *self,
+                     struct ke_gen_params *out,
+                     struct ke_image      *image_storage)
+{
+  *out = ke_gen_params_default (self->task);
+  out->task = self->task;
+  out->prompt = self->prompt ? self->prompt : "";
+  out->negative_prompt = self->negative_prompt;
+  out->width = self->width;
+  out->height = self->height;
+  out->n_frames = self->n_frames;
+  out->steps = self->steps;
+  out->guide = (float) self->guide;
+  out->guide_high = (float) self->guide_high;
+  out->shift = (float) self->shift;
+  out->seed = self->seed;
+  out->fps = self->fps;
+  out->solver = self->solver;
+  out->image = NULL;
+
+  if (self->image_rgb != NULL && self->task != KE_TASK_T2V_A14B)
+    {
+      image_storage->width = self->image_width;
+      image_storage->height = self->image_height;
+      image_storage->rgb = g_bytes_get_data (self->image_rgb, NULL);
+      out->image = image_storage;
+    }
+}
+
+gboolean
+kinora_params_set_image_from_texture (KinoraParams *self,
+                                      GdkTexture   *texture,
+                                      const char   *path)
+{
+  int w, h;
+  g_autofree guchar *rgba = NULL;
+  guchar *rgb;
+
+  g_clear_pointer (&self->image_rgb, g_bytes_unref);
+  g_clear_pointer (&self->image_path, g_free);
+  self->image_width = self->image_height = 0;
+  if (texture == NULL)
+    return TRUE;
+
+  w = gdk_texture_get_width (texture);
+  h = gdk_texture_get_height (texture);
+  if (w <= 0 || h <= 0)
+    return FALSE;
+
+  /* GdkTexture downloads as premultiplied B8G8R8A8 (cairo ARGB32 order on little endian) */
+  rgba = g_malloc ((gsize) w * h * 4);
+  gdk_texture_download (texture, rgba, (gsize) w * 4);
+  rgb = g_malloc ((gsize) w * h * 3);
+  for (gsize i = 0; i < (gsize) w * h; i++)
+    {
+      guint32 px;
+      memcpy (&px, rgba + i * 4, 4);
+      rgb[i * 3 + 0] = (px >> 16) & 0xff;
+      rgb[i * 3 + 1] = (px >> 8) & 0xff;
+      rgb[i * 3 + 2] = px & 0xff;
+    }
+  self->image_rgb = g_bytes_new_take (rgb, (gsize) w * h * 3);
+  self->image_width = w;
+  self->image_height = h;
+  self->image_path = g_strdup (path);
+
+  return TRUE;
+}
+
+static const char *task_names[] = { "ti2v-5b", "t2v-a14b", "i2v-a14b" };
+
+const char *
+kinora_task_to_string (enum ke_task task)
+{
+  if ((guint) task < G_N_ELEMENTS (task_names))
+    return task_names[task];
+  return "ti2v-5b";
+}
+
+gboolean
+kinora_task_from_string (const char   *str,
+                         enum ke_task *task)
+{
+  for (guint i = 0; str != NULL && i < G_N_ELEMENTS (task_names); i++)
+    {
+      if (g_strcmp0 (str, task_names[i]) == 0)
+        {
+          *task = (enum ke_task) i;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+const char *
+kinora_task_get_title (enum ke_task task)
+{
+  switch (task)
+    {
+    case KE_TASK_T2V_A14B:
+      return _("Text to Video (A14B)");
+    case KE_TASK_I2V_A14B:
+      return _("Image to Video (A14B)");
+    case KE_TASK_TI2V_5B:
+    default:
+      return _("Text or Image to Video (5B)");
+    }
+}
+
+const char *
+kinora_stage_get_title (enum ke_stage stage)
+{
+  switch (stage)
+    {
+    case KE_STAGE_LOAD:
+      return _("Loading the model");
+    case KE_STAGE_TEXT:
+      return _("Encoding the prompt");
+    case KE_STAGE_IMAGE:
+      return _("Encoding the image");
+    case KE_STAGE_SAMPLE:
+      return _("Sampling");
+    case KE_STAGE_DECODE:
+      return _("Decoding frames");
+    case KE_STAGE_DONE:
+    default:
+      return _("Done");
+    }
+}
+
+const char * const *
+kinora_task_get_sizes (enum ke_task task,
+                       gboolean     tiny)
+{
+  static const char * const ti2v[] = { "1280*704", "704*1280", NULL };
+  static const char * const a14b[] = { "1280*720", "720*1280", "832*480", "480*832", NULL };
+  static const char * const small[] = { "128*64", "64*64", "256*128", NULL };
+
+  if (tiny)
+    return small;
+  if (task == KE_TASK_TI2V_5B)
+    return ti2v;
+  return a14b;
+}
+
+gboolean
+kinora_parse_size (const char *str,
+                   int        *width,
+                   int        *height)
+{
+  char *end = NULL;
+  gint64 w, h;
+
+  if (str == NULL)
+    return FALSE;
+  w = g_ascii_strtoll (str, &end, 10);
+  if (end == str || (*end != '*' && *end != 'x'))
+    return FALSE;
+  str = end + 1;
+  h = g_ascii_strtoll (str, &end, 10);
+  if (end == str || *end != '\0' || w <= 0 || h <= 0 || w > 16384 || h > 16384)
+    return FALSE;
+  *width = (int) w;
+  *height = (int) h;
+  return TRUE;
+}
+
+/* Frames must be 4n+1: round to the nearest such count, at least 1. */
+int
+kinora_snap_frames (int n_frames)
+{
+  if (n_frames <= 1)
+    return 1;
+  return ((n_frames - 1 + 2) / 4) * 4 + 1;
+}
+
+void
+kinora_image_crop (enum ke_task     task,
+                   int              image_width,
+                   int              image_height,
+                   int              width,
+                   int              height,
+                   graphene_rect_t *crop,
+                   int             *out_width,
+                   int             *out_height)
+{
+  double area = (double) width * height;
+  double ratio;
+
+  graphene_rect_init (crop, 0, 0, image_width, image_height);
+  *out_width = width;
+  *out_height = height;
+  if (image_width <= 0 || image_height <= 0)
+    return;
+  ratio = (double) image_width / image_height;
+
+  if (task == KE_TASK_I2V_A14B)
+    {
+      /* the whole image is stretched to a size of the same aspect and at most the area */
+      double a = (double) image_height / image_width;
+      int lat_h = 2 * ((int) (floor (sqrt (area * a) / 8)) / 2);
+      int lat_w = 2 * ((int) (floor (sqrt (area / a) / 8)) / 2);
+      *out_width = 8 * lat_w;
+      *out_height = 8 * lat_h;
+      return;
+    }
+
+  if (task == KE_TASK_TI2V_5B)
+    {
+      /* best_output_size with 32-pixel steps, then scale to cover and center-crop */
+      double ow = sqrt (area * ratio), oh = area / ow;
+      int ow1 = 32 * (int) floor (ow / 32), oh1, oh2 = 32 * (int) floor (oh / 32), ow2;
+      double r1, r2, s;
+      int cw, ch;
+
+      ow1 = MAX (ow1, 32);
+      oh2 = MAX (oh2, 32);
+      oh1 = MAX (32, 32 * (int) floor ((area / ow1) / 32));
+      ow2 = MAX (32, 32 * (int) floor ((area / oh2) / 32));
+      r1 = (double) ow1 / oh1;
+      r2 = (double) ow2 / oh2;
+      if (MAX (ratio / r1, r1 / ratio) < MAX (ratio / r2, r2 / ratio))
+        {
+          cw = ow1;
+          ch = oh1;
+        }
+      else
+        {
+          cw = ow2;
+          ch = oh2;
+        }
+      *out_width = cw;
+      *out_height = ch;
+      s = MAX ((double) cw / image_width, (double) ch / image_height);
+      /* the visible region, in image pixels */
+      graphene_rect_init (crop,
+                          ((image_width * s - cw) / 2) / s,
+                          ((image_height * s - ch) / 2) / s,
+                          cw / s, ch / s);
+    }
+}
+
+/* --- JSON ---------------------------------------------------------------------------------------- */
+
+char *
+kinora_params_to_json (const KinoraParams *self)
+{
+  json_object *o = json_object_new_object ();
+  char *ret;
+
+  json_object_object_add (o, "generator", json_object_new_string ("Kinora " PACKAGE_VERSION));
+  json_object_object_add (o, "model", json_object_new_string (self->model ? self->model : ""));
+  json_object_object_add (o, "task", json_object_new_string (kinora_task_to_string (self->task)));
+  json_object_object_add (o, "prompt", json_object_new_string (self->prompt ? self->prompt : ""));
+  json_object_object_add (o, "negative_prompt",
+                          json_object_new_string (self->negative_prompt ? self->negative_prompt : ""));
+  if (self->image_path != NULL)
+    json_object_object_add (o, "image", json_object_new_string (self->image_path));
+  json_object_object_add (o, "width", json_object_new_int (self->width));
+  json_object_object_add (o, "height", json_object_new_int (self->height));
+  json_object_object_add (o, "frames", json_object_new_int (self->n_frames));
+  json_object_object_add (o, "fps", json_object_new_double (self->fps));
+  json_object_object_add (o, "steps", json_object_new_int (self->steps));
+  json_object_object_add (o, "guidance", json_object_new_double (self->guide));
+  json_object_object_add (o, "guidance_high", json_object_new_double (self->guide_high));
+  json_object_object_add (o, "shift", json_object_new_double (self->shift));
+  json_object_object_add (o, "seed", json_object_new_int64 (self->seed));
+  json_object_object_add (o, "solver", json_object_new_int (self->solver));
+
+  ret = g_strdup (json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put (o);
+  return ret;
+}
+
+static const char *
+get_str (json_object *o,
+         const char  *key)
+{
+  json_object *v;
+
+  if (json_object_object_get_ex (o, key, &v) && json_object_is_type (v, json_type_string))
+    return json_object_get_string (v);
+  return NULL;
+}
+
+static gboolean
+get_num (json_object *o,
+         const char  *key,
+         double      *out)
+{
+  json_object *v;
+
+  if (json_object_object_get_ex (o, key, &v)
+      && (json_object_is_type (v, json_type_int) || json_object_is_type (v, json_type_double)))
+    {
+      *out = json_object_get_double (v);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+KinoraParams *
+kinora_params_new_from_json (const char  *json,
+                             GError     **error)
+{
+  g_autoptr(KinoraParams) self = NULL;
+  json_object *o = json_tokener_parse (json);
+  enum ke_task task = KE_TASK_TI2V_5B;
+  json_object *v;
+  double d;
+
+  if (o == NULL || !json_object_is_type (o, json_type_object))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("The settings file is not valid JSON"));
+      if (o != NULL)
+        json_object_put (o);
+      return NULL;
+    }
+
+  kinora_task_from_string (get_str (o, "task"), &task);
+  self = kinora_params_new_for_task (task);
+  g_free (self->model);
+  self->model = g_strdup (get_str (o, "model"));
+  g_free (self->prompt);
+  self->prompt = g_strdup (get_str (o, "prompt") ? get_str (o, "prompt") : "");
+  g_free (self->negative_prompt);
+  self->negative_prompt = g_strdup (get_str (o, "negative_prompt"));
+  self->image_path = g_strdup (get_str (o, "image"));
+  if (get_num (o, "width", &d))
+    self->width = (int) d;
+  if (get_num (o, "height", &d))
+    self->height = (int) d;
+  if (get_num (o, "frames", &d))
+    self->n_frames = (int) d;
+  if (get_num (o, "fps", &d))
+    self->fps = d;
+  if (get_num (o, "steps", &d))
+    self->steps = (int) d;
+  if (get_num (o, "guidance", &d))
+    self->guide = d;
+  if (get_num (o, "guidance_high", &d))
+    self->guide_high = d;
+  if (get_num (o, "shift", &d))
+    self->shift = d;
+  if (json_object_object_get_ex (o, "seed", &v) && json_object_is_type (v, json_type_int))
+    self->seed = json_object_get_int64 (v);
+  if (get_num (o, "solver", &d) && d >= 0 && d <= KE_SOLVER_EULER)
+    self->solver = (enum ke_solver) d;
+
+  json_object_put (o);
+  return g_steal_pointer (&self);
+}

@@ -1,0 +1,99 @@
+/* kinora-window-private.h: fields and helpers shared by kinora-window.c and kinora-window-actions.c
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include "kinora-history.h"
+#include "kinora-history-view.h"
+#include "kinora-image-picker.h"
+#include "kinora-job.h"
+#include "kinora-player.h"
+#include "kinora-preview-view.h"
+#include "kinora-window.h"
+
+G_BEGIN_DECLS
+
+struct _KinoraWindow
+{
+  AdwApplicationWindow parent_instance;
+
+  /* Template widgets */
+  AdwToastOverlay     *toast_overlay;
+  AdwViewStack        *view_stack;
+  GtkTextView         *prompt_view;
+  GtkTextView         *negative_view;
+  GtkExpander         *negative_expander;
+  GtkListBox          *recent_list;
+  GtkPopover          *recent_popover;
+  KinoraImagePicker   *image_picker;
+  AdwPreferencesGroup *image_group;
+  AdwComboRow         *model_row;
+  AdwComboRow         *task_row;
+  AdwComboRow         *size_row;
+  GtkSpinButton       *frames_spin;
+  GtkSpinButton       *fps_spin;
+  GtkSpinButton       *seed_spin;
+  GtkToggleButton     *seed_lock;
+  GtkSpinButton       *steps_spin;
+  GtkSpinButton       *guide_spin;
+  GtkSpinButton       *shift_spin;
+  GtkSpinButton       *guide_high_spin;
+  AdwActionRow        *guide_row;
+  AdwActionRow        *guide_high_row;
+  GtkStack            *output_stack;
+  GtkLabel            *no_model_label;
+  KinoraPreviewView   *preview_view;
+  KinoraPlayer        *player;
+  GtkLabel            *result_label;
+  GtkWidget           *generate_button;
+  GtkWidget           *cancel_button;
+  KinoraHistoryView   *history_view;
+
+  /* Owned references */
+  GSettings     *settings;
+  KinoraHistory *history;
+  GtkStringList *model_names;   /* shown in model_row */
+  GPtrArray     *model_paths;   /* char*, parallel to model_names */
+  GtkStringList *size_names;
+  KinoraJob     *job;           /* the running generate job, or NULL */
+  GCancellable  *job_cancellable;
+  GCancellable  *load_cancellable;
+  KinoraVideo   *result;        /* the current result's frames */
+  KinoraParams  *result_params;
+  GtkNativeDialog *chooser;
+
+  enum ke_task task;
+  gboolean     model_is_random;
+  gboolean     updating;        /* controls are being set from code */
+  guint        n_previews;      /* preview signals of the current job */
+  guint        n_exports_done;  /* exports finished, ok or not */
+  GError      *last_error;      /* the last error shown, for tests */
+  KinoraHistoryItem *result_item; /* the history entry shown as result */
+};
+
+void _kinora_window_class_actions_init (KinoraWindowClass *klass);
+void _kinora_window_update_actions     (KinoraWindow      *self);
+void _kinora_window_toast              (KinoraWindow      *self,
+                                        const char        *message);
+void _kinora_window_select_model       (KinoraWindow      *self,
+                                        const char        *path);
+void _kinora_window_add_model_folder   (KinoraWindow      *self,
+                                        const char        *path);
+void _kinora_window_show_result        (KinoraWindow      *self,
+                                        KinoraHistoryItem *item,
+                                        KinoraVideo       *frames);
+void _kinora_window_add_recent_prompt  (KinoraWindow      *self,
+                                        const char        *prompt);
+void _kinora_window_reset_defaults     (KinoraWindow      *self);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* Export the current result to @dest (no dialog); the window shows the outcome as a toast.
+ * n_exports_done counts finished exports, for tests. */
+#include "kinora-exporter.h"
+void _kinora_window_export             (KinoraWindow      *self,
+                                        KinoraExportFormat format,
+                                        GFile             *dest);
+G_END_DECLS
