@@ -73,6 +73,10 @@ enum ke_status ke_tok_set_charsmap(struct ke_tokenizer * tok, const uint8_t * bl
 // Validate the vocabulary and build the lookup index (after a reader has filled the model).
 enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err);
 
+// Open from a file's bytes (a ModelProto, or JSON when it starts with '{'); name is for messages.
+enum ke_status ke_tok_open_memory(struct ke_tokenizer ** out, const char * name, const char * data, size_t n,
+                                  struct ke_error * err);
+
 // Readers. `data` is the whole file; they fill tok (already zeroed, path set).
 enum ke_status ke_spm_proto_read(struct ke_tokenizer * tok, const uint8_t * data, size_t n,
                                  struct ke_error * err);

@@ -565,22 +565,30 @@ enum ke_status ke_tokenizer_open(ke_tokenizer_t ** out, const char * path, struc
     if (st != KE_STATUS_OK) {
         return st;
     }
+    st = ke_tok_open_memory(out, file, data, n, err);
+    free(data);
+    return st;
+}
+
+enum ke_status ke_tok_open_memory(struct ke_tokenizer ** out, const char * name, const char * data, size_t n,
+                                  struct ke_error * err)
+{
+    *out = NULL;
     struct ke_tokenizer * tok = calloc(1, sizeof(*tok));
     if (!tok) {
-        free(data);
-        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", file);
+        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", name);
     }
-    snprintf(tok->path, sizeof(tok->path), "%s", file);
+    snprintf(tok->path, sizeof(tok->path), "%s", name);
     size_t i = 0;
     while (i < n && (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t')) {
         i++;
     }
+    enum ke_status st;
     if (i < n && data[i] == '{') {
         st = ke_tok_json_read(tok, data, n, err);
     } else {
         st = ke_spm_proto_read(tok, (const uint8_t *)data, n, err);
     }
-    free(data);
     if (st == KE_STATUS_OK) {
         st = ke_tok_finish(tok, err);
     }
