@@ -1,9 +1,589 @@
-// Kinora engine: parity evaluator for pipeline (placeholder until the module lands).
+// Kinora engine: parity evaluator for the generation loops (pipeline_ti2v_tiny / pipeline_i2v_a14b_tiny
+// of the golden fixtures). Settings and weight file names come from the IO metadata; the inputs are
+// `noise`, `context`, `context_null` and `image_u8`; every per-step tensor, the final latent and the
+// video are written.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "backends/backend.h"
 #include "core/error.h"
 #include "eval/eval.h"
+#include "loaders/loaders.h"
+#include "models/dit/wan.h"
+#include "models/vae/wan-vae.h"
+#include "pipeline/pipeline-impl.h"
+#include "sampling/sampling.h"
+
+struct ep {
+    const struct ke_eval_args * a;
+    struct ke_io * in, * out;
+    struct ke_backend * be;
+    struct ke_tensor_set * dit_w[2];    // [0] dense / low-noise, [1] high-noise
+    struct ke_dit * dit[2];
+    struct ke_expert ex[2];
+    int n_experts;
+    struct ke_vae * vae;
+    float * ctx, * ctx_null;
+    int n_ctx, n_ctx_null, text_dim;
+    // per-step records of the current run
+    const char * prefix;
+    int steps;
+    int64_t n_latent;
+    int64_t latent_shape[4];
+    float * rec[8];
+    const char * rec_names[8];
+    int64_t rec_n[8];
+    int n_rec;
+    struct ke_error * err;
+    enum ke_status rec_status;
+};
+
+static const char * meta_need(struct ep * e, const char * key)
+{
+    const char * v = ke_io_meta(e->in, key);
+    if (!v) {
+        ke_err(e->err, KE_STATUS_MISSING, "%s: metadata '%s' is missing", e->a->in, key);
+    }
+    return v;
+}
+
+static char * weights_path(struct ep * e, const char * file)
+{
+    const char * dir = e->a->weights_dir ? e->a->weights_dir : ".";
+    size_t n = strlen(dir) + strlen(file) + 2;
+    char * p = malloc(n);
+    if (p) {
+        snprintf(p, n, "%s/%s", dir, file);
+    }
+    return p;
+}
+
+static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
+{
+    const char * file = meta_need(e, meta_key);
+    if (!file) {
+        return KE_STATUS_MISSING;
+    }
+    char * path = weights_path(e, file);
+    if (!path) {
+        return ke_err(e->err, KE_STATUS_NOMEM, "out of memory");
+    }
+    enum ke_status st = ke_safetensors_open(&e->dit_w[slot], path, e->err);
+    if (st == KE_STATUS_OK) {
+        const char * cfg = e->a->config ? NULL : ke_io_meta(e->in, "config");
+        st = ke_dit_init(&e->dit[slot], e->dit_w[slot], cfg, e->be, e->err);
+    }
+    if (st == KE_STATUS_OK) {
+        const struct ke_dit_config * c = ke_dit_get_config(e->dit[slot]);
+        if (c->text_dim != e->text_dim) {
+            st = ke_err(e->err, KE_STATUS_SHAPE, "%s: text_dim %d, but context rows have %d values", path,
+                        c->text_dim, e->text_dim);
+        }
+    }
+    if (st == KE_STATUS_OK) {
+        struct ke_expert * x = &e->ex[slot];
+        x->dit = e->dit[slot];
+        st = ke_dit_context_new(x->dit, e->ctx, e->n_ctx, &x->cond, e->err);
+        if (st == KE_STATUS_OK) {
+            st = ke_dit_context_new(x->dit, e->ctx_null, e->n_ctx_null, &x->uncond, e->err);
+        }
+    }
+    if (st != KE_STATUS_OK) {
+        ke_err_prefix(e->err, "%s: ", meta_key);
+    }
+    free(path);
+    return st;
+}
+
+static enum ke_status get_expert(void * user, int which, struct ke_expert ** out, struct ke_error * err)
+{
+    struct ep * e = user;
+    int slot = e->n_experts == 2 ? which : 0;
+    *out = &e->ex[slot];
+    (void) err;
+    return KE_STATUS_OK;
+}
+
+static float * add_f32(struct ep * e, const char * name, int nd, const int64_t * shape)
+{
+    char full[256];
+    snprintf(full, sizeof(full), "%s%s", e->prefix, name);
+    return ke_io_add(e->out, full, KE_DTYPE_F32, nd, shape, e->err);
+}
+
+static int64_t * add_i64(struct ep * e, const char * name, int nd, const int64_t * shape)
+{
+    char full[256];
+    snprintf(full, sizeof(full), "%s%s", e->prefix, name);
+    return ke_io_add(e->out, full, KE_DTYPE_I64, nd, shape, e->err);
+}
+
+static void record(void * user, int step, const char * what, const float * data, int64_t n)
+{
+    struct ep * e = user;
+    int k;
+    for (k = 0; k < e->n_rec; k++) {
+        if (strcmp(e->rec_names[k], what) == 0) {
+            break;
+        }
+    }
+    if (k == e->n_rec) {
+        if (k == 8) {
+            return;
+        }
+        e->rec_names[k] = what;
+        e->rec_n[k] = n;
+        e->rec[k] = calloc((size_t) n * (size_t) e->steps, sizeof(float));
+        e->n_rec++;
+        if (!e->rec[k]) {
+            e->rec_status = KE_STATUS_NOMEM;
+            return;
+        }
+    }
+    if (e->rec[k] && n == e->rec_n[k]) {
+        memcpy(e->rec[k] + (size_t) step * (size_t) n, data, sizeof(float) * (size_t) n);
+    }
+}
+
+static const float * rec_get(struct ep * e, const char * what, int64_t * n)
+{
+    for (int k = 0; k < e->n_rec; k++) {
+        if (strcmp(e->rec_names[k], what) == 0) {
+            *n = e->rec_n[k];
+            return e->rec[k];
+        }
+    }
+    *n = 0;
+    return NULL;
+}
+
+static void rec_clear(struct ep * e)
+{
+    for (int k = 0; k < e->n_rec; k++) {
+        free(e->rec[k]);
+    }
+    e->n_rec = 0;
+}
+
+// Write the per-step records, the final latent and the decoded video of one run.
+static enum ke_status write_run(struct ep * e, const struct ke_schedule * sc, const float * latent, bool t_per_token,
+                                const int64_t * lshape)
+{
+    const int steps = e->steps;
+    int64_t n = 0;
+    int64_t shape[5] = { steps, lshape[0], lshape[1], lshape[2], lshape[3] };
+    static const char * const per_step[] = { "latent_in", "pred_cond", "pred_uncond", "noise_pred", "step_out" };
+    for (size_t k = 0; k < sizeof(per_step) / sizeof(per_step[0]); k++) {
+        const float * r = rec_get(e, per_step[k], &n);
+        float * d = add_f32(e, per_step[k], 5, shape);
+        if (!d || !r) {
+            return ke_err(e->err, KE_STATUS_NOMEM, "eval pipeline: missing record %s", per_step[k]);
+        }
+        memcpy(d, r, sizeof(float) * (size_t) n * (size_t) steps);
+    }
+    int64_t sh1[1] = { steps };
+    int64_t * ts = add_i64(e, "timesteps", 1, sh1);
+    if (!ts) {
+        return KE_STATUS_NOMEM;
+    }
+    memcpy(ts, sc->timesteps, sizeof(int64_t) * (size_t) steps);
+    const float * mt = rec_get(e, "model_t", &n);
+    if (t_per_token) {
+        int64_t shm[3] = { steps, 1, n };
+        float * d = add_f32(e, "model_t", 3, shm);
+        if (!d) {
+            return KE_STATUS_NOMEM;
+        }
+        memcpy(d, mt, sizeof(float) * (size_t) n * (size_t) steps);
+    } else {
+        int64_t shm[2] = { steps, 1 };
+        int64_t * d = add_i64(e, "model_t", 2, shm);
+        const float * hi = rec_get(e, "expert_is_high", &n);
+        int64_t * eh = add_i64(e, "expert_is_high", 1, sh1);
+        if (!d || !eh) {
+            return KE_STATUS_NOMEM;
+        }
+        for (int i = 0; i < steps; i++) {
+            d[i] = (int64_t) mt[i];
+            eh[i] = (int64_t) hi[i];
+        }
+    }
+    float * fl = add_f32(e, "final_latent", 4, lshape);
+    if (!fl) {
+        return KE_STATUS_NOMEM;
+    }
+    memcpy(fl, latent, sizeof(float) * (size_t) (lshape[0] * lshape[1] * lshape[2] * lshape[3]));
+    // decode (unclamped, then the clamp of the pipeline's return value)
+    const int s = e->vae->scale;
+    int64_t vshape[4] = { 3, 1 + 4 * (lshape[1] - 1), lshape[2] * s, lshape[3] * s };
+    float * raw = add_f32(e, "video_raw", 4, vshape);
+    float * vid = add_f32(e, "video", 4, vshape);
+    if (!raw || !vid) {
+        return KE_STATUS_NOMEM;
+    }
+    struct ke_vae_run_opts o = { 0 };
+    o.clamp = false;
+    enum ke_status st = ke_vae_decode_opts(e->vae, raw, latent, (int) lshape[1], (int) lshape[2], (int) lshape[3],
+                                           NULL, NULL, &o, e->err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    const int64_t nv = vshape[0] * vshape[1] * vshape[2] * vshape[3];
+    for (int64_t i = 0; i < nv; i++) {
+        vid[i] = raw[i] < -1.0f ? -1.0f : (raw[i] > 1.0f ? 1.0f : raw[i]);
+    }
+    return KE_STATUS_OK;
+}
+
+struct settings {
+    int frames, steps;
+    double shift, boundary;
+    float guide, guide_high;
+    enum ke_solver solver;
+    int size_w, size_h;         // TI2V size or 0
+    double max_area;            // A14B max area or 0
+};
+
+static enum ke_status read_settings(struct ep * e, struct settings * s)
+{
+    const char * v;
+    memset(s, 0, sizeof(*s));
+    s->solver = KE_SOLVER_UNIPC;
+    if (!(v = meta_need(e, "frame_num"))) {
+        return KE_STATUS_MISSING;
+    }
+    s->frames = atoi(v);
+    if (!(v = meta_need(e, "steps"))) {
+        return KE_STATUS_MISSING;
+    }
+    s->steps = atoi(v);
+    s->shift = (v = ke_io_meta(e->in, "shift")) ? atof(v) : 5.0;
+    s->boundary = (v = ke_io_meta(e->in, "boundary")) ? atof(v) : 0.0;
+    if ((v = ke_io_meta(e->in, "solver")) && ke_solver_from_name(v, &s->solver) != 0) {
+        return ke_err(e->err, KE_STATUS_FORMAT, "%s: unknown solver '%s'", e->a->in, v);
+    }
+    if ((v = ke_io_meta(e->in, "guide_scale_low_high"))) {
+        if (sscanf(v, " [ %f , %f ]", &s->guide, &s->guide_high) != 2) {
+            return ke_err(e->err, KE_STATUS_FORMAT, "%s: guide_scale_low_high '%s' is not [low, high]", e->a->in, v);
+        }
+    } else if ((v = ke_io_meta(e->in, "guide_scale"))) {
+        s->guide = s->guide_high = (float) atof(v);
+    } else {
+        s->guide = s->guide_high = 5.0f;
+    }
+    if ((v = ke_io_meta(e->in, "size_wh")) && sscanf(v, " [ %d , %d ]", &s->size_w, &s->size_h) != 2) {
+        return ke_err(e->err, KE_STATUS_FORMAT, "%s: size_wh '%s' is not [w, h]", e->a->in, v);
+    }
+    if ((v = ke_io_meta(e->in, "max_area"))) {
+        s->max_area = atof(v);
+    }
+    if (s->frames < 1 || (s->frames - 1) % 4 != 0 || s->steps < 1) {
+        return ke_err(e->err, KE_STATUS_FORMAT, "%s: frame_num %d / steps %d are not usable", e->a->in, s->frames,
+                      s->steps);
+    }
+    return KE_STATUS_OK;
+}
+
+static bool lists_prefix(struct ep * e, const char * prefix)
+{
+    const char * outs = ke_io_meta(e->in, "outputs");
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s", prefix);
+    return outs && strstr(outs, pat);
+}
+
+// Image tensor U8 [H, W, 3] of the IO.
+static const uint8_t * io_image(struct ep * e, int * w, int * h)
+{
+    const struct ke_io_tensor * t = ke_io_get(e->in, "image_u8");
+    if (!t || t->type != KE_DTYPE_U8 || t->n_dims != 3 || t->shape[2] != 3) {
+        ke_err(e->err, KE_STATUS_MISSING, "%s: tensor 'image_u8' (U8 [H, W, 3]) is missing", e->a->in);
+        return NULL;
+    }
+    *h = (int) t->shape[0];
+    *w = (int) t->shape[1];
+    return t->data;
+}
+
+static enum ke_status run_sample(struct ep * e, const struct settings * s, float * x, const int64_t * lshape,
+                                 const float * y, int c_y, const float * pin, bool per_token)
+{
+    struct ke_sample_args sa = { 0 };
+    sa.z = (int) lshape[0];
+    sa.F = (int) lshape[1];
+    sa.H = (int) lshape[2];
+    sa.W = (int) lshape[3];
+    sa.x = x;
+    sa.y = y;
+    sa.c_y = c_y;
+    sa.pin = pin;
+    sa.per_token_t = per_token;
+    sa.solver = s->solver;
+    sa.steps = s->steps;
+    sa.shift = s->shift;
+    sa.guide = s->guide;
+    sa.guide_high = s->guide_high;
+    sa.boundary = e->n_experts == 2 ? s->boundary : 0.0;
+    sa.n_train = 1000;
+    sa.expert = get_expert;
+    sa.expert_user = e;
+    sa.record = record;
+    sa.record_user = e;
+    sa.t_start = ke_now();
+    e->steps = s->steps;
+    rec_clear(e);
+    e->rec_status = KE_STATUS_OK;
+    enum ke_status st = ke_sample(&sa, e->err);
+    if (st == KE_STATUS_OK && e->rec_status != KE_STATUS_OK) {
+        st = ke_err(e->err, e->rec_status, "eval pipeline: out of memory for the records");
+    }
+    return st;
+}
+
+static enum ke_status run_ti2v(struct ep * e, const struct settings * s, bool image_mode)
+{
+    const int z = e->vae->z_dim, sc = e->vae->scale, patch = 2;
+    int W = s->size_w, H = s->size_h;
+    enum ke_status st = KE_STATUS_OK;
+    float * img = NULL, * pin = NULL, * x = NULL;
+    if (W <= 0 || H <= 0) {
+        return ke_err(e->err, KE_STATUS_MISSING, "%s: metadata 'size_wh' is missing", e->a->in);
+    }
+    if (image_mode) {
+        int iw = 0, ih = 0;
+        const uint8_t * u8 = io_image(e, &iw, &ih);
+        if (!u8) {
+            return KE_STATUS_MISSING;
+        }
+        int ow, oh;
+        ke_best_output_size(iw, ih, sc * patch, sc * patch, (double) W * H, &ow, &oh);
+        W = ow;
+        H = oh;
+        int64_t ish[4] = { 3, 1, H, W };
+        if (!(img = add_f32(e, "image", 4, ish))) {
+            return KE_STATUS_NOMEM;
+        }
+        if ((st = ke_image_prepare_ti2v(img, W, H, u8, iw, ih, e->err)) != KE_STATUS_OK) {
+            return st;
+        }
+        int64_t lsh[4] = { z, 1, H / sc, W / sc };
+        if (!(pin = add_f32(e, "image_latent", 4, lsh))) {
+            return KE_STATUS_NOMEM;
+        }
+        if ((st = ke_vae_encode_opts(e->vae, pin, img, 1, H, W, NULL, e->err)) != KE_STATUS_OK) {
+            return st;
+        }
+    }
+    int64_t lshape[4] = { z, (s->frames - 1) / 4 + 1, H / sc, W / sc };
+    const int64_t n = lshape[0] * lshape[1] * lshape[2] * lshape[3];
+    if (!(x = ke_io_get_f32(e->in, "noise", n, e->err))) {
+        return e->err ? e->err->code : KE_STATUS_SHAPE;
+    }
+    st = run_sample(e, s, x, lshape, NULL, 0, pin, true);
+    if (st == KE_STATUS_OK) {
+        struct ke_schedule sch;
+        if ((st = ke_schedule_init(&sch, s->solver, s->steps, s->shift, 1000, e->err)) == KE_STATUS_OK) {
+            st = write_run(e, &sch, x, true, lshape);
+            ke_schedule_free(&sch);
+        }
+    }
+    free(x);
+    return st;
+}
+
+static enum ke_status run_a14b(struct ep * e, const struct settings * s)
+{
+    const int z = e->vae->z_dim, sc = e->vae->scale, patch = 2;
+    const struct ke_dit_config * dc = ke_dit_get_config(e->dit[0]);
+    const bool i2v = dc->in_dim > z;
+    const int T = (s->frames - 1) / 4 + 1;
+    enum ke_status st = KE_STATUS_OK;
+    float * x = NULL, * y = NULL, * clip = NULL;
+    int lat_w, lat_h;
+    if (i2v) {
+        int iw = 0, ih = 0;
+        const uint8_t * u8 = io_image(e, &iw, &ih);
+        if (!u8) {
+            return KE_STATUS_MISSING;
+        }
+        double area = s->max_area > 0 ? s->max_area : (double) s->size_w * s->size_h;
+        ke_i2v_latent_size(iw, ih, area, sc, patch, &lat_w, &lat_h);
+        const int H = lat_h * sc, W = lat_w * sc;
+        int64_t ish[3] = { 3, H, W };
+        float * im = add_f32(e, "image_resized", 3, ish);
+        if (!im) {
+            return KE_STATUS_NOMEM;
+        }
+        if ((st = ke_image_prepare_i2v(im, W, H, u8, iw, ih, e->err)) != KE_STATUS_OK) {
+            return st;
+        }
+        // the clip [image, 0 x (F - 1)] -> y_latent; y = [mask (4), y_latent]
+        const size_t plane = (size_t) H * W;
+        clip = calloc((size_t) 3 * s->frames * plane, sizeof(float));
+        if (!clip) {
+            return ke_err(e->err, KE_STATUS_NOMEM, "eval pipeline: out of memory");
+        }
+        for (int c = 0; c < 3; c++) {
+            memcpy(clip + (size_t) c * s->frames * plane, im + (size_t) c * plane, sizeof(float) * plane);
+        }
+        int64_t ysh[4] = { z, T, lat_h, lat_w };
+        int64_t ysh2[4] = { z + 4, T, lat_h, lat_w };
+        float * yl = add_f32(e, "y_latent", 4, ysh);
+        y = add_f32(e, "y", 4, ysh2);
+        if (!yl || !y) {
+            free(clip);
+            return KE_STATUS_NOMEM;
+        }
+        st = ke_vae_encode_opts(e->vae, yl, clip, s->frames, H, W, NULL, e->err);
+        free(clip);
+        if (st != KE_STATUS_OK) {
+            return st;
+        }
+        const size_t lplane = (size_t) lat_h * lat_w;
+        for (int c = 0; c < 4; c++) {
+            for (size_t p = 0; p < lplane; p++) {
+                y[(size_t) c * T * lplane + p] = 1.0f;    // latent frame 0 of every mask channel
+            }
+        }
+        memcpy(y + (size_t) 4 * T * lplane, yl, sizeof(float) * (size_t) z * T * lplane);
+    } else {
+        lat_h = s->size_h / sc;
+        lat_w = s->size_w / sc;
+    }
+    int64_t lshape[4] = { z, T, lat_h, lat_w };
+    const int64_t n = lshape[0] * lshape[1] * lshape[2] * lshape[3];
+    if (!(x = ke_io_get_f32(e->in, "noise", n, e->err))) {
+        return e->err ? e->err->code : KE_STATUS_SHAPE;
+    }
+    st = run_sample(e, s, x, lshape, y, y ? z + 4 : 0, NULL, false);
+    if (st == KE_STATUS_OK) {
+        struct ke_schedule sch;
+        if ((st = ke_schedule_init(&sch, s->solver, s->steps, s->shift, 1000, e->err)) == KE_STATUS_OK) {
+            st = write_run(e, &sch, x, false, lshape);
+            ke_schedule_free(&sch);
+        }
+    }
+    free(x);
+    return st;
+}
 
 enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error * err)
 {
-    (void) a;
-    return ke_err(err, KE_STATUS_UNSUPPORTED, "eval pipeline: not implemented yet");
+    struct ep e;
+    memset(&e, 0, sizeof(e));
+    e.a = a;
+    e.err = err;
+    e.prefix = "";
+    struct settings s;
+    struct ke_tensor_set * vae_w = NULL;
+    char * vae_path = NULL;
+    enum ke_status st = ke_io_read(&e.in, a->in, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    if ((st = read_settings(&e, &s)) != KE_STATUS_OK) {
+        goto done;
+    }
+    e.be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
+    if (!e.be) {
+        st = err ? err->code : KE_STATUS_UNSUPPORTED;
+        goto done;
+    }
+    if (a->fast && e.be == ke_backend_cpu()) {
+        e.be = ke_backend_cpu_fast();
+    }
+    const struct ke_io_tensor * c = ke_io_get(e.in, "context");
+    const struct ke_io_tensor * cn = ke_io_get(e.in, "context_null");
+    if (!c || !cn || c->n_dims != 2 || cn->n_dims != 2 || c->shape[1] != cn->shape[1]) {
+        st = ke_err(err, KE_STATUS_MISSING, "%s: tensors 'context' and 'context_null' [n, text_dim] are needed",
+                    a->in);
+        goto done;
+    }
+    e.text_dim = (int) c->shape[1];
+    e.n_ctx = (int) c->shape[0];
+    e.n_ctx_null = (int) cn->shape[0];
+    if (!(e.ctx = ke_io_get_f32(e.in, "context", -1, err)) || !(e.ctx_null = ke_io_get_f32(e.in, "context_null", -1, err))) {
+        st = KE_STATUS_NOMEM;
+        goto done;
+    }
+    // weights: one dense DiT, or the two experts
+    if (ke_io_meta(e.in, "dit_high")) {
+        e.n_experts = 2;
+        if ((st = open_dit(&e, 1, "dit_high")) != KE_STATUS_OK || (st = open_dit(&e, 0, "dit_low")) != KE_STATUS_OK) {
+            goto done;
+        }
+    } else {
+        e.n_experts = 1;
+        if ((st = open_dit(&e, 0, "dit")) != KE_STATUS_OK) {
+            goto done;
+        }
+    }
+    const char * vf = meta_need(&e, "vae");
+    if (!vf || !(vae_path = weights_path(&e, vf))) {
+        st = KE_STATUS_MISSING;
+        goto done;
+    }
+    if ((st = ke_safetensors_open(&vae_w, vae_path, err)) != KE_STATUS_OK ||
+        (st = ke_wan_vae_init(&e.vae, vae_w, true, ke_backend_cpu(), err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    vae_w = NULL;   // owned by the VAE now
+    const struct ke_dit_config * dc = ke_dit_get_config(e.dit[0]);
+    if (dc->out_dim != e.vae->z_dim) {
+        st = ke_err(err, KE_STATUS_SHAPE, "%s: a %d-channel VAE does not fit a DiT with %d output channels",
+                    vae_path, e.vae->z_dim, dc->out_dim);
+        goto done;
+    }
+    if (!(e.out = ke_io_new(a->out))) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    if (e.n_experts == 2) {
+        st = run_a14b(&e, &s);
+    } else {
+        bool any = false;
+        if (lists_prefix(&e, "t2v.")) {
+            e.prefix = "t2v.";
+            any = true;
+            if ((st = run_ti2v(&e, &s, false)) != KE_STATUS_OK) {
+                goto done;
+            }
+        }
+        if (lists_prefix(&e, "i2v.")) {
+            e.prefix = "i2v.";
+            any = true;
+            if ((st = run_ti2v(&e, &s, true)) != KE_STATUS_OK) {
+                goto done;
+            }
+        }
+        if (!any) {
+            // no mode prefix: text-to-video unless an image is given
+            e.prefix = "";
+            st = run_ti2v(&e, &s, ke_io_get(e.in, "image_u8") != NULL);
+        }
+    }
+    if (st == KE_STATUS_OK) {
+        ke_io_set_meta(e.out, "generator", "kinora eval pipeline");
+        st = ke_io_write(e.out, a->out, err);
+    }
+done:
+    rec_clear(&e);
+    for (int i = 0; i < 2; i++) {
+        ke_dit_context_free(e.ex[i].cond);
+        ke_dit_context_free(e.ex[i].uncond);
+        ke_dit_free(e.dit[i]);
+        ke_tset_free(e.dit_w[i]);
+    }
+    ke_wan_vae_free(e.vae);
+    ke_tset_free(vae_w);
+    free(vae_path);
+    free(e.ctx);
+    free(e.ctx_null);
+    ke_io_free(e.out);
+    ke_io_free(e.in);
+    return st;
 }

@@ -1,0 +1,176 @@
+// Kinora engine: the denoising loop shared by every task (official text2video.py, image2video.py,
+// textimage2video.py generate loops, commit 42bf4cf): classifier-free guidance, the A14B expert switch
+// at boundary x 1000 with per-expert guidance, TI2V frame-0 pinning with per-token timesteps,
+// previews, progress with ETA, and cancellation between steps and between DiT layers.
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "models/dit/wan.h"
+#include "pipeline/pipeline-impl.h"
+#include "sampling/sampling.h"
+
+double ke_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+// The DiT sees any non-zero answer as "stop"; the answer is kept to tell cancel from stop-and-keep.
+struct abort_state {
+    ke_abort_fn fn;
+    void * user;
+    int last;
+};
+
+static int abort_poll(void * u)
+{
+    struct abort_state * s = u;
+    s->last = s->fn ? s->fn(s->user) : 0;
+    return s->last;
+}
+
+static void pin_frame0(float * x, const float * pin, int z, int F, int H, int W)
+{
+    const size_t plane = (size_t) H * W;
+    for (int c = 0; c < z; c++) {
+        memcpy(x + (size_t) c * F * plane, pin + (size_t) c * plane, sizeof(float) * plane);
+    }
+}
+
+static void emit_progress(const struct ke_sample_args * a, int done, double t_loop, double t_now)
+{
+    if (!a->progress) {
+        return;
+    }
+    struct ke_progress pr = { KE_STAGE_SAMPLE, done, a->steps, t_now - a->t_start, -1.0 };
+    if (done > 0) {
+        pr.eta_s = (t_now - t_loop) / done * (a->steps - done);
+    }
+    a->progress(&pr, a->user_data);
+}
+
+enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
+{
+    const int64_t n = (int64_t) a->z * a->F * a->H * a->W;
+    const int64_t n_tok = (int64_t) a->F * (a->H / 2) * (a->W / 2);
+    const int64_t tok0 = (int64_t) (a->H / 2) * (a->W / 2);
+    struct ke_schedule sc = { 0 };
+    struct ke_sampler * smp = NULL;
+    float * cond = malloc(sizeof(float) * (size_t) n);
+    float * uncond = malloc(sizeof(float) * (size_t) n);
+    float * x0 = malloc(sizeof(float) * (size_t) n);
+    float * tvec = malloc(sizeof(float) * (size_t) (a->per_token_t ? n_tok : 1));
+    uint8_t * rgb = a->preview ? malloc((size_t) a->F * a->H * a->W * 3) : NULL;
+    struct abort_state ab = { a->abort, a->user_data, 0 };
+    bool have_x0 = false;
+    enum ke_status st;
+    a->stopped_early = false;
+    if (!cond || !uncond || !x0 || !tvec || (a->preview && !rgb)) {
+        st = ke_err(err, KE_STATUS_NOMEM, "sampling: out of memory for a [%d, %d, %d, %d] latent", a->z, a->F,
+                    a->H, a->W);
+        goto done;
+    }
+    if ((st = ke_schedule_init(&sc, a->solver, a->steps, a->shift, a->n_train, err)) != KE_STATUS_OK ||
+        (st = ke_sampler_new(&smp, a->solver, &sc, n, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    if (a->pin) {
+        pin_frame0(a->x, a->pin, a->z, a->F, a->H, a->W);
+    }
+    const double t_loop = ke_now();
+    emit_progress(a, 0, t_loop, t_loop);
+    for (int i = 0; i < a->steps; i++) {
+        if (abort_poll(&ab) != 0) {
+            break;
+        }
+        const int64_t t = sc.timesteps[i];
+        const int high = a->boundary > 0 && (double) t >= a->boundary * a->n_train;
+        const float g = high ? a->guide_high : a->guide;
+        struct ke_expert * e = NULL;
+        if ((st = a->expert(a->expert_user, high, &e, err)) != KE_STATUS_OK) {
+            goto done;
+        }
+        int n_t = 1;
+        if (a->per_token_t) {
+            n_t = (int) n_tok;
+            for (int64_t k = 0; k < n_tok; k++) {
+                tvec[k] = (a->pin && k < tok0) ? 0.0f : (float) t;
+            }
+        } else {
+            tvec[0] = (float) t;
+        }
+        if (a->record) {
+            float hf = (float) high;
+            a->record(a->record_user, i, "latent_in", a->x, n);
+            a->record(a->record_user, i, "model_t", tvec, n_t);
+            a->record(a->record_user, i, "expert_is_high", &hf, 1);
+        }
+        st = ke_dit_forward(e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t, cond,
+                            abort_poll, &ab, err);
+        if (st == KE_STATUS_OK) {
+            st = ke_dit_forward(e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t, uncond,
+                                abort_poll, &ab, err);
+        }
+        if (st == KE_STATUS_ABORTED) {
+            if (err && err->code == KE_STATUS_ABORTED) {
+                err->code = KE_STATUS_OK;       // decided below
+                err->msg[0] = 0;
+            }
+            st = KE_STATUS_OK;
+            if (ab.last == 0) {
+                ab.last = 1;
+            }
+            break;
+        }
+        if (st != KE_STATUS_OK) {
+            goto done;
+        }
+        if (a->record) {
+            a->record(a->record_user, i, "pred_cond", cond, n);
+            a->record(a->record_user, i, "pred_uncond", uncond, n);
+        }
+        ke_cfg_combine(cond, cond, uncond, g, n);
+        if (a->record) {
+            a->record(a->record_user, i, "noise_pred", cond, n);
+        }
+        ke_sampler_step(smp, i, a->x, cond, NULL, x0);
+        have_x0 = true;
+        if (a->record) {
+            a->record(a->record_user, i, "step_out", a->x, n);
+        }
+        if (a->pin) {
+            pin_frame0(a->x, a->pin, a->z, a->F, a->H, a->W);
+            pin_frame0(x0, a->pin, a->z, a->F, a->H, a->W);
+        }
+        if (a->record) {
+            a->record(a->record_user, i, "x0", x0, n);
+        }
+        if (a->preview) {
+            ke_latent_to_rgb(rgb, x0, a->z, a->F, a->H, a->W);
+            struct ke_preview pv = { i + 1, a->steps, a->F, a->W, a->H, rgb, a->z, x0 };
+            a->preview(&pv, a->user_data);
+        }
+        emit_progress(a, i + 1, t_loop, ke_now());
+    }
+    if (ab.last == 1) {
+        st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
+    } else if (ab.last != 0) {
+        // stop and keep: finish with the latest x0 estimate (the current latent before any step)
+        a->stopped_early = true;
+        if (have_x0) {
+            memcpy(a->x, x0, sizeof(float) * (size_t) n);
+        }
+    }
+done:
+    ke_sampler_free(smp);
+    ke_schedule_free(&sc);
+    free(cond);
+    free(uncond);
+    free(x0);
+    free(tvec);
+    free(rgb);
+    return st;
+}
