@@ -197,7 +197,9 @@ kinora_bench_dit (int argc, char **argv)
     }
   if (!exact && be == ke_backend_cpu ())
     be = ke_backend_cpu_fast ();
-  if (profile)
+  /* a backend with its own (event-based, unsynchronised) profiler uses it; others get the wrapper */
+  int wrapped = profile && !be->ops->profile;
+  if (wrapped)
     be = ke_backend_profile_wrap (be);
 
   /* this machine's sgemm rate, measured in this process before the model takes the memory */
@@ -247,8 +249,13 @@ kinora_bench_dit (int argc, char **argv)
 
   float tval = 900.0f;
   double *times = calloc ((size_t) repeat, sizeof (double));
-  if (profile)
+  if (wrapped)
     ke_backend_profile_reset (be);
+  struct ke_backend_stats bst = { 0 };
+  if (be->ops->stats)
+    be->ops->stats (be, &bst);   /* resets the peak to what is resident now */
+  if (profile && !wrapped)
+    be->ops->profile (be, 1);
   for (int r = 0; r < repeat; r++)
     {
       t0 = bench_now ();
@@ -274,7 +281,20 @@ kinora_bench_dit (int argc, char **argv)
   printf ("FLOP per forward: %.3g\n", flops);
   printf ("achieved: %.1f GFLOP/s\n", gflops);
   printf ("OpenBLAS sgemm 2048^3 in this process: %.1f GFLOP/s (core: %s)\n", sgemm, bench_blas_corename ());
-  if (profile)
+  if (be->ops->stats)
+    {
+      be->ops->stats (be, &bst);
+      printf ("device memory: weights %.2f GiB, peak %.2f GiB\n", bst.bytes_weights / 1073741824.0,
+              bst.bytes_peak / 1073741824.0);
+      if (profile && !wrapped)
+        {
+          double tot = bst.ms_gemm + bst.ms_attention + bst.ms_other;
+          printf ("time share: GEMM %.1f %%, attention %.1f %%, rest %.1f %% (%.3f s of device time per forward)\n",
+                  100 * bst.ms_gemm / tot, 100 * bst.ms_attention / tot, 100 * bst.ms_other / tot,
+                  tot * 1e-3 / repeat);
+        }
+    }
+  if (wrapped)
     {
       /* each op synchronised: the shares are of the profiled (slightly slower) runs */
       double pt[KE_PROF_COUNT], tot = 0;
@@ -294,7 +314,7 @@ kinora_bench_dit (int argc, char **argv)
   ke_dit_context_free (ctx);
   ke_dit_free (dit);
   ke_tset_free (ws);
-  if (profile)
+  if (wrapped)
     ke_backend_profile_free (be);
   return 0;
 }

@@ -6,6 +6,8 @@
 //    "rows" are the outer dimension, D (or N) the inner one: x[M, D] means M rows of D floats.
 //  - weights are struct ke_tensor in their stored dtype (host, usually mmapped); a backend may keep a
 //    converted/uploaded copy in struct ke_linear.prepared, made once by linear_prepare.
+//  - every float/int pointer an op takes (norm weights, modulation rows, rope tables, sel, bias) is
+//    backend memory too (ke_be_alloc + upload once); only ke_linear/ke_conv3d hold host tensors.
 //  - ops are synchronous from the caller's view (a device backend may queue them on one stream;
 //    download synchronises).
 #pragma once
@@ -33,6 +35,13 @@ struct ke_conv3d {
     int c_out, c_in, kt, kh, kw;
     void * prepared;
     struct ke_backend * owner;
+};
+
+// Device memory and op-class times of a backend (see ops.stats).
+struct ke_backend_stats {
+    size_t bytes_in_use, bytes_peak;          // activations and prepared weights together
+    size_t bytes_weights;                     // prepared weights alone
+    double ms_gemm, ms_attention, ms_other;   // profiled time since the last stats call
 };
 
 struct ke_backend_ops {
@@ -127,6 +136,11 @@ struct ke_backend_ops {
                        int W, int ft, int fs, int drop);
     // y[C2, R] = x[R, C2]^T (row-major).
     void (*vae_transpose)(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
+
+    // --- optional (NULL when a backend has none) ----------------------------------------------
+    // Memory, and time per op class since the last call while profiling is on; syncs first.
+    void (*stats)(struct ke_backend * be, struct ke_backend_stats * st);
+    void (*profile)(struct ke_backend * be, int on);
 };
 
 struct ke_backend {

@@ -1,0 +1,207 @@
+// Kinora engine: conv3d through cuDNN (f32 tensors, tensor-core math allowed, NCDHW). Weights are
+// uploaded once by conv3d_prepare; descriptors and the algorithm are cached per input shape. Causal
+// (front-only) temporal padding is materialised with zero frames, since cuDNN pads symmetrically.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cuda/cuda-backend.h"
+#include "core/error.h"
+
+#define CONV_PLANS 16
+
+struct conv_plan {
+    int T, H, W, pt, ph, pw, st, sh, sw;   // pt: symmetric temporal pad given to cuDNN
+    cudnnTensorDescriptor_t xd, yd;
+    cudnnConvolutionDescriptor_t cd;
+    cudnnConvolutionFwdAlgo_t algo;
+    size_t ws;
+    int To, Ho, Wo;
+};
+
+struct kc_conv {
+    float * w;
+    float * b;
+    size_t bytes;
+    cudnnFilterDescriptor_t wd;
+    struct conv_plan plans[CONV_PLANS];
+    int n_plans;
+};
+
+int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
+{
+    struct kc_state * s = kc_st(be);
+    const int64_t n = (int64_t) c->c_out * c->c_in * c->kt * c->kh * c->kw;
+    if (!c->w || ke_tensor_nelements(c->w) != n) {
+        ke_log(0, "cuda backend: conv weight %s does not hold %lld values", c->w && c->w->name ? c->w->name : "?",
+               (long long) n);
+        return -1;
+    }
+    struct kc_conv * p = calloc(1, sizeof(*p));
+    float * hw = ke_tensor_to_f32_alloc(c->w);
+    float * hb = c->b ? ke_tensor_to_f32_alloc(c->b) : NULL;
+    int rc = (p && hw && (!c->b || hb)) ? 0 : -1;
+    if (rc == 0) {
+        p->bytes = (size_t) n * 4 + (c->b ? (size_t) c->c_out * 4 : 0);
+        if (cudaMalloc((void **) &p->w, (size_t) n * 4) != cudaSuccess ||
+            cudaMemcpy(p->w, hw, (size_t) n * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+            (hb && (cudaMalloc((void **) &p->b, (size_t) c->c_out * 4) != cudaSuccess ||
+                    cudaMemcpy(p->b, hb, (size_t) c->c_out * 4, cudaMemcpyHostToDevice) != cudaSuccess))) {
+            rc = -1;
+        }
+    }
+    const int fd[5] = { c->c_out, c->c_in, c->kt, c->kh, c->kw };
+    if (rc == 0 && (cudnnCreateFilterDescriptor(&p->wd) != CUDNN_STATUS_SUCCESS ||
+                    cudnnSetFilterNdDescriptor(p->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, fd) !=
+                        CUDNN_STATUS_SUCCESS)) {
+        rc = -1;
+    }
+    free(hw);
+    free(hb);
+    if (rc != 0) {
+        cudaGetLastError();
+        if (p) {
+            cudaFree(p->w);
+            cudaFree(p->b);
+            free(p);
+        }
+        ke_log(0, "cuda backend: preparing conv %s failed", c->w->name ? c->w->name : "?");
+        return -1;
+    }
+    c->prepared = p;
+    c->owner = be;
+    s->weights += p->bytes;
+    s->in_use += p->bytes;
+    if (s->in_use > s->peak) {
+        s->peak = s->in_use;
+    }
+    return 0;
+}
+
+void kc_conv3d_release(struct ke_backend * be, struct ke_conv3d * c)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_conv * p = c->prepared;
+    if (!p || c->owner != be) {
+        return;
+    }
+    cudaStreamSynchronize(s->stream);
+    for (int i = 0; i < p->n_plans; i++) {
+        cudnnDestroyTensorDescriptor(p->plans[i].xd);
+        cudnnDestroyTensorDescriptor(p->plans[i].yd);
+        cudnnDestroyConvolutionDescriptor(p->plans[i].cd);
+    }
+    cudnnDestroyFilterDescriptor(p->wd);
+    cudaFree(p->w);
+    cudaFree(p->b);
+    s->weights -= p->bytes;
+    s->in_use -= p->bytes;
+    free(p);
+    c->prepared = NULL;
+}
+
+static void set_5d(cudnnTensorDescriptor_t d, int C, int T, int H, int W)
+{
+    const int dims[5] = { 1, C, T, H, W };
+    const int str[5] = { C * T * H * W, T * H * W, H * W, W, 1 };
+    cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, str);
+}
+
+static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, int T, int H,
+                                    int W, int pt, int ph, int pw, int st, int sh, int sw)
+{
+    for (int i = 0; i < p->n_plans; i++) {
+        struct conv_plan * q = &p->plans[i];
+        if (q->T == T && q->H == H && q->W == W && q->pt == pt && q->ph == ph && q->pw == pw && q->st == st &&
+            q->sh == sh && q->sw == sw) {
+            return q;
+        }
+    }
+    struct conv_plan * q;
+    if (p->n_plans < CONV_PLANS) {
+        q = &p->plans[p->n_plans++];
+    } else {
+        q = &p->plans[CONV_PLANS - 1];   // reuse the last slot
+        cudnnDestroyTensorDescriptor(q->xd);
+        cudnnDestroyTensorDescriptor(q->yd);
+        cudnnDestroyConvolutionDescriptor(q->cd);
+    }
+    memset(q, 0, sizeof(*q));
+    q->T = T, q->H = H, q->W = W, q->pt = pt, q->ph = ph, q->pw = pw, q->st = st, q->sh = sh, q->sw = sw;
+    const int pad[3] = { pt, ph, pw }, str[3] = { st, sh, sw }, dil[3] = { 1, 1, 1 };
+    int od[5] = { 0 };
+    if (cudnnCreateTensorDescriptor(&q->xd) || cudnnCreateTensorDescriptor(&q->yd) ||
+        cudnnCreateConvolutionDescriptor(&q->cd) ||
+        cudnnSetConvolutionNdDescriptor(q->cd, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT) ||
+        cudnnSetConvolutionMathType(q->cd, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+        p->n_plans--;
+        return NULL;
+    }
+    set_5d(q->xd, c->c_in, T, H, W);
+    if (cudnnGetConvolutionNdForwardOutputDim(q->cd, q->xd, p->wd, 5, od) != CUDNN_STATUS_SUCCESS) {
+        p->n_plans--;
+        return NULL;
+    }
+    q->To = od[2], q->Ho = od[3], q->Wo = od[4];
+    set_5d(q->yd, c->c_out, q->To, q->Ho, q->Wo);
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    int n = 0;
+    q->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    if (cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, q->xd, p->wd, q->cd, q->yd, 8, &n, perf) ==
+        CUDNN_STATUS_SUCCESS) {
+        for (int i = 0; i < n; i++) {
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ((size_t) 2 << 30)) {
+                q->algo = perf[i].algo;
+                break;
+            }
+        }
+    }
+    if (cudnnGetConvolutionForwardWorkspaceSize(s->dnn, q->xd, p->wd, q->cd, q->yd, q->algo, &q->ws) !=
+        CUDNN_STATUS_SUCCESS) {
+        q->ws = 0;
+    }
+    return q;
+}
+
+void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c, int T, int H, int W,
+               int pt0, int pt1, int ph, int pw, int st, int sh, int sw)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_conv * p = c->prepared;
+    if (!p || c->owner != be) {
+        kc_fail(s, "conv3d", "weight not prepared by this backend");
+        return;
+    }
+    float * padded = NULL;
+    int Tin = T, pt = pt0;
+    if (pt0 != pt1) {
+        const int64_t hw = (int64_t) H * W;
+        Tin = T + pt0 + pt1;
+        pt = 0;
+        padded = kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 4);
+        if (!padded) {
+            kc_fail(s, "conv3d", "out of device memory for the padded input");
+            return;
+        }
+        if (kc_pad_time(padded, x, c->c_in, T, hw, pt0, pt1, s->stream) != 0) {
+            kc_fail(s, "conv3d", "pad kernel launch");
+        }
+        x = padded;
+    }
+    struct conv_plan * q = conv_plan(s, p, c, Tin, H, W, pt, ph, pw, st, sh, sw);
+    void * ws = q && q->ws ? kc_alloc(s, q->ws) : NULL;
+    if (!q || (q->ws && !ws)) {
+        kc_fail(s, "conv3d", "no cuDNN plan / workspace for this shape");
+    } else {
+        const float one = 1.0f, zero = 0.0f;
+        cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, x, p->wd, p->w, q->cd, q->algo, ws, q->ws,
+                                                  &zero, q->yd, y);
+        if (r != CUDNN_STATUS_SUCCESS) {
+            kc_fail(s, "cudnnConvolutionForward", cudnnGetErrorString(r));
+        } else if (p->b && kc_add_channel_bias(y, p->b, c->c_out, (int64_t) q->To * q->Ho * q->Wo, s->stream) != 0) {
+            kc_fail(s, "conv3d", "bias kernel launch");
+        }
+    }
+    kc_free(s, ws);
+    kc_free(s, padded);
+}

@@ -1,0 +1,74 @@
+// Kinora engine: CUDA backend internals shared by its C host files and its .cu kernel files.
+// Every kc_* launcher queues work on `s` and returns the launch status (0 = queued).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// --- conversions -------------------------------------------------------------------------------
+int kc_f32_to_bf16(uint16_t * dst, const float * src, int64_t n, cudaStream_t s);
+int kc_bf16_to_f32(float * dst, const uint16_t * src, int64_t n, cudaStream_t s);
+// Strided gather of a [rows, cols] f32 block (row stride ld) into packed bf16 [rows, cols].
+int kc_f32_to_bf16_2d(uint16_t * dst, const float * src, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s);
+
+// --- row-wise ----------------------------------------------------------------------------------
+int kc_layer_norm(float * y, const float * x, int64_t M, int64_t D, const float * w, const float * b,
+                  float eps, cudaStream_t s);
+int kc_rms_norm(float * y, const float * x, int64_t M, int64_t D, const float * w, float eps, cudaStream_t s);
+int kc_modulate(float * y, const float * x, int64_t M, int64_t D, const float * shift, const float * scale,
+                int64_t stride, const int32_t * sel, cudaStream_t s);
+int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride,
+                 const int32_t * sel, cudaStream_t s);
+// Fused LayerNorm (no affine) + modulate, writing f32 (y) and/or bf16 (yb) (either may be NULL).
+int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps,
+                     const float * shift, const float * scale, int64_t stride, const int32_t * sel, cudaStream_t s);
+
+// --- element-wise ------------------------------------------------------------------------------
+int kc_gelu_tanh(float * x, int64_t n, cudaStream_t s);
+int kc_silu(float * x, int64_t n, cudaStream_t s);
+int kc_mul(float * y, const float * a, const float * b, int64_t n, cudaStream_t s);
+int kc_add(float * y, const float * a, const float * b, int64_t n, cudaStream_t s);
+int kc_scale(float * y, const float * x, float a, int64_t n, cudaStream_t s);
+int kc_fill(float * y, float v, int64_t n, cudaStream_t s);
+
+// --- attention ---------------------------------------------------------------------------------
+int kc_rope(float * x, int64_t L, int n_heads, int head_dim, const float * cs, cudaStream_t s);
+// Reference-quality f32 attention (any head_dim <= 256, optional bias [H, Lq, Lk]); one warp per
+// query row and head, online softmax over the keys.
+int kc_attention_f32(float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk,
+                     int n_heads, int head_dim, float scale, const float * bias, cudaStream_t s);
+// Flash attention on bf16 tensor cores (mma.sync), head_dim 64 or 128, no bias. q/o [Lq, ld], k/v
+// [Lk, ld], head h at column h*head_dim. Returns -1 for an unsupported head_dim.
+int kc_flash_attention_bf16(uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
+                            int64_t Lq, int64_t Lk, int n_heads, int head_dim, int64_t ld, float scale,
+                            cudaStream_t s);
+
+// --- DiT layout --------------------------------------------------------------------------------
+int kc_patchify(float * out, const float * x, int C, int F, int H, int W, int ph, int pw, cudaStream_t s);
+int kc_unpatchify(float * out, const float * tok, int C, int F, int H, int W, int ph, int pw, cudaStream_t s);
+// Copy frames [0, T) of x[C, T, HW] into y[C, T + pt0 + pt1, HW] at frame offset pt0, zeroing the rest.
+int kc_pad_time(float * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s);
+
+// --- VAE (semantics as the ops of the same names in backend.h) ---------------------------------
+int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, cudaStream_t s);
+int kc_vae_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16, int src_T,
+                      int src_t0, int n, int C, int64_t hw, cudaStream_t s);
+int kc_vae_upsample2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s);
+int kc_vae_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr, cudaStream_t s);
+int kc_vae_patchify(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse, cudaStream_t s);
+int kc_vae_avg_down(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+                    int pad_front, cudaStream_t s);
+int kc_vae_dup_up(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs, int drop,
+                  cudaStream_t s);
+int kc_vae_transpose(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s);
+int kc_add_channel_bias(float * y, const float * b, int C, int64_t N, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif

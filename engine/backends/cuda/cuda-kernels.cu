@@ -1,0 +1,635 @@
+// Kinora engine: CUDA kernels of the backend table (conversions, norms, modulation, element-wise,
+// RoPE, reference attention, DiT patch layout). Memory-bound: 16-byte accesses where rows allow.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "backends/cuda/cuda-impl.h"
+
+#define KC_LAUNCH_CHECK() return cudaGetLastError() == cudaSuccess ? 0 : -1
+
+static inline unsigned grid_for(int64_t n, int threads)
+{
+    int64_t b = (n + threads - 1) / threads;
+    if (b > 65535LL * 32) {
+        b = 65535LL * 32;   // grid-stride loops cover the rest
+    }
+    return (unsigned) (b < 1 ? 1 : b);
+}
+
+// --- conversions -------------------------------------------------------------------------------
+
+__global__ void k_f32_to_bf16(__nv_bfloat16 * __restrict__ d, const float * __restrict__ s, int64_t n)
+{
+    int64_t i = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    const int64_t step = (int64_t) gridDim.x * blockDim.x * 4;
+    for (; i + 3 < n; i += step) {
+        float4 v = *reinterpret_cast<const float4 *>(s + i);
+        __nv_bfloat162 a = __floats2bfloat162_rn(v.x, v.y);
+        __nv_bfloat162 b = __floats2bfloat162_rn(v.z, v.w);
+        uint2 o;
+        o.x = *reinterpret_cast<uint32_t *>(&a);
+        o.y = *reinterpret_cast<uint32_t *>(&b);
+        *reinterpret_cast<uint2 *>(d + i) = o;
+    }
+    for (; i < n; i++) {
+        d[i] = __float2bfloat16_rn(s[i]);
+    }
+}
+
+__global__ void k_f32_to_bf16_scalar(__nv_bfloat16 * d, const float * s, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        d[i] = __float2bfloat16_rn(s[i]);
+    }
+}
+
+__global__ void k_bf16_to_f32(float * __restrict__ d, const __nv_bfloat16 * __restrict__ s, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        d[i] = __bfloat162float(s[i]);
+    }
+}
+
+__global__ void k_f32_to_bf16_2d(__nv_bfloat16 * d, const float * s, int64_t rows, int64_t cols, int64_t ld)
+{
+    const int64_t n = rows * cols;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        int64_t r = i / cols, c = i % cols;
+        d[i] = __float2bfloat16_rn(s[r * ld + c]);
+    }
+}
+
+extern "C" int kc_f32_to_bf16(uint16_t * dst, const float * src, int64_t n, cudaStream_t s)
+{
+    if (n <= 0) {
+        return 0;
+    }
+    if (((uintptr_t) src % 16) == 0 && ((uintptr_t) dst % 8) == 0) {
+        k_f32_to_bf16<<<grid_for((n + 3) / 4, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, n);
+    } else {
+        k_f32_to_bf16_scalar<<<grid_for(n, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, n);
+    }
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_bf16_to_f32(float * dst, const uint16_t * src, int64_t n, cudaStream_t s)
+{
+    if (n <= 0) {
+        return 0;
+    }
+    k_bf16_to_f32<<<grid_for(n, 256), 256, 0, s>>>(dst, (const __nv_bfloat16 *) src, n);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_f32_to_bf16_2d(uint16_t * dst, const float * src, int64_t rows, int64_t cols, int64_t ld,
+                                 cudaStream_t s)
+{
+    if (rows * cols <= 0) {
+        return 0;
+    }
+    k_f32_to_bf16_2d<<<grid_for(rows * cols, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, rows, cols, ld);
+    KC_LAUNCH_CHECK();
+}
+
+// --- block reductions --------------------------------------------------------------------------
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result.
+__device__ float block_sum(float v, float * sh)
+{
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) {
+        sh[wid] = v;
+    }
+    __syncthreads();
+    float t = lane < nw ? sh[lane] : 0.0f;
+    return warp_sum(t);
+}
+
+// --- row-wise ----------------------------------------------------------------------------------
+
+#define ROW_THREADS 256
+
+// One block per row. Two passes over the row (it stays in L1/L2): mean, then centred variance.
+__global__ void k_layer_norm(float * __restrict__ y, const float * __restrict__ x, int64_t D,
+                             const float * __restrict__ w, const float * __restrict__ b, float eps)
+{
+    __shared__ float sh[32];
+    const float * xr = x + (int64_t) blockIdx.x * D;
+    float * yr = y + (int64_t) blockIdx.x * D;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        s += xr[i];
+    }
+    const float mean = block_sum(s, sh) / (float) D;
+    float v = 0.0f;
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        float d = xr[i] - mean;
+        v += d * d;
+    }
+    const float inv = rsqrtf(block_sum(v, sh) / (float) D + eps);
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        float t = (xr[i] - mean) * inv;
+        if (w) {
+            t *= w[i];
+        }
+        if (b) {
+            t += b[i];
+        }
+        yr[i] = t;
+    }
+}
+
+__global__ void k_rms_norm(float * __restrict__ y, const float * __restrict__ x, int64_t D,
+                           const float * __restrict__ w, float eps)
+{
+    __shared__ float sh[32];
+    const float * xr = x + (int64_t) blockIdx.x * D;
+    float * yr = y + (int64_t) blockIdx.x * D;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        s += xr[i] * xr[i];
+    }
+    const float inv = rsqrtf(block_sum(s, sh) / (float) D + eps);
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        yr[i] = w ? xr[i] * inv * w[i] : xr[i] * inv;
+    }
+}
+
+// LayerNorm without affine, then modulate; the row is held in registers (D <= 4 * 256 * NPT).
+template <int NPT>
+__global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restrict__ yb, const float * __restrict__ x,
+                                int64_t D, float eps, const float * __restrict__ shift,
+                                const float * __restrict__ scale, int64_t stride, const int32_t * __restrict__ sel)
+{
+    __shared__ float sh[32];
+    const int64_t r = blockIdx.x;
+    const float4 * xr = reinterpret_cast<const float4 *>(x + r * D);
+    const int64_t D4 = D / 4;
+    float4 v[NPT];
+    float s = 0.0f;
+#pragma unroll
+    for (int j = 0; j < NPT; j++) {
+        int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
+        v[j] = i < D4 ? xr[i] : make_float4(0, 0, 0, 0);
+        s += v[j].x + v[j].y + v[j].z + v[j].w;
+    }
+    const float mean = block_sum(s, sh) / (float) D;
+    float q = 0.0f;
+#pragma unroll
+    for (int j = 0; j < NPT; j++) {
+        int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
+        if (i < D4) {
+            float a = v[j].x - mean, b = v[j].y - mean, c = v[j].z - mean, d = v[j].w - mean;
+            q += a * a + b * b + c * c + d * d;
+        }
+    }
+    const float inv = rsqrtf(block_sum(q, sh) / (float) D + eps);
+    const int64_t sr = sel ? sel[r] : 0;
+    const float4 * shr = reinterpret_cast<const float4 *>(shift + sr * stride);
+    const float4 * scr = reinterpret_cast<const float4 *>(scale + sr * stride);
+#pragma unroll
+    for (int j = 0; j < NPT; j++) {
+        int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
+        if (i < D4) {
+            float4 a = shr[i], c = scr[i], o;
+            o.x = (v[j].x - mean) * inv * (1.0f + c.x) + a.x;
+            o.y = (v[j].y - mean) * inv * (1.0f + c.y) + a.y;
+            o.z = (v[j].z - mean) * inv * (1.0f + c.z) + a.z;
+            o.w = (v[j].w - mean) * inv * (1.0f + c.w) + a.w;
+            if (y) {
+                reinterpret_cast<float4 *>(y + r * D)[i] = o;
+            }
+            if (yb) {
+                __nv_bfloat162 p0 = __floats2bfloat162_rn(o.x, o.y), p1 = __floats2bfloat162_rn(o.z, o.w);
+                uint2 u;
+                u.x = *reinterpret_cast<uint32_t *>(&p0);
+                u.y = *reinterpret_cast<uint32_t *>(&p1);
+                reinterpret_cast<uint2 *>(yb + r * D)[i] = u;
+            }
+        }
+    }
+}
+
+__global__ void k_modulate4(float4 * __restrict__ y, const float4 * __restrict__ x, int64_t M, int64_t D4,
+                            const float4 * __restrict__ shift, const float4 * __restrict__ scale, int64_t stride4,
+                            const int32_t * __restrict__ sel)
+{
+    const int64_t n = M * D4;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t r = i / D4, c = i - r * D4;
+        const int64_t s = sel ? sel[r] : 0;
+        float4 a = x[i], sh = shift[s * stride4 + c], sc = scale[s * stride4 + c], o;
+        o.x = a.x * (1.0f + sc.x) + sh.x;
+        o.y = a.y * (1.0f + sc.y) + sh.y;
+        o.z = a.z * (1.0f + sc.z) + sh.z;
+        o.w = a.w * (1.0f + sc.w) + sh.w;
+        y[i] = o;
+    }
+}
+
+__global__ void k_modulate1(float * y, const float * x, int64_t M, int64_t D, const float * shift,
+                            const float * scale, int64_t stride, const int32_t * sel)
+{
+    const int64_t n = M * D;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t r = i / D, c = i - r * D;
+        const int64_t s = sel ? sel[r] : 0;
+        y[i] = x[i] * (1.0f + scale[s * stride + c]) + shift[s * stride + c];
+    }
+}
+
+__global__ void k_gated_add4(float4 * __restrict__ x, const float4 * __restrict__ y, int64_t M, int64_t D4,
+                             const float4 * __restrict__ gate, int64_t stride4, const int32_t * __restrict__ sel)
+{
+    const int64_t n = M * D4;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        float4 a = x[i], b = y[i];
+        if (gate) {
+            const int64_t r = i / D4, c = i - r * D4;
+            const int64_t s = sel ? sel[r] : 0;
+            float4 g = gate[s * stride4 + c];
+            a.x += b.x * g.x;
+            a.y += b.y * g.y;
+            a.z += b.z * g.z;
+            a.w += b.w * g.w;
+        } else {
+            a.x += b.x;
+            a.y += b.y;
+            a.z += b.z;
+            a.w += b.w;
+        }
+        x[i] = a;
+    }
+}
+
+__global__ void k_gated_add1(float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride,
+                             const int32_t * sel)
+{
+    const int64_t n = M * D;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        if (gate) {
+            const int64_t r = i / D, c = i - r * D;
+            const int64_t s = sel ? sel[r] : 0;
+            x[i] += y[i] * gate[s * stride + c];
+        } else {
+            x[i] += y[i];
+        }
+    }
+}
+
+static inline bool al16(const void * p)
+{
+    return ((uintptr_t) p % 16) == 0;
+}
+
+extern "C" int kc_layer_norm(float * y, const float * x, int64_t M, int64_t D, const float * w, const float * b,
+                             float eps, cudaStream_t s)
+{
+    if (M <= 0 || D <= 0) {
+        return 0;
+    }
+    k_layer_norm<<<(unsigned) M, ROW_THREADS, 0, s>>>(y, x, D, w, b, eps);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_rms_norm(float * y, const float * x, int64_t M, int64_t D, const float * w, float eps, cudaStream_t s)
+{
+    if (M <= 0 || D <= 0) {
+        return 0;
+    }
+    k_rms_norm<<<(unsigned) M, ROW_THREADS, 0, s>>>(y, x, D, w, eps);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_modulate(float * y, const float * x, int64_t M, int64_t D, const float * shift, const float * scale,
+                           int64_t stride, const int32_t * sel, cudaStream_t s)
+{
+    if (M <= 0 || D <= 0) {
+        return 0;
+    }
+    if (D % 4 == 0 && stride % 4 == 0 && al16(y) && al16(x) && al16(shift) && al16(scale)) {
+        k_modulate4<<<grid_for(M * D / 4, 256), 256, 0, s>>>((float4 *) y, (const float4 *) x, M, D / 4,
+                                                            (const float4 *) shift, (const float4 *) scale,
+                                                            stride / 4, sel);
+    } else {
+        k_modulate1<<<grid_for(M * D, 256), 256, 0, s>>>(y, x, M, D, shift, scale, stride, sel);
+    }
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride,
+                            const int32_t * sel, cudaStream_t s)
+{
+    if (M <= 0 || D <= 0) {
+        return 0;
+    }
+    if (D % 4 == 0 && (!gate || (stride % 4 == 0 && al16(gate))) && al16(x) && al16(y)) {
+        k_gated_add4<<<grid_for(M * D / 4, 256), 256, 0, s>>>((float4 *) x, (const float4 *) y, M, D / 4,
+                                                             (const float4 *) gate, stride / 4, sel);
+    } else {
+        k_gated_add1<<<grid_for(M * D, 256), 256, 0, s>>>(x, y, M, D, gate, stride, sel);
+    }
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps,
+                                const float * shift, const float * scale, int64_t stride, const int32_t * sel,
+                                cudaStream_t s)
+{
+    if (M <= 0 || D <= 0) {
+        return 0;
+    }
+    if (D % 4 != 0 || stride % 4 != 0 || !al16(x) || !al16(shift) || !al16(scale) || (y && !al16(y)) ||
+        (yb && ((uintptr_t) yb % 8) != 0) || D > 4 * ROW_THREADS * 8) {
+        return -2;   // caller composes the unfused ops
+    }
+    const int64_t per = (D / 4 + ROW_THREADS - 1) / ROW_THREADS;
+    __nv_bfloat16 * b = (__nv_bfloat16 *) yb;
+    if (per <= 2) {
+        k_norm_modulate<2><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, b, x, D, eps, shift, scale, stride, sel);
+    } else if (per <= 4) {
+        k_norm_modulate<4><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, b, x, D, eps, shift, scale, stride, sel);
+    } else {
+        k_norm_modulate<8><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, b, x, D, eps, shift, scale, stride, sel);
+    }
+    KC_LAUNCH_CHECK();
+}
+
+// --- element-wise ------------------------------------------------------------------------------
+
+__global__ void k_gelu_tanh(float * x, int64_t n)
+{
+    const float k = 0.7978845608028654f;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        float u = x[i];
+        x[i] = 0.5f * u * (1.0f + tanhf(k * (u + 0.044715f * u * u * u)));
+    }
+}
+
+__global__ void k_silu(float * x, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        float u = x[i];
+        x[i] = u / (1.0f + expf(-u));
+    }
+}
+
+__global__ void k_mul(float * y, const float * a, const float * b, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        y[i] = a[i] * b[i];
+    }
+}
+
+__global__ void k_add(float * y, const float * a, const float * b, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        y[i] = a[i] + b[i];
+    }
+}
+
+__global__ void k_scale(float * y, const float * x, float a, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        y[i] = x[i] * a;
+    }
+}
+
+__global__ void k_fill(float * y, float v, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        y[i] = v;
+    }
+}
+
+#define EW_GUARD() \
+    if (n <= 0) {  \
+        return 0;  \
+    }
+
+extern "C" int kc_gelu_tanh(float * x, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    k_gelu_tanh<<<grid_for(n, 256), 256, 0, s>>>(x, n);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_silu(float * x, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    k_silu<<<grid_for(n, 256), 256, 0, s>>>(x, n);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_mul(float * y, const float * a, const float * b, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    k_mul<<<grid_for(n, 256), 256, 0, s>>>(y, a, b, n);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_add(float * y, const float * a, const float * b, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    k_add<<<grid_for(n, 256), 256, 0, s>>>(y, a, b, n);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_scale(float * y, const float * x, float a, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    k_scale<<<grid_for(n, 256), 256, 0, s>>>(y, x, a, n);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_fill(float * y, float v, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    k_fill<<<grid_for(n, 256), 256, 0, s>>>(y, v, n);
+    KC_LAUNCH_CHECK();
+}
+
+// --- RoPE --------------------------------------------------------------------------------------
+
+__global__ void k_rope(float2 * x, int64_t L, int H, int half, const float2 * cs)
+{
+    const int64_t n = L * H * half;
+    for (int64_t p = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; p < n; p += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t r = p / ((int64_t) H * half);
+        const int i = (int) (p % half);
+        const float2 c = cs[r * half + i];
+        float2 v = x[p];
+        x[p] = make_float2(v.x * c.x - v.y * c.y, v.x * c.y + v.y * c.x);
+    }
+}
+
+extern "C" int kc_rope(float * x, int64_t L, int n_heads, int head_dim, const float * cs, cudaStream_t s)
+{
+    const int64_t n = L * n_heads * (head_dim / 2);
+    if (n <= 0) {
+        return 0;
+    }
+    k_rope<<<grid_for(n, 256), 256, 0, s>>>((float2 *) x, L, n_heads, head_dim / 2, (const float2 *) cs);
+    KC_LAUNCH_CHECK();
+}
+
+// --- reference attention (f32) -----------------------------------------------------------------
+
+// One warp per (query row, head). Lane l holds dims l, l+32, ... (up to 8 of them).
+__global__ void k_attention_f32(float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk,
+                                int H, int hd, float scale, const float * bias)
+{
+    const int64_t warp = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (warp >= Lq * H) {
+        return;
+    }
+    const int64_t qi = warp / H;
+    const int h = (int) (warp % H);
+    const int64_t row = (int64_t) H * hd;
+    float qv[8], acc[8];
+    const int nper = (hd + 31) / 32;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        int d = lane + 32 * j;
+        qv[j] = (j < nper && d < hd) ? q[qi * row + (int64_t) h * hd + d] * scale : 0.0f;
+        acc[j] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int64_t kj = 0; kj < Lk; kj++) {
+        const float * kr = k + kj * row + (int64_t) h * hd;
+        float sdot = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int d = lane + 32 * j;
+            if (j < nper && d < hd) {
+                sdot += qv[j] * kr[d];
+            }
+        }
+        sdot = warp_sum(sdot);
+        if (bias) {
+            sdot += bias[((int64_t) h * Lq + qi) * Lk + kj];
+        }
+        const float mn = fmaxf(m, sdot);
+        const float corr = expf(m - mn);
+        const float p = expf(sdot - mn);
+        l = l * corr + p;
+        const float * vr = v + kj * row + (int64_t) h * hd;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int d = lane + 32 * j;
+            if (j < nper && d < hd) {
+                acc[j] = acc[j] * corr + p * vr[d];
+            }
+        }
+        m = mn;
+    }
+    const float inv = 1.0f / l;
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+        int d = lane + 32 * j;
+        if (j < nper && d < hd) {
+            o[qi * row + (int64_t) h * hd + d] = acc[j] * inv;
+        }
+    }
+}
+
+extern "C" int kc_attention_f32(float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk,
+                                int n_heads, int head_dim, float scale, const float * bias, cudaStream_t s)
+{
+    if (head_dim > 256 || head_dim <= 0) {
+        return -1;
+    }
+    const int64_t warps = Lq * n_heads;
+    if (warps <= 0) {
+        return 0;
+    }
+    const int threads = 256;
+    k_attention_f32<<<(unsigned) ((warps * 32 + threads - 1) / threads), threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads,
+                                                                                          head_dim, scale, bias);
+    KC_LAUNCH_CHECK();
+}
+
+// --- DiT layout --------------------------------------------------------------------------------
+
+__global__ void k_patchify(float * out, const float * x, int C, int F, int H, int W, int ph, int pw)
+{
+    const int Hp = H / ph, Wp = W / pw;
+    const int64_t K = (int64_t) C * ph * pw;
+    const int64_t n = (int64_t) F * Hp * Wp * K;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t tok = i / K;
+        const int e = (int) (i % K);
+        const int c = e / (ph * pw), dy = (e / pw) % ph, dx = e % pw;
+        const int xx = (int) (tok % Wp), y = (int) ((tok / Wp) % Hp), f = (int) (tok / ((int64_t) Wp * Hp));
+        out[i] = x[(((int64_t) c * F + f) * H + (y * ph + dy)) * W + xx * pw + dx];
+    }
+}
+
+__global__ void k_unpatchify(float * out, const float * tok, int C, int F, int H, int W, int ph, int pw)
+{
+    const int Hp = H / ph, Wp = W / pw;
+    const int64_t n = (int64_t) C * F * Hp * ph * Wp * pw;
+    const int Hc = Hp * ph, Wc = Wp * pw;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int X = (int) (i % Wc), Y = (int) ((i / Wc) % Hc);
+        const int f = (int) ((i / ((int64_t) Wc * Hc)) % F), c = (int) (i / ((int64_t) Wc * Hc * F));
+        const int y = Y / ph, dy = Y % ph, xx = X / pw, dx = X % pw;
+        const int64_t t = ((int64_t) f * Hp + y) * Wp + xx;
+        out[(((int64_t) c * F + f) * H + Y) * W + X] = tok[t * ((int64_t) C * ph * pw) + (dy * pw + dx) * C + c];
+    }
+}
+
+__global__ void k_pad_time(float * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1)
+{
+    const int To = T + pt0 + pt1;
+    const int64_t n = (int64_t) C * To * HW;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t p = i % HW;
+        const int t = (int) ((i / HW) % To), c = (int) (i / (HW * To));
+        const int ti = t - pt0;
+        y[i] = (ti >= 0 && ti < T) ? x[((int64_t) c * T + ti) * HW + p] : 0.0f;
+    }
+}
+
+extern "C" int kc_patchify(float * out, const float * x, int C, int F, int H, int W, int ph, int pw, cudaStream_t s)
+{
+    const int64_t n = (int64_t) F * (H / ph) * (W / pw) * C * ph * pw;
+    if (n <= 0) {
+        return 0;
+    }
+    k_patchify<<<grid_for(n, 256), 256, 0, s>>>(out, x, C, F, H, W, ph, pw);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_unpatchify(float * out, const float * tok, int C, int F, int H, int W, int ph, int pw, cudaStream_t s)
+{
+    const int64_t n = (int64_t) C * F * (H / ph) * ph * (W / pw) * pw;
+    if (n <= 0) {
+        return 0;
+    }
+    k_unpatchify<<<grid_for(n, 256), 256, 0, s>>>(out, tok, C, F, H, W, ph, pw);
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_pad_time(float * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s)
+{
+    const int64_t n = (int64_t) C * (T + pt0 + pt1) * HW;
+    if (n <= 0) {
+        return 0;
+    }
+    k_pad_time<<<grid_for(n, 256), 256, 0, s>>>(y, x, C, T, HW, pt0, pt1);
+    KC_LAUNCH_CHECK();
+}

@@ -1,0 +1,234 @@
+// Kinora engine: CUDA kernels of the Wan VAE ops (channel L2 norm, frame copies, resampling layouts,
+// Wan2.2 patchify, AvgDown/DupUp, transpose). One thread per output element, grid-stride loops.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "backends/cuda/cuda-impl.h"
+
+#define GRID_STRIDE(i, n) \
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t) gridDim.x * blockDim.x)
+
+static inline unsigned blocks_for(int64_t n)
+{
+    int64_t b = (n + 255) / 256;
+    if (b > 65535LL * 32) {
+        b = 65535LL * 32;
+    }
+    return (unsigned) (b < 1 ? 1 : b);
+}
+
+#define LAUNCH(kernel, n, ...)                                     \
+    do {                                                           \
+        if ((n) <= 0) {                                            \
+            return 0;                                              \
+        }                                                          \
+        kernel<<<blocks_for(n), 256, 0, s>>>(__VA_ARGS__);         \
+        return cudaGetLastError() == cudaSuccess ? 0 : -1;         \
+    } while (0)
+
+// y[c, n] = x[c, n] / max(||x[:, n]||, 1e-12) * sqrt(C) * gamma[c]; one thread per position (y may be x).
+__global__ void k_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma)
+{
+    const float sc = sqrtf((float) C);
+    GRID_STRIDE(n, N) {
+        float ss = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float v = x[(int64_t) c * N + n];
+            ss += v * v;
+        }
+        const float nrm = sqrtf(ss);
+        const float inv = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
+        for (int c = 0; c < C; c++) {
+            y[(int64_t) c * N + n] = x[(int64_t) c * N + n] * inv * sc * gamma[c];
+        }
+    }
+}
+
+extern "C" int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, cudaStream_t s)
+{
+    LAUNCH(k_vae_l2norm, N, y, x, C, N, gamma);
+}
+
+__global__ void k_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,
+                             int src_T, int src_t0, int nf, int C, int64_t hw)
+{
+    const int64_t n = (int64_t) C * nf * hw;
+    GRID_STRIDE(i, n) {
+        const int64_t p = i % hw, r = i / hw;
+        const int64_t ch = r / nf, f = r % nf;
+        const int64_t di = (ch * dst_T + dst_t0 + f) * hw + p;
+        const int64_t si = (ch * src_T + src_t0 + f) * hw + p;
+        float v = src_bf16 ? __bfloat162float(((const __nv_bfloat16 *) src)[si]) : ((const float *) src)[si];
+        if (dst_bf16) {
+            ((__nv_bfloat16 *) dst)[di] = __float2bfloat16_rn(v);
+        } else {
+            ((float *) dst)[di] = v;
+        }
+    }
+}
+
+extern "C" int kc_vae_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,
+                                 int src_T, int src_t0, int n, int C, int64_t hw, cudaStream_t s)
+{
+    LAUNCH(k_frame_copy, (int64_t) C * n * hw, dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw);
+}
+
+__global__ void k_up2(float * y, const float * x, int64_t P, int H, int W)
+{
+    const int64_t n = P * 4 * H * W;
+    GRID_STRIDE(i, n) {
+        const int X = (int) (i % (2 * W)), Y = (int) ((i / (2 * W)) % (2 * H));
+        const int64_t pl = i / (4LL * H * W);
+        y[i] = x[(pl * H + Y / 2) * W + X / 2];
+    }
+}
+
+extern "C" int kc_vae_upsample2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s)
+{
+    LAUNCH(k_up2, P * 4 * H * W, y, x, P, H, W);
+}
+
+__global__ void k_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr)
+{
+    const int Ho = H + pt + pb, Wo = W + pl + pr;
+    const int64_t n = P * Ho * Wo;
+    GRID_STRIDE(i, n) {
+        const int X = (int) (i % Wo) - pl, Y = (int) ((i / Wo) % Ho) - pt;
+        const int64_t p = i / ((int64_t) Ho * Wo);
+        y[i] = (X >= 0 && X < W && Y >= 0 && Y < H) ? x[(p * H + Y) * W + X] : 0.0f;
+    }
+}
+
+extern "C" int kc_vae_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr,
+                            cudaStream_t s)
+{
+    LAUNCH(k_pad2d, P * (H + pt + pb) * (W + pl + pr), y, x, P, H, W, pt, pb, pl, pr);
+}
+
+// Indexed by the full-resolution element: y[c*p*p + dx*p + dy, t, i, j] <-> x[c, t, p*i + dy, p*j + dx].
+__global__ void k_vae_patchify(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse)
+{
+    const int Hp = H / p, Wp = W / p;
+    const int64_t n = (int64_t) C * T * Hp * p * Wp * p;
+    const int Hc = Hp * p, Wc = Wp * p;
+    GRID_STRIDE(i, n) {
+        const int X = (int) (i % Wc), Y = (int) ((i / Wc) % Hc);
+        const int t = (int) ((i / ((int64_t) Wc * Hc)) % T), c = (int) (i / ((int64_t) Wc * Hc * T));
+        const int ii = Y / p, dy = Y % p, j = X / p, dx = X % p;
+        const int64_t full = (((int64_t) c * T + t) * H + Y) * W + X;
+        const int64_t pc = (int64_t) c * p * p + dx * p + dy;
+        const int64_t part = ((pc * T + t) * Hp + ii) * Wp + j;
+        if (inverse) {
+            dst[full] = src[part];
+        } else {
+            dst[part] = src[full];
+        }
+    }
+}
+
+extern "C" int kc_vae_patchify(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse,
+                               cudaStream_t s)
+{
+    LAUNCH(k_vae_patchify, (int64_t) C * T * (H / p) * p * (W / p) * p, dst, src, C, T, H, W, p, inverse);
+}
+
+__global__ void k_avg_down(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+                           int pad)
+{
+    const int To = (T + pad) / ft, Ho = H / fs, Wo = W / fs;
+    const int F = ft * fs * fs;
+    const int g = c_in * F / c_out;
+    const float inv = 1.0f / (float) g;
+    const int64_t n = (int64_t) c_out * To * Ho * Wo;
+    GRID_STRIDE(idx, n) {
+        const int j = (int) (idx % Wo), i = (int) ((idx / Wo) % Ho);
+        const int to = (int) ((idx / ((int64_t) Wo * Ho)) % To), o = (int) (idx / ((int64_t) Wo * Ho * To));
+        float acc = 0.0f;
+        for (int k = 0; k < g; k++) {
+            const int q = o * g + k;
+            const int ci = q / F, rem = q % F;
+            const int ti = rem / (fs * fs), hi = (rem / fs) % fs, wi = rem % fs;
+            const int t = to * ft + ti - pad;
+            if (t < 0) {
+                continue;
+            }
+            acc += x[(((int64_t) ci * T + t) * H + i * fs + hi) * W + j * fs + wi];
+        }
+        y[idx] = acc * inv;
+    }
+}
+
+extern "C" int kc_vae_avg_down(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+                               int pad_front, cudaStream_t s)
+{
+    LAUNCH(k_avg_down, (int64_t) c_out * ((T + pad_front) / ft) * (H / fs) * (W / fs), y, x, c_in, c_out, T, H, W, ft,
+           fs, pad_front);
+}
+
+__global__ void k_dup_up(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs, int drop)
+{
+    const int To = T * ft - drop, Ho = H * fs, Wo = W * fs;
+    const int F = ft * fs * fs;
+    const int rep = c_out * F / c_in;
+    const int64_t n = (int64_t) c_out * To * Ho * Wo;
+    GRID_STRIDE(idx, n) {
+        const int j = (int) (idx % Wo), i = (int) ((idx / Wo) % Ho);
+        const int tr = (int) ((idx / ((int64_t) Wo * Ho)) % To), o = (int) (idx / ((int64_t) Wo * Ho * To));
+        const int tf = tr + drop, t = tf / ft, ti = tf % ft;
+        const int yi = i / fs, hi = i % fs, xi = j / fs, wi = j % fs;
+        const int ci = (((o * ft + ti) * fs + hi) * fs + wi) / rep;
+        y[idx] = x[(((int64_t) ci * T + t) * H + yi) * W + xi];
+    }
+}
+
+extern "C" int kc_vae_dup_up(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+                             int drop, cudaStream_t s)
+{
+    LAUNCH(k_dup_up, (int64_t) c_out * (T * ft - drop) * H * fs * W * fs, y, x, c_in, c_out, T, H, W, ft, fs, drop);
+}
+
+// 32x32 tiles through shared memory.
+__global__ void k_transpose(float * y, const float * x, int64_t R, int64_t C2)
+{
+    __shared__ float tile[32][33];
+    const int64_t r0 = (int64_t) blockIdx.y * 32, c0 = (int64_t) blockIdx.x * 32;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int64_t r = r0 + k, c = c0 + threadIdx.x;
+        if (r < R && c < C2) {
+            tile[k][threadIdx.x] = x[r * C2 + c];
+        }
+    }
+    __syncthreads();
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int64_t c = c0 + k, r = r0 + threadIdx.x;
+        if (r < R && c < C2) {
+            y[c * R + r] = tile[threadIdx.x][k];
+        }
+    }
+}
+
+extern "C" int kc_vae_transpose(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s)
+{
+    if (R <= 0 || C2 <= 0) {
+        return 0;
+    }
+    if ((C2 + 31) / 32 > 0x7fffffff || (R + 31) / 32 > 65535) {
+        return -1;
+    }
+    dim3 grid((unsigned) ((C2 + 31) / 32), (unsigned) ((R + 31) / 32));
+    k_transpose<<<grid, dim3(32, 8), 0, s>>>(y, x, R, C2);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+__global__ void k_channel_bias(float * y, const float * b, int C, int64_t N)
+{
+    GRID_STRIDE(i, (int64_t) C * N) {
+        y[i] += b[i / N];
+    }
+}
+
+extern "C" int kc_add_channel_bias(float * y, const float * b, int C, int64_t N, cudaStream_t s)
+{
+    LAUNCH(k_channel_bias, (int64_t) C * N, y, b, C, N);
+}

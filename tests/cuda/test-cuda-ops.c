@@ -1,0 +1,620 @@
+// Kinora tests: every op of the CUDA backend against the CPU backend (exact fp32) on fresh random
+// data, TAP output. Needs a GPU; run on the device machine (see flatpak-free-docs/cuda.md).
+// `--bench` also times the DiT GEMM shapes and the attention implementations at the real sizes.
+//
+// Tolerances (relative L2 error ||cuda - cpu|| / ||cpu||):
+//  - f32 ops (norms, modulation, element-wise, RoPE, layouts, f32 attention): 1e-5 (only the order
+//    of float sums and the device's expf/tanhf/rsqrtf differ);
+//  - linear and tensor-core attention: 1e-2 (bf16 operands, 8-bit mantissa: ~3e-3 expected; fp32
+//    accumulation keeps it independent of K);
+//  - conv3d: 1e-2 (cuDNN may run f32 convolutions on TF32 tensor cores, 10-bit mantissa).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+
+#include "backends/backend.h"
+#include "backends/cuda/cuda.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+static int g_n, g_fail;
+static struct ke_backend * g_cpu, * g_gpu;
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float) ((g_rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;   // [-1, 1)
+}
+
+static float * rnd(size_t n, float scale)
+{
+    float * p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        p[i] = frand() * scale;
+    }
+    return p;
+}
+
+static void * up(const void * h, size_t bytes)
+{
+    void * d = ke_be_alloc(g_gpu, bytes);
+    g_gpu->ops->upload(g_gpu, d, h, bytes);
+    return d;
+}
+
+static float * down(const void * d, size_t n)
+{
+    float * h = malloc(n * sizeof(float));
+    // poison first: an unwritten output cannot pass
+    for (size_t i = 0; i < n; i++) {
+        h[i] = NAN;
+    }
+    g_gpu->ops->download(g_gpu, h, d, n * sizeof(float));
+    return h;
+}
+
+// Poisoned device output buffer (NaN bytes) of n floats.
+static float * out_buf(size_t n)
+{
+    float * h = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        h[i] = NAN;
+    }
+    float * d = up(h, n * sizeof(float));
+    free(h);
+    return d;
+}
+
+static void check(const char * what, const float * got, const float * ref, size_t n, double tol)
+{
+    double num = 0, den = 0, maxd = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) {
+            bad = 1;
+        }
+        double d = (double) got[i] - ref[i];
+        num += d * d;
+        den += (double) ref[i] * ref[i];
+        if (fabs(d) > maxd) {
+            maxd = fabs(d);
+        }
+    }
+    const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    const int ok = !bad && rel <= tol && !ke_backend_cuda_failed(g_gpu);
+    g_n++;
+    if (!ok) {
+        g_fail++;
+    }
+    printf("%s %d - %s: rel %.3e (tol %.0e), max abs %.3e%s\n", ok ? "ok" : "not ok", g_n, what, rel, tol, maxd,
+           bad ? ", non-finite output" : "");
+    fflush(stdout);
+}
+
+#define TOL_F32 1e-5
+#define TOL_BF16 1e-2
+
+static void test_rowwise(void)
+{
+    const int64_t M = 77, D = 3072;
+    const size_t n = (size_t) (M * D);
+    float * x = rnd(n, 3.0f), * w = rnd((size_t) D, 1.0f), * b = rnd((size_t) D, 1.0f);
+    for (int64_t i = 0; i < M; i++) {
+        x[i * D] += 20.0f;   // rows with a large mean
+    }
+    float * ref = malloc(n * 4);
+    float * dx = up(x, n * 4), * dw = up(w, (size_t) D * 4), * db = up(b, (size_t) D * 4), * dy = out_buf(n);
+
+    g_cpu->ops->layer_norm(g_cpu, ref, x, M, D, w, b, 1e-6f);
+    g_gpu->ops->layer_norm(g_gpu, dy, dx, M, D, dw, db, 1e-6f);
+    float * got = down(dy, n);
+    check("layer_norm affine", got, ref, n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->layer_norm(g_cpu, ref, x, M, D, NULL, NULL, 1e-6f);
+    g_gpu->ops->layer_norm(g_gpu, dy, dx, M, D, NULL, NULL, 1e-6f);
+    got = down(dy, n);
+    check("layer_norm plain", got, ref, n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->rms_norm(g_cpu, ref, x, M, D, w, 1e-6f);
+    g_gpu->ops->rms_norm(g_gpu, dy, dx, M, D, dw, 1e-6f);
+    got = down(dy, n);
+    check("rms_norm", got, ref, n, TOL_F32);
+    free(got);
+
+    // modulate with a per-row selector over 3 modulation rows (stride 6*D), in place after a
+    // plain LayerNorm (the fused path) and out of place (the plain path)
+    const int64_t stride = 6 * D;
+    float * mod = rnd((size_t) (3 * stride), 0.5f);
+    int32_t * sel = malloc((size_t) M * sizeof(int32_t));
+    for (int64_t i = 0; i < M; i++) {
+        sel[i] = (int32_t) (i % 3);
+    }
+    float * dmod = up(mod, (size_t) (3 * stride) * 4);
+    int32_t * dsel = up(sel, (size_t) M * sizeof(int32_t));
+    g_cpu->ops->layer_norm(g_cpu, ref, x, M, D, NULL, NULL, 1e-6f);
+    g_cpu->ops->modulate(g_cpu, ref, ref, M, D, mod, mod + D, stride, sel);
+    g_gpu->ops->layer_norm(g_gpu, dy, dx, M, D, NULL, NULL, 1e-6f);
+    g_gpu->ops->modulate(g_gpu, dy, dy, M, D, dmod, dmod + D, stride, dsel);
+    got = down(dy, n);
+    check("layer_norm + modulate (fused)", got, ref, n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->modulate(g_cpu, ref, x, M, D, mod + 2 * D, mod + 3 * D, stride, NULL);
+    g_gpu->ops->modulate(g_gpu, dy, dx, M, D, dmod + 2 * D, dmod + 3 * D, stride, NULL);
+    got = down(dy, n);
+    check("modulate", got, ref, n, TOL_F32);
+    free(got);
+
+    // gated_add, gated and plain
+    float * acc = rnd(n, 1.0f);
+    float * dacc = up(acc, n * 4);
+    memcpy(ref, acc, n * 4);
+    g_cpu->ops->gated_add(g_cpu, ref, x, M, D, mod + 4 * D, stride, sel);
+    g_gpu->ops->gated_add(g_gpu, dacc, dx, M, D, dmod + 4 * D, stride, dsel);
+    got = down(dacc, n);
+    check("gated_add", got, ref, n, TOL_F32);
+    free(got);
+    g_cpu->ops->gated_add(g_cpu, ref, x, M, D, NULL, 0, NULL);
+    g_gpu->ops->gated_add(g_gpu, dacc, dx, M, D, NULL, 0, NULL);
+    got = down(dacc, n);
+    check("gated_add plain", got, ref, n, TOL_F32);
+    free(got);
+
+    // odd width (scalar paths)
+    const int64_t D2 = 77;
+    g_cpu->ops->layer_norm(g_cpu, ref, x, M, D2, NULL, NULL, 1e-6f);
+    g_cpu->ops->modulate(g_cpu, ref, ref, M, D2, mod, mod + D2, 2 * D2, NULL);
+    g_gpu->ops->layer_norm(g_gpu, dy, dx, M, D2, NULL, NULL, 1e-6f);
+    g_gpu->ops->modulate(g_gpu, dy, dy, M, D2, dmod, dmod + D2, 2 * D2, NULL);
+    got = down(dy, (size_t) (M * D2));
+    check("layer_norm + modulate, D=77", got, ref, (size_t) (M * D2), TOL_F32);
+    free(got);
+
+    ke_be_free(g_gpu, dx);
+    ke_be_free(g_gpu, dw);
+    ke_be_free(g_gpu, db);
+    ke_be_free(g_gpu, dy);
+    ke_be_free(g_gpu, dmod);
+    ke_be_free(g_gpu, dsel);
+    ke_be_free(g_gpu, dacc);
+    free(x);
+    free(w);
+    free(b);
+    free(ref);
+    free(mod);
+    free(sel);
+    free(acc);
+}
+
+static void test_elementwise(void)
+{
+    const int64_t n = 1000003;
+    float * a = rnd((size_t) n, 4.0f), * b = rnd((size_t) n, 4.0f), * ref = malloc((size_t) n * 4);
+    float * da = up(a, (size_t) n * 4), * db = up(b, (size_t) n * 4), * dy = out_buf((size_t) n);
+    float * got;
+
+    memcpy(ref, a, (size_t) n * 4);
+    g_cpu->ops->gelu_tanh(g_cpu, ref, n);
+    g_gpu->ops->copy(g_gpu, dy, da, (size_t) n * 4);
+    g_gpu->ops->gelu_tanh(g_gpu, dy, n);
+    got = down(dy, (size_t) n);
+    check("gelu_tanh", got, ref, (size_t) n, TOL_F32);
+    free(got);
+
+    memcpy(ref, a, (size_t) n * 4);
+    g_cpu->ops->silu(g_cpu, ref, n);
+    g_gpu->ops->copy(g_gpu, dy, da, (size_t) n * 4);
+    g_gpu->ops->silu(g_gpu, dy, n);
+    got = down(dy, (size_t) n);
+    check("silu", got, ref, (size_t) n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->mul(g_cpu, ref, a, b, n);
+    g_gpu->ops->mul(g_gpu, dy, da, db, n);
+    got = down(dy, (size_t) n);
+    check("mul", got, ref, (size_t) n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->add(g_cpu, ref, a, b, n);
+    g_gpu->ops->add(g_gpu, dy, da, db, n);
+    got = down(dy, (size_t) n);
+    check("add", got, ref, (size_t) n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->scale(g_cpu, ref, a, -0.37f, n);
+    g_gpu->ops->scale(g_gpu, dy, da, -0.37f, n);
+    got = down(dy, (size_t) n);
+    check("scale", got, ref, (size_t) n, TOL_F32);
+    free(got);
+
+    g_gpu->ops->memset0(g_gpu, dy, (size_t) n * 4);
+    got = down(dy, (size_t) n);
+    memset(ref, 0, (size_t) n * 4);
+    check("memset0", got, ref, (size_t) n, 0.0);
+    free(got);
+
+    ke_be_free(g_gpu, da);
+    ke_be_free(g_gpu, db);
+    ke_be_free(g_gpu, dy);
+    free(a);
+    free(b);
+    free(ref);
+}
+
+static void test_rope_layout(void)
+{
+    const int64_t L = 300;
+    const int H = 4, hd = 128;
+    const size_t n = (size_t) (L * H * hd);
+    float * x = rnd(n, 1.0f), * cs = malloc((size_t) (L * hd) * 4), * ref = malloc(n * 4);
+    for (int64_t i = 0; i < L * hd / 2; i++) {
+        const double a = (double) frand() * 3.14159;
+        cs[2 * i] = (float) cos(a);
+        cs[2 * i + 1] = (float) sin(a);
+    }
+    float * dx = up(x, n * 4), * dcs = up(cs, (size_t) (L * hd) * 4);
+    memcpy(ref, x, n * 4);
+    g_cpu->ops->rope(g_cpu, ref, L, H, hd, cs);
+    g_gpu->ops->rope(g_gpu, dx, L, H, hd, dcs);
+    float * got = down(dx, n);
+    check("rope", got, ref, n, TOL_F32);
+    free(got);
+    ke_be_free(g_gpu, dx);
+    ke_be_free(g_gpu, dcs);
+    free(x);
+    free(cs);
+    free(ref);
+
+    // patchify / unpatchify: C=48, F=3, H=10, W=14, 2x2 patches
+    const int C = 48, F = 3, Hh = 10, W = 14, ph = 2, pw = 2;
+    const size_t nv = (size_t) C * F * Hh * W;
+    float * v = rnd(nv, 1.0f), * pr = malloc(nv * 4), * dv = up(v, nv * 4), * dp = out_buf(nv);
+    g_cpu->ops->patchify(g_cpu, pr, v, C, F, Hh, W, ph, pw);
+    g_gpu->ops->patchify(g_gpu, dp, dv, C, F, Hh, W, ph, pw);
+    got = down(dp, nv);
+    check("patchify", got, pr, nv, 0.0);
+    free(got);
+    g_cpu->ops->unpatchify(g_cpu, pr, v, C, F, Hh, W, ph, pw);
+    g_gpu->ops->unpatchify(g_gpu, dp, dv, C, F, Hh, W, ph, pw);
+    got = down(dp, nv);
+    check("unpatchify", got, pr, nv, 0.0);
+    free(got);
+    ke_be_free(g_gpu, dv);
+    ke_be_free(g_gpu, dp);
+    free(v);
+    free(pr);
+}
+
+static void test_linear(int64_t M, int64_t K, int64_t N, enum ke_dtype wt, int bias)
+{
+    float * x = rnd((size_t) (M * K), 1.0f), * wf = rnd((size_t) (N * K), 0.05f), * bf = rnd((size_t) N, 1.0f);
+    void * wdata = wf;
+    uint16_t * wb = NULL;
+    if (wt == KE_DTYPE_BF16) {
+        wb = malloc((size_t) (N * K) * 2);
+        for (int64_t i = 0; i < N * K; i++) {
+            wb[i] = ke_f32_to_bf16(wf[i]);
+            wf[i] = ke_bf16_to_f32(wb[i]);
+        }
+        wdata = wb;
+    }
+    struct ke_tensor w, b;
+    const int64_t ws[2] = { N, K }, bs[1] = { N };
+    ke_tensor_init(&w, wt, 2, ws, wdata);
+    ke_tensor_init(&b, KE_DTYPE_F32, 1, bs, bf);
+    w.name = "w";
+    struct ke_linear lc = { .w = &w, .b = bias ? &b : NULL, .n_in = K, .n_out = N };
+    struct ke_linear lg = lc;
+    float * ref = malloc((size_t) (M * N) * 4);
+    char what[96];
+    snprintf(what, sizeof(what), "linear M=%lld K=%lld N=%lld %s%s", (long long) M, (long long) K, (long long) N,
+             ke_dtype_name(wt), bias ? " +bias" : "");
+    if (g_cpu->ops->linear_prepare(g_cpu, &lc) < 0 || g_gpu->ops->linear_prepare(g_gpu, &lg) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - %s: prepare failed\n", g_n, what);
+    } else {
+        float * dx = up(x, (size_t) (M * K) * 4), * dy = out_buf((size_t) (M * N));
+        g_cpu->ops->linear(g_cpu, ref, x, M, &lc);
+        g_gpu->ops->linear(g_gpu, dy, dx, M, &lg);
+        float * got = down(dy, (size_t) (M * N));
+        check(what, got, ref, (size_t) (M * N), TOL_BF16);
+        free(got);
+        ke_be_free(g_gpu, dx);
+        ke_be_free(g_gpu, dy);
+        g_cpu->ops->linear_release(g_cpu, &lc);
+        g_gpu->ops->linear_release(g_gpu, &lg);
+    }
+    free(x);
+    free(wf);
+    free(wb);
+    free(bf);
+    free(ref);
+}
+
+static void test_attention(int64_t Lq, int64_t Lk, int H, int hd, int impl, int with_bias)
+{
+    const int64_t ld = (int64_t) H * hd;
+    float * q = rnd((size_t) (Lq * ld), 2.0f), * k = rnd((size_t) (Lk * ld), 2.0f), * v = rnd((size_t) (Lk * ld), 1.0f);
+    float * bias = with_bias ? rnd((size_t) (H * Lq * Lk), 1.0f) : NULL;
+    float * ref = malloc((size_t) (Lq * ld) * 4);
+    float * dq = up(q, (size_t) (Lq * ld) * 4), * dk = up(k, (size_t) (Lk * ld) * 4), * dv = up(v, (size_t) (Lk * ld) * 4);
+    float * db = bias ? up(bias, (size_t) (H * Lq * Lk) * 4) : NULL, * dO = out_buf((size_t) (Lq * ld));
+    const float scale = 1.0f / sqrtf((float) hd);
+    g_cpu->ops->attention(g_cpu, ref, q, k, v, Lq, Lk, H, hd, scale, bias);
+    ke_backend_cuda_set_attention(g_gpu, impl);
+    g_gpu->ops->attention(g_gpu, dO, dq, dk, dv, Lq, Lk, H, hd, scale, db);
+    float * got = down(dO, (size_t) (Lq * ld));
+    static const char * names[] = { "auto", "cudnn", "flash", "f32" };
+    char what[128];
+    snprintf(what, sizeof(what), "attention %s Lq=%lld Lk=%lld H=%d hd=%d%s", names[impl], (long long) Lq,
+             (long long) Lk, H, hd, with_bias ? " +bias" : "");
+    const int f32 = impl == 3 || with_bias || (hd != 64 && hd != 128);
+    check(what, got, ref, (size_t) (Lq * ld), f32 ? TOL_F32 * 10 : TOL_BF16);
+    ke_backend_cuda_set_attention(g_gpu, 0);
+    free(got);
+    ke_be_free(g_gpu, dq);
+    ke_be_free(g_gpu, dk);
+    ke_be_free(g_gpu, dv);
+    ke_be_free(g_gpu, db);
+    ke_be_free(g_gpu, dO);
+    free(q);
+    free(k);
+    free(v);
+    free(bias);
+    free(ref);
+}
+
+static void test_conv3d(int cin, int cout, int kt, int kh, int T, int H, int W, int pt0, int pt1, int p, int st,
+                        int sh)
+{
+    const int64_t wn = (int64_t) cout * cin * kt * kh * kh;
+    float * w = rnd((size_t) wn, 0.1f), * b = rnd((size_t) cout, 1.0f), * x = rnd((size_t) cin * T * H * W, 1.0f);
+    struct ke_tensor wt, bt;
+    const int64_t ws[5] = { cout, cin, kt, kh, kh }, bs[1] = { cout };
+    ke_tensor_init(&wt, KE_DTYPE_F32, 5, ws, w);
+    ke_tensor_init(&bt, KE_DTYPE_F32, 1, bs, b);
+    struct ke_conv3d cc = { .w = &wt, .b = &bt, .c_out = cout, .c_in = cin, .kt = kt, .kh = kh, .kw = kh };
+    struct ke_conv3d cg = cc;
+    const int To = (T + pt0 + pt1 - kt) / st + 1, Ho = (H + 2 * p - kh) / sh + 1, Wo = (W + 2 * p - kh) / sh + 1;
+    const size_t ny = (size_t) cout * To * Ho * Wo;
+    float * ref = malloc(ny * 4);
+    char what[128];
+    snprintf(what, sizeof(what), "conv3d %d->%d k%dx%d T=%d %dx%d pad t(%d,%d) s%d/%d", cin, cout, kt, kh, T, H, W,
+             pt0, pt1, p, st);
+    if (g_cpu->ops->conv3d_prepare(g_cpu, &cc) < 0 || g_gpu->ops->conv3d_prepare(g_gpu, &cg) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - %s: prepare failed\n", g_n, what);
+    } else {
+        float * dx = up(x, (size_t) cin * T * H * W * 4), * dy = out_buf(ny);
+        g_cpu->ops->conv3d(g_cpu, ref, x, &cc, T, H, W, pt0, pt1, p, p, st, sh, sh);
+        g_gpu->ops->conv3d(g_gpu, dy, dx, &cg, T, H, W, pt0, pt1, p, p, st, sh, sh);
+        float * got = down(dy, ny);
+        check(what, got, ref, ny, TOL_BF16);
+        free(got);
+        ke_be_free(g_gpu, dx);
+        ke_be_free(g_gpu, dy);
+        g_cpu->ops->conv3d_release(g_cpu, &cc);
+        g_gpu->ops->conv3d_release(g_gpu, &cg);
+    }
+    free(w);
+    free(b);
+    free(x);
+    free(ref);
+}
+
+static void test_vae(void)
+{
+    const int C = 16, T = 3, H = 12, W = 20;
+    const int64_t N = (int64_t) T * H * W;
+    const size_t n = (size_t) (C * N);
+    float * x = rnd(n, 2.0f), * g = rnd((size_t) C, 1.0f), * ref = malloc(n * 16);
+    float * dx = up(x, n * 4), * dg = up(g, (size_t) C * 4), * dy = out_buf(n * 4);
+    float * got;
+
+    g_cpu->ops->vae_l2norm(g_cpu, ref, x, C, N, g);
+    g_gpu->ops->vae_l2norm(g_gpu, dy, dx, C, N, dg);
+    got = down(dy, n);
+    check("vae_l2norm", got, ref, n, TOL_F32);
+    free(got);
+
+    // frame copy f32 -> f32 into a wider tensor (frames 1..2 of src to 3..4 of dst with 6 frames)
+    memset(ref, 0, (size_t) C * 6 * H * W * 4);
+    g_gpu->ops->memset0(g_gpu, dy, (size_t) C * 6 * H * W * 4);
+    g_cpu->ops->vae_frame_copy(g_cpu, ref, 0, 6, 3, x, 0, T, 1, 2, C, (int64_t) H * W);
+    g_gpu->ops->vae_frame_copy(g_gpu, dy, 0, 6, 3, dx, 0, T, 1, 2, C, (int64_t) H * W);
+    got = down(dy, (size_t) C * 6 * H * W);
+    check("vae_frame_copy", got, ref, (size_t) C * 6 * H * W, 0.0);
+    free(got);
+
+    g_cpu->ops->vae_upsample2x(g_cpu, ref, x, (int64_t) C * T, H, W);
+    g_gpu->ops->vae_upsample2x(g_gpu, dy, dx, (int64_t) C * T, H, W);
+    got = down(dy, n * 4);
+    check("vae_upsample2x", got, ref, n * 4, 0.0);
+    free(got);
+
+    g_cpu->ops->vae_pad2d(g_cpu, ref, x, (int64_t) C * T, H, W, 1, 0, 2, 1);
+    g_gpu->ops->vae_pad2d(g_gpu, dy, dx, (int64_t) C * T, H, W, 1, 0, 2, 1);
+    got = down(dy, (size_t) C * T * (H + 1) * (W + 3));
+    check("vae_pad2d", got, ref, (size_t) C * T * (H + 1) * (W + 3), 0.0);
+    free(got);
+
+    for (int inv = 0; inv < 2; inv++) {
+        g_cpu->ops->vae_patchify(g_cpu, ref, x, C / 4, T, H, W, 2, inv);
+        g_gpu->ops->vae_patchify(g_gpu, dy, dx, C / 4, T, H, W, 2, inv);
+        got = down(dy, n);
+        check(inv ? "vae_patchify inverse" : "vae_patchify", got, ref, n, 0.0);
+        free(got);
+    }
+
+    g_cpu->ops->vae_avg_down(g_cpu, ref, x, C, 2 * C, T, H, W, 2, 2, 1);
+    g_gpu->ops->vae_avg_down(g_gpu, dy, dx, C, 2 * C, T, H, W, 2, 2, 1);
+    const size_t nd = (size_t) 2 * C * ((T + 1) / 2) * (H / 2) * (W / 2);
+    got = down(dy, nd);
+    check("vae_avg_down", got, ref, nd, TOL_F32);
+    free(got);
+
+    g_cpu->ops->vae_dup_up(g_cpu, ref, x, C, C / 2, T, H / 2, W / 2, 2, 2, 1);
+    g_gpu->ops->vae_dup_up(g_gpu, dy, dx, C, C / 2, T, H / 2, W / 2, 2, 2, 1);
+    const size_t nu = (size_t) (C / 2) * (T * 2 - 1) * H * W;
+    got = down(dy, nu);
+    check("vae_dup_up", got, ref, nu, 0.0);
+    free(got);
+
+    g_cpu->ops->vae_transpose(g_cpu, ref, x, 37, (int64_t) n / 37);
+    g_gpu->ops->vae_transpose(g_gpu, dy, dx, 37, (int64_t) n / 37);
+    got = down(dy, (size_t) 37 * (n / 37));
+    check("vae_transpose", got, ref, (size_t) 37 * (n / 37), 0.0);
+    free(got);
+
+    ke_be_free(g_gpu, dx);
+    ke_be_free(g_gpu, dg);
+    ke_be_free(g_gpu, dy);
+    free(x);
+    free(g);
+    free(ref);
+}
+
+// --- timing ------------------------------------------------------------------------------------
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static void bench_linear(int64_t M, int64_t K, int64_t N)
+{
+    uint16_t * wb = malloc((size_t) (N * K) * 2);
+    for (int64_t i = 0; i < N * K; i++) {
+        wb[i] = ke_f32_to_bf16(frand() * 0.05f);
+    }
+    struct ke_tensor w;
+    const int64_t ws[2] = { N, K };
+    ke_tensor_init(&w, KE_DTYPE_BF16, 2, ws, wb);
+    struct ke_linear l = { .w = &w, .n_in = K, .n_out = N };
+    if (g_gpu->ops->linear_prepare(g_gpu, &l) < 0) {
+        printf("# bench linear %lldx%lldx%lld: prepare failed\n", (long long) M, (long long) K, (long long) N);
+        free(wb);
+        return;
+    }
+    float * x = rnd((size_t) (M * K), 1.0f);
+    float * dx = up(x, (size_t) (M * K) * 4), * dy = ke_be_alloc(g_gpu, (size_t) (M * N) * 4);
+    struct ke_backend_stats st;
+    g_gpu->ops->linear(g_gpu, dy, dx, M, &l);
+    g_gpu->ops->profile(g_gpu, 1);
+    const int reps = 10;
+    g_gpu->ops->sync(g_gpu);
+    double t0 = now();
+    for (int r = 0; r < reps; r++) {
+        g_gpu->ops->scale(g_gpu, dx, dx, 1.0f, 1);   // a write to x: the bf16 copy is made again each time
+        g_gpu->ops->linear(g_gpu, dy, dx, M, &l);
+    }
+    g_gpu->ops->sync(g_gpu);
+    double t = (now() - t0) / reps;
+    g_gpu->ops->stats(g_gpu, &st);
+    g_gpu->ops->profile(g_gpu, 0);
+    const double fl = 2.0 * M * N * K;
+    printf("# bench linear M=%lld K=%lld N=%lld: %.3f ms per call (%.0f TFLOP/s incl. conversion), GEMM alone "
+           "%.3f ms (%.0f TFLOP/s)\n",
+           (long long) M, (long long) K, (long long) N, t * 1e3, fl / t * 1e-12, st.ms_gemm / reps,
+           fl / (st.ms_gemm / reps * 1e-3) * 1e-12);
+    ke_be_free(g_gpu, dx);
+    ke_be_free(g_gpu, dy);
+    g_gpu->ops->linear_release(g_gpu, &l);
+    free(x);
+    free(wb);
+}
+
+static void bench_attention(int64_t L, int H, int hd, int impl)
+{
+    const int64_t ld = (int64_t) H * hd;
+    float * q = rnd((size_t) (L * ld), 2.0f);
+    float * dq = up(q, (size_t) (L * ld) * 4), * dk = up(q, (size_t) (L * ld) * 4), * dv = up(q, (size_t) (L * ld) * 4);
+    float * dO = ke_be_alloc(g_gpu, (size_t) (L * ld) * 4);
+    ke_backend_cuda_set_attention(g_gpu, impl);
+    g_gpu->ops->attention(g_gpu, dO, dq, dk, dv, L, L, H, hd, 0.088f, NULL);
+    g_gpu->ops->profile(g_gpu, 1);
+    const int reps = 3;
+    for (int r = 0; r < reps; r++) {
+        g_gpu->ops->attention(g_gpu, dO, dq, dk, dv, L, L, H, hd, 0.088f, NULL);
+    }
+    struct ke_backend_stats st;
+    g_gpu->ops->stats(g_gpu, &st);
+    g_gpu->ops->profile(g_gpu, 0);
+    static const char * names[] = { "auto", "cudnn", "flash", "f32" };
+    const double fl = 4.0 * L * L * ld;
+    printf("# bench attention %s L=%lld H=%d hd=%d: kernel %.2f ms (%.0f TFLOP/s), conversions %.2f ms%s\n",
+           names[impl], (long long) L, H, hd, st.ms_attention / reps, fl / (st.ms_attention / reps * 1e-3) * 1e-12,
+           st.ms_other / reps, ke_backend_cuda_failed(g_gpu) ? " (FAILED)" : "");
+    ke_backend_cuda_set_attention(g_gpu, 0);
+    ke_be_free(g_gpu, dq);
+    ke_be_free(g_gpu, dk);
+    ke_be_free(g_gpu, dv);
+    ke_be_free(g_gpu, dO);
+    free(q);
+}
+
+static void log_cb(int level, const char * msg, void * user)
+{
+    (void) user;
+    if (level <= 2) {
+        fprintf(stderr, "# [%d] %s\n", level, msg);
+    }
+}
+
+int main(int argc, char ** argv)
+{
+    int bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+    struct ke_error err = { 0 };
+    ke_log_set(log_cb, NULL);
+    g_cpu = ke_backend_cpu();
+    g_gpu = ke_backend_by_name("cuda", &err);
+    if (!g_gpu) {
+        printf("1..0 # SKIP %s\n", err.msg);
+        return 77;
+    }
+    test_rowwise();
+    test_elementwise();
+    test_rope_layout();
+    test_linear(77, 3072, 3072, KE_DTYPE_BF16, 1);
+    test_linear(300, 48 * 4, 3072, KE_DTYPE_F32, 1);
+    test_linear(33, 3072, 14336 / 8, KE_DTYPE_BF16, 0);
+    test_linear(5, 256, 3072 * 6 / 4, KE_DTYPE_F32, 1);
+    for (int impl = 0; impl <= 3; impl++) {
+        test_attention(300, 200, 4, 128, impl, 0);
+    }
+    test_attention(1000, 1000, 2, 128, 2, 0);
+    test_attention(257, 512, 3, 64, 0, 0);
+    test_attention(257, 512, 3, 64, 2, 0);
+    test_attention(100, 64, 2, 64, 0, 1);
+    test_attention(50, 70, 2, 96, 0, 0);
+    test_conv3d(8, 16, 3, 3, 4, 10, 12, 2, 0, 1, 1, 1);
+    test_conv3d(8, 12, 1, 3, 2, 9, 11, 0, 0, 1, 1, 2);
+    test_conv3d(6, 10, 3, 1, 5, 6, 7, 1, 1, 0, 2, 1);
+    test_vae();
+    printf("1..%d\n", g_n);
+    if (bench) {
+        // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128
+        const int64_t L = 27280;
+        bench_linear(L, 3072, 3072);
+        bench_linear(L, 3072, 14336);
+        bench_linear(L, 14336, 3072);
+        for (int impl = 1; impl <= 2; impl++) {
+            bench_attention(L, 24, 128, impl);
+        }
+        bench_attention(8190, 24, 128, 1);
+        bench_attention(8190, 24, 128, 2);
+    }
+    return g_fail ? 1 : 0;
+}
