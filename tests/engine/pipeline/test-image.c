@@ -1,0 +1,74 @@
+/* Tests for engine/pipeline/image.c: size rules, Lanczos and bicubic resamplers, PNG/JPEG reading. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test-util.h"
+#include "pipeline/pipeline-impl.h"
+
+/* best_output_size: the fixture's 120x90 image in a 96*64 area gives 96x64; 1280*704 area, 16:9 */
+static void
+test_sizes (void)
+{
+  int w, h;
+  ke_best_output_size (120, 90, 32, 32, 96.0 * 64, &w, &h);
+  g_assert_cmpint (w, ==, 96);
+  g_assert_cmpint (h, ==, 64);
+  ke_best_output_size (1920, 1080, 32, 32, 1280.0 * 704, &w, &h);
+  g_assert_cmpint (w % 32, ==, 0);
+  g_assert_cmpint (h % 32, ==, 0);
+  g_assert_cmpint (w * h, <=, 1280 * 704);
+  g_assert_cmpint (w, >, h);
+  /* I2V-A14B: 120x80 image, area 96*64 -> latent 12x8 (96x64 pixels) */
+  int lw, lh;
+  ke_i2v_latent_size (120, 80, 96.0 * 64, 8, 2, &lw, &lh);
+  g_assert_cmpint (lw, ==, 12);
+  g_assert_cmpint (lh, ==, 8);
+}
+
+/* Resampling a constant image keeps it constant (the coefficients are normalised); Lanczos is exact
+ * in 8-bit fixed point, bicubic to float rounding (1e-5). */
+static void
+test_constant (void)
+{
+  guint8 src[37 * 23 * 3], dst[16 * 11 * 3];
+  for (size_t i = 0; i < sizeof src; i++)
+    src[i] = (guint8) (i % 3 == 0 ? 200 : i % 3 == 1 ? 17 : 99);
+  g_assert_cmpint (ke_image_resize_lanczos (dst, 16, 11, src, 37, 23, NULL), ==, KE_STATUS_OK);
+  for (size_t i = 0; i < sizeof dst; i++)
+    g_assert_cmpint (dst[i], ==, src[i % 3]);
+  float fs[2 * 9 * 7], fd[2 * 20 * 13];
+  for (size_t i = 0; i < G_N_ELEMENTS (fs); i++)
+    fs[i] = i < 63 ? 0.25f : -0.5f;
+  ke_image_resize_bicubic (fd, 20, 13, fs, 9, 7, 2);
+  for (size_t i = 0; i < G_N_ELEMENTS (fd); i++)
+    g_assert_cmpfloat (fabs (fd[i] - (i < 260 ? 0.25f : -0.5f)), <, 1e-5);
+}
+
+static void
+test_unreadable (void)
+{
+  struct ke_rgb_image im;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_image_load (&im, "/nonexistent/picture.png", &err), ==, KE_STATUS_IO);
+  g_assert_nonnull (strstr (err.msg, "/nonexistent/picture.png"));
+  g_autofree char *p = test_tmp_path ("not-an-image.png");
+  g_assert_true (g_file_set_contents (p, "hello, not a picture", -1, NULL));
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_image_load (&im, p, &err), ==, KE_STATUS_FORMAT);
+  g_assert_nonnull (strstr (err.msg, "not a PNG or JPEG"));
+  /* a truncated PNG: the signature, then nothing */
+  g_assert_true (g_file_set_contents (p, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, NULL));
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_image_load (&im, p, &err), !=, KE_STATUS_OK);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/image/sizes", test_sizes);
+  g_test_add_func ("/image/constant", test_constant);
+  g_test_add_func ("/image/unreadable", test_unreadable);
+  return g_test_run ();
+}
