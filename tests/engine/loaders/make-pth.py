@@ -4,6 +4,7 @@ state dict written by hand (zip of stored entries + protocol-2 pickle, as torch 
 variant, and hostile variants listed in hostile.txt as "file<TAB>expected message fragment".
 
 Usage: make-pth.py OUTDIR
+data/torch-1.13.pth was written by write_torch() with Debian's python3-torch 1.13.1.
 """
 import os
 import struct

@@ -99,6 +99,22 @@ test_torch_save (void)
   ke_tset_free (s);
 }
 
+/* The same state dict saved by Debian's torch 1.13 (torch.save), kept in the tree so a genuine file is
+ * read even where PyTorch is not installed. */
+static void
+test_torch_save_committed (void)
+{
+  const char *src = g_getenv ("KINORA_SOURCE_ROOT");
+  g_autofree char *path = g_build_filename (src ? src : ".", "tests", "engine", "loaders", "data", "torch-1.13.pth",
+                                            NULL);
+  struct ke_tensor_set *s = NULL;
+  struct ke_error err = { 0 };
+  if (ke_pth_open (&s, path, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  check_state_dict (s);
+  ke_tset_free (s);
+}
+
 static void
 test_hand_written (void)
 {
@@ -244,6 +260,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   make_files ();
   g_test_add_func ("/pth/torch-save", test_torch_save);
+  g_test_add_func ("/pth/torch-save-committed", test_torch_save_committed);
   g_test_add_func ("/pth/hand-written", test_hand_written);
   g_test_add_func ("/pth/zip64", test_zip64);
   g_test_add_func ("/pth/weights-open", test_weights_open);
