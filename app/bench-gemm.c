@@ -206,6 +206,34 @@ kinora_bench_gemm (int argc, char **argv)
       free (g.b);
       free (g.c);
     }
+  /* attention kernel at the DiT's shapes: 24 heads of 128, 320 queries over 320 (self) or 512 keys (text) */
+  static const int att[][2] = { { 320, 320 }, { 320, 512 }, { 1280, 1280 } };
+  for (size_t s = 0; s < sizeof att / sizeof att[0]; s++)
+    {
+      const int H = 24, hd = 128, Lq = att[s][0], Lk = att[s][1];
+      size_t nq = (size_t) Lq * H * hd, nk = (size_t) Lk * H * hd;
+      float *q = malloc (nq * 4), *k = malloc (nk * 4), *v = malloc (nk * 4), *o = malloc (nq * 4);
+      for (size_t i = 0; i < nq; i++)
+        q[i] = (float) (i % 31) / 31.0f - 0.5f;
+      for (size_t i = 0; i < nk; i++)
+        k[i] = v[i] = (float) (i % 29) / 29.0f - 0.5f;
+      struct ke_backend *be = ke_backend_cpu ();
+      double best = 1e30;
+      for (int r = 0; r <= reps; r++)
+        {
+          double t0 = bench_now ();
+          be->ops->attention (be, o, q, k, v, Lq, Lk, H, hd, 0.088f, NULL);
+          double t = bench_now () - t0;
+          if (r > 0 && t < best)
+            best = t;
+        }
+      printf ("attention %d heads x %d, %d x %d: %.1f GFLOP/s (%.2f ms)\n", H, hd, Lq, Lk,
+              4.0 * Lq * (double) Lk * H * hd / best * 1e-9, best * 1e3);
+      free (q);
+      free (k);
+      free (v);
+      free (o);
+    }
   if (!blis_sgemm)
     printf ("(BLIS not installed: apt-get install libblis4-pthread to include it)\n");
   return 0;

@@ -9,7 +9,7 @@
 #include "backends/cpu/cpu-impl.h"
 #include "core/threadpool.h"
 
-#define QB 32     // queries per task (multiple of RB)
+#define QB 64     // queries per task (multiple of RB)
 #define KB 128    // keys per tile (multiple of 32)
 #define RB 8      // register block: rows per micro-kernel step
 
@@ -31,34 +31,6 @@ struct attn_ctx {
 
 // 16 floats; GCC/clang lower it to one zmm, two ymm or four xmm registers per target.
 typedef float v16 __attribute__((vector_size(64)));
-
-// s[i][j] = sum_d qt[i][d] * kt[d][j] for i < QB, j < KB (kt: the key tile transposed, [hdp][KB]).
-KE_MULTIVERSION
-static void tile_scores(float * restrict s, const float * restrict qt, const float * restrict kt, int hdp)
-{
-    for (int i0 = 0; i0 < QB; i0 += RB) {
-        for (int j0 = 0; j0 < KB; j0 += 32) {
-            v16 a0[RB], a1[RB];
-            for (int r = 0; r < RB; r++) {
-                a0[r] = (v16) { 0 };
-                a1[r] = (v16) { 0 };
-            }
-            for (int d = 0; d < hdp; d++) {
-                const v16 k0 = *(const v16 *) (kt + d * KB + j0);
-                const v16 k1 = *(const v16 *) (kt + d * KB + j0 + 16);
-                for (int r = 0; r < RB; r++) {
-                    const float qv = qt[(i0 + r) * hdp + d];
-                    a0[r] += qv * k0;
-                    a1[r] += qv * k1;
-                }
-            }
-            for (int r = 0; r < RB; r++) {
-                *(v16 *) (s + (i0 + r) * KB + j0) = a0[r];
-                *(v16 *) (s + (i0 + r) * KB + j0 + 16) = a1[r];
-            }
-        }
-    }
-}
 
 // acc[i][:] = acc[i][:] * corr[i] + sum_{j < nk} p[i][j] * vt[j][:]   (vt: [KB][hdp])
 KE_MULTIVERSION
@@ -99,25 +71,113 @@ static float * alloc64(size_t n)
     return p;
 }
 
+// exp(x) for 16 lanes: Cephes' single-precision polynomial after range reduction by ln 2
+// (about 1 ulp for x in [-87, 88]; below that it flushes towards 0, which softmax wants).
+KE_MULTIVERSION
+static void exp_rows(float * restrict s, int n)
+{
+    typedef int32_t v16i __attribute__((vector_size(64)));
+    for (int j = 0; j < n; j++) {
+        s[j] = s[j] < -87.0f ? -87.0f : s[j] > 88.0f ? 88.0f : s[j];
+    }
+    for (int j = 0; j < n; j += 16) {
+        const v16 x = *(v16 *) (s + j);
+        const v16 t = x * 1.44269504088896341f + 12582912.0f;   // round(x / ln 2) in the low bits
+        const v16 fx = t - 12582912.0f;
+        v16 r = x - fx * 0.693359375f - fx * -2.12194440e-4f;
+        const v16 z = r * r;
+        v16 y = 1.9875691500e-4f * r + 1.3981999507e-3f;
+        y = y * r + 8.3334519073e-3f;
+        y = y * r + 4.1665795894e-2f;
+        y = y * r + 1.6666665459e-1f;
+        y = y * r + 5.0000001201e-1f;
+        y = y * z + r + 1.0f;
+        v16i e = ((v16i) t - 0x4B400000 + 127) << 23;
+        *(v16 *) (s + j) = y * (v16) e;
+    }
+}
+
+// Keys and values re-laid per head once per call: kt [H][hdp][Lkp] (transposed), vt [H][Lkp][hdp].
+struct pack_ctx {
+    const struct attn_ctx * c;
+    float * kt, * vt;
+    int64_t Lkp;
+};
+
+static void pack_rows(void * p, int64_t j0, int64_t j1, int tid)
+{
+    (void) tid;
+    const struct pack_ctx * pc = p;
+    const struct attn_ctx * c = pc->c;
+    const int64_t row = (int64_t) c->n_heads * c->hd;
+    for (int64_t j = j0; j < j1; j++) {
+        for (int h = 0; h < c->n_heads; h++) {
+            const float * ks = c->k + j * row + (int64_t) h * c->hd;
+            const float * vs = c->v + j * row + (int64_t) h * c->hd;
+            float * kd = pc->kt + (int64_t) h * c->hdp * pc->Lkp + j;
+            for (int d = 0; d < c->hd; d++) {
+                kd[d * pc->Lkp] = ks[d];
+            }
+            memcpy(pc->vt + ((int64_t) h * pc->Lkp + j) * c->hdp, vs, sizeof(float) * (size_t) c->hd);
+        }
+    }
+}
+
+struct task_ctx {
+    const struct attn_ctx * c;
+    const float * kt, * vt;
+    int64_t Lkp;
+};
+
+// tile_scores reads a [hdp][KB] key tile with row stride KB: give it a strided view instead.
+KE_MULTIVERSION
+static void tile_scores_strided(float * restrict s, const float * restrict qt, const float * restrict kt,
+                                int64_t ld, int hdp)
+{
+    for (int i0 = 0; i0 < QB; i0 += RB) {
+        for (int j0 = 0; j0 < KB; j0 += 32) {
+            v16 a0[RB], a1[RB];
+            for (int r = 0; r < RB; r++) {
+                a0[r] = (v16) { 0 };
+                a1[r] = (v16) { 0 };
+            }
+            for (int d = 0; d < hdp; d++) {
+                const v16 k0 = *(const v16 *) (kt + d * ld + j0);
+                const v16 k1 = *(const v16 *) (kt + d * ld + j0 + 16);
+                for (int r = 0; r < RB; r++) {
+                    const float qv = qt[(i0 + r) * hdp + d];
+                    a0[r] += qv * k0;
+                    a1[r] += qv * k1;
+                }
+            }
+            for (int r = 0; r < RB; r++) {
+                *(v16 *) (s + (i0 + r) * KB + j0) = a0[r];
+                *(v16 *) (s + (i0 + r) * KB + j0 + 16) = a1[r];
+            }
+        }
+    }
+}
+
 static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
 {
     (void) tid;
-    const struct attn_ctx * c = p;
+    const struct task_ctx * tc = p;
+    const struct attn_ctx * c = tc->c;
     const int hd = c->hd, hdp = c->hdp;
     const int64_t row = (int64_t) c->n_heads * hd;
     float * qt = alloc64((size_t) (QB * hdp));
-    float * kt = alloc64((size_t) (hdp * KB));
-    float * vt = alloc64((size_t) (KB * hdp));
     float * s = alloc64((size_t) (QB * KB));
     float * acc = alloc64((size_t) (QB * hdp));
     float m[QB], l[QB], corr[QB];
-    if (!qt || !kt || !vt || !s || !acc) {
+    if (!qt || !s || !acc) {
         abort();   // a few hundred KiB per thread; nothing sensible to do without them
     }
     for (int64_t t = t0; t < t1; t++) {
         const int h = (int) (t / c->n_qblocks);
         const int64_t q0 = (t % c->n_qblocks) * QB;
         const int nq = (int) (c->Lq - q0 < QB ? c->Lq - q0 : QB);
+        const float * kh = tc->kt + (int64_t) h * hdp * tc->Lkp;
+        const float * vh = tc->vt + (int64_t) h * tc->Lkp * hdp;
         for (int i = 0; i < QB; i++) {
             float * dst = qt + i * hdp;
             if (i < nq) {
@@ -125,22 +185,16 @@ static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
                 for (int d = 0; d < hd; d++) {
                     dst[d] = src[d] * c->scale;
                 }
-            }   // rows past nq stay zero (their results are discarded)
+            } else {
+                memset(dst, 0, sizeof(float) * (size_t) hdp);   // results of padding rows are dropped
+            }
             m[i] = -INFINITY;
             l[i] = 0.0f;
         }
         memset(acc, 0, sizeof(float) * (size_t) (QB * hdp));
         for (int64_t k0 = 0; k0 < c->Lk; k0 += KB) {
             const int nk = (int) (c->Lk - k0 < KB ? c->Lk - k0 : KB);
-            for (int j = 0; j < nk; j++) {
-                const float * ks = c->k + (k0 + j) * row + (int64_t) h * hd;
-                const float * vs = c->v + (k0 + j) * row + (int64_t) h * hd;
-                for (int d = 0; d < hd; d++) {
-                    kt[d * KB + j] = ks[d];
-                }
-                memcpy(vt + j * hdp, vs, sizeof(float) * (size_t) hd);
-            }
-            tile_scores(s, qt, kt, hdp);
+            tile_scores_strided(s, qt, kh + k0, tc->Lkp, hdp);
             for (int i = 0; i < QB; i++) {
                 float * si = s + i * KB;
                 if (i >= nq) {
@@ -158,17 +212,20 @@ static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
                 for (int j = 0; j < nk; j++) {
                     mx = si[j] > mx ? si[j] : mx;
                 }
+                for (int j = 0; j < KB; j++) {
+                    si[j] = j < nk ? si[j] - mx : -INFINITY;
+                }
+                exp_rows(si, KB);
                 // rescale the running sums to the new max (for numerical stability)
                 corr[i] = expf(m[i] - mx);
                 float sum = 0.0f;
                 for (int j = 0; j < nk; j++) {
-                    si[j] = expf(si[j] - mx);
                     sum += si[j];
                 }
                 l[i] = l[i] * corr[i] + sum;
                 m[i] = mx;
             }
-            tile_pv(acc, s, vt, corr, nk, hdp);
+            tile_pv(acc, s, vh + k0 * hdp, corr, nk, hdp);
         }
         for (int i = 0; i < nq; i++) {
             float * dst = c->o + (q0 + i) * row + (int64_t) h * hd;
@@ -179,8 +236,6 @@ static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
         }
     }
     free(qt);
-    free(kt);
-    free(vt);
     free(s);
     free(acc);
 }
@@ -193,5 +248,17 @@ void ke_cpu_attention(struct ke_backend * be, float * o, const float * q, const 
         .o = o, .q = q, .k = k, .v = v, .Lq = Lq, .Lk = Lk, .n_heads = n_heads, .hd = head_dim,
         .hdp = (head_dim + 31) & ~31, .scale = scale, .bias = bias, .n_qblocks = (Lq + QB - 1) / QB,
     };
-    ke_parallel_for((int64_t) n_heads * c.n_qblocks, 1, attn_tasks, &c);
+    // keys and values laid out per head once (padded to whole tiles), shared by every query block
+    const int64_t Lkp = (Lk + KB - 1) / KB * KB;
+    struct pack_ctx pc = { .c = &c, .Lkp = Lkp };
+    pc.kt = alloc64((size_t) ((int64_t) n_heads * c.hdp * Lkp));
+    pc.vt = alloc64((size_t) ((int64_t) n_heads * Lkp * c.hdp));
+    if (!pc.kt || !pc.vt) {
+        abort();   // same size as k and v themselves
+    }
+    ke_parallel_for(Lk, 64, pack_rows, &pc);
+    struct task_ctx tc = { .c = &c, .kt = pc.kt, .vt = pc.vt, .Lkp = Lkp };
+    ke_parallel_for((int64_t) n_heads * c.n_qblocks, 1, attn_tasks, &tc);
+    free(pc.kt);
+    free(pc.vt);
 }
