@@ -1,5 +1,6 @@
 // Kinora engine: reader of a Hugging Face tokenizer.json holding a SentencePiece unigram model
 // (as converted for T5/UMT5: Unigram vocab + scores, Precompiled charsmap, Replace, Metaspace).
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -148,7 +149,293 @@ static bool parse_byte_piece(const char * s, size_t len, int * byte)
     return true;
 }
 
-static enum ke_status read_vocab(struct ke_tokenizer * tok, json_object * model, struct ke_error * err)
+// --- fast path for model.vocab ------------------------------------------------------------------
+// json-c builds an object per value, which makes a 256k-piece vocabulary slow to load. The vocab
+// array is found by a structural scan, read here, and json-c parses the rest of the document.
+
+struct scan {
+    const char * p;
+    const char * end;
+};
+
+static void skip_ws(struct scan * s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) {
+        s->p++;
+    }
+}
+
+static bool skip_string(struct scan * s)
+{
+    if (s->p >= s->end || *s->p != '"') {
+        return false;
+    }
+    for (s->p++; s->p < s->end; s->p++) {
+        if (*s->p == '\\') {
+            s->p++;
+        } else if (*s->p == '"') {
+            s->p++;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_delim(char c)
+{
+    switch (c) {
+    case ',': case ':': case '{': case '}': case '[': case ']': case '"':
+    case ' ': case '\t': case '\r': case '\n':
+        return true;
+    }
+    return false;
+}
+
+// Skip one value of any kind (nesting tracked by a counter: brackets are matched loosely, which
+// is enough to find spans; json-c validates the document afterwards).
+static bool skip_value(struct scan * s)
+{
+    int depth = 0;
+    do {
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return false;
+        }
+        char c = *s->p;
+        if (c == '"') {
+            if (!skip_string(s)) {
+                return false;
+            }
+        } else if (c == '{' || c == '[') {
+            depth++;
+            s->p++;
+        } else if (c == '}' || c == ']') {
+            if (--depth < 0) {
+                return false;
+            }
+            s->p++;
+        } else if (c == ',' || c == ':') {
+            s->p++;
+        } else {
+            // A number or literal: up to the next delimiter.
+            while (s->p < s->end && !is_delim(*s->p)) {
+                s->p++;
+            }
+        }
+    } while (depth > 0);
+    return true;
+}
+
+static bool key_is(const char * k0, const char * k1, const char * name)
+{
+    size_t n = strlen(name);
+    return (size_t)(k1 - k0) == n + 2 && memcmp(k0 + 1, name, n) == 0;
+}
+
+// Find the value span of key `name` in the object starting at s->p; false if absent.
+static bool find_key(struct scan * s, const char * name, const char ** v0, const char ** v1)
+{
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '{') {
+        return false;
+    }
+    s->p++;
+    for (;;) {
+        skip_ws(s);
+        if (s->p >= s->end || *s->p == '}') {
+            return false;
+        }
+        const char * k0 = s->p;
+        if (!skip_string(s)) {
+            return false;
+        }
+        const char * k1 = s->p;
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':') {
+            return false;
+        }
+        s->p++;
+        skip_ws(s);
+        const char * start = s->p;
+        if (!skip_value(s)) {
+            return false;
+        }
+        if (key_is(k0, k1, name)) {
+            *v0 = start;
+            *v1 = s->p;
+            return true;
+        }
+        skip_ws(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+        }
+    }
+}
+
+static int hex4(const char * p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+                c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+// Decode the JSON string at s->p into buf (grown as needed); false on bad input.
+static bool read_string(struct scan * s, char ** buf, size_t * cap, size_t * len)
+{
+    if (s->p >= s->end || *s->p != '"') {
+        return false;
+    }
+    s->p++;
+    size_t o = 0;
+    while (s->p < s->end && *s->p != '"') {
+        if (o + 8 > *cap) {
+            size_t nc = *cap * 2 + 64;
+            char * nb = realloc(*buf, nc);
+            if (!nb) {
+                return false;
+            }
+            *buf = nb;
+            *cap = nc;
+        }
+        unsigned char c = (unsigned char)*s->p++;
+        if (c < 0x20) {
+            return false;
+        }
+        if (c != '\\') {
+            (*buf)[o++] = (char)c;
+            continue;
+        }
+        if (s->p >= s->end) {
+            return false;
+        }
+        char e = *s->p++;
+        switch (e) {
+        case '"': case '\\': case '/': (*buf)[o++] = e; break;
+        case 'b': (*buf)[o++] = '\b'; break;
+        case 'f': (*buf)[o++] = '\f'; break;
+        case 'n': (*buf)[o++] = '\n'; break;
+        case 'r': (*buf)[o++] = '\r'; break;
+        case 't': (*buf)[o++] = '\t'; break;
+        case 'u': {
+            if (s->end - s->p < 4) {
+                return false;
+            }
+            int32_t cp = hex4(s->p);
+            if (cp < 0) {
+                return false;
+            }
+            s->p += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && s->end - s->p >= 6 && s->p[0] == '\\' && s->p[1] == 'u') {
+                int lo = hex4(s->p + 2);
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    s->p += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp <= 0xdfff) {
+                cp = 0xfffd;   // a lone surrogate
+            }
+            o += (size_t)ke_utf8_encode(cp, *buf + o);
+            break;
+        }
+        default:
+            return false;
+        }
+    }
+    if (s->p >= s->end) {
+        return false;
+    }
+    s->p++;
+    *len = o;
+    return true;
+}
+
+static enum ke_status read_vocab_fast(struct ke_tokenizer * tok, const char * v0, const char * v1,
+                                      struct ke_error * err)
+{
+    static locale_t c_locale;   // strtod must not follow the application's LC_NUMERIC
+    if (!c_locale) {
+        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+        if (!c_locale) {
+            return ke_err(err, KE_STATUS_NOMEM, "%s: cannot create the C locale", tok->path);
+        }
+    }
+    struct scan s = { v0, v1 };
+    char * buf = NULL;
+    size_t cap = 0, len = 0;
+    enum ke_status st = KE_STATUS_OK;
+    size_t i = 0;
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p++ != '[') {
+        return ke_err(err, KE_STATUS_FORMAT, "%s: model.vocab is not an array", tok->path);
+    }
+    skip_ws(&s);
+    if (s.p < s.end && *s.p == ']') {
+        return ke_err(err, KE_STATUS_FORMAT, "%s: model.vocab is empty", tok->path);
+    }
+    for (;; i++) {
+        skip_ws(&s);
+        bool ok = s.p < s.end && *s.p++ == '[';
+        if (ok) {
+            skip_ws(&s);
+            ok = read_string(&s, &buf, &cap, &len);
+        }
+        if (ok) {
+            skip_ws(&s);
+            ok = s.p < s.end && *s.p++ == ',';
+            skip_ws(&s);
+        }
+        double score = 0;
+        if (ok) {
+            ok = s.p < s.end && (*s.p == '-' || (*s.p >= '0' && *s.p <= '9'));
+            char num[64];
+            size_t k = 0;
+            while (ok && s.p < s.end && k + 1 < sizeof(num) && !is_delim(*s.p)) {
+                num[k++] = *s.p++;
+            }
+            num[k] = '\0';
+            char * e = NULL;
+            score = ok ? strtod_l(num, &e, c_locale) : 0;
+            ok = ok && e == num + k;
+            skip_ws(&s);
+            ok = ok && s.p < s.end && *s.p++ == ']';
+        }
+        if (!ok || len == 0) {
+            st = ke_err(err, KE_STATUS_FORMAT, "%s: model.vocab[%zu] is not a [piece, score] pair", tok->path, i);
+            break;
+        }
+        int byte;
+        int type = tok->byte_fallback && parse_byte_piece(buf, len, &byte) ? KE_PIECE_BYTE : KE_PIECE_NORMAL;
+        int id = ke_tok_add_piece(tok, buf, len, (float)score, type, err);
+        if (id < 0) {
+            st = (enum ke_status)id;
+            break;
+        }
+        skip_ws(&s);
+        if (s.p < s.end && *s.p == ',') {
+            s.p++;
+            continue;
+        }
+        if (s.p < s.end && *s.p == ']') {
+            break;
+        }
+        st = ke_err(err, KE_STATUS_FORMAT, "%s: model.vocab: expected ',' or ']' after entry %zu", tok->path, i);
+        break;
+    }
+    free(buf);
+    return st;
+}
+
+static enum ke_status read_vocab(struct ke_tokenizer * tok, json_object * model, const char * v0,
+                                 const char * v1, struct ke_error * err)
 {
     const char * type = get_str(model, "type");
     if (!type || strcmp(type, "Unigram") != 0) {
@@ -161,6 +448,13 @@ static enum ke_status read_vocab(struct ke_tokenizer * tok, json_object * model,
     }
     json_object * bf = get(model, "byte_fallback");
     tok->byte_fallback = bf && json_object_get_boolean(bf);
+    if (v0) {
+        enum ke_status st = read_vocab_fast(tok, v0, v1, err);
+        if (st != KE_STATUS_OK) {
+            return st;
+        }
+        goto unk;
+    }
     size_t n = json_object_array_length(vocab);
     if (n == 0 || n > (1u << 30)) {
         return ke_err(err, KE_STATUS_FORMAT, "%s: model.vocab has %zu entries", tok->path, n);
@@ -186,6 +480,7 @@ static enum ke_status read_vocab(struct ke_tokenizer * tok, json_object * model,
             return (enum ke_status)id;
         }
     }
+unk:;
     json_object * unk = get(model, "unk_id");
     if (unk && json_object_is_type(unk, json_type_int)) {
         int64_t u = json_object_get_int64(unk);
@@ -233,16 +528,43 @@ enum ke_status ke_tok_json_read(struct ke_tokenizer * tok, const char * data, si
     if (n > INT32_MAX) {
         return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: tokenizer.json larger than 2 GiB", tok->path);
     }
+    // Cut model.vocab out (replaced by []) when the scan finds it; json-c reads the rest.
+    const char * v0 = NULL, * v1 = NULL;
+    char * rest = NULL;
+    struct scan sc = { data, data + n };
+    const char * m0, * m1;
+    if (find_key(&sc, "model", &m0, &m1)) {
+        struct scan sm = { m0, m1 };
+        if (find_key(&sm, "vocab", &v0, &v1)) {
+            size_t head = (size_t)(v0 - data), tail = n - (size_t)(v1 - data);
+            rest = malloc(head + 2 + tail);
+            if (!rest) {
+                return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", tok->path);
+            }
+            memcpy(rest, data, head);
+            memcpy(rest + head, "[]", 2);
+            memcpy(rest + head + 2, v1, tail);
+            data = rest;
+            n = head + 2 + tail;
+        } else {
+            v0 = v1 = NULL;
+        }
+    }
     json_tokener * jt = json_tokener_new_ex(64);
     if (!jt) {
+        free(rest);
         return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", tok->path);
     }
     json_object * root = json_tokener_parse_ex(jt, data, (int)n);
     enum json_tokener_error je = json_tokener_get_error(jt);
     if (!root || je != json_tokener_success) {
         size_t at = json_tokener_get_parse_end(jt);
+        if (rest && at > (size_t)(v0 - rest)) {
+            at += (size_t)(v1 - v0) - 2;   // offsets in the original file
+        }
         json_object_put(root);
         json_tokener_free(jt);
+        free(rest);
         return ke_err(err, KE_STATUS_FORMAT, "%s: invalid JSON near byte %zu: %s", tok->path, at,
                       je == json_tokener_continue ? "unexpected end of file" : json_tokener_error_desc(je));
     }
@@ -254,7 +576,7 @@ enum ke_status ke_tok_json_read(struct ke_tokenizer * tok, const char * data, si
         st = ke_err(err, KE_STATUS_FORMAT, "%s: no \"model\" object (not a tokenizer.json)", tok->path);
         goto done;
     }
-    st = read_vocab(tok, model, err);
+    st = read_vocab(tok, model, v0, v1, err);
     if (st == KE_STATUS_OK) {
         st = read_added(tok, get(root, "added_tokens"), err);
     }
@@ -266,5 +588,6 @@ enum ke_status ke_tok_json_read(struct ke_tokenizer * tok, const char * data, si
     }
 done:
     json_object_put(root);
+    free(rest);
     return st;
 }

@@ -421,6 +421,47 @@ test_api (void)
   g_free (link);
 }
 
+/* kinora-cli tokenize --raw --file prints what spm_encode prints; prompt mode shows ids and pieces. */
+static void
+test_cli (void)
+{
+  const char *cli = g_getenv ("KINORA_CLI");
+  g_assert_nonnull (cli);
+  char *model = te_path ("data/spm-b.model");
+  char *lines = te_path ("data/heldout.txt");
+  char *ids = te_path ("data/spm-b.ids");
+  char *want = NULL;
+  g_assert_true (g_file_get_contents (ids, &want, NULL, NULL));
+  const char *argv1[] = { cli, "tokenize", "--tokenizer", model, "--raw", "--file", lines, NULL };
+  char *out = NULL, *errs = NULL;
+  int status = 0;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv1, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, NULL));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpstr (out, ==, want);
+  g_free (out);
+  g_free (errs);
+  const char *argv2[] = { cli, "tokenize", "--tokenizer", model, "A red fox &amp; snow", NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) argv2, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, NULL));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_test_message ("%s", out);
+  g_assert_nonnull (strstr (out, "ids:"));
+  g_assert_nonnull (strstr (out, " 2\n"));   /* spm-b's </s> is id 2 */
+  g_assert_nonnull (strstr (out, "</s>"));
+  g_free (out);
+  g_free (errs);
+  /* A broken path fails with the file named. */
+  const char *argv3[] = { cli, "tokenize", "--tokenizer", "/nonexistent.json", "x", NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) argv3, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, NULL));
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (errs, "/nonexistent.json"));
+  g_free (out);
+  g_free (errs);
+  g_free (want);
+  g_free (model);
+  g_free (lines);
+  g_free (ids);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -432,6 +473,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/clean", test_clean);
   g_test_add_func ("/tokenizer/prompt-truncation", test_prompt_truncation);
   g_test_add_func ("/tokenizer/api", test_api);
+  g_test_add_func ("/tokenizer/cli", test_cli);
   int rc = g_test_run ();
   ke_tokenizer_free (pegasus);
   return rc;
