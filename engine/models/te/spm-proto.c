@@ -1,5 +1,6 @@
 // Kinora engine: reader of SentencePiece's spiece.model, a ModelProto message in protobuf wire
 // format (schema: sentencepiece_model.proto, SentencePiece v0.1.97). Reads only what encoding needs.
+// (libprotobuf-c would need protoc-c code generated from the .proto, which Debian does not ship.)
 #include <stdio.h>
 #include <string.h>
 
