@@ -91,7 +91,8 @@ enum ke_tokenize_flags {
     KE_TOKENIZE_RAW    = 1 << 0,  // the pieces of the text as given: no cleaning, no EOS
 };
 
-// path: a spiece.model, a tokenizer.json, or a folder holding either (spiece.model preferred).
+// path: a spiece.model, a tokenizer.json, or a folder holding either (tokenizer.json preferred, as
+// the official pipeline reads it; each form is followed as written, e.g. its byte_fallback flag).
 enum ke_status ke_tokenizer_open(ke_tokenizer_t ** tok, const char * path, struct ke_error * err);
 void ke_tokenizer_free(ke_tokenizer_t * tok);
 // Encode UTF-8 text (NUL-terminated). Prompt mode keeps at most max_ids - 1 pieces, then EOS
@@ -271,6 +272,14 @@ bool ke_model_is_random(const ke_model_t * m);    // true for the tiny test mode
 enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struct ke_video ** out,
                            struct ke_error * err);
 void ke_video_free(struct ke_video * v);
+// Read a PNG or JPEG file as RGB8 for ke_gen_params.image; release with ke_image_free.
+enum ke_status ke_image_read(struct ke_image ** out, const char * path, struct ke_error * err);
+void ke_image_free(struct ke_image * im);
+// Defaults for this model: the task's official values, or small sizes for the tiny test model.
+struct ke_gen_params ke_model_params_default(const ke_model_t * m);
+// Decode a latent saved through save_latent_path (tensor "latent" [C, F, H, W]); fps <= 0: the saved one.
+enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double fps, struct ke_video ** out,
+                                      struct ke_error * err);
 
 #ifdef __cplusplus
 }

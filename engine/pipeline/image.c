@@ -161,11 +161,39 @@ enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struc
     return st;
 }
 
-void ke_image_free(struct ke_rgb_image * im)
+void ke_rgb_image_free(struct ke_rgb_image * im)
 {
     if (im) {
         free(im->rgb);
         memset(im, 0, sizeof(*im));
+    }
+}
+
+enum ke_status ke_image_read(struct ke_image ** out, const char * path, struct ke_error * err)
+{
+    struct ke_rgb_image im;
+    *out = NULL;
+    enum ke_status st = ke_image_load(&im, path, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    struct ke_image * r = malloc(sizeof(*r));
+    if (!r) {
+        ke_rgb_image_free(&im);
+        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", path);
+    }
+    r->width = im.width;
+    r->height = im.height;
+    r->rgb = im.rgb;
+    *out = r;
+    return KE_STATUS_OK;
+}
+
+void ke_image_free(struct ke_image * im)
+{
+    if (im) {
+        free((void *) im->rgb);
+        free(im);
     }
 }
 

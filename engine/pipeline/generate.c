@@ -1,0 +1,428 @@
+// Kinora engine: ke_generate: text encoding, image conditioning, noise from the seed, the sampling loop
+// (sample.c), saving the latent, VAE decode to RGB8 (official text2video.py / image2video.py /
+// textimage2video.py generate(), commit 42bf4cf).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "models/dit/wan.h"
+#include "models/te/umt5.h"
+#include "models/vae/wan-vae.h"
+#include "pipeline/model-impl.h"
+#include "sampling/sampling.h"
+
+struct gen {
+    ke_model_t * m;
+    const struct ke_gen_params * p;
+    struct ke_backend * be;
+    float * txt[2];             // [0] prompt, [1] negative prompt: T5 output rows (n_tok[i], dim)
+    int n_tok[2];
+    struct ke_expert ex[2];
+    double t_start;
+    struct ke_video * video;
+    int aborted;
+};
+
+static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
+{
+    if (g->p->progress) {
+        struct ke_progress pr = { stage, step, n_steps, ke_now() - g->t_start, -1.0 };
+        g->p->progress(&pr, g->p->user_data);
+    }
+}
+
+static int poll_abort(struct gen * g)
+{
+    return g->p->abort ? g->p->abort(g->p->user_data) : 0;
+}
+
+static enum ke_status encode_text(struct gen * g, int which, const char * text, struct ke_error * err)
+{
+    ke_model_t * m = g->m;
+    const int max_ids = m->cfg.text_len > 0 ? m->cfg.text_len : 512;
+    int64_t * ids = malloc(sizeof(int64_t) * (size_t) max_ids);
+    int32_t * ids32 = malloc(sizeof(int32_t) * (size_t) max_ids);
+    enum ke_status st = KE_STATUS_OK;
+    int n = 0;
+    if (!ids || !ids32) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    if (m->tok) {
+        if ((st = ke_tokenizer_encode(m->tok, text, ids32, max_ids, &n, KE_TOKENIZE_PROMPT, err)) != KE_STATUS_OK) {
+            goto done;
+        }
+        for (int i = 0; i < n; i++) {
+            ids[i] = ids32[i];
+        }
+    } else {
+        n = ke_tiny_tokenize(text, ids, max_ids);
+    }
+    if (n < 1) {
+        st = ke_err(err, KE_STATUS_INVALID, "prompt encodes to no tokens");
+        goto done;
+    }
+    const int64_t dim = m->t5->cfg.dim;
+    g->txt[which] = malloc(sizeof(float) * (size_t) (n * dim));
+    if (!g->txt[which]) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    // only the real tokens: the reference's padded run gives the same rows (masked keys get exp() = 0)
+    st = ke_umt5_encode(m->t5, g->txt[which], ids, NULL, n, NULL, err);
+    g->n_tok[which] = n;
+done:
+    free(ids);
+    free(ids32);
+    return st;
+}
+
+static void release_expert(struct gen * g, int slot)
+{
+    ke_dit_context_free(g->ex[slot].cond);
+    ke_dit_context_free(g->ex[slot].uncond);
+    g->ex[slot].cond = g->ex[slot].uncond = NULL;
+    g->ex[slot].dit = NULL;
+}
+
+// Build (or reuse) the DiT of a slot and this job's text contexts. With two experts only the active one
+// stays resident: switching frees the other one's DiT.
+static enum ke_status get_expert(void * user, int which, struct ke_expert ** out, struct ke_error * err)
+{
+    struct gen * g = user;
+    ke_model_t * m = g->m;
+    const int slot = m->n_experts == 2 ? which : 0;
+    enum ke_status st;
+    if (!g->ex[slot].dit) {
+        if (m->n_experts == 2) {
+            const int other = 1 - slot;
+            release_expert(g, other);
+            ke_dit_free(m->dit[other]);
+            m->dit[other] = NULL;
+        }
+        if (m->dit[slot] && m->dit_be[slot] != g->be) {
+            ke_dit_free(m->dit[slot]);
+            m->dit[slot] = NULL;
+        }
+        if (!m->dit[slot]) {
+            if ((st = ke_dit_init(&m->dit[slot], m->dit_w[slot], NULL, g->be, err)) != KE_STATUS_OK) {
+                return st;
+            }
+            m->dit_be[slot] = g->be;
+        }
+        g->ex[slot].dit = m->dit[slot];
+        if ((st = ke_dit_context_new(m->dit[slot], g->txt[0], g->n_tok[0], &g->ex[slot].cond, err)) != KE_STATUS_OK ||
+            (st = ke_dit_context_new(m->dit[slot], g->txt[1], g->n_tok[1], &g->ex[slot].uncond, err)) != KE_STATUS_OK) {
+            release_expert(g, slot);
+            return st;
+        }
+    }
+    *out = &g->ex[slot];
+    return KE_STATUS_OK;
+}
+
+static bool frame_cb(const float * rgb, int index, int n_frames, int width, int height, void * user)
+{
+    struct gen * g = user;
+    struct ke_video * v = g->video;
+    if (index < v->n_frames && width == v->width && height == v->height) {
+        const size_t plane = (size_t) width * height;
+        uint8_t * dst = v->rgb + (size_t) index * plane * 3;
+        for (size_t i = 0; i < plane; i++) {
+            for (int c = 0; c < 3; c++) {
+                float x = rgb[(size_t) c * plane + i];
+                x = x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x);
+                // (x + 1) / 2 * 255 truncated to uint8, as the reference's save_video
+                dst[i * 3 + c] = (uint8_t) ((x + 1.0f) / 2.0f * 255.0f);
+            }
+        }
+    }
+    progress(g, KE_STAGE_DECODE, index + 1, n_frames);
+    if (poll_abort(g) == 1) {
+        g->aborted = 1;
+        return false;
+    }
+    return true;
+}
+
+static enum ke_status save_latent(const struct gen * g, const float * x, const int64_t * shape, int64_t seed,
+                                  struct ke_error * err)
+{
+    struct ke_io * io = ke_io_new(g->p->save_latent_path);
+    if (!io) {
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    float * d = ke_io_add(io, "latent", KE_DTYPE_F32, 4, shape, err);
+    enum ke_status st = KE_STATUS_NOMEM;
+    if (d) {
+        char v[64];
+        memcpy(d, x, sizeof(float) * (size_t) (shape[0] * shape[1] * shape[2] * shape[3]));
+        ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name);
+        ke_io_set_meta(io, "model", g->m->name);
+        ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "");
+        snprintf(v, sizeof(v), "%lld", (long long) seed);
+        ke_io_set_meta(io, "seed", v);
+        snprintf(v, sizeof(v), "%g", g->p->fps);
+        ke_io_set_meta(io, "fps", v);
+        st = ke_io_write(io, g->p->save_latent_path, err);
+    }
+    ke_io_free(io);
+    return st;
+}
+
+static enum ke_status decode(struct gen * g, const float * x, int z, int T, int lh, int lw, double fps,
+                             struct ke_video ** out, struct ke_error * err)
+{
+    ke_model_t * m = g->m;
+    if (z != m->vae->z_dim) {
+        return ke_err(err, KE_STATUS_SHAPE, "latent has %d channels, the model's VAE %d", z, m->vae->z_dim);
+    }
+    struct ke_video * v = calloc(1, sizeof(*v));
+    const int s = m->vae->scale;
+    if (!v) {
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    v->width = lw * s;
+    v->height = lh * s;
+    v->n_frames = 1 + 4 * (T - 1);
+    v->fps = fps;
+    v->rgb = calloc((size_t) v->n_frames * v->width * v->height, 3);
+    if (!v->rgb) {
+        ke_err(err, KE_STATUS_NOMEM, "out of memory for a %dx%dx%d video", v->width, v->height, v->n_frames);
+        free(v);
+        return KE_STATUS_NOMEM;
+    }
+    g->video = v;
+    struct ke_vae_run_opts o = { 0 };
+    o.clamp = true;
+    progress(g, KE_STAGE_DECODE, 0, v->n_frames);
+    enum ke_status st = ke_vae_decode_opts(m->vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    if (st != KE_STATUS_OK || g->aborted) {
+        ke_video_free(v);
+        g->video = NULL;
+        if (g->aborted) {
+            if (err) {
+                err->code = KE_STATUS_OK;
+            }
+            return ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
+        }
+        return st;
+    }
+    *out = v;
+    return KE_STATUS_OK;
+}
+
+enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struct ke_video ** out,
+                           struct ke_error * err)
+{
+    if (out) {
+        *out = NULL;
+    }
+    if (!m || !p || !out) {
+        return ke_err(err, KE_STATUS_INVALID, "generate: model, parameters and output are required");
+    }
+    enum ke_status st = ke_gen_params_validate(p, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    if (p->task != m->task) {
+        return ke_err(err, KE_STATUS_INVALID, "the parameters are for %s but the model is %s",
+                      ke_task_info(p->task)->name, ke_task_info(m->task)->name);
+    }
+    struct gen g;
+    memset(&g, 0, sizeof(g));
+    g.m = m;
+    g.p = p;
+    g.t_start = ke_now();
+    const struct ke_task_info * ti = ke_task_info(m->task);
+    const int z = m->vae->z_dim, sc = m->vae->scale, patch = 2;
+    float * x = NULL, * pin = NULL, * y = NULL, * img = NULL, * clip = NULL;
+    if (p->n_threads > 0) {
+        ke_set_threads(p->n_threads);
+    }
+    g.be = ke_backend_by_name(p->backend ? p->backend : "cpu", err);
+    if (!g.be) {
+        return err ? err->code : KE_STATUS_UNSUPPORTED;
+    }
+    if (p->precision == KE_PRECISION_BF16 && g.be == ke_backend_cpu() && !m->random) {
+        g.be = ke_backend_cpu_fast();
+    }
+    progress(&g, KE_STAGE_TEXT, 0, 2);
+    const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
+    if ((st = encode_text(&g, 0, p->prompt ? p->prompt : "", err)) != KE_STATUS_OK ||
+        (st = encode_text(&g, 1, neg, err)) != KE_STATUS_OK) {
+        ke_err_prefix(err, "text encoder: ");
+        goto done;
+    }
+    progress(&g, KE_STAGE_TEXT, 2, 2);
+    if (poll_abort(&g) == 1) {
+        st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
+        goto done;
+    }
+    // latent size and image conditioning
+    const int T = (p->n_frames - 1) / 4 + 1;
+    int lh = p->height / sc, lw = p->width / sc;
+    if (p->image) {
+        const struct ke_image * im = p->image;
+        progress(&g, KE_STAGE_IMAGE, 0, 1);
+        if (m->task == KE_TASK_TI2V_5B) {
+            int ow, oh;
+            ke_best_output_size(im->width, im->height, sc * patch, sc * patch, (double) p->width * p->height, &ow, &oh);
+            lh = oh / sc;
+            lw = ow / sc;
+            img = malloc(sizeof(float) * 3 * (size_t) ow * oh);
+            pin = malloc(sizeof(float) * (size_t) z * lh * lw);
+            if (!img || !pin) {
+                st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+                goto done;
+            }
+            if ((st = ke_image_prepare_ti2v(img, ow, oh, im->rgb, im->width, im->height, err)) != KE_STATUS_OK ||
+                (st = ke_vae_encode_opts(m->vae, pin, img, 1, oh, ow, NULL, err)) != KE_STATUS_OK) {
+                goto done;
+            }
+        } else if (m->task == KE_TASK_I2V_A14B) {
+            ke_i2v_latent_size(im->width, im->height, (double) p->width * p->height, sc, patch, &lw, &lh);
+            const int H = lh * sc, W = lw * sc;
+            const size_t plane = (size_t) H * W, lplane = (size_t) lh * lw;
+            img = malloc(sizeof(float) * 3 * plane);
+            clip = calloc((size_t) 3 * p->n_frames * plane, sizeof(float));
+            y = calloc((size_t) (z + 4) * T * lplane, sizeof(float));
+            if (!img || !clip || !y) {
+                st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning clip");
+                goto done;
+            }
+            if ((st = ke_image_prepare_i2v(img, W, H, im->rgb, im->width, im->height, err)) != KE_STATUS_OK) {
+                goto done;
+            }
+            for (int c = 0; c < 3; c++) {
+                memcpy(clip + (size_t) c * p->n_frames * plane, img + (size_t) c * plane, sizeof(float) * plane);
+            }
+            // y = [mask (4 channels, 1 on latent frame 0), VAE latent of (image, zero frames)]
+            if ((st = ke_vae_encode_opts(m->vae, y + (size_t) 4 * T * lplane, clip, p->n_frames, H, W, NULL, err)) !=
+                KE_STATUS_OK) {
+                goto done;
+            }
+            for (int c = 0; c < 4; c++) {
+                for (size_t i = 0; i < lplane; i++) {
+                    y[(size_t) c * T * lplane + i] = 1.0f;
+                }
+            }
+            free(clip);
+            clip = NULL;
+        }
+        progress(&g, KE_STAGE_IMAGE, 1, 1);
+    } else if (m->task == KE_TASK_I2V_A14B) {
+        st = ke_err(err, KE_STATUS_INVALID, "%s needs a conditioning image", ti->name);
+        goto done;
+    }
+    // noise: one float32 draw of [z, T, lh, lw] in C order from the seed
+    const int64_t n = (int64_t) z * T * lh * lw;
+    const int64_t seed = p->seed >= 0 ? p->seed : ke_random_seed();
+    x = malloc(sizeof(float) * (size_t) n);
+    if (!x) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    struct ke_rng rng;
+    ke_rng_seed(&rng, (uint64_t) seed);
+    ke_randn(&rng, x, n);
+    ke_log(2, "generate: %s, latent [%d, %d, %d, %d], seed %lld", ti->name, z, T, lh, lw, (long long) seed);
+
+    struct ke_sample_args sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.z = z;
+    sa.F = T;
+    sa.H = lh;
+    sa.W = lw;
+    sa.x = x;
+    sa.y = y;
+    sa.c_y = y ? z + 4 : 0;
+    sa.pin = pin;
+    sa.per_token_t = m->task == KE_TASK_TI2V_5B;
+    sa.solver = p->solver;
+    sa.steps = p->steps;
+    sa.shift = p->shift;
+    sa.guide = p->guide;
+    sa.guide_high = p->guide_high;
+    sa.boundary = m->boundary;
+    sa.n_train = ti->n_train_timesteps;
+    sa.expert = get_expert;
+    sa.expert_user = &g;
+    sa.progress = p->progress;
+    sa.preview = p->preview;
+    sa.abort = p->abort;
+    sa.user_data = p->user_data;
+    sa.t_start = g.t_start;
+    if ((st = ke_sample(&sa, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    release_expert(&g, 0);
+    release_expert(&g, 1);
+    if (p->save_latent_path && *p->save_latent_path) {
+        int64_t shape[4] = { z, T, lh, lw };
+        if ((st = save_latent(&g, x, shape, seed, err)) != KE_STATUS_OK) {
+            goto done;
+        }
+    }
+    st = decode(&g, x, z, T, lh, lw, p->fps, out, err);
+    if (st == KE_STATUS_OK) {
+        progress(&g, KE_STAGE_DONE, p->steps, p->steps);
+    }
+done:
+    release_expert(&g, 0);
+    release_expert(&g, 1);
+    free(g.txt[0]);
+    free(g.txt[1]);
+    free(x);
+    free(pin);
+    free(y);
+    free(img);
+    free(clip);
+    return st;
+}
+
+enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double fps, struct ke_video ** out,
+                                      struct ke_error * err)
+{
+    if (out) {
+        *out = NULL;
+    }
+    if (!m || !path || !out) {
+        return ke_err(err, KE_STATUS_INVALID, "decode latent: model, path and output are required");
+    }
+    struct ke_io * io = NULL;
+    enum ke_status st = ke_io_read(&io, path, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    const struct ke_io_tensor * t = ke_io_get(io, "latent");
+    if (!t || t->n_dims != 4) {
+        ke_io_free(io);
+        return ke_err(err, KE_STATUS_MISSING, "%s: tensor 'latent' [z, frames, height, width] is missing", path);
+    }
+    float * x = ke_io_get_f32(io, "latent", -1, err);
+    struct gen g;
+    memset(&g, 0, sizeof(g));
+    struct ke_gen_params p = ke_model_params_default(m);
+    g.m = m;
+    g.p = &p;
+    g.t_start = ke_now();
+    const char * f = ke_io_meta(io, "fps");
+    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3],
+                    fps > 0 ? fps : (f ? atof(f) : p.fps), out, err)
+           : KE_STATUS_NOMEM;
+    free(x);
+    ke_io_free(io);
+    return st;
+}
+
+void ke_video_free(struct ke_video * v)
+{
+    if (!v) {
+        return;
+    }
+    free(v->rgb);
+    free(v);
+}
