@@ -51,6 +51,7 @@ create_card_cb (gpointer item,
   GtkWidget *box, *picture, *label, *meta, *buttons, *open;
   g_autofree char *when = g_date_time_format (kinora_history_item_get_created (entry), "%x %X");
   g_autofree char *meta_text = NULL;
+  g_autofree char *seed_text = NULL;
 
   box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
   gtk_widget_add_css_class (box, "card");
@@ -77,8 +78,9 @@ create_card_cb (gpointer item,
   gtk_box_append (GTK_BOX (box), label);
 
   /* Translators: size, frames, seed and date of a result, e.g. "128×64 · 9 frames · seed 42 · 22/11/26 23:04:05" */
-  meta_text = g_strdup_printf (_("%d×%d · %d frames · seed %" G_GINT64_FORMAT " · %s"),
-                               p->width, p->height, p->n_frames, p->seed, when);
+  seed_text = g_strdup_printf ("%" G_GINT64_FORMAT, p->seed);
+  meta_text = g_strdup_printf (_("%d×%d · %d frames · seed %s · %s"),
+                               p->width, p->height, p->n_frames, seed_text, when);
   meta = gtk_label_new (meta_text);
   gtk_label_set_ellipsize (GTK_LABEL (meta), PANGO_ELLIPSIZE_END);
   gtk_label_set_xalign (GTK_LABEL (meta), 0);

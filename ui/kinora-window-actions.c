@@ -128,10 +128,11 @@ _kinora_window_show_result (KinoraWindow      *self,
   if (p != NULL)
     {
       /* Translators: a result's size, frame count, rate and seed */
-      text = g_strdup_printf (_("%d × %d, %d frames at %g fps, seed %" G_GINT64_FORMAT),
+      g_autofree char *seed = g_strdup_printf ("%" G_GINT64_FORMAT, p->seed);
+      text = g_strdup_printf (_("%d × %d, %d frames at %g fps, seed %s"),
                               self->result ? self->result->width : p->width,
                               self->result ? self->result->height : p->height,
-                              self->result ? self->result->n_frames : p->n_frames, p->fps, p->seed);
+                              self->result ? self->result->n_frames : p->n_frames, p->fps, seed);
       gtk_label_set_label (self->result_label, text);
     }
   gtk_stack_set_visible_child_name (self->output_stack, "result");

@@ -244,6 +244,8 @@ load_model_cb (GObject      *source,
 
   if (info == NULL)
     {
+      g_clear_error (&self->last_error);
+      self->last_error = g_error_copy (error);
       _kinora_window_toast (self, error->message);
       _kinora_window_update_actions (self);
       return;

@@ -1,0 +1,461 @@
+/* test-window.c: tests for ui/kinora-window.c under Xvfb: launch, generate with the test
+ * model (a preview per step), playback, MP4 export checked with GstDiscoverer, cancel,
+ * reuse of settings from the history. Screenshots of each state go to $KINORA_SCREENSHOT_DIR.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <adwaita.h>
+#include <gst/gst.h>
+#include <gst/pbutils/pbutils.h>
+
+#include "kinora-window-private.h"
+
+#define TIMEOUT_S 120
+
+/* --- helpers ------------------------------------------------------------------------------------- */
+
+typedef gboolean (*Condition) (KinoraWindow *self);
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Run the main loop until @cond holds; FALSE after @seconds. */
+static gboolean
+wait_until (KinoraWindow *self,
+            Condition     cond,
+            double        seconds)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
+
+  while (!cond (self) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return cond (self);
+}
+
+static gboolean
+always_false (KinoraWindow *self)
+{
+  return FALSE;
+}
+
+static void
+spin (double seconds)
+{
+  wait_until (NULL, always_false, seconds);
+}
+
+static gboolean
+model_loaded (KinoraWindow *self)
+{
+  return self->load_cancellable == NULL;
+}
+
+static gboolean
+job_done (KinoraWindow *self)
+{
+  return self->job == NULL;
+}
+
+static gboolean
+first_preview (KinoraWindow *self)
+{
+  return self->job == NULL || self->n_previews > 0;
+}
+
+static gboolean
+result_ready (KinoraWindow *self)
+{
+  return self->result_item != NULL || self->last_error != NULL;
+}
+
+static gboolean
+playing (KinoraWindow *self)
+{
+  GtkMediaStream *s = kinora_player_get_stream (self->player);
+
+  if (s == NULL)
+    return FALSE;
+  if (gtk_media_stream_get_error (s) != NULL)
+    return TRUE;
+  return gtk_media_stream_is_prepared (s) && gtk_media_stream_get_timestamp (s) > 0;
+}
+
+static guint exports_wanted;
+
+static gboolean
+exported (KinoraWindow *self)
+{
+  return self->n_exports_done >= exports_wanted;
+}
+
+/* Render the window through its own renderer, save it, and check it is not blank:
+ * the standard deviation of the luma must exceed 8 levels (a flat or nearly flat image fails). */
+static void
+screenshot (KinoraWindow *self,
+            const char   *name)
+{
+  GtkWidget *widget = GTK_WIDGET (self);
+  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (widget);
+  GtkSnapshot *snapshot;
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  const char *dir = g_getenv ("KINORA_SCREENSHOT_DIR");
+  g_autofree char *path = NULL;
+  g_autofree guchar *pixels = NULL;
+  double sum = 0, sum2 = 0, sd;
+  gsize n = (gsize) w * h;
+
+  g_assert_cmpint (w, >, 0);
+  g_assert_cmpint (h, >, 0);
+  /* the paintable is empty until the widget was drawn once since its last change */
+  for (int tries = 0; tries < 50; tries++)
+    {
+      gtk_widget_queue_draw (widget);
+      spin (0.1);
+      snapshot = gtk_snapshot_new ();
+      gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), w, h);
+      node = gtk_snapshot_free_to_node (snapshot);
+      if (node != NULL)
+        break;
+    }
+  g_assert_nonnull (node);
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (widget)), node,
+                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
+  if (dir != NULL)
+    {
+      g_mkdir_with_parents (dir, 0755);
+      path = g_strdup_printf ("%s/%s.png", dir, name);
+      g_assert_true (gdk_texture_save_to_png (texture, path));
+      g_test_message ("screenshot %s", path);
+    }
+
+  pixels = g_malloc (n * 4);
+  gdk_texture_download (texture, pixels, (gsize) w * 4);
+  for (gsize i = 0; i < n; i++)
+    {
+      double y = 0.299 * pixels[i * 4 + 2] + 0.587 * pixels[i * 4 + 1] + 0.114 * pixels[i * 4 + 0];
+      sum += y;
+      sum2 += y * y;
+    }
+  sd = sqrt (MAX (sum2 / n - (sum / n) * (sum / n), 0));
+  g_test_message ("%s: %dx%d, luma sd %.1f", name, w, h, sd);
+  g_assert_cmpfloat (sd, >, 8.0);
+}
+
+static void
+delete_tree (GFile *file)
+{
+  g_autoptr(GFileEnumerator) e = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+  GFile *child;
+
+  while (e != NULL && g_file_enumerator_iterate (e, &info, &child, NULL, NULL) && info != NULL)
+    delete_tree (child);
+  g_file_delete (file, NULL, NULL);
+}
+
+/* Each test starts with an empty history and fresh settings. */
+static KinoraWindow *
+new_window (void)
+{
+  g_autoptr(GFile) history = g_file_new_build_filename (g_get_user_data_dir (), "kinora", "history", NULL);
+  g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
+  g_auto(GStrv) keys = NULL;
+  KinoraWindow *self;
+
+  delete_tree (history);
+  {
+    g_autoptr(GSettingsSchema) schema = NULL;
+    g_object_get (settings, "settings-schema", &schema, NULL);
+    keys = g_settings_schema_list_keys (schema);
+    for (guint i = 0; keys[i] != NULL; i++)
+      g_settings_reset (settings, keys[i]);
+  }
+
+  self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
+
+  gtk_window_set_default_size (GTK_WINDOW (self), 1180, 760);
+  gtk_window_present (GTK_WINDOW (self));
+  spin (0.5);
+  return self;
+}
+
+static void
+destroy_window (KinoraWindow *self)
+{
+  gtk_window_destroy (GTK_WINDOW (self));
+  spin (0.2);
+  g_assert_finalize_object (self);
+}
+
+static void
+set_text (GtkTextView *view,
+          const char  *text)
+{
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (view), text, -1);
+}
+
+static void
+use_test_model (KinoraWindow *self)
+{
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
+  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_null (self->last_error);
+}
+
+/* Seen preview steps, to check there is one per step */
+typedef struct
+{
+  GArray *steps;
+} PreviewLog;
+
+static void
+log_preview_cb (KinoraJob   *job,
+                KinoraVideo *frames,
+                int          step,
+                int          n_steps,
+                PreviewLog  *log)
+{
+  g_assert_cmpint (frames->n_frames, >, 0);
+  g_array_append_val (log->steps, step);
+}
+
+/* --- tests --------------------------------------------------------------------------------------- */
+
+static void
+test_launch (void)
+{
+  KinoraWindow *self = new_window ();
+
+  /* with no real model installed the window says so and offers the test model */
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "no-model");
+  g_assert_false (gtk_widget_is_sensitive (self->generate_button));
+  screenshot (self, "01-launch-no-model");
+
+  use_test_model (self);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "ready");
+  g_assert_true (gtk_widget_is_sensitive (self->generate_button));
+  screenshot (self, "02-ready-test-model");
+
+  destroy_window (self);
+}
+
+static void
+generate (KinoraWindow *self,
+          const char   *prompt,
+          int           seed,
+          int           steps,
+          PreviewLog   *log)
+{
+  set_text (self->prompt_view, prompt);
+  gtk_spin_button_set_value (self->seed_spin, seed);
+  gtk_toggle_button_set_active (self->seed_lock, TRUE);
+  gtk_spin_button_set_value (self->steps_spin, steps);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.generate", NULL));
+  g_assert_nonnull (self->job);
+  if (log != NULL)
+    g_signal_connect (self->job, "preview", G_CALLBACK (log_preview_cb), log);
+}
+
+static void
+test_generate_play_export (void)
+{
+  KinoraWindow *self = new_window ();
+  PreviewLog log = { g_array_new (FALSE, FALSE, sizeof (int)) };
+  const int steps = 4;
+  g_autofree char *tmp = g_dir_make_tmp ("kinora-export-XXXXXX", NULL);
+  g_autofree char *mp4 = g_build_filename (tmp, "clip.mp4", NULL);
+  g_autofree char *sidecar = g_strconcat (mp4, ".json", NULL);
+  g_autoptr(GFile) mp4_file = g_file_new_for_path (mp4);
+  g_autoptr(GstDiscoverer) discoverer = NULL;
+  g_autoptr(GstDiscovererInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  GList *streams;
+  const GstTagList *tags;
+  g_autofree char *title = NULL;
+  KinoraParams *p;
+  double duration;
+
+  use_test_model (self);
+  generate (self, "a red fox running through snow", 1234, steps, &log);
+
+  /* the window stays responsive: the preview arrives while the job runs */
+  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  if (self->job != NULL)
+    screenshot (self, "03-preview-sampling");
+  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_null (self->last_error);
+
+  /* one preview per step, every step seen, all frames of the x0 estimate */
+  g_assert_cmpuint (log.steps->len, >=, steps);
+  for (int s = 1; s <= steps; s++)
+    {
+      gboolean seen = FALSE;
+      for (guint i = 0; i < log.steps->len; i++)
+        seen |= g_array_index (log.steps, int, i) == s;
+      g_assert_true (seen);
+    }
+  g_assert_cmpuint (kinora_preview_view_get_n_updates (self->preview_view), >=, steps);
+  g_assert_cmpint (kinora_preview_view_get_n_frames (self->preview_view), >=, 1);
+
+  /* the result is stored in the history and plays */
+  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_null (self->last_error);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 1);
+  g_assert_true (wait_until (self, playing, TIMEOUT_S));
+  g_assert_no_error (gtk_media_stream_get_error (kinora_player_get_stream (self->player)));
+  g_assert_true (gtk_media_stream_get_playing (kinora_player_get_stream (self->player)));
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "result");
+  screenshot (self, "04-result-playing");
+
+  /* frame step pauses */
+  kinora_player_step (self->player, 1);
+  spin (0.3);
+  g_assert_false (gtk_media_stream_get_playing (kinora_player_get_stream (self->player)));
+
+  /* export MP4 and read it back */
+  exports_wanted = self->n_exports_done + 1;
+  _kinora_window_export (self, KINORA_EXPORT_MP4, mp4_file);
+  g_assert_true (wait_until (self, exported, TIMEOUT_S));
+  g_assert_null (self->last_error);
+  g_assert_true (g_file_test (sidecar, G_FILE_TEST_IS_REGULAR));
+
+  p = self->result_params;
+  discoverer = gst_discoverer_new (20 * GST_SECOND, &error);
+  g_assert_no_error (error);
+  uri = gst_filename_to_uri (mp4, NULL);
+  info = gst_discoverer_discover_uri (discoverer, uri, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gst_discoverer_info_get_result (info), ==, GST_DISCOVERER_OK);
+  /* duration is n_frames / fps, within one frame (muxers round the last frame's duration) */
+  duration = gst_discoverer_info_get_duration (info) / (double) GST_SECOND;
+  g_assert_cmpfloat (fabs (duration - self->result->n_frames / p->fps), <=, 1.0 / p->fps + 1e-3);
+  streams = gst_discoverer_info_get_video_streams (info);
+  g_assert_nonnull (streams);
+  g_assert_cmpint (gst_discoverer_video_info_get_width (streams->data), ==, self->result->width);
+  g_assert_cmpint (gst_discoverer_video_info_get_height (streams->data), ==, self->result->height);
+  gst_discoverer_stream_info_list_free (streams);
+  tags = gst_discoverer_info_get_tags (info);
+  g_assert_nonnull (tags);
+  g_assert_true (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
+  g_assert_cmpstr (title, ==, "a red fox running through snow");
+
+  g_array_unref (log.steps);
+  destroy_window (self);
+}
+
+static void
+test_cancel (void)
+{
+  KinoraWindow *self = new_window ();
+
+  use_test_model (self);
+  generate (self, "a slow pan over a city at night", 7, 200, NULL);
+  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_nonnull (self->job);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.cancel", NULL));
+  g_assert_true (wait_until (self, job_done, 30));
+
+  /* cancelling shows no error, keeps nothing and leaves the app usable */
+  g_assert_null (self->last_error);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 0);
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "ready");
+  g_assert_true (gtk_widget_is_sensitive (self->generate_button));
+  screenshot (self, "05-after-cancel");
+
+  destroy_window (self);
+}
+
+static void
+test_reuse_settings (void)
+{
+  KinoraWindow *self = new_window ();
+  g_autoptr(KinoraHistoryItem) item = NULL;
+  g_autoptr(KinoraParams) now = NULL;
+  g_autoptr(KinoraParams) before = NULL;
+
+  use_test_model (self);
+  gtk_spin_button_set_value (self->guide_spin, 3.5);
+  gtk_spin_button_set_value (self->shift_spin, 7);
+  gtk_spin_button_set_value (self->fps_spin, 12);
+  gtk_spin_button_set_value (self->frames_spin, 5);
+  generate (self, "waves on a rocky shore", 99, 2, NULL);
+  before = kinora_params_copy (kinora_job_get_params (self->job));
+  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_null (self->last_error);
+
+  /* change everything, then restore from the history */
+  set_text (self->prompt_view, "something else");
+  gtk_spin_button_set_value (self->seed_spin, 5);
+  gtk_spin_button_set_value (self->steps_spin, 9);
+  gtk_spin_button_set_value (self->guide_spin, 8);
+  gtk_spin_button_set_value (self->shift_spin, 2);
+  gtk_spin_button_set_value (self->fps_spin, 30);
+  gtk_spin_button_set_value (self->frames_spin, 13);
+
+  adw_view_stack_set_visible_child_name (self->view_stack, "history");
+  spin (0.5);
+  screenshot (self, "06-history");
+
+  item = g_list_model_get_item (G_LIST_MODEL (self->history), 0);
+  g_assert_nonnull (item);
+  g_assert_nonnull (kinora_history_item_get_thumbnail (item));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.reuse-settings", "s",
+                                             kinora_history_item_get_id (item)));
+  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  now = kinora_window_dup_params (self);
+  g_assert_cmpstr (now->prompt, ==, "waves on a rocky shore");
+  g_assert_cmpstr (now->model, ==, before->model);
+  g_assert_cmpint (now->task, ==, before->task);
+  g_assert_cmpint (now->seed, ==, 99);
+  g_assert_cmpint (now->steps, ==, 2);
+  g_assert_cmpfloat (now->guide, ==, 3.5);
+  g_assert_cmpfloat (now->shift, ==, 7);
+  g_assert_cmpfloat (now->fps, ==, 12);
+  g_assert_cmpint (now->n_frames, ==, 5);
+  g_assert_cmpint (now->width, ==, before->width);
+  g_assert_cmpint (now->height, ==, before->height);
+  g_assert_cmpstr (now->negative_prompt, ==, before->negative_prompt);
+  g_assert_true (gtk_toggle_button_get_active (self->seed_lock));
+  g_assert_cmpstr (adw_view_stack_get_visible_child_name (self->view_stack), ==, "studio");
+  screenshot (self, "07-reused-settings");
+
+  destroy_window (self);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  /* a private data dir for the history; the system's data dirs stay (mime types, icons) */
+  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
+  g_autofree char *data = g_build_filename (home, "data", NULL);
+  g_autofree char *config = g_build_filename (home, "config", NULL);
+  g_autofree char *cache = g_build_filename (home, "cache", NULL);
+
+  g_setenv ("XDG_DATA_HOME", data, TRUE);
+  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
+  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
+  g_test_init (&argc, &argv, NULL);
+  gtk_init ();
+  adw_init ();
+  gst_init (NULL, NULL);
+
+  g_test_add_func ("/window/launch", test_launch);
+  g_test_add_func ("/window/generate-play-export", test_generate_play_export);
+  g_test_add_func ("/window/cancel", test_cancel);
+  g_test_add_func ("/window/reuse-settings", test_reuse_settings);
+
+  return g_test_run ();
+}
