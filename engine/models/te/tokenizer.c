@@ -545,7 +545,8 @@ enum ke_status ke_tokenizer_open(ke_tokenizer_t ** out, const char * path, struc
     *out = NULL;
     char file[sizeof(((struct ke_tokenizer *)0)->path)];
     if (is_dir(path)) {
-        static const char * names[] = { "spiece.model", "tokenizer.json" };
+        // tokenizer.json first: the official pipeline loads it (Hugging Face fast tokenizer).
+        static const char * names[] = { "tokenizer.json", "spiece.model" };
         file[0] = '\0';
         for (int i = 0; i < 2 && !file[0]; i++) {
             snprintf(file, sizeof(file), "%s/%s", path, names[i]);
@@ -554,7 +555,7 @@ enum ke_status ke_tokenizer_open(ke_tokenizer_t ** out, const char * path, struc
             }
         }
         if (!file[0]) {
-            return ke_err(err, KE_STATUS_MISSING, "%s: folder holds neither spiece.model nor tokenizer.json", path);
+            return ke_err(err, KE_STATUS_MISSING, "%s: folder holds neither tokenizer.json nor spiece.model", path);
         }
     } else if ((size_t)snprintf(file, sizeof(file), "%s", path) >= sizeof(file)) {
         return ke_err(err, KE_STATUS_INVALID, "%.200s...: path too long", path);

@@ -412,6 +412,14 @@ test_api (void)
   g_assert_cmpint (ke_tokenizer_encode (tok, NULL, NULL, 0, &n, KE_TOKENIZE_RAW, NULL), ==, KE_STATUS_INVALID);
   ke_tokenizer_free (tok);
   ke_tokenizer_free (NULL);
+  /* With both files the folder's tokenizer.json wins (the pipeline reads that one). */
+  char *json = g_build_filename (dir, "tokenizer.json", NULL);
+  g_assert_true (g_file_set_contents (json, "{\"model\":{\"type\":\"Unigram\",\"unk_id\":0,"
+                                      "\"vocab\":[[\"<unk>\",0],[\"a\",-1.5]]}}", -1, NULL));
+  tok = open_ok (dir);
+  g_assert_cmpint (ke_tokenizer_n_pieces (tok), ==, 2);
+  ke_tokenizer_free (tok);
+  g_free (json);
   err = (struct ke_error) { 0 };
   g_assert_cmpint (ke_tokenizer_open (&tok, empty, &err), ==, KE_STATUS_MISSING);
   g_assert_nonnull (strstr (err.msg, empty));
