@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/threadpool.h"
 #include "models/te/umt5.h"
 
 // Dims legend: L tokens, D = dim, A = dim_attn = H * hd, F = dim_ffn, H heads, NB buckets.
@@ -227,17 +228,35 @@ void ke_umt5_free(struct ke_umt5 * m)
 }
 
 // bias (H, L, L) = table[bucket(j - i), h]; masked keys get the most negative float32.
+struct bias_ctx {
+    float * bias;
+    const float * table;     // (NB, H)
+    const int * bucket_of;   // (2L - 1), index r + L - 1
+    const int64_t * mask;    // (L) or NULL
+    int64_t L;
+    int H;
+};
+
+static void bias_rows(void * p, int64_t r0, int64_t r1, int tid)
+{
+    (void) tid;
+    const struct bias_ctx * c = p;
+    const int64_t L = c->L;
+    for (int64_t r = r0; r < r1; r++) {    // r = h * L + i
+        const int64_t h = r / L, i = r % L;
+        float * row = c->bias + r * L;
+        const int * b = c->bucket_of + (L - 1 - i);   // b[j] = bucket(j - i)
+        for (int64_t j = 0; j < L; j++) {
+            row[j] = (c->mask && c->mask[j] == 0) ? -FLT_MAX : c->table[b[j] * c->H + h];
+        }
+    }
+}
+
 static void build_bias(float * bias, const float * table, const int * bucket_of, int64_t L, int H, int with_mask,
                        const int64_t * mask)
 {
-    for (int h = 0; h < H; h++) {
-        for (int64_t i = 0; i < L; i++) {
-            float * row = bias + ((int64_t) h * L + i) * L;
-            for (int64_t j = 0; j < L; j++) {
-                row[j] = (with_mask && mask[j] == 0) ? -FLT_MAX : table[bucket_of[j - i + L - 1] * H + h];
-            }
-        }
-    }
+    struct bias_ctx c = { bias, table, bucket_of, with_mask ? mask : NULL, L, H };
+    ke_parallel_for((int64_t) H * L, 1 + 65536 / L, bias_rows, &c);
 }
 
 enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
