@@ -87,7 +87,8 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, stru
 typedef struct ke_tokenizer ke_tokenizer_t;
 
 enum ke_tokenize_flags {
-    KE_TOKENIZE_PROMPT = 0,       // as the pipeline does: clean the prompt, append EOS (id 1)
+    KE_TOKENIZE_PROMPT = 0,       // as the pipeline does: clean the prompt, take special tokens
+                                  // written in it (</s>, <extra_id_0>) whole, append EOS (id 1)
     KE_TOKENIZE_RAW    = 1 << 0,  // the pieces of the text as given: no cleaning, no EOS
 };
 

@@ -60,6 +60,8 @@ struct ke_tokenizer {
     int max_piece_len;               // longest matchable piece in bytes
     int * user_ids;                  // USER_DEFINED piece ids (n_user), for the normaliser
     int n_user;
+    int * special_ids;               // CONTROL and UNKNOWN ids (n_special), matched in prompts
+    int n_special;
     float min_score;                 // over NORMAL pieces, as SentencePiece computes them
     float max_score;
 };

@@ -175,6 +175,9 @@ enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err)
         if (p->type == KE_PIECE_USER_DEFINED) {
             tok->n_user++;
         }
+        if (p->type == KE_PIECE_CONTROL || p->type == KE_PIECE_UNKNOWN) {
+            tok->n_special++;
+        }
         if (!in_trie(p->type)) {
             continue;
         }
@@ -203,6 +206,15 @@ enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err)
             if (tok->byte_ids[b] < 0) {
                 tok->byte_ids[b] = tok->unk_id;   // as PieceToId of a missing piece
             }
+        }
+    }
+    tok->special_ids = malloc(((size_t)tok->n_special + 1) * sizeof(int));
+    if (!tok->special_ids) {
+        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", tok->path);
+    }
+    for (int id = 0, k = 0; id < tok->n_pieces; id++) {
+        if (tok->pieces[id].type == KE_PIECE_CONTROL || tok->pieces[id].type == KE_PIECE_UNKNOWN) {
+            tok->special_ids[k++] = id;
         }
     }
     if (tok->n_user > 0) {
@@ -611,7 +623,44 @@ void ke_tokenizer_free(ke_tokenizer_t * tok)
     free(tok->charsmap);
     free(tok->table);
     free(tok->user_ids);
+    free(tok->special_ids);
     free(tok);
+}
+
+// Normalise and segment len bytes; stores ids from ids[n0] up to ids[room - 1] and returns the
+// number of pieces (stored or not), -1 when out of memory, -2 when the text is too long.
+static long encode_span(const struct ke_tokenizer * tok, const char * text, size_t len, int32_t * ids,
+                        long n0, long room)
+{
+    size_t norm_len;
+    char * norm = ke_tok_normalize(tok, text, len, &norm_len);
+    if (!norm) {
+        return -1;
+    }
+    if (norm_len > INT32_MAX / 2) {
+        free(norm);
+        return -2;
+    }
+    long n = segment(tok, norm, (int)norm_len, ids ? ids + (n0 < room ? n0 : room) : NULL,
+                     n0 < room ? room - n0 : 0);
+    free(norm);
+    return n;
+}
+
+// The special token (control or unknown piece) that starts at s, longest first; -1 if none.
+// The pipeline's Hugging Face tokenizer takes these out of a prompt before segmenting it.
+static int special_at(const struct ke_tokenizer * tok, const char * s, size_t len, size_t * n)
+{
+    int best = -1;
+    *n = 0;
+    for (int k = 0; k < tok->n_special; k++) {
+        const struct ke_tok_piece * p = &tok->pieces[tok->special_ids[k]];
+        if (p->len <= len && p->len > *n && memcmp(s, tok->text + p->off, p->len) == 0) {
+            best = tok->special_ids[k];
+            *n = p->len;
+        }
+    }
+    return best;
 }
 
 enum ke_status ke_tokenizer_encode(const ke_tokenizer_t * tok, const char * text, int32_t * ids,
@@ -623,45 +672,54 @@ enum ke_status ke_tokenizer_encode(const ke_tokenizer_t * tok, const char * text
     if (!tok || !text || !n_ids || max_ids < 0 || (max_ids > 0 && !ids)) {
         return ke_err(err, KE_STATUS_INVALID, "ke_tokenizer_encode: bad arguments");
     }
-    bool raw = flags & KE_TOKENIZE_RAW;
-    if (!raw && max_ids < 1) {
+    if (flags & KE_TOKENIZE_RAW) {
+        long n = encode_span(tok, text, strlen(text), ids, 0, max_ids);
+        if (n < 0) {
+            return n == -1 ? ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory")
+                           : ke_err(err, KE_STATUS_INVALID, "ke_tokenizer_encode: text too long");
+        }
+        *n_ids = n > INT32_MAX ? INT32_MAX : (int)n;
+        return KE_STATUS_OK;
+    }
+    if (max_ids < 1) {
         return ke_err(err, KE_STATUS_INVALID, "ke_tokenizer_encode: prompt mode needs room for EOS");
     }
-    if (!raw && tok->eos_id < 0) {
+    if (tok->eos_id < 0) {
         return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: the model has no </s> piece to end a prompt", tok->path);
     }
-    size_t len = strlen(text);
-    char * cleaned = NULL;
-    if (!raw) {
-        cleaned = ke_tok_clean_prompt(text, len, &len);
-        if (!cleaned) {
-            return ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory");
+    size_t len;
+    char * cleaned = ke_tok_clean_prompt(text, strlen(text), &len);
+    if (!cleaned) {
+        return ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory");
+    }
+    // Text between special tokens is segmented piece by piece; truncation keeps text_len - 1
+    // ids, then EOS.
+    long room = max_ids - 1, n = 0;
+    size_t seg = 0;
+    for (size_t i = 0; i <= len && n < room;) {
+        size_t m = 0;
+        int sp = i < len ? special_at(tok, cleaned + i, len - i, &m) : -1;
+        if (sp < 0 && i < len) {
+            i++;
+            continue;
         }
-        text = cleaned;
+        long k = encode_span(tok, cleaned + seg, i - seg, ids, n, room);
+        if (k < 0) {
+            free(cleaned);
+            return k == -1 ? ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory")
+                           : ke_err(err, KE_STATUS_INVALID, "ke_tokenizer_encode: text too long");
+        }
+        n += k;
+        if (sp >= 0 && n < room) {
+            ids[n++] = sp;
+        }
+        i += m > 0 ? m : 1;
+        seg = i;
     }
-    size_t norm_len;
-    char * norm = ke_tok_normalize(tok, text, len, &norm_len);
     free(cleaned);
-    if (!norm) {
-        return ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory");
-    }
-    if (norm_len > INT32_MAX / 2) {
-        free(norm);
-        return ke_err(err, KE_STATUS_INVALID, "ke_tokenizer_encode: text of %zu bytes is too long", norm_len);
-    }
-    long room = raw ? max_ids : max_ids - 1;
-    long n = segment(tok, norm, (int)norm_len, ids, room);
-    free(norm);
-    if (n < 0) {
-        return ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory");
-    }
-    if (raw) {
-        *n_ids = n > INT32_MAX ? INT32_MAX : (int)n;
-    } else {
-        int k = n < room ? (int)n : (int)room;   // truncation keeps text_len - 1 pieces + EOS
-        ids[k] = tok->eos_id;
-        *n_ids = k + 1;
-    }
+    int k = n < room ? (int)n : (int)room;
+    ids[k] = tok->eos_id;
+    *n_ids = k + 1;
     return KE_STATUS_OK;
 }
 

@@ -376,6 +376,21 @@ test_prompt_truncation (void)
   g_assert_cmpint (ke_tokenizer_encode (tok, "  &nbsp; ", ids, 512, &n, KE_TOKENIZE_PROMPT, NULL), ==, KE_STATUS_OK);
   g_assert_cmpint (n, ==, 1);
   g_assert_cmpint (ids[0], ==, ke_tokenizer_eos_id (tok));
+  /* Special tokens written in a prompt are taken whole, as the pipeline's tokenizer does; the
+   * text around them is segmented piece by piece. */
+  g_assert_cmpint (ke_tokenizer_encode (tok, "A red fox</s>snow <unk>", ids, 512, &n, KE_TOKENIZE_PROMPT, NULL), ==,
+                   KE_STATUS_OK);
+  char *fox = raw_ids_str (tok, "A red fox");
+  char *snow = raw_ids_str (tok, "snow");
+  GString *got = g_string_new (NULL);
+  for (int i = 0; i < n; i++)
+    g_string_append_printf (got, i ? " %d" : "%d", ids[i]);
+  char *want = g_strdup_printf ("%s 2 %s 0 2", fox, snow);   /* spm-b: <unk> 0, </s> 2 */
+  g_assert_cmpstr (got->str, ==, want);
+  g_string_free (got, TRUE);
+  g_free (want);
+  g_free (fox);
+  g_free (snow);
   /* Raw mode reports the full count when the buffer is short. */
   g_assert_cmpint (ke_tokenizer_encode (tok, text->str, ids, 10, &n, KE_TOKENIZE_RAW, NULL), ==, KE_STATUS_OK);
   g_assert_cmpint (n, ==, total);
