@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu-impl.h"
+#include "backends/cpu/cpu-simd.h"
 #include "core/threadpool.h"
 
 #define QB 64     // queries per task (multiple of RB)
@@ -23,14 +24,7 @@ struct attn_ctx {
     int64_t n_qblocks;
 };
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define KE_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KE_MULTIVERSION
-#endif
-
-// 16 floats; GCC/clang lower it to one zmm, two ymm or four xmm registers per target.
-typedef float v16 __attribute__((vector_size(64)));
+typedef ke_v16 v16;
 
 // acc[i][:] = acc[i][:] * corr[i] + sum_{j < nk} p[i][j] * vt[j][:]   (vt: [KB][hdp])
 KE_MULTIVERSION
@@ -71,29 +65,15 @@ static float * alloc64(size_t n)
     return p;
 }
 
-// exp(x) for 16 lanes: Cephes' single-precision polynomial after range reduction by ln 2
-// (about 1 ulp for x in [-87, 88]; below that it flushes towards 0, which softmax wants).
+// exp of n (a multiple of 16) scores in place; -inf and very negative inputs give ~0.
 KE_MULTIVERSION
 static void exp_rows(float * restrict s, int n)
 {
-    typedef int32_t v16i __attribute__((vector_size(64)));
     for (int j = 0; j < n; j++) {
-        s[j] = s[j] < -87.0f ? -87.0f : s[j] > 88.0f ? 88.0f : s[j];
+        s[j] = ke_clampf(s[j], -87.0f, 88.0f);
     }
     for (int j = 0; j < n; j += 16) {
-        const v16 x = *(v16 *) (s + j);
-        const v16 t = x * 1.44269504088896341f + 12582912.0f;   // round(x / ln 2) in the low bits
-        const v16 fx = t - 12582912.0f;
-        v16 r = x - fx * 0.693359375f - fx * -2.12194440e-4f;
-        const v16 z = r * r;
-        v16 y = 1.9875691500e-4f * r + 1.3981999507e-3f;
-        y = y * r + 8.3334519073e-3f;
-        y = y * r + 4.1665795894e-2f;
-        y = y * r + 1.6666665459e-1f;
-        y = y * r + 5.0000001201e-1f;
-        y = y * z + r + 1.0f;
-        v16i e = ((v16i) t - 0x4B400000 + 127) << 23;
-        *(v16 *) (s + j) = y * (v16) e;
+        ke_exp16(s + j);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu-impl.h"
+#include "backends/cpu/cpu-simd.h"
 #include "core/threadpool.h"
 
 // --- memory ------------------------------------------------------------------------------------
@@ -190,15 +191,35 @@ struct ew_ctx {
     float s;
 };
 
+// gelu_tanh(u) = 0.5 u (1 + tanh(k (u + 0.044715 u^3))) = u / (1 + exp(-2 k (u + 0.044715 u^3))),
+// the second form evaluated 16 lanes at a time with the vector exp.
+KE_MULTIVERSION
+static void gelu_block(float * restrict y, int64_t n)
+{
+    const float k2 = -2.0f * 0.7978845608028654f;   // -2 sqrt(2/pi)
+    float a[16] __attribute__((aligned(64)));
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 16; j++) {
+            const float u = y[i + j];
+            a[j] = ke_clampf(k2 * (u + 0.044715f * u * u * u), -87.0f, 88.0f);
+        }
+        ke_exp16(a);
+        for (int j = 0; j < 16; j++) {
+            y[i + j] = y[i + j] / (1.0f + a[j]);
+        }
+    }
+    for (; i < n; i++) {
+        const float u = y[i];
+        y[i] = 0.5f * u * (1.0f + tanhf(0.7978845608028654f * (u + 0.044715f * u * u * u)));
+    }
+}
+
 static void gelu_range(void * p, int64_t i0, int64_t i1, int tid)
 {
     (void) tid;
     struct ew_ctx * c = p;
-    const float k = 0.7978845608028654f;   // sqrt(2/pi)
-    for (int64_t i = i0; i < i1; i++) {
-        float u = c->y[i];
-        c->y[i] = 0.5f * u * (1.0f + tanhf(k * (u + 0.044715f * u * u * u)));
-    }
+    gelu_block(c->y + i0, i1 - i0);
 }
 
 static void silu_range(void * p, int64_t i0, int64_t i1, int tid)
