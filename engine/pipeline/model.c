@@ -134,6 +134,73 @@ static enum ke_status open_t5(ke_model_t * m, const char * path, struct ke_error
     return KE_STATUS_OK;
 }
 
+// Every tensor the DiT reads, with its shape, so that an incomplete file is refused when opened.
+static enum ke_status check_dit_tensors(const struct ke_tensor_set * w, const struct ke_dit_config * c,
+                                        struct ke_error * err)
+{
+    const int64_t d = c->dim, f = c->ffn_dim, ps = (int64_t) c->patch_t * c->patch_h * c->patch_w;
+    struct req {
+        const char * name;
+        int nd;
+        int64_t s[5];
+    };
+    const struct req top[] = {
+        { "patch_embedding.weight", 5, { d, c->in_dim, c->patch_t, c->patch_h, c->patch_w } },
+        { "patch_embedding.bias", 1, { d } },
+        { "text_embedding.0.weight", 2, { d, c->text_dim } }, { "text_embedding.0.bias", 1, { d } },
+        { "text_embedding.2.weight", 2, { d, d } }, { "text_embedding.2.bias", 1, { d } },
+        { "time_embedding.0.weight", 2, { d, c->freq_dim } }, { "time_embedding.0.bias", 1, { d } },
+        { "time_embedding.2.weight", 2, { d, d } }, { "time_embedding.2.bias", 1, { d } },
+        { "time_projection.1.weight", 2, { 6 * d, d } }, { "time_projection.1.bias", 1, { 6 * d } },
+        { "head.head.weight", 2, { ps * c->out_dim, d } }, { "head.head.bias", 1, { ps * c->out_dim } },
+        { "head.modulation", 3, { 1, 2, d } },
+    };
+    for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+        if (!ke_tset_require(w, top[i].name, top[i].nd, top[i].s, err)) {
+            return err ? err->code : KE_STATUS_MISSING;
+        }
+    }
+    static const char * const blk[] = {
+        "self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o",
+        "cross_attn.q", "cross_attn.k", "cross_attn.v", "cross_attn.o",
+    };
+    char n[160];
+    for (int b = 0; b < c->num_layers; b++) {
+        for (size_t k = 0; k < sizeof(blk) / sizeof(blk[0]); k++) {
+            const int64_t sw[2] = { d, d }, sb[1] = { d };
+            snprintf(n, sizeof(n), "blocks.%d.%s.weight", b, blk[k]);
+            if (!ke_tset_require(w, n, 2, sw, err)) {
+                return err ? err->code : KE_STATUS_MISSING;
+            }
+            snprintf(n, sizeof(n), "blocks.%d.%s.bias", b, blk[k]);
+            if (!ke_tset_require(w, n, 1, sb, err)) {
+                return err ? err->code : KE_STATUS_MISSING;
+            }
+        }
+        const struct req br[] = {
+            { "ffn.0.weight", 2, { f, d } }, { "ffn.0.bias", 1, { f } },
+            { "ffn.2.weight", 2, { d, f } }, { "ffn.2.bias", 1, { d } },
+            { "modulation", 3, { 1, 6, d } },
+            { "norm3.weight", 1, { d } }, { "norm3.bias", 1, { d } },
+            { "self_attn.norm_q.weight", 1, { d } }, { "self_attn.norm_k.weight", 1, { d } },
+            { "cross_attn.norm_q.weight", 1, { d } }, { "cross_attn.norm_k.weight", 1, { d } },
+        };
+        for (size_t k = 0; k < sizeof(br) / sizeof(br[0]); k++) {
+            if (!c->qk_norm && strstr(br[k].name, "norm_")) {
+                continue;
+            }
+            if (!c->cross_attn_norm && strstr(br[k].name, "norm3")) {
+                continue;
+            }
+            snprintf(n, sizeof(n), "blocks.%d.%s", b, br[k].name);
+            if (!ke_tset_require(w, n, br[k].nd, br[k].s, err)) {
+                return err ? err->code : KE_STATUS_MISSING;
+            }
+        }
+    }
+    return KE_STATUS_OK;
+}
+
 // DiT weights for a slot (0: dense / low-noise, 1: high-noise); the first one fixes the config and task.
 static enum ke_status open_dit(ke_model_t * m, int slot, const char * path, struct ke_error * err)
 {
@@ -142,8 +209,9 @@ static enum ke_status open_dit(ke_model_t * m, int slot, const char * path, stru
         return st;
     }
     struct ke_dit_config c;
-    if ((st = ke_dit_config_from(&c, m->dit_w[slot], NULL, err)) != KE_STATUS_OK) {
-        ke_err_prefix(err, "DiT %s: ", path);
+    if ((st = ke_dit_config_from(&c, m->dit_w[slot], NULL, err)) != KE_STATUS_OK ||
+        (st = check_dit_tensors(m->dit_w[slot], &c, err)) != KE_STATUS_OK) {
+        ke_err_prefix(err, "DiT: ");
         return st;
     }
     if (m->n_experts > 0 && (c.dim != m->cfg.dim || c.in_dim != m->cfg.in_dim || c.num_layers != m->cfg.num_layers)) {
