@@ -66,7 +66,7 @@ if [ "$MODE" = full ]; then
   echo "== DiT benchmark (random bf16 weights, TI2V-5B)"
   BENCH=$B/app/kinora-bench
   $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3
-  $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 1 --profile | grep -E "time share|forward 1"
+  $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
   $BENCH dit --backend cuda --size 832x480 --frames 81 --repeat 5
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
 fi

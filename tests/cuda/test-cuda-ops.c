@@ -484,6 +484,142 @@ static void test_vae(void)
     free(ref);
 }
 
+// --- op chains the backend fuses (results must equal the unfused CPU sequence) ---------------------
+
+struct lin_pair {
+    struct ke_tensor w, b;
+    struct ke_linear c, g;
+    float * wf, * bf;
+};
+
+static int lin_make(struct lin_pair * p, int64_t N, int64_t K)
+{
+    p->wf = rnd((size_t) (N * K), 1.0f / sqrtf((float) K));
+    p->bf = rnd((size_t) N, 0.1f);
+    const int64_t ws[2] = { N, K }, bs[1] = { N };
+    ke_tensor_init(&p->w, KE_DTYPE_F32, 2, ws, p->wf);
+    ke_tensor_init(&p->b, KE_DTYPE_F32, 1, bs, p->bf);
+    struct ke_linear l = { .w = &p->w, .b = &p->b, .n_in = K, .n_out = N };
+    p->c = l;
+    p->g = l;
+    return g_cpu->ops->linear_prepare(g_cpu, &p->c) < 0 || g_gpu->ops->linear_prepare(g_gpu, &p->g) < 0 ? -1 : 0;
+}
+
+static void lin_free(struct lin_pair * p)
+{
+    g_cpu->ops->linear_release(g_cpu, &p->c);
+    g_gpu->ops->linear_release(g_gpu, &p->g);
+    free(p->wf);
+    free(p->bf);
+}
+
+static void test_chains(void)
+{
+    const int64_t M = 200, D = 256, FF = 512;
+    const int H = 2, hd = 128;
+    const size_t n = (size_t) (M * D);
+    struct lin_pair l1, l2, l3, l4;
+    if (lin_make(&l1, D, D) || lin_make(&l2, FF, D) || lin_make(&l3, D, FF) || lin_make(&l4, D, D)) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - chains: linear prepare failed\n", g_n);
+        return;
+    }
+    float * x = rnd(n, 2.0f), * w = rnd((size_t) D, 1.0f), * b = rnd((size_t) D, 0.5f), * mod = rnd((size_t) (2 * D), 0.3f);
+    float * cs = malloc((size_t) (M * hd) * 4);
+    for (int64_t i = 0; i < M * hd / 2; i++) {
+        const double a = (double) frand() * 3.0;
+        cs[2 * i] = (float) cos(a);
+        cs[2 * i + 1] = (float) sin(a);
+    }
+    float * a = malloc(n * 4), * y = malloc(n * 4), * h = malloc((size_t) (M * FF) * 4);
+    float * q = malloc(n * 4), * k = malloc(n * 4), * v = malloc(n * 4), * o = malloc(n * 4);
+    float * dx = up(x, n * 4), * dw = up(w, (size_t) D * 4), * db = up(b, (size_t) D * 4), * dmod = up(mod, (size_t) (2 * D) * 4);
+    float * dcs = up(cs, (size_t) (M * hd) * 4);
+    float * da = out_buf(n), * dy = out_buf(n), * dh = out_buf((size_t) (M * FF));
+    float * dq = out_buf(n), * dk = out_buf(n), * dv = out_buf(n), * dO = out_buf(n);
+    float * got;
+
+    // LayerNorm + modulate -> linear (only the bf16 GEMM input is written), then the f32 LN output read back
+    g_cpu->ops->layer_norm(g_cpu, a, x, M, D, NULL, NULL, 1e-6f);
+    g_cpu->ops->modulate(g_cpu, a, a, M, D, mod, mod + D, 2 * D, NULL);
+    g_cpu->ops->linear(g_cpu, y, a, M, &l1.c);
+    g_gpu->ops->layer_norm(g_gpu, da, dx, M, D, NULL, NULL, 1e-6f);
+    g_gpu->ops->modulate(g_gpu, da, da, M, D, dmod, dmod + D, 2 * D, NULL);
+    g_gpu->ops->linear(g_gpu, dy, da, M, &l1.g);
+    got = down(dy, n);
+    check("chain layer_norm+modulate -> linear", got, y, n, TOL_BF16);
+    free(got);
+    got = down(da, n);
+    check("chain layer_norm+modulate -> linear: LN output read back", got, a, n, TOL_BF16);
+    free(got);
+
+    // affine LayerNorm -> linear
+    g_cpu->ops->layer_norm(g_cpu, a, x, M, D, w, b, 1e-6f);
+    g_cpu->ops->linear(g_cpu, y, a, M, &l1.c);
+    g_gpu->ops->layer_norm(g_gpu, da, dx, M, D, dw, db, 1e-6f);
+    g_gpu->ops->linear(g_gpu, dy, da, M, &l1.g);
+    got = down(dy, n);
+    check("chain affine layer_norm -> linear", got, y, n, TOL_BF16);
+    free(got);
+
+    // linear -> GELU (in the GEMM epilogue) -> linear, then the hidden activations read back
+    g_cpu->ops->linear(g_cpu, h, x, M, &l2.c);
+    g_cpu->ops->gelu_tanh(g_cpu, h, M * FF);
+    g_cpu->ops->linear(g_cpu, y, h, M, &l3.c);
+    g_gpu->ops->linear(g_gpu, dh, dx, M, &l2.g);
+    g_gpu->ops->gelu_tanh(g_gpu, dh, M * FF);
+    g_gpu->ops->linear(g_gpu, dy, dh, M, &l3.g);
+    got = down(dy, n);
+    check("chain linear -> gelu -> linear", got, y, n, TOL_BF16);
+    free(got);
+    got = down(dh, (size_t) (M * FF));
+    check("chain linear -> gelu: hidden read back", got, h, (size_t) (M * FF), TOL_BF16);
+    free(got);
+
+    // q/k/v linears, RMS norms, RoPE, attention, output linear (the DiT self-attention order)
+    g_cpu->ops->linear(g_cpu, q, x, M, &l1.c);
+    g_cpu->ops->linear(g_cpu, k, x, M, &l4.c);
+    g_cpu->ops->linear(g_cpu, v, x, M, &l1.c);
+    g_cpu->ops->rms_norm(g_cpu, q, q, M, D, w, 1e-6f);
+    g_cpu->ops->rms_norm(g_cpu, k, k, M, D, w, 1e-6f);
+    g_cpu->ops->rope(g_cpu, q, M, H, hd, cs);
+    g_cpu->ops->rope(g_cpu, k, M, H, hd, cs);
+    g_cpu->ops->attention(g_cpu, o, q, k, v, M, M, H, hd, 1.0f / sqrtf((float) hd), NULL);
+    g_cpu->ops->linear(g_cpu, y, o, M, &l4.c);
+    g_gpu->ops->linear(g_gpu, dq, dx, M, &l1.g);
+    g_gpu->ops->linear(g_gpu, dk, dx, M, &l4.g);
+    g_gpu->ops->linear(g_gpu, dv, dx, M, &l1.g);
+    g_gpu->ops->rms_norm(g_gpu, dq, dq, M, D, dw, 1e-6f);
+    g_gpu->ops->rms_norm(g_gpu, dk, dk, M, D, dw, 1e-6f);
+    g_gpu->ops->rope(g_gpu, dq, M, H, hd, dcs);
+    g_gpu->ops->rope(g_gpu, dk, M, H, hd, dcs);
+    g_gpu->ops->attention(g_gpu, dO, dq, dk, dv, M, M, H, hd, 1.0f / sqrtf((float) hd), NULL);
+    g_gpu->ops->linear(g_gpu, dy, dO, M, &l4.g);
+    got = down(dy, n);
+    check("chain qkv -> rms_norm -> rope -> attention -> linear", got, y, n, TOL_BF16);
+    free(got);
+    got = down(dq, n);
+    check("chain rms_norm -> rope: q read back", got, q, n, TOL_BF16);
+    free(got);
+    got = down(dO, n);
+    check("chain attention: output read back", got, o, n, TOL_BF16);
+    free(got);
+
+    float * dev[] = { dx, dw, db, dmod, dcs, da, dy, dh, dq, dk, dv, dO };
+    for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
+        ke_be_free(g_gpu, dev[i]);
+    }
+    float * host[] = { x, w, b, mod, cs, a, y, h, q, k, v, o };
+    for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
+        free(host[i]);
+    }
+    lin_free(&l1);
+    lin_free(&l2);
+    lin_free(&l3);
+    lin_free(&l4);
+}
+
 // --- timing ------------------------------------------------------------------------------------
 
 static double now(void)
@@ -603,6 +739,7 @@ int main(int argc, char ** argv)
     test_conv3d(8, 12, 1, 3, 2, 9, 11, 0, 0, 1, 1, 2);
     test_conv3d(6, 10, 3, 1, 5, 6, 7, 1, 1, 0, 2, 1);
     test_vae();
+    test_chains();
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

@@ -20,6 +20,11 @@ enum kc_attn_impl {
 
 enum kc_op_class { KC_CLASS_GEMM = 0, KC_CLASS_ATTN, KC_CLASS_OTHER, KC_CLASS_COUNT };
 
+#define KC_SHADOWS 8
+#define KC_PENDING 4
+
+enum { KC_PEND_LN = 1, KC_PEND_RMS, KC_PEND_LINEAR };
+
 struct kc_block {
     void * p;
     size_t size;
@@ -44,18 +49,32 @@ struct kc_state {
     struct kc_block * live;
     size_t in_use, peak, weights;
 
-    // bf16 copy of the last f32 activation a linear read (reused while nothing writes it)
-    const float * shadow_src;
-    size_t shadow_n;
-    uint16_t * shadow;
-    size_t shadow_cap;
+    // bf16 copies of f32 activations (see cuda.c: "shadows"); a stale one holds the only valid copy
+    struct kc_shadow {
+        const float * src;
+        size_t n;
+        uint16_t * bf;
+        size_t cap;
+        int stale;
+        unsigned use;
+    } sh[KC_SHADOWS];
+    unsigned tick;
 
-    // a LayerNorm without affine waiting to be fused with the modulate that follows it
-    bool ln_pending;
-    float * ln_y;
-    const float * ln_x;
-    int64_t ln_M, ln_D;
-    float ln_eps;
+    // deferred ops waiting for a consumer they can be fused with (see cuda.c)
+    struct kc_pending {
+        int kind;                  // KC_PEND_*
+        float * y;
+        const float * x;
+        int64_t M, D;
+        const float * w, * b;
+        float eps;
+        const float * shift, * scale;   // LayerNorm followed by modulate
+        int64_t stride;
+        const int32_t * sel;
+        const struct ke_linear * l;     // linear: its bf16 input
+        const uint16_t * xb;
+    } pend[KC_PENDING];
+    int n_pend;
 
     enum kc_attn_impl attn;
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
@@ -82,7 +101,9 @@ int kc_fail(struct kc_state * s, const char * what, const char * detail);
 // Device memory from the caching allocator (NULL when out of memory).
 void * kc_alloc(struct kc_state * s, size_t n);
 void kc_free(struct kc_state * s, void * p);
-// Invalidate cached derived copies overlapping [p, p + n) (called by every op that writes).
+// Every op reports the device ranges it reads and writes (bytes): stale bf16-only values are
+// expanded before a read, and bf16 copies of overwritten data are dropped.
+void kc_read(struct kc_state * s, const void * p, size_t n);
 void kc_wrote(struct kc_state * s, const void * p, size_t n);
 
 // cuDNN fused attention on bf16 [L, ld] tensors; 0 ok, < 0 no engine / failure (nothing queued).

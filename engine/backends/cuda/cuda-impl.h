@@ -25,9 +25,14 @@ int kc_modulate(float * y, const float * x, int64_t M, int64_t D, const float * 
                 int64_t stride, const int32_t * sel, cudaStream_t s);
 int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride,
                  const int32_t * sel, cudaStream_t s);
-// Fused LayerNorm (no affine) + modulate, writing f32 (y) and/or bf16 (yb) (either may be NULL).
-int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps,
-                     const float * shift, const float * scale, int64_t stride, const int32_t * sel, cudaStream_t s);
+// Fused LayerNorm (affine w/b optional) + modulate (shift/scale optional), writing f32 (y) and/or
+// bf16 (yb) (either may be NULL). Returns -2 when the shape/alignment needs the unfused ops.
+int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps, const float * w,
+                     const float * b, const float * shift, const float * scale, int64_t stride, const int32_t * sel,
+                     cudaStream_t s);
+// Fused RMS norm over rows of D (weight w) + RoPE (heads of head_dim, table cs[L, head_dim/2, 2]).
+int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L, int64_t D, const float * w, float eps,
+                int head_dim, const float * cs, cudaStream_t s);
 
 // --- element-wise ------------------------------------------------------------------------------
 int kc_gelu_tanh(float * x, int64_t n, cudaStream_t s);

@@ -167,11 +167,13 @@ __global__ void k_rms_norm(float * __restrict__ y, const float * __restrict__ x,
     }
 }
 
-// LayerNorm without affine, then modulate; the row is held in registers (D <= 4 * 256 * NPT).
+// LayerNorm (optional affine w/b), then optional modulate; the row is held in registers
+// (D <= 4 * 256 * NPT). Writes f32 (y) and/or bf16 (yb).
 template <int NPT>
 __global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restrict__ yb, const float * __restrict__ x,
-                                int64_t D, float eps, const float * __restrict__ shift,
-                                const float * __restrict__ scale, int64_t stride, const int32_t * __restrict__ sel)
+                                int64_t D, float eps, const float * __restrict__ w, const float * __restrict__ bb,
+                                const float * __restrict__ shift, const float * __restrict__ scale, int64_t stride,
+                                const int32_t * __restrict__ sel)
 {
     __shared__ float sh[32];
     const int64_t r = blockIdx.x;
@@ -197,17 +199,81 @@ __global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restri
     }
     const float inv = rsqrtf(block_sum(q, sh) / (float) D + eps);
     const int64_t sr = sel ? sel[r] : 0;
-    const float4 * shr = reinterpret_cast<const float4 *>(shift + sr * stride);
-    const float4 * scr = reinterpret_cast<const float4 *>(scale + sr * stride);
 #pragma unroll
     for (int j = 0; j < NPT; j++) {
         int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
         if (i < D4) {
-            float4 a = shr[i], c = scr[i], o;
-            o.x = (v[j].x - mean) * inv * (1.0f + c.x) + a.x;
-            o.y = (v[j].y - mean) * inv * (1.0f + c.y) + a.y;
-            o.z = (v[j].z - mean) * inv * (1.0f + c.z) + a.z;
-            o.w = (v[j].w - mean) * inv * (1.0f + c.w) + a.w;
+            float4 o;
+            o.x = (v[j].x - mean) * inv;
+            o.y = (v[j].y - mean) * inv;
+            o.z = (v[j].z - mean) * inv;
+            o.w = (v[j].w - mean) * inv;
+            if (w) {
+                float4 g = reinterpret_cast<const float4 *>(w)[i];
+                o.x *= g.x, o.y *= g.y, o.z *= g.z, o.w *= g.w;
+            }
+            if (bb) {
+                float4 g = reinterpret_cast<const float4 *>(bb)[i];
+                o.x += g.x, o.y += g.y, o.z += g.z, o.w += g.w;
+            }
+            if (shift) {
+                float4 a = reinterpret_cast<const float4 *>(shift + sr * stride)[i];
+                float4 c = reinterpret_cast<const float4 *>(scale + sr * stride)[i];
+                o.x = o.x * (1.0f + c.x) + a.x;
+                o.y = o.y * (1.0f + c.y) + a.y;
+                o.z = o.z * (1.0f + c.z) + a.z;
+                o.w = o.w * (1.0f + c.w) + a.w;
+            }
+            if (y) {
+                reinterpret_cast<float4 *>(y + r * D)[i] = o;
+            }
+            if (yb) {
+                __nv_bfloat162 p0 = __floats2bfloat162_rn(o.x, o.y), p1 = __floats2bfloat162_rn(o.z, o.w);
+                uint2 u;
+                u.x = *reinterpret_cast<uint32_t *>(&p0);
+                u.y = *reinterpret_cast<uint32_t *>(&p1);
+                reinterpret_cast<uint2 *>(yb + r * D)[i] = u;
+            }
+        }
+    }
+}
+
+// RMS norm over the whole row (weight w), then RoPE on pairs of each head; bf16 and/or f32 out.
+template <int NPT>
+__global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ yb, const float * __restrict__ x,
+                           int64_t D, const float * __restrict__ w, float eps, int hd, const float * __restrict__ cs)
+{
+    __shared__ float sh[32];
+    const int64_t r = blockIdx.x;
+    const float4 * xr = reinterpret_cast<const float4 *>(x + r * D);
+    const int64_t D4 = D / 4;
+    float4 v[NPT];
+    float s = 0.0f;
+#pragma unroll
+    for (int j = 0; j < NPT; j++) {
+        int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
+        v[j] = i < D4 ? xr[i] : make_float4(0, 0, 0, 0);
+        s += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    }
+    const float inv = rsqrtf(block_sum(s, sh) / (float) D + eps);
+    const float4 * csr = reinterpret_cast<const float4 *>(cs + r * hd);
+#pragma unroll
+    for (int j = 0; j < NPT; j++) {
+        int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
+        if (i < D4) {
+            float4 a = v[j];
+            if (w) {
+                float4 g = reinterpret_cast<const float4 *>(w)[i];
+                a.x = a.x * inv * g.x, a.y = a.y * inv * g.y, a.z = a.z * inv * g.z, a.w = a.w * inv * g.w;
+            } else {
+                a.x *= inv, a.y *= inv, a.z *= inv, a.w *= inv;
+            }
+            const float4 c = csr[(int) ((i * 4) % hd) / 4];   // (cos p, sin p, cos p+1, sin p+1)
+            float4 o;
+            o.x = a.x * c.x - a.y * c.y;
+            o.y = a.x * c.y + a.y * c.x;
+            o.z = a.z * c.z - a.w * c.w;
+            o.w = a.z * c.w + a.w * c.z;
             if (y) {
                 reinterpret_cast<float4 *>(y + r * D)[i] = o;
             }
@@ -345,24 +411,47 @@ extern "C" int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, co
 }
 
 extern "C" int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps,
-                                const float * shift, const float * scale, int64_t stride, const int32_t * sel,
-                                cudaStream_t s)
+                                const float * w, const float * b, const float * shift, const float * scale,
+                                int64_t stride, const int32_t * sel, cudaStream_t s)
 {
     if (M <= 0 || D <= 0) {
         return 0;
     }
-    if (D % 4 != 0 || stride % 4 != 0 || !al16(x) || !al16(shift) || !al16(scale) || (y && !al16(y)) ||
+    if (D % 4 != 0 || !al16(x) || (w && !al16(w)) || (b && !al16(b)) ||
+        (shift && (stride % 4 != 0 || !al16(shift) || !al16(scale))) || (y && !al16(y)) ||
         (yb && ((uintptr_t) yb % 8) != 0) || D > 4 * ROW_THREADS * 8) {
         return -2;   // caller composes the unfused ops
     }
     const int64_t per = (D / 4 + ROW_THREADS - 1) / ROW_THREADS;
-    __nv_bfloat16 * b = (__nv_bfloat16 *) yb;
+    __nv_bfloat16 * o = (__nv_bfloat16 *) yb;
     if (per <= 2) {
-        k_norm_modulate<2><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, b, x, D, eps, shift, scale, stride, sel);
+        k_norm_modulate<2><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel);
     } else if (per <= 4) {
-        k_norm_modulate<4><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, b, x, D, eps, shift, scale, stride, sel);
+        k_norm_modulate<4><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel);
     } else {
-        k_norm_modulate<8><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, b, x, D, eps, shift, scale, stride, sel);
+        k_norm_modulate<8><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel);
+    }
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L, int64_t D, const float * w, float eps,
+                           int head_dim, const float * cs, cudaStream_t s)
+{
+    if (L <= 0 || D <= 0) {
+        return 0;
+    }
+    if (D % 4 != 0 || head_dim % 4 != 0 || D % head_dim != 0 || !al16(x) || (w && !al16(w)) || !al16(cs) ||
+        (y && !al16(y)) || (yb && ((uintptr_t) yb % 8) != 0) || D > 4 * ROW_THREADS * 8) {
+        return -2;
+    }
+    const int64_t per = (D / 4 + ROW_THREADS - 1) / ROW_THREADS;
+    __nv_bfloat16 * o = (__nv_bfloat16 *) yb;
+    if (per <= 2) {
+        k_rms_rope<2><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs);
+    } else if (per <= 4) {
+        k_rms_rope<4><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs);
+    } else {
+        k_rms_rope<8><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs);
     }
     KC_LAUNCH_CHECK();
 }

@@ -175,23 +175,153 @@ void kc_free(struct kc_state * s, void * p)
             s->in_use -= b->size;
             b->next = s->free_list;
             s->free_list = b;
-            kc_wrote(s, p, b->size);
+            // copies of the freed data are dropped, never expanded
+            for (int i = 0; i < KC_SHADOWS; i++) {
+                const char * c = (const char *) s->sh[i].src;
+                if (c && c >= (const char *) p && c < (const char *) p + b->size) {
+                    s->sh[i].src = NULL;
+                    s->sh[i].stale = 0;
+                }
+            }
             break;
         }
     }
     pthread_mutex_unlock(&s->mu);
 }
 
-void kc_wrote(struct kc_state * s, const void * p, size_t n)
+// --- shadows -----------------------------------------------------------------------------------
+// A shadow is a bf16 copy of an f32 activation [src, src + n), made for the linears and attention
+// that read it (several may read one copy). Fused producers may write only the bf16 copy: the entry
+// is then "stale" (the f32 memory is out of date) and is expanded to f32 before anything else reads
+// that memory. Nothing observable changes except that such values are rounded to bf16, which the
+// consumers did anyway.
+
+static bool overlaps(const void * a, size_t na, const void * b, size_t nb)
 {
-    if (!s->shadow_src) {
+    const char * x = a, * y = b;
+    return x < y + nb && y < x + na;
+}
+
+static void sh_expand(struct kc_state * s, struct kc_shadow * e)
+{
+    if (e->stale) {
+        e->stale = 0;
+        KC(s, kc_bf16_to_f32((float *) e->src, e->bf, (int64_t) e->n, s->stream));
+    }
+}
+
+void kc_read(struct kc_state * s, const void * p, size_t n)
+{
+    if (!p) {
         return;
     }
-    const char * a = (const char *) s->shadow_src, * b = a + s->shadow_n * sizeof(float);
-    const char * c = (const char *) p, * d = c + n;
-    if (c < b && a < d) {
-        s->shadow_src = NULL;
+    for (int i = 0; i < KC_SHADOWS; i++) {
+        struct kc_shadow * e = &s->sh[i];
+        if (e->stale && overlaps(e->src, e->n * 4, p, n ? n : 1)) {
+            sh_expand(s, e);
+        }
     }
+}
+
+void kc_wrote(struct kc_state * s, const void * p, size_t n)
+{
+    for (int i = 0; i < KC_SHADOWS; i++) {
+        struct kc_shadow * e = &s->sh[i];
+        if (e->src && overlaps(e->src, e->n * 4, p, n ? n : 1)) {
+            const bool covered = (const char *) p <= (const char *) e->src &&
+                                 (const char *) e->src + e->n * 4 <= (const char *) p + n;
+            if (!covered) {
+                sh_expand(s, e);   // the part not overwritten must keep its value
+            }
+            e->src = NULL;
+            e->stale = 0;
+        }
+    }
+}
+
+static struct kc_shadow * sh_find(struct kc_state * s, const float * x, size_t n)
+{
+    for (int i = 0; i < KC_SHADOWS; i++) {
+        if (s->sh[i].src == x && s->sh[i].n == n) {
+            s->sh[i].use = ++s->tick;
+            return &s->sh[i];
+        }
+    }
+    return NULL;
+}
+
+// Whether a queued linear still reads this entry's buffer.
+static bool sh_busy(const struct kc_state * s, const struct kc_shadow * e)
+{
+    for (int i = 0; i < s->n_pend; i++) {
+        if (s->pend[i].kind == KC_PEND_LINEAR && e->bf && s->pend[i].xb == e->bf) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// An entry for x[n] (contents to be written by the caller); NULL when out of memory.
+static struct kc_shadow * sh_claim(struct kc_state * s, const float * x, size_t n)
+{
+    struct kc_shadow * e = NULL;
+    for (int i = 0; i < KC_SHADOWS && !e; i++) {
+        if (s->sh[i].src == x && !sh_busy(s, &s->sh[i])) {
+            e = &s->sh[i];
+        }
+    }
+    for (int i = 0; i < KC_SHADOWS && !e; i++) {
+        if (!s->sh[i].src && s->sh[i].cap >= n && !sh_busy(s, &s->sh[i])) {
+            e = &s->sh[i];
+        }
+    }
+    for (int i = 0; i < KC_SHADOWS && !e; i++) {
+        if (!s->sh[i].src && !sh_busy(s, &s->sh[i])) {
+            e = &s->sh[i];
+        }
+    }
+    if (!e) {
+        // the least recently used entry no queued linear reads
+        for (int i = 0; i < KC_SHADOWS; i++) {
+            if (!sh_busy(s, &s->sh[i]) && (!e || s->sh[i].use < e->use)) {
+                e = &s->sh[i];
+            }
+        }
+        if (!e) {
+            return NULL;
+        }
+    }
+    sh_expand(s, e);
+    e->src = NULL;
+    if (e->cap < n) {
+        kc_free(s, e->bf);
+        e->bf = kc_alloc(s, n * 2);
+        e->cap = e->bf ? n : 0;
+        if (!e->bf) {
+            return NULL;
+        }
+    }
+    e->src = x;
+    e->n = n;
+    e->stale = 0;
+    e->use = ++s->tick;
+    return e;
+}
+
+// bf16 copy of the f32 activation x[n] (made when there is none).
+static const uint16_t * bf16_of(struct kc_state * s, const float * x, size_t n)
+{
+    struct kc_shadow * e = sh_find(s, x, n);
+    if (e) {
+        return e->bf;
+    }
+    kc_read(s, x, n * 4);
+    e = sh_claim(s, x, n);
+    if (!e) {
+        return NULL;
+    }
+    KC(s, kc_f32_to_bf16(e->bf, x, (int64_t) n, s->stream));
+    return e->bf;
 }
 
 static void flush_pending(struct kc_state * s);
@@ -222,6 +352,7 @@ static void cu_download(struct ke_backend * be, void * dst, const void * src, si
 {
     struct kc_state * s = kc_st(be);
     flush_pending(s);
+    kc_read(s, src, n);
     CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, s->stream));
     CU(s, cudaStreamSynchronize(s->stream));
 }
@@ -230,6 +361,7 @@ static void cu_copy(struct ke_backend * be, void * dst, const void * src, size_t
 {
     struct kc_state * s = kc_st(be);
     flush_pending(s);
+    kc_read(s, src, n);
     kc_wrote(s, dst, n);
     if (n) {
         PROF_BEGIN(s, KC_CLASS_OTHER);
@@ -256,27 +388,26 @@ static void cu_sync(struct ke_backend * be)
 // --- linear (cuBLASLt) -------------------------------------------------------------------------
 
 struct kc_linear {
-    uint16_t * w;   // [N, K] bf16
-    float * b;      // [N] or NULL
+    uint16_t * w;    // [N, K] bf16
+    float * b;       // [N] or NULL
+    uint16_t * bb;   // bf16 copy of b (for bf16 outputs)
     size_t bytes;
 };
 
+enum { GEMM_F32 = 0, GEMM_BF16_GELU = 1 };
+
 struct kc_gemm_plan {
     int64_t M, N, K;
-    int bias;
+    int bias, kind, bias_bf16;
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
     struct kc_gemm_plan * next;
 };
 
-static struct kc_gemm_plan * gemm_plan(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias)
+static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind,
+                                           int bias_bf16)
 {
-    for (struct kc_gemm_plan * p = s->gemm_plans; p; p = p->next) {
-        if (p->M == M && p->N == N && p->K == K && p->bias == bias) {
-            return p;
-        }
-    }
     struct kc_gemm_plan * p = calloc(1, sizeof(*p));
     if (!p) {
         return NULL;
@@ -285,9 +416,15 @@ static struct kc_gemm_plan * gemm_plan(struct kc_state * s, int64_t M, int64_t N
     p->N = N;
     p->K = K;
     p->bias = bias;
+    p->kind = kind;
+    p->bias_bf16 = bias_bf16;
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-    const cudaDataType_t bias_type = CUDA_R_32F;
-    const cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    const cudaDataType_t bias_type = bias_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t out_type = kind == GEMM_F32 ? CUDA_R_32F : CUDA_R_16BF;
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    if (kind == GEMM_BF16_GELU) {
+        epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    }
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t res;
     int n_res = 0;
@@ -301,15 +438,11 @@ static struct kc_gemm_plan * gemm_plan(struct kc_state * s, int64_t M, int64_t N
                                                 sizeof(bias_type))) ||
         cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t) K, (uint64_t) N, K) ||
         cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t) K, (uint64_t) M, K) ||
-        cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, (uint64_t) N, (uint64_t) M, N) ||
+        cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t) N, (uint64_t) M, N) ||
         cublasLtMatmulPreferenceCreate(&pref) ||
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)) ||
         cublasLtMatmulAlgoGetHeuristic(s->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res) ||
         n_res < 1) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "no cuBLASLt algorithm for M=%lld N=%lld K=%lld", (long long) M, (long long) N,
-                 (long long) K);
-        kc_fail(s, "cublasLt heuristic", msg);
         if (pref) {
             cublasLtMatmulPreferenceDestroy(pref);
         }
@@ -320,6 +453,20 @@ static struct kc_gemm_plan * gemm_plan(struct kc_state * s, int64_t M, int64_t N
     p->algo = res.algo;
     p->next = s->gemm_plans;
     s->gemm_plans = p;
+    return p;
+}
+
+static struct kc_gemm_plan * gemm_plan(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind)
+{
+    for (struct kc_gemm_plan * p = s->gemm_plans; p; p = p->next) {
+        if (p->M == M && p->N == N && p->K == K && p->bias == bias && p->kind == kind) {
+            return p;
+        }
+    }
+    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0);
+    if (!p && bias && kind != GEMM_F32) {
+        p = gemm_plan_try(s, M, N, K, bias, kind, 1);   // some bf16-output epilogues take a bf16 bias only
+    }
     return p;
 }
 
@@ -338,7 +485,7 @@ static int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         return -1;
     }
     const size_t n = (size_t) (N * K);
-    p->bytes = n * 2 + (l->b ? (size_t) N * 4 : 0);
+    p->bytes = n * 2 + (l->b ? (size_t) N * 6 : 0);
     if (cudaMalloc((void **) &p->w, n * 2) != cudaSuccess) {
         cudaGetLastError();
         free(p);
@@ -375,7 +522,9 @@ static int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
     if (rc == 0 && l->b) {
         float * hb = ke_tensor_to_f32_alloc(l->b);
         if (!hb || ke_tensor_nelements(l->b) != N || cudaMalloc((void **) &p->b, (size_t) N * 4) != cudaSuccess ||
-            cudaMemcpy(p->b, hb, (size_t) N * 4, cudaMemcpyHostToDevice) != cudaSuccess) {
+            cudaMalloc((void **) &p->bb, (size_t) N * 2) != cudaSuccess ||
+            cudaMemcpy(p->b, hb, (size_t) N * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+            kc_f32_to_bf16(p->bb, p->b, N, 0) != 0 || cudaDeviceSynchronize() != cudaSuccess) {
             rc = -1;
         }
         free(hb);
@@ -384,6 +533,7 @@ static int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         cudaGetLastError();
         cudaFree(p->w);
         cudaFree(p->b);
+        cudaFree(p->bb);
         free(p);
         ke_log(0, "cuda backend: uploading weight %s failed", w->name ? w->name : "?");
         return -1;
@@ -405,152 +555,237 @@ static void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     if (!p || l->owner != be) {
         return;
     }
+    flush_pending(s);
     cudaStreamSynchronize(s->stream);
     cudaFree(p->w);
     cudaFree(p->b);
+    cudaFree(p->bb);
     s->weights -= p->bytes;
     s->in_use -= p->bytes;
     free(p);
     l->prepared = NULL;
 }
 
-// The shadow buffer with room for n bf16 values (its old contents invalidated); NULL when out of memory.
-static uint16_t * shadow_reserve(struct kc_state * s, size_t n)
+// out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU).
+static int run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                    int kind)
 {
-    s->shadow_src = NULL;
-    if (s->shadow_cap < n) {
-        kc_free(s, s->shadow);
-        s->shadow = kc_alloc(s, n * 2);
-        s->shadow_cap = s->shadow ? n : 0;
-    }
-    return s->shadow;
-}
-
-// bf16 copy of an f32 activation [n] (cached until something writes the source).
-static const uint16_t * bf16_of(struct kc_state * s, const float * x, size_t n)
-{
-    if (s->shadow_src == x && s->shadow_n == n) {
-        return s->shadow;
-    }
-    if (!shadow_reserve(s, n)) {
-        return NULL;
-    }
-    KC(s, kc_f32_to_bf16(s->shadow, x, (int64_t) n, s->stream));
-    s->shadow_src = x;
-    s->shadow_n = n;
-    return s->shadow;
-}
-
-static void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
-{
-    struct kc_state * s = kc_st(be);
-    flush_pending(s);
     const struct kc_linear * p = l->prepared;
-    if (!p || l->owner != be) {
-        kc_fail(s, "linear", "weight not prepared by this backend");
-        return;
-    }
-    if (M <= 0) {
-        return;
-    }
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    const uint16_t * xb = bf16_of(s, x, (size_t) (M * l->n_in));
-    kc_wrote(s, y, (size_t) (M * l->n_out) * sizeof(float));
-    if (!xb) {
-        kc_fail(s, "linear", "out of device memory for the bf16 input");
-        return;
-    }
-    struct kc_gemm_plan * g = gemm_plan(s, M, l->n_out, l->n_in, p->b != NULL);
+    struct kc_gemm_plan * g = gemm_plan(s, M, l->n_out, l->n_in, p->b != NULL, kind);
     if (!g) {
-        return;
+        if (kind == GEMM_F32) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "no cuBLASLt algorithm for M=%lld N=%lld K=%lld", (long long) M,
+                     (long long) l->n_out, (long long) l->n_in);
+            kc_fail(s, "cublasLt heuristic", msg);
+        }
+        return -1;
     }
     if (p->b) {
-        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p->b, sizeof(p->b));
+        const void * bp = g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
+        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp));
     }
     const float one = 1.0f, zero = 0.0f;
     PROF_BEGIN(s, KC_CLASS_GEMM);
-    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, &one, p->w, g->a, xb, g->b, &zero, y, g->c, y, g->c, &g->algo,
-                                       s->lt_ws, s->lt_ws_size, s->stream);
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, &one, p->w, g->a, xb, g->b, &zero, out, g->c, out, g->c,
+                                       &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
     PROF_END(s);
     if (st != CUBLAS_STATUS_SUCCESS) {
         char msg[96];
         snprintf(msg, sizeof(msg), "status %d at M=%lld N=%lld K=%lld", (int) st, (long long) M,
                  (long long) l->n_out, (long long) l->n_in);
         kc_fail(s, "cublasLtMatmul", msg);
+        return -1;
     }
+    return 0;
 }
 
-// --- row-wise ----------------------------------------------------------------------------------
+// --- deferred ops ------------------------------------------------------------------------------
+// A LayerNorm (then a modulate of its output), an RMS norm, and a linear are queued rather than run,
+// so that what follows can take them in one pass: LayerNorm(+modulate) -> linear writes only the
+// bf16 input of the GEMM; RMS norm -> RoPE writes only the bf16 q/k of the attention; linear ->
+// GELU runs the GELU in the GEMM epilogue with a bf16 output. Any other op runs them as queued.
 
-static void run_layer_norm(struct kc_state * s, float * y, const float * x, int64_t M, int64_t D, const float * w,
-                           const float * b, float eps)
+static void run_pending(struct kc_state * s, struct kc_pending * q)
 {
-    kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_layer_norm(y, x, M, D, w, b, eps, s->stream));
-    PROF_END(s);
+    switch (q->kind) {
+    case KC_PEND_LN:
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        if (kc_norm_modulate(q->y, NULL, q->x, q->M, q->D, q->eps, q->w, q->b, q->shift, q->scale, q->stride, q->sel,
+                             s->stream) != 0) {
+            KC(s, kc_layer_norm(q->y, q->x, q->M, q->D, q->w, q->b, q->eps, s->stream));
+            if (q->shift) {
+                KC(s, kc_modulate(q->y, q->y, q->M, q->D, q->shift, q->scale, q->stride, q->sel, s->stream));
+            }
+        }
+        PROF_END(s);
+        break;
+    case KC_PEND_RMS:
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_rms_norm(q->y, q->x, q->M, q->D, q->w, q->eps, s->stream));
+        PROF_END(s);
+        break;
+    case KC_PEND_LINEAR:
+        run_gemm(s, q->y, q->xb, q->M, q->l, GEMM_F32);
+        break;
+    default:
+        break;
+    }
+    q->kind = 0;
 }
 
 static void flush_pending(struct kc_state * s)
 {
-    if (s->ln_pending) {
-        s->ln_pending = false;
-        run_layer_norm(s, s->ln_y, s->ln_x, s->ln_M, s->ln_D, NULL, NULL, s->ln_eps);
+    for (int i = 0; i < s->n_pend; i++) {
+        run_pending(s, &s->pend[i]);
     }
+    s->n_pend = 0;
 }
+
+static void drop_pending(struct kc_state * s, int i)
+{
+    for (int j = i; j + 1 < s->n_pend; j++) {
+        s->pend[j] = s->pend[j + 1];
+    }
+    s->n_pend--;
+}
+
+static struct kc_pending * push_pending(struct kc_state * s)
+{
+    if (s->n_pend == KC_PENDING) {
+        flush_pending(s);
+    }
+    struct kc_pending * q = &s->pend[s->n_pend++];
+    memset(q, 0, sizeof(*q));
+    return q;
+}
+
+// The single queued op of `kind` writing y (NULL when the queue holds anything else).
+static struct kc_pending * pending_only(struct kc_state * s, int kind, const float * y)
+{
+    return s->n_pend == 1 && s->pend[0].kind == kind && s->pend[0].y == y ? &s->pend[0] : NULL;
+}
+
+static void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    struct kc_state * s = kc_st(be);
+    const struct kc_linear * p = l->prepared;
+    if (!p || l->owner != be) {
+        flush_pending(s);
+        kc_fail(s, "linear", "weight not prepared by this backend");
+        return;
+    }
+    if (M <= 0) {
+        flush_pending(s);
+        return;
+    }
+    const size_t nx = (size_t) (M * l->n_in);
+    const uint16_t * xb = NULL;
+    struct kc_pending * q = pending_only(s, KC_PEND_LN, x);
+    if (q && q->M == M && q->D == l->n_in) {
+        // LayerNorm(+modulate) straight to the GEMM's bf16 input; the f32 result stays unwritten
+        struct kc_shadow * e = sh_claim(s, x, nx);
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        if (e && kc_norm_modulate(NULL, e->bf, q->x, q->M, q->D, q->eps, q->w, q->b, q->shift, q->scale, q->stride,
+                                  q->sel, s->stream) == 0) {
+            e->stale = 1;
+            xb = e->bf;
+            s->n_pend = 0;
+        } else if (e) {
+            e->src = NULL;
+        }
+        PROF_END(s);
+    }
+    flush_pending(s);
+    if (!xb) {
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        xb = bf16_of(s, x, nx);
+        PROF_END(s);
+    }
+    kc_wrote(s, y, (size_t) (M * l->n_out) * sizeof(float));
+    if (!xb) {
+        kc_fail(s, "linear", "out of device memory for the bf16 input");
+        return;
+    }
+    struct kc_pending * d = push_pending(s);
+    d->kind = KC_PEND_LINEAR;
+    d->y = y;
+    d->x = x;
+    d->M = M;
+    d->l = l;
+    d->xb = xb;
+}
+
+// --- row-wise ----------------------------------------------------------------------------------
 
 static void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
                           const float * b, float eps)
 {
     struct kc_state * s = kc_st(be);
     flush_pending(s);
-    if (!w && !b && D % 4 == 0) {
-        // wait: a modulate of y in place may follow (then both run as one pass)
-        s->ln_pending = true;
-        s->ln_y = y;
-        s->ln_x = x;
-        s->ln_M = M;
-        s->ln_D = D;
-        s->ln_eps = eps;
-        kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
-        return;
-    }
-    run_layer_norm(s, y, x, M, D, w, b, eps);
+    kc_read(s, x, (size_t) (M * D) * 4);
+    kc_read(s, w, (size_t) D * 4);
+    kc_read(s, b, (size_t) D * 4);
+    kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
+    struct kc_pending * q = push_pending(s);
+    q->kind = KC_PEND_LN;
+    q->y = y;
+    q->x = x;
+    q->M = M;
+    q->D = D;
+    q->w = w;
+    q->b = b;
+    q->eps = eps;
 }
 
 static void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
                         float eps)
 {
     struct kc_state * s = kc_st(be);
-    flush_pending(s);
+    // queue behind other RMS norms (q and k come in pairs) unless the ranges touch
+    bool keep = true;
+    for (int i = 0; i < s->n_pend; i++) {
+        const struct kc_pending * q = &s->pend[i];
+        keep = keep && q->kind == KC_PEND_RMS && !overlaps(q->y, (size_t) (q->M * q->D) * 4, x, (size_t) (M * D) * 4) &&
+               !overlaps(q->y, (size_t) (q->M * q->D) * 4, y, (size_t) (M * D) * 4) &&
+               !overlaps(q->x, (size_t) (q->M * q->D) * 4, y, (size_t) (M * D) * 4);
+    }
+    if (!keep) {
+        flush_pending(s);
+    }
+    kc_read(s, x, (size_t) (M * D) * 4);
+    kc_read(s, w, (size_t) D * 4);
     kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_rms_norm(y, x, M, D, w, eps, s->stream));
-    PROF_END(s);
+    struct kc_pending * q = push_pending(s);
+    q->kind = KC_PEND_RMS;
+    q->y = y;
+    q->x = x;
+    q->M = M;
+    q->D = D;
+    q->w = w;
+    q->eps = eps;
 }
 
 static void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D,
                         const float * shift, const float * scale, int64_t stride, const int32_t * sel)
 {
     struct kc_state * s = kc_st(be);
-    if (s->ln_pending && y == x && x == s->ln_y && M == s->ln_M && D == s->ln_D) {
-        s->ln_pending = false;
-        const size_t n = (size_t) (M * D);
-        // write the f32 result and its bf16 copy for the linears that read it next
-        uint16_t * sh = shadow_reserve(s, n);
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        int rc = kc_norm_modulate(y, sh, s->ln_x, M, D, s->ln_eps, shift, scale, stride, sel, s->stream);
-        PROF_END(s);
-        if (rc == 0) {
-            if (sh) {
-                s->shadow_src = y;
-                s->shadow_n = n;
-            }
-            return;
-        }
-        run_layer_norm(s, y, s->ln_x, M, D, NULL, NULL, s->ln_eps);
+    struct kc_pending * q = pending_only(s, KC_PEND_LN, y);
+    if (q && y == x && M == q->M && D == q->D && !q->shift) {
+        kc_read(s, shift, 4);
+        kc_read(s, scale, 4);
+        kc_read(s, sel, 4);
+        q->shift = shift;
+        q->scale = scale;
+        q->stride = stride;
+        q->sel = sel;
+        return;
     }
     flush_pending(s);
+    kc_read(s, x, (size_t) (M * D) * 4);
+    kc_read(s, shift, 4);
+    kc_read(s, scale, 4);
+    kc_read(s, sel, (size_t) M * 4);
     kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
     PROF_BEGIN(s, KC_CLASS_OTHER);
     KC(s, kc_modulate(y, x, M, D, shift, scale, stride, sel, s->stream));
@@ -562,6 +797,10 @@ static void cu_gated_add(struct ke_backend * be, float * x, const float * y, int
 {
     struct kc_state * s = kc_st(be);
     flush_pending(s);
+    kc_read(s, x, (size_t) (M * D) * 4);
+    kc_read(s, y, (size_t) (M * D) * 4);
+    kc_read(s, gate, 4);
+    kc_read(s, sel, (size_t) M * 4);
     kc_wrote(s, x, (size_t) (M * D) * sizeof(float));
     PROF_BEGIN(s, KC_CLASS_OTHER);
     KC(s, kc_gated_add(x, y, M, D, gate, stride, sel, s->stream));
@@ -570,46 +809,86 @@ static void cu_gated_add(struct ke_backend * be, float * x, const float * y, int
 
 // --- element-wise ------------------------------------------------------------------------------
 
-#define EW_OP(name, call, out, n)                   \
-    do {                                            \
-        struct kc_state * s = kc_st(be);            \
-        flush_pending(s);                           \
-        kc_wrote(s, (out), (size_t) (n) * 4);       \
-        PROF_BEGIN(s, KC_CLASS_OTHER);              \
-        KC(s, call);                                \
-        PROF_END(s);                                \
+// in: (pointer, bytes) read, out: (pointer, bytes) written
+#define EW_OP(call, in1, n1, in2, n2, out, nout)                 \
+    do {                                                         \
+        struct kc_state * s = kc_st(be);                         \
+        flush_pending(s);                                        \
+        kc_read(s, (in1), (size_t) (n1));                        \
+        kc_read(s, (in2), (size_t) (n2));                        \
+        kc_wrote(s, (out), (size_t) (nout));                     \
+        PROF_BEGIN(s, KC_CLASS_OTHER);                           \
+        KC(s, call);                                             \
+        PROF_END(s);                                             \
     } while (0)
 
 static void cu_gelu_tanh(struct ke_backend * be, float * x, int64_t n)
 {
-    EW_OP(gelu, kc_gelu_tanh(x, n, s->stream), x, n);
+    struct kc_state * s = kc_st(be);
+    struct kc_pending * q = pending_only(s, KC_PEND_LINEAR, x);
+    if (q && q->M * q->l->n_out == n) {
+        // GELU in the GEMM epilogue, bf16 output for the linear that reads it next
+        struct kc_shadow * e = sh_claim(s, x, (size_t) n);
+        if (e && run_gemm(s, e->bf, q->xb, q->M, q->l, GEMM_BF16_GELU) == 0) {
+            e->stale = 1;
+            s->n_pend = 0;
+            return;
+        }
+        if (e) {
+            e->src = NULL;
+        }
+    }
+    EW_OP(kc_gelu_tanh(x, n, s->stream), x, n * 4, NULL, 0, x, n * 4);
 }
 
 static void cu_silu(struct ke_backend * be, float * x, int64_t n)
 {
-    EW_OP(silu, kc_silu(x, n, s->stream), x, n);
+    EW_OP(kc_silu(x, n, s->stream), x, n * 4, NULL, 0, x, n * 4);
 }
 
 static void cu_mul(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n)
 {
-    EW_OP(mul, kc_mul(y, a, b, n, s->stream), y, n);
+    EW_OP(kc_mul(y, a, b, n, s->stream), a, n * 4, b, n * 4, y, n * 4);
 }
 
 static void cu_add(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n)
 {
-    EW_OP(add, kc_add(y, a, b, n, s->stream), y, n);
+    EW_OP(kc_add(y, a, b, n, s->stream), a, n * 4, b, n * 4, y, n * 4);
 }
 
 static void cu_scale(struct ke_backend * be, float * y, const float * x, float a, int64_t n)
 {
-    EW_OP(scale, kc_scale(y, x, a, n, s->stream), y, n);
+    EW_OP(kc_scale(y, x, a, n, s->stream), x, n * 4, NULL, 0, y, n * 4);
 }
 
 // --- attention ---------------------------------------------------------------------------------
 
 static void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs)
 {
-    EW_OP(rope, kc_rope(x, L, n_heads, head_dim, cs, s->stream), x, L * n_heads * head_dim);
+    struct kc_state * s = kc_st(be);
+    const int64_t D = (int64_t) n_heads * head_dim;
+    for (int i = 0; i < s->n_pend; i++) {
+        struct kc_pending * q = &s->pend[i];
+        if (q->kind == KC_PEND_RMS && q->y == x && q->M == L && q->D == D) {
+            // RMS norm + RoPE in one pass, bf16 output for the attention (queued RMS norms of
+            // other tensors stay queued: their ranges do not touch this one)
+            kc_read(s, cs, (size_t) (L * head_dim) * 4);
+            struct kc_shadow * e = sh_claim(s, x, (size_t) (L * D));
+            PROF_BEGIN(s, KC_CLASS_OTHER);
+            int rc = e ? kc_rms_rope(NULL, e->bf, q->x, L, D, q->w, q->eps, head_dim, cs, s->stream) : -1;
+            PROF_END(s);
+            if (rc == 0) {
+                e->stale = 1;
+                drop_pending(s, i);
+                return;
+            }
+            if (e) {
+                e->src = NULL;
+            }
+            break;
+        }
+    }
+    EW_OP(kc_rope(x, L, n_heads, head_dim, cs, s->stream), x, L * D * 4, cs, L * head_dim * 4, x, L * D * 4);
 }
 
 static void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
@@ -618,27 +897,38 @@ static void cu_attention(struct ke_backend * be, float * o, const float * q, con
     struct kc_state * s = kc_st(be);
     flush_pending(s);
     const int64_t ld = (int64_t) n_heads * head_dim;
-    kc_wrote(s, o, (size_t) (Lq * ld) * sizeof(float));
+    const size_t nq = (size_t) (Lq * ld), nk = (size_t) (Lk * ld);
     if (Lq <= 0) {
         return;
     }
-    const bool tc_ok = !bias && (head_dim == 64 || head_dim == 128) && Lk > 0;
+    const bool tc_ok = !bias && (head_dim == 64 || head_dim == 128) && Lk > 0 && ld % 8 == 0;
     if (s->attn == KC_ATTN_F32 || !tc_ok) {
+        kc_read(s, q, nq * 4);
+        kc_read(s, k, nk * 4);
+        kc_read(s, v, nk * 4);
+        kc_read(s, bias, (size_t) n_heads * Lq * Lk * 4);
+        kc_wrote(s, o, nq * 4);
         PROF_BEGIN(s, KC_CLASS_ATTN);
         KC(s, kc_attention_f32(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias, s->stream));
         PROF_END(s);
         return;
     }
-    uint16_t * buf = kc_alloc(s, (size_t) ((2 * Lq + 2 * Lk) * ld) * 2);
-    if (!buf) {
-        kc_fail(s, "attention", "out of device memory for bf16 q/k/v");
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    const uint16_t * qb = bf16_of(s, q, nq);
+    const uint16_t * kb = qb ? bf16_of(s, k, nk) : NULL;
+    const uint16_t * vb = kb ? bf16_of(s, v, nk) : NULL;
+    // the result goes to a bf16 copy of o only (the next linear reads it); f32 o is made on demand
+    kc_wrote(s, o, nq * 4);
+    struct kc_shadow * e = vb ? sh_claim(s, o, nq) : NULL;
+    if (!e || !sh_find(s, q, nq) || !sh_find(s, k, nk) || !sh_find(s, v, nk)) {
+        // out of memory, or a copy was evicted: use plain buffers
+        if (e) {
+            e->src = NULL;
+        }
+        kc_fail(s, "attention", "out of device memory for bf16 q/k/v/o");
         return;
     }
-    uint16_t * qb = buf, * ob = qb + Lq * ld, * kb = ob + Lq * ld, * vb = kb + Lk * ld;
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_f32_to_bf16(qb, q, Lq * ld, s->stream));
-    KC(s, kc_f32_to_bf16(kb, k, Lk * ld, s->stream));
-    KC(s, kc_f32_to_bf16(vb, v, Lk * ld, s->stream));
+    uint16_t * ob = e->bf;
     PROF_BEGIN(s, KC_CLASS_ATTN);
     int done = -1;
     if ((s->attn == KC_ATTN_AUTO || s->attn == KC_ATTN_CUDNN) && !s->sdpa_broken) {
@@ -651,10 +941,8 @@ static void cu_attention(struct ke_backend * be, float * o, const float * q, con
     if (done != 0) {
         KC(s, kc_flash_attention_bf16(ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale, s->stream));
     }
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_bf16_to_f32(o, ob, Lq * ld, s->stream));
     PROF_END(s);
-    kc_free(s, buf);
+    e->stale = 1;
 }
 
 // --- DiT layout --------------------------------------------------------------------------------
@@ -662,68 +950,67 @@ static void cu_attention(struct ke_backend * be, float * o, const float * q, con
 static void cu_patchify(struct ke_backend * be, float * out, const float * x, int C, int F, int H, int W, int ph,
                         int pw)
 {
-    EW_OP(patchify, kc_patchify(out, x, C, F, H, W, ph, pw, s->stream), out,
-          (int64_t) F * (H / ph) * (W / pw) * C * ph * pw);
+    const int64_t n = (int64_t) C * F * H * W;
+    EW_OP(kc_patchify(out, x, C, F, H, W, ph, pw, s->stream), x, n * 4, NULL, 0, out, n * 4);
 }
 
 static void cu_unpatchify(struct ke_backend * be, float * out, const float * tok, int C, int F, int H, int W, int ph,
                           int pw)
 {
-    EW_OP(unpatchify, kc_unpatchify(out, tok, C, F, H, W, ph, pw, s->stream), out, (int64_t) C * F * H * W);
+    const int64_t n = (int64_t) C * F * H * W;
+    EW_OP(kc_unpatchify(out, tok, C, F, H, W, ph, pw, s->stream), tok, n * 4, NULL, 0, out, n * 4);
 }
 
 // --- VAE ops -----------------------------------------------------------------------------------
 
 static void cu_vae_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
 {
-    EW_OP(l2norm, kc_vae_l2norm(y, x, C, N, gamma, s->stream), y, (int64_t) C * N);
+    EW_OP(kc_vae_l2norm(y, x, C, N, gamma, s->stream), x, C * N * 4, gamma, C * 4, y, C * N * 4);
 }
 
 static void cu_vae_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src,
                               int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw)
 {
-    struct kc_state * s = kc_st(be);
-    flush_pending(s);
-    kc_wrote(s, dst, (size_t) ((int64_t) C * dst_T * hw) * 4);
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_vae_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream));
-    PROF_END(s);
+    EW_OP(kc_vae_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream), src,
+          (int64_t) C * src_T * hw * 4, NULL, 0, dst, (int64_t) C * dst_T * hw * 4);
 }
 
 static void cu_vae_upsample2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
 {
-    EW_OP(up2, kc_vae_upsample2x(y, x, P, H, W, s->stream), y, P * 4 * H * W);
+    EW_OP(kc_vae_upsample2x(y, x, P, H, W, s->stream), x, P * H * W * 4, NULL, 0, y, P * 4 * H * W * 4);
 }
 
 static void cu_vae_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int pt, int pb,
                          int pl, int pr)
 {
-    EW_OP(pad2d, kc_vae_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream), y, P * (H + pt + pb) * (W + pl + pr));
+    EW_OP(kc_vae_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream), x, P * H * W * 4, NULL, 0, y,
+          P * (H + pt + pb) * (W + pl + pr) * 4);
 }
 
 static void cu_vae_patchify(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W, int p,
                             int inverse)
 {
-    EW_OP(vpatch, kc_vae_patchify(dst, src, C, T, H, W, p, inverse, s->stream), dst, (int64_t) C * T * H * W);
+    const int64_t n = (int64_t) C * T * H * W;
+    EW_OP(kc_vae_patchify(dst, src, C, T, H, W, p, inverse, s->stream), src, n * 4, NULL, 0, dst, n * 4);
 }
 
 static void cu_vae_avg_down(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                             int W, int ft, int fs, int pad_front)
 {
-    EW_OP(avgdown, kc_vae_avg_down(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream), y,
-          (int64_t) c_out * ((T + pad_front) / ft) * (H / fs) * (W / fs));
+    EW_OP(kc_vae_avg_down(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream), x, (int64_t) c_in * T * H * W * 4,
+          NULL, 0, y, (int64_t) c_out * ((T + pad_front) / ft) * (H / fs) * (W / fs) * 4);
 }
 
 static void cu_vae_dup_up(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H, int W,
                           int ft, int fs, int drop)
 {
-    EW_OP(dupup, kc_vae_dup_up(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream), y,
-          (int64_t) c_out * (T * ft - drop) * H * fs * W * fs);
+    EW_OP(kc_vae_dup_up(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream), x, (int64_t) c_in * T * H * W * 4, NULL,
+          0, y, (int64_t) c_out * (T * ft - drop) * H * fs * W * fs * 4);
 }
 
 static void cu_vae_transpose(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
 {
-    EW_OP(transpose, kc_vae_transpose(y, x, R, C2, s->stream), y, R * C2);
+    EW_OP(kc_vae_transpose(y, x, R, C2, s->stream), x, R * C2 * 4, NULL, 0, y, R * C2 * 4);
 }
 
 // --- conv3d wrappers (cuda-conv.c) -------------------------------------------------------------
@@ -735,6 +1022,7 @@ static void cu_conv3d(struct ke_backend * be, float * y, const float * x, const 
     flush_pending(s);
     const int To = (T + pt0 + pt1 - c->kt) / st + 1, Ho = (H + 2 * ph - c->kh) / sh + 1;
     const int Wo = (W + 2 * pw - c->kw) / sw + 1;
+    kc_read(s, x, (size_t) ((int64_t) c->c_in * T * H * W) * 4);
     kc_wrote(s, y, (size_t) ((int64_t) c->c_out * To * Ho * Wo) * 4);
     PROF_BEGIN(s, KC_CLASS_GEMM);
     kc_conv3d(be, y, x, c, T, H, W, pt0, pt1, ph, pw, st, sh, sw);
