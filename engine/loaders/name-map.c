@@ -195,6 +195,129 @@ int ke_name_map_one(enum ke_name_role role, const char * name, char * out, size_
     return map_one(role, name, out, out_size) != NULL;
 }
 
+// --- VAE: Diffusers AutoencoderKLWan -> WanVAE_ (index arithmetic, so code instead of a table) ------
+
+// Inside a residual block: norm1.gamma, conv1, norm2.gamma, conv2, conv_shortcut -> residual.0.gamma,
+// residual.2, residual.3.gamma, residual.6, shortcut. Resampler names (resample.1, time_conv) pass.
+static int vae_inner(const char * in, char * out, size_t n)
+{
+    static const char * const map[][2] = {
+        { "norm1.", "residual.0." }, { "conv1.", "residual.2." }, { "norm2.", "residual.3." },
+        { "conv2.", "residual.6." }, { "conv_shortcut.", "shortcut." },
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        size_t l = strlen(map[i][0]);
+        if (strncmp(in, map[i][0], l) == 0) {
+            return snprintf(out, n, "%s%s", map[i][1], in + l) < (int) n ? 0 : -1;
+        }
+    }
+    return snprintf(out, n, "%s", in) < (int) n ? 0 : -1;
+}
+
+// Parse "<prefix><int>." at s; returns the rest after the dot or NULL.
+static const char * take_index(const char * s, const char * prefix, int * v)
+{
+    size_t l = strlen(prefix);
+    if (strncmp(s, prefix, l) != 0 || s[l] < '0' || s[l] > '9') {
+        return NULL;
+    }
+    char * end;
+    long x = strtol(s + l, &end, 10);
+    if (*end != '.' || x < 0 || x > 100000) {
+        return NULL;
+    }
+    *v = (int) x;
+    return end + 1;
+}
+
+// v22: the nested Wan2.2 layout (down_blocks.S.resnets.J / .downsampler, up_blocks.S.upsampler).
+static int map_vae(const char * name, bool v22, char * out, size_t n)
+{
+    static const char * const top[][2] = {
+        { "quant_conv.", "conv1." }, { "post_quant_conv.", "conv2." },
+    };
+    static const char * const part[][2] = {
+        { "conv_in.", "conv1." }, { "norm_out.", "head.0." }, { "conv_out.", "head.2." },
+        { "mid_block.attentions.0.", "middle.1." },
+    };
+    for (size_t i = 0; i < 2; i++) {
+        size_t l = strlen(top[i][0]);
+        if (strncmp(name, top[i][0], l) == 0) {
+            return snprintf(out, n, "%s%s", top[i][1], name + l) < (int) n;
+        }
+    }
+    const char * side = strncmp(name, "encoder.", 8) == 0 ? "encoder" : strncmp(name, "decoder.", 8) == 0 ? "decoder" : NULL;
+    if (!side) {
+        return 0;
+    }
+    const char * r = name + 8;
+    char inner[400];
+    int a, b;
+    const char * rest;
+    for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++) {
+        size_t l = strlen(part[i][0]);
+        if (strncmp(r, part[i][0], l) == 0) {
+            return snprintf(out, n, "%s.%s%s", side, part[i][1], r + l) < (int) n;
+        }
+    }
+    if ((rest = take_index(r, "mid_block.resnets.", &a)) && a <= 1) {
+        return vae_inner(rest, inner, sizeof(inner)) == 0 &&
+               snprintf(out, n, "%s.middle.%d.%s", side, 2 * a, inner) < (int) n;
+    }
+    if (side[0] == 'e' && (rest = take_index(r, "down_blocks.", &a))) {
+        const char * rr;
+        if (v22 && (rr = take_index(rest, "resnets.", &b))) {
+            return vae_inner(rr, inner, sizeof(inner)) == 0 &&
+                   snprintf(out, n, "encoder.downsamples.%d.downsamples.%d.%s", a, b, inner) < (int) n;
+        }
+        if (v22 && strncmp(rest, "downsampler.", 12) == 0) {
+            return snprintf(out, n, "encoder.downsamples.%d.downsamples.2.%s", a, rest + 12) < (int) n;
+        }
+        if (!v22) {
+            return vae_inner(rest, inner, sizeof(inner)) == 0 &&
+                   snprintf(out, n, "encoder.downsamples.%d.%s", a, inner) < (int) n;
+        }
+        return 0;
+    }
+    if (side[0] == 'd' && (rest = take_index(r, "up_blocks.", &a))) {
+        const char * rr;
+        if ((rr = take_index(rest, "resnets.", &b))) {
+            if (vae_inner(rr, inner, sizeof(inner)) < 0) {
+                return 0;
+            }
+            return v22 ? snprintf(out, n, "decoder.upsamples.%d.upsamples.%d.%s", a, b, inner) < (int) n
+                       : snprintf(out, n, "decoder.upsamples.%d.%s", 4 * a + b, inner) < (int) n;
+        }
+        if (v22 && strncmp(rest, "upsampler.", 10) == 0) {
+            return snprintf(out, n, "decoder.upsamples.%d.upsamples.3.%s", a, rest + 10) < (int) n;
+        }
+        if (!v22 && strncmp(rest, "upsamplers.0.", 13) == 0) {
+            return snprintf(out, n, "decoder.upsamples.%d.%s", 4 * a + 3, rest + 13) < (int) n;
+        }
+    }
+    return 0;
+}
+
+// Diffusers Wan2.2 VAEs nest their stages; Wan2.1's encoder list is flat.
+static bool vae_is_v22(const struct ke_tensor_set * s)
+{
+    for (int i = 0; i < ke_tset_count(s); i++) {
+        const char * nm = ke_tset_at(s, i)->name;
+        int a;
+        const char * rest = take_index(nm, "encoder.down_blocks.", &a);
+        if ((rest && (strncmp(rest, "resnets.", 8) == 0 || strncmp(rest, "downsampler.", 12) == 0)) ||
+            ((rest = take_index(nm, "decoder.up_blocks.", &a)) && strncmp(rest, "upsampler.", 10) == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int ke_name_map_vae(const char * name, bool v22, char * out, size_t out_size)
+{
+    return map_vae(name, v22, out, out_size);
+}
+
 // --- apply ----------------------------------------------------------------------------------------
 
 // Strip a wrapper prefix when every tensor (but marker tensors) carries it.
@@ -249,12 +372,19 @@ enum ke_status ke_name_map_apply(struct ke_tensor_set * s, enum ke_name_role rol
     strip_prefixes(s, role);
     const char * style = "official";
     int n = ke_tset_count(s);
+    const bool v22 = role == KE_NAME_ROLE_VAE && vae_is_v22(s);
     // names first (renaming reorders nothing: indices stay valid)
     for (int i = 0; i < n; i++) {
         const char * name = ke_tset_at(s, i)->name;
         char to[512];
-        const struct name_rule * r = map_one(role, name, to, sizeof(to));
-        if (!r) {
+        const char * rule_style = NULL;
+        if (role == KE_NAME_ROLE_VAE) {
+            rule_style = map_vae(name, v22, to, sizeof(to)) && strcmp(to, name) != 0 ? "diffusers" : NULL;
+        } else {
+            const struct name_rule * r = map_one(role, name, to, sizeof(to));
+            rule_style = r ? r->style : NULL;
+        }
+        if (!rule_style) {
             continue;
         }
         if (ke_tset_get(s, to)) {
@@ -267,7 +397,7 @@ enum ke_status ke_name_map_apply(struct ke_tensor_set * s, enum ke_name_role rol
         if (st != KE_STATUS_OK) {
             return st;
         }
-        style = r->style;
+        style = rule_style;
     }
     if (ke_tset_set_meta(s, "name_style", style) < 0) {
         return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", ke_tset_path(s));

@@ -356,23 +356,6 @@ test_missing_tensor (void)
   ke_tset_free (w);
 }
 
-static void
-test_name_map_one (void)
-{
-  char out[256];
-  g_assert_true (ke_name_map_one (KE_NAME_ROLE_T5, "enc.blk.23.ffn_up.weight", out, sizeof out));
-  g_assert_cmpstr (out, ==, "blocks.23.ffn.fc1.weight");
-  g_assert_true (ke_name_map_one (KE_NAME_ROLE_T5, "encoder.block.7.layer.0.SelfAttention.o.weight", out, sizeof out));
-  g_assert_cmpstr (out, ==, "blocks.7.attn.o.weight");
-  g_assert_false (ke_name_map_one (KE_NAME_ROLE_T5, "blocks.7.attn.o.weight", out, sizeof out));
-  g_assert_true (ke_name_map_one (KE_NAME_ROLE_DIT, "blocks.3.attn1.to_out.0.bias", out, sizeof out));
-  g_assert_cmpstr (out, ==, "blocks.3.self_attn.o.bias");
-  g_assert_true (ke_name_map_one (KE_NAME_ROLE_DIT, "blocks.0.norm2.weight", out, sizeof out));
-  g_assert_cmpstr (out, ==, "blocks.0.norm3.weight");
-  g_assert_true (ke_name_map_one (KE_NAME_ROLE_DIT, "condition_embedder.time_proj.weight", out, sizeof out));
-  g_assert_cmpstr (out, ==, "time_projection.1.weight");
-}
-
 int
 main (int argc, char **argv)
 {
@@ -385,6 +368,5 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/bf16-weights", test_bf16_weights);
   g_test_add_func ("/umt5/fp8-scaled", test_fp8_scaled);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
-  g_test_add_func ("/umt5/name-map", test_name_map_one);
   return g_test_run ();
 }
