@@ -130,6 +130,10 @@ const char * ke_text_encoder_digest(const ke_text_encoder_t * enc);     // hex m
 // (written atomically), keyed by the model digest, the precision and the ids.
 enum ke_status ke_text_encode(ke_text_encoder_t * enc, const int32_t * ids, int n, const char * cache_dir,
                               float ** hidden, struct ke_error * err);
+// The same from prompt text: tokenized as the pipeline does (cleaned, at most 511 pieces + EOS), then
+// encoded; *n_rows = the number of tokens (rows of *hidden).
+enum ke_status ke_text_encode_prompt(ke_text_encoder_t * enc, const ke_tokenizer_t * tok, const char * prompt,
+                                     const char * cache_dir, float ** hidden, int * n_rows, struct ke_error * err);
 void ke_text_hidden_free(float * hidden);
 void ke_text_encoder_stats(const ke_text_encoder_t * enc, struct ke_text_cache_stats * st);
 // $XDG_CACHE_HOME/kinora/text (or ~/.cache/kinora/text); malloc'd (free()), NULL without a home.

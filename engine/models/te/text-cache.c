@@ -344,3 +344,21 @@ enum ke_status ke_text_encode(ke_text_encoder_t * e, const int32_t * ids, int n,
     *hidden = out;
     return KE_STATUS_OK;
 }
+
+enum ke_status ke_text_encode_prompt(ke_text_encoder_t * e, const ke_tokenizer_t * tok, const char * prompt,
+                                     const char * cache_dir, float ** hidden, int * n_rows, struct ke_error * err)
+{
+    *hidden = NULL;
+    *n_rows = 0;
+    int32_t ids[512];
+    int n = 0;
+    enum ke_status st = ke_tokenizer_encode(tok, prompt ? prompt : "", ids, 512, &n, KE_TOKENIZE_PROMPT, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    st = ke_text_encode(e, ids, n, cache_dir, hidden, err);
+    if (st == KE_STATUS_OK) {
+        *n_rows = n;
+    }
+    return st;
+}

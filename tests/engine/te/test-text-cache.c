@@ -139,6 +139,43 @@ test_fixture_rows (void)
   ke_text_encoder_free (e);
 }
 
+/* Prompt text -> ids -> rows, through a small unigram tokenizer whose ids fit the tiny vocabulary. */
+static void
+test_prompt (void)
+{
+  ke_text_encoder_t *e = open_encoder ();
+  if (!e)
+    return;
+  g_autofree char *tj = test_tmp_path ("tiny.tokenizer.json");
+  const char *json = "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": ["
+                     "[\"<pad>\", 0], [\"</s>\", 0], [\"<unk>\", 0], [\"\u2581red\", -2], [\"\u2581fox\", -2],"
+                     "[\"\u2581\", -3], [\"r\", -5], [\"e\", -5], [\"d\", -5], [\"f\", -5], [\"o\", -5], [\"x\", -5]]},"
+                     "\"added_tokens\": [{\"id\": 0, \"content\": \"<pad>\", \"special\": true},"
+                     "{\"id\": 1, \"content\": \"</s>\", \"special\": true}, {\"id\": 2, \"content\": \"<unk>\", \"special\": true}]}";
+  g_assert_true (g_file_set_contents (tj, json, -1, NULL));
+  ke_tokenizer_t *tok = NULL;
+  struct ke_error err = { 0 };
+  if (ke_tokenizer_open (&tok, tj, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  float *h = NULL, *ref = NULL;
+  int n = 0;
+  if (ke_text_encode_prompt (e, tok, "red  fox", NULL, &h, &n, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  /* the same ids as the tokenizer gives in prompt mode, EOS last */
+  int32_t ids[512];
+  int n_ids = 0;
+  g_assert_cmpint (ke_tokenizer_encode (tok, "red  fox", ids, 512, &n_ids, KE_TOKENIZE_PROMPT, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (n, ==, n_ids);
+  g_assert_cmpint (n, >, 1);
+  g_assert_cmpint (ids[n - 1], ==, 1);
+  g_assert_cmpint (ke_text_encode (e, ids, n, NULL, &ref, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (h, n * 64 * sizeof (float), ref, n * 64 * sizeof (float));
+  ke_text_hidden_free (h);
+  ke_text_hidden_free (ref);
+  ke_tokenizer_free (tok);
+  ke_text_encoder_free (e);
+}
+
 static void
 test_default_dir (void)
 {
@@ -155,6 +192,7 @@ main (int argc, char **argv)
   g_test_add_func ("/text-cache/memory-and-disk", test_memory_and_disk);
   g_test_add_func ("/text-cache/damaged-file", test_damaged_file);
   g_test_add_func ("/text-cache/fixture-rows", test_fixture_rows);
+  g_test_add_func ("/text-cache/prompt", test_prompt);
   g_test_add_func ("/text-cache/default-dir", test_default_dir);
   return g_test_run ();
 }
