@@ -26,7 +26,8 @@ struct _KinoraPlayer
   /* Owned references */
   GtkMediaStream *stream;
 
-  double fps;
+  double   fps;
+  gboolean want_playing;   /* play or pause was last asked for; a loop restarts only when playing */
 };
 
 G_DEFINE_FINAL_TYPE (KinoraPlayer, kinora_player, GTK_TYPE_WIDGET)
@@ -51,7 +52,7 @@ stream_notify_cb (GtkMediaStream *stream,
                   KinoraPlayer   *self)
 {
   if (g_strcmp0 (pspec->name, "ended") == 0 && gtk_media_stream_get_ended (stream)
-      && gtk_toggle_button_get_active (self->loop_button))
+      && self->want_playing && gtk_toggle_button_get_active (self->loop_button))
     {
       gtk_media_stream_seek (stream, 0);
       gtk_media_stream_play (stream);
@@ -164,6 +165,7 @@ kinora_player_set_file (KinoraPlayer *self,
   gtk_media_stream_set_loop (self->stream, FALSE);
   g_signal_connect (self->stream, "notify", G_CALLBACK (stream_notify_cb), self);
   gtk_picture_set_paintable (self->picture, GDK_PAINTABLE (self->stream));
+  self->want_playing = TRUE;
   gtk_media_stream_play (self->stream);
   update_controls (self);
 }
@@ -183,6 +185,7 @@ kinora_player_play (KinoraPlayer *self)
     return;
   if (gtk_media_stream_get_ended (self->stream))
     gtk_media_stream_seek (self->stream, 0);
+  self->want_playing = TRUE;
   gtk_media_stream_play (self->stream);
 }
 
@@ -190,6 +193,7 @@ void
 kinora_player_pause (KinoraPlayer *self)
 {
   g_return_if_fail (KINORA_IS_PLAYER (self));
+  self->want_playing = FALSE;
   if (self->stream != NULL)
     gtk_media_stream_pause (self->stream);
 }
@@ -205,6 +209,7 @@ kinora_player_step (KinoraPlayer *self,
   if (self->stream == NULL || !gtk_media_stream_is_seekable (self->stream))
     return;
 
+  self->want_playing = FALSE;
   gtk_media_stream_pause (self->stream);
   frame_us = (gint64) (G_USEC_PER_SEC / self->fps);
   ts = gtk_media_stream_get_timestamp (self->stream);

@@ -65,7 +65,9 @@ struct _KinoraWindow
 
   enum ke_task task;
   gboolean     model_is_random;
+  gboolean     loaded_random;   /* what the last loaded model was */
   gboolean     updating;        /* controls are being set from code */
+  gboolean     restoring;       /* settings were restored: a model load keeps them */
   guint        n_previews;      /* preview signals of the current job */
   guint        n_exports_done;  /* exports finished, ok or not */
   GError      *last_error;      /* the last error shown, for tests */

@@ -251,15 +251,23 @@ load_model_cb (GObject      *source,
       return;
     }
 
-  self->model_is_random = info->is_random;
-  if (info->task != self->task)
+  if (self->restoring)
+    {
+      /* the restored settings win over the model's defaults */
+      self->restoring = FALSE;
+      self->model_is_random = info->is_random;
+    }
+  else if (info->task != self->task || info->is_random != self->loaded_random)
     {
       self->task = info->task;
+      self->model_is_random = info->is_random;
       self->updating = TRUE;
       adw_combo_row_set_selected (self->task_row, info->task);
       self->updating = FALSE;
       _kinora_window_reset_defaults (self);
     }
+  self->loaded_random = info->is_random;
+  self->model_is_random = info->is_random;
   update_task_controls (self);
   _kinora_window_update_actions (self);
 }
@@ -465,6 +473,7 @@ kinora_window_apply_params (KinoraWindow       *self,
 
   if (params->model != NULL && params->model[0] != '\0')
     {
+      self->restoring = TRUE;
       if (g_strcmp0 (params->model, TEST_MODEL) != 0)
         _kinora_window_add_model_folder (self, params->model);
       else
