@@ -15,6 +15,11 @@ void ke_cpu_conv3d_release(struct ke_backend * be, struct ke_conv3d * c);
 void ke_cpu_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c,
                    int T, int H, int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw);
 
+// conv3d algorithm, for measurements (applies to convs prepared afterwards): AUTO is the default;
+// DNNL is oneDNN in the backend's precision (f32 exact, bf16 fast); DNNL_F32 is oneDNN f32 on both.
+enum { KE_CONV_AUTO = 0, KE_CONV_IM2COL, KE_CONV_DNNL, KE_CONV_DNNL_F32 };
+void ke_cpu_conv3d_set_algo(int algo);
+
 // VAE ops (cpu-vae.c)
 void ke_cpu_vae_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma);
 void ke_cpu_vae_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
