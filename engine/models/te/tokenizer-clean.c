@@ -229,18 +229,18 @@ static void ftfy_fix(struct cps * out, const int32_t * c, size_t n)
     }
 }
 
-static const char * entity_lookup(const char * name, size_t len)
+static const char * entity_find(const struct ke_tok_entity * table, size_t count, const char * name, size_t len)
 {
-    size_t lo = 0, hi = sizeof(k_entities) / sizeof(k_entities[0]);
+    size_t lo = 0, hi = count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        const char * e = k_entities[mid].name;
+        const char * e = table[mid].name;
         int r = strncmp(e, name, len);
         if (r == 0 && e[len] != '\0') {
             r = 1;   // e is longer, so it sorts after
         }
         if (r == 0) {
-            return k_entities[mid].value;
+            return table[mid].value;
         }
         if (r < 0) {
             lo = mid + 1;
@@ -249,6 +249,11 @@ static const char * entity_lookup(const char * name, size_t len)
         }
     }
     return NULL;
+}
+
+static const char * entity_lookup(const char * name, size_t len)
+{
+    return entity_find(k_entities, sizeof(k_entities) / sizeof(k_entities[0]), name, len);
 }
 
 static bool is_hex(int32_t c)
@@ -349,9 +354,79 @@ static void html_unescape(struct cps * out, const int32_t * c, size_t n)
     }
 }
 
+static bool is_alnum_ascii(int32_t c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// ftfy's unescape_html: only "&name;" / "&#num;" of at most 24 letters and digits, names from
+// HTML5 plus upper-cased variants; a numeric reference must decode whole.
+static void ftfy_unescape(struct cps * out, const int32_t * c, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = i + 1;
+        bool num = k < n && c[i] == '&' && c[k] == '#';
+        k += num;
+        size_t s0 = k;
+        while (k < n && k - s0 < 24 && is_alnum_ascii(c[k])) {
+            k++;
+        }
+        if (c[i] != '&' || k == s0 || k >= n || c[k] != ';') {
+            put(out, c[i++]);
+            continue;
+        }
+        struct cps v = { 0 };
+        bool replace = false;
+        if (!num) {
+            char name[32];
+            size_t len = k + 1 - s0;
+            for (size_t t = 0; t < len; t++) {
+                name[t] = (char)c[s0 + t];
+            }
+            const char * val = entity_lookup(name, len);
+            if (!val) {
+                val = entity_find(k_entities_upper, sizeof(k_entities_upper) / sizeof(k_entities_upper[0]), name, len);
+            }
+            if (val) {
+                put_utf8(&v, val);
+                replace = true;
+            }
+        } else {
+            bool hex = c[s0] == 'x' || c[s0] == 'X';
+            size_t d0 = s0 + hex, d = d0;
+            uint32_t val = 0;
+            bool overflow = false;
+            while (d < k && (hex ? is_hex(c[d]) : (c[d] >= '0' && c[d] <= '9'))) {
+                val = val * (hex ? 16 : 10) + (uint32_t)(c[d] <= '9' ? c[d] - '0' : (c[d] | 0x20) - 'a' + 10);
+                if (val > 0x10ffff) {
+                    overflow = true;
+                    val = 0x110000;
+                }
+                d++;
+            }
+            if (d == k && d > d0) {
+                put_charref(&v, val, overflow);
+                // ftfy keeps a reference whose decoding holds a ';'
+                replace = !(v.n == 1 && v.c[0] == ';');
+            }
+        }
+        if (replace) {
+            for (size_t t = 0; t < v.n; t++) {
+                put(out, v.c[t]);
+            }
+        } else {
+            for (size_t t = i; t <= k; t++) {
+                put(out, c[t]);
+            }
+        }
+        free(v.c);
+        i = k + 1;
+    }
+}
+
 char * ke_tok_clean_prompt(const char * s, size_t len, size_t * out_len)
 {
-    struct cps a = { 0 }, b = { 0 };
+    struct cps a = { 0 }, b = { 0 }, line = { 0 }, tmp = { 0 };
     while (len > 0) {
         int n;
         int32_t c = ke_utf8_decode(s, len, &n);
@@ -359,7 +434,48 @@ char * ke_tok_clean_prompt(const char * s, size_t len, size_t * out_len)
         s += n;
         len -= (size_t)n;
     }
-    ftfy_fix(&b, a.c, a.n);
+    // ftfy.fix_text: line by line; HTML unescaping stops from the first line holding '<'; each
+    // line is fixed again until nothing changes.
+    bool unescape = true;
+    for (size_t i = 0; i < a.n;) {
+        size_t j = i;
+        while (j < a.n && a.c[j] != '\n') {
+            j++;
+        }
+        j += j < a.n;
+        line.n = 0;
+        for (size_t t = i; t < j; t++) {
+            put(&line, a.c[t]);
+            unescape = unescape && a.c[t] != '<';
+        }
+        for (int round = 0; round < 16 && !line.oom && !tmp.oom; round++) {
+            tmp.n = 0;
+            if (unescape) {
+                ftfy_unescape(&tmp, line.c, line.n);
+            } else {
+                for (size_t t = 0; t < line.n; t++) {
+                    put(&tmp, line.c[t]);
+                }
+            }
+            size_t before = line.n;
+            int32_t * old = line.c;
+            line.n = 0;
+            line.c = NULL;
+            line.cap = 0;
+            ftfy_fix(&line, tmp.c, tmp.n);
+            bool same = line.n == before && (before == 0 || memcmp(line.c, old, before * sizeof(int32_t)) == 0);
+            free(old);
+            if (same) {
+                break;
+            }
+        }
+        for (size_t t = 0; t < line.n; t++) {
+            put(&b, line.c[t]);
+        }
+        i = j;
+    }
+    free(line.c);
+    free(tmp.c);
     a.n = 0;
     html_unescape(&a, b.c, b.n);
     b.n = 0;
@@ -379,7 +495,7 @@ char * ke_tok_clean_prompt(const char * s, size_t len, size_t * out_len)
         put(&a, b.c[i]);
     }
     char * out = NULL;
-    if (!a.oom && !b.oom) {
+    if (!a.oom && !b.oom && !line.oom && !tmp.oom) {
         out = malloc(a.n * 4 + 1);
     }
     if (out) {

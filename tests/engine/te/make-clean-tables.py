@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # Writes engine/models/te/tokenizer-tables.h: the HTML5 named character references that
-# Python's html.unescape knows, and ftfy's fix_character_width map (NFKC of U+FF01..U+FFEF).
+# Python's html.unescape knows, the upper-cased ones ftfy also decodes, and ftfy's
+# fix_character_width map (NFKC of U+FF01..U+FFEF).
 # Run: /usr/bin/python3 tests/engine/te/make-clean-tables.py > engine/models/te/tokenizer-tables.h
 import html.entities
 import sys
@@ -28,6 +29,18 @@ w('// HTML5 named references, sorted bytewise; names with and without the traili
 w('static const struct ke_tok_entity k_entities[%d] = {\n' % len(names))
 for n in names:
     w('    { %s, %s },\n' % (c_string(n), c_string(html.entities.html5[n])))
+w('};\n\n')
+upper = {}
+for name, char in html.entities.html5.items():
+    if name.endswith(';') and name == name.lower():
+        u = '&' + name.upper()
+        if html.unescape(u) == u:
+            upper[name.upper()] = char.upper()
+unames = sorted(upper, key=lambda n: n.encode('utf-8'))
+w('// ftfy\'s extra entities: upper-cased names of lower-case ones ("&EACUTE;" -> upper-cased value).\n')
+w('static const struct ke_tok_entity k_entities_upper[%d] = {\n' % len(unames))
+for n in unames:
+    w('    { %s, %s },\n' % (c_string(n), c_string(upper[n])))
 w('};\n\n')
 w('struct ke_tok_width { unsigned cp; const char * value; };\n\n')
 rows = []

@@ -201,6 +201,30 @@ test_pegasus_truncated (void)
   g_free (path);
 }
 
+/* Prompt cleaning on random text rich in '&', '#', ';', digits and broken UTF-8: it must return
+ * valid UTF-8 without crashing. */
+static void
+test_clean_random (void)
+{
+  static const char alphabet[] = "&#;xX0123456789aAmplgt<>\n \t\x1b[mEACUTE\xc3\xa9\xef\xbc\xa1\xe2\x80\x9c\xff";
+  GRand *rng = g_rand_new_with_seed (3);
+  for (int round = 0; round < 3000; round++)
+    {
+      char text[96];
+      int n = g_rand_int_range (rng, 0, (gint32) sizeof text);
+      for (int i = 0; i < n; i++)
+        text[i] = alphabet[g_rand_int_range (rng, 0, (gint32) sizeof alphabet - 1)];
+      text[n] = '\0';
+      size_t len;
+      char *out = ke_tok_clean_prompt (text, (size_t) n, &len);
+      g_assert_nonnull (out);
+      g_assert_cmpuint (strlen (out), ==, len);
+      g_assert_true (g_utf8_validate (out, (gssize) len, NULL));
+      free (out);
+    }
+  g_rand_free (rng);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -209,5 +233,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer-fuzz/hostile-charsmap", test_hostile_charsmap);
   g_test_add_func ("/tokenizer-fuzz/tokenizer-json", test_json);
   g_test_add_func ("/tokenizer-fuzz/pegasus-truncated", test_pegasus_truncated);
+  g_test_add_func ("/tokenizer-fuzz/clean-random", test_clean_random);
   return g_test_run ();
 }

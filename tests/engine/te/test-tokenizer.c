@@ -337,6 +337,14 @@ test_clean (void)
     { "", "" },
     { " \t ", "" },
     { "\xff\xfe bad", "\xef\xbf\xbd\xef\xbf\xbd bad" },
+    /* ftfy unescapes "&name;" forms until nothing changes, unless the line holds a '<' (then
+     * only the two html.unescape passes apply); it also knows upper-cased names. */
+    { "&amp;amp;amp;amp;", "&" },
+    { "<b>&amp;amp;amp;</b>", "<b>&amp;</b>" },
+    { "&lt;i&gt; &amp;lt;", "<i> <" },
+    { "x\n<y> &amp;amp;amp;", "x <y> &amp;" },
+    { "&EACUTE;t&EACUTE;", "\xc3\x89t\xc3\x89" },
+    { "&#59;&#x3B;", ";;" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
