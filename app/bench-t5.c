@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/profile.h"
 #include "core/error.h"
 #include "models/te/umt5.h"
 #include "bench.h"
@@ -125,13 +126,13 @@ int
 kinora_bench_t5 (int argc, char **argv)
 {
   const char *backend = "cpu";
-  int threads = 0, layers = T5_LAYERS, tokens = 0, repeat = 2, exact = 0, random = 0;
+  int threads = 0, layers = T5_LAYERS, tokens = 0, repeat = 2, exact = 0, random = 0, profile = 0;
   for (int i = 1; i < argc; i++)
     {
       const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--random") == 0 || strcmp (o, "--exact") == 0)
+      if (strcmp (o, "--random") == 0 || strcmp (o, "--exact") == 0 || strcmp (o, "--profile") == 0)
         {
-          *(o[2] == 'r' ? &random : &exact) = 1;
+          *(o[2] == 'r' ? &random : o[2] == 'e' ? &exact : &profile) = 1;
           continue;
         }
       if (!v)
@@ -159,7 +160,7 @@ kinora_bench_t5 (int argc, char **argv)
   if (!random)
     {
       fprintf (stderr, "usage: kinora-bench t5 --random [--threads N] [--tokens N] [--layers N] [--repeat N] "
-                       "[--exact] [--backend cpu|cuda]\n"
+                       "[--exact] [--profile] [--backend cpu|cuda]\n"
                        "  random bf16 weights at the UMT5-XXL shapes (all 24 layers: 11.4 GB, plus the\n"
                        "  backend's prepared copies); --layers N builds fewer and extrapolates\n");
       return 2;
@@ -180,6 +181,9 @@ kinora_bench_t5 (int argc, char **argv)
     }
   if (!exact && be == ke_backend_cpu ())
     be = ke_backend_cpu_fast ();
+  /* every op synchronised and timed by class: the shares below are of those (slightly slower) runs */
+  if (profile)
+    be = ke_backend_profile_wrap (be);
 
   /* this machine's sgemm rate, measured in this process before the model takes the memory */
   double sgemm = bench_sgemm_gflops (2048);
@@ -211,8 +215,19 @@ kinora_bench_t5 (int argc, char **argv)
   for (int i = 0; i < n_lens; i++)
     {
       double best, gflops;
+      if (profile)
+        ke_backend_profile_reset (be);
       if (time_prompt (m, lens[i], repeat, &best, &gflops) < 0)
         return 1;
+      if (profile)
+        {
+          double pt[KE_PROF_COUNT], tot = 0;
+          ke_backend_profile_get (be, pt);
+          for (int k = 0; k < KE_PROF_COUNT; k++)
+            tot += pt[k];
+          printf ("  time share: GEMM %.1f %%, attention %.1f %%, rest %.1f %%\n", 100 * pt[KE_PROF_GEMM] / tot,
+                  100 * pt[KE_PROF_ATTENTION] / tot, 100 * pt[KE_PROF_OTHER] / tot);
+        }
       printf ("%d-token prompt: %.3f s (best of %d)", lens[i], best, repeat);
       if (layers != T5_LAYERS)
         printf (", extrapolated to %d layers: %.3f s", T5_LAYERS, best * scale);
@@ -222,5 +237,7 @@ kinora_bench_t5 (int argc, char **argv)
   printf ("peak RSS: %.2f GiB\n", bench_peak_rss_gib ());
   ke_umt5_free (m);
   ke_tset_free (ws);
+  if (profile)
+    ke_backend_profile_free (be);
   return 0;
 }
