@@ -76,6 +76,14 @@ struct kc_state {
     } pend[KC_PENDING];
     int n_pend;
 
+    // a linear output not written (fused into the residual add), recomputable from its input
+    int rec_live;
+    float * rec_y;
+    const float * rec_x;
+    int64_t rec_M;
+    const struct ke_linear * rec_l;
+    int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: keep gated_add separate
+
     enum kc_attn_impl attn;
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
     struct kc_sdpa_plan * sdpa_plans;

@@ -210,11 +210,16 @@ static void sh_expand(struct kc_state * s, struct kc_shadow * e)
     }
 }
 
+static void recipe_run(struct kc_state * s);
+static void recipe_check_read(struct kc_state * s, const void * p, size_t n);
+static void recipe_check_write(struct kc_state * s, const void * p, size_t n);
+
 void kc_read(struct kc_state * s, const void * p, size_t n)
 {
     if (!p) {
         return;
     }
+    recipe_check_read(s, p, n);
     for (int i = 0; i < KC_SHADOWS; i++) {
         struct kc_shadow * e = &s->sh[i];
         if (e->stale && overlaps(e->src, e->n * 4, p, n ? n : 1)) {
@@ -225,6 +230,7 @@ void kc_read(struct kc_state * s, const void * p, size_t n)
 
 void kc_wrote(struct kc_state * s, const void * p, size_t n)
 {
+    recipe_check_write(s, p, n);
     for (int i = 0; i < KC_SHADOWS; i++) {
         struct kc_shadow * e = &s->sh[i];
         if (e->src && overlaps(e->src, e->n * 4, p, n ? n : 1)) {
@@ -335,6 +341,13 @@ static void cu_free(struct ke_backend * be, void * p)
 {
     struct kc_state * s = kc_st(be);
     flush_pending(s);
+    if (s->rec_live && p && (const char *) s->rec_x >= (const char *) p &&
+        (const char *) s->rec_x < (const char *) p + 1) {
+        recipe_run(s);   // the input of a pending recomputation goes away
+    }
+    if (s->rec_live && p && (const void *) s->rec_y == p) {
+        s->rec_live = 0;
+    }
     kc_free(s, p);
 }
 
@@ -394,7 +407,12 @@ struct kc_linear {
     size_t bytes;
 };
 
-enum { GEMM_F32 = 0, GEMM_BF16_GELU = 1 };
+enum {
+    GEMM_F32 = 0,        // y = x W^T + b
+    GEMM_BF16_GELU,      // y = GELU(x W^T + b) as bf16
+    GEMM_RESID,          // r += x W^T + b (C = D = r)
+    GEMM_RESID_VEC,      // r += g * (x W^T) + g * b, g a per-feature device vector (alpha vector)
+};
 
 struct kc_gemm_plan {
     int64_t M, N, K;
@@ -420,7 +438,8 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
     p->bias_bf16 = bias_bf16;
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     const cudaDataType_t bias_type = bias_bf16 ? CUDA_R_16BF : CUDA_R_32F;
-    const cudaDataType_t out_type = kind == GEMM_F32 ? CUDA_R_32F : CUDA_R_16BF;
+    const cudaDataType_t out_type = kind == GEMM_BF16_GELU ? CUDA_R_16BF : CUDA_R_32F;
+    const cublasLtPointerMode_t pm = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST;
     cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
     if (kind == GEMM_BF16_GELU) {
         epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
@@ -436,6 +455,8 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
         cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)) ||
         (bias && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                                 sizeof(bias_type))) ||
+        (kind == GEMM_RESID_VEC && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm,
+                                                                  sizeof(pm))) ||
         cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t) K, (uint64_t) N, K) ||
         cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t) K, (uint64_t) M, K) ||
         cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t) N, (uint64_t) M, N) ||
@@ -464,7 +485,7 @@ static struct kc_gemm_plan * gemm_plan(struct kc_state * s, int64_t M, int64_t N
         }
     }
     struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0);
-    if (!p && bias && kind != GEMM_F32) {
+    if (!p && bias && kind == GEMM_BF16_GELU) {
         p = gemm_plan_try(s, M, N, K, bias, kind, 1);   // some bf16-output epilogues take a bf16 bias only
     }
     return p;
@@ -566,9 +587,10 @@ static void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     l->prepared = NULL;
 }
 
-// out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU).
-static int run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
-                    int kind)
+// out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
+// out += (gate *) (xb W^T + b), with `bias` the bias to add (b, or gate * b) and `gate` the alpha vector.
+static int run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                       int kind, const float * gate, const float * bias)
 {
     const struct kc_linear * p = l->prepared;
     struct kc_gemm_plan * g = gemm_plan(s, M, l->n_out, l->n_in, p->b != NULL, kind);
@@ -582,13 +604,15 @@ static int run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_
         return -1;
     }
     if (p->b) {
-        const void * bp = g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
+        const void * bp = bias ? (const void *) bias : g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
         cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp));
     }
     const float one = 1.0f, zero = 0.0f;
+    const bool resid = kind == GEMM_RESID || kind == GEMM_RESID_VEC;
+    const void * alpha = kind == GEMM_RESID_VEC ? (const void *) gate : (const void *) &one;
     PROF_BEGIN(s, KC_CLASS_GEMM);
-    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, &one, p->w, g->a, xb, g->b, &zero, out, g->c, out, g->c,
-                                       &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, p->w, g->a, xb, g->b, resid ? &one : &zero, out, g->c,
+                                       out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
     PROF_END(s);
     if (st != CUBLAS_STATUS_SUCCESS) {
         char msg[96];
@@ -598,6 +622,55 @@ static int run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_
         return -1;
     }
     return 0;
+}
+
+static int run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                    int kind)
+{
+    return run_gemm_ex(s, out, xb, M, l, kind, NULL, NULL);
+}
+
+// --- deferred linear outputs -------------------------------------------------------------------
+// When a linear's output is only added into the residual stream (gated_add), the GEMM adds into the
+// stream directly and the output itself is not written; it is recomputed from the same input if
+// anything reads it before it is overwritten (the "recipe").
+
+static void recipe_run(struct kc_state * s)
+{
+    if (!s->rec_live) {
+        return;
+    }
+    s->rec_live = 0;
+    const uint16_t * xb = bf16_of(s, s->rec_x, (size_t) (s->rec_M * s->rec_l->n_in));
+    if (!xb || run_gemm(s, s->rec_y, xb, s->rec_M, s->rec_l, GEMM_F32) != 0) {
+        kc_fail(s, "linear", "recomputing a fused linear output");
+    }
+}
+
+static void recipe_check_read(struct kc_state * s, const void * p, size_t n)
+{
+    if (s->rec_live && overlaps(s->rec_y, (size_t) (s->rec_M * s->rec_l->n_out) * 4, p, n ? n : 1)) {
+        recipe_run(s);
+    }
+}
+
+static void recipe_check_write(struct kc_state * s, const void * p, size_t n)
+{
+    if (!s->rec_live) {
+        return;
+    }
+    const size_t ny = (size_t) (s->rec_M * s->rec_l->n_out) * 4;
+    if (overlaps(s->rec_x, (size_t) (s->rec_M * s->rec_l->n_in) * 4, p, n ? n : 1)) {
+        recipe_run(s);   // its input is about to change
+    } else if (overlaps(s->rec_y, ny, p, n ? n : 1)) {
+        const bool covered = (const char *) p <= (const char *) s->rec_y &&
+                             (const char *) s->rec_y + ny <= (const char *) p + n;
+        if (covered) {
+            s->rec_live = 0;
+        } else {
+            recipe_run(s);
+        }
+    }
 }
 
 // --- deferred ops ------------------------------------------------------------------------------
@@ -792,10 +865,57 @@ static void cu_modulate(struct ke_backend * be, float * y, const float * x, int6
     PROF_END(s);
 }
 
+// x += (gate *) linear output, in the GEMM of the queued linear that makes y.
+static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64_t M, int64_t D, const float * gate,
+                          const int32_t * sel)
+{
+    struct kc_pending * q = pending_only(s, KC_PEND_LINEAR, y);
+    if (!q || s->no_resid || q->M != M || q->l->n_out != D || (gate && sel) ||
+        overlaps(x, (size_t) (M * D) * 4, y, (size_t) (M * D) * 4) ||
+        overlaps(x, (size_t) (M * D) * 4, q->x, (size_t) (M * q->l->n_in) * 4)) {
+        return false;
+    }
+    const struct kc_linear * p = q->l->prepared;
+    const int kind = gate ? GEMM_RESID_VEC : GEMM_RESID;
+    if (!gemm_plan(s, M, D, q->l->n_in, p->b != NULL, kind)) {
+        return false;
+    }
+    kc_read(s, x, (size_t) (M * D) * 4);
+    kc_read(s, gate, (size_t) D * 4);
+    if (s->rec_live) {
+        recipe_run(s);   // one recomputable output at a time
+    }
+    float * gb = NULL;
+    if (gate && p->b) {
+        gb = kc_alloc(s, (size_t) D * 4);
+        if (!gb) {
+            return false;
+        }
+        KC(s, kc_mul(gb, p->b, gate, D, s->stream));
+    }
+    kc_wrote(s, x, (size_t) (M * D) * 4);
+    const struct kc_pending d = *q;
+    s->n_pend = 0;
+    const int rc = run_gemm_ex(s, x, d.xb, M, d.l, kind, gate, gb);
+    kc_free(s, gb);
+    if (rc != 0) {
+        return false;
+    }
+    s->rec_live = 1;
+    s->rec_y = d.y;
+    s->rec_x = d.x;
+    s->rec_M = d.M;
+    s->rec_l = d.l;
+    return true;
+}
+
 static void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D,
                          const float * gate, int64_t stride, const int32_t * sel)
 {
     struct kc_state * s = kc_st(be);
+    if (fuse_residual(s, x, y, M, D, gate, sel)) {
+        return;
+    }
     flush_pending(s);
     kc_read(s, x, (size_t) (M * D) * 4);
     kc_read(s, y, (size_t) (M * D) * 4);
@@ -891,6 +1011,60 @@ static void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, i
     EW_OP(kc_rope(x, L, n_heads, head_dim, cs, s->stream), x, L * D * 4, cs, L * head_dim * 4, x, L * D * 4);
 }
 
+// Auto mode: on the first call of a shape, time cuDNN's fused SDPA (when it has an engine) against
+// the own flash kernel once and keep the faster (both write the same result).
+struct kc_attn_choice {
+    int64_t Lq, Lk;
+    int H, hd, cudnn;
+    struct kc_attn_choice * next;
+};
+
+static struct kc_attn_choice * g_attn_choices;
+
+static int attn_choose(struct kc_state * s, uint16_t * ob, const uint16_t * qb, const uint16_t * kb,
+                       const uint16_t * vb, int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, float scale)
+{
+    for (struct kc_attn_choice * c = g_attn_choices; c; c = c->next) {
+        if (c->Lq == Lq && c->Lk == Lk && c->H == H && c->hd == hd) {
+            return c->cudnn;
+        }
+    }
+    struct kc_attn_choice * c = calloc(1, sizeof(*c));
+    if (!c) {
+        return 1;
+    }
+    c->Lq = Lq, c->Lk = Lk, c->H = H, c->hd = hd;
+    cudaEvent_t ev[4];
+    for (int i = 0; i < 4; i++) {
+        cudaEventCreate(&ev[i]);
+    }
+    float t_dnn = -1.0f, t_own = -1.0f;
+    // warm run of each (plan build, module load), then one timed run of each
+    if (kc_sdpa_run(s, ob, qb, kb, vb, Lq, Lk, H, hd, ld, scale) == 0) {
+        cudaEventRecord(ev[0], s->stream);
+        kc_sdpa_run(s, ob, qb, kb, vb, Lq, Lk, H, hd, ld, scale);
+        cudaEventRecord(ev[1], s->stream);
+        cudaEventSynchronize(ev[1]);
+        cudaEventElapsedTime(&t_dnn, ev[0], ev[1]);
+    }
+    if (kc_flash_attention_bf16(ob, qb, kb, vb, Lq, Lk, H, hd, ld, scale, s->stream) == 0) {
+        cudaEventRecord(ev[2], s->stream);
+        kc_flash_attention_bf16(ob, qb, kb, vb, Lq, Lk, H, hd, ld, scale, s->stream);
+        cudaEventRecord(ev[3], s->stream);
+        cudaEventSynchronize(ev[3]);
+        cudaEventElapsedTime(&t_own, ev[2], ev[3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        cudaEventDestroy(ev[i]);
+    }
+    c->cudnn = t_dnn >= 0.0f && (t_own < 0.0f || t_dnn <= t_own);
+    ke_log(2, "cuda backend: attention H=%d Lq=%lld Lk=%lld hd=%d: cuDNN SDPA %.3f ms, own flash %.3f ms -> %s", H,
+           (long long) Lq, (long long) Lk, hd, t_dnn, t_own, c->cudnn ? "cuDNN" : "own flash");
+    c->next = g_attn_choices;
+    g_attn_choices = c;
+    return c->cudnn;
+}
+
 static void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
                          int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias)
 {
@@ -929,13 +1103,17 @@ static void cu_attention(struct ke_backend * be, float * o, const float * q, con
         return;
     }
     uint16_t * ob = e->bf;
+    int use_cudnn = s->attn == KC_ATTN_CUDNN;
+    if (s->attn == KC_ATTN_AUTO) {
+        use_cudnn = attn_choose(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale);
+    }
     PROF_BEGIN(s, KC_CLASS_ATTN);
     int done = -1;
-    if ((s->attn == KC_ATTN_AUTO || s->attn == KC_ATTN_CUDNN) && !s->sdpa_broken) {
+    if (use_cudnn) {
         done = kc_sdpa_run(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale);
-        if (done != 0 && s->attn == KC_ATTN_AUTO) {
-            s->sdpa_broken = 1;
-            ke_log(1, "cuda backend: cuDNN SDPA unavailable for this shape; using the own flash kernel");
+        if (done != 0) {
+            ke_log(1, "cuda backend: cuDNN SDPA failed for Lq=%lld Lk=%lld; using the own flash kernel",
+                   (long long) Lq, (long long) Lk);
         }
     }
     if (done != 0) {
@@ -1152,6 +1330,8 @@ struct ke_backend * ke_backend_cuda(struct ke_error * err)
               : strcmp(a, "flash") == 0 ? KC_ATTN_FLASH
               : strcmp(a, "f32") == 0   ? KC_ATTN_F32
                                         : KC_ATTN_AUTO;
+    const char * nr = getenv("KINORA_CUDA_NO_RESID_FUSION");
+    s->no_resid = nr && atoi(nr) != 0;
     const char * prof = getenv("KINORA_CUDA_PROFILE");
     s->profiling = prof && atoi(prof) != 0;
     g_cuda_be.ops = &g_cuda_ops;
