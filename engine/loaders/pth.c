@@ -16,6 +16,7 @@
 #define PTH_MAX_MEMO    (1 << 22)   // memo slots (a 100k-tensor dict needs ~5 per tensor)
 #define PTH_MAX_STACK   (1 << 20)   // values on the pickle stack
 #define PTH_MAX_MARKS   4096        // nested MARKs
+#define PTH_MAX_NODES   (1 << 22)   // pickled values (~20 per tensor; caps memory at ~256 MiB)
 
 // --- little-endian readers (callers check bounds first) ----------------------------------------
 
@@ -290,11 +291,11 @@ static int grow_i32(int32_t ** p, int32_t * cap, int64_t need)
 
 static int32_t pk_new(struct pk * k, enum pk_kind kind)
 {
+    if (k->n_nodes >= PTH_MAX_NODES) {
+        return -1;
+    }
     if (k->n_nodes == k->cap_nodes) {
         int32_t nc = k->cap_nodes ? k->cap_nodes * 2 : 256;
-        if (nc < k->cap_nodes) {
-            return -1;
-        }
         struct pk_node * q = realloc(k->nodes, (size_t) nc * sizeof(*q));
         if (!q) {
             return -1;

@@ -248,6 +248,7 @@ def hostile(outdir):
     emit("marks.pth", pickled(b"\x80\x02" + b"(" * 100000 + b"."), "MARK")
     emit("nested.pth", pickled(b"\x80\x02" + b"]" * 50000 + b"a" * 49999 + b"."), "dict")
     emit("self-list.pth", pickled(b"\x80\x02]q\x00h\x00a" + b"h\x00a" * 1000 + b"."), "dict")
+    emit("many-values.pth", pickled(b"\x80\x02" + b"N0" * 5000000 + b"}."), "limits")
     emit("memo-huge.pth", pickled(b"\x80\x02}r\xf0\xff\xff\xff."), "memo index")
     emit("memo-empty.pth", pickled(b"\x80\x02j\x00\x00\x01\x00."), "memo slot")
     emit("underflow.pth", pickled(b"\x80\x02s."), "pops more")
