@@ -246,7 +246,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     if (!g.be) {
         return err ? err->code : KE_STATUS_UNSUPPORTED;
     }
-    if (p->precision == KE_PRECISION_BF16 && g.be == ke_backend_cpu() && !m->random) {
+    if (p->precision == KE_PRECISION_BF16 && g.be == ke_backend_cpu() && !m->tiny) {
         g.be = ke_backend_cpu_fast();
     }
     progress(&g, KE_STAGE_TEXT, 0, 2);

@@ -10,7 +10,8 @@ struct ke_vae;
 struct ke_model {
     enum ke_task task;
     char name[512];
-    bool random;                        // the tiny built-in model
+    bool random;                        // random weights (the tiny model, benchmarks)
+    bool tiny;                          // the tiny built-in model: always exact fp32, so runs repeat anywhere
     double boundary;                    // expert switch (fraction of 1000); 0: one dense DiT
     // text
     struct ke_tensor_set * t5_w;
@@ -25,3 +26,9 @@ struct ke_model {
     // VAE
     struct ke_vae * vae;
 };
+
+// A model over weight sets made in memory (benchmarks with random weights); takes ownership of the sets.
+// dit_high may be NULL (one dense DiT). The tokenizer is the byte-level one of the tiny model.
+enum ke_status ke_model_from_sets(ke_model_t ** out, struct ke_tensor_set * dit, struct ke_tensor_set * dit_high,
+                                  struct ke_tensor_set * t5, struct ke_tensor_set * vae, const char * name,
+                                  struct ke_error * err);

@@ -69,7 +69,7 @@ bool ke_model_is_random(const ke_model_t * m)
 struct ke_gen_params ke_model_params_default(const ke_model_t * m)
 {
     struct ke_gen_params p = ke_gen_params_default(ke_model_task(m));
-    if (m && m->random) {
+    if (m && m->tiny) {
         // the tiny model: small enough to run in seconds anywhere
         p.width = 256;
         p.height = 256;
@@ -237,7 +237,7 @@ static enum ke_status open_dit(ke_model_t * m, int slot, const char * path, stru
 static void finish_name(ke_model_t * m, const char * where)
 {
     static const char * const names[] = { "Wan2.2 TI2V-5B", "Wan2.2 T2V-A14B", "Wan2.2 I2V-A14B" };
-    if (m->random) {
+    if (m->tiny) {
         snprintf(m->name, sizeof(m->name), "tiny %s test model (random weights)", ke_task_info(m->task)->name);
     } else {
         snprintf(m->name, sizeof(m->name), "%s (%s)", names[m->task], where);
@@ -253,6 +253,7 @@ static enum ke_status open_tiny(ke_model_t * m, struct ke_error * err)
     struct ke_tensor_set * vw = NULL;
     enum ke_status st;
     m->random = true;
+    m->tiny = true;
     if ((st = ke_tiny_dit_weights(&m->dit_w[0], err)) != KE_STATUS_OK ||
         (st = ke_dit_config_from(&m->cfg, m->dit_w[0], NULL, err)) != KE_STATUS_OK) {
         return st;
@@ -501,4 +502,52 @@ enum ke_status ke_model_open(ke_model_t ** out, const char * path, struct ke_err
     finish_name(m, path);
     *out = m;
     return KE_STATUS_OK;
+}
+
+enum ke_status ke_model_from_sets(ke_model_t ** out, struct ke_tensor_set * dit, struct ke_tensor_set * dit_high,
+                                  struct ke_tensor_set * t5, struct ke_tensor_set * vae, const char * name,
+                                  struct ke_error * err)
+{
+    *out = NULL;
+    ke_model_t * m = calloc(1, sizeof(*m));
+    enum ke_status st;
+    if (!m) {
+        ke_tset_free(dit);
+        ke_tset_free(dit_high);
+        ke_tset_free(t5);
+        ke_tset_free(vae);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    m->random = true;
+    m->dit_w[0] = dit;
+    m->dit_w[1] = dit_high;
+    m->t5_w = t5;
+    struct ke_tensor_set * sets[2] = { dit_high, dit };
+    for (int i = 0; i < 2; i++) {
+        if (!sets[i]) {
+            continue;
+        }
+        struct ke_dit_config c;
+        if ((st = ke_dit_config_from(&c, sets[i], NULL, err)) != KE_STATUS_OK ||
+            (st = check_dit_tensors(sets[i], &c, err)) != KE_STATUS_OK) {
+            goto fail;
+        }
+        m->cfg = c;
+        m->n_experts++;
+    }
+    m->task = m->cfg.in_dim == 48 ? KE_TASK_TI2V_5B : m->cfg.in_dim == 36 ? KE_TASK_I2V_A14B : KE_TASK_T2V_A14B;
+    if ((st = ke_umt5_init(&m->t5, m->t5_w, ke_backend_cpu_fast(), err)) != KE_STATUS_OK) {
+        ke_tset_free(vae);
+        goto fail;
+    }
+    if ((st = ke_wan_vae_init(&m->vae, vae, true, ke_backend_cpu(), err)) != KE_STATUS_OK) {
+        goto fail;
+    }
+    finish_name(m, "");
+    snprintf(m->name, sizeof(m->name), "%s", name ? name : "random weights");
+    *out = m;
+    return KE_STATUS_OK;
+fail:
+    ke_model_free(m);
+    return st;
 }
