@@ -878,6 +878,12 @@ static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64
     const struct kc_linear * p = q->l->prepared;
     const int kind = gate ? GEMM_RESID_VEC : GEMM_RESID;
     if (!gemm_plan(s, M, D, q->l->n_in, p->b != NULL, kind)) {
+        static int logged[2];
+        if (!logged[kind == GEMM_RESID_VEC]) {
+            logged[kind == GEMM_RESID_VEC] = 1;
+            ke_log(2, "cuda backend: no cuBLASLt algorithm for a %s residual GEMM; adding separately",
+                   gate ? "gated" : "plain");
+        }
         return false;
     }
     kc_read(s, x, (size_t) (M * D) * 4);
