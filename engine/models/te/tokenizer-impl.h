@@ -28,6 +28,7 @@ struct ke_tok_piece {
 // The model as both file forms describe it; readers fill it, ke_tok_finish() indexes it.
 struct ke_tokenizer {
     char path[512];                  // the file it came from (for messages)
+    bool from_json;                  // read from a tokenizer.json (else a spiece.model)
 
     // --- vocabulary ---
     struct ke_tok_piece * pieces;    // (n_pieces)

@@ -1,6 +1,7 @@
 // Kinora engine: reader of a Hugging Face tokenizer.json holding a SentencePiece unigram model
 // (as converted for T5/UMT5: Unigram vocab + scores, Precompiled charsmap, Replace, Metaspace).
 #include <locale.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -358,15 +359,21 @@ static bool read_string(struct scan * s, char ** buf, size_t * cap, size_t * len
     return true;
 }
 
+// strtod must not follow the application's LC_NUMERIC.
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void)
+{
+    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
 static enum ke_status read_vocab_fast(struct ke_tokenizer * tok, const char * v0, const char * v1,
                                       struct ke_error * err)
 {
-    static locale_t c_locale;   // strtod must not follow the application's LC_NUMERIC
+    pthread_once(&c_locale_once, make_c_locale);
     if (!c_locale) {
-        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-        if (!c_locale) {
-            return ke_err(err, KE_STATUS_NOMEM, "%s: cannot create the C locale", tok->path);
-        }
+        return ke_err(err, KE_STATUS_NOMEM, "%s: cannot create the C locale", tok->path);
     }
     struct scan s = { v0, v1 };
     char * buf = NULL;

@@ -182,10 +182,21 @@ enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err)
             continue;
         }
         uint32_t h = hash_bytes(s, p->len);
-        if (lookup(tok, s, p->len, h) >= 0) {
+        size_t mask = n_table - 1;
+        int prev = lookup(tok, s, p->len, h);
+        if (prev >= 0 && !tok->from_json) {
             return ke_err(err, KE_STATUS_FORMAT, "%s: piece %d \"%s\" is already defined", tok->path, id, s);
         }
-        size_t mask = n_table - 1;
+        if (prev >= 0) {
+            // tokenizer.json: the later entry wins, as in the Hugging Face tokenizer
+            ke_log(1, "%s: vocab entries %d and %d are both \"%s\"", tok->path, prev, id, s);
+            size_t i = h & mask;
+            while (tok->table[i] != prev) {
+                i = (i + 1) & mask;
+            }
+            tok->table[i] = id;
+            continue;
+        }
         size_t i = h & mask;
         while (tok->table[i] >= 0) {
             i = (i + 1) & mask;
@@ -598,6 +609,7 @@ enum ke_status ke_tok_open_memory(struct ke_tokenizer ** out, const char * name,
     }
     enum ke_status st;
     if (i < n && data[i] == '{') {
+        tok->from_json = true;
         st = ke_tok_json_read(tok, data, n, err);
     } else {
         st = ke_spm_proto_read(tok, (const uint8_t *)data, n, err);

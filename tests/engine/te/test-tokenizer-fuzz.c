@@ -175,13 +175,25 @@ test_json (void)
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",1]],\"unk_id\":5}}",
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",1]]}}",
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"\",1]],\"unk_id\":0}}",
-    "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",1],[\"a\",2],[\"<unk>\",0]],\"unk_id\":2}}",
     "{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!!\"},"
     "\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0]],\"unk_id\":0}}",
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0]],\"unk_id\":0}",
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     g_assert_false (try_open ("bad.tokenizer.json", bad[i], strlen (bad[i])));
+
+  /* A piece listed twice: the later id wins, as in the Hugging Face tokenizer (a spiece.model
+   * with duplicates is refused, as SentencePiece does). */
+  const char *dup = "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",-1],[\"a\",-2],[\"<unk>\",0]],"
+                    "\"unk_id\":2}}";
+  struct ke_tokenizer *tok = NULL;
+  g_assert_cmpint (ke_tok_open_memory (&tok, "dup.json", dup, strlen (dup), NULL), ==, KE_STATUS_OK);
+  int32_t ids[4];
+  int n = 0;
+  g_assert_cmpint (ke_tokenizer_encode (tok, "a", ids, 4, &n, KE_TOKENIZE_RAW, NULL), ==, KE_STATUS_OK);
+  g_assert_cmpint (n, ==, 1);
+  g_assert_cmpint (ids[0], ==, 1);
+  ke_tokenizer_free (tok);
 }
 
 static void
