@@ -378,6 +378,31 @@ test_generate_play_export (void)
   g_assert_true (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
   g_assert_cmpstr (title, ==, "a red fox running through snow");
 
+  /* the other formats: WebM, a folder of PNG frames, GIF, each with its sidecar */
+  {
+    g_autofree char *webm = g_build_filename (tmp, "clip.webm", NULL);
+    g_autofree char *gif = g_build_filename (tmp, "clip.gif", NULL);
+    g_autofree char *png_dir = g_build_filename (tmp, "frames", NULL);
+    g_autofree char *first_png = g_build_filename (png_dir, "frame_00000.png", NULL);
+    g_autoptr(GFile) webm_file = g_file_new_for_path (webm);
+    g_autoptr(GFile) gif_file = g_file_new_for_path (gif);
+    g_autoptr(GFile) png_file = g_file_new_for_path (png_dir);
+    g_autofree char *gif_data = NULL;
+    gsize gif_len = 0;
+
+    exports_wanted = self->n_exports_done + 3;
+    _kinora_window_export (self, KINORA_EXPORT_WEBM, webm_file);
+    _kinora_window_export (self, KINORA_EXPORT_GIF, gif_file);
+    _kinora_window_export (self, KINORA_EXPORT_PNG, png_file);
+    g_assert_true (wait_until (self, exported, TIMEOUT_S));
+    g_assert_null (self->last_error);
+    g_assert_true (g_file_test (webm, G_FILE_TEST_IS_REGULAR));
+    g_assert_true (g_file_test (first_png, G_FILE_TEST_IS_REGULAR));
+    g_assert_true (g_file_get_contents (gif, &gif_data, &gif_len, NULL));
+    g_assert_cmpuint (gif_len, >, 6);
+    g_assert_true (memcmp (gif_data, "GIF89a", 6) == 0);
+  }
+
   g_array_unref (log.steps);
   destroy_window (self);
 }
