@@ -175,8 +175,8 @@ test_json (void)
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",1]],\"unk_id\":5}}",
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",1]]}}",
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"\",1]],\"unk_id\":0}}",
-    "{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!!\"},"
-    "\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0]],\"unk_id\":0}}",
+    ("{\"normalizer\":{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"!!!\"},"
+     "\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0]],\"unk_id\":0}}"),
     "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"<unk>\",0]],\"unk_id\":0}",
   };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
