@@ -124,7 +124,11 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
         return ke_err(err, KE_STATUS_SHAPE, "%s: tensor 'token_embedding.weight' is %s %s (expected a 2-D float table)",
                       path, ke_dtype_name(emb->type), ke_tensor_shape_str(emb, sh, sizeof(sh)));
     }
-    const struct ke_tensor * pos = ke_tset_require(w, "blocks.0.pos_embedding.embedding.weight", 0, NULL, err);
+    // UMT5 has a table per layer; classic T5 (shared_pos) one at the top, shared by every layer
+    const bool shared_pos = !ke_tset_get(w, "blocks.0.pos_embedding.embedding.weight") &&
+                            ke_tset_get(w, "pos_embedding.embedding.weight");
+    const struct ke_tensor * pos = ke_tset_require(w, shared_pos ? "pos_embedding.embedding.weight"
+                                                                 : "blocks.0.pos_embedding.embedding.weight", 0, NULL, err);
     const struct ke_tensor * q = ke_tset_require(w, "blocks.0.attn.q.weight", 0, NULL, err);
     const struct ke_tensor * gate = ke_tset_require(w, "blocks.0.ffn.gate.0.weight", 0, NULL, err);
     if (!pos || !q || !gate) {
@@ -176,8 +180,9 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
 #define NAME(s) (snprintf(nm, sizeof(nm), "blocks.%d.%s", i, s), nm)
         if (!(l->norm1 = upload_f32(be, w, NAME("norm1.weight"), D, err)) ||
             !(l->norm2 = upload_f32(be, w, NAME("norm2.weight"), D, err)) ||
-            !(l->pos_table = copy_f32(w, NAME("pos_embedding.embedding.weight"), 2,
-                                      (int64_t[]) { c->n_buckets, c->n_heads }, err))) {
+            !(l->pos_table = copy_f32(w, shared_pos ? "pos_embedding.embedding.weight"
+                                                    : NAME("pos_embedding.embedding.weight"),
+                                      2, (int64_t[]) { c->n_buckets, c->n_heads }, err))) {
             st = err && err->code ? err->code : KE_STATUS_NOMEM;
         }
         if (st == KE_STATUS_OK) st = init_linear(m, &l->q, w, NAME("attn.q.weight"), A, D, err);

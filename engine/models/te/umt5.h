@@ -1,5 +1,6 @@
 // Kinora engine: UMT5-XXL text encoder (official wan/modules/t5.py `T5Encoder`, Wan2.2 commit 42bf4cf).
 // Weights use the official names (loaders/name-map.c converts others); sizes come from tensor shapes.
+// A top-level pos_embedding (classic T5, shared_pos) serves every layer when the blocks have none.
 #pragma once
 
 #include "backends/backend.h"

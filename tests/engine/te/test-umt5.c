@@ -340,6 +340,60 @@ test_fp8_scaled (void)
   ke_tset_free (w);
 }
 
+/* A copy of the set (data shared) with the names from[j] renamed to[j], and tensor data_dst (if not
+ * NULL) pointing at data_src's data. */
+static struct ke_tensor_set *
+copy_set (struct ke_tensor_set *w, const char *const *from, const char *const *to, int n_map,
+          const char *data_dst, const char *data_src)
+{
+  struct ke_tensor_set *s = ke_tset_new ("copy");
+  struct ke_error err = { 0 };
+  for (int i = 0; i < ke_tset_count (w); i++)
+    {
+      const struct ke_tensor *t = ke_tset_at (w, i);
+      const char *nm = t->name;
+      for (int j = 0; j < n_map; j++)
+        if (strcmp (nm, from[j]) == 0)
+          nm = to[j];
+      void *data = t->data;
+      if (data_dst && strcmp (t->name, data_dst) == 0)
+        data = ke_tset_get (w, data_src)->data;
+      int64_t shape[KE_MAX_DIMS];
+      for (int d = 0; d < t->n_dims; d++)
+        shape[d] = t->ne[t->n_dims - 1 - d];
+      g_assert_nonnull (ke_tset_add (s, nm, t->type, t->n_dims, shape, data, &err));
+    }
+  return s;
+}
+
+/* Classic T5 (shared_pos): one table at the top, used by every layer. The same as giving every
+ * layer that table; the arithmetic is identical, so the outputs must match exactly. */
+static void
+test_shared_pos (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  const char *from[2] = { "blocks.0.pos_embedding.embedding.weight", "blocks.1.pos_embedding.embedding.weight" };
+  const char *to[2] = { "pos_embedding.embedding.weight", "unused.pos_embedding" };
+  struct ke_tensor_set *shared = copy_set (w, from, to, 2, NULL, NULL);
+  struct ke_tensor_set *same = copy_set (w, NULL, NULL, 0, from[1], from[0]);
+  struct ke_umt5 *a = NULL, *b = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&a, shared, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_init (&b, same, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  int64_t ids[5] = { 9, 8, 7, 6, 1 };
+  float ha[5 * 64], hb[5 * 64];
+  g_assert_cmpint (ke_umt5_encode (a, ha, ids, NULL, 5, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (b, hb, ids, NULL, 5, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (ha, sizeof ha, hb, sizeof hb);
+  ke_umt5_free (a);
+  ke_umt5_free (b);
+  ke_tset_free (shared);
+  ke_tset_free (same);
+  ke_tset_free (w);
+}
+
 static void
 test_missing_tensor (void)
 {
@@ -367,6 +421,7 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/hf-names", test_hf_names);
   g_test_add_func ("/umt5/bf16-weights", test_bf16_weights);
   g_test_add_func ("/umt5/fp8-scaled", test_fp8_scaled);
+  g_test_add_func ("/umt5/shared-pos", test_shared_pos);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
   return g_test_run ();
 }
