@@ -1,0 +1,228 @@
+/* Tests for engine/pipeline/generate.c, model.c and sample.c with the tiny built-in model: callbacks,
+ * reproducibility, cancel and "stop and keep", saved latents, image conditioning, bad input. */
+#include <string.h>
+
+#include "test-util.h"
+#include "pipeline/pipeline-impl.h"
+
+struct watch
+{
+  int n_preview, n_progress, last_step;
+  int preview_ok;
+  int stop_after;         /* abort answer 2 once this many previews arrived (0: never) */
+  int cancel_after;       /* abort answer 1 once this many previews arrived (0: never) */
+  double last_elapsed;
+  int monotonic;
+};
+
+static void
+preview_cb (const struct ke_preview *p, void *user)
+{
+  struct watch *w = user;
+  w->n_preview++;
+  /* 64x64, 5 frames -> latent 2 x 4 x 4 with 48 channels */
+  w->preview_ok = w->preview_ok && p->n_frames == 2 && p->width == 4 && p->height == 4 && p->latent_channels == 48 &&
+                  p->rgb != NULL && p->latent != NULL && p->step == w->n_preview;
+}
+
+static void
+progress_cb (const struct ke_progress *p, void *user)
+{
+  struct watch *w = user;
+  w->n_progress++;
+  if (p->elapsed_s < w->last_elapsed)
+    w->monotonic = 0;
+  w->last_elapsed = p->elapsed_s;
+  if (p->stage == KE_STAGE_SAMPLE)
+    w->last_step = p->step;
+}
+
+static int
+abort_cb (void *user)
+{
+  struct watch *w = user;
+  if (w->cancel_after && w->n_preview >= w->cancel_after)
+    return 1;
+  if (w->stop_after && w->n_preview >= w->stop_after)
+    return 2;
+  return 0;
+}
+
+static struct ke_gen_params
+small_params (ke_model_t *m, struct watch *w)
+{
+  struct ke_gen_params p = ke_model_params_default (m);
+  p.prompt = "a lighthouse at dusk";
+  p.width = 64;
+  p.height = 64;
+  p.n_frames = 5;
+  p.steps = 3;
+  p.seed = 1234;
+  p.preview = preview_cb;
+  p.progress = progress_cb;
+  p.abort = abort_cb;
+  p.user_data = w;
+  memset (w, 0, sizeof *w);
+  w->preview_ok = 1;
+  w->monotonic = 1;
+  return p;
+}
+
+static ke_model_t *
+open_tiny (void)
+{
+  ke_model_t *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_model_open (&m, "tiny", &err), ==, KE_STATUS_OK);
+  g_assert_true (ke_model_is_random (m));
+  g_assert_nonnull (strstr (ke_model_name (m), "random weights"));
+  g_assert_cmpint (ke_model_task (m), ==, KE_TASK_TI2V_5B);
+  return m;
+}
+
+/* Previews every step, progress, and the same seed giving the same video byte for byte (the tiny model
+ * runs in exact fp32 on the CPU). */
+static void
+test_run_and_repeat (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *a = NULL, *b = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_generate (m, &p, &a, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (a->width, ==, 64);
+  g_assert_cmpint (a->height, ==, 64);
+  g_assert_cmpint (a->n_frames, ==, 5);
+  g_assert_cmpfloat (a->fps, ==, 24.0);
+  g_assert_cmpint (w.n_preview, ==, 3);
+  g_assert_true (w.preview_ok);
+  g_assert_true (w.monotonic);
+  g_assert_cmpint (w.last_step, ==, 3);
+  p = small_params (m, &w);
+  g_assert_cmpint (ke_generate (m, &p, &b, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (a->rgb, 64 * 64 * 5 * 3, b->rgb, 64 * 64 * 5 * 3);
+  ke_video_free (b);
+  /* another seed, another video */
+  p = small_params (m, &w);
+  p.seed = 99;
+  g_assert_cmpint (ke_generate (m, &p, &b, &err), ==, KE_STATUS_OK);
+  g_assert_true (memcmp (a->rgb, b->rgb, 64 * 64 * 5 * 3) != 0);
+  ke_video_free (a);
+  ke_video_free (b);
+  ke_model_free (m);
+}
+
+static void
+test_cancel_and_stop (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  w.cancel_after = 1;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_ABORTED);
+  g_assert_null (v);
+  g_assert_cmpint (w.n_preview, ==, 1);
+  /* stop and keep: sampling ends after step 1, the x0 estimate is decoded */
+  p = small_params (m, &w);
+  p.steps = 6;
+  w.stop_after = 1;
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  g_assert_nonnull (v);
+  g_assert_cmpint (w.n_preview, ==, 1);
+  g_assert_cmpint (v->n_frames, ==, 5);
+  ke_video_free (v);
+  ke_model_free (m);
+}
+
+/* The saved latent decodes to the same video. */
+static void
+test_save_and_decode_latent (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  g_autofree char *path = test_tmp_path ("latent.safetensors");
+  struct ke_video *a = NULL, *b = NULL;
+  struct ke_error err = { 0 };
+  p.save_latent_path = path;
+  g_assert_cmpint (ke_generate (m, &p, &a, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_decode_latent (m, path, 0, &b, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (b->n_frames, ==, a->n_frames);
+  g_assert_cmpmem (a->rgb, 64 * 64 * 5 * 3, b->rgb, 64 * 64 * 5 * 3);
+  ke_video_free (a);
+  ke_video_free (b);
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_model_decode_latent (m, "/nonexistent/latent.safetensors", 0, &b, &err), ==, KE_STATUS_IO);
+  ke_model_free (m);
+}
+
+/* TI2V image mode: the output size follows the image's aspect ratio inside the area (best_output_size). */
+static void
+test_image_mode (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  guint8 *px = g_malloc (120 * 60 * 3);
+  for (int i = 0; i < 120 * 60 * 3; i++)
+    px[i] = (guint8) (i * 7);
+  struct ke_image im = { 120, 60, px };
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  p.image = &im;
+  p.width = 96;
+  p.height = 64;
+  p.preview = NULL;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  /* 2:1 in an area of 96*64: 128x32 (candidate 1) beats 96x64 */
+  int ow, oh;
+  ke_best_output_size (120, 60, 32, 32, 96.0 * 64, &ow, &oh);
+  g_assert_cmpint (v->width, ==, ow);
+  g_assert_cmpint (v->height, ==, oh);
+  ke_video_free (v);
+  g_free (px);
+  ke_model_free (m);
+}
+
+static void
+test_bad_input (void)
+{
+  ke_model_t *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_model_open (&m, "/nonexistent/model-folder", &err), ==, KE_STATUS_IO);
+  g_assert_nonnull (strstr (err.msg, "/nonexistent/model-folder"));
+  g_assert_null (m);
+  m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *v = NULL;
+  memset (&err, 0, sizeof err);
+  p.n_frames = 6;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "4n+1"));
+  g_assert_null (v);
+  p = small_params (m, &w);
+  p.task = KE_TASK_T2V_A14B;
+  p.width = 832;
+  p.height = 480;
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "ti2v-5B"));
+  ke_model_free (m);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/generate/run-and-repeat", test_run_and_repeat);
+  g_test_add_func ("/generate/cancel-and-stop", test_cancel_and_stop);
+  g_test_add_func ("/generate/save-and-decode-latent", test_save_and_decode_latent);
+  g_test_add_func ("/generate/image-mode", test_image_mode);
+  g_test_add_func ("/generate/bad-input", test_bad_input);
+  return g_test_run ();
+}
