@@ -399,7 +399,76 @@ enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, str
     return coder_chunk(v, s, &v->enc, x, out);
 }
 
+// Decoder stages from si on, fed one frame at a time: a stage's output frames go on to the next stage
+// one by one (every block is causal in time and the caches carry the history), so at most two frames
+// of a stage's resolution are alive; the head appends its frames to out (t_total frames).
+static enum ke_status dec_push(struct ke_vae * v, struct vae_state * s, const struct vae_coder * cd, int si,
+                               struct vae_act * x, struct vae_act * out, int t_total, int * t_out)
+{
+    enum ke_status st;
+    struct vae_act y;
+    if (si == cd->n_stages) {
+        OPS->vae_l2norm(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
+        OPS->silu(v->be, x->d, act_n(x));
+        st = causal_conv(v, s, cd->cache_head, &cd->head, x, &y);
+        ke_vae_act_free(v, x);
+        if (st != KE_STATUS_OK) {
+            return st;
+        }
+        if (!out->d && (st = ke_vae_act_new(v, out, y.C, t_total, y.H, y.W)) != KE_STATUS_OK) {
+            ke_vae_act_free(v, &y);
+            return st;
+        }
+        KE_ASSERT(*t_out + y.T <= t_total && y.H == out->H && y.W == out->W);
+        OPS->vae_frame_copy(v->be, out->d, 0, t_total, *t_out, y.d, 0, y.T, 0, y.T, y.C, (int64_t) y.H * y.W);
+        *t_out += y.T;
+        ke_vae_act_free(v, &y);
+        return KE_STATUS_OK;
+    }
+    TRY(stage_fwd(v, s, cd, &cd->stages[si], x, &y));
+    if (y.T == 1) {
+        return dec_push(v, s, cd, si + 1, &y, out, t_total, t_out);
+    }
+    st = KE_STATUS_OK;
+    for (int f = 0; f < y.T && st == KE_STATUS_OK; f++) {
+        struct vae_act piece;
+        if ((st = ke_vae_act_new(v, &piece, y.C, 1, y.H, y.W)) != KE_STATUS_OK) {
+            break;
+        }
+        OPS->vae_frame_copy(v->be, piece.d, 0, 1, 0, y.d, 0, y.T, f, 1, y.C, (int64_t) y.H * y.W);
+        st = dec_push(v, s, cd, si + 1, &piece, out, t_total, t_out);
+    }
+    ke_vae_act_free(v, &y);
+    return st;
+}
+
 enum ke_status ke_vae_decoder_chunk(struct ke_vae * v, struct vae_state * s, struct vae_act * x, struct vae_act * out)
 {
-    return coder_chunk(v, s, &v->dec, x, out);
+    const struct vae_coder * cd = &v->dec;
+    struct vae_act h, y;
+    enum ke_status st = causal_conv(v, s, cd->cache_in, &cd->conv_in, x, &h);
+    ke_vae_act_free(v, x);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    for (int i = 0; i < 3; i++) {
+        TRY(block_fwd(v, s, &cd->mid[i], &h, &y));
+        h = y;
+    }
+    int t_total = h.T;   // frames out: each temporal upsample doubles all but the sequence's first frame
+    for (int i = 0; i < cd->n_blocks; i++) {
+        if (cd->blocks[i].kind == VAE_RESAMPLE && cd->blocks[i].rs.mode == VAE_UP3D) {
+            t_total = s->first ? 1 + 2 * (t_total - 1) : 2 * t_total;
+        }
+    }
+    int t_out = 0;
+    out->d = NULL;
+    st = dec_push(v, s, cd, 0, &h, out, t_total, &t_out);
+    if (st == KE_STATUS_OK) {
+        KE_ASSERT(t_out == t_total);
+    } else {
+        ke_vae_act_free(v, out);
+    }
+    s->first = false;
+    return st;
 }

@@ -122,8 +122,9 @@ static void dec_costs(const struct ke_vae * v, double * cache_px, double * act_p
             sc2 *= 4.0;
             C = b->rs.c_out;
         }
-        // input, normalised copy, cache-extended copy (6/4) and output of a 4-frame chunk
-        const double a = 4.0 * 4.0 * C * sc2 * 4.5;
+        // stages run frame by frame: about 8 frames of C channels alive (stage output pair, block input,
+        // normalised copy, cache-extended copy of 3 frames, output)
+        const double a = 8.0 * 4.0 * C * sc2;
         if (a > act) {
             act = a;
         }

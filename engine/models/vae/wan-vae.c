@@ -292,7 +292,6 @@ static enum ke_status load_coder(struct loader * L, struct vae_coder * cd, const
             cd->n_stages++;
         }
     } else {
-        struct vae_stage * sg = &cd->stages[0];
         bool found = true;
         for (int j = 0; found; j++) {
             snprintf(sub, sizeof(sub), "%s.%s.%d", side, list, j);
@@ -300,8 +299,18 @@ static enum ke_status load_coder(struct loader * L, struct vae_coder * cd, const
                 return st;
             }
         }
-        sg->n = cd->n_blocks;
-        cd->n_stages = 1;
+        // stages end at each resampler (no shortcuts): the decoder feeds stages frame by frame
+        for (int i = 0, b0 = 0; i < cd->n_blocks; i++) {
+            if (cd->blocks[i].kind == VAE_RESAMPLE || i == cd->n_blocks - 1) {
+                if (cd->n_stages == VAE_MAX_STAGES) {
+                    return ke_err(L->err, KE_STATUS_FORMAT, "%s: too many VAE stages", ke_tset_path(v->ws));
+                }
+                struct vae_stage * sg = &cd->stages[cd->n_stages++];
+                sg->b0 = b0;
+                sg->n = i + 1 - b0;
+                b0 = i + 1;
+            }
+        }
     }
     if (cd->n_blocks == 0) {
         return ke_err(L->err, KE_STATUS_MISSING, "%s: no %s.%s blocks found", ke_tset_path(v->ws), side, list);

@@ -79,6 +79,61 @@ test_wrong_version (void)
   g_assert_nonnull (strstr (err.msg, "vae22"));
 }
 
+/* A checkpoint missing one tensor (or with a wrong shape) is refused with a message naming it, and
+ * the partly built model is released cleanly. */
+static void
+check_broken (const char *drop, const char *reshape, const char *expect)
+{
+  g_autofree char *w = test_fixture_path ("vae22_tiny.weights.safetensors");
+  g_autofree char *out = test_tmp_path ("broken.safetensors");
+  if (!test_require_fixture (w))
+    return;
+  struct ke_error err = { 0 };
+  struct ke_tensor_set *ws = NULL;
+  g_assert_cmpint (ke_weights_open (&ws, w, &err), ==, KE_STATUS_OK);
+  int n = ke_tset_count (ws), k = 0;
+  const struct ke_tensor **keep = g_new (const struct ke_tensor *, n);
+  struct ke_tensor mod;
+  for (int i = 0; i < n; i++)
+    {
+      struct ke_tensor *t = ke_tset_at (ws, i);
+      if (drop && strcmp (t->name, drop) == 0)
+        continue;
+      if (reshape && strcmp (t->name, reshape) == 0)
+        {
+          /* the same bytes as [out/2, 2*in, ...] */
+          mod = *t;
+          int64_t sh[5];
+          for (int d = 0; d < t->n_dims; d++)
+            sh[d] = t->ne[t->n_dims - 1 - d];
+          sh[0] /= 2;
+          sh[1] *= 2;
+          ke_tensor_init (&mod, t->type, t->n_dims, sh, t->data);
+          mod.name = t->name;
+          keep[k++] = &mod;
+          continue;
+        }
+      keep[k++] = t;
+    }
+  g_assert_cmpint (ke_safetensors_write (out, keep, k, NULL, 0, &err), ==, KE_STATUS_OK);
+  g_free (keep);
+  ke_tset_free (ws);
+  ke_vae_t *v = NULL;
+  enum ke_status st = ke_vae_open (&v, out, NULL, &err);
+  g_assert_cmpint (st, <, 0);
+  g_assert_null (v);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, expect));
+}
+
+static void
+test_broken_checkpoint (void)
+{
+  check_broken ("decoder.middle.0.residual.6.weight", NULL, "decoder.middle.0.residual.6.weight");
+  check_broken ("encoder.downsamples.1.downsamples.0.shortcut.weight", NULL, "shortcut");
+  check_broken (NULL, "decoder.upsamples.1.upsamples.2.residual.2.weight", "decoder.upsamples.1.upsamples.2");
+}
+
 /* --- a backend that counts its allocations ------------------------------------------------------ */
 
 static struct ke_backend_ops g_count_ops;
@@ -279,6 +334,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vae/vae22-fixture", test_vae22_fixture);
   g_test_add_func ("/vae/vae21-fixture", test_vae21_fixture);
   g_test_add_func ("/vae/wrong-version", test_wrong_version);
+  g_test_add_func ("/vae/broken-checkpoint", test_broken_checkpoint);
   g_test_add_func ("/vae/stream-memory", test_stream_memory);
   g_test_add_func ("/vae/tiling22", test_tiling22);
   g_test_add_func ("/vae/tiling21", test_tiling21);
