@@ -209,6 +209,11 @@ enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err)
     if (tok->unk_id < 0) {
         return ke_err(err, KE_STATUS_FORMAT, "%s: the model defines no unknown piece", tok->path);
     }
+    for (int id = 0; id < tok->n_pieces && tok->eos_id < 0; id++) {
+        if (tok->pieces[id].len == 4 && memcmp(tok->text + tok->pieces[id].off, "</s>", 4) == 0) {
+            tok->eos_id = id;   // a tokenizer.json that lists no added tokens
+        }
+    }
     if (tok->min_score == FLT_MAX) {
         tok->min_score = 0.0f;   // no normal piece at all
     }
