@@ -338,8 +338,8 @@ update_task_controls (KinoraWindow *self)
   adw_combo_row_set_selected (self->size_row, selected);
   self->updating = FALSE;
 
-  /* the task follows a real model; the test model can try each */
-  gtk_widget_set_sensitive (GTK_WIDGET (self->task_row), self->model_is_random);
+  /* the task follows the model (the test model has the TI2V-5B layout) */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->task_row), FALSE);
   gtk_widget_set_visible (GTK_WIDGET (self->guide_high_row), a14b);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->guide_row),
                                  a14b ? _("_Guidance, Low Noise") : _("_Guidance"));

@@ -265,6 +265,14 @@ test_launch (void)
   g_assert_true (gtk_widget_is_sensitive (self->generate_button));
   screenshot (self, "02-ready-test-model");
 
+  /* the lower controls: video and sampling settings */
+  {
+    GtkWidget *scrolled = gtk_widget_get_ancestor (GTK_WIDGET (self->steps_spin), GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scrolled));
+    gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
+    screenshot (self, "02b-sampling-controls");
+  }
+
   destroy_window (self);
 }
 
@@ -451,6 +459,65 @@ test_stop_and_keep (void)
   destroy_window (self);
 }
 
+static gboolean
+image_loaded (KinoraWindow *self)
+{
+  return kinora_image_picker_get_texture (self->image_picker) != NULL;
+}
+
+/* TI2V-5B with an image: the picker shows the crop, and the video has the size the crop says
+ * (a 3:2 image at the area of 128*64 gives 96x64: best_output_size with 32-pixel steps). */
+static void
+test_image_to_video (void)
+{
+  KinoraWindow *self = new_window ();
+  g_autofree char *tmp = g_dir_make_tmp ("kinora-image-XXXXXX", NULL);
+  g_autofree char *png = g_build_filename (tmp, "input.png", NULL);
+  g_autoptr(GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, FALSE, 8, 300, 200);
+  g_autoptr(GFile) file = g_file_new_for_path (png);
+  g_autoptr(KinoraParams) params = NULL;
+  graphene_rect_t crop;
+  int ow, oh;
+
+  /* left half red, right half blue */
+  {
+    guchar *px = gdk_pixbuf_get_pixels (pixbuf);
+    int stride = gdk_pixbuf_get_rowstride (pixbuf);
+    for (int y = 0; y < 200; y++)
+      for (int x = 0; x < 300; x++)
+        {
+          guchar *p = px + y * stride + x * 3;
+          p[0] = x < 150 ? 220 : 20;
+          p[1] = (guchar) y;
+          p[2] = x < 150 ? 20 : 220;
+        }
+  }
+  g_assert_true (gdk_pixbuf_save (pixbuf, png, "png", NULL, NULL));
+
+  use_test_model (self);
+  kinora_image_picker_set_file (self->image_picker, file);
+  g_assert_true (wait_until (self, image_loaded, 10));
+  params = kinora_window_dup_params (self);
+  g_assert_nonnull (params->image_rgb);
+  g_assert_cmpint (params->image_width, ==, 300);
+  g_assert_cmpint (params->image_height, ==, 200);
+  kinora_image_crop (params->task, 300, 200, params->width, params->height, &crop, &ow, &oh);
+  g_assert_cmpint (ow, ==, 96);
+  g_assert_cmpint (oh, ==, 64);
+  screenshot (self, "08-image-chosen");
+
+  generate (self, "the two colours swirl together", 3, 2, NULL);
+  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_null (self->last_error);
+  g_assert_nonnull (self->result);
+  g_assert_cmpint (self->result->width, ==, ow);
+  g_assert_cmpint (self->result->height, ==, oh);
+  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_null (self->last_error);
+
+  destroy_window (self);
+}
+
 static void
 test_reuse_settings (void)
 {
@@ -531,6 +598,7 @@ main (int   argc,
   g_test_add_func ("/window/generate-play-export", test_generate_play_export);
   g_test_add_func ("/window/cancel", test_cancel);
   g_test_add_func ("/window/stop-and-keep", test_stop_and_keep);
+  g_test_add_func ("/window/image-to-video", test_image_to_video);
   g_test_add_func ("/window/reuse-settings", test_reuse_settings);
 
   return g_test_run ();
