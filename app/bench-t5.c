@@ -11,6 +11,7 @@
 #include "backends/backend.h"
 #include "backends/profile.h"
 #include "core/error.h"
+#include "core/threadpool.h"
 #include "models/te/umt5.h"
 #include "bench.h"
 
@@ -33,6 +34,29 @@ rng_next (void)
   return (uint32_t) (rng_state >> 32);
 }
 
+/* uniform values with a given mean and standard deviation, each range from its own seed */
+struct fill_ctx
+{
+  uint16_t *p;
+  float mean, a;
+  uint64_t seed;
+};
+
+static void
+fill_range (void *ctx, int64_t i0, int64_t i1, int tid)
+{
+  (void) tid;
+  const struct fill_ctx *c = ctx;
+  uint64_t s = c->seed ^ ((uint64_t) i0 * 0x9e3779b97f4a7c15ull) ^ 1;
+  for (int64_t i = i0; i < i1; i++)
+    {
+      s ^= s << 13;
+      s ^= s >> 7;
+      s ^= s << 17;
+      c->p[i] = ke_f32_to_bf16 (c->mean + (float) ((int32_t) (s >> 32)) * c->a);
+    }
+}
+
 static int
 add_random (struct ke_tensor_set *s, const char *name, int nd, const int64_t *shape, float mean, float std)
 {
@@ -47,10 +71,8 @@ add_random (struct ke_tensor_set *s, const char *name, int nd, const int64_t *sh
       fprintf (stderr, "kinora-bench t5: out of memory building random weights (%s)\n", name);
       return -1;
     }
-  /* uniform with the given mean and standard deviation */
-  const float a = std * 1.7320508f / 2147483648.0f;
-  for (size_t i = 0; i < n; i++)
-    p[i] = ke_f32_to_bf16 (mean + (float) ((int32_t) rng_next ()) * a);
+  struct fill_ctx c = { p, mean, std * 1.7320508f / 2147483648.0f, rng_next () };
+  ke_parallel_for ((int64_t) n, 1 << 16, fill_range, &c);
   return 0;
 }
 
