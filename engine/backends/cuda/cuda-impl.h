@@ -30,9 +30,13 @@ int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, const float *
 int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps, const float * w,
                      const float * b, const float * shift, const float * scale, int64_t stride, const int32_t * sel,
                      cudaStream_t s);
-// Fused RMS norm over rows of D (weight w) + RoPE (heads of head_dim, table cs[L, head_dim/2, 2]).
+// Fused RMS norm over rows of D (weight w) + RoPE (heads of head_dim, table cs[L, head_dim/2, 2];
+// cs NULL: no rotation).
 int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L, int64_t D, const float * w, float eps,
                 int head_dim, const float * cs, cudaStream_t s);
+
+// dst[n, k] = g[n] * w[n, k] for bf16 [N, K] (K a multiple of 8); -2 when the layout does not allow it.
+int kc_scale_rows_bf16(uint16_t * dst, const uint16_t * w, const float * g, int64_t N, int64_t K, cudaStream_t s);
 
 // --- element-wise ------------------------------------------------------------------------------
 int kc_gelu_tanh(float * x, int64_t n, cudaStream_t s);

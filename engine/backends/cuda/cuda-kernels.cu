@@ -256,7 +256,7 @@ __global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ 
         s += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     }
     const float inv = rsqrtf(block_sum(s, sh) / (float) D + eps);
-    const float4 * csr = reinterpret_cast<const float4 *>(cs + r * hd);
+    const float4 * csr = cs ? reinterpret_cast<const float4 *>(cs + r * hd) : NULL;
 #pragma unroll
     for (int j = 0; j < NPT; j++) {
         int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
@@ -268,12 +268,14 @@ __global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ 
             } else {
                 a.x *= inv, a.y *= inv, a.z *= inv, a.w *= inv;
             }
-            const float4 c = csr[(int) ((i * 4) % hd) / 4];   // (cos p, sin p, cos p+1, sin p+1)
-            float4 o;
-            o.x = a.x * c.x - a.y * c.y;
-            o.y = a.x * c.y + a.y * c.x;
-            o.z = a.z * c.z - a.w * c.w;
-            o.w = a.z * c.w + a.w * c.z;
+            float4 o = a;
+            if (csr) {
+                const float4 c = csr[(int) ((i * 4) % hd) / 4];   // (cos p, sin p, cos p+1, sin p+1)
+                o.x = a.x * c.x - a.y * c.y;
+                o.y = a.x * c.y + a.y * c.x;
+                o.z = a.z * c.z - a.w * c.w;
+                o.w = a.z * c.w + a.w * c.z;
+            }
             if (y) {
                 reinterpret_cast<float4 *>(y + r * D)[i] = o;
             }
@@ -440,7 +442,7 @@ extern "C" int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L,
     if (L <= 0 || D <= 0) {
         return 0;
     }
-    if (D % 4 != 0 || head_dim % 4 != 0 || D % head_dim != 0 || !al16(x) || (w && !al16(w)) || !al16(cs) ||
+    if (D % 4 != 0 || head_dim % 4 != 0 || D % head_dim != 0 || !al16(x) || (w && !al16(w)) || (cs && !al16(cs)) ||
         (y && !al16(y)) || (yb && ((uintptr_t) yb % 8) != 0) || D > 4 * ROW_THREADS * 8) {
         return -2;
     }
@@ -720,5 +722,37 @@ extern "C" int kc_pad_time(float * y, const float * x, int C, int T, int64_t HW,
         return 0;
     }
     k_pad_time<<<grid_for(n, 256), 256, 0, s>>>(y, x, C, T, HW, pt0, pt1);
+    KC_LAUNCH_CHECK();
+}
+
+// W'[n, k] = g[n] * W[n, k] (bf16): a gate folded into a weight for one GEMM.
+__global__ void k_scale_rows_bf16(__nv_bfloat16 * __restrict__ d, const __nv_bfloat16 * __restrict__ w,
+                                  const float * __restrict__ g, int64_t N, int64_t K)
+{
+    const int64_t n8 = N * K / 8;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n8; i += (int64_t) gridDim.x * blockDim.x) {
+        const float gv = g[(i * 8) / K];
+        uint4 u = reinterpret_cast<const uint4 *>(w)[i];
+        __nv_bfloat162 * h = reinterpret_cast<__nv_bfloat162 *>(&u);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            float2 f = __bfloat1622float2(h[j]);
+            h[j] = __floats2bfloat162_rn(f.x * gv, f.y * gv);
+        }
+        reinterpret_cast<uint4 *>(d)[i] = u;
+    }
+}
+
+extern "C" int kc_scale_rows_bf16(uint16_t * dst, const uint16_t * w, const float * g, int64_t N, int64_t K,
+                                  cudaStream_t s)
+{
+    if (K % 8 != 0 || ((uintptr_t) dst % 16) != 0 || ((uintptr_t) w % 16) != 0) {
+        return -2;
+    }
+    if (N * K <= 0) {
+        return 0;
+    }
+    k_scale_rows_bf16<<<grid_for(N * K / 8, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, (const __nv_bfloat16 *) w, g,
+                                                              N, K);
     KC_LAUNCH_CHECK();
 }

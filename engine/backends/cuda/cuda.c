@@ -590,7 +590,7 @@ static void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
 // out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
 // out += (gate *) (xb W^T + b), with `bias` the bias to add (b, or gate * b) and `gate` the alpha vector.
 static int run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
-                       int kind, const float * gate, const float * bias)
+                       int kind, const float * gate, const float * bias, const uint16_t * w)
 {
     const struct kc_linear * p = l->prepared;
     struct kc_gemm_plan * g = gemm_plan(s, M, l->n_out, l->n_in, p->b != NULL, kind);
@@ -611,7 +611,7 @@ static int run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int
     const bool resid = kind == GEMM_RESID || kind == GEMM_RESID_VEC;
     const void * alpha = kind == GEMM_RESID_VEC ? (const void *) gate : (const void *) &one;
     PROF_BEGIN(s, KC_CLASS_GEMM);
-    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, p->w, g->a, xb, g->b, resid ? &one : &zero, out, g->c,
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, w ? w : p->w, g->a, xb, g->b, resid ? &one : &zero, out, g->c,
                                        out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
     PROF_END(s);
     if (st != CUBLAS_STATUS_SUCCESS) {
@@ -627,7 +627,7 @@ static int run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int
 static int run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
                     int kind)
 {
-    return run_gemm_ex(s, out, xb, M, l, kind, NULL, NULL);
+    return run_gemm_ex(s, out, xb, M, l, kind, NULL, NULL, NULL);
 }
 
 // --- deferred linear outputs -------------------------------------------------------------------
@@ -865,24 +865,25 @@ static void cu_modulate(struct ke_backend * be, float * y, const float * x, int6
     PROF_END(s);
 }
 
-// x += (gate *) linear output, in the GEMM of the queued linear that makes y.
+// x += (gate *) linear output, in the GEMM of the queued linear that makes y. A gate (one row: no
+// per-token selector) is folded into a scaled bf16 copy of the weight and bias for this one GEMM
+// (cuBLASLt has no bf16 kernels with a per-feature alpha vector).
 static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64_t M, int64_t D, const float * gate,
                           const int32_t * sel)
 {
     struct kc_pending * q = pending_only(s, KC_PEND_LINEAR, y);
-    if (!q || s->no_resid || q->M != M || q->l->n_out != D || (gate && sel) ||
+    if (!q || s->no_resid || q->M != M || q->l->n_out != D || (gate && sel) || (gate && q->l->n_in % 8 != 0) ||
         overlaps(x, (size_t) (M * D) * 4, y, (size_t) (M * D) * 4) ||
         overlaps(x, (size_t) (M * D) * 4, q->x, (size_t) (M * q->l->n_in) * 4)) {
         return false;
     }
     const struct kc_linear * p = q->l->prepared;
-    const int kind = gate ? GEMM_RESID_VEC : GEMM_RESID;
-    if (!gemm_plan(s, M, D, q->l->n_in, p->b != NULL, kind)) {
-        static int logged[2];
-        if (!logged[kind == GEMM_RESID_VEC]) {
-            logged[kind == GEMM_RESID_VEC] = 1;
-            ke_log(2, "cuda backend: no cuBLASLt algorithm for a %s residual GEMM; adding separately",
-                   gate ? "gated" : "plain");
+    const int64_t K = q->l->n_in;
+    if (!gemm_plan(s, M, D, K, p->b != NULL, GEMM_RESID)) {
+        static int logged;
+        if (!logged) {
+            logged = 1;
+            ke_log(2, "cuda backend: no cuBLASLt algorithm for a residual GEMM; adding separately");
         }
         return false;
     }
@@ -892,18 +893,25 @@ static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64
         recipe_run(s);   // one recomputable output at a time
     }
     float * gb = NULL;
-    if (gate && p->b) {
-        gb = kc_alloc(s, (size_t) D * 4);
-        if (!gb) {
+    uint16_t * gw = NULL;
+    if (gate) {
+        gw = kc_alloc(s, (size_t) (D * K) * 2);
+        gb = p->b ? kc_alloc(s, (size_t) D * 4) : NULL;
+        if (!gw || (p->b && !gb) || kc_scale_rows_bf16(gw, p->w, gate, D, K, s->stream) != 0) {
+            kc_free(s, gw);
+            kc_free(s, gb);
             return false;
         }
-        KC(s, kc_mul(gb, p->b, gate, D, s->stream));
+        if (gb) {
+            KC(s, kc_mul(gb, p->b, gate, D, s->stream));
+        }
     }
     kc_wrote(s, x, (size_t) (M * D) * 4);
     const struct kc_pending d = *q;
     s->n_pend = 0;
-    const int rc = run_gemm_ex(s, x, d.xb, M, d.l, kind, gate, gb);
+    const int rc = run_gemm_ex(s, x, d.xb, M, d.l, GEMM_RESID, NULL, gb, gw);
     kc_free(s, gb);
+    kc_free(s, gw);
     if (rc != 0) {
         return false;
     }
@@ -1075,9 +1083,26 @@ static void cu_attention(struct ke_backend * be, float * o, const float * q, con
                          int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias)
 {
     struct kc_state * s = kc_st(be);
-    flush_pending(s);
     const int64_t ld = (int64_t) n_heads * head_dim;
     const size_t nq = (size_t) (Lq * ld), nk = (size_t) (Lk * ld);
+    for (int i = 0; i < s->n_pend && s->attn != KC_ATTN_F32 && !bias; i++) {
+        struct kc_pending * r = &s->pend[i];
+        if (r->kind == KC_PEND_RMS && r->y == q && r->M == Lq && r->D == ld) {
+            // the RMS norm of q writes only the attention's bf16 q
+            struct kc_shadow * e = sh_claim(s, q, nq);
+            PROF_BEGIN(s, KC_CLASS_OTHER);
+            int rc = e ? kc_rms_rope(NULL, e->bf, r->x, Lq, ld, r->w, r->eps, head_dim, NULL, s->stream) : -1;
+            PROF_END(s);
+            if (rc == 0) {
+                e->stale = 1;
+                drop_pending(s, i);
+            } else if (e) {
+                e->src = NULL;
+            }
+            break;
+        }
+    }
+    flush_pending(s);
     if (Lq <= 0) {
         return;
     }
