@@ -54,9 +54,15 @@ int ke_cpu_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
         return -1;
     }
     const int64_t K = (int64_t) c->c_in * c->kt * c->kh * c->kw;
+#ifdef KE_HAVE_DNNL
+    // the fast backend runs every conv through oneDNN, which reorders the stored weights itself: no f32 copy
+    const bool lazy_f32 = be->precision == KE_PRECISION_BF16 && g_algo != KE_CONV_IM2COL;
+#else
+    const bool lazy_f32 = false;
+#endif
     if (c->w->type == KE_DTYPE_F32) {
         p->w = c->w->data;
-    } else {
+    } else if (!lazy_f32) {
         p->w_own = malloc((size_t) (c->c_out * K) * sizeof(float));
         if (!p->w_own) {
             free(p);
@@ -181,7 +187,7 @@ static void conv3d_exact(float * y, const float * x, const struct ke_conv3d * c,
     float * wtmp = NULL;
     const float * w = p ? p->w : NULL;
     if (!w) {
-        // not prepared (tests, one-off calls): convert on the fly
+        // not prepared (tests, one-off calls) or a bf16-only preparation: convert on the fly
         if (c->w->type == KE_DTYPE_F32) {
             w = c->w->data;
         } else {
@@ -379,7 +385,8 @@ static struct conv_prim * get_prim(struct conv_dnnl * d, const struct ke_conv3d 
     dnnl_memory_desc_t s_any, w_any, b_md, d_any, user_w;
     dnnl_memory_desc_init_by_tag(&q->user_src, 5, sd, dnnl_f32, dnnl_ncdhw);
     dnnl_memory_desc_init_by_tag(&q->user_dst, 5, dd, dnnl_f32, dnnl_ncdhw);
-    dnnl_memory_desc_init_by_tag(&user_w, 5, wd, dnnl_f32, dnnl_oidhw);
+    const bool w_direct = c->w->type == KE_DTYPE_F32 || c->w->type == KE_DTYPE_BF16;
+    dnnl_memory_desc_init_by_tag(&user_w, 5, wd, c->w->type == KE_DTYPE_BF16 ? dnnl_bf16 : dnnl_f32, dnnl_oidhw);
     dnnl_memory_desc_init_by_tag(&s_any, 5, sd, dt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dt, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a);
@@ -412,9 +419,17 @@ static struct conv_prim * get_prim(struct conv_dnnl * d, const struct ke_conv3d 
         dnnl_primitive_t re = NULL;
         q->wei_buf = malloc(dnnl_memory_desc_get_size(&q->wei));
         q->wei_own = true;
-        rc = q->wei_buf && make_reorder(&re, &user_w, &q->wei) == 0 &&
-             run_reorder(re, &user_w, p->w, &q->wei, q->wei_buf) == 0 ? 0 : -1;
+        // stored f32 / bf16 weights are read in place; other dtypes go through a temporary f32 copy
+        float * tmp = NULL;
+        const size_t nw = (size_t) c->c_out * c->c_in * c->kt * c->kh * c->kw;
+        if (!w_direct && (tmp = malloc(nw * sizeof(float)))) {
+            ke_convert_to_f32(tmp, c->w->data, c->w->type, c->w->scale, nw);
+        }
+        const void * wsrc = w_direct ? c->w->data : tmp;
+        rc = q->wei_buf && wsrc && make_reorder(&re, &user_w, &q->wei) == 0 &&
+             run_reorder(re, &user_w, wsrc, &q->wei, q->wei_buf) == 0 ? 0 : -1;
         dnnl_primitive_destroy(re);
+        free(tmp);
     }
     if (rc != 0) {
         prim_clear(q);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "loaders/loaders.h"
+#include "loaders/name-map.h"
 #include "models/vae/wan-vae.h"
 
 static const float g_mean21[16] = {
@@ -353,7 +354,11 @@ enum ke_status ke_wan_vae_init(struct ke_vae ** out, struct ke_tensor_set * ws, 
     v->be = be;
     v->bf16_cache = be->precision == KE_PRECISION_BF16;
     struct loader L = { v, err };
-    enum ke_status st = KE_STATUS_OK;
+    // Diffusers / ComfyUI names -> official WanVAE_ names (spec §2.6)
+    enum ke_status st = ke_name_map_apply(ws, KE_NAME_ROLE_VAE, err);
+    if (st != KE_STATUS_OK) {
+        goto fail;
+    }
     const struct ke_tensor * c2 = ke_tset_get(ws, "conv2.weight");
     const struct ke_tensor * hd = ke_tset_get(ws, "decoder.head.2.weight");
     const struct ke_tensor * c1 = ke_tset_get(ws, "conv1.weight");

@@ -138,6 +138,11 @@ test_fast (void)
 {
   for (size_t i = 0; i < G_N_ELEMENTS (g_cases); i++)
     run_case (ke_backend_cpu_fast (), &g_cases[i], KE_DTYPE_F32, -1e-2, 1e-2);
+  /* bf16 stored weights are reordered without an f32 copy */
+  run_case (ke_backend_cpu_fast (), &g_cases[6], KE_DTYPE_BF16, -1e-2, 1e-2);
+  ke_cpu_conv3d_set_algo (KE_CONV_DNNL);
+  run_case (ke_backend_cpu (), &g_cases[6], KE_DTYPE_BF16, 1e-5, 1e-5);
+  ke_cpu_conv3d_set_algo (KE_CONV_AUTO);
 }
 
 /* Layout ops: exact copies, checked element by element. */
