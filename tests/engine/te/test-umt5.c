@@ -218,7 +218,7 @@ to_f8 (float v)
 }
 
 static struct ke_tensor_set *
-foreign_copy (struct ke_tensor_set *w, enum ke_dtype dtype)
+foreign_copy_raw (struct ke_tensor_set *w, enum ke_dtype dtype)
 {
   struct ke_tensor_set *s = ke_tset_new ("foreign");
   struct ke_error err = { 0 };
@@ -269,6 +269,14 @@ foreign_copy (struct ke_tensor_set *w, enum ke_dtype dtype)
       ke_tset_own_malloc (s, marker);
       ke_tset_add (s, "scaled_fp8", KE_DTYPE_F8_E4M3, 0, NULL, marker, &err);
     }
+  return s;
+}
+
+static struct ke_tensor_set *
+foreign_copy (struct ke_tensor_set *w, enum ke_dtype dtype)
+{
+  struct ke_tensor_set *s = foreign_copy_raw (w, dtype);
+  struct ke_error err = { 0 };
   g_assert_cmpint (ke_name_map_apply (s, KE_NAME_ROLE_T5, &err), ==, KE_STATUS_OK);
   g_assert_cmpstr (ke_tset_meta (s, "name_style"), ==, "hf");
   return s;
@@ -394,6 +402,47 @@ test_shared_pos (void)
   ke_tset_free (w);
 }
 
+/* A ComfyUI-style fp8 scaled file on disk (F8_E4M3 weights, scale_weight beside them, the scaled_fp8
+ * marker, HF names) through the public text encoder: the same NMSE bound as fp8-scaled. */
+static void
+test_fp8_file (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_tensor_set *f = foreign_copy_raw (w, KE_DTYPE_F8_E4M3);
+  g_autofree char *path = test_tmp_path ("umt5_tiny_fp8_e4m3fn_scaled.safetensors");
+  const struct ke_tensor **ts = g_new (const struct ke_tensor *, ke_tset_count (f));
+  for (int i = 0; i < ke_tset_count (f); i++)
+    ts[i] = ke_tset_at (f, i);
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_safetensors_write (path, ts, ke_tset_count (f), NULL, 0, &err), ==, KE_STATUS_OK);
+  g_free (ts);
+  ke_text_encoder_t *e = NULL;
+  if (ke_text_encoder_open (&e, path, NULL, false, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  struct ke_umt5 *m32 = NULL;
+  g_assert_cmpint (ke_umt5_init (&m32, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  const int32_t ids[6] = { 17, 250, 3, 99, 42, 1 };
+  const int64_t ids64[6] = { 17, 250, 3, 99, 42, 1 };
+  float *a = NULL, b[6 * 64];
+  g_assert_cmpint (ke_text_encode (e, ids, 6, NULL, &a, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (m32, b, ids64, NULL, 6, NULL, &err), ==, KE_STATUS_OK);
+  double num = 0, den = 0;
+  for (int i = 0; i < 6 * 64; i++)
+    {
+      num += (a[i] - b[i]) * (double) (a[i] - b[i]);
+      den += b[i] * (double) b[i];
+    }
+  g_test_message ("fp8 scaled file vs fp32: NMSE %.3g", num / den);
+  g_assert_cmpfloat (num / den, <, 1e-2);
+  ke_text_hidden_free (a);
+  ke_text_encoder_free (e);
+  ke_umt5_free (m32);
+  ke_tset_free (f);
+  ke_tset_free (w);
+}
+
 static void
 test_missing_tensor (void)
 {
@@ -421,6 +470,7 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/hf-names", test_hf_names);
   g_test_add_func ("/umt5/bf16-weights", test_bf16_weights);
   g_test_add_func ("/umt5/fp8-scaled", test_fp8_scaled);
+  g_test_add_func ("/umt5/fp8-file", test_fp8_file);
   g_test_add_func ("/umt5/shared-pos", test_shared_pos);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
   return g_test_run ();
