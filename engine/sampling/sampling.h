@@ -44,6 +44,12 @@ void ke_cfg_combine(float * out, const float * cond, const float * uncond, float
 // torch.randn(n, dtype=float32). mt19937 seeded with the low 32 bits of the seed; for n >= 16 the
 // 24-bit uniforms are drawn first and turned into normals 16 at a time by Box-Muller in float
 // (the last partial block is redrawn), for n < 16 each normal comes from two 53-bit uniforms in double.
+// PyTorch has two float kernels for n >= 16: the AVX2 one of x86-64 builds (Cephes log/sincos
+// polynomials; ke_randn's default, bit-exact) and a portable one over libm (KE_RANDN_LIBM).
+enum ke_randn_flavour {
+    KE_RANDN_AVX2 = 0,
+    KE_RANDN_LIBM,
+};
 struct ke_rng {
     uint32_t mt[624];
     int idx;
@@ -53,5 +59,6 @@ struct ke_rng {
 void ke_rng_seed(struct ke_rng * r, uint64_t seed);
 uint32_t ke_rng_u32(struct ke_rng * r);
 void ke_randn(struct ke_rng * r, float * out, int64_t n);
+void ke_randn_kernel(struct ke_rng * r, float * out, int64_t n, enum ke_randn_flavour flavour);
 // A fresh random seed in [0, 2^63 - 1] from the system (for seed < 0).
 int64_t ke_random_seed(void);
