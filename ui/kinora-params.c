@@ -243,15 +243,33 @@ kinora_parse_size (const char *str,
   if (str == NULL)
     return FALSE;
   w = g_ascii_strtoll (str, &end, 10);
-  if (end == str || (*end != '*' && *end != 'x'))
+  if (end == str)
     return FALSE;
-  str = end + 1;
+  /* "W*H", "WxH" or "W × H" */
+  while (*end == ' ')
+    end++;
+  if (*end == '*' || *end == 'x')
+    end++;
+  else if (g_str_has_prefix (end, "×"))
+    end += strlen ("×");
+  else
+    return FALSE;
+  while (*end == ' ')
+    end++;
+  str = end;
   h = g_ascii_strtoll (str, &end, 10);
   if (end == str || *end != '\0' || w <= 0 || h <= 0 || w > 16384 || h > 16384)
     return FALSE;
   *width = (int) w;
   *height = (int) h;
   return TRUE;
+}
+
+char *
+kinora_size_to_label (int width,
+                      int height)
+{
+  return g_strdup_printf ("%d × %d", width, height);
 }
 
 /* Frames must be 4n+1: round to the nearest such count, at least 1. */

@@ -64,6 +64,8 @@ const char * const *kinora_task_get_sizes   (enum ke_task        task,
 gboolean      kinora_parse_size             (const char         *str,
                                              int                *width,
                                              int                *height);
+char         *kinora_size_to_label          (int                 width,
+                                             int                 height);
 int           kinora_snap_frames            (int                 n_frames);
 
 /* The crop the engine uses for an image: the region of the image (x, y, w, h) and

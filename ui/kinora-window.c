@@ -329,12 +329,23 @@ update_task_controls (KinoraWindow *self)
   guint selected = 0;
   gboolean a14b = self->task != KE_TASK_TI2V_5B;
 
+  int sw = 0, sh = 0;
+
+  kinora_parse_size (size, &sw, &sh);
   self->updating = TRUE;
   gtk_string_list_splice (self->size_names, 0, g_list_model_get_n_items (G_LIST_MODEL (self->size_names)),
-                          sizes);
+                          NULL);
   for (guint i = 0; sizes[i] != NULL; i++)
-    if (g_strcmp0 (sizes[i], size) == 0)
-      selected = i;
+    {
+      int w = 0, h = 0;
+      g_autofree char *label = NULL;
+
+      kinora_parse_size (sizes[i], &w, &h);
+      label = kinora_size_to_label (w, h);
+      gtk_string_list_append (self->size_names, label);
+      if (w == sw && h == sh)
+        selected = i;
+    }
   adw_combo_row_set_selected (self->size_row, selected);
   self->updating = FALSE;
 
@@ -376,9 +387,12 @@ size_selected_cb (KinoraWindow *self)
 
   if (self->updating || item == NULL)
     return;
-  g_settings_set_string (self->settings, "size", gtk_string_object_get_string (item));
   if (kinora_parse_size (gtk_string_object_get_string (item), &w, &h))
-    kinora_image_picker_set_target (self->image_picker, self->task, w, h);
+    {
+      g_autofree char *size = g_strdup_printf ("%d*%d", w, h);
+      g_settings_set_string (self->settings, "size", size);
+      kinora_image_picker_set_target (self->image_picker, self->task, w, h);
+    }
 }
 
 static void
@@ -467,6 +481,7 @@ kinora_window_apply_params (KinoraWindow       *self,
                             const KinoraParams *params)
 {
   g_autofree char *size = g_strdup_printf ("%d*%d", params->width, params->height);
+  g_autofree char *label = kinora_size_to_label (params->width, params->height);
   guint n_sizes, i;
 
   g_return_if_fail (KINORA_IS_WINDOW (self));
@@ -490,10 +505,10 @@ kinora_window_apply_params (KinoraWindow       *self,
   /* a size outside the presets is added to the list */
   n_sizes = g_list_model_get_n_items (G_LIST_MODEL (self->size_names));
   for (i = 0; i < n_sizes; i++)
-    if (g_strcmp0 (gtk_string_list_get_string (self->size_names, i), size) == 0)
+    if (g_strcmp0 (gtk_string_list_get_string (self->size_names, i), label) == 0)
       break;
   if (i == n_sizes)
-    gtk_string_list_append (self->size_names, size);
+    gtk_string_list_append (self->size_names, label);
   self->updating = TRUE;
   adw_combo_row_set_selected (self->size_row, i);
   self->updating = FALSE;

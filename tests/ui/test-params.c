@@ -30,6 +30,15 @@ test_parse_size (void)
   g_assert_cmpint (h, ==, 704);
   g_assert_true (kinora_parse_size ("64x32", &w, &h));
   g_assert_cmpint (w, ==, 64);
+  g_assert_true (kinora_parse_size ("832 × 480", &w, &h));
+  g_assert_cmpint (w, ==, 832);
+  g_assert_cmpint (h, ==, 480);
+  {
+    g_autofree char *label = kinora_size_to_label (704, 1280);
+    g_assert_true (kinora_parse_size (label, &w, &h));
+    g_assert_cmpint (w, ==, 704);
+    g_assert_cmpint (h, ==, 1280);
+  }
   g_assert_false (kinora_parse_size ("1280", &w, &h));
   g_assert_false (kinora_parse_size ("-5*10", &w, &h));
   g_assert_false (kinora_parse_size ("5*10px", &w, &h));
