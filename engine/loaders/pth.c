@@ -21,7 +21,10 @@
 // --- little-endian readers (callers check bounds first) ----------------------------------------
 
 static uint16_t rd16(const unsigned char * p) { return (uint16_t) (p[0] | p[1] << 8); }
-static uint32_t rd32(const unsigned char * p) { return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24; }
+static uint32_t rd32(const unsigned char * p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
 static uint64_t rd64(const unsigned char * p) { return (uint64_t) rd32(p) | (uint64_t) rd32(p + 4) << 32; }
 
 // --- zip container ------------------------------------------------------------------------------
@@ -361,7 +364,8 @@ static int resolve_global(const char * mod, size_t ml, const char * name, size_t
         *sub = PG_REBUILD_TENSOR_V2;
         return 0;
     }
-    if (IS(mod, ml, "torch._utils") && IS(name, nl, "_rebuild_parameter")) {
+    if (IS(mod, ml, "torch._utils") &&
+        (IS(name, nl, "_rebuild_parameter") || IS(name, nl, "_rebuild_parameter_with_state"))) {
         *sub = PG_REBUILD_PARAMETER;
         return 0;
     }
