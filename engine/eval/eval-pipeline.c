@@ -73,10 +73,26 @@ static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
         return ke_err(e->err, KE_STATUS_NOMEM, "out of memory");
     }
     enum ke_status st = ke_safetensors_open(&e->dit_w[slot], path, e->err);
+    char * cfg_file = NULL;
+    if (st == KE_STATUS_OK && e->a->config) {
+        // --config: a config.json overriding the IO's and the weights' own
+        FILE * f = fopen(e->a->config, "rb");
+        long n = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (cfg_file = calloc(1, (size_t) n + 1)) && fread(cfg_file, 1, (size_t) n, f) == (size_t) n) {
+            st = KE_STATUS_OK;
+        } else {
+            st = ke_err(e->err, KE_STATUS_IO, "%s: cannot read the config", e->a->config);
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
     if (st == KE_STATUS_OK) {
-        const char * cfg = e->a->config ? NULL : ke_io_meta(e->in, "config");
+        const char * cfg = cfg_file ? cfg_file : ke_io_meta(e->in, "config");
         st = ke_dit_init(&e->dit[slot], e->dit_w[slot], cfg, e->be, e->err);
     }
+    free(cfg_file);
     if (st == KE_STATUS_OK) {
         const struct ke_dit_config * c = ke_dit_get_config(e->dit[slot]);
         if (c->text_dim != e->text_dim) {
