@@ -319,6 +319,10 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
     }
     for (int li = 0; li < c->n_layers; li++) {
         const struct ke_umt5_layer * l = &m->layers[li];
+        if (trace && trace->abort && trace->abort(trace->user_data)) {
+            st = ke_err(err, KE_STATUS_ABORTED, "T5: cancelled");
+            goto done;
+        }
         if (trace && trace->pos_bias && trace->pos_bias[li]) {
             build_bias(trace->pos_bias[li], l->pos_table, bucket_of, L, H, 0, NULL);
         }

@@ -37,11 +37,13 @@ struct ke_umt5 {
     float * norm;                       // (dim) final norm, backend memory
 };
 
-// Optional intermediate outputs of one sequence (host memory, any may be NULL).
+// Optional intermediate outputs of one sequence (host memory, any may be NULL), and a cancel hook.
 struct ke_umt5_trace {
     float * token_embedding;    // (L, dim)
     float ** pos_bias;          // per layer (n_heads, L, L), or NULL
     float ** block;             // per layer (L, dim), block outputs before the final norm
+    ke_abort_fn abort;          // polled before each layer: nonzero -> KE_STATUS_ABORTED (may be NULL)
+    void * user_data;           // for abort
 };
 
 // Build the encoder over a weight set (official names) on a backend. The set must outlive the model.

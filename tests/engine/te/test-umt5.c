@@ -461,6 +461,33 @@ test_fp8_file (void)
   ke_tset_free (w);
 }
 
+static int
+abort_after (void *user_data)
+{
+  int *calls = user_data;
+  return ++*calls > 1;
+}
+
+/* The cancel hook is polled between layers: cancelling after the first layer stops the encode. */
+static void
+test_abort (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_umt5 *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&m, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  int calls = 0;
+  struct ke_umt5_trace tr = { .abort = abort_after, .user_data = &calls };
+  int64_t ids[3] = { 4, 5, 1 };
+  float h[3 * 64];
+  g_assert_cmpint (ke_umt5_encode (m, h, ids, NULL, 3, &tr, &err), ==, KE_STATUS_ABORTED);
+  g_assert_cmpint (calls, ==, 2);
+  ke_umt5_free (m);
+  ke_tset_free (w);
+}
+
 static void
 test_missing_tensor (void)
 {
@@ -491,6 +518,7 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/fp8-scaled", test_fp8_scaled);
   g_test_add_func ("/umt5/fp8-file", test_fp8_file);
   g_test_add_func ("/umt5/shared-pos", test_shared_pos);
+  g_test_add_func ("/umt5/abort", test_abort);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
   return g_test_run ();
 }
