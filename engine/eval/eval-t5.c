@@ -43,8 +43,10 @@ static int64_t * input_i64(const struct ke_tensor_set * io, const char * name, c
     return v;
 }
 
-static enum ke_status add_rel_bucket(struct ke_eval_out * out, const struct ke_tensor_set * io,
-                                     const struct ke_umt5_config * c, int64_t L, struct ke_error * err)
+// rel_bucket (and rel_pos when listed): buckets of the IO file's rel_pos, or of every distance a
+// sequence of L tokens has when the file holds none.
+static enum ke_status add_rel(struct ke_eval_out * out, const struct ke_tensor_set * io, const char * what,
+                              const struct ke_umt5_config * c, int64_t L, struct ke_error * err)
 {
     const struct ke_tensor * rp = NULL;
     int64_t * rel = NULL;
@@ -55,7 +57,6 @@ static enum ke_status add_rel_bucket(struct ke_eval_out * out, const struct ke_t
         }
         n = ke_tensor_nelements(rp);
     } else {
-        // every distance a sequence of L tokens has
         n = 2 * L - 1;
         rel = malloc((size_t) n * sizeof(int64_t));
         for (int64_t i = 0; rel && i < n; i++) {
@@ -65,12 +66,14 @@ static enum ke_status add_rel_bucket(struct ke_eval_out * out, const struct ke_t
     if (!rel) {
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
-    for (int64_t i = 0; i < n; i++) {
-        rel[i] = ke_umt5_bucket(rel[i], c->n_buckets, c->max_dist);
+    if (strcmp(what, "rel_bucket") == 0) {
+        for (int64_t i = 0; i < n; i++) {
+            rel[i] = ke_umt5_bucket(rel[i], c->n_buckets, c->max_dist);
+        }
     }
     struct ke_tensor t;
     ke_tensor_init(&t, KE_DTYPE_I64, 1, (int64_t[]) { n }, rel);
-    int rc = ke_eval_out_add_tensor(out, "rel_bucket", &t);
+    int rc = ke_eval_out_add_tensor(out, what, &t);
     free(rel);
     return rc < 0 ? ke_err(err, KE_STATUS_NOMEM, "out of memory") : KE_STATUS_OK;
 }
@@ -164,8 +167,8 @@ enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err)
             rc = ke_eval_out_add(out, nm, blocks + li * B * L * D, 3, sh3);
         } else if (sscanf(nm, "inter.pos_bias%d%7s", &li, tail) == 1 && li >= 0 && li < NL) {
             rc = ke_eval_out_add(out, nm, bias + li * H * L * L, 4, sh4);
-        } else if (strcmp(nm, "rel_bucket") == 0) {
-            st = add_rel_bucket(out, io, c, L, err);
+        } else if (strcmp(nm, "rel_bucket") == 0 || strcmp(nm, "rel_pos") == 0) {
+            st = add_rel(out, io, nm, c, L, err);
         } else {
             ke_log(1, "eval t5: cannot produce output '%s'; skipped", nm);
         }
