@@ -219,6 +219,7 @@ kinora_bench_vae (int argc, char **argv, int version)
 {
   int w = 256, h = 256, frames = 17, threads = 0, tile = 0, conv = 0;
   bool fast = false;
+  const char *backend = NULL;
   double budget = 0.0;
   for (int i = 1; i < argc; i++)
     {
@@ -235,13 +236,15 @@ kinora_bench_vae (int argc, char **argv, int version)
         tile = atoi (argv[++i]);
       else if (strcmp (o, "--fast") == 0)
         fast = true;
+      else if (strcmp (o, "--backend") == 0 && v)
+        backend = argv[++i];
       else if (strcmp (o, "--conv") == 0)
         conv = 1;
       else
         {
           fprintf (stderr,
                    "usage: kinora-bench vae%d-decode [--size WxH] [--frames N] [--threads N] [--fast]\n"
-                   "       [--budget GiB] [--tile N] [--conv]\n",
+                   "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda]\n",
                    version);
           return 2;
         }
@@ -278,6 +281,11 @@ kinora_bench_vae (int argc, char **argv, int version)
   struct ke_vae *v = NULL;
   struct ke_error err = { 0 };
   struct ke_backend *be = fast ? ke_backend_cpu_fast () : ke_backend_cpu ();
+  if (backend && strcmp (backend, "cpu") != 0 && !(be = ke_backend_by_name (backend, &err)))
+    {
+      fprintf (stderr, "kinora-bench: %s\n", err.msg);
+      return 1;
+    }
   if (ke_wan_vae_init (&v, ws, true, be, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench: %s\n", err.msg);
@@ -310,6 +318,13 @@ kinora_bench_vae (int argc, char **argv, int version)
           pr.seen);
   printf ("caches %.2f GiB; peak RSS %.2f GiB (%.2f GiB after building the weights)\n",
           (double) o.peak_state_bytes / 1073741824.0, bench_peak_rss_gib (), rss0);
+  if (be->ops->stats)
+    {
+      struct ke_backend_stats bst;
+      be->ops->stats (be, &bst);
+      printf ("device memory: peak %.2f GiB (weights %.2f GiB)\n", bst.bytes_peak / 1073741824.0,
+              bst.bytes_weights / 1073741824.0);
+    }
   free (lat);
   ke_wan_vae_free (v);
   return 0;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 set -u
 MODE=${1:-full}
 FX=${2:-.fx}
@@ -36,6 +36,13 @@ if [ ! -f $B/build.ninja ]; then
 fi
 ninja -C $B -j16 > $OUT/build.txt 2>&1 || { grep -E "error|FAILED" -A3 $OUT/build.txt | head -60; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
+
+if [ "$MODE" = vae ]; then
+  echo "== VAE decode benchmark (random weights, Wan2.2 VAE)"
+  timeout 400 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  exit 0
+fi
 
 echo "== op parity (CUDA vs CPU)"
 if [ "$MODE" = full ]; then $B/tests/cuda/test-cuda-ops --bench; else $B/tests/cuda/test-cuda-ops; fi
