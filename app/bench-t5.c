@@ -226,6 +226,11 @@ kinora_bench_t5 (int argc, char **argv)
       return 1;
     }
   printf ("weights build + prepare: %.2f s\n", bench_now () - t0);
+  /* bf16 bytes: embedding + norm, and per layer 4 D^2 + 3 D F + norms + position table */
+  const double per_layer = 2.0 * (4.0 * T5_DIM * T5_DIM + 3.0 * T5_DIM * T5_FFN + 2.0 * T5_DIM + T5_BUCKETS * T5_HEADS);
+  const double outside = 2.0 * ((double) T5_VOCAB * T5_DIM + T5_DIM);
+  printf ("weights: %.2f GiB here, %.2f GiB with all %d layers\n", (outside + layers * per_layer) / 1073741824.0,
+          (outside + T5_LAYERS * per_layer) / 1073741824.0, T5_LAYERS);
 
   int lens[3] = { 40, 512, tokens };
   int n_lens = tokens > 0 ? 3 : 2;
@@ -256,7 +261,12 @@ kinora_bench_t5 (int argc, char **argv)
       printf (", %.1f GFLOP/s (%.2f of sgemm)\n", gflops, sgemm > 0 ? gflops / sgemm : 0.0);
     }
   printf ("OpenBLAS sgemm 2048^3 in this process: %.1f GFLOP/s (core: %s)\n", sgemm, bench_blas_corename ());
-  printf ("peak RSS: %.2f GiB\n", bench_peak_rss_gib ());
+  const double rss = bench_peak_rss_gib ();
+  printf ("peak RSS: %.2f GiB", rss);
+  if (layers != T5_LAYERS)
+    printf (" (with all %d layers about %.2f GiB: the missing layers' weights added)", T5_LAYERS,
+            rss + (T5_LAYERS - layers) * per_layer / 1073741824.0);
+  printf ("\n");
   ke_umt5_free (m);
   ke_tset_free (ws);
   if (profile)
