@@ -149,7 +149,7 @@ typedef struct ke_vae ke_vae_t;
 struct ke_vae_params {
     const char * backend;       // "cpu" (default) or "cuda"
     bool fast;                  // bf16 convolutions and bf16 caches instead of exact fp32
-    double mem_budget_gib;      // decode working-memory budget picking the spatial tiles (0: untiled)
+    double mem_budget_gib;      // decode caches + activations budget picking spatial tiles (0: untiled)
     int tile;                   // force square tiles of this many latent pixels (0: from the budget)
     int tile_overlap;           // latent pixels shared by neighbouring tiles (0: default 4)
 };

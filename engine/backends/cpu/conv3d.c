@@ -256,6 +256,25 @@ void ke_cpu_conv3d(struct ke_backend * be, float * y, const float * x, const str
 
 #ifdef KE_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+// After the reorder only oneDNN's copy is read: let the kernel reclaim the stored weight's pages. For
+// a mapped checkpoint they drop out of the resident set and fault back in from the file if read again;
+// anonymous memory is kept (no swap) or swapped. Contents never change.
+static void pageout(const void * p, size_t n)
+{
+#ifdef MADV_PAGEOUT
+    const uintptr_t pg = (uintptr_t) sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t) p + pg - 1) & ~(pg - 1), e = ((uintptr_t) p + n) & ~(pg - 1);
+    if (e > a) {
+        madvise((void *) a, e - a, MADV_PAGEOUT);
+    }
+#else
+    (void) p;
+    (void) n;
+#endif
+}
 
 #define CONV_PRIMS 6
 
@@ -430,6 +449,9 @@ static struct conv_prim * get_prim(struct conv_dnnl * d, const struct ke_conv3d 
              run_reorder(re, &user_w, wsrc, &q->wei, q->wei_buf) == 0 ? 0 : -1;
         dnnl_primitive_destroy(re);
         free(tmp);
+        if (rc == 0) {
+            pageout(c->w->data, ke_tensor_nbytes(c->w));
+        }
     }
     if (rc != 0) {
         prim_clear(q);

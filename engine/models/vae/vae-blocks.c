@@ -363,26 +363,51 @@ static enum ke_status stage_fwd(struct ke_vae * v, struct vae_state * s, const s
     return KE_STATUS_OK;
 }
 
-// conv_in -> stages -> middle -> head; x consumed.
-static enum ke_status coder_chunk(struct ke_vae * v, struct vae_state * s, const struct vae_coder * cd,
-                                  struct vae_act * x, struct vae_act * out)
+// Encoder: conv_in -> stages -> middle -> head; x consumed. conv_in and the first stage (spatial
+// downsampling only) run frame by frame, so the full-resolution activations hold one frame at a time.
+enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, struct vae_act * x, struct vae_act * out)
 {
-    struct vae_act h, y;
-    enum ke_status st = causal_conv(v, s, cd->cache_in, &cd->conv_in, x, &h);
+    const struct vae_coder * cd = &v->enc;
+    struct vae_act h = { 0 }, y;
+    enum ke_status st = KE_STATUS_OK;
+    const struct vae_stage * sg0 = &cd->stages[0];
+    const struct vae_block * last0 = &cd->blocks[sg0->b0 + sg0->n - 1];
+    const bool framewise = x->T > 1 && cd->n_stages > 1 &&
+                           !(last0->kind == VAE_RESAMPLE && last0->rs.mode == VAE_DOWN3D);
+    int s0 = 0;
+    if (framewise) {
+        for (int f = 0; f < x->T && st == KE_STATUS_OK; f++) {
+            struct vae_act piece, a, b;
+            if ((st = ke_vae_act_new(v, &piece, x->C, 1, x->H, x->W)) != KE_STATUS_OK) {
+                break;
+            }
+            OPS->vae_frame_copy(v->be, piece.d, 0, 1, 0, x->d, 0, x->T, f, 1, x->C, (int64_t) x->H * x->W);
+            st = causal_conv(v, s, cd->cache_in, &cd->conv_in, &piece, &a);
+            ke_vae_act_free(v, &piece);
+            if (st != KE_STATUS_OK || (st = stage_fwd(v, s, cd, sg0, &a, &b)) != KE_STATUS_OK) {
+                break;
+            }
+            if (!h.d && (st = ke_vae_act_new(v, &h, b.C, x->T, b.H, b.W)) != KE_STATUS_OK) {
+                ke_vae_act_free(v, &b);
+                break;
+            }
+            OPS->vae_frame_copy(v->be, h.d, 0, h.T, f, b.d, 0, 1, 0, 1, b.C, (int64_t) b.H * b.W);
+            ke_vae_act_free(v, &b);
+        }
+        s0 = 1;
+    } else {
+        st = causal_conv(v, s, cd->cache_in, &cd->conv_in, x, &h);
+    }
     ke_vae_act_free(v, x);
     if (st != KE_STATUS_OK) {
+        ke_vae_act_free(v, &h);
         return st;
     }
-    const bool up = cd == &v->dec;   // decoder: middle, then stages; encoder: stages, then middle
-    for (int i = 0; up && i < 3; i++) {
-        TRY(block_fwd(v, s, &cd->mid[i], &h, &y));
-        h = y;
-    }
-    for (int i = 0; i < cd->n_stages; i++) {
+    for (int i = s0; i < cd->n_stages; i++) {
         TRY(stage_fwd(v, s, cd, &cd->stages[i], &h, &y));
         h = y;
     }
-    for (int i = 0; !up && i < 3; i++) {
+    for (int i = 0; i < 3; i++) {
         TRY(block_fwd(v, s, &cd->mid[i], &h, &y));
         h = y;
     }
@@ -392,11 +417,6 @@ static enum ke_status coder_chunk(struct ke_vae * v, struct vae_state * s, const
     ke_vae_act_free(v, &h);
     s->first = false;
     return st;
-}
-
-enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, struct vae_act * x, struct vae_act * out)
-{
-    return coder_chunk(v, s, &v->enc, x, out);
 }
 
 // Decoder stages from si on, fed one frame at a time: a stage's output frames go on to the next stage

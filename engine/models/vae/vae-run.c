@@ -168,6 +168,8 @@ void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile,
     }
     double cache_px, act_px;
     dec_costs(v, &cache_px, &act_px);
+    // the largest tile that fits; when none does, the one needing least (caches grow with the overlap)
+    double best = 0;
     for (int t = big; t >= 2 * ov + 2; t--) {
         const int o = t >= big ? 0 : ov;
         const int ny = n_tiles_1d(lat_h, t, o), nx = n_tiles_1d(lat_w, t, o);
@@ -178,9 +180,12 @@ void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile,
             *overlap = o;
             return;
         }
+        if (best == 0 || need < best) {
+            best = need;
+            *tile = t;
+            *overlap = o;
+        }
     }
-    *tile = 2 * ov + 2;
-    *overlap = ov;
 }
 
 // --- decode --------------------------------------------------------------------------------------
@@ -375,7 +380,8 @@ done:
 
 struct ke_vae_params ke_vae_params_default(void)
 {
-    struct ke_vae_params p = { .backend = "cpu", .fast = false, .mem_budget_gib = 0.0, .tile = 0, .tile_overlap = 0 };
+    // 4.5 GiB of caches and activations: Wan2.2 at 1280x704 in bf16 decodes in two tiles
+    struct ke_vae_params p = { .backend = "cpu", .fast = false, .mem_budget_gib = 4.5, .tile = 0, .tile_overlap = 0 };
     return p;
 }
 
