@@ -5,7 +5,9 @@
  */
 #include <glib/gstdio.h>
 #include <gst/gst.h>
+#include <gst/app/gstappsink.h>
 #include <gst/pbutils/pbutils.h>
+#include <gst/video/video.h>
 #include <json-c/json.h>
 #include <png.h>
 #include <math.h>
@@ -80,6 +82,45 @@ discover (const char *path, struct probe *pr)
   return ok;
 }
 
+/* Decode the first frame back to RGB and return the mean of each channel (over the frame). */
+static gboolean
+first_frame_mean (const char *path, double mean[3])
+{
+  g_autofree char *loc = g_strescape (path, NULL);
+  g_autofree char *desc = g_strdup_printf ("filesrc location=\"%s\" ! decodebin ! videoconvert ! "
+                                           "video/x-raw,format=RGB ! appsink name=sink sync=false", loc);
+  GstElement *pipe = gst_parse_launch (desc, NULL);
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipe), "sink");
+  gboolean ok = FALSE;
+  gst_element_set_state (pipe, GST_STATE_PLAYING);
+  GstSample *sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 20 * GST_SECOND);
+  if (sample)
+    {
+      GstVideoInfo vi;
+      GstMapInfo map;
+      GstBuffer *buf = gst_sample_get_buffer (sample);
+      if (gst_video_info_from_caps (&vi, gst_sample_get_caps (sample)) && gst_buffer_map (buf, &map, GST_MAP_READ))
+        {
+          double acc[3] = { 0, 0, 0 };
+          const int w = GST_VIDEO_INFO_WIDTH (&vi), h = GST_VIDEO_INFO_HEIGHT (&vi);
+          const int stride = GST_VIDEO_INFO_PLANE_STRIDE (&vi, 0);
+          for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+              for (int c = 0; c < 3; c++)
+                acc[c] += map.data[(gsize) y * stride + (gsize) x * 3 + c];
+          for (int c = 0; c < 3; c++)
+            mean[c] = acc[c] / ((double) w * h);
+          gst_buffer_unmap (buf, &map);
+          ok = TRUE;
+        }
+      gst_sample_unref (sample);
+    }
+  gst_element_set_state (pipe, GST_STATE_NULL);
+  gst_object_unref (sink);
+  gst_object_unref (pipe);
+  return ok;
+}
+
 static const char *const tags[] = { "prompt", "a red fox", "seed", "42", "guide", "5.5", NULL };
 
 static void
@@ -106,6 +147,20 @@ check_video (const char *name, KinoraExportFormat fmt, int w)
   g_assert_cmpstr (pr.title, ==, "a red fox");
   g_assert_nonnull (pr.comment);
   g_assert_nonnull (strstr (pr.comment, "seed=42"));
+  /* frame 0 decodes to the source's colours: red ramps 0..255 across, green 0..255 down, blue 0
+   * (mean about 127, 127, 0; lossy coding moves it by a few levels; a row-stride mistake gives a
+   * solid green or sheared picture) */
+  double mean[3];
+  g_assert_true (first_frame_mean (path, mean));
+  g_test_message ("frame 0 mean RGB %.1f %.1f %.1f", mean[0], mean[1], mean[2]);
+  double want_r = 0, want_g = 0;
+  for (int x = 0; x < w; x++)
+    want_r += x * 255 / w;
+  for (int y = 0; y < h; y++)
+    want_g += y * 255 / h;
+  g_assert_cmpfloat (fabs (mean[0] - want_r / w), <, 12.0);
+  g_assert_cmpfloat (fabs (mean[1] - want_g / h), <, 12.0);
+  g_assert_cmpfloat (mean[2], <, 12.0);
   g_free (pr.title);
   g_free (pr.comment);
   g_remove (path);
