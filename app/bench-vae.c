@@ -324,6 +324,9 @@ kinora_bench_vae (int argc, char **argv, int version)
       be->ops->stats (be, &bst);
       printf ("device memory: peak %.2f GiB (weights %.2f GiB)\n", bst.bytes_peak / 1073741824.0,
               bst.bytes_weights / 1073741824.0);
+      if (bst.ms_gemm + bst.ms_attention + bst.ms_other > 0) /* KINORA_CUDA_PROFILE=1 */
+        printf ("device time: conv/GEMM %.2f s, attention %.2f s, rest %.2f s\n", bst.ms_gemm * 1e-3,
+                bst.ms_attention * 1e-3, bst.ms_other * 1e-3);
     }
   free (lat);
   ke_wan_vae_free (v);

@@ -1,6 +1,8 @@
-// Kinora engine: conv3d through cuDNN (f32 tensors, tensor-core math allowed, NCDHW). Weights are
-// uploaded once by conv3d_prepare; descriptors and the algorithm are cached per input shape. Causal
-// (front-only) temporal padding is materialised with zero frames, since cuDNN pads symmetrically.
+// Kinora engine: conv3d through cuDNN. Default: bf16 channels-last (NDHWC) tensors with fp32
+// accumulation on the tensor cores; the f32 [C, T, H, W] activations are transposed and converted on
+// the way in (with the temporal zero padding, which cuDNN only does symmetrically) and back on the
+// way out (with the bias). Fallback (KINORA_CUDA_CONV=f32, or no bf16 engine): f32 NCDHW tensors with
+// tensor-core math allowed. Weights are uploaded once; descriptors and algorithms are cached per shape.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #define CONV_PLANS 16
 
 struct conv_plan {
+    int bf16;
     int T, H, W, pt, ph, pw, st, sh, sw;   // pt: symmetric temporal pad given to cuDNN
     cudnnTensorDescriptor_t xd, yd;
     cudnnConvolutionDescriptor_t cd;
@@ -22,8 +25,10 @@ struct conv_plan {
 struct kc_conv {
     float * w;
     float * b;
+    uint16_t * wb;   // bf16 [Cout, kt, kh, kw, Cin] (NULL: f32 path only)
+    int no_bf16;
     size_t bytes;
-    cudnnFilterDescriptor_t wd;
+    cudnnFilterDescriptor_t wd, wdb;
     struct conv_plan plans[CONV_PLANS];
     int n_plans;
 };
@@ -55,6 +60,33 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
                     cudnnSetFilterNdDescriptor(p->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, fd) !=
                         CUDNN_STATUS_SUCCESS)) {
         rc = -1;
+    }
+    if (rc == 0 && s->conv_bf16) {
+        // channels-last bf16 copy [Cout, kt, kh, kw, Cin]
+        const int64_t ks = (int64_t) c->kt * c->kh * c->kw;
+        uint16_t * hwb = malloc((size_t) n * 2);
+        const int fdb[5] = { c->c_out, c->c_in, c->kt, c->kh, c->kw };
+        if (hwb) {
+            for (int64_t o = 0; o < c->c_out; o++) {
+                for (int64_t i = 0; i < c->c_in; i++) {
+                    for (int64_t k = 0; k < ks; k++) {
+                        hwb[(o * ks + k) * c->c_in + i] = ke_f32_to_bf16(hw[(o * c->c_in + i) * ks + k]);
+                    }
+                }
+            }
+            if (cudaMalloc((void **) &p->wb, (size_t) n * 2) != cudaSuccess ||
+                cudaMemcpy(p->wb, hwb, (size_t) n * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
+                cudnnCreateFilterDescriptor(&p->wdb) != CUDNN_STATUS_SUCCESS ||
+                cudnnSetFilterNdDescriptor(p->wdb, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 5, fdb) !=
+                    CUDNN_STATUS_SUCCESS) {
+                cudaGetLastError();
+                cudaFree(p->wb);
+                p->wb = NULL;
+            } else {
+                p->bytes += (size_t) n * 2;
+            }
+        }
+        free(hwb);
     }
     free(hw);
     free(hb);
@@ -92,6 +124,10 @@ void kc_conv3d_release(struct ke_backend * be, struct ke_conv3d * c)
         cudnnDestroyConvolutionDescriptor(p->plans[i].cd);
     }
     cudnnDestroyFilterDescriptor(p->wd);
+    if (p->wdb) {
+        cudnnDestroyFilterDescriptor(p->wdb);
+    }
+    cudaFree(p->wb);
     cudaFree(p->w);
     cudaFree(p->b);
     s->weights -= p->bytes;
@@ -100,19 +136,22 @@ void kc_conv3d_release(struct ke_backend * be, struct ke_conv3d * c)
     c->prepared = NULL;
 }
 
-static void set_5d(cudnnTensorDescriptor_t d, int C, int T, int H, int W)
+static cudnnStatus_t set_5d(cudnnTensorDescriptor_t d, int bf16, int C, int T, int H, int W)
 {
     const int dims[5] = { 1, C, T, H, W };
+    if (bf16) {
+        return cudnnSetTensorNdDescriptorEx(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_BFLOAT16, 5, dims);
+    }
     const int str[5] = { C * T * H * W, T * H * W, H * W, W, 1 };
-    cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, str);
+    return cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, str);
 }
 
-static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, int T, int H,
-                                    int W, int pt, int ph, int pw, int st, int sh, int sw)
+static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, int bf16,
+                                    int T, int H, int W, int pt, int ph, int pw, int st, int sh, int sw)
 {
     for (int i = 0; i < p->n_plans; i++) {
         struct conv_plan * q = &p->plans[i];
-        if (q->T == T && q->H == H && q->W == W && q->pt == pt && q->ph == ph && q->pw == pw && q->st == st &&
+        if (q->bf16 == bf16 && q->T == T && q->H == H && q->W == W && q->pt == pt && q->ph == ph && q->pw == pw && q->st == st &&
             q->sh == sh && q->sw == sw) {
             return q;
         }
@@ -127,38 +166,48 @@ static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, con
         cudnnDestroyConvolutionDescriptor(q->cd);
     }
     memset(q, 0, sizeof(*q));
+    q->bf16 = bf16;
     q->T = T, q->H = H, q->W = W, q->pt = pt, q->ph = ph, q->pw = pw, q->st = st, q->sh = sh, q->sw = sw;
     const int pad[3] = { pt, ph, pw }, str[3] = { st, sh, sw }, dil[3] = { 1, 1, 1 };
     int od[5] = { 0 };
     if (cudnnCreateTensorDescriptor(&q->xd) || cudnnCreateTensorDescriptor(&q->yd) ||
         cudnnCreateConvolutionDescriptor(&q->cd) ||
         cudnnSetConvolutionNdDescriptor(q->cd, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT) ||
-        cudnnSetConvolutionMathType(q->cd, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+        cudnnSetConvolutionMathType(q->cd, bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
         p->n_plans--;
         return NULL;
     }
-    set_5d(q->xd, c->c_in, T, H, W);
-    if (cudnnGetConvolutionNdForwardOutputDim(q->cd, q->xd, p->wd, 5, od) != CUDNN_STATUS_SUCCESS) {
+    cudnnFilterDescriptor_t wd = bf16 ? p->wdb : p->wd;
+    if (set_5d(q->xd, bf16, c->c_in, T, H, W) != CUDNN_STATUS_SUCCESS ||
+        cudnnGetConvolutionNdForwardOutputDim(q->cd, q->xd, wd, 5, od) != CUDNN_STATUS_SUCCESS) {
         p->n_plans--;
         return NULL;
     }
     q->To = od[2], q->Ho = od[3], q->Wo = od[4];
-    set_5d(q->yd, c->c_out, q->To, q->Ho, q->Wo);
     cudnnConvolutionFwdAlgoPerf_t perf[8];
-    int n = 0;
-    q->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    if (cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, q->xd, p->wd, q->cd, q->yd, 8, &n, perf) ==
-        CUDNN_STATUS_SUCCESS) {
+    int n = 0, found = 0;
+    if (set_5d(q->yd, bf16, c->c_out, q->To, q->Ho, q->Wo) == CUDNN_STATUS_SUCCESS &&
+        cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, q->xd, wd, q->cd, q->yd, 8, &n, perf) == CUDNN_STATUS_SUCCESS) {
         for (int i = 0; i < n; i++) {
             if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ((size_t) 2 << 30)) {
                 q->algo = perf[i].algo;
+                found = 1;
                 break;
             }
         }
     }
-    if (cudnnGetConvolutionForwardWorkspaceSize(s->dnn, q->xd, p->wd, q->cd, q->yd, q->algo, &q->ws) !=
-        CUDNN_STATUS_SUCCESS) {
-        q->ws = 0;
+    if (!found || cudnnGetConvolutionForwardWorkspaceSize(s->dnn, q->xd, wd, q->cd, q->yd, q->algo, &q->ws) !=
+                      CUDNN_STATUS_SUCCESS) {
+        if (!bf16 && !found) {
+            q->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+            q->ws = 0;
+            return q;
+        }
+        cudnnDestroyTensorDescriptor(q->xd);
+        cudnnDestroyTensorDescriptor(q->yd);
+        cudnnDestroyConvolutionDescriptor(q->cd);
+        p->n_plans--;
+        return NULL;
     }
     return q;
 }
@@ -171,6 +220,34 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
     if (!p || c->owner != be) {
         kc_fail(s, "conv3d", "weight not prepared by this backend");
         return;
+    }
+    if (p->wb && !p->no_bf16) {
+        const int Tin = T + pt0 + pt1;
+        const int64_t hw = (int64_t) H * W;
+        struct conv_plan * q = conv_plan(s, p, c, 1, Tin, H, W, 0, ph, pw, st, sh, sw);
+        uint16_t * xb = q ? kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 2) : NULL;
+        uint16_t * yb = xb ? kc_alloc(s, (size_t) ((int64_t) c->c_out * q->To * q->Ho * q->Wo) * 2) : NULL;
+        void * ws = yb && q->ws ? kc_alloc(s, q->ws) : NULL;
+        int ok = yb && (!q->ws || ws);
+        if (ok && kc_to_ndhwc_bf16(xb, x, c->c_in, T, hw, pt0, pt1, s->stream) != 0) {
+            ok = 0;
+        }
+        if (ok) {
+            const float one = 1.0f, zero = 0.0f;
+            cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, xb, p->wdb, p->wb, q->cd, q->algo, ws, q->ws,
+                                                      &zero, q->yd, yb);
+            ok = r == CUDNN_STATUS_SUCCESS &&
+                 kc_from_ndhwc_bf16(y, yb, p->b, c->c_out, q->To, (int64_t) q->Ho * q->Wo, s->stream) == 0;
+        }
+        kc_free(s, ws);
+        kc_free(s, yb);
+        kc_free(s, xb);
+        if (ok) {
+            return;
+        }
+        p->no_bf16 = 1;   // this layer takes the f32 path from now on
+        ke_log(2, "cuda backend: no bf16 cuDNN convolution for %d->%d k%dx%dx%d; using f32", c->c_in, c->c_out, c->kt,
+               c->kh, c->kw);
     }
     float * padded = NULL;
     int Tin = T, pt = pt0;
@@ -188,7 +265,7 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
         }
         x = padded;
     }
-    struct conv_plan * q = conv_plan(s, p, c, Tin, H, W, pt, ph, pw, st, sh, sw);
+    struct conv_plan * q = conv_plan(s, p, c, 0, Tin, H, W, pt, ph, pw, st, sh, sw);
     void * ws = q && q->ws ? kc_alloc(s, q->ws) : NULL;
     if (!q || (q->ws && !ws)) {
         kc_fail(s, "conv3d", "no cuDNN plan / workspace for this shape");

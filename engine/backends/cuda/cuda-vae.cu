@@ -232,3 +232,85 @@ extern "C" int kc_add_channel_bias(float * y, const float * b, int C, int64_t N,
 {
     LAUNCH(k_channel_bias, (int64_t) C * N, y, b, C, N);
 }
+
+// x[C, T, HW] f32 -> y[T + pt0 + pt1, HW, C] bf16 (channels last, zero frames pt0 in front and pt1
+// behind): 32x32 tiles of (channel, position) through shared memory, one frame per blockIdx.z.
+__global__ void k_to_ndhwc_bf16(__nv_bfloat16 * y, const float * x, int C, int T, int64_t HW, int pt0)
+{
+    __shared__ float tile[32][33];
+    const int to = blockIdx.z, t = to - pt0;
+    const int64_t p0 = (int64_t) blockIdx.x * 32;
+    const int c0 = blockIdx.y * 32;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int c = c0 + k;
+        const int64_t p = p0 + threadIdx.x;
+        float v = 0.0f;
+        if (c < C && p < HW && t >= 0 && t < T) {
+            v = x[((int64_t) c * T + t) * HW + p];
+        }
+        tile[k][threadIdx.x] = v;
+    }
+    __syncthreads();
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int64_t p = p0 + k;
+        const int c = c0 + threadIdx.x;
+        if (c < C && p < HW) {
+            y[((int64_t) to * HW + p) * C + c] = __float2bfloat16_rn(tile[threadIdx.x][k]);
+        }
+    }
+}
+
+// y[T, HW, C] bf16 -> x[C, T, HW] f32 (+ bias[c]).
+__global__ void k_from_ndhwc_bf16(float * x, const __nv_bfloat16 * y, const float * bias, int C, int T, int64_t HW)
+{
+    __shared__ float tile[32][33];
+    const int t = blockIdx.z;
+    const int64_t p0 = (int64_t) blockIdx.x * 32;
+    const int c0 = blockIdx.y * 32;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int64_t p = p0 + k;
+        const int c = c0 + threadIdx.x;
+        float v = 0.0f;
+        if (c < C && p < HW) {
+            v = __bfloat162float(y[((int64_t) t * HW + p) * C + c]);
+        }
+        tile[k][threadIdx.x] = v;
+    }
+    __syncthreads();
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int c = c0 + k;
+        const int64_t p = p0 + threadIdx.x;
+        if (c < C && p < HW) {
+            x[((int64_t) c * T + t) * HW + p] = tile[threadIdx.x][k] + (bias ? bias[c] : 0.0f);
+        }
+    }
+}
+
+extern "C" int kc_to_ndhwc_bf16(uint16_t * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1,
+                                cudaStream_t s)
+{
+    const int To = T + pt0 + pt1;
+    if (C <= 0 || To <= 0 || HW <= 0) {
+        return 0;
+    }
+    if ((HW + 31) / 32 > 0x7fffffffLL || (C + 31) / 32 > 65535 || To > 65535) {
+        return -1;
+    }
+    dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) To);
+    k_to_ndhwc_bf16<<<grid, dim3(32, 8), 0, s>>>((__nv_bfloat16 *) y, x, C, T, HW, pt0);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+extern "C" int kc_from_ndhwc_bf16(float * x, const uint16_t * y, const float * bias, int C, int T, int64_t HW,
+                                  cudaStream_t s)
+{
+    if (C <= 0 || T <= 0 || HW <= 0) {
+        return 0;
+    }
+    if ((HW + 31) / 32 > 0x7fffffffLL || (C + 31) / 32 > 65535 || T > 65535) {
+        return -1;
+    }
+    dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) T);
+    k_from_ndhwc_bf16<<<grid, dim3(32, 8), 0, s>>>(x, (const __nv_bfloat16 *) y, bias, C, T, HW);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
