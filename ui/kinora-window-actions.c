@@ -17,10 +17,19 @@ set_last_error (KinoraWindow *self,
     self->last_error = g_error_copy (error);
 }
 
+/* A callback that outlived its window (closed meanwhile) must not touch the widgets. */
+static gboolean
+is_disposed (KinoraWindow *self)
+{
+  return self->settings == NULL;
+}
+
 static void
 show_error (KinoraWindow *self,
             const GError *error)
 {
+  if (is_disposed (self))
+    return;
   set_last_error (self, error);
   _kinora_window_toast (self, error->message);
 }
@@ -149,6 +158,8 @@ history_add_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(KinoraHistoryItem) item = kinora_history_add_finish (KINORA_HISTORY (source), result, &error);
 
+  if (is_disposed (self))
+    return;
   if (item == NULL)
     {
       /* the frames stay in memory: the result can still be exported */
@@ -367,7 +378,12 @@ export_done_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   self->n_exports_done++;
-  if (!kinora_exporter_write_finish (result, &error))
+  if (!kinora_exporter_write_finish (result, &error) && is_disposed (self))
+    {
+      export_data_free (d);
+      return;
+    }
+  if (error != NULL)
     {
       g_autoptr(GError) shown = g_error_new (error->domain, error->code, _("Export failed: %s"), error->message);
       show_error (self, shown);
@@ -377,8 +393,11 @@ export_done_cb (GObject      *source,
       g_autofree char *name = g_path_get_basename (d->path);
       /* Translators: %s is a file name */
       g_autofree char *text = g_strdup_printf (_("Exported “%s”"), name);
-      set_last_error (self, NULL);
-      _kinora_window_toast (self, text);
+      if (!is_disposed (self))
+        {
+          set_last_error (self, NULL);
+          _kinora_window_toast (self, text);
+        }
     }
   export_data_free (d);
 }
@@ -407,7 +426,7 @@ decoded_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(KinoraVideo) video = g_task_propagate_pointer (G_TASK (result), &error);
 
-  if (video == NULL)
+  if (video == NULL || is_disposed (d->self))
     {
       d->self->n_exports_done++;
       show_error (d->self, error);

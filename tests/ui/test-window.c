@@ -419,13 +419,16 @@ static void
 test_cancel (void)
 {
   KinoraWindow *self = new_window ();
+  gint64 cancel_start;
 
   use_test_model (self);
   generate (self, "a slow pan over a city at night", 7, 200, NULL);
   g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
   g_assert_nonnull (self->job);
+  cancel_start = g_get_monotonic_time ();
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.cancel", NULL));
   g_assert_true (wait_until (self, job_done, 30));
+  g_test_message ("cancel took %.1f ms", (g_get_monotonic_time () - cancel_start) / 1000.0);
 
   /* cancelling shows no error, keeps nothing and leaves the app usable */
   g_assert_null (self->last_error);
@@ -435,6 +438,28 @@ test_cancel (void)
   screenshot (self, "05-after-cancel");
 
   destroy_window (self);
+}
+
+/* Closing a window while it generates cancels the job; nothing is left running or leaked. */
+static void
+test_close_while_running (void)
+{
+  KinoraWindow *self = new_window ();
+  gpointer weak = NULL;
+
+  use_test_model (self);
+  generate (self, "rain on a window", 11, 200, NULL);
+  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_nonnull (self->job);
+
+  gtk_window_close (GTK_WINDOW (self));
+  weak = self;
+  g_object_add_weak_pointer (G_OBJECT (self), &weak);
+  g_object_unref (self);
+  /* the job's callback held the last reference until the worker stopped */
+  for (int i = 0; i < 300 && weak != NULL; i++)
+    spin (0.1);
+  g_assert_null (weak);
 }
 
 static void
@@ -573,6 +598,39 @@ test_reuse_settings (void)
   g_assert_cmpstr (adw_view_stack_get_visible_child_name (self->view_stack), ==, "studio");
   screenshot (self, "07-reused-settings");
 
+  /* a stored result plays and exports after its frames left memory (decoded back from the file) */
+  g_clear_pointer (&self->result, kinora_video_unref);
+  g_clear_object (&self->result_item);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.open-history", "s",
+                                             kinora_history_item_get_id (item)));
+  g_assert_true (wait_until (self, playing, TIMEOUT_S));
+  g_assert_null (self->result);
+  {
+    g_autofree char *tmp = g_dir_make_tmp ("kinora-export-XXXXXX", NULL);
+    g_autofree char *gif = g_build_filename (tmp, "again.gif", NULL);
+    g_autoptr(GFile) gif_file = g_file_new_for_path (gif);
+
+    exports_wanted = self->n_exports_done + 1;
+    _kinora_window_export (self, KINORA_EXPORT_GIF, gif_file);
+    g_assert_true (wait_until (self, exported, TIMEOUT_S));
+    g_assert_null (self->last_error);
+    g_assert_true (g_file_test (gif, G_FILE_TEST_IS_REGULAR));
+  }
+
+  /* an A14B setting shows both guidance values and no image for text-to-video */
+  {
+    g_autoptr(KinoraParams) a14b = kinora_params_new_for_task (KE_TASK_T2V_A14B);
+
+    a14b->model = g_strdup ("tiny");
+    kinora_window_apply_params (self, a14b);
+    g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->guide_high_row)));
+    g_assert_false (gtk_widget_get_sensitive (GTK_WIDGET (self->image_group)));
+    g_assert_cmpfloat (gtk_spin_button_get_value (self->guide_spin), ==, a14b->guide);
+    g_assert_cmpfloat (gtk_spin_button_get_value (self->guide_high_spin), ==, a14b->guide_high);
+    g_assert_cmpint (gtk_spin_button_get_value_as_int (self->frames_spin), ==, 81);
+  }
+
   destroy_window (self);
 }
 
@@ -597,6 +655,7 @@ main (int   argc,
   g_test_add_func ("/window/launch", test_launch);
   g_test_add_func ("/window/generate-play-export", test_generate_play_export);
   g_test_add_func ("/window/cancel", test_cancel);
+  g_test_add_func ("/window/close-while-running", test_close_while_running);
   g_test_add_func ("/window/stop-and-keep", test_stop_and_keep);
   g_test_add_func ("/window/image-to-video", test_image_to_video);
   g_test_add_func ("/window/reuse-settings", test_reuse_settings);
