@@ -255,7 +255,8 @@ kinora_history_reload (KinoraHistory *self)
   guint old_len = self->items->len;
 
   g_ptr_array_set_size (self->items, 0);
-  e = g_file_enumerate_children (self->dir, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE,
+  e = g_file_enumerate_children (self->dir, G_FILE_ATTRIBUTE_STANDARD_NAME "," G_FILE_ATTRIBUTE_STANDARD_TYPE ","
+                                 G_FILE_ATTRIBUTE_TIME_MODIFIED,
                                  G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
   while (e != NULL)
     {
@@ -268,8 +269,13 @@ kinora_history_reload (KinoraHistory *self)
         continue;
       if (g_str_has_suffix (g_file_info_get_name (info), ".partial"))
         {
-          /* an entry whose writing never finished (crash, full disk) */
-          delete_tree (child, NULL);
+          /* an entry whose writing never finished (crash, full disk); one younger than an hour
+           * may still be written by another running instance */
+          g_autoptr(GDateTime) mtime = g_file_info_get_modification_date_time (info);
+          g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+
+          if (mtime == NULL || g_date_time_difference (now, mtime) > G_TIME_SPAN_HOUR)
+            delete_tree (child, NULL);
           continue;
         }
       {

@@ -5,6 +5,8 @@
  */
 #include <gtk/gtk.h>
 #include <glib/gstdio.h>
+#include <time.h>
+#include <utime.h>
 
 #include "kinora-history.h"
 
@@ -94,8 +96,16 @@ test_add_and_reload (void)
   g_assert_cmpstr (p->prompt, ==, "a lighthouse in fog");
   g_assert_cmpint (p->seed, ==, 31337);
 
-  /* an entry a crash left half written is not listed and is removed */
+  /* an entry a crash left half written is not listed, and removed once it is an hour old */
   g_assert_cmpint (g_mkdir (partial, 0755), ==, 0);
+  again = kinora_history_new (dir);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (again)), ==, 1);
+  g_assert_true (g_file_test (partial, G_FILE_TEST_IS_DIR));
+  g_clear_object (&again);
+  {
+    struct utimbuf old = { time (NULL) - 7200, time (NULL) - 7200 };
+    g_assert_cmpint (g_utime (partial, &old), ==, 0);
+  }
   again = kinora_history_new (dir);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (again)), ==, 1);
   g_assert_false (g_file_test (partial, G_FILE_TEST_EXISTS));

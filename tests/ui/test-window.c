@@ -342,6 +342,12 @@ test_generate_play_export (void)
       g_assert_true (seen);
     }
   g_assert_cmpuint (kinora_preview_view_get_n_updates (self->preview_view), >=, steps);
+
+  /* the prompt leads the recent prompts */
+  {
+    g_auto(GStrv) recent = g_settings_get_strv (self->settings, "recent-prompts");
+    g_assert_cmpstr (recent[0], ==, "a red fox running through snow");
+  }
   g_assert_cmpint (kinora_preview_view_get_n_frames (self->preview_view), >=, 1);
 
   /* the result is stored in the history and plays */
