@@ -526,7 +526,28 @@ test_image_to_video (void)
   g_assert_true (gdk_pixbuf_save (pixbuf, png, "png", NULL, NULL));
 
   use_test_model (self);
-  kinora_image_picker_set_file (self->image_picker, file);
+
+  /* drop the file onto the picker, as a drag from a file manager does */
+  {
+    GListModel *controllers = gtk_widget_observe_controllers (GTK_WIDGET (self->image_picker));
+    GtkDropTarget *target = NULL;
+    GValue value = G_VALUE_INIT;
+    gboolean accepted = FALSE;
+
+    for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+      {
+        g_autoptr(GObject) c = g_list_model_get_item (controllers, i);
+        if (GTK_IS_DROP_TARGET (c))
+          target = GTK_DROP_TARGET (c);
+      }
+    g_object_unref (controllers);
+    g_assert_nonnull (target);
+    g_value_init (&value, G_TYPE_FILE);
+    g_value_set_object (&value, file);
+    g_signal_emit_by_name (target, "drop", &value, 10.0, 10.0, &accepted);
+    g_value_unset (&value);
+    g_assert_true (accepted);
+  }
   g_assert_true (wait_until (self, image_loaded, 10));
   params = kinora_window_dup_params (self);
   g_assert_nonnull (params->image_rgb);
