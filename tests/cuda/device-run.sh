@@ -39,13 +39,15 @@ echo "built in $(( $(date +%s) - t0 )) s"
 
 if [ "$MODE" = vae ]; then
   echo "== VAE decode benchmark (random weights, Wan2.2 VAE)"
-  $B/tests/cuda/test-cuda-ops | grep -E "conv3d|^1\.\.|not ok"
+  $B/tests/cuda/test-cuda-ops | grep -E "conv3d|vae_|hd=384|^1\.\.|not ok"
   for v in vae21 vae22; do
     $B/app/kinora-cli eval $v --backend cuda --weights $FX/${v}_tiny.weights.safetensors --in $FX/${v}_tiny.io.safetensors \
       --out /tmp/$v.cuda.safetensors && python3 tests/cuda/compare.py $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2
   done
   timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null
   KINORA_CUDA_PROFILE=1 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep "device time"
+  echo "-- bf16 channels-last convolutions (KINORA_CUDA_CONV=bf16)"
+  KINORA_CUDA_CONV=bf16 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   exit 0
 fi

@@ -436,6 +436,21 @@ static void test_vae(void)
     check("vae_frame_copy", got, ref, (size_t) C * 6 * H * W, 0.0);
     free(got);
 
+    // f32 -> bf16 cache -> f32 (both backends round the same way)
+    {
+        uint16_t * hb = malloc(n * 2);
+        void * db16 = ke_be_alloc(g_gpu, n * 2);
+        g_cpu->ops->vae_frame_copy(g_cpu, hb, 1, T, 0, x, 0, T, 0, T, C, (int64_t) H * W);
+        g_cpu->ops->vae_frame_copy(g_cpu, ref, 0, T, 0, hb, 1, T, 0, T, C, (int64_t) H * W);
+        g_gpu->ops->vae_frame_copy(g_gpu, db16, 1, T, 0, dx, 0, T, 0, T, C, (int64_t) H * W);
+        g_gpu->ops->vae_frame_copy(g_gpu, dy, 0, T, 0, db16, 1, T, 0, T, C, (int64_t) H * W);
+        got = down(dy, n);
+        check("vae_frame_copy via bf16", got, ref, n, 0.0);
+        free(got);
+        free(hb);
+        ke_be_free(g_gpu, db16);
+    }
+
     g_cpu->ops->vae_upsample2x(g_cpu, ref, x, (int64_t) C * T, H, W);
     g_gpu->ops->vae_upsample2x(g_gpu, dy, dx, (int64_t) C * T, H, W);
     got = down(dy, n * 4);
@@ -756,6 +771,7 @@ int main(int argc, char ** argv)
     test_attention(257, 512, 3, 64, 2, 0);
     test_attention(100, 64, 2, 64, 0, 1);
     test_attention(50, 70, 2, 96, 0, 0);
+    test_attention(300, 300, 1, 384, 0, 0);   // the VAE's single-head attention over whole frames
     test_conv3d(8, 16, 3, 3, 4, 10, 12, 2, 0, 1, 1, 1);
     test_conv3d(8, 12, 1, 3, 2, 9, 11, 0, 0, 1, 1, 2);
     test_conv3d(6, 10, 3, 1, 5, 6, 7, 1, 1, 0, 2, 1);

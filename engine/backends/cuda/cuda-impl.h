@@ -48,7 +48,7 @@ int kc_fill(float * y, float v, int64_t n, cudaStream_t s);
 
 // --- attention ---------------------------------------------------------------------------------
 int kc_rope(float * x, int64_t L, int n_heads, int head_dim, const float * cs, cudaStream_t s);
-// Reference-quality f32 attention (any head_dim <= 256, optional bias [H, Lq, Lk]); one warp per
+// Reference-quality f32 attention (any head_dim <= 1024, optional bias [H, Lq, Lk]); one warp per
 // query row and head, online softmax over the keys.
 int kc_attention_f32(float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk,
                      int n_heads, int head_dim, float scale, const float * bias, cudaStream_t s);

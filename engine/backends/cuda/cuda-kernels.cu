@@ -578,7 +578,8 @@ extern "C" int kc_rope(float * x, int64_t L, int n_heads, int head_dim, const fl
 
 // --- reference attention (f32) -----------------------------------------------------------------
 
-// One warp per (query row, head). Lane l holds dims l, l+32, ... (up to 8 of them).
+// One warp per (query row, head). Lane l holds dims l, l+32, ... (NPL of them: head_dim <= 32 * NPL).
+template <int NPL>
 __global__ void k_attention_f32(float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk,
                                 int H, int hd, float scale, const float * bias)
 {
@@ -590,12 +591,11 @@ __global__ void k_attention_f32(float * o, const float * q, const float * k, con
     const int64_t qi = warp / H;
     const int h = (int) (warp % H);
     const int64_t row = (int64_t) H * hd;
-    float qv[8], acc[8];
-    const int nper = (hd + 31) / 32;
+    float qv[NPL], acc[NPL];
 #pragma unroll
-    for (int j = 0; j < 8; j++) {
+    for (int j = 0; j < NPL; j++) {
         int d = lane + 32 * j;
-        qv[j] = (j < nper && d < hd) ? q[qi * row + (int64_t) h * hd + d] * scale : 0.0f;
+        qv[j] = d < hd ? q[qi * row + (int64_t) h * hd + d] * scale : 0.0f;
         acc[j] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
@@ -603,9 +603,9 @@ __global__ void k_attention_f32(float * o, const float * q, const float * k, con
         const float * kr = k + kj * row + (int64_t) h * hd;
         float sdot = 0.0f;
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < NPL; j++) {
             int d = lane + 32 * j;
-            if (j < nper && d < hd) {
+            if (d < hd) {
                 sdot += qv[j] * kr[d];
             }
         }
@@ -619,9 +619,9 @@ __global__ void k_attention_f32(float * o, const float * q, const float * k, con
         l = l * corr + p;
         const float * vr = v + kj * row + (int64_t) h * hd;
 #pragma unroll
-        for (int j = 0; j < 8; j++) {
+        for (int j = 0; j < NPL; j++) {
             int d = lane + 32 * j;
-            if (j < nper && d < hd) {
+            if (d < hd) {
                 acc[j] = acc[j] * corr + p * vr[d];
             }
         }
@@ -629,9 +629,9 @@ __global__ void k_attention_f32(float * o, const float * q, const float * k, con
     }
     const float inv = 1.0f / l;
 #pragma unroll
-    for (int j = 0; j < 8; j++) {
+    for (int j = 0; j < NPL; j++) {
         int d = lane + 32 * j;
-        if (j < nper && d < hd) {
+        if (d < hd) {
             o[qi * row + (int64_t) h * hd + d] = acc[j] * inv;
         }
     }
@@ -640,7 +640,7 @@ __global__ void k_attention_f32(float * o, const float * q, const float * k, con
 extern "C" int kc_attention_f32(float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk,
                                 int n_heads, int head_dim, float scale, const float * bias, cudaStream_t s)
 {
-    if (head_dim > 256 || head_dim <= 0) {
+    if (head_dim > 1024 || head_dim <= 0) {
         return -1;
     }
     const int64_t warps = Lq * n_heads;
@@ -648,8 +648,18 @@ extern "C" int kc_attention_f32(float * o, const float * q, const float * k, con
         return 0;
     }
     const int threads = 256;
-    k_attention_f32<<<(unsigned) ((warps * 32 + threads - 1) / threads), threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads,
-                                                                                          head_dim, scale, bias);
+    const unsigned blocks = (unsigned) ((warps * 32 + threads - 1) / threads);
+    if (head_dim <= 64) {
+        k_attention_f32<2><<<blocks, threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias);
+    } else if (head_dim <= 128) {
+        k_attention_f32<4><<<blocks, threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias);
+    } else if (head_dim <= 256) {
+        k_attention_f32<8><<<blocks, threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias);
+    } else if (head_dim <= 512) {
+        k_attention_f32<16><<<blocks, threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias);
+    } else {
+        k_attention_f32<32><<<blocks, threads, 0, s>>>(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias);
+    }
     KC_LAUNCH_CHECK();
 }
 

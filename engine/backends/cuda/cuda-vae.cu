@@ -68,10 +68,48 @@ __global__ void k_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, co
     }
 }
 
+// One (channel, frame) row per blockIdx.y: no 64-bit divisions per element.
+template <typename D, typename S>
+__global__ void k_frame_copy2(D * dst, int dst_T, int dst_t0, const S * src, int src_T, int src_t0, int nf, int64_t hw)
+{
+    const int r = blockIdx.y, ch = r / nf, f = r % nf;
+    D * d = dst + ((int64_t) ch * dst_T + dst_t0 + f) * hw;
+    const S * sp = src + ((int64_t) ch * src_T + src_t0 + f) * hw;
+    for (int64_t p = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; p < hw; p += (int64_t) gridDim.x * blockDim.x) {
+        if constexpr (sizeof(D) == sizeof(S)) {
+            d[p] = sp[p];
+        } else if constexpr (sizeof(D) == 2) {
+            d[p] = __float2bfloat16_rn(sp[p]);
+        } else {
+            d[p] = __bfloat162float(sp[p]);
+        }
+    }
+}
+
 extern "C" int kc_vae_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,
                                  int src_T, int src_t0, int n, int C, int64_t hw, cudaStream_t s)
 {
-    LAUNCH(k_frame_copy, (int64_t) C * n * hw, dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw);
+    const int64_t rows = (int64_t) C * n;
+    if (rows <= 0 || hw <= 0) {
+        return 0;
+    }
+    if (rows > 65535) {
+        LAUNCH(k_frame_copy, rows * hw, dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw);
+    }
+    int64_t bx = (hw + 255) / 256;
+    bx = bx > 1024 ? 1024 : bx;
+    dim3 grid((unsigned) bx, (unsigned) rows);
+    typedef __nv_bfloat16 B;
+    if (!dst_bf16 && !src_bf16) {
+        k_frame_copy2<float, float><<<grid, 256, 0, s>>>((float *) dst, dst_T, dst_t0, (const float *) src, src_T, src_t0, n, hw);
+    } else if (dst_bf16 && src_bf16) {
+        k_frame_copy2<B, B><<<grid, 256, 0, s>>>((B *) dst, dst_T, dst_t0, (const B *) src, src_T, src_t0, n, hw);
+    } else if (dst_bf16) {
+        k_frame_copy2<B, float><<<grid, 256, 0, s>>>((B *) dst, dst_T, dst_t0, (const float *) src, src_T, src_t0, n, hw);
+    } else {
+        k_frame_copy2<float, B><<<grid, 256, 0, s>>>((float *) dst, dst_T, dst_t0, (const B *) src, src_T, src_t0, n, hw);
+    }
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
 
 __global__ void k_up2(float * y, const float * x, int64_t P, int H, int W)
@@ -84,8 +122,30 @@ __global__ void k_up2(float * y, const float * x, int64_t P, int H, int W)
     }
 }
 
+// One plane per blockIdx.y, 32-bit index math inside it.
+__global__ void k_up2p(float * y, const float * x, int H, int W)
+{
+    const int64_t pl = blockIdx.y;
+    const int n = 4 * H * W, W2 = 2 * W;
+    const float * xp = x + pl * H * W;
+    float * yp = y + pl * n;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const int X = i % W2, Y = i / W2;
+        yp[i] = xp[(Y >> 1) * W + (X >> 1)];
+    }
+}
+
 extern "C" int kc_vae_upsample2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s)
 {
+    if (P <= 65535 && 4LL * H * W < (1LL << 31)) {
+        if (P <= 0 || H <= 0 || W <= 0) {
+            return 0;
+        }
+        int64_t bx = (4LL * H * W + 255) / 256;
+        bx = bx > 1024 ? 1024 : bx;
+        k_up2p<<<dim3((unsigned) bx, (unsigned) P), 256, 0, s>>>(y, x, H, W);
+        return cudaGetLastError() == cudaSuccess ? 0 : -1;
+    }
     LAUNCH(k_up2, P * 4 * H * W, y, x, P, H, W);
 }
 
@@ -100,9 +160,28 @@ __global__ void k_pad2d(float * y, const float * x, int64_t P, int H, int W, int
     }
 }
 
+__global__ void k_pad2dp(float * y, const float * x, int H, int W, int pt, int pb, int pl, int pr)
+{
+    const int64_t p = blockIdx.y;
+    const int Ho = H + pt + pb, Wo = W + pl + pr, n = Ho * Wo;
+    const float * xp = x + p * H * W;
+    float * yp = y + p * n;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const int X = i % Wo - pl, Y = i / Wo - pt;
+        yp[i] = (X >= 0 && X < W && Y >= 0 && Y < H) ? xp[Y * W + X] : 0.0f;
+    }
+}
+
 extern "C" int kc_vae_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr,
                             cudaStream_t s)
 {
+    const int64_t n = (int64_t) (H + pt + pb) * (W + pl + pr);
+    if (P > 0 && P <= 65535 && n > 0 && n < (1LL << 31)) {
+        int64_t bx = (n + 255) / 256;
+        bx = bx > 1024 ? 1024 : bx;
+        k_pad2dp<<<dim3((unsigned) bx, (unsigned) P), 256, 0, s>>>(y, x, H, W, pt, pb, pl, pr);
+        return cudaGetLastError() == cudaSuccess ? 0 : -1;
+    }
     LAUNCH(k_pad2d, P * (H + pt + pb) * (W + pl + pr), y, x, P, H, W, pt, pb, pl, pr);
 }
 
