@@ -53,7 +53,6 @@ usage (FILE *f)
 struct bar
 {
   int quiet;
-  int last_stage;
 };
 
 static const char *
@@ -80,7 +79,7 @@ progress_cb (const struct ke_progress *p, void *user_data)
   int fill = p->n_steps > 0 ? p->step * width / p->n_steps : 0;
   char eta[32] = "";
 
-  if (b->quiet)
+  if (b->quiet || p->stage == KE_STAGE_DONE)
     return;
   for (int i = 0; i < width; i++)
     line[i] = i < fill ? '#' : '.';
@@ -89,13 +88,9 @@ progress_cb (const struct ke_progress *p, void *user_data)
     snprintf (eta, sizeof eta, "  ETA %.1fs", p->eta_s);
   fprintf (stderr, "\r%-9s [%s] %d/%d  %.1fs%s   ", stage_name (p->stage), line, p->step, p->n_steps,
            p->elapsed_s, eta);
-  if (p->stage != (enum ke_stage) b->last_stage && b->last_stage >= 0 && p->stage > (enum ke_stage) b->last_stage)
-    {
-      /* keep the finished stage's line */
-    }
-  if (p->stage == KE_STAGE_DONE || (p->n_steps > 0 && p->step == p->n_steps))
+  /* a finished stage keeps its line */
+  if (p->n_steps > 0 && p->step == p->n_steps)
     fputc ('\n', stderr);
-  b->last_stage = p->stage;
   fflush (stderr);
 }
 
@@ -273,7 +268,7 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
-  struct bar bar = { quiet || !isatty (STDERR_FILENO), -1 };
+  struct bar bar = { quiet || !isatty (STDERR_FILENO) };
   p.progress = progress_cb;
   p.abort = abort_cb;
   p.user_data = &bar;
