@@ -12,6 +12,57 @@
 
 // --- encode --------------------------------------------------------------------------------------
 
+static void dec_costs(const struct ke_vae * v, double * cache_px, double * act_px);
+static void enc_costs(const struct ke_vae * v, double * cache_px, double * act_px);
+static void plan(const struct ke_vae * v, bool enc, int lat_h, int lat_w, int * tile, int * overlap);
+static int n_tiles_1d(int n, int tile, int ov);
+static int tile_start(int i, int nt, int n, int tile, int ov);
+static float ramp(int i, int n, int ov, bool lo, bool hi);
+
+struct etile {
+    int y0, x0, th, tw;            // latent region
+    struct vae_state s;
+};
+
+// One chunk of one tile: video region -> raw encoder output [2z, 1, th, tw] (host) and its mean.
+static enum ke_status enc_tile_chunk(struct ke_vae * v, struct etile * t, const float * video, int n_frames,
+                                     int height, int width, int t0, int tc, float * host, float * enc_out)
+{
+    const int s = v->scale, p = v->patch, z = v->z_dim;
+    const int Th = t->th * s, Tw = t->tw * s;
+    for (int c = 0; c < 3; c++) {
+        for (int f = 0; f < tc; f++) {
+            for (int yy = 0; yy < Th; yy++) {
+                memcpy(host + (((int64_t) c * tc + f) * Th + yy) * Tw,
+                       video + (((int64_t) c * n_frames + t0 + f) * height + t->y0 * s + yy) * width + t->x0 * s,
+                       (size_t) Tw * sizeof(float));
+            }
+        }
+    }
+    struct vae_act x, xp, y;
+    enum ke_status st = ke_vae_act_new(v, &x, 3, tc, Th, Tw);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    OPS->upload(v->be, x.d, host, (size_t) (3 * tc) * Th * Tw * sizeof(float));
+    if (p > 1) {
+        if ((st = ke_vae_act_new(v, &xp, 3 * p * p, tc, Th / p, Tw / p)) != KE_STATUS_OK) {
+            ke_vae_act_free(v, &x);
+            return st;
+        }
+        OPS->vae_patchify(v->be, xp.d, x.d, 3, tc, Th, Tw, p, 0);
+        ke_vae_act_free(v, &x);
+        x = xp;
+    }
+    if ((st = ke_vae_encoder_chunk(v, &t->s, &x, &y)) != KE_STATUS_OK) {
+        return st;
+    }
+    KE_ASSERT(y.T == 1 && y.H == t->th && y.W == t->tw && y.C == 2 * z);
+    OPS->download(v->be, enc_out, y.d, (size_t) (2 * z) * t->th * t->tw * sizeof(float));
+    ke_vae_act_free(v, &y);
+    return KE_STATUS_OK;
+}
+
 enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float * video, int n_frames, int height,
                                   int width, struct ke_vae_run_opts * o, struct ke_error * err)
 {
@@ -24,56 +75,84 @@ enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float
                       "multiples of %d", width, height, n_frames, s);
     }
     const int Tl = 1 + (n_frames - 1) / 4, h = height / s, w = width / s, z = v->z_dim;
-    const int64_t hwl = (int64_t) h * w, HW = (int64_t) height * width;
-    float * host = malloc((size_t) (3 * 4 * HW) * sizeof(float));
-    float * mu = malloc((size_t) (2 * z * hwl * 4) * sizeof(float));
-    if (!host || !mu) {
-        free(host);
-        free(mu);
-        return ke_err(err, KE_STATUS_NOMEM, "VAE encode: out of memory");
+    const int64_t hwl = (int64_t) h * w;
+    int tl, ov;
+    plan(v, true, h, w, &tl, &ov);
+    const int ny = n_tiles_1d(h, tl, ov), nx = n_tiles_1d(w, tl, ov), nt = ny * nx;
+    const int th0 = tl < h ? tl : h, tw0 = tl < w ? tl : w;
+    struct etile * tiles = calloc((size_t) nt, sizeof(*tiles));
+    float * host = malloc((size_t) (3 * 4) * th0 * s * tw0 * s * sizeof(float));
+    float * eo = malloc((size_t) (2 * z) * th0 * tw0 * sizeof(float));
+    float * acc = calloc((size_t) (2 * z * hwl), sizeof(float));
+    float * wsum = calloc((size_t) hwl, sizeof(float));
+    enum ke_status st = KE_STATUS_OK;
+    if (!tiles || !host || !eo || !acc || !wsum) {
+        st = KE_STATUS_NOMEM;
+        goto done;
     }
-    struct vae_state st_enc;
-    enum ke_status st = ke_vae_state_init(v, &st_enc, &v->enc);
+    for (int i = 0; i < nt; i++) {
+        struct etile * t = &tiles[i];
+        t->th = th0;
+        t->tw = tw0;
+        t->y0 = tile_start(i / nx, ny, h, th0, ov);
+        t->x0 = tile_start(i % nx, nx, w, tw0, ov);
+        if ((st = ke_vae_state_init(v, &t->s, &v->enc)) != KE_STATUS_OK) {
+            goto done;
+        }
+        for (int yy = 0; yy < t->th; yy++) {
+            for (int xx = 0; xx < t->tw; xx++) {
+                wsum[(int64_t) (t->y0 + yy) * w + t->x0 + xx] +=
+                    ramp(yy, t->th, ov, t->y0 > 0, t->y0 + t->th < h) * ramp(xx, t->tw, ov, t->x0 > 0, t->x0 + t->tw < w);
+            }
+        }
+    }
     for (int k = 0, t0 = 0; st == KE_STATUS_OK && k < Tl; k++) {
         const int tc = k == 0 ? 1 : 4;
-        for (int c = 0; c < 3; c++) {
-            memcpy(host + (int64_t) c * tc * HW, video + ((int64_t) c * n_frames + t0) * HW,
-                   (size_t) (tc * HW) * sizeof(float));
-        }
-        struct vae_act x, xp, y, m;
-        if ((st = ke_vae_act_new(v, &x, 3, tc, height, width)) != KE_STATUS_OK) {
-            break;
-        }
-        OPS->upload(v->be, x.d, host, (size_t) (3 * tc * HW) * sizeof(float));
-        if (v->patch > 1) {
-            const int p = v->patch;
-            if ((st = ke_vae_act_new(v, &xp, 3 * p * p, tc, height / p, width / p)) != KE_STATUS_OK) {
-                ke_vae_act_free(v, &x);
+        memset(acc, 0, (size_t) (2 * z * hwl) * sizeof(float));
+        for (int i = 0; i < nt && st == KE_STATUS_OK; i++) {
+            struct etile * t = &tiles[i];
+            if ((st = enc_tile_chunk(v, t, video, n_frames, height, width, t0, tc, host, eo)) != KE_STATUS_OK) {
                 break;
             }
-            OPS->vae_patchify(v->be, xp.d, x.d, 3, tc, height, width, p, 0);
-            ke_vae_act_free(v, &x);
-            x = xp;
-        }
-        if ((st = ke_vae_encoder_chunk(v, &st_enc, &x, &y)) != KE_STATUS_OK) {
-            break;
-        }
-        KE_ASSERT(y.T == 1 && y.H == h && y.W == w && y.C == 2 * z);
-        if (o && o->enc_out) {
-            OPS->download(v->be, mu, y.d, (size_t) (2 * z * hwl) * sizeof(float));
             for (int c = 0; c < 2 * z; c++) {
-                memcpy(o->enc_out + ((int64_t) c * Tl + k) * hwl, mu + c * hwl, (size_t) hwl * sizeof(float));
+                for (int yy = 0; yy < t->th; yy++) {
+                    const float wy = ramp(yy, t->th, ov, t->y0 > 0, t->y0 + t->th < h);
+                    for (int xx = 0; xx < t->tw; xx++) {
+                        const float wx = ramp(xx, t->tw, ov, t->x0 > 0, t->x0 + t->tw < w);
+                        acc[((int64_t) c * h + t->y0 + yy) * w + t->x0 + xx] +=
+                            eo[((int64_t) c * t->th + yy) * t->tw + xx] * wy * wx;
+                    }
+                }
             }
         }
-        st = ke_vae_conv1x1(v, &v->conv1, &y, &m);
-        ke_vae_act_free(v, &y);
         if (st != KE_STATUS_OK) {
             break;
         }
-        OPS->download(v->be, mu, m.d, (size_t) (z * hwl) * sizeof(float));   // channels [0, z): the mean
+        for (int c = 0; c < 2 * z; c++) {
+            for (int64_t i = 0; i < hwl; i++) {
+                acc[c * hwl + i] /= wsum[i];
+            }
+        }
+        if (o && o->enc_out) {
+            for (int c = 0; c < 2 * z; c++) {
+                memcpy(o->enc_out + ((int64_t) c * Tl + k) * hwl, acc + c * hwl, (size_t) hwl * sizeof(float));
+            }
+        }
+        // top-level conv1 (1x1x1): channels [0, z) of its output are the mean
+        struct vae_act a, m;
+        if ((st = ke_vae_act_new(v, &a, 2 * z, 1, h, w)) != KE_STATUS_OK) {
+            break;
+        }
+        OPS->upload(v->be, a.d, acc, (size_t) (2 * z * hwl) * sizeof(float));
+        st = ke_vae_conv1x1(v, &v->conv1, &a, &m);
+        ke_vae_act_free(v, &a);
+        if (st != KE_STATUS_OK) {
+            break;
+        }
+        OPS->download(v->be, acc, m.d, (size_t) (z * hwl) * sizeof(float));
         ke_vae_act_free(v, &m);
         for (int c = 0; c < z; c++) {
-            const float * src = mu + c * hwl;
+            const float * src = acc + c * hwl;
             float * lat = latent + ((int64_t) c * Tl + k) * hwl;
             for (int64_t i = 0; i < hwl; i++) {
                 lat[i] = (src[i] - v->mean[c]) * v->inv_std[c];
@@ -85,11 +164,20 @@ enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float
         t0 += tc;
     }
     if (o) {
-        o->peak_state_bytes = ke_vae_state_bytes(v, &st_enc);
+        o->peak_state_bytes = 0;
+        for (int i = 0; tiles && i < nt; i++) {
+            o->peak_state_bytes += ke_vae_state_bytes(v, &tiles[i].s);
+        }
     }
-    ke_vae_state_free(v, &st_enc);
+done:
+    for (int i = 0; tiles && i < nt; i++) {
+        ke_vae_state_free(v, &tiles[i].s);
+    }
+    free(tiles);
     free(host);
-    free(mu);
+    free(eo);
+    free(acc);
+    free(wsum);
     if (st != KE_STATUS_OK) {
         return ke_err(err, st, "VAE encode: %s", st == KE_STATUS_NOMEM ? "out of memory" : "failed");
     }
@@ -134,6 +222,41 @@ static void dec_costs(const struct ke_vae * v, double * cache_px, double * act_p
     *act_px = act;
 }
 
+// The same for the encoder: its first stage runs frame by frame, the others on 4-frame chunks.
+static void enc_costs(const struct ke_vae * v, double * cache_px, double * act_px)
+{
+    const struct vae_coder * cd = &v->enc;
+    const double cb = v->bf16_cache ? 2.0 : 4.0;
+    double sc2 = (double) cd->scale * cd->scale, act = 0.0;
+    double cache = 2.0 * cd->conv_in.c_in * sc2 * cb;
+    for (int si = 0; si < cd->n_stages; si++) {
+        const struct vae_stage * sg = &cd->stages[si];
+        for (int i = sg->b0; i < sg->b0 + sg->n; i++) {
+            const struct vae_block * b = &cd->blocks[i];
+            int C = b->kind == VAE_RES ? b->res.c_out : b->kind == VAE_RESAMPLE ? b->rs.C : b->attn.C;
+            if (b->kind == VAE_RES) {
+                cache += 2.0 * (b->res.c_in + b->res.c_out) * sc2 * cb;
+            }
+            const double a = (si == 0 ? 8.0 : 24.0) * 4.0 * C * sc2;
+            act = a > act ? a : act;
+            if (b->kind == VAE_RESAMPLE) {
+                sc2 /= 4.0;
+                if (b->rs.mode == VAE_DOWN3D) {
+                    cache += 1.0 * b->rs.C * sc2 * cb;
+                }
+            }
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (cd->mid[i].kind == VAE_RES) {
+            cache += 2.0 * (cd->mid[i].res.c_in + cd->mid[i].res.c_out) * sc2 * cb;
+        }
+    }
+    cache += 2.0 * cd->head.c_in * sc2 * cb;
+    *cache_px = cache;
+    *act_px = act;
+}
+
 static int n_tiles_1d(int n, int tile, int ov)
 {
     if (tile >= n) {
@@ -152,7 +275,7 @@ static int tile_start(int i, int nt, int n, int tile, int ov)
     return s0 + tile > n ? n - tile : s0;
 }
 
-void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap)
+static void plan(const struct ke_vae * v, bool enc, int lat_h, int lat_w, int * tile, int * overlap)
 {
     const int big = lat_h > lat_w ? lat_h : lat_w;
     int ov = v->overlap > 0 ? v->overlap : 4;
@@ -167,7 +290,11 @@ void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile,
         return;
     }
     double cache_px, act_px;
-    dec_costs(v, &cache_px, &act_px);
+    if (enc) {
+        enc_costs(v, &cache_px, &act_px);
+    } else {
+        dec_costs(v, &cache_px, &act_px);
+    }
     // the largest tile that fits; when none does, the one needing least (caches grow with the overlap)
     double best = 0;
     for (int t = big; t >= 2 * ov + 2; t--) {
@@ -186,6 +313,16 @@ void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile,
             *overlap = o;
         }
     }
+}
+
+void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap)
+{
+    plan(v, false, lat_h, lat_w, tile, overlap);
+}
+
+void ke_vae_tile_plan_encode(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap)
+{
+    plan(v, true, lat_h, lat_w, tile, overlap);
 }
 
 // --- decode --------------------------------------------------------------------------------------

@@ -137,3 +137,5 @@ enum ke_status ke_vae_decode_opts(struct ke_vae * v, float * video, const float 
                                   struct ke_error * err);
 // Tile plan for a decode: tile size and overlap in latent pixels (tile >= max(h, w): untiled).
 void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap);
+// The same for an encode (the same budget and forced tile settings).
+void ke_vae_tile_plan_encode(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap);
