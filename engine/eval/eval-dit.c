@@ -84,24 +84,6 @@ static int collect_prefixes(char * const * names, int n, char prefixes[][32], in
     return np;
 }
 
-static char * read_text_file(const char * path, struct ke_error * err)
-{
-    FILE * f = fopen(path, "rb");
-    if (!f) {
-        ke_err(err, KE_STATUS_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    char * buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!buf) {
-        ke_err(err, KE_STATUS_NOMEM, "out of memory");
-        return NULL;
-    }
-    buf[n] = 0;
-    return buf;
-}
-
 // Latent dims from a [C, F, H, W] tensor (a leading batch of 1 is allowed).
 static int latent_dims(const struct ke_tensor * t, int * C, int * F, int * H, int * W)
 {
@@ -123,12 +105,9 @@ enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err)
     if (!a->weights) {
         return ke_err(err, KE_STATUS_INVALID, "eval dit needs --weights");
     }
-    struct ke_backend * be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
+    struct ke_backend * be = ke_eval_backend(a, err);
     if (!be) {
         return err ? err->code : KE_STATUS_UNSUPPORTED;
-    }
-    if (a->fast && be == ke_backend_cpu()) {
-        be = ke_backend_cpu_fast();
     }
     struct ke_tensor_set * w = NULL, * io = NULL;
     struct ke_dit * dit = NULL;
@@ -141,7 +120,7 @@ enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err)
     if ((st = ke_weights_open(&w, a->weights, err)) != KE_STATUS_OK) {
         goto done;
     }
-    if (a->config && !(cfg_text = read_text_file(a->config, err))) {
+    if (a->config && !(cfg_text = ke_eval_read_text(a->config, err))) {
         st = err ? err->code : KE_STATUS_IO;
         goto done;
     }

@@ -4,9 +4,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/backend.h"
 #include "core/error.h"
 #include "eval/eval-io.h"
 #include "loaders/loaders.h"
+
+struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err)
+{
+    struct ke_backend * be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
+    if (be && a->fast && be == ke_backend_cpu()) {
+        be = ke_backend_cpu_fast();
+    }
+    return be;
+}
+
+char * ke_eval_read_text(const char * path, struct ke_error * err)
+{
+    FILE * f = fopen(path, "rb");
+    if (!f) {
+        ke_err(err, KE_STATUS_IO, "%s: cannot open", path);
+        return NULL;
+    }
+    const size_t max = 1 << 20;   // config files are a few hundred bytes
+    char * buf = malloc(max);
+    size_t n = buf ? fread(buf, 1, max - 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
 
 int ke_eval_outputs(const struct ke_tensor_set * io, char *** names, int * n, struct ke_error * err)
 {

@@ -5,6 +5,13 @@
 
 #include "core/tensor.h"
 
+struct ke_backend;
+struct ke_eval_args;
+// The backend the arguments ask for (--backend, default cpu; --fast picks the CPU's bf16 path).
+struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err);
+// A whole small text file (config.json) as a malloc'd string (free()); NULL + err on failure.
+char * ke_eval_read_text(const char * path, struct ke_error * err);
+
 // The names listed in the IO file's `outputs` metadata (JSON list). Free with ke_eval_names_free.
 int ke_eval_outputs(const struct ke_tensor_set * io, char *** names, int * n, struct ke_error * err);
 void ke_eval_names_free(char ** names, int n);
