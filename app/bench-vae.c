@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu-impl.h"
@@ -150,6 +151,14 @@ random_decoder (int version)
       return NULL;
     }
   return s;
+}
+
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 }
 
 struct progress
@@ -304,6 +313,7 @@ kinora_bench_vae (int argc, char **argv, int version)
   for (size_t i = 0; i < nl; i++)
     lat[i] = rng_uniform ();
   double rss0 = bench_peak_rss_gib ();
+  const double cpu0 = cpu_seconds ();
   struct progress pr = { .t0 = bench_now () };
   struct ke_vae_run_opts o = { .clamp = true };
   enum ke_status st = ke_vae_decode_opts (v, NULL, lat, n_lat, lh, lw, frame_cb, &pr, &o, &err);
@@ -314,8 +324,14 @@ kinora_bench_vae (int argc, char **argv, int version)
       fprintf (stderr, "kinora-bench: %s\n", err.msg);
       return 1;
     }
+  const double cpu = cpu_seconds () - cpu0;
+  double la[1] = { 0 };
+  if (getloadavg (la, 1) < 1)
+    la[0] = -1;
   printf ("decode: %.2f s total, first frame %.2f s, %.3f s per frame (%d frames)\n", dt, pr.first, dt / frames,
           pr.seen);
+  printf ("decode CPU time %.1f s (%.1f s of wall on %d idle cores); load average now %.1f\n", cpu,
+          cpu / ke_get_threads (), ke_get_threads (), la[0]);
   printf ("caches %.2f GiB; peak RSS %.2f GiB (%.2f GiB after building the weights)\n",
           (double) o.peak_state_bytes / 1073741824.0, bench_peak_rss_gib (), rss0);
   if (be->ops->stats)
