@@ -8,6 +8,9 @@
 #include "kinora-config.h"
 
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <glib/gi18n.h>
 
 #include "kinora-job.h"
@@ -367,6 +370,16 @@ abort_cb (void *user_data)
   return 0;
 }
 
+/* The engine's threads start from the worker and inherit its nice value: the main loop (the
+ * window, a drag, the preview) then wins every contested core. Linux nice is per thread. */
+static void
+lower_worker_priority (void)
+{
+#ifdef SYS_gettid
+  setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), 10);
+#endif
+}
+
 static void
 load_thread (GTask        *task,
              gpointer      source_object,
@@ -377,6 +390,7 @@ load_thread (GTask        *task,
   g_autoptr(GError) error = NULL;
   KinoraModelInfo *info;
 
+  lower_worker_priority ();
   g_mutex_lock (&model_lock);
   if (!ensure_model (self->load_path, &error))
     {
@@ -408,6 +422,7 @@ generate_thread (GTask        *task,
   enum ke_status st;
   KinoraVideo *video;
 
+  lower_worker_priority ();
   g_mutex_lock (&model_lock);
   if (!ensure_model (self->params->model, &error))
     {

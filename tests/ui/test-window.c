@@ -328,9 +328,9 @@ test_generate_play_export (void)
   g_source_remove (probe_id);
   g_assert_null (self->last_error);
   /* the engine never runs on the main thread: no stall beyond what a frame of a smooth drag allows
-   * on a loaded 2-core machine, where the worker threads take every core (250 ms; 30-90 ms are usual) */
+   * on a loaded 2-core machine (100 ms; the workers run at nice 10, 10-20 ms are usual at load 8) */
   g_test_message ("longest main-loop stall while generating: %.1f ms", probe.max_gap / 1000.0);
-  g_assert_cmpint (probe.max_gap, <, 250 * 1000);
+  g_assert_cmpint (probe.max_gap, <, 100 * 1000);
 
   /* one preview per step, every step seen, all frames of the x0 estimate */
   g_assert_cmpuint (log.steps->len, >=, steps);
