@@ -59,7 +59,7 @@ usage (void)
 {
   fprintf (stderr,
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
-           "                             [--threads N] [--precision bf16|fp32] [--layers N]\n"
+           "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n");
 }
@@ -67,7 +67,7 @@ usage (void)
 int
 kinora_bench_generate (int argc, char **argv)
 {
-  const char *model = "ti2v-5B";
+  const char *model = "ti2v-5B", *backend = NULL;
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
   for (int i = 1; i < argc; i++)
@@ -89,6 +89,7 @@ kinora_bench_generate (int argc, char **argv)
       else if (strcmp (o, "--steps") == 0) steps = atoi (v);
       else if (strcmp (o, "--threads") == 0) threads = atoi (v);
       else if (strcmp (o, "--layers") == 0) layers = atoi (v);
+      else if (strcmp (o, "--backend") == 0) backend = v;
       else if (strcmp (o, "--precision") == 0) prec = strcmp (v, "fp32") == 0 ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
       else
         {
@@ -156,6 +157,7 @@ kinora_bench_generate (int argc, char **argv)
   p.steps = steps;
   p.seed = 42;
   p.precision = prec;
+  p.backend = backend;
   struct stamps s;
   memset (&s, 0, sizeof s);
   p.progress = progress_cb;

@@ -45,7 +45,7 @@ if [ "$MODE" = vae ]; then
       --out /tmp/$v.cuda.safetensors && python3 tests/cuda/compare.py $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2
   done
   timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null
-  KINORA_CUDA_PROFILE=1 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep "device time"
+  KINORA_CUDA_PROFILE=1 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>&1 | grep -E "device time|profile"
   echo "-- bf16 channels-last convolutions (KINORA_CUDA_CONV=bf16)"
   KINORA_CUDA_CONV=bf16 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   nvidia-smi --query-gpu=memory.used --format=csv,noheader

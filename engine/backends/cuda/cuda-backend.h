@@ -94,6 +94,10 @@ struct kc_state {
     int profiling;
     cudaEvent_t * ev;
     int * ev_class;
+    const char ** ev_name;
+#define KC_PROF_OPS 48
+    const char * op_name[KC_PROF_OPS];
+    double op_ms[KC_PROF_OPS];
     int n_ev, cap_ev;
     double ms[KC_CLASS_COUNT];
 

@@ -37,7 +37,7 @@ int kc_fail(struct kc_state * s, const char * what, const char * detail)
 
 // --- profiling ---------------------------------------------------------------------------------
 
-static void prof_mark(struct kc_state * s, int cls)
+static void prof_mark(struct kc_state * s, int cls, const char * name)
 {
     if (!s->profiling) {
         return;
@@ -46,13 +46,17 @@ static void prof_mark(struct kc_state * s, int cls)
         int cap = s->cap_ev ? s->cap_ev * 2 : 1024;
         cudaEvent_t * ev = realloc(s->ev, sizeof(cudaEvent_t) * (size_t) cap);
         int * cl = realloc(s->ev_class, sizeof(int) * (size_t) cap);
-        if (!ev || !cl) {
-            if (ev) {
-                s->ev = ev;
-            }
-            if (cl) {
-                s->ev_class = cl;
-            }
+        const char ** nm = realloc(s->ev_name, sizeof(char *) * (size_t) cap);
+        if (ev) {
+            s->ev = ev;
+        }
+        if (cl) {
+            s->ev_class = cl;
+        }
+        if (nm) {
+            s->ev_name = nm;
+        }
+        if (!ev || !cl || !nm) {
             return;
         }
         for (int i = s->cap_ev; i < cap; i++) {
@@ -63,6 +67,7 @@ static void prof_mark(struct kc_state * s, int cls)
         s->cap_ev = cap;
     }
     s->ev_class[s->n_ev] = cls;
+    s->ev_name[s->n_ev] = name;
     cudaEventRecord(s->ev[s->n_ev++], s->stream);
 }
 
@@ -78,14 +83,22 @@ static void prof_collect(struct kc_state * s)
         float ms = 0.0f;
         if (cudaEventElapsedTime(&ms, s->ev[i], s->ev[i + 1]) == cudaSuccess && s->ev_class[i] >= 0) {
             s->ms[s->ev_class[i]] += ms;
+            int j = 0;
+            while (j < KC_PROF_OPS && s->op_name[j] && strcmp(s->op_name[j], s->ev_name[i]) != 0) {
+                j++;
+            }
+            if (j < KC_PROF_OPS) {
+                s->op_name[j] = s->ev_name[i];
+                s->op_ms[j] += ms;
+            }
         }
     }
     s->n_ev = 0;
 }
 
 // Each op marks its start with its class and its end as an idle gap (-1: host time between ops).
-#define PROF_BEGIN(s, cls) prof_mark((s), (cls))
-#define PROF_END(s) prof_mark((s), -1)
+#define PROF_BEGIN(s, cls) prof_mark((s), (cls), __func__)
+#define PROF_END(s) prof_mark((s), -1, NULL)
 
 // --- memory ------------------------------------------------------------------------------------
 
@@ -1254,6 +1267,12 @@ static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
     st->ms_attention = s->ms[KC_CLASS_ATTN];
     st->ms_other = s->ms[KC_CLASS_OTHER];
     memset(s->ms, 0, sizeof(s->ms));
+    // per-op times (profiling only) to the log, by the function that ran them
+    for (int j = 0; j < KC_PROF_OPS && s->op_name[j]; j++) {
+        ke_log(2, "cuda backend: profile %-20s %9.3f ms", s->op_name[j], s->op_ms[j]);
+        s->op_name[j] = NULL;
+        s->op_ms[j] = 0.0;
+    }
     s->peak = s->in_use;
 }
 
