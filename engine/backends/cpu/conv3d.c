@@ -400,7 +400,8 @@ static struct conv_prim * get_prim(struct conv_dnnl * d, const struct ke_conv3d 
     dnnl_dims_t sd = { 1, c->c_in, T, H, W }, wd = { c->c_out, c->c_in, c->kt, c->kh, c->kw }, bd = { c->c_out };
     dnnl_dims_t dd = { 1, c->c_out, To, Ho, Wo };
     dnnl_dims_t strides = { st, sh, sw }, pl = { pt0, ph, pw };
-    dnnl_dims_t pr = { (To - 1) * st + c->kt - T - pt0, (Ho - 1) * sh + c->kh - H - ph, (Wo - 1) * sw + c->kw - W - pw };
+    dnnl_dims_t pr = { (To - 1) * st + c->kt - T - pt0, (Ho - 1) * sh + c->kh - H - ph,
+                       (Wo - 1) * sw + c->kw - W - pw };
     dnnl_memory_desc_t s_any, w_any, b_md, d_any, user_w;
     dnnl_memory_desc_init_by_tag(&q->user_src, 5, sd, dnnl_f32, dnnl_ncdhw);
     dnnl_memory_desc_init_by_tag(&q->user_dst, 5, dd, dnnl_f32, dnnl_ncdhw);

@@ -101,8 +101,8 @@ enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float
         }
         for (int yy = 0; yy < t->th; yy++) {
             for (int xx = 0; xx < t->tw; xx++) {
-                wsum[(int64_t) (t->y0 + yy) * w + t->x0 + xx] +=
-                    ramp(yy, t->th, ov, t->y0 > 0, t->y0 + t->th < h) * ramp(xx, t->tw, ov, t->x0 > 0, t->x0 + t->tw < w);
+                const float wy = ramp(yy, t->th, ov, t->y0 > 0, t->y0 + t->th < h);
+                wsum[(int64_t) (t->y0 + yy) * w + t->x0 + xx] += wy * ramp(xx, t->tw, ov, t->x0 > 0, t->x0 + t->tw < w);
             }
         }
     }

@@ -380,7 +380,8 @@ enum ke_status ke_wan_vae_init(struct ke_vae ** out, struct ke_tensor_set * ws, 
     v->has_enc = ke_tset_get(ws, "encoder.conv1.weight") != NULL;
     v->has_dec = ke_tset_get(ws, "decoder.conv1.weight") != NULL;
     if (!v->has_enc && !v->has_dec) {
-        st = ke_err(err, KE_STATUS_MISSING, "%s: neither encoder.conv1.weight nor decoder.conv1.weight", ke_tset_path(ws));
+        st = ke_err(err, KE_STATUS_MISSING, "%s: neither encoder.conv1.weight nor decoder.conv1.weight",
+                    ke_tset_path(ws));
         goto fail;
     }
     const int img_c = 3 * v->patch * v->patch;
