@@ -70,7 +70,6 @@ kinora_bench_generate (int argc, char **argv)
   const char *model = "ti2v-5B", *backend = NULL;
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
-  const char *backend = "cpu";
   for (int i = 1; i < argc; i++)
     {
       const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -90,7 +89,6 @@ kinora_bench_generate (int argc, char **argv)
       else if (strcmp (o, "--steps") == 0) steps = atoi (v);
       else if (strcmp (o, "--threads") == 0) threads = atoi (v);
       else if (strcmp (o, "--layers") == 0) layers = atoi (v);
-      else if (strcmp (o, "--backend") == 0) backend = v;
       else if (strcmp (o, "--backend") == 0) backend = v;
       else if (strcmp (o, "--precision") == 0) prec = strcmp (v, "fp32") == 0 ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
       else
@@ -178,7 +176,7 @@ kinora_bench_generate (int argc, char **argv)
   double rest = s.last_step >= 2 ? (s.step_t[s.last_step] - s.step_t[1]) / (s.last_step - 1) : first;
   printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, %s, "
           "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1, h / 16,
-          w / 16, steps, backend, prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (),
+          w / 16, steps, backend ? backend : "cpu", prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (),
           bench_blas_corename ());
   printf ("  random weights made in   %8.2f s (not counted)\n", t_build);
   printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
