@@ -175,9 +175,9 @@ kinora_bench_generate (int argc, char **argv)
   double first = s.last_step >= 1 ? s.step_t[1] - s.step_t[0] : 0;
   double rest = s.last_step >= 2 ? (s.step_t[s.last_step] - s.step_t[1]) / (s.last_step - 1) : first;
   printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, %s, "
-          "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1, h / 16,
-          w / 16, steps, backend ? backend : "cpu", prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (),
-          bench_blas_corename ());
+          "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1,
+          h / 16, w / 16, steps, backend ? backend : "cpu",
+          prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (), bench_blas_corename ());
   printf ("  random weights made in   %8.2f s (not counted)\n", t_build);
   printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
   printf ("  step with CFG, first     %8.2f s (DiT set-up included)\n", first);
