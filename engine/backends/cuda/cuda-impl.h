@@ -58,6 +58,9 @@ int kc_flash_attention_bf16(uint16_t * o, const uint16_t * q, const uint16_t * k
                             int64_t Lq, int64_t Lk, int n_heads, int head_dim, int64_t ld, float scale,
                             cudaStream_t s);
 
+// p[r, :] = softmax(scale * s[r, :]) as bf16 (scale > 0), one block per row.
+int kc_softmax_bf16(uint16_t * p, const float * s, int64_t rows, int64_t n, float scale, cudaStream_t st);
+
 // --- DiT layout --------------------------------------------------------------------------------
 int kc_patchify(float * out, const float * x, int C, int F, int H, int W, int ph, int pw, cudaStream_t s);
 int kc_unpatchify(float * out, const float * tok, int C, int F, int H, int W, int ph, int pw, cudaStream_t s);

@@ -766,3 +766,47 @@ extern "C" int kc_scale_rows_bf16(uint16_t * dst, const uint16_t * w, const floa
                                                               N, K);
     KC_LAUNCH_CHECK();
 }
+
+// Row softmax of s[rows, n] (f32, scaled by `scale`) written as bf16 p[rows, n]; one block per row.
+__global__ void k_softmax_bf16(__nv_bfloat16 * __restrict__ p, const float * __restrict__ s, int64_t n, float scale)
+{
+    __shared__ float sh[32];
+    const float * r = s + (int64_t) blockIdx.x * n;
+    __nv_bfloat16 * o = p + (int64_t) blockIdx.x * n;
+    float m = -INFINITY;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        m = fmaxf(m, r[i]);
+    }
+    // block max through the shared array (negate to reuse the sum helper would lose -inf; do it directly)
+    for (int o2 = 16; o2 > 0; o2 >>= 1) {
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o2));
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) {
+        sh[threadIdx.x >> 5] = m;
+    }
+    __syncthreads();
+    m = (threadIdx.x & 31) < (blockDim.x >> 5) ? sh[threadIdx.x & 31] : -INFINITY;
+    for (int o2 = 16; o2 > 0; o2 >>= 1) {
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o2));
+    }
+    float sum = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        sum += expf((r[i] - m) * scale);
+    }
+    __syncthreads();
+    sum = block_sum(sum, sh);
+    const float inv = 1.0f / sum;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        o[i] = __float2bfloat16_rn(expf((r[i] - m) * scale) * inv);
+    }
+}
+
+extern "C" int kc_softmax_bf16(uint16_t * p, const float * s, int64_t rows, int64_t n, float scale, cudaStream_t st)
+{
+    if (rows <= 0 || n <= 0) {
+        return 0;
+    }
+    k_softmax_bf16<<<(unsigned) rows, 256, 0, st>>>((__nv_bfloat16 *) p, s, n, scale);
+    KC_LAUNCH_CHECK();
+}
