@@ -203,13 +203,27 @@ kinora_preview_view_set_progress (KinoraPreviewView *self,
       gtk_progress_bar_set_fraction (self->progress_bar, CLAMP ((double) step / n_steps, 0, 1));
       if (step > 0)
         {
-          g_autofree char *rate = g_strdup_printf (_("%.2f s/step"), elapsed / step);
+          double per_step = elapsed / step;
+          g_autofree char *rate = per_step < 0.1 ? g_strdup_printf (_("%.1f ms/step"), per_step * 1000)
+                                                 : g_strdup_printf (_("%.2f s/step"), per_step);
           gtk_label_set_label (self->rate_label, rate);
         }
     }
   else if (stage == KE_STAGE_DECODE || stage == KE_STAGE_DONE)
     {
-      gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+      /* while decoding, step and n_steps count frames */
+      if (stage == KE_STAGE_DECODE && n_steps > 0)
+        {
+          /* Translators: decoding progress, "frame 3 of 121" */
+          step_text = g_strdup_printf (_("Frame %d of %d"), step, n_steps);
+          gtk_label_set_label (self->step_label, step_text);
+          gtk_progress_bar_set_fraction (self->progress_bar, CLAMP ((double) step / n_steps, 0, 1));
+        }
+      else
+        {
+          gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+        }
+      gtk_label_set_label (self->rate_label, "");
     }
   else
     {

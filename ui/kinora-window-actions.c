@@ -60,6 +60,7 @@ _kinora_window_update_actions (KinoraWindow *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reuse-settings", !busy);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset-settings", !busy);
   gtk_widget_set_visible (self->cancel_button, busy);
+  gtk_widget_set_visible (self->keep_button, busy);
 }
 
 /* --- generate ------------------------------------------------------------------------------------ */

@@ -48,6 +48,8 @@ struct _KinoraWindow
   GtkLabel            *result_label;
   GtkWidget           *generate_button;
   GtkWidget           *cancel_button;
+  GtkWidget           *keep_button;
+  AdwStatusPage       *ready_page;
   KinoraHistoryView   *history_view;
 
   /* Owned references */

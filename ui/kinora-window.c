@@ -349,6 +349,14 @@ update_task_controls (KinoraWindow *self)
   adw_combo_row_set_selected (self->size_row, selected);
   self->updating = FALSE;
 
+  adw_status_page_set_description (self->ready_page,
+                                   self->model_is_random
+                                     ? _("Describe a scene and press Generate. The test model makes random "
+                                         "patterns: it shows how every control, the preview and the export work. "
+                                         "Real videos need the Wan2.2 weights.")
+                                     : _("Describe a scene and press Generate. The frames appear here while they "
+                                         "take shape."));
+
   /* the task follows the model (the test model has the TI2V-5B layout) */
   gtk_widget_set_sensitive (GTK_WIDGET (self->task_row), FALSE);
   gtk_widget_set_visible (GTK_WIDGET (self->guide_high_row), a14b);
@@ -648,6 +656,8 @@ kinora_window_class_init (KinoraWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, result_label);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, generate_button);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, cancel_button);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, keep_button);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, ready_page);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, history_view);
   gtk_widget_class_bind_template_callback (widget_class, recent_row_activated_cb);
 

@@ -322,7 +322,7 @@ test_generate_play_export (void)
   /* the window stays responsive: the preview arrives while the job runs */
   g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
   if (self->job != NULL)
-    screenshot (self, "03-preview-sampling");
+    screenshot (self, "03b-preview-last-step");
   probe.last = 0;
   g_assert_true (wait_until (self, job_done, TIMEOUT_S));
   g_source_remove (probe_id);
@@ -428,8 +428,11 @@ test_cancel (void)
   gint64 cancel_start;
 
   use_test_model (self);
-  generate (self, "a slow pan over a city at night", 7, 200, NULL);
+  generate (self, "a slow pan over a city at night", 7, 1000, NULL);
   g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_nonnull (self->job);
+  spin (0.3);
+  screenshot (self, "03-preview-sampling");
   g_assert_nonnull (self->job);
   cancel_start = g_get_monotonic_time ();
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.cancel", NULL));
@@ -454,7 +457,7 @@ test_close_while_running (void)
   gpointer weak = NULL;
 
   use_test_model (self);
-  generate (self, "rain on a window", 11, 200, NULL);
+  generate (self, "rain on a window", 11, 1000, NULL);
   g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
   g_assert_nonnull (self->job);
 
@@ -474,7 +477,7 @@ test_stop_and_keep (void)
   KinoraWindow *self = new_window ();
 
   use_test_model (self);
-  generate (self, "clouds over a mountain ridge", 5, 200, NULL);
+  generate (self, "clouds over a mountain ridge", 5, 1000, NULL);
   g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
   g_assert_nonnull (self->job);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.stop-and-keep", NULL));
