@@ -1,7 +1,13 @@
 /* Tests for engine/pipeline/image.c: size rules, Lanczos and bicubic resamplers, PNG/JPEG reading. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(KE_HAVE_PNG) && defined(KE_HAVE_JPEG)
+#include <jpeglib.h>
+#include <png.h>
+#endif
 
 #include "test-util.h"
 #include "pipeline/pipeline-impl.h"
@@ -63,6 +69,71 @@ test_unreadable (void)
   g_assert_cmpint (ke_image_load (&im, p, &err), !=, KE_STATUS_OK);
 }
 
+#if defined(KE_HAVE_PNG) && defined(KE_HAVE_JPEG)
+/* A PNG written by libpng and a JPEG written by libjpeg read back through ke_image_read: the PNG
+ * exactly, the JPEG (quality 95, 4:2:0) within 24 levels per channel on a smooth picture. */
+static void
+test_read_png_jpeg (void)
+{
+  enum { W = 37, H = 21 };
+  guint8 px[W * H * 3];
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++)
+      {
+        px[(y * W + x) * 3 + 0] = (guint8) (x * 6);
+        px[(y * W + x) * 3 + 1] = (guint8) (y * 11);
+        px[(y * W + x) * 3 + 2] = 128;
+      }
+  g_autofree char *pp = test_tmp_path ("picture.png");
+  png_image pi = { 0 };
+  pi.version = PNG_IMAGE_VERSION;
+  pi.width = W;
+  pi.height = H;
+  pi.format = PNG_FORMAT_RGB;
+  g_assert_true (png_image_write_to_file (&pi, pp, 0, px, 0, NULL));
+  struct ke_image *im = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_image_read (&im, pp, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (im->width, ==, W);
+  g_assert_cmpint (im->height, ==, H);
+  g_assert_cmpmem (im->rgb, W * H * 3, px, W * H * 3);
+  ke_image_free (im);
+
+  g_autofree char *jp = test_tmp_path ("picture.jpg");
+  FILE *f = fopen (jp, "wb");
+  g_assert_nonnull (f);
+  struct jpeg_compress_struct c;
+  struct jpeg_error_mgr jerr;
+  c.err = jpeg_std_error (&jerr);
+  jpeg_create_compress (&c);
+  jpeg_stdio_dest (&c, f);
+  c.image_width = W;
+  c.image_height = H;
+  c.input_components = 3;
+  c.in_color_space = JCS_RGB;
+  jpeg_set_defaults (&c);
+  jpeg_set_quality (&c, 95, TRUE);
+  jpeg_start_compress (&c, TRUE);
+  while (c.next_scanline < c.image_height)
+    {
+      JSAMPROW row = px + c.next_scanline * W * 3;
+      jpeg_write_scanlines (&c, &row, 1);
+    }
+  jpeg_finish_compress (&c);
+  jpeg_destroy_compress (&c);
+  fclose (f);
+  g_assert_cmpint (ke_image_read (&im, jp, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (im->width, ==, W);
+  g_assert_cmpint (im->height, ==, H);
+  int worst = 0;
+  for (int i = 0; i < W * H * 3; i++)
+    worst = MAX (worst, abs ((int) im->rgb[i] - (int) px[i]));
+  g_test_message ("JPEG round trip: worst channel difference %d", worst);
+  g_assert_cmpint (worst, <=, 24);
+  ke_image_free (im);
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -70,5 +141,8 @@ main (int argc, char **argv)
   g_test_add_func ("/image/sizes", test_sizes);
   g_test_add_func ("/image/constant", test_constant);
   g_test_add_func ("/image/unreadable", test_unreadable);
+#if defined(KE_HAVE_PNG) && defined(KE_HAVE_JPEG)
+  g_test_add_func ("/image/read-png-jpeg", test_read_png_jpeg);
+#endif
   return g_test_run ();
 }
