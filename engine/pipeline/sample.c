@@ -108,11 +108,14 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             a->record(a->record_user, i, "model_t", tvec, n_t);
             a->record(a->record_user, i, "expert_is_high", &hf, 1);
         }
-        st = ke_dit_forward(e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t, cond,
+        // all tokens share t unless frame 0 is pinned: one timestep then (the same numbers, without a
+        // per-token time embedding and modulation)
+        const int n_t_call = a->pin ? n_t : 1;
+        st = ke_dit_forward(e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t_call, cond,
                             abort_poll, &ab, err);
         if (st == KE_STATUS_OK) {
-            st = ke_dit_forward(e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t, uncond,
-                                abort_poll, &ab, err);
+            st = ke_dit_forward(e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t_call,
+                                uncond, abort_poll, &ab, err);
         }
         if (st == KE_STATUS_ABORTED) {
             if (err && err->code == KE_STATUS_ABORTED) {
