@@ -187,12 +187,12 @@ kinora_task_get_title (enum ke_task task)
   switch (task)
     {
     case KE_TASK_T2V_A14B:
-      return _("Text to Video (A14B)");
+      return _("Text (A14B)");
     case KE_TASK_I2V_A14B:
-      return _("Image to Video (A14B)");
+      return _("Image (A14B)");
     case KE_TASK_TI2V_5B:
     default:
-      return _("Text or Image to Video (5B)");
+      return _("Text or Image (5B)");
     }
 }
 

@@ -154,7 +154,7 @@ rebuild_model_list (KinoraWindow *self)
   g_ptr_array_set_size (self->model_paths, 0);
   gtk_string_list_splice (self->model_names, 0, old, NULL);
 
-  add_model_entry (self, TEST_MODEL, _("Test model (random weights)"));
+  add_model_entry (self, TEST_MODEL, _("Test model"));
 
   e = g_file_enumerate_children (models_dir, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NONE, NULL, NULL);
   while (e != NULL)
