@@ -112,6 +112,8 @@ enum ke_status ke_random_dit_weights(struct ke_tensor_set ** out, const struct k
                                      const struct ke_random_opts * o, struct ke_error * err);
 enum ke_status ke_random_vae22_weights(struct ke_tensor_set ** out, int dim, int dec_dim, int z,
                                        const struct ke_random_opts * o, struct ke_error * err);
+enum ke_status ke_random_vae21_weights(struct ke_tensor_set ** out, int dim, int z, const struct ke_random_opts * o,
+                                       struct ke_error * err);
 enum ke_status ke_random_t5_weights(struct ke_tensor_set ** out, int64_t vocab, int64_t dim, int64_t ffn, int heads,
                                     int layers, const struct ke_random_opts * o, struct ke_error * err);
 

@@ -414,6 +414,107 @@ enum ke_status ke_tiny_vae_weights(struct ke_tensor_set ** out, struct ke_error 
     return ke_random_vae22_weights(out, 8, 12, T_Z, NULL, err);
 }
 
+// --- VAE (Wan2.1 layout: flat block lists, up-sampling convs halve the channels) ---------------------
+
+static enum ke_status random_vae21(struct ke_tensor_set ** out, int dim, int z, struct ke_error * err)
+{
+    struct ke_tensor_set * s = ke_tset_new("random Wan2.1 VAE weights");
+    enum ke_status st = KE_STATUS_NOMEM;
+    char n[256];
+    if (!s) {
+        return ke_err(err, st, "random weights: out of memory");
+    }
+    static const int mult[4] = { 1, 2, 4, 4 };
+    static const bool t_down[3] = { false, true, true };
+    int ed[5] = { dim, dim * mult[0], dim * mult[1], dim * mult[2], dim * mult[3] };
+    if ((st = conv(s, "encoder.conv1", ed[0], 3, 3, 3, 1.0f, err))) {
+        goto fail;
+    }
+    int k = 0;
+    for (int i = 0; i < 4; i++) {
+        int ci = ed[i], co = ed[i + 1];
+        for (int j = 0; j < 2; j++) {
+            NAME("encoder.downsamples.%d", k++);
+            if ((st = res_block(s, n, ci, co, err))) {
+                goto fail;
+            }
+            ci = co;
+        }
+        if (i != 3) {
+            NAME("encoder.downsamples.%d.resample.1", k);
+            if ((st = conv(s, n, co, co, 0, 3, 1.0f, err))) {
+                goto fail;
+            }
+            if (t_down[i]) {
+                NAME("encoder.downsamples.%d.time_conv", k);
+                if ((st = conv(s, n, co, co, 3, 1, 1.0f, err))) {
+                    goto fail;
+                }
+            }
+            k++;
+        }
+    }
+    if ((st = middle(s, "encoder", ed[4], err))) {
+        goto fail;
+    }
+    ADD("encoder.head.0.gamma", INIT_GAIN, 1.0f, ed[4], 1, 1, 1);
+    if ((st = conv(s, "encoder.head.2", 2 * z, ed[4], 3, 3, 1.0f, err)) ||
+        (st = conv(s, "conv1", 2 * z, 2 * z, 1, 1, 1.0f, err)) ||
+        (st = conv(s, "conv2", z, z, 1, 1, 1.0f, err))) {
+        goto fail;
+    }
+    int dd[5] = { dim * mult[3], dim * mult[3], dim * mult[2], dim * mult[1], dim * mult[0] };
+    if ((st = conv(s, "decoder.conv1", dd[0], z, 3, 3, 1.0f, err)) || (st = middle(s, "decoder", dd[0], err))) {
+        goto fail;
+    }
+    k = 0;
+    int ci = dd[0];
+    for (int i = 0; i < 4; i++) {
+        const int co = dd[i + 1];
+        if (i > 0) {
+            ci /= 2;        // the previous stage's up-sampling conv halved the channels
+        }
+        for (int j = 0; j < 3; j++) {
+            NAME("decoder.upsamples.%d", k++);
+            if ((st = res_block(s, n, ci, co, err))) {
+                goto fail;
+            }
+            ci = co;
+        }
+        if (i != 3) {
+            NAME("decoder.upsamples.%d.resample.1", k);
+            if ((st = conv(s, n, co / 2, co, 0, 3, 1.0f, err))) {
+                goto fail;
+            }
+            if (t_down[2 - i]) {
+                NAME("decoder.upsamples.%d.time_conv", k);
+                if ((st = conv(s, n, 2 * co, co, 3, 1, 1.0f, err))) {
+                    goto fail;
+                }
+            }
+            k++;
+        }
+    }
+    ADD("decoder.head.0.gamma", INIT_GAIN, 1.0f, dd[4], 1, 1, 1);
+    if ((st = conv(s, "decoder.head.2", 3, dd[4], 3, 3, 0.5f, err))) {
+        goto fail;
+    }
+    *out = s;
+    return KE_STATUS_OK;
+fail:
+    ke_tset_free(s);
+    return st ? st : KE_STATUS_NOMEM;
+}
+
+enum ke_status ke_random_vae21_weights(struct ke_tensor_set ** out, int dim, int z, const struct ke_random_opts * o,
+                                       struct ke_error * err)
+{
+    g_opts = o ? o : &tiny_opts;
+    enum ke_status st = random_vae21(out, dim, z, err);
+    g_opts = &tiny_opts;
+    return st;
+}
+
 // --- UMT5 ----------------------------------------------------------------------------------------------
 
 static enum ke_status random_t5(struct ke_tensor_set ** out, int64_t vocab, int64_t dim, int64_t ffn, int heads,
