@@ -142,11 +142,15 @@ kinora_params_set_image_from_texture (KinoraParams *self,
   rgb = g_malloc ((gsize) w * h * 3);
   for (gsize i = 0; i < (gsize) w * h; i++)
     {
-      guint32 px;
+      guint32 px, a;
       memcpy (&px, rgba + i * 4, 4);
-      rgb[i * 3 + 0] = (px >> 16) & 0xff;
-      rgb[i * 3 + 1] = (px >> 8) & 0xff;
-      rgb[i * 3 + 2] = px & 0xff;
+      a = px >> 24;
+      /* undo the premultiplication: a transparent area keeps its colour */
+      for (int c = 0; c < 3; c++)
+        {
+          guint32 v = (px >> (16 - 8 * c)) & 0xff;
+          rgb[i * 3 + c] = (a == 0 || a == 255) ? v : MIN (255, (v * 255 + a / 2) / a);
+        }
     }
   self->image_rgb = g_bytes_new_take (rgb, (gsize) w * h * 3);
   self->image_width = w;

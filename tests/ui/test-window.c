@@ -556,6 +556,17 @@ test_image_to_video (void)
   g_assert_nonnull (params->image_rgb);
   g_assert_cmpint (params->image_width, ==, 300);
   g_assert_cmpint (params->image_height, ==, 200);
+  {
+    /* RGB8 as the engine takes it: top-left red, bottom-right blue-green */
+    const guint8 *rgb = g_bytes_get_data (params->image_rgb, NULL);
+    const guint8 *last = rgb + ((gsize) 199 * 300 + 299) * 3;
+    g_assert_cmpint (rgb[0], ==, 220);
+    g_assert_cmpint (rgb[1], ==, 0);
+    g_assert_cmpint (rgb[2], ==, 20);
+    g_assert_cmpint (last[0], ==, 20);
+    g_assert_cmpint (last[1], ==, 199);
+    g_assert_cmpint (last[2], ==, 220);
+  }
   kinora_image_crop (params->task, 300, 200, params->width, params->height, &crop, &ow, &oh);
   g_assert_cmpint (ow, ==, 96);
   g_assert_cmpint (oh, ==, 64);
