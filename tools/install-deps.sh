@@ -13,6 +13,7 @@ build_pkgs=(
 run_pkgs=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav libgtk-4-media-gstreamer gstreamer1.0-gl libgl1-mesa-dri
+  librsvg2-common  # GTK's symbolic icons are SVG: only a Recommends, absent with --no-install-recommends
 )
 test_pkgs=(
   xvfb xauth imagemagick dbus-daemon gstreamer1.0-tools gstreamer1.0-plugins-base-apps
