@@ -71,10 +71,12 @@ for v in vae21 vae22; do
   $CLI eval $v --backend cuda --weights $FX/${v}_tiny.weights.safetensors --in $FX/${v}_tiny.io.safetensors \
     --out /tmp/$v.cuda.safetensors && python3 tests/cuda/compare.py $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2
 done
+# whole 4-step pipelines with guidance 5: noise_pred = u + 5 (c - u) scales the bf16 difference of the
+# two predictions (each ~5e-3) by up to 9, so the guided outputs and the video get 2e-2
 for p in ti2v i2v_a14b; do
   echo "pipeline_$p:"
   $CLI eval pipeline --backend cuda --weights-dir $FX --in $FX/pipeline_${p}_tiny.io.safetensors \
-    --out /tmp/pipe_$p.cuda.safetensors && python3 tests/cuda/compare.py $FX/pipeline_${p}_tiny.io.safetensors /tmp/pipe_$p.cuda.safetensors 1e-2
+    --out /tmp/pipe_$p.cuda.safetensors && python3 tests/cuda/compare.py $FX/pipeline_${p}_tiny.io.safetensors /tmp/pipe_$p.cuda.safetensors 2e-2
 done
 
 if [ "$MODE" = full ]; then
