@@ -122,29 +122,42 @@ kinora_bench_generate (int argc, char **argv)
       snprintf (c.model_type, sizeof c.model_type, "ti2v");
       c.dim = 3072; c.ffn_dim = 14336; c.num_heads = 24; c.num_layers = 30; c.in_dim = 48; c.out_dim = 48;
     }
+  else if (strcmp (model, "t2v-A14B") == 0 || strcmp (model, "i2v-A14B") == 0)
+    {
+      const int i2v = model[0] == 'i';
+      snprintf (c.model_type, sizeof c.model_type, i2v ? "i2v" : "t2v");
+      c.dim = 5120; c.ffn_dim = 13824; c.num_heads = 40; c.num_layers = 40; c.in_dim = i2v ? 36 : 16;
+      c.out_dim = 16;
+      vae_dim = 96;
+      z = 16;
+    }
   else
     {
-      fprintf (stderr, "kinora-bench generate: model %s: only ti2v-5B is wired (the A14B Wan2.1 VAE generator is "
-               "not built in)\n", model);
+      fprintf (stderr, "kinora-bench generate: unknown model %s (ti2v-5B, t2v-A14B, i2v-A14B)\n", model);
       return 2;
     }
   if (layers > 0)
     c.num_layers = layers;
 
   struct ke_random_opts ro = { KE_DTYPE_BF16, true, true };
-  struct ke_tensor_set *dit = NULL, *t5 = NULL, *vae = NULL;
+  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
   struct ke_error err = { 0 };
+  const int two_experts = z == 16;
   double t_build = bench_now ();
   if (ke_random_dit_weights (&dit, &c, &ro, &err) != KE_STATUS_OK ||
+      (two_experts && ke_random_dit_weights (&dit_high, &c, &ro, &err) != KE_STATUS_OK) ||
       ke_random_t5_weights (&t5, 256384, 4096, 10240, 64, 24, &ro, &err) != KE_STATUS_OK ||
-      ke_random_vae22_weights (&vae, vae_dim, vae_dec, z, &ro, &err) != KE_STATUS_OK)
+      (z == 48 ? ke_random_vae22_weights (&vae, vae_dim, vae_dec, z, &ro, &err)
+               : ke_random_vae21_weights (&vae, vae_dim, z, &ro, &err)) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
       return 1;
     }
   t_build = bench_now () - t_build;
+  char name[96];
+  snprintf (name, sizeof name, "Wan2.2 %s shapes (random weights)", model);
   ke_model_t *m = NULL;
-  if (ke_model_from_sets (&m, dit, NULL, t5, vae, "Wan2.2 TI2V-5B shapes (random weights)", &err) != KE_STATUS_OK)
+  if (ke_model_from_sets (&m, dit, dit_high, t5, vae, name, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
       return 1;
@@ -158,6 +171,17 @@ kinora_bench_generate (int argc, char **argv)
   p.seed = 42;
   p.precision = prec;
   p.backend = backend;
+  /* I2V: a synthetic gradient picture as the conditioning image */
+  uint8_t *pix = NULL;
+  struct ke_image im = { w, h, NULL };
+  if (ke_model_task (m) == KE_TASK_I2V_A14B)
+    {
+      pix = malloc ((size_t) w * h * 3);
+      for (size_t i = 0; pix && i < (size_t) w * h * 3; i++)
+        pix[i] = (uint8_t) (i * 7 / 3);
+      im.rgb = pix;
+      p.image = &im;
+    }
   struct stamps s;
   memset (&s, 0, sizeof s);
   p.progress = progress_cb;
@@ -166,6 +190,7 @@ kinora_bench_generate (int argc, char **argv)
   s.t0 = bench_now ();
   enum ke_status st = ke_generate (m, &p, &v, &err);
   double total = bench_now () - s.t0;
+  free (pix);
   if (st != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
@@ -176,7 +201,7 @@ kinora_bench_generate (int argc, char **argv)
   double rest = s.last_step >= 2 ? (s.step_t[s.last_step] - s.step_t[1]) / (s.last_step - 1) : first;
   printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, %s, "
           "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1,
-          h / 16, w / 16, steps, backend ? backend : "cpu",
+          h / (z == 48 ? 16 : 8), w / (z == 48 ? 16 : 8), steps, backend ? backend : "cpu",
           prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (), bench_blas_corename ());
   printf ("  random weights made in   %8.2f s (not counted)\n", t_build);
   printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
