@@ -241,7 +241,7 @@ struct ke_gen_params {
     const char * prompt;
     const char * negative_prompt;    // NULL or "": the official default negative prompt
     const struct ke_image * image;   // optional for TI2V-5B, required for I2V-A14B
-    int width, height;               // output size (I2V-A14B: max area width*height)
+    int width, height;               // output size; with an image: the area width*height (aspect from the image)
     int n_frames;                    // 4n+1
     int steps;
     float guide;                     // guidance (A14B: low-noise expert)
