@@ -199,6 +199,8 @@ static enum ke_status load_resample(struct loader * L, struct vae_coder * cd, st
     return KE_STATUS_OK;
 }
 
+static void free_block(struct ke_vae * v, struct vae_block * b);
+
 // One block at pfx (residual, attention or resample), or none (returns MISSING quietly via *found).
 static enum ke_status load_block(struct loader * L, struct vae_coder * cd, const char * pfx, int * C, bool up,
                                  bool * found)
@@ -223,6 +225,9 @@ static enum ke_status load_block(struct loader * L, struct vae_coder * cd, const
     }
     if (st == KE_STATUS_OK) {
         cd->n_blocks++;
+    } else {
+        free_block(L->v, b);   // what the block had loaded before the failure
+        memset(b, 0, sizeof(*b));
     }
     return st;
 }
