@@ -427,6 +427,12 @@ static void test_vae(void)
     got = down(dy, n);
     check("vae_l2norm", got, ref, n, TOL_F32);
     free(got);
+    g_cpu->ops->silu(g_cpu, ref, (int64_t) n);
+    g_gpu->ops->vae_l2norm(g_gpu, dy, dx, C, N, dg);
+    g_gpu->ops->silu(g_gpu, dy, (int64_t) n);   // fused with the norm
+    got = down(dy, n);
+    check("vae_l2norm + silu (fused)", got, ref, n, TOL_F32);
+    free(got);
 
     // frame copy f32 -> f32 into a wider tensor (frames 1..2 of src to 3..4 of dst with 6 frames)
     memset(ref, 0, (size_t) C * 6 * H * W * 4);

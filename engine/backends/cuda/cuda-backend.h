@@ -23,7 +23,7 @@ enum kc_op_class { KC_CLASS_GEMM = 0, KC_CLASS_ATTN, KC_CLASS_OTHER, KC_CLASS_CO
 #define KC_SHADOWS 8
 #define KC_PENDING 4
 
-enum { KC_PEND_LN = 1, KC_PEND_RMS, KC_PEND_LINEAR };
+enum { KC_PEND_LN = 1, KC_PEND_RMS, KC_PEND_LINEAR, KC_PEND_L2 };
 
 struct kc_block {
     void * p;

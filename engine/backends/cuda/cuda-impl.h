@@ -68,7 +68,7 @@ int kc_unpatchify(float * out, const float * tok, int C, int F, int H, int W, in
 int kc_pad_time(float * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s);
 
 // --- VAE (semantics as the ops of the same names in backend.h) ---------------------------------
-int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, cudaStream_t s);
+int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu, cudaStream_t s);
 int kc_vae_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16, int src_T,
                       int src_t0, int n, int C, int64_t hw, cudaStream_t s);
 int kc_vae_upsample2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s);

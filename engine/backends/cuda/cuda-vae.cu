@@ -27,8 +27,9 @@ static inline unsigned blocks_for(int64_t n)
         return cudaGetLastError() == cudaSuccess ? 0 : -1;         \
     } while (0)
 
-// y[c, n] = x[c, n] / max(||x[:, n]||, 1e-12) * sqrt(C) * gamma[c]; one thread per position (y may be x).
-__global__ void k_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma)
+// y[c, n] = x[c, n] / max(||x[:, n]||, 1e-12) * sqrt(C) * gamma[c]; one thread per position (y may be x);
+// then SiLU when `silu`.
+__global__ void k_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu)
 {
     const float sc = sqrtf((float) C);
     GRID_STRIDE(n, N) {
@@ -40,14 +41,19 @@ __global__ void k_vae_l2norm(float * y, const float * x, int C, int64_t N, const
         const float nrm = sqrtf(ss);
         const float inv = 1.0f / (nrm > 1e-12f ? nrm : 1e-12f);
         for (int c = 0; c < C; c++) {
-            y[(int64_t) c * N + n] = x[(int64_t) c * N + n] * inv * sc * gamma[c];
+            float v = x[(int64_t) c * N + n] * inv * sc * gamma[c];
+            if (silu) {
+                v = v / (1.0f + expf(-v));
+            }
+            y[(int64_t) c * N + n] = v;
         }
     }
 }
 
-extern "C" int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, cudaStream_t s)
+extern "C" int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu,
+                             cudaStream_t s)
 {
-    LAUNCH(k_vae_l2norm, N, y, x, C, N, gamma);
+    LAUNCH(k_vae_l2norm, N, y, x, C, N, gamma, silu);
 }
 
 __global__ void k_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,

@@ -714,6 +714,11 @@ static void run_pending(struct kc_state * s, struct kc_pending * q)
     case KC_PEND_LINEAR:
         run_gemm(s, q->y, q->xb, q->M, q->l, GEMM_F32);
         break;
+    case KC_PEND_L2:
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_vae_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 0, s->stream));
+        PROF_END(s);
+        break;
     default:
         break;
     }
@@ -990,6 +995,16 @@ static void cu_gelu_tanh(struct ke_backend * be, float * x, int64_t n)
 
 static void cu_silu(struct ke_backend * be, float * x, int64_t n)
 {
+    struct kc_state * s = kc_st(be);
+    struct kc_pending * q = pending_only(s, KC_PEND_L2, x);
+    if (q && q->M * q->D == n) {
+        // the VAE's channel L2 norm and the SiLU after it in one pass
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_vae_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 1, s->stream));
+        PROF_END(s);
+        s->n_pend = 0;
+        return;
+    }
     EW_OP(kc_silu(x, n, s->stream), x, n * 4, NULL, 0, x, n * 4);
 }
 
@@ -1293,7 +1308,19 @@ static void cu_unpatchify(struct ke_backend * be, float * out, const float * tok
 
 static void cu_vae_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
 {
-    EW_OP(kc_vae_l2norm(y, x, C, N, gamma, s->stream), x, C * N * 4, gamma, C * 4, y, C * N * 4);
+    // queued: a SiLU of y usually follows (one pass for both)
+    struct kc_state * s = kc_st(be);
+    flush_pending(s);
+    kc_read(s, x, (size_t) (C * N) * 4);
+    kc_read(s, gamma, (size_t) C * 4);
+    kc_wrote(s, y, (size_t) (C * N) * 4);
+    struct kc_pending * q = push_pending(s);
+    q->kind = KC_PEND_L2;
+    q->y = y;
+    q->x = x;
+    q->M = N;   // positions
+    q->D = C;   // channels
+    q->w = gamma;
 }
 
 static void cu_vae_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src,
