@@ -209,11 +209,59 @@ static void release(struct ke_backend * be, struct ke_linear * l)
     }
 }
 
+void ke_umt5_trim(struct ke_umt5 * m)
+{
+    struct ke_umt5_workspace * w = &m->ws;
+    float * dev[] = { w->x, w->h, w->t, w->q, w->k, w->v, w->a, w->g, w->u, w->bias };
+    for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
+        ke_be_free(m->be, dev[i]);
+    }
+    free(w->host);
+    free(w->hbias);
+    free(w->bucket_of);
+    memset(w, 0, sizeof(*w));
+}
+
+// Buffers for L tokens, reused while L fits.
+static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, struct ke_error * err)
+{
+    struct ke_umt5_workspace * w = &m->ws;
+    if (L <= w->cap) {
+        return KE_STATUS_OK;
+    }
+    ke_umt5_trim(m);
+    const struct ke_umt5_config * c = &m->cfg;
+    struct ke_backend * be = m->be;
+    const size_t fs = sizeof(float);
+    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn, H = c->n_heads;
+    w->host = malloc((size_t) (L * D) * fs);
+    w->hbias = malloc((size_t) (H * L * L) * fs);
+    w->bucket_of = malloc((size_t) (2 * L - 1) * sizeof(int));
+    w->x = ke_be_alloc(be, (size_t) (L * D) * fs);
+    w->h = ke_be_alloc(be, (size_t) (L * D) * fs);
+    w->t = ke_be_alloc(be, (size_t) (L * D) * fs);
+    w->q = ke_be_alloc(be, (size_t) (L * A) * fs);
+    w->k = ke_be_alloc(be, (size_t) (L * A) * fs);
+    w->v = ke_be_alloc(be, (size_t) (L * A) * fs);
+    w->a = ke_be_alloc(be, (size_t) (L * A) * fs);
+    w->g = ke_be_alloc(be, (size_t) (L * F) * fs);
+    w->u = ke_be_alloc(be, (size_t) (L * F) * fs);
+    w->bias = ke_be_alloc(be, (size_t) (H * L * L) * fs);
+    if (!w->host || !w->hbias || !w->bucket_of || !w->x || !w->h || !w->t || !w->q || !w->k || !w->v || !w->a ||
+        !w->g || !w->u || !w->bias) {
+        ke_umt5_trim(m);
+        return ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for %lld tokens", (long long) L);
+    }
+    w->cap = L;
+    return KE_STATUS_OK;
+}
+
 void ke_umt5_free(struct ke_umt5 * m)
 {
     if (!m) {
         return;
     }
+    ke_umt5_trim(m);
     for (int i = 0; m->layers && i < m->cfg.n_layers; i++) {
         struct ke_umt5_layer * l = &m->layers[i];
         ke_be_free(m->be, l->norm1);
@@ -285,25 +333,15 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
     for (int64_t i = 0; mask && i < L; i++) {
         with_mask |= mask[i] == 0;
     }
-    const size_t fs = sizeof(float);
-    float * host = malloc((size_t) (L * D) * fs);
-    float * hbias = malloc((size_t) (H * L * L) * fs);
-    int * bucket_of = malloc((size_t) (2 * L - 1) * sizeof(int));
-    float * x = ke_be_alloc(be, (size_t) (L * D) * fs);
-    float * h = ke_be_alloc(be, (size_t) (L * D) * fs);
-    float * t = ke_be_alloc(be, (size_t) (L * D) * fs);
-    float * q = ke_be_alloc(be, (size_t) (L * A) * fs);
-    float * k = ke_be_alloc(be, (size_t) (L * A) * fs);
-    float * v = ke_be_alloc(be, (size_t) (L * A) * fs);
-    float * a = ke_be_alloc(be, (size_t) (L * A) * fs);
-    float * g = ke_be_alloc(be, (size_t) (L * F) * fs);
-    float * u = ke_be_alloc(be, (size_t) (L * F) * fs);
-    float * bias = ke_be_alloc(be, (size_t) (H * L * L) * fs);
-    enum ke_status st = KE_STATUS_OK;
-    if (!host || !hbias || !bucket_of || !x || !h || !t || !q || !k || !v || !a || !g || !u || !bias) {
-        st = ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for %lld tokens", (long long) L);
-        goto done;
+    enum ke_status st = ensure_workspace(m, L, err);
+    if (st != KE_STATUS_OK) {
+        return st;
     }
+    const size_t fs = sizeof(float);
+    float * host = m->ws.host, * hbias = m->ws.hbias, * x = m->ws.x, * h = m->ws.h, * t = m->ws.t;
+    float * q = m->ws.q, * k = m->ws.k, * v = m->ws.v, * a = m->ws.a, * g = m->ws.g, * u = m->ws.u;
+    float * bias = m->ws.bias;
+    int * bucket_of = m->ws.bucket_of;
     // x = Emb[ids]
     const size_t es = ke_dtype_size(m->emb->type);
     for (int64_t i = 0; i < L; i++) {
@@ -351,18 +389,5 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
     ops->rms_norm(be, h, x, L, D, m->norm, c->eps);
     ops->download(be, hidden, h, (size_t) (L * D) * fs);
 done:
-    ke_be_free(be, x);
-    ke_be_free(be, h);
-    ke_be_free(be, t);
-    ke_be_free(be, q);
-    ke_be_free(be, k);
-    ke_be_free(be, v);
-    ke_be_free(be, a);
-    ke_be_free(be, g);
-    ke_be_free(be, u);
-    ke_be_free(be, bias);
-    free(host);
-    free(hbias);
-    free(bucket_of);
     return st;
 }

@@ -29,12 +29,25 @@ struct ke_umt5_layer {
     struct ke_linear fc2;       // (dim, dim_ffn)
 };
 
+// Activation buffers for up to `cap` tokens, kept between encodes (prompt and negative prompt).
+struct ke_umt5_workspace {
+    int64_t cap;
+    float * x, * h, * t;            // (cap, dim) backend
+    float * q, * k, * v, * a;       // (cap, dim_attn) backend
+    float * g, * u;                 // (cap, dim_ffn) backend
+    float * bias;                   // (n_heads, cap, cap) backend
+    float * host;                   // (cap, dim) host
+    float * hbias;                  // (n_heads, cap, cap) host
+    int * bucket_of;                // (2 cap - 1) host
+};
+
 struct ke_umt5 {
     struct ke_umt5_config cfg;
     struct ke_backend * be;
     const struct ke_tensor * emb;       // (vocab, dim), stored dtype
     struct ke_umt5_layer * layers;      // (n_layers)
     float * norm;                       // (dim) final norm, backend memory
+    struct ke_umt5_workspace ws;
 };
 
 // Optional intermediate outputs of one sequence (host memory, any may be NULL), and a cancel hook.
@@ -50,6 +63,8 @@ struct ke_umt5_trace {
 enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
                             struct ke_error * err);
 void ke_umt5_free(struct ke_umt5 * m);
+// Release the activation buffers kept between encodes (the next encode allocates them again).
+void ke_umt5_trim(struct ke_umt5 * m);
 
 // Bidirectional relative-position bucket of distance rel = key_pos - query_pos, computed in float32
 // as the reference does: buckets [0, n/2) for rel <= 0, [n/2, n) for rel > 0.

@@ -461,6 +461,35 @@ test_fp8_file (void)
   ke_tset_free (w);
 }
 
+/* Buffers kept between encodes: a short prompt after a long one (smaller L inside larger buffers)
+ * gives bit-identical rows to a fresh model, and so does the long one again after a trim. */
+static void
+test_workspace (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_umt5 *m = NULL, *fresh = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&m, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_init (&fresh, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  int64_t ids[20];
+  for (int i = 0; i < 20; i++)
+    ids[i] = 2 + (i * 37) % 290;
+  float a[20 * 64], b[20 * 64], c[5 * 64], d[5 * 64];
+  g_assert_cmpint (ke_umt5_encode (m, a, ids, NULL, 20, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (m, c, ids, NULL, 5, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (fresh, d, ids, NULL, 5, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (c, sizeof c, d, sizeof d);
+  ke_umt5_trim (m);
+  g_assert_cmpint (m->ws.cap, ==, 0);
+  g_assert_cmpint (ke_umt5_encode (m, b, ids, NULL, 20, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (a, sizeof a, b, sizeof b);
+  ke_umt5_free (m);
+  ke_umt5_free (fresh);
+  ke_tset_free (w);
+}
+
 static int
 abort_after (void *user_data)
 {
@@ -518,6 +547,7 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/fp8-scaled", test_fp8_scaled);
   g_test_add_func ("/umt5/fp8-file", test_fp8_file);
   g_test_add_func ("/umt5/shared-pos", test_shared_pos);
+  g_test_add_func ("/umt5/workspace", test_workspace);
   g_test_add_func ("/umt5/abort", test_abort);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
   return g_test_run ();
