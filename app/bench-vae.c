@@ -14,6 +14,7 @@
 #include "backends/cpu/cpu-impl.h"
 #include "core/error.h"
 #include "core/threadpool.h"
+#include "loaders/loaders.h"
 #include "models/vae/wan-vae.h"
 #include "bench.h"
 
@@ -238,6 +239,7 @@ kinora_bench_vae (int argc, char **argv, int version)
   bool fast = false;
   const char *backend = NULL;
   double budget = 0.0;
+  const char *wfile = NULL;
   for (int i = 1; i < argc; i++)
     {
       const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -251,6 +253,8 @@ kinora_bench_vae (int argc, char **argv, int version)
         budget = atof (argv[++i]);
       else if (strcmp (o, "--tile") == 0 && v)
         tile = atoi (argv[++i]);
+      else if (strcmp (o, "--weights-file") == 0 && v)
+        wfile = argv[++i];
       else if (strcmp (o, "--fast") == 0)
         fast = true;
       else if (strcmp (o, "--backend") == 0 && v)
@@ -261,7 +265,9 @@ kinora_bench_vae (int argc, char **argv, int version)
         {
           fprintf (stderr,
                    "usage: kinora-bench vae%d-decode [--size WxH] [--frames N] [--threads N] [--fast]\n"
-                   "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda]\n",
+                   "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda] [--weights-file PATH]\n"
+                   "  --weights-file: write the random weights to PATH (f32 safetensors) and decode from the\n"
+                   "  mapped file, as from a real checkpoint\n",
                    version);
           return 2;
         }
@@ -297,6 +303,23 @@ kinora_bench_vae (int argc, char **argv, int version)
     return 1;
   struct ke_vae *v = NULL;
   struct ke_error err = { 0 };
+  if (wfile)
+    {
+      int n = ke_tset_count (ws);
+      const struct ke_tensor **all = malloc ((size_t) n * sizeof (*all));
+      for (int i = 0; all && i < n; i++)
+        all[i] = ke_tset_at (ws, i);
+      enum ke_status wst = all ? ke_safetensors_write (wfile, all, n, NULL, 0, &err) : KE_STATUS_NOMEM;
+      free (all);
+      ke_tset_free (ws);
+      ws = NULL;
+      if (wst != KE_STATUS_OK || ke_weights_open (&ws, wfile, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench: %s: %s\n", wfile, err.msg);
+          return 1;
+        }
+      printf ("weights mapped from %s\n", wfile);
+    }
   struct ke_backend *be = fast ? ke_backend_cpu_fast () : ke_backend_cpu ();
   if (backend && strcmp (backend, "cpu") != 0 && !(be = ke_backend_by_name (backend, &err)))
     {
