@@ -148,7 +148,8 @@ typedef struct ke_vae ke_vae_t;
 
 struct ke_vae_params {
     const char * backend;       // "cpu" (default) or "cuda"
-    bool fast;                  // bf16 convolutions and bf16 caches instead of exact fp32
+    bool fast;                  // bf16 convolutions and bf16 caches instead of exact fp32 (Wan2.2 at
+                                // 1280x704 needs it to stay near 6 GiB: the fp32 caches alone are 6.4 GB)
     double mem_budget_gib;      // decode caches + activations budget picking spatial tiles (0: untiled)
     int tile;                   // force square tiles of this many latent pixels (0: from the budget)
     int tile_overlap;           // latent pixels shared by neighbouring tiles (0: default 4)
