@@ -64,14 +64,29 @@ static enum ke_status encode_text(struct gen * g, int which, const char * text, 
         st = ke_err(err, KE_STATUS_INVALID, "prompt encodes to no tokens");
         goto done;
     }
-    const int64_t dim = m->t5->cfg.dim;
+    const int64_t dim = m->te ? ke_text_encoder_dim(m->te) : m->t5->cfg.dim;
     g->txt[which] = malloc(sizeof(float) * (size_t) (n * dim));
     if (!g->txt[which]) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
         goto done;
     }
     // only the real tokens: the reference's padded run gives the same rows (masked keys get exp() = 0)
-    st = ke_umt5_encode(m->t5, g->txt[which], ids, NULL, n, NULL, err);
+    if (m->te) {
+        // through the encoder's memory cache: the negative prompt is encoded once per model
+        float * hidden = NULL;
+        if (!m->tok) {
+            for (int i = 0; i < n; i++) {
+                ids32[i] = (int32_t) ids[i];
+            }
+        }
+        st = ke_text_encode(m->te, ids32, n, NULL, &hidden, err);
+        if (st == KE_STATUS_OK) {
+            memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
+        }
+        ke_text_hidden_free(hidden);
+    } else {
+        st = ke_umt5_encode(m->t5, g->txt[which], ids, NULL, n, NULL, err);
+    }
     g->n_tok[which] = n;
 done:
     free(ids);

@@ -14,7 +14,8 @@ struct ke_model {
     bool tiny;                          // the tiny built-in model: always exact fp32, so runs repeat anywhere
     double boundary;                    // expert switch (fraction of 1000); 0: one dense DiT
     // text
-    struct ke_tensor_set * t5_w;
+    ke_text_encoder_t * te;             // real models: UMT5 with a prompt-embedding cache (memory)
+    struct ke_tensor_set * t5_w;        // random-weight models: the encoder over a set made in memory
     struct ke_umt5 * t5;
     ke_tokenizer_t * tok;               // NULL: the tiny model's byte tokenizer
     // DiT: [0] dense or low-noise expert, [1] high-noise expert; built on first use

@@ -44,6 +44,7 @@ void ke_model_free(ke_model_t * m)
         ke_dit_free(m->dit[i]);
         ke_tset_free(m->dit_w[i]);
     }
+    ke_text_encoder_free(m->te);
     ke_umt5_free(m->t5);
     ke_tset_free(m->t5_w);
     ke_tokenizer_free(m->tok);
@@ -119,17 +120,14 @@ static enum ke_status open_vae(ke_model_t * m, const char * path, struct ke_erro
 
 static enum ke_status open_t5(ke_model_t * m, const char * path, struct ke_error * err)
 {
-    enum ke_status st = open_role(&m->t5_w, path, KE_NAME_ROLE_T5, err);
-    if (st == KE_STATUS_OK) {
-        st = ke_umt5_init(&m->t5, m->t5_w, ke_backend_cpu_fast(), err);
-    }
+    enum ke_status st = ke_text_encoder_open(&m->te, path, "cpu", true, err);
     if (st != KE_STATUS_OK) {
         ke_err_prefix(err, "text encoder %s: ", path);
         return st;
     }
-    if (m->t5->cfg.dim != m->cfg.text_dim) {
-        return ke_err(err, KE_STATUS_SHAPE, "%s: the text encoder is %lld wide, the DiT expects text_dim %d", path,
-                      (long long) m->t5->cfg.dim, m->cfg.text_dim);
+    if (ke_text_encoder_dim(m->te) != m->cfg.text_dim) {
+        return ke_err(err, KE_STATUS_SHAPE, "%s: the text encoder is %d wide, the DiT expects text_dim %d", path,
+                      ke_text_encoder_dim(m->te), m->cfg.text_dim);
     }
     return KE_STATUS_OK;
 }
