@@ -1,10 +1,12 @@
-// Kinora engine: conv3d through cuDNN. Default: f32 NCDHW tensors with tensor-core (TF32) math
-// allowed, which keeps the VAE fixtures within 1e-2. KINORA_CUDA_CONV=bf16: bf16 channels-last (NDHWC)
-// tensors with fp32 accumulation; the f32 [C, T, H, W] activations are transposed and converted on
-// the way in (with the temporal zero padding) and back on the way out (with the bias); faster, but
-// bf16 rounding at every layer puts the tiny VAE fixtures at ~2e-2. cuDNN pads only symmetrically, so
-// causal (front-only) temporal padding is materialised with zero frames. Weights are uploaded once;
-// descriptors and algorithms are cached per shape.
+// Kinora engine: conv3d through cuDNN, in one of three layouts (KINORA_CUDA_CONV):
+//  - f32 (default): f32 channels-last (NDHWC) tensors, TF32 tensor-core math;
+//  - ncdhw: f32 NCDHW tensors as the table stores them (no transposes), TF32 math;
+//  - bf16: bf16 channels-last with fp32 accumulation: fastest, but bf16 rounding at every layer puts
+//    the tiny VAE fixtures at ~2e-2, so not the default.
+// The channels-last layouts transpose the f32 [C, T, H, W] activations on the way in (with the
+// temporal zero padding, which cuDNN only does symmetrically) and back on the way out (with the
+// bias). Weights are uploaded once; descriptors and algorithms are cached per shape; a layer cuDNN has
+// no channels-last engine for falls back to NCDHW.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,9 @@
 
 #define CONV_PLANS 16
 
+// layouts: 0 f32 NCDHW; 1 bf16 NDHWC; 2 f32 NDHWC (channels last, TF32 math)
 struct conv_plan {
-    int bf16;
+    int mode;
     int T, H, W, pt, ph, pw, st, sh, sw;   // pt: symmetric temporal pad given to cuDNN
     cudnnTensorDescriptor_t xd, yd;
     cudnnConvolutionDescriptor_t cd;
@@ -27,8 +30,8 @@ struct conv_plan {
 struct kc_conv {
     float * w;
     float * b;
-    uint16_t * wb;   // bf16 [Cout, kt, kh, kw, Cin] (NULL: f32 path only)
-    int no_bf16;
+    void * wb;       // channels-last copy [Cout, kt, kh, kw, Cin] in the mode's type (NULL: NCDHW only)
+    int no_bf16;     // channels-last failed for this layer: NCDHW from now on
     size_t bytes;
     cudnnFilterDescriptor_t wd, wdb;
     struct conv_plan plans[CONV_PLANS];
@@ -63,29 +66,36 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
                         CUDNN_STATUS_SUCCESS)) {
         rc = -1;
     }
-    if (rc == 0 && s->conv_bf16) {
-        // channels-last bf16 copy [Cout, kt, kh, kw, Cin]
+    if (rc == 0 && s->conv_mode != 0) {
+        // channels-last copy [Cout, kt, kh, kw, Cin] (bf16 or f32)
+        const int bf = s->conv_mode == 1;
+        const size_t es = bf ? 2 : 4;
         const int64_t ks = (int64_t) c->kt * c->kh * c->kw;
-        uint16_t * hwb = malloc((size_t) n * 2);
+        void * hwb = malloc((size_t) n * es);
         const int fdb[5] = { c->c_out, c->c_in, c->kt, c->kh, c->kw };
         if (hwb) {
             for (int64_t o = 0; o < c->c_out; o++) {
                 for (int64_t i = 0; i < c->c_in; i++) {
                     for (int64_t k = 0; k < ks; k++) {
-                        hwb[(o * ks + k) * c->c_in + i] = ke_f32_to_bf16(hw[(o * c->c_in + i) * ks + k]);
+                        const float v = hw[(o * c->c_in + i) * ks + k];
+                        if (bf) {
+                            ((uint16_t *) hwb)[(o * ks + k) * c->c_in + i] = ke_f32_to_bf16(v);
+                        } else {
+                            ((float *) hwb)[(o * ks + k) * c->c_in + i] = v;
+                        }
                     }
                 }
             }
-            if (cudaMalloc((void **) &p->wb, (size_t) n * 2) != cudaSuccess ||
-                cudaMemcpy(p->wb, hwb, (size_t) n * 2, cudaMemcpyHostToDevice) != cudaSuccess ||
+            if (cudaMalloc(&p->wb, (size_t) n * es) != cudaSuccess ||
+                cudaMemcpy(p->wb, hwb, (size_t) n * es, cudaMemcpyHostToDevice) != cudaSuccess ||
                 cudnnCreateFilterDescriptor(&p->wdb) != CUDNN_STATUS_SUCCESS ||
-                cudnnSetFilterNdDescriptor(p->wdb, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 5, fdb) !=
-                    CUDNN_STATUS_SUCCESS) {
+                cudnnSetFilterNdDescriptor(p->wdb, bf ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, 5,
+                                           fdb) != CUDNN_STATUS_SUCCESS) {
                 cudaGetLastError();
                 cudaFree(p->wb);
                 p->wb = NULL;
             } else {
-                p->bytes += (size_t) n * 2;
+                p->bytes += (size_t) n * es;
             }
         }
         free(hwb);
@@ -138,22 +148,23 @@ void kc_conv3d_release(struct ke_backend * be, struct ke_conv3d * c)
     c->prepared = NULL;
 }
 
-static cudnnStatus_t set_5d(cudnnTensorDescriptor_t d, int bf16, int C, int T, int H, int W)
+static cudnnStatus_t set_5d(cudnnTensorDescriptor_t d, int mode, int C, int T, int H, int W)
 {
     const int dims[5] = { 1, C, T, H, W };
-    if (bf16) {
-        return cudnnSetTensorNdDescriptorEx(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_BFLOAT16, 5, dims);
+    if (mode) {
+        return cudnnSetTensorNdDescriptorEx(d, CUDNN_TENSOR_NHWC, mode == 1 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT, 5,
+                                            dims);
     }
     const int str[5] = { C * T * H * W, T * H * W, H * W, W, 1 };
     return cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, str);
 }
 
-static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, int bf16,
+static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, int mode,
                                     int T, int H, int W, int pt, int ph, int pw, int st, int sh, int sw)
 {
     for (int i = 0; i < p->n_plans; i++) {
         struct conv_plan * q = &p->plans[i];
-        if (q->bf16 == bf16 && q->T == T && q->H == H && q->W == W && q->pt == pt && q->ph == ph && q->pw == pw && q->st == st &&
+        if (q->mode == mode && q->T == T && q->H == H && q->W == W && q->pt == pt && q->ph == ph && q->pw == pw && q->st == st &&
             q->sh == sh && q->sw == sw) {
             return q;
         }
@@ -168,19 +179,19 @@ static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, con
         cudnnDestroyConvolutionDescriptor(q->cd);
     }
     memset(q, 0, sizeof(*q));
-    q->bf16 = bf16;
+    q->mode = mode;
     q->T = T, q->H = H, q->W = W, q->pt = pt, q->ph = ph, q->pw = pw, q->st = st, q->sh = sh, q->sw = sw;
     const int pad[3] = { pt, ph, pw }, str[3] = { st, sh, sw }, dil[3] = { 1, 1, 1 };
     int od[5] = { 0 };
     if (cudnnCreateTensorDescriptor(&q->xd) || cudnnCreateTensorDescriptor(&q->yd) ||
         cudnnCreateConvolutionDescriptor(&q->cd) ||
         cudnnSetConvolutionNdDescriptor(q->cd, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT) ||
-        cudnnSetConvolutionMathType(q->cd, bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+        cudnnSetConvolutionMathType(q->cd, mode == 1 ? CUDNN_TENSOR_OP_MATH : CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
         p->n_plans--;
         return NULL;
     }
-    cudnnFilterDescriptor_t wd = bf16 ? p->wdb : p->wd;
-    if (set_5d(q->xd, bf16, c->c_in, T, H, W) != CUDNN_STATUS_SUCCESS ||
+    cudnnFilterDescriptor_t wd = mode ? p->wdb : p->wd;
+    if (set_5d(q->xd, mode, c->c_in, T, H, W) != CUDNN_STATUS_SUCCESS ||
         cudnnGetConvolutionNdForwardOutputDim(q->cd, q->xd, wd, 5, od) != CUDNN_STATUS_SUCCESS) {
         p->n_plans--;
         return NULL;
@@ -188,7 +199,7 @@ static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, con
     q->To = od[2], q->Ho = od[3], q->Wo = od[4];
     cudnnConvolutionFwdAlgoPerf_t perf[8];
     int n = 0, found = 0;
-    if (set_5d(q->yd, bf16, c->c_out, q->To, q->Ho, q->Wo) == CUDNN_STATUS_SUCCESS &&
+    if (set_5d(q->yd, mode, c->c_out, q->To, q->Ho, q->Wo) == CUDNN_STATUS_SUCCESS &&
         cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, q->xd, wd, q->cd, q->yd, 8, &n, perf) == CUDNN_STATUS_SUCCESS) {
         for (int i = 0; i < n; i++) {
             if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ((size_t) 2 << 30)) {
@@ -200,7 +211,7 @@ static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, con
     }
     if (!found || cudnnGetConvolutionForwardWorkspaceSize(s->dnn, q->xd, wd, q->cd, q->yd, q->algo, &q->ws) !=
                       CUDNN_STATUS_SUCCESS) {
-        if (!bf16 && !found) {
+        if (!mode && !found) {
             q->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
             q->ws = 0;
             return q;
@@ -224,14 +235,16 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
         return;
     }
     if (p->wb && !p->no_bf16) {
+        const int mode = s->conv_mode, bf = mode == 1;
+        const size_t es = bf ? 2 : 4;
         const int Tin = T + pt0 + pt1;
         const int64_t hw = (int64_t) H * W;
-        struct conv_plan * q = conv_plan(s, p, c, 1, Tin, H, W, 0, ph, pw, st, sh, sw);
-        uint16_t * xb = q ? kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 2) : NULL;
-        uint16_t * yb = xb ? kc_alloc(s, (size_t) ((int64_t) c->c_out * q->To * q->Ho * q->Wo) * 2) : NULL;
+        struct conv_plan * q = conv_plan(s, p, c, mode, Tin, H, W, 0, ph, pw, st, sh, sw);
+        void * xb = q ? kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * es) : NULL;
+        void * yb = xb ? kc_alloc(s, (size_t) ((int64_t) c->c_out * q->To * q->Ho * q->Wo) * es) : NULL;
         void * ws = yb && q->ws ? kc_alloc(s, q->ws) : NULL;
         int ok = yb && (!q->ws || ws);
-        if (ok && kc_to_ndhwc_bf16(xb, x, c->c_in, T, hw, pt0, pt1, s->stream) != 0) {
+        if (ok && kc_to_ndhwc(xb, bf, x, c->c_in, T, hw, pt0, pt1, s->stream) != 0) {
             ok = 0;
         }
         if (ok) {
@@ -239,7 +252,7 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
             cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, xb, p->wdb, p->wb, q->cd, q->algo, ws, q->ws,
                                                       &zero, q->yd, yb);
             ok = r == CUDNN_STATUS_SUCCESS &&
-                 kc_from_ndhwc_bf16(y, yb, p->b, c->c_out, q->To, (int64_t) q->Ho * q->Wo, s->stream) == 0;
+                 kc_from_ndhwc(y, yb, bf, p->b, c->c_out, q->To, (int64_t) q->Ho * q->Wo, s->stream) == 0;
         }
         kc_free(s, ws);
         kc_free(s, yb);
@@ -248,8 +261,8 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
             return;
         }
         p->no_bf16 = 1;   // this layer takes the f32 path from now on
-        ke_log(2, "cuda backend: no bf16 cuDNN convolution for %d->%d k%dx%dx%d; using f32", c->c_in, c->c_out, c->kt,
-               c->kh, c->kw);
+        ke_log(2, "cuda backend: no channels-last cuDNN convolution for %d->%d k%dx%dx%d; using NCDHW", c->c_in,
+               c->c_out, c->kt, c->kh, c->kw);
     }
     float * padded = NULL;
     int Tin = T, pt = pt0;

@@ -80,10 +80,10 @@ int kc_vae_dup_up(float * y, const float * x, int c_in, int c_out, int T, int H,
                   cudaStream_t s);
 int kc_vae_transpose(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s);
 int kc_add_channel_bias(float * y, const float * b, int C, int64_t N, cudaStream_t s);
-// x[C, T, HW] f32 -> y[T + pt0 + pt1, HW, C] bf16 with zero frames in front / behind (channels last).
-int kc_to_ndhwc_bf16(uint16_t * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s);
-// y[T, HW, C] bf16 -> x[C, T, HW] f32, plus bias[c] when bias is not NULL.
-int kc_from_ndhwc_bf16(float * x, const uint16_t * y, const float * bias, int C, int T, int64_t HW, cudaStream_t s);
+// x[C, T, HW] f32 -> y[T + pt0 + pt1, HW, C] (bf16 or f32) with zero frames in front / behind.
+int kc_to_ndhwc(void * y, int bf16, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s);
+// y[T, HW, C] (bf16 or f32) -> x[C, T, HW] f32, plus bias[c] when bias is not NULL.
+int kc_from_ndhwc(float * x, const void * y, int bf16, const float * bias, int C, int T, int64_t HW, cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -320,7 +320,28 @@ extern "C" int kc_add_channel_bias(float * y, const float * b, int C, int64_t N,
 
 // x[C, T, HW] f32 -> y[T + pt0 + pt1, HW, C] bf16 (channels last, zero frames pt0 in front and pt1
 // behind): 32x32 tiles of (channel, position) through shared memory, one frame per blockIdx.z.
-__global__ void k_to_ndhwc_bf16(__nv_bfloat16 * y, const float * x, int C, int T, int64_t HW, int pt0)
+__device__ __forceinline__ void store_as(float * p, float v)
+{
+    *p = v;
+}
+
+__device__ __forceinline__ void store_as(__nv_bfloat16 * p, float v)
+{
+    *p = __float2bfloat16_rn(v);
+}
+
+__device__ __forceinline__ float load_as(const float * p)
+{
+    return *p;
+}
+
+__device__ __forceinline__ float load_as(const __nv_bfloat16 * p)
+{
+    return __bfloat162float(*p);
+}
+
+template <typename E>
+__global__ void k_to_ndhwc(E * y, const float * x, int C, int T, int64_t HW, int pt0)
 {
     __shared__ float tile[32][33];
     const int to = blockIdx.z, t = to - pt0;
@@ -340,13 +361,14 @@ __global__ void k_to_ndhwc_bf16(__nv_bfloat16 * y, const float * x, int C, int T
         const int64_t p = p0 + k;
         const int c = c0 + threadIdx.x;
         if (c < C && p < HW) {
-            y[((int64_t) to * HW + p) * C + c] = __float2bfloat16_rn(tile[threadIdx.x][k]);
+            store_as(&y[((int64_t) to * HW + p) * C + c], tile[threadIdx.x][k]);
         }
     }
 }
 
 // y[T, HW, C] bf16 -> x[C, T, HW] f32 (+ bias[c]).
-__global__ void k_from_ndhwc_bf16(float * x, const __nv_bfloat16 * y, const float * bias, int C, int T, int64_t HW)
+template <typename E>
+__global__ void k_from_ndhwc(float * x, const E * y, const float * bias, int C, int T, int64_t HW)
 {
     __shared__ float tile[32][33];
     const int t = blockIdx.z;
@@ -357,7 +379,7 @@ __global__ void k_from_ndhwc_bf16(float * x, const __nv_bfloat16 * y, const floa
         const int c = c0 + threadIdx.x;
         float v = 0.0f;
         if (c < C && p < HW) {
-            v = __bfloat162float(y[((int64_t) t * HW + p) * C + c]);
+            v = load_as(&y[((int64_t) t * HW + p) * C + c]);
         }
         tile[k][threadIdx.x] = v;
     }
@@ -371,8 +393,8 @@ __global__ void k_from_ndhwc_bf16(float * x, const __nv_bfloat16 * y, const floa
     }
 }
 
-extern "C" int kc_to_ndhwc_bf16(uint16_t * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1,
-                                cudaStream_t s)
+extern "C" int kc_to_ndhwc(void * y, int bf16, const float * x, int C, int T, int64_t HW, int pt0, int pt1,
+                           cudaStream_t s)
 {
     const int To = T + pt0 + pt1;
     if (C <= 0 || To <= 0 || HW <= 0) {
@@ -382,12 +404,16 @@ extern "C" int kc_to_ndhwc_bf16(uint16_t * y, const float * x, int C, int T, int
         return -1;
     }
     dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) To);
-    k_to_ndhwc_bf16<<<grid, dim3(32, 8), 0, s>>>((__nv_bfloat16 *) y, x, C, T, HW, pt0);
+    if (bf16) {
+        k_to_ndhwc<__nv_bfloat16><<<grid, dim3(32, 8), 0, s>>>((__nv_bfloat16 *) y, x, C, T, HW, pt0);
+    } else {
+        k_to_ndhwc<float><<<grid, dim3(32, 8), 0, s>>>((float *) y, x, C, T, HW, pt0);
+    }
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
 
-extern "C" int kc_from_ndhwc_bf16(float * x, const uint16_t * y, const float * bias, int C, int T, int64_t HW,
-                                  cudaStream_t s)
+extern "C" int kc_from_ndhwc(float * x, const void * y, int bf16, const float * bias, int C, int T, int64_t HW,
+                             cudaStream_t s)
 {
     if (C <= 0 || T <= 0 || HW <= 0) {
         return 0;
@@ -396,6 +422,10 @@ extern "C" int kc_from_ndhwc_bf16(float * x, const uint16_t * y, const float * b
         return -1;
     }
     dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) T);
-    k_from_ndhwc_bf16<<<grid, dim3(32, 8), 0, s>>>(x, (const __nv_bfloat16 *) y, bias, C, T, HW);
+    if (bf16) {
+        k_from_ndhwc<__nv_bfloat16><<<grid, dim3(32, 8), 0, s>>>(x, (const __nv_bfloat16 *) y, bias, C, T, HW);
+    } else {
+        k_from_ndhwc<float><<<grid, dim3(32, 8), 0, s>>>(x, (const float *) y, bias, C, T, HW);
+    }
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
