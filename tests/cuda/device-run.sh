@@ -46,8 +46,8 @@ if [ "$MODE" = vae ]; then
   done
   timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null
   KINORA_CUDA_PROFILE=1 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>&1 | grep -E "device time|profile"
-  echo "-- f32 NCDHW convolutions (KINORA_CUDA_CONV=ncdhw)"
-  KINORA_CUDA_CONV=ncdhw timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
+  echo "-- f32 channels-last convolutions (KINORA_CUDA_CONV=f32)"
+  KINORA_CUDA_CONV=f32 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   echo "-- bf16 channels-last convolutions (KINORA_CUDA_CONV=bf16)"
   KINORA_CUDA_CONV=bf16 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   nvidia-smi --query-gpu=memory.used --format=csv,noheader

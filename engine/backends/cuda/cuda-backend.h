@@ -83,7 +83,7 @@ struct kc_state {
     int64_t rec_M;
     const struct ke_linear * rec_l;
     int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: keep gated_add separate
-    int conv_mode;     // conv3d layout (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0), bf16 (1), f32 (2, default)
+    int conv_mode;     // conv3d layout (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0, default), bf16 (1), f32 (2)
 
     enum kc_attn_impl attn;
     int sdpa_broken;   // cuDNN offered no engine once: stop asking

@@ -1516,7 +1516,7 @@ struct ke_backend * ke_backend_cuda(struct ke_error * err)
     const char * nr = getenv("KINORA_CUDA_NO_RESID_FUSION");
     s->no_resid = nr && atoi(nr) != 0;
     const char * cv = getenv("KINORA_CUDA_CONV");
-    s->conv_mode = !cv ? 2 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "ncdhw") == 0 ? 0 : 2;
+    s->conv_mode = !cv ? 0 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
     const char * prof = getenv("KINORA_CUDA_PROFILE");
     s->profiling = prof && atoi(prof) != 0;
     g_cuda_be.ops = &g_cuda_ops;
