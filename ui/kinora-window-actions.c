@@ -248,6 +248,9 @@ generate_action (GtkWidget  *widget,
 
   kinora_player_stop (self->player);
   kinora_preview_view_reset (self->preview_view);
+  /* on a narrow window the settings slide away so the preview shows */
+  if (adw_flap_get_folded (self->flap))
+    adw_flap_set_reveal_flap (self->flap, FALSE);
   gtk_stack_set_visible_child_name (self->output_stack, "preview");
   adw_view_stack_set_visible_child_name (self->view_stack, "studio");
   kinora_job_run_async (self->job, self->job_cancellable, generate_cb, g_object_ref (self));

@@ -21,6 +21,7 @@ struct _KinoraWindow
   /* Template widgets */
   AdwToastOverlay     *toast_overlay;
   AdwViewStack        *view_stack;
+  AdwFlap             *flap;
   GtkTextView         *prompt_view;
   GtkTextView         *negative_view;
   GtkExpander         *negative_expander;

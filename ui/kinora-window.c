@@ -629,6 +629,7 @@ kinora_window_class_init (KinoraWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/kinora/Kinora/kinora-window.ui");
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, toast_overlay);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, view_stack);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, flap);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, prompt_view);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, negative_view);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, negative_expander);

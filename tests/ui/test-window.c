@@ -95,6 +95,28 @@ exported (KinoraWindow *self)
   return self->n_exports_done >= exports_wanted;
 }
 
+typedef struct
+{
+  GtkWidget     *widget;
+  GdkPaintable  *paintable;
+  GskRenderNode *node;
+  int            width;
+  int            height;
+} AfterPaint;
+
+static void
+after_paint_cb (GdkFrameClock *clock,
+                AfterPaint    *ap)
+{
+  GtkSnapshot *snapshot;
+
+  if (ap->node != NULL)
+    return;
+  snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (ap->paintable, GDK_SNAPSHOT (snapshot), ap->width, ap->height);
+  ap->node = gtk_snapshot_free_to_node (snapshot);
+}
+
 /* Render the window through its own renderer, save it, and check it is not blank:
  * the standard deviation of the luma must exceed 8 levels (a flat or nearly flat image fails). */
 static void
@@ -104,7 +126,6 @@ screenshot (KinoraWindow *self,
   GtkWidget *widget = GTK_WIDGET (self);
   int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
   g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (widget);
-  GtkSnapshot *snapshot;
   g_autoptr(GskRenderNode) node = NULL;
   g_autoptr(GdkTexture) texture = NULL;
   const char *dir = g_getenv ("KINORA_SCREENSHOT_DIR");
@@ -115,17 +136,20 @@ screenshot (KinoraWindow *self,
 
   g_assert_cmpint (w, >, 0);
   g_assert_cmpint (h, >, 0);
-  /* the paintable is empty until the widget was drawn once since its last change */
-  for (int tries = 0; tries < 50; tries++)
-    {
-      gtk_widget_queue_draw (widget);
-      spin (0.1);
-      snapshot = gtk_snapshot_new ();
-      gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), w, h);
-      node = gtk_snapshot_free_to_node (snapshot);
-      if (node != NULL)
-        break;
-    }
+  /* snapshot right after a paint, when layout is complete (not in the middle of a relayout) */
+  {
+    GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
+    AfterPaint ap = { widget, paintable, NULL, w, h };
+    gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &ap);
+
+    for (int tries = 0; tries < 50 && ap.node == NULL; tries++)
+      {
+        gtk_widget_queue_draw (widget);
+        spin (0.1);
+      }
+    g_signal_handler_disconnect (clock, id);
+    node = ap.node;
+  }
   g_assert_nonnull (node);
   texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (widget)), node,
                                          &GRAPHENE_RECT_INIT (0, 0, w, h));
@@ -164,8 +188,16 @@ delete_tree (GFile *file)
 }
 
 /* Each test starts with an empty history and fresh settings. */
+static KinoraWindow *new_window_sized (int width);
+
 static KinoraWindow *
 new_window (void)
+{
+  return new_window_sized (1180);
+}
+
+static KinoraWindow *
+new_window_sized (int width)
 {
   g_autoptr(GFile) history = g_file_new_build_filename (g_get_user_data_dir (), "kinora", "history", NULL);
   g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
@@ -183,7 +215,7 @@ new_window (void)
 
   self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
 
-  gtk_window_set_default_size (GTK_WINDOW (self), 1180, 760);
+  gtk_window_set_default_size (GTK_WINDOW (self), width, 760);
   gtk_window_present (GTK_WINDOW (self));
   spin (0.5);
   return self;
@@ -494,6 +526,35 @@ test_stop_and_keep (void)
 }
 
 static gboolean
+flap_hidden (KinoraWindow *self)
+{
+  return !adw_flap_get_reveal_flap (self->flap);
+}
+
+/* A narrow window folds the settings into a sidebar that slides over; generating hides it so
+ * the preview shows. */
+static void
+test_narrow (void)
+{
+  KinoraWindow *self = new_window_sized (560);
+
+  g_assert_true (adw_flap_get_folded (self->flap));
+  use_test_model (self);
+  adw_flap_set_reveal_flap (self->flap, TRUE);
+  spin (0.5);
+  screenshot (self, "09-narrow-settings");
+  generate (self, "a paper boat on a stream", 8, 1000, NULL);
+  g_assert_true (wait_until (self, flap_hidden, 5));
+  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  spin (0.5);
+  screenshot (self, "10-narrow-preview");
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.cancel", NULL));
+  g_assert_true (wait_until (self, job_done, 30));
+
+  destroy_window (self);
+}
+
+static gboolean
 image_loaded (KinoraWindow *self)
 {
   return kinora_image_picker_get_texture (self->image_picker) != NULL;
@@ -700,6 +761,7 @@ main (int   argc,
   g_test_add_func ("/window/stop-and-keep", test_stop_and_keep);
   g_test_add_func ("/window/image-to-video", test_image_to_video);
   g_test_add_func ("/window/reuse-settings", test_reuse_settings);
+  g_test_add_func ("/window/narrow", test_narrow);
 
   return g_test_run ();
 }
