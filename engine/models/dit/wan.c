@@ -38,6 +38,9 @@ struct ke_dit {
     // activation arena (backend memory), sized for the last token count
     void * arena;
     size_t arena_size;
+    // RoPE angles for the last latent grid (backend memory), rebuilt only when the grid changes
+    float * rope;
+    int rope_f, rope_h, rope_w;
 };
 
 struct ke_dit_context {
@@ -129,6 +132,7 @@ void ke_dit_free(struct ke_dit * d)
     }
     ke_be_free(d->be, d->head_mod);
     ke_be_free(d->be, d->arena);
+    ke_be_free(d->be, d->rope);
     free(d->blocks);
     free(d);
 }
@@ -454,7 +458,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
         (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
         (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
-        (size_t) (U * 2 * D), (size_t) (L * hd), (size_t) L,
+        (size_t) (U * 2 * D), (size_t) L,
     };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         need += (sizes[i] * sizeof(float) + 255) & ~(size_t) 255;
@@ -489,8 +493,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     float * e0 = carve(&cur, sizes[15] * 4);
     float * mod = carve(&cur, sizes[16] * 4);
     float * hmod = carve(&cur, sizes[17] * 4);
-    float * cs = carve(&cur, sizes[18] * 4);
-    int32_t * sel_dev = carve(&cur, sizes[19] * 4);
+    int32_t * sel_dev = carve(&cur, sizes[18] * 4);
     enum ke_status st = KE_STATUS_OK;
 
     // host staging: latent concat, sinusoids, RoPE table
@@ -573,9 +576,21 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
     }
 
-    // RoPE table
-    rope_table(host, c, F, Hp, Wp);
-    op->upload(be, cs, host, (size_t) (L * hd) * sizeof(float));
+    // RoPE table: the same for every step of a clip, so built (in float64) only when the grid changes
+    if (!d->rope || d->rope_f != F || d->rope_h != Hp || d->rope_w != Wp) {
+        ke_be_free(be, d->rope);
+        d->rope = ke_be_alloc(be, (size_t) (L * hd) * sizeof(float));
+        if (!d->rope) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the RoPE table");
+            goto done;
+        }
+        rope_table(host, c, F, Hp, Wp);
+        op->upload(be, d->rope, host, (size_t) (L * hd) * sizeof(float));
+        d->rope_f = F;
+        d->rope_h = Hp;
+        d->rope_w = Wp;
+    }
+    const float * cs = d->rope;
 
     const int32_t * sd = sel ? sel_dev : NULL;
     const float attn_scale = 1.0f / sqrtf((float) hd);
