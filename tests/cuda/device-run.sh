@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 set -u
 MODE=${1:-full}
 FX=${2:-.fx}
@@ -36,6 +36,14 @@ if [ ! -f $B/build.ninja ]; then
 fi
 ninja -C $B -j16 > $OUT/build.txt 2>&1 || { grep -E "error|FAILED" -A3 $OUT/build.txt | head -60; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
+
+if [ "$MODE" = dit ]; then
+  echo "== DiT benchmark only (random bf16 weights, TI2V-5B)"
+  $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
+  $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
+  $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  exit 0
+fi
 
 if [ "$MODE" = vae ]; then
   echo "== VAE decode benchmark (random weights, Wan2.2 VAE)"
