@@ -21,9 +21,10 @@ struct ke_conv_prep {
     bool dnnl_small;    // use oneDNN for small convs too (else those stay on im2col: no JIT per shape)
 };
 
-// Both backends default to oneDNN (f32 direct convolution on the exact one, bf16 on the fast one):
-// 1.7x and 4.1x im2col + OpenBLAS sgemm on the 1024-channel 3x3x3 layer (kinora-bench vae22-decode
-// --conv). On the exact backend, convs under CONV_DNNL_MIN_FLOP stay on im2col unless oneDNN is forced:
+// Both backends default to oneDNN (f32 direct convolution on the exact one, bf16 on the fast one).
+// kinora-bench vae22-decode --conv, 2 threads (GFLOP/s, im2col+sgemm / oneDNN f32 / oneDNN bf16):
+// 1024ch 3x3x3 at 44x80: 130 / 289 / 700; 512ch at 176x320: 133 / 236 / 430; 256ch at 352x640:
+// 133 / 198 / 351; time conv 1024->2048: 191 / 195 / 671. On the exact backend, convs under CONV_DNNL_MIN_FLOP stay on im2col unless oneDNN is forced:
 // building a oneDNN primitive per input shape costs more than such a conv.
 #define KE_CONV_EXACT_DEFAULT KE_CONV_DNNL
 #define CONV_DNNL_MIN_FLOP 2e9
