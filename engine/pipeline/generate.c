@@ -187,10 +187,34 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
     return st;
 }
 
+// The VAE instance for this run: the model's CPU one, or one over the same weights on the device the
+// DiT runs on (so a GPU run decodes on the GPU too), made once and kept with the model.
+static struct ke_vae * run_vae(struct gen * g, struct ke_error * err)
+{
+    ke_model_t * m = g->m;
+    if (!g->be || g->be == ke_backend_cpu() || g->be == ke_backend_cpu_fast()) {
+        return m->vae;
+    }
+    if (m->vae_dev && m->vae_dev->be == g->be) {
+        return m->vae_dev;
+    }
+    ke_wan_vae_free(m->vae_dev);
+    m->vae_dev = NULL;
+    if (ke_wan_vae_init(&m->vae_dev, m->vae->ws, false, g->be, err) != KE_STATUS_OK) {
+        ke_err_prefix(err, "VAE on the %s backend: ", g->be->ops->name);
+        return NULL;
+    }
+    return m->vae_dev;
+}
+
 static enum ke_status decode(struct gen * g, const float * x, int z, int T, int lh, int lw, double fps,
                              struct ke_video ** out, struct ke_error * err)
 {
     ke_model_t * m = g->m;
+    struct ke_vae * vae = run_vae(g, err);
+    if (!vae) {
+        return err ? err->code : KE_STATUS_ERROR;
+    }
     if (z != m->vae->z_dim) {
         return ke_err(err, KE_STATUS_SHAPE, "latent has %d channels, the model's VAE %d", z, m->vae->z_dim);
     }
@@ -213,7 +237,7 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
     struct ke_vae_run_opts o = { 0 };
     o.clamp = true;
     progress(g, KE_STAGE_DECODE, 0, v->n_frames);
-    enum ke_status st = ke_vae_decode_opts(m->vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    enum ke_status st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
     if (st != KE_STATUS_OK || g->aborted) {
         ke_video_free(v);
         g->video = NULL;
@@ -282,6 +306,11 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     if (p->image) {
         const struct ke_image * im = p->image;
         progress(&g, KE_STAGE_IMAGE, 0, 1);
+        struct ke_vae * enc = run_vae(&g, err);
+        if (!enc) {
+            st = err ? err->code : KE_STATUS_ERROR;
+            goto done;
+        }
         if (m->task == KE_TASK_TI2V_5B) {
             int ow, oh;
             ke_best_output_size(im->width, im->height, sc * patch, sc * patch, (double) p->width * p->height, &ow, &oh);
@@ -294,7 +323,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
                 goto done;
             }
             if ((st = ke_image_prepare_ti2v(img, ow, oh, im->rgb, im->width, im->height, err)) != KE_STATUS_OK ||
-                (st = ke_vae_encode_opts(m->vae, pin, img, 1, oh, ow, NULL, err)) != KE_STATUS_OK) {
+                (st = ke_vae_encode_opts(enc, pin, img, 1, oh, ow, NULL, err)) != KE_STATUS_OK) {
                 goto done;
             }
         } else if (m->task == KE_TASK_I2V_A14B) {
@@ -315,7 +344,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
                 memcpy(clip + (size_t) c * p->n_frames * plane, img + (size_t) c * plane, sizeof(float) * plane);
             }
             // y = [mask (4 channels, 1 on latent frame 0), VAE latent of (image, zero frames)]
-            if ((st = ke_vae_encode_opts(m->vae, y + (size_t) 4 * T * lplane, clip, p->n_frames, H, W, NULL, err)) !=
+            if ((st = ke_vae_encode_opts(enc, y + (size_t) 4 * T * lplane, clip, p->n_frames, H, W, NULL, err)) !=
                 KE_STATUS_OK) {
                 goto done;
             }

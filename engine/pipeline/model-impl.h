@@ -24,8 +24,9 @@ struct ke_model {
     struct ke_backend * dit_be[2];
     struct ke_dit_config cfg;
     int n_experts;
-    // VAE
+    // VAE: on the CPU; a second instance over the same weights on a device backend, made on first use
     struct ke_vae * vae;
+    struct ke_vae * vae_dev;
 };
 
 // A model over weight sets made in memory (benchmarks with random weights); takes ownership of the sets.

@@ -48,6 +48,7 @@ void ke_model_free(ke_model_t * m)
     ke_umt5_free(m->t5);
     ke_tset_free(m->t5_w);
     ke_tokenizer_free(m->tok);
+    ke_wan_vae_free(m->vae_dev);
     ke_wan_vae_free(m->vae);
     free(m);
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 set -u
 MODE=${1:-full}
 FX=${2:-.fx}
@@ -42,6 +42,12 @@ if [ "$MODE" = dit ]; then
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
   $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  exit 0
+fi
+
+if [ "$MODE" = clip ]; then
+  echo "== whole TI2V-5B clip, 1280x704x121, 50 steps with guidance (random weights; T5 on the CPU)"
+  timeout 560 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda --size 1280x704 --frames 121 --steps 50
   exit 0
 fi
 
