@@ -42,7 +42,7 @@ usage (FILE *f)
            "  --solver NAME       unipc (default), dpm++ or euler\n"
            "  --fps F             frame rate of the output\n"
            "  --threads N         CPU threads\n"
-           "  --backend NAME      cpu (default) or cuda\n"
+           "  --backend NAME      cpu (default), cuda, or auto (the GPU when usable)\n"
            "  --precision P       bf16 (default) or fp32 matmuls on the CPU\n"
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"

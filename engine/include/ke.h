@@ -251,7 +251,7 @@ struct ke_gen_params {
     int64_t seed;                    // < 0: random
     enum ke_solver solver;
     double fps;
-    const char * backend;            // "cpu" (default) or "cuda"
+    const char * backend;            // "cpu" (default), "cuda", or "auto" (the GPU when usable)
     enum ke_precision precision;     // CPU matmul precision (default bf16 where available)
     int n_threads;                   // 0: all cores
     const char * save_latent_path;   // optional: write the final latent (safetensors)

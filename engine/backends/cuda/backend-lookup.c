@@ -1,4 +1,4 @@
-// Kinora engine: backend lookup by name ("cpu", and "cuda" when the CUDA backend is built).
+// Kinora engine: backend lookup by name ("cpu", "auto", and "cuda" when the CUDA backend is built).
 #include "backends/backend.h"
 #include "core/error.h"
 
@@ -11,6 +11,18 @@
 struct ke_backend * ke_backend_by_name(const char * name, struct ke_error * err)
 {
     if (!name || strcmp(name, "cpu") == 0) {
+        return ke_backend_cpu();
+    }
+    if (strcmp(name, "auto") == 0) {
+        // the GPU when one is usable, else the CPU (no error either way)
+#ifdef KE_HAVE_CUDA
+        struct ke_error probe = { 0 };
+        struct ke_backend * gpu = ke_backend_cuda(&probe);
+        if (gpu) {
+            return gpu;
+        }
+        ke_log(2, "no usable GPU (%s): using the CPU", probe.msg);
+#endif
         return ke_backend_cpu();
     }
 #ifdef KE_HAVE_CUDA
