@@ -65,18 +65,6 @@ static float * alloc64(size_t n)
     return p;
 }
 
-// exp of n (a multiple of 16) scores in place; -inf and very negative inputs give ~0.
-KE_MULTIVERSION
-static void exp_rows(float * restrict s, int n)
-{
-    for (int j = 0; j < n; j++) {
-        s[j] = ke_clampf(s[j], -87.0f, 88.0f);
-    }
-    for (int j = 0; j < n; j += 16) {
-        ke_exp16(s + j);
-    }
-}
-
 // Keys and values re-laid per head once per call: kt [H][hdp][Lkp] (transposed), vt [H][Lkp][hdp].
 struct pack_ctx {
     const struct attn_ctx * c;
@@ -138,6 +126,60 @@ static void tile_scores_strided(float * restrict s, const float * restrict qt, c
     }
 }
 
+// Online-softmax update of one score tile (rows < nq, columns < nk; bias rows of stride ldb or NULL):
+// new running max m, rescale factor corr = exp(m_old - m_new), running sum l, and s = exp(s - m).
+// Whole vectors of 16 with compare masks (GCC/clang vector extensions: no per-lane branches).
+KE_MULTIVERSION
+static void softmax_tile(float * restrict s, const float * restrict bias, int64_t ldb, int nq, int nk,
+                         float * restrict m, float * restrict l, float * restrict corr)
+{
+    const v16 lo = (v16) { 0 } - 87.0f;
+    for (int i = 0; i < QB; i++) {
+        float * si = s + i * KB;
+        if (i >= nq) {
+            corr[i] = 0.0f;
+            memset(si, 0, sizeof(float) * KB);
+            continue;
+        }
+        if (bias) {
+            const float * b = bias + i * ldb;
+            for (int j = 0; j < nk; j++) {
+                si[j] += b[j];
+            }
+        }
+        for (int j = nk; j < KB; j++) {
+            si[j] = -INFINITY;   // columns past the keys contribute exp(-inf) ~ 0
+        }
+        v16 vmax = *(const v16 *) si;
+        for (int j = 16; j < KB; j += 16) {
+            const v16 x = *(const v16 *) (si + j);
+            const ke_v16i gt = x > vmax;
+            vmax = (v16) (((ke_v16i) x & gt) | ((ke_v16i) vmax & ~gt));
+        }
+        float mx = m[i];
+        for (int j = 0; j < 16; j++) {
+            mx = vmax[j] > mx ? vmax[j] : mx;
+        }
+        v16 vsum = { 0 };
+        for (int j = 0; j < KB; j += 16) {
+            v16 x = *(const v16 *) (si + j) - mx;
+            const ke_v16i small = x < lo;
+            x = (v16) (((ke_v16i) lo & small) | ((ke_v16i) x & ~small));
+            *(v16 *) (si + j) = x;
+            ke_exp16(si + j);
+            vsum += *(const v16 *) (si + j);
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < 16; j++) {
+            sum += vsum[j];
+        }
+        // rescale the running sums to the new max (for numerical stability)
+        corr[i] = expf(m[i] - mx);
+        l[i] = l[i] * corr[i] + sum;
+        m[i] = mx;
+    }
+}
+
 static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
 {
     (void) tid;
@@ -175,36 +217,8 @@ static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
         for (int64_t k0 = 0; k0 < c->Lk; k0 += KB) {
             const int nk = (int) (c->Lk - k0 < KB ? c->Lk - k0 : KB);
             tile_scores_strided(s, qt, kh + k0, tc->Lkp, hdp);
-            for (int i = 0; i < QB; i++) {
-                float * si = s + i * KB;
-                if (i >= nq) {
-                    corr[i] = 0.0f;
-                    memset(si, 0, sizeof(float) * KB);
-                    continue;
-                }
-                if (c->bias) {
-                    const float * b = c->bias + ((int64_t) h * c->Lq + q0 + i) * c->Lk + k0;
-                    for (int j = 0; j < nk; j++) {
-                        si[j] += b[j];
-                    }
-                }
-                float mx = m[i];
-                for (int j = 0; j < nk; j++) {
-                    mx = si[j] > mx ? si[j] : mx;
-                }
-                for (int j = 0; j < KB; j++) {
-                    si[j] = j < nk ? si[j] - mx : -INFINITY;
-                }
-                exp_rows(si, KB);
-                // rescale the running sums to the new max (for numerical stability)
-                corr[i] = expf(m[i] - mx);
-                float sum = 0.0f;
-                for (int j = 0; j < nk; j++) {
-                    sum += si[j];
-                }
-                l[i] = l[i] * corr[i] + sum;
-                m[i] = mx;
-            }
+            const float * brow = c->bias ? c->bias + ((int64_t) h * c->Lq + q0) * c->Lk + k0 : NULL;
+            softmax_tile(s, brow, c->Lk, nq, nk, m, l, corr);
             tile_pv(acc, s, vh + k0 * hdp, corr, nk, hdp);
         }
         for (int i = 0; i < nq; i++) {
