@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/dit/wan.h"
+#include "pipeline/pipeline-impl.h"
 #include "bench.h"
 
 struct model_shape
@@ -39,92 +40,32 @@ rng_next (void)
   return (uint32_t) (rng_state >> 32);
 }
 
-/* Uniform values with standard deviation `std` (and mean `mean`), stored as bf16. */
-static uint16_t *
-random_bf16 (size_t n, float mean, float std)
-{
-  uint16_t *p = malloc (n * sizeof (uint16_t));
-  if (!p)
-    return NULL;
-  const float a = std * 1.7320508f / 2147483648.0f;
-  for (size_t i = 0; i < n; i++)
-    p[i] = ke_f32_to_bf16 (mean + (float) ((int32_t) rng_next ()) * a);
-  return p;
-}
-
-static int
-add_random (struct ke_tensor_set *s, const char *name, int nd, const int64_t *shape, float mean, float std)
-{
-  size_t n = 1;
-  for (int i = 0; i < nd; i++)
-    n *= (size_t) shape[i];
-  uint16_t *p = random_bf16 (n, mean, std);
-  struct ke_error err = { 0 };
-  if (!p || ke_tset_own_malloc (s, p) < 0 || !ke_tset_add (s, name, KE_DTYPE_BF16, nd, shape, p, &err))
-    {
-      fprintf (stderr, "kinora-bench: out of memory building random weights (%s)\n", name);
-      return -1;
-    }
-  return 0;
-}
-
-static int
-add_linear (struct ke_tensor_set *s, const char *prefix, int64_t out, int64_t in)
-{
-  char n[128];
-  int64_t ws[2] = { out, in }, bs[1] = { out };
-  snprintf (n, sizeof n, "%s.weight", prefix);
-  if (add_random (s, n, 2, ws, 0.0f, 1.0f / sqrtf ((float) in)) < 0)
-    return -1;
-  snprintf (n, sizeof n, "%s.bias", prefix);
-  return add_random (s, n, 1, bs, 0.0f, 0.02f);
-}
-
+/* Random bf16 weights with the official tensor names and shapes, every block its own. */
 static struct ke_tensor_set *
 random_dit (const struct model_shape *m, int layers)
 {
-  struct ke_tensor_set *s = ke_tset_new ("random weights");
-  const int64_t D = m->dim;
-  char cfg[512], n[128];
-  snprintf (cfg, sizeof cfg,
-            "{\"model_type\": \"%s\", \"dim\": %d, \"ffn_dim\": %d, \"num_heads\": %d, \"num_layers\": %d, "
-            "\"in_dim\": %d, \"out_dim\": %d, \"text_len\": 512, \"text_dim\": 4096, \"freq_dim\": 256, \"eps\": 1e-6}",
-            m->type, m->dim, m->ffn, m->heads, layers, m->in_dim, m->out_dim);
-  ke_tset_set_meta (s, "config", cfg);
-  int64_t pe[5] = { D, m->in_dim, 1, 2, 2 }, pb[1] = { D };
-  int64_t hm[3] = { 1, 2, D }, bm[3] = { 1, 6, D }, v[1] = { D };
-  int rc = add_random (s, "patch_embedding.weight", 5, pe, 0, 1.0f / sqrtf ((float) m->in_dim * 4))
-           | add_random (s, "patch_embedding.bias", 1, pb, 0, 0.02f)
-           | add_linear (s, "text_embedding.0", D, 4096) | add_linear (s, "text_embedding.2", D, D)
-           | add_linear (s, "time_embedding.0", D, 256) | add_linear (s, "time_embedding.2", D, D)
-           | add_linear (s, "time_projection.1", 6 * D, D) | add_linear (s, "head.head", 4 * m->out_dim, D)
-           | add_random (s, "head.modulation", 3, hm, 0, 0.02f);
-  for (int i = 0; i < layers && rc == 0; i++)
+  struct ke_dit_config c;
+  memset (&c, 0, sizeof c);
+  snprintf (c.model_type, sizeof c.model_type, "%s", m->type);
+  c.patch_t = 1;
+  c.patch_h = c.patch_w = 2;
+  c.in_dim = m->in_dim;
+  c.out_dim = m->out_dim;
+  c.dim = m->dim;
+  c.ffn_dim = m->ffn;
+  c.freq_dim = 256;
+  c.text_dim = 4096;
+  c.text_len = 512;
+  c.num_heads = m->heads;
+  c.num_layers = layers;
+  c.eps = 1e-6f;
+  c.qk_norm = c.cross_attn_norm = true;
+  struct ke_random_opts o = { .type = KE_DTYPE_BF16 };
+  struct ke_tensor_set *s = NULL;
+  struct ke_error err = { 0 };
+  if (ke_random_dit_weights (&s, &c, &o, &err) != KE_STATUS_OK)
     {
-      const char *lin[8] = { "self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o",
-                             "cross_attn.q", "cross_attn.k", "cross_attn.v", "cross_attn.o" };
-      for (int j = 0; j < 8; j++)
-        {
-          snprintf (n, sizeof n, "blocks.%d.%s", i, lin[j]);
-          rc |= add_linear (s, n, D, D);
-        }
-      snprintf (n, sizeof n, "blocks.%d.ffn.0", i);
-      rc |= add_linear (s, n, m->ffn, D);
-      snprintf (n, sizeof n, "blocks.%d.ffn.2", i);
-      rc |= add_linear (s, n, D, m->ffn);
-      snprintf (n, sizeof n, "blocks.%d.modulation", i);
-      rc |= add_random (s, n, 3, bm, 0, 0.02f);
-      const char *vec[6] = { "self_attn.norm_q.weight", "self_attn.norm_k.weight", "cross_attn.norm_q.weight",
-                             "cross_attn.norm_k.weight", "norm3.weight", "norm3.bias" };
-      for (int j = 0; j < 6; j++)
-        {
-          snprintf (n, sizeof n, "blocks.%d.%s", i, vec[j]);
-          rc |= add_random (s, n, 1, v, j < 5 ? 1.0f : 0.0f, 0.05f);
-        }
-    }
-  if (rc)
-    {
-      ke_tset_free (s);
+      fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
       return NULL;
     }
   return s;
