@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu-impl.h"
+#include "backends/cpu/cpu-simd.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 
@@ -122,13 +123,23 @@ struct cvt_ctx {
     const float * src;
 };
 
+// f32 -> bf16 with round-to-nearest-even, branch-free so it vectorises (activations are finite; a
+// NaN may come out as another NaN or as infinity, which is as wrong as the input already was).
+KE_MULTIVERSION
+static void f32_to_bf16_rows(uint16_t * restrict d, const float * restrict s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t x;
+        memcpy(&x, s + i, sizeof(x));
+        d[i] = (uint16_t) ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+    }
+}
+
 static void cvt_range(void * p, int64_t i0, int64_t i1, int tid)
 {
     (void) tid;
     struct cvt_ctx * c = p;
-    for (int64_t i = i0; i < i1; i++) {
-        c->dst[i] = ke_f32_to_bf16(c->src[i]);
-    }
+    f32_to_bf16_rows(c->dst + i0, c->src + i0, i1 - i0);
 }
 
 static void decide_layout(struct dnnl_linear * d, const dnnl_memory_desc_t * src, const dnnl_memory_desc_t * plain,
