@@ -187,12 +187,13 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
     return st;
 }
 
-// The VAE instance for this run: the model's CPU one, or one over the same weights on the device the
-// DiT runs on (so a GPU run decodes on the GPU too), made once and kept with the model.
+// The VAE instance for this run: the model's exact CPU one, or one over the same weights on the
+// backend the DiT runs on (a GPU run decodes on the GPU; the CPU's bf16 path gets bf16 convolutions
+// and caches, which is what keeps a 720p decode within 6 GiB), made once and kept with the model.
 static struct ke_vae * run_vae(struct gen * g, struct ke_error * err)
 {
     ke_model_t * m = g->m;
-    if (!g->be || g->be == ke_backend_cpu() || g->be == ke_backend_cpu_fast()) {
+    if (!g->be || g->be == ke_backend_cpu()) {
         return m->vae;
     }
     if (m->vae_dev && m->vae_dev->be == g->be) {
