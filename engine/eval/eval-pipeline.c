@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "eval/eval-io.h"
 #include "eval/eval.h"
 #include "loaders/loaders.h"
 #include "models/dit/wan.h"
@@ -504,13 +505,10 @@ enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error *
     if ((st = read_settings(&e, &s)) != KE_STATUS_OK) {
         goto done;
     }
-    e.be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
+    e.be = ke_eval_backend(a, err);
     if (!e.be) {
         st = err ? err->code : KE_STATUS_UNSUPPORTED;
         goto done;
-    }
-    if (a->fast && e.be == ke_backend_cpu()) {
-        e.be = ke_backend_cpu_fast();
     }
     const struct ke_io_tensor * c = ke_io_get(e.in, "context");
     const struct ke_io_tensor * cn = ke_io_get(e.in, "context_null");

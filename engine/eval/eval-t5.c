@@ -83,12 +83,9 @@ enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err)
     if (!a->weights) {
         return ke_err(err, KE_STATUS_INVALID, "eval t5 needs --weights");
     }
-    struct ke_backend * be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
+    struct ke_backend * be = ke_eval_backend(a, err);
     if (!be) {
         return err ? err->code : KE_STATUS_UNSUPPORTED;
-    }
-    if (a->fast && be == ke_backend_cpu()) {
-        be = ke_backend_cpu_fast();
     }
     struct ke_tensor_set * w = NULL, * io = NULL;
     struct ke_umt5 * m = NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "eval/eval-io.h"
 #include "eval/eval.h"
 #include "loaders/loaders.h"
 #include "models/vae/wan-vae.h"
@@ -13,12 +14,9 @@ enum ke_status ke_eval_vae(const struct ke_eval_args * a, int version, struct ke
     if (!a->weights) {
         return ke_err(err, KE_STATUS_INVALID, "eval vae%d needs --weights", version);
     }
-    struct ke_backend * be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
+    struct ke_backend * be = ke_eval_backend(a, err);
     if (!be) {
         return err ? err->code : KE_STATUS_UNSUPPORTED;
-    }
-    if (a->fast && be == ke_backend_cpu()) {
-        be = ke_backend_cpu_fast();
     }
     struct ke_tensor_set * io = NULL, * ws = NULL;
     struct ke_vae * v = NULL;
