@@ -1,4 +1,5 @@
 /* Shared helpers for the engine tests. */
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,27 @@ test_tensor_allclose (const char *what, const struct ke_tensor *got, const struc
   free (g);
   free (r);
   return ok;
+}
+
+void
+test_check_listed_outputs (const char *what, const struct ke_tensor_set *res, const struct ke_tensor_set *ref,
+                           double atol, double rtol)
+{
+  json_object *outs = json_tokener_parse (ke_tset_meta (ref, "outputs"));
+  g_assert_nonnull (outs);
+  int n = (int) json_object_array_length (outs);
+  g_assert_cmpint (n, >, 0);
+  for (int i = 0; i < n; i++)
+    {
+      const char *o = json_object_get_string (json_object_array_get_idx (outs, i));
+      const struct ke_tensor *got = ke_tset_get (res, o);
+      const struct ke_tensor *want = ke_tset_get (ref, o);
+      g_assert_nonnull (want);
+      if (!got)
+        g_error ("%s: output '%s' not produced", what, o);
+      g_assert_true (test_tensor_allclose (o, got, want, atol, rtol));
+    }
+  json_object_put (outs);
 }
 
 void

@@ -18,6 +18,10 @@ gboolean test_allclose (const char *what, const float *got, const float *ref, si
 /* The same for two tensors of any float dtype (shapes must match). */
 gboolean test_tensor_allclose (const char *what, const struct ke_tensor *got, const struct ke_tensor *ref,
                                double atol, double rtol);
+/* Every output the IO set's `outputs` metadata lists must exist in `res` and match `ref`'s tensor of
+ * the same name within atol/rtol (g_error / assertion otherwise). */
+void test_check_listed_outputs (const char *what, const struct ke_tensor_set *res, const struct ke_tensor_set *ref,
+                                double atol, double rtol);
 /* Deterministic pseudo-random floats in [-1, 1). */
 void test_fill_random (float *x, size_t n, guint32 seed);
 /* A temp file path in the test's own temp dir; g_free() it. */

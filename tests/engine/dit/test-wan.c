@@ -1,6 +1,5 @@
 /* Wan DiT parity against the official reference (golden fixtures), through ke_eval("dit") — the same
  * code path as `kinora-cli eval dit`. */
-#include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,21 +41,7 @@ check_fixture (const char *name)
   struct ke_tensor_set *res = run_eval (name, FALSE, &io);
   if (!res)
     return;
-  json_object *outs = json_tokener_parse (ke_tset_meta (io, "outputs"));
-  g_assert_nonnull (outs);
-  int n = (int) json_object_array_length (outs);
-  g_assert_cmpint (n, >, 0);
-  for (int i = 0; i < n; i++)
-    {
-      const char *o = json_object_get_string (json_object_array_get_idx (outs, i));
-      const struct ke_tensor *got = ke_tset_get (res, o);
-      const struct ke_tensor *ref = ke_tset_get (io, o);
-      g_assert_nonnull (ref);
-      if (!got)
-        g_error ("%s: output '%s' not produced", name, o);
-      g_assert_true (test_tensor_allclose (o, got, ref, 1e-4, 1e-4));
-    }
-  json_object_put (outs);
+  test_check_listed_outputs (name, res, io, 1e-4, 1e-4);
   ke_tset_free (res);
   ke_tset_free (io);
 }

@@ -1,6 +1,5 @@
 /* Wan VAEs: parity with the official reference (golden fixtures) through ke_eval("vae21"/"vae22"),
  * tiled against untiled decode, and streaming memory that does not grow with the frame count. */
-#include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,21 +32,7 @@ check_fixture (const char *name, const char *what)
   struct ke_tensor_set *res = NULL, *ref = NULL;
   g_assert_cmpint (ke_safetensors_open (&res, out, &err), ==, KE_STATUS_OK);
   g_assert_cmpint (ke_safetensors_open (&ref, io, &err), ==, KE_STATUS_OK);
-  json_object *outs = json_tokener_parse (ke_tset_meta (ref, "outputs"));
-  g_assert_nonnull (outs);
-  int n = (int) json_object_array_length (outs);
-  g_assert_cmpint (n, >, 0);
-  for (int i = 0; i < n; i++)
-    {
-      const char *o = json_object_get_string (json_object_array_get_idx (outs, i));
-      const struct ke_tensor *got = ke_tset_get (res, o);
-      const struct ke_tensor *want = ke_tset_get (ref, o);
-      g_assert_nonnull (want);
-      if (!got)
-        g_error ("%s: output '%s' not produced", name, o);
-      g_assert_true (test_tensor_allclose (o, got, want, 1e-4, 1e-4));
-    }
-  json_object_put (outs);
+  test_check_listed_outputs (name, res, ref, 1e-4, 1e-4);
   ke_tset_free (res);
   ke_tset_free (ref);
 }
