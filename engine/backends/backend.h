@@ -110,32 +110,36 @@ struct ke_backend_ops {
     void (*conv3d)(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c,
                    int T, int H, int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw);
 
-    // --- VAE (Wan2.1 / Wan2.2) ----------------------------------------------------------------
+    // --- channels-first volumes (video VAEs and other convolutional models) --------------------
     // Layout: x[C, T, H, W] (channels outermost); N = T*H*W positions, hw = H*W, P = planes (C*T).
-    // y[c, n] = x[c, n] / max(||x[:, n]||_2, 1e-12) * sqrt(C) * gamma[c]; y may equal x.
-    void (*vae_l2norm)(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma);
+    // Channel L2 norm: y[c, n] = x[c, n] / max(||x[:, n]||_2, 1e-12) * sqrt(C) * gamma[c]; y may equal x.
+    void (*channel_l2norm)(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                           const float * gamma);
     // dst[c, dst_t0 + i] = src[c, src_t0 + i] for c < C, i < n; frames of hw elements; src has src_T
     // frames per channel, dst dst_T. *_bf16: that side is stored as bf16 (uint16), else f32.
-    void (*vae_frame_copy)(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
-                           const void * src, int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw);
-    // y[P, 2H, 2W]: nearest-neighbour x2 of x[P, H, W].
-    void (*vae_upsample2x)(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W);
+    void (*frame_copy)(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
+                       const void * src, int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw);
+    // y[P, 2H, 2W]: nearest-neighbour x2 spatial upsampling of x[P, H, W].
+    void (*upsample_nearest2x)(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W);
     // y[P, H+pt+pb, W+pl+pr]: x[P, H, W] with zero borders.
-    void (*vae_pad2d)(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W,
-                      int pt, int pb, int pl, int pr);
-    // Wan2.2 patchify: y[c*p*p + dx*p + dy, t, i, j] = x[c, t, p*i + dy, p*j + dx] (x[C, T, H, W]);
-    // inverse != 0 maps y back to x (x[C, T, H, W] written from y[C*p*p, T, H/p, W/p] given as src).
-    void (*vae_patchify)(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W,
-                         int p, int inverse);
-    // AvgDown3D: x[c_in, T, H, W] with pad_front zero frames in front -> y[c_out, (T+pad)/ft, H/fs, W/fs],
-    // output channel o = mean of the sub-sample channels [o*g, o*g+g), g = c_in*ft*fs*fs/c_out.
-    void (*vae_avg_down)(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
-                         int W, int ft, int fs, int pad_front);
-    // DupUp3D: x[c_in, T, H, W] -> y[c_out, T*ft - drop, H*fs, W*fs] (the first `drop` frames left out).
-    void (*vae_dup_up)(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
-                       int W, int ft, int fs, int drop);
+    void (*pad2d)(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W,
+                  int pt, int pb, int pl, int pr);
+    // Pixel unshuffle (space to depth) with factor p over H and W:
+    // y[c*p*p + dx*p + dy, t, i, j] = x[c, t, p*i + dy, p*j + dx] (x[C, T, H, W]);
+    // inverse != 0 is the pixel shuffle back (x[C, T, H, W] written from y[C*p*p, T, H/p, W/p] given as src).
+    void (*pixel_unshuffle)(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W,
+                            int p, int inverse);
+    // Average pool after a space-to-depth: x[c_in, T, H, W] with pad_front zero frames in front, split
+    // into ft x fs x fs blocks -> y[c_out, (T+pad)/ft, H/fs, W/fs], where output channel o is the mean of
+    // the g = c_in*ft*fs*fs/c_out consecutive block channels [o*g, o*g+g).
+    void (*avg_pool3d)(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+                       int W, int ft, int fs, int pad_front);
+    // Nearest upsample through depth-to-space of repeated channels: x[c_in, T, H, W] ->
+    // y[c_out, T*ft - drop, H*fs, W*fs] (the first `drop` output frames left out).
+    void (*nearest_up3d)(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+                         int W, int ft, int fs, int drop);
     // y[C2, R] = x[R, C2]^T (row-major).
-    void (*vae_transpose)(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
+    void (*transpose2d)(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
 
     // --- optional (NULL when a backend has none) ----------------------------------------------
     // Memory, and time per op class since the last call while profiling is on; syncs first.

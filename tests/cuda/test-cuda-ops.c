@@ -422,80 +422,80 @@ static void test_vae(void)
     float * dx = up(x, n * 4), * dg = up(g, (size_t) C * 4), * dy = out_buf(n * 4);
     float * got;
 
-    g_cpu->ops->vae_l2norm(g_cpu, ref, x, C, N, g);
-    g_gpu->ops->vae_l2norm(g_gpu, dy, dx, C, N, dg);
+    g_cpu->ops->channel_l2norm(g_cpu, ref, x, C, N, g);
+    g_gpu->ops->channel_l2norm(g_gpu, dy, dx, C, N, dg);
     got = down(dy, n);
-    check("vae_l2norm", got, ref, n, TOL_F32);
+    check("channel_l2norm", got, ref, n, TOL_F32);
     free(got);
     g_cpu->ops->silu(g_cpu, ref, (int64_t) n);
-    g_gpu->ops->vae_l2norm(g_gpu, dy, dx, C, N, dg);
+    g_gpu->ops->channel_l2norm(g_gpu, dy, dx, C, N, dg);
     g_gpu->ops->silu(g_gpu, dy, (int64_t) n);   // fused with the norm
     got = down(dy, n);
-    check("vae_l2norm + silu (fused)", got, ref, n, TOL_F32);
+    check("channel_l2norm + silu (fused)", got, ref, n, TOL_F32);
     free(got);
 
     // frame copy f32 -> f32 into a wider tensor (frames 1..2 of src to 3..4 of dst with 6 frames)
     memset(ref, 0, (size_t) C * 6 * H * W * 4);
     g_gpu->ops->memset0(g_gpu, dy, (size_t) C * 6 * H * W * 4);
-    g_cpu->ops->vae_frame_copy(g_cpu, ref, 0, 6, 3, x, 0, T, 1, 2, C, (int64_t) H * W);
-    g_gpu->ops->vae_frame_copy(g_gpu, dy, 0, 6, 3, dx, 0, T, 1, 2, C, (int64_t) H * W);
+    g_cpu->ops->frame_copy(g_cpu, ref, 0, 6, 3, x, 0, T, 1, 2, C, (int64_t) H * W);
+    g_gpu->ops->frame_copy(g_gpu, dy, 0, 6, 3, dx, 0, T, 1, 2, C, (int64_t) H * W);
     got = down(dy, (size_t) C * 6 * H * W);
-    check("vae_frame_copy", got, ref, (size_t) C * 6 * H * W, 0.0);
+    check("frame_copy", got, ref, (size_t) C * 6 * H * W, 0.0);
     free(got);
 
     // f32 -> bf16 cache -> f32 (both backends round the same way)
     {
         uint16_t * hb = malloc(n * 2);
         void * db16 = ke_be_alloc(g_gpu, n * 2);
-        g_cpu->ops->vae_frame_copy(g_cpu, hb, 1, T, 0, x, 0, T, 0, T, C, (int64_t) H * W);
-        g_cpu->ops->vae_frame_copy(g_cpu, ref, 0, T, 0, hb, 1, T, 0, T, C, (int64_t) H * W);
-        g_gpu->ops->vae_frame_copy(g_gpu, db16, 1, T, 0, dx, 0, T, 0, T, C, (int64_t) H * W);
-        g_gpu->ops->vae_frame_copy(g_gpu, dy, 0, T, 0, db16, 1, T, 0, T, C, (int64_t) H * W);
+        g_cpu->ops->frame_copy(g_cpu, hb, 1, T, 0, x, 0, T, 0, T, C, (int64_t) H * W);
+        g_cpu->ops->frame_copy(g_cpu, ref, 0, T, 0, hb, 1, T, 0, T, C, (int64_t) H * W);
+        g_gpu->ops->frame_copy(g_gpu, db16, 1, T, 0, dx, 0, T, 0, T, C, (int64_t) H * W);
+        g_gpu->ops->frame_copy(g_gpu, dy, 0, T, 0, db16, 1, T, 0, T, C, (int64_t) H * W);
         got = down(dy, n);
-        check("vae_frame_copy via bf16", got, ref, n, 0.0);
+        check("frame_copy via bf16", got, ref, n, 0.0);
         free(got);
         free(hb);
         ke_be_free(g_gpu, db16);
     }
 
-    g_cpu->ops->vae_upsample2x(g_cpu, ref, x, (int64_t) C * T, H, W);
-    g_gpu->ops->vae_upsample2x(g_gpu, dy, dx, (int64_t) C * T, H, W);
+    g_cpu->ops->upsample_nearest2x(g_cpu, ref, x, (int64_t) C * T, H, W);
+    g_gpu->ops->upsample_nearest2x(g_gpu, dy, dx, (int64_t) C * T, H, W);
     got = down(dy, n * 4);
-    check("vae_upsample2x", got, ref, n * 4, 0.0);
+    check("upsample_nearest2x", got, ref, n * 4, 0.0);
     free(got);
 
-    g_cpu->ops->vae_pad2d(g_cpu, ref, x, (int64_t) C * T, H, W, 1, 0, 2, 1);
-    g_gpu->ops->vae_pad2d(g_gpu, dy, dx, (int64_t) C * T, H, W, 1, 0, 2, 1);
+    g_cpu->ops->pad2d(g_cpu, ref, x, (int64_t) C * T, H, W, 1, 0, 2, 1);
+    g_gpu->ops->pad2d(g_gpu, dy, dx, (int64_t) C * T, H, W, 1, 0, 2, 1);
     got = down(dy, (size_t) C * T * (H + 1) * (W + 3));
-    check("vae_pad2d", got, ref, (size_t) C * T * (H + 1) * (W + 3), 0.0);
+    check("pad2d", got, ref, (size_t) C * T * (H + 1) * (W + 3), 0.0);
     free(got);
 
     for (int inv = 0; inv < 2; inv++) {
-        g_cpu->ops->vae_patchify(g_cpu, ref, x, C / 4, T, H, W, 2, inv);
-        g_gpu->ops->vae_patchify(g_gpu, dy, dx, C / 4, T, H, W, 2, inv);
+        g_cpu->ops->pixel_unshuffle(g_cpu, ref, x, C / 4, T, H, W, 2, inv);
+        g_gpu->ops->pixel_unshuffle(g_gpu, dy, dx, C / 4, T, H, W, 2, inv);
         got = down(dy, n);
-        check(inv ? "vae_patchify inverse" : "vae_patchify", got, ref, n, 0.0);
+        check(inv ? "pixel_unshuffle inverse" : "pixel_unshuffle", got, ref, n, 0.0);
         free(got);
     }
 
-    g_cpu->ops->vae_avg_down(g_cpu, ref, x, C, 2 * C, T, H, W, 2, 2, 1);
-    g_gpu->ops->vae_avg_down(g_gpu, dy, dx, C, 2 * C, T, H, W, 2, 2, 1);
+    g_cpu->ops->avg_pool3d(g_cpu, ref, x, C, 2 * C, T, H, W, 2, 2, 1);
+    g_gpu->ops->avg_pool3d(g_gpu, dy, dx, C, 2 * C, T, H, W, 2, 2, 1);
     const size_t nd = (size_t) 2 * C * ((T + 1) / 2) * (H / 2) * (W / 2);
     got = down(dy, nd);
-    check("vae_avg_down", got, ref, nd, TOL_F32);
+    check("avg_pool3d", got, ref, nd, TOL_F32);
     free(got);
 
-    g_cpu->ops->vae_dup_up(g_cpu, ref, x, C, C / 2, T, H / 2, W / 2, 2, 2, 1);
-    g_gpu->ops->vae_dup_up(g_gpu, dy, dx, C, C / 2, T, H / 2, W / 2, 2, 2, 1);
+    g_cpu->ops->nearest_up3d(g_cpu, ref, x, C, C / 2, T, H / 2, W / 2, 2, 2, 1);
+    g_gpu->ops->nearest_up3d(g_gpu, dy, dx, C, C / 2, T, H / 2, W / 2, 2, 2, 1);
     const size_t nu = (size_t) (C / 2) * (T * 2 - 1) * H * W;
     got = down(dy, nu);
-    check("vae_dup_up", got, ref, nu, 0.0);
+    check("nearest_up3d", got, ref, nu, 0.0);
     free(got);
 
-    g_cpu->ops->vae_transpose(g_cpu, ref, x, 37, (int64_t) n / 37);
-    g_gpu->ops->vae_transpose(g_gpu, dy, dx, 37, (int64_t) n / 37);
+    g_cpu->ops->transpose2d(g_cpu, ref, x, 37, (int64_t) n / 37);
+    g_gpu->ops->transpose2d(g_gpu, dy, dx, 37, (int64_t) n / 37);
     got = down(dy, (size_t) 37 * (n / 37));
-    check("vae_transpose", got, ref, (size_t) 37 * (n / 37), 0.0);
+    check("transpose2d", got, ref, (size_t) 37 * (n / 37), 0.0);
     free(got);
 
     ke_be_free(g_gpu, dx);

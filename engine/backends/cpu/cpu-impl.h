@@ -20,20 +20,20 @@ void ke_cpu_conv3d(struct ke_backend * be, float * y, const float * x, const str
 enum { KE_CONV_AUTO = 0, KE_CONV_IM2COL, KE_CONV_DNNL, KE_CONV_DNNL_F32 };
 void ke_cpu_conv3d_set_algo(int algo);
 
-// VAE ops (cpu-vae.c)
-void ke_cpu_vae_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma);
-void ke_cpu_vae_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
+// channels-first volume ops (cpu-volume.c)
+void ke_cpu_channel_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma);
+void ke_cpu_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
                            const void * src, int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw);
-void ke_cpu_vae_upsample2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W);
-void ke_cpu_vae_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W,
+void ke_cpu_upsample_nearest2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W);
+void ke_cpu_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W,
                       int pt, int pb, int pl, int pr);
-void ke_cpu_vae_patchify(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W,
+void ke_cpu_pixel_unshuffle(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W,
                          int p, int inverse);
-void ke_cpu_vae_avg_down(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+void ke_cpu_avg_pool3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                          int W, int ft, int fs, int pad_front);
-void ke_cpu_vae_dup_up(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+void ke_cpu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                        int W, int ft, int fs, int drop);
-void ke_cpu_vae_transpose(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
+void ke_cpu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
 
 // Plain f32 GEMM used by several CPU ops: C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
 void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate);

@@ -409,14 +409,14 @@ static const struct ke_backend_ops g_cpu_ops = {
     .conv3d_prepare = ke_cpu_conv3d_prepare,
     .conv3d_release = ke_cpu_conv3d_release,
     .conv3d = ke_cpu_conv3d,
-    .vae_l2norm = ke_cpu_vae_l2norm,
-    .vae_frame_copy = ke_cpu_vae_frame_copy,
-    .vae_upsample2x = ke_cpu_vae_upsample2x,
-    .vae_pad2d = ke_cpu_vae_pad2d,
-    .vae_patchify = ke_cpu_vae_patchify,
-    .vae_avg_down = ke_cpu_vae_avg_down,
-    .vae_dup_up = ke_cpu_vae_dup_up,
-    .vae_transpose = ke_cpu_vae_transpose,
+    .channel_l2norm = ke_cpu_channel_l2norm,
+    .frame_copy = ke_cpu_frame_copy,
+    .upsample_nearest2x = ke_cpu_upsample_nearest2x,
+    .pad2d = ke_cpu_pad2d,
+    .pixel_unshuffle = ke_cpu_pixel_unshuffle,
+    .avg_pool3d = ke_cpu_avg_pool3d,
+    .nearest_up3d = ke_cpu_nearest_up3d,
+    .transpose2d = ke_cpu_transpose2d,
 };
 
 static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };

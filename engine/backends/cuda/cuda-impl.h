@@ -68,17 +68,17 @@ int kc_unpatchify(float * out, const float * tok, int C, int F, int H, int W, in
 int kc_pad_time(float * y, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s);
 
 // --- VAE (semantics as the ops of the same names in backend.h) ---------------------------------
-int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu, cudaStream_t s);
-int kc_vae_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16, int src_T,
+int kc_channel_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu, cudaStream_t s);
+int kc_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16, int src_T,
                       int src_t0, int n, int C, int64_t hw, cudaStream_t s);
-int kc_vae_upsample2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s);
-int kc_vae_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr, cudaStream_t s);
-int kc_vae_patchify(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse, cudaStream_t s);
-int kc_vae_avg_down(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+int kc_upsample_nearest2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s);
+int kc_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr, cudaStream_t s);
+int kc_pixel_unshuffle(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse, cudaStream_t s);
+int kc_avg_pool3d(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
                     int pad_front, cudaStream_t s);
-int kc_vae_dup_up(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs, int drop,
+int kc_nearest_up3d(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs, int drop,
                   cudaStream_t s);
-int kc_vae_transpose(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s);
+int kc_transpose2d(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s);
 int kc_add_channel_bias(float * y, const float * b, int C, int64_t N, cudaStream_t s);
 // x[C, T, HW] f32 -> y[T + pt0 + pt1, HW, C] (bf16 or f32) with zero frames in front / behind.
 int kc_to_ndhwc(void * y, int bf16, const float * x, int C, int T, int64_t HW, int pt0, int pt1, cudaStream_t s);

@@ -716,7 +716,7 @@ static void run_pending(struct kc_state * s, struct kc_pending * q)
         break;
     case KC_PEND_L2:
         PROF_BEGIN(s, KC_CLASS_OTHER);
-        KC(s, kc_vae_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 0, s->stream));
+        KC(s, kc_channel_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 0, s->stream));
         PROF_END(s);
         break;
     default:
@@ -1000,7 +1000,7 @@ static void cu_silu(struct ke_backend * be, float * x, int64_t n)
     if (q && q->M * q->D == n) {
         // the VAE's channel L2 norm and the SiLU after it in one pass
         PROF_BEGIN(s, KC_CLASS_OTHER);
-        KC(s, kc_vae_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 1, s->stream));
+        KC(s, kc_channel_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 1, s->stream));
         PROF_END(s);
         s->n_pend = 0;
         return;
@@ -1306,7 +1306,7 @@ static void cu_unpatchify(struct ke_backend * be, float * out, const float * tok
 
 // --- VAE ops -----------------------------------------------------------------------------------
 
-static void cu_vae_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
+static void cu_channel_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
 {
     // queued: a SiLU of y usually follows (one pass for both)
     struct kc_state * s = kc_st(be);
@@ -1323,49 +1323,49 @@ static void cu_vae_l2norm(struct ke_backend * be, float * y, const float * x, in
     q->w = gamma;
 }
 
-static void cu_vae_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src,
+static void cu_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src,
                               int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw)
 {
-    EW_OP(kc_vae_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream), src,
+    EW_OP(kc_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream), src,
           (int64_t) C * src_T * hw * 4, NULL, 0, dst, (int64_t) C * dst_T * hw * 4);
 }
 
-static void cu_vae_upsample2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
+static void cu_upsample_nearest2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
 {
-    EW_OP(kc_vae_upsample2x(y, x, P, H, W, s->stream), x, P * H * W * 4, NULL, 0, y, P * 4 * H * W * 4);
+    EW_OP(kc_upsample_nearest2x(y, x, P, H, W, s->stream), x, P * H * W * 4, NULL, 0, y, P * 4 * H * W * 4);
 }
 
-static void cu_vae_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int pt, int pb,
+static void cu_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int pt, int pb,
                          int pl, int pr)
 {
-    EW_OP(kc_vae_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream), x, P * H * W * 4, NULL, 0, y,
+    EW_OP(kc_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream), x, P * H * W * 4, NULL, 0, y,
           P * (H + pt + pb) * (W + pl + pr) * 4);
 }
 
-static void cu_vae_patchify(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W, int p,
+static void cu_pixel_unshuffle(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W, int p,
                             int inverse)
 {
     const int64_t n = (int64_t) C * T * H * W;
-    EW_OP(kc_vae_patchify(dst, src, C, T, H, W, p, inverse, s->stream), src, n * 4, NULL, 0, dst, n * 4);
+    EW_OP(kc_pixel_unshuffle(dst, src, C, T, H, W, p, inverse, s->stream), src, n * 4, NULL, 0, dst, n * 4);
 }
 
-static void cu_vae_avg_down(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+static void cu_avg_pool3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                             int W, int ft, int fs, int pad_front)
 {
-    EW_OP(kc_vae_avg_down(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream), x, (int64_t) c_in * T * H * W * 4,
+    EW_OP(kc_avg_pool3d(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream), x, (int64_t) c_in * T * H * W * 4,
           NULL, 0, y, (int64_t) c_out * ((T + pad_front) / ft) * (H / fs) * (W / fs) * 4);
 }
 
-static void cu_vae_dup_up(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H, int W,
+static void cu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H, int W,
                           int ft, int fs, int drop)
 {
-    EW_OP(kc_vae_dup_up(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream), x, (int64_t) c_in * T * H * W * 4, NULL,
+    EW_OP(kc_nearest_up3d(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream), x, (int64_t) c_in * T * H * W * 4, NULL,
           0, y, (int64_t) c_out * (T * ft - drop) * H * fs * W * fs * 4);
 }
 
-static void cu_vae_transpose(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
+static void cu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
 {
-    EW_OP(kc_vae_transpose(y, x, R, C2, s->stream), x, R * C2 * 4, NULL, 0, y, R * C2 * 4);
+    EW_OP(kc_transpose2d(y, x, R, C2, s->stream), x, R * C2 * 4, NULL, 0, y, R * C2 * 4);
 }
 
 // --- conv3d wrappers (cuda-conv.c) -------------------------------------------------------------
@@ -1447,14 +1447,14 @@ static const struct ke_backend_ops g_cuda_ops = {
     .conv3d_prepare = kc_conv3d_prepare,
     .conv3d_release = kc_conv3d_release,
     .conv3d = cu_conv3d,
-    .vae_l2norm = cu_vae_l2norm,
-    .vae_frame_copy = cu_vae_frame_copy,
-    .vae_upsample2x = cu_vae_upsample2x,
-    .vae_pad2d = cu_vae_pad2d,
-    .vae_patchify = cu_vae_patchify,
-    .vae_avg_down = cu_vae_avg_down,
-    .vae_dup_up = cu_vae_dup_up,
-    .vae_transpose = cu_vae_transpose,
+    .channel_l2norm = cu_channel_l2norm,
+    .frame_copy = cu_frame_copy,
+    .upsample_nearest2x = cu_upsample_nearest2x,
+    .pad2d = cu_pad2d,
+    .pixel_unshuffle = cu_pixel_unshuffle,
+    .avg_pool3d = cu_avg_pool3d,
+    .nearest_up3d = cu_nearest_up3d,
+    .transpose2d = cu_transpose2d,
     .stats = cu_stats,
     .profile = cu_profile,
 };

@@ -94,9 +94,9 @@ static enum ke_status with_cache(struct ke_vae * v, struct vae_state * s, int id
     TRY(cache_get(v, s, idx, x->C, nc, hw, &cache));
     TRY(ke_vae_act_new(v, xx, x->C, nc + x->T, x->H, x->W));
     const int bf = v->bf16_cache;
-    OPS->vae_frame_copy(v->be, xx->d, 0, xx->T, 0, cache, bf, nc, 0, nc, x->C, hw);
-    OPS->vae_frame_copy(v->be, xx->d, 0, xx->T, nc, x->d, 0, x->T, 0, x->T, x->C, hw);
-    OPS->vae_frame_copy(v->be, cache, bf, nc, 0, xx->d, 0, xx->T, xx->T - nc, nc, x->C, hw);
+    OPS->frame_copy(v->be, xx->d, 0, xx->T, 0, cache, bf, nc, 0, nc, x->C, hw);
+    OPS->frame_copy(v->be, xx->d, 0, xx->T, nc, x->d, 0, x->T, 0, x->T, x->C, hw);
+    OPS->frame_copy(v->be, cache, bf, nc, 0, xx->d, 0, xx->T, xx->T - nc, nc, x->C, hw);
     return KE_STATUS_OK;
 }
 
@@ -138,7 +138,7 @@ static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const str
     if ((st = ke_vae_act_new(v, &u, x->C, x->T, x->H, x->W)) != KE_STATUS_OK) {
         goto done;
     }
-    OPS->vae_l2norm(v->be, u.d, x->d, x->C, act_n(x) / x->C, r->g0);
+    OPS->channel_l2norm(v->be, u.d, x->d, x->C, act_n(x) / x->C, r->g0);
     OPS->silu(v->be, u.d, act_n(&u));
     if (r->has_sc) {
         ke_vae_act_free(v, x);
@@ -147,7 +147,7 @@ static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const str
         goto done;
     }
     ke_vae_act_free(v, &u);
-    OPS->vae_l2norm(v->be, u2.d, u2.d, u2.C, act_n(&u2) / u2.C, r->g1);
+    OPS->channel_l2norm(v->be, u2.d, u2.d, u2.C, act_n(&u2) / u2.C, r->g1);
     OPS->silu(v->be, u2.d, act_n(&u2));
     if ((st = causal_conv(v, s, r->cache + 1, &r->c2, &u2, &u3)) != KE_STATUS_OK) {
         goto done;
@@ -180,17 +180,17 @@ static enum ke_status attn_fwd(struct ke_vae * v, const struct vae_attn * a, str
     float * o = ke_be_alloc(v->be, (size_t) (C * hw) * sizeof(float));
     if (fr && u && qkv && t3 && o) {
         for (int f = 0; f < x->T; f++) {
-            OPS->vae_frame_copy(v->be, fr, 0, 1, 0, x->d, 0, x->T, f, 1, C, hw);
-            OPS->vae_l2norm(v->be, u, fr, C, hw, a->gamma);
+            OPS->frame_copy(v->be, fr, 0, 1, 0, x->d, 0, x->T, f, 1, C, hw);
+            OPS->channel_l2norm(v->be, u, fr, C, hw, a->gamma);
             OPS->conv3d(v->be, qkv, u, &a->qkv, 1, x->H, x->W, 0, 0, 0, 0, 1, 1, 1);
             for (int i = 0; i < 3; i++) {   // q, k, v: [C, hw] -> [hw, C]
-                OPS->vae_transpose(v->be, t3 + i * C * hw, qkv + i * C * hw, C, hw);
+                OPS->transpose2d(v->be, t3 + i * C * hw, qkv + i * C * hw, C, hw);
             }
             OPS->attention(v->be, o, t3, t3 + C * hw, t3 + 2 * C * hw, hw, hw, 1, C, 1.0f / sqrtf((float) C), NULL);
-            OPS->vae_transpose(v->be, u, o, hw, C);
+            OPS->transpose2d(v->be, u, o, hw, C);
             OPS->conv3d(v->be, o, u, &a->proj, 1, x->H, x->W, 0, 0, 0, 0, 1, 1, 1);
             OPS->add(v->be, o, o, fr, C * hw);
-            OPS->vae_frame_copy(v->be, x->d, 0, x->T, f, o, 0, 1, 0, 1, C, hw);
+            OPS->frame_copy(v->be, x->d, 0, x->T, f, o, 0, 1, 0, 1, C, hw);
         }
         st = KE_STATUS_OK;
         *out = *x;
@@ -213,7 +213,7 @@ static enum ke_status down_fwd(struct ke_vae * v, struct vae_state * s, const st
     if (st != KE_STATUS_OK) {
         return st;
     }
-    OPS->vae_pad2d(v->be, p.d, x->d, (int64_t) x->C * x->T, x->H, x->W, 0, 1, 0, 1);
+    OPS->pad2d(v->be, p.d, x->d, (int64_t) x->C * x->T, x->H, x->W, 0, 1, 0, 1);
     ke_vae_act_free(v, x);
     st = ke_vae_act_new(v, &y, r->c_out, p.T, (p.H - 3) / 2 + 1, (p.W - 3) / 2 + 1);
     if (st == KE_STATUS_OK) {
@@ -230,7 +230,7 @@ static enum ke_status down_fwd(struct ke_vae * v, struct vae_state * s, const st
         void * cache;
         KE_ASSERT(y.T == 1);
         if ((st = cache_get(v, s, r->cache, y.C, 1, hw, &cache)) == KE_STATUS_OK) {
-            OPS->vae_frame_copy(v->be, cache, v->bf16_cache, 1, 0, y.d, 0, y.T, y.T - 1, 1, y.C, hw);
+            OPS->frame_copy(v->be, cache, v->bf16_cache, 1, 0, y.d, 0, y.T, y.T - 1, 1, y.C, hw);
             *out = y;
             return st;
         }
@@ -281,7 +281,7 @@ static enum ke_status up_fwd(struct ke_vae * v, struct vae_state * s, const stru
             // time_conv channels [0, C) -> frame 2k, [C, 2C) -> frame 2k+1
             for (int k = 0; k < T; k++) {
                 for (int h = 0; h < 2; h++) {
-                    OPS->vae_frame_copy(v->be, u.d, 0, u.T, 2 * k + h, tc.d + (int64_t) h * C * T * hw, 0, T, k, 1,
+                    OPS->frame_copy(v->be, u.d, 0, u.T, 2 * k + h, tc.d + (int64_t) h * C * T * hw, 0, T, k, 1,
                                         C, hw);
                 }
             }
@@ -296,7 +296,7 @@ static enum ke_status up_fwd(struct ke_vae * v, struct vae_state * s, const stru
     struct vae_act up, y;
     st = ke_vae_act_new(v, &up, u.C, u.T, 2 * u.H, 2 * u.W);
     if (st == KE_STATUS_OK) {
-        OPS->vae_upsample2x(v->be, up.d, u.d, (int64_t) u.C * u.T, u.H, u.W);
+        OPS->upsample_nearest2x(v->be, up.d, u.d, (int64_t) u.C * u.T, u.H, u.W);
     }
     ke_vae_act_free(v, &u);
     if (st != KE_STATUS_OK) {
@@ -337,11 +337,11 @@ static enum ke_status stage_fwd(struct ke_vae * v, struct vae_state * s, const s
     if (sg->shortcut == 1) {
         const int pad = (sg->ft - x->T % sg->ft) % sg->ft;   // odd first chunk: one zero frame in front
         TRY(ke_vae_act_new(v, &sc, sg->sc_out, (x->T + pad) / sg->ft, x->H / sg->fs, x->W / sg->fs));
-        OPS->vae_avg_down(v->be, sc.d, x->d, sg->sc_in, sg->sc_out, x->T, x->H, x->W, sg->ft, sg->fs, pad);
+        OPS->avg_pool3d(v->be, sc.d, x->d, sg->sc_in, sg->sc_out, x->T, x->H, x->W, sg->ft, sg->fs, pad);
     } else if (sg->shortcut == 2) {
         const int drop = s->first ? sg->ft - 1 : 0;          // the first chunk drops its first copy
         TRY(ke_vae_act_new(v, &sc, sg->sc_out, x->T * sg->ft - drop, x->H * sg->fs, x->W * sg->fs));
-        OPS->vae_dup_up(v->be, sc.d, x->d, sg->sc_in, sg->sc_out, x->T, x->H, x->W, sg->ft, sg->fs, drop);
+        OPS->nearest_up3d(v->be, sc.d, x->d, sg->sc_in, sg->sc_out, x->T, x->H, x->W, sg->ft, sg->fs, drop);
     }
     struct vae_act h = *x;
     x->d = NULL;
@@ -381,7 +381,7 @@ enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, str
             if ((st = ke_vae_act_new(v, &piece, x->C, 1, x->H, x->W)) != KE_STATUS_OK) {
                 break;
             }
-            OPS->vae_frame_copy(v->be, piece.d, 0, 1, 0, x->d, 0, x->T, f, 1, x->C, (int64_t) x->H * x->W);
+            OPS->frame_copy(v->be, piece.d, 0, 1, 0, x->d, 0, x->T, f, 1, x->C, (int64_t) x->H * x->W);
             st = causal_conv(v, s, cd->cache_in, &cd->conv_in, &piece, &a);
             ke_vae_act_free(v, &piece);
             if (st != KE_STATUS_OK || (st = stage_fwd(v, s, cd, sg0, &a, &b)) != KE_STATUS_OK) {
@@ -391,7 +391,7 @@ enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, str
                 ke_vae_act_free(v, &b);
                 break;
             }
-            OPS->vae_frame_copy(v->be, h.d, 0, h.T, f, b.d, 0, 1, 0, 1, b.C, (int64_t) b.H * b.W);
+            OPS->frame_copy(v->be, h.d, 0, h.T, f, b.d, 0, 1, 0, 1, b.C, (int64_t) b.H * b.W);
             ke_vae_act_free(v, &b);
         }
         s0 = 1;
@@ -411,7 +411,7 @@ enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, str
         TRY(block_fwd(v, s, &cd->mid[i], &h, &y));
         h = y;
     }
-    OPS->vae_l2norm(v->be, h.d, h.d, h.C, act_n(&h) / h.C, cd->head_gamma);
+    OPS->channel_l2norm(v->be, h.d, h.d, h.C, act_n(&h) / h.C, cd->head_gamma);
     OPS->silu(v->be, h.d, act_n(&h));
     st = causal_conv(v, s, cd->cache_head, &cd->head, &h, out);
     ke_vae_act_free(v, &h);
@@ -428,7 +428,7 @@ static enum ke_status dec_push(struct ke_vae * v, struct vae_state * s, const st
     enum ke_status st;
     struct vae_act y;
     if (si == cd->n_stages) {
-        OPS->vae_l2norm(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
+        OPS->channel_l2norm(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
         OPS->silu(v->be, x->d, act_n(x));
         st = causal_conv(v, s, cd->cache_head, &cd->head, x, &y);
         ke_vae_act_free(v, x);
@@ -440,7 +440,7 @@ static enum ke_status dec_push(struct ke_vae * v, struct vae_state * s, const st
             return st;
         }
         KE_ASSERT(*t_out + y.T <= t_total && y.H == out->H && y.W == out->W);
-        OPS->vae_frame_copy(v->be, out->d, 0, t_total, *t_out, y.d, 0, y.T, 0, y.T, y.C, (int64_t) y.H * y.W);
+        OPS->frame_copy(v->be, out->d, 0, t_total, *t_out, y.d, 0, y.T, 0, y.T, y.C, (int64_t) y.H * y.W);
         *t_out += y.T;
         ke_vae_act_free(v, &y);
         return KE_STATUS_OK;
@@ -455,7 +455,7 @@ static enum ke_status dec_push(struct ke_vae * v, struct vae_state * s, const st
         if ((st = ke_vae_act_new(v, &piece, y.C, 1, y.H, y.W)) != KE_STATUS_OK) {
             break;
         }
-        OPS->vae_frame_copy(v->be, piece.d, 0, 1, 0, y.d, 0, y.T, f, 1, y.C, (int64_t) y.H * y.W);
+        OPS->frame_copy(v->be, piece.d, 0, 1, 0, y.d, 0, y.T, f, 1, y.C, (int64_t) y.H * y.W);
         st = dec_push(v, s, cd, si + 1, &piece, out, t_total, t_out);
     }
     ke_vae_act_free(v, &y);

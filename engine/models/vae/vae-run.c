@@ -50,7 +50,7 @@ static enum ke_status enc_tile_chunk(struct ke_vae * v, struct etile * t, const 
             ke_vae_act_free(v, &x);
             return st;
         }
-        OPS->vae_patchify(v->be, xp.d, x.d, 3, tc, Th, Tw, p, 0);
+        OPS->pixel_unshuffle(v->be, xp.d, x.d, 3, tc, Th, Tw, p, 0);
         ke_vae_act_free(v, &x);
         x = xp;
     }
@@ -441,7 +441,7 @@ enum ke_status ke_vae_decode_opts(struct ke_vae * v, float * video, const float 
                     ke_vae_act_free(v, &y);
                     break;
                 }
-                OPS->vae_patchify(v->be, u.d, y.d, 3, y.T, y.H * p, y.W * p, p, 1);
+                OPS->pixel_unshuffle(v->be, u.d, y.d, 3, y.T, y.H * p, y.W * p, p, 1);
                 ke_vae_act_free(v, &y);
                 y = u;
             }

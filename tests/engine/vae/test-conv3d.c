@@ -156,7 +156,7 @@ test_layout_ops (void)
   const int C = 3, T = 2, H = 4, W = 6, p = 2;
   float x[3 * 2 * 4 * 6], y[3 * 2 * 4 * 6], back[3 * 2 * 4 * 6];
   test_fill_random (x, G_N_ELEMENTS (x), 5);
-  be->ops->vae_patchify (be, y, x, C, T, H, W, p, 0);
+  be->ops->pixel_unshuffle (be, y, x, C, T, H, W, p, 0);
   for (int c = 0; c < C; c++)
     for (int t = 0; t < T; t++)
       for (int i = 0; i < H / p; i++)
@@ -165,13 +165,13 @@ test_layout_ops (void)
             for (int dy = 0; dy < p; dy++)
               g_assert_cmpfloat (y[(((c * 4 + dx * 2 + dy) * T + t) * (H / p) + i) * (W / p) + j], ==,
                                  x[((c * T + t) * H + 2 * i + dy) * W + 2 * j + dx]);
-  be->ops->vae_patchify (be, back, y, C, T, H, W, p, 1);
+  be->ops->pixel_unshuffle (be, back, y, C, T, H, W, p, 1);
   g_assert_cmpmem (back, sizeof (back), x, sizeof (x));
 
   /* AvgDown(2 -> 4, ft 2, fs 2) with one zero frame in front of a 1-frame chunk: g = 2*8/4 = 4 */
   float a[2 * 1 * 4 * 6], ad[4 * 1 * 2 * 3];
   test_fill_random (a, G_N_ELEMENTS (a), 9);
-  be->ops->vae_avg_down (be, ad, a, 2, 4, 1, 4, 6, 2, 2, 1);
+  be->ops->avg_pool3d (be, ad, a, 2, 4, 1, 4, 6, 2, 2, 1);
   for (int o = 0; o < 4; o++)
     for (int i = 0; i < 2; i++)
       for (int j = 0; j < 3; j++)
@@ -189,7 +189,7 @@ test_layout_ops (void)
   /* DupUp(4 -> 2, ft 2, fs 2), first chunk: 1 frame in, 2 - 1 = 1 out, r = 2*8/4 = 4 */
   float d[4 * 1 * 2 * 3], du[2 * 1 * 4 * 6];
   test_fill_random (d, G_N_ELEMENTS (d), 13);
-  be->ops->vae_dup_up (be, du, d, 4, 2, 1, 2, 3, 2, 2, 1);
+  be->ops->nearest_up3d (be, du, d, 4, 2, 1, 2, 3, 2, 2, 1);
   for (int o = 0; o < 2; o++)
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 6; j++)
@@ -201,7 +201,7 @@ test_layout_ops (void)
   /* channel L2 norm: x / max(|x|, 1e-12) * sqrt(C) * gamma */
   float g[3] = { 1.0f, 0.5f, 2.0f }, n[3 * 8], xn[3 * 8];
   test_fill_random (xn, G_N_ELEMENTS (xn), 17);
-  be->ops->vae_l2norm (be, n, xn, 3, 8, g);
+  be->ops->channel_l2norm (be, n, xn, 3, 8, g);
   for (int i = 0; i < 8; i++)
     {
       double s = 0;

@@ -1,5 +1,6 @@
-// Kinora engine: CPU ops of the Wan VAEs (channel L2 norm, frame copies, resampling layouts, the
-// Wan2.2 patchify and AvgDown/DupUp shortcuts), as in official wan/modules/vae2_1.py, vae2_2.py (42bf4cf).
+// Kinora engine: CPU ops on channels-first volumes x[C, T, H, W] (channel L2 norm, frame copies, pad
+// and nearest resampling, pixel (un)shuffle, average pool and nearest upsample through channels). The
+// Wan VAEs use them (official wan/modules/vae2_1.py, vae2_2.py at 42bf4cf); nothing here is specific to one.
 #include <math.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ static void norm_range(void * p, int64_t b0, int64_t b1, int tid)
     }
 }
 
-void ke_cpu_vae_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
+void ke_cpu_channel_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
 {
     (void) be;
     struct norm_ctx c = { y, x, C, N, gamma };
@@ -96,7 +97,7 @@ static void fc_range(void * p, int64_t r0, int64_t r1, int tid)
     }
 }
 
-void ke_cpu_vae_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
+void ke_cpu_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0,
                            const void * src, int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw)
 {
     (void) be;
@@ -133,7 +134,7 @@ static void up2_range(void * p, int64_t p0, int64_t p1, int tid)
     }
 }
 
-void ke_cpu_vae_upsample2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
+void ke_cpu_upsample_nearest2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
 {
     (void) be;
     struct plane_ctx c = { .y = y, .x = x, .H = H, .W = W };
@@ -156,7 +157,7 @@ static void pad_range(void * p, int64_t p0, int64_t p1, int tid)
     }
 }
 
-void ke_cpu_vae_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W,
+void ke_cpu_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W,
                       int pt, int pb, int pl, int pr)
 {
     (void) be;
@@ -164,7 +165,7 @@ void ke_cpu_vae_pad2d(struct ke_backend * be, float * y, const float * x, int64_
     ke_parallel_for(P, 1 + 65536 / ((int64_t) H * W + 1), pad_range, &c);
 }
 
-// --- Wan2.2 patchify / AvgDown / DupUp -----------------------------------------------------------
+// --- pixel (un)shuffle / average pool / nearest upsample -----------------------------------------------------------
 
 struct ps_ctx {
     float * dst;
@@ -202,7 +203,7 @@ static void patch_range(void * pp, int64_t r0, int64_t r1, int tid)
     }
 }
 
-void ke_cpu_vae_patchify(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W,
+void ke_cpu_pixel_unshuffle(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W,
                          int p, int inverse)
 {
     (void) be;
@@ -245,7 +246,7 @@ static void avg_range(void * p, int64_t r0, int64_t r1, int tid)
     }
 }
 
-void ke_cpu_vae_avg_down(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+void ke_cpu_avg_pool3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                          int W, int ft, int fs, int pad_front)
 {
     (void) be;
@@ -276,7 +277,7 @@ static void dup_range(void * p, int64_t r0, int64_t r1, int tid)
     }
 }
 
-void ke_cpu_vae_dup_up(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+void ke_cpu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                        int W, int ft, int fs, int drop)
 {
     (void) be;
@@ -312,7 +313,7 @@ static void tr_range(void * p, int64_t b0, int64_t b1, int tid)
     }
 }
 
-void ke_cpu_vae_transpose(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
+void ke_cpu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
 {
     (void) be;
     struct tr_ctx c = { y, x, R, C2 };

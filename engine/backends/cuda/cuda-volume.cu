@@ -1,5 +1,5 @@
-// Kinora engine: CUDA kernels of the Wan VAE ops (channel L2 norm, frame copies, resampling layouts,
-// Wan2.2 patchify, AvgDown/DupUp, transpose). One thread per output element, grid-stride loops.
+// Kinora engine: CUDA kernels of the channels-first volume ops (channel L2 norm, frame copies, pad and
+// nearest resampling, pixel (un)shuffle, average pool, nearest upsample through channels, transpose). One thread per output element, grid-stride loops.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -29,7 +29,7 @@ static inline unsigned blocks_for(int64_t n)
 
 // y[c, n] = x[c, n] / max(||x[:, n]||, 1e-12) * sqrt(C) * gamma[c]; one thread per position (y may be x);
 // then SiLU when `silu`.
-__global__ void k_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu)
+__global__ void k_channel_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu)
 {
     const float sc = sqrtf((float) C);
     GRID_STRIDE(n, N) {
@@ -50,10 +50,10 @@ __global__ void k_vae_l2norm(float * y, const float * x, int C, int64_t N, const
     }
 }
 
-extern "C" int kc_vae_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu,
+extern "C" int kc_channel_l2norm(float * y, const float * x, int C, int64_t N, const float * gamma, int silu,
                              cudaStream_t s)
 {
-    LAUNCH(k_vae_l2norm, N, y, x, C, N, gamma, silu);
+    LAUNCH(k_channel_l2norm, N, y, x, C, N, gamma, silu);
 }
 
 __global__ void k_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,
@@ -92,7 +92,7 @@ __global__ void k_frame_copy2(D * dst, int dst_T, int dst_t0, const S * src, int
     }
 }
 
-extern "C" int kc_vae_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,
+extern "C" int kc_frame_copy(void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src, int src_bf16,
                                  int src_T, int src_t0, int n, int C, int64_t hw, cudaStream_t s)
 {
     const int64_t rows = (int64_t) C * n;
@@ -141,7 +141,7 @@ __global__ void k_up2p(float * y, const float * x, int H, int W)
     }
 }
 
-extern "C" int kc_vae_upsample2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s)
+extern "C" int kc_upsample_nearest2x(float * y, const float * x, int64_t P, int H, int W, cudaStream_t s)
 {
     if (P <= 65535 && 4LL * H * W < (1LL << 31)) {
         if (P <= 0 || H <= 0 || W <= 0) {
@@ -178,7 +178,7 @@ __global__ void k_pad2dp(float * y, const float * x, int H, int W, int pt, int p
     }
 }
 
-extern "C" int kc_vae_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr,
+extern "C" int kc_pad2d(float * y, const float * x, int64_t P, int H, int W, int pt, int pb, int pl, int pr,
                             cudaStream_t s)
 {
     const int64_t n = (int64_t) (H + pt + pb) * (W + pl + pr);
@@ -192,7 +192,7 @@ extern "C" int kc_vae_pad2d(float * y, const float * x, int64_t P, int H, int W,
 }
 
 // Indexed by the full-resolution element: y[c*p*p + dx*p + dy, t, i, j] <-> x[c, t, p*i + dy, p*j + dx].
-__global__ void k_vae_patchify(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse)
+__global__ void k_pixel_unshuffle(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse)
 {
     const int Hp = H / p, Wp = W / p;
     const int64_t n = (int64_t) C * T * Hp * p * Wp * p;
@@ -212,10 +212,10 @@ __global__ void k_vae_patchify(float * dst, const float * src, int C, int T, int
     }
 }
 
-extern "C" int kc_vae_patchify(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse,
+extern "C" int kc_pixel_unshuffle(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse,
                                cudaStream_t s)
 {
-    LAUNCH(k_vae_patchify, (int64_t) C * T * (H / p) * p * (W / p) * p, dst, src, C, T, H, W, p, inverse);
+    LAUNCH(k_pixel_unshuffle, (int64_t) C * T * (H / p) * p * (W / p) * p, dst, src, C, T, H, W, p, inverse);
 }
 
 __global__ void k_avg_down(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
@@ -244,7 +244,7 @@ __global__ void k_avg_down(float * y, const float * x, int c_in, int c_out, int 
     }
 }
 
-extern "C" int kc_vae_avg_down(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+extern "C" int kc_avg_pool3d(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
                                int pad_front, cudaStream_t s)
 {
     LAUNCH(k_avg_down, (int64_t) c_out * ((T + pad_front) / ft) * (H / fs) * (W / fs), y, x, c_in, c_out, T, H, W, ft,
@@ -267,7 +267,7 @@ __global__ void k_dup_up(float * y, const float * x, int c_in, int c_out, int T,
     }
 }
 
-extern "C" int kc_vae_dup_up(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+extern "C" int kc_nearest_up3d(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
                              int drop, cudaStream_t s)
 {
     LAUNCH(k_dup_up, (int64_t) c_out * (T * ft - drop) * H * fs * W * fs, y, x, c_in, c_out, T, H, W, ft, fs, drop);
@@ -293,7 +293,7 @@ __global__ void k_transpose(float * y, const float * x, int64_t R, int64_t C2)
     }
 }
 
-extern "C" int kc_vae_transpose(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s)
+extern "C" int kc_transpose2d(float * y, const float * x, int64_t R, int64_t C2, cudaStream_t s)
 {
     if (R <= 0 || C2 <= 0) {
         return 0;
