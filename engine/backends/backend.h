@@ -145,13 +145,28 @@ struct ke_backend_ops {
     // Memory, and time per op class since the last call while profiling is on; syncs first.
     void (*stats)(struct ke_backend * be, struct ke_backend_stats * st);
     void (*profile)(struct ke_backend * be, int on);
+    // Wait for queued work and record any asynchronous failure in be->failure (device backends).
+    void (*status)(struct ke_backend * be);
 };
 
 struct ke_backend {
     const struct ke_backend_ops * ops;
     enum ke_precision precision;   // matmul/conv compute precision
     void * impl;                   // backend private state
+    // Sticky failure: the first failed op (out of memory, a device error) records code + message here
+    // through ke_be_fail; later ops may do nothing until ke_be_status reads and clears it. Ops return
+    // void, so callers check ke_be_status at least once per transformer block and per VAE frame.
+    struct ke_error failure;
 };
+
+// Record a failure on be (the first one since the last ke_be_status wins). Returns code.
+enum ke_status ke_be_fail(struct ke_backend * be, enum ke_status code, const char * fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+// Nonzero while a failure is recorded (cheap; does not wait for a device).
+static inline int ke_be_failed(const struct ke_backend * be) { return be->failure.code != 0; }
+// Wait for the backend (ops.status), then return its recorded failure (KE_STATUS_OK when none), copy
+// the message to err (when err has none yet) and clear the record, so the backend is usable again.
+enum ke_status ke_be_status(struct ke_backend * be, struct ke_error * err);
 
 // The CPU backend (always available): exact fp32 matmuls, or bf16 compute with fp32 accumulation.
 struct ke_backend * ke_backend_cpu(void);

@@ -1,0 +1,34 @@
+// Kinora engine: the backend failure record shared by every backend (backend.h).
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "core/error.h"
+
+enum ke_status ke_be_fail(struct ke_backend * be, enum ke_status code, const char * fmt, ...)
+{
+    if (be->failure.code != KE_STATUS_OK) {
+        return code;   // the first failure is the one that explains the rest
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(be->failure.msg, sizeof be->failure.msg, fmt, ap);
+    va_end(ap);
+    be->failure.code = code;
+    ke_log(0, "%s backend: %s", be->ops->name, be->failure.msg);
+    return code;
+}
+
+enum ke_status ke_be_status(struct ke_backend * be, struct ke_error * err)
+{
+    if (be->ops->status) {
+        be->ops->status(be);
+    }
+    enum ke_status code = be->failure.code;
+    if (code != KE_STATUS_OK) {
+        ke_err(err, code, "%s backend: %s", be->ops->name, be->failure.msg);
+        memset(&be->failure, 0, sizeof be->failure);
+    }
+    return code;
+}
