@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/tiny-impl.h"
 #include "bench.h"
 
 struct model_shape

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke.h"
+#include "ke-debug.h"
 #include "cli.h"
 
 static void

@@ -7,6 +7,7 @@
 #include "backends/backend.h"
 #include "core/error.h"
 #include "eval/eval-io.h"
+#include "ke-debug.h"
 #include "loaders/loaders.h"
 
 struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err)

@@ -10,7 +10,9 @@
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
+#include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
+#include "pipeline/recipe-impl.h"
 #include "sampling/sampling.h"
 
 struct gen {
@@ -20,6 +22,7 @@ struct gen {
     float * txt[2];             // [0] prompt, [1] negative prompt: T5 output rows (n_tok[i], dim)
     int n_tok[2];
     struct ke_expert ex[2];
+    struct ke_recipe recipe;
     double t_start;
     struct ke_video * video;
     int aborted;
@@ -108,7 +111,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
 {
     struct gen * g = user;
     ke_model_t * m = g->m;
-    const int slot = m->n_experts == 2 ? which : 0;
+    const int slot = ke_recipe_expert_slot(&g->recipe, which);
     enum ke_status st;
     if (!g->ex[slot].dit) {
         if (m->n_experts == 2) {
@@ -276,9 +279,16 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     g.m = m;
     g.p = p;
     g.t_start = ke_now();
+    g.recipe = (struct ke_recipe) {
+        .task = m->task, .patch_h = m->cfg.patch_h, .patch_w = m->cfg.patch_w, .n_experts = m->n_experts,
+        .boundary = m->boundary, .n_train = ke_task_info(m->task)->n_train_timesteps, .solver = p->solver,
+        .steps = p->steps, .shift = p->shift, .guide = p->guide, .guide_high = p->guide_high,
+    };
     const struct ke_task_info * ti = ke_task_info(m->task);
-    const int z = m->vae->z_dim, sc = m->vae->scale, patch = 2;
-    float * x = NULL, * pin = NULL, * y = NULL, * img = NULL, * clip = NULL;
+    const int z = m->vae->z_dim, sc = m->vae->scale;
+    struct ke_cond cond;
+    float * x = NULL;
+    memset(&cond, 0, sizeof(cond));
     if (p->n_threads > 0) {
         ke_set_threads(p->n_threads);
     }
@@ -301,66 +311,24 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
     }
-    // latent size and image conditioning
-    const int T = (p->n_frames - 1) / 4 + 1;
-    int lh = p->height / sc, lw = p->width / sc;
-    if (p->image) {
-        const struct ke_image * im = p->image;
+    // latent size and image conditioning (recipe.c, shared with the pipeline evaluator)
+    const struct ke_image * im = p->image;
+    int T, lh, lw;
+    ke_recipe_latent_size(m->task, sc, m->cfg.patch_h, m->cfg.patch_w, p->width, p->height,
+                          (double) p->width * p->height, p->n_frames, im ? im->width : 0, im ? im->height : 0, &lw,
+                          &lh, &T);
+    if (im || m->task == KE_TASK_I2V_A14B) {
         progress(&g, KE_STAGE_IMAGE, 0, 1);
         struct ke_vae * enc = run_vae(&g, err);
         if (!enc) {
             st = err ? err->code : KE_STATUS_ERROR;
             goto done;
         }
-        if (m->task == KE_TASK_TI2V_5B) {
-            int ow, oh;
-            ke_best_output_size(im->width, im->height, sc * patch, sc * patch, (double) p->width * p->height, &ow, &oh);
-            lh = oh / sc;
-            lw = ow / sc;
-            img = malloc(sizeof(float) * 3 * (size_t) ow * oh);
-            pin = malloc(sizeof(float) * (size_t) z * lh * lw);
-            if (!img || !pin) {
-                st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-                goto done;
-            }
-            if ((st = ke_image_prepare_ti2v(img, ow, oh, im->rgb, im->width, im->height, err)) != KE_STATUS_OK ||
-                (st = ke_vae_encode_opts(enc, pin, img, 1, oh, ow, NULL, err)) != KE_STATUS_OK) {
-                goto done;
-            }
-        } else if (m->task == KE_TASK_I2V_A14B) {
-            ke_i2v_latent_size(im->width, im->height, (double) p->width * p->height, sc, patch, &lw, &lh);
-            const int H = lh * sc, W = lw * sc;
-            const size_t plane = (size_t) H * W, lplane = (size_t) lh * lw;
-            img = malloc(sizeof(float) * 3 * plane);
-            clip = calloc((size_t) 3 * p->n_frames * plane, sizeof(float));
-            y = calloc((size_t) (z + 4) * T * lplane, sizeof(float));
-            if (!img || !clip || !y) {
-                st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning clip");
-                goto done;
-            }
-            if ((st = ke_image_prepare_i2v(img, W, H, im->rgb, im->width, im->height, err)) != KE_STATUS_OK) {
-                goto done;
-            }
-            for (int c = 0; c < 3; c++) {
-                memcpy(clip + (size_t) c * p->n_frames * plane, img + (size_t) c * plane, sizeof(float) * plane);
-            }
-            // y = [mask (4 channels, 1 on latent frame 0), VAE latent of (image, zero frames)]
-            if ((st = ke_vae_encode_opts(enc, y + (size_t) 4 * T * lplane, clip, p->n_frames, H, W, NULL, err)) !=
-                KE_STATUS_OK) {
-                goto done;
-            }
-            for (int c = 0; c < 4; c++) {
-                for (size_t i = 0; i < lplane; i++) {
-                    y[(size_t) c * T * lplane + i] = 1.0f;
-                }
-            }
-            free(clip);
-            clip = NULL;
+        if ((st = ke_recipe_condition(&cond, m->task, enc, im ? im->rgb : NULL, im ? im->width : 0,
+                                      im ? im->height : 0, p->n_frames, T, lh, lw, err)) != KE_STATUS_OK) {
+            goto done;
         }
         progress(&g, KE_STAGE_IMAGE, 1, 1);
-    } else if (m->task == KE_TASK_I2V_A14B) {
-        st = ke_err(err, KE_STATUS_INVALID, "%s needs a conditioning image", ti->name);
-        goto done;
     }
     // noise: one float32 draw of [z, T, lh, lw] in C order from the seed
     const int64_t n = (int64_t) z * T * lh * lw;
@@ -376,23 +344,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     ke_log(2, "generate: %s, latent [%d, %d, %d, %d], seed %lld", ti->name, z, T, lh, lw, (long long) seed);
 
     struct ke_sample_args sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.z = z;
-    sa.F = T;
-    sa.H = lh;
-    sa.W = lw;
-    sa.x = x;
-    sa.y = y;
-    sa.c_y = y ? z + 4 : 0;
-    sa.pin = pin;
-    sa.per_token_t = m->task == KE_TASK_TI2V_5B;
-    sa.solver = p->solver;
-    sa.steps = p->steps;
-    sa.shift = p->shift;
-    sa.guide = p->guide;
-    sa.guide_high = p->guide_high;
-    sa.boundary = m->boundary;
-    sa.n_train = ti->n_train_timesteps;
+    ke_recipe_sample_args(&sa, &g.recipe, &cond, x, z, T, lh, lw);
     sa.expert = get_expert;
     sa.expert_user = &g;
     sa.progress = p->progress;
@@ -421,10 +373,7 @@ done:
     free(g.txt[0]);
     free(g.txt[1]);
     free(x);
-    free(pin);
-    free(y);
-    free(img);
-    free(clip);
+    ke_cond_free(&cond);
     return st;
 }
 

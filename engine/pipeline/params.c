@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/task-impl.h"
 
 // sample_neg_prompt of wan/configs/shared_config.py (byte-exact; the commas are U+FF0C).
 const char * const ke_default_negative_prompt =

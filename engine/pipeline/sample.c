@@ -8,7 +8,8 @@
 
 #include "core/error.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/preview-impl.h"
+#include "pipeline/sample-impl.h"
 #include "sampling/sampling.h"
 
 double ke_now(void)
@@ -52,11 +53,20 @@ static void emit_progress(const struct ke_sample_args * a, int done, double t_lo
     a->progress(&pr, a->user_data);
 }
 
+bool ke_expert_is_high(double boundary, int n_train, int64_t t)
+{
+    return boundary > 0 && (double) t >= boundary * n_train;
+}
+
 enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
 {
+    if (a->patch_h < 1 || a->patch_w < 1 || a->H % a->patch_h != 0 || a->W % a->patch_w != 0) {
+        return ke_err(err, KE_STATUS_INVALID, "sampling: a %dx%d latent does not split into %dx%d patches", a->W,
+                      a->H, a->patch_w, a->patch_h);
+    }
     const int64_t n = (int64_t) a->z * a->F * a->H * a->W;
-    const int64_t n_tok = (int64_t) a->F * (a->H / 2) * (a->W / 2);
-    const int64_t tok0 = (int64_t) (a->H / 2) * (a->W / 2);
+    const int64_t tok0 = (int64_t) (a->H / a->patch_h) * (a->W / a->patch_w);
+    const int64_t n_tok = (int64_t) a->F * tok0;
     struct ke_schedule sc = { 0 };
     struct ke_sampler * smp = NULL;
     float * cond = malloc(sizeof(float) * (size_t) n);
@@ -87,7 +97,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             break;
         }
         const int64_t t = sc.timesteps[i];
-        const int high = a->boundary > 0 && (double) t >= a->boundary * a->n_train;
+        const int high = ke_expert_is_high(a->boundary, a->n_train, t);
         const float g = high ? a->guide_high : a->guide;
         struct ke_expert * e = NULL;
         if ((st = a->expert(a->expert_user, high, &e, err)) != KE_STATUS_OK) {

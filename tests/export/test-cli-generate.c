@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 
 #include "core/tensor.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 
 static char *
 fixture (const char *name)

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "test-util.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/image-impl.h"
 
 struct watch
 {

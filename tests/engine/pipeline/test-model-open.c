@@ -9,7 +9,8 @@
 
 #include "test-util.h"
 #include "core/tensor.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
+#include "pipeline/tiny-impl.h"
 
 static char *tmp_root;
 
