@@ -295,60 +295,28 @@ kinora_image_crop (enum ke_task     task,
                    int             *out_width,
                    int             *out_height)
 {
-  double area = (double) width * height;
-  double ratio;
+  double s;
+  int ow, oh, of;
 
   graphene_rect_init (crop, 0, 0, image_width, image_height);
   *out_width = width;
   *out_height = height;
   if (image_width <= 0 || image_height <= 0)
     return;
-  ratio = (double) image_width / image_height;
+  /* the engine's own rule: the size ke_generate will make from this image */
+  if (ke_gen_output_size (task, width, height, 1, image_width, image_height, &ow, &oh, &of) != KE_STATUS_OK)
+    return;
+  *out_width = ow;
+  *out_height = oh;
+  if (task != KE_TASK_TI2V_5B)
+    return;     /* I2V stretches the whole image; T2V ignores it */
 
-  if (task == KE_TASK_I2V_A14B)
-    {
-      /* the whole image is stretched to a size of the same aspect and at most the area */
-      double a = (double) image_height / image_width;
-      int lat_h = 2 * ((int) (floor (sqrt (area * a) / 8)) / 2);
-      int lat_w = 2 * ((int) (floor (sqrt (area / a) / 8)) / 2);
-      *out_width = 8 * lat_w;
-      *out_height = 8 * lat_h;
-      return;
-    }
-
-  if (task == KE_TASK_TI2V_5B)
-    {
-      /* best_output_size with 32-pixel steps, then scale to cover and center-crop */
-      double ow = sqrt (area * ratio), oh = area / ow;
-      int ow1 = 32 * (int) floor (ow / 32), oh1, oh2 = 32 * (int) floor (oh / 32), ow2;
-      double r1, r2, s;
-      int cw, ch;
-
-      ow1 = MAX (ow1, 32);
-      oh2 = MAX (oh2, 32);
-      oh1 = MAX (32, 32 * (int) floor ((area / ow1) / 32));
-      ow2 = MAX (32, 32 * (int) floor ((area / oh2) / 32));
-      r1 = (double) ow1 / oh1;
-      r2 = (double) ow2 / oh2;
-      if (MAX (ratio / r1, r1 / ratio) < MAX (ratio / r2, r2 / ratio))
-        {
-          cw = ow1;
-          ch = oh1;
-        }
-      else
-        {
-          cw = ow2;
-          ch = oh2;
-        }
-      *out_width = cw;
-      *out_height = ch;
-      s = MAX ((double) cw / image_width, (double) ch / image_height);
-      /* the visible region, in image pixels */
-      graphene_rect_init (crop,
-                          ((image_width * s - cw) / 2) / s,
-                          ((image_height * s - ch) / 2) / s,
-                          cw / s, ch / s);
-    }
+  /* TI2V scales the image to cover the output and centre-crops: the visible region, in image pixels */
+  s = MAX ((double) ow / image_width, (double) oh / image_height);
+  graphene_rect_init (crop,
+                      ((image_width * s - ow) / 2) / s,
+                      ((image_height * s - oh) / 2) / s,
+                      ow / s, oh / s);
 }
 
 /* --- JSON ---------------------------------------------------------------------------------------- */
