@@ -3,7 +3,9 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "ke.h"
+#include "args.h"
 #include "cli.h"
 #ifdef KINORA_HAVE_EXPORT
 #include "kinora-export.h"
@@ -119,78 +122,127 @@ random_seed (void)
   return (long long) (v >> 1);
 }
 
-static int
-parse_size (const char *s, int *w, int *h)
+enum
 {
-  char x;
-  return sscanf (s, "%d%c%d", w, &x, h) == 3 && (x == 'x' || x == '*' || x == 'X');
-}
+  OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
+  OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
+  OPT_DECODE_LATENT, OPT_QUIET,
+};
+
+static const struct option generate_options[] = {
+  { "help", no_argument, NULL, 'h' },
+  { "output", required_argument, NULL, 'o' },
+  { "model", required_argument, NULL, OPT_MODEL },
+  { "prompt", required_argument, NULL, OPT_PROMPT },
+  { "negative", required_argument, NULL, OPT_NEGATIVE },
+  { "image", required_argument, NULL, OPT_IMAGE },
+  { "size", required_argument, NULL, OPT_SIZE },
+  { "frames", required_argument, NULL, OPT_FRAMES },
+  { "steps", required_argument, NULL, OPT_STEPS },
+  { "guide", required_argument, NULL, OPT_GUIDE },
+  { "guide-high", required_argument, NULL, OPT_GUIDE_HIGH },
+  { "shift", required_argument, NULL, OPT_SHIFT },
+  { "seed", required_argument, NULL, OPT_SEED },
+  { "solver", required_argument, NULL, OPT_SOLVER },
+  { "fps", required_argument, NULL, OPT_FPS },
+  { "threads", required_argument, NULL, OPT_THREADS },
+  { "backend", required_argument, NULL, OPT_BACKEND },
+  { "precision", required_argument, NULL, OPT_PRECISION },
+  { "save-latent", required_argument, NULL, OPT_SAVE_LATENT },
+  { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
+  { "quiet", no_argument, NULL, OPT_QUIET },
+  { NULL, 0, NULL, 0 },
+};
 
 int
 kinora_cli_generate (int argc, char **argv)
 {
+  static const char cmd[] = "kinora-cli generate";
   const char *model = NULL, *prompt = NULL, *negative = NULL, *image = NULL, *out = NULL;
-  const char *size = NULL, *solver = NULL, *backend = NULL, *precision = NULL, *save_latent = NULL;
+  const char *solver = NULL, *backend = NULL, *precision = NULL, *save_latent = NULL;
   const char *decode_latent = NULL;
-  int frames = 0, steps = 0, threads = 0, have_seed = 0;
+  int frames = 0, steps = 0, threads = 0, have_seed = 0, have_size = 0, width = 0, height = 0;
   double guide = -1, guide_high = -1, shift = -1, fps = -1;
-  long long seed = -1;
+  int64_t seed = -1;
+  enum ke_solver solver_id = KE_SOLVER_UNIPC;
+  enum ke_precision precision_id = KE_PRECISION_BF16;
   int quiet = 0;
+  int c;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
   struct ke_image *img = NULL;
   struct ke_video *video = NULL;
   int rc = 1;
 
-  for (int i = 1; i < argc; i++)
+  /* every number is checked whole here, against the engine's own ranges (ke.h) */
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":ho:", generate_options, NULL)) != -1)
     {
-      const char *o = argv[i];
-      const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--help") == 0 || strcmp (o, "-h") == 0)
+      bool ok = true;
+      switch (c)
         {
+        case 'h':
           usage (stdout);
           return 0;
+        case 'o': out = optarg; break;
+        case OPT_MODEL: model = optarg; break;
+        case OPT_PROMPT: prompt = optarg; break;
+        case OPT_NEGATIVE: negative = optarg; break;
+        case OPT_IMAGE: image = optarg; break;
+        case OPT_SIZE:
+          ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &width, &height);
+          have_size = 1;
+          break;
+        case OPT_FRAMES: ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
+        case OPT_STEPS: ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps); break;
+        case OPT_GUIDE: ok = kinora_arg_double (cmd, "--guide", optarg, 0, false, KE_MAX_GUIDE, &guide); break;
+        case OPT_GUIDE_HIGH:
+          ok = kinora_arg_double (cmd, "--guide-high", optarg, 0, false, KE_MAX_GUIDE, &guide_high);
+          break;
+        case OPT_SHIFT: ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift); break;
+        case OPT_SEED:
+          ok = kinora_arg_int64 (cmd, "--seed", optarg, 0, INT64_MAX, &seed);
+          have_seed = 1;
+          break;
+        case OPT_SOLVER:
+          solver = optarg;
+          if (strcmp (solver, "unipc") == 0) solver_id = KE_SOLVER_UNIPC;
+          else if (strcmp (solver, "dpm++") == 0 || strcmp (solver, "dpmpp") == 0) solver_id = KE_SOLVER_DPMPP;
+          else if (strcmp (solver, "euler") == 0) solver_id = KE_SOLVER_EULER;
+          else
+            {
+              fprintf (stderr, "%s: --solver %s: use unipc, dpm++ or euler\n", cmd, solver);
+              ok = false;
+            }
+          break;
+        case OPT_FPS: ok = kinora_arg_double (cmd, "--fps", optarg, 0, true, KE_MAX_FPS, &fps); break;
+        case OPT_THREADS: ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case OPT_BACKEND: backend = optarg; break;
+        case OPT_PRECISION:
+          precision = optarg;
+          if (strcmp (precision, "fp32") == 0) precision_id = KE_PRECISION_FP32;
+          else if (strcmp (precision, "bf16") == 0) precision_id = KE_PRECISION_BF16;
+          else
+            {
+              fprintf (stderr, "%s: --precision %s: use bf16 or fp32\n", cmd, precision);
+              ok = false;
+            }
+          break;
+        case OPT_SAVE_LATENT: save_latent = optarg; break;
+        case OPT_DECODE_LATENT: decode_latent = optarg; break;
+        case OPT_QUIET: quiet = 1; break;
+        default:
+          return kinora_arg_usage_error (cmd, c, argc, argv, generate_options);
         }
-      if (strcmp (o, "--quiet") == 0)
-        {
-          quiet = 1;
-          continue;
-        }
-      if (v == NULL)
-        {
-          fprintf (stderr, "kinora-cli generate: option %s needs a value\n", o);
-          return 2;
-        }
-      if (strcmp (o, "--model") == 0) model = v;
-      else if (strcmp (o, "--prompt") == 0) prompt = v;
-      else if (strcmp (o, "--negative") == 0) negative = v;
-      else if (strcmp (o, "--image") == 0) image = v;
-      else if (strcmp (o, "-o") == 0 || strcmp (o, "--output") == 0) out = v;
-      else if (strcmp (o, "--size") == 0) size = v;
-      else if (strcmp (o, "--frames") == 0) frames = atoi (v);
-      else if (strcmp (o, "--steps") == 0) steps = atoi (v);
-      else if (strcmp (o, "--guide") == 0) guide = atof (v);
-      else if (strcmp (o, "--guide-high") == 0) guide_high = atof (v);
-      else if (strcmp (o, "--shift") == 0) shift = atof (v);
-      else if (strcmp (o, "--seed") == 0) { seed = atoll (v); have_seed = 1; }
-      else if (strcmp (o, "--solver") == 0) solver = v;
-      else if (strcmp (o, "--fps") == 0) fps = atof (v);
-      else if (strcmp (o, "--threads") == 0) threads = atoi (v);
-      else if (strcmp (o, "--backend") == 0) backend = v;
-      else if (strcmp (o, "--precision") == 0) precision = v;
-      else if (strcmp (o, "--save-latent") == 0) save_latent = v;
-      else if (strcmp (o, "--decode-latent") == 0) decode_latent = v;
-      else
-        {
-          fprintf (stderr, "kinora-cli generate: unknown option %s\n", o);
-          usage (stderr);
-          return 2;
-        }
-      i++;
+      if (!ok)
+        return 2;
     }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, generate_options);
   if (model == NULL || out == NULL || (prompt == NULL && decode_latent == NULL))
     {
-      usage (stderr);
+      fprintf (stderr, "%s: --model, -o and --prompt (or --decode-latent) are required (see --help)\n", cmd);
       return 2;
     }
 #ifdef KINORA_HAVE_EXPORT
@@ -216,11 +268,10 @@ kinora_cli_generate (int argc, char **argv)
     fprintf (stderr, "note: %s: the output is noise by design\n", ke_model_name (m));
   p.prompt = prompt ? prompt : "";
   p.negative_prompt = negative;
-  if (size && !parse_size (size, &p.width, &p.height))
+  if (have_size)
     {
-      fprintf (stderr, "kinora-cli generate: --size %s is not WIDTHxHEIGHT\n", size);
-      rc = 2;
-      goto out;
+      p.width = width;
+      p.height = height;
     }
   if (frames) p.n_frames = frames;
   if (steps) p.steps = steps;
@@ -236,28 +287,9 @@ kinora_cli_generate (int argc, char **argv)
   else
     p.seed = random_seed ();
   if (precision)
-    {
-      if (strcmp (precision, "fp32") == 0) p.precision = KE_PRECISION_FP32;
-      else if (strcmp (precision, "bf16") == 0) p.precision = KE_PRECISION_BF16;
-      else
-        {
-          fprintf (stderr, "kinora-cli generate: --precision %s: use bf16 or fp32\n", precision);
-          rc = 2;
-          goto out;
-        }
-    }
+    p.precision = precision_id;
   if (solver)
-    {
-      if (strcmp (solver, "unipc") == 0) p.solver = KE_SOLVER_UNIPC;
-      else if (strcmp (solver, "dpm++") == 0 || strcmp (solver, "dpmpp") == 0) p.solver = KE_SOLVER_DPMPP;
-      else if (strcmp (solver, "euler") == 0) p.solver = KE_SOLVER_EULER;
-      else
-        {
-          fprintf (stderr, "kinora-cli generate: --solver %s: use unipc, dpm++ or euler\n", solver);
-          rc = 2;
-          goto out;
-        }
-    }
+    p.solver = solver_id;
   if (image)
     {
       if (ke_image_read (&img, image, &err) != KE_STATUS_OK)

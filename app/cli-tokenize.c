@@ -2,12 +2,14 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ke.h"
+#include "args.h"
 #include "cli.h"
 
 static void
@@ -100,50 +102,47 @@ kinora_cli_tokenize (int argc, char **argv)
   bool raw = false;
   int max = 512;
 
-  for (int i = 1; i < argc; i++)
+  static const char cmd[] = "kinora-cli tokenize";
+  static const struct option options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "raw", no_argument, NULL, 'r' },
+    { "tokenizer", required_argument, NULL, 't' },
+    { "file", required_argument, NULL, 'f' },
+    { "max", required_argument, NULL, 'm' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":h", options, NULL)) != -1)
     {
-      const char *o = argv[i];
-      if (strcmp (o, "--help") == 0 || strcmp (o, "-h") == 0)
+      switch (c)
         {
+        case 'h':
           usage (stdout);
           return 0;
+        case 'r': raw = true; break;
+        case 't': path = optarg; break;
+        case 'f': file = optarg; break;
+        case 'm':
+          if (!kinora_arg_int (cmd, "--max", optarg, 1, 1 << 20, &max))
+            return 2;
+          break;
+        default:
+          return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
-      if (strcmp (o, "--raw") == 0)
-        {
-          raw = true;
-          continue;
-        }
-      if (strcmp (o, "--tokenizer") == 0 || strcmp (o, "--file") == 0 || strcmp (o, "--max") == 0)
-        {
-          if (i + 1 >= argc)
-            {
-              fprintf (stderr, "kinora-cli tokenize: option %s needs a value\n", o);
-              return 2;
-            }
-          const char *v = argv[++i];
-          if (strcmp (o, "--tokenizer") == 0)
-            path = v;
-          else if (strcmp (o, "--file") == 0)
-            file = v;
-          else
-            max = atoi (v);
-          continue;
-        }
-      if (o[0] == '-' && o[1] == '-')
-        {
-          fprintf (stderr, "kinora-cli tokenize: unknown option %s\n", o);
-          return 2;
-        }
-      if (text)
-        {
-          fprintf (stderr, "kinora-cli tokenize: give the text as one argument (quote it)\n");
-          return 2;
-        }
-      text = o;
     }
-  if (!path || (!text && !file) || (text && file) || (file && !raw) || max < 1)
+  if (optind < argc)
+    text = argv[optind++];
+  if (optind < argc)
     {
-      usage (stderr);
+      fprintf (stderr, "%s: give the text as one argument (quote it)\n", cmd);
+      return 2;
+    }
+  if (!path || (!text && !file) || (text && file) || (file && !raw))
+    {
+      fprintf (stderr, "%s: give --tokenizer and either the text or --raw --file (see --help)\n", cmd);
       return 2;
     }
 

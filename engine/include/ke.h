@@ -222,6 +222,14 @@ typedef void (*ke_preview_fn)(const struct ke_preview * p, void * user_data);
 // 2 stop sampling and decode the current x0 estimate ("stop and keep").
 typedef int (*ke_abort_fn)(void * user_data);
 
+// The ranges ke_gen_params_validate allows (command lines and forms check against the same numbers).
+#define KE_MAX_SIDE 4096        // output pixels per side (sizes also follow the task's multiples)
+#define KE_MAX_FRAMES 1001      // frames, 4n+1
+#define KE_MAX_STEPS 1000       // sampling steps, from 1
+#define KE_MAX_GUIDE 100        // guidance, from 0
+#define KE_MAX_SHIFT 1000       // flow shift, above 0
+#define KE_MAX_FPS 240          // frame rate, above 0
+
 struct ke_gen_params {
     enum ke_task task;
     const char * prompt;

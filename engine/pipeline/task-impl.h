@@ -4,9 +4,6 @@
 
 #include "ke.h"
 
-#define KE_MAX_FRAMES 1001
-#define KE_MAX_SIDE 4096
-
 struct ke_task_info {
     const char * name;
     int stride_t, stride_h, stride_w;   // VAE compression
