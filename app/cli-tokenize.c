@@ -111,35 +111,56 @@ kinora_cli_tokenize (int argc, char **argv)
     { "max", required_argument, NULL, 'm' },
     { NULL, 0, NULL, 0 },
   };
-  int c;
+  int c, n_args = 0, status = 2;
+  char **args = calloc ((size_t) argc + 1, sizeof (char *));
 
+  if (!args)
+    return 1;
+  /* A text starting with one '-' ("-5 degrees") is the text, as it always was: options here are long
+   * (and -h). Take it out before getopt, unless it is the value of the option before it. */
+  for (int i = 0; i < argc; i++)
+    {
+      const char *a = argv[i], *prev = i > 1 ? argv[i - 1] : "";
+      bool value = (strcmp (prev, "--tokenizer") == 0 || strcmp (prev, "--file") == 0 || strcmp (prev, "--max") == 0);
+      if (i > 0 && !value && a[0] == '-' && a[1] != '-' && a[1] != '\0' && strcmp (a, "-h") != 0 && !text)
+        text = a;
+      else
+        args[n_args++] = argv[i];
+    }
   optind = 0;
   opterr = 0;
-  while ((c = getopt_long (argc, argv, ":h", options, NULL)) != -1)
+  while ((c = getopt_long (n_args, args, ":h", options, NULL)) != -1)
     {
       switch (c)
         {
         case 'h':
           usage (stdout);
-          return 0;
+          status = 0;
+          goto out;
         case 'r': raw = true; break;
         case 't': path = optarg; break;
         case 'f': file = optarg; break;
         case 'm':
           if (!kinora_arg_int (cmd, "--max", optarg, 1, 1 << 20, &max))
-            return 2;
+            goto out;
           break;
         default:
-          return kinora_arg_usage_error (cmd, c, argc, argv, options);
+          status = kinora_arg_usage_error (cmd, c, n_args, args, options);
+          goto out;
         }
     }
-  if (optind < argc)
-    text = argv[optind++];
-  if (optind < argc)
+  if (optind < n_args && !text)
+    text = args[optind++];
+  if (optind < n_args)
     {
       fprintf (stderr, "%s: give the text as one argument (quote it)\n", cmd);
-      return 2;
+      goto out;
     }
+  status = -1;
+out:
+  free (args);
+  if (status >= 0)
+    return status;
   if (!path || (!text && !file) || (text && file) || (file && !raw))
     {
       fprintf (stderr, "%s: give --tokenizer and either the text or --raw --file (see --help)\n", cmd);

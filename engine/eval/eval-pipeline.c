@@ -1,7 +1,8 @@
 // Kinora engine: parity evaluator for the generation loops (pipeline_ti2v_tiny / pipeline_i2v_a14b_tiny
 // of the golden fixtures). Settings and weight file names come from the IO metadata; the inputs are
 // `noise`, `context`, `context_null` and `image_u8`; every per-step tensor, the final latent and the
-// video are written.
+// video are written. Latent size, image conditioning and sampling settings go through the recipe that
+// ke_generate uses (pipeline/recipe.c), so the fixtures check the shipped code.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 #include "loaders/loaders.h"
 #include "models/dit/wan.h"
 #include "models/vae/wan-vae.h"
-#include "pipeline/image-impl.h"
 #include "pipeline/io-impl.h"
 #include "pipeline/recipe-impl.h"
 #include "pipeline/task-impl.h"

@@ -140,6 +140,19 @@ test_valid_edges (void)
   g_assert_null (strstr (err, "unknown option"));
 }
 
+/* tokenize: a text that starts with one '-' is still the text (not an option), as before getopt */
+static void
+test_tokenize_dash_text (void)
+{
+  const char *args[] = { "tokenize", "--tokenizer", "/nonexistent/tokenizer.json", "-5 degrees", NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int rc = run ("KINORA_CLI", args, &out, &err);
+
+  g_test_message ("stderr: %s", err);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (err, "/nonexistent/tokenizer.json"));
+}
+
 static void
 test_help (void)
 {
@@ -174,6 +187,7 @@ main (int argc, char **argv)
       g_test_add_data_func (name, &cases[i], test_bad_argument);
     }
   g_test_add_func ("/cli-args/valid-edges", test_valid_edges);
+  g_test_add_func ("/cli-args/tokenize-dash-text", test_tokenize_dash_text);
   g_test_add_func ("/cli-args/help", test_help);
   return g_test_run ();
 }
