@@ -41,7 +41,7 @@ usage (FILE *f)
            "  --guide G           guidance (A14B: low-noise expert)\n"
            "  --guide-high G      guidance of the A14B high-noise expert\n"
            "  --shift S           flow shift\n"
-           "  --seed S            seed (default: random); the same seed gives the same noise as torch.manual_seed\n"
+           "  --seed S            seed (default or -1: random); the same seed gives the same noise as torch.manual_seed\n"
            "  --solver NAME       unipc (default), dpm++ or euler\n"
            "  --fps F             frame rate of the output\n"
            "  --threads N         CPU threads\n"
@@ -202,8 +202,9 @@ kinora_cli_generate (int argc, char **argv)
           break;
         case OPT_SHIFT: ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift); break;
         case OPT_SEED:
-          ok = kinora_arg_int64 (cmd, "--seed", optarg, 0, INT64_MAX, &seed);
-          have_seed = 1;
+          /* -1 asks for a random seed (README), as leaving the option out does */
+          ok = kinora_arg_int64 (cmd, "--seed", optarg, -1, INT64_MAX, &seed);
+          have_seed = seed >= 0;
           break;
         case OPT_SOLVER:
           solver = optarg;
