@@ -434,7 +434,8 @@ generate_thread (GTask        *task,
   kinora_params_to_ke (self->params, &p, &image);
   /* Real models run on the GPU when one is usable (KINORA_BACKEND=cpu|cuda overrides); the test
    * model stays on the CPU, where it computes in exact fp32 and a seed repeats its video exactly. */
-  p.backend = ke_model_is_random (model) ? "cpu" : g_getenv ("KINORA_BACKEND") ? g_getenv ("KINORA_BACKEND") : "auto";
+  p.backend = ke_model_is_random (model) ? "cpu" : g_getenv ("KINORA_BACKEND") ? g_getenv ("KINORA_BACKEND")
+              : self->params->backend ? self->params->backend : "auto";
   p.progress = progress_cb;
   p.preview = preview_cb;
   p.abort = abort_cb;

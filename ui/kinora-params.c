@@ -50,6 +50,7 @@ kinora_params_new_for_task (enum ke_task task)
   self->seed = d.seed < 0 ? 42 : d.seed;
   self->fps = d.fps;
   self->solver = d.solver;
+  self->precision = d.precision;
 
   return self;
 }
@@ -66,6 +67,7 @@ kinora_params_copy (const KinoraParams *self)
   copy->prompt = g_strdup (self->prompt);
   copy->negative_prompt = g_strdup (self->negative_prompt);
   copy->image_path = g_strdup (self->image_path);
+  copy->backend = g_strdup (self->backend);
   copy->image_rgb = self->image_rgb ? g_bytes_ref (self->image_rgb) : NULL;
 
   return copy;
@@ -81,6 +83,7 @@ kinora_params_free (KinoraParams *self)
   g_free (self->prompt);
   g_free (self->negative_prompt);
   g_free (self->image_path);
+  g_free (self->backend);
   g_clear_pointer (&self->image_rgb, g_bytes_unref);
   g_free (self);
 }
@@ -105,6 +108,9 @@ kinora_params_to_ke (const KinoraParams   *self,
   out->seed = self->seed;
   out->fps = self->fps;
   out->solver = self->solver;
+  out->precision = self->precision;
+  if (self->backend != NULL)
+    out->backend = self->backend;
   out->image = NULL;
 
   if (self->image_rgb != NULL && self->task != KE_TASK_T2V_A14B)
@@ -345,6 +351,9 @@ kinora_params_to_json (const KinoraParams *self)
   json_object_object_add (o, "shift", json_object_new_double (self->shift));
   json_object_object_add (o, "seed", json_object_new_int64 (self->seed));
   json_object_object_add (o, "solver", json_object_new_int (self->solver));
+  json_object_object_add (o, "precision", json_object_new_string (self->precision == KE_PRECISION_FP32 ? "fp32" : "bf16"));
+  if (self->backend != NULL)
+    json_object_object_add (o, "backend", json_object_new_string (self->backend));
 
   ret = g_strdup (json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put (o);
@@ -425,6 +434,10 @@ kinora_params_new_from_json (const char  *json,
     self->seed = json_object_get_int64 (v);
   if (get_num (o, "solver", &d) && d >= 0 && d <= KE_SOLVER_EULER)
     self->solver = (enum ke_solver) d;
+  if (g_strcmp0 (get_str (o, "precision"), "fp32") == 0)
+    self->precision = KE_PRECISION_FP32;
+  if (g_strv_contains ((const char *[]) { "auto", "cpu", "cuda", NULL }, get_str (o, "backend") ? get_str (o, "backend") : ""))
+    self->backend = g_strdup (get_str (o, "backend"));
 
   json_object_put (o);
   return g_steal_pointer (&self);

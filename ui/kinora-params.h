@@ -35,6 +35,8 @@ typedef struct
   gint64         seed;
   double         fps;
   enum ke_solver solver;
+  char          *backend;          /* "auto", "cpu" or "cuda"; NULL: the job's choice */
+  enum ke_precision precision;
 } KinoraParams;
 
 GType         kinora_params_get_type        (void) G_GNUC_CONST;

@@ -6,6 +6,7 @@
 
 #include <glib/gi18n.h>
 
+#include "kinora-preferences.h"
 #include "kinora-window-private.h"
 
 static void
@@ -316,6 +317,21 @@ reset_settings_action (GtkWidget  *widget,
 }
 
 static void
+preferences_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *param)
+{
+  KinoraWindow *self = KINORA_WINDOW (widget);
+
+  if (self->preferences == NULL)
+    {
+      self->preferences = GTK_WINDOW (kinora_preferences_new (GTK_WINDOW (self)));
+      g_object_add_weak_pointer (G_OBJECT (self->preferences), (gpointer *) &self->preferences);
+    }
+  gtk_window_present (self->preferences);
+}
+
+static void
 use_test_model_action (GtkWidget  *widget,
                        const char *action_name,
                        GVariant   *param)
@@ -608,6 +624,8 @@ _kinora_window_class_actions_init (KinoraWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.reset-negative", NULL, reset_negative_action);
   gtk_widget_class_install_action (widget_class, "win.reset-settings", NULL, reset_settings_action);
   gtk_widget_class_install_action (widget_class, "win.use-test-model", NULL, use_test_model_action);
+  gtk_widget_class_install_action (widget_class, "win.preferences", NULL, preferences_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_comma, GDK_CONTROL_MASK, "win.preferences", NULL);
   gtk_widget_class_install_action (widget_class, "win.choose-model-folder", NULL, choose_model_folder_action);
   gtk_widget_class_install_action (widget_class, "win.export", "s", export_action);
   gtk_widget_class_install_action (widget_class, "win.open-history", "s", open_history_action);

@@ -40,8 +40,19 @@ struct _KinoraWindow
   GtkSpinButton       *guide_spin;
   GtkSpinButton       *shift_spin;
   GtkSpinButton       *guide_high_spin;
-  AdwActionRow        *guide_row;
-  AdwActionRow        *guide_high_row;
+  AdwPreferencesRow   *guide_row;
+  AdwPreferencesRow   *guide_high_row;
+  GtkLabel            *guide_label;
+  GtkScale            *seed_scale;
+  GtkScale            *steps_scale;
+  GtkScale            *guide_scale;
+  GtkScale            *guide_high_scale;
+  GtkScale            *shift_scale;
+  AdwComboRow         *solver_row;
+  AdwExpanderRow      *advanced_row;
+  AdwPreferencesGroup *model_group;
+  AdwPreferencesGroup *sampling_group;
+  GtkScrolledWindow   *sidebar_scroll;
   GtkStack            *output_stack;
   GtkLabel            *no_model_label;
   KinoraPreviewView   *preview_view;
@@ -71,6 +82,10 @@ struct _KinoraWindow
   gboolean     loaded_random;   /* what the last loaded model was */
   gboolean     updating;        /* controls are being set from code */
   gboolean     restoring;       /* settings were restored: a model load keeps them */
+  gboolean     syncing;         /* a slider and its spin button are being matched */
+  gboolean     seed_pressed;    /* a pointer button is down on the seed slider */
+  guint        seed_recentre_id;
+  GtkWindow   *preferences;     /* borrowed: the open preferences window, or NULL */
   guint        n_previews;      /* preview signals of the current job */
   guint        n_exports_done;  /* exports finished, ok or not */
   GError      *last_error;      /* the last error shown, for tests */
@@ -91,6 +106,16 @@ void _kinora_window_show_result        (KinoraWindow      *self,
 void _kinora_window_add_recent_prompt  (KinoraWindow      *self,
                                         const char        *prompt);
 void _kinora_window_reset_defaults     (KinoraWindow      *self);
+
+/* kinora-window-sampling.c: the sliders, their spin buttons and the scroll guard */
+void _kinora_window_sampling_init      (KinoraWindow      *self);
+void _kinora_window_sampling_dispose   (KinoraWindow      *self);
+void _kinora_window_mark_defaults      (KinoraWindow      *self);
+void _kinora_window_recentre_seed      (KinoraWindow      *self);
+gboolean _kinora_window_guard_scroll   (KinoraWindow      *self,
+                                        GtkWidget         *widget,
+                                        double             dy,
+                                        GdkScrollUnit      unit);
 
 G_END_DECLS
 

@@ -360,8 +360,9 @@ update_task_controls (KinoraWindow *self)
   /* the task follows the model (the test model has the TI2V-5B layout) */
   gtk_widget_set_sensitive (GTK_WIDGET (self->task_row), FALSE);
   gtk_widget_set_visible (GTK_WIDGET (self->guide_high_row), a14b);
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->guide_row),
-                                 a14b ? _("_Guidance, Low Noise") : _("_Guidance"));
+  gtk_label_set_text_with_mnemonic (self->guide_label, a14b ? _("_Guidance, Low Noise") : _("_Guidance"));
+  adw_preferences_row_set_title (self->guide_row, a14b ? _("Guidance, low noise") : _("Guidance"));
+  _kinora_window_mark_defaults (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->image_group), self->task != KE_TASK_T2V_A14B);
   adw_preferences_group_set_description (self->image_group,
                                          self->task == KE_TASK_I2V_A14B ? _("Required for this task")
@@ -430,6 +431,7 @@ _kinora_window_reset_defaults (KinoraWindow *self)
   gtk_spin_button_set_value (self->guide_spin, d->guide);
   gtk_spin_button_set_value (self->guide_high_spin, d->guide_high);
   gtk_spin_button_set_value (self->shift_spin, d->shift);
+  adw_combo_row_set_selected (self->solver_row, d->solver);
   g_settings_reset (self->settings, "size");
   update_task_controls (self);
 }
@@ -478,6 +480,12 @@ kinora_window_dup_params (KinoraWindow *self)
   p->guide = gtk_spin_button_get_value (self->guide_spin);
   p->guide_high = self->task == KE_TASK_TI2V_5B ? p->guide : gtk_spin_button_get_value (self->guide_high_spin);
   p->shift = gtk_spin_button_get_value (self->shift_spin);
+  p->solver = (enum ke_solver) MIN (adw_combo_row_get_selected (self->solver_row), KE_SOLVER_EULER);
+  /* the test model always runs on the CPU in fp32 (kinora-job.c); the record says so */
+  g_free (p->backend);
+  p->backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
+  p->precision = self->model_is_random || g_settings_get_enum (self->settings, "precision") == 1
+                   ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
   if (self->task != KE_TASK_T2V_A14B)
     kinora_params_set_image_from_texture (p, kinora_image_picker_get_texture (self->image_picker),
                                           kinora_image_picker_get_path (self->image_picker));
@@ -533,6 +541,13 @@ kinora_window_apply_params (KinoraWindow       *self,
   gtk_spin_button_set_value (self->guide_spin, params->guide);
   gtk_spin_button_set_value (self->guide_high_spin, params->guide_high);
   gtk_spin_button_set_value (self->shift_spin, params->shift);
+  adw_combo_row_set_selected (self->solver_row, params->solver);
+  /* backend and precision are preferences; a run of the test model says nothing about them */
+  if (params->backend != NULL && g_strcmp0 (params->model, TEST_MODEL) != 0)
+    {
+      g_settings_set_string (self->settings, "backend", params->backend);
+      g_settings_set_enum (self->settings, "precision", params->precision == KE_PRECISION_FP32 ? 1 : 0);
+    }
 
   if (params->image_path != NULL)
     {
@@ -592,6 +607,9 @@ kinora_window_dispose (GObject *object)
   g_clear_pointer (&self->result_params, kinora_params_free);
   g_clear_object (&self->result_item);
   g_clear_error (&self->last_error);
+  _kinora_window_sampling_dispose (self);
+  if (self->preferences != NULL)
+    gtk_window_destroy (self->preferences);
   gtk_widget_dispose_template (GTK_WIDGET (self), KINORA_TYPE_WINDOW);
   g_clear_object (&self->history);
   g_clear_object (&self->settings);
@@ -650,6 +668,17 @@ kinora_window_class_init (KinoraWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, shift_spin);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_row);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_high_row);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_label);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, seed_scale);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, steps_scale);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_scale);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_high_scale);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, shift_scale);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, solver_row);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, advanced_row);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, model_group);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, sampling_group);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, sidebar_scroll);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, output_stack);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, no_model_label);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, preview_view);
@@ -689,6 +718,7 @@ kinora_window_init (KinoraWindow *self)
   g_settings_bind (self->settings, "seed-locked", self->seed_lock, "active", G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "negative-expanded", self->negative_expander, "expanded",
                    G_SETTINGS_BIND_DEFAULT);
+  _kinora_window_sampling_init (self);
   gtk_spin_button_set_value (self->seed_spin, (double) g_settings_get_int64 (self->settings, "seed"));
   text_view_set_text (self->negative_view, kinora_default_negative_prompt ());
 
