@@ -675,6 +675,58 @@ test_file_chooser (void)
   destroy_window (self);
 }
 
+static gboolean
+result_ready (KinoraWindow *self)
+{
+  return self->result_item != NULL || self->last_error != NULL;
+}
+
+/* A finished run at 1280x800 with the sidebar showing the model and the sampling sliders (the
+ * picture for data/screenshots/main.png): the sliders show the values the run used. */
+static void
+test_result_with_sliders (void)
+{
+  KinoraWindow *self = new_window (1280, 800);
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->sidebar_scroll);
+  graphene_point_t p;
+
+  gtk_widget_grab_focus (GTK_WIDGET (self->prompt_view));
+  xdotool ("type --delay 5 'a slow pan over a city at night'");
+  gtk_spin_button_set_value (self->steps_spin, 30);
+  gtk_spin_button_set_value (self->guide_spin, 6);
+  gtk_spin_button_set_value (self->seed_spin, 1234);
+  gtk_toggle_button_set_active (self->seed_lock, TRUE);
+  xdotool ("key ctrl+Return");
+  g_assert_true (wait_until (self, job_running, 5));
+  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_null (self->last_error);
+  g_assert_cmpint (self->result_params->steps, ==, 30);
+  g_assert_cmpint (self->result_params->seed, ==, 1234);
+
+  /* the sampling group's bottom at the bottom of the visible area */
+  g_assert_true (gtk_widget_compute_point (GTK_WIDGET (self->sampling_group), GTK_WIDGET (self->sidebar_scroll),
+                                           &GRAPHENE_POINT_INIT (0, gtk_widget_get_height (GTK_WIDGET (self->sampling_group))),
+                                           &p));
+  gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) + p.y + 12
+                                 - gtk_widget_get_height (GTK_WIDGET (self->sidebar_scroll)));
+  pointer_to (GTK_WIDGET (self->player), 0.5, 0.5);
+  spin (1.0);
+  screenshot (GTK_WIDGET (self), "input-10-result-with-sliders");
+  g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "result");
+  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->model_row)));
+  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
+  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
+  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
+  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->solver_row)));
+  g_assert_cmpstr (spin_text (self->steps_spin), ==, "30");
+  g_assert_cmpstr (spin_text (self->guide_spin), ==, "6.0");
+  g_assert_cmpstr (spin_text (self->seed_spin), ==, "1234");
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->steps_scale)), ==, 30);
+
+  destroy_window (self);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -708,6 +760,7 @@ main (int   argc,
   g_test_add_func ("/window-input/drag-slider", test_drag_slider);
   g_test_add_func ("/window-input/wheel-never-edits", test_wheel_never_edits);
   g_test_add_func ("/window-input/file-chooser", test_file_chooser);
+  g_test_add_func ("/window-input/result-with-sliders", test_result_with_sliders);
 
   ret = g_test_run ();
   g_object_unref (app);

@@ -525,6 +525,20 @@ test_stop_and_keep (void)
   destroy_window (self);
 }
 
+/* @widget lies wholly inside the visible area of the sidebar */
+static gboolean
+in_sidebar_view (KinoraWindow *self,
+                 GtkWidget    *widget)
+{
+  graphene_rect_t b;
+  GtkWidget *view = GTK_WIDGET (self->sidebar_scroll);
+
+  if (!gtk_widget_get_mapped (widget) || !gtk_widget_compute_bounds (widget, view, &b))
+    return FALSE;
+  return b.origin.y >= -0.5 && b.origin.y + b.size.height <= gtk_widget_get_height (view) + 0.5
+         && b.origin.x >= -0.5 && b.origin.x + b.size.width <= gtk_widget_get_width (view) + 0.5;
+}
+
 static gboolean
 flap_hidden (KinoraWindow *self)
 {
@@ -543,6 +557,23 @@ test_narrow (void)
   adw_flap_set_reveal_flap (self->flap, TRUE);
   spin (0.5);
   screenshot (self, "09-narrow-settings");
+  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->prompt_view)));
+  /* the sliders fit the narrow sidebar too: the sampling group shows whole once scrolled to */
+  {
+    graphene_point_t p;
+    GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->sidebar_scroll);
+
+    g_assert_true (gtk_widget_compute_point (GTK_WIDGET (self->sampling_group), GTK_WIDGET (self->sidebar_scroll),
+                                             &GRAPHENE_POINT_INIT (0, 0), &p));
+    gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) + p.y);
+    spin (0.3);
+    screenshot (self, "09b-narrow-sampling");
+    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
+    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
+    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
+    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_spin)));
+    g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (self->steps_scale)), >=, 200);
+  }
   generate (self, "a paper boat on a stream", 8, 1000, NULL);
   g_assert_true (wait_until (self, flap_hidden, 5));
   g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
@@ -658,8 +689,13 @@ test_reuse_settings (void)
   gtk_spin_button_set_value (self->shift_spin, 7);
   gtk_spin_button_set_value (self->fps_spin, 12);
   gtk_spin_button_set_value (self->frames_spin, 5);
+  adw_combo_row_set_selected (self->solver_row, KE_SOLVER_EULER);
   generate (self, "waves on a rocky shore", 99, 2, NULL);
   before = kinora_params_copy (kinora_job_get_params (self->job));
+  /* the job gets the solver; the test model runs on the CPU in fp32, and its record says so */
+  g_assert_cmpint (before->solver, ==, KE_SOLVER_EULER);
+  g_assert_cmpstr (before->backend, ==, "cpu");
+  g_assert_cmpint (before->precision, ==, KE_PRECISION_FP32);
   g_assert_true (wait_until (self, job_done, TIMEOUT_S));
   g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
   g_assert_null (self->last_error);
@@ -672,6 +708,7 @@ test_reuse_settings (void)
   gtk_spin_button_set_value (self->shift_spin, 2);
   gtk_spin_button_set_value (self->fps_spin, 30);
   gtk_spin_button_set_value (self->frames_spin, 13);
+  adw_combo_row_set_selected (self->solver_row, KE_SOLVER_UNIPC);
 
   adw_view_stack_set_visible_child_name (self->view_stack, "history");
   spin (0.5);
@@ -693,6 +730,13 @@ test_reuse_settings (void)
   g_assert_cmpfloat (now->shift, ==, 7);
   g_assert_cmpfloat (now->fps, ==, 12);
   g_assert_cmpint (now->n_frames, ==, 5);
+  g_assert_cmpint (now->solver, ==, KE_SOLVER_EULER);
+  g_assert_cmpuint (adw_combo_row_get_selected (self->solver_row), ==, KE_SOLVER_EULER);
+  /* the sliders show the restored values */
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->steps_scale)), ==, 2);
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->guide_scale)), ==, 3.5);
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->shift_scale)), ==, 7);
+  g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->seed_scale)), ==, 99);
   g_assert_cmpint (now->width, ==, before->width);
   g_assert_cmpint (now->height, ==, before->height);
   g_assert_cmpstr (now->negative_prompt, ==, before->negative_prompt);
@@ -731,6 +775,46 @@ test_reuse_settings (void)
     g_assert_cmpfloat (gtk_spin_button_get_value (self->guide_spin), ==, a14b->guide);
     g_assert_cmpfloat (gtk_spin_button_get_value (self->guide_high_spin), ==, a14b->guide_high);
     g_assert_cmpint (gtk_spin_button_get_value_as_int (self->frames_spin), ==, 81);
+    /* the marks move to the A14B defaults (steps 40, guidance 3.0 and 4.0, shift 12.0) */
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->steps_scale)), "40"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->guide_scale)), "3.0"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->guide_high_scale)), "4.0"));
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->shift_scale)), "12.0"));
+  }
+
+  /* settings of a real model bring back its backend and precision (preferences) */
+  {
+    g_autoptr(KinoraParams) real = kinora_params_new_for_task (KE_TASK_TI2V_5B);
+    g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
+    g_autofree char *backend = NULL;
+    g_autofree char *precision = NULL;
+
+    real->backend = g_strdup ("cuda");
+    real->precision = KE_PRECISION_FP32;
+    real->solver = KE_SOLVER_DPMPP;
+    kinora_window_apply_params (self, real);
+    backend = g_settings_get_string (settings, "backend");
+    g_assert_cmpstr (backend, ==, "cuda");
+    precision = g_settings_get_string (settings, "precision");
+    g_assert_cmpstr (precision, ==, "fp32");
+    g_assert_cmpuint (adw_combo_row_get_selected (self->solver_row), ==, KE_SOLVER_DPMPP);
+
+    /* a real model's run takes them from the preferences */
+    self->model_is_random = FALSE;
+    {
+      g_autoptr(KinoraParams) p = kinora_window_dup_params (self);
+      g_assert_cmpstr (p->backend, ==, "cuda");
+      g_assert_cmpint (p->precision, ==, KE_PRECISION_FP32);
+      g_assert_cmpint (p->solver, ==, KE_SOLVER_DPMPP);
+    }
+    g_settings_set_string (settings, "backend", "auto");
+    g_settings_set_string (settings, "precision", "bf16");
+    {
+      g_autoptr(KinoraParams) p = kinora_window_dup_params (self);
+      g_assert_cmpstr (p->backend, ==, "auto");
+      g_assert_cmpint (p->precision, ==, KE_PRECISION_BF16);
+    }
+    self->model_is_random = TRUE;
   }
 
   destroy_window (self);
