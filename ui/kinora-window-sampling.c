@@ -185,6 +185,8 @@ static void
 add_scroll_guards (KinoraWindow *self,
                    GtkWidget    *widget)
 {
+  if (GTK_IS_SCROLLBAR (widget))
+    return;   /* the range inside a scrollbar scrolls its own view */
   if (GTK_IS_SPIN_BUTTON (widget) || GTK_IS_RANGE (widget))
     {
       GtkEventController *c = gtk_event_controller_scroll_new (GTK_EVENT_CONTROLLER_SCROLL_BOTH_AXES);
