@@ -496,10 +496,14 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     int32_t * sel_dev = carve(&cur, sizes[18] * 4);
     enum ke_status st = KE_STATUS_OK;
 
-    // host staging: latent concat, sinusoids, RoPE table
+    // host staging, reused for the latent concat, the sinusoids and the RoPE table: the largest of them
+    // (at 1 frame of 32x32 the U x freq_dim sinusoids outgrow the latent)
     size_t host_n = sizes[0];
     if ((size_t) (L * hd) > host_n) {
         host_n = (size_t) (L * hd);
+    }
+    if (sizes[11] > host_n) {
+        host_n = sizes[11];
     }
     host = malloc(host_n * sizeof(float));
     if (!host) {

@@ -215,6 +215,30 @@ test_bad_input (void)
   ke_model_free (m);
 }
 
+/* Issue 11 item 1: at one frame of 32x32 the timestep sinusoids (U x freq_dim floats) outgrew the DiT's
+ * host staging buffer, sized from the latent and the RoPE table only (heap overflow: "malloc(): invalid
+ * size", caught by the ASan build). The smallest size must simply work. */
+static void
+test_one_small_frame (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  p.width = 32;
+  p.height = 32;
+  p.n_frames = 1;
+  p.steps = 1;
+  p.preview = NULL;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (v->width, ==, 32);
+  g_assert_cmpint (v->height, ==, 32);
+  g_assert_cmpint (v->n_frames, ==, 1);
+  ke_video_free (v);
+  ke_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -224,5 +248,6 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/save-and-decode-latent", test_save_and_decode_latent);
   g_test_add_func ("/generate/image-mode", test_image_mode);
   g_test_add_func ("/generate/bad-input", test_bad_input);
+  g_test_add_func ("/generate/one-small-frame", test_one_small_frame);
   return g_test_run ();
 }
