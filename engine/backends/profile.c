@@ -24,6 +24,17 @@ static double now(void)
 }
 
 #define P(be) ((struct prof *) (be))
+
+// A failure the wrapped backend recorded becomes the wrapper's (the models read the wrapper's record).
+static void take_failure(struct ke_backend * be)
+{
+    struct ke_backend * in = P(be)->in;
+    if (in->failure.code != KE_STATUS_OK) {
+        ke_be_fail(be, in->failure.code, "%s", in->failure.msg);
+        memset(&in->failure, 0, sizeof(in->failure));
+    }
+}
+
 #define TIMED(bucket, call)                                  \
     do {                                                     \
         struct prof * p_ = P(be);                            \
@@ -34,6 +45,7 @@ static double now(void)
         }                                                    \
         p_->t[bucket] += now() - t0_;                        \
         p_->n[bucket]++;                                     \
+        take_failure(be);                                    \
     } while (0)
 
 static void * w_alloc(struct ke_backend * be, size_t n) { return P(be)->in->ops->alloc(P(be)->in, n); }
@@ -43,6 +55,13 @@ static void w_download(struct ke_backend * be, void * d, const void * s, size_t 
 static void w_copy(struct ke_backend * be, void * d, const void * s, size_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->copy(P(be)->in, d, s, n)); }
 static void w_memset0(struct ke_backend * be, void * d, size_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->memset0(P(be)->in, d, n)); }
 static void w_sync(struct ke_backend * be) { P(be)->in->ops->sync(P(be)->in); }
+static void w_status(struct ke_backend * be)
+{
+    if (P(be)->in->ops->status) {
+        P(be)->in->ops->status(P(be)->in);
+    }
+    take_failure(be);
+}
 static int w_linear_prepare(struct ke_backend * be, struct ke_linear * l) { return P(be)->in->ops->linear_prepare(P(be)->in, l); }
 static void w_linear_release(struct ke_backend * be, struct ke_linear * l) { P(be)->in->ops->linear_release(P(be)->in, l); }
 static void w_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
@@ -134,6 +153,7 @@ struct ke_backend * ke_backend_profile_wrap(struct ke_backend * inner)
     p->ops.conv3d_prepare = w_conv3d_prepare;
     p->ops.conv3d_release = w_conv3d_release;
     p->ops.conv3d = w_conv3d;
+    p->ops.status = w_status;
     p->base.ops = &p->ops;
     p->base.precision = inner->precision;
     p->base.impl = inner->impl;

@@ -3,6 +3,17 @@
 
 #include "backends/backend.h"
 
+// Allocation failures never abort: they record KE_STATUS_NOMEM on the backend (ke_be_fail, naming
+// what was allocated and how many bytes) and the op returns without its result; the model reads the
+// failure at its next ke_be_status.
+//
+// The backend's grow-only scratch block, 64-byte aligned, at least n bytes; NULL (failure recorded)
+// when out of memory. Held until ke_cpu_scratch_done: an op takes it once and carves what it needs.
+void * ke_cpu_scratch(struct ke_backend * be, size_t n, const char * what);
+void ke_cpu_scratch_done(struct ke_backend * be);
+// A 64-byte aligned malloc (free with free()) that records the failure as above.
+void * ke_cpu_alloc_or_fail(struct ke_backend * be, size_t n, const char * what);
+
 int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
 void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l);
 void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);

@@ -22,25 +22,16 @@ void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int
                 (blasint) K, B, (blasint) K, accumulate ? 1.0f : 0.0f, C, (blasint) N);
 }
 
-static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b, const float * bf)
+// y[M, N] += bias (f32 bf, or the stored tensor b converted into tmp[N] when it is not f32).
+static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b, float * tmp)
 {
-    if (!b && !bf) {
+    if (!b) {
         return;
     }
-    float tmp[1024];
-    const float * bias = bf;
-    float * heap = NULL;
-    if (!bias) {
-        if (b->type == KE_DTYPE_F32) {
-            bias = b->data;
-        } else {
-            heap = N <= 1024 ? tmp : malloc((size_t) N * sizeof(float));
-            if (!heap) {
-                return;
-            }
-            ke_convert_to_f32(heap, b->data, b->type, b->scale, (size_t) N);
-            bias = heap;
-        }
+    const float * bias = b->data;
+    if (b->type != KE_DTYPE_F32) {
+        ke_convert_to_f32(tmp, b->data, b->type, b->scale, (size_t) N);
+        bias = tmp;
     }
     for (int64_t i = 0; i < M; i++) {
         float * r = y + i * N;
@@ -48,24 +39,32 @@ static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b
             r[j] += bias[j];
         }
     }
-    if (heap && heap != tmp) {
-        free(heap);
-    }
 }
 
 // --- exact fp32 path ----------------------------------------------------------------------------
 
-static void linear_exact(float * y, const float * x, int64_t M, const struct ke_linear * l)
+// Weight rows converted to f32 per block (no full f32 copy of the model), in the backend's scratch.
+#define W_BLOCK 256
+
+static void linear_exact(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
 {
     const int64_t N = l->n_out, K = l->n_in;
     const struct ke_tensor * w = l->w;
+    const int64_t blk = N < W_BLOCK ? N : W_BLOCK;
+    // scratch: [blk, K] converted weights (narrow weights only), then [N] converted bias (narrow bias only)
+    const size_t w_floats = w->type == KE_DTYPE_F32 ? 0 : (size_t) (blk * K);
+    const size_t b_floats = l->b && l->b->type != KE_DTYPE_F32 ? (size_t) N : 0;
+    float * tmp = NULL;
+    if (w_floats + b_floats > 0) {
+        tmp = ke_cpu_scratch(be, (w_floats + b_floats) * sizeof(float), "Linear weight conversion block");
+        if (!tmp) {
+            return;
+        }
+    }
     if (w->type == KE_DTYPE_F32) {
         ke_cpu_sgemm_nt(y, x, w->data, M, N, K, 0);
     } else {
-        // Convert a block of weight rows to f32 at a time (no full f32 copy of the model).
-        const int64_t blk = 256;
-        float * wf = malloc((size_t) (blk * K) * sizeof(float));
-        KE_ASSERT(wf);
+        float * wf = tmp;
         const size_t es = ke_dtype_size(w->type);
         for (int64_t n0 = 0; n0 < N; n0 += blk) {
             const int64_t nb = N - n0 < blk ? N - n0 : blk;
@@ -73,9 +72,11 @@ static void linear_exact(float * y, const float * x, int64_t M, const struct ke_
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) M, (blasint) nb, (blasint) K, 1.0f, x,
                         (blasint) K, wf, (blasint) K, 0.0f, y + n0, (blasint) N);
         }
-        free(wf);
     }
-    add_bias(y, M, N, l->b, NULL);
+    add_bias(y, M, N, l->b, tmp ? tmp + w_floats : NULL);
+    if (tmp) {
+        ke_cpu_scratch_done(be);
+    }
 }
 
 // --- fast bf16 path (oneDNN) --------------------------------------------------------------------
@@ -256,7 +257,7 @@ static int linear_fast(float * y, const float * x, int64_t M, const struct ke_li
     }
     uint16_t * xb = malloc((size_t) (M * K) * sizeof(uint16_t));
     if (!xb) {
-        return -1;
+        return -1;   // the exact path runs instead (it needs no activation-sized copy)
     }
     struct cvt_ctx cc = { xb, x };
     ke_parallel_for(M * K, 1 << 16, cvt_range, &cc);
@@ -391,7 +392,6 @@ void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l)
 
 void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
 {
-    (void) be;
     if (M <= 0) {
         return;
     }
@@ -400,5 +400,5 @@ void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M
         return;
     }
 #endif
-    linear_exact(y, x, M, l);
+    linear_exact(be, y, x, M, l);
 }

@@ -1,12 +1,62 @@
 // Kinora engine: the CPU backend (reference for every op). Row-wise and element-wise ops run on the
 // engine's thread pool; matmuls are in cpu-matmul.c, attention in cpu-attention.c, conv in conv3d.c.
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu/cpu-impl.h"
 #include "backends/cpu/cpu-simd.h"
 #include "core/threadpool.h"
+
+// --- scratch -----------------------------------------------------------------------------------
+
+// Per-backend state: one grow-only scratch block shared by the ops that need temporary memory of a
+// bounded size (attention tiles, weight conversion blocks, im2col blocks), so they neither allocate
+// per call nor abort when memory is short. Activation-sized temporaries are not kept here: they would
+// stay resident after the op (the VAE's peak comes after the DiT's).
+struct cpu_state {
+    pthread_mutex_t mu;    // held from ke_cpu_scratch to ke_cpu_scratch_done (ops of two threads)
+    void * p;
+    size_t n;
+};
+
+static struct cpu_state g_exact_state = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static struct cpu_state g_fast_state = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+void * ke_cpu_scratch(struct ke_backend * be, size_t n, const char * what)
+{
+    struct cpu_state * s = be->impl;
+    pthread_mutex_lock(&s->mu);
+    if (n > s->n) {
+        void * p = NULL;
+        if (posix_memalign(&p, 64, n) != 0) {
+            pthread_mutex_unlock(&s->mu);
+            ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for %s (%zu bytes)", what, n);
+            return NULL;
+        }
+        free(s->p);
+        s->p = p;
+        s->n = n;
+    }
+    return s->p;
+}
+
+void ke_cpu_scratch_done(struct ke_backend * be)
+{
+    struct cpu_state * s = be->impl;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void * ke_cpu_alloc_or_fail(struct ke_backend * be, size_t n, const char * what)
+{
+    void * p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) {
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for %s (%zu bytes)", what, n);
+        return NULL;
+    }
+    return p;
+}
 
 // --- memory ------------------------------------------------------------------------------------
 
@@ -419,8 +469,8 @@ static const struct ke_backend_ops g_cpu_ops = {
     .transpose2d = ke_cpu_transpose2d,
 };
 
-static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };
-static struct ke_backend g_cpu_fast = { .ops = &g_cpu_ops, .precision = KE_PRECISION_BF16 };
+static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32, .impl = &g_exact_state };
+static struct ke_backend g_cpu_fast = { .ops = &g_cpu_ops, .precision = KE_PRECISION_BF16, .impl = &g_fast_state };
 
 struct ke_backend * ke_backend_cpu(void)
 {
