@@ -11,22 +11,22 @@
 
 // --- scratch -----------------------------------------------------------------------------------
 
-// Per-backend state: one grow-only scratch block shared by the ops that need temporary memory of a
-// bounded size (attention tiles, weight conversion blocks, im2col blocks), so they neither allocate
-// per call nor abort when memory is short. Activation-sized temporaries are not kept here: they would
-// stay resident after the op (the VAE's peak comes after the DiT's).
+// The CPU backend's state: one grow-only scratch block shared by the ops that need temporary memory
+// of a bounded size (attention tiles, weight conversion blocks, im2col blocks), so they neither
+// allocate per call nor abort when memory is short. Activation-sized temporaries are not kept here:
+// they would stay resident after the op (the VAE's peak comes after the DiT's). One block for both
+// precisions and for tables copied from this one (tests wrap the ops), as they share the cores too.
 struct cpu_state {
     pthread_mutex_t mu;    // held from ke_cpu_scratch to ke_cpu_scratch_done (ops of two threads)
     void * p;
     size_t n;
 };
 
-static struct cpu_state g_exact_state = { .mu = PTHREAD_MUTEX_INITIALIZER };
-static struct cpu_state g_fast_state = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static struct cpu_state g_state = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 void * ke_cpu_scratch(struct ke_backend * be, size_t n, const char * what)
 {
-    struct cpu_state * s = be->impl;
+    struct cpu_state * s = &g_state;
     pthread_mutex_lock(&s->mu);
     if (n > s->n) {
         void * p = NULL;
@@ -44,8 +44,8 @@ void * ke_cpu_scratch(struct ke_backend * be, size_t n, const char * what)
 
 void ke_cpu_scratch_done(struct ke_backend * be)
 {
-    struct cpu_state * s = be->impl;
-    pthread_mutex_unlock(&s->mu);
+    (void) be;
+    pthread_mutex_unlock(&g_state.mu);
 }
 
 void * ke_cpu_alloc_or_fail(struct ke_backend * be, size_t n, const char * what)
@@ -469,8 +469,8 @@ static const struct ke_backend_ops g_cpu_ops = {
     .transpose2d = ke_cpu_transpose2d,
 };
 
-static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32, .impl = &g_exact_state };
-static struct ke_backend g_cpu_fast = { .ops = &g_cpu_ops, .precision = KE_PRECISION_BF16, .impl = &g_fast_state };
+static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };
+static struct ke_backend g_cpu_fast = { .ops = &g_cpu_ops, .precision = KE_PRECISION_BF16 };
 
 struct ke_backend * ke_backend_cpu(void)
 {

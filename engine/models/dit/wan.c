@@ -271,6 +271,9 @@ static void tap_host(struct ke_dit * d, const char * name, const float * dev, in
     }
     float * h = malloc((size_t) n * sizeof(float));
     if (!h) {
+        // a requested output must not go missing: the call ends with this failure
+        ke_be_fail(d->be, KE_STATUS_NOMEM, "out of memory for the tapped tensor %s (%zu bytes)", name,
+                   (size_t) n * sizeof(float));
         return;
     }
     d->be->ops->download(d->be, h, dev, (size_t) n * sizeof(float));
@@ -308,7 +311,8 @@ enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_t
     x->ctx = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
     enum ke_status st = KE_STATUS_OK;
     if (!x->k || !x->v || !in || !hid || !x->ctx) {
-        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the text context");
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the text context (%lld x %lld floats)", (long long) T,
+                    (long long) (c->text_dim > D ? c->text_dim : D));
         goto done;
     }
     be->ops->upload(be, in, host, (size_t) (T * c->text_dim) * sizeof(float));
@@ -321,7 +325,8 @@ enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_t
         x->k[i] = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
         x->v[i] = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
         if (!x->k[i] || !x->v[i]) {
-            st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the cross-attention keys");
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the cross-attention keys of block %d (%zu bytes)", i,
+                        (size_t) (T * D) * sizeof(float));
             goto done;
         }
         be->ops->linear(be, x->k[i], x->ctx, T, &b->ck);
@@ -334,6 +339,10 @@ done:
     free(host);
     ke_be_free(be, in);
     ke_be_free(be, hid);
+    const enum ke_status be_st = ke_be_status(be, err);
+    if (st == KE_STATUS_OK) {
+        st = be_st;
+    }
     if (st != KE_STATUS_OK) {
         ke_dit_context_free(x);
         return st;
@@ -507,7 +516,8 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     }
     host = malloc(host_n * sizeof(float));
     if (!host) {
-        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the DiT's host staging (%zu bytes)",
+                    host_n * sizeof(float));
         goto done;
     }
     const size_t frame_elems = (size_t) F * (size_t) H * (size_t) W;
@@ -527,7 +537,10 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         // the reference reports the conv output channel-first: [dim, F, H', W']
         float * tok = malloc((size_t) (L * D) * sizeof(float));
         float * chf = malloc((size_t) (L * D) * sizeof(float));
-        if (tok && chf) {
+        if (!tok || !chf) {
+            ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the tapped patch embedding (%zu bytes)",
+                       (size_t) (L * D) * sizeof(float));
+        } else {
             op->download(be, tok, x, (size_t) (L * D) * sizeof(float));
             for (int64_t i = 0; i < L; i++) {
                 for (int64_t j = 0; j < D; j++) {
@@ -568,7 +581,10 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         for (int j = 0; j < 3; j++) {
             float * uh = malloc((size_t) (U * widths[j]) * sizeof(float));
             float * th = malloc((size_t) (L * widths[j]) * sizeof(float));
-            if (uh && th) {
+            if (!uh || !th) {
+                ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the tapped %s (%zu bytes)", names[j],
+                           (size_t) (L * widths[j]) * sizeof(float));
+            } else {
                 op->download(be, uh, srcs[j], (size_t) (U * widths[j]) * sizeof(float));
                 for (int64_t i = 0; i < L; i++) {
                     memcpy(th + i * widths[j], uh + (sel ? sel[i] : 0) * widths[j], (size_t) widths[j] * sizeof(float));
@@ -602,6 +618,9 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         if (abort && abort(abort_user)) {
             st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
             goto done;
+        }
+        if (ke_be_failed(be)) {
+            goto done;   // an op of the previous block failed (read below)
         }
         const struct dit_block * b = &d->blocks[li];
         // m[k] = modulation[k] + e0[k], per distinct timestep
@@ -666,5 +685,10 @@ done:
     free(host);
     free(uniq);
     free(sel);
+    // a failed op ends the call with its status and message (ops return nothing)
+    const enum ke_status be_st = ke_be_status(be, err);
+    if (st == KE_STATUS_OK) {
+        st = be_st;
+    }
     return st;
 }

@@ -14,12 +14,18 @@
 
 enum ke_status ke_vae_act_new(struct ke_vae * v, struct vae_act * a, int C, int T, int H, int W)
 {
-    a->d = ke_be_alloc(v->be, (size_t) C * T * H * W * sizeof(float));
+    const size_t n = (size_t) C * T * H * W * sizeof(float);
+    a->d = ke_be_alloc(v->be, n);
     a->C = C;
     a->T = T;
     a->H = H;
     a->W = W;
-    return a->d ? KE_STATUS_OK : KE_STATUS_NOMEM;
+    if (!a->d) {
+        // recorded on the backend: the decode/encode call reports it (ke_be_status) with the size
+        return ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for a VAE activation [%d, %d, %d, %d] (%zu bytes)",
+                          C, T, H, W, n);
+    }
+    return KE_STATUS_OK;
 }
 
 void ke_vae_act_free(struct ke_vae * v, struct vae_act * a)
@@ -35,11 +41,14 @@ static int64_t act_n(const struct vae_act * a)
 
 enum ke_status ke_vae_state_init(struct ke_vae * v, struct vae_state * s, const struct vae_coder * cd)
 {
-    (void) v;
     s->c = calloc((size_t) (cd->n_caches > 0 ? cd->n_caches : 1), sizeof(*s->c));
     s->n = cd->n_caches;
     s->first = true;
-    return s->c ? KE_STATUS_OK : KE_STATUS_NOMEM;
+    if (!s->c) {
+        s->n = 0;
+        return ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for %d VAE cache slots", cd->n_caches);
+    }
+    return KE_STATUS_OK;
 }
 
 void ke_vae_state_free(struct ke_vae * v, struct vae_state * s)
@@ -73,7 +82,8 @@ static enum ke_status cache_get(struct ke_vae * v, struct vae_state * s, int idx
         size_t n = (size_t) C * n_frames * hw * (v->bf16_cache ? 2 : 4);
         c->d = ke_be_alloc(v->be, n);
         if (!c->d) {
-            return KE_STATUS_NOMEM;
+            return ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for a VAE frame cache [%d, %d, %lld] (%zu bytes)",
+                              C, n_frames, (long long) hw, n);
         }
         OPS->memset0(v->be, c->d, n);
         c->C = C;
@@ -90,7 +100,7 @@ static enum ke_status with_cache(struct ke_vae * v, struct vae_state * s, int id
                                  struct vae_act * xx)
 {
     const int64_t hw = (int64_t) x->H * x->W;
-    void * cache;
+    void * cache = NULL;
     TRY(cache_get(v, s, idx, x->C, nc, hw, &cache));
     TRY(ke_vae_act_new(v, xx, x->C, nc + x->T, x->H, x->W));
     const int bf = v->bf16_cache;
@@ -195,6 +205,9 @@ static enum ke_status attn_fwd(struct ke_vae * v, const struct vae_attn * a, str
         st = KE_STATUS_OK;
         *out = *x;
         x->d = NULL;
+    } else {
+        ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for the VAE attention buffers (%zu bytes)",
+                   (size_t) (9 * C * hw) * sizeof(float));
     }
     ke_be_free(v->be, fr);
     ke_be_free(v->be, u);
@@ -227,7 +240,7 @@ static enum ke_status down_fwd(struct ke_vae * v, struct vae_state * s, const st
     const int64_t hw = (int64_t) y.H * y.W;
     if (s->first) {
         // frame 0 passes; the cache keeps the last frame
-        void * cache;
+        void * cache = NULL;
         KE_ASSERT(y.T == 1);
         if ((st = cache_get(v, s, r->cache, y.C, 1, hw, &cache)) == KE_STATUS_OK) {
             OPS->frame_copy(v->be, cache, v->bf16_cache, 1, 0, y.d, 0, y.T, y.T - 1, 1, y.C, hw);
