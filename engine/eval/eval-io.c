@@ -60,7 +60,11 @@ int ke_eval_outputs(const struct ke_tensor_set * io, char *** names, int * n, st
     }
     for (int i = 0; i < cnt; i++) {
         const char * s = json_object_get_string(json_object_array_get_idx(a, i));
-        v[i] = strdup(s ? s : "");
+        if (!(v[i] = strdup(s ? s : ""))) {
+            ke_eval_names_free(v, i);
+            json_object_put(a);
+            return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the output names", ke_tset_path(io));
+        }
     }
     json_object_put(a);
     *names = v;

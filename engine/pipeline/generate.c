@@ -174,14 +174,17 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
     if (d) {
         char v[64];
         memcpy(d, x, sizeof(float) * (size_t) (shape[0] * shape[1] * shape[2] * shape[3]));
-        ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name);
-        ke_io_set_meta(io, "model", g->m->name);
-        ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "");
+        char fps[64];
         snprintf(v, sizeof(v), "%lld", (long long) seed);
-        ke_io_set_meta(io, "seed", v);
-        snprintf(v, sizeof(v), "%g", g->p->fps);
-        ke_io_set_meta(io, "fps", v);
-        st = ke_io_write(io, g->p->save_latent_path, err);
+        snprintf(fps, sizeof(fps), "%g", g->p->fps);
+        if (ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name) != KE_STATUS_OK ||
+            ke_io_set_meta(io, "model", g->m->name) != KE_STATUS_OK ||
+            ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "") != KE_STATUS_OK ||
+            ke_io_set_meta(io, "seed", v) != KE_STATUS_OK || ke_io_set_meta(io, "fps", fps) != KE_STATUS_OK) {
+            st = ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the latent's metadata", g->p->save_latent_path);
+        } else {
+            st = ke_io_write(io, g->p->save_latent_path, err);
+        }
     }
     ke_io_free(io);
     return st;

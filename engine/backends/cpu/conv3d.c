@@ -200,6 +200,10 @@ static void conv3d_exact(struct ke_backend * be, float * y, const float * x, con
             w = wtmp;
         }
     }
+    if (ke_cpu_blas_enter(be) != 0) {
+        free(wtmp);
+        return;
+    }
     if (K == c->c_in && pt0 == 0 && pt1 == 0 && st == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0) {
         // 1x1x1: y[Cout, N] = W[Cout, Cin] x[Cin, N]
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->c_out, (blasint) N, (blasint) K, 1.0f, w,
@@ -214,6 +218,7 @@ static void conv3d_exact(struct ke_backend * be, float * y, const float * x, con
         }
         float * col = ke_cpu_scratch(be, (size_t) (K * nb) * sizeof(float), "conv3d im2col block");
         if (!col) {
+            ke_cpu_blas_leave();
             free(wtmp);
             return;
         }
@@ -226,6 +231,7 @@ static void conv3d_exact(struct ke_backend * be, float * y, const float * x, con
         }
         ke_cpu_scratch_done(be);
     }
+    ke_cpu_blas_leave();
     free(wtmp);
     float * btmp = NULL;
     const float * b = p ? p->bias : NULL;

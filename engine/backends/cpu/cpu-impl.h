@@ -46,5 +46,11 @@ void ke_cpu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int
                        int W, int ft, int fs, int drop);
 void ke_cpu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
 
-// Plain f32 GEMM used by several CPU ops: C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
+// Around every OpenBLAS call: enter returns -1 (KE_STATUS_NOMEM recorded on be) when OpenBLAS might need
+// a new work buffer and the address space for it is not there (OpenBLAS would spin forever); else 0,
+// and leave must follow the call.
+int ke_cpu_blas_enter(struct ke_backend * be);
+void ke_cpu_blas_leave(void);
+
+// Plain f32 GEMM used by several CPU ops (between ke_cpu_blas_enter and ke_cpu_blas_leave): C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
 void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate);

@@ -4,8 +4,10 @@
 //    pipeline does under autocast). Without oneDNN the fast path falls back to the exact one.
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backends/cpu/cpu-impl.h"
 #include "backends/cpu/cpu-simd.h"
@@ -15,6 +17,44 @@
 #ifdef KE_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #endif
+
+// --- OpenBLAS guard -----------------------------------------------------------------------------
+// OpenBLAS (0.3.21, driver/others/memory.c blas_memory_alloc) gives every concurrent caller a work
+// buffer of 128 MiB of address space, mapped the first time that many callers are inside it at once and
+// kept for reuse; when that mmap fails (RLIMIT_AS, strict overcommit) it retries forever at 100 % CPU.
+// (Measured: VmSize grows by exactly 128 MiB at a process's first sgemm.) Its threaded driver also
+// mallocs a job table per call and exit()s when that fails ("OpenBLAS: malloc failed in gemm_driver").
+// So before each call, map that much ourselves (the buffer only when a new one may be needed, plus
+// headroom for the job table): when that fails the op records KE_STATUS_NOMEM instead of entering a
+// loop it would never leave. An mmap/munmap of untouched pages costs microseconds, a GEMM milliseconds.
+#define BLAS_BUFFER_BYTES ((size_t) 128 << 20)
+#define BLAS_HEADROOM_BYTES ((size_t) 32 << 20)
+
+static atomic_int g_blas_in_flight;   // callers inside OpenBLAS now
+static atomic_int g_blas_buffers;     // the most that were inside at once (buffers OpenBLAS holds)
+
+int ke_cpu_blas_enter(struct ke_backend * be)
+{
+    const int n = atomic_fetch_add(&g_blas_in_flight, 1) + 1;
+    const size_t need = BLAS_HEADROOM_BYTES + (n > atomic_load(&g_blas_buffers) ? BLAS_BUFFER_BYTES : 0);
+    void * p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        atomic_fetch_sub(&g_blas_in_flight, 1);
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for OpenBLAS's work buffers (%zu bytes of address space)",
+                   need);
+        return -1;
+    }
+    munmap(p, need);
+    return 0;
+}
+
+void ke_cpu_blas_leave(void)
+{
+    const int n = atomic_fetch_sub(&g_blas_in_flight, 1);
+    int seen = atomic_load(&g_blas_buffers);
+    while (n > seen && !atomic_compare_exchange_weak(&g_blas_buffers, &seen, n)) {
+    }
+}
 
 void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate)
 {
@@ -61,6 +101,12 @@ static void linear_exact(struct ke_backend * be, float * y, const float * x, int
             return;
         }
     }
+    if (ke_cpu_blas_enter(be) != 0) {
+        if (tmp) {
+            ke_cpu_scratch_done(be);
+        }
+        return;
+    }
     if (w->type == KE_DTYPE_F32) {
         ke_cpu_sgemm_nt(y, x, w->data, M, N, K, 0);
     } else {
@@ -73,6 +119,7 @@ static void linear_exact(struct ke_backend * be, float * y, const float * x, int
                         (blasint) K, wf, (blasint) K, 0.0f, y + n0, (blasint) N);
         }
     }
+    ke_cpu_blas_leave();
     add_bias(y, M, N, l->b, tmp ? tmp + w_floats : NULL);
     if (tmp) {
         ke_cpu_scratch_done(be);
