@@ -23,12 +23,13 @@
 // buffer of 128 MiB of address space, mapped the first time that many callers are inside it at once and
 // kept for reuse; when that mmap fails (RLIMIT_AS, strict overcommit) it retries forever at 100 % CPU.
 // (Measured: VmSize grows by exactly 128 MiB at a process's first sgemm.) Its threaded driver also
-// mallocs a job table per call and exit()s when that fails ("OpenBLAS: malloc failed in gemm_driver").
+// mallocs a job table per call (MAX_THREADS^2 * 128 bytes: 512 KiB for Debian's MAX_THREADS=64) and
+// exit()s when that fails ("OpenBLAS: malloc failed in gemm_driver").
 // So before each call, map that much ourselves (the buffer only when a new one may be needed, plus
 // headroom for the job table): when that fails the op records KE_STATUS_NOMEM instead of entering a
 // loop it would never leave. An mmap/munmap of untouched pages costs microseconds, a GEMM milliseconds.
 #define BLAS_BUFFER_BYTES ((size_t) 128 << 20)
-#define BLAS_HEADROOM_BYTES ((size_t) 32 << 20)
+#define BLAS_HEADROOM_BYTES ((size_t) 4 << 20)
 
 static atomic_int g_blas_in_flight;   // callers inside OpenBLAS now
 static atomic_int g_blas_buffers;     // the most that were inside at once (buffers OpenBLAS holds)
