@@ -45,7 +45,7 @@ void ke_set_alloc_hook(ke_alloc_fail_fn fail, void * user)
 }
 
 // Nonzero when this allocation (n bytes) is to fail.
-static int should_fail(size_t n)
+static int should_fail(size_t n, const void * caller)
 {
     ke_alloc_fail_fn hook = atomic_load(&g_hook);
     if (hook) {
@@ -58,7 +58,7 @@ static int should_fail(size_t n)
     const long i = atomic_fetch_add(&g_count, 1) + 1;
     if (g_log) {
         pthread_mutex_lock(&g_log_mu);
-        fprintf(g_log, "%ld %zu\n", i, n);
+        fprintf(g_log, "%ld %zu %p\n", i, n, caller);
         fflush(g_log);
         pthread_mutex_unlock(&g_log_mu);
     }
@@ -67,7 +67,7 @@ static int should_fail(size_t n)
 
 void * ke_malloc(size_t n)
 {
-    if (should_fail(n)) {
+    if (should_fail(n, __builtin_return_address(0))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -76,7 +76,7 @@ void * ke_malloc(size_t n)
 
 void * ke_calloc(size_t n, size_t size)
 {
-    if (should_fail(n * size)) {
+    if (should_fail(n * size, __builtin_return_address(0))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -85,7 +85,7 @@ void * ke_calloc(size_t n, size_t size)
 
 void * ke_realloc(void * p, size_t n)
 {
-    if (should_fail(n)) {
+    if (should_fail(n, __builtin_return_address(0))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -94,7 +94,7 @@ void * ke_realloc(void * p, size_t n)
 
 int ke_posix_memalign(void ** p, size_t align, size_t n)
 {
-    if (should_fail(n)) {
+    if (should_fail(n, __builtin_return_address(0))) {
         return ENOMEM;
     }
     return posix_memalign(p, align, n);
@@ -102,7 +102,7 @@ int ke_posix_memalign(void ** p, size_t align, size_t n)
 
 char * ke_strdup(const char * s)
 {
-    if (should_fail(strlen(s) + 1)) {
+    if (should_fail(strlen(s) + 1, __builtin_return_address(0))) {
         errno = ENOMEM;
         return NULL;
     }
@@ -111,7 +111,7 @@ char * ke_strdup(const char * s)
 
 char * ke_strndup(const char * s, size_t n)
 {
-    if (should_fail(strnlen(s, n) + 1)) {
+    if (should_fail(strnlen(s, n) + 1, __builtin_return_address(0))) {
         errno = ENOMEM;
         return NULL;
     }

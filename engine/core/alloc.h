@@ -6,7 +6,8 @@
 // Fault injection (tests only; both read once, at the first allocation):
 //   KINORA_FAIL_ALLOC=k      the k-th engine allocation of the process (1-based) returns NULL; later
 //                            ones succeed, so the test sees whether the failure was handled and recovered
-//   KINORA_ALLOC_LOG=path    append "index bytes" for every engine allocation to path (to pick k)
+//   KINORA_ALLOC_LOG=path    append "index bytes caller" for every engine allocation to path (to pick k;
+//                            the caller's address for addr2line)
 #pragma once
 
 #include <stddef.h>

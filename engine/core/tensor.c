@@ -621,8 +621,9 @@ int ke_tset_merge(struct ke_tensor_set * dst, struct ke_tensor_set * src, struct
     }
     src->n_owned = 0;
     for (int i = 0; i < src->n_meta; i++) {
-        if (!ke_tset_meta(dst, src->meta[i].key)) {
-            ke_tset_set_meta(dst, src->meta[i].key, src->meta[i].value);
+        if (!ke_tset_meta(dst, src->meta[i].key) && ke_tset_set_meta(dst, src->meta[i].key, src->meta[i].value) < 0) {
+            ke_tset_free(src);
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory merging tensor sets (metadata)");
         }
     }
     ke_tset_free(src);
