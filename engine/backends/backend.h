@@ -48,7 +48,8 @@ struct ke_backend_ops {
     const char * name;
 
     // --- memory -------------------------------------------------------------------------------
-    void * (*alloc)(struct ke_backend * be, size_t n);              // NULL when out of memory
+    void * (*alloc)(struct ke_backend * be, size_t n);              // NULL when out of memory (not recorded:
+                                                                    // the caller names what it allocated)
     void (*free)(struct ke_backend * be, void * p);
     void (*upload)(struct ke_backend * be, void * dst, const void * src, size_t n);     // host -> backend
     void (*download)(struct ke_backend * be, void * dst, const void * src, size_t n);   // backend -> host
@@ -154,8 +155,10 @@ struct ke_backend {
     enum ke_precision precision;   // matmul/conv compute precision
     void * impl;                   // backend private state
     // Sticky failure: the first failed op (out of memory, a device error) records code + message here
-    // through ke_be_fail; later ops may do nothing until ke_be_status reads and clears it. Ops return
-    // void, so callers check ke_be_status at least once per transformer block and per VAE frame.
+    // through ke_be_fail ("out of memory for <what> (<n> bytes)"); the op returns without its result and
+    // later ops may do nothing until ke_be_status reads and clears it. Ops return void, so models check
+    // ke_be_failed at least once per transformer block and per VAE chunk, and end every call with
+    // ke_be_status (its status and message become the call's). A backend never aborts on a failure.
     struct ke_error failure;
 };
 
