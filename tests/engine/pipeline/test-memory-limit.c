@@ -25,6 +25,7 @@
 #endif
 #endif
 
+#ifndef TEST_ASAN
 /* Bytes of address space the process maps now. */
 static rlim_t
 mapped_bytes (void)
@@ -52,6 +53,7 @@ lift_limit (void)
   r.rlim_cur = r.rlim_max;
   g_assert_cmpint (setrlimit (RLIMIT_AS, &r), ==, 0);
 }
+#endif
 
 static struct ke_gen_params
 params (ke_model_t *m, int size, int frames)
