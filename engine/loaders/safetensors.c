@@ -17,6 +17,7 @@
 #include "loaders/loaders.h"
 
 #define KE_ST_MAX_HEADER (100u << 20)   // 100 MiB: far above any real header
+#define KE_ST_MAX_META 4096             // __metadata__ entries
 
 static bool is_float_like(enum ke_dtype t)
 {
@@ -65,6 +66,12 @@ enum ke_status ke_safetensors_parse(struct ke_tensor_set * s, unsigned char * fi
         if (strcmp(key, "__metadata__") == 0) {
             if (!json_object_is_type(val, json_type_object)) {
                 st = ke_err(err, KE_STATUS_FORMAT, "%s: __metadata__ is not an object", path);
+                break;
+            }
+            // metadata is looked up by a linear scan: bound it (real files carry a few dozen entries)
+            if (json_object_object_length(val) > KE_ST_MAX_META) {
+                st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: __metadata__ has %d entries (at most %d supported)", path,
+                            json_object_object_length(val), KE_ST_MAX_META);
                 break;
             }
             json_object_object_foreach(val, mk, mv) {
