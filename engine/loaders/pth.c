@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "loaders/loaders.h"
 
 #define PTH_MAX_ENTRIES (1 << 20)   // zip entries
@@ -946,9 +947,9 @@ enum ke_status ke_pth_parse(struct ke_tensor_set * s, unsigned char * file, size
 enum ke_status ke_pth_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ke_file_open_read(path, err);   // refuses FIFOs and devices without blocking
     if (fd < 0) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+        return err ? err->code : KE_STATUS_IO;
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {

@@ -16,6 +16,7 @@
 #endif
 
 #include "core/error.h"
+#include "core/file.h"
 #include "pipeline/pipeline-impl.h"
 
 // --- reading ---------------------------------------------------------------------------------------
@@ -134,9 +135,10 @@ static enum ke_status read_jpeg(FILE * f, const char * path, struct ke_rgb_image
 enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struct ke_error * err)
 {
     memset(out, 0, sizeof(*out));
-    FILE * f = fopen(path, "rb");
+    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
     if (!f) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open the image", path);
+        ke_err_prefix(err, "image: ");
+        return err ? err->code : KE_STATUS_IO;
     }
     unsigned char magic[8] = { 0 };
     size_t n = fread(magic, 1, sizeof(magic), f);

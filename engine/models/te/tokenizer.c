@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "tokenizer-impl.h"
 
 #define KE_TOK_MAX_FILE ((size_t)1 << 31)   // larger than any real tokenizer file
@@ -526,9 +527,10 @@ static long segment(const struct ke_tokenizer * tok, const char * s, int size, i
 
 static enum ke_status read_file(const char * path, char ** data, size_t * n, struct ke_error * err)
 {
-    FILE * f = fopen(path, "rb");
+    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
     if (!f) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open tokenizer file", path);
+        ke_err_prefix(err, "tokenizer: ");
+        return err ? err->code : KE_STATUS_IO;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > KE_TOK_MAX_FILE) {
