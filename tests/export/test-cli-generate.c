@@ -127,7 +127,7 @@ test_wrong_vae (void)
   g_autofree char *err = NULL;
   if (!g_file_test (dit, G_FILE_TEST_EXISTS) || !g_file_test (vae, G_FILE_TEST_EXISTS))
     {
-      g_test_skip ("fixtures not found");
+      g_test_fail_printf ("fixtures not found: %s", dit);
       return;
     }
   const char *args[] = { "--model", model, "--prompt", "x", "-o", "/tmp/never.mp4", NULL };
@@ -149,7 +149,7 @@ test_missing_tensor (void)
   struct ke_io *in = NULL;
   if (!g_file_test (src, G_FILE_TEST_EXISTS))
     {
-      g_test_skip ("fixtures not found");
+      g_test_fail_printf ("fixtures not found: %s", src);
       return;
     }
   g_assert_cmpint (ke_io_read (&in, src, NULL), ==, KE_STATUS_OK);
