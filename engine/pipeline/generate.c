@@ -1,6 +1,7 @@
 // Kinora engine: ke_generate: text encoding, image conditioning, noise from the seed, the sampling loop
 // (sample.c), saving the latent, VAE decode to RGB8 (official text2video.py / image2video.py /
 // textimage2video.py generate(), commit 42bf4cf).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct gen {
     double t_start;
     struct ke_video * video;
     int aborted;
+    int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
 };
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
@@ -144,6 +146,12 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
     struct ke_video * v = g->video;
     if (index < v->n_frames && width == v->width && height == v->height) {
         const size_t plane = (size_t) width * height;
+        for (size_t i = 0; i < plane * 3; i++) {
+            if (!isfinite(rgb[i])) {
+                g->bad_frame = index + 1;   // never cast NaN to uint8 (undefined) and export it
+                return false;
+            }
+        }
         uint8_t * dst = v->rgb + (size_t) index * plane * 3;
         for (size_t i = 0; i < plane; i++) {
             for (int c = 0; c < 3; c++) {
@@ -237,8 +245,23 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
     g->video = v;
     struct ke_vae_run_opts o = { 0 };
     o.clamp = true;
+    const size_t n_lat = (size_t) z * T * lh * lw;
+    for (size_t i = 0; i < n_lat; i++) {
+        if (!isfinite(x[i])) {
+            ke_video_free(v);
+            g->video = NULL;
+            return ke_err(err, KE_STATUS_ERROR, "the latent to decode holds a non-finite value (%s at element %zu)",
+                          isnan(x[i]) ? "NaN" : "infinity", i);
+        }
+    }
     progress(g, KE_STAGE_DECODE, 0, v->n_frames);
     enum ke_status st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    if (g->bad_frame) {
+        if (err) {
+            err->code = KE_STATUS_OK;   // replace the decoder's "stopped" with the reason
+        }
+        st = ke_err(err, KE_STATUS_ERROR, "the VAE produced non-finite values in frame %d", g->bad_frame);
+    }
     if (st != KE_STATUS_OK || g->aborted) {
         ke_video_free(v);
         g->video = NULL;
