@@ -268,6 +268,11 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
+  /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
+  static char *text_cache_dir;
+  if (text_cache_dir == NULL)
+    text_cache_dir = ke_text_cache_default_dir ();
+  p.text_cache_dir = text_cache_dir;
   struct bar bar = { quiet || !isatty (STDERR_FILENO) };
   p.progress = progress_cb;
   p.abort = abort_cb;

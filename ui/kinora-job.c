@@ -439,6 +439,9 @@ generate_thread (GTask        *task,
   p.preview = preview_cb;
   p.abort = abort_cb;
   p.user_data = self;
+  /* prompt embeddings are cached on disk, keyed by model digest and token ids */
+  g_autofree char *text_cache_dir = g_build_filename (g_get_user_cache_dir (), "kinora", "text", NULL);
+  p.text_cache_dir = text_cache_dir;
 
   st = ke_generate (model, &p, &v, &err);
   g_mutex_unlock (&model_lock);

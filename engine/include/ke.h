@@ -255,6 +255,8 @@ struct ke_gen_params {
     enum ke_precision precision;     // CPU matmul precision (default bf16 where available)
     int n_threads;                   // 0: all cores
     const char * save_latent_path;   // optional: write the final latent (safetensors)
+    const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
+                                     // ke_text_cache_default_dir() gives $XDG_CACHE_HOME/kinora/text
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;

@@ -81,7 +81,7 @@ static enum ke_status encode_text(struct gen * g, int which, const char * text, 
                 ids32[i] = (int32_t) ids[i];
             }
         }
-        st = ke_text_encode(m->te, ids32, n, NULL, &hidden, err);
+        st = ke_text_encode(m->te, ids32, n, g->p->text_cache_dir, &hidden, err);
         if (st == KE_STATUS_OK) {
             memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
         }

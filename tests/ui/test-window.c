@@ -290,6 +290,17 @@ test_launch (void)
   /* with no real model installed the window says so and offers the test model */
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "no-model");
   g_assert_false (gtk_widget_is_sensitive (self->generate_button));
+  /* "Read how to get them" opens the installed models.md (or the source tree's, uninstalled) */
+  {
+    g_autofree char *uri = _kinora_window_dup_models_doc_uri ();
+    g_autofree char *path = g_filename_from_uri (uri, NULL, NULL);
+    g_autofree char *href = g_strdup_printf ("href=\"%s\"", uri);
+
+    g_assert_true (g_str_has_prefix (uri, "file:///"));
+    g_assert_true (g_str_has_suffix (path, "/models.md"));
+    g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+    g_assert_nonnull (strstr (gtk_label_get_label (self->no_model_label), href));
+  }
   screenshot (self, "01-launch-no-model");
 
   use_test_model (self);
