@@ -211,14 +211,9 @@ static enum ke_status read_jpeg(FILE * f, const char * path, struct ke_rgb_image
 }
 #endif
 
-enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struct ke_error * err)
+// Read a PNG or JPEG from an open stream; `path` names it in messages.
+static enum ke_status load_stream(FILE * f, const char * path, struct ke_rgb_image * out, struct ke_error * err)
 {
-    memset(out, 0, sizeof(*out));
-    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
-    if (!f) {
-        ke_err_prefix(err, "image: ");
-        return err ? err->code : KE_STATUS_IO;
-    }
     unsigned char magic[8] = { 0 };
     size_t n = fread(magic, 1, sizeof(magic), f);
     rewind(f);
@@ -238,6 +233,31 @@ enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struc
     } else {
         st = ke_err(err, KE_STATUS_FORMAT, "%s: not a PNG or JPEG image", path);
     }
+    return st;
+}
+
+enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struct ke_error * err)
+{
+    memset(out, 0, sizeof(*out));
+    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
+    if (!f) {
+        ke_err_prefix(err, "image: ");
+        return err ? err->code : KE_STATUS_IO;
+    }
+    enum ke_status st = load_stream(f, path, out, err);
+    fclose(f);
+    return st;
+}
+
+enum ke_status ke_image_load_memory(struct ke_rgb_image * out, const char * name, const void * data, size_t n,
+                                    struct ke_error * err)
+{
+    memset(out, 0, sizeof(*out));
+    FILE * f = n ? fmemopen((void *) data, n, "rb") : NULL;
+    if (!f) {
+        return ke_err(err, KE_STATUS_FORMAT, "%s: not a PNG or JPEG image (%zu bytes)", name, n);
+    }
+    enum ke_status st = load_stream(f, name, out, err);
     fclose(f);
     return st;
 }

@@ -114,8 +114,9 @@ static enum ke_status read_config(struct ke_dit_config * c, json_object * o, con
         double e = json_object_get_double(ev);
         // eps NaN made every norm NaN and the video all NaN with exit 0
         if (!(json_object_is_type(ev, json_type_double) || json_object_is_type(ev, json_type_int)) || !isfinite(e) ||
-            e <= 0 || e > 0.1) {
-            return ke_err(err, KE_STATUS_INVALID, "%s: config key 'eps' is %s (valid: a number above 0, at most 0.1)",
+            e < 1e-12 || e > 0.1) {
+            // the lower bound keeps eps a normal float (1e-86 became 0 when cast: a division by zero)
+            return ke_err(err, KE_STATUS_INVALID, "%s: config key 'eps' is %s (valid: 1e-12 to 0.1)",
                           path, json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
         }
         c->eps = (float) e;
