@@ -115,8 +115,8 @@ check_plain_file (GFile    *file,
     }
   if (g_file_info_get_size (info) > max_bytes)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is too large (%" G_GOFFSET_FORMAT " bytes)"),
-                   path, g_file_info_get_size (info));
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s is too large (%lld bytes)"),
+                   path, (long long) g_file_info_get_size (info));
       return FALSE;
     }
   return TRUE;
@@ -666,11 +666,40 @@ kinora_history_remove (KinoraHistory      *self,
 {
   guint pos;
 
-  if (!g_ptr_array_find (self->items, item, &pos))
+  /* a hidden entry (deletion waiting for its undo toast) is no longer listed but still on disk */
+  if (g_ptr_array_find (self->items, item, &pos))
+    {
+      g_ptr_array_remove_index (self->items, pos);
+      g_list_model_items_changed (G_LIST_MODEL (self), pos, 1, 0);
+    }
+  if (!g_file_query_exists (item->dir, NULL))
     return TRUE;
-  if (!delete_tree (item->dir, error))
-    return FALSE;
+  return delete_tree (item->dir, error);
+}
+
+void
+kinora_history_hide (KinoraHistory     *self,
+                     KinoraHistoryItem *item)
+{
+  guint pos;
+
+  if (!g_ptr_array_find (self->items, item, &pos))
+    return;
   g_ptr_array_remove_index (self->items, pos);
   g_list_model_items_changed (G_LIST_MODEL (self), pos, 1, 0);
-  return TRUE;
+}
+
+void
+kinora_history_unhide (KinoraHistory     *self,
+                       KinoraHistoryItem *item)
+{
+  guint pos = 0;
+
+  if (g_ptr_array_find (self->items, item, NULL))
+    return;
+  /* back in its place: the list is newest first */
+  while (pos < self->items->len && compare_items (&g_ptr_array_index (self->items, pos), &item) < 0)
+    pos++;
+  g_ptr_array_insert (self->items, (gint) pos, g_object_ref (item));
+  g_list_model_items_changed (G_LIST_MODEL (self), pos, 0, 1);
 }

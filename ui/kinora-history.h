@@ -47,5 +47,11 @@ KinoraHistoryItem *kinora_history_add_finish  (KinoraHistory      *self,
 gboolean           kinora_history_remove      (KinoraHistory      *self,
                                                KinoraHistoryItem  *item,
                                                GError            **error);
+/* Take an entry out of the list without deleting it (a deletion the user may still undo), and put it
+ * back in its place. */
+void               kinora_history_hide        (KinoraHistory      *self,
+                                               KinoraHistoryItem  *item);
+void               kinora_history_unhide      (KinoraHistory      *self,
+                                               KinoraHistoryItem  *item);
 
 G_END_DECLS
