@@ -311,6 +311,7 @@ struct ke_tensor_set {
     struct ke_tensor * tensors;
     char ** names;
     int n, cap;
+    int names_cap;      // allocated entries of names (kept equal to cap)
     // open-addressing hash of names -> index + 1
     int * hash;
     int hash_cap;
@@ -449,13 +450,18 @@ struct ke_tensor * ke_tset_add(struct ke_tensor_set * s, const char * name, enum
         ke_err(err, KE_STATUS_NOMEM, "%s: out of memory adding tensor '%s'", s->path, name);
         return NULL;
     }
-    // the names array always has the tensors' capacity
-    char ** nn = realloc(s->names, (size_t) s->cap * sizeof(char *));
-    char * nm = strdup(name);
-    if (!nn || !nm) {
+    // the names array follows the tensors' capacity, reallocated only when that grew (a realloc per
+    // add copied the whole array under allocators that never resize in place, ASan's: quadratic)
+    char ** nn = s->names;
+    if (s->names_cap != s->cap) {
+        nn = realloc(s->names, (size_t) s->cap * sizeof(char *));
         if (nn) {
             s->names = nn;
+            s->names_cap = s->cap;
         }
+    }
+    char * nm = strdup(name);
+    if (!nn || !nm) {
         free(nm);
         ke_err(err, KE_STATUS_NOMEM, "%s: out of memory adding tensor '%s'", s->path, name);
         return NULL;
