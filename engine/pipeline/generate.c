@@ -165,8 +165,34 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
     return true;
 }
 
+// Copy the settings that made a video into it (strings duplicated; pointers to the caller's data cleared).
+static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_params * p, struct ke_error * err)
+{
+    struct ke_gen_params * m = calloc(1, sizeof(*m));
+    char * prompt = strdup(p->prompt ? p->prompt : "");
+    char * negative = p->negative_prompt ? strdup(p->negative_prompt) : NULL;
+    if (!m || !prompt || (p->negative_prompt && !negative)) {
+        free(m);
+        free(prompt);
+        free(negative);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+    }
+    *m = *p;
+    m->prompt = prompt;
+    m->negative_prompt = negative;
+    m->image = NULL;
+    m->backend = NULL;
+    m->save_latent_path = NULL;
+    m->progress = NULL;
+    m->preview = NULL;
+    m->abort = NULL;
+    m->user_data = NULL;
+    v->made_with = m;
+    return KE_STATUS_OK;
+}
+
 static enum ke_status save_latent(const struct gen * g, const float * x, const int64_t * shape, int64_t seed,
-                                  struct ke_error * err)
+                                  int steps_done, struct ke_error * err)
 {
     struct ke_io * io = ke_io_new(g->p->save_latent_path);
     if (!io) {
@@ -184,6 +210,23 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
         ke_io_set_meta(io, "seed", v);
         snprintf(v, sizeof(v), "%g", g->p->fps);
         ke_io_set_meta(io, "fps", v);
+        // the rest of the settings, so that a decode of this latent can say what made it
+        if (g->p->negative_prompt) {
+            ke_io_set_meta(io, "negative_prompt", g->p->negative_prompt);
+        }
+        snprintf(v, sizeof(v), "%d", steps_done);
+        ke_io_set_meta(io, "steps", v);
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->guide);
+        ke_io_set_meta(io, "guide", v);
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->guide_high);
+        ke_io_set_meta(io, "guide_high", v);
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->shift);
+        ke_io_set_meta(io, "shift", v);
+        ke_io_set_meta(io, "solver", ke_solver_name(g->p->solver));
+        snprintf(v, sizeof(v), "%d", g->p->width);
+        ke_io_set_meta(io, "width", v);
+        snprintf(v, sizeof(v), "%d", g->p->height);
+        ke_io_set_meta(io, "height", v);
         st = ke_io_write(io, g->p->save_latent_path, err);
     }
     ke_io_free(io);
@@ -359,12 +402,21 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     release_expert(&g, 1);
     if (p->save_latent_path && *p->save_latent_path) {
         int64_t shape[4] = { z, T, lh, lw };
-        if ((st = save_latent(&g, x, shape, seed, err)) != KE_STATUS_OK) {
+        if ((st = save_latent(&g, x, shape, seed, sa.steps_done, err)) != KE_STATUS_OK) {
             goto done;
         }
     }
     st = decode(&g, x, z, T, lh, lw, p->fps, out, err);
     if (st == KE_STATUS_OK) {
+        // the seed used and the steps run (stop-and-keep ends early), not only those asked for
+        struct ke_gen_params made = *p;
+        made.seed = seed;
+        made.steps = sa.steps_done;
+        if ((st = set_made_with(*out, &made, err)) != KE_STATUS_OK) {
+            ke_video_free(*out);
+            *out = NULL;
+            goto done;
+        }
         progress(&g, KE_STAGE_DONE, p->steps, p->steps);
     }
 done:
@@ -404,9 +456,43 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
     g.p = &p;
     g.t_start = ke_now();
     const char * f = ke_io_meta(io, "fps");
-    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3],
-                    fps > 0 ? fps : (f ? atof(f) : p.fps), out, err)
+    p.fps = fps > 0 ? fps : (f && atof(f) > 0 ? atof(f) : p.fps);
+    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3], p.fps, out,
+                    err)
            : KE_STATUS_NOMEM;
+    if (st == KE_STATUS_OK) {
+        // what made the latent, as saved with it (a value that is absent or unreadable keeps the default)
+        const char * v;
+        p.prompt = ke_io_meta(io, "prompt") ? ke_io_meta(io, "prompt") : "";
+        p.negative_prompt = ke_io_meta(io, "negative_prompt");
+        p.n_frames = (*out)->n_frames;
+        p.seed = -1;
+        if ((v = ke_io_meta(io, "seed"))) {
+            int64_t seed;
+            p.seed = ke_seed_parse(v, &seed) ? seed : -1;
+        }
+        if ((v = ke_io_meta(io, "steps")) && atoi(v) >= 0) {
+            p.steps = atoi(v);
+        }
+        if ((v = ke_io_meta(io, "guide"))) {
+            p.guide = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "guide_high"))) {
+            p.guide_high = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "shift"))) {
+            p.shift = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "solver"))) {
+            ke_solver_from_name(v, &p.solver);   // an unknown name keeps the default
+        }
+        p.width = (v = ke_io_meta(io, "width")) && atoi(v) > 0 ? atoi(v) : (*out)->width;
+        p.height = (v = ke_io_meta(io, "height")) && atoi(v) > 0 ? atoi(v) : (*out)->height;
+        if ((st = set_made_with(*out, &p, err)) != KE_STATUS_OK) {
+            ke_video_free(*out);
+            *out = NULL;
+        }
+    }
     free(x);
     ke_io_free(io);
     return st;
@@ -416,6 +502,11 @@ void ke_video_free(struct ke_video * v)
 {
     if (!v) {
         return;
+    }
+    if (v->made_with) {
+        free((char *) v->made_with->prompt);
+        free((char *) v->made_with->negative_prompt);
+        free(v->made_with);
     }
     free(v->rgb);
     free(v);

@@ -78,6 +78,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     bool have_x0 = false;
     enum ke_status st;
     a->stopped_early = false;
+    a->steps_done = 0;
     if (!cond || !uncond || !x0 || !tvec || (a->preview && !rgb)) {
         st = ke_err(err, KE_STATUS_NOMEM, "sampling: out of memory for a [%d, %d, %d, %d] latent", a->z, a->F,
                     a->H, a->W);
@@ -151,6 +152,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         }
         ke_sampler_step(smp, i, a->x, cond, NULL, x0);
         have_x0 = true;
+        a->steps_done = i + 1;
         if (a->record) {
             a->record(a->record_user, i, "step_out", a->x, n);
         }
