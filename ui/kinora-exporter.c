@@ -76,8 +76,11 @@ kinora_exporter_write (KinoraVideo        *video,
   g_autofree char *digest = image_digest (params);
   const char *digests[] = { "image", digest, NULL };
 
+  g_autofree char *target = format == KINORA_EXPORT_PNG && !g_str_has_suffix (path, "/")
+                            ? g_strconcat (path, "/", NULL) : g_strdup (path);
+
   /* a missing or read-only folder is named before any encoding starts */
-  if (!kinora_export_check_target (path, error))
+  if (!kinora_export_check_target (target, error))
     return FALSE;
   kinora_params_to_ke (params, &kp, &image);
   return kinora_export_save (path, format, g_bytes_get_data (video->rgb, NULL), video->width, video->height,
