@@ -155,11 +155,17 @@ kinora_metadata_read (const char  *path,
   g_return_val_if_fail (path != NULL, NULL);
 
   lower = g_ascii_strdown (path, -1);
+  /* a FIFO would block the reader: only regular files, or a folder of PNG frames */
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) && !g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA, "%s: not a regular file", path);
+      return NULL;
+    }
   if (g_str_has_suffix (lower, ".json"))
     {
       g_autofree char *text = NULL;
       g_autoptr (GError) local = NULL;
-      if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || !g_file_get_contents (path, &text, NULL, &local))
+      if (!g_file_get_contents (path, &text, NULL, &local))
         {
           g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA, "%s: %s", path,
                        local ? local->message : "not a regular file");
@@ -182,6 +188,11 @@ kinora_metadata_read (const char  *path,
     default:
       {
         g_autofree char *first = g_build_filename (path, "frame_00000.png", NULL);
+        if (!g_file_test (first, G_FILE_TEST_IS_REGULAR))
+          {
+            g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA, "%s: not a regular file", first);
+            return NULL;
+          }
         return read_png (first, error);
       }
     }

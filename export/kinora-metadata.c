@@ -485,9 +485,16 @@ char *
 kinora_metadata_file_digest (const char  *path,
                              GError     **error)
 {
-  g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, error);
+  g_autoptr (GMappedFile) map = NULL;
   g_autofree char *hex = NULL;
 
+  /* a FIFO or device would block or never end */
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_IO, "%s: not a regular file", path);
+      return NULL;
+    }
+  map = g_mapped_file_new (path, FALSE, error);
   if (map == NULL)
     return NULL;
   hex = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) g_mapped_file_get_contents (map),

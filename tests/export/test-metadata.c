@@ -10,6 +10,7 @@
 #include <math.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "kinora-export.h"
 #include "kinora-metadata.h"
@@ -342,6 +343,40 @@ test_invalid_utf8 (void)
   export_test_rm_rf (dir);
 }
 
+/* Files that hold no Kinora parameters, or are not files: an error naming the file, never a hang. */
+static void
+test_read_errors (void)
+{
+  g_autofree char *dir = make_dir ();
+  g_autofree char *fifo = g_build_filename (dir, "fifo.gif", NULL);
+  g_autofree char *plain = g_build_filename (dir, "plain.gif", NULL);
+  g_autofree char *text = g_build_filename (dir, "text.mp4", NULL);
+  g_autofree guint8 *rgb = export_test_noise (8, 8, 2, 6);
+  const char *const no_tags[] = { NULL };
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_null (kinora_metadata_read (fifo, &error));
+  g_assert_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA);
+  g_assert_nonnull (strstr (error->message, fifo));
+  g_clear_error (&error);
+  g_assert_null (kinora_metadata_file_digest (fifo, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  g_assert_true (kinora_export_write (plain, KINORA_EXPORT_GIF, rgb, 8, 8, 2, 10, no_tags, &error));
+  g_assert_null (kinora_metadata_read (plain, &error));
+  g_assert_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA);
+  g_assert_nonnull (strstr (error->message, "no Kinora parameters"));
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (text, "not a video", -1, NULL));
+  g_assert_null (kinora_metadata_read (text, &error));
+  g_assert_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA);
+  g_assert_nonnull (strstr (error->message, text));
+  export_test_rm_rf (dir);
+}
+
 /* "vidéo 狐.mp4": written under exactly that name (a pipeline made from a string mangled it). */
 static void
 test_non_ascii_path (void)
@@ -562,6 +597,7 @@ main (int argc, char **argv)
   g_test_add_func ("/metadata/read-back/png", test_read_back_png);
   g_test_add_func ("/metadata/read-back/gif", test_read_back_gif);
   g_test_add_func ("/metadata/invalid-utf8", test_invalid_utf8);
+  g_test_add_func ("/metadata/read-errors", test_read_errors);
   g_test_add_func ("/export/non-ascii-path", test_non_ascii_path);
   g_test_add_func ("/export/check-target", test_check_target);
   g_test_add_func ("/export/read-only-target", test_read_only_target);

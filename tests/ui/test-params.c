@@ -167,7 +167,7 @@ test_gui_files_read_back (void)
     { KINORA_EXPORT_MP4, "clip.mp4" }, { KINORA_EXPORT_WEBM, "clip.webm" },
     { KINORA_EXPORT_GIF, "clip.gif" }, { KINORA_EXPORT_PNG, "frames" },
   };
-  g_autofree char *dir = g_dir_make_tmp ("kinora-gui-meta-XXXXXX", NULL);
+  g_autofree char *dir = g_dir_make_tmp ("kinora-gui vidéo 狐-XXXXXX", NULL);   /* a non-ASCII home folder */
   g_autofree char *image = g_build_filename (dir, "fox.png", NULL);
   g_autoptr(KinoraParams) p = kinora_params_new_for_task (KE_TASK_TI2V_5B);
   const int w = 64, h = 32, n = 17;
