@@ -377,7 +377,10 @@ write_gst (const char          *path,
   comment = tags_to_compact_json (tags);
   tl = gst_tag_list_new_empty ();
   if (tags_lookup (tags, "prompt"))
-    gst_tag_list_add (tl, GST_TAG_MERGE_REPLACE, GST_TAG_TITLE, tags_lookup (tags, "prompt"), NULL);
+    {
+      g_autofree char *title = g_utf8_make_valid (tags_lookup (tags, "prompt"), -1);
+      gst_tag_list_add (tl, GST_TAG_MERGE_REPLACE, GST_TAG_TITLE, title, NULL);
+    }
   if (tags != NULL && tags[0] != NULL)
     gst_tag_list_add (tl, GST_TAG_MERGE_REPLACE, GST_TAG_COMMENT, comment, GST_TAG_DESCRIPTION, comment, NULL);
   gst_tag_list_add (tl, GST_TAG_MERGE_REPLACE, GST_TAG_ENCODER, "Kinora", NULL);

@@ -330,7 +330,17 @@ test_invalid_utf8 (void)
     g_assert_cmpstr (m->params.prompt, ==, repaired);
     g_assert_cmpint (m->params.seed, ==, p.seed);
   }
-  /* the raw writer repairs any tags it is given */
+  /* the raw writer repairs any tags it is given, the MP4 title too */
+  {
+    const char *const raw[] = { "prompt", bad, "seed", "5", NULL };
+    g_autofree char *raw_mp4 = g_build_filename (dir, "raw.mp4", NULL);
+    g_autoptr (KinoraMetadata) m = NULL;
+    g_assert_true (kinora_export_write (raw_mp4, KINORA_EXPORT_MP4, rgb, 32, 32, 5, 16, raw, &error));
+    g_assert_no_error (error);
+    m = kinora_metadata_read (raw_mp4, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (m->params.prompt, ==, repaired);
+  }
   {
     const char *const raw[] = { "prompt", bad, "seed", "5", NULL };
     g_autoptr (KinoraMetadata) m = NULL;
