@@ -128,3 +128,95 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c);
 void kc_conv3d_release(struct ke_backend * be, struct ke_conv3d * c);
 void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c, int T, int H, int W,
                int pt0, int pt1, int ph, int pw, int st, int sh, int sw);
+
+// --- shared by the backend's source files ----------------------------------------------------------
+
+#define LT_WORKSPACE (64u << 20)
+
+// Record a failed CUDA runtime call / kernel launch (kc_fail) without stopping.
+#define CU(s, call)                                                             \
+    do {                                                                        \
+        cudaError_t e_ = (call);                                                \
+        if (e_ != cudaSuccess) {                                                \
+            kc_fail((s), #call, cudaGetErrorString(e_));                        \
+        }                                                                       \
+    } while (0)
+
+#define KC(s, call)                                                             \
+    do {                                                                        \
+        if ((call) != 0) {                                                      \
+            kc_fail((s), #call, cudaGetErrorString(cudaGetLastError()));        \
+        }                                                                       \
+    } while (0)
+
+// Each op marks its start with its class and its end as an idle gap (-1: host time between ops).
+#define PROF_BEGIN(s, cls) kc_prof_mark((s), (cls), __func__)
+#define PROF_END(s) kc_prof_mark((s), -1, NULL)
+
+// An op of the table on the stream: in: (pointer, bytes) read, out: (pointer, bytes) written
+#define EW_OP(call, in1, n1, in2, n2, out, nout)                 \
+    do {                                                         \
+        struct kc_state * s = kc_st(be);                         \
+        kc_flush_pending(s);                                        \
+        kc_read(s, (in1), (size_t) (n1));                        \
+        kc_read(s, (in2), (size_t) (n2));                        \
+        kc_wrote(s, (out), (size_t) (nout));                     \
+        PROF_BEGIN(s, KC_CLASS_OTHER);                           \
+        KC(s, call);                                             \
+        PROF_END(s);                                             \
+    } while (0)
+
+// A linear's prepared weight (ke_linear.prepared).
+struct kc_linear {
+    uint16_t * w;    // [N, K] bf16
+    float * b;       // [N] or NULL
+    uint16_t * bb;   // bf16 copy of b (for bf16 outputs)
+    size_t bytes;
+};
+
+enum {
+    GEMM_F32 = 0,        // y = x W^T + b
+    GEMM_BF16_GELU,      // y = GELU(x W^T + b) as bf16
+    GEMM_RESID,          // r += x W^T + b (C = D = r)
+    GEMM_RESID_VEC,      // r += g * (x W^T) + g * b, g a per-feature device vector (alpha vector)
+};
+
+// cuda-mem.c: profiling and the memory ops
+void kc_prof_mark(struct kc_state * s, int cls, const char * name);
+void kc_prof_collect(struct kc_state * s);
+void * cu_alloc(struct ke_backend * be, size_t n);
+void cu_free(struct ke_backend * be, void * p);
+void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n);
+void cu_download(struct ke_backend * be, void * dst, const void * src, size_t n);
+void cu_copy(struct ke_backend * be, void * dst, const void * src, size_t n);
+void cu_memset0(struct ke_backend * be, void * dst, size_t n);
+void cu_sync(struct ke_backend * be);
+
+// cuda-dataflow.c: shadows, deferred ops, recomputable outputs
+bool kc_overlaps(const void * a, size_t na, const void * b, size_t nb);
+struct kc_shadow * kc_sh_find(struct kc_state * s, const float * x, size_t n);
+struct kc_shadow * kc_sh_claim(struct kc_state * s, const float * x, size_t n);
+const uint16_t * kc_bf16_of(struct kc_state * s, const float * x, size_t n);
+void kc_recipe_run(struct kc_state * s);
+void kc_recipe_check_read(struct kc_state * s, const void * p, size_t n);
+void kc_recipe_check_write(struct kc_state * s, const void * p, size_t n);
+void kc_flush_pending(struct kc_state * s);
+void kc_drop_pending(struct kc_state * s, int i);
+struct kc_pending * kc_push_pending(struct kc_state * s);
+struct kc_pending * kc_pending_only(struct kc_state * s, int kind, const float * y);
+
+// cuda-gemm.c: linears, row-wise ops, the residual add
+struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind);
+int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
+void cu_linear_release(struct ke_backend * be, struct ke_linear * l);
+int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l, int kind, const float * gate, const float * bias, const uint16_t * w);
+int kc_run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l, int kind);
+void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
+void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, const float * b, float eps);
+void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, float eps);
+void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift, const float * scale, int64_t stride, const int32_t * sel);
+void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride, const int32_t * sel);
+
+// cuda-attn.c
+void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs);
+void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
