@@ -87,13 +87,16 @@ static void check(const char * what, const float * got, const float * ref, size_
         }
     }
     const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    const int ok = !bad && rel <= tol && !ke_backend_cuda_failed(g_gpu);
+    // any failure the backend recorded (ops.status syncs and reads cudaGetLastError) fails the case
+    struct ke_error err = { 0 };
+    const int failed = ke_be_status(g_gpu, &err) != KE_STATUS_OK;
+    const int ok = !bad && rel <= tol && !failed;
     g_n++;
     if (!ok) {
         g_fail++;
     }
-    printf("%s %d - %s: rel %.3e (tol %.0e), max abs %.3e%s\n", ok ? "ok" : "not ok", g_n, what, rel, tol, maxd,
-           bad ? ", non-finite output" : "");
+    printf("%s %d - %s: rel %.3e (tol %.0e), max abs %.3e%s%s%s\n", ok ? "ok" : "not ok", g_n, what, rel, tol, maxd,
+           bad ? ", non-finite output" : "", failed ? ", backend failure: " : "", failed ? err.msg : "");
     fflush(stdout);
 }
 
@@ -735,7 +738,7 @@ static void bench_attention(int64_t Lq, int64_t Lk, int H, int hd, int impl)
     const double fl = 4.0 * Lq * Lk * ld;
     printf("# bench attention %s Lq=%lld Lk=%lld H=%d hd=%d: kernel %.3f ms (%.0f TFLOP/s)%s\n", names[impl],
            (long long) Lq, (long long) Lk, H, hd, st.ms_attention / reps,
-           fl / (st.ms_attention / reps * 1e-3) * 1e-12, ke_backend_cuda_failed(g_gpu) ? " (FAILED)" : "");
+           fl / (st.ms_attention / reps * 1e-3) * 1e-12, ke_be_status(g_gpu, NULL) != KE_STATUS_OK ? " (FAILED)" : "");
     ke_backend_cuda_set_attention(g_gpu, 0);
     ke_be_free(g_gpu, dq);
     ke_be_free(g_gpu, dk);

@@ -248,7 +248,7 @@ void cu_attention(struct ke_backend * be, float * o, const float * q, const floa
         if (e) {
             e->src = NULL;
         }
-        kc_fail(s, "attention", "out of device memory for bf16 q/k/v/o");
+        kc_fail_nomem(s, "the bf16 attention q/k/v/o", (nq + 2 * nk) * 2);
         return;
     }
     uint16_t * ob = e->bf;

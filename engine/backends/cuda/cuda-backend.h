@@ -101,7 +101,7 @@ struct kc_state {
     int n_ev, cap_ev;
     double ms[KC_CLASS_COUNT];
 
-    int failed;        // sticky: the first CUDA failure (logged once)
+    struct ke_backend * be;   // the table entry this state belongs to (failures go to be->failure)
 };
 
 static inline struct kc_state * kc_st(struct ke_backend * be)
@@ -109,8 +109,12 @@ static inline struct kc_state * kc_st(struct ke_backend * be)
     return (struct kc_state *) be->impl;
 }
 
-// Record a failure (first one logged); returns -1.
+// Record a failed call in the backend's failure record (ke_be_fail; the first one wins); returns -1.
 int kc_fail(struct kc_state * s, const char * what, const char * detail);
+// Record an allocation that failed for good (KE_STATUS_NOMEM, naming what and how many bytes); returns -1.
+int kc_fail_nomem(struct kc_state * s, const char * what, size_t bytes);
+// ops.status: wait for the stream and record any asynchronous failure (cudaGetLastError).
+void kc_status(struct ke_backend * be);
 // Device memory from the caching allocator (NULL when out of memory).
 void * kc_alloc(struct kc_state * s, size_t n);
 void kc_free(struct kc_state * s, void * p);

@@ -107,7 +107,7 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
     if (cudaMalloc((void **) &p->w, n * 2) != cudaSuccess) {
         cudaGetLastError();
         free(p);
-        ke_log(0, "cuda backend: out of device memory for weight %s", w->name ? w->name : "?");
+        ke_log(0, "cuda backend: out of device memory for weight %s (%zu bytes)", w->name ? w->name : "?", n * 2);
         return -1;
     }
     int rc = 0;
@@ -265,7 +265,7 @@ void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, co
     }
     kc_wrote(s, y, (size_t) (M * l->n_out) * sizeof(float));
     if (!xb) {
-        kc_fail(s, "linear", "out of device memory for the bf16 input");
+        kc_fail_nomem(s, "the bf16 linear input", nx * 2);
         return;
     }
     struct kc_pending * d = kc_push_pending(s);

@@ -9,11 +9,29 @@
 
 int kc_fail(struct kc_state * s, const char * what, const char * detail)
 {
-    if (!s->failed) {
-        ke_log(0, "cuda backend: %s failed: %s", what, detail ? detail : "");
-    }
-    s->failed = 1;
+    ke_be_fail(s->be, KE_STATUS_ERROR, "%s failed: %s", what, detail ? detail : "");
     return -1;
+}
+
+int kc_fail_nomem(struct kc_state * s, const char * what, size_t bytes)
+{
+    ke_be_fail(s->be, KE_STATUS_NOMEM, "out of device memory for %s (%zu bytes, %zu in use)", what, bytes, s->in_use);
+    return -1;
+}
+
+void kc_status(struct ke_backend * be)
+{
+    struct kc_state * s = kc_st(be);
+    kc_flush_pending(s);
+    cudaError_t e = cudaStreamSynchronize(s->stream);
+    if (e == cudaSuccess) {
+        e = cudaGetLastError();
+    } else {
+        cudaGetLastError();
+    }
+    if (e != cudaSuccess) {
+        ke_be_fail(be, KE_STATUS_ERROR, "a queued kernel failed: %s", cudaGetErrorString(e));
+    }
 }
 
 

@@ -226,6 +226,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .transpose2d = cu_transpose2d,
     .stats = cu_stats,
     .profile = cu_profile,
+    .status = kc_status,
 };
 
 // --- creation ----------------------------------------------------------------------------------
@@ -244,6 +245,9 @@ struct ke_backend * ke_backend_cuda(struct ke_error * err)
     }
     struct kc_state * s = &g_cuda_state;
     memset(s, 0, sizeof(*s));
+    memset(&g_cuda_be, 0, sizeof(g_cuda_be));
+    g_cuda_be.ops = &g_cuda_ops;
+    s->be = &g_cuda_be;
     int n_dev = 0;
     cudaError_t e = cudaGetDeviceCount(&n_dev);
     if (e != cudaSuccess || n_dev < 1) {
@@ -288,7 +292,6 @@ struct ke_backend * ke_backend_cuda(struct ke_error * err)
     s->conv_mode = !cv ? 0 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
     const char * prof = getenv("KINORA_CUDA_PROFILE");
     s->profiling = prof && atoi(prof) != 0;
-    g_cuda_be.ops = &g_cuda_ops;
     g_cuda_be.precision = KE_PRECISION_BF16;
     g_cuda_be.impl = s;
     g_cuda_ready = 1;
@@ -307,15 +310,4 @@ void ke_backend_cuda_set_attention(struct ke_backend * be, int impl)
     kc_flush_pending(s);
     s->attn = (enum kc_attn_impl) impl;
     s->sdpa_broken = 0;
-}
-
-int ke_backend_cuda_failed(struct ke_backend * be)
-{
-    struct kc_state * s = kc_st(be);
-    cu_sync(be);
-    cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) {
-        kc_fail(s, "a queued kernel", cudaGetErrorString(e));
-    }
-    return s->failed;
 }

@@ -7,5 +7,3 @@
 struct ke_backend * ke_backend_cuda(struct ke_error * err);
 // Attention implementation: 0 auto (cuDNN SDPA, else own flash kernel), 1 cuDNN, 2 own flash, 3 f32.
 void ke_backend_cuda_set_attention(struct ke_backend * be, int impl);
-// Sync and report whether any CUDA call failed so far (sticky; the first failure is logged).
-int ke_backend_cuda_failed(struct ke_backend * be);
