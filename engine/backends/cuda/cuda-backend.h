@@ -109,6 +109,9 @@ static inline struct kc_state * kc_st(struct ke_backend * be)
     return (struct kc_state *) be->impl;
 }
 
+struct ke_cuda_host;
+// cuda-host.c: keep the engine's service table (0 ok, -1 wrong ABI).
+int kc_host_set(const struct ke_cuda_host * host);
 // Record a failed call in the backend's failure record (ke_be_fail; the first one wins); returns -1.
 int kc_fail(struct kc_state * s, const char * what, const char * detail);
 // Record an allocation that failed for good (KE_STATUS_NOMEM, naming what and how many bytes); returns -1.

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backends/cuda/cuda-backend.h"
+#include "backends/cuda/cuda-module.h"
 #include "core/error.h"
 
 // --- element-wise ------------------------------------------------------------------------------
@@ -236,8 +237,17 @@ static struct kc_state g_cuda_state;
 static pthread_mutex_t g_cuda_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_cuda_ready;
 
-struct ke_backend * ke_backend_cuda(struct ke_error * err)
+#define KC_EXPORT __attribute__((visibility("default")))
+
+KC_EXPORT struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, struct ke_error * err);
+KC_EXPORT void ke_cuda_module_set_attention(struct ke_backend * be, int impl);
+
+struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, struct ke_error * err)
 {
+    if (kc_host_set(host) != 0) {
+        // no host table to report through: the engine checks the ABI before calling
+        return NULL;
+    }
     pthread_mutex_lock(&g_cuda_mu);
     if (g_cuda_ready) {
         pthread_mutex_unlock(&g_cuda_mu);
@@ -304,7 +314,7 @@ struct ke_backend * ke_backend_cuda(struct ke_error * err)
     return &g_cuda_be;
 }
 
-void ke_backend_cuda_set_attention(struct ke_backend * be, int impl)
+void ke_cuda_module_set_attention(struct ke_backend * be, int impl)
 {
     struct kc_state * s = kc_st(be);
     kc_flush_pending(s);
