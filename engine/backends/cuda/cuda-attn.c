@@ -11,30 +11,7 @@
 
 void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs)
 {
-    struct kc_state * s = kc_st(be);
-    const int64_t D = (int64_t) n_heads * head_dim;
-    for (int i = 0; i < s->n_pend; i++) {
-        struct kc_pending * q = &s->pend[i];
-        if (q->kind == KC_PEND_RMS && q->y == x && q->M == L && q->D == D) {
-            // RMS norm + RoPE in one pass, bf16 output for the attention (queued RMS norms of
-            // other tensors stay queued: their ranges do not touch this one)
-            kc_read(s, cs, (size_t) (L * head_dim) * 4);
-            struct kc_shadow * e = kc_sh_claim(s, x, (size_t) (L * D));
-            PROF_BEGIN(s, KC_CLASS_OTHER);
-            int rc = e ? kc_rms_rope(NULL, e->bf, q->x, L, D, q->w, q->eps, head_dim, cs, s->stream) : -1;
-            PROF_END(s);
-            if (rc == 0) {
-                e->stale = 1;
-                kc_drop_pending(s, i);
-                return;
-            }
-            if (e) {
-                e->src = NULL;
-            }
-            break;
-        }
-    }
-    EW_OP(kc_rope(x, L, n_heads, head_dim, cs, s->stream), x, L * D * 4, cs, L * head_dim * 4, x, L * D * 4);
+    EW_OP(kc_rope(x, L, n_heads, head_dim, cs, s->stream));
 }
 
 // --- attention for other head dims: blocks of queries through two cuBLASLt GEMMs ----------------
@@ -181,77 +158,27 @@ static int attn_choose(struct kc_state * s, uint16_t * ob, const uint16_t * qb, 
     return c->cudnn;
 }
 
-void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
-                         int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias)
+// Which implementation runs a bias-free attention of this shape.
+enum attn_path { PATH_TC, PATH_GEMM, PATH_F32 };
+
+static enum attn_path attn_path(const struct kc_state * s, int64_t Lk, int n_heads, int head_dim, float scale)
 {
-    struct kc_state * s = kc_st(be);
     const int64_t ld = (int64_t) n_heads * head_dim;
-    const size_t nq = (size_t) (Lq * ld), nk = (size_t) (Lk * ld);
-    for (int i = 0; i < s->n_pend && s->attn != KC_ATTN_F32 && !bias; i++) {
-        struct kc_pending * r = &s->pend[i];
-        if (r->kind == KC_PEND_RMS && r->y == q && r->M == Lq && r->D == ld) {
-            // the RMS norm of q writes only the attention's bf16 q
-            struct kc_shadow * e = kc_sh_claim(s, q, nq);
-            PROF_BEGIN(s, KC_CLASS_OTHER);
-            int rc = e ? kc_rms_rope(NULL, e->bf, r->x, Lq, ld, r->w, r->eps, head_dim, NULL, s->stream) : -1;
-            PROF_END(s);
-            if (rc == 0) {
-                e->stale = 1;
-                kc_drop_pending(s, i);
-            } else if (e) {
-                e->src = NULL;
-            }
-            break;
-        }
+    if (s->attn == KC_ATTN_F32 || Lk <= 0) {
+        return PATH_F32;
     }
-    kc_flush_pending(s);
-    if (Lq <= 0) {
-        return;
+    if ((head_dim == 64 || head_dim == 128) && ld % 8 == 0) {
+        return PATH_TC;
     }
-    const bool tc_ok = !bias && (head_dim == 64 || head_dim == 128) && Lk > 0 && ld % 8 == 0;
-    if (!bias && !tc_ok && s->attn != KC_ATTN_F32 && head_dim % 8 == 0 && Lk > 0 && scale > 0.0f) {
-        // other head dims on the tensor cores through GEMMs
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        const uint16_t * qb = kc_bf16_of(s, q, nq);
-        const uint16_t * kb = qb ? kc_bf16_of(s, k, nk) : NULL;
-        const uint16_t * vb = kb ? kc_bf16_of(s, v, nk) : NULL;
-        kc_wrote(s, o, nq * 4);
-        PROF_BEGIN(s, KC_CLASS_ATTN);
-        int rc = vb && kc_sh_find(s, q, nq) && kc_sh_find(s, k, nk) ? attention_gemm(s, o, qb, kb, vb, Lq, Lk, n_heads,
-                                                                                head_dim, scale)
-                                                              : -1;
-        PROF_END(s);
-        if (rc == 0) {
-            return;
-        }
-    }
-    if (s->attn == KC_ATTN_F32 || !tc_ok) {
-        kc_read(s, q, nq * 4);
-        kc_read(s, k, nk * 4);
-        kc_read(s, v, nk * 4);
-        kc_read(s, bias, (size_t) n_heads * Lq * Lk * 4);
-        kc_wrote(s, o, nq * 4);
-        PROF_BEGIN(s, KC_CLASS_ATTN);
-        KC(s, kc_attention_f32(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias, s->stream));
-        PROF_END(s);
-        return;
-    }
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    const uint16_t * qb = kc_bf16_of(s, q, nq);
-    const uint16_t * kb = qb ? kc_bf16_of(s, k, nk) : NULL;
-    const uint16_t * vb = kb ? kc_bf16_of(s, v, nk) : NULL;
-    // the result goes to a bf16 copy of o only (the next linear reads it); f32 o is made on demand
-    kc_wrote(s, o, nq * 4);
-    struct kc_shadow * e = vb ? kc_sh_claim(s, o, nq) : NULL;
-    if (!e || !kc_sh_find(s, q, nq) || !kc_sh_find(s, k, nk) || !kc_sh_find(s, v, nk)) {
-        // out of memory, or a copy was evicted: use plain buffers
-        if (e) {
-            e->src = NULL;
-        }
-        kc_fail_nomem(s, "the bf16 attention q/k/v/o", (nq + 2 * nk) * 2);
-        return;
-    }
-    uint16_t * ob = e->bf;
+    // other head dims (the VAE's single wide head) on the tensor cores through GEMMs
+    return head_dim % 8 == 0 && scale > 0.0f ? PATH_GEMM : PATH_F32;
+}
+
+// bf16 attention on the tensor cores (head_dim 64 or 128): cuDNN's fused SDPA or the own flash kernel.
+static void attention_tc(struct kc_state * s, uint16_t * ob, const uint16_t * qb, const uint16_t * kb,
+                         const uint16_t * vb, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale)
+{
+    const int64_t ld = (int64_t) n_heads * head_dim;
     int use_cudnn = s->attn == KC_ATTN_CUDNN;
     if (s->attn == KC_ATTN_AUTO) {
         use_cudnn = attn_choose(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale);
@@ -269,5 +196,97 @@ void cu_attention(struct ke_backend * be, float * o, const float * q, const floa
         KC(s, kc_flash_attention_bf16(ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale, s->stream));
     }
     PROF_END(s);
-    e->stale = 1;
+}
+
+static void f32_kernel(struct kc_state * s, float * o, const float * q, const float * k, const float * v, int64_t Lq,
+                       int64_t Lk, int n_heads, int head_dim, float scale, const float * bias)
+{
+    PROF_BEGIN(s, KC_CLASS_ATTN);
+    KC(s, kc_attention_f32(o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias, s->stream));
+    PROF_END(s);
+}
+
+// f32 in and out (T5 with its bias, the VAE's single head, tests): bf16 copies for the tensor-core paths.
+void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v, int64_t Lq,
+                  int64_t Lk, int n_heads, int head_dim, float scale, const float * bias)
+{
+    struct kc_state * s = kc_st(be);
+    if (Lq <= 0) {
+        return;
+    }
+    const enum attn_path path = bias ? PATH_F32 : attn_path(s, Lk, n_heads, head_dim, scale);
+    if (path != PATH_F32) {
+        const int64_t ld = (int64_t) n_heads * head_dim, nq = Lq * ld, nk = Lk * ld;
+        const size_t bytes = (size_t) (2 * nq + 2 * nk) * 2;
+        uint16_t * qb = kc_alloc(s, bytes);
+        if (!qb) {
+            kc_fail_nomem(s, "the bf16 attention q/k/v/o", bytes);
+            return;
+        }
+        uint16_t * kb = qb + nq, * vb = kb + nk, * ob = vb + nk;
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_f32_to_bf16(qb, q, nq, s->stream));
+        KC(s, kc_f32_to_bf16(kb, k, nk, s->stream));
+        KC(s, kc_f32_to_bf16(vb, v, nk, s->stream));
+        int rc = 0;
+        if (path == PATH_GEMM) {
+            PROF_BEGIN(s, KC_CLASS_ATTN);
+            rc = attention_gemm(s, o, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
+            PROF_END(s);
+        } else {
+            attention_tc(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
+            PROF_BEGIN(s, KC_CLASS_OTHER);
+            KC(s, kc_bf16_to_f32(o, ob, nq, s->stream));
+            PROF_END(s);
+        }
+        kc_free(s, qb);
+        if (rc == 0) {
+            return;
+        }
+    }
+    f32_kernel(s, o, q, k, v, Lq, Lk, n_heads, head_dim, scale, bias);
+}
+
+// The fused op: bf16 q/k/v in, bf16 o out (the next linear's input).
+void cu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q, const struct ke_xbuf * k,
+                    const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale)
+{
+    struct kc_state * s = kc_st(be);
+    uint16_t * ob = (uint16_t *) o;
+    const uint16_t * qb = (const uint16_t *) q, * kb = (const uint16_t *) k, * vb = (const uint16_t *) v;
+    if (Lq <= 0) {
+        return;
+    }
+    const enum attn_path path = attn_path(s, Lk, n_heads, head_dim, scale);
+    if (path == PATH_TC) {
+        attention_tc(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
+        return;
+    }
+    // other head dims (small models): an f32 output, from f32 copies of q/k/v for the f32 kernel
+    const int64_t ld = (int64_t) n_heads * head_dim, nq = Lq * ld, nk = Lk * ld;
+    const size_t bytes = (size_t) (2 * nq + 2 * nk) * 4;
+    float * of = kc_alloc(s, bytes);
+    if (!of) {
+        kc_fail_nomem(s, "the f32 attention q/k/v/o", bytes);
+        return;
+    }
+    int rc = -1;
+    if (path == PATH_GEMM) {
+        PROF_BEGIN(s, KC_CLASS_ATTN);
+        rc = attention_gemm(s, of, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
+        PROF_END(s);
+    }
+    if (rc != 0) {
+        float * qf = of + nq, * kf = qf + nq, * vf = kf + nk;
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_bf16_to_f32(qf, qb, nq, s->stream));
+        KC(s, kc_bf16_to_f32(kf, kb, nk, s->stream));
+        KC(s, kc_bf16_to_f32(vf, vb, nk, s->stream));
+        PROF_END(s);
+        f32_kernel(s, of, qf, kf, vf, Lq, Lk, n_heads, head_dim, scale, NULL);
+    }
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    KC(s, kc_f32_to_bf16(ob, of, nq, s->stream));
+    PROF_END(s);
+    kc_free(s, of);
 }

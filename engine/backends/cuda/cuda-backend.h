@@ -1,4 +1,5 @@
-// Kinora engine: the CUDA backend's host-side state, shared by cuda.c, cuda-sdpa.c and cuda-conv.c.
+// Kinora engine: the CUDA backend's host-side state and internals, shared by its C files (cuda-mem.c,
+// cuda-gemm.c, cuda-attn.c, cuda-ops.c, cuda-sdpa.c, cuda-conv.c, cuda-host.c).
 #pragma once
 
 #include <pthread.h>
@@ -19,11 +20,6 @@ enum kc_attn_impl {
 };
 
 enum kc_op_class { KC_CLASS_GEMM = 0, KC_CLASS_ATTN, KC_CLASS_OTHER, KC_CLASS_COUNT };
-
-#define KC_SHADOWS 8
-#define KC_PENDING 4
-
-enum { KC_PEND_LN = 1, KC_PEND_RMS, KC_PEND_LINEAR, KC_PEND_L2 };
 
 struct kc_block {
     void * p;
@@ -49,40 +45,7 @@ struct kc_state {
     struct kc_block * live;
     size_t in_use, peak, weights;
 
-    // bf16 copies of f32 activations (see cuda.c: "shadows"); a stale one holds the only valid copy
-    struct kc_shadow {
-        const float * src;
-        size_t n;
-        uint16_t * bf;
-        size_t cap;
-        int stale;
-        unsigned use;
-    } sh[KC_SHADOWS];
-    unsigned tick;
-
-    // deferred ops waiting for a consumer they can be fused with (see cuda.c)
-    struct kc_pending {
-        int kind;                  // KC_PEND_*
-        float * y;
-        const float * x;
-        int64_t M, D;
-        const float * w, * b;
-        float eps;
-        const float * shift, * scale;   // LayerNorm followed by modulate
-        int64_t stride;
-        const int32_t * sel;
-        const struct ke_linear * l;     // linear: its bf16 input
-        const uint16_t * xb;
-    } pend[KC_PENDING];
-    int n_pend;
-
-    // a linear output not written (fused into the residual add), recomputable from its input
-    int rec_live;
-    float * rec_y;
-    const float * rec_x;
-    int64_t rec_M;
-    const struct ke_linear * rec_l;
-    int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: keep gated_add separate
+    int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: linear_gated_add_x adds in a separate pass
     int conv_mode;     // conv3d layout (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0, default), bf16 (1), f32 (2)
 
     enum kc_attn_impl attn;
@@ -121,10 +84,6 @@ void kc_status(struct ke_backend * be);
 // Device memory from the caching allocator (NULL when out of memory).
 void * kc_alloc(struct kc_state * s, size_t n);
 void kc_free(struct kc_state * s, void * p);
-// Every op reports the device ranges it reads and writes (bytes): stale bf16-only values are
-// expanded before a read, and bf16 copies of overwritten data are dropped.
-void kc_read(struct kc_state * s, const void * p, size_t n);
-void kc_wrote(struct kc_state * s, const void * p, size_t n);
 
 // cuDNN fused attention on bf16 [L, ld] tensors; 0 ok, < 0 no engine / failure (nothing queued).
 int kc_sdpa_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
@@ -160,17 +119,13 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
 #define PROF_BEGIN(s, cls) kc_prof_mark((s), (cls), __func__)
 #define PROF_END(s) kc_prof_mark((s), -1, NULL)
 
-// An op of the table on the stream: in: (pointer, bytes) read, out: (pointer, bytes) written
-#define EW_OP(call, in1, n1, in2, n2, out, nout)                 \
-    do {                                                         \
-        struct kc_state * s = kc_st(be);                         \
-        kc_flush_pending(s);                                        \
-        kc_read(s, (in1), (size_t) (n1));                        \
-        kc_read(s, (in2), (size_t) (n2));                        \
-        kc_wrote(s, (out), (size_t) (nout));                     \
-        PROF_BEGIN(s, KC_CLASS_OTHER);                           \
-        KC(s, call);                                             \
-        PROF_END(s);                                             \
+// A plain op of the table: one launcher on the stream, profiled as "other" (`s` is in scope for `call`).
+#define EW_OP(call)                                                             \
+    do {                                                                        \
+        struct kc_state * s = kc_st(be);                                        \
+        PROF_BEGIN(s, KC_CLASS_OTHER);                                          \
+        KC(s, call);                                                            \
+        PROF_END(s);                                                            \
     } while (0)
 
 // A linear's prepared weight (ke_linear.prepared).
@@ -199,19 +154,6 @@ void cu_copy(struct ke_backend * be, void * dst, const void * src, size_t n);
 void cu_memset0(struct ke_backend * be, void * dst, size_t n);
 void cu_sync(struct ke_backend * be);
 
-// cuda-dataflow.c: shadows, deferred ops, recomputable outputs
-bool kc_overlaps(const void * a, size_t na, const void * b, size_t nb);
-struct kc_shadow * kc_sh_find(struct kc_state * s, const float * x, size_t n);
-struct kc_shadow * kc_sh_claim(struct kc_state * s, const float * x, size_t n);
-const uint16_t * kc_bf16_of(struct kc_state * s, const float * x, size_t n);
-void kc_recipe_run(struct kc_state * s);
-void kc_recipe_check_read(struct kc_state * s, const void * p, size_t n);
-void kc_recipe_check_write(struct kc_state * s, const void * p, size_t n);
-void kc_flush_pending(struct kc_state * s);
-void kc_drop_pending(struct kc_state * s, int i);
-struct kc_pending * kc_push_pending(struct kc_state * s);
-struct kc_pending * kc_pending_only(struct kc_state * s, int kind, const float * y);
-
 // cuda-gemm.c: linears, row-wise ops, the residual add
 struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind);
 int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
@@ -222,8 +164,25 @@ void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, co
 void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, const float * b, float eps);
 void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, float eps);
 void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift, const float * scale, int64_t stride, const int32_t * sel);
-void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride, const int32_t * sel);
+void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate,
+                  int64_t stride, const int32_t * sel);
+// the fused ops of backend.h (a struct ke_xbuf is bf16)
+void cu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n);
+void cu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                         const float * w, const float * b, float eps, const float * shift, const float * scale,
+                         int64_t stride, const int32_t * sel);
+void cu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                        int head_dim, const float * w, float eps, const float * cs);
+void cu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l);
+void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                      const struct ke_linear * l);
+void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                           const struct ke_linear * l, const float * gate, int64_t stride, const int32_t * sel,
+                           float * tmp);
 
 // cuda-attn.c
 void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs);
-void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
+void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v, int64_t Lq,
+                  int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
+void cu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q, const struct ke_xbuf * k,
+                    const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale);

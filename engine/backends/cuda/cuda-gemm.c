@@ -173,7 +173,6 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     if (!p || l->owner != be) {
         return;
     }
-    kc_flush_pending(s);
     cudaStreamSynchronize(s->stream);
     cudaFree(p->w);
     cudaFree(p->b);
@@ -227,146 +226,181 @@ int kc_run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M,
     return kc_run_gemm_ex(s, out, xb, M, l, kind, NULL, NULL, NULL);
 }
 
+// The weight of l was prepared here; records a failure otherwise.
+static bool lin_ok(struct ke_backend * be, const struct ke_linear * l)
+{
+    if (!l->prepared || l->owner != be) {
+        kc_fail(kc_st(be), "linear", "weight not prepared by this backend");
+        return false;
+    }
+    return true;
+}
+
+// Scratch from the caching allocator for one op (freed in stream order right after); records NOMEM.
+static void * scratch(struct kc_state * s, size_t n, const char * what)
+{
+    void * p = kc_alloc(s, n ? n : 1);
+    if (!p) {
+        kc_fail_nomem(s, what, n);
+    }
+    return p;
+}
+
+// y = linear(x) with f32 in and out: x goes through a bf16 copy (the GEMM's operand format).
 void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
 {
     struct kc_state * s = kc_st(be);
-    const struct kc_linear * p = l->prepared;
-    if (!p || l->owner != be) {
-        kc_flush_pending(s);
-        kc_fail(s, "linear", "weight not prepared by this backend");
-        return;
-    }
-    if (M <= 0) {
-        kc_flush_pending(s);
+    if (!lin_ok(be, l) || M <= 0) {
         return;
     }
     const size_t nx = (size_t) (M * l->n_in);
-    const uint16_t * xb = NULL;
-    struct kc_pending * q = kc_pending_only(s, KC_PEND_LN, x);
-    if (q && q->M == M && q->D == l->n_in) {
-        // LayerNorm(+modulate) straight to the GEMM's bf16 input; the f32 result stays unwritten
-        struct kc_shadow * e = kc_sh_claim(s, x, nx);
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        if (e && kc_norm_modulate(NULL, e->bf, q->x, q->M, q->D, q->eps, q->w, q->b, q->shift, q->scale, q->stride,
-                                  q->sel, s->stream) == 0) {
-            e->stale = 1;
-            xb = e->bf;
-            s->n_pend = 0;
-        } else if (e) {
-            e->src = NULL;
-        }
-        PROF_END(s);
-    }
-    kc_flush_pending(s);
+    uint16_t * xb = scratch(s, nx * 2, "the bf16 linear input");
     if (!xb) {
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        xb = kc_bf16_of(s, x, nx);
-        PROF_END(s);
-    }
-    kc_wrote(s, y, (size_t) (M * l->n_out) * sizeof(float));
-    if (!xb) {
-        kc_fail_nomem(s, "the bf16 linear input", nx * 2);
         return;
     }
-    struct kc_pending * d = kc_push_pending(s);
-    d->kind = KC_PEND_LINEAR;
-    d->y = y;
-    d->x = x;
-    d->M = M;
-    d->l = l;
-    d->xb = xb;
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    KC(s, kc_f32_to_bf16(xb, x, (int64_t) nx, s->stream));
+    PROF_END(s);
+    kc_run_gemm(s, y, xb, M, l, GEMM_F32);
+    kc_free(s, xb);
 }
 
 // --- row-wise ----------------------------------------------------------------------------------
 
 void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
-                          const float * b, float eps)
+                   const float * b, float eps)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    kc_read(s, x, (size_t) (M * D) * 4);
-    kc_read(s, w, (size_t) D * 4);
-    kc_read(s, b, (size_t) D * 4);
-    kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
-    struct kc_pending * q = kc_push_pending(s);
-    q->kind = KC_PEND_LN;
-    q->y = y;
-    q->x = x;
-    q->M = M;
-    q->D = D;
-    q->w = w;
-    q->b = b;
-    q->eps = eps;
-}
-
-void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
-                        float eps)
-{
-    struct kc_state * s = kc_st(be);
-    // queue behind other RMS norms (q and k come in pairs) unless the ranges touch
-    bool keep = true;
-    for (int i = 0; i < s->n_pend; i++) {
-        const struct kc_pending * q = &s->pend[i];
-        keep = keep && q->kind == KC_PEND_RMS && !kc_overlaps(q->y, (size_t) (q->M * q->D) * 4, x, (size_t) (M * D) * 4) &&
-               !kc_overlaps(q->y, (size_t) (q->M * q->D) * 4, y, (size_t) (M * D) * 4) &&
-               !kc_overlaps(q->x, (size_t) (q->M * q->D) * 4, y, (size_t) (M * D) * 4);
-    }
-    if (!keep) {
-        kc_flush_pending(s);
-    }
-    kc_read(s, x, (size_t) (M * D) * 4);
-    kc_read(s, w, (size_t) D * 4);
-    kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
-    struct kc_pending * q = kc_push_pending(s);
-    q->kind = KC_PEND_RMS;
-    q->y = y;
-    q->x = x;
-    q->M = M;
-    q->D = D;
-    q->w = w;
-    q->eps = eps;
-}
-
-void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D,
-                        const float * shift, const float * scale, int64_t stride, const int32_t * sel)
-{
-    struct kc_state * s = kc_st(be);
-    struct kc_pending * q = kc_pending_only(s, KC_PEND_LN, y);
-    if (q && y == x && M == q->M && D == q->D && !q->shift) {
-        kc_read(s, shift, 4);
-        kc_read(s, scale, 4);
-        kc_read(s, sel, 4);
-        q->shift = shift;
-        q->scale = scale;
-        q->stride = stride;
-        q->sel = sel;
-        return;
-    }
-    kc_flush_pending(s);
-    kc_read(s, x, (size_t) (M * D) * 4);
-    kc_read(s, shift, 4);
-    kc_read(s, scale, 4);
-    kc_read(s, sel, (size_t) M * 4);
-    kc_wrote(s, y, (size_t) (M * D) * sizeof(float));
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_modulate(y, x, M, D, shift, scale, stride, sel, s->stream));
+    const int rc = kc_norm_modulate(y, NULL, x, M, D, eps, w, b, NULL, NULL, 0, NULL, s->stream);
+    if (rc == -2) {
+        KC(s, kc_layer_norm(y, x, M, D, w, b, eps, s->stream));
+    } else if (rc != 0) {
+        kc_fail(s, "layer_norm", cudaGetErrorString(cudaGetLastError()));
+    }
     PROF_END(s);
 }
 
-// x += (gate *) linear output, in the GEMM of the queued linear that makes y. A gate (one row: no
-// per-token selector) is folded into a scaled bf16 copy of the weight and bias for this one GEMM
-// (cuBLASLt has no bf16 kernels with a per-feature alpha vector).
-static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64_t M, int64_t D, const float * gate,
-                          const int32_t * sel)
+void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, float eps)
 {
-    struct kc_pending * q = kc_pending_only(s, KC_PEND_LINEAR, y);
-    if (!q || s->no_resid || q->M != M || q->l->n_out != D || (gate && sel) || (gate && q->l->n_in % 8 != 0) ||
-        kc_overlaps(x, (size_t) (M * D) * 4, y, (size_t) (M * D) * 4) ||
-        kc_overlaps(x, (size_t) (M * D) * 4, q->x, (size_t) (M * q->l->n_in) * 4)) {
+    EW_OP(kc_rms_norm(y, x, M, D, w, eps, s->stream));
+}
+
+void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift,
+                 const float * scale, int64_t stride, const int32_t * sel)
+{
+    EW_OP(kc_modulate(y, x, M, D, shift, scale, stride, sel, s->stream));
+}
+
+void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate,
+                  int64_t stride, const int32_t * sel)
+{
+    EW_OP(kc_gated_add(x, y, M, D, gate, stride, sel, s->stream));
+}
+
+// --- fused ops (backend.h): a struct ke_xbuf is bf16 here ----------------------------------------
+
+#define XB(p) ((uint16_t *) (p))
+#define CXB(p) ((const uint16_t *) (p))
+
+void cu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n)
+{
+    EW_OP(kc_f32_to_bf16(XB(y), x, n, s->stream));
+}
+
+// One pass: LayerNorm (+ modulate) writing only the bf16 GEMM input.
+void cu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                         const float * w, const float * b, float eps, const float * shift, const float * scale,
+                         int64_t stride, const int32_t * sel)
+{
+    struct kc_state * s = kc_st(be);
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    const int rc = kc_norm_modulate(NULL, XB(y), x, M, D, eps, w, b, shift, scale, stride, sel, s->stream);
+    if (rc == -2) {
+        // shape or alignment the fused kernel does not take: the separate ops through f32
+        float * t = scratch(s, (size_t) (M * D) * 4, "a LayerNorm output");
+        if (t) {
+            KC(s, kc_layer_norm(t, x, M, D, w, b, eps, s->stream));
+            if (shift) {
+                KC(s, kc_modulate(t, t, M, D, shift, scale, stride, sel, s->stream));
+            }
+            KC(s, kc_f32_to_bf16(XB(y), t, M * D, s->stream));
+            kc_free(s, t);
+        }
+    } else if (rc != 0) {
+        kc_fail(s, "layer_norm_mod_x", cudaGetErrorString(cudaGetLastError()));
+    }
+    PROF_END(s);
+}
+
+// One pass: RMS norm + RoPE writing only the bf16 q/k of the attention.
+void cu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                        int head_dim, const float * w, float eps, const float * cs)
+{
+    struct kc_state * s = kc_st(be);
+    const int64_t D = (int64_t) n_heads * head_dim;
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    const int rc = kc_rms_rope(NULL, XB(y), x, L, D, w, eps, head_dim, cs, s->stream);
+    if (rc == -2) {
+        float * t = scratch(s, (size_t) (L * D) * 4, "an RMS norm output");
+        if (t) {
+            KC(s, kc_rms_norm(t, x, L, D, w, eps, s->stream));
+            if (cs) {
+                KC(s, kc_rope(t, L, n_heads, head_dim, cs, s->stream));
+            }
+            KC(s, kc_f32_to_bf16(XB(y), t, L * D, s->stream));
+            kc_free(s, t);
+        }
+    } else if (rc != 0) {
+        kc_fail(s, "rms_norm_rope_x", cudaGetErrorString(cudaGetLastError()));
+    }
+    PROF_END(s);
+}
+
+void cu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l)
+{
+    if (lin_ok(be, l) && M > 0) {
+        kc_run_gemm(kc_st(be), y, CXB(x), M, l, GEMM_F32);
+    }
+}
+
+// GELU in the GEMM epilogue with a bf16 output (the next linear's input).
+void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                      const struct ke_linear * l)
+{
+    struct kc_state * s = kc_st(be);
+    if (!lin_ok(be, l) || M <= 0) {
+        return;
+    }
+    if (kc_run_gemm(s, y, CXB(x), M, l, GEMM_BF16_GELU) == 0) {
+        return;
+    }
+    if (ke_be_failed(be)) {
+        return;
+    }
+    // no cuBLASLt GELU epilogue for this shape: f32 GEMM, GELU, bf16
+    const int64_t n = M * l->n_out;
+    float * t = scratch(s, (size_t) n * 4, "a linear output");
+    if (t && kc_run_gemm(s, t, CXB(x), M, l, GEMM_F32) == 0) {
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_gelu_tanh(t, n, s->stream));
+        KC(s, kc_f32_to_bf16(XB(y), t, n, s->stream));
+        PROF_END(s);
+    }
+    kc_free(s, t);
+}
+
+// r += (gate *) linear(x) in the GEMM (C = D = r, beta 1). A gate (one row: no per-token selector) is
+// folded into a scaled bf16 copy of the weight and bias for this one GEMM (cuBLASLt has no bf16
+// kernels with a per-feature alpha vector). Returns false when the fused GEMM cannot run.
+static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                          const float * gate, const int32_t * sel)
+{
+    const struct kc_linear * p = l->prepared;
+    const int64_t D = l->n_out, K = l->n_in;
+    if (s->no_resid || (gate && sel) || (gate && K % 8 != 0)) {
         return false;
     }
-    const struct kc_linear * p = q->l->prepared;
-    const int64_t K = q->l->n_in;
     if (!kc_gemm_plan_find(s, M, D, K, p->b != NULL, GEMM_RESID)) {
         static int logged;
         if (!logged) {
@@ -374,11 +408,6 @@ static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64
             ke_log(2, "cuda backend: no cuBLASLt algorithm for a residual GEMM; adding separately");
         }
         return false;
-    }
-    kc_read(s, x, (size_t) (M * D) * 4);
-    kc_read(s, gate, (size_t) D * 4);
-    if (s->rec_live) {
-        kc_recipe_run(s);   // one recomputable output at a time
     }
     float * gb = NULL;
     uint16_t * gw = NULL;
@@ -394,37 +423,24 @@ static bool fuse_residual(struct kc_state * s, float * x, const float * y, int64
             KC(s, kc_mul(gb, p->b, gate, D, s->stream));
         }
     }
-    kc_wrote(s, x, (size_t) (M * D) * 4);
-    const struct kc_pending d = *q;
-    s->n_pend = 0;
-    const int rc = kc_run_gemm_ex(s, x, d.xb, M, d.l, GEMM_RESID, NULL, gb, gw);
+    const int rc = kc_run_gemm_ex(s, r, xb, M, l, GEMM_RESID, NULL, gb, gw);
     kc_free(s, gb);
     kc_free(s, gw);
-    if (rc != 0) {
-        return false;
-    }
-    s->rec_live = 1;
-    s->rec_y = d.y;
-    s->rec_x = d.x;
-    s->rec_M = d.M;
-    s->rec_l = d.l;
-    return true;
+    return rc == 0;
 }
 
-void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D,
-                         const float * gate, int64_t stride, const int32_t * sel)
+void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                           const struct ke_linear * l, const float * gate, int64_t stride, const int32_t * sel,
+                           float * tmp)
 {
     struct kc_state * s = kc_st(be);
-    if (fuse_residual(s, x, y, M, D, gate, sel)) {
+    if (!lin_ok(be, l) || M <= 0 || gemm_residual(s, r, CXB(x), M, l, gate, sel) || ke_be_failed(be)) {
         return;
     }
-    kc_flush_pending(s);
-    kc_read(s, x, (size_t) (M * D) * 4);
-    kc_read(s, y, (size_t) (M * D) * 4);
-    kc_read(s, gate, 4);
-    kc_read(s, sel, (size_t) M * 4);
-    kc_wrote(s, x, (size_t) (M * D) * sizeof(float));
-    PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_gated_add(x, y, M, D, gate, stride, sel, s->stream));
-    PROF_END(s);
+    // a per-token gate: the linear's output to tmp, then the gated add
+    if (kc_run_gemm(s, tmp, CXB(x), M, l, GEMM_F32) == 0) {
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_gated_add(r, tmp, M, l->n_out, gate, stride, sel, s->stream));
+        PROF_END(s);
+    }
 }

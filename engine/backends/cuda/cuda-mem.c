@@ -22,7 +22,6 @@ int kc_fail_nomem(struct kc_state * s, const char * what, size_t bytes)
 void kc_status(struct ke_backend * be)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
     cudaError_t e = cudaStreamSynchronize(s->stream);
     if (e == cudaSuccess) {
         e = cudaGetLastError();
@@ -33,7 +32,6 @@ void kc_status(struct ke_backend * be)
         ke_be_fail(be, KE_STATUS_ERROR, "a queued kernel failed: %s", cudaGetErrorString(e));
     }
 }
-
 
 // --- profiling ---------------------------------------------------------------------------------
 
@@ -186,20 +184,11 @@ void kc_free(struct kc_state * s, void * p)
             s->in_use -= b->size;
             b->next = s->free_list;
             s->free_list = b;
-            // copies of the freed data are dropped, never expanded
-            for (int i = 0; i < KC_SHADOWS; i++) {
-                const char * c = (const char *) s->sh[i].src;
-                if (c && c >= (const char *) p && c < (const char *) p + b->size) {
-                    s->sh[i].src = NULL;
-                    s->sh[i].stale = 0;
-                }
-            }
             break;
         }
     }
     pthread_mutex_unlock(&s->mu);
 }
-
 
 void * cu_alloc(struct ke_backend * be, size_t n)
 {
@@ -208,23 +197,12 @@ void * cu_alloc(struct ke_backend * be, size_t n)
 
 void cu_free(struct ke_backend * be, void * p)
 {
-    struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    if (s->rec_live && p && (const char *) s->rec_x >= (const char *) p &&
-        (const char *) s->rec_x < (const char *) p + 1) {
-        kc_recipe_run(s);   // the input of a pending recomputation goes away
-    }
-    if (s->rec_live && p && (const void *) s->rec_y == p) {
-        s->rec_live = 0;
-    }
-    kc_free(s, p);
+    kc_free(kc_st(be), p);
 }
 
 void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    kc_wrote(s, dst, n);
     // the host buffer may be reused as soon as this returns
     CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s->stream));
     CU(s, cudaStreamSynchronize(s->stream));
@@ -233,8 +211,6 @@ void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n)
 void cu_download(struct ke_backend * be, void * dst, const void * src, size_t n)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    kc_read(s, src, n);
     CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, s->stream));
     CU(s, cudaStreamSynchronize(s->stream));
 }
@@ -242,9 +218,6 @@ void cu_download(struct ke_backend * be, void * dst, const void * src, size_t n)
 void cu_copy(struct ke_backend * be, void * dst, const void * src, size_t n)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    kc_read(s, src, n);
-    kc_wrote(s, dst, n);
     if (n) {
         PROF_BEGIN(s, KC_CLASS_OTHER);
         CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s->stream));
@@ -255,14 +228,11 @@ void cu_copy(struct ke_backend * be, void * dst, const void * src, size_t n)
 void cu_memset0(struct ke_backend * be, void * dst, size_t n)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    kc_wrote(s, dst, n);
     CU(s, cudaMemsetAsync(dst, 0, n, s->stream));
 }
 
 void cu_sync(struct ke_backend * be)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
     CU(s, cudaStreamSynchronize(s->stream));
 }

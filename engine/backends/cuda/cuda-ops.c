@@ -11,51 +11,27 @@
 
 static void cu_gelu_tanh(struct ke_backend * be, float * x, int64_t n)
 {
-    struct kc_state * s = kc_st(be);
-    struct kc_pending * q = kc_pending_only(s, KC_PEND_LINEAR, x);
-    if (q && q->M * q->l->n_out == n) {
-        // GELU in the GEMM epilogue, bf16 output for the linear that reads it next
-        struct kc_shadow * e = kc_sh_claim(s, x, (size_t) n);
-        if (e && kc_run_gemm(s, e->bf, q->xb, q->M, q->l, GEMM_BF16_GELU) == 0) {
-            e->stale = 1;
-            s->n_pend = 0;
-            return;
-        }
-        if (e) {
-            e->src = NULL;
-        }
-    }
-    EW_OP(kc_gelu_tanh(x, n, s->stream), x, n * 4, NULL, 0, x, n * 4);
+    EW_OP(kc_gelu_tanh(x, n, s->stream));
 }
 
 static void cu_silu(struct ke_backend * be, float * x, int64_t n)
 {
-    struct kc_state * s = kc_st(be);
-    struct kc_pending * q = kc_pending_only(s, KC_PEND_L2, x);
-    if (q && q->M * q->D == n) {
-        // the VAE's channel L2 norm and the SiLU after it in one pass
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        KC(s, kc_channel_l2norm(q->y, q->x, (int) q->D, q->M, q->w, 1, s->stream));
-        PROF_END(s);
-        s->n_pend = 0;
-        return;
-    }
-    EW_OP(kc_silu(x, n, s->stream), x, n * 4, NULL, 0, x, n * 4);
+    EW_OP(kc_silu(x, n, s->stream));
 }
 
 static void cu_mul(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n)
 {
-    EW_OP(kc_mul(y, a, b, n, s->stream), a, n * 4, b, n * 4, y, n * 4);
+    EW_OP(kc_mul(y, a, b, n, s->stream));
 }
 
 static void cu_add(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n)
 {
-    EW_OP(kc_add(y, a, b, n, s->stream), a, n * 4, b, n * 4, y, n * 4);
+    EW_OP(kc_add(y, a, b, n, s->stream));
 }
 
 static void cu_scale(struct ke_backend * be, float * y, const float * x, float a, int64_t n)
 {
-    EW_OP(kc_scale(y, x, a, n, s->stream), x, n * 4, NULL, 0, y, n * 4);
+    EW_OP(kc_scale(y, x, a, n, s->stream));
 }
 
 // --- DiT layout --------------------------------------------------------------------------------
@@ -63,79 +39,67 @@ static void cu_scale(struct ke_backend * be, float * y, const float * x, float a
 static void cu_patchify(struct ke_backend * be, float * out, const float * x, int C, int F, int H, int W, int ph,
                         int pw)
 {
-    const int64_t n = (int64_t) C * F * H * W;
-    EW_OP(kc_patchify(out, x, C, F, H, W, ph, pw, s->stream), x, n * 4, NULL, 0, out, n * 4);
+    EW_OP(kc_patchify(out, x, C, F, H, W, ph, pw, s->stream));
 }
 
 static void cu_unpatchify(struct ke_backend * be, float * out, const float * tok, int C, int F, int H, int W, int ph,
                           int pw)
 {
-    const int64_t n = (int64_t) C * F * H * W;
-    EW_OP(kc_unpatchify(out, tok, C, F, H, W, ph, pw, s->stream), tok, n * 4, NULL, 0, out, n * 4);
+    EW_OP(kc_unpatchify(out, tok, C, F, H, W, ph, pw, s->stream));
 }
 
 // --- VAE ops -----------------------------------------------------------------------------------
 
 static void cu_channel_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
 {
-    // queued: a SiLU of y usually follows (one pass for both)
-    struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    kc_read(s, x, (size_t) (C * N) * 4);
-    kc_read(s, gamma, (size_t) C * 4);
-    kc_wrote(s, y, (size_t) (C * N) * 4);
-    struct kc_pending * q = kc_push_pending(s);
-    q->kind = KC_PEND_L2;
-    q->y = y;
-    q->x = x;
-    q->M = N;   // positions
-    q->D = C;   // channels
-    q->w = gamma;
+    EW_OP(kc_channel_l2norm(y, x, C, N, gamma, 0, s->stream));
+}
+
+// The fused op: the channel L2 norm and the SiLU after it in one pass.
+static void cu_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                                   const float * gamma)
+{
+    EW_OP(kc_channel_l2norm(y, x, C, N, gamma, 1, s->stream));
 }
 
 static void cu_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src,
                               int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw)
 {
-    EW_OP(kc_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream), src,
-          (int64_t) C * src_T * hw * 4, NULL, 0, dst, (int64_t) C * dst_T * hw * 4);
+    EW_OP(kc_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream));
 }
 
 static void cu_upsample_nearest2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
 {
-    EW_OP(kc_upsample_nearest2x(y, x, P, H, W, s->stream), x, P * H * W * 4, NULL, 0, y, P * 4 * H * W * 4);
+    EW_OP(kc_upsample_nearest2x(y, x, P, H, W, s->stream));
 }
 
 static void cu_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int pt, int pb,
                          int pl, int pr)
 {
-    EW_OP(kc_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream), x, P * H * W * 4, NULL, 0, y,
-          P * (H + pt + pb) * (W + pl + pr) * 4);
+    EW_OP(kc_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream));
 }
 
 static void cu_pixel_unshuffle(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W, int p,
                             int inverse)
 {
-    const int64_t n = (int64_t) C * T * H * W;
-    EW_OP(kc_pixel_unshuffle(dst, src, C, T, H, W, p, inverse, s->stream), src, n * 4, NULL, 0, dst, n * 4);
+    EW_OP(kc_pixel_unshuffle(dst, src, C, T, H, W, p, inverse, s->stream));
 }
 
 static void cu_avg_pool3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
                             int W, int ft, int fs, int pad_front)
 {
-    EW_OP(kc_avg_pool3d(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream), x, (int64_t) c_in * T * H * W * 4,
-          NULL, 0, y, (int64_t) c_out * ((T + pad_front) / ft) * (H / fs) * (W / fs) * 4);
+    EW_OP(kc_avg_pool3d(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream));
 }
 
 static void cu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H, int W,
                           int ft, int fs, int drop)
 {
-    EW_OP(kc_nearest_up3d(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream), x, (int64_t) c_in * T * H * W * 4, NULL,
-          0, y, (int64_t) c_out * (T * ft - drop) * H * fs * W * fs * 4);
+    EW_OP(kc_nearest_up3d(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream));
 }
 
 static void cu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
 {
-    EW_OP(kc_transpose2d(y, x, R, C2, s->stream), x, R * C2 * 4, NULL, 0, y, R * C2 * 4);
+    EW_OP(kc_transpose2d(y, x, R, C2, s->stream));
 }
 
 // --- conv3d wrappers (cuda-conv.c) -------------------------------------------------------------
@@ -144,11 +108,6 @@ static void cu_conv3d(struct ke_backend * be, float * y, const float * x, const 
                       int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
-    const int To = (T + pt0 + pt1 - c->kt) / st + 1, Ho = (H + 2 * ph - c->kh) / sh + 1;
-    const int Wo = (W + 2 * pw - c->kw) / sw + 1;
-    kc_read(s, x, (size_t) ((int64_t) c->c_in * T * H * W) * 4);
-    kc_wrote(s, y, (size_t) ((int64_t) c->c_out * To * Ho * Wo) * 4);
     PROF_BEGIN(s, KC_CLASS_GEMM);
     kc_conv3d(be, y, x, c, T, H, W, pt0, pt1, ph, pw, st, sh, sw);
     PROF_END(s);
@@ -159,7 +118,6 @@ static void cu_conv3d(struct ke_backend * be, float * y, const float * x, const 
 static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
     cudaStreamSynchronize(s->stream);
     kc_prof_collect(s);
     memset(st, 0, sizeof(*st));
@@ -182,7 +140,6 @@ static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
 static void cu_profile(struct ke_backend * be, int on)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
     cudaStreamSynchronize(s->stream);
     kc_prof_collect(s);
     s->profiling = on;
@@ -212,6 +169,15 @@ static const struct ke_backend_ops g_cuda_ops = {
     .scale = cu_scale,
     .rope = cu_rope,
     .attention = cu_attention,
+    .xbuf_elem = 2,   // bf16
+    .to_xbuf = cu_to_xbuf,
+    .layer_norm_mod_x = cu_layer_norm_mod_x,
+    .rms_norm_rope_x = cu_rms_norm_rope_x,
+    .linear_x = cu_linear_x,
+    .linear_gelu_x = cu_linear_gelu_x,
+    .linear_gated_add_x = cu_linear_gated_add_x,
+    .attention_x = cu_attention_x,
+    .channel_l2norm_silu = cu_channel_l2norm_silu,
     .patchify = cu_patchify,
     .unpatchify = cu_unpatchify,
     .conv3d_prepare = kc_conv3d_prepare,
@@ -317,7 +283,6 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
 void ke_cuda_module_set_attention(struct ke_backend * be, int impl)
 {
     struct kc_state * s = kc_st(be);
-    kc_flush_pending(s);
     s->attn = (enum kc_attn_impl) impl;
     s->sdpa_broken = 0;
 }
