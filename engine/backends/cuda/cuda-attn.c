@@ -216,31 +216,35 @@ void cu_attention(struct ke_backend * be, float * o, const float * q, const floa
     }
     const enum attn_path path = bias ? PATH_F32 : attn_path(s, Lk, n_heads, head_dim, scale);
     if (path != PATH_F32) {
+        // separate blocks (as cuDNN and the flash kernel expect: each aligned by the allocator)
         const int64_t ld = (int64_t) n_heads * head_dim, nq = Lq * ld, nk = Lk * ld;
-        const size_t bytes = (size_t) (2 * nq + 2 * nk) * 2;
-        uint16_t * qb = kc_alloc(s, bytes);
-        if (!qb) {
-            kc_fail_nomem(s, "the bf16 attention q/k/v/o", bytes);
-            return;
-        }
-        uint16_t * kb = qb + nq, * vb = kb + nk, * ob = vb + nk;
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        KC(s, kc_f32_to_bf16(qb, q, nq, s->stream));
-        KC(s, kc_f32_to_bf16(kb, k, nk, s->stream));
-        KC(s, kc_f32_to_bf16(vb, v, nk, s->stream));
-        int rc = 0;
-        if (path == PATH_GEMM) {
-            PROF_BEGIN(s, KC_CLASS_ATTN);
-            rc = attention_gemm(s, o, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
-            PROF_END(s);
+        uint16_t * qb = kc_alloc(s, (size_t) nq * 2), * kb = kc_alloc(s, (size_t) nk * 2);
+        uint16_t * vb = kc_alloc(s, (size_t) nk * 2), * ob = path == PATH_TC ? kc_alloc(s, (size_t) nq * 2) : NULL;
+        int rc = -1;
+        if (!qb || !kb || !vb || (path == PATH_TC && !ob)) {
+            kc_fail_nomem(s, "the bf16 attention q/k/v/o", (size_t) (2 * nq + 2 * nk) * 2);
         } else {
-            attention_tc(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
             PROF_BEGIN(s, KC_CLASS_OTHER);
-            KC(s, kc_bf16_to_f32(o, ob, nq, s->stream));
-            PROF_END(s);
+            KC(s, kc_f32_to_bf16(qb, q, nq, s->stream));
+            KC(s, kc_f32_to_bf16(kb, k, nk, s->stream));
+            KC(s, kc_f32_to_bf16(vb, v, nk, s->stream));
+            if (path == PATH_GEMM) {
+                PROF_BEGIN(s, KC_CLASS_ATTN);
+                rc = attention_gemm(s, o, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
+                PROF_END(s);
+            } else {
+                attention_tc(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);
+                PROF_BEGIN(s, KC_CLASS_OTHER);
+                KC(s, kc_bf16_to_f32(o, ob, nq, s->stream));
+                PROF_END(s);
+                rc = 0;
+            }
         }
         kc_free(s, qb);
-        if (rc == 0) {
+        kc_free(s, kb);
+        kc_free(s, vb);
+        kc_free(s, ob);
+        if (rc == 0 || ke_be_failed(be)) {
             return;
         }
     }
@@ -264,10 +268,9 @@ void cu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_
     }
     // other head dims (small models): an f32 output, from f32 copies of q/k/v for the f32 kernel
     const int64_t ld = (int64_t) n_heads * head_dim, nq = Lq * ld, nk = Lk * ld;
-    const size_t bytes = (size_t) (2 * nq + 2 * nk) * 4;
-    float * of = kc_alloc(s, bytes);
+    float * of = kc_alloc(s, (size_t) nq * 4);
     if (!of) {
-        kc_fail_nomem(s, "the f32 attention q/k/v/o", bytes);
+        kc_fail_nomem(s, "the f32 attention output", (size_t) nq * 4);
         return;
     }
     int rc = -1;
@@ -277,13 +280,21 @@ void cu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_
         PROF_END(s);
     }
     if (rc != 0) {
-        float * qf = of + nq, * kf = qf + nq, * vf = kf + nk;
-        PROF_BEGIN(s, KC_CLASS_OTHER);
-        KC(s, kc_bf16_to_f32(qf, qb, nq, s->stream));
-        KC(s, kc_bf16_to_f32(kf, kb, nk, s->stream));
-        KC(s, kc_bf16_to_f32(vf, vb, nk, s->stream));
-        PROF_END(s);
-        f32_kernel(s, of, qf, kf, vf, Lq, Lk, n_heads, head_dim, scale, NULL);
+        float * qf = kc_alloc(s, (size_t) nq * 4), * kf = kc_alloc(s, (size_t) nk * 4);
+        float * vf = kc_alloc(s, (size_t) nk * 4);
+        if (qf && kf && vf) {
+            PROF_BEGIN(s, KC_CLASS_OTHER);
+            KC(s, kc_bf16_to_f32(qf, qb, nq, s->stream));
+            KC(s, kc_bf16_to_f32(kf, kb, nk, s->stream));
+            KC(s, kc_bf16_to_f32(vf, vb, nk, s->stream));
+            PROF_END(s);
+            f32_kernel(s, of, qf, kf, vf, Lq, Lk, n_heads, head_dim, scale, NULL);
+        } else {
+            kc_fail_nomem(s, "the f32 attention q/k/v", (size_t) (nq + 2 * nk) * 4);
+        }
+        kc_free(s, qf);
+        kc_free(s, kf);
+        kc_free(s, vf);
     }
     PROF_BEGIN(s, KC_CLASS_OTHER);
     KC(s, kc_f32_to_bf16(ob, of, nq, s->stream));
