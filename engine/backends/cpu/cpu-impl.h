@@ -45,7 +45,8 @@ void ke_cpu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const f
                              int64_t mod_stride, const int32_t * sel);
 void ke_cpu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
                             int head_dim, const float * w, float eps, const float * cs);
-void ke_cpu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l);
+void ke_cpu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M,
+                     const struct ke_linear * l);
 void ke_cpu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
                           const struct ke_linear * l);
 void ke_cpu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,

@@ -158,12 +158,19 @@ void cu_sync(struct ke_backend * be);
 struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind);
 int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
 void cu_linear_release(struct ke_backend * be, struct ke_linear * l);
-int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l, int kind, const float * gate, const float * bias, const uint16_t * w);
-int kc_run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l, int kind);
+// out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
+// out += (gate *) (xb W^T + b), with `bias` (b, or gate * b) and `w` (NULL: the prepared weight).
+// 0 ok; -1 no algorithm for a non-f32 kind (nothing recorded) or a failure (recorded).
+int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                   int kind, const float * gate, const float * bias, const uint16_t * w);
+int kc_run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                int kind);
 void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
-void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, const float * b, float eps);
+void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
+                   const float * b, float eps);
 void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, float eps);
-void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift, const float * scale, int64_t stride, const int32_t * sel);
+void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift,
+                 const float * scale, int64_t stride, const int32_t * sel);
 void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate,
                   int64_t stride, const int32_t * sel);
 // the fused ops of backend.h (a struct ke_xbuf is bf16)
