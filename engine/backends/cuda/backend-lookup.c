@@ -57,7 +57,7 @@ static int try_load(const char * path)
     void * h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char * e = dlerror();
-        snprintf(g_mod_err, sizeof g_mod_err, "cannot load %s: %s", path, e ? e : "unknown error");
+        snprintf(g_mod_err, sizeof g_mod_err, "cannot load %.400s: %.300s", path, e ? e : "unknown error");
         return -2;
     }
     g_mod = h;
@@ -115,7 +115,17 @@ struct ke_backend * ke_backend_cuda(struct ke_error * err)
         return NULL;
     }
     pthread_mutex_unlock(&g_mod_mu);
-    return create(&g_host, err);
+    struct ke_error e = { 0 };
+    struct ke_backend * be = create(&g_host, &e);
+    if (!be) {
+        if (e.code == KE_STATUS_OK) {
+            // the module refused the service table without a word: built for another engine version
+            ke_err(&e, KE_STATUS_UNSUPPORTED, "backend 'cuda': no usable GPU (the CUDA module was built for "
+                   "another version of the engine, interface %d)", KE_CUDA_MODULE_ABI);
+        }
+        ke_err(err, e.code, "%s", e.msg);
+    }
+    return be;
 }
 
 void ke_backend_cuda_set_attention(struct ke_backend * be, int impl)

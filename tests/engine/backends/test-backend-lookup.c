@@ -87,6 +87,15 @@ static void test_cuda_lookup_errors(void)
     g_assert_cmpint(err.code, ==, KE_STATUS_UNSUPPORTED);
     g_assert_nonnull(strstr(err.msg, "no usable GPU"));
     g_assert_nonnull(strstr(err.msg, "/nonexistent/libkinora-cuda.so"));
+    // a file that is not a loadable module (this test's own source)
+    g_autofree char * src = g_build_filename(g_getenv("KINORA_SOURCE_ROOT"), "tests", "engine", "backends",
+                                             "test-backend-lookup.c", NULL);
+    g_assert_true(g_file_test(src, G_FILE_TEST_IS_REGULAR));
+    g_setenv("KINORA_CUDA_MODULE", src, TRUE);
+    memset(&err, 0, sizeof err);
+    g_assert_null(ke_backend_by_name("cuda", &err));
+    g_assert_cmpint(err.code, ==, KE_STATUS_UNSUPPORTED);
+    g_assert_nonnull(strstr(err.msg, "cannot load"));
     g_unsetenv("KINORA_CUDA_MODULE");
     memset(&err, 0, sizeof err);
     struct ke_backend * be = ke_backend_by_name("cuda", &err);
