@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "eval/eval-io.h"
+#include "ke-debug.h"
 #include "loaders/loaders.h"
 
 struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err)

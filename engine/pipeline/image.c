@@ -17,7 +17,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/image-impl.h"
 
 // --- reading ---------------------------------------------------------------------------------------
 
@@ -546,16 +546,16 @@ enum ke_status ke_image_prepare_ti2v(float * out, int ow, int oh, const uint8_t 
     return st;
 }
 
-void ke_i2v_latent_size(int w, int h, double area, int stride, int patch, int * lat_w, int * lat_h)
+void ke_i2v_latent_size(int w, int h, double area, int stride, int patch_h, int patch_w, int * lat_w, int * lat_h)
 {
     const double a = (double) h / (double) w;
-    *lat_h = (int) (floor(floor(sqrt(area * a) / stride) / patch) * patch);
-    *lat_w = (int) (floor(floor(sqrt(area / a) / stride) / patch) * patch);
-    if (*lat_h < patch) {
-        *lat_h = patch;
+    *lat_h = (int) (floor(floor(sqrt(area * a) / stride) / patch_h) * patch_h);
+    *lat_w = (int) (floor(floor(sqrt(area / a) / stride) / patch_w) * patch_w);
+    if (*lat_h < patch_h) {
+        *lat_h = patch_h;
     }
-    if (*lat_w < patch) {
-        *lat_w = patch;
+    if (*lat_w < patch_w) {
+        *lat_w = patch_w;
     }
 }
 

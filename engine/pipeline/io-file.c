@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/tensor.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 
 struct ke_io * ke_io_new(const char * path)
 {

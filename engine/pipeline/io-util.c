@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "loaders/loaders.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 
 void * ke_out_add(struct ke_tensor_set * s, const char * name, int type, int n_dims, const int64_t * shape,
                   struct ke_error * err)

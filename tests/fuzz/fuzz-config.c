@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/tiny-impl.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

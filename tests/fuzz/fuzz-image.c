@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/image-impl.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 #include "loaders/loaders.h"
 #include "loaders/name-map.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 #include "test-util.h"
 
 static char *

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "test-util.h"
+#include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
-#include "pipeline/pipeline-impl.h"
 
 struct watch
 {
@@ -180,11 +180,15 @@ test_image_mode (void)
   p.height = 64;
   p.preview = NULL;
   g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
-  /* 2:1 in an area of 96*64: 128x32 (candidate 1) beats 96x64 */
-  int ow, oh;
-  ke_best_output_size (120, 60, 32, 32, 96.0 * 64, &ow, &oh);
+  /* 2:1 in an area of 96*64: candidate 1, 96x64 (1.5:1), beats 192x32 (6:1); the public rule says the same */
+  int ow, oh, of;
+  g_assert_cmpint (ke_gen_output_size (p.task, p.width, p.height, p.n_frames, im.width, im.height, &ow, &oh, &of),
+                   ==, KE_STATUS_OK);
+  g_assert_cmpint (ow, ==, 96);
+  g_assert_cmpint (oh, ==, 64);
   g_assert_cmpint (v->width, ==, ow);
   g_assert_cmpint (v->height, ==, oh);
+  g_assert_cmpint (v->n_frames, ==, of);
   ke_video_free (v);
   g_free (px);
   ke_model_free (m);

@@ -10,7 +10,7 @@
 #endif
 
 #include "test-util.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/image-impl.h"
 
 /* best_output_size: the fixture's 120x90 image in a 96*64 area gives 96x64; 1280*704 area, 16:9 */
 static void
@@ -27,7 +27,7 @@ test_sizes (void)
   g_assert_cmpint (w, >, h);
   /* I2V-A14B: 120x80 image, area 96*64 -> latent 12x8 (96x64 pixels) */
   int lw, lh;
-  ke_i2v_latent_size (120, 80, 96.0 * 64, 8, 2, &lw, &lh);
+  ke_i2v_latent_size (120, 80, 96.0 * 64, 8, 2, 2, &lw, &lh);
   g_assert_cmpint (lw, ==, 12);
   g_assert_cmpint (lh, ==, 8);
 }

@@ -9,8 +9,9 @@
 
 #include "test-util.h"
 #include "core/tensor.h"
+#include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/tiny-impl.h"
 
 static char *tmp_root;
 
