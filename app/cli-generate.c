@@ -3,7 +3,9 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,11 @@
 #include <unistd.h>
 
 #include "ke.h"
+#include "args.h"
 #include "cli.h"
 #ifdef KINORA_HAVE_EXPORT
 #include "kinora-export.h"
+#include "kinora-metadata.h"
 #endif
 
 static volatile sig_atomic_t interrupted;
@@ -38,7 +42,7 @@ usage (FILE *f)
            "  --guide G           guidance (A14B: low-noise expert)\n"
            "  --guide-high G      guidance of the A14B high-noise expert\n"
            "  --shift S           flow shift\n"
-           "  --seed S            seed (default: random); the same seed gives the same noise as torch.manual_seed\n"
+           "  --seed S            seed (default or -1: random); the same seed gives the same noise as torch.manual_seed\n"
            "  --solver NAME       unipc (default), dpm++ or euler\n"
            "  --fps F             frame rate of the output\n"
            "  --threads N         CPU threads\n"
@@ -102,101 +106,131 @@ abort_cb (void *user_data)
   return interrupted >= 2 ? 1 : interrupted == 1 ? 2 : 0;
 }
 
-/* A fresh seed in [0, 2^63 - 1], chosen here so that it can be reported and reused. */
-static long long
-random_seed (void)
+enum
 {
-  unsigned long long v = 0;
-  FILE *f = fopen ("/dev/urandom", "rb");
-  if (f)
-    {
-      if (fread (&v, sizeof v, 1, f) != 1)
-        v = 0;
-      fclose (f);
-    }
-  if (v == 0)
-    v = (unsigned long long) time (NULL) * 6364136223846793005ull + (unsigned long long) getpid ();
-  return (long long) (v >> 1);
-}
+  OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
+  OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
+  OPT_DECODE_LATENT, OPT_QUIET,
+};
 
-static int
-parse_size (const char *s, int *w, int *h)
-{
-  char x;
-  return sscanf (s, "%d%c%d", w, &x, h) == 3 && (x == 'x' || x == '*' || x == 'X');
-}
+static const struct option generate_options[] = {
+  { "help", no_argument, NULL, 'h' },
+  { "output", required_argument, NULL, 'o' },
+  { "model", required_argument, NULL, OPT_MODEL },
+  { "prompt", required_argument, NULL, OPT_PROMPT },
+  { "negative", required_argument, NULL, OPT_NEGATIVE },
+  { "image", required_argument, NULL, OPT_IMAGE },
+  { "size", required_argument, NULL, OPT_SIZE },
+  { "frames", required_argument, NULL, OPT_FRAMES },
+  { "steps", required_argument, NULL, OPT_STEPS },
+  { "guide", required_argument, NULL, OPT_GUIDE },
+  { "guide-high", required_argument, NULL, OPT_GUIDE_HIGH },
+  { "shift", required_argument, NULL, OPT_SHIFT },
+  { "seed", required_argument, NULL, OPT_SEED },
+  { "solver", required_argument, NULL, OPT_SOLVER },
+  { "fps", required_argument, NULL, OPT_FPS },
+  { "threads", required_argument, NULL, OPT_THREADS },
+  { "backend", required_argument, NULL, OPT_BACKEND },
+  { "precision", required_argument, NULL, OPT_PRECISION },
+  { "save-latent", required_argument, NULL, OPT_SAVE_LATENT },
+  { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
+  { "quiet", no_argument, NULL, OPT_QUIET },
+  { NULL, 0, NULL, 0 },
+};
 
 int
 kinora_cli_generate (int argc, char **argv)
 {
+  static const char cmd[] = "kinora-cli generate";
   const char *model = NULL, *prompt = NULL, *negative = NULL, *image = NULL, *out = NULL;
-  const char *size = NULL, *solver = NULL, *backend = NULL, *precision = NULL, *save_latent = NULL;
+  const char *solver = NULL, *backend = NULL, *precision = NULL, *save_latent = NULL;
   const char *decode_latent = NULL;
-  int frames = 0, steps = 0, threads = 0, have_seed = 0;
+  int frames = 0, steps = 0, threads = 0, have_seed = 0, have_size = 0, width = 0, height = 0;
   double guide = -1, guide_high = -1, shift = -1, fps = -1;
-  long long seed = -1;
+  int64_t seed = -1;
+  enum ke_solver solver_id = KE_SOLVER_UNIPC;
+  enum ke_precision precision_id = KE_PRECISION_BF16;
   int quiet = 0;
+  int c;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
   struct ke_image *img = NULL;
   struct ke_video *video = NULL;
   int rc = 1;
 
-  for (int i = 1; i < argc; i++)
+  /* every number is checked whole here, against the engine's own ranges (ke.h) */
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":ho:", generate_options, NULL)) != -1)
     {
-      const char *o = argv[i];
-      const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--help") == 0 || strcmp (o, "-h") == 0)
+      bool ok = true;
+      switch (c)
         {
+        case 'h':
           usage (stdout);
           return 0;
+        case 'o': out = optarg; break;
+        case OPT_MODEL: model = optarg; break;
+        case OPT_PROMPT: prompt = optarg; break;
+        case OPT_NEGATIVE: negative = optarg; break;
+        case OPT_IMAGE: image = optarg; break;
+        case OPT_SIZE:
+          ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &width, &height);
+          have_size = 1;
+          break;
+        case OPT_FRAMES: ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
+        case OPT_STEPS: ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps); break;
+        case OPT_GUIDE: ok = kinora_arg_double (cmd, "--guide", optarg, 0, false, KE_MAX_GUIDE, &guide); break;
+        case OPT_GUIDE_HIGH:
+          ok = kinora_arg_double (cmd, "--guide-high", optarg, 0, false, KE_MAX_GUIDE, &guide_high);
+          break;
+        case OPT_SHIFT: ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift); break;
+        case OPT_SEED:
+          /* -1 asks for a random seed (README), as leaving the option out does */
+          ok = kinora_arg_int64 (cmd, "--seed", optarg, -1, INT64_MAX, &seed);
+          have_seed = seed >= 0;
+          break;
+        case OPT_SOLVER:
+          solver = optarg;
+          if (ke_solver_from_name (solver, &solver_id) != 0)
+            {
+              fprintf (stderr, "%s: --solver %s: use unipc, dpm++ or euler\n", cmd, solver);
+              ok = false;
+            }
+          break;
+        case OPT_FPS: ok = kinora_arg_double (cmd, "--fps", optarg, 0, true, KE_MAX_FPS, &fps); break;
+        case OPT_THREADS: ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case OPT_BACKEND: backend = optarg; break;
+        case OPT_PRECISION:
+          precision = optarg;
+          if (strcmp (precision, "fp32") == 0) precision_id = KE_PRECISION_FP32;
+          else if (strcmp (precision, "bf16") == 0) precision_id = KE_PRECISION_BF16;
+          else
+            {
+              fprintf (stderr, "%s: --precision %s: use bf16 or fp32\n", cmd, precision);
+              ok = false;
+            }
+          break;
+        case OPT_SAVE_LATENT: save_latent = optarg; break;
+        case OPT_DECODE_LATENT: decode_latent = optarg; break;
+        case OPT_QUIET: quiet = 1; break;
+        default:
+          return kinora_arg_usage_error (cmd, c, argc, argv, generate_options);
         }
-      if (strcmp (o, "--quiet") == 0)
-        {
-          quiet = 1;
-          continue;
-        }
-      if (v == NULL)
-        {
-          fprintf (stderr, "kinora-cli generate: option %s needs a value\n", o);
-          return 2;
-        }
-      if (strcmp (o, "--model") == 0) model = v;
-      else if (strcmp (o, "--prompt") == 0) prompt = v;
-      else if (strcmp (o, "--negative") == 0) negative = v;
-      else if (strcmp (o, "--image") == 0) image = v;
-      else if (strcmp (o, "-o") == 0 || strcmp (o, "--output") == 0) out = v;
-      else if (strcmp (o, "--size") == 0) size = v;
-      else if (strcmp (o, "--frames") == 0) frames = atoi (v);
-      else if (strcmp (o, "--steps") == 0) steps = atoi (v);
-      else if (strcmp (o, "--guide") == 0) guide = atof (v);
-      else if (strcmp (o, "--guide-high") == 0) guide_high = atof (v);
-      else if (strcmp (o, "--shift") == 0) shift = atof (v);
-      else if (strcmp (o, "--seed") == 0) { seed = atoll (v); have_seed = 1; }
-      else if (strcmp (o, "--solver") == 0) solver = v;
-      else if (strcmp (o, "--fps") == 0) fps = atof (v);
-      else if (strcmp (o, "--threads") == 0) threads = atoi (v);
-      else if (strcmp (o, "--backend") == 0) backend = v;
-      else if (strcmp (o, "--precision") == 0) precision = v;
-      else if (strcmp (o, "--save-latent") == 0) save_latent = v;
-      else if (strcmp (o, "--decode-latent") == 0) decode_latent = v;
-      else
-        {
-          fprintf (stderr, "kinora-cli generate: unknown option %s\n", o);
-          usage (stderr);
-          return 2;
-        }
-      i++;
+      if (!ok)
+        return 2;
     }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, generate_options);
   if (model == NULL || out == NULL || (prompt == NULL && decode_latent == NULL))
     {
-      usage (stderr);
+      fprintf (stderr, "%s: --model, -o and --prompt (or --decode-latent) are required (see --help)\n", cmd);
       return 2;
     }
 #ifdef KINORA_HAVE_EXPORT
   KinoraExportFormat format;
   g_autoptr (GError) gerr = NULL;
-  if (!kinora_export_format_from_path (out, &format, &gerr))
+  if (!kinora_export_format_from_path (out, &format, &gerr) || !kinora_export_check_target (out, &gerr))
     {
       fprintf (stderr, "kinora-cli generate: %s\n", gerr->message);
       return 2;
@@ -216,11 +250,10 @@ kinora_cli_generate (int argc, char **argv)
     fprintf (stderr, "note: %s: the output is noise by design\n", ke_model_name (m));
   p.prompt = prompt ? prompt : "";
   p.negative_prompt = negative;
-  if (size && !parse_size (size, &p.width, &p.height))
+  if (have_size)
     {
-      fprintf (stderr, "kinora-cli generate: --size %s is not WIDTHxHEIGHT\n", size);
-      rc = 2;
-      goto out;
+      p.width = width;
+      p.height = height;
     }
   if (frames) p.n_frames = frames;
   if (steps) p.steps = steps;
@@ -234,30 +267,11 @@ kinora_cli_generate (int argc, char **argv)
   if (have_seed)
     p.seed = seed;
   else
-    p.seed = random_seed ();
+    p.seed = ke_random_seed ();
   if (precision)
-    {
-      if (strcmp (precision, "fp32") == 0) p.precision = KE_PRECISION_FP32;
-      else if (strcmp (precision, "bf16") == 0) p.precision = KE_PRECISION_BF16;
-      else
-        {
-          fprintf (stderr, "kinora-cli generate: --precision %s: use bf16 or fp32\n", precision);
-          rc = 2;
-          goto out;
-        }
-    }
+    p.precision = precision_id;
   if (solver)
-    {
-      if (strcmp (solver, "unipc") == 0) p.solver = KE_SOLVER_UNIPC;
-      else if (strcmp (solver, "dpm++") == 0 || strcmp (solver, "dpmpp") == 0) p.solver = KE_SOLVER_DPMPP;
-      else if (strcmp (solver, "euler") == 0) p.solver = KE_SOLVER_EULER;
-      else
-        {
-          fprintf (stderr, "kinora-cli generate: --solver %s: use unipc, dpm++ or euler\n", solver);
-          rc = 2;
-          goto out;
-        }
-    }
+    p.solver = solver_id;
   if (image)
     {
       if (ke_image_read (&img, image, &err) != KE_STATUS_OK)
@@ -268,6 +282,11 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
+  /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
+  static char *text_cache_dir;
+  if (text_cache_dir == NULL)
+    text_cache_dir = ke_text_cache_default_dir ();
+  p.text_cache_dir = text_cache_dir;
   struct bar bar = { quiet || !isatty (STDERR_FILENO) };
   p.progress = progress_cb;
   p.abort = abort_cb;
@@ -287,43 +306,19 @@ kinora_cli_generate (int argc, char **argv)
 
 #ifdef KINORA_HAVE_EXPORT
   {
-    char s_seed[32], s_steps[16], s_guide[32], s_guide_high[32], s_shift[32], s_size[32], s_frames[16], s_fps[32];
-    snprintf (s_seed, sizeof s_seed, "%lld", (long long) p.seed);
-    snprintf (s_steps, sizeof s_steps, "%d", p.steps);
-    snprintf (s_guide, sizeof s_guide, "%g", (double) p.guide);
-    snprintf (s_guide_high, sizeof s_guide_high, "%g", (double) p.guide_high);
-    snprintf (s_shift, sizeof s_shift, "%g", (double) p.shift);
-    snprintf (s_size, sizeof s_size, "%dx%d", video->width, video->height);
-    snprintf (s_frames, sizeof s_frames, "%d", video->n_frames);
-    snprintf (s_fps, sizeof s_fps, "%g", video->fps);
-    const char *tags[] = {
-      "prompt", p.prompt,
-      "negative_prompt", negative ? negative : "(official default)",
-      "model", ke_model_name (m),
-      "random_weights", ke_model_is_random (m) ? "true" : "false",
-      "seed", s_seed,
-      "steps", s_steps,
-      "guide", s_guide,
-      "guide_high", s_guide_high,
-      "shift", s_shift,
-      "solver", p.solver == KE_SOLVER_DPMPP ? "dpm++" : p.solver == KE_SOLVER_EULER ? "euler" : "unipc",
-      "size", s_size,
-      "frames", s_frames,
-      "fps", s_fps,
-      "image", image ? image : "",
-      "generator", "Kinora",
-      NULL,
-    };
+    /* what made the video: the steps run, the seed used, or what a decoded latent was saved with */
+    const struct ke_gen_params *made = video->made_with ? video->made_with : &p;
+    g_autofree char *digest = image ? kinora_metadata_file_digest (image, NULL) : NULL;
+    const char *digests[] = { "image", digest, NULL };
     g_autofree char *sidecar = kinora_export_sidecar_path (out, format);
-    if (!kinora_export_write (out, format, video->rgb, video->width, video->height, video->n_frames, video->fps,
-                              tags, &gerr) ||
-        !kinora_export_write_sidecar (sidecar, tags, &gerr))
+    if (!kinora_export_save (out, format, video->rgb, video->width, video->height, video->n_frames, video->fps, made,
+                             ke_model_name (m), image, digest ? digests : NULL, TRUE, &gerr))
       {
         fprintf (stderr, "kinora-cli generate: %s\n", gerr->message);
         goto out;
       }
     fprintf (stderr, "wrote %s (%dx%d, %d frames, %g fps, seed %lld) and %s\n", out, video->width, video->height,
-             video->n_frames, video->fps, (long long) p.seed, sidecar);
+             video->n_frames, video->fps, (long long) made->seed, sidecar);
   }
 #endif
   rc = 0;

@@ -2,12 +2,14 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ke.h"
+#include "args.h"
 #include "cli.h"
 
 static void
@@ -100,50 +102,68 @@ kinora_cli_tokenize (int argc, char **argv)
   bool raw = false;
   int max = 512;
 
-  for (int i = 1; i < argc; i++)
+  static const char cmd[] = "kinora-cli tokenize";
+  static const struct option options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "raw", no_argument, NULL, 'r' },
+    { "tokenizer", required_argument, NULL, 't' },
+    { "file", required_argument, NULL, 'f' },
+    { "max", required_argument, NULL, 'm' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c, n_args = 0, status = 2;
+  char **args = calloc ((size_t) argc + 1, sizeof (char *));
+
+  if (!args)
+    return 1;
+  /* A text starting with one '-' ("-5 degrees") is the text, as it always was: options here are long
+   * (and -h). Take it out before getopt, unless it is the value of the option before it. */
+  for (int i = 0; i < argc; i++)
     {
-      const char *o = argv[i];
-      if (strcmp (o, "--help") == 0 || strcmp (o, "-h") == 0)
-        {
-          usage (stdout);
-          return 0;
-        }
-      if (strcmp (o, "--raw") == 0)
-        {
-          raw = true;
-          continue;
-        }
-      if (strcmp (o, "--tokenizer") == 0 || strcmp (o, "--file") == 0 || strcmp (o, "--max") == 0)
-        {
-          if (i + 1 >= argc)
-            {
-              fprintf (stderr, "kinora-cli tokenize: option %s needs a value\n", o);
-              return 2;
-            }
-          const char *v = argv[++i];
-          if (strcmp (o, "--tokenizer") == 0)
-            path = v;
-          else if (strcmp (o, "--file") == 0)
-            file = v;
-          else
-            max = atoi (v);
-          continue;
-        }
-      if (o[0] == '-' && o[1] == '-')
-        {
-          fprintf (stderr, "kinora-cli tokenize: unknown option %s\n", o);
-          return 2;
-        }
-      if (text)
-        {
-          fprintf (stderr, "kinora-cli tokenize: give the text as one argument (quote it)\n");
-          return 2;
-        }
-      text = o;
+      const char *a = argv[i], *prev = i > 1 ? argv[i - 1] : "";
+      bool value = (strcmp (prev, "--tokenizer") == 0 || strcmp (prev, "--file") == 0 || strcmp (prev, "--max") == 0);
+      if (i > 0 && !value && a[0] == '-' && a[1] != '-' && a[1] != '\0' && strcmp (a, "-h") != 0 && !text)
+        text = a;
+      else
+        args[n_args++] = argv[i];
     }
-  if (!path || (!text && !file) || (text && file) || (file && !raw) || max < 1)
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (n_args, args, ":h", options, NULL)) != -1)
     {
-      usage (stderr);
+      switch (c)
+        {
+        case 'h':
+          usage (stdout);
+          status = 0;
+          goto out;
+        case 'r': raw = true; break;
+        case 't': path = optarg; break;
+        case 'f': file = optarg; break;
+        case 'm':
+          if (!kinora_arg_int (cmd, "--max", optarg, 1, 1 << 20, &max))
+            goto out;
+          break;
+        default:
+          status = kinora_arg_usage_error (cmd, c, n_args, args, options);
+          goto out;
+        }
+    }
+  if (optind < n_args && !text)
+    text = args[optind++];
+  if (optind < n_args)
+    {
+      fprintf (stderr, "%s: give the text as one argument (quote it)\n", cmd);
+      goto out;
+    }
+  status = -1;
+out:
+  free (args);
+  if (status >= 0)
+    return status;
+  if (!path || (!text && !file) || (text && file) || (file && !raw))
+    {
+      fprintf (stderr, "%s: give --tokenizer and either the text or --raw --file (see --help)\n", cmd);
       return 2;
     }
 

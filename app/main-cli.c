@@ -2,11 +2,13 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke.h"
+#include "ke-debug.h"
+#include "args.h"
 #include "cli.h"
 
 static void
@@ -30,47 +32,59 @@ cmd_eval (int argc, char **argv)
 {
   if (argc < 2)
     {
-      usage (stderr);
+      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, scheduler or pipeline (see --help)\n");
       return 2;
     }
+  static const char cmd[] = "kinora-cli eval";
+  static const struct option options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "fast", no_argument, NULL, 'F' },
+    { "weights", required_argument, NULL, 'w' },
+    { "weights-dir", required_argument, NULL, 'd' },
+    { "config", required_argument, NULL, 'c' },
+    { "in", required_argument, NULL, 'i' },
+    { "out", required_argument, NULL, 'o' },
+    { "backend", required_argument, NULL, 'b' },
+    { "threads", required_argument, NULL, 't' },
+    { NULL, 0, NULL, 0 },
+  };
   struct ke_eval_args a = { 0 };
   const char *what = argv[1];
   int threads = 0;
-  for (int i = 2; i < argc; i++)
+  int c;
+
+  if (strcmp (what, "--help") == 0 || strcmp (what, "-h") == 0)
     {
-      const char *o = argv[i];
-      const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--fast") == 0)
-        {
-          a.fast = true;
-          continue;
-        }
-      if (!v)
-        {
-          fprintf (stderr, "kinora-cli eval: option %s needs a value\n", o);
-          return 2;
-        }
-      if (strcmp (o, "--weights") == 0)
-        a.weights = v;
-      else if (strcmp (o, "--weights-dir") == 0)
-        a.weights_dir = v;
-      else if (strcmp (o, "--config") == 0)
-        a.config = v;
-      else if (strcmp (o, "--in") == 0)
-        a.in = v;
-      else if (strcmp (o, "--out") == 0)
-        a.out = v;
-      else if (strcmp (o, "--backend") == 0)
-        a.backend = v;
-      else if (strcmp (o, "--threads") == 0)
-        threads = atoi (v);
-      else
-        {
-          fprintf (stderr, "kinora-cli eval: unknown option %s\n", o);
-          return 2;
-        }
-      i++;
+      usage (stdout);
+      return 0;
     }
+  /* options follow the module name */
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc - 1, argv + 1, ":h", options, NULL)) != -1)
+    {
+      switch (c)
+        {
+        case 'h':
+          usage (stdout);
+          return 0;
+        case 'F': a.fast = true; break;
+        case 'w': a.weights = optarg; break;
+        case 'd': a.weights_dir = optarg; break;
+        case 'c': a.config = optarg; break;
+        case 'i': a.in = optarg; break;
+        case 'o': a.out = optarg; break;
+        case 'b': a.backend = optarg; break;
+        case 't':
+          if (!kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads))
+            return 2;
+          break;
+        default:
+          return kinora_arg_usage_error (cmd, c, argc - 1, argv + 1, options);
+        }
+    }
+  if (optind < argc - 1)
+    return kinora_arg_usage_error (cmd, 0, argc - 1, argv + 1, options);
   if (threads > 0)
     ke_set_threads (threads);
   struct ke_error err = { 0 };
@@ -86,10 +100,15 @@ cmd_eval (int argc, char **argv)
 int
 main (int argc, char **argv)
 {
-  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+  if (argc < 2)
     {
-      usage (argc < 2 ? stderr : stdout);
-      return argc < 2 ? 2 : 0;
+      fprintf (stderr, "kinora-cli: name a command: generate, tokenize, eval or version (see --help)\n");
+      return 2;
+    }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      usage (stdout);
+      return 0;
     }
   const char *cmd = argv[1];
   if (strcmp (cmd, "eval") == 0)
@@ -103,7 +122,6 @@ main (int argc, char **argv)
       printf ("kinora-cli %s\n", ke_version ());
       return 0;
     }
-  fprintf (stderr, "kinora-cli: unknown command '%s'\n", cmd);
-  usage (stderr);
+  fprintf (stderr, "kinora-cli: unknown command '%s' (see --help)\n", cmd);
   return 2;
 }

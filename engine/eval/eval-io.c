@@ -6,7 +6,9 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "eval/eval-io.h"
+#include "ke-debug.h"
 #include "loaders/loaders.h"
 
 struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err)
@@ -20,20 +22,8 @@ struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_err
 
 char * ke_eval_read_text(const char * path, struct ke_error * err)
 {
-    FILE * f = fopen(path, "rb");
-    if (!f) {
-        ke_err(err, KE_STATUS_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    const size_t max = 1 << 20;   // config files are a few hundred bytes
-    char * buf = malloc(max);
-    size_t n = buf ? fread(buf, 1, max - 1, f) : 0;
-    fclose(f);
-    if (!buf) {
-        ke_err(err, KE_STATUS_NOMEM, "out of memory");
-        return NULL;
-    }
-    buf[n] = 0;
+    char * buf = NULL;
+    ke_file_read_all(path, "config", 1 << 20, &buf, NULL, err);   // config files are a few hundred bytes
     return buf;
 }
 

@@ -1,7 +1,8 @@
 // Kinora engine: parity evaluator for the generation loops (pipeline_ti2v_tiny / pipeline_i2v_a14b_tiny
 // of the golden fixtures). Settings and weight file names come from the IO metadata; the inputs are
 // `noise`, `context`, `context_null` and `image_u8`; every per-step tensor, the final latent and the
-// video are written.
+// video are written. Latent size, image conditioning and sampling settings go through the recipe that
+// ke_generate uses (pipeline/recipe.c), so the fixtures check the shipped code.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,15 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "eval/eval-io.h"
 #include "eval/eval.h"
 #include "loaders/loaders.h"
 #include "models/dit/wan.h"
 #include "models/vae/wan-vae.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
+#include "pipeline/recipe-impl.h"
+#include "pipeline/task-impl.h"
 #include "sampling/sampling.h"
 
 struct ep {
@@ -27,6 +31,8 @@ struct ep {
     struct ke_dit * dit[2];
     struct ke_expert ex[2];
     int n_experts;
+    enum ke_task task;              // from the weights: dense TI2V-5B, or T2V / I2V-A14B experts
+    struct ke_recipe recipe;
     struct ke_vae * vae;
     float * ctx, * ctx_null;
     int n_ctx, n_ctx_null, text_dim;
@@ -77,17 +83,7 @@ static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
     char * cfg_file = NULL;
     if (st == KE_STATUS_OK && e->a->config) {
         // --config: a config.json overriding the IO's and the weights' own
-        FILE * f = fopen(e->a->config, "rb");
-        long n = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (cfg_file = calloc(1, (size_t) n + 1)) && fread(cfg_file, 1, (size_t) n, f) == (size_t) n) {
-            st = KE_STATUS_OK;
-        } else {
-            st = ke_err(e->err, KE_STATUS_IO, "%s: cannot read the config", e->a->config);
-        }
-        if (f) {
-            fclose(f);
-        }
+        st = ke_file_read_all(e->a->config, "config", 1 << 20, &cfg_file, NULL, e->err);
     }
     if (st == KE_STATUS_OK) {
         const char * cfg = cfg_file ? cfg_file : ke_io_meta(e->in, "config");
@@ -119,8 +115,7 @@ static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
 static enum ke_status get_expert(void * user, int which, struct ke_expert ** out, struct ke_error * err)
 {
     struct ep * e = user;
-    int slot = e->n_experts == 2 ? which : 0;
-    *out = &e->ex[slot];
+    *out = &e->ex[ke_recipe_expert_slot(&e->recipe, which)];
     (void) err;
     return KE_STATUS_OK;
 }
@@ -326,26 +321,23 @@ static const uint8_t * io_image(struct ep * e, int * w, int * h)
     return t->data;
 }
 
-static enum ke_status run_sample(struct ep * e, const struct settings * s, float * x, const int64_t * lshape,
-                                 const float * y, int c_y, const float * pin, bool per_token)
+// The shared recipe (recipe.c) for this IO's settings and weights.
+static void make_recipe(struct ep * e, const struct settings * s)
 {
-    struct ke_sample_args sa = { 0 };
-    sa.z = (int) lshape[0];
-    sa.F = (int) lshape[1];
-    sa.H = (int) lshape[2];
-    sa.W = (int) lshape[3];
-    sa.x = x;
-    sa.y = y;
-    sa.c_y = c_y;
-    sa.pin = pin;
-    sa.per_token_t = per_token;
-    sa.solver = s->solver;
-    sa.steps = s->steps;
-    sa.shift = s->shift;
-    sa.guide = s->guide;
-    sa.guide_high = s->guide_high;
-    sa.boundary = e->n_experts == 2 ? s->boundary : 0.0;
-    sa.n_train = 1000;
+    const struct ke_dit_config * dc = ke_dit_get_config(e->dit[0]);
+    e->recipe = (struct ke_recipe) {
+        .task = e->task, .patch_h = dc->patch_h, .patch_w = dc->patch_w, .n_experts = e->n_experts,
+        .boundary = s->boundary, .n_train = ke_task_info(e->task)->n_train_timesteps, .solver = s->solver,
+        .steps = s->steps, .shift = s->shift, .guide = s->guide, .guide_high = s->guide_high,
+    };
+}
+
+static enum ke_status run_sample(struct ep * e, const struct settings * s, float * x, const int64_t * lshape,
+                                 const struct ke_cond * c)
+{
+    struct ke_sample_args sa;
+    ke_recipe_sample_args(&sa, &e->recipe, c, x, (int) lshape[0], (int) lshape[1], (int) lshape[2],
+                          (int) lshape[3]);
     sa.expert = get_expert;
     sa.expert_user = e;
     sa.record = record;
@@ -361,131 +353,101 @@ static enum ke_status run_sample(struct ep * e, const struct settings * s, float
     return st;
 }
 
-static enum ke_status run_ti2v(struct ep * e, const struct settings * s, bool image_mode)
+// Copy n floats of the conditioning into a new output tensor.
+static enum ke_status put_f32(struct ep * e, const char * name, int nd, const int64_t * shape, const float * src)
 {
-    const int z = e->vae->z_dim, sc = e->vae->scale, patch = 2;
-    int W = s->size_w, H = s->size_h;
-    enum ke_status st = KE_STATUS_OK;
-    float * img = NULL, * pin = NULL, * x = NULL;
-    if (W <= 0 || H <= 0) {
-        return ke_err(e->err, KE_STATUS_MISSING, "%s: metadata 'size_wh' is missing", e->a->in);
+    float * d = add_f32(e, name, nd, shape);
+    if (!d) {
+        return e->err ? e->err->code : KE_STATUS_NOMEM;
     }
-    if (image_mode) {
-        int iw = 0, ih = 0;
-        const uint8_t * u8 = io_image(e, &iw, &ih);
-        if (!u8) {
-            return KE_STATUS_MISSING;
-        }
-        int ow, oh;
-        ke_best_output_size(iw, ih, sc * patch, sc * patch, (double) W * H, &ow, &oh);
-        W = ow;
-        H = oh;
-        int64_t ish[4] = { 3, 1, H, W };
-        if (!(img = add_f32(e, "image", 4, ish))) {
-            return KE_STATUS_NOMEM;
-        }
-        if ((st = ke_image_prepare_ti2v(img, W, H, u8, iw, ih, e->err)) != KE_STATUS_OK) {
-            return st;
-        }
-        int64_t lsh[4] = { z, 1, H / sc, W / sc };
-        if (!(pin = add_f32(e, "image_latent", 4, lsh))) {
-            return KE_STATUS_NOMEM;
-        }
-        if ((st = ke_vae_encode_opts(e->vae, pin, img, 1, H, W, NULL, e->err)) != KE_STATUS_OK) {
-            return st;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) {
+        n *= shape[i];
+    }
+    memcpy(d, src, sizeof(float) * (size_t) n);
+    return KE_STATUS_OK;
+}
+
+// One run through the shared recipe: latent size, conditioning, sampling, then the records, the final
+// latent and the decoded video. size_w x size_h: the size without an image; area: the area with one;
+// u8: the image [ih, iw, 3] or NULL.
+static enum ke_status run(struct ep * e, const struct settings * s, int size_w, int size_h, double area,
+                          const uint8_t * u8, int iw, int ih)
+{
+    const int z = e->vae->z_dim, sc = e->vae->scale;
+    struct ke_cond c;
+    float * x = NULL;
+    int T, lh, lw;
+    memset(&c, 0, sizeof(c));
+    ke_recipe_latent_size(e->task, sc, e->recipe.patch_h, e->recipe.patch_w, size_w, size_h, area, s->frames,
+                          u8 ? iw : 0, u8 ? ih : 0, &lw, &lh, &T);
+    enum ke_status st = ke_recipe_condition(&c, e->task, e->vae, u8, iw, ih, s->frames, T, lh, lw, e->err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    // what the conditioning made, under the reference's names
+    if (c.pin) {
+        int64_t ish[4] = { 3, 1, c.height, c.width };
+        int64_t lsh[4] = { z, 1, lh, lw };
+        if ((st = put_f32(e, "image", 4, ish, c.image)) != KE_STATUS_OK ||
+            (st = put_f32(e, "image_latent", 4, lsh, c.pin)) != KE_STATUS_OK) {
+            goto done;
         }
     }
-    int64_t lshape[4] = { z, (s->frames - 1) / 4 + 1, H / sc, W / sc };
+    if (c.y) {
+        int64_t ish[3] = { 3, c.height, c.width };
+        int64_t ysh[4] = { z, T, lh, lw };
+        int64_t ysh2[4] = { c.c_y, T, lh, lw };
+        if ((st = put_f32(e, "image_resized", 3, ish, c.image)) != KE_STATUS_OK ||
+            (st = put_f32(e, "y_latent", 4, ysh, c.y + (size_t) (c.c_y - z) * T * lh * lw)) != KE_STATUS_OK ||
+            (st = put_f32(e, "y", 4, ysh2, c.y)) != KE_STATUS_OK) {
+            goto done;
+        }
+    }
+    int64_t lshape[4] = { z, T, lh, lw };
     const int64_t n = lshape[0] * lshape[1] * lshape[2] * lshape[3];
     if (!(x = ke_io_get_f32(e->in, "noise", n, e->err))) {
-        return e->err ? e->err->code : KE_STATUS_SHAPE;
+        st = e->err ? e->err->code : KE_STATUS_SHAPE;
+        goto done;
     }
-    st = run_sample(e, s, x, lshape, NULL, 0, pin, true);
+    st = run_sample(e, s, x, lshape, &c);
     if (st == KE_STATUS_OK) {
         struct ke_schedule sch;
-        if ((st = ke_schedule_init(&sch, s->solver, s->steps, s->shift, 1000, e->err)) == KE_STATUS_OK) {
-            st = write_run(e, &sch, x, true, lshape);
+        if ((st = ke_schedule_init(&sch, s->solver, s->steps, s->shift, e->recipe.n_train, e->err)) == KE_STATUS_OK) {
+            st = write_run(e, &sch, x, e->recipe.task == KE_TASK_TI2V_5B, lshape);
             ke_schedule_free(&sch);
         }
     }
+done:
     free(x);
+    ke_cond_free(&c);
     return st;
+}
+
+static enum ke_status run_ti2v(struct ep * e, const struct settings * s, bool image_mode)
+{
+    int iw = 0, ih = 0;
+    const uint8_t * u8 = NULL;
+    if (s->size_w <= 0 || s->size_h <= 0) {
+        return ke_err(e->err, KE_STATUS_MISSING, "%s: metadata 'size_wh' is missing", e->a->in);
+    }
+    if (image_mode && !(u8 = io_image(e, &iw, &ih))) {
+        return KE_STATUS_MISSING;
+    }
+    return run(e, s, s->size_w, s->size_h, (double) s->size_w * s->size_h, u8, iw, ih);
 }
 
 static enum ke_status run_a14b(struct ep * e, const struct settings * s)
 {
-    const int z = e->vae->z_dim, sc = e->vae->scale, patch = 2;
-    const struct ke_dit_config * dc = ke_dit_get_config(e->dit[0]);
-    const bool i2v = dc->in_dim > z;
-    const int T = (s->frames - 1) / 4 + 1;
-    enum ke_status st = KE_STATUS_OK;
-    float * x = NULL, * y = NULL, * clip = NULL;
-    int lat_w, lat_h;
-    if (i2v) {
-        int iw = 0, ih = 0;
-        const uint8_t * u8 = io_image(e, &iw, &ih);
-        if (!u8) {
+    int iw = 0, ih = 0;
+    const uint8_t * u8 = NULL;
+    if (e->task == KE_TASK_I2V_A14B) {
+        if (!(u8 = io_image(e, &iw, &ih))) {
             return KE_STATUS_MISSING;
         }
-        double area = s->max_area > 0 ? s->max_area : (double) s->size_w * s->size_h;
-        ke_i2v_latent_size(iw, ih, area, sc, patch, &lat_w, &lat_h);
-        const int H = lat_h * sc, W = lat_w * sc;
-        int64_t ish[3] = { 3, H, W };
-        float * im = add_f32(e, "image_resized", 3, ish);
-        if (!im) {
-            return KE_STATUS_NOMEM;
-        }
-        if ((st = ke_image_prepare_i2v(im, W, H, u8, iw, ih, e->err)) != KE_STATUS_OK) {
-            return st;
-        }
-        // the clip [image, 0 x (F - 1)] -> y_latent; y = [mask (4), y_latent]
-        const size_t plane = (size_t) H * W;
-        clip = calloc((size_t) 3 * s->frames * plane, sizeof(float));
-        if (!clip) {
-            return ke_err(e->err, KE_STATUS_NOMEM, "eval pipeline: out of memory");
-        }
-        for (int c = 0; c < 3; c++) {
-            memcpy(clip + (size_t) c * s->frames * plane, im + (size_t) c * plane, sizeof(float) * plane);
-        }
-        int64_t ysh[4] = { z, T, lat_h, lat_w };
-        int64_t ysh2[4] = { z + 4, T, lat_h, lat_w };
-        float * yl = add_f32(e, "y_latent", 4, ysh);
-        y = add_f32(e, "y", 4, ysh2);
-        if (!yl || !y) {
-            free(clip);
-            return KE_STATUS_NOMEM;
-        }
-        st = ke_vae_encode_opts(e->vae, yl, clip, s->frames, H, W, NULL, e->err);
-        free(clip);
-        if (st != KE_STATUS_OK) {
-            return st;
-        }
-        const size_t lplane = (size_t) lat_h * lat_w;
-        for (int c = 0; c < 4; c++) {
-            for (size_t p = 0; p < lplane; p++) {
-                y[(size_t) c * T * lplane + p] = 1.0f;    // latent frame 0 of every mask channel
-            }
-        }
-        memcpy(y + (size_t) 4 * T * lplane, yl, sizeof(float) * (size_t) z * T * lplane);
-    } else {
-        lat_h = s->size_h / sc;
-        lat_w = s->size_w / sc;
     }
-    int64_t lshape[4] = { z, T, lat_h, lat_w };
-    const int64_t n = lshape[0] * lshape[1] * lshape[2] * lshape[3];
-    if (!(x = ke_io_get_f32(e->in, "noise", n, e->err))) {
-        return e->err ? e->err->code : KE_STATUS_SHAPE;
-    }
-    st = run_sample(e, s, x, lshape, y, y ? z + 4 : 0, NULL, false);
-    if (st == KE_STATUS_OK) {
-        struct ke_schedule sch;
-        if ((st = ke_schedule_init(&sch, s->solver, s->steps, s->shift, 1000, e->err)) == KE_STATUS_OK) {
-            st = write_run(e, &sch, x, false, lshape);
-            ke_schedule_free(&sch);
-        }
-    }
-    free(x);
-    return st;
+    return run(e, s, s->size_w, s->size_h, s->max_area > 0 ? s->max_area : (double) s->size_w * s->size_h, u8, iw,
+               ih);
 }
 
 enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error * err)
@@ -552,6 +514,8 @@ enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error *
                     vae_path, e.vae->z_dim, dc->out_dim);
         goto done;
     }
+    e.task = e.n_experts == 1 ? KE_TASK_TI2V_5B : dc->in_dim > e.vae->z_dim ? KE_TASK_I2V_A14B : KE_TASK_T2V_A14B;
+    make_recipe(&e, &s);
     if (!(e.out = ke_io_new(a->out))) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
         goto done;

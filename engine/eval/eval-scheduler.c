@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "eval/eval.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 #include "sampling/sampling.h"
 
 // --- a tiny arithmetic expression over x (sample element) and t (integer timestep) ---------------

@@ -1,7 +1,7 @@
 // Kinora engine: per-module parity evaluators behind ke_eval().
 #pragma once
 
-#include "ke.h"
+#include "ke-debug.h"
 
 enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err);
 enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err);

@@ -64,21 +64,6 @@ enum ke_precision {
     KE_PRECISION_BF16 = 1,
 };
 
-// --- parity evaluation --------------------------------------------------------------------------
-// Run one module over the inputs of an IO safetensors file (as the golden fixtures store them) and
-// write every output the IO file's `outputs` metadata names. Used by `kinora-cli eval` and the tests.
-struct ke_eval_args {
-    const char * weights;       // weight file or folder (dit, t5, vae21, vae22)
-    const char * weights_dir;   // folder of weight files named in the IO metadata (pipeline)
-    const char * config;        // optional config.json overriding the weights' own config
-    const char * in;            // IO file with the inputs
-    const char * out;           // output safetensors file
-    const char * backend;       // "cpu" (default) or "cuda"
-    bool fast;                  // bf16 compute path instead of exact fp32
-};
-// what: "dit", "t5", "vae21", "vae22", "scheduler", "pipeline"
-enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, struct ke_error * err);
-
 // @@ section: text (tokenizer, T5)
 // --- tokenizer ------------------------------------------------------------------------------------
 // The SentencePiece unigram tokenizer of google/umt5-xxl (any unigram model works), read from a
@@ -209,10 +194,17 @@ struct ke_image {
     const uint8_t * rgb;    // RGB8, rows of width*3 bytes
 };
 
+struct ke_gen_params;
+
 struct ke_video {
     int width, height, n_frames;
     double fps;
     uint8_t * rgb;          // n_frames * height * width * 3
+    // What made it: for ke_generate the parameters of the run with the seed it used (a random one
+    // resolved) and the steps it actually ran (fewer than asked after stop-and-keep); for
+    // ke_model_decode_latent the settings saved with the latent. prompt and negative_prompt are
+    // owned by the video; image, backend, save_latent_path and the callbacks are NULL.
+    struct ke_gen_params * made_with;
 };
 
 struct ke_progress {
@@ -237,6 +229,14 @@ typedef void (*ke_preview_fn)(const struct ke_preview * p, void * user_data);
 // 2 stop sampling and decode the current x0 estimate ("stop and keep").
 typedef int (*ke_abort_fn)(void * user_data);
 
+// The ranges ke_gen_params_validate allows (command lines and forms check against the same numbers).
+#define KE_MAX_SIDE 4096        // output pixels per side (sizes also follow the task's multiples)
+#define KE_MAX_FRAMES 1001      // frames, 4n+1
+#define KE_MAX_STEPS 1000       // sampling steps, from 1
+#define KE_MAX_GUIDE 100        // guidance, from 0
+#define KE_MAX_SHIFT 1000       // flow shift, above 0
+#define KE_MAX_FPS 240          // frame rate, above 0
+
 struct ke_gen_params {
     enum ke_task task;
     const char * prompt;
@@ -255,16 +255,37 @@ struct ke_gen_params {
     enum ke_precision precision;     // CPU matmul precision (default bf16 where available)
     int n_threads;                   // 0: all cores
     const char * save_latent_path;   // optional: write the final latent (safetensors)
+    const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
+                                     // ke_text_cache_default_dir() gives $XDG_CACHE_HOME/kinora/text
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;
     void * user_data;
 };
 
+// The solver's name: "unipc", "dpm++" or "euler" ("unknown" for a value outside the enum).
+const char * ke_solver_name(enum ke_solver s);
+// A solver by name ("unipc", "dpm++", "dpmpp", "dpm", "euler"): 0 and *out set, or -1 when unknown.
+int ke_solver_from_name(const char * name, enum ke_solver * out);
+// A decimal seed in [0, 2^63 - 1], nothing else around it (no sign, spaces or exponent); false otherwise.
+bool ke_seed_parse(const char * text, int64_t * out);
+// A fresh random seed in [0, 2^63 - 1] (from /dev/urandom), for a caller that reports it.
+int64_t ke_random_seed(void);
+
 // Official defaults per task (steps, guidance, shift, size, frames, fps, solver).
 struct ke_gen_params ke_gen_params_default(enum ke_task task);
 // Check sizes and frame counts; the error lists what is allowed.
 enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_error * err);
+// The size of the video ke_generate makes (the engine's own rule, e.g. to show it before a run):
+// width, height and n_frames as in ke_gen_params; image_width x image_height of the conditioning image,
+// 0 x 0 without one. Without an image the size is taken in whole DiT patches of VAE pixels (32 for TI2V-5B,
+// 16 for A14B), at least one patch a side. With an image on TI2V-5B the output keeps the image's aspect
+// within the area width*height in steps of 32 (the image is scaled to cover it and centre-cropped); on
+// I2V-A14B the whole image is stretched to its aspect within the area, each side a multiple of 16;
+// T2V-A14B ignores the image. Frames: 4n+1, rounded down. KE_STATUS_INVALID for an unknown task, a size or
+// frame count below 1, or a negative image size.
+enum ke_status ke_gen_output_size(enum ke_task task, int width, int height, int n_frames, int image_width,
+                                  int image_height, int * out_width, int * out_height, int * out_frames);
 
 // Open a model: an official Hugging Face folder, a Diffusers folder, ComfyUI files, or "tiny"
 // (the built-in random-weight test model, made deterministically by the engine).

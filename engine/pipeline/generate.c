@@ -1,6 +1,7 @@
 // Kinora engine: ke_generate: text encoding, image conditioning, noise from the seed, the sampling loop
 // (sample.c), saving the latent, VAE decode to RGB8 (official text2video.py / image2video.py /
 // textimage2video.py generate(), commit 42bf4cf).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
+#include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
+#include "pipeline/recipe-impl.h"
 #include "sampling/sampling.h"
 
 struct gen {
@@ -20,9 +23,11 @@ struct gen {
     float * txt[2];             // [0] prompt, [1] negative prompt: T5 output rows (n_tok[i], dim)
     int n_tok[2];
     struct ke_expert ex[2];
+    struct ke_recipe recipe;
     double t_start;
     struct ke_video * video;
     int aborted;
+    int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
 };
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
@@ -79,7 +84,7 @@ static enum ke_status encode_text(struct gen * g, int which, const char * text, 
                 ids32[i] = (int32_t) ids[i];
             }
         }
-        st = ke_text_encode(m->te, ids32, n, NULL, &hidden, err);
+        st = ke_text_encode(m->te, ids32, n, g->p->text_cache_dir, &hidden, err);
         if (st == KE_STATUS_OK) {
             memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
         }
@@ -108,7 +113,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
 {
     struct gen * g = user;
     ke_model_t * m = g->m;
-    const int slot = m->n_experts == 2 ? which : 0;
+    const int slot = ke_recipe_expert_slot(&g->recipe, which);
     enum ke_status st;
     if (!g->ex[slot].dit) {
         if (m->n_experts == 2) {
@@ -144,6 +149,12 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
     struct ke_video * v = g->video;
     if (index < v->n_frames && width == v->width && height == v->height) {
         const size_t plane = (size_t) width * height;
+        for (size_t i = 0; i < plane * 3; i++) {
+            if (!isfinite(rgb[i])) {
+                g->bad_frame = index + 1;   // never cast NaN to uint8 (undefined) and export it
+                return false;
+            }
+        }
         uint8_t * dst = v->rgb + (size_t) index * plane * 3;
         for (size_t i = 0; i < plane; i++) {
             for (int c = 0; c < 3; c++) {
@@ -162,8 +173,34 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
     return true;
 }
 
+// Copy the settings that made a video into it (strings duplicated; pointers to the caller's data cleared).
+static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_params * p, struct ke_error * err)
+{
+    struct ke_gen_params * m = calloc(1, sizeof(*m));
+    char * prompt = strdup(p->prompt ? p->prompt : "");
+    char * negative = p->negative_prompt ? strdup(p->negative_prompt) : NULL;
+    if (!m || !prompt || (p->negative_prompt && !negative)) {
+        free(m);
+        free(prompt);
+        free(negative);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+    }
+    *m = *p;
+    m->prompt = prompt;
+    m->negative_prompt = negative;
+    m->image = NULL;
+    m->backend = NULL;
+    m->save_latent_path = NULL;
+    m->progress = NULL;
+    m->preview = NULL;
+    m->abort = NULL;
+    m->user_data = NULL;
+    v->made_with = m;
+    return KE_STATUS_OK;
+}
+
 static enum ke_status save_latent(const struct gen * g, const float * x, const int64_t * shape, int64_t seed,
-                                  struct ke_error * err)
+                                  int steps_done, struct ke_error * err)
 {
     struct ke_io * io = ke_io_new(g->p->save_latent_path);
     if (!io) {
@@ -174,17 +211,33 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
     if (d) {
         char v[64];
         memcpy(d, x, sizeof(float) * (size_t) (shape[0] * shape[1] * shape[2] * shape[3]));
-        char fps[64];
+        int bad = 0;   // a failed allocation must not drop an entry silently
+        bad |= ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name) != KE_STATUS_OK;
+        bad |= ke_io_set_meta(io, "model", g->m->name) != KE_STATUS_OK;
+        bad |= ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "") != KE_STATUS_OK;
         snprintf(v, sizeof(v), "%lld", (long long) seed);
-        snprintf(fps, sizeof(fps), "%g", g->p->fps);
-        if (ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name) != KE_STATUS_OK ||
-            ke_io_set_meta(io, "model", g->m->name) != KE_STATUS_OK ||
-            ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "") != KE_STATUS_OK ||
-            ke_io_set_meta(io, "seed", v) != KE_STATUS_OK || ke_io_set_meta(io, "fps", fps) != KE_STATUS_OK) {
-            st = ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the latent's metadata", g->p->save_latent_path);
-        } else {
-            st = ke_io_write(io, g->p->save_latent_path, err);
+        bad |= ke_io_set_meta(io, "seed", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%g", g->p->fps);
+        bad |= ke_io_set_meta(io, "fps", v) != KE_STATUS_OK;
+        // the rest of the settings, so that a decode of this latent can say what made it
+        if (g->p->negative_prompt) {
+            bad |= ke_io_set_meta(io, "negative_prompt", g->p->negative_prompt) != KE_STATUS_OK;
         }
+        snprintf(v, sizeof(v), "%d", steps_done);
+        bad |= ke_io_set_meta(io, "steps", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->guide);
+        bad |= ke_io_set_meta(io, "guide", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->guide_high);
+        bad |= ke_io_set_meta(io, "guide_high", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->shift);
+        bad |= ke_io_set_meta(io, "shift", v) != KE_STATUS_OK;
+        bad |= ke_io_set_meta(io, "solver", ke_solver_name(g->p->solver)) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%d", g->p->width);
+        bad |= ke_io_set_meta(io, "width", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%d", g->p->height);
+        bad |= ke_io_set_meta(io, "height", v) != KE_STATUS_OK;
+        st = bad ? ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the latent's metadata", g->p->save_latent_path)
+                 : ke_io_write(io, g->p->save_latent_path, err);
     }
     ke_io_free(io);
     return st;
@@ -240,8 +293,23 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
     g->video = v;
     struct ke_vae_run_opts o = { 0 };
     o.clamp = true;
+    const size_t n_lat = (size_t) z * T * lh * lw;
+    for (size_t i = 0; i < n_lat; i++) {
+        if (!isfinite(x[i])) {
+            ke_video_free(v);
+            g->video = NULL;
+            return ke_err(err, KE_STATUS_ERROR, "the latent to decode holds a non-finite value (%s at element %zu)",
+                          isnan(x[i]) ? "NaN" : "infinity", i);
+        }
+    }
     progress(g, KE_STAGE_DECODE, 0, v->n_frames);
     enum ke_status st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    if (g->bad_frame) {
+        if (err) {
+            err->code = KE_STATUS_OK;   // replace the decoder's "stopped" with the reason
+        }
+        st = ke_err(err, KE_STATUS_ERROR, "the VAE produced non-finite values in frame %d", g->bad_frame);
+    }
     if (st != KE_STATUS_OK || g->aborted) {
         ke_video_free(v);
         g->video = NULL;
@@ -279,9 +347,16 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     g.m = m;
     g.p = p;
     g.t_start = ke_now();
+    g.recipe = (struct ke_recipe) {
+        .task = m->task, .patch_h = m->cfg.patch_h, .patch_w = m->cfg.patch_w, .n_experts = m->n_experts,
+        .boundary = m->boundary, .n_train = ke_task_info(m->task)->n_train_timesteps, .solver = p->solver,
+        .steps = p->steps, .shift = p->shift, .guide = p->guide, .guide_high = p->guide_high,
+    };
     const struct ke_task_info * ti = ke_task_info(m->task);
-    const int z = m->vae->z_dim, sc = m->vae->scale, patch = 2;
-    float * x = NULL, * pin = NULL, * y = NULL, * img = NULL, * clip = NULL;
+    const int z = m->vae->z_dim, sc = m->vae->scale;
+    struct ke_cond cond;
+    float * x = NULL;
+    memset(&cond, 0, sizeof(cond));
     if (p->n_threads > 0) {
         ke_set_threads(p->n_threads);
     }
@@ -304,66 +379,24 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
     }
-    // latent size and image conditioning
-    const int T = (p->n_frames - 1) / 4 + 1;
-    int lh = p->height / sc, lw = p->width / sc;
-    if (p->image) {
-        const struct ke_image * im = p->image;
+    // latent size and image conditioning (recipe.c, shared with the pipeline evaluator)
+    const struct ke_image * im = p->image;
+    int T, lh, lw;
+    ke_recipe_latent_size(m->task, sc, m->cfg.patch_h, m->cfg.patch_w, p->width, p->height,
+                          (double) p->width * p->height, p->n_frames, im ? im->width : 0, im ? im->height : 0, &lw,
+                          &lh, &T);
+    if (im || m->task == KE_TASK_I2V_A14B) {
         progress(&g, KE_STAGE_IMAGE, 0, 1);
         struct ke_vae * enc = run_vae(&g, err);
         if (!enc) {
             st = err ? err->code : KE_STATUS_ERROR;
             goto done;
         }
-        if (m->task == KE_TASK_TI2V_5B) {
-            int ow, oh;
-            ke_best_output_size(im->width, im->height, sc * patch, sc * patch, (double) p->width * p->height, &ow, &oh);
-            lh = oh / sc;
-            lw = ow / sc;
-            img = malloc(sizeof(float) * 3 * (size_t) ow * oh);
-            pin = malloc(sizeof(float) * (size_t) z * lh * lw);
-            if (!img || !pin) {
-                st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-                goto done;
-            }
-            if ((st = ke_image_prepare_ti2v(img, ow, oh, im->rgb, im->width, im->height, err)) != KE_STATUS_OK ||
-                (st = ke_vae_encode_opts(enc, pin, img, 1, oh, ow, NULL, err)) != KE_STATUS_OK) {
-                goto done;
-            }
-        } else if (m->task == KE_TASK_I2V_A14B) {
-            ke_i2v_latent_size(im->width, im->height, (double) p->width * p->height, sc, patch, &lw, &lh);
-            const int H = lh * sc, W = lw * sc;
-            const size_t plane = (size_t) H * W, lplane = (size_t) lh * lw;
-            img = malloc(sizeof(float) * 3 * plane);
-            clip = calloc((size_t) 3 * p->n_frames * plane, sizeof(float));
-            y = calloc((size_t) (z + 4) * T * lplane, sizeof(float));
-            if (!img || !clip || !y) {
-                st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning clip");
-                goto done;
-            }
-            if ((st = ke_image_prepare_i2v(img, W, H, im->rgb, im->width, im->height, err)) != KE_STATUS_OK) {
-                goto done;
-            }
-            for (int c = 0; c < 3; c++) {
-                memcpy(clip + (size_t) c * p->n_frames * plane, img + (size_t) c * plane, sizeof(float) * plane);
-            }
-            // y = [mask (4 channels, 1 on latent frame 0), VAE latent of (image, zero frames)]
-            if ((st = ke_vae_encode_opts(enc, y + (size_t) 4 * T * lplane, clip, p->n_frames, H, W, NULL, err)) !=
-                KE_STATUS_OK) {
-                goto done;
-            }
-            for (int c = 0; c < 4; c++) {
-                for (size_t i = 0; i < lplane; i++) {
-                    y[(size_t) c * T * lplane + i] = 1.0f;
-                }
-            }
-            free(clip);
-            clip = NULL;
+        if ((st = ke_recipe_condition(&cond, m->task, enc, im ? im->rgb : NULL, im ? im->width : 0,
+                                      im ? im->height : 0, p->n_frames, T, lh, lw, err)) != KE_STATUS_OK) {
+            goto done;
         }
         progress(&g, KE_STAGE_IMAGE, 1, 1);
-    } else if (m->task == KE_TASK_I2V_A14B) {
-        st = ke_err(err, KE_STATUS_INVALID, "%s needs a conditioning image", ti->name);
-        goto done;
     }
     // noise: one float32 draw of [z, T, lh, lw] in C order from the seed
     const int64_t n = (int64_t) z * T * lh * lw;
@@ -379,23 +412,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     ke_log(2, "generate: %s, latent [%d, %d, %d, %d], seed %lld", ti->name, z, T, lh, lw, (long long) seed);
 
     struct ke_sample_args sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.z = z;
-    sa.F = T;
-    sa.H = lh;
-    sa.W = lw;
-    sa.x = x;
-    sa.y = y;
-    sa.c_y = y ? z + 4 : 0;
-    sa.pin = pin;
-    sa.per_token_t = m->task == KE_TASK_TI2V_5B;
-    sa.solver = p->solver;
-    sa.steps = p->steps;
-    sa.shift = p->shift;
-    sa.guide = p->guide;
-    sa.guide_high = p->guide_high;
-    sa.boundary = m->boundary;
-    sa.n_train = ti->n_train_timesteps;
+    ke_recipe_sample_args(&sa, &g.recipe, &cond, x, z, T, lh, lw);
     sa.expert = get_expert;
     sa.expert_user = &g;
     sa.progress = p->progress;
@@ -410,12 +427,21 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     release_expert(&g, 1);
     if (p->save_latent_path && *p->save_latent_path) {
         int64_t shape[4] = { z, T, lh, lw };
-        if ((st = save_latent(&g, x, shape, seed, err)) != KE_STATUS_OK) {
+        if ((st = save_latent(&g, x, shape, seed, sa.steps_done, err)) != KE_STATUS_OK) {
             goto done;
         }
     }
     st = decode(&g, x, z, T, lh, lw, p->fps, out, err);
     if (st == KE_STATUS_OK) {
+        // the seed used and the steps run (stop-and-keep ends early), not only those asked for
+        struct ke_gen_params made = *p;
+        made.seed = seed;
+        made.steps = sa.steps_done;
+        if ((st = set_made_with(*out, &made, err)) != KE_STATUS_OK) {
+            ke_video_free(*out);
+            *out = NULL;
+            goto done;
+        }
         progress(&g, KE_STAGE_DONE, p->steps, p->steps);
     }
 done:
@@ -424,10 +450,7 @@ done:
     free(g.txt[0]);
     free(g.txt[1]);
     free(x);
-    free(pin);
-    free(y);
-    free(img);
-    free(clip);
+    ke_cond_free(&cond);
     return st;
 }
 
@@ -458,9 +481,43 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
     g.p = &p;
     g.t_start = ke_now();
     const char * f = ke_io_meta(io, "fps");
-    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3],
-                    fps > 0 ? fps : (f ? atof(f) : p.fps), out, err)
+    p.fps = fps > 0 ? fps : (f && atof(f) > 0 ? atof(f) : p.fps);
+    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3], p.fps, out,
+                    err)
            : KE_STATUS_NOMEM;
+    if (st == KE_STATUS_OK) {
+        // what made the latent, as saved with it (a value that is absent or unreadable keeps the default)
+        const char * v;
+        p.prompt = ke_io_meta(io, "prompt") ? ke_io_meta(io, "prompt") : "";
+        p.negative_prompt = ke_io_meta(io, "negative_prompt");
+        p.n_frames = (*out)->n_frames;
+        p.seed = -1;
+        if ((v = ke_io_meta(io, "seed"))) {
+            int64_t seed;
+            p.seed = ke_seed_parse(v, &seed) ? seed : -1;
+        }
+        if ((v = ke_io_meta(io, "steps")) && atoi(v) >= 0) {
+            p.steps = atoi(v);
+        }
+        if ((v = ke_io_meta(io, "guide"))) {
+            p.guide = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "guide_high"))) {
+            p.guide_high = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "shift"))) {
+            p.shift = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "solver"))) {
+            ke_solver_from_name(v, &p.solver);   // an unknown name keeps the default
+        }
+        p.width = (v = ke_io_meta(io, "width")) && atoi(v) > 0 ? atoi(v) : (*out)->width;
+        p.height = (v = ke_io_meta(io, "height")) && atoi(v) > 0 ? atoi(v) : (*out)->height;
+        if ((st = set_made_with(*out, &p, err)) != KE_STATUS_OK) {
+            ke_video_free(*out);
+            *out = NULL;
+        }
+    }
     free(x);
     ke_io_free(io);
     return st;
@@ -470,6 +527,11 @@ void ke_video_free(struct ke_video * v)
 {
     if (!v) {
         return;
+    }
+    if (v->made_with) {
+        free((char *) v->made_with->prompt);
+        free((char *) v->made_with->negative_prompt);
+        free(v->made_with);
     }
     free(v->rgb);
     free(v);

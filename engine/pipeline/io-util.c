@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "loaders/loaders.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 
 enum ke_status ke_out_write(const struct ke_tensor_set * s, const char * path, const char * const * meta_kv,
                             int n_meta, struct ke_error * err)

@@ -2,7 +2,8 @@
 #pragma once
 
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/task-impl.h"
+#include "pipeline/tiny-impl.h"
 
 struct ke_umt5;
 struct ke_vae;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/task-impl.h"
 
 // sample_neg_prompt of wan/configs/shared_config.py (byte-exact; the commas are U+FF0C).
 const char * const ke_default_negative_prompt =
@@ -136,25 +136,50 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
         return ke_err(err, KE_STATUS_INVALID, "conditioning image: size %dx%d is not usable (1..16384 per side)",
                       p->image->width, p->image->height);
     }
-    if (p->steps < 1 || p->steps > 1000) {
-        return ke_err(err, KE_STATUS_INVALID, "steps %d is not allowed: use 1..1000", p->steps);
+    if (p->steps < 1 || p->steps > KE_MAX_STEPS) {
+        return ke_err(err, KE_STATUS_INVALID, "steps %d is not allowed: use 1..%d", p->steps, KE_MAX_STEPS);
     }
     if (!isfinite(p->guide) || !isfinite(p->guide_high) || p->guide < 0 || p->guide_high < 0 ||
-        p->guide > 100 || p->guide_high > 100) {
-        return ke_err(err, KE_STATUS_INVALID, "guidance %g / %g is not allowed: use 0..100",
-                      (double) p->guide, (double) p->guide_high);
+        p->guide > KE_MAX_GUIDE || p->guide_high > KE_MAX_GUIDE) {
+        return ke_err(err, KE_STATUS_INVALID, "guidance %g / %g is not allowed: use 0..%d",
+                      (double) p->guide, (double) p->guide_high, KE_MAX_GUIDE);
     }
-    if (!isfinite(p->shift) || p->shift <= 0 || p->shift > 1000) {
-        return ke_err(err, KE_STATUS_INVALID, "shift %g is not allowed: use a value in (0, 1000]", (double) p->shift);
+    if (!isfinite(p->shift) || p->shift <= 0 || p->shift > KE_MAX_SHIFT) {
+        return ke_err(err, KE_STATUS_INVALID, "shift %g is not allowed: use a value in (0, %d]", (double) p->shift,
+                      KE_MAX_SHIFT);
     }
     if (p->solver != KE_SOLVER_UNIPC && p->solver != KE_SOLVER_DPMPP && p->solver != KE_SOLVER_EULER) {
         return ke_err(err, KE_STATUS_INVALID, "solver %d is not allowed: use unipc, dpm++ or euler", (int) p->solver);
     }
-    if (!(p->fps > 0) || p->fps > 240) {
-        return ke_err(err, KE_STATUS_INVALID, "fps %g is not allowed: use (0, 240]", p->fps);
+    if (!(p->fps > 0) || p->fps > KE_MAX_FPS) {
+        return ke_err(err, KE_STATUS_INVALID, "fps %g is not allowed: use (0, %d]", p->fps, KE_MAX_FPS);
     }
     if (p->n_threads < 0) {
         return ke_err(err, KE_STATUS_INVALID, "threads %d is not allowed: use 0 (all cores) or more", p->n_threads);
     }
     return KE_STATUS_OK;
+}
+
+// --- seeds ---------------------------------------------------------------------
+
+bool ke_seed_parse(const char * text, int64_t * out)
+{
+    uint64_t v = 0;
+    if (!text || !*text) {
+        return false;
+    }
+    for (const char * c = text; *c; c++) {
+        if (*c < '0' || *c > '9') {
+            return false;
+        }
+        const uint64_t d = (uint64_t) (*c - '0');
+        if (v > ((uint64_t) INT64_MAX - d) / 10) {
+            return false;       // past 2^63 - 1
+        }
+        v = v * 10 + d;
+    }
+    if (out) {
+        *out = (int64_t) v;
+    }
+    return true;
 }

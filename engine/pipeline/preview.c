@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/preview-impl.h"
 
 static const float wan21_rgb[16][3] = {
     {  -0.1299f,  -0.1692f,   0.2932f },

@@ -2,13 +2,15 @@
 // textimage2video.py generate loops, commit 42bf4cf): classifier-free guidance, the A14B expert switch
 // at boundary x 1000 with per-expert guidance, TI2V frame-0 pinning with per-token timesteps,
 // previews, progress with ETA, and cancellation between steps and between DiT layers.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/error.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/preview-impl.h"
+#include "pipeline/sample-impl.h"
 #include "sampling/sampling.h"
 
 double ke_now(void)
@@ -52,11 +54,32 @@ static void emit_progress(const struct ke_sample_args * a, int done, double t_lo
     a->progress(&pr, a->user_data);
 }
 
+static enum ke_status check_finite(const float * v, int64_t n, const char * who, int step, int n_steps,
+                                   struct ke_error * err)
+{
+    for (int64_t k = 0; k < n; k++) {
+        if (!isfinite(v[k])) {
+            return ke_err(err, KE_STATUS_ERROR, "%s produced non-finite values (%s at element %lld) at step %d of %d",
+                          who, isnan(v[k]) ? "NaN" : "infinity", (long long) k, step + 1, n_steps);
+        }
+    }
+    return KE_STATUS_OK;
+}
+
+bool ke_expert_is_high(double boundary, int n_train, int64_t t)
+{
+    return boundary > 0 && (double) t >= boundary * n_train;
+}
+
 enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
 {
+    if (a->patch_h < 1 || a->patch_w < 1 || a->H % a->patch_h != 0 || a->W % a->patch_w != 0) {
+        return ke_err(err, KE_STATUS_INVALID, "sampling: a %dx%d latent does not split into %dx%d patches", a->W,
+                      a->H, a->patch_w, a->patch_h);
+    }
     const int64_t n = (int64_t) a->z * a->F * a->H * a->W;
-    const int64_t n_tok = (int64_t) a->F * (a->H / 2) * (a->W / 2);
-    const int64_t tok0 = (int64_t) (a->H / 2) * (a->W / 2);
+    const int64_t tok0 = (int64_t) (a->H / a->patch_h) * (a->W / a->patch_w);
+    const int64_t n_tok = (int64_t) a->F * tok0;
     struct ke_schedule sc = { 0 };
     struct ke_sampler * smp = NULL;
     float * cond = malloc(sizeof(float) * (size_t) n);
@@ -68,6 +91,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     bool have_x0 = false;
     enum ke_status st;
     a->stopped_early = false;
+    a->steps_done = 0;
     if (!cond || !uncond || !x0 || !tvec || (a->preview && !rgb)) {
         st = ke_err(err, KE_STATUS_NOMEM, "sampling: out of memory for a [%d, %d, %d, %d] latent", a->z, a->F,
                     a->H, a->W);
@@ -87,7 +111,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             break;
         }
         const int64_t t = sc.timesteps[i];
-        const int high = a->boundary > 0 && (double) t >= a->boundary * a->n_train;
+        const int high = ke_expert_is_high(a->boundary, a->n_train, t);
         const float g = high ? a->guide_high : a->guide;
         struct ke_expert * e = NULL;
         if ((st = a->expert(a->expert_user, high, &e, err)) != KE_STATUS_OK) {
@@ -131,6 +155,12 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         if (st != KE_STATUS_OK) {
             goto done;
         }
+        // a NaN or infinity from the model (bad weights, an eps of NaN...) would be exported as a
+        // broken video with success: stop and say where it appeared
+        if ((st = check_finite(cond, n, "the DiT (conditional pass)", i, a->steps, err)) != KE_STATUS_OK ||
+            (st = check_finite(uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) != KE_STATUS_OK) {
+            goto done;
+        }
         if (a->record) {
             a->record(a->record_user, i, "pred_cond", cond, n);
             a->record(a->record_user, i, "pred_uncond", uncond, n);
@@ -141,6 +171,10 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         }
         ke_sampler_step(smp, i, a->x, cond, NULL, x0);
         have_x0 = true;
+        if ((st = check_finite(a->x, n, "the sampler", i, a->steps, err)) != KE_STATUS_OK) {
+            goto done;
+        }
+        a->steps_done = i + 1;
         if (a->record) {
             a->record(a->record_user, i, "step_out", a->x, n);
         }

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/tiny-impl.h"
 #include "sampling/sampling.h"
 
 #define TINY_SEED 0x4b696e6f72610001ull

@@ -54,3 +54,22 @@ void ke_cpu_blas_leave(void);
 
 // Plain f32 GEMM used by several CPU ops (between ke_cpu_blas_enter and ke_cpu_blas_leave): C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
 void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate);
+
+// fused ops (cpu-fused.c): the compositions named in backend.h, through be->ops
+void ke_cpu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n);
+void ke_cpu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                             const float * w, const float * b, float eps, const float * shift, const float * scale,
+                             int64_t mod_stride, const int32_t * sel);
+void ke_cpu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                            int head_dim, const float * w, float eps, const float * cs);
+void ke_cpu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M,
+                     const struct ke_linear * l);
+void ke_cpu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                          const struct ke_linear * l);
+void ke_cpu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                               const struct ke_linear * l, const float * gate, int64_t gate_stride,
+                               const int32_t * sel, float * tmp);
+void ke_cpu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q, const struct ke_xbuf * k,
+                        const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale);
+void ke_cpu_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                                const float * gamma);

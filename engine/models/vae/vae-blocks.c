@@ -148,8 +148,7 @@ static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const str
     if ((st = ke_vae_act_new(v, &u, x->C, x->T, x->H, x->W)) != KE_STATUS_OK) {
         goto done;
     }
-    OPS->channel_l2norm(v->be, u.d, x->d, x->C, act_n(x) / x->C, r->g0);
-    OPS->silu(v->be, u.d, act_n(&u));
+    OPS->channel_l2norm_silu(v->be, u.d, x->d, x->C, act_n(x) / x->C, r->g0);
     if (r->has_sc) {
         ke_vae_act_free(v, x);
     }
@@ -157,8 +156,7 @@ static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const str
         goto done;
     }
     ke_vae_act_free(v, &u);
-    OPS->channel_l2norm(v->be, u2.d, u2.d, u2.C, act_n(&u2) / u2.C, r->g1);
-    OPS->silu(v->be, u2.d, act_n(&u2));
+    OPS->channel_l2norm_silu(v->be, u2.d, u2.d, u2.C, act_n(&u2) / u2.C, r->g1);
     if ((st = causal_conv(v, s, r->cache + 1, &r->c2, &u2, &u3)) != KE_STATUS_OK) {
         goto done;
     }
@@ -424,8 +422,7 @@ enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, str
         TRY(block_fwd(v, s, &cd->mid[i], &h, &y));
         h = y;
     }
-    OPS->channel_l2norm(v->be, h.d, h.d, h.C, act_n(&h) / h.C, cd->head_gamma);
-    OPS->silu(v->be, h.d, act_n(&h));
+    OPS->channel_l2norm_silu(v->be, h.d, h.d, h.C, act_n(&h) / h.C, cd->head_gamma);
     st = causal_conv(v, s, cd->cache_head, &cd->head, &h, out);
     ke_vae_act_free(v, &h);
     s->first = false;
@@ -441,8 +438,7 @@ static enum ke_status dec_push(struct ke_vae * v, struct vae_state * s, const st
     enum ke_status st;
     struct vae_act y;
     if (si == cd->n_stages) {
-        OPS->channel_l2norm(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
-        OPS->silu(v->be, x->d, act_n(x));
+        OPS->channel_l2norm_silu(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
         st = causal_conv(v, s, cd->cache_head, &cd->head, x, &y);
         ke_vae_act_free(v, x);
         if (st != KE_STATUS_OK) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ke.h"
+#include "ke-debug.h"
 #include "loaders/loaders.h"
 #include "test-util.h"
 

@@ -4,8 +4,9 @@
  * we measure 1.2e-5; CFG with g = 5 amplifies differences 5x). */
 #include <string.h>
 
+#include "ke-debug.h"
 #include "test-util.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 
 static void
 compare_all (const char *in, const char *out)

@@ -1,9 +1,11 @@
 /* Tests for engine/pipeline/generate.c, model.c and sample.c with the tiny built-in model: callbacks,
  * reproducibility, cancel and "stop and keep", saved latents, image conditioning, bad input. */
+#include <math.h>
 #include <string.h>
 
 #include "test-util.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
+#include "pipeline/model-impl.h"
 
 struct watch
 {
@@ -178,11 +180,15 @@ test_image_mode (void)
   p.height = 64;
   p.preview = NULL;
   g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
-  /* 2:1 in an area of 96*64: 128x32 (candidate 1) beats 96x64 */
-  int ow, oh;
-  ke_best_output_size (120, 60, 32, 32, 96.0 * 64, &ow, &oh);
+  /* 2:1 in an area of 96*64: candidate 1, 96x64 (1.5:1), beats 192x32 (6:1); the public rule says the same */
+  int ow, oh, of;
+  g_assert_cmpint (ke_gen_output_size (p.task, p.width, p.height, p.n_frames, im.width, im.height, &ow, &oh, &of),
+                   ==, KE_STATUS_OK);
+  g_assert_cmpint (ow, ==, 96);
+  g_assert_cmpint (oh, ==, 64);
   g_assert_cmpint (v->width, ==, ow);
   g_assert_cmpint (v->height, ==, oh);
+  g_assert_cmpint (v->n_frames, ==, of);
   ke_video_free (v);
   g_free (px);
   ke_model_free (m);
@@ -239,6 +245,57 @@ test_one_small_frame (void)
   ke_model_free (m);
 }
 
+/* Issue 11 item 9: a model that outputs NaN (eps NaN made every norm NaN) gave an all-NaN video with
+ * success. Now generation fails naming the stage and step; a latent holding NaN is refused before
+ * decoding. */
+static void
+test_non_finite (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  g_autofree char *path = test_tmp_path ("nan-latent.safetensors");
+  struct ke_tensor *bias = ke_tset_get (m->dit_w[0], "head.head.bias");
+  g_assert_nonnull (bias);
+  g_assert_cmpint (bias->type, ==, KE_DTYPE_F32);
+  /* a good run first, saving its latent */
+  p.save_latent_path = path;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  ke_video_free (v);
+  v = NULL;
+  /* then a NaN in the DiT's output bias (the DiT is built from these weights when first used) */
+  ke_model_free (m);
+  m = open_tiny ();
+  bias = ke_tset_get (m->dit_w[0], "head.head.bias");
+  ((float *) bias->data)[0] = NAN;
+  p = small_params (m, &w);
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_ERROR);
+  g_assert_null (v);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "the DiT (conditional pass) produced non-finite values (NaN at element"));
+  g_assert_nonnull (strstr (err.msg, "at step 1 of 3"));
+  ke_model_free (m);
+
+  /* a saved latent with an infinity in it */
+  m = open_tiny ();
+  struct ke_io *io = NULL;
+  g_assert_cmpint (ke_io_read (&io, path, &err), ==, KE_STATUS_OK);
+  const struct ke_io_tensor *t = ke_io_get (io, "latent");
+  g_assert_nonnull (t);
+  g_assert_cmpint (t->type, ==, KE_DTYPE_F32);
+  ((float *) t->data)[7] = INFINITY;   /* the file image is a private malloc'd copy */
+  g_assert_cmpint (ke_io_write (io, path, &err), ==, KE_STATUS_OK);
+  ke_io_free (io);
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_model_decode_latent (m, path, 0, &v, &err), ==, KE_STATUS_ERROR);
+  g_assert_null (v);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "the latent to decode holds a non-finite value (infinity at element 7)"));
+  ke_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -249,5 +306,6 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/image-mode", test_image_mode);
   g_test_add_func ("/generate/bad-input", test_bad_input);
   g_test_add_func ("/generate/one-small-frame", test_one_small_frame);
+  g_test_add_func ("/generate/non-finite", test_non_finite);
   return g_test_run ();
 }

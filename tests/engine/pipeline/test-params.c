@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "test-util.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/task-impl.h"
 
 static void
 test_defaults (void)

@@ -6,7 +6,7 @@
 #include "test-util.h"
 #include "loaders/loaders.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/tiny-impl.h"
 
 static void
 same_layout (const char *fixture, struct ke_tensor_set *got)

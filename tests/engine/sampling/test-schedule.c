@@ -2,8 +2,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "ke-debug.h"
 #include "test-util.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/io-impl.h"
 #include "sampling/sampling.h"
 
 /* The README's table of 10-step timesteps (exact integers). */

@@ -11,6 +11,7 @@
 #include "loaders/loaders.h"
 #include "loaders/name-map.h"
 #include "models/te/umt5.h"
+#include "ke-debug.h"
 #include "test-util.h"
 
 /* Module fixture tolerance (fixtures/README.md): float32 vs the float64 reference stays below 2.3e-6,

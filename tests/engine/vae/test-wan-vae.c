@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
-#include "ke.h"
+#include "ke-debug.h"
 #include "loaders/loaders.h"
 #include "models/vae/wan-vae.h"
 #include "test-util.h"

@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <math.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "core/threadpool.h"
 #include "loaders/loaders.h"
 #include "models/vae/wan-vae.h"
+#include "args.h"
 #include "bench.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -240,38 +242,51 @@ kinora_bench_vae (int argc, char **argv, int version)
   const char *backend = NULL;
   double budget = 0.0;
   const char *wfile = NULL;
-  for (int i = 1; i < argc; i++)
+  static const struct option options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "size", required_argument, NULL, 's' },
+    { "frames", required_argument, NULL, 'f' },
+    { "threads", required_argument, NULL, 't' },
+    { "budget", required_argument, NULL, 'B' },
+    { "tile", required_argument, NULL, 'T' },
+    { "weights-file", required_argument, NULL, 'w' },
+    { "fast", no_argument, NULL, 'F' },
+    { "backend", required_argument, NULL, 'b' },
+    { "conv", no_argument, NULL, 'c' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *cmd = version == 22 ? "kinora-bench vae22-decode" : "kinora-bench vae21-decode";
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":h", options, NULL)) != -1)
     {
-      const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--size") == 0 && v && sscanf (v, "%dx%d", &w, &h) == 2)
-        i++;
-      else if (strcmp (o, "--frames") == 0 && v)
-        frames = atoi (argv[++i]);
-      else if (strcmp (o, "--threads") == 0 && v)
-        threads = atoi (argv[++i]);
-      else if (strcmp (o, "--budget") == 0 && v)
-        budget = atof (argv[++i]);
-      else if (strcmp (o, "--tile") == 0 && v)
-        tile = atoi (argv[++i]);
-      else if (strcmp (o, "--weights-file") == 0 && v)
-        wfile = argv[++i];
-      else if (strcmp (o, "--fast") == 0)
-        fast = true;
-      else if (strcmp (o, "--backend") == 0 && v)
-        backend = argv[++i];
-      else if (strcmp (o, "--conv") == 0)
-        conv = 1;
-      else
+      bool ok = true;
+      switch (c)
         {
-          fprintf (stderr,
-                   "usage: kinora-bench vae%d-decode [--size WxH] [--frames N] [--threads N] [--fast]\n"
-                   "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda] [--weights-file PATH]\n"
-                   "  --weights-file: write the random weights to PATH (f32 safetensors) and decode from the\n"
-                   "  mapped file, as from a real checkpoint\n",
-                   version);
-          return 2;
+        case 'h':
+          printf ("usage: kinora-bench vae%d-decode [--size WxH] [--frames N] [--threads N] [--fast]\n"
+                  "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda] [--weights-file PATH]\n"
+                  "  --weights-file: write the random weights to PATH (f32 safetensors) and decode from the\n"
+                  "  mapped file, as from a real checkpoint\n",
+                  version);
+          return 0;
+        case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
+        case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
+        case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case 'B': ok = kinora_arg_double (cmd, "--budget", optarg, 0, false, 4096, &budget); break;
+        case 'T': ok = kinora_arg_int (cmd, "--tile", optarg, 0, 4096, &tile); break;
+        case 'w': wfile = optarg; break;
+        case 'F': fast = true; break;
+        case 'b': backend = optarg; break;
+        case 'c': conv = 1; break;
+        default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
+      if (!ok)
+        return 2;
     }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, options);
   if (threads > 0)
     ke_set_threads (threads);
   printf ("threads %d, OpenBLAS core %s\n", ke_get_threads (), bench_blas_corename ());

@@ -3,11 +3,13 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ke.h"
+#include "args.h"
 #include "bench.h"
 #include "core/tensor.h"
 #include "models/dit/wan.h"
@@ -70,34 +72,55 @@ kinora_bench_generate (int argc, char **argv)
   const char *model = "ti2v-5B", *backend = NULL;
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
-  for (int i = 1; i < argc; i++)
+  static const char cmd[] = "kinora-bench generate";
+  static const struct option options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "random", no_argument, NULL, 'R' },
+    { "model", required_argument, NULL, 'm' },
+    { "size", required_argument, NULL, 's' },
+    { "frames", required_argument, NULL, 'f' },
+    { "steps", required_argument, NULL, 'n' },
+    { "threads", required_argument, NULL, 't' },
+    { "layers", required_argument, NULL, 'l' },
+    { "backend", required_argument, NULL, 'b' },
+    { "precision", required_argument, NULL, 'p' },
+    { NULL, 0, NULL, 0 },
+  };
+  int opt;
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long (argc, argv, ":h", options, NULL)) != -1)
     {
-      const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--random") == 0)
+      bool ok = true;
+      switch (opt)
         {
-          random = 1;
-          continue;
+        case 'h': usage (); return 0;
+        case 'R': random = 1; break;
+        case 'm': model = optarg; break;
+        case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
+        case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
+        case 'n': ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps); break;
+        case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
+        case 'b': backend = optarg; break;
+        case 'p':
+          if (strcmp (optarg, "fp32") == 0)
+            prec = KE_PRECISION_FP32;
+          else if (strcmp (optarg, "bf16") == 0)
+            prec = KE_PRECISION_BF16;
+          else
+            {
+              fprintf (stderr, "%s: --precision %s: use bf16 or fp32\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        default: return kinora_arg_usage_error (cmd, opt, argc, argv, options);
         }
-      if (!v)
-        {
-          usage ();
-          return 2;
-        }
-      if (strcmp (o, "--model") == 0) model = v;
-      else if (strcmp (o, "--size") == 0) { if (sscanf (v, "%dx%d", &w, &h) != 2) { usage (); return 2; } }
-      else if (strcmp (o, "--frames") == 0) frames = atoi (v);
-      else if (strcmp (o, "--steps") == 0) steps = atoi (v);
-      else if (strcmp (o, "--threads") == 0) threads = atoi (v);
-      else if (strcmp (o, "--layers") == 0) layers = atoi (v);
-      else if (strcmp (o, "--backend") == 0) backend = v;
-      else if (strcmp (o, "--precision") == 0) prec = strcmp (v, "fp32") == 0 ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
-      else
-        {
-          usage ();
-          return 2;
-        }
-      i++;
+      if (!ok)
+        return 2;
     }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, options);
   if (!random)
     {
       fprintf (stderr, "kinora-bench generate: only --random weights are supported (no download needed)\n");

@@ -1,4 +1,5 @@
 /* main-bench.c: kinora-bench, speed and memory at the real model shapes with random weights.
+ * An internal benchmark: it links engine internals (engine_internal_dep), unlike kinora-cli.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -83,6 +84,9 @@ usage (FILE *f)
 {
   fprintf (f,
            "usage: kinora-bench <what> [options]\n"
+           "An internal benchmark of the Kinora engine: it links engine internals (random-weight models,\n"
+           "backends, the DiT, T5 and VAE directly), so it is not an example of the public API (ke.h).\n"
+           "\n"
            "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact]\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
@@ -95,7 +99,8 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     {
-      usage (stderr);
+      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode or generate "
+                       "(see --help)\n");
       return 2;
     }
   const char *w = argv[1];
@@ -111,12 +116,11 @@ main (int argc, char **argv)
     return kinora_bench_vae (argc - 1, argv + 1, 21);
   if (strcmp (w, "generate") == 0)
     return kinora_bench_generate (argc - 1, argv + 1);
-  if (strcmp (w, "--help") == 0)
+  if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);
       return 0;
     }
-  fprintf (stderr, "kinora-bench: unknown benchmark '%s'\n", w);
-  usage (stderr);
+  fprintf (stderr, "kinora-bench: unknown benchmark '%s' (see --help)\n", w);
   return 2;
 }

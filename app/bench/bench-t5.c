@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <math.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/te/umt5.h"
+#include "args.h"
 #include "bench.h"
 
 /* UMT5-XXL */
@@ -149,36 +151,41 @@ kinora_bench_t5 (int argc, char **argv)
 {
   const char *backend = "cpu";
   int threads = 0, layers = T5_LAYERS, tokens = 0, repeat = 2, exact = 0, random = 0, profile = 0;
-  for (int i = 1; i < argc; i++)
+  static const char cmd[] = "kinora-bench t5";
+  static const struct option options[] = {
+    { "random", no_argument, NULL, 'R' },
+    { "exact", no_argument, NULL, 'e' },
+    { "profile", no_argument, NULL, 'p' },
+    { "threads", required_argument, NULL, 't' },
+    { "layers", required_argument, NULL, 'l' },
+    { "tokens", required_argument, NULL, 'k' },
+    { "repeat", required_argument, NULL, 'r' },
+    { "backend", required_argument, NULL, 'b' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":", options, NULL)) != -1)
     {
-      const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--random") == 0 || strcmp (o, "--exact") == 0 || strcmp (o, "--profile") == 0)
+      bool ok = true;
+      switch (c)
         {
-          *(o[2] == 'r' ? &random : o[2] == 'e' ? &exact : &profile) = 1;
-          continue;
+        case 'R': random = 1; break;
+        case 'e': exact = 1; break;
+        case 'p': profile = 1; break;
+        case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, T5_LAYERS, &layers); break;
+        case 'k': ok = kinora_arg_int (cmd, "--tokens", optarg, 1, 4096, &tokens); break;
+        case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &repeat); break;
+        case 'b': backend = optarg; break;
+        default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
-      if (!v)
-        {
-          fprintf (stderr, "kinora-bench t5: option %s needs a value\n", o);
-          return 2;
-        }
-      if (strcmp (o, "--threads") == 0)
-        threads = atoi (v);
-      else if (strcmp (o, "--layers") == 0)
-        layers = atoi (v);
-      else if (strcmp (o, "--tokens") == 0)
-        tokens = atoi (v);
-      else if (strcmp (o, "--repeat") == 0)
-        repeat = atoi (v);
-      else if (strcmp (o, "--backend") == 0)
-        backend = v;
-      else
-        {
-          fprintf (stderr, "kinora-bench t5: bad option %s %s\n", o, v);
-          return 2;
-        }
-      i++;
+      if (!ok)
+        return 2;
     }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, options);
   if (!random)
     {
       fprintf (stderr, "usage: kinora-bench t5 --random [--threads N] [--tokens N] [--layers N] [--repeat N] "

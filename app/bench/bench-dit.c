@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <math.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/dit/wan.h"
-#include "pipeline/pipeline-impl.h"
+#include "pipeline/tiny-impl.h"
+#include "args.h"
 #include "bench.h"
 
 struct model_shape
@@ -76,40 +78,43 @@ kinora_bench_dit (int argc, char **argv)
 {
   const char *model = "ti2v-5B", *backend = "cpu";
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
-  for (int i = 1; i < argc; i++)
+  static const char cmd[] = "kinora-bench dit";
+  static const struct option options[] = {
+    { "exact", no_argument, NULL, 'e' },
+    { "profile", no_argument, NULL, 'p' },
+    { "model", required_argument, NULL, 'm' },
+    { "size", required_argument, NULL, 's' },
+    { "frames", required_argument, NULL, 'f' },
+    { "threads", required_argument, NULL, 't' },
+    { "repeat", required_argument, NULL, 'r' },
+    { "layers", required_argument, NULL, 'l' },
+    { "backend", required_argument, NULL, 'b' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":", options, NULL)) != -1)
     {
-      const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-      if (strcmp (o, "--exact") == 0 || strcmp (o, "--profile") == 0)
+      bool ok = true;
+      switch (c)
         {
-          *(o[2] == 'e' ? &exact : &profile) = 1;
-          continue;
+        case 'e': exact = 1; break;
+        case 'p': profile = 1; break;
+        case 'm': model = optarg; break;
+        case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
+        case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
+        case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &repeat); break;
+        case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
+        case 'b': backend = optarg; break;
+        default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
-      if (!v)
-        {
-          fprintf (stderr, "kinora-bench dit: option %s needs a value\n", o);
-          return 2;
-        }
-      if (strcmp (o, "--model") == 0)
-        model = v;
-      else if (strcmp (o, "--size") == 0 && sscanf (v, "%dx%d", &w, &h) == 2)
-        ;
-      else if (strcmp (o, "--frames") == 0)
-        frames = atoi (v);
-      else if (strcmp (o, "--threads") == 0)
-        threads = atoi (v);
-      else if (strcmp (o, "--repeat") == 0)
-        repeat = atoi (v);
-      else if (strcmp (o, "--layers") == 0)
-        layers = atoi (v);
-      else if (strcmp (o, "--backend") == 0)
-        backend = v;
-      else
-        {
-          fprintf (stderr, "kinora-bench dit: bad option %s %s\n", o, v);
-          return 2;
-        }
-      i++;
+      if (!ok)
+        return 2;
     }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, options);
   const struct model_shape *m = NULL;
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
     if (strcasecmp (model, shapes[i].name) == 0)

@@ -6,12 +6,14 @@
  */
 #include <cblas.h>
 #include <dlfcn.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/backend.h"
 #include "core/threadpool.h"
+#include "args.h"
 #include "bench.h"
 
 #ifdef KE_HAVE_DNNL
@@ -135,11 +137,31 @@ int
 kinora_bench_gemm (int argc, char **argv)
 {
   int reps = 3;
-  for (int i = 1; i + 1 < argc; i += 2)
-    if (strcmp (argv[i], "--threads") == 0)
-      ke_set_threads (atoi (argv[i + 1]));
-    else if (strcmp (argv[i], "--repeat") == 0)
-      reps = atoi (argv[i + 1]);
+  static const char cmd[] = "kinora-bench gemm";
+  static const struct option options[] = {
+    { "threads", required_argument, NULL, 't' },
+    { "repeat", required_argument, NULL, 'r' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c, threads = 0;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":", options, NULL)) != -1)
+    {
+      bool ok = true;
+      switch (c)
+        {
+        case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &reps); break;
+        default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
+        }
+      if (!ok)
+        return 2;
+    }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, options);
+  if (threads > 0)
+    ke_set_threads (threads);
   static const int shapes[][3] = {
     { 320, 3072, 3072 },   /* DiT q/k/v/o at 256x256x17 */
     { 320, 14336, 3072 },  /* ffn.0 */

@@ -1,0 +1,134 @@
+/* args.c: strict command-line numbers for kinora-cli and kinora-bench (see args.h).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+
+/* strtoll accepts leading blanks and "+"; a number on the command line is digits with an optional '-'. */
+static bool
+whole_number (const char *value, long long *out)
+{
+  const char *s = value;
+  char *end = NULL;
+
+  if (*s == '-')
+    s++;
+  if (!isdigit ((unsigned char) *s))
+    return false;
+  errno = 0;
+  long long v = strtoll (value, &end, 10);
+  if (errno != 0 || end == value || *end != '\0')
+    return false;
+  *out = v;
+  return true;
+}
+
+bool
+kinora_arg_int64 (const char *cmd, const char *opt, const char *value, int64_t min, int64_t max, int64_t *out)
+{
+  long long v = 0;
+
+  if (!whole_number (value, &v) || v < min || v > max)
+    {
+      fprintf (stderr, "%s: %s %s: use a whole number in %" PRId64 "..%" PRId64 "\n", cmd, opt, value, min, max);
+      return false;
+    }
+  *out = (int64_t) v;
+  return true;
+}
+
+bool
+kinora_arg_int (const char *cmd, const char *opt, const char *value, int min, int max, int *out)
+{
+  int64_t v = 0;
+
+  if (!kinora_arg_int64 (cmd, opt, value, min, max, &v))
+    return false;
+  *out = (int) v;
+  return true;
+}
+
+bool
+kinora_arg_double (const char *cmd, const char *opt, const char *value, double min, bool min_open, double max,
+                   double *out)
+{
+  char *end = NULL;
+  const char *s = value;
+  double v;
+
+  while (*s == ' ')
+    s++;
+  errno = 0;
+  v = strtod (value, &end);
+  if (s != value || end == value || *end != '\0' || errno == ERANGE || !isfinite (v) || v > max ||
+      (min_open ? v <= min : v < min))
+    {
+      fprintf (stderr, "%s: %s %s: use a number in %s%g, %g]\n", cmd, opt, value, min_open ? "(" : "[", min, max);
+      return false;
+    }
+  *out = v;
+  return true;
+}
+
+bool
+kinora_arg_size (const char *cmd, const char *opt, const char *value, int min, int max, int *width, int *height)
+{
+  const char *sep = strpbrk (value, "xX*");
+  long long w = 0, h = 0;
+  bool ok = false;
+
+  if (sep && sep != value)
+    {
+      char *first = strndup (value, (size_t) (sep - value));
+      ok = first && whole_number (first, &w) && whole_number (sep + 1, &h) && w >= min && w <= max && h >= min &&
+           h <= max;
+      free (first);
+    }
+  if (!ok)
+    {
+      fprintf (stderr, "%s: %s %s: use WIDTHxHEIGHT, each side a whole number in %d..%d\n", cmd, opt, value, min,
+               max);
+      return false;
+    }
+  *width = (int) w;
+  *height = (int) h;
+  return true;
+}
+
+int
+kinora_arg_usage_error (const char *cmd, int c, int argc, char **argv, const struct option *options)
+{
+  const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+  const char *eq = strchr (arg, '=');
+
+  /* --flag=value for an option that takes none */
+  if (c == '?' && strncmp (arg, "--", 2) == 0 && eq)
+    for (const struct option *o = options; o && o->name; o++)
+      if (o->has_arg == no_argument && strlen (o->name) == (size_t) (eq - arg - 2) &&
+          strncmp (o->name, arg + 2, (size_t) (eq - arg - 2)) == 0)
+        {
+          fprintf (stderr, "%s: option --%s takes no value (see --help)\n", cmd, o->name);
+          return 2;
+        }
+  if (c == ':')
+    fprintf (stderr, "%s: option %s needs a value (see --help)\n", cmd, arg);
+  else if (c == '?')
+    {
+      if (optopt > ' ' && optopt < 127 && strncmp (arg, "--", 2) != 0)
+        fprintf (stderr, "%s: unknown option -%c (see --help)\n", cmd, optopt);
+      else
+        fprintf (stderr, "%s: unknown option %s (see --help)\n", cmd, arg);
+    }
+  else
+    fprintf (stderr, "%s: unexpected argument '%s' (see --help)\n", cmd, optind < argc ? argv[optind] : "");
+  return 2;
+}

@@ -1,0 +1,30 @@
+/* args.h: strict command-line numbers for kinora-cli and kinora-bench.
+ *
+ * Each parser takes the whole value or nothing: no trailing characters, no overflow, finite numbers,
+ * inside [min, max]. On failure it prints one line to stderr naming the command, the option, the value
+ * and the valid range, and returns false; the caller exits with status 2.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A whole number in [min, max]. */
+bool kinora_arg_int (const char *cmd, const char *opt, const char *value, int min, int max, int *out);
+/* A whole number in [min, max], 64 bits. */
+bool kinora_arg_int64 (const char *cmd, const char *opt, const char *value, int64_t min, int64_t max,
+                       int64_t *out);
+/* A finite number in [min, max]; with min_open, min itself is refused: (min, max]. */
+bool kinora_arg_double (const char *cmd, const char *opt, const char *value, double min, bool min_open,
+                        double max, double *out);
+/* WIDTHxHEIGHT ('x', 'X' or '*' between), each side a whole number in [min, max]. */
+bool kinora_arg_size (const char *cmd, const char *opt, const char *value, int min, int max, int *width,
+                      int *height);
+
+struct option;
+/* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing
+ * value, else a stray argument at argv[optind]) under opterr = 0 and an optstring starting with ':';
+ * returns 2, the usage-error exit status. options: the table given to getopt_long. */
+int kinora_arg_usage_error (const char *cmd, int c, int argc, char **argv, const struct option *options);

@@ -1,0 +1,33 @@
+// ke-debug.h - Kinora engine debugging entry points: parity evaluation against golden fixtures.
+//
+// Not part of the application API (ke.h): these calls exist for `kinora-cli eval`, the parity tests and
+// the CUDA device runs. They read IO safetensors files that name their own weights and settings, and may
+// change with the fixtures. Same error rule as ke.h.
+#pragma once
+
+#include <stdbool.h>
+
+#include "ke.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// --- parity evaluation --------------------------------------------------------------------------
+// Run one module over the inputs of an IO safetensors file (as the golden fixtures store them) and
+// write every output the IO file's `outputs` metadata names. Used by `kinora-cli eval` and the tests.
+struct ke_eval_args {
+    const char * weights;       // weight file or folder (dit, t5, vae21, vae22)
+    const char * weights_dir;   // folder of weight files named in the IO metadata (pipeline)
+    const char * config;        // optional config.json overriding the weights' own config
+    const char * in;            // IO file with the inputs
+    const char * out;           // output safetensors file
+    const char * backend;       // "cpu" (default) or "cuda"
+    bool fast;                  // bf16 compute path instead of exact fp32
+};
+// what: "dit", "t5", "vae21", "vae22", "scheduler", "pipeline"
+enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, struct ke_error * err);
+
+#ifdef __cplusplus
+}
+#endif
