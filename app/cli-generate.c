@@ -17,6 +17,7 @@
 #include "cli.h"
 #ifdef KINORA_HAVE_EXPORT
 #include "kinora-export.h"
+#include "kinora-metadata.h"
 #endif
 
 static volatile sig_atomic_t interrupted;
@@ -105,23 +106,6 @@ abort_cb (void *user_data)
   return interrupted >= 2 ? 1 : interrupted == 1 ? 2 : 0;
 }
 
-/* A fresh seed in [0, 2^63 - 1], chosen here so that it can be reported and reused. */
-static long long
-random_seed (void)
-{
-  unsigned long long v = 0;
-  FILE *f = fopen ("/dev/urandom", "rb");
-  if (f)
-    {
-      if (fread (&v, sizeof v, 1, f) != 1)
-        v = 0;
-      fclose (f);
-    }
-  if (v == 0)
-    v = (unsigned long long) time (NULL) * 6364136223846793005ull + (unsigned long long) getpid ();
-  return (long long) (v >> 1);
-}
-
 enum
 {
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
@@ -208,10 +192,7 @@ kinora_cli_generate (int argc, char **argv)
           break;
         case OPT_SOLVER:
           solver = optarg;
-          if (strcmp (solver, "unipc") == 0) solver_id = KE_SOLVER_UNIPC;
-          else if (strcmp (solver, "dpm++") == 0 || strcmp (solver, "dpmpp") == 0) solver_id = KE_SOLVER_DPMPP;
-          else if (strcmp (solver, "euler") == 0) solver_id = KE_SOLVER_EULER;
-          else
+          if (ke_solver_from_name (solver, &solver_id) != 0)
             {
               fprintf (stderr, "%s: --solver %s: use unipc, dpm++ or euler\n", cmd, solver);
               ok = false;
@@ -249,7 +230,7 @@ kinora_cli_generate (int argc, char **argv)
 #ifdef KINORA_HAVE_EXPORT
   KinoraExportFormat format;
   g_autoptr (GError) gerr = NULL;
-  if (!kinora_export_format_from_path (out, &format, &gerr))
+  if (!kinora_export_format_from_path (out, &format, &gerr) || !kinora_export_check_target (out, &gerr))
     {
       fprintf (stderr, "kinora-cli generate: %s\n", gerr->message);
       return 2;
@@ -286,7 +267,7 @@ kinora_cli_generate (int argc, char **argv)
   if (have_seed)
     p.seed = seed;
   else
-    p.seed = random_seed ();
+    p.seed = ke_random_seed ();
   if (precision)
     p.precision = precision_id;
   if (solver)
@@ -301,6 +282,11 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
+  /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
+  static char *text_cache_dir;
+  if (text_cache_dir == NULL)
+    text_cache_dir = ke_text_cache_default_dir ();
+  p.text_cache_dir = text_cache_dir;
   struct bar bar = { quiet || !isatty (STDERR_FILENO) };
   p.progress = progress_cb;
   p.abort = abort_cb;
@@ -320,43 +306,19 @@ kinora_cli_generate (int argc, char **argv)
 
 #ifdef KINORA_HAVE_EXPORT
   {
-    char s_seed[32], s_steps[16], s_guide[32], s_guide_high[32], s_shift[32], s_size[32], s_frames[16], s_fps[32];
-    snprintf (s_seed, sizeof s_seed, "%lld", (long long) p.seed);
-    snprintf (s_steps, sizeof s_steps, "%d", p.steps);
-    snprintf (s_guide, sizeof s_guide, "%g", (double) p.guide);
-    snprintf (s_guide_high, sizeof s_guide_high, "%g", (double) p.guide_high);
-    snprintf (s_shift, sizeof s_shift, "%g", (double) p.shift);
-    snprintf (s_size, sizeof s_size, "%dx%d", video->width, video->height);
-    snprintf (s_frames, sizeof s_frames, "%d", video->n_frames);
-    snprintf (s_fps, sizeof s_fps, "%g", video->fps);
-    const char *tags[] = {
-      "prompt", p.prompt,
-      "negative_prompt", negative ? negative : "(official default)",
-      "model", ke_model_name (m),
-      "random_weights", ke_model_is_random (m) ? "true" : "false",
-      "seed", s_seed,
-      "steps", s_steps,
-      "guide", s_guide,
-      "guide_high", s_guide_high,
-      "shift", s_shift,
-      "solver", p.solver == KE_SOLVER_DPMPP ? "dpm++" : p.solver == KE_SOLVER_EULER ? "euler" : "unipc",
-      "size", s_size,
-      "frames", s_frames,
-      "fps", s_fps,
-      "image", image ? image : "",
-      "generator", "Kinora",
-      NULL,
-    };
+    /* what made the video: the steps run, the seed used, or what a decoded latent was saved with */
+    const struct ke_gen_params *made = video->made_with ? video->made_with : &p;
+    g_autofree char *digest = image ? kinora_metadata_file_digest (image, NULL) : NULL;
+    const char *digests[] = { "image", digest, NULL };
     g_autofree char *sidecar = kinora_export_sidecar_path (out, format);
-    if (!kinora_export_write (out, format, video->rgb, video->width, video->height, video->n_frames, video->fps,
-                              tags, &gerr) ||
-        !kinora_export_write_sidecar (sidecar, tags, &gerr))
+    if (!kinora_export_save (out, format, video->rgb, video->width, video->height, video->n_frames, video->fps, made,
+                             ke_model_name (m), image, digest ? digests : NULL, TRUE, &gerr))
       {
         fprintf (stderr, "kinora-cli generate: %s\n", gerr->message);
         goto out;
       }
     fprintf (stderr, "wrote %s (%dx%d, %d frames, %g fps, seed %lld) and %s\n", out, video->width, video->height,
-             video->n_frames, video->fps, (long long) p.seed, sidecar);
+             video->n_frames, video->fps, (long long) made->seed, sidecar);
   }
 #endif
   rc = 0;

@@ -18,7 +18,7 @@ run_pkgs=(
 )
 test_pkgs=(
   xvfb xauth imagemagick dbus-daemon gstreamer1.0-tools gstreamer1.0-plugins-base-apps
-  xdotool desktop-file-utils appstream libglib2.0-bin sentencepiece python3-sentencepiece python3-protobuf python3-numpy
+  xdotool desktop-file-utils appstream libglib2.0-bin ffmpeg sentencepiece python3-sentencepiece python3-protobuf python3-numpy
   libclang-rt-14-dev
 )
 pkgs=("${build_pkgs[@]}" "${run_pkgs[@]}")

@@ -11,6 +11,7 @@
 #include <gst/video/video.h>
 
 #include "kinora-exporter.h"
+#include "kinora-metadata.h"
 
 static const char *nicks[] = { "mp4", "webm", "png", "gif" };
 
@@ -41,37 +42,25 @@ kinora_export_format_from_nick (const char         *nick,
   return FALSE;
 }
 
+/* The image's digest, when its file is still there to read. */
+static char *
+image_digest (const KinoraParams *p)
+{
+  if (p->image_path == NULL || p->image_rgb == NULL || !g_file_test (p->image_path, G_FILE_TEST_IS_REGULAR))
+    return NULL;
+  return kinora_metadata_file_digest (p->image_path, NULL);
+}
+
 char **
 kinora_params_to_tags (const KinoraParams *p)
 {
-  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
-  char num[G_ASCII_DTOSTR_BUF_SIZE];
+  struct ke_gen_params kp;
+  struct ke_image image;
+  g_autofree char *digest = image_digest (p);
+  const char *digests[] = { "image", digest, NULL };
 
-#define ADD(k, v) G_STMT_START { g_strv_builder_add (b, k); g_strv_builder_add (b, v); } G_STMT_END
-#define ADD_INT(k, v) G_STMT_START { g_snprintf (num, sizeof num, "%" G_GINT64_FORMAT, (gint64) (v)); ADD (k, num); } G_STMT_END
-#define ADD_DBL(k, v) G_STMT_START { g_ascii_formatd (num, sizeof num, "%g", (v)); ADD (k, num); } G_STMT_END
-  ADD ("prompt", p->prompt ? p->prompt : "");
-  ADD ("negative_prompt", p->negative_prompt ? p->negative_prompt : "");
-  ADD ("model", p->model ? p->model : "");
-  ADD ("task", kinora_task_to_string (p->task));
-  ADD_INT ("width", p->width);
-  ADD_INT ("height", p->height);
-  ADD_INT ("frames", p->n_frames);
-  ADD_DBL ("fps", p->fps);
-  ADD_INT ("steps", p->steps);
-  ADD_DBL ("guidance", p->guide);
-  ADD_DBL ("guidance_high", p->guide_high);
-  ADD_DBL ("shift", p->shift);
-  ADD_INT ("seed", p->seed);
-  ADD_INT ("solver", p->solver);
-  if (p->image_path != NULL)
-    ADD ("image", p->image_path);
-  ADD ("generator", "Kinora " PACKAGE_VERSION);
-#undef ADD
-#undef ADD_INT
-#undef ADD_DBL
-
-  return g_strv_builder_end (b);
+  kinora_params_to_ke (p, &kp, &image);
+  return kinora_metadata_to_tags (&kp, p->model, p->image_path, digest ? digests : NULL);
 }
 
 gboolean
@@ -82,17 +71,21 @@ kinora_exporter_write (KinoraVideo        *video,
                        gboolean            sidecar,
                        GError            **error)
 {
-  g_auto(GStrv) tags = kinora_params_to_tags (params);
+  struct ke_gen_params kp;
+  struct ke_image image;
+  g_autofree char *digest = image_digest (params);
+  const char *digests[] = { "image", digest, NULL };
 
-  if (!kinora_export_write (path, format, g_bytes_get_data (video->rgb, NULL), video->width, video->height,
-                            video->n_frames, video->fps, (const char * const *) tags, error))
+  g_autofree char *target = format == KINORA_EXPORT_PNG && !g_str_has_suffix (path, "/")
+                            ? g_strconcat (path, "/", NULL) : g_strdup (path);
+
+  /* a missing or read-only folder is named before any encoding starts */
+  if (!kinora_export_check_target (target, error))
     return FALSE;
-  if (sidecar)
-    {
-      g_autofree char *json = kinora_export_sidecar_path (path, format);
-      return kinora_export_write_sidecar (json, (const char * const *) tags, error);
-    }
-  return TRUE;
+  kinora_params_to_ke (params, &kp, &image);
+  return kinora_export_save (path, format, g_bytes_get_data (video->rgb, NULL), video->width, video->height,
+                             video->n_frames, video->fps, &kp, params->model, params->image_path,
+                             digest ? digests : NULL, sidecar, error);
 }
 
 typedef struct

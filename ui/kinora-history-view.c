@@ -62,7 +62,9 @@ create_card_cb (gpointer item,
   gtk_actionable_set_action_name (GTK_ACTIONABLE (open), "win.open-history");
   gtk_actionable_set_action_target (GTK_ACTIONABLE (open), "s", id);
   gtk_widget_set_tooltip_text (open, _("Play"));
-  picture = gtk_picture_new_for_paintable (GDK_PAINTABLE (kinora_history_item_get_thumbnail (entry)));
+  picture = gtk_picture_new ();
+  /* the thumbnail arrives once decoded off the main thread */
+  g_object_bind_property (entry, "thumbnail", picture, "paintable", G_BINDING_SYNC_CREATE);
   gtk_picture_set_can_shrink (GTK_PICTURE (picture), TRUE);
   gtk_widget_set_size_request (picture, 200, 120);
   gtk_button_set_child (GTK_BUTTON (open), picture);

@@ -161,6 +161,10 @@ struct _KinoraJob
   struct ke_progress progress;
   GQueue             previews;
   gint               stop_keep;   /* atomic */
+
+  /* Set by the worker before it returns, read in the finish function */
+  int                steps_run;   /* fewer than asked after stop-and-keep */
+  gint64             seed_used;
 };
 
 G_DEFINE_FINAL_TYPE (KinoraJob, kinora_job, G_TYPE_OBJECT)
@@ -440,6 +444,9 @@ generate_thread (GTask        *task,
   p.preview = preview_cb;
   p.abort = abort_cb;
   p.user_data = self;
+  /* prompt embeddings are cached on disk, keyed by model digest and token ids */
+  g_autofree char *text_cache_dir = g_build_filename (g_get_user_cache_dir (), "kinora", "text", NULL);
+  p.text_cache_dir = text_cache_dir;
 
   st = ke_generate (model, &p, &v, &err);
   g_mutex_unlock (&model_lock);
@@ -462,6 +469,9 @@ generate_thread (GTask        *task,
     g_autoptr(GBytes) bytes = g_bytes_new (v->rgb, (gsize) v->n_frames * v->width * v->height * 3);
     video = kinora_video_new (bytes, v->width, v->height, v->n_frames, v->fps);
   }
+  /* what the engine did, which the saved settings record */
+  self->steps_run = v->made_with != NULL ? v->made_with->steps : p.steps;
+  self->seed_used = v->made_with != NULL ? v->made_with->seed : p.seed;
   ke_video_free (v);
   g_task_return_pointer (task, video, (GDestroyNotify) kinora_video_unref);
 }
@@ -490,13 +500,24 @@ kinora_job_generate_finish (KinoraJob     *self,
                             gint64        *seed,
                             GError       **error)
 {
+  KinoraVideo *video;
+
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
 
   /* deliver the last previews and progress before the result */
   kinora_job_flush (self);
+  video = g_task_propagate_pointer (G_TASK (result), error);
+  /* the job's settings become those of the result: the steps actually run (stop-and-keep ends
+   * early) and the seed used */
+  if (video != NULL && self->params != NULL)
+    {
+      self->params->steps = self->steps_run;
+      if (self->seed_used >= 0)
+        self->params->seed = self->seed_used;
+    }
   if (seed != NULL && self->params != NULL)
     *seed = self->params->seed;
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return video;
 }
 
 KinoraModelInfo *

@@ -7,8 +7,10 @@
 #include <math.h>
 #include <string.h>
 #include <glib/gi18n.h>
+
 #include <json-c/json.h>
 
+#include "kinora-metadata.h"
 #include "kinora-params.h"
 
 G_DEFINE_BOXED_TYPE (KinoraParams, kinora_params, kinora_params_copy, kinora_params_free)
@@ -327,118 +329,80 @@ kinora_image_crop (enum ke_task     task,
 
 /* --- JSON ---------------------------------------------------------------------------------------- */
 
+/* The vocabulary of export/ (kinora-metadata.h): the same keys as the files' tags and sidecars. */
 char *
 kinora_params_to_json (const KinoraParams *self)
 {
-  json_object *o = json_object_new_object ();
-  char *ret;
+  struct ke_gen_params p;
+  struct ke_image image;
 
-  json_object_object_add (o, "generator", json_object_new_string ("Kinora " PACKAGE_VERSION));
-  json_object_object_add (o, "model", json_object_new_string (self->model ? self->model : ""));
-  json_object_object_add (o, "task", json_object_new_string (kinora_task_to_string (self->task)));
-  json_object_object_add (o, "prompt", json_object_new_string (self->prompt ? self->prompt : ""));
-  json_object_object_add (o, "negative_prompt",
-                          json_object_new_string (self->negative_prompt ? self->negative_prompt : ""));
-  if (self->image_path != NULL)
-    json_object_object_add (o, "image", json_object_new_string (self->image_path));
-  json_object_object_add (o, "width", json_object_new_int (self->width));
-  json_object_object_add (o, "height", json_object_new_int (self->height));
-  json_object_object_add (o, "frames", json_object_new_int (self->n_frames));
-  json_object_object_add (o, "fps", json_object_new_double (self->fps));
-  json_object_object_add (o, "steps", json_object_new_int (self->steps));
-  json_object_object_add (o, "guidance", json_object_new_double (self->guide));
-  json_object_object_add (o, "guidance_high", json_object_new_double (self->guide_high));
-  json_object_object_add (o, "shift", json_object_new_double (self->shift));
-  json_object_object_add (o, "seed", json_object_new_int64 (self->seed));
-  json_object_object_add (o, "solver", json_object_new_int (self->solver));
-  json_object_object_add (o, "precision", json_object_new_string (self->precision == KE_PRECISION_FP32 ? "fp32" : "bf16"));
-  if (self->backend != NULL)
-    json_object_object_add (o, "backend", json_object_new_string (self->backend));
-
-  ret = g_strdup (json_object_to_json_string_ext (o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-  json_object_put (o);
-  return ret;
+  kinora_params_to_ke (self, &p, &image);
+  return kinora_metadata_to_json (&p, self->model, self->image_path, NULL);
 }
 
-static const char *
-get_str (json_object *o,
-         const char  *key)
+/* A string the record names under @key, or NULL */
+static char *
+record_dup_string (const char *json,
+                   const char *key)
 {
-  json_object *v;
+  json_object *o = json_tokener_parse (json);
+  json_object *v = NULL;
+  char *value = NULL;
 
-  if (json_object_object_get_ex (o, key, &v) && json_object_is_type (v, json_type_string))
-    return json_object_get_string (v);
-  return NULL;
+  if (o != NULL && json_object_is_type (o, json_type_object) && json_object_object_get_ex (o, key, &v)
+      && json_object_is_type (v, json_type_string))
+    value = g_strdup (json_object_get_string (v));
+  if (o != NULL)
+    json_object_put (o);
+  return value;
 }
 
-static gboolean
-get_num (json_object *o,
-         const char  *key,
-         double      *out)
-{
-  json_object *v;
-
-  if (json_object_object_get_ex (o, key, &v)
-      && (json_object_is_type (v, json_type_int) || json_object_is_type (v, json_type_double)))
-    {
-      *out = json_object_get_double (v);
-      return TRUE;
-    }
-  return FALSE;
-}
-
+/* Reads what kinora_params_to_json() writes, the sidecar of a Kinora file, and the layouts of older
+ * versions (kinora-metadata.c lists them). */
 KinoraParams *
 kinora_params_new_from_json (const char  *json,
                              GError     **error)
 {
-  g_autoptr(KinoraParams) self = NULL;
-  json_object *o = json_tokener_parse (json);
-  enum ke_task task = KE_TASK_TI2V_5B;
-  json_object *v;
-  double d;
+  g_autoptr(KinoraMetadata) m = NULL;
+  g_autoptr(GError) local_error = NULL;
+  KinoraParams *self;
 
-  if (o == NULL || !json_object_is_type (o, json_type_object))
+  m = kinora_metadata_new_from_json (json, &local_error);
+  if (m == NULL)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("The settings file is not valid JSON"));
-      if (o != NULL)
-        json_object_put (o);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s (%s)", _("The settings file is not valid JSON"),
+                   local_error->message);
       return NULL;
     }
-
-  kinora_task_from_string (get_str (o, "task"), &task);
-  self = kinora_params_new_for_task (task);
-  g_free (self->model);
-  self->model = g_strdup (get_str (o, "model"));
+  self = kinora_params_new_for_task (m->params.task);
+  self->model = g_strdup (m->model);
   g_free (self->prompt);
-  self->prompt = g_strdup (get_str (o, "prompt") ? get_str (o, "prompt") : "");
+  self->prompt = g_strdup (m->params.prompt);
   g_free (self->negative_prompt);
-  self->negative_prompt = g_strdup (get_str (o, "negative_prompt"));
-  self->image_path = g_strdup (get_str (o, "image"));
-  if (get_num (o, "width", &d))
-    self->width = (int) d;
-  if (get_num (o, "height", &d))
-    self->height = (int) d;
-  if (get_num (o, "frames", &d))
-    self->n_frames = (int) d;
-  if (get_num (o, "fps", &d))
-    self->fps = d;
-  if (get_num (o, "steps", &d))
-    self->steps = (int) d;
-  if (get_num (o, "guidance", &d))
-    self->guide = d;
-  if (get_num (o, "guidance_high", &d))
-    self->guide_high = d;
-  if (get_num (o, "shift", &d))
-    self->shift = d;
-  if (json_object_object_get_ex (o, "seed", &v) && json_object_is_type (v, json_type_int))
-    self->seed = json_object_get_int64 (v);
-  if (get_num (o, "solver", &d) && d >= 0 && d <= KE_SOLVER_EULER)
-    self->solver = (enum ke_solver) d;
-  if (g_strcmp0 (get_str (o, "precision"), "fp32") == 0)
-    self->precision = KE_PRECISION_FP32;
-  if (g_strv_contains ((const char *[]) { "auto", "cpu", "cuda", NULL }, get_str (o, "backend") ? get_str (o, "backend") : ""))
-    self->backend = g_strdup (get_str (o, "backend"));
+  self->negative_prompt = g_strdup (m->params.negative_prompt);
+  self->image_path = g_strdup (m->image);
+  self->width = m->params.width;
+  self->height = m->params.height;
+  self->n_frames = m->params.n_frames;
+  self->fps = m->params.fps;
+  self->steps = m->params.steps;
+  self->guide = m->params.guide;
+  self->guide_high = m->params.guide_high;
+  self->shift = m->params.shift;
+  if (m->params.seed >= 0)
+    self->seed = m->params.seed;
+  self->solver = m->params.solver;
+  /* backend and precision: only where the record names them (older records do not) */
+  {
+    g_autofree char *backend = record_dup_string (json, "backend");
+    g_autofree char *precision = record_dup_string (json, "precision");
 
-  json_object_put (o);
-  return g_steal_pointer (&self);
+    if (backend != NULL && g_strv_contains ((const char * const[]) { "auto", "cpu", "cuda", NULL }, backend))
+      self->backend = g_steal_pointer (&backend);
+    if (g_strcmp0 (precision, "fp32") == 0)
+      self->precision = KE_PRECISION_FP32;
+    else if (g_strcmp0 (precision, "bf16") == 0)
+      self->precision = KE_PRECISION_BF16;
+  }
+  return self;
 }

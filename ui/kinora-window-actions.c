@@ -584,6 +584,49 @@ reuse_settings_action (GtkWidget  *widget,
   _kinora_window_toast (self, _("Settings restored"));
 }
 
+typedef struct
+{
+  GWeakRef           window;
+  KinoraHistory     *history;
+  KinoraHistoryItem *item;
+  gboolean           undone;
+} PendingDelete;
+
+static void
+pending_delete_free (PendingDelete *pd)
+{
+  g_weak_ref_clear (&pd->window);
+  g_object_unref (pd->history);
+  g_object_unref (pd->item);
+  g_free (pd);
+}
+
+static void
+delete_undo_cb (AdwToast      *toast,
+                PendingDelete *pd)
+{
+  g_autoptr(KinoraWindow) self = g_weak_ref_get (&pd->window);
+
+  pd->undone = TRUE;
+  kinora_history_unhide (pd->history, pd->item);
+  if (self != NULL)
+    _kinora_window_update_actions (self);
+}
+
+/* The toast is gone without Undo: now the entry is deleted from disk. */
+static void
+delete_dismissed_cb (AdwToast      *toast,
+                     PendingDelete *pd)
+{
+  g_autoptr(KinoraWindow) self = g_weak_ref_get (&pd->window);
+  g_autoptr(GError) error = NULL;
+
+  if (pd->undone)
+    return;
+  if (!kinora_history_remove (pd->history, pd->item, &error) && self != NULL)
+    show_error (self, error);
+}
+
 static void
 delete_history_action (GtkWidget  *widget,
                        const char *action_name,
@@ -591,7 +634,8 @@ delete_history_action (GtkWidget  *widget,
 {
   KinoraWindow *self = KINORA_WINDOW (widget);
   g_autoptr(KinoraHistoryItem) item = find_item (self, param);
-  g_autoptr(GError) error = NULL;
+  PendingDelete *pd;
+  AdwToast *toast;
 
   if (item == NULL)
     return;
@@ -605,8 +649,22 @@ delete_history_action (GtkWidget  *widget,
           gtk_stack_set_visible_child_name (self->output_stack, "ready");
         }
     }
-  if (!kinora_history_remove (self->history, item, &error))
-    show_error (self, error);
+  /* hidden at once, deleted from disk only when the toast goes without Undo (the GNOME way to
+   * make a deletion recoverable) */
+  kinora_history_hide (self->history, item);
+  pd = g_new0 (PendingDelete, 1);
+  g_weak_ref_init (&pd->window, self);
+  pd->history = g_object_ref (self->history);
+  pd->item = g_object_ref (item);
+  toast = adw_toast_new (_("Result deleted"));
+  adw_toast_set_button_label (toast, _("_Undo"));
+  adw_toast_set_timeout (toast, 8);
+  g_signal_connect (toast, "button-clicked", G_CALLBACK (delete_undo_cb), pd);
+  g_signal_connect_data (toast, "dismissed", G_CALLBACK (delete_dismissed_cb), pd,
+                         (GClosureNotify) (void (*) (void)) pending_delete_free, 0);
+  /* kept for the tests, which press Undo or let the toast go */
+  g_object_set_data_full (G_OBJECT (self), "kinora-last-delete-toast", g_object_ref (toast), g_object_unref);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
   _kinora_window_update_actions (self);
 }
 

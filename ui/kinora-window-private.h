@@ -94,6 +94,7 @@ struct _KinoraWindow
 
 void _kinora_window_class_actions_init (KinoraWindowClass *klass);
 void _kinora_window_update_actions     (KinoraWindow      *self);
+char *_kinora_window_dup_models_doc_uri (void);
 void _kinora_window_toast              (KinoraWindow      *self,
                                         const char        *message);
 void _kinora_window_select_model       (KinoraWindow      *self,

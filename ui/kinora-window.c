@@ -14,9 +14,19 @@ G_DEFINE_FINAL_TYPE (KinoraWindow, kinora_window, ADW_TYPE_APPLICATION_WINDOW)
 
 #define MAX_RECENT_PROMPTS 12
 #define TEST_MODEL "tiny"
-#define WEIGHTS_DOCS_URL "https://github.com/kinora/kinora/blob/main/flatpak-free-docs/models.md"
 
 /* --- helpers ------------------------------------------------------------------------------------- */
+
+/* file:// URI of models.md (how to get the weights): the installed docs, else the source tree's copy
+ * when running uninstalled */
+char *
+_kinora_window_dup_models_doc_uri (void)
+{
+  g_autofree char *installed = g_build_filename (DOCSDIR, "models.md", NULL);
+  g_autofree char *source = g_build_filename (SOURCE_DOCSDIR, "models.md", NULL);
+
+  return g_filename_to_uri (g_file_test (installed, G_FILE_TEST_IS_REGULAR) ? installed : source, NULL, NULL);
+}
 
 static char *
 text_view_dup_text (GtkTextView *view)
@@ -700,6 +710,7 @@ kinora_window_init (KinoraWindow *self)
   GtkStringList *tasks;
   g_autofree char *model = NULL;
   g_autofree char *docs = NULL;
+  g_autofree char *docs_uri = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
 
@@ -731,10 +742,11 @@ kinora_window_init (KinoraWindow *self)
   adw_combo_row_set_model (self->model_row, G_LIST_MODEL (self->model_names));
 
   /* Translators: the link goes to the page on getting the weights */
+  docs_uri = _kinora_window_dup_models_doc_uri ();
   docs = g_strdup_printf (_("Kinora needs the Wan2.2 weights to make real videos. "
                             "<a href=\"%s\">Read how to get them</a>, then choose their folder. "
                             "Meanwhile the test model lets you try every control; it makes random patterns."),
-                          WEIGHTS_DOCS_URL);
+                          docs_uri);
   gtk_label_set_markup (self->no_model_label, docs);
 
   self->history = kinora_history_new (NULL);

@@ -10,6 +10,8 @@
 //    backend memory too (ke_be_alloc + upload once); only ke_linear/ke_conv3d hold host tensors.
 //  - ops are synchronous from the caller's view (a device backend may queue them on one stream;
 //    download synchronises).
+//  - fusion is explicit: a chain a device backend runs as fewer passes is an op of its own (see
+//    "fused ops" below), called by name from the model; a backend never fuses behind the caller's back.
 #pragma once
 
 #include <stddef.h>
@@ -18,6 +20,14 @@
 #include "core/tensor.h"
 
 struct ke_backend;
+
+// An activation in the backend's matmul-input format (opaque): the CPU backend stores f32, the CUDA
+// backend bf16, ops.xbuf_elem bytes per element. It only carries an intermediate from one fused op to
+// the next (a normalised GEMM input, q/k/v for attention, the attention output, the FFN hidden
+// state), so that a device backend writes the narrow copy its GEMMs and attention read and never the
+// f32 one. Allocate n elements with ke_be_alloc_xbuf (or carve n * xbuf_elem bytes out of backend
+// memory); models never read or write one except through the ops below.
+struct ke_xbuf;
 
 // A Linear layer: y = x W^T + b with W [out, in] (PyTorch layout), b [out] or NULL.
 struct ke_linear {
@@ -48,7 +58,8 @@ struct ke_backend_ops {
     const char * name;
 
     // --- memory -------------------------------------------------------------------------------
-    void * (*alloc)(struct ke_backend * be, size_t n);              // NULL when out of memory
+    void * (*alloc)(struct ke_backend * be, size_t n);              // NULL when out of memory (not recorded:
+                                                                    // the caller names what it allocated)
     void (*free)(struct ke_backend * be, void * p);
     void (*upload)(struct ke_backend * be, void * dst, const void * src, size_t n);     // host -> backend
     void (*download)(struct ke_backend * be, void * dst, const void * src, size_t n);   // backend -> host
@@ -92,6 +103,42 @@ struct ke_backend_ops {
     // H*hd). bias: [H, Lq, Lk] or NULL. Must not materialise the full [Lq, Lk] matrix per head.
     void (*attention)(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
                       int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
+
+    // --- fused ops ----------------------------------------------------------------------------
+    // Each equals the composition of plain ops written beside it (the CPU backend runs exactly that
+    // composition, cpu-fused.c; tests/engine/backends/test-fused.c checks it), except that a value held
+    // in a struct ke_xbuf is rounded to the backend's format (bf16 on CUDA). x[M, D] layouts as above.
+    size_t xbuf_elem;   // bytes per element of a struct ke_xbuf
+    // y = x as an xbuf (x[n] f32).
+    void (*to_xbuf)(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n);
+    // y = modulate(layer_norm(x, w, b, eps), shift, scale, mod_stride, sel) as an xbuf; shift and scale
+    // NULL: the LayerNorm alone. (CUDA: one pass writing the bf16 GEMM input.)
+    void (*layer_norm_mod_x)(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                             const float * w, const float * b, float eps, const float * shift, const float * scale,
+                             int64_t mod_stride, const int32_t * sel);
+    // y = rope(rms_norm(x, w, eps), cs) as an xbuf, x[L, n_heads*head_dim]; cs NULL: no rotation (the
+    // cross-attention q). (CUDA: one pass writing the bf16 q/k for the attention.)
+    void (*rms_norm_rope_x)(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                            int head_dim, const float * w, float eps, const float * cs);
+    // y[M, n_out] = linear(x) (f32 output).
+    void (*linear_x)(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M,
+                     const struct ke_linear * l);
+    // y = gelu_tanh(linear(x)) as an xbuf [M, n_out]. (CUDA: GELU in the GEMM epilogue, bf16 output.)
+    void (*linear_gelu_x)(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                          const struct ke_linear * l);
+    // r[M, n_out] += gate[s] * linear(x) (gated_add of the linear's output; gate NULL: plain add).
+    // tmp: caller scratch of M*n_out floats the backend may use for the linear's output (CUDA adds in
+    // the GEMM instead when it can: no selector, or no gate).
+    void (*linear_gated_add_x)(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                               const struct ke_linear * l, const float * gate, int64_t gate_stride,
+                               const int32_t * sel, float * tmp);
+    // o = attention(q, k, v) without bias, all xbufs in the attention op's layout.
+    void (*attention_x)(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q,
+                        const struct ke_xbuf * k, const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads,
+                        int head_dim, float scale);
+    // y = silu(channel_l2norm(x, gamma)) (y may equal x). (CUDA: one pass.)
+    void (*channel_l2norm_silu)(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                                const float * gamma);
 
     // --- DiT layout ---------------------------------------------------------------------------
     // x[C, F, H, W] -> patches[L, C*ph*pw] (kt = 1), token order f, y, x; element order (c, dy, dx),
@@ -154,8 +201,10 @@ struct ke_backend {
     enum ke_precision precision;   // matmul/conv compute precision
     void * impl;                   // backend private state
     // Sticky failure: the first failed op (out of memory, a device error) records code + message here
-    // through ke_be_fail; later ops may do nothing until ke_be_status reads and clears it. Ops return
-    // void, so callers check ke_be_status at least once per transformer block and per VAE frame.
+    // through ke_be_fail ("out of memory for <what> (<n> bytes)"); the op returns without its result and
+    // later ops may do nothing until ke_be_status reads and clears it. Ops return void, so models check
+    // ke_be_failed at least once per transformer block and per VAE chunk, and end every call with
+    // ke_be_status (its status and message become the call's). A backend never aborts on a failure.
     struct ke_error failure;
 };
 
@@ -177,3 +226,7 @@ struct ke_backend * ke_backend_by_name(const char * name, struct ke_error * err)
 // Convenience wrappers.
 static inline void * ke_be_alloc(struct ke_backend * be, size_t n) { return be->ops->alloc(be, n); }
 static inline void ke_be_free(struct ke_backend * be, void * p) { if (p) be->ops->free(be, p); }
+static inline struct ke_xbuf * ke_be_alloc_xbuf(struct ke_backend * be, int64_t n)
+{
+    return (struct ke_xbuf *) be->ops->alloc(be, (size_t) n * be->ops->xbuf_elem);
+}

@@ -24,6 +24,18 @@ static double now(void)
 }
 
 #define P(be) ((struct prof *) (be))
+
+// A failure the wrapped backend recorded becomes the wrapper's at once (models check the wrapper's
+// record with ke_be_failed every block; w_status does the same after the inner status op).
+static void take_failure(struct ke_backend * be)
+{
+    struct ke_backend * in = P(be)->in;
+    if (in->failure.code != KE_STATUS_OK) {
+        ke_be_fail(be, in->failure.code, "%s", in->failure.msg);
+        memset(&in->failure, 0, sizeof(in->failure));
+    }
+}
+
 #define TIMED(bucket, call)                                  \
     do {                                                     \
         struct prof * p_ = P(be);                            \
@@ -34,6 +46,7 @@ static double now(void)
         }                                                    \
         p_->t[bucket] += now() - t0_;                        \
         p_->n[bucket]++;                                     \
+        take_failure(be);                                    \
     } while (0)
 
 static void * w_alloc(struct ke_backend * be, size_t n) { return P(be)->in->ops->alloc(P(be)->in, n); }
@@ -98,6 +111,58 @@ static void w_conv3d(struct ke_backend * be, float * y, const float * x, const s
     TIMED(KE_PROF_GEMM, P(be)->in->ops->conv3d(P(be)->in, y, x, c, T, H, W, pt0, pt1, ph, pw, st, sh, sw));
 }
 
+// fused ops: timed as the class of their main work
+static void w_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n)
+{
+    TIMED(KE_PROF_OTHER, P(be)->in->ops->to_xbuf(P(be)->in, y, x, n));
+}
+static void w_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                               const float * w, const float * b, float eps, const float * sh, const float * sc,
+                               int64_t st, const int32_t * sel)
+{
+    TIMED(KE_PROF_OTHER, P(be)->in->ops->layer_norm_mod_x(P(be)->in, y, x, M, D, w, b, eps, sh, sc, st, sel));
+}
+static void w_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int H, int hd,
+                              const float * w, float eps, const float * cs)
+{
+    TIMED(KE_PROF_OTHER, P(be)->in->ops->rms_norm_rope_x(P(be)->in, y, x, L, H, hd, w, eps, cs));
+}
+static void w_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l)
+{
+    TIMED(KE_PROF_GEMM, P(be)->in->ops->linear_x(P(be)->in, y, x, M, l));
+}
+static void w_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                            const struct ke_linear * l)
+{
+    TIMED(KE_PROF_GEMM, P(be)->in->ops->linear_gelu_x(P(be)->in, y, x, M, l));
+}
+static void w_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                                 const struct ke_linear * l, const float * g, int64_t gs, const int32_t * sel,
+                                 float * tmp)
+{
+    TIMED(KE_PROF_GEMM, P(be)->in->ops->linear_gated_add_x(P(be)->in, r, x, M, l, g, gs, sel, tmp));
+}
+static void w_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q,
+                          const struct ke_xbuf * k, const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int H, int hd,
+                          float scale)
+{
+    TIMED(KE_PROF_ATTENTION, P(be)->in->ops->attention_x(P(be)->in, o, q, k, v, Lq, Lk, H, hd, scale));
+}
+static void w_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                                  const float * gamma)
+{
+    TIMED(KE_PROF_OTHER, P(be)->in->ops->channel_l2norm_silu(P(be)->in, y, x, C, N, gamma));
+}
+// the inner backend records failures in its own struct: hand them on to the wrapper's
+static void w_status(struct ke_backend * be)
+{
+    struct ke_backend * in = P(be)->in;
+    if (in->ops->status) {
+        in->ops->status(in);
+    }
+    take_failure(be);
+}
+
 struct ke_backend * ke_backend_profile_wrap(struct ke_backend * inner)
 {
     struct prof * p = calloc(1, sizeof(*p));
@@ -134,6 +199,15 @@ struct ke_backend * ke_backend_profile_wrap(struct ke_backend * inner)
     p->ops.conv3d_prepare = w_conv3d_prepare;
     p->ops.conv3d_release = w_conv3d_release;
     p->ops.conv3d = w_conv3d;
+    p->ops.to_xbuf = w_to_xbuf;
+    p->ops.layer_norm_mod_x = w_layer_norm_mod_x;
+    p->ops.rms_norm_rope_x = w_rms_norm_rope_x;
+    p->ops.linear_x = w_linear_x;
+    p->ops.linear_gelu_x = w_linear_gelu_x;
+    p->ops.linear_gated_add_x = w_linear_gated_add_x;
+    p->ops.attention_x = w_attention_x;
+    p->ops.channel_l2norm_silu = w_channel_l2norm_silu;
+    p->ops.status = w_status;
     p->base.ops = &p->ops;
     p->base.precision = inner->precision;
     p->base.impl = inner->impl;

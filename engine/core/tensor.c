@@ -311,6 +311,7 @@ struct ke_tensor_set {
     struct ke_tensor * tensors;
     char ** names;
     int n, cap;
+    int names_cap;      // allocated entries of names (kept equal to cap)
     // open-addressing hash of names -> index + 1
     int * hash;
     int hash_cap;
@@ -449,13 +450,18 @@ struct ke_tensor * ke_tset_add(struct ke_tensor_set * s, const char * name, enum
         ke_err(err, KE_STATUS_NOMEM, "%s: out of memory adding tensor '%s'", s->path, name);
         return NULL;
     }
-    // the names array always has the tensors' capacity
-    char ** nn = realloc(s->names, (size_t) s->cap * sizeof(char *));
-    char * nm = strdup(name);
-    if (!nn || !nm) {
+    // the names array follows the tensors' capacity, reallocated only when that grew (a realloc per
+    // add copied the whole array under allocators that never resize in place, ASan's: quadratic)
+    char ** nn = s->names;
+    if (s->names_cap != s->cap) {
+        nn = realloc(s->names, (size_t) s->cap * sizeof(char *));
         if (nn) {
             s->names = nn;
+            s->names_cap = s->cap;
         }
+    }
+    char * nm = strdup(name);
+    if (!nn || !nm) {
         free(nm);
         ke_err(err, KE_STATUS_NOMEM, "%s: out of memory adding tensor '%s'", s->path, name);
         return NULL;
@@ -464,11 +470,8 @@ struct ke_tensor * ke_tset_add(struct ke_tensor_set * s, const char * name, enum
     struct ke_tensor * t = &s->tensors[s->n];
     ke_tensor_init(t, type, n_dims, shape, data);
     s->names[s->n] = nm;
+    t->name = nm;   // the name string itself never moves when the arrays grow
     s->n++;
-    // names/tensors may have moved: refresh name pointers
-    for (int i = 0; i < s->n; i++) {
-        s->tensors[i].name = s->names[i];
-    }
     if (s->n * 2 + 2 > s->hash_cap) {
         if (rehash(s) < 0) {
             ke_err(err, KE_STATUS_NOMEM, "%s: out of memory indexing tensors", s->path);
@@ -583,18 +586,31 @@ enum ke_status ke_tset_rename(struct ke_tensor_set * s, const char * from, const
     if (!nm) {
         return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory renaming '%s'", s->path, from);
     }
+    // Take the old name out of the open-addressing table and put the new one in: O(1), so that a
+    // loader renaming every tensor stays linear (a full re-index per call made 200k tensors quadratic).
+    const uint64_t mask = (uint64_t) (s->hash_cap - 1);
+    uint64_t k = hash_str(s->names[i]) & mask;
+    while (s->hash[k] != i + 1) {
+        k = (k + 1) & mask;
+    }
+    s->hash[k] = 0;
+    // backward-shift deletion: move later entries of the probe run into the hole when they may live there
+    for (uint64_t j = (k + 1) & mask; s->hash[j]; j = (j + 1) & mask) {
+        uint64_t home = hash_str(s->names[s->hash[j] - 1]) & mask;
+        if (((j - home) & mask) >= ((j - k) & mask)) {
+            s->hash[k] = s->hash[j];
+            s->hash[j] = 0;
+            k = j;
+        }
+    }
     free(s->names[i]);
     s->names[i] = nm;
     t->name = nm;
-    // re-index at the same table size (rehash() would grow the table on every call)
-    memset(s->hash, 0, (size_t) s->hash_cap * sizeof(int));
-    for (int j = 0; j < s->n; j++) {
-        uint64_t k = hash_str(s->names[j]) & (uint64_t) (s->hash_cap - 1);
-        while (s->hash[k]) {
-            k = (k + 1) & (uint64_t) (s->hash_cap - 1);
-        }
-        s->hash[k] = j + 1;
+    k = hash_str(nm) & mask;
+    while (s->hash[k]) {
+        k = (k + 1) & mask;
     }
+    s->hash[k] = i + 1;
     return KE_STATUS_OK;
 }
 
@@ -621,8 +637,9 @@ int ke_tset_merge(struct ke_tensor_set * dst, struct ke_tensor_set * src, struct
     }
     src->n_owned = 0;
     for (int i = 0; i < src->n_meta; i++) {
-        if (!ke_tset_meta(dst, src->meta[i].key)) {
-            ke_tset_set_meta(dst, src->meta[i].key, src->meta[i].value);
+        if (!ke_tset_meta(dst, src->meta[i].key) && ke_tset_set_meta(dst, src->meta[i].key, src->meta[i].value) < 0) {
+            ke_tset_free(src);
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory merging tensor sets (metadata)");
         }
     }
     ke_tset_free(src);

@@ -33,15 +33,6 @@ int ke_get_threads(void)
     return g_threads > 0 ? g_threads : online_cpus();
 }
 
-int ke_pool_threads(void)
-{
-    return ke_get_threads();
-}
-
-void ke_pool_shutdown(void)
-{
-}
-
 void ke_parallel_for(int64_t n, int64_t grain, ke_range_fn fn, void * ctx)
 {
     if (n <= 0) {
@@ -153,7 +144,8 @@ static void pool_start(int n)
     }
 }
 
-void ke_pool_shutdown(void)
+// Stop the workers (ke_set_threads starts a pool of the new size on next use).
+static void pool_shutdown(void)
 {
     pthread_mutex_lock(&g_init_mu);
     if (g_pool.n_threads > 0) {
@@ -183,7 +175,7 @@ static void ensure_pool(void)
 
 void ke_set_threads(int n_threads)
 {
-    ke_pool_shutdown();
+    pool_shutdown();
     g_want_threads = n_threads;
 }
 
@@ -191,11 +183,6 @@ int ke_get_threads(void)
 {
     ensure_pool();
     return g_pool.n_threads;
-}
-
-int ke_pool_threads(void)
-{
-    return ke_get_threads();
 }
 
 void ke_parallel_for(int64_t n, int64_t grain, ke_range_fn fn, void * ctx)

@@ -9,5 +9,3 @@ typedef void (*ke_range_fn)(void * ctx, int64_t begin, int64_t end, int tid);
 // Run fn over [0, n) on the engine's pool (the caller takes part). grain: the smallest useful range.
 // Not re-entrant: a ke_parallel_for inside fn runs serially on the calling thread.
 void ke_parallel_for(int64_t n, int64_t grain, ke_range_fn fn, void * ctx);
-int ke_pool_threads(void);
-void ke_pool_shutdown(void);

@@ -6,6 +6,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "eval/eval-io.h"
 #include "ke-debug.h"
 #include "loaders/loaders.h"
@@ -21,20 +22,8 @@ struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_err
 
 char * ke_eval_read_text(const char * path, struct ke_error * err)
 {
-    FILE * f = fopen(path, "rb");
-    if (!f) {
-        ke_err(err, KE_STATUS_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    const size_t max = 1 << 20;   // config files are a few hundred bytes
-    char * buf = malloc(max);
-    size_t n = buf ? fread(buf, 1, max - 1, f) : 0;
-    fclose(f);
-    if (!buf) {
-        ke_err(err, KE_STATUS_NOMEM, "out of memory");
-        return NULL;
-    }
-    buf[n] = 0;
+    char * buf = NULL;
+    ke_file_read_all(path, "config", 1 << 20, &buf, NULL, err);   // config files are a few hundred bytes
     return buf;
 }
 
@@ -61,7 +50,11 @@ int ke_eval_outputs(const struct ke_tensor_set * io, char *** names, int * n, st
     }
     for (int i = 0; i < cnt; i++) {
         const char * s = json_object_get_string(json_object_array_get_idx(a, i));
-        v[i] = strdup(s ? s : "");
+        if (!(v[i] = strdup(s ? s : ""))) {
+            ke_eval_names_free(v, i);
+            json_object_put(a);
+            return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the output names", ke_tset_path(io));
+        }
     }
     json_object_put(a);
     *names = v;

@@ -12,6 +12,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "eval/eval-io.h"
 #include "eval/eval.h"
 #include "loaders/loaders.h"
@@ -82,17 +83,7 @@ static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
     char * cfg_file = NULL;
     if (st == KE_STATUS_OK && e->a->config) {
         // --config: a config.json overriding the IO's and the weights' own
-        FILE * f = fopen(e->a->config, "rb");
-        long n = -1;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (cfg_file = calloc(1, (size_t) n + 1)) && fread(cfg_file, 1, (size_t) n, f) == (size_t) n) {
-            st = KE_STATUS_OK;
-        } else {
-            st = ke_err(e->err, KE_STATUS_IO, "%s: cannot read the config", e->a->config);
-        }
-        if (f) {
-            fclose(f);
-        }
+        st = ke_file_read_all(e->a->config, "config", 1 << 20, &cfg_file, NULL, e->err);
     }
     if (st == KE_STATUS_OK) {
         const char * cfg = cfg_file ? cfg_file : ke_io_meta(e->in, "config");

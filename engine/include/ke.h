@@ -194,10 +194,17 @@ struct ke_image {
     const uint8_t * rgb;    // RGB8, rows of width*3 bytes
 };
 
+struct ke_gen_params;
+
 struct ke_video {
     int width, height, n_frames;
     double fps;
     uint8_t * rgb;          // n_frames * height * width * 3
+    // What made it: for ke_generate the parameters of the run with the seed it used (a random one
+    // resolved) and the steps it actually ran (fewer than asked after stop-and-keep); for
+    // ke_model_decode_latent the settings saved with the latent. prompt and negative_prompt are
+    // owned by the video; image, backend, save_latent_path and the callbacks are NULL.
+    struct ke_gen_params * made_with;
 };
 
 struct ke_progress {
@@ -248,11 +255,22 @@ struct ke_gen_params {
     enum ke_precision precision;     // CPU matmul precision (default bf16 where available)
     int n_threads;                   // 0: all cores
     const char * save_latent_path;   // optional: write the final latent (safetensors)
+    const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
+                                     // ke_text_cache_default_dir() gives $XDG_CACHE_HOME/kinora/text
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;
     void * user_data;
 };
+
+// The solver's name: "unipc", "dpm++" or "euler" ("unknown" for a value outside the enum).
+const char * ke_solver_name(enum ke_solver s);
+// A solver by name ("unipc", "dpm++", "dpmpp", "dpm", "euler"): 0 and *out set, or -1 when unknown.
+int ke_solver_from_name(const char * name, enum ke_solver * out);
+// A decimal seed in [0, 2^63 - 1], nothing else around it (no sign, spaces or exponent); false otherwise.
+bool ke_seed_parse(const char * text, int64_t * out);
+// A fresh random seed in [0, 2^63 - 1] (from /dev/urandom), for a caller that reports it.
+int64_t ke_random_seed(void);
 
 // Official defaults per task (steps, guidance, shift, size, frames, fps, solver).
 struct ke_gen_params ke_gen_params_default(enum ke_task task);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "loaders/loaders.h"
 
 #define PTH_MAX_ENTRIES (1 << 20)   // zip entries
@@ -344,6 +345,25 @@ static void pk_free(struct pk * k)
 static bool str_is(const struct pk_node * n, const char * s)
 {
     return n->kind == PK_STR && n->len == strlen(s) && memcmp(n->s, s, n->len) == 0;
+}
+
+// A pickle name for a message: printable ASCII as is, other bytes (a NUL cut names short) as \xNN.
+static const char * printable(char * out, size_t cap, const char * s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (o + 8 >= cap) {   // room for "\xNN" or "..." and the NUL
+            return memcpy(out + o, "...", 4), out;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out[o++] = (char) c;
+        } else {
+            o += (size_t) snprintf(out + o, cap - o, "\\x%02x", c);
+        }
+    }
+    out[o] = 0;
+    return out;
 }
 
 // The only callables a tensor state dict needs. Anything else (os.system, builtins.eval, ...) is refused.
@@ -685,9 +705,11 @@ static enum ke_status pk_run(struct pk * k, struct ke_tensor_set * s, const unsi
             uint8_t sub = 0;
             int kind = resolve_global((const char *) m, (size_t) (e1 - m), (const char *) nm, (size_t) (e2 - nm), &sub);
             if (kind < 0) {
-                return ke_err(k->err, KE_STATUS_FORMAT, "%s: refusing pickle global '%.*s.%.*s' (only tensor state "
-                              "dicts are loaded; nothing is executed)", k->path, (int) (e1 - m), (const char *) m,
-                              (int) (e2 - nm), (const char *) nm);
+                char a[160], b[160];
+                return ke_err(k->err, KE_STATUS_FORMAT, "%s: refusing pickle global '%s.%s' (only tensor state "
+                              "dicts are loaded; nothing is executed)", k->path,
+                              printable(a, sizeof(a), (const char *) m, (size_t) (e1 - m)),
+                              printable(b, sizeof(b), (const char *) nm, (size_t) (e2 - nm)));
             }
             v = pk_new(k, PK_GLOBAL);
             PUSH(v);
@@ -704,9 +726,10 @@ static enum ke_status pk_run(struct pk * k, struct ke_tensor_set * s, const unsi
                 const struct pk_node * A = &k->nodes[a], * B = &k->nodes[b];
                 int kind = resolve_global(A->s, A->len, B->s, B->len, &sub);
                 if (kind < 0) {
-                    return ke_err(k->err, KE_STATUS_FORMAT, "%s: refusing pickle global '%.*s.%.*s' (only tensor "
-                                  "state dicts are loaded; nothing is executed)", k->path, (int) A->len, A->s,
-                                  (int) B->len, B->s);
+                    char ma[160], mb[160];
+                    return ke_err(k->err, KE_STATUS_FORMAT, "%s: refusing pickle global '%s.%s' (only tensor "
+                                  "state dicts are loaded; nothing is executed)", k->path,
+                                  printable(ma, sizeof(ma), A->s, A->len), printable(mb, sizeof(mb), B->s, B->len));
                 }
                 v = pk_new(k, PK_GLOBAL);
                 PUSH(v);
@@ -946,9 +969,9 @@ enum ke_status ke_pth_parse(struct ke_tensor_set * s, unsigned char * file, size
 enum ke_status ke_pth_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ke_file_open_read(path, err);   // refuses FIFOs and devices without blocking
     if (fd < 0) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+        return err ? err->code : KE_STATUS_IO;
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0) {

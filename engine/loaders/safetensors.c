@@ -14,9 +14,13 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "loaders/loaders.h"
 
 #define KE_ST_MAX_HEADER (100u << 20)   // 100 MiB: far above any real header
+#define KE_ST_MAX_META 4096             // __metadata__ entries
+#define KE_ST_MAX_INDEX (64u << 20)     // an index of a million tensors is ~60 MiB
+#define KE_ST_MAX_CONFIG (1u << 20)     // config.json: a few hundred bytes in practice
 
 static bool is_float_like(enum ke_dtype t)
 {
@@ -65,6 +69,12 @@ enum ke_status ke_safetensors_parse(struct ke_tensor_set * s, unsigned char * fi
         if (strcmp(key, "__metadata__") == 0) {
             if (!json_object_is_type(val, json_type_object)) {
                 st = ke_err(err, KE_STATUS_FORMAT, "%s: __metadata__ is not an object", path);
+                break;
+            }
+            // metadata is looked up by a linear scan: bound it (real files carry a few dozen entries)
+            if (json_object_object_length(val) > KE_ST_MAX_META) {
+                st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: __metadata__ has %d entries (at most %d supported)", path,
+                            json_object_object_length(val), KE_ST_MAX_META);
                 break;
             }
             json_object_object_foreach(val, mk, mv) {
@@ -168,14 +178,14 @@ enum ke_status ke_safetensors_parse(struct ke_tensor_set * s, unsigned char * fi
 
 static enum ke_status map_file(const char * path, unsigned char ** addr, size_t * size, struct ke_error * err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ke_file_open_read(path, err);   // refuses FIFOs and devices without blocking
     if (fd < 0) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open: %s", path, strerror(errno));
+        return err ? err->code : KE_STATUS_IO;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
         close(fd);
-        return ke_err(err, KE_STATUS_IO, "%s: not a regular file", path);
+        return ke_err(err, KE_STATUS_IO, "%s: cannot read its size: %s", path, strerror(errno));
     }
     *size = (size_t) st.st_size;
     if (*size == 0) {
@@ -244,7 +254,13 @@ static char * dir_of(const char * path)
 static enum ke_status open_index(struct ke_tensor_set ** out, const char * path, struct ke_error * err)
 {
     *out = NULL;
-    json_object * root = json_object_from_file(path);
+    char * text = NULL;
+    enum ke_status rs = ke_file_read_all(path, "safetensors index", KE_ST_MAX_INDEX, &text, NULL, err);
+    if (rs != KE_STATUS_OK) {
+        return rs;
+    }
+    json_object * root = json_tokener_parse(text);
+    free(text);
     json_object * wm;
     if (!root || !json_object_is_type(root, json_type_object) ||
         !json_object_object_get_ex(root, "weight_map", &wm) || !json_object_is_type(wm, json_type_object)) {
@@ -326,29 +342,31 @@ static bool ends_with(const char * s, const char * suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-// Put config.json (beside the weights) into the set's "config" metadata unless the file carries one.
-static void attach_config(struct ke_tensor_set * s, const char * dir)
+// Put config.json (beside the weights) into the set's "config" metadata unless the file carries one, and
+// its path into "config_path" so that config errors name it. A config.json that exists but cannot be read
+// is an error: running on defaults would give wrong results without a word.
+static enum ke_status attach_config(struct ke_tensor_set * s, const char * dir, struct ke_error * err)
 {
     if (ke_tset_meta(s, "config")) {
-        return;
+        return KE_STATUS_OK;
     }
     char * cp = path_join(dir, "config.json");
     if (!cp) {
-        return;
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
-    FILE * f = fopen(cp, "rb");
+    struct stat stt;
+    if (lstat(cp, &stt) < 0 && errno == ENOENT) {
+        free(cp);
+        return KE_STATUS_OK;   // no config.json: the shapes tell the hyper-parameters
+    }
+    char * buf = NULL;
+    enum ke_status st = ke_file_read_all(cp, "config", KE_ST_MAX_CONFIG, &buf, NULL, err);
+    if (st == KE_STATUS_OK && (ke_tset_set_meta(s, "config", buf) < 0 || ke_tset_set_meta(s, "config_path", cp) < 0)) {
+        st = ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", cp);
+    }
+    free(buf);
     free(cp);
-    if (!f) {
-        return;
-    }
-    char * buf = malloc(1 << 20);
-    if (buf) {
-        size_t n = fread(buf, 1, (1 << 20) - 1, f);
-        buf[n] = 0;
-        ke_tset_set_meta(s, "config", buf);
-        free(buf);
-    }
-    fclose(f);
+    return st;
 }
 
 enum ke_status ke_safetensors_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err)
@@ -395,8 +413,9 @@ enum ke_status ke_safetensors_open(struct ke_tensor_set ** out, const char * pat
         st = ends_with(path, ".json") ? open_index(out, path, err) : ke_safetensors_open_file(out, path, err);
         dir = dir_of(path);
     }
-    if (st == KE_STATUS_OK && dir) {
-        attach_config(*out, dir);
+    if (st == KE_STATUS_OK && dir && (st = attach_config(*out, dir, err)) != KE_STATUS_OK) {
+        ke_tset_free(*out);
+        *out = NULL;
     }
     free(dir);
     return st;

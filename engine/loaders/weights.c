@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "loaders/loaders.h"
 
 enum ke_status ke_weights_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err)
@@ -14,11 +15,15 @@ enum ke_status ke_weights_open(struct ke_tensor_set ** out, const char * path, s
     if (stat(path, &st) < 0) {
         return ke_err(err, KE_STATUS_IO, "%s: no such file or folder", path);
     }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        return ke_err(err, KE_STATUS_IO, "%s: not a regular file or folder (%s)", path,
+                      S_ISFIFO(st.st_mode) ? "a FIFO" : "a device or socket");
+    }
     if (S_ISREG(st.st_mode)) {
         unsigned char magic[4] = {0};
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = ke_file_open_read(path, err);
         if (fd < 0) {
-            return ke_err(err, KE_STATUS_IO, "%s: cannot open", path);
+            return err ? err->code : KE_STATUS_IO;
         }
         ssize_t n = read(fd, magic, 4);
         close(fd);

@@ -1,6 +1,7 @@
 // Kinora engine: ke_generate: text encoding, image conditioning, noise from the seed, the sampling loop
 // (sample.c), saving the latent, VAE decode to RGB8 (official text2video.py / image2video.py /
 // textimage2video.py generate(), commit 42bf4cf).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct gen {
     double t_start;
     struct ke_video * video;
     int aborted;
+    int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
 };
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
@@ -82,7 +84,7 @@ static enum ke_status encode_text(struct gen * g, int which, const char * text, 
                 ids32[i] = (int32_t) ids[i];
             }
         }
-        st = ke_text_encode(m->te, ids32, n, NULL, &hidden, err);
+        st = ke_text_encode(m->te, ids32, n, g->p->text_cache_dir, &hidden, err);
         if (st == KE_STATUS_OK) {
             memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
         }
@@ -147,6 +149,12 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
     struct ke_video * v = g->video;
     if (index < v->n_frames && width == v->width && height == v->height) {
         const size_t plane = (size_t) width * height;
+        for (size_t i = 0; i < plane * 3; i++) {
+            if (!isfinite(rgb[i])) {
+                g->bad_frame = index + 1;   // never cast NaN to uint8 (undefined) and export it
+                return false;
+            }
+        }
         uint8_t * dst = v->rgb + (size_t) index * plane * 3;
         for (size_t i = 0; i < plane; i++) {
             for (int c = 0; c < 3; c++) {
@@ -165,8 +173,34 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
     return true;
 }
 
+// Copy the settings that made a video into it (strings duplicated; pointers to the caller's data cleared).
+static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_params * p, struct ke_error * err)
+{
+    struct ke_gen_params * m = calloc(1, sizeof(*m));
+    char * prompt = strdup(p->prompt ? p->prompt : "");
+    char * negative = p->negative_prompt ? strdup(p->negative_prompt) : NULL;
+    if (!m || !prompt || (p->negative_prompt && !negative)) {
+        free(m);
+        free(prompt);
+        free(negative);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+    }
+    *m = *p;
+    m->prompt = prompt;
+    m->negative_prompt = negative;
+    m->image = NULL;
+    m->backend = NULL;
+    m->save_latent_path = NULL;
+    m->progress = NULL;
+    m->preview = NULL;
+    m->abort = NULL;
+    m->user_data = NULL;
+    v->made_with = m;
+    return KE_STATUS_OK;
+}
+
 static enum ke_status save_latent(const struct gen * g, const float * x, const int64_t * shape, int64_t seed,
-                                  struct ke_error * err)
+                                  int steps_done, struct ke_error * err)
 {
     struct ke_io * io = ke_io_new(g->p->save_latent_path);
     if (!io) {
@@ -177,14 +211,33 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
     if (d) {
         char v[64];
         memcpy(d, x, sizeof(float) * (size_t) (shape[0] * shape[1] * shape[2] * shape[3]));
-        ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name);
-        ke_io_set_meta(io, "model", g->m->name);
-        ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "");
+        int bad = 0;   // a failed allocation must not drop an entry silently
+        bad |= ke_io_set_meta(io, "task", ke_task_info(g->m->task)->name) != KE_STATUS_OK;
+        bad |= ke_io_set_meta(io, "model", g->m->name) != KE_STATUS_OK;
+        bad |= ke_io_set_meta(io, "prompt", g->p->prompt ? g->p->prompt : "") != KE_STATUS_OK;
         snprintf(v, sizeof(v), "%lld", (long long) seed);
-        ke_io_set_meta(io, "seed", v);
+        bad |= ke_io_set_meta(io, "seed", v) != KE_STATUS_OK;
         snprintf(v, sizeof(v), "%g", g->p->fps);
-        ke_io_set_meta(io, "fps", v);
-        st = ke_io_write(io, g->p->save_latent_path, err);
+        bad |= ke_io_set_meta(io, "fps", v) != KE_STATUS_OK;
+        // the rest of the settings, so that a decode of this latent can say what made it
+        if (g->p->negative_prompt) {
+            bad |= ke_io_set_meta(io, "negative_prompt", g->p->negative_prompt) != KE_STATUS_OK;
+        }
+        snprintf(v, sizeof(v), "%d", steps_done);
+        bad |= ke_io_set_meta(io, "steps", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->guide);
+        bad |= ke_io_set_meta(io, "guide", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->guide_high);
+        bad |= ke_io_set_meta(io, "guide_high", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%.9g", (double) g->p->shift);
+        bad |= ke_io_set_meta(io, "shift", v) != KE_STATUS_OK;
+        bad |= ke_io_set_meta(io, "solver", ke_solver_name(g->p->solver)) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%d", g->p->width);
+        bad |= ke_io_set_meta(io, "width", v) != KE_STATUS_OK;
+        snprintf(v, sizeof(v), "%d", g->p->height);
+        bad |= ke_io_set_meta(io, "height", v) != KE_STATUS_OK;
+        st = bad ? ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the latent's metadata", g->p->save_latent_path)
+                 : ke_io_write(io, g->p->save_latent_path, err);
     }
     ke_io_free(io);
     return st;
@@ -240,8 +293,23 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
     g->video = v;
     struct ke_vae_run_opts o = { 0 };
     o.clamp = true;
+    const size_t n_lat = (size_t) z * T * lh * lw;
+    for (size_t i = 0; i < n_lat; i++) {
+        if (!isfinite(x[i])) {
+            ke_video_free(v);
+            g->video = NULL;
+            return ke_err(err, KE_STATUS_ERROR, "the latent to decode holds a non-finite value (%s at element %zu)",
+                          isnan(x[i]) ? "NaN" : "infinity", i);
+        }
+    }
     progress(g, KE_STAGE_DECODE, 0, v->n_frames);
     enum ke_status st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    if (g->bad_frame) {
+        if (err) {
+            err->code = KE_STATUS_OK;   // replace the decoder's "stopped" with the reason
+        }
+        st = ke_err(err, KE_STATUS_ERROR, "the VAE produced non-finite values in frame %d", g->bad_frame);
+    }
     if (st != KE_STATUS_OK || g->aborted) {
         ke_video_free(v);
         g->video = NULL;
@@ -359,12 +427,21 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     release_expert(&g, 1);
     if (p->save_latent_path && *p->save_latent_path) {
         int64_t shape[4] = { z, T, lh, lw };
-        if ((st = save_latent(&g, x, shape, seed, err)) != KE_STATUS_OK) {
+        if ((st = save_latent(&g, x, shape, seed, sa.steps_done, err)) != KE_STATUS_OK) {
             goto done;
         }
     }
     st = decode(&g, x, z, T, lh, lw, p->fps, out, err);
     if (st == KE_STATUS_OK) {
+        // the seed used and the steps run (stop-and-keep ends early), not only those asked for
+        struct ke_gen_params made = *p;
+        made.seed = seed;
+        made.steps = sa.steps_done;
+        if ((st = set_made_with(*out, &made, err)) != KE_STATUS_OK) {
+            ke_video_free(*out);
+            *out = NULL;
+            goto done;
+        }
         progress(&g, KE_STAGE_DONE, p->steps, p->steps);
     }
 done:
@@ -404,9 +481,43 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
     g.p = &p;
     g.t_start = ke_now();
     const char * f = ke_io_meta(io, "fps");
-    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3],
-                    fps > 0 ? fps : (f ? atof(f) : p.fps), out, err)
+    p.fps = fps > 0 ? fps : (f && atof(f) > 0 ? atof(f) : p.fps);
+    st = x ? decode(&g, x, (int) t->shape[0], (int) t->shape[1], (int) t->shape[2], (int) t->shape[3], p.fps, out,
+                    err)
            : KE_STATUS_NOMEM;
+    if (st == KE_STATUS_OK) {
+        // what made the latent, as saved with it (a value that is absent or unreadable keeps the default)
+        const char * v;
+        p.prompt = ke_io_meta(io, "prompt") ? ke_io_meta(io, "prompt") : "";
+        p.negative_prompt = ke_io_meta(io, "negative_prompt");
+        p.n_frames = (*out)->n_frames;
+        p.seed = -1;
+        if ((v = ke_io_meta(io, "seed"))) {
+            int64_t seed;
+            p.seed = ke_seed_parse(v, &seed) ? seed : -1;
+        }
+        if ((v = ke_io_meta(io, "steps")) && atoi(v) >= 0) {
+            p.steps = atoi(v);
+        }
+        if ((v = ke_io_meta(io, "guide"))) {
+            p.guide = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "guide_high"))) {
+            p.guide_high = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "shift"))) {
+            p.shift = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "solver"))) {
+            ke_solver_from_name(v, &p.solver);   // an unknown name keeps the default
+        }
+        p.width = (v = ke_io_meta(io, "width")) && atoi(v) > 0 ? atoi(v) : (*out)->width;
+        p.height = (v = ke_io_meta(io, "height")) && atoi(v) > 0 ? atoi(v) : (*out)->height;
+        if ((st = set_made_with(*out, &p, err)) != KE_STATUS_OK) {
+            ke_video_free(*out);
+            *out = NULL;
+        }
+    }
     free(x);
     ke_io_free(io);
     return st;
@@ -416,6 +527,11 @@ void ke_video_free(struct ke_video * v)
 {
     if (!v) {
         return;
+    }
+    if (v->made_with) {
+        free((char *) v->made_with->prompt);
+        free((char *) v->made_with->negative_prompt);
+        free(v->made_with);
     }
     free(v->rgb);
     free(v);

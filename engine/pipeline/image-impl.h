@@ -1,6 +1,7 @@
 // Kinora engine: conditioning images (image.c): PNG/JPEG reading and the reference's resizes.
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ke.h"
@@ -10,6 +11,9 @@ struct ke_rgb_image {
     uint8_t * rgb;      // (height, width, 3), malloc'd
 };
 enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struct ke_error * err);
+// The same from memory (`name` for messages); the fuzz entry point.
+enum ke_status ke_image_load_memory(struct ke_rgb_image * out, const char * name, const void * data, size_t n,
+                                    struct ke_error * err);
 void ke_rgb_image_free(struct ke_rgb_image * im);
 // Pillow's Image.resize(LANCZOS) on RGB8 (fixed-point, horizontal pass first).
 enum ke_status ke_image_resize_lanczos(uint8_t * dst, int dw, int dh, const uint8_t * src, int sw, int sh,

@@ -16,14 +16,34 @@
 #endif
 
 #include "core/error.h"
+#include "core/file.h"
 #include "pipeline/image-impl.h"
 
 // --- reading ---------------------------------------------------------------------------------------
 
+// Conditioning images are resized to at most 1280x720 or so: bound what a file may declare before any
+// pixel memory is allocated (a side of 16384, 64 Mpixel = 192 MB of RGB).
+#define KE_IMAGE_MAX_SIDE 16384
+#define KE_IMAGE_MAX_PIXELS (64 << 20)
+
 #ifdef KE_HAVE_PNG
+static void png_fail(png_structp png, png_const_charp msg)
+{
+    char * buf = png_get_error_ptr(png);
+    snprintf(buf, 200, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_quiet(png_structp png, png_const_charp msg)
+{
+    (void) png;
+    (void) msg;
+}
+
 static enum ke_status read_png(FILE * f, const char * path, struct ke_rgb_image * out, struct ke_error * err)
 {
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    char msg[200] = "";
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, msg, png_fail, png_quiet);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     uint8_t * volatile pix = NULL;
     png_bytep * volatile rows = NULL;
@@ -35,11 +55,17 @@ static enum ke_status read_png(FILE * f, const char * path, struct ke_rgb_image 
         png_destroy_read_struct(&png, &info, NULL);
         free(pix);
         free(rows);
-        return ke_err(err, KE_STATUS_FORMAT, "%s: damaged PNG file", path);
+        return ke_err(err, KE_STATUS_FORMAT, "%s: damaged or truncated PNG file (%s)", path, msg);
     }
     png_init_io(png, f);
-    png_set_user_limits(png, 16384, 16384);
+    png_set_user_limits(png, KE_IMAGE_MAX_SIDE, KE_IMAGE_MAX_SIDE);
     png_read_info(png, info);
+    if ((uint64_t) png_get_image_width(png, info) * png_get_image_height(png, info) > KE_IMAGE_MAX_PIXELS) {
+        png_uint_32 dw = png_get_image_width(png, info), dh = png_get_image_height(png, info);
+        png_destroy_read_struct(&png, &info, NULL);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: the PNG declares %ux%u pixels (at most %dx%d and %d Mpixel "
+                      "supported)", path, dw, dh, KE_IMAGE_MAX_SIDE, KE_IMAGE_MAX_SIDE, KE_IMAGE_MAX_PIXELS >> 20);
+    }
     png_set_expand(png);            // palette / low-bit grey / tRNS -> 8-bit channels
     png_set_strip_16(png);
     png_set_strip_alpha(png);
@@ -76,18 +102,41 @@ static enum ke_status read_png(FILE * f, const char * path, struct ke_rgb_image 
 struct jpeg_fail {
     struct jpeg_error_mgr mgr;
     jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+    bool warning;
 };
 
 static void jpeg_fail_exit(j_common_ptr c)
 {
     struct jpeg_fail * jf = (struct jpeg_fail *) c->err;
+    c->err->format_message(c, jf->msg);
     longjmp(jf->jb, 1);
 }
 
-static void jpeg_quiet(j_common_ptr c, int level)
+// libjpeg reports a truncated or corrupt stream as a warning and fills the rest with grey: treat every
+// warning (level -1) as an error, so that a damaged image is refused instead of conditioning on grey.
+static void jpeg_warning_is_error(j_common_ptr c, int level)
 {
-    (void) c;
-    (void) level;
+    if (level < 0) {
+        struct jpeg_fail * jf = (struct jpeg_fail *) c->err;
+        jf->warning = true;
+        c->err->format_message(c, jf->msg);
+        longjmp(jf->jb, 1);
+    }
+}
+
+// Adobe CMYK (or YCCK, which libjpeg turns into CMYK) to RGB as Pillow converts it: Adobe files store
+// the inks inverted; r = (255 - c) * (255 - k) / 255 with Pillow's rounding (Convert.c cmyk2rgb).
+static void cmyk_to_rgb(uint8_t * rgb, const uint8_t * cmyk, size_t n, bool inverted)
+{
+    for (size_t i = 0; i < n; i++) {
+        int k = inverted ? cmyk[4 * i + 3] : 255 - cmyk[4 * i + 3];
+        for (int ch = 0; ch < 3; ch++) {
+            int v = inverted ? cmyk[4 * i + ch] : 255 - cmyk[4 * i + ch];
+            int t = v * k + 128;
+            rgb[3 * i + ch] = (uint8_t) (((t >> 8) + t) >> 8);
+        }
+    }
 }
 
 static enum ke_status read_jpeg(FILE * f, const char * path, struct ke_rgb_image * out, struct ke_error * err)
@@ -95,35 +144,66 @@ static enum ke_status read_jpeg(FILE * f, const char * path, struct ke_rgb_image
     struct jpeg_decompress_struct cinfo;
     struct jpeg_fail jf;
     uint8_t * volatile pix = NULL;
+    uint8_t * volatile row4 = NULL;
+    memset(&jf, 0, sizeof(jf));
     cinfo.err = jpeg_std_error(&jf.mgr);
     jf.mgr.error_exit = jpeg_fail_exit;
-    jf.mgr.emit_message = jpeg_quiet;
+    jf.mgr.emit_message = jpeg_warning_is_error;
     if (setjmp(jf.jb)) {
         jpeg_destroy_decompress(&cinfo);
         free(pix);
-        return ke_err(err, KE_STATUS_FORMAT, "%s: damaged JPEG file", path);
+        free(row4);
+        return ke_err(err, KE_STATUS_FORMAT, "%s: damaged or truncated JPEG file (%s)", path, jf.msg);
     }
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
-    cinfo.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    if (cinfo.output_components != 3 || cinfo.output_width > 16384 || cinfo.output_height > 16384) {
+    // bound the declared size before decoding: a 4 KB file may declare 16000x16000 (768 MB of pixels)
+    if (cinfo.image_width > KE_IMAGE_MAX_SIDE || cinfo.image_height > KE_IMAGE_MAX_SIDE ||
+        (uint64_t) cinfo.image_width * cinfo.image_height > KE_IMAGE_MAX_PIXELS) {
+        enum ke_status st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: the JPEG declares %ux%u pixels (at most %dx%d and "
+                                   "%d Mpixel supported)", path, cinfo.image_width, cinfo.image_height,
+                                   KE_IMAGE_MAX_SIDE, KE_IMAGE_MAX_SIDE, KE_IMAGE_MAX_PIXELS >> 20);
         jpeg_destroy_decompress(&cinfo);
-        return ke_err(err, KE_STATUS_FORMAT, "%s: unsupported JPEG layout", path);
+        return st;
+    }
+    const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    if (!cmyk && cinfo.jpeg_color_space != JCS_GRAYSCALE && cinfo.jpeg_color_space != JCS_YCbCr &&
+        cinfo.jpeg_color_space != JCS_RGB) {
+        int cs = (int) cinfo.jpeg_color_space;
+        jpeg_destroy_decompress(&cinfo);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: unsupported JPEG colour space (libjpeg code %d; grey, RGB, "
+                      "YCbCr and CMYK are supported)", path, cs);
+    }
+    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    if (cinfo.output_components != (cmyk ? 4 : 3)) {
+        jpeg_destroy_decompress(&cinfo);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: unsupported JPEG layout (%d components)", path,
+                      cinfo.output_components);
     }
     size_t w = cinfo.output_width, h = cinfo.output_height;
     pix = malloc(w * h * 3);
-    if (!pix) {
+    row4 = cmyk ? malloc(w * 4) : NULL;
+    if (!pix || (cmyk && !row4)) {
         jpeg_destroy_decompress(&cinfo);
-        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory", path);
+        free(pix);
+        free(row4);
+        return ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for %zux%zu pixels", path, w, h);
     }
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = pix + (size_t) cinfo.output_scanline * w * 3;
-        jpeg_read_scanlines(&cinfo, &row, 1);
+        uint8_t * dst = pix + (size_t) cinfo.output_scanline * w * 3;
+        JSAMPROW row = cmyk ? row4 : dst;
+        if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) {
+            break;   // suspended input cannot happen with a stdio source; the warning hook ends the read
+        }
+        if (cmyk) {
+            cmyk_to_rgb(dst, row4, w, cinfo.saw_Adobe_marker);
+        }
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
+    free(row4);
     out->width = (int) w;
     out->height = (int) h;
     out->rgb = pix;
@@ -131,13 +211,9 @@ static enum ke_status read_jpeg(FILE * f, const char * path, struct ke_rgb_image
 }
 #endif
 
-enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struct ke_error * err)
+// Read a PNG or JPEG from an open stream; `path` names it in messages.
+static enum ke_status load_stream(FILE * f, const char * path, struct ke_rgb_image * out, struct ke_error * err)
 {
-    memset(out, 0, sizeof(*out));
-    FILE * f = fopen(path, "rb");
-    if (!f) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open the image", path);
-    }
     unsigned char magic[8] = { 0 };
     size_t n = fread(magic, 1, sizeof(magic), f);
     rewind(f);
@@ -157,6 +233,31 @@ enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struc
     } else {
         st = ke_err(err, KE_STATUS_FORMAT, "%s: not a PNG or JPEG image", path);
     }
+    return st;
+}
+
+enum ke_status ke_image_load(struct ke_rgb_image * out, const char * path, struct ke_error * err)
+{
+    memset(out, 0, sizeof(*out));
+    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
+    if (!f) {
+        ke_err_prefix(err, "image: ");
+        return err ? err->code : KE_STATUS_IO;
+    }
+    enum ke_status st = load_stream(f, path, out, err);
+    fclose(f);
+    return st;
+}
+
+enum ke_status ke_image_load_memory(struct ke_rgb_image * out, const char * name, const void * data, size_t n,
+                                    struct ke_error * err)
+{
+    memset(out, 0, sizeof(*out));
+    FILE * f = n ? fmemopen((void *) data, n, "rb") : NULL;
+    if (!f) {
+        return ke_err(err, KE_STATUS_FORMAT, "%s: not a PNG or JPEG image (%zu bytes)", name, n);
+    }
+    enum ke_status st = load_stream(f, name, out, err);
     fclose(f);
     return st;
 }

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/tensor.h"
 #include "pipeline/io-impl.h"
 
@@ -78,9 +79,9 @@ enum ke_status ke_io_set_meta(struct ke_io * io, const char * key, const char * 
 enum ke_status ke_io_read(struct ke_io ** out, const char * path, struct ke_error * err)
 {
     *out = NULL;
-    FILE * f = fopen(path, "rb");
+    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
     if (!f) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open", path);
+        return err ? err->code : KE_STATUS_IO;
     }
     struct ke_io * io = ke_io_new(path);
     json_object * root = NULL;

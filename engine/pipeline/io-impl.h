@@ -8,16 +8,9 @@
 
 // --- output sets (evaluators, saved latents) ----------------------------------------------------
 struct ke_tensor_set;
-// Add a zeroed tensor owned by the set (shape outermost first); returns its data or NULL (err set).
-void * ke_out_add(struct ke_tensor_set * s, const char * name, int type, int n_dims, const int64_t * shape,
-                  struct ke_error * err);
 // Write every tensor of the set to a safetensors file with metadata pairs.
 enum ke_status ke_out_write(const struct ke_tensor_set * s, const char * path, const char * const * meta_kv,
                             int n_meta, struct ke_error * err);
-// Copy of a tensor of the set as f32 (malloc'd, free()), checking that it exists and has n elements
-// (n < 0: any). *n_out gets the element count.
-float * ke_io_f32(const struct ke_tensor_set * s, const char * name, int64_t n, int64_t * n_out,
-                  struct ke_error * err);
 
 // --- IO files of any rank -------------------------------------------------------------------------
 // The golden IO files hold tensors of up to 6 dimensions (per-step stacks of batched latents), more than

@@ -159,3 +159,27 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
     }
     return KE_STATUS_OK;
 }
+
+// --- seeds ---------------------------------------------------------------------
+
+bool ke_seed_parse(const char * text, int64_t * out)
+{
+    uint64_t v = 0;
+    if (!text || !*text) {
+        return false;
+    }
+    for (const char * c = text; *c; c++) {
+        if (*c < '0' || *c > '9') {
+            return false;
+        }
+        const uint64_t d = (uint64_t) (*c - '0');
+        if (v > ((uint64_t) INT64_MAX - d) / 10) {
+            return false;       // past 2^63 - 1
+        }
+        v = v * 10 + d;
+    }
+    if (out) {
+        *out = (int64_t) v;
+    }
+    return true;
+}

@@ -44,6 +44,7 @@ struct ke_sample_args {
     void * user_data;
     double t_start;                 // ke_now() at the start of the job
     bool stopped_early;             // out: "stop and keep" ended sampling
+    int steps_done;                 // out: solver steps completed (< steps after stop-and-keep or cancel)
 };
 double ke_now(void);
 // The A14B expert switch: true when timestep t belongs to the high-noise expert (t >= boundary x n_train;

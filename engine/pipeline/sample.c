@@ -2,6 +2,7 @@
 // textimage2video.py generate loops, commit 42bf4cf): classifier-free guidance, the A14B expert switch
 // at boundary x 1000 with per-expert guidance, TI2V frame-0 pinning with per-token timesteps,
 // previews, progress with ETA, and cancellation between steps and between DiT layers.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +54,18 @@ static void emit_progress(const struct ke_sample_args * a, int done, double t_lo
     a->progress(&pr, a->user_data);
 }
 
+static enum ke_status check_finite(const float * v, int64_t n, const char * who, int step, int n_steps,
+                                   struct ke_error * err)
+{
+    for (int64_t k = 0; k < n; k++) {
+        if (!isfinite(v[k])) {
+            return ke_err(err, KE_STATUS_ERROR, "%s produced non-finite values (%s at element %lld) at step %d of %d",
+                          who, isnan(v[k]) ? "NaN" : "infinity", (long long) k, step + 1, n_steps);
+        }
+    }
+    return KE_STATUS_OK;
+}
+
 bool ke_expert_is_high(double boundary, int n_train, int64_t t)
 {
     return boundary > 0 && (double) t >= boundary * n_train;
@@ -78,6 +91,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     bool have_x0 = false;
     enum ke_status st;
     a->stopped_early = false;
+    a->steps_done = 0;
     if (!cond || !uncond || !x0 || !tvec || (a->preview && !rgb)) {
         st = ke_err(err, KE_STATUS_NOMEM, "sampling: out of memory for a [%d, %d, %d, %d] latent", a->z, a->F,
                     a->H, a->W);
@@ -141,6 +155,12 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         if (st != KE_STATUS_OK) {
             goto done;
         }
+        // a NaN or infinity from the model (bad weights, an eps of NaN...) would be exported as a
+        // broken video with success: stop and say where it appeared
+        if ((st = check_finite(cond, n, "the DiT (conditional pass)", i, a->steps, err)) != KE_STATUS_OK ||
+            (st = check_finite(uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) != KE_STATUS_OK) {
+            goto done;
+        }
         if (a->record) {
             a->record(a->record_user, i, "pred_cond", cond, n);
             a->record(a->record_user, i, "pred_uncond", uncond, n);
@@ -151,6 +171,10 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         }
         ke_sampler_step(smp, i, a->x, cond, NULL, x0);
         have_x0 = true;
+        if ((st = check_finite(a->x, n, "the sampler", i, a->steps, err)) != KE_STATUS_OK) {
+            goto done;
+        }
+        a->steps_done = i + 1;
         if (a->record) {
             a->record(a->record_user, i, "step_out", a->x, n);
         }

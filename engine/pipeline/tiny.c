@@ -203,7 +203,10 @@ static enum ke_status random_dit(struct ke_tensor_set ** out, const struct ke_di
              "\"num_layers\": %d, \"window_size\": [-1, -1], \"qk_norm\": true, \"cross_attn_norm\": true, "
              "\"eps\": 1e-06}", c->model_type, c->text_len, c->in_dim, c->dim, c->ffn_dim, c->freq_dim, c->text_dim,
              c->out_dim, c->num_heads, c->num_layers);
-    ke_tset_set_meta(s, "config", cfg);
+    if (ke_tset_set_meta(s, "config", cfg) < 0) {
+        st = ke_err(err, KE_STATUS_NOMEM, "random DiT weights: out of memory for the config (%zu bytes)", strlen(cfg));
+        goto fail;
+    }
     *out = s;
     return KE_STATUS_OK;
 fail:

@@ -20,8 +20,7 @@ struct ke_schedule {
 enum ke_status ke_schedule_init(struct ke_schedule * s, enum ke_solver solver, int n_steps, double shift,
                                 int n_train_timesteps, struct ke_error * err);
 void ke_schedule_free(struct ke_schedule * s);
-const char * ke_solver_name(enum ke_solver s);
-int ke_solver_from_name(const char * name, enum ke_solver * out);   // 0 ok, -1 unknown
+// ke_solver_name, ke_solver_from_name (schedule.c) and ke_random_seed (rng.c) are public: ke.h.
 
 // --- solvers ------------------------------------------------------------------------------------
 // The model predicts the flow velocity v; x0 = x - sigma_i * v. One solver per sampling run.
@@ -61,4 +60,3 @@ uint32_t ke_rng_u32(struct ke_rng * r);
 void ke_randn(struct ke_rng * r, float * out, int64_t n);
 void ke_randn_kernel(struct ke_rng * r, float * out, int64_t n, enum ke_randn_flavour flavour);
 // A fresh random seed in [0, 2^63 - 1] from the system (for seed < 0).
-int64_t ke_random_seed(void);

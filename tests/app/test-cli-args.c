@@ -123,19 +123,22 @@ test_bad_argument (gconstpointer data)
 }
 
 /* Valid values at the ends of each range are accepted: the parse passes and the run fails later on the
- * missing output folder (exit 1, not 2), after the tiny model opened. */
+ * missing conditioning image (exit 1, not 2), after the tiny model opened. (A missing output folder is
+ * refused before that, with exit 2: the last -o points at the temporary folder.) */
 static void
 test_valid_edges (void)
 {
+  g_autofree char *tmp_out = g_build_filename (g_get_tmp_dir (), "kinora-valid-edges.mp4", NULL);
   const char *args[] = { GEN, "--quiet", "--steps", "1000", "--frames", "1001", "--guide", "0", "--guide-high",
                          "100", "--shift", "1000", "--fps", "240", "--threads", "0", "--seed",
                          "9223372036854775807", "--size", "4096X32", "--solver", "dpmpp", "--precision", "fp32",
-                         "--steps=1", "--frames=1", NULL };
+                         "--steps=1", "--frames=1", "--image", "/nonexistent/edge.png", "-o", tmp_out, NULL };
   g_autofree char *out = NULL, *err = NULL;
   int rc = run ("KINORA_CLI", args, &out, &err);
 
   g_test_message ("stderr: %s", err);
   g_assert_cmpint (rc, !=, 2);
+  g_assert_nonnull (strstr (err, "/nonexistent/edge.png"));
   g_assert_null (strstr (err, "use a"));
   g_assert_null (strstr (err, "unknown option"));
 }

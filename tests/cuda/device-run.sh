@@ -1,7 +1,33 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
+# logged, and the failures are listed at the end).
 set -u
+FAILED=""
+# run a check; remember it when it fails
+check() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    FAILED="$FAILED $name"
+    echo "FAILED: $name"
+  fi
+}
+finish() {
+  if [ -n "$FAILED" ]; then
+    echo "== FAILED:$FAILED"
+    exit 1
+  fi
+  echo "== all checks passed"
+  exit 0
+}
+# a CLI eval on the CUDA backend, then its comparison with the golden file
+eval_cmp() {
+  local model=$1 io=$2 out=$3 tol=$4
+  shift 4
+  $B/app/kinora-cli eval $model --backend cuda "$@" --in $io --out $out && python3 tests/cuda/compare.py $io $out $tol
+}
 MODE=${1:-full}
 FX=${2:-.fx}
 OUT=${OUT:-$PWD/cuda-out}
@@ -36,71 +62,71 @@ if [ ! -f $B/build.ninja ]; then
 fi
 ninja -C $B -j16 > $OUT/build.txt 2>&1 || { grep -E "error|FAILED" -A3 $OUT/build.txt | head -60; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
+# the CUDA backend is a module beside the engine; make sure this run loads the one just built
+export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
+[ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
 
 if [ "$MODE" = dit ]; then
   echo "== DiT benchmark only (random bf16 weights, TI2V-5B)"
-  $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
+  check bench-720p $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
-  $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
-  exit 0
+  check bench-480p $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  finish
 fi
 
 if [ "$MODE" = clip ]; then
   echo "== whole TI2V-5B clip, 1280x704x121, 50 steps with guidance (random weights; T5 on the CPU)"
-  timeout 560 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda --size 1280x704 --frames 121 --steps 50
-  exit 0
+  check clip timeout 560 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda --size 1280x704 --frames 121 --steps 50
+  finish
 fi
 
 if [ "$MODE" = vae ]; then
   echo "== VAE decode benchmark (random weights, Wan2.2 VAE)"
-  $B/tests/cuda/test-cuda-ops | grep -E "conv3d|vae_|hd=384|^1\.\.|not ok"
+  $B/tests/cuda/test-cuda-ops > $OUT/ops.txt; rc=$?
+  grep -E "conv3d|vae_|channel_l2norm|hd=384|^1\.\.|not ok" $OUT/ops.txt
+  [ $rc = 0 ] || { FAILED="$FAILED test-cuda-ops"; echo "FAILED: test-cuda-ops"; }
   for v in vae21 vae22; do
-    $B/app/kinora-cli eval $v --backend cuda --weights $FX/${v}_tiny.weights.safetensors --in $FX/${v}_tiny.io.safetensors \
-      --out /tmp/$v.cuda.safetensors && python3 tests/cuda/compare.py $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2
+    check $v eval_cmp $v $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2 --weights $FX/${v}_tiny.weights.safetensors
   done
-  timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null
+  check vae-bench timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null
   KINORA_CUDA_PROFILE=1 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>&1 | grep -E "device time|profile"
   echo "-- f32 channels-last convolutions (KINORA_CUDA_CONV=f32)"
   KINORA_CUDA_CONV=f32 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   echo "-- bf16 channels-last convolutions (KINORA_CUDA_CONV=bf16)"
   KINORA_CUDA_CONV=bf16 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
-  exit 0
+  finish
 fi
 
 echo "== op parity (CUDA vs CPU)"
-if [ "$MODE" = full ]; then $B/tests/cuda/test-cuda-ops --bench; else $B/tests/cuda/test-cuda-ops; fi
-echo "test-cuda-ops rc=$?"
+if [ "$MODE" = full ]; then check test-cuda-ops $B/tests/cuda/test-cuda-ops --bench; else check test-cuda-ops $B/tests/cuda/test-cuda-ops; fi
 
 echo "== fixture parity: CUDA backend vs golden fixtures (bf16 tolerance 1e-2 relative L2)"
-CLI=$B/app/kinora-cli
 for m in ti2v i2v t2v; do
   echo "dit_$m:"
-  $CLI eval dit --backend cuda --weights $FX/dit_${m}_tiny.weights.safetensors --in $FX/dit_${m}_tiny.io.safetensors \
-    --out /tmp/dit_$m.cuda.safetensors && python3 tests/cuda/compare.py $FX/dit_${m}_tiny.io.safetensors /tmp/dit_$m.cuda.safetensors 1e-2
+  check dit_$m eval_cmp dit $FX/dit_${m}_tiny.io.safetensors /tmp/dit_$m.cuda.safetensors 1e-2 \
+    --weights $FX/dit_${m}_tiny.weights.safetensors
 done
 echo "t5:"
-$CLI eval t5 --backend cuda --weights $FX/t5_tiny.weights.safetensors --in $FX/t5_tiny.io.safetensors \
-  --out /tmp/t5.cuda.safetensors && python3 tests/cuda/compare.py $FX/t5_tiny.io.safetensors /tmp/t5.cuda.safetensors 1e-2
+check t5 eval_cmp t5 $FX/t5_tiny.io.safetensors /tmp/t5.cuda.safetensors 1e-2 --weights $FX/t5_tiny.weights.safetensors
 for v in vae21 vae22; do
   echo "$v:"
-  $CLI eval $v --backend cuda --weights $FX/${v}_tiny.weights.safetensors --in $FX/${v}_tiny.io.safetensors \
-    --out /tmp/$v.cuda.safetensors && python3 tests/cuda/compare.py $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2
+  check $v eval_cmp $v $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2 --weights $FX/${v}_tiny.weights.safetensors
 done
 # whole 4-step pipelines with guidance 5: noise_pred = u + 5 (c - u) scales the bf16 difference of the
 # two predictions (each ~5e-3) by up to 9, so the guided outputs and the video get 2e-2
 for p in ti2v i2v_a14b; do
   echo "pipeline_$p:"
-  $CLI eval pipeline --backend cuda --weights-dir $FX --in $FX/pipeline_${p}_tiny.io.safetensors \
-    --out /tmp/pipe_$p.cuda.safetensors && python3 tests/cuda/compare.py $FX/pipeline_${p}_tiny.io.safetensors /tmp/pipe_$p.cuda.safetensors 2e-2
+  check pipeline_$p eval_cmp pipeline $FX/pipeline_${p}_tiny.io.safetensors /tmp/pipe_$p.cuda.safetensors 2e-2 \
+    --weights-dir $FX
 done
 
 if [ "$MODE" = full ]; then
   echo "== DiT benchmark (random bf16 weights, TI2V-5B)"
   BENCH=$B/app/kinora-bench
-  $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3
+  check bench-720p $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
-  $BENCH dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  check bench-480p $BENCH dit --backend cuda --size 832x480 --frames 81 --repeat 5
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
 fi
-echo "== done"
+finish

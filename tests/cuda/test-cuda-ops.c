@@ -1,5 +1,5 @@
-// Kinora tests: every op of the CUDA backend against the CPU backend (exact fp32) on fresh random
-// data, TAP output. Needs a GPU; run on the device machine (see flatpak-free-docs/cuda.md).
+// Kinora tests: every op of the CUDA backend, the fused ones included, against the CPU backend (exact
+// fp32) on fresh random data, TAP output. Needs a GPU; run on the device machine (see flatpak-free-docs/cuda.md).
 // `--bench` also times the DiT GEMM shapes and the attention implementations at the real sizes.
 //
 // Tolerances (relative L2 error ||cuda - cpu|| / ||cpu||):
@@ -87,13 +87,16 @@ static void check(const char * what, const float * got, const float * ref, size_
         }
     }
     const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    const int ok = !bad && rel <= tol && !ke_backend_cuda_failed(g_gpu);
+    // any failure the backend recorded (ops.status syncs and reads cudaGetLastError) fails the case
+    struct ke_error err = { 0 };
+    const int failed = ke_be_status(g_gpu, &err) != KE_STATUS_OK;
+    const int ok = !bad && rel <= tol && !failed;
     g_n++;
     if (!ok) {
         g_fail++;
     }
-    printf("%s %d - %s: rel %.3e (tol %.0e), max abs %.3e%s\n", ok ? "ok" : "not ok", g_n, what, rel, tol, maxd,
-           bad ? ", non-finite output" : "");
+    printf("%s %d - %s: rel %.3e (tol %.0e), max abs %.3e%s%s%s\n", ok ? "ok" : "not ok", g_n, what, rel, tol, maxd,
+           bad ? ", non-finite output" : "", failed ? ", backend failure: " : "", failed ? err.msg : "");
     fflush(stdout);
 }
 
@@ -506,7 +509,7 @@ static void test_vae(void)
     free(ref);
 }
 
-// --- op chains the backend fuses (results must equal the unfused CPU sequence) ---------------------
+// --- fused ops (backend.h) against the CPU backend's compositions --------------------------------
 
 struct lin_pair {
     struct ke_tensor w, b;
@@ -535,132 +538,211 @@ static void lin_free(struct lin_pair * p)
     free(p->bf);
 }
 
-static void test_chains(void)
+// xbuf (the backend's matmul-input format: bf16 here) of n elements, downloaded as f32 (poisoned first).
+static float * down_x(const void * d, size_t n)
+{
+    const size_t es = g_gpu->ops->xbuf_elem;
+    if (es == sizeof(float)) {
+        return down(d, n);
+    }
+    uint16_t * raw = malloc(n * 2);
+    memset(raw, 0xff, n * 2);   // bf16 NaN
+    g_gpu->ops->download(g_gpu, raw, d, n * 2);
+    float * h = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        h[i] = ke_bf16_to_f32(raw[i]);
+    }
+    free(raw);
+    return h;
+}
+
+static struct ke_xbuf * xbuf_cpu(int64_t n)
+{
+    return ke_be_alloc_xbuf(g_cpu, n);
+}
+
+static struct ke_xbuf * xbuf_gpu(int64_t n)
+{
+    return ke_be_alloc_xbuf(g_gpu, n);
+}
+
+// Every fused op of the table (backend.h) against the CPU backend's, which runs the plain ops it
+// stands for. Tolerance 1e-2 (bf16 intermediates and GEMM operands, ~3e-3 expected); the RMS norm +
+// RoPE and LayerNorm + modulate outputs are single bf16 roundings of f32 results (~2e-3).
+static void test_fused_attention(int64_t M, int64_t Lk, int H, int hd, int impl)
+{
+    const int64_t D = (int64_t) H * hd;
+    const size_t n = (size_t) (M * D), nk = (size_t) (Lk * D);
+    float * q = rnd(n, 1.0f), * k = rnd(nk, 1.0f), * v = rnd(nk, 1.0f), * o = malloc(n * 4);
+    struct ke_xbuf * cq = xbuf_cpu(M * D), * ck = xbuf_cpu(Lk * D), * cv = xbuf_cpu(Lk * D), * co = xbuf_cpu(M * D);
+    struct ke_xbuf * gq = xbuf_gpu(M * D), * gk = xbuf_gpu(Lk * D), * gv = xbuf_gpu(Lk * D), * go = xbuf_gpu(M * D);
+    float * dq = up(q, n * 4), * dk = up(k, nk * 4), * dv = up(v, nk * 4);
+    const float scale = 1.0f / sqrtf((float) hd);
+    g_cpu->ops->to_xbuf(g_cpu, cq, q, M * D);
+    g_cpu->ops->to_xbuf(g_cpu, ck, k, Lk * D);
+    g_cpu->ops->to_xbuf(g_cpu, cv, v, Lk * D);
+    g_cpu->ops->attention_x(g_cpu, co, cq, ck, cv, M, Lk, H, hd, scale);
+    memcpy(o, co, n * 4);
+    ke_backend_cuda_set_attention(g_gpu, impl);
+    g_gpu->ops->to_xbuf(g_gpu, gq, dq, M * D);
+    g_gpu->ops->to_xbuf(g_gpu, gk, dk, Lk * D);
+    g_gpu->ops->to_xbuf(g_gpu, gv, dv, Lk * D);
+    g_gpu->ops->attention_x(g_gpu, go, gq, gk, gv, M, Lk, H, hd, scale);
+    ke_backend_cuda_set_attention(g_gpu, 0);
+    float * got = down_x(go, n);
+    char name[128];
+    snprintf(name, sizeof(name), "fused attention_x Lq=%lld Lk=%lld H=%d hd=%d impl=%d", (long long) M, (long long) Lk,
+             H, hd, impl);
+    check(name, got, o, n, TOL_BF16);
+    free(got);
+    void * dev[] = { gq, gk, gv, go, dq, dk, dv };
+    for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
+        ke_be_free(g_gpu, dev[i]);
+    }
+    void * host[] = { cq, ck, cv, co };
+    for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
+        ke_be_free(g_cpu, host[i]);
+    }
+    free(q), free(k), free(v), free(o);
+}
+
+static void test_fused(void)
 {
     const int64_t M = 200, D = 256, FF = 512;
     const int H = 2, hd = 128;
     const size_t n = (size_t) (M * D);
-    struct lin_pair l1, l2, l3, l4;
-    if (lin_make(&l1, D, D) || lin_make(&l2, FF, D) || lin_make(&l3, D, FF) || lin_make(&l4, D, D)) {
+    struct lin_pair l1, l2, l3;
+    if (lin_make(&l1, D, D) || lin_make(&l2, FF, D) || lin_make(&l3, D, FF)) {
         g_n++;
         g_fail++;
-        printf("not ok %d - chains: linear prepare failed\n", g_n);
+        printf("not ok %d - fused: linear prepare failed\n", g_n);
         return;
     }
-    float * x = rnd(n, 2.0f), * w = rnd((size_t) D, 1.0f), * b = rnd((size_t) D, 0.5f), * mod = rnd((size_t) (2 * D), 0.3f);
+    float * x = rnd(n, 2.0f), * w = rnd((size_t) D, 1.0f), * b = rnd((size_t) D, 0.5f);
+    float * mod = rnd((size_t) (3 * 2 * D), 0.3f);
+    int32_t * sel = malloc((size_t) M * sizeof(int32_t));
+    for (int64_t i = 0; i < M; i++) {
+        sel[i] = (int32_t) (i % 3);
+    }
     float * cs = malloc((size_t) (M * hd) * 4);
     for (int64_t i = 0; i < M * hd / 2; i++) {
         const double a = (double) frand() * 3.0;
         cs[2 * i] = (float) cos(a);
         cs[2 * i + 1] = (float) sin(a);
     }
-    float * a = malloc(n * 4), * y = malloc(n * 4), * h = malloc((size_t) (M * FF) * 4);
-    float * q = malloc(n * 4), * k = malloc(n * 4), * v = malloc(n * 4), * o = malloc(n * 4);
-    float * dx = up(x, n * 4), * dw = up(w, (size_t) D * 4), * db = up(b, (size_t) D * 4), * dmod = up(mod, (size_t) (2 * D) * 4);
-    float * dcs = up(cs, (size_t) (M * hd) * 4);
-    float * da = out_buf(n), * dy = out_buf(n), * dh = out_buf((size_t) (M * FF));
-    float * dq = out_buf(n), * dk = out_buf(n), * dv = out_buf(n), * dO = out_buf(n);
+    float * y = malloc((size_t) (M * FF) * 4), * tmp = malloc((size_t) (M * FF) * 4);
+    struct ke_xbuf * cx = xbuf_cpu(M * FF), * ch = xbuf_cpu(M * FF);
+    float * dx = up(x, n * 4), * dw = up(w, (size_t) D * 4), * db = up(b, (size_t) D * 4);
+    float * dmod = up(mod, (size_t) (3 * 2 * D) * 4), * dcs = up(cs, (size_t) (M * hd) * 4);
+    int32_t * dsel = up(sel, (size_t) M * sizeof(int32_t));
+    float * dy = out_buf((size_t) (M * FF)), * dtmp = out_buf((size_t) (M * FF));
+    struct ke_xbuf * gx = xbuf_gpu(M * FF), * gh = xbuf_gpu(M * FF);
     float * got;
 
-    // LayerNorm + modulate -> linear (only the bf16 GEMM input is written), then the f32 LN output read back
-    g_cpu->ops->layer_norm(g_cpu, a, x, M, D, NULL, NULL, 1e-6f);
-    g_cpu->ops->modulate(g_cpu, a, a, M, D, mod, mod + D, 2 * D, NULL);
-    g_cpu->ops->linear(g_cpu, y, a, M, &l1.c);
-    g_gpu->ops->layer_norm(g_gpu, da, dx, M, D, NULL, NULL, 1e-6f);
-    g_gpu->ops->modulate(g_gpu, da, da, M, D, dmod, dmod + D, 2 * D, NULL);
-    g_gpu->ops->linear(g_gpu, dy, da, M, &l1.g);
-    got = down(dy, n);
-    check("chain layer_norm+modulate -> linear", got, y, n, TOL_BF16);
-    free(got);
-    got = down(da, n);
-    check("chain layer_norm+modulate -> linear: LN output read back", got, a, n, TOL_BF16);
+    g_cpu->ops->to_xbuf(g_cpu, cx, x, M * D);
+    g_gpu->ops->to_xbuf(g_gpu, gx, dx, M * D);
+    got = down_x(gx, n);
+    check("fused to_xbuf", got, (const float *) cx, n, TOL_BF16);
     free(got);
 
-    // affine LayerNorm -> linear
-    g_cpu->ops->layer_norm(g_cpu, a, x, M, D, w, b, 1e-6f);
-    g_cpu->ops->linear(g_cpu, y, a, M, &l1.c);
-    g_gpu->ops->layer_norm(g_gpu, da, dx, M, D, dw, db, 1e-6f);
-    g_gpu->ops->linear(g_gpu, dy, da, M, &l1.g);
+    // LayerNorm + modulate (per-row selector), affine LayerNorm alone, and a width the one-pass kernel
+    // does not take (D = 250: the fallback through f32)
+    for (int c = 0; c < 3; c++) {
+        const int64_t Dc = c == 2 ? 250 : D;
+        const float * wc = c == 1 ? w : NULL, * bc = c == 1 ? b : NULL, * dwc = c == 1 ? dw : NULL, * dbc = c == 1 ? db : NULL;
+        const float * sh = c == 1 ? NULL : mod, * dsh = c == 1 ? NULL : dmod;
+        g_cpu->ops->layer_norm_mod_x(g_cpu, cx, x, M, Dc, wc, bc, 1e-6f, sh, sh ? sh + Dc : NULL, 2 * D,
+                                     c == 0 ? sel : NULL);
+        g_gpu->ops->layer_norm_mod_x(g_gpu, gx, dx, M, Dc, dwc, dbc, 1e-6f, dsh, dsh ? dsh + Dc : NULL, 2 * D,
+                                     c == 0 ? dsel : NULL);
+        got = down_x(gx, (size_t) (M * Dc));
+        check(c == 0 ? "fused layer_norm_mod_x (selector)" : c == 1 ? "fused layer_norm_mod_x (affine, no modulate)"
+                                                                    : "fused layer_norm_mod_x (D=250, unfused route)",
+              got, (const float *) cx, (size_t) (M * Dc), TOL_BF16);
+        free(got);
+    }
+
+    // RMS norm + RoPE, and the RMS norm alone (the cross-attention q)
+    for (int rot = 1; rot >= 0; rot--) {
+        g_cpu->ops->rms_norm_rope_x(g_cpu, cx, x, M, H, hd, w, 1e-6f, rot ? cs : NULL);
+        g_gpu->ops->rms_norm_rope_x(g_gpu, gx, dx, M, H, hd, dw, 1e-6f, rot ? dcs : NULL);
+        got = down_x(gx, n);
+        check(rot ? "fused rms_norm_rope_x" : "fused rms_norm_rope_x (no rotation)", got, (const float *) cx, n, TOL_BF16);
+        free(got);
+    }
+
+    // linears from the same bf16 input on both sides (the CPU gets the GPU's rounded input)
+    g_gpu->ops->to_xbuf(g_gpu, gx, dx, M * D);
+    got = down_x(gx, n);
+    memcpy(cx, got, n * 4);
+    free(got);
+    g_cpu->ops->linear_x(g_cpu, y, cx, M, &l1.c);
+    g_gpu->ops->linear_x(g_gpu, dy, gx, M, &l1.g);
     got = down(dy, n);
-    check("chain affine layer_norm -> linear", got, y, n, TOL_BF16);
+    check("fused linear_x", got, y, n, TOL_BF16);
+    free(got);
+    g_cpu->ops->linear_gelu_x(g_cpu, ch, cx, M, &l2.c);
+    g_gpu->ops->linear_gelu_x(g_gpu, gh, gx, M, &l2.g);
+    got = down_x(gh, (size_t) (M * FF));
+    check("fused linear_gelu_x", got, (const float *) ch, (size_t) (M * FF), TOL_BF16);
     free(got);
 
-    // linear -> GELU (in the GEMM epilogue) -> linear, then the hidden activations read back
-    g_cpu->ops->linear(g_cpu, h, x, M, &l2.c);
-    g_cpu->ops->gelu_tanh(g_cpu, h, M * FF);
-    g_cpu->ops->linear(g_cpu, y, h, M, &l3.c);
-    g_gpu->ops->linear(g_gpu, dh, dx, M, &l2.g);
-    g_gpu->ops->gelu_tanh(g_gpu, dh, M * FF);
-    g_gpu->ops->linear(g_gpu, dy, dh, M, &l3.g);
-    got = down(dy, n);
-    check("chain linear -> gelu -> linear", got, y, n, TOL_BF16);
-    free(got);
-    got = down(dh, (size_t) (M * FF));
-    check("chain linear -> gelu: hidden read back", got, h, (size_t) (M * FF), TOL_BF16);
-    free(got);
-
-    // q/k/v linears, RMS norms, RoPE, attention, output linear (the DiT self-attention order)
-    g_cpu->ops->linear(g_cpu, q, x, M, &l1.c);
-    g_cpu->ops->linear(g_cpu, k, x, M, &l4.c);
-    g_cpu->ops->linear(g_cpu, v, x, M, &l1.c);
-    g_cpu->ops->rms_norm(g_cpu, q, q, M, D, w, 1e-6f);
-    g_cpu->ops->rms_norm(g_cpu, k, k, M, D, w, 1e-6f);
-    g_cpu->ops->rope(g_cpu, q, M, H, hd, cs);
-    g_cpu->ops->rope(g_cpu, k, M, H, hd, cs);
-    g_cpu->ops->attention(g_cpu, o, q, k, v, M, M, H, hd, 1.0f / sqrtf((float) hd), NULL);
-    g_cpu->ops->linear(g_cpu, y, o, M, &l4.c);
-    g_gpu->ops->linear(g_gpu, dq, dx, M, &l1.g);
-    g_gpu->ops->linear(g_gpu, dk, dx, M, &l4.g);
-    g_gpu->ops->linear(g_gpu, dv, dx, M, &l1.g);
-    g_gpu->ops->rms_norm(g_gpu, dq, dq, M, D, dw, 1e-6f);
-    g_gpu->ops->rms_norm(g_gpu, dk, dk, M, D, dw, 1e-6f);
-    g_gpu->ops->rope(g_gpu, dq, M, H, hd, dcs);
-    g_gpu->ops->rope(g_gpu, dk, M, H, hd, dcs);
-    g_gpu->ops->attention(g_gpu, dO, dq, dk, dv, M, M, H, hd, 1.0f / sqrtf((float) hd), NULL);
-    g_gpu->ops->linear(g_gpu, dy, dO, M, &l4.g);
-    got = down(dy, n);
-    check("chain qkv -> rms_norm -> rope -> attention -> linear", got, y, n, TOL_BF16);
-    free(got);
-    got = down(dq, n);
-    check("chain rms_norm -> rope: q read back", got, q, n, TOL_BF16);
-    free(got);
-    got = down(dO, n);
-    check("chain attention: output read back", got, o, n, TOL_BF16);
-    free(got);
-
-    // linear -> (gated) residual add: the GEMM adds into the stream; its own output is recomputed
-    // only when read (here: read back after the add)
-    for (int gated = 0; gated < 2; gated++) {
+    // gated residual: one gate row (in the GEMM, scaled weights), no gate (in the GEMM), per-token
+    // gates (the unfused route through tmp); the second linear reads the GELU output
+    const char * names[3] = { "fused linear_gated_add_x (gate row)", "fused linear_gated_add_x (no gate)",
+                              "fused linear_gated_add_x (per-token gates)" };
+    for (int c = 0; c < 3; c++) {
         float * r = rnd(n, 1.0f);
         float * dr = up(r, n * 4);
-        g_cpu->ops->linear(g_cpu, a, y, M, &l4.c);
-        g_cpu->ops->gated_add(g_cpu, r, a, M, D, gated ? mod : NULL, 0, NULL);
-        g_gpu->ops->upload(g_gpu, dy, y, n * 4);
-        g_gpu->ops->linear(g_gpu, da, dy, M, &l4.g);
-        g_gpu->ops->gated_add(g_gpu, dr, da, M, D, gated ? dmod : NULL, 0, NULL);
-        got = down(dr, n);
-        check(gated ? "chain linear -> gated_add" : "chain linear -> add", got, r, n, TOL_BF16);
+        got = down_x(gh, (size_t) (M * FF));
+        memcpy(ch, got, (size_t) (M * FF) * 4);
         free(got);
-        got = down(da, n);
-        check(gated ? "chain linear -> gated_add: linear output read back" : "chain linear -> add: linear output read back",
-              got, a, n, TOL_BF16);
+        g_cpu->ops->linear_gated_add_x(g_cpu, r, ch, M, &l3.c, c == 1 ? NULL : mod, 2 * D, c == 2 ? sel : NULL, tmp);
+        g_gpu->ops->linear_gated_add_x(g_gpu, dr, gh, M, &l3.g, c == 1 ? NULL : dmod, 2 * D, c == 2 ? dsel : NULL, dtmp);
+        got = down(dr, n);
+        check(names[c], got, r, n, TOL_BF16);
         free(got);
         ke_be_free(g_gpu, dr);
         free(r);
     }
 
-    float * dev[] = { dx, dw, db, dmod, dcs, da, dy, dh, dq, dk, dv, dO };
+    // channel L2 norm + SiLU over x as [C = 64, N = M * D / 64], in place on the GPU
+    g_cpu->ops->channel_l2norm_silu(g_cpu, y, x, 64, (int64_t) n / 64, w);
+    g_gpu->ops->copy(g_gpu, dy, dx, n * 4);
+    g_gpu->ops->channel_l2norm_silu(g_gpu, dy, dy, 64, (int64_t) n / 64, dw);
+    got = down(dy, n);
+    check("fused channel_l2norm_silu", got, y, n, TOL_F32);
+    free(got);
+
+    // a failed op is recorded, reported once by ke_be_status, and cleared
+    struct ke_linear unprepared = l1.c;
+    unprepared.prepared = NULL;
+    g_gpu->ops->linear_x(g_gpu, dy, gx, M, &unprepared);
+    struct ke_error err = { 0 };
+    const enum ke_status st1 = ke_be_status(g_gpu, &err), st2 = ke_be_status(g_gpu, NULL);
+    g_n++;
+    const int ok = st1 != KE_STATUS_OK && strstr(err.msg, "not prepared") && st2 == KE_STATUS_OK;
+    g_fail += !ok;
+    printf("%s %d - failure record: an unprepared weight is reported (\"%s\") and then cleared\n", ok ? "ok" : "not ok",
+           g_n, err.msg);
+
+    void * dev[] = { dx, dw, db, dmod, dcs, dsel, dy, dtmp, gx, gh };
     for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
         ke_be_free(g_gpu, dev[i]);
     }
-    float * host[] = { x, w, b, mod, cs, a, y, h, q, k, v, o };
-    for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++) {
-        free(host[i]);
-    }
+    ke_be_free(g_cpu, cx);
+    ke_be_free(g_cpu, ch);
+    free(x), free(w), free(b), free(mod), free(sel), free(cs), free(y), free(tmp);
     lin_free(&l1);
     lin_free(&l2);
     lin_free(&l3);
-    lin_free(&l4);
+
+    for (int impl = 0; impl <= 3; impl++) {
+        test_fused_attention(300, 200, 4, 128, impl);   // cuDNN / own flash / f32 routes
+    }
+    test_fused_attention(257, 512, 3, 64, 0);
+    test_fused_attention(120, 90, 4, 32, 0);   // another head dim: the GEMM route
+    test_fused_attention(40, 30, 2, 36, 0);    // the f32 kernel route
 }
 
 // --- timing ------------------------------------------------------------------------------------
@@ -735,7 +817,7 @@ static void bench_attention(int64_t Lq, int64_t Lk, int H, int hd, int impl)
     const double fl = 4.0 * Lq * Lk * ld;
     printf("# bench attention %s Lq=%lld Lk=%lld H=%d hd=%d: kernel %.3f ms (%.0f TFLOP/s)%s\n", names[impl],
            (long long) Lq, (long long) Lk, H, hd, st.ms_attention / reps,
-           fl / (st.ms_attention / reps * 1e-3) * 1e-12, ke_backend_cuda_failed(g_gpu) ? " (FAILED)" : "");
+           fl / (st.ms_attention / reps * 1e-3) * 1e-12, ke_be_status(g_gpu, NULL) != KE_STATUS_OK ? " (FAILED)" : "");
     ke_backend_cuda_set_attention(g_gpu, 0);
     ke_be_free(g_gpu, dq);
     ke_be_free(g_gpu, dk);
@@ -786,7 +868,7 @@ int main(int argc, char ** argv)
     test_conv3d(8, 12, 1, 3, 2, 9, 11, 0, 0, 1, 1, 2);
     test_conv3d(6, 10, 3, 1, 5, 6, 7, 1, 1, 0, 2, 1);
     test_vae();
-    test_chains();
+    test_fused();
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

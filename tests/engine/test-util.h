@@ -8,14 +8,15 @@
 
 /* Path of a file in the golden fixtures folder ($KINORA_FIXTURES); g_free() it. */
 char *test_fixture_path (const char *name);
-/* Skip the current test (and return TRUE) when a fixture is missing. */
+/* TRUE when the fixture exists; otherwise mark the current test failed, naming the missing file, and
+ * return FALSE (the caller returns). */
 gboolean test_require_fixture (const char *path);
 
 /* Compare n floats: |got - ref| <= atol + rtol * |ref|. Prints the max difference and the first
  * mismatches through g_test_message; returns TRUE when all are within bounds. */
 gboolean test_allclose (const char *what, const float *got, const float *ref, size_t n,
                         double atol, double rtol);
-/* The same for two tensors of any float dtype (shapes must match). */
+/* The same for two tensors of any float dtype; a shape mismatch (not only an element count) fails. */
 gboolean test_tensor_allclose (const char *what, const struct ke_tensor *got, const struct ke_tensor *ref,
                                double atol, double rtol);
 /* Every output the IO set's `outputs` metadata lists must exist in `res` and match `ref`'s tensor of

@@ -1,5 +1,6 @@
 /* Tests for export/kinora-export.c: MP4 / WebM read back through GstDiscoverer (size, duration =
- * frames / fps, tags), PNG frames read back through libpng, GIF signature, sidecar JSON.
+ * frames / fps, tags), PNG frames read back through libpng, GIF signature, sidecar JSON; the frames
+ * of every format counted by ffprobe.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "kinora-export.h"
+#include "export-test-util.h"
 
 /* w x h x n RGB frames: a moving gradient (so the encoders see real content) */
 static guint8 *
@@ -145,8 +147,11 @@ check_video (const char *name, KinoraExportFormat fmt, int w)
   /* duration = frames / fps within one frame */
   g_assert_cmpfloat (fabs (pr.duration_s * 24.0 - n), <, 1.0);
   g_assert_cmpstr (pr.title, ==, "a red fox");
+  /* every frame, counted by FFmpeg's decoder (GStreamer wrote it) */
+  g_assert_cmpint (export_test_count_frames (path), ==, n);
   g_assert_nonnull (pr.comment);
-  g_assert_nonnull (strstr (pr.comment, "seed=42"));
+  /* the comment holds the parameters as JSON */
+  g_assert_nonnull (strstr (pr.comment, "\"seed\":42"));
   /* frame 0 decodes to the source's colours: red ramps 0..255 across, green 0..255 down, blue 0
    * (mean about 127, 127, 0; lossy coding moves it by a few levels; a row-stride mistake gives a
    * solid green or sheared picture) */
@@ -199,6 +204,7 @@ test_png (void)
   g_assert_true (kinora_export_format_from_path (out, &fmt, NULL));
   g_assert_cmpint (fmt, ==, KINORA_EXPORT_PNG);
   g_assert_true (kinora_export_write (out, fmt, rgb, w, h, n, 16.0, tags, &error));
+  g_assert_cmpint (export_test_count_frames (out), ==, n);
   for (int f = 0; f < n; f++)
     {
       g_autofree char *name = g_strdup_printf ("frame_%05d.png", f);
@@ -234,6 +240,7 @@ test_gif_and_sidecar (void)
   g_assert_true (g_file_get_contents (path, &data, &len, NULL));
   g_assert_cmpint (len, >, 13);
   g_assert_cmpmem (data, 6, "GIF89a", 6);
+  g_assert_cmpint (export_test_count_frames (path), ==, 3);
   g_autofree char *side = kinora_export_sidecar_path (path, KINORA_EXPORT_GIF);
   g_assert_true (g_str_has_suffix (side, "clip.gif.json"));
   g_assert_true (kinora_export_write_sidecar (side, tags, &error));

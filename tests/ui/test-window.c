@@ -290,6 +290,17 @@ test_launch (void)
   /* with no real model installed the window says so and offers the test model */
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "no-model");
   g_assert_false (gtk_widget_is_sensitive (self->generate_button));
+  /* "Read how to get them" opens the installed models.md (or the source tree's, uninstalled) */
+  {
+    g_autofree char *uri = _kinora_window_dup_models_doc_uri ();
+    g_autofree char *path = g_filename_from_uri (uri, NULL, NULL);
+    g_autofree char *href = g_strdup_printf ("href=\"%s\"", uri);
+
+    g_assert_true (g_str_has_prefix (uri, "file:///"));
+    g_assert_true (g_str_has_suffix (path, "/models.md"));
+    g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
+    g_assert_nonnull (strstr (gtk_label_get_label (self->no_model_label), href));
+  }
   screenshot (self, "01-launch-no-model");
 
   use_test_model (self);
@@ -716,6 +727,9 @@ test_reuse_settings (void)
 
   item = g_list_model_get_item (G_LIST_MODEL (self->history), 0);
   g_assert_nonnull (item);
+  /* the thumbnail is decoded off the main thread */
+  for (int i = 0; i < 200 && kinora_history_item_is_thumbnail_pending (item); i++)
+    spin (0.05);
   g_assert_nonnull (kinora_history_item_get_thumbnail (item));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.reuse-settings", "s",
                                              kinora_history_item_get_id (item)));
@@ -815,6 +829,32 @@ test_reuse_settings (void)
       g_assert_cmpint (p->precision, ==, KE_PRECISION_BF16);
     }
     self->model_is_random = TRUE;
+  }
+
+  /* deleting an entry hides it and offers Undo; the files go only when the toast goes without it */
+  {
+    g_autoptr(GFile) entry = g_object_ref (kinora_history_item_get_dir (item));
+    const char *id = kinora_history_item_get_id (item);
+    AdwToast *toast;
+
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.delete-history", "s", id));
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 0);
+    g_assert_true (g_file_query_exists (entry, NULL));
+    toast = g_object_get_data (G_OBJECT (self), "kinora-last-delete-toast");
+    g_assert_nonnull (toast);
+    g_assert_cmpstr (adw_toast_get_button_label (toast), ==, "_Undo");
+    g_signal_emit_by_name (toast, "button-clicked");
+    adw_toast_dismiss (toast);
+    spin (0.2);
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 1);
+    g_assert_true (g_file_query_exists (entry, NULL));
+
+    g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.delete-history", "s", id));
+    g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 0);
+    toast = g_object_get_data (G_OBJECT (self), "kinora-last-delete-toast");
+    adw_toast_dismiss (toast);
+    spin (0.2);
+    g_assert_false (g_file_query_exists (entry, NULL));
   }
 
   destroy_window (self);

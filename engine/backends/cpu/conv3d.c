@@ -176,8 +176,8 @@ static void bias_rows(void * p, int64_t r0, int64_t r1, int tid)
     }
 }
 
-static void conv3d_exact(float * y, const float * x, const struct ke_conv3d * c, int T, int H, int W, int pt0,
-                         int pt1, int ph, int pw, int st, int sh, int sw)
+static void conv3d_exact(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c, int T,
+                         int H, int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw)
 {
     const struct ke_conv_prep * p = c->prepared;
     const int To = (T + pt0 + pt1 - c->kt) / st + 1;
@@ -192,11 +192,17 @@ static void conv3d_exact(float * y, const float * x, const struct ke_conv3d * c,
         if (c->w->type == KE_DTYPE_F32) {
             w = c->w->data;
         } else {
-            wtmp = malloc((size_t) (c->c_out * K) * sizeof(float));
-            KE_ASSERT(wtmp);
+            wtmp = ke_cpu_alloc_or_fail(be, (size_t) (c->c_out * K) * sizeof(float), "conv3d weights in f32");
+            if (!wtmp) {
+                return;
+            }
             ke_convert_to_f32(wtmp, c->w->data, c->w->type, c->w->scale, (size_t) (c->c_out * K));
             w = wtmp;
         }
+    }
+    if (ke_cpu_blas_enter(be) != 0) {
+        free(wtmp);
+        return;
     }
     if (K == c->c_in && pt0 == 0 && pt1 == 0 && st == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0) {
         // 1x1x1: y[Cout, N] = W[Cout, Cin] x[Cin, N]
@@ -210,8 +216,12 @@ static void conv3d_exact(float * y, const float * x, const struct ke_conv3d * c,
         if (nb > N) {
             nb = N;
         }
-        float * col = malloc((size_t) (K * nb) * sizeof(float));
-        KE_ASSERT(col);
+        float * col = ke_cpu_scratch(be, (size_t) (K * nb) * sizeof(float), "conv3d im2col block");
+        if (!col) {
+            ke_cpu_blas_leave();
+            free(wtmp);
+            return;
+        }
         for (int64_t n0 = 0; n0 < N; n0 += nb) {
             const int64_t cnt = N - n0 < nb ? N - n0 : nb;
             struct col_ctx cc = { col, x, c, T, H, W, To, Ho, Wo, pt0, ph, pw, st, sh, sw, n0, cnt };
@@ -219,14 +229,17 @@ static void conv3d_exact(float * y, const float * x, const struct ke_conv3d * c,
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->c_out, (blasint) cnt, (blasint) K, 1.0f, w,
                         (blasint) K, col, (blasint) cnt, 0.0f, y + n0, (blasint) N);
         }
-        free(col);
+        ke_cpu_scratch_done(be);
     }
+    ke_cpu_blas_leave();
     free(wtmp);
     float * btmp = NULL;
     const float * b = p ? p->bias : NULL;
     if (!p && c->b) {
-        btmp = malloc((size_t) c->c_out * sizeof(float));
-        KE_ASSERT(btmp);
+        btmp = ke_cpu_alloc_or_fail(be, (size_t) c->c_out * sizeof(float), "conv3d bias in f32");
+        if (!btmp) {
+            return;
+        }
         ke_convert_to_f32(btmp, c->b->data, c->b->type, c->b->scale, (size_t) c->c_out);
         b = btmp;
     }
@@ -240,8 +253,8 @@ static void conv3d_exact(float * y, const float * x, const struct ke_conv3d * c,
 void ke_cpu_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c,
                    int T, int H, int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw)
 {
-    (void) be;
 #ifdef KE_HAVE_DNNL
+    // (a oneDNN run that cannot get its memory falls back to im2col, which needs less)
     const struct ke_conv_prep * p = c->prepared;
     const double flop = 2.0 * c->c_out * c->c_in * c->kt * c->kh * c->kw * (double) ((T + pt0 + pt1 - c->kt) / st + 1) *
                         ((H + 2 * ph - c->kh) / sh + 1) * ((W + 2 * pw - c->kw) / sw + 1);
@@ -250,7 +263,7 @@ void ke_cpu_conv3d(struct ke_backend * be, float * y, const float * x, const str
         return;
     }
 #endif
-    conv3d_exact(y, x, c, T, H, W, pt0, pt1, ph, pw, st, sh, sw);
+    conv3d_exact(be, y, x, c, T, H, W, pt0, pt1, ph, pw, st, sh, sw);
 }
 
 // --- oneDNN --------------------------------------------------------------------------------------

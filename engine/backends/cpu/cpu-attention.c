@@ -9,6 +9,7 @@
 #include "backends/cpu/cpu-impl.h"
 #include "backends/cpu/cpu-simd.h"
 #include "core/threadpool.h"
+#include "ke.h"
 
 #define QB 64     // queries per task (multiple of RB)
 #define KB 128    // keys per tile (multiple of 32)
@@ -55,15 +56,6 @@ static void tile_pv(float * restrict acc, const float * restrict p, const float 
     }
 }
 
-static float * alloc64(size_t n)
-{
-    void * p = NULL;
-    if (posix_memalign(&p, 64, n * sizeof(float)) != 0) {
-        return NULL;
-    }
-    memset(p, 0, n * sizeof(float));
-    return p;
-}
 
 // Keys and values re-laid per head once per call: kt [H][hdp][Lkp] (transposed), vt [H][Lkp][hdp].
 struct pack_ctx {
@@ -95,6 +87,8 @@ struct task_ctx {
     const struct attn_ctx * c;
     const float * kt, * vt;
     int64_t Lkp;
+    float * tiles;          // per thread: qt [QB][hdp], s [QB][KB], acc [QB][hdp]
+    size_t tile_floats;     // floats per thread
 };
 
 // tile_scores reads a [hdp][KB] key tile with row stride KB: give it a strided view instead.
@@ -182,18 +176,15 @@ static void softmax_tile(float * restrict s, const float * restrict bias, int64_
 
 static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
 {
-    (void) tid;
     const struct task_ctx * tc = p;
     const struct attn_ctx * c = tc->c;
     const int hd = c->hd, hdp = c->hdp;
     const int64_t row = (int64_t) c->n_heads * hd;
-    float * qt = alloc64((size_t) (QB * hdp));
-    float * s = alloc64((size_t) (QB * KB));
-    float * acc = alloc64((size_t) (QB * hdp));
+    float * qt = tc->tiles + (size_t) tid * tc->tile_floats;
+    float * s = qt + QB * hdp;
+    float * acc = s + QB * KB;
     float m[QB], l[QB], corr[QB];
-    if (!qt || !s || !acc) {
-        abort();   // a few hundred KiB per thread; nothing sensible to do without them
-    }
+    memset(qt, 0, sizeof(float) * (size_t) (QB * hdp));   // the padding columns [hd, hdp) stay zero
     for (int64_t t = t0; t < t1; t++) {
         const int h = (int) (t / c->n_qblocks);
         const int64_t q0 = (t % c->n_qblocks) * QB;
@@ -229,30 +220,36 @@ static void attn_tasks(void * p, int64_t t0, int64_t t1, int tid)
             }
         }
     }
-    free(qt);
-    free(s);
-    free(acc);
 }
 
 void ke_cpu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v,
                       int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale, const float * bias)
 {
-    (void) be;
     struct attn_ctx c = {
         .o = o, .q = q, .k = k, .v = v, .Lq = Lq, .Lk = Lk, .n_heads = n_heads, .hd = head_dim,
         .hdp = (head_dim + 31) & ~31, .scale = scale, .bias = bias, .n_qblocks = (Lq + QB - 1) / QB,
     };
     // keys and values laid out per head once (padded to whole tiles), shared by every query block
     const int64_t Lkp = (Lk + KB - 1) / KB * KB;
+    // (the size of k and v themselves: allocated per call, not kept as scratch)
     struct pack_ctx pc = { .c = &c, .Lkp = Lkp };
-    pc.kt = alloc64((size_t) ((int64_t) n_heads * c.hdp * Lkp));
-    pc.vt = alloc64((size_t) ((int64_t) n_heads * Lkp * c.hdp));
-    if (!pc.kt || !pc.vt) {
-        abort();   // same size as k and v themselves
+    const size_t kv_bytes = (size_t) ((int64_t) n_heads * c.hdp * Lkp) * sizeof(float);
+    pc.kt = ke_cpu_alloc_or_fail(be, kv_bytes, "attention keys re-laid per head");
+    pc.vt = pc.kt ? ke_cpu_alloc_or_fail(be, kv_bytes, "attention values re-laid per head") : NULL;
+    // per-thread tiles (a few hundred KiB in all) from the backend's scratch
+    const size_t tile_floats = (size_t) (2 * QB * c.hdp + QB * KB);
+    const int n_threads = ke_get_threads();
+    float * tiles = pc.vt ? ke_cpu_scratch(be, (size_t) n_threads * tile_floats * sizeof(float), "attention tiles")
+                          : NULL;
+    if (tiles) {
+        memset(pc.kt, 0, kv_bytes);   // padding rows and columns contribute zeros
+        memset(pc.vt, 0, kv_bytes);
+        ke_parallel_for(Lk, 64, pack_rows, &pc);
+        struct task_ctx tc = { .c = &c, .kt = pc.kt, .vt = pc.vt, .Lkp = Lkp, .tiles = tiles,
+                               .tile_floats = tile_floats };
+        ke_parallel_for((int64_t) n_heads * c.n_qblocks, 1, attn_tasks, &tc);
+        ke_cpu_scratch_done(be);
     }
-    ke_parallel_for(Lk, 64, pack_rows, &pc);
-    struct task_ctx tc = { .c = &c, .kt = pc.kt, .vt = pc.vt, .Lkp = Lkp };
-    ke_parallel_for((int64_t) n_heads * c.n_qblocks, 1, attn_tasks, &tc);
     free(pc.kt);
     free(pc.vt);
 }

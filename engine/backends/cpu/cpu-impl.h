@@ -3,6 +3,17 @@
 
 #include "backends/backend.h"
 
+// Allocation failures never abort: they record KE_STATUS_NOMEM on the backend (ke_be_fail, naming
+// what was allocated and how many bytes) and the op returns without its result; the model reads the
+// failure at its next ke_be_status.
+//
+// The backend's grow-only scratch block, 64-byte aligned, at least n bytes; NULL (failure recorded)
+// when out of memory. Held until ke_cpu_scratch_done: an op takes it once and carves what it needs.
+void * ke_cpu_scratch(struct ke_backend * be, size_t n, const char * what);
+void ke_cpu_scratch_done(struct ke_backend * be);
+// A 64-byte aligned malloc (free with free()) that records the failure as above.
+void * ke_cpu_alloc_or_fail(struct ke_backend * be, size_t n, const char * what);
+
 int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
 void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l);
 void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
@@ -35,5 +46,30 @@ void ke_cpu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int
                        int W, int ft, int fs, int drop);
 void ke_cpu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
 
-// Plain f32 GEMM used by several CPU ops: C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
+// Around every OpenBLAS call: enter returns -1 (KE_STATUS_NOMEM recorded on be) when OpenBLAS might need
+// a new work buffer and the address space for it is not there (OpenBLAS would spin forever); else 0,
+// and leave must follow the call.
+int ke_cpu_blas_enter(struct ke_backend * be);
+void ke_cpu_blas_leave(void);
+
+// Plain f32 GEMM used by several CPU ops (between ke_cpu_blas_enter and ke_cpu_blas_leave): C[M,N] = A[M,K] * B^T (B is [N,K]) (+= if accumulate).
 void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate);
+
+// fused ops (cpu-fused.c): the compositions named in backend.h, through be->ops
+void ke_cpu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n);
+void ke_cpu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                             const float * w, const float * b, float eps, const float * shift, const float * scale,
+                             int64_t mod_stride, const int32_t * sel);
+void ke_cpu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                            int head_dim, const float * w, float eps, const float * cs);
+void ke_cpu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M,
+                     const struct ke_linear * l);
+void ke_cpu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                          const struct ke_linear * l);
+void ke_cpu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                               const struct ke_linear * l, const float * gate, int64_t gate_stride,
+                               const int32_t * sel, float * tmp);
+void ke_cpu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q, const struct ke_xbuf * k,
+                        const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale);
+void ke_cpu_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                                const float * gamma);

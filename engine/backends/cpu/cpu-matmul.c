@@ -4,8 +4,10 @@
 //    pipeline does under autocast). Without oneDNN the fast path falls back to the exact one.
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backends/cpu/cpu-impl.h"
 #include "backends/cpu/cpu-simd.h"
@@ -16,31 +18,61 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+// --- OpenBLAS guard -----------------------------------------------------------------------------
+// OpenBLAS (0.3.21, driver/others/memory.c blas_memory_alloc) gives every concurrent caller a work
+// buffer of 128 MiB of address space, mapped the first time that many callers are inside it at once and
+// kept for reuse; when that mmap fails (RLIMIT_AS, strict overcommit) it retries forever at 100 % CPU.
+// (Measured: VmSize grows by exactly 128 MiB at a process's first sgemm.) Its threaded driver also
+// mallocs a job table per call (MAX_THREADS^2 * 128 bytes: 512 KiB for Debian's MAX_THREADS=64) and
+// exit()s when that fails ("OpenBLAS: malloc failed in gemm_driver").
+// So before each call, map that much ourselves (the buffer only when a new one may be needed, plus
+// headroom for the job table): when that fails the op records KE_STATUS_NOMEM instead of entering a
+// loop it would never leave. An mmap/munmap of untouched pages costs microseconds, a GEMM milliseconds.
+#define BLAS_BUFFER_BYTES ((size_t) 128 << 20)
+#define BLAS_HEADROOM_BYTES ((size_t) 4 << 20)
+
+static atomic_int g_blas_in_flight;   // callers inside OpenBLAS now
+static atomic_int g_blas_buffers;     // the most that were inside at once (buffers OpenBLAS holds)
+
+int ke_cpu_blas_enter(struct ke_backend * be)
+{
+    const int n = atomic_fetch_add(&g_blas_in_flight, 1) + 1;
+    const size_t need = BLAS_HEADROOM_BYTES + (n > atomic_load(&g_blas_buffers) ? BLAS_BUFFER_BYTES : 0);
+    void * p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        atomic_fetch_sub(&g_blas_in_flight, 1);
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for OpenBLAS's work buffers (%zu bytes of address space)",
+                   need);
+        return -1;
+    }
+    munmap(p, need);
+    return 0;
+}
+
+void ke_cpu_blas_leave(void)
+{
+    const int n = atomic_fetch_sub(&g_blas_in_flight, 1);
+    int seen = atomic_load(&g_blas_buffers);
+    while (n > seen && !atomic_compare_exchange_weak(&g_blas_buffers, &seen, n)) {
+    }
+}
+
 void ke_cpu_sgemm_nt(float * C, const float * A, const float * B, int64_t M, int64_t N, int64_t K, int accumulate)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) M, (blasint) N, (blasint) K, 1.0f, A,
                 (blasint) K, B, (blasint) K, accumulate ? 1.0f : 0.0f, C, (blasint) N);
 }
 
-static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b, const float * bf)
+// y[M, N] += bias (f32 bf, or the stored tensor b converted into tmp[N] when it is not f32).
+static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b, float * tmp)
 {
-    if (!b && !bf) {
+    if (!b) {
         return;
     }
-    float tmp[1024];
-    const float * bias = bf;
-    float * heap = NULL;
-    if (!bias) {
-        if (b->type == KE_DTYPE_F32) {
-            bias = b->data;
-        } else {
-            heap = N <= 1024 ? tmp : malloc((size_t) N * sizeof(float));
-            if (!heap) {
-                return;
-            }
-            ke_convert_to_f32(heap, b->data, b->type, b->scale, (size_t) N);
-            bias = heap;
-        }
+    const float * bias = b->data;
+    if (b->type != KE_DTYPE_F32) {
+        ke_convert_to_f32(tmp, b->data, b->type, b->scale, (size_t) N);
+        bias = tmp;
     }
     for (int64_t i = 0; i < M; i++) {
         float * r = y + i * N;
@@ -48,24 +80,38 @@ static void add_bias(float * y, int64_t M, int64_t N, const struct ke_tensor * b
             r[j] += bias[j];
         }
     }
-    if (heap && heap != tmp) {
-        free(heap);
-    }
 }
 
 // --- exact fp32 path ----------------------------------------------------------------------------
 
-static void linear_exact(float * y, const float * x, int64_t M, const struct ke_linear * l)
+// Weight rows converted to f32 per block (no full f32 copy of the model), in the backend's scratch.
+#define W_BLOCK 256
+
+static void linear_exact(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
 {
     const int64_t N = l->n_out, K = l->n_in;
     const struct ke_tensor * w = l->w;
+    const int64_t blk = N < W_BLOCK ? N : W_BLOCK;
+    // scratch: [blk, K] converted weights (narrow weights only), then [N] converted bias (narrow bias only)
+    const size_t w_floats = w->type == KE_DTYPE_F32 ? 0 : (size_t) (blk * K);
+    const size_t b_floats = l->b && l->b->type != KE_DTYPE_F32 ? (size_t) N : 0;
+    float * tmp = NULL;
+    if (w_floats + b_floats > 0) {
+        tmp = ke_cpu_scratch(be, (w_floats + b_floats) * sizeof(float), "Linear weight conversion block");
+        if (!tmp) {
+            return;
+        }
+    }
+    if (ke_cpu_blas_enter(be) != 0) {
+        if (tmp) {
+            ke_cpu_scratch_done(be);
+        }
+        return;
+    }
     if (w->type == KE_DTYPE_F32) {
         ke_cpu_sgemm_nt(y, x, w->data, M, N, K, 0);
     } else {
-        // Convert a block of weight rows to f32 at a time (no full f32 copy of the model).
-        const int64_t blk = 256;
-        float * wf = malloc((size_t) (blk * K) * sizeof(float));
-        KE_ASSERT(wf);
+        float * wf = tmp;
         const size_t es = ke_dtype_size(w->type);
         for (int64_t n0 = 0; n0 < N; n0 += blk) {
             const int64_t nb = N - n0 < blk ? N - n0 : blk;
@@ -73,9 +119,12 @@ static void linear_exact(float * y, const float * x, int64_t M, const struct ke_
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) M, (blasint) nb, (blasint) K, 1.0f, x,
                         (blasint) K, wf, (blasint) K, 0.0f, y + n0, (blasint) N);
         }
-        free(wf);
     }
-    add_bias(y, M, N, l->b, NULL);
+    ke_cpu_blas_leave();
+    add_bias(y, M, N, l->b, tmp ? tmp + w_floats : NULL);
+    if (tmp) {
+        ke_cpu_scratch_done(be);
+    }
 }
 
 // --- fast bf16 path (oneDNN) --------------------------------------------------------------------
@@ -256,7 +305,7 @@ static int linear_fast(float * y, const float * x, int64_t M, const struct ke_li
     }
     uint16_t * xb = malloc((size_t) (M * K) * sizeof(uint16_t));
     if (!xb) {
-        return -1;
+        return -1;   // the exact path runs instead (it needs no activation-sized copy)
     }
     struct cvt_ctx cc = { xb, x };
     ke_parallel_for(M * K, 1 << 16, cvt_range, &cc);
@@ -391,7 +440,6 @@ void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l)
 
 void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
 {
-    (void) be;
     if (M <= 0) {
         return;
     }
@@ -400,5 +448,5 @@ void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M
         return;
     }
 #endif
-    linear_exact(y, x, M, l);
+    linear_exact(be, y, x, M, l);
 }

@@ -1,12 +1,62 @@
 // Kinora engine: the CPU backend (reference for every op). Row-wise and element-wise ops run on the
 // engine's thread pool; matmuls are in cpu-matmul.c, attention in cpu-attention.c, conv in conv3d.c.
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu/cpu-impl.h"
 #include "backends/cpu/cpu-simd.h"
 #include "core/threadpool.h"
+
+// --- scratch -----------------------------------------------------------------------------------
+
+// The CPU backend's state: one grow-only scratch block shared by the ops that need temporary memory
+// of a bounded size (attention tiles, weight conversion blocks, im2col blocks), so they neither
+// allocate per call nor abort when memory is short. Activation-sized temporaries are not kept here:
+// they would stay resident after the op (the VAE's peak comes after the DiT's). One block for both
+// precisions and for tables copied from this one (tests wrap the ops), as they share the cores too.
+struct cpu_state {
+    pthread_mutex_t mu;    // held from ke_cpu_scratch to ke_cpu_scratch_done (ops of two threads)
+    void * p;
+    size_t n;
+};
+
+static struct cpu_state g_state = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+void * ke_cpu_scratch(struct ke_backend * be, size_t n, const char * what)
+{
+    struct cpu_state * s = &g_state;
+    pthread_mutex_lock(&s->mu);
+    if (n > s->n) {
+        void * p = NULL;
+        if (posix_memalign(&p, 64, n) != 0) {
+            pthread_mutex_unlock(&s->mu);
+            ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for %s (%zu bytes)", what, n);
+            return NULL;
+        }
+        free(s->p);
+        s->p = p;
+        s->n = n;
+    }
+    return s->p;
+}
+
+void ke_cpu_scratch_done(struct ke_backend * be)
+{
+    (void) be;
+    pthread_mutex_unlock(&g_state.mu);
+}
+
+void * ke_cpu_alloc_or_fail(struct ke_backend * be, size_t n, const char * what)
+{
+    void * p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) {
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for %s (%zu bytes)", what, n);
+        return NULL;
+    }
+    return p;
+}
 
 // --- memory ------------------------------------------------------------------------------------
 
@@ -404,6 +454,15 @@ static const struct ke_backend_ops g_cpu_ops = {
     .scale = cpu_scale,
     .rope = cpu_rope,
     .attention = ke_cpu_attention,
+    .xbuf_elem = sizeof(float),
+    .to_xbuf = ke_cpu_to_xbuf,
+    .layer_norm_mod_x = ke_cpu_layer_norm_mod_x,
+    .rms_norm_rope_x = ke_cpu_rms_norm_rope_x,
+    .linear_x = ke_cpu_linear_x,
+    .linear_gelu_x = ke_cpu_linear_gelu_x,
+    .linear_gated_add_x = ke_cpu_linear_gated_add_x,
+    .attention_x = ke_cpu_attention_x,
+    .channel_l2norm_silu = ke_cpu_channel_l2norm_silu,
     .patchify = cpu_patchify,
     .unpatchify = cpu_unpatchify,
     .conv3d_prepare = ke_cpu_conv3d_prepare,

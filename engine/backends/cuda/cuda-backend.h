@@ -1,4 +1,5 @@
-// Kinora engine: the CUDA backend's host-side state, shared by cuda.c, cuda-sdpa.c and cuda-conv.c.
+// Kinora engine: the CUDA backend's host-side state and internals, shared by its C files (cuda-mem.c,
+// cuda-gemm.c, cuda-attn.c, cuda-ops.c, cuda-sdpa.c, cuda-conv.c, cuda-host.c).
 #pragma once
 
 #include <pthread.h>
@@ -19,11 +20,6 @@ enum kc_attn_impl {
 };
 
 enum kc_op_class { KC_CLASS_GEMM = 0, KC_CLASS_ATTN, KC_CLASS_OTHER, KC_CLASS_COUNT };
-
-#define KC_SHADOWS 8
-#define KC_PENDING 4
-
-enum { KC_PEND_LN = 1, KC_PEND_RMS, KC_PEND_LINEAR, KC_PEND_L2 };
 
 struct kc_block {
     void * p;
@@ -49,40 +45,7 @@ struct kc_state {
     struct kc_block * live;
     size_t in_use, peak, weights;
 
-    // bf16 copies of f32 activations (see cuda.c: "shadows"); a stale one holds the only valid copy
-    struct kc_shadow {
-        const float * src;
-        size_t n;
-        uint16_t * bf;
-        size_t cap;
-        int stale;
-        unsigned use;
-    } sh[KC_SHADOWS];
-    unsigned tick;
-
-    // deferred ops waiting for a consumer they can be fused with (see cuda.c)
-    struct kc_pending {
-        int kind;                  // KC_PEND_*
-        float * y;
-        const float * x;
-        int64_t M, D;
-        const float * w, * b;
-        float eps;
-        const float * shift, * scale;   // LayerNorm followed by modulate
-        int64_t stride;
-        const int32_t * sel;
-        const struct ke_linear * l;     // linear: its bf16 input
-        const uint16_t * xb;
-    } pend[KC_PENDING];
-    int n_pend;
-
-    // a linear output not written (fused into the residual add), recomputable from its input
-    int rec_live;
-    float * rec_y;
-    const float * rec_x;
-    int64_t rec_M;
-    const struct ke_linear * rec_l;
-    int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: keep gated_add separate
+    int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: linear_gated_add_x adds in a separate pass
     int conv_mode;     // conv3d layout (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0, default), bf16 (1), f32 (2)
 
     enum kc_attn_impl attn;
@@ -101,7 +64,7 @@ struct kc_state {
     int n_ev, cap_ev;
     double ms[KC_CLASS_COUNT];
 
-    int failed;        // sticky: the first CUDA failure (logged once)
+    struct ke_backend * be;   // the table entry this state belongs to (failures go to be->failure)
 };
 
 static inline struct kc_state * kc_st(struct ke_backend * be)
@@ -109,15 +72,18 @@ static inline struct kc_state * kc_st(struct ke_backend * be)
     return (struct kc_state *) be->impl;
 }
 
-// Record a failure (first one logged); returns -1.
+struct ke_cuda_host;
+// cuda-host.c: keep the engine's service table (0 ok, -1 wrong ABI).
+int kc_host_set(const struct ke_cuda_host * host);
+// Record a failed call in the backend's failure record (ke_be_fail; the first one wins); returns -1.
 int kc_fail(struct kc_state * s, const char * what, const char * detail);
+// Record an allocation that failed for good (KE_STATUS_NOMEM, naming what and how many bytes); returns -1.
+int kc_fail_nomem(struct kc_state * s, const char * what, size_t bytes);
+// ops.status: wait for the stream and record any asynchronous failure (cudaGetLastError).
+void kc_status(struct ke_backend * be);
 // Device memory from the caching allocator (NULL when out of memory).
 void * kc_alloc(struct kc_state * s, size_t n);
 void kc_free(struct kc_state * s, void * p);
-// Every op reports the device ranges it reads and writes (bytes): stale bf16-only values are
-// expanded before a read, and bf16 copies of overwritten data are dropped.
-void kc_read(struct kc_state * s, const void * p, size_t n);
-void kc_wrote(struct kc_state * s, const void * p, size_t n);
 
 // cuDNN fused attention on bf16 [L, ld] tensors; 0 ok, < 0 no engine / failure (nothing queued).
 int kc_sdpa_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
@@ -128,3 +94,102 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c);
 void kc_conv3d_release(struct ke_backend * be, struct ke_conv3d * c);
 void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c, int T, int H, int W,
                int pt0, int pt1, int ph, int pw, int st, int sh, int sw);
+
+// --- shared by the backend's source files ----------------------------------------------------------
+
+#define LT_WORKSPACE (64u << 20)
+
+// Record a failed CUDA runtime call / kernel launch (kc_fail) without stopping.
+#define CU(s, call)                                                             \
+    do {                                                                        \
+        cudaError_t e_ = (call);                                                \
+        if (e_ != cudaSuccess) {                                                \
+            kc_fail((s), #call, cudaGetErrorString(e_));                        \
+        }                                                                       \
+    } while (0)
+
+#define KC(s, call)                                                             \
+    do {                                                                        \
+        if ((call) != 0) {                                                      \
+            kc_fail((s), #call, cudaGetErrorString(cudaGetLastError()));        \
+        }                                                                       \
+    } while (0)
+
+// Each op marks its start with its class and its end as an idle gap (-1: host time between ops).
+#define PROF_BEGIN(s, cls) kc_prof_mark((s), (cls), __func__)
+#define PROF_END(s) kc_prof_mark((s), -1, NULL)
+
+// A plain op of the table: one launcher on the stream, profiled as "other" (`s` is in scope for `call`).
+#define EW_OP(call)                                                             \
+    do {                                                                        \
+        struct kc_state * s = kc_st(be);                                        \
+        PROF_BEGIN(s, KC_CLASS_OTHER);                                          \
+        KC(s, call);                                                            \
+        PROF_END(s);                                                            \
+    } while (0)
+
+// A linear's prepared weight (ke_linear.prepared).
+struct kc_linear {
+    uint16_t * w;    // [N, K] bf16
+    float * b;       // [N] or NULL
+    uint16_t * bb;   // bf16 copy of b (for bf16 outputs)
+    size_t bytes;
+};
+
+enum {
+    GEMM_F32 = 0,        // y = x W^T + b
+    GEMM_BF16_GELU,      // y = GELU(x W^T + b) as bf16
+    GEMM_RESID,          // r += x W^T + b (C = D = r)
+    GEMM_RESID_VEC,      // r += g * (x W^T) + g * b, g a per-feature device vector (alpha vector)
+};
+
+// cuda-mem.c: profiling and the memory ops
+void kc_prof_mark(struct kc_state * s, int cls, const char * name);
+void kc_prof_collect(struct kc_state * s);
+void * cu_alloc(struct ke_backend * be, size_t n);
+void cu_free(struct ke_backend * be, void * p);
+void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n);
+void cu_download(struct ke_backend * be, void * dst, const void * src, size_t n);
+void cu_copy(struct ke_backend * be, void * dst, const void * src, size_t n);
+void cu_memset0(struct ke_backend * be, void * dst, size_t n);
+void cu_sync(struct ke_backend * be);
+
+// cuda-gemm.c: linears, row-wise ops, the residual add
+struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind);
+int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
+void cu_linear_release(struct ke_backend * be, struct ke_linear * l);
+// out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
+// out += (gate *) (xb W^T + b), with `bias` (b, or gate * b) and `w` (NULL: the prepared weight).
+// 0 ok; -1 no algorithm for a non-f32 kind (nothing recorded) or a failure (recorded).
+int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                   int kind, const float * gate, const float * bias, const uint16_t * w);
+int kc_run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                int kind);
+void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
+void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
+                   const float * b, float eps);
+void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, float eps);
+void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift,
+                 const float * scale, int64_t stride, const int32_t * sel);
+void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate,
+                  int64_t stride, const int32_t * sel);
+// the fused ops of backend.h (a struct ke_xbuf is bf16)
+void cu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n);
+void cu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                         const float * w, const float * b, float eps, const float * shift, const float * scale,
+                         int64_t stride, const int32_t * sel);
+void cu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                        int head_dim, const float * w, float eps, const float * cs);
+void cu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l);
+void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                      const struct ke_linear * l);
+void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                           const struct ke_linear * l, const float * gate, int64_t stride, const int32_t * sel,
+                           float * tmp);
+
+// cuda-attn.c
+void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs);
+void cu_attention(struct ke_backend * be, float * o, const float * q, const float * k, const float * v, int64_t Lq,
+                  int64_t Lk, int n_heads, int head_dim, float scale, const float * bias);
+void cu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_xbuf * q, const struct ke_xbuf * k,
+                    const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale);

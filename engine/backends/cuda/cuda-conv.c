@@ -273,7 +273,7 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
         pt = 0;
         padded = kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 4);
         if (!padded) {
-            kc_fail(s, "conv3d", "out of device memory for the padded input");
+            kc_fail_nomem(s, "the padded conv3d input", (size_t) ((int64_t) c->c_in * Tin * hw) * 4);
             return;
         }
         if (kc_pad_time(padded, x, c->c_in, T, hw, pt0, pt1, s->stream) != 0) {

@@ -1,6 +1,9 @@
 // Kinora engine: the Wan DiT forward pass (official Wan2.2 wan/modules/model.py, commit 42bf4cf)
 // over the backend op table. Residual stream, norms, modulation and head in fp32; the Linear layers
-// take the backend's precision. Cross-attention K/V of the text are computed once per context.
+// take the backend's precision. Cross-attention K/V of the text are computed once per context. The
+// block runs the backend's named fused ops (backend.h): LayerNorm+modulate into the GEMM input,
+// RMS norm+RoPE into the attention's q/k, GELU after ffn.0, the gated residual add after each output
+// linear; intermediates between them travel as struct ke_xbuf (bf16 on CUDA, f32 on the CPU).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +49,7 @@ struct ke_dit {
 struct ke_dit_context {
     struct ke_dit * d;
     float * ctx;      // backend (text_len, dim): embedded text
-    float ** k, ** v; // per block backend (text_len, dim)
+    struct ke_xbuf ** kx, ** vx;   // per block backend (text_len, dim): cross-attention K (normed), V
 };
 
 const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d)
@@ -251,16 +254,16 @@ void ke_dit_context_free(struct ke_dit_context * c)
     }
     struct ke_backend * be = c->d->be;
     for (int i = 0; i < c->d->cfg.num_layers; i++) {
-        if (c->k) {
-            ke_be_free(be, c->k[i]);
+        if (c->kx) {
+            ke_be_free(be, c->kx[i]);
         }
-        if (c->v) {
-            ke_be_free(be, c->v[i]);
+        if (c->vx) {
+            ke_be_free(be, c->vx[i]);
         }
     }
     ke_be_free(be, c->ctx);
-    free(c->k);
-    free(c->v);
+    free(c->kx);
+    free(c->vx);
     free(c);
 }
 
@@ -271,6 +274,9 @@ static void tap_host(struct ke_dit * d, const char * name, const float * dev, in
     }
     float * h = malloc((size_t) n * sizeof(float));
     if (!h) {
+        // a requested output must not go missing: the call ends with this failure
+        ke_be_fail(d->be, KE_STATUS_NOMEM, "out of memory for the tapped tensor %s (%zu bytes)", name,
+                   (size_t) n * sizeof(float));
         return;
     }
     d->be->ops->download(d->be, h, dev, (size_t) n * sizeof(float));
@@ -291,49 +297,66 @@ enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_t
     const int64_t T = c->text_len, D = c->dim;
     struct ke_dit_context * x = calloc(1, sizeof(*x));
     float * host = calloc((size_t) (T * c->text_dim), sizeof(float));   // zero padding to text_len rows
-    float * in = NULL, * hid = NULL;
+    float * in = NULL, * kv = NULL;
+    struct ke_xbuf * inx = NULL, * hidx = NULL;
     if (!x || !host) {
         free(x);
         free(host);
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
     x->d = d;
-    x->k = calloc((size_t) c->num_layers, sizeof(float *));
-    x->v = calloc((size_t) c->num_layers, sizeof(float *));
+    x->kx = calloc((size_t) c->num_layers, sizeof(struct ke_xbuf *));
+    x->vx = calloc((size_t) c->num_layers, sizeof(struct ke_xbuf *));
     if (n_tok > 0) {
         memcpy(host, text, (size_t) n_tok * (size_t) c->text_dim * sizeof(float));
     }
     in = ke_be_alloc(be, (size_t) (T * c->text_dim) * sizeof(float));
-    hid = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
+    inx = ke_be_alloc_xbuf(be, T * c->text_dim);
+    hidx = ke_be_alloc_xbuf(be, T * D);
+    kv = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
     x->ctx = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
     enum ke_status st = KE_STATUS_OK;
-    if (!x->k || !x->v || !in || !hid || !x->ctx) {
-        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the text context");
+    if (!x->kx || !x->vx || !in || !inx || !hidx || !kv || !x->ctx) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the text context (%lld x %lld floats)", (long long) T,
+                    (long long) (c->text_dim > D ? c->text_dim : D));
         goto done;
     }
     be->ops->upload(be, in, host, (size_t) (T * c->text_dim) * sizeof(float));
-    be->ops->linear(be, hid, in, T, &d->text0);
-    be->ops->gelu_tanh(be, hid, T * D);
-    be->ops->linear(be, x->ctx, hid, T, &d->text2);
+    // text_embedding: Linear, GELU (tanh), Linear
+    be->ops->to_xbuf(be, inx, in, T * c->text_dim);
+    be->ops->linear_gelu_x(be, hidx, inx, T, &d->text0);
+    be->ops->linear_x(be, x->ctx, hidx, T, &d->text2);
     tap_host(d, "inter.text_embedding", x->ctx, T * D);
     for (int i = 0; i < c->num_layers; i++) {
         struct dit_block * b = &d->blocks[i];
-        x->k[i] = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
-        x->v[i] = ke_be_alloc(be, (size_t) (T * D) * sizeof(float));
-        if (!x->k[i] || !x->v[i]) {
-            st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the cross-attention keys");
+        x->kx[i] = ke_be_alloc_xbuf(be, T * D);
+        x->vx[i] = ke_be_alloc_xbuf(be, T * D);
+        if (!x->kx[i] || !x->vx[i]) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the cross-attention keys (%.1f MiB per block)",
+                        (double) (2 * T * D) * (double) be->ops->xbuf_elem / 1048576.0);
             goto done;
         }
-        be->ops->linear(be, x->k[i], x->ctx, T, &b->ck);
+        // kept in the attention's input format: converted once per prompt, not once per step
+        be->ops->linear(be, kv, x->ctx, T, &b->ck);
         if (c->qk_norm) {
-            be->ops->rms_norm(be, x->k[i], x->k[i], T, D, b->c_norm_k, c->eps);
+            be->ops->rms_norm_rope_x(be, x->kx[i], kv, T, c->num_heads, (int) (D / c->num_heads), b->c_norm_k,
+                                     c->eps, NULL);
+        } else {
+            be->ops->to_xbuf(be, x->kx[i], kv, T * D);
         }
-        be->ops->linear(be, x->v[i], x->ctx, T, &b->cv);
+        be->ops->linear(be, kv, x->ctx, T, &b->cv);
+        be->ops->to_xbuf(be, x->vx[i], kv, T * D);
     }
 done:
     free(host);
     ke_be_free(be, in);
-    ke_be_free(be, hid);
+    ke_be_free(be, inx);
+    ke_be_free(be, hidx);
+    ke_be_free(be, kv);
+    const enum ke_status be_st = ke_be_status(be, err);
+    if (st == KE_STATUS_OK) {
+        st = be_st;
+    }
     if (st != KE_STATUS_OK) {
         ke_dit_context_free(x);
         return st;
@@ -380,6 +403,23 @@ static void rope_table(float * cs, const struct ke_dit_config * c, int F, int Hp
             }
         }
     }
+}
+
+// q or k [L, dim] of an attention -> the attention's input: RMS norm (qk_norm) and RoPE (cs not NULL)
+static void qk_to_xbuf(struct ke_dit * d, struct ke_xbuf * y, float * x, int64_t L, const float * norm_w,
+                       const float * cs)
+{
+    const struct ke_dit_config * c = &d->cfg;
+    struct ke_backend * be = d->be;
+    const int hd = c->dim / c->num_heads;
+    if (c->qk_norm) {
+        be->ops->rms_norm_rope_x(be, y, x, L, c->num_heads, hd, norm_w, c->eps, cs);
+        return;
+    }
+    if (cs) {
+        be->ops->rope(be, x, L, c->num_heads, hd, cs);
+    }
+    be->ops->to_xbuf(be, y, x, L * c->dim);
 }
 
 // Carve activation buffers out of one backend allocation (reused while the size fits).
@@ -451,17 +491,21 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     }
     const int64_t U = n_u;
 
-    // activation buffers
+    // activation buffers: sizes in elements; f32 (4 bytes) except the ke_xbuf ones (xbuf_elem bytes)
     size_t need = 0;
+    const size_t xe = op->xbuf_elem;
     const size_t sizes[] = {
         (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
-        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
+        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
         (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
         (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
         (size_t) (U * 2 * D), (size_t) L,
     };
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        need += (sizes[i] * sizeof(float) + 255) & ~(size_t) 255;
+    const size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
+    size_t elem[sizeof(sizes) / sizeof(sizes[0])];
+    for (size_t i = 0; i < n_sizes; i++) {
+        elem[i] = (i == 3 || i == 7 || i == 8 || i == 9) ? xe : sizeof(float);   // the ke_xbuf ones
+        need += (sizes[i] * elem[i] + 255) & ~(size_t) 255;
     }
     if (need > d->arena_size) {
         ke_be_free(be, d->arena);
@@ -475,35 +519,49 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
     }
     char * cur = d->arena;
-    float * lat = carve(&cur, sizes[0] * 4);
-    float * patches = carve(&cur, sizes[1] * 4);
-    float * x = carve(&cur, sizes[2] * 4);
-    float * a = carve(&cur, sizes[3] * 4);
-    float * q = carve(&cur, sizes[4] * 4);
-    float * k = carve(&cur, sizes[5] * 4);
-    float * v = carve(&cur, sizes[6] * 4);
-    float * o = carve(&cur, sizes[7] * 4);
-    float * hid = carve(&cur, sizes[8] * 4);
-    float * hout = carve(&cur, sizes[9] * 4);
-    float * vout = carve(&cur, sizes[10] * 4);
-    float * sinus = carve(&cur, sizes[11] * 4);
-    float * e1 = carve(&cur, sizes[12] * 4);
-    float * e = carve(&cur, sizes[13] * 4);
-    float * se = carve(&cur, sizes[14] * 4);
-    float * e0 = carve(&cur, sizes[15] * 4);
-    float * mod = carve(&cur, sizes[16] * 4);
-    float * hmod = carve(&cur, sizes[17] * 4);
-    int32_t * sel_dev = carve(&cur, sizes[18] * 4);
+    void * bufs[sizeof(sizes) / sizeof(sizes[0])];
+    for (size_t i = 0; i < n_sizes; i++) {
+        bufs[i] = carve(&cur, sizes[i] * elem[i]);
+    }
+    float * lat = bufs[0];                 // (in_dim, F, H, W)
+    float * patches = bufs[1];             // (L, in_dim * ph * pw)
+    float * x = bufs[2];                   // (L, D) residual stream
+    struct ke_xbuf * xn = bufs[3];         // (L, D) normalised block input: the GEMMs' input
+    float * q = bufs[4];                   // (L, D) linear outputs; q is also the scratch of the gated adds
+    float * k = bufs[5];
+    float * v = bufs[6];
+    struct ke_xbuf * qx = bufs[7];         // (L, D) attention q, k, v
+    struct ke_xbuf * kx = bufs[8];
+    struct ke_xbuf * hx = bufs[9];         // (L, FF) FFN hidden state
+    float * hout = bufs[10];               // (L, ph pw out_dim)
+    float * vout = bufs[11];               // (out_dim, F, H, W)
+    float * sinus = bufs[12];              // (U, freq_dim)
+    float * e1 = bufs[13];                 // (U, D)
+    float * e = bufs[14];
+    float * se = bufs[15];
+    float * e0 = bufs[16];                 // (U, 6 D)
+    float * mod = bufs[17];
+    float * hmod = bufs[18];               // (U, 2 D)
+    int32_t * sel_dev = bufs[19];          // (L)
+    // (L, D) attention v and output, in buffers free by then: xn once the q/k/v linears have read it,
+    // k once kx is made (an f32 buffer holds an xbuf of the same length)
+    struct ke_xbuf * vx = xn;
+    struct ke_xbuf * ox = (struct ke_xbuf *) k;
     enum ke_status st = KE_STATUS_OK;
 
-    // host staging: latent concat, sinusoids, RoPE table
+    // host staging, reused for the latent concat, the sinusoids and the RoPE table: the largest of them
+    // (at 1 frame of 32x32 the U x freq_dim sinusoids outgrow the latent)
     size_t host_n = sizes[0];
     if ((size_t) (L * hd) > host_n) {
         host_n = (size_t) (L * hd);
     }
+    if ((size_t) (U * c->freq_dim) > host_n) {
+        host_n = (size_t) (U * c->freq_dim);
+    }
     host = malloc(host_n * sizeof(float));
     if (!host) {
-        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the DiT's host staging (%zu bytes)",
+                    host_n * sizeof(float));
         goto done;
     }
     const size_t frame_elems = (size_t) F * (size_t) H * (size_t) W;
@@ -523,7 +581,10 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         // the reference reports the conv output channel-first: [dim, F, H', W']
         float * tok = malloc((size_t) (L * D) * sizeof(float));
         float * chf = malloc((size_t) (L * D) * sizeof(float));
-        if (tok && chf) {
+        if (!tok || !chf) {
+            ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the tapped patch embedding (%zu bytes)",
+                       (size_t) (L * D) * sizeof(float));
+        } else {
             op->download(be, tok, x, (size_t) (L * D) * sizeof(float));
             for (int64_t i = 0; i < L; i++) {
                 for (int64_t j = 0; j < D; j++) {
@@ -564,7 +625,10 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         for (int j = 0; j < 3; j++) {
             float * uh = malloc((size_t) (U * widths[j]) * sizeof(float));
             float * th = malloc((size_t) (L * widths[j]) * sizeof(float));
-            if (uh && th) {
+            if (!uh || !th) {
+                ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the tapped %s (%zu bytes)", names[j],
+                           (size_t) (L * widths[j]) * sizeof(float));
+            } else {
                 op->download(be, uh, srcs[j], (size_t) (U * widths[j]) * sizeof(float));
                 for (int64_t i = 0; i < L; i++) {
                     memcpy(th + i * widths[j], uh + (sel ? sel[i] : 0) * widths[j], (size_t) widths[j] * sizeof(float));
@@ -599,46 +663,38 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
             st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
             goto done;
         }
+        if (ke_be_failed(be)) {
+            goto done;   // an op of the previous block failed (read below)
+        }
         const struct dit_block * b = &d->blocks[li];
         // m[k] = modulation[k] + e0[k], per distinct timestep
         for (int64_t u = 0; u < U; u++) {
             op->add(be, mod + u * 6 * D, e0 + u * 6 * D, b->modulation, 6 * D);
         }
-        // self-attention
-        op->layer_norm(be, a, x, L, D, NULL, NULL, eps);
-        op->modulate(be, a, a, L, D, mod + 0 * D, mod + 1 * D, 6 * D, sd);
-        op->linear(be, q, a, L, &b->sq);
-        op->linear(be, k, a, L, &b->sk);
-        op->linear(be, v, a, L, &b->sv);
-        if (c->qk_norm) {
-            op->rms_norm(be, q, q, L, D, b->s_norm_q, eps);
-            op->rms_norm(be, k, k, L, D, b->s_norm_k, eps);
-        }
-        op->rope(be, q, L, c->num_heads, hd, cs);
-        op->rope(be, k, L, c->num_heads, hd, cs);
-        op->attention(be, o, q, k, v, L, L, c->num_heads, hd, attn_scale, NULL);
-        op->linear(be, a, o, L, &b->so);
-        op->gated_add(be, x, a, L, D, mod + 2 * D, 6 * D, sd);
-        // cross-attention (not modulated, not gated)
+        // self-attention: LayerNorm + modulate -> q, k, v -> RMS norm + RoPE -> attention -> o, gated into x
+        op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, mod + 0 * D, mod + 1 * D, 6 * D, sd);
+        op->linear_x(be, q, xn, L, &b->sq);
+        op->linear_x(be, k, xn, L, &b->sk);
+        op->linear_x(be, v, xn, L, &b->sv);
+        qk_to_xbuf(d, qx, q, L, b->s_norm_q, cs);
+        qk_to_xbuf(d, kx, k, L, b->s_norm_k, cs);
+        op->to_xbuf(be, vx, v, L * D);
+        op->attention_x(be, ox, qx, kx, vx, L, L, c->num_heads, hd, attn_scale);
+        op->linear_gated_add_x(be, x, ox, L, &b->so, mod + 2 * D, 6 * D, sd, q);
+        // cross-attention (not modulated, not gated): K/V of the text come from the context
         if (c->cross_attn_norm) {
-            op->layer_norm(be, a, x, L, D, b->norm3_w, b->norm3_b, eps);
+            op->layer_norm_mod_x(be, xn, x, L, D, b->norm3_w, b->norm3_b, eps, NULL, NULL, 0, NULL);
         } else {
-            op->copy(be, a, x, (size_t) (L * D) * sizeof(float));
+            op->to_xbuf(be, xn, x, L * D);
         }
-        op->linear(be, q, a, L, &b->cq);
-        if (c->qk_norm) {
-            op->rms_norm(be, q, q, L, D, b->c_norm_q, eps);
-        }
-        op->attention(be, o, q, ctx->k[li], ctx->v[li], L, T, c->num_heads, hd, attn_scale, NULL);
-        op->linear(be, a, o, L, &b->co);
-        op->gated_add(be, x, a, L, D, NULL, 0, NULL);
-        // feed-forward
-        op->layer_norm(be, a, x, L, D, NULL, NULL, eps);
-        op->modulate(be, a, a, L, D, mod + 3 * D, mod + 4 * D, 6 * D, sd);
-        op->linear(be, hid, a, L, &b->ffn0);
-        op->gelu_tanh(be, hid, L * FF);
-        op->linear(be, a, hid, L, &b->ffn2);
-        op->gated_add(be, x, a, L, D, mod + 5 * D, 6 * D, sd);
+        op->linear_x(be, q, xn, L, &b->cq);
+        qk_to_xbuf(d, qx, q, L, b->c_norm_q, NULL);
+        op->attention_x(be, ox, qx, ctx->kx[li], ctx->vx[li], L, T, c->num_heads, hd, attn_scale);
+        op->linear_gated_add_x(be, x, ox, L, &b->co, NULL, 0, NULL, q);
+        // feed-forward: LayerNorm + modulate -> ffn.0 + GELU -> ffn.2, gated into x
+        op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, mod + 3 * D, mod + 4 * D, 6 * D, sd);
+        op->linear_gelu_x(be, hx, xn, L, &b->ffn0);
+        op->linear_gated_add_x(be, x, hx, L, &b->ffn2, mod + 5 * D, 6 * D, sd, q);
         if (d->tap) {
             char name[32];
             snprintf(name, sizeof(name), "inter.block%d", li);
@@ -651,16 +707,20 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         op->add(be, hmod + u * 2 * D, e + u * D, d->head_mod, D);
         op->add(be, hmod + u * 2 * D + D, e + u * D, d->head_mod + D, D);
     }
-    op->layer_norm(be, a, x, L, D, NULL, NULL, eps);
-    op->modulate(be, a, a, L, D, hmod, hmod + D, 2 * D, sd);
-    op->linear(be, hout, a, L, &d->head);
+    op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, hmod, hmod + D, 2 * D, sd);
+    op->linear_x(be, hout, xn, L, &d->head);
     tap_host(d, "inter.head", hout, L * K_out);
     op->unpatchify(be, vout, hout, c->out_dim, F, H, W, c->patch_h, c->patch_w);
-    op->download(be, out, vout, sizes[10] * sizeof(float));
+    op->download(be, out, vout, sizes[11] * sizeof(float));
 
 done:
     free(host);
     free(uniq);
     free(sel);
+    // a failed op ends the call with its status and message (ops return nothing)
+    const enum ke_status be_st = ke_be_status(be, err);
+    if (st == KE_STATUS_OK) {
+        st = be_st;
+    }
     return st;
 }

@@ -1,6 +1,7 @@
 // Kinora engine: SentencePiece unigram tokenizer (normaliser with a precompiled charsmap,
 // Viterbi segmentation, unknown merging, byte fallback), ported from the behaviour of
 // SentencePiece v0.1.97 (normalizer.cc, unigram_model.cc EncodeOptimized, sentencepiece_processor.cc).
+#include <ctype.h>
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "tokenizer-impl.h"
 
 #define KE_TOK_MAX_FILE ((size_t)1 << 31)   // larger than any real tokenizer file
@@ -163,12 +165,14 @@ enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err)
             if (p->score < tok->min_score) tok->min_score = p->score;
             if (p->score > tok->max_score) tok->max_score = p->score;
         } else if (p->type == KE_PIECE_BYTE) {
-            unsigned b;
-            char tail;
-            if (p->len != 6 || sscanf(s, "<0x%2X%c", &b, &tail) != 2 || tail != '>') {
+            // two hex digits exactly: sscanf's %2X also took "-F" (found by fuzzing: a write far out of
+            // byte_ids)
+            if (p->len != 6 || memcmp(s, "<0x", 3) != 0 || !isxdigit((unsigned char) s[3]) ||
+                !isxdigit((unsigned char) s[4]) || s[5] != '>') {
                 return ke_err(err, KE_STATUS_FORMAT, "%s: byte piece %d is \"%s\", expected <0xXX>", tok->path, id, s);
             }
-            tok->byte_ids[b] = id;
+            const char hex[3] = { s[3], s[4], 0 };
+            tok->byte_ids[strtoul(hex, NULL, 16)] = id;
         } else if (p->type == KE_PIECE_CONTROL && tok->eos_id < 0 && strcmp(s, "</s>") == 0) {
             tok->eos_id = id;
         }
@@ -526,9 +530,10 @@ static long segment(const struct ke_tokenizer * tok, const char * s, int size, i
 
 static enum ke_status read_file(const char * path, char ** data, size_t * n, struct ke_error * err)
 {
-    FILE * f = fopen(path, "rb");
+    FILE * f = ke_file_fopen_read(path, err);   // refuses FIFOs and devices without blocking
     if (!f) {
-        return ke_err(err, KE_STATUS_IO, "%s: cannot open tokenizer file", path);
+        ke_err_prefix(err, "tokenizer: ");
+        return err ? err->code : KE_STATUS_IO;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > KE_TOK_MAX_FILE) {

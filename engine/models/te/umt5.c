@@ -250,7 +250,10 @@ static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, struct ke_
     if (!w->host || !w->hbias || !w->bucket_of || !w->x || !w->h || !w->t || !w->q || !w->k || !w->v || !w->a ||
         !w->g || !w->u || !w->bias) {
         ke_umt5_trim(m);
-        return ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for %lld tokens", (long long) L);
+        const double mib = (double) ((2 * L * D + 2 * H * L * L + 3 * L * D + 4 * L * A + 2 * L * F) * (int64_t) fs) /
+                           1048576.0;
+        return ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for the activations of %lld tokens (%.1f MiB)",
+                      (long long) L, mib);
     }
     w->cap = L;
     return KE_STATUS_OK;
@@ -361,6 +364,9 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
             st = ke_err(err, KE_STATUS_ABORTED, "T5: cancelled");
             goto done;
         }
+        if (ke_be_failed(be)) {
+            goto done;   // an op of the previous block failed (read below)
+        }
         if (trace && trace->pos_bias && trace->pos_bias[li]) {
             build_bias(trace->pos_bias[li], l->pos_table, bucket_of, L, H, 0, NULL);
         }
@@ -389,5 +395,13 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
     ops->rms_norm(be, h, x, L, D, m->norm, c->eps);
     ops->download(be, hidden, h, (size_t) (L * D) * fs);
 done:
+    {
+        // a failed op ends the call with its status and message (ops return nothing)
+        const enum ke_status be_st = ke_be_status(be, err);
+        if (st == KE_STATUS_OK && be_st != KE_STATUS_OK) {
+            st = be_st;
+            ke_err_prefix(err, "T5: ");
+        }
+    }
     return st;
 }

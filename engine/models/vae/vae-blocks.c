@@ -14,12 +14,18 @@
 
 enum ke_status ke_vae_act_new(struct ke_vae * v, struct vae_act * a, int C, int T, int H, int W)
 {
-    a->d = ke_be_alloc(v->be, (size_t) C * T * H * W * sizeof(float));
+    const size_t n = (size_t) C * T * H * W * sizeof(float);
+    a->d = ke_be_alloc(v->be, n);
     a->C = C;
     a->T = T;
     a->H = H;
     a->W = W;
-    return a->d ? KE_STATUS_OK : KE_STATUS_NOMEM;
+    if (!a->d) {
+        // recorded on the backend: the decode/encode call reports it (ke_be_status) with the size
+        return ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for a VAE activation [%d, %d, %d, %d] (%zu bytes)",
+                          C, T, H, W, n);
+    }
+    return KE_STATUS_OK;
 }
 
 void ke_vae_act_free(struct ke_vae * v, struct vae_act * a)
@@ -35,11 +41,14 @@ static int64_t act_n(const struct vae_act * a)
 
 enum ke_status ke_vae_state_init(struct ke_vae * v, struct vae_state * s, const struct vae_coder * cd)
 {
-    (void) v;
     s->c = calloc((size_t) (cd->n_caches > 0 ? cd->n_caches : 1), sizeof(*s->c));
     s->n = cd->n_caches;
     s->first = true;
-    return s->c ? KE_STATUS_OK : KE_STATUS_NOMEM;
+    if (!s->c) {
+        s->n = 0;
+        return ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for %d VAE cache slots", cd->n_caches);
+    }
+    return KE_STATUS_OK;
 }
 
 void ke_vae_state_free(struct ke_vae * v, struct vae_state * s)
@@ -73,7 +82,8 @@ static enum ke_status cache_get(struct ke_vae * v, struct vae_state * s, int idx
         size_t n = (size_t) C * n_frames * hw * (v->bf16_cache ? 2 : 4);
         c->d = ke_be_alloc(v->be, n);
         if (!c->d) {
-            return KE_STATUS_NOMEM;
+            return ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for a VAE frame cache [%d, %d, %lld] (%zu bytes)",
+                              C, n_frames, (long long) hw, n);
         }
         OPS->memset0(v->be, c->d, n);
         c->C = C;
@@ -90,7 +100,7 @@ static enum ke_status with_cache(struct ke_vae * v, struct vae_state * s, int id
                                  struct vae_act * xx)
 {
     const int64_t hw = (int64_t) x->H * x->W;
-    void * cache;
+    void * cache = NULL;
     TRY(cache_get(v, s, idx, x->C, nc, hw, &cache));
     TRY(ke_vae_act_new(v, xx, x->C, nc + x->T, x->H, x->W));
     const int bf = v->bf16_cache;
@@ -138,8 +148,7 @@ static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const str
     if ((st = ke_vae_act_new(v, &u, x->C, x->T, x->H, x->W)) != KE_STATUS_OK) {
         goto done;
     }
-    OPS->channel_l2norm(v->be, u.d, x->d, x->C, act_n(x) / x->C, r->g0);
-    OPS->silu(v->be, u.d, act_n(&u));
+    OPS->channel_l2norm_silu(v->be, u.d, x->d, x->C, act_n(x) / x->C, r->g0);
     if (r->has_sc) {
         ke_vae_act_free(v, x);
     }
@@ -147,8 +156,7 @@ static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const str
         goto done;
     }
     ke_vae_act_free(v, &u);
-    OPS->channel_l2norm(v->be, u2.d, u2.d, u2.C, act_n(&u2) / u2.C, r->g1);
-    OPS->silu(v->be, u2.d, act_n(&u2));
+    OPS->channel_l2norm_silu(v->be, u2.d, u2.d, u2.C, act_n(&u2) / u2.C, r->g1);
     if ((st = causal_conv(v, s, r->cache + 1, &r->c2, &u2, &u3)) != KE_STATUS_OK) {
         goto done;
     }
@@ -195,6 +203,9 @@ static enum ke_status attn_fwd(struct ke_vae * v, const struct vae_attn * a, str
         st = KE_STATUS_OK;
         *out = *x;
         x->d = NULL;
+    } else {
+        ke_be_fail(v->be, KE_STATUS_NOMEM, "out of memory for the VAE attention buffers (%zu bytes)",
+                   (size_t) (9 * C * hw) * sizeof(float));
     }
     ke_be_free(v->be, fr);
     ke_be_free(v->be, u);
@@ -227,7 +238,7 @@ static enum ke_status down_fwd(struct ke_vae * v, struct vae_state * s, const st
     const int64_t hw = (int64_t) y.H * y.W;
     if (s->first) {
         // frame 0 passes; the cache keeps the last frame
-        void * cache;
+        void * cache = NULL;
         KE_ASSERT(y.T == 1);
         if ((st = cache_get(v, s, r->cache, y.C, 1, hw, &cache)) == KE_STATUS_OK) {
             OPS->frame_copy(v->be, cache, v->bf16_cache, 1, 0, y.d, 0, y.T, y.T - 1, 1, y.C, hw);
@@ -411,8 +422,7 @@ enum ke_status ke_vae_encoder_chunk(struct ke_vae * v, struct vae_state * s, str
         TRY(block_fwd(v, s, &cd->mid[i], &h, &y));
         h = y;
     }
-    OPS->channel_l2norm(v->be, h.d, h.d, h.C, act_n(&h) / h.C, cd->head_gamma);
-    OPS->silu(v->be, h.d, act_n(&h));
+    OPS->channel_l2norm_silu(v->be, h.d, h.d, h.C, act_n(&h) / h.C, cd->head_gamma);
     st = causal_conv(v, s, cd->cache_head, &cd->head, &h, out);
     ke_vae_act_free(v, &h);
     s->first = false;
@@ -428,8 +438,7 @@ static enum ke_status dec_push(struct ke_vae * v, struct vae_state * s, const st
     enum ke_status st;
     struct vae_act y;
     if (si == cd->n_stages) {
-        OPS->channel_l2norm(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
-        OPS->silu(v->be, x->d, act_n(x));
+        OPS->channel_l2norm_silu(v->be, x->d, x->d, x->C, act_n(x) / x->C, cd->head_gamma);
         st = causal_conv(v, s, cd->cache_head, &cd->head, x, &y);
         ke_vae_act_free(v, x);
         if (st != KE_STATUS_OK) {

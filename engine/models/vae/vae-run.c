@@ -12,6 +12,7 @@
 
 // --- encode --------------------------------------------------------------------------------------
 
+static enum ke_status finish(struct ke_vae * v, enum ke_status st, const char * what, struct ke_error * err);
 static void dec_costs(const struct ke_vae * v, double * cache_px, double * act_px);
 static void enc_costs(const struct ke_vae * v, double * cache_px, double * act_px);
 static void plan(const struct ke_vae * v, bool enc, int lat_h, int lat_w, int * tile, int * overlap);
@@ -87,7 +88,9 @@ enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float
     float * wsum = calloc((size_t) hwl, sizeof(float));
     enum ke_status st = KE_STATUS_OK;
     if (!tiles || !host || !eo || !acc || !wsum) {
-        st = KE_STATUS_NOMEM;
+        st = ke_err(err, KE_STATUS_NOMEM, "VAE encode: out of memory for the host buffers (%zu bytes)",
+                    (size_t) nt * sizeof(*tiles) +
+                        ((size_t) (12 + 2 * z) * th0 * tw0 + (size_t) (2 * z + 1) * hwl) * sizeof(float));
         goto done;
     }
     for (int i = 0; i < nt; i++) {
@@ -125,6 +128,9 @@ enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float
                 }
             }
         }
+        if (st == KE_STATUS_OK && ke_be_failed(v->be)) {
+            st = v->be->failure.code;   // an op of this chunk failed (read below)
+        }
         if (st != KE_STATUS_OK) {
             break;
         }
@@ -151,6 +157,10 @@ enum ke_status ke_vae_encode_opts(struct ke_vae * v, float * latent, const float
         }
         OPS->download(v->be, acc, m.d, (size_t) (z * hwl) * sizeof(float));
         ke_vae_act_free(v, &m);
+        if (ke_be_failed(v->be)) {
+            st = v->be->failure.code;
+            break;
+        }
         for (int c = 0; c < z; c++) {
             const float * src = acc + c * hwl;
             float * lat = latent + ((int64_t) c * Tl + k) * hwl;
@@ -178,10 +188,26 @@ done:
     free(eo);
     free(acc);
     free(wsum);
-    if (st != KE_STATUS_OK) {
-        return ke_err(err, st, "VAE encode: %s", st == KE_STATUS_NOMEM ? "out of memory" : "failed");
+    return finish(v, st, "VAE encode", err);
+}
+
+// The end of an encode or decode: a failure recorded on the backend (an op, an activation or a cache
+// allocation) ends the call with its status and message; the record is cleared for the next call.
+static enum ke_status finish(struct ke_vae * v, enum ke_status st, const char * what, struct ke_error * err)
+{
+    const bool had_msg = err && err->code != KE_STATUS_OK;
+    const enum ke_status be_st = ke_be_status(v->be, err);
+    if (st == KE_STATUS_OK) {
+        st = be_st;
     }
-    return KE_STATUS_OK;
+    if (st == KE_STATUS_OK) {
+        return st;
+    }
+    if (!had_msg && be_st != KE_STATUS_OK) {
+        ke_err_prefix(err, "%s: ", what);
+        return st;
+    }
+    return ke_err(err, st, "%s: %s", what, st == KE_STATUS_NOMEM ? "out of memory" : "failed");
 }
 
 // --- tiling plan ---------------------------------------------------------------------------------
@@ -369,7 +395,8 @@ enum ke_status ke_vae_decode_opts(struct ke_vae * v, float * video, const float 
     float * frame = malloc((size_t) (3 * HW) * sizeof(float));
     enum ke_status st = KE_STATUS_OK;
     if (!tiles || !acc || !wsum || !tin || !tout || !frame) {
-        st = KE_STATUS_NOMEM;
+        st = ke_err(err, KE_STATUS_NOMEM, "VAE decode: out of memory for the host buffers (%zu bytes)",
+                    (size_t) nt * sizeof(*tiles) + (size_t) (28 * HW + z * hwl) * sizeof(float));
         goto done;
     }
     for (int i = 0; i < nt; i++) {
@@ -463,6 +490,9 @@ enum ke_status ke_vae_decode_opts(struct ke_vae * v, float * video, const float 
             }
             ke_vae_act_free(v, &y);
         }
+        if (st == KE_STATUS_OK && ke_be_failed(v->be)) {
+            st = v->be->failure.code;   // an op of this chunk failed: no frame of it goes out
+        }
         if (st != KE_STATUS_OK) {
             break;
         }
@@ -504,13 +534,10 @@ done:
     free(tin);
     free(tout);
     free(frame);
-    if (st == KE_STATUS_ABORTED) {
+    if (st == KE_STATUS_ABORTED && !ke_be_failed(v->be)) {
         return ke_err(err, st, "VAE decode: stopped by the frame callback");
     }
-    if (st != KE_STATUS_OK) {
-        return ke_err(err, st, "VAE decode: %s", st == KE_STATUS_NOMEM ? "out of memory" : "failed");
-    }
-    return KE_STATUS_OK;
+    return finish(v, st, "VAE decode", err);
 }
 
 // --- public API ----------------------------------------------------------------------------------

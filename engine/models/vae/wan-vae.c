@@ -81,7 +81,8 @@ static enum ke_status load_conv(struct loader * L, struct ke_conv3d * c, const c
                       c->c_out, (long long) ke_tensor_nelements(c->b));
     }
     if (L->v->be->ops->conv3d_prepare(L->v->be, c) != 0) {
-        return ke_err(L->err, KE_STATUS_NOMEM, "%s: %s: cannot prepare the conv weight", ke_tset_path(L->v->ws), pfx);
+        return ke_err(L->err, KE_STATUS_NOMEM, "%s: %s: out of memory preparing the conv weight (%zu bytes in f32)",
+                      ke_tset_path(L->v->ws), pfx, (size_t) ke_tensor_nelements(c->w) * sizeof(float));
     }
     return KE_STATUS_OK;
 }

@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/profile.h"
+#define KE_ALLOC_NO_MACROS 1   /* the hook only: this file's own allocations stay plain */
+#include "core/alloc.h"
 #include "core/threadpool.h"
 #include "test-util.h"
 
@@ -243,6 +246,57 @@ test_pool (void)
   ke_set_threads (0);
 }
 
+static int
+fail_every_allocation (size_t n, void *user)
+{
+  (void) n;
+  (void) user;
+  return 1;
+}
+
+/* An allocation failure inside an op records KE_STATUS_NOMEM naming what and how many bytes (no abort),
+ * ke_be_status returns it once and clears it, and the op then gives the same result as before. Through
+ * the profile wrapper the failure shows on the wrapper (the record the models read). */
+static void
+test_failure (void)
+{
+  const int H = 2, hd = 32, Lq = 40, Lk = 200;
+  struct ke_backend *be = ke_backend_cpu ();
+  float *q = rnd ((size_t) Lq * H * hd, 21), *k = rnd ((size_t) Lk * H * hd, 22), *v = rnd ((size_t) Lk * H * hd, 23);
+  float *ref = g_new (float, Lq * H * hd), *got = g_new (float, Lq * H * hd);
+  struct ke_error err = { 0 };
+  be->ops->attention (be, ref, q, k, v, Lq, Lk, H, hd, 0.2f, NULL);
+  g_assert_cmpint (ke_be_status (be, &err), ==, KE_STATUS_OK);
+
+  ke_set_alloc_hook (fail_every_allocation, NULL);
+  be->ops->attention (be, got, q, k, v, Lq, Lk, H, hd, 0.2f, NULL);
+  ke_set_alloc_hook (NULL, NULL);
+  g_assert_true (ke_be_failed (be));
+  g_assert_cmpint (ke_be_status (be, &err), ==, KE_STATUS_NOMEM);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "out of memory for attention"));
+  g_assert_nonnull (strstr (err.msg, "bytes)"));
+  g_assert_false (ke_be_failed (be));
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_be_status (be, &err), ==, KE_STATUS_OK);   /* read once */
+
+  be->ops->attention (be, got, q, k, v, Lq, Lk, H, hd, 0.2f, NULL);
+  g_assert_cmpint (ke_be_status (be, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (got, sizeof (float) * Lq * H * hd, ref, sizeof (float) * Lq * H * hd);
+
+  struct ke_backend *pw = ke_backend_profile_wrap (be);
+  ke_set_alloc_hook (fail_every_allocation, NULL);
+  pw->ops->attention (pw, got, q, k, v, Lq, Lk, H, hd, 0.2f, NULL);
+  ke_set_alloc_hook (NULL, NULL);
+  g_assert_true (ke_be_failed (pw));
+  g_assert_false (ke_be_failed (be));
+  g_assert_cmpint (ke_be_status (pw, &err), ==, KE_STATUS_NOMEM);
+  g_assert_nonnull (strstr (err.msg, "out of memory for attention"));
+  g_assert_false (ke_be_failed (pw));
+  ke_backend_profile_free (pw);
+  g_free (q); g_free (k); g_free (v); g_free (ref); g_free (got);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -252,5 +306,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/attention", test_attention);
   g_test_add_func ("/cpu/rope-layout", test_rope_and_layout);
   g_test_add_func ("/cpu/pool", test_pool);
+  g_test_add_func ("/cpu/failure", test_failure);
   return g_test_run ();
 }

@@ -70,11 +70,27 @@ test_tensor_set (void)
   ke_tset_free (NULL);
 }
 
+/* The fixture comparison checks shapes, not only element counts (issue 10 item 7). */
+static void
+test_allclose_shape (void)
+{
+  float a[6] = { 1, 2, 3, 4, 5, 6 };
+  struct ke_tensor x, y, z;
+  const int64_t s23[2] = { 2, 3 }, s32[2] = { 3, 2 }, s6[1] = { 6 };
+  ke_tensor_init (&x, KE_DTYPE_F32, 2, s23, a);
+  ke_tensor_init (&y, KE_DTYPE_F32, 2, s32, a);
+  ke_tensor_init (&z, KE_DTYPE_F32, 1, s6, a);
+  g_assert_true (test_tensor_allclose ("same", &x, &x, 0, 0));
+  g_assert_false (test_tensor_allclose ("transposed", &x, &y, 0, 0));
+  g_assert_false (test_tensor_allclose ("flattened", &x, &z, 0, 0));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/tensor/conversions", test_conversions);
   g_test_add_func ("/tensor/set", test_tensor_set);
+  g_test_add_func ("/tensor/allclose-shape", test_allclose_shape);
   return g_test_run ();
 }

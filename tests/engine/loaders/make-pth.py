@@ -256,6 +256,11 @@ def hostile(outdir):
     emit("bad-opcode.pth", pickled(b"\x80\x02}\xff."), "opcode")
     emit("long-int.pth", pickled(b"\x80\x02\x8a\xff" + b"\x01" * 255 + b"."), "too large")
     emit("missing-storage.pth", pickled(Pickle().state_dict(TENSORS, storages()), stor={}), "no zip entry")
+    # a NUL byte in a global's name was shown cut ("os"): every byte is shown, escaped
+    emit("nul-global.pth", pickled(b"\x80\x02" + op_global("os\x00hidden", "sys\x00tem") + op_str("x") + b"\x85R."),
+         "'os\\x00hidden.sys\\x00tem'")
+    emit("nul-stack-global.pth", pickled(b"\x80\x04" + b"\x8c\x0abuil\x00tins\xff\x8c\x04eval\x93" + op_str("1") + b"\x85R."),
+         "'buil\\x00tins\\xff.eval'")
     emit("dict-args.pth", pickled(b"\x80\x02" + op_global("collections", "OrderedDict") + op_str("x") + b"\x85R."),
          "OrderedDict")
     os.remove(tmp)

@@ -1,8 +1,11 @@
 /* Tests for engine/pipeline/generate.c, model.c and sample.c with the tiny built-in model: callbacks,
  * reproducibility, cancel and "stop and keep", saved latents, image conditioning, bad input. */
+#include <math.h>
 #include <string.h>
 
 #include "test-util.h"
+#include "pipeline/io-impl.h"
+#include "pipeline/model-impl.h"
 
 struct watch
 {
@@ -218,6 +221,81 @@ test_bad_input (void)
   ke_model_free (m);
 }
 
+/* Issue 11 item 1: at one frame of 32x32 the timestep sinusoids (U x freq_dim floats) outgrew the DiT's
+ * host staging buffer, sized from the latent and the RoPE table only (heap overflow: "malloc(): invalid
+ * size", caught by the ASan build). The smallest size must simply work. */
+static void
+test_one_small_frame (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  p.width = 32;
+  p.height = 32;
+  p.n_frames = 1;
+  p.steps = 1;
+  p.preview = NULL;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (v->width, ==, 32);
+  g_assert_cmpint (v->height, ==, 32);
+  g_assert_cmpint (v->n_frames, ==, 1);
+  ke_video_free (v);
+  ke_model_free (m);
+}
+
+/* Issue 11 item 9: a model that outputs NaN (eps NaN made every norm NaN) gave an all-NaN video with
+ * success. Now generation fails naming the stage and step; a latent holding NaN is refused before
+ * decoding. */
+static void
+test_non_finite (void)
+{
+  ke_model_t *m = open_tiny ();
+  struct watch w;
+  struct ke_gen_params p = small_params (m, &w);
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  g_autofree char *path = test_tmp_path ("nan-latent.safetensors");
+  struct ke_tensor *bias = ke_tset_get (m->dit_w[0], "head.head.bias");
+  g_assert_nonnull (bias);
+  g_assert_cmpint (bias->type, ==, KE_DTYPE_F32);
+  /* a good run first, saving its latent */
+  p.save_latent_path = path;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  ke_video_free (v);
+  v = NULL;
+  /* then a NaN in the DiT's output bias (the DiT is built from these weights when first used) */
+  ke_model_free (m);
+  m = open_tiny ();
+  bias = ke_tset_get (m->dit_w[0], "head.head.bias");
+  ((float *) bias->data)[0] = NAN;
+  p = small_params (m, &w);
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_ERROR);
+  g_assert_null (v);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "the DiT (conditional pass) produced non-finite values (NaN at element"));
+  g_assert_nonnull (strstr (err.msg, "at step 1 of 3"));
+  ke_model_free (m);
+
+  /* a saved latent with an infinity in it */
+  m = open_tiny ();
+  struct ke_io *io = NULL;
+  g_assert_cmpint (ke_io_read (&io, path, &err), ==, KE_STATUS_OK);
+  const struct ke_io_tensor *t = ke_io_get (io, "latent");
+  g_assert_nonnull (t);
+  g_assert_cmpint (t->type, ==, KE_DTYPE_F32);
+  ((float *) t->data)[7] = INFINITY;   /* the file image is a private malloc'd copy */
+  g_assert_cmpint (ke_io_write (io, path, &err), ==, KE_STATUS_OK);
+  ke_io_free (io);
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_model_decode_latent (m, path, 0, &v, &err), ==, KE_STATUS_ERROR);
+  g_assert_null (v);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "the latent to decode holds a non-finite value (infinity at element 7)"));
+  ke_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -227,5 +305,7 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/save-and-decode-latent", test_save_and_decode_latent);
   g_test_add_func ("/generate/image-mode", test_image_mode);
   g_test_add_func ("/generate/bad-input", test_bad_input);
+  g_test_add_func ("/generate/one-small-frame", test_one_small_frame);
+  g_test_add_func ("/generate/non-finite", test_non_finite);
   return g_test_run ();
 }

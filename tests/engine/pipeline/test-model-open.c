@@ -10,6 +10,7 @@
 #include "test-util.h"
 #include "core/tensor.h"
 #include "pipeline/io-impl.h"
+#include "pipeline/model-impl.h"
 #include "pipeline/tiny-impl.h"
 
 static char *tmp_root;
@@ -193,6 +194,74 @@ test_text_encoder_errors (void)
   g_assert_nonnull (strstr (err.msg, "text_dim 32"));
 }
 
+/* Issue 10 item 8: prompt embeddings go to the disk cache folder the caller passes (the CLI and the app
+ * pass $XDG_CACHE_HOME/kinora/text): a second model opened from the same folder encodes nothing and
+ * reads both prompts from disk; the CLI writes its cache files under XDG_CACHE_HOME. */
+static void
+test_text_cache (void)
+{
+  if (!have_fixtures ())
+    return;
+  g_autofree char *d = make_dir ("cache-TI2V-5B");
+  link_fixture ("dit_ti2v_tiny.weights.safetensors", d, "diffusion_pytorch_model.safetensors");
+  link_fixture ("vae22_tiny.weights.safetensors", d, "Wan2.2_VAE.pth");
+  link_fixture ("tokenizers/pegasus.tokenizer.json", d, "google/umt5-xxl/tokenizer.json");
+  write_t5 (d, "models_t5_umt5-xxl-enc-bf16.pth");
+  g_autofree char *cache = g_build_filename (tmp_root, "text-cache", NULL);
+  for (int run = 0; run < 2; run++)
+    {
+      ke_model_t *m = NULL;
+      struct ke_error err = { 0 };
+      g_assert_cmpint (ke_model_open (&m, d, &err), ==, KE_STATUS_OK);
+      struct ke_gen_params p = ke_model_params_default (m);
+      struct ke_video *v = NULL;
+      p.prompt = "a boat on a lake";
+      p.width = 64;
+      p.height = 64;
+      p.n_frames = 5;
+      p.steps = 1;
+      p.seed = 3;
+      p.precision = KE_PRECISION_FP32;
+      p.text_cache_dir = cache;
+      g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+      ke_video_free (v);
+      struct ke_text_cache_stats st;
+      ke_text_encoder_stats (m->te, &st);
+      g_test_message ("run %d: %lld disk hits", run, (long long) st.disk_hits);
+      /* the prompt and the (official default) negative prompt */
+      g_assert_cmpint (st.disk_hits, ==, run == 0 ? 0 : 2);
+      ke_model_free (m);
+    }
+  g_autoptr(GDir) dir = g_dir_open (cache, 0, NULL);
+  g_assert_nonnull (dir);
+  int n_files = 0;
+  for (const char *name; (name = g_dir_read_name (dir));)
+    n_files += g_str_has_suffix (name, ".safetensors");
+  g_assert_cmpint (n_files, ==, 2);
+
+  /* the command line: a cache file appears under $XDG_CACHE_HOME/kinora/text */
+  g_autofree char *xdg = g_build_filename (tmp_root, "xdg-cache", NULL);
+  g_autofree char *xdg_text = g_build_filename (xdg, "kinora", "text", NULL);
+  g_autofree char *out = g_build_filename (tmp_root, "cached.gif", NULL);
+  const char *cli = g_getenv ("KINORA_CLI");
+  g_assert_nonnull (cli);
+  const char *argv[] = { cli, "generate", "--model", d, "--prompt", "a boat on a lake", "--size", "64x64",
+                         "--frames", "5", "--steps", "1", "--seed", "3", "--quiet", "-o", out, NULL };
+  g_auto (GStrv) env = g_environ_setenv (g_get_environ (), "XDG_CACHE_HOME", xdg, TRUE);
+  g_autofree char *errs = NULL;
+  int status = 0;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, env, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &errs,
+                               &status, NULL));
+  g_test_message ("%s", errs);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_autoptr(GDir) xd = g_dir_open (xdg_text, 0, NULL);
+  g_assert_nonnull (xd);
+  n_files = 0;
+  for (const char *name; (name = g_dir_read_name (xd));)
+    n_files += g_str_has_suffix (name, ".safetensors");
+  g_assert_cmpint (n_files, ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -203,6 +272,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model-open/diffusers-i2v", test_diffusers_i2v);
   g_test_add_func ("/model-open/wrong-vae", test_wrong_vae);
   g_test_add_func ("/model-open/text-encoder-errors", test_text_encoder_errors);
+  g_test_add_func ("/model-open/text-cache", test_text_cache);
   int rc = g_test_run ();
   g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_root);
   if (system (cmd) != 0)

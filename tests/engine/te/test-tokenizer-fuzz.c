@@ -237,6 +237,24 @@ test_clean_random (void)
   g_rand_free (rng);
 }
 
+/* A spiece.model byte piece "<0x-F>": sscanf's %2X read "-F" as -15 and byte_ids[] was written far out of
+ * bounds (found by the tokenizer fuzz target). Refused now, naming the piece. */
+static void
+test_signed_byte_piece (void)
+{
+  static const guint8 model[] = {
+    0x0a, 14, 0x0a, 5, '<', 'u', 'n', 'k', '>', 0x15, 0, 0, 0, 0, 0x18, 2,
+    0x0a, 15, 0x0a, 6, '<', '0', 'x', '-', 'F', '>', 0x15, 0, 0, 0, 0, 0x18, 6,
+  };
+  struct ke_tokenizer *tok = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_tok_open_memory (&tok, "signed.model", (const char *) model, sizeof model, &err), ==,
+                   KE_STATUS_FORMAT);
+  g_assert_null (tok);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "signed.model: byte piece 1 is \"<0x-F>\", expected <0xXX>"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -246,5 +264,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer-fuzz/tokenizer-json", test_json);
   g_test_add_func ("/tokenizer-fuzz/pegasus-truncated", test_pegasus_truncated);
   g_test_add_func ("/tokenizer-fuzz/clean-random", test_clean_random);
+  g_test_add_func ("/tokenizer-fuzz/signed-byte-piece", test_signed_byte_piece);
   return g_test_run ();
 }

@@ -1,0 +1,446 @@
+// Kinora engine: CUDA backend linears through cuBLASLt (bf16 operands, fp32 accumulation, bias,
+// GELU or residual add in the epilogue), row-wise ops and the residual add.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cuda/cuda-backend.h"
+#include "core/error.h"
+
+
+// --- linear (cuBLASLt) -------------------------------------------------------------------------
+
+
+struct kc_gemm_plan {
+    int64_t M, N, K;
+    int bias, kind, bias_bf16;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+    struct kc_gemm_plan * next;
+};
+
+static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind,
+                                           int bias_bf16)
+{
+    struct kc_gemm_plan * p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->M = M;
+    p->N = N;
+    p->K = K;
+    p->bias = bias;
+    p->kind = kind;
+    p->bias_bf16 = bias_bf16;
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const cudaDataType_t bias_type = bias_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t out_type = kind == GEMM_BF16_GELU ? CUDA_R_16BF : CUDA_R_32F;
+    const cublasLtPointerMode_t pm = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST;
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    if (kind == GEMM_BF16_GELU) {
+        epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    }
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t res;
+    int n_res = 0;
+    const size_t ws = s->lt_ws_size;
+    // y[M, N] row-major = D[N, M] column-major = W[N, K] (A^T of a [K, N] column-major view) x X^T
+    if (cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)) ||
+        cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)) ||
+        cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)) ||
+        (bias && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                sizeof(bias_type))) ||
+        (kind == GEMM_RESID_VEC && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm,
+                                                                  sizeof(pm))) ||
+        cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t) K, (uint64_t) N, K) ||
+        cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t) K, (uint64_t) M, K) ||
+        cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t) N, (uint64_t) M, N) ||
+        cublasLtMatmulPreferenceCreate(&pref) ||
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)) ||
+        cublasLtMatmulAlgoGetHeuristic(s->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res) ||
+        n_res < 1) {
+        if (pref) {
+            cublasLtMatmulPreferenceDestroy(pref);
+        }
+        free(p);
+        return NULL;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    p->algo = res.algo;
+    p->next = s->gemm_plans;
+    s->gemm_plans = p;
+    return p;
+}
+
+struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind)
+{
+    for (struct kc_gemm_plan * p = s->gemm_plans; p; p = p->next) {
+        if (p->M == M && p->N == N && p->K == K && p->bias == bias && p->kind == kind) {
+            return p;
+        }
+    }
+    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0);
+    if (!p && bias && kind == GEMM_BF16_GELU) {
+        p = gemm_plan_try(s, M, N, K, bias, kind, 1);   // some bf16-output epilogues take a bf16 bias only
+    }
+    return p;
+}
+
+int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
+{
+    struct kc_state * s = kc_st(be);
+    const struct ke_tensor * w = l->w;
+    const int64_t N = l->n_out, K = l->n_in;
+    if (!w || N <= 0 || K <= 0 || ke_tensor_nelements(w) != N * K) {
+        ke_log(0, "cuda backend: linear weight %s does not hold [%lld, %lld]", w && w->name ? w->name : "?",
+               (long long) N, (long long) K);
+        return -1;
+    }
+    struct kc_linear * p = calloc(1, sizeof(*p));
+    if (!p) {
+        return -1;
+    }
+    const size_t n = (size_t) (N * K);
+    p->bytes = n * 2 + (l->b ? (size_t) N * 6 : 0);
+    if (cudaMalloc((void **) &p->w, n * 2) != cudaSuccess) {
+        cudaGetLastError();
+        free(p);
+        ke_log(0, "cuda backend: out of device memory for weight %s (%zu bytes)", w->name ? w->name : "?", n * 2);
+        return -1;
+    }
+    int rc = 0;
+    if (w->type == KE_DTYPE_BF16) {
+        rc = cudaMemcpy(p->w, w->data, n * 2, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
+    } else {
+        // stage f32 (converted on the host for other dtypes) in chunks, convert on the device
+        const size_t chunk = (size_t) 1 << 24;
+        float * dtmp = NULL;
+        float * htmp = w->type == KE_DTYPE_F32 ? NULL : malloc(chunk * sizeof(float));
+        if (cudaMalloc((void **) &dtmp, chunk * sizeof(float)) != cudaSuccess || (w->type != KE_DTYPE_F32 && !htmp)) {
+            rc = -1;
+        }
+        const size_t es = ke_dtype_size(w->type);
+        for (size_t off = 0; rc == 0 && off < n; off += chunk) {
+            const size_t m = n - off < chunk ? n - off : chunk;
+            const float * src = (const float *) w->data + off;
+            if (htmp) {
+                ke_convert_to_f32(htmp, (const char *) w->data + off * es, w->type, w->scale, m);
+                src = htmp;
+            }
+            if (cudaMemcpy(dtmp, src, m * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess ||
+                kc_f32_to_bf16(p->w + off, dtmp, (int64_t) m, 0) != 0 || cudaDeviceSynchronize() != cudaSuccess) {
+                rc = -1;
+            }
+        }
+        free(htmp);
+        cudaFree(dtmp);
+    }
+    if (rc == 0 && l->b) {
+        float * hb = ke_tensor_to_f32_alloc(l->b);
+        if (!hb || ke_tensor_nelements(l->b) != N || cudaMalloc((void **) &p->b, (size_t) N * 4) != cudaSuccess ||
+            cudaMalloc((void **) &p->bb, (size_t) N * 2) != cudaSuccess ||
+            cudaMemcpy(p->b, hb, (size_t) N * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
+            kc_f32_to_bf16(p->bb, p->b, N, 0) != 0 || cudaDeviceSynchronize() != cudaSuccess) {
+            rc = -1;
+        }
+        free(hb);
+    }
+    if (rc != 0) {
+        cudaGetLastError();
+        cudaFree(p->w);
+        cudaFree(p->b);
+        cudaFree(p->bb);
+        free(p);
+        ke_log(0, "cuda backend: uploading weight %s failed", w->name ? w->name : "?");
+        return -1;
+    }
+    l->prepared = p;
+    l->owner = be;
+    s->weights += p->bytes;
+    s->in_use += p->bytes;
+    if (s->in_use > s->peak) {
+        s->peak = s->in_use;
+    }
+    return 0;
+}
+
+void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_linear * p = l->prepared;
+    if (!p || l->owner != be) {
+        return;
+    }
+    cudaStreamSynchronize(s->stream);
+    cudaFree(p->w);
+    cudaFree(p->b);
+    cudaFree(p->bb);
+    s->weights -= p->bytes;
+    s->in_use -= p->bytes;
+    free(p);
+    l->prepared = NULL;
+}
+
+// out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
+// out += (gate *) (xb W^T + b), with `bias` the bias to add (b, or gate * b) and `gate` the alpha vector.
+int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                       int kind, const float * gate, const float * bias, const uint16_t * w)
+{
+    const struct kc_linear * p = l->prepared;
+    struct kc_gemm_plan * g = kc_gemm_plan_find(s, M, l->n_out, l->n_in, p->b != NULL, kind);
+    if (!g) {
+        if (kind == GEMM_F32) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "no cuBLASLt algorithm for M=%lld N=%lld K=%lld", (long long) M,
+                     (long long) l->n_out, (long long) l->n_in);
+            kc_fail(s, "cublasLt heuristic", msg);
+        }
+        return -1;
+    }
+    if (p->b) {
+        const void * bp = bias ? (const void *) bias : g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
+        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp));
+    }
+    const float one = 1.0f, zero = 0.0f;
+    const bool resid = kind == GEMM_RESID || kind == GEMM_RESID_VEC;
+    const void * alpha = kind == GEMM_RESID_VEC ? (const void *) gate : (const void *) &one;
+    PROF_BEGIN(s, KC_CLASS_GEMM);
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, w ? w : p->w, g->a, xb, g->b, resid ? &one : &zero, out, g->c,
+                                       out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+    PROF_END(s);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "status %d at M=%lld N=%lld K=%lld", (int) st, (long long) M,
+                 (long long) l->n_out, (long long) l->n_in);
+        kc_fail(s, "cublasLtMatmul", msg);
+        return -1;
+    }
+    return 0;
+}
+
+int kc_run_gemm(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                    int kind)
+{
+    return kc_run_gemm_ex(s, out, xb, M, l, kind, NULL, NULL, NULL);
+}
+
+// The weight of l was prepared here; records a failure otherwise.
+static bool lin_ok(struct ke_backend * be, const struct ke_linear * l)
+{
+    if (!l->prepared || l->owner != be) {
+        kc_fail(kc_st(be), "linear", "weight not prepared by this backend");
+        return false;
+    }
+    return true;
+}
+
+// Scratch from the caching allocator for one op (freed in stream order right after); records NOMEM.
+static void * scratch(struct kc_state * s, size_t n, const char * what)
+{
+    void * p = kc_alloc(s, n ? n : 1);
+    if (!p) {
+        kc_fail_nomem(s, what, n);
+    }
+    return p;
+}
+
+// y = linear(x) with f32 in and out: x goes through a bf16 copy (the GEMM's operand format).
+void cu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    struct kc_state * s = kc_st(be);
+    if (!lin_ok(be, l) || M <= 0) {
+        return;
+    }
+    const size_t nx = (size_t) (M * l->n_in);
+    uint16_t * xb = scratch(s, nx * 2, "the bf16 linear input");
+    if (!xb) {
+        return;
+    }
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    KC(s, kc_f32_to_bf16(xb, x, (int64_t) nx, s->stream));
+    PROF_END(s);
+    kc_run_gemm(s, y, xb, M, l, GEMM_F32);
+    kc_free(s, xb);
+}
+
+// --- row-wise ----------------------------------------------------------------------------------
+
+void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w,
+                   const float * b, float eps)
+{
+    struct kc_state * s = kc_st(be);
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    const int rc = kc_norm_modulate(y, NULL, x, M, D, eps, w, b, NULL, NULL, 0, NULL, s->stream);
+    if (rc == -2) {
+        KC(s, kc_layer_norm(y, x, M, D, w, b, eps, s->stream));
+    } else if (rc != 0) {
+        kc_fail(s, "layer_norm", cudaGetErrorString(cudaGetLastError()));
+    }
+    PROF_END(s);
+}
+
+void cu_rms_norm(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * w, float eps)
+{
+    EW_OP(kc_rms_norm(y, x, M, D, w, eps, s->stream));
+}
+
+void cu_modulate(struct ke_backend * be, float * y, const float * x, int64_t M, int64_t D, const float * shift,
+                 const float * scale, int64_t stride, const int32_t * sel)
+{
+    EW_OP(kc_modulate(y, x, M, D, shift, scale, stride, sel, s->stream));
+}
+
+void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M, int64_t D, const float * gate,
+                  int64_t stride, const int32_t * sel)
+{
+    EW_OP(kc_gated_add(x, y, M, D, gate, stride, sel, s->stream));
+}
+
+// --- fused ops (backend.h): a struct ke_xbuf is bf16 here ----------------------------------------
+
+#define XB(p) ((uint16_t *) (p))
+#define CXB(p) ((const uint16_t *) (p))
+
+void cu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n)
+{
+    EW_OP(kc_f32_to_bf16(XB(y), x, n, s->stream));
+}
+
+// One pass: LayerNorm (+ modulate) writing only the bf16 GEMM input.
+void cu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                         const float * w, const float * b, float eps, const float * shift, const float * scale,
+                         int64_t stride, const int32_t * sel)
+{
+    struct kc_state * s = kc_st(be);
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    const int rc = kc_norm_modulate(NULL, XB(y), x, M, D, eps, w, b, shift, scale, stride, sel, s->stream);
+    if (rc == -2) {
+        // shape or alignment the fused kernel does not take: the separate ops through f32
+        float * t = scratch(s, (size_t) (M * D) * 4, "a LayerNorm output");
+        if (t) {
+            KC(s, kc_layer_norm(t, x, M, D, w, b, eps, s->stream));
+            if (shift) {
+                KC(s, kc_modulate(t, t, M, D, shift, scale, stride, sel, s->stream));
+            }
+            KC(s, kc_f32_to_bf16(XB(y), t, M * D, s->stream));
+            kc_free(s, t);
+        }
+    } else if (rc != 0) {
+        kc_fail(s, "layer_norm_mod_x", cudaGetErrorString(cudaGetLastError()));
+    }
+    PROF_END(s);
+}
+
+// One pass: RMS norm + RoPE writing only the bf16 q/k of the attention.
+void cu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
+                        int head_dim, const float * w, float eps, const float * cs)
+{
+    struct kc_state * s = kc_st(be);
+    const int64_t D = (int64_t) n_heads * head_dim;
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    const int rc = kc_rms_rope(NULL, XB(y), x, L, D, w, eps, head_dim, cs, s->stream);
+    if (rc == -2) {
+        float * t = scratch(s, (size_t) (L * D) * 4, "an RMS norm output");
+        if (t) {
+            KC(s, kc_rms_norm(t, x, L, D, w, eps, s->stream));
+            if (cs) {
+                KC(s, kc_rope(t, L, n_heads, head_dim, cs, s->stream));
+            }
+            KC(s, kc_f32_to_bf16(XB(y), t, L * D, s->stream));
+            kc_free(s, t);
+        }
+    } else if (rc != 0) {
+        kc_fail(s, "rms_norm_rope_x", cudaGetErrorString(cudaGetLastError()));
+    }
+    PROF_END(s);
+}
+
+void cu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l)
+{
+    if (lin_ok(be, l) && M > 0) {
+        kc_run_gemm(kc_st(be), y, CXB(x), M, l, GEMM_F32);
+    }
+}
+
+// GELU in the GEMM epilogue with a bf16 output (the next linear's input).
+void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct ke_xbuf * x, int64_t M,
+                      const struct ke_linear * l)
+{
+    struct kc_state * s = kc_st(be);
+    if (!lin_ok(be, l) || M <= 0) {
+        return;
+    }
+    if (kc_run_gemm(s, y, CXB(x), M, l, GEMM_BF16_GELU) == 0) {
+        return;
+    }
+    if (ke_be_failed(be)) {
+        return;
+    }
+    // no cuBLASLt GELU epilogue for this shape: f32 GEMM, GELU, bf16
+    const int64_t n = M * l->n_out;
+    float * t = scratch(s, (size_t) n * 4, "a linear output");
+    if (t && kc_run_gemm(s, t, CXB(x), M, l, GEMM_F32) == 0) {
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_gelu_tanh(t, n, s->stream));
+        KC(s, kc_f32_to_bf16(XB(y), t, n, s->stream));
+        PROF_END(s);
+    }
+    kc_free(s, t);
+}
+
+// r += (gate *) linear(x) in the GEMM (C = D = r, beta 1). A gate (one row: no per-token selector) is
+// folded into a scaled bf16 copy of the weight and bias for this one GEMM (cuBLASLt has no bf16
+// kernels with a per-feature alpha vector). Returns false when the fused GEMM cannot run.
+static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                          const float * gate, const int32_t * sel)
+{
+    const struct kc_linear * p = l->prepared;
+    const int64_t D = l->n_out, K = l->n_in;
+    if (s->no_resid || (gate && sel) || (gate && K % 8 != 0)) {
+        return false;
+    }
+    if (!kc_gemm_plan_find(s, M, D, K, p->b != NULL, GEMM_RESID)) {
+        static int logged;
+        if (!logged) {
+            logged = 1;
+            ke_log(2, "cuda backend: no cuBLASLt algorithm for a residual GEMM; adding separately");
+        }
+        return false;
+    }
+    float * gb = NULL;
+    uint16_t * gw = NULL;
+    if (gate) {
+        gw = kc_alloc(s, (size_t) (D * K) * 2);
+        gb = p->b ? kc_alloc(s, (size_t) D * 4) : NULL;
+        if (!gw || (p->b && !gb) || kc_scale_rows_bf16(gw, p->w, gate, D, K, s->stream) != 0) {
+            kc_free(s, gw);
+            kc_free(s, gb);
+            return false;
+        }
+        if (gb) {
+            KC(s, kc_mul(gb, p->b, gate, D, s->stream));
+        }
+    }
+    const int rc = kc_run_gemm_ex(s, r, xb, M, l, GEMM_RESID, NULL, gb, gw);
+    kc_free(s, gb);
+    kc_free(s, gw);
+    return rc == 0;
+}
+
+void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
+                           const struct ke_linear * l, const float * gate, int64_t stride, const int32_t * sel,
+                           float * tmp)
+{
+    struct kc_state * s = kc_st(be);
+    if (!lin_ok(be, l) || M <= 0 || gemm_residual(s, r, CXB(x), M, l, gate, sel) || ke_be_failed(be)) {
+        return;
+    }
+    // a per-token gate: the linear's output to tmp, then the gated add
+    if (kc_run_gemm(s, tmp, CXB(x), M, l, GEMM_F32) == 0) {
+        PROF_BEGIN(s, KC_CLASS_OTHER);
+        KC(s, kc_gated_add(r, tmp, M, l->n_out, gate, stride, sel, s->stream));
+        PROF_END(s);
+    }
+}

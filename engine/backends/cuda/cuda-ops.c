@@ -1,0 +1,288 @@
+// Kinora engine: the CUDA backend table: element-wise, layout and volume ops, stats, and creation.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/cuda/cuda-backend.h"
+#include "backends/cuda/cuda-module.h"
+#include "core/error.h"
+
+// --- element-wise ------------------------------------------------------------------------------
+
+static void cu_gelu_tanh(struct ke_backend * be, float * x, int64_t n)
+{
+    EW_OP(kc_gelu_tanh(x, n, s->stream));
+}
+
+static void cu_silu(struct ke_backend * be, float * x, int64_t n)
+{
+    EW_OP(kc_silu(x, n, s->stream));
+}
+
+static void cu_mul(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n)
+{
+    EW_OP(kc_mul(y, a, b, n, s->stream));
+}
+
+static void cu_add(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n)
+{
+    EW_OP(kc_add(y, a, b, n, s->stream));
+}
+
+static void cu_scale(struct ke_backend * be, float * y, const float * x, float a, int64_t n)
+{
+    EW_OP(kc_scale(y, x, a, n, s->stream));
+}
+
+// --- DiT layout --------------------------------------------------------------------------------
+
+static void cu_patchify(struct ke_backend * be, float * out, const float * x, int C, int F, int H, int W, int ph,
+                        int pw)
+{
+    EW_OP(kc_patchify(out, x, C, F, H, W, ph, pw, s->stream));
+}
+
+static void cu_unpatchify(struct ke_backend * be, float * out, const float * tok, int C, int F, int H, int W, int ph,
+                          int pw)
+{
+    EW_OP(kc_unpatchify(out, tok, C, F, H, W, ph, pw, s->stream));
+}
+
+// --- VAE ops -----------------------------------------------------------------------------------
+
+static void cu_channel_l2norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, const float * gamma)
+{
+    EW_OP(kc_channel_l2norm(y, x, C, N, gamma, 0, s->stream));
+}
+
+// The fused op: the channel L2 norm and the SiLU after it in one pass.
+static void cu_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
+                                   const float * gamma)
+{
+    EW_OP(kc_channel_l2norm(y, x, C, N, gamma, 1, s->stream));
+}
+
+static void cu_frame_copy(struct ke_backend * be, void * dst, int dst_bf16, int dst_T, int dst_t0, const void * src,
+                              int src_bf16, int src_T, int src_t0, int n, int C, int64_t hw)
+{
+    EW_OP(kc_frame_copy(dst, dst_bf16, dst_T, dst_t0, src, src_bf16, src_T, src_t0, n, C, hw, s->stream));
+}
+
+static void cu_upsample_nearest2x(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W)
+{
+    EW_OP(kc_upsample_nearest2x(y, x, P, H, W, s->stream));
+}
+
+static void cu_pad2d(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int pt, int pb,
+                         int pl, int pr)
+{
+    EW_OP(kc_pad2d(y, x, P, H, W, pt, pb, pl, pr, s->stream));
+}
+
+static void cu_pixel_unshuffle(struct ke_backend * be, float * dst, const float * src, int C, int T, int H, int W, int p,
+                            int inverse)
+{
+    EW_OP(kc_pixel_unshuffle(dst, src, C, T, H, W, p, inverse, s->stream));
+}
+
+static void cu_avg_pool3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H,
+                            int W, int ft, int fs, int pad_front)
+{
+    EW_OP(kc_avg_pool3d(y, x, c_in, c_out, T, H, W, ft, fs, pad_front, s->stream));
+}
+
+static void cu_nearest_up3d(struct ke_backend * be, float * y, const float * x, int c_in, int c_out, int T, int H, int W,
+                          int ft, int fs, int drop)
+{
+    EW_OP(kc_nearest_up3d(y, x, c_in, c_out, T, H, W, ft, fs, drop, s->stream));
+}
+
+static void cu_transpose2d(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2)
+{
+    EW_OP(kc_transpose2d(y, x, R, C2, s->stream));
+}
+
+// --- conv3d wrappers (cuda-conv.c) -------------------------------------------------------------
+
+static void cu_conv3d(struct ke_backend * be, float * y, const float * x, const struct ke_conv3d * c, int T, int H,
+                      int W, int pt0, int pt1, int ph, int pw, int st, int sh, int sw)
+{
+    struct kc_state * s = kc_st(be);
+    PROF_BEGIN(s, KC_CLASS_GEMM);
+    kc_conv3d(be, y, x, c, T, H, W, pt0, pt1, ph, pw, st, sh, sw);
+    PROF_END(s);
+}
+
+// --- stats -------------------------------------------------------------------------------------
+
+static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
+{
+    struct kc_state * s = kc_st(be);
+    cudaStreamSynchronize(s->stream);
+    kc_prof_collect(s);
+    memset(st, 0, sizeof(*st));
+    st->bytes_in_use = s->in_use;
+    st->bytes_peak = s->peak;
+    st->bytes_weights = s->weights;
+    st->ms_gemm = s->ms[KC_CLASS_GEMM];
+    st->ms_attention = s->ms[KC_CLASS_ATTN];
+    st->ms_other = s->ms[KC_CLASS_OTHER];
+    memset(s->ms, 0, sizeof(s->ms));
+    // per-op times (profiling only) to the log, by the function that ran them
+    for (int j = 0; j < KC_PROF_OPS && s->op_name[j]; j++) {
+        ke_log(2, "cuda backend: profile %-20s %9.3f ms", s->op_name[j], s->op_ms[j]);
+        s->op_name[j] = NULL;
+        s->op_ms[j] = 0.0;
+    }
+    s->peak = s->in_use;
+}
+
+static void cu_profile(struct ke_backend * be, int on)
+{
+    struct kc_state * s = kc_st(be);
+    cudaStreamSynchronize(s->stream);
+    kc_prof_collect(s);
+    s->profiling = on;
+    memset(s->ms, 0, sizeof(s->ms));
+}
+
+static const struct ke_backend_ops g_cuda_ops = {
+    .name = "cuda",
+    .alloc = cu_alloc,
+    .free = cu_free,
+    .upload = cu_upload,
+    .download = cu_download,
+    .copy = cu_copy,
+    .memset0 = cu_memset0,
+    .sync = cu_sync,
+    .linear_prepare = cu_linear_prepare,
+    .linear_release = cu_linear_release,
+    .linear = cu_linear,
+    .layer_norm = cu_layer_norm,
+    .rms_norm = cu_rms_norm,
+    .modulate = cu_modulate,
+    .gated_add = cu_gated_add,
+    .gelu_tanh = cu_gelu_tanh,
+    .silu = cu_silu,
+    .mul = cu_mul,
+    .add = cu_add,
+    .scale = cu_scale,
+    .rope = cu_rope,
+    .attention = cu_attention,
+    .xbuf_elem = 2,   // bf16
+    .to_xbuf = cu_to_xbuf,
+    .layer_norm_mod_x = cu_layer_norm_mod_x,
+    .rms_norm_rope_x = cu_rms_norm_rope_x,
+    .linear_x = cu_linear_x,
+    .linear_gelu_x = cu_linear_gelu_x,
+    .linear_gated_add_x = cu_linear_gated_add_x,
+    .attention_x = cu_attention_x,
+    .channel_l2norm_silu = cu_channel_l2norm_silu,
+    .patchify = cu_patchify,
+    .unpatchify = cu_unpatchify,
+    .conv3d_prepare = kc_conv3d_prepare,
+    .conv3d_release = kc_conv3d_release,
+    .conv3d = cu_conv3d,
+    .channel_l2norm = cu_channel_l2norm,
+    .frame_copy = cu_frame_copy,
+    .upsample_nearest2x = cu_upsample_nearest2x,
+    .pad2d = cu_pad2d,
+    .pixel_unshuffle = cu_pixel_unshuffle,
+    .avg_pool3d = cu_avg_pool3d,
+    .nearest_up3d = cu_nearest_up3d,
+    .transpose2d = cu_transpose2d,
+    .stats = cu_stats,
+    .profile = cu_profile,
+    .status = kc_status,
+};
+
+// --- creation ----------------------------------------------------------------------------------
+
+static struct ke_backend g_cuda_be;
+static struct kc_state g_cuda_state;
+static pthread_mutex_t g_cuda_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_cuda_ready;
+
+#define KC_EXPORT __attribute__((visibility("default")))
+
+KC_EXPORT struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, struct ke_error * err);
+KC_EXPORT void ke_cuda_module_set_attention(struct ke_backend * be, int impl);
+
+struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, struct ke_error * err)
+{
+    if (kc_host_set(host) != 0) {
+        // no host table to report through: the engine checks the ABI before calling
+        return NULL;
+    }
+    pthread_mutex_lock(&g_cuda_mu);
+    if (g_cuda_ready) {
+        pthread_mutex_unlock(&g_cuda_mu);
+        return &g_cuda_be;
+    }
+    struct kc_state * s = &g_cuda_state;
+    memset(s, 0, sizeof(*s));
+    memset(&g_cuda_be, 0, sizeof(g_cuda_be));
+    g_cuda_be.ops = &g_cuda_ops;
+    s->be = &g_cuda_be;
+    int n_dev = 0;
+    cudaError_t e = cudaGetDeviceCount(&n_dev);
+    if (e != cudaSuccess || n_dev < 1) {
+        pthread_mutex_unlock(&g_cuda_mu);
+        ke_err(err, KE_STATUS_UNSUPPORTED, "backend 'cuda': no usable GPU (%s)",
+               e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found");
+        cudaGetLastError();
+        return NULL;
+    }
+    const char * dev_env = getenv("KINORA_CUDA_DEVICE");
+    s->device = dev_env ? atoi(dev_env) : 0;
+    if (s->device < 0 || s->device >= n_dev || cudaSetDevice(s->device) != cudaSuccess ||
+        cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking) != cudaSuccess) {
+        pthread_mutex_unlock(&g_cuda_mu);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "backend 'cuda': cannot use device %d", s->device), NULL;
+    }
+    if (cublasLtCreate(&s->lt) != CUBLAS_STATUS_SUCCESS) {
+        pthread_mutex_unlock(&g_cuda_mu);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "backend 'cuda': cuBLASLt initialisation failed"), NULL;
+    }
+    cudnnStatus_t ds = cudnnCreate(&s->dnn);
+    if (ds != CUDNN_STATUS_SUCCESS || cudnnSetStream(s->dnn, s->stream) != CUDNN_STATUS_SUCCESS) {
+        pthread_mutex_unlock(&g_cuda_mu);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "backend 'cuda': cuDNN initialisation failed (%s)",
+                      cudnnGetErrorString(ds)), NULL;
+    }
+    s->lt_ws_size = LT_WORKSPACE;
+    if (cudaMalloc(&s->lt_ws, s->lt_ws_size) != cudaSuccess) {
+        pthread_mutex_unlock(&g_cuda_mu);
+        return ke_err(err, KE_STATUS_NOMEM, "backend 'cuda': no device memory for the GEMM workspace"), NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    const char * a = getenv("KINORA_CUDA_ATTN");
+    s->attn = !a ? KC_ATTN_AUTO
+              : strcmp(a, "cudnn") == 0 ? KC_ATTN_CUDNN
+              : strcmp(a, "flash") == 0 ? KC_ATTN_FLASH
+              : strcmp(a, "f32") == 0   ? KC_ATTN_F32
+                                        : KC_ATTN_AUTO;
+    const char * nr = getenv("KINORA_CUDA_NO_RESID_FUSION");
+    s->no_resid = nr && atoi(nr) != 0;
+    const char * cv = getenv("KINORA_CUDA_CONV");
+    s->conv_mode = !cv ? 0 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
+    const char * prof = getenv("KINORA_CUDA_PROFILE");
+    s->profiling = prof && atoi(prof) != 0;
+    g_cuda_be.precision = KE_PRECISION_BF16;
+    g_cuda_be.impl = s;
+    g_cuda_ready = 1;
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, s->device) == cudaSuccess) {
+        ke_log(2, "cuda backend: %s, %d SMs, %.1f GiB, cuDNN %zu", prop.name, prop.multiProcessorCount,
+               (double) prop.totalGlobalMem / (1 << 30), cudnnGetVersion());
+    }
+    pthread_mutex_unlock(&g_cuda_mu);
+    return &g_cuda_be;
+}
+
+void ke_cuda_module_set_attention(struct ke_backend * be, int impl)
+{
+    struct kc_state * s = kc_st(be);
+    s->attn = (enum kc_attn_impl) impl;
+    s->sdpa_broken = 0;
+}
