@@ -551,7 +551,7 @@ kinora_window_apply_params (KinoraWindow       *self,
   gtk_spin_button_set_value (self->guide_spin, params->guide);
   gtk_spin_button_set_value (self->guide_high_spin, params->guide_high);
   gtk_spin_button_set_value (self->shift_spin, params->shift);
-  adw_combo_row_set_selected (self->solver_row, params->solver);
+  adw_combo_row_set_selected (self->solver_row, MIN ((guint) params->solver, KE_SOLVER_EULER));
   /* backend and precision are preferences; a run of the test model says nothing about them */
   if (params->backend != NULL && g_strcmp0 (params->model, TEST_MODEL) != 0)
     {
