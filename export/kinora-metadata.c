@@ -34,6 +34,18 @@ static const struct
 
 #define DIGEST_PREFIX "digest."
 
+/* The backends a record may name; the parsed params point at these literals. */
+static const char *const backend_names[] = { "auto", "cpu", "cuda" };
+
+static const char *
+backend_name (const char *backend)
+{
+  for (guint i = 0; backend != NULL && i < G_N_ELEMENTS (backend_names); i++)
+    if (strcmp (backend, backend_names[i]) == 0)
+      return backend_names[i];
+  return "cpu";
+}
+
 static char
 numeric_type (const char *key)
 {
@@ -123,6 +135,9 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
   ADD_INT ("seed", p->seed);
 #undef ADD_INT
   add_pair (b, "solver", ke_solver_from_name (solver, &known) == 0 ? solver : "unipc");
+  /* where it ran and how precisely: what was asked ("auto" stays "auto"); no backend means the CPU */
+  add_pair (b, "backend", backend_name (p->backend));
+  add_pair (b, "precision", p->precision == KE_PRECISION_FP32 ? "fp32" : "bf16");
   if (image != NULL && image[0] != '\0')
     add_pair (b, "image", image);
   for (int i = 0; digests != NULL && digests[i] != NULL && digests[i + 1] != NULL; i += 2)
@@ -388,6 +403,35 @@ from_object (json_object  *o,
         {
           g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
                        "parameter \"solver\": %s is not unipc, dpm++ or euler", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  /* backend and precision: files before them say nothing, and keep the defaults */
+  if (!bad && json_object_object_get_ex (o, "backend", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      self->params.backend = NULL;
+      for (guint i = 0; s != NULL && i < G_N_ELEMENTS (backend_names); i++)
+        if (strcmp (s, backend_names[i]) == 0)
+          self->params.backend = backend_names[i];
+      if (self->params.backend == NULL)
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"backend\": %s is not auto, cpu or cuda", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (!bad && json_object_object_get_ex (o, "precision", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (g_strcmp0 (s, "fp32") == 0)
+        self->params.precision = KE_PRECISION_FP32;
+      else if (g_strcmp0 (s, "bf16") == 0)
+        self->params.precision = KE_PRECISION_BF16;
+      else
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"precision\": %s is not bf16 or fp32", json_object_to_json_string (v));
           bad = TRUE;
         }
     }

@@ -14,7 +14,7 @@
 G_BEGIN_DECLS
 
 /* What a file says about the run that made it. params.prompt and params.negative_prompt point into
- * strings the struct owns; params.image and the callbacks are NULL. */
+ * strings the struct owns, params.backend at a static name; params.image and the callbacks are NULL. */
 typedef struct
 {
   struct ke_gen_params params;
@@ -28,7 +28,8 @@ typedef struct
 } KinoraMetadata;
 
 /* NULL-terminated key, value pairs: prompt, negative_prompt (when not the default), model, task,
- * width, height, frames, fps, steps, guidance, guidance_high, shift, seed, solver (by name), image,
+ * width, height, frames, fps, steps, guidance, guidance_high, shift, seed, solver (by name), backend
+ * (auto, cpu or cuda), precision (bf16 or fp32), image,
  * digest.NAME, generator. Text that is not UTF-8 is repaired (U+FFFD for each bad byte). */
 char          **kinora_metadata_to_tags      (const struct ke_gen_params *params,
                                               const char                 *model,

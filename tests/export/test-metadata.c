@@ -34,6 +34,8 @@ sample_params (void)
   p.seed = G_GINT64_CONSTANT (9007199254740993);
   p.solver = KE_SOLVER_DPMPP;
   p.fps = 23.976;
+  p.backend = "cuda";
+  p.precision = KE_PRECISION_FP32;
   return p;
 }
 
@@ -57,6 +59,8 @@ assert_params_equal (const KinoraMetadata       *m,
   g_assert_cmpfloat (m->params.fps, ==, p->fps);
   g_assert_cmpint (m->params.seed, ==, p->seed);
   g_assert_cmpint (m->params.solver, ==, p->solver);
+  g_assert_cmpstr (m->params.backend, ==, p->backend);
+  g_assert_cmpint (m->params.precision, ==, p->precision);
 }
 
 static void
@@ -82,6 +86,8 @@ test_round_trip (void)
   g_assert_nonnull (strstr (json, "\"guidance\":3.7"));
   g_assert_nonnull (strstr (json, "\"guidance_high\":4.25"));
   g_assert_nonnull (strstr (json, "\"solver\":\"dpm++\""));
+  g_assert_nonnull (strstr (json, "\"backend\":\"cuda\""));
+  g_assert_nonnull (strstr (json, "\"precision\":\"fp32\""));
   g_assert_nonnull (strstr (json, "\"seed\":9007199254740993"));
   g_assert_nonnull (strstr (json, "\"width\":832"));
   g_assert_null (strstr (json, "\"guide\""));
@@ -206,6 +212,8 @@ test_bad_values (void)
   expect_bad ("{\"seed\": 1e23}", "seed");
   expect_bad ("{\"solver\": 7}", "solver");
   expect_bad ("{\"solver\": \"heun\"}", "solver");
+  expect_bad ("{\"backend\": \"tpu\"}", "backend");
+  expect_bad ("{\"precision\": 16}", "precision");
   expect_bad ("{\"size\": \"256x256x3\"}", "size");
   expect_bad ("{ not json", "JSON");
   expect_bad ("[1, 2]", "JSON");

@@ -122,15 +122,16 @@ test_json_round_trip (void)
 
 /* params.json of the history and the sidecars of both older layouts still load */
 /* The backend and precision come back only where a record names them; a name the engine does not
- * know is dropped. */
+ * know makes the record invalid (as an unknown solver does), with the key in the message. */
 static void
 test_json_backend_precision (void)
 {
   g_autoptr(KinoraParams) named = kinora_params_new_from_json (
       "{\"task\": \"ti2v-5B\", \"prompt\": \"x\", \"backend\": \"cuda\", \"precision\": \"fp32\"}", NULL);
   g_autoptr(KinoraParams) plain = kinora_params_new_from_json ("{\"task\": \"ti2v-5B\", \"prompt\": \"x\"}", NULL);
+  g_autoptr(GError) error = NULL;
   g_autoptr(KinoraParams) bogus = kinora_params_new_from_json (
-      "{\"task\": \"ti2v-5B\", \"backend\": \"/bin/sh\", \"precision\": \"fp8\"}", NULL);
+      "{\"task\": \"ti2v-5B\", \"backend\": \"/bin/sh\", \"precision\": \"fp8\"}", &error);
   struct ke_gen_params p;
   struct ke_image image;
 
@@ -145,9 +146,9 @@ test_json_backend_precision (void)
   g_assert_null (plain->backend);
   g_assert_cmpint (plain->precision, ==, KE_PRECISION_BF16);
 
-  g_assert_nonnull (bogus);
-  g_assert_null (bogus->backend);
-  g_assert_cmpint (bogus->precision, ==, KE_PRECISION_BF16);
+  g_assert_null (bogus);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "backend"));
 }
 
 static void
