@@ -295,3 +295,17 @@ kinora_catalog_entry_n_present (const KinoraCatalogEntry *entry,
     }
   return n;
 }
+
+char *
+kinora_models_spec_from_recorded (const char *recorded)
+{
+  if (recorded == NULL || *recorded == '\0')
+    return NULL;
+  if (g_str_has_prefix (recorded, "tiny ") && g_str_has_suffix (recorded, "(random weights)"))
+    return g_strdup ("tiny");
+  const char *open = strchr (recorded, '(');
+  gsize n = strlen (recorded);
+  if (g_str_has_prefix (recorded, "Wan2.2 ") && open && recorded[n - 1] == ')' && (gsize) (open - recorded) + 2 < n)
+    return g_strndup (open + 1, n - (gsize) (open - recorded) - 2);
+  return g_strdup (recorded);
+}

@@ -57,6 +57,11 @@ guint64                   kinora_catalog_entry_size       (const KinoraCatalogEn
 guint                     kinora_catalog_entry_n_present  (const KinoraCatalogEntry *entry,
                                                            const char         *models_dir);
 
+/* What to open for the model a Kinora file recorded: "tiny" for the built-in test model (the CLI
+ * records "tiny ti2v-5B test model (random weights)"), the folder of "Wan2.2 TI2V-5B (FOLDER)", else
+ * the text itself (a folder or "tiny", as the app records it). NULL for NULL or "". */
+char                     *kinora_models_spec_from_recorded (const char    *recorded);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KinoraCatalog, kinora_catalog_free)
 
 G_END_DECLS
