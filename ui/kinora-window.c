@@ -9,6 +9,7 @@
 #include <glib/gi18n.h>
 
 #include "kinora-window-private.h"
+#include "kinora-drop.h"
 
 G_DEFINE_FINAL_TYPE (KinoraWindow, kinora_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -673,6 +674,7 @@ kinora_window_init (KinoraWindow *self)
   g_autofree char *docs = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  _kinora_window_drop_init (self);  /* kinora-drop.c */
 
   self->settings = g_settings_new (APP_ID);
   self->model_paths = g_ptr_array_new_with_free_func (g_free);
