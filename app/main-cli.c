@@ -21,6 +21,7 @@ usage (FILE *f)
            "  generate   make a video (kinora-cli generate --help)\n"
            "  tokenize   show the token ids of a prompt\n"
            "  models     list, download, verify or remove models (kinora-cli models --help)\n"
+           "  queue      run the jobs of a queue file headless (kinora-cli queue --help)\n"
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22 --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval scheduler --in IO --out OUT\n"
@@ -121,6 +122,8 @@ main (int argc, char **argv)
 #ifdef KINORA_HAVE_MODELS
   if (strcmp (cmd, "models") == 0)
     return kinora_cli_models (argc - 1, argv + 1);
+  if (strcmp (cmd, "queue") == 0)
+    return kinora_cli_queue (argc - 1, argv + 1);
 #endif
   if (strcmp (cmd, "version") == 0)
     {
