@@ -10,6 +10,7 @@
 
 #include "kinora-window-private.h"
 #include "kinora-drop.h"
+#include "kinora-window-queue.h"
 
 G_DEFINE_FINAL_TYPE (KinoraWindow, kinora_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -711,6 +712,7 @@ kinora_window_init (KinoraWindow *self)
 
   self->history = kinora_history_new (NULL);
   kinora_history_view_set_history (self->history_view, self->history);
+  _kinora_window_queue_init (self);  /* kinora-window-queue.c */
 
   rebuild_recent_list (self);
   self->updating = TRUE;
