@@ -11,6 +11,7 @@
 #include "kinora-window-private.h"
 #include "kinora-drop.h"
 #include "kinora-window-queue.h"
+#include "kinora-models-dialog.h"
 
 G_DEFINE_FINAL_TYPE (KinoraWindow, kinora_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -713,6 +714,7 @@ kinora_window_init (KinoraWindow *self)
   self->history = kinora_history_new (NULL);
   kinora_history_view_set_history (self->history_view, self->history);
   _kinora_window_queue_init (self);  /* kinora-window-queue.c */
+  kinora_models_dialog_install_action (self);  /* kinora-models-dialog.c */
 
   rebuild_recent_list (self);
   self->updating = TRUE;
