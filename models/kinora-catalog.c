@@ -21,7 +21,13 @@ kinora_catalog_dup_default_path (void)
   const char *env = g_getenv ("KINORA_CATALOG");
   if (env && *env)
     return g_strdup (env);
-  return g_build_filename (KINORA_DATADIR, "kinora", "models.json", NULL);
+  g_autofree char *installed = g_build_filename (KINORA_DATADIR, "kinora", "models.json", NULL);
+#ifdef KINORA_SOURCE_CATALOG
+  /* run from the build folder before `ninja install` */
+  if (!g_file_test (installed, G_FILE_TEST_IS_REGULAR) && g_file_test (KINORA_SOURCE_CATALOG, G_FILE_TEST_IS_REGULAR))
+    return g_strdup (KINORA_SOURCE_CATALOG);
+#endif
+  return g_steal_pointer (&installed);
 }
 
 char *

@@ -35,7 +35,7 @@ typedef struct
   GPtrArray *entries; /* KinoraCatalogEntry */
 } KinoraCatalog;
 
-/* KINORA_CATALOG, else the installed data file. */
+/* KINORA_CATALOG, else the installed data file (the source tree's before installation). */
 char                     *kinora_catalog_dup_default_path (void);
 /* KINORA_MODELS_DIR, else $XDG_DATA_HOME/kinora/models. */
 char                     *kinora_models_dup_dir           (void);
