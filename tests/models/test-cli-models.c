@@ -3,6 +3,7 @@
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
@@ -291,6 +292,53 @@ test_hub_file (Fixture      *fx,
   g_assert_false (g_file_test (partial2, G_FILE_TEST_EXISTS));
 }
 
+
+/* Ctrl+C during a download: exit status 130 within seconds, the .partial kept; the same command then
+ * resumes it with a Range request. */
+static void
+test_interrupt_resume (Fixture      *fx,
+                       gconstpointer data)
+{
+  g_autoptr (GBytes) big = hub_test_bytes (200000, 9);
+  hub_server_add (fx->hub, "Org/Slow", "slow.bin", big, HUB_FILE_STALL);
+  g_autofree char *dest = g_build_filename (fx->dir, "got", NULL);
+  g_autofree char *file = g_build_filename (dest, "slow.bin", NULL);
+  g_autofree char *partial = g_strconcat (file, ".partial", NULL);
+  g_autoptr (GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_unsetenv (l, "HF_TOKEN");
+  g_subprocess_launcher_unsetenv (l, "http_proxy");
+  g_subprocess_launcher_unsetenv (l, "HTTP_PROXY");
+  g_subprocess_launcher_setenv (l, "HF_ENDPOINT", hub_server_endpoint (fx->hub), TRUE);
+  g_subprocess_launcher_setenv (l, "HF_HOME", fx->dir, TRUE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) p = g_subprocess_launcher_spawn (l, &error, g_getenv ("KINORA_CLI"), "models", "download",
+                                                           "--repo", "Org/Slow", "--file", "slow.bin", "--dest", dest,
+                                                           "--quiet", NULL);
+  g_assert_no_error (error);
+  /* wait (bounded) for the first bytes on disk */
+  GStatBuf st = { 0 };
+  for (int i = 0; i < 200 && (g_stat (partial, &st) != 0 || st.st_size < 4096); i++)
+    g_usleep (50000);
+  g_assert_cmpint (st.st_size, ==, 4096);
+  gint64 t0 = g_get_monotonic_time ();
+  g_subprocess_send_signal (p, SIGINT);
+  g_assert_true (g_subprocess_wait (p, NULL, &error));
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 10 * G_TIME_SPAN_SECOND);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 130);
+  g_assert_true (g_file_test (partial, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (g_file_test (file, G_FILE_TEST_EXISTS));
+
+  /* the server answers normally now: the same command resumes from byte 4096 */
+  hub_server_add (fx->hub, "Org/Slow", "slow.bin", big, HUB_FILE_NORMAL);
+  g_autofree char *out = NULL, *err = NULL;
+  const char *again[] = { "download", "--repo", "Org/Slow", "--file", "slow.bin", "--dest", dest, "--quiet", NULL };
+  g_assert_cmpint (run_models (fx, NULL, &out, &err, again), ==, 0);
+  g_assert_cmpint (hub_server_last_range (fx->hub), ==, 4096);
+  assert_file_is (file, big);
+  g_assert_false (g_file_test (partial, G_FILE_TEST_EXISTS));
+}
+
 /* The shipped catalog parses and checks (every file a repo and a path, every pair an entry), and
  * `models list` prints every entry. */
 static void
@@ -363,6 +411,7 @@ main (int argc, char **argv)
   g_test_add ("/cli-models/catalog-cycle", Fixture, NULL, fixture_setup, test_catalog_cycle, fixture_teardown);
   g_test_add ("/cli-models/errors", Fixture, NULL, fixture_setup, test_errors, fixture_teardown);
   g_test_add ("/cli-models/hub-file", Fixture, NULL, fixture_setup, test_hub_file, fixture_teardown);
+  g_test_add ("/cli-models/interrupt-resume", Fixture, NULL, fixture_setup, test_interrupt_resume, fixture_teardown);
   g_test_add_func ("/cli-models/shipped-catalog", test_shipped_catalog);
   return g_test_run ();
 }
