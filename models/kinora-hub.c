@@ -609,8 +609,8 @@ kinora_hub_download (const KinoraHubFile   *file,
     }
   if (!ok)
     {
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        ;
+      if (g_cancellable_is_cancelled (cancellable))
+        g_cancellable_set_error_if_cancelled (cancellable, error);
       else if (last)
         g_propagate_error (error, g_steal_pointer (&last));
       else
