@@ -136,6 +136,65 @@ _kinora_window_queue_add_current (KinoraWindow *self)
   toast_with_queue_button (self, text);
 }
 
+/* After a video, the next job waits until the result is shown (it is saved to the history first),
+ * so that the result page does not cover the next job's preview; at most 10 s. */
+#define WAITER_KEY "kinora-queue-waiter"
+
+typedef struct
+{
+  KinoraWindow *self;      /* borrowed: the waiter lives in its data */
+  gulong        handler;
+  guint         timeout;
+} Waiter;
+
+static void
+waiter_free (gpointer data)
+{
+  Waiter *w = data;
+
+  if (w->handler != 0 && w->self->output_stack != NULL)
+    g_signal_handler_disconnect (w->self->output_stack, w->handler);
+  g_clear_handle_id (&w->timeout, g_source_remove);
+  g_free (w);
+}
+
+static void
+waiter_done (KinoraWindow *self)
+{
+  g_object_set_data (G_OBJECT (self), WAITER_KEY, NULL);
+  schedule_next (self);
+}
+
+static void
+result_shown_cb (GtkStack     *stack,
+                 GParamSpec   *pspec,
+                 KinoraWindow *self)
+{
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (stack), "result") == 0)
+    waiter_done (self);
+}
+
+static gboolean
+waiter_timeout_cb (gpointer data)
+{
+  Waiter *w = data;
+
+  w->timeout = 0;
+  waiter_done (w->self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_after_result (KinoraWindow *self)
+{
+  Waiter *w = g_new0 (Waiter, 1);
+
+  w->self = self;
+  w->handler = g_signal_connect (self->output_stack, "notify::visible-child-name", G_CALLBACK (result_shown_cb), self);
+  w->timeout = g_timeout_add_seconds (10, waiter_timeout_cb, w);
+  g_object_set_data_full (G_OBJECT (self), WAITER_KEY, w, waiter_free);
+}
+
 void
 _kinora_window_queue_job_done (KinoraWindow *self,
                                const GError *error)
@@ -156,7 +215,10 @@ _kinora_window_queue_job_done (KinoraWindow *self,
         kinora_queue_finish (queue, item, error);
       g_object_set_data (G_OBJECT (self), RUNNING_KEY, NULL);
     }
-  schedule_next (self);
+  if (error == NULL && kinora_queue_get_n_waiting (queue) > 0)
+    schedule_after_result (self);
+  else
+    schedule_next (self);
 }
 
 static void
@@ -207,6 +269,7 @@ window_destroy_cb (KinoraWindow *self)
 {
   /* the queue window goes with the main one */
   g_object_set_data (G_OBJECT (self), VIEW_KEY, NULL);
+  g_object_set_data (G_OBJECT (self), WAITER_KEY, NULL);
 }
 
 void
