@@ -206,13 +206,8 @@ _kinora_window_queue_job_done (KinoraWindow *self,
     return;
   if (item != NULL)
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, _("Cancelled"));
-          kinora_queue_finish (queue, item, cancelled);
-        }
-      else
-        kinora_queue_finish (queue, item, error);
+      /* a job the user cancelled leaves the queue (cancellation is never shown as an error) */
+      kinora_queue_finish (queue, item, g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? NULL : error);
       g_object_set_data (G_OBJECT (self), RUNNING_KEY, NULL);
     }
   if (error == NULL && kinora_queue_get_n_waiting (queue) > 0)
