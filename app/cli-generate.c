@@ -19,6 +19,9 @@
 #include "kinora-export.h"
 #include "kinora-metadata.h"
 #endif
+#ifdef KINORA_HAVE_MODELS
+#include "kinora-catalog.h"
+#endif
 
 static volatile sig_atomic_t interrupted;
 
@@ -34,6 +37,9 @@ usage (FILE *f)
 {
   fprintf (f,
            "usage: kinora-cli generate --model DIR|FILE[,FILE...]|tiny --prompt TEXT -o out.mp4|out.webm|out.gif|dir/\n"
+           "       kinora-cli generate --from KINORA-FILE [options] -o OUT\n"
+           "  --from FILE         every setting that made a Kinora MP4/WebM/GIF/PNG or sidecar JSON;\n"
+           "                      options after it override them\n"
            "  --negative TEXT     negative prompt (default: the official one)\n"
            "  --image IMG         conditioning image (PNG or JPEG): image-to-video\n"
            "  --size WxH          output size (with an image: the area)\n"
@@ -110,7 +116,7 @@ enum
 {
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
   OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
-  OPT_DECODE_LATENT, OPT_QUIET,
+  OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
 };
 
 static const struct option generate_options[] = {
@@ -135,6 +141,7 @@ static const struct option generate_options[] = {
   { "save-latent", required_argument, NULL, OPT_SAVE_LATENT },
   { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
   { "quiet", no_argument, NULL, OPT_QUIET },
+  { "from", required_argument, NULL, OPT_FROM },
   { NULL, 0, NULL, 0 },
 };
 
@@ -157,6 +164,10 @@ kinora_cli_generate (int argc, char **argv)
   struct ke_image *img = NULL;
   struct ke_video *video = NULL;
   int rc = 1;
+#ifdef KINORA_HAVE_EXPORT
+  g_autoptr (KinoraMetadata) from = NULL;
+  g_autofree char *from_model = NULL;
+#endif
 
   /* every number is checked whole here, against the engine's own ranges (ke.h) */
   optind = 0;
@@ -214,6 +225,59 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_SAVE_LATENT: save_latent = optarg; break;
         case OPT_DECODE_LATENT: decode_latent = optarg; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_FROM:
+#ifdef KINORA_HAVE_EXPORT
+          {
+            /* the file's settings replace what came before; later options override them */
+            g_autoptr (GError) ferr = NULL;
+            g_clear_pointer (&from, kinora_metadata_free);
+            from = kinora_metadata_read (optarg, &ferr);
+            if (from == NULL)
+              {
+                if (g_str_has_prefix (ferr->message, optarg))
+                  fprintf (stderr, "%s: --from %s (no Kinora settings to restore)\n", cmd, ferr->message);
+                else
+                  fprintf (stderr, "%s: --from %s: %s (no Kinora settings to restore)\n", cmd, optarg, ferr->message);
+                return 2;
+              }
+            const struct ke_gen_params *fp = &from->params;
+            g_free (from_model);
+#ifdef KINORA_HAVE_MODELS
+            from_model = kinora_models_spec_from_recorded (from->model);
+#else
+            from_model = g_strdup (from->model);
+#endif
+            if (from_model)
+              model = from_model;
+            prompt = fp->prompt;
+            negative = fp->negative_prompt && *fp->negative_prompt ? fp->negative_prompt : NULL;
+            image = from->image;
+            if (image && !g_file_test (image, G_FILE_TEST_IS_REGULAR))
+              {
+                fprintf (stderr, "%s: --from %s: it was made from the image %s, which is gone; give --image\n", cmd,
+                         optarg, image);
+                image = NULL;
+                ok = false;
+              }
+            width = fp->width;
+            height = fp->height;
+            have_size = 1;
+            frames = fp->n_frames;
+            steps = fp->steps;
+            guide = fp->guide;
+            guide_high = fp->guide_high;
+            shift = fp->shift;
+            fps = fp->fps;
+            seed = fp->seed;
+            have_seed = seed >= 0;
+            solver_id = fp->solver;
+            solver = ke_solver_name (fp->solver);
+          }
+#else
+          fprintf (stderr, "%s: --from needs a build with video export\n", cmd);
+          ok = false;
+#endif
+          break;
         default:
           return kinora_arg_usage_error (cmd, c, argc, argv, generate_options);
         }

@@ -3,3 +3,5 @@
 
 int kinora_cli_tokenize (int argc, char **argv);
 int kinora_cli_generate (int argc, char **argv);
+int kinora_cli_models (int argc, char **argv);
+int kinora_cli_queue (int argc, char **argv);

@@ -20,6 +20,8 @@ usage (FILE *f)
            "commands:\n"
            "  generate   make a video (kinora-cli generate --help)\n"
            "  tokenize   show the token ids of a prompt\n"
+           "  models     list, download, verify or remove models (kinora-cli models --help)\n"
+           "  queue      run the jobs of a queue file headless (kinora-cli queue --help)\n"
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22 --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval scheduler --in IO --out OUT\n"
@@ -102,7 +104,7 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-cli: name a command: generate, tokenize, eval or version (see --help)\n");
+      fprintf (stderr, "kinora-cli: name a command: generate, models, tokenize, eval or version (see --help)\n");
       return 2;
     }
   if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
@@ -117,6 +119,12 @@ main (int argc, char **argv)
     return kinora_cli_tokenize (argc - 1, argv + 1);
   if (strcmp (cmd, "generate") == 0)
     return kinora_cli_generate (argc - 1, argv + 1);
+#ifdef KINORA_HAVE_MODELS
+  if (strcmp (cmd, "models") == 0)
+    return kinora_cli_models (argc - 1, argv + 1);
+  if (strcmp (cmd, "queue") == 0)
+    return kinora_cli_queue (argc - 1, argv + 1);
+#endif
   if (strcmp (cmd, "version") == 0)
     {
       printf ("kinora-cli %s\n", ke_version ());

@@ -10,6 +10,7 @@ build_pkgs=(
   libgtk-4-dev libadwaita-1-dev libepoxy-dev libopenblas-dev libpng-dev libjpeg-dev libgif-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libdnnl-dev libjson-c-dev libglib2.0-dev
   libx11-dev  # tests/ui/test-window-input syncs with the X server
+  libsoup-3.0-dev
 )
 run_pkgs=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly

@@ -8,6 +8,7 @@
 
 #include "kinora-preferences.h"
 #include "kinora-window-private.h"
+#include "kinora-window-queue.h"
 
 static void
 set_last_error (KinoraWindow *self,
@@ -54,7 +55,8 @@ _kinora_window_update_actions (KinoraWindow *self)
                && self->load_cancellable == NULL;
   need_image = self->task == KE_TASK_I2V_A14B && kinora_image_picker_get_texture (self->image_picker) == NULL;
 
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate", !busy && have_model && !need_image);
+  /* while busy, Generate queues the settings (kinora-window-queue.c) */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.generate", have_model && !need_image);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.cancel", busy);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.stop-and-keep", busy);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.export", have_result && !busy);
@@ -190,6 +192,7 @@ generate_cb (GObject      *source,
     return;   /* the window moved on (closed, or another run) */
 
   finish_job (self);
+  _kinora_window_queue_job_done (self, video == NULL ? error : NULL);
 
   if (video == NULL)
     {
@@ -226,7 +229,10 @@ generate_action (GtkWidget  *widget,
   struct ke_error err = { 0 };
 
   if (self->job != NULL)
-    return;
+    {
+      _kinora_window_queue_add_current (self);
+      return;
+    }
 
   params = kinora_window_dup_params (self);
   kinora_params_to_ke (params, &kp, &image);
@@ -237,12 +243,20 @@ generate_action (GtkWidget  *widget,
       return;
     }
   set_last_error (self, NULL);
+  _kinora_window_start_generate (self, g_steal_pointer (&params));
+}
 
+/* Takes PARAMS. */
+void
+_kinora_window_start_generate (KinoraWindow *self,
+                               KinoraParams *params)
+{
   _kinora_window_add_recent_prompt (self, params->prompt);
   g_settings_set_int64 (self->settings, "seed", params->seed);
 
   self->job_cancellable = g_cancellable_new ();
   self->job = kinora_job_new_generate (params);
+  kinora_params_free (params);
   self->n_previews = 0;
   g_signal_connect_swapped (self->job, "progress", G_CALLBACK (job_progress_cb), self);
   g_signal_connect_swapped (self->job, "preview", G_CALLBACK (job_preview_cb), self);

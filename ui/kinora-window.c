@@ -9,6 +9,9 @@
 #include <glib/gi18n.h>
 
 #include "kinora-window-private.h"
+#include "kinora-drop.h"
+#include "kinora-window-queue.h"
+#include "kinora-models-dialog.h"
 
 G_DEFINE_FINAL_TYPE (KinoraWindow, kinora_window, ADW_TYPE_APPLICATION_WINDOW)
 
@@ -713,6 +716,7 @@ kinora_window_init (KinoraWindow *self)
   g_autofree char *docs_uri = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  _kinora_window_drop_init (self);  /* kinora-drop.c */
 
   self->settings = g_settings_new (APP_ID);
   self->model_paths = g_ptr_array_new_with_free_func (g_free);
@@ -751,6 +755,8 @@ kinora_window_init (KinoraWindow *self)
 
   self->history = kinora_history_new (NULL);
   kinora_history_view_set_history (self->history_view, self->history);
+  _kinora_window_queue_init (self);  /* kinora-window-queue.c */
+  kinora_models_dialog_install_action (self);  /* kinora-models-dialog.c */
 
   rebuild_recent_list (self);
   self->updating = TRUE;
