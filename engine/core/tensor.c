@@ -11,21 +11,43 @@
 static const struct {
     const char * name;
     size_t size;
+    int64_t block;
 } g_dtypes[KE_DTYPE_COUNT] = {
-    [KE_DTYPE_F32]     = { "F32", 4 },
-    [KE_DTYPE_F16]     = { "F16", 2 },
-    [KE_DTYPE_BF16]    = { "BF16", 2 },
-    [KE_DTYPE_F8_E4M3] = { "F8_E4M3", 1 },
-    [KE_DTYPE_F64]     = { "F64", 8 },
-    [KE_DTYPE_I64]     = { "I64", 8 },
-    [KE_DTYPE_I32]     = { "I32", 4 },
-    [KE_DTYPE_U8]      = { "U8", 1 },
-    [KE_DTYPE_BOOL]    = { "BOOL", 1 },
+    [KE_DTYPE_F32]     = { "F32", 4, 1 },
+    [KE_DTYPE_F16]     = { "F16", 2, 1 },
+    [KE_DTYPE_BF16]    = { "BF16", 2, 1 },
+    [KE_DTYPE_F8_E4M3] = { "F8_E4M3", 1, 1 },
+    [KE_DTYPE_F64]     = { "F64", 8, 1 },
+    [KE_DTYPE_I64]     = { "I64", 8, 1 },
+    [KE_DTYPE_I32]     = { "I32", 4, 1 },
+    [KE_DTYPE_U8]      = { "U8", 1, 1 },
+    [KE_DTYPE_BOOL]    = { "BOOL", 1, 1 },
+    // ggml's block sizes (ggml-common.h): 32 values per legacy block, 256 per K super-block
+    [KE_DTYPE_Q8_0]    = { "Q8_0", 34, 32 },
+    [KE_DTYPE_Q4_0]    = { "Q4_0", 18, 32 },
+    [KE_DTYPE_Q4_1]    = { "Q4_1", 20, 32 },
+    [KE_DTYPE_Q5_0]    = { "Q5_0", 22, 32 },
+    [KE_DTYPE_Q5_1]    = { "Q5_1", 24, 32 },
+    [KE_DTYPE_Q2_K]    = { "Q2_K", 84, 256 },
+    [KE_DTYPE_Q3_K]    = { "Q3_K", 110, 256 },
+    [KE_DTYPE_Q4_K]    = { "Q4_K", 144, 256 },
+    [KE_DTYPE_Q5_K]    = { "Q5_K", 176, 256 },
+    [KE_DTYPE_Q6_K]    = { "Q6_K", 210, 256 },
 };
 
 size_t ke_dtype_size(enum ke_dtype t)
 {
     return (unsigned) t < KE_DTYPE_COUNT ? g_dtypes[t].size : 0;
+}
+
+int64_t ke_dtype_block(enum ke_dtype t)
+{
+    return (unsigned) t < KE_DTYPE_COUNT ? g_dtypes[t].block : 1;
+}
+
+size_t ke_dtype_row_bytes(enum ke_dtype t, int64_t n)
+{
+    return (size_t) (n / ke_dtype_block(t)) * ke_dtype_size(t);
 }
 
 const char * ke_dtype_name(enum ke_dtype t)
@@ -55,7 +77,8 @@ void ke_tensor_init(struct ke_tensor * t, enum ke_dtype type, int n_dims, const 
         t->ne[i] = i < n_dims ? shape[n_dims - 1 - i] : 1;
     }
     t->nb[0] = ke_dtype_size(type);
-    for (int i = 1; i < KE_MAX_DIMS; i++) {
+    t->nb[1] = ke_dtype_row_bytes(type, t->ne[0]);   // a block-quantized row is ne[0]/block blocks
+    for (int i = 2; i < KE_MAX_DIMS; i++) {
         t->nb[i] = t->nb[i - 1] * (size_t) t->ne[i - 1];
     }
 }
@@ -71,7 +94,7 @@ int64_t ke_tensor_nelements(const struct ke_tensor * t)
 
 size_t ke_tensor_nbytes(const struct ke_tensor * t)
 {
-    return (size_t) ke_tensor_nelements(t) * ke_dtype_size(t->type);
+    return ke_dtype_row_bytes(t->type, ke_tensor_nelements(t));
 }
 
 bool ke_tensor_is_contiguous(const struct ke_tensor * t)
@@ -81,7 +104,7 @@ bool ke_tensor_is_contiguous(const struct ke_tensor * t)
         if (t->ne[i] != 1 && t->nb[i] != want) {
             return false;
         }
-        want *= (size_t) t->ne[i];
+        want = i == 0 ? ke_dtype_row_bytes(t->type, t->ne[0]) : want * (size_t) t->ne[i];
     }
     return true;
 }
@@ -274,6 +297,18 @@ void ke_convert_to_f32(float * dst, const void * src, enum ke_dtype type, float 
         }
         break;
     }
+    case KE_DTYPE_Q8_0:
+    case KE_DTYPE_Q4_0:
+    case KE_DTYPE_Q4_1:
+    case KE_DTYPE_Q5_0:
+    case KE_DTYPE_Q5_1:
+    case KE_DTYPE_Q2_K:
+    case KE_DTYPE_Q3_K:
+    case KE_DTYPE_Q4_K:
+    case KE_DTYPE_Q5_K:
+    case KE_DTYPE_Q6_K:
+        ke_dequant_row_f32(type, src, dst, (int64_t) n);
+        break;
     case KE_DTYPE_COUNT:
         break;
     }

@@ -21,10 +21,28 @@ enum ke_dtype {
     KE_DTYPE_I32,
     KE_DTYPE_U8,
     KE_DTYPE_BOOL,
+    // block-quantized (GGUF / ggml layouts, engine/core/quant.c): ne[0] is a whole number of blocks,
+    // ke_dtype_size is the bytes of one block of ke_dtype_block elements; rows never share a block
+    KE_DTYPE_Q8_0,
+    KE_DTYPE_Q4_0,
+    KE_DTYPE_Q4_1,
+    KE_DTYPE_Q5_0,
+    KE_DTYPE_Q5_1,
+    KE_DTYPE_Q2_K,
+    KE_DTYPE_Q3_K,
+    KE_DTYPE_Q4_K,
+    KE_DTYPE_Q5_K,
+    KE_DTYPE_Q6_K,
     KE_DTYPE_COUNT,
 };
 
+// Bytes per element, or per block for the block-quantized types.
 size_t ke_dtype_size(enum ke_dtype t);
+// Elements per block: 1 for plain types, 32 (Q*_0/1) or 256 (K types) for block-quantized ones.
+int64_t ke_dtype_block(enum ke_dtype t);
+static inline bool ke_dtype_is_quantized(enum ke_dtype t) { return t >= KE_DTYPE_Q8_0 && t < KE_DTYPE_COUNT; }
+// Bytes of n consecutive elements (n a multiple of the block size for block-quantized types).
+size_t ke_dtype_row_bytes(enum ke_dtype t, int64_t n);
 const char * ke_dtype_name(enum ke_dtype t);             // safetensors spelling: "F32", "BF16", ...
 int ke_dtype_from_name(const char * s, enum ke_dtype * out); // 0 ok, -1 unknown
 
@@ -55,10 +73,21 @@ float ke_f16_to_f32(uint16_t h);
 uint16_t ke_f32_to_f16(float f);
 float ke_f8e4m3_to_f32(uint8_t v);
 
-// Convert n elements of any float/int dtype to f32 (applies t->scale for fp8). src is contiguous.
+// Convert n elements of any float/int dtype to f32 (applies t->scale for fp8). src is contiguous; for a
+// block-quantized type n is a whole number of blocks (quant.c).
 void ke_convert_to_f32(float * dst, const void * src, enum ke_dtype type, float scale, size_t n);
 // Copy a whole contiguous tensor to a new malloc'd f32 array (caller frees with free()). NULL on OOM.
 float * ke_tensor_to_f32_alloc(const struct ke_tensor * t);
+
+// --- block-quantized rows (quant.c) ------------------------------------------------------------
+// Dequantize n elements (a whole number of blocks) of a block-quantized type. ggml's formulas in float32
+// with no contraction, so the result equals ggml's to_float bit for bit.
+void ke_dequant_row_f32(enum ke_dtype t, const void * src, float * dst, int64_t n);
+// The same rounded to bf16 (nearest even).
+void ke_dequant_row_bf16(enum ke_dtype t, const void * src, uint16_t * dst, int64_t n);
+// Quantize n floats (a whole number of blocks) into dst (ke_dtype_row_bytes(t, n) bytes). A simple
+// round-to-nearest quantizer (no search); supported: Q8_0, Q4_0, Q4_K, Q6_K. Returns 0 ok, -1 unsupported.
+int ke_quantize_row(enum ke_dtype t, const float * src, void * dst, int64_t n);
 
 // --- named tensor sets -------------------------------------------------------------------------
 // A set owns its names, metadata and whatever memory/mappings were registered with it.

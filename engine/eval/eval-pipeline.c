@@ -79,7 +79,7 @@ static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
     if (!path) {
         return ke_err(e->err, KE_STATUS_NOMEM, "out of memory");
     }
-    enum ke_status st = ke_safetensors_open(&e->dit_w[slot], path, e->err);
+    enum ke_status st = ke_weights_open(&e->dit_w[slot], path, e->err);
     char * cfg_file = NULL;
     if (st == KE_STATUS_OK && e->a->config) {
         // --config: a config.json overriding the IO's and the weights' own

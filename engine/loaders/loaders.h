@@ -19,5 +19,12 @@ enum ke_status ke_pth_open(struct ke_tensor_set ** out, const char * path, struc
 // Parse a whole .pth image in memory (fuzz entry point); tensors point into `file`.
 enum ke_status ke_pth_parse(struct ke_tensor_set * s, unsigned char * file, size_t size, struct ke_error * err);
 
-// Any supported weight file or folder, chosen by content/extension (.safetensors, .json index, .pth, folder).
+// GGUF (v2/v3), mmapped and zero-copy: F32/F16/BF16 and the block-quantized types stay in their stored
+// form (core/quant.c dequantizes them). Names as stored, a `model.diffusion_model.` prefix stripped;
+// `comfy.gguf.orig_shape.<name>` honoured; the set's "gguf.architecture" metadata holds the architecture.
+enum ke_status ke_gguf_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err);
+// Parse a whole GGUF image in memory (fuzz entry point); tensors point into `file`.
+enum ke_status ke_gguf_parse(struct ke_tensor_set * s, unsigned char * file, size_t size, struct ke_error * err);
+
+// Any supported weight file or folder, chosen by content/extension (.safetensors, .json index, .pth, .gguf, folder).
 enum ke_status ke_weights_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err);

@@ -22,9 +22,10 @@
 #define KE_ST_MAX_INDEX (64u << 20)     // an index of a million tensors is ~60 MiB
 #define KE_ST_MAX_CONFIG (1u << 20)     // config.json: a few hundred bytes in practice
 
+// Plain element types only: the block-quantized names ("Q8_0"...) are GGUF's, not safetensors dtypes.
 static bool is_float_like(enum ke_dtype t)
 {
-    return t != KE_DTYPE_COUNT;
+    return t != KE_DTYPE_COUNT && ke_dtype_block(t) == 1;
 }
 
 // Parse one header; tensors point into `file` (which the caller keeps alive).

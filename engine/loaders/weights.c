@@ -30,6 +30,9 @@ enum ke_status ke_weights_open(struct ke_tensor_set ** out, const char * path, s
         if (n == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) {
             return ke_pth_open(out, path, err);
         }
+        if (n == 4 && memcmp(magic, "GGUF", 4) == 0) {
+            return ke_gguf_open(out, path, err);
+        }
     }
     return ke_safetensors_open(out, path, err);
 }
