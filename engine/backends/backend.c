@@ -32,3 +32,16 @@ enum ke_status ke_be_status(struct ke_backend * be, struct ke_error * err)
     }
     return code;
 }
+
+enum ke_status ke_be_linear_check(struct ke_backend * be, const struct ke_tensor * w, const char * path,
+                                  struct ke_error * err)
+{
+    const enum ke_dtype t = w->type;
+    const bool plain = t == KE_DTYPE_F32 || t == KE_DTYPE_F16 || t == KE_DTYPE_BF16 || t == KE_DTYPE_F8_E4M3;
+    if (be->ops->linear_takes ? be->ops->linear_takes(be, t) : plain) {
+        return KE_STATUS_OK;
+    }
+    return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: tensor '%s' is stored as %s, which the %s backend cannot run yet "
+                  "(use the CPU backend, or an F16/BF16/fp8 file)", path, w->name ? w->name : "?", ke_dtype_name(t),
+                  be->ops->name);
+}

@@ -194,6 +194,11 @@ struct ke_backend_ops {
     void (*profile)(struct ke_backend * be, int on);
     // Wait for queued work and record any asynchronous failure in be->failure (device backends).
     void (*status)(struct ke_backend * be);
+    // Nonzero when linear_prepare takes weights stored as `type`, block-quantized types included
+    // (core/quant.c: kept as stored and dequantized per tile or inside the GEMM). NULL: only F32, F16,
+    // BF16 and F8_E4M3; models refuse other weights with KE_STATUS_UNSUPPORTED before preparing them
+    // (ke_be_linear_check).
+    int (*linear_takes)(struct ke_backend * be, enum ke_dtype type);
 };
 
 struct ke_backend {
@@ -216,6 +221,11 @@ static inline int ke_be_failed(const struct ke_backend * be) { return be->failur
 // Wait for the backend (ops.status), then return its recorded failure (KE_STATUS_OK when none), copy
 // the message to err (when err has none yet) and clear the record, so the backend is usable again.
 enum ke_status ke_be_status(struct ke_backend * be, struct ke_error * err);
+
+// KE_STATUS_OK when be can prepare a Linear whose weight is w; else KE_STATUS_UNSUPPORTED with a message
+// naming the file (path), the tensor, its dtype and the backend.
+enum ke_status ke_be_linear_check(struct ke_backend * be, const struct ke_tensor * w, const char * path,
+                                  struct ke_error * err);
 
 // The CPU backend (always available): exact fp32 matmuls, or bf16 compute with fp32 accumulation.
 struct ke_backend * ke_backend_cpu(void);

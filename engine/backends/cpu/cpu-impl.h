@@ -15,6 +15,7 @@ void ke_cpu_scratch_done(struct ke_backend * be);
 void * ke_cpu_alloc_or_fail(struct ke_backend * be, size_t n, const char * what);
 
 int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l);
+int ke_cpu_linear_takes(struct ke_backend * be, enum ke_dtype type);
 void ke_cpu_linear_release(struct ke_backend * be, struct ke_linear * l);
 void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l);
 

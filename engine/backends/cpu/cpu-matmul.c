@@ -2,6 +2,10 @@
 //  - exact: fp32 OpenBLAS sgemm (weights converted to f32 block by block when stored narrower);
 //  - fast: bf16 inputs/weights with fp32 accumulation through oneDNN's matmul (what the reference GPU
 //    pipeline does under autocast). Without oneDNN the fast path falls back to the exact one.
+// Weights stay in their stored form: bf16 is used in place; f16, fp8 (with its scale) and the
+// block-quantized types (GGUF) are dequantized just in time, a tile of rows at a time, into bf16 in the
+// backend's bounded scratch (fast path) or into f32 (exact path): never a whole-model copy. Only f32
+// weights (small test models) get a private bf16 copy on the fast path.
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -112,10 +116,10 @@ static void linear_exact(struct ke_backend * be, float * y, const float * x, int
         ke_cpu_sgemm_nt(y, x, w->data, M, N, K, 0);
     } else {
         float * wf = tmp;
-        const size_t es = ke_dtype_size(w->type);
+        const size_t row_bytes = ke_dtype_row_bytes(w->type, K);   // block-quantized rows too
         for (int64_t n0 = 0; n0 < N; n0 += blk) {
             const int64_t nb = N - n0 < blk ? N - n0 : blk;
-            ke_convert_to_f32(wf, (const char *) w->data + (size_t) (n0 * K) * es, w->type, w->scale, (size_t) (nb * K));
+            ke_convert_to_f32(wf, (const char *) w->data + (size_t) n0 * row_bytes, w->type, w->scale, (size_t) (nb * K));
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint) M, (blasint) nb, (blasint) K, 1.0f, x,
                         (blasint) K, wf, (blasint) K, 0.0f, y + n0, (blasint) N);
         }
@@ -133,6 +137,7 @@ static void linear_exact(struct ke_backend * be, float * y, const float * x, int
 
 struct dnnl_prim {
     int64_t M;
+    int64_t nt;              // weight rows per call: N, or the tile height of a just-in-time weight
     dnnl_primitive_t prim;
     dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md;
 };
@@ -149,6 +154,8 @@ struct dnnl_linear {
     struct dnnl_prim prims[KE_DNNL_PRIMS];
     int n_prims;
     pthread_mutex_t mu;
+    int jit;                 // weights dequantized per tile of `tile` rows (prims keyed by M and tile rows)
+    int64_t tile;
 };
 
 static dnnl_engine_t g_eng;
@@ -249,10 +256,12 @@ out:
     }
 }
 
-static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N, int64_t K)
+// The primitive for M rows and N weight rows (all of them, or one just-in-time tile), output row stride
+// ld_dst.
+static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N, int64_t K, int64_t ld_dst)
 {
     for (int i = 0; i < d->n_prims; i++) {
-        if (d->prims[i].M == M) {
+        if (d->prims[i].M == M && d->prims[i].nt == N) {
             return &d->prims[i];
         }
     }
@@ -265,11 +274,13 @@ static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N,
     }
     memset(p, 0, sizeof(*p));
     p->M = M;
+    p->nt = N;
     dnnl_dims_t sd = { M, K }, wd = { K, N }, dd = { M, N }, bd = { 1, N };
     dnnl_dims_t ws = { 1, K };    // [K, N] view of the [N, K] row-major weight
+    dnnl_dims_t ds = { ld_dst, 1 };   // a tile writes N of the output's ld_dst columns
     dnnl_memory_desc_init_by_tag(&p->src_md, 2, sd, dnnl_bf16, dnnl_ab);
     dnnl_memory_desc_init_by_strides(&p->wei_md, 2, wd, dnnl_bf16, ws);
-    dnnl_memory_desc_init_by_tag(&p->dst_md, 2, dd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_strides(&p->dst_md, 2, dd, dnnl_f32, ds);
     dnnl_memory_desc_init_by_tag(&p->bias_md, 2, bd, dnnl_f32, dnnl_ab);
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
@@ -293,35 +304,22 @@ static struct dnnl_prim * get_prim(struct dnnl_linear * d, int64_t M, int64_t N,
     return p;
 }
 
-static int linear_fast(float * y, const float * x, int64_t M, const struct ke_linear * l)
+// y = xb w^T (+ bias) through primitive p (weights `w` in p's weight layout).
+static int exec_prim(const struct dnnl_prim * p, const uint16_t * xb, const void * w, float * y, const float * bias)
 {
-    struct dnnl_linear * d = l->prepared;
-    const int64_t N = l->n_out, K = l->n_in;
-    pthread_mutex_lock(&d->mu);
-    struct dnnl_prim * p = get_prim(d, M, N, K);
-    pthread_mutex_unlock(&d->mu);
-    if (!p) {
-        return -1;
-    }
-    uint16_t * xb = malloc((size_t) (M * K) * sizeof(uint16_t));
-    if (!xb) {
-        return -1;   // the exact path runs instead (it needs no activation-sized copy)
-    }
-    struct cvt_ctx cc = { xb, x };
-    ke_parallel_for(M * K, 1 << 16, cvt_range, &cc);
     dnnl_memory_t ms = NULL, mw = NULL, mdst = NULL, mb = NULL;
     int rc = -1;
-    if (dnnl_memory_create(&ms, &p->src_md, g_eng, xb) == dnnl_success &&
-        dnnl_memory_create(&mw, &p->wei_md, g_eng, d->layout == 2 ? d->w_blocked : (void *) d->w) == dnnl_success &&
+    if (dnnl_memory_create(&ms, &p->src_md, g_eng, (void *) xb) == dnnl_success &&
+        dnnl_memory_create(&mw, &p->wei_md, g_eng, (void *) w) == dnnl_success &&
         dnnl_memory_create(&mdst, &p->dst_md, g_eng, y) == dnnl_success &&
-        (!d->bias || dnnl_memory_create(&mb, &p->bias_md, g_eng, d->bias) == dnnl_success)) {
+        (!bias || dnnl_memory_create(&mb, &p->bias_md, g_eng, (void *) bias) == dnnl_success)) {
         dnnl_exec_arg_t args[4] = {
             { DNNL_ARG_SRC, ms },
             { DNNL_ARG_WEIGHTS, mw },
             { DNNL_ARG_DST, mdst },
             { DNNL_ARG_BIAS, mb },
         };
-        if (dnnl_primitive_execute(p->prim, g_stream, d->bias ? 4 : 3, args) == dnnl_success &&
+        if (dnnl_primitive_execute(p->prim, g_stream, bias ? 4 : 3, args) == dnnl_success &&
             dnnl_stream_wait(g_stream) == dnnl_success) {
             rc = 0;
         }
@@ -330,6 +328,103 @@ static int linear_fast(float * y, const float * x, int64_t M, const struct ke_li
     dnnl_memory_destroy(mw);
     dnnl_memory_destroy(mdst);
     dnnl_memory_destroy(mb);
+    return rc;
+}
+
+// The activation as bf16 (malloc'd; NULL when out of memory).
+static uint16_t * x_to_bf16(const float * x, int64_t M, int64_t K)
+{
+    uint16_t * xb = malloc((size_t) (M * K) * sizeof(uint16_t));
+    if (xb) {
+        struct cvt_ctx cc = { xb, x };
+        ke_parallel_for(M * K, 1 << 16, cvt_range, &cc);
+    }
+    return xb;
+}
+
+static int linear_fast(float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    struct dnnl_linear * d = l->prepared;
+    const int64_t N = l->n_out, K = l->n_in;
+    pthread_mutex_lock(&d->mu);
+    struct dnnl_prim * p = get_prim(d, M, N, K, N);
+    pthread_mutex_unlock(&d->mu);
+    if (!p) {
+        return -1;
+    }
+    uint16_t * xb = x_to_bf16(x, M, K);
+    if (!xb) {
+        return -1;   // the exact path runs instead (it needs no activation-sized copy)
+    }
+    int rc = exec_prim(p, xb, d->layout == 2 ? d->w_blocked : (const void *) d->w, y, d->bias);
+    free(xb);
+    return rc;
+}
+
+// --- just-in-time weights: a tile of rows dequantized to bf16, then the GEMM of that tile ---------
+
+#define JIT_TILE_BYTES ((size_t) 4 << 20)   // bf16 tile: fits a core's share of L2/L3, bounded scratch
+
+struct jit_ctx {
+    const struct ke_tensor * w;
+    size_t row_bytes;
+    int64_t K, r0;
+    uint16_t * dst;
+};
+
+// Rows [r0 + i0, r0 + i1) of w to bf16 (nearest even), into dst rows [i0, i1).
+static void jit_rows(void * p, int64_t i0, int64_t i1, int tid)
+{
+    (void) tid;
+    const struct jit_ctx * c = p;
+    const struct ke_tensor * w = c->w;
+    for (int64_t i = i0; i < i1; i++) {
+        const char * src = (const char *) w->data + (size_t) (c->r0 + i) * c->row_bytes;
+        uint16_t * dst = c->dst + i * c->K;
+        if (ke_dtype_is_quantized(w->type)) {
+            ke_dequant_row_bf16(w->type, src, dst, c->K);
+            continue;
+        }
+        float tmp[256];
+        const size_t es = ke_dtype_size(w->type);
+        for (int64_t k0 = 0; k0 < c->K; k0 += 256) {
+            const int64_t nk = c->K - k0 < 256 ? c->K - k0 : 256;
+            ke_convert_to_f32(tmp, src + (size_t) k0 * es, w->type, w->scale, (size_t) nk);
+            f32_to_bf16_rows(dst + k0, tmp, nk);
+        }
+    }
+}
+
+// 0 done; -1 oneDNN could not run it (the exact path runs instead); -2 out of memory (recorded on be).
+static int linear_fast_jit(struct ke_backend * be, float * y, const float * x, int64_t M, const struct ke_linear * l)
+{
+    struct dnnl_linear * d = l->prepared;
+    const int64_t N = l->n_out, K = l->n_in, T = d->tile;
+    uint16_t * xb = x_to_bf16(x, M, K);
+    if (!xb) {
+        return -1;
+    }
+    uint16_t * wt = ke_cpu_scratch(be, (size_t) (T * K) * sizeof(uint16_t), "a dequantized weight tile");
+    if (!wt) {
+        free(xb);
+        return -2;
+    }
+    struct jit_ctx jc = { l->w, ke_dtype_row_bytes(l->w->type, K), K, 0, wt };
+    int rc = 0;
+    for (int64_t n0 = 0; n0 < N && rc == 0; n0 += T) {
+        const int64_t nt = N - n0 < T ? N - n0 : T;
+        pthread_mutex_lock(&d->mu);
+        struct dnnl_prim * p = get_prim(d, M, nt, K, N);
+        pthread_mutex_unlock(&d->mu);
+        if (!p) {
+            rc = -1;
+            break;
+        }
+        jc.r0 = n0;
+        ke_parallel_for(nt, 1, jit_rows, &jc);
+        rc = exec_prim(p, xb, wt, y + n0, d->bias ? d->bias + n0 : NULL);
+    }
+    ke_cpu_scratch_done(be);
     free(xb);
     return rc;
 }
@@ -348,6 +443,12 @@ static int prepare_fast(struct ke_linear * l)
     const size_t n = (size_t) (l->n_out * l->n_in);
     if (l->w->type == KE_DTYPE_BF16) {
         d->w = l->w->data;
+    } else if (l->w->type != KE_DTYPE_F32) {
+        // f16, fp8 and block-quantized weights stay as stored: dequantized per tile at each call
+        d->jit = 1;
+        d->layout = 1;
+        int64_t t = (int64_t) (JIT_TILE_BYTES / ((size_t) l->n_in * sizeof(uint16_t))) / 32 * 32;
+        d->tile = t < 32 ? 32 : t > l->n_out ? l->n_out : t;
     } else {
         d->w_bf16 = malloc(n * sizeof(uint16_t));
         float * tmp = malloc((size_t) l->n_in * sizeof(float));
@@ -378,7 +479,7 @@ static int prepare_fast(struct ke_linear * l)
         ke_convert_to_f32(d->bias, l->b->data, l->b->type, l->b->scale, (size_t) l->n_out);
     }
     l->prepared = d;
-    if (l->w->type != KE_DTYPE_BF16 && !getenv("KE_DNNL_PLAIN_WEIGHTS")) {
+    if (d->w_bf16 && !getenv("KE_DNNL_PLAIN_WEIGHTS")) {
         // Weights we converted ourselves go straight into oneDNN's preferred layout (decided now, so
         // the cost does not land in a step). Weights stored in bf16 are used in place, zero-copy: the
         // reordered layout gains 0-10 % (kinora-bench gemm) but would double their memory.
@@ -417,6 +518,12 @@ static void release_fast(struct ke_linear * l)
 
 // --- backend entry points -----------------------------------------------------------------------
 
+int ke_cpu_linear_takes(struct ke_backend * be, enum ke_dtype type)
+{
+    (void) be;
+    return type != KE_DTYPE_COUNT;   // every float and block-quantized type (converted per tile)
+}
+
 int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
 {
     l->owner = be;
@@ -444,8 +551,12 @@ void ke_cpu_linear(struct ke_backend * be, float * y, const float * x, int64_t M
         return;
     }
 #ifdef KE_HAVE_DNNL
-    if (l->prepared && linear_fast(y, x, M, l) == 0) {
-        return;
+    const struct dnnl_linear * d = l->prepared;
+    if (d) {
+        const int rc = d->jit ? linear_fast_jit(be, y, x, M, l) : linear_fast(y, x, M, l);
+        if (rc == 0 || rc == -2) {
+            return;
+        }
     }
 #endif
     linear_exact(be, y, x, M, l);

@@ -476,6 +476,7 @@ static const struct ke_backend_ops g_cpu_ops = {
     .avg_pool3d = ke_cpu_avg_pool3d,
     .nearest_up3d = ke_cpu_nearest_up3d,
     .transpose2d = ke_cpu_transpose2d,
+    .linear_takes = ke_cpu_linear_takes,
 };
 
 static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };

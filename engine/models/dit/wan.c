@@ -79,6 +79,11 @@ static enum ke_status get_linear(struct ke_dit * d, struct ke_linear * l, const 
     }
     l->n_in = in;
     l->n_out = out;
+    enum ke_status st = ke_be_linear_check(d->be, l->w, ke_tset_path(d->w), err);
+    if (st != KE_STATUS_OK) {
+        memset(l, 0, sizeof(*l));   // not prepared: nothing to release
+        return st;
+    }
     if (d->be->ops->linear_prepare(d->be, l) < 0) {
         return ke_err(err, KE_STATUS_NOMEM, "%s: cannot prepare '%s' on the %s backend", ke_tset_path(d->w), wn,
                       d->be->ops->name);
