@@ -73,10 +73,112 @@ random_dit (const struct model_shape *m, int layers)
   return s;
 }
 
+/* --weights-type: the block linears (blocks.N.{self_attn,cross_attn}.{q,k,v,o}, ffn.{0,2}: what
+ * ComfyUI-GGUF's quantizer re-encodes) stored in another type, converted in memory from the random bf16
+ * weights (which stay allocated: peak RSS includes them). */
+struct wtype
+{
+  const char *name;
+  enum ke_dtype type;
+};
+static const struct wtype wtypes[] = {
+  { "bf16", KE_DTYPE_BF16 }, { "f16", KE_DTYPE_F16 }, { "f8_e4m3", KE_DTYPE_F8_E4M3 }, { "q8_0", KE_DTYPE_Q8_0 },
+  { "q4_0", KE_DTYPE_Q4_0 }, { "q4_K", KE_DTYPE_Q4_K }, { "q6_K", KE_DTYPE_Q6_K },
+};
+
+/* Nearest float8_e4m3fn code of v (|v| <= 448) by bisection over the positive codes (monotone). */
+static uint8_t
+to_f8 (float v)
+{
+  float a = fabsf (v);
+  int lo = 0, hi = 0x7e;
+  while (lo < hi)
+    {
+      int mid = (lo + hi + 1) / 2;
+      if (ke_f8e4m3_to_f32 ((uint8_t) mid) <= a)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+  if (lo < 0x7e && a - ke_f8e4m3_to_f32 ((uint8_t) lo) > ke_f8e4m3_to_f32 ((uint8_t) (lo + 1)) - a)
+    lo++;
+  return (uint8_t) (lo | (v < 0 ? 0x80 : 0));
+}
+
+struct conv_job
+{
+  const struct ke_tensor *src;
+  enum ke_dtype type;
+  void *dst;
+  float inv_scale;
+};
+
+static void
+conv_rows (void *p, int64_t r0, int64_t r1, int tid)
+{
+  (void) tid;
+  const struct conv_job *j = p;
+  const int64_t K = j->src->ne[0];
+  float *row = malloc ((size_t) K * sizeof (float));
+  if (!row)
+    return;
+  for (int64_t r = r0; r < r1; r++)
+    {
+      ke_convert_to_f32 (row, (const uint16_t *) j->src->data + r * K, j->src->type, 1.0f, (size_t) K);
+      char *d = (char *) j->dst + (size_t) r * ke_dtype_row_bytes (j->type, K);
+      if (j->type == KE_DTYPE_F16)
+        for (int64_t k = 0; k < K; k++)
+          ((uint16_t *) d)[k] = ke_f32_to_f16 (row[k]);
+      else if (j->type == KE_DTYPE_F8_E4M3)
+        for (int64_t k = 0; k < K; k++)
+          ((uint8_t *) d)[k] = to_f8 (row[k] * j->inv_scale);
+      else
+        ke_quantize_row (j->type, row, d, K);
+    }
+  free (row);
+}
+
+static int
+convert_linears (struct ke_tensor_set *ws, int layers, enum ke_dtype type)
+{
+  static const char *const lin[] = { "self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o", "cross_attn.q",
+                                     "cross_attn.k", "cross_attn.v", "cross_attn.o", "ffn.0", "ffn.2" };
+  for (int i = 0; i < layers; i++)
+    for (size_t k = 0; k < sizeof lin / sizeof lin[0]; k++)
+      {
+        char name[128];
+        snprintf (name, sizeof name, "blocks.%d.%s.weight", i, lin[k]);
+        struct ke_tensor *t = ke_tset_get (ws, name);
+        if (!t || t->type != KE_DTYPE_BF16)
+          return -1;
+        const int64_t shape[2] = { t->ne[1], t->ne[0] };
+        void *dst = malloc (ke_dtype_row_bytes (type, shape[0] * shape[1]));
+        if (!dst || ke_tset_own_malloc (ws, dst) < 0)
+          return -1;
+        struct conv_job j = { t, type, dst, 1.0f };
+        float scale = 1.0f;
+        if (type == KE_DTYPE_F8_E4M3)
+          {
+            /* ComfyUI fp8_scaled: one scale per tensor, amax maps to the format's 448 */
+            float amax = 0;
+            for (int64_t e = 0; e < shape[0] * shape[1]; e++)
+              amax = fmaxf (amax, fabsf (ke_bf16_to_f32 (((const uint16_t *) t->data)[e])));
+            scale = amax > 0 ? amax / 448.0f : 1.0f;
+            j.inv_scale = 1.0f / scale;
+          }
+        ke_parallel_for (shape[0], 16, conv_rows, &j);
+        const char *nm = t->name;
+        ke_tensor_init (t, type, 2, shape, dst);
+        t->name = nm;
+        t->scale = scale;
+      }
+  return 0;
+}
+
 int
 kinora_bench_dit (int argc, char **argv)
 {
-  const char *model = "ti2v-5B", *backend = "cpu";
+  const char *model = "ti2v-5B", *backend = "cpu", *wtype = "bf16";
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
   static const char cmd[] = "kinora-bench dit";
   static const struct option options[] = {
@@ -89,6 +191,7 @@ kinora_bench_dit (int argc, char **argv)
     { "repeat", required_argument, NULL, 'r' },
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
+    { "weights-type", required_argument, NULL, 'w' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -108,6 +211,7 @@ kinora_bench_dit (int argc, char **argv)
         case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &repeat); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
+        case 'w': wtype = optarg; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -127,6 +231,16 @@ kinora_bench_dit (int argc, char **argv)
   if (frames < 1 || (frames - 1) % 4 != 0 || w % (m->stride * 2) || h % (m->stride * 2) || repeat < 1)
     {
       fprintf (stderr, "kinora-bench dit: frames must be 4n+1 and the size a multiple of %d\n", m->stride * 2);
+      return 2;
+    }
+  const struct wtype *wt = NULL;
+  for (size_t i = 0; i < sizeof wtypes / sizeof wtypes[0]; i++)
+    if (strcmp (wtype, wtypes[i].name) == 0)
+      wt = &wtypes[i];
+  if (!wt)
+    {
+      fprintf (stderr, "kinora-bench dit: unknown --weights-type '%s' (bf16, f16, f8_e4m3, q8_0, q4_0, q4_K, q6_K)\n",
+               wtype);
       return 2;
     }
   if (layers < 0)
@@ -153,7 +267,8 @@ kinora_bench_dit (int argc, char **argv)
 
   const int F = (frames - 1) / 4 + 1, H = h / m->stride, W = w / m->stride;
   const long tokens = (long) F * (H / 2) * (W / 2);
-  printf ("model: %s (%d of %d layers), random bf16 weights\n", m->name, layers, m->layers);
+  printf ("model: %s (%d of %d layers), random bf16 weights, block linears as %s\n", m->name, layers, m->layers,
+          wt->name);
   printf ("video: %dx%d, %d frames -> latent [%d, %d, %d, %d], %ld tokens\n", w, h, frames, m->out_dim == 48 ? 48 : m->in_dim, F, H, W, tokens);
   printf ("backend: %s, precision %s, threads %d\n", be->ops->name, be->precision == KE_PRECISION_BF16 ? "bf16" : "fp32",
           ke_get_threads ());
@@ -163,6 +278,14 @@ kinora_bench_dit (int argc, char **argv)
   struct ke_tensor_set *ws = random_dit (m, layers);
   if (!ws)
     return 1;
+  double t_conv = bench_now ();
+  if (wt->type != KE_DTYPE_BF16 && convert_linears (ws, layers, wt->type) != 0)
+    {
+      fprintf (stderr, "kinora-bench dit: cannot convert the weights to %s\n", wt->name);
+      ke_tset_free (ws);
+      return 1;
+    }
+  t_conv = bench_now () - t_conv;
   struct ke_dit *dit = NULL;
   if (ke_dit_init (&dit, ws, NULL, be, &err) != KE_STATUS_OK)
     {
@@ -218,7 +341,7 @@ kinora_bench_dit (int argc, char **argv)
   double med = times[repeat / 2];
   double flops = ke_dit_forward_flops (cfg, F, H, W, false);
   double gflops = flops / med * 1e-9;
-  printf ("weights build + prepare: %.2f s\n", t_load);
+  printf ("weights build + prepare: %.2f s (of which conversion to %s: %.2f s)\n", t_load, wt->name, t_conv);
   printf ("text context (once per prompt): %.3f s\n", t_ctx);
   printf ("tokens: %ld\n", tokens);
   printf ("seconds per forward (median of %d): %.3f\n", repeat, med);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "ke-debug.h"
 #include "loaders/loaders.h"
 #include "models/dit/wan.h"
 #include "test-util.h"
@@ -209,6 +210,56 @@ test_linear_tiles (void)
   g_free (yr);
 }
 
+/* `kinora-cli eval dit --weights X.gguf --config C`: the same code path as the CLI, from a GGUF and from its
+ * dequantized safetensors, on an IO file written here (the tiny GGUF models are not the dit_*_tiny
+ * fixtures' shape): bit-identical outputs on the exact backend (the same f32 weights, see above). */
+static void
+test_eval_dit (void)
+{
+  g_autofree char *src = test_fixture_path ("gguf/wan-t2v-tiny.weights.safetensors");
+  g_autofree char *gp = test_fixture_path ("gguf/wan-t2v-tiny-q5_K.gguf");
+  g_autofree char *dp = test_fixture_path ("gguf/wan-t2v-tiny-q5_K.dequant.safetensors");
+  if (!test_require_fixture (src) || !test_require_fixture (gp) || !test_require_fixture (dp))
+    return;
+  struct ke_tensor_set *s = open_fixture ("gguf/wan-t2v-tiny.weights.safetensors");
+  g_autofree char *cfg = test_tmp_path ("tiny-gguf-config.json");
+  g_assert_true (g_file_set_contents (cfg, ke_tset_meta (s, "config"), -1, NULL));
+  ke_tset_free (s);
+  float x[16 * F * H * W], t[1] = { 421.0f }, ctx[N_TOK * 16];
+  test_fill_random (x, G_N_ELEMENTS (x), 21);
+  test_fill_random (ctx, G_N_ELEMENTS (ctx), 22);
+  struct ke_tensor tx, tt, tc;
+  ke_tensor_init (&tx, KE_DTYPE_F32, 4, (int64_t[]) { 16, F, H, W }, x);
+  ke_tensor_init (&tt, KE_DTYPE_F32, 1, (int64_t[]) { 1 }, t);
+  ke_tensor_init (&tc, KE_DTYPE_F32, 2, (int64_t[]) { N_TOK, 16 }, ctx);
+  tx.name = "x";
+  tt.name = "t";
+  tc.name = "context";
+  const struct ke_tensor *list[3] = { &tx, &tt, &tc };
+  const char *meta[2] = { "outputs", "[\"out\"]" };
+  g_autofree char *io = test_tmp_path ("tiny-gguf.io.safetensors");
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_safetensors_write (io, list, 3, meta, 1, &err), ==, KE_STATUS_OK);
+  struct ke_tensor_set *res[2] = { NULL, NULL };
+  const char *weights[2] = { gp, dp };
+  for (int i = 0; i < 2; i++)
+    {
+      g_autofree char *out = test_tmp_path (i ? "dq.out.safetensors" : "gguf.out.safetensors");
+      struct ke_eval_args a = { .weights = weights[i], .config = cfg, .in = io, .out = out };
+      g_assert_cmpint (ke_eval ("dit", &a, &err), ==, KE_STATUS_OK);
+      g_assert_cmpstr (err.msg, ==, "");
+      g_assert_cmpint (ke_safetensors_open (&res[i], out, &err), ==, KE_STATUS_OK);
+    }
+  const struct ke_tensor *o0 = ke_tset_get (res[0], "out"), *o1 = ke_tset_get (res[1], "out");
+  g_assert_nonnull (o0);
+  g_assert_nonnull (o1);
+  g_assert_true (ke_tensor_shape_is (o0, 4, (int64_t[]) { 16, F, H, W }));
+  g_assert_cmpint (memcmp (o0->data, o1->data, ke_tensor_nbytes (o0)), ==, 0);
+  g_assert_cmpfloat (max_abs (o0->data, (size_t) ke_tensor_nelements (o0)), >, 0);
+  ke_tset_free (res[0]);
+  ke_tset_free (res[1]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -217,5 +268,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dit-gguf/fast", test_fast);
   g_test_add_func ("/dit-gguf/refused", test_refused);
   g_test_add_func ("/dit-gguf/linear-tiles", test_linear_tiles);
+  g_test_add_func ("/dit-gguf/eval-dit", test_eval_dit);
   return g_test_run ();
 }
