@@ -11,9 +11,29 @@
 
 #include "tensor.h"
 
+// The block decoders are inlined into row loops compiled for several instruction sets (GCC picks one at
+// run time): the just-in-time dequantization of the CPU's Linear runs at memory speed. No contraction
+// happens in any clone (C11 mode: -ffp-contract=off), so every clone gives the same bits.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define QMV __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define QMV
+#endif
+#define DQ static inline __attribute__((always_inline)) void
+
+// The block scales are normal f16 numbers in practice: those convert by moving bits; zero, subnormals,
+// infinities and NaNs take the general (exact) conversion.
 static inline float f16_at(const uint8_t * p)
 {
-    return ke_f16_to_f32((uint16_t) (p[0] | (p[1] << 8)));
+    const uint16_t h = (uint16_t) (p[0] | (p[1] << 8));
+    const uint32_t e = (h >> 10) & 31u;
+    if (e == 0 || e == 31) {
+        return ke_f16_to_f32(h);
+    }
+    const uint32_t u = ((uint32_t) (h & 0x8000u) << 16) | ((e + 112u) << 23) | ((uint32_t) (h & 0x3ffu) << 13);
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
 }
 
 static inline uint32_t u32_at(const uint8_t * p)
@@ -23,7 +43,7 @@ static inline uint32_t u32_at(const uint8_t * p)
 
 // --- legacy 32-element blocks ------------------------------------------------------------------
 
-static void dq_q8_0(const uint8_t * b, float * y)   // d, int8 qs[32]
+DQ dq_q8_0(const uint8_t * b, float * y)   // d, int8 qs[32]
 {
     const float d = f16_at(b);
     for (int j = 0; j < 32; j++) {
@@ -31,28 +51,33 @@ static void dq_q8_0(const uint8_t * b, float * y)   // d, int8 qs[32]
     }
 }
 
-static void dq_q4_0(const uint8_t * b, float * y)   // d, qs[16]
+DQ dq_q4_0(const uint8_t * b, float * y)   // d, qs[16]
 {
     const float d = f16_at(b);
     const uint8_t * qs = b + 2;
+    // low nibbles, then high nibbles: two loops that vectorise
     for (int j = 0; j < 16; j++) {
-        y[j] = (float) ((qs[j] & 15) - 8) * d;
-        y[j + 16] = (float) ((qs[j] >> 4) - 8) * d;
+        y[j] = (float) ((int) (qs[j] & 15) - 8) * d;
+    }
+    for (int j = 0; j < 16; j++) {
+        y[j + 16] = (float) ((int) (qs[j] >> 4) - 8) * d;
     }
 }
 
-static void dq_q4_1(const uint8_t * b, float * y)   // d, m, qs[16]
+DQ dq_q4_1(const uint8_t * b, float * y)   // d, m, qs[16]
 {
     const float d = f16_at(b), m = f16_at(b + 2);
     const uint8_t * qs = b + 4;
     for (int j = 0; j < 16; j++) {
         y[j] = (float) (qs[j] & 15) * d + m;
+    }
+    for (int j = 0; j < 16; j++) {
         y[j + 16] = (float) (qs[j] >> 4) * d + m;
     }
 }
 
 // q5: the 5th bit of value j is bit j of qh (j < 16 low nibbles, 16 + j the high ones)
-static void dq_q5(const uint8_t * qs, uint32_t qh, float d, float m, int has_min, float * y)
+DQ dq_q5(const uint8_t * qs, uint32_t qh, float d, float m, int has_min, float * y)
 {
     for (int j = 0; j < 16; j++) {
         const int x0 = (qs[j] & 15) | (int) (((qh >> j) << 4) & 16);
@@ -67,19 +92,19 @@ static void dq_q5(const uint8_t * qs, uint32_t qh, float d, float m, int has_min
     }
 }
 
-static void dq_q5_0(const uint8_t * b, float * y)   // d, qh, qs[16]
+DQ dq_q5_0(const uint8_t * b, float * y)   // d, qh, qs[16]
 {
     dq_q5(b + 6, u32_at(b + 2), f16_at(b), 0.0f, 0, y);
 }
 
-static void dq_q5_1(const uint8_t * b, float * y)   // d, m, qh, qs[16]
+DQ dq_q5_1(const uint8_t * b, float * y)   // d, m, qh, qs[16]
 {
     dq_q5(b + 8, u32_at(b + 4), f16_at(b), f16_at(b + 2), 1, y);
 }
 
 // --- K super-blocks of 256 -----------------------------------------------------------------------
 
-static void dq_q2_k(const uint8_t * b, float * y)   // scales[16], qs[64], d, dmin
+DQ dq_q2_k(const uint8_t * b, float * y)   // scales[16], qs[64], d, dmin
 {
     const uint8_t * sc = b, * qs = b + 16;
     const float d = f16_at(b + 80), dmin = f16_at(b + 82);
@@ -98,7 +123,7 @@ static void dq_q2_k(const uint8_t * b, float * y)   // scales[16], qs[64], d, dm
     }
 }
 
-static void dq_q3_k(const uint8_t * b, float * y)   // hmask[32], qs[64], scales[12], d
+DQ dq_q3_k(const uint8_t * b, float * y)   // hmask[32], qs[64], scales[12], d
 {
     const uint8_t * hm = b, * qs = b + 32, * scb = b + 96;
     const float d = f16_at(b + 108);
@@ -132,7 +157,7 @@ static void dq_q3_k(const uint8_t * b, float * y)   // hmask[32], qs[64], scales
 }
 
 // The 8 (scale, min) pairs of 6 bits packed in 12 bytes (ggml's get_scale_min_k4).
-static void k4_scales(const uint8_t * s, int sc[8], int mn[8])
+DQ k4_scales(const uint8_t * s, int sc[8], int mn[8])
 {
     for (int k = 0; k < 8; k++) {
         if (k < 4) {
@@ -145,7 +170,7 @@ static void k4_scales(const uint8_t * s, int sc[8], int mn[8])
     }
 }
 
-static void dq_q4_k(const uint8_t * b, float * y)   // d, dmin, scales[12], qs[128]
+DQ dq_q4_k(const uint8_t * b, float * y)   // d, dmin, scales[12], qs[128]
 {
     const float d = f16_at(b), dmin = f16_at(b + 2);
     int sc[8], mn[8];
@@ -162,7 +187,7 @@ static void dq_q4_k(const uint8_t * b, float * y)   // d, dmin, scales[12], qs[1
     }
 }
 
-static void dq_q5_k(const uint8_t * b, float * y)   // d, dmin, scales[12], qh[32], qs[128]
+DQ dq_q5_k(const uint8_t * b, float * y)   // d, dmin, scales[12], qh[32], qs[128]
 {
     const float d = f16_at(b), dmin = f16_at(b + 2);
     int sc[8], mn[8];
@@ -180,79 +205,73 @@ static void dq_q5_k(const uint8_t * b, float * y)   // d, dmin, scales[12], qh[3
     }
 }
 
-static void dq_q6_k(const uint8_t * b, float * y)   // ql[128], qh[64], int8 scales[16], d
+DQ dq_q6_k(const uint8_t * b, float * y)   // ql[128], qh[64], int8 scales[16], d
 {
     const float d = f16_at(b + 208);
     for (int n = 0; n < 2; n++) {
         const uint8_t * L = b + 64 * n, * H = b + 128 + 32 * n;
         const int8_t * S = (const int8_t *) (b + 192 + 8 * n);
         float * o = y + 128 * n;
-        for (int l = 0; l < 32; l++) {
-            const int i = l / 16;
-            const int q1 = ((L[l] & 15) | (((H[l] >> 0) & 3) << 4)) - 32;
-            const int q2 = ((L[l + 32] & 15) | (((H[l] >> 2) & 3) << 4)) - 32;
-            const int q3 = ((L[l] >> 4) | (((H[l] >> 4) & 3) << 4)) - 32;
-            const int q4 = ((L[l + 32] >> 4) | (((H[l] >> 6) & 3) << 4)) - 32;
-            o[l] = (d * (float) S[i]) * (float) q1;
-            o[l + 32] = (d * (float) S[i + 2]) * (float) q2;
-            o[l + 64] = (d * (float) S[i + 4]) * (float) q3;
-            o[l + 96] = (d * (float) S[i + 6]) * (float) q4;
+        // 16 values share a scale: loops over l in [16 i, 16 i + 16) with the scales hoisted
+        for (int i = 0; i < 2; i++) {
+            const float s1 = d * (float) S[i], s2 = d * (float) S[i + 2];
+            const float s3 = d * (float) S[i + 4], s4 = d * (float) S[i + 6];
+            for (int l = 16 * i; l < 16 * i + 16; l++) {
+                o[l] = s1 * (float) ((int) ((L[l] & 15) | (((H[l] >> 0) & 3) << 4)) - 32);
+            }
+            for (int l = 16 * i; l < 16 * i + 16; l++) {
+                o[l + 32] = s2 * (float) ((int) ((L[l + 32] & 15) | (((H[l] >> 2) & 3) << 4)) - 32);
+            }
+            for (int l = 16 * i; l < 16 * i + 16; l++) {
+                o[l + 64] = s3 * (float) ((int) ((L[l] >> 4) | (((H[l] >> 4) & 3) << 4)) - 32);
+            }
+            for (int l = 16 * i; l < 16 * i + 16; l++) {
+                o[l + 96] = s4 * (float) ((int) ((L[l + 32] >> 4) | (((H[l] >> 6) & 3) << 4)) - 32);
+            }
         }
     }
 }
 
-typedef void (*dq_fn)(const uint8_t * b, float * y);
+// One row loop per type, each with its decoder inlined; OUT(i, tmp, bk) stores a decoded block.
+#define DQ_ROWS(OUT)                                                                    \
+    switch (t) {                                                                        \
+    case KE_DTYPE_Q8_0: DQ_LOOP(dq_q8_0, 32, 34, OUT); break;                           \
+    case KE_DTYPE_Q4_0: DQ_LOOP(dq_q4_0, 32, 18, OUT); break;                           \
+    case KE_DTYPE_Q4_1: DQ_LOOP(dq_q4_1, 32, 20, OUT); break;                           \
+    case KE_DTYPE_Q5_0: DQ_LOOP(dq_q5_0, 32, 22, OUT); break;                           \
+    case KE_DTYPE_Q5_1: DQ_LOOP(dq_q5_1, 32, 24, OUT); break;                           \
+    case KE_DTYPE_Q2_K: DQ_LOOP(dq_q2_k, 256, 84, OUT); break;                          \
+    case KE_DTYPE_Q3_K: DQ_LOOP(dq_q3_k, 256, 110, OUT); break;                         \
+    case KE_DTYPE_Q4_K: DQ_LOOP(dq_q4_k, 256, 144, OUT); break;                         \
+    case KE_DTYPE_Q5_K: DQ_LOOP(dq_q5_k, 256, 176, OUT); break;                         \
+    case KE_DTYPE_Q6_K: DQ_LOOP(dq_q6_k, 256, 210, OUT); break;                         \
+    default: break;                                                                     \
+    }
+#define DQ_LOOP(fn, bk, bb, OUT)                                                        \
+    for (int64_t i = 0; i + (bk) <= n; i += (bk)) {                                     \
+        fn((const uint8_t *) src + (size_t) (i / (bk)) * (bb), tmp);                    \
+        OUT(i, tmp, bk);                                                                \
+    }
 
-static dq_fn dq_of(enum ke_dtype t)
-{
-    switch (t) {
-    case KE_DTYPE_Q8_0: return dq_q8_0;
-    case KE_DTYPE_Q4_0: return dq_q4_0;
-    case KE_DTYPE_Q4_1: return dq_q4_1;
-    case KE_DTYPE_Q5_0: return dq_q5_0;
-    case KE_DTYPE_Q5_1: return dq_q5_1;
-    case KE_DTYPE_Q2_K: return dq_q2_k;
-    case KE_DTYPE_Q3_K: return dq_q3_k;
-    case KE_DTYPE_Q4_K: return dq_q4_k;
-    case KE_DTYPE_Q5_K: return dq_q5_k;
-    case KE_DTYPE_Q6_K: return dq_q6_k;
-    default: return NULL;
+#define OUT_F32(i, tmp, bk) memcpy(dst + (i), tmp, (size_t) (bk) * sizeof(float))
+// round to nearest even (dequantized values are finite)
+#define OUT_BF16(i, tmp, bk)                                                            \
+    for (int j = 0; j < (bk); j++) {                                                    \
+        uint32_t x;                                                                     \
+        memcpy(&x, &tmp[j], sizeof(x));                                                 \
+        dst[(i) + j] = (uint16_t) ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);             \
     }
-}
 
-void ke_dequant_row_f32(enum ke_dtype t, const void * src, float * dst, int64_t n)
+QMV void ke_dequant_row_f32(enum ke_dtype t, const void * src, float * dst, int64_t n)
 {
-    dq_fn f = dq_of(t);
-    if (!f) {
-        return;
-    }
-    const int64_t bk = ke_dtype_block(t);
-    const size_t bb = ke_dtype_size(t);
-    const uint8_t * p = src;
-    for (int64_t i = 0; i + bk <= n; i += bk, p += bb) {
-        f(p, dst + i);
-    }
-}
-
-void ke_dequant_row_bf16(enum ke_dtype t, const void * src, uint16_t * dst, int64_t n)
-{
-    dq_fn f = dq_of(t);
-    if (!f) {
-        return;
-    }
-    const int64_t bk = ke_dtype_block(t);
-    const size_t bb = ke_dtype_size(t);
-    const uint8_t * p = src;
     float tmp[256];
-    for (int64_t i = 0; i + bk <= n; i += bk, p += bb) {
-        f(p, tmp);
-        for (int64_t j = 0; j < bk; j++) {
-            uint32_t x;
-            memcpy(&x, &tmp[j], sizeof(x));
-            // round to nearest even (dequantized values are finite)
-            dst[i + j] = (uint16_t) ((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-        }
-    }
+    DQ_ROWS(OUT_F32)
+}
+
+QMV void ke_dequant_row_bf16(enum ke_dtype t, const void * src, uint16_t * dst, int64_t n)
+{
+    float tmp[256];
+    DQ_ROWS(OUT_BF16)
 }
 
 // --- quantizers (round to nearest; no error-minimising search) ---------------------------------

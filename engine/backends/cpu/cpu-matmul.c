@@ -363,14 +363,29 @@ static int linear_fast(float * y, const float * x, int64_t M, const struct ke_li
 
 // --- just-in-time weights: a tile of rows dequantized to bf16, then the GEMM of that tile ---------
 
-#define JIT_TILE_BYTES ((size_t) 4 << 20)   // bf16 tile: fits a core's share of L2/L3, bounded scratch
+// At most this much bf16 per tile (the backend's bounded scratch). Each tile costs two parallel regions
+// (dequantize, GEMM): few large tiles keep the synchronisation small next to the work, which matters on
+// loaded machines; the GEMM streams the tile once per call at the DiT's token counts anyway.
+#define JIT_TILE_BYTES ((size_t) 16 << 20)
 
 struct jit_ctx {
     const struct ke_tensor * w;
     size_t row_bytes;
     int64_t K, r0;
     uint16_t * dst;
+    uint16_t f8_lut[256];    // fp8 code -> bf16 of (value * scale)
 };
+
+// f16 -> bf16 (through f32, nearest even) for every f16 bit pattern: one table load per weight.
+static uint16_t g_f16_bf16[1 << 16];
+static pthread_once_t g_f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_init(void)
+{
+    for (uint32_t h = 0; h < (1u << 16); h++) {
+        g_f16_bf16[h] = ke_f32_to_bf16(ke_f16_to_f32((uint16_t) h));
+    }
+}
 
 // Rows [r0 + i0, r0 + i1) of w to bf16 (nearest even), into dst rows [i0, i1).
 static void jit_rows(void * p, int64_t i0, int64_t i1, int tid)
@@ -383,6 +398,20 @@ static void jit_rows(void * p, int64_t i0, int64_t i1, int tid)
         uint16_t * dst = c->dst + i * c->K;
         if (ke_dtype_is_quantized(w->type)) {
             ke_dequant_row_bf16(w->type, src, dst, c->K);
+            continue;
+        }
+        if (w->type == KE_DTYPE_F8_E4M3 || w->type == KE_DTYPE_F16) {
+            if (w->type == KE_DTYPE_F8_E4M3) {
+                const uint8_t * q = (const uint8_t *) src;
+                for (int64_t k = 0; k < c->K; k++) {
+                    dst[k] = c->f8_lut[q[k]];
+                }
+            } else {
+                const uint16_t * h = (const uint16_t *) src;
+                for (int64_t k = 0; k < c->K; k++) {
+                    dst[k] = g_f16_bf16[h[k]];
+                }
+            }
             continue;
         }
         float tmp[256];
@@ -409,7 +438,14 @@ static int linear_fast_jit(struct ke_backend * be, float * y, const float * x, i
         free(xb);
         return -2;
     }
-    struct jit_ctx jc = { l->w, ke_dtype_row_bytes(l->w->type, K), K, 0, wt };
+    struct jit_ctx jc = { l->w, ke_dtype_row_bytes(l->w->type, K), K, 0, wt, { 0 } };
+    if (l->w->type == KE_DTYPE_F8_E4M3) {
+        for (int v = 0; v < 256; v++) {
+            jc.f8_lut[v] = ke_f32_to_bf16(ke_f8e4m3_to_f32((uint8_t) v) * l->w->scale);
+        }
+    } else if (l->w->type == KE_DTYPE_F16) {
+        pthread_once(&g_f16_once, f16_table_init);
+    }
     int rc = 0;
     for (int64_t n0 = 0; n0 < N && rc == 0; n0 += T) {
         const int64_t nt = N - n0 < T ? N - n0 : T;
@@ -447,8 +483,14 @@ static int prepare_fast(struct ke_linear * l)
         // f16, fp8 and block-quantized weights stay as stored: dequantized per tile at each call
         d->jit = 1;
         d->layout = 1;
-        int64_t t = (int64_t) (JIT_TILE_BYTES / ((size_t) l->n_in * sizeof(uint16_t))) / 32 * 32;
-        d->tile = t < 32 ? 32 : t > l->n_out ? l->n_out : t;
+        const char * tb = getenv("KE_JIT_TILE_MB");   // measurement override
+        const size_t tile_bytes = tb && atoi(tb) > 0 ? (size_t) atoi(tb) << 20 : JIT_TILE_BYTES;
+        // balanced tiles: as few as fit the bound, of equal height (a multiple of 32 rows)
+        const size_t total = (size_t) l->n_out * (size_t) l->n_in * sizeof(uint16_t);
+        const int64_t n_tiles = (int64_t) ((total + tile_bytes - 1) / tile_bytes);
+        int64_t t = (l->n_out + n_tiles - 1) / n_tiles;
+        t = (t + 31) / 32 * 32;
+        d->tile = t > l->n_out ? l->n_out : t;
     } else {
         d->w_bf16 = malloc(n * sizeof(uint16_t));
         float * tmp = malloc((size_t) l->n_in * sizeof(float));

@@ -158,15 +158,15 @@ test_refused (void)
   ke_tset_free (src);
 }
 
-/* The Linear op on quantized weights over several tiles (fast: 4 MiB bf16 tiles of 512 rows at K = 4096;
- * exact: 256-row f32 blocks) and a bias, against sgemm on the dequantized f32 weights. Exact: the same
+/* The Linear op on quantized, f16 and scaled fp8 weights over several tiles (fast: two bf16 tiles of
+ * 1280 and 1220 rows under the 16 MiB bound at K = 4096; exact: 256-row f32 blocks) and a bias, against sgemm on the dequantized f32 weights. Exact: the same
  * f32 products, 1e-5 relative; fast: bf16 inputs and weights with f32 accumulation over K = 4096 random
  * products, 1e-2 relative to max |y| (bf16 has 8 bits of mantissa: ~4e-3 per product, averaging out). */
 static void
 test_linear_tiles (void)
 {
-  const int64_t M = 7, N = 1100, K = 4096;
-  const enum ke_dtype types[] = { KE_DTYPE_Q8_0, KE_DTYPE_Q4_K, KE_DTYPE_Q6_K };
+  const int64_t M = 7, N = 2500, K = 4096;
+  const enum ke_dtype types[] = { KE_DTYPE_Q8_0, KE_DTYPE_Q4_K, KE_DTYPE_Q6_K, KE_DTYPE_F16, KE_DTYPE_F8_E4M3 };
   float *wf = g_malloc ((size_t) (N * K) * sizeof (float)), *x = g_malloc ((size_t) (M * K) * sizeof (float));
   float *bias = g_malloc ((size_t) N * sizeof (float));
   float *y = g_malloc ((size_t) (M * N) * sizeof (float)), *yr = g_malloc ((size_t) (M * N) * sizeof (float));
@@ -176,10 +176,23 @@ test_linear_tiles (void)
     {
       test_fill_random (wf, (size_t) (N * K), 5);
       guint8 *q = g_malloc (ke_dtype_row_bytes (types[ti], N * K));
-      g_assert_cmpint (ke_quantize_row (types[ti], wf, q, N * K), ==, 0);
-      ke_dequant_row_f32 (types[ti], q, wf, N * K);
+      float scale = 1.0f;
+      if (types[ti] == KE_DTYPE_F16)
+        for (int64_t i = 0; i < N * K; i++)
+          ((uint16_t *) q)[i] = ke_f32_to_f16 (wf[i]);
+      else if (types[ti] == KE_DTYPE_F8_E4M3)
+        {
+          /* random codes without the NaN ones (0x7f, 0xff), a ComfyUI-style per-tensor scale */
+          for (int64_t i = 0; i < N * K; i++)
+            q[i] = (guint8) ((i * 2654435761u >> 13) % 255) == 0x7f ? 0x7e : (guint8) ((i * 2654435761u >> 13) % 255);
+          scale = 0.01f;
+        }
+      else
+        g_assert_cmpint (ke_quantize_row (types[ti], wf, q, N * K), ==, 0);
+      ke_convert_to_f32 (wf, q, types[ti], scale, (size_t) (N * K));
       struct ke_tensor tq, tf, tb;
       ke_tensor_init (&tq, types[ti], 2, (int64_t[]) { N, K }, q);
+      tq.scale = scale;
       ke_tensor_init (&tf, KE_DTYPE_F32, 2, (int64_t[]) { N, K }, wf);
       ke_tensor_init (&tb, KE_DTYPE_F32, 1, (int64_t[]) { N }, bias);
       struct ke_backend *bes[2] = { ke_backend_cpu (), ke_backend_cpu_fast () };
