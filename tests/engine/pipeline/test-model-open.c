@@ -194,6 +194,37 @@ test_text_encoder_errors (void)
   g_assert_nonnull (strstr (err.msg, "text_dim 32"));
 }
 
+/* ComfyUI-style file list with a GGUF DiT (ComfyUI-GGUF's layout, Q8_0 block linears kept quantized):
+ * the roles are told by the contents, the config is inferred from the shapes (num_heads from head_dim
+ * 128: one head for the tiny dim 32), and a small video is generated through the quantized Linear path. */
+static void
+test_comfy_gguf (void)
+{
+  if (!have_fixtures ())
+    return;
+  g_autofree char *gg = test_fixture_path ("gguf/wan-ti2v-tiny-q8_0.gguf");
+  g_autofree char *vae = test_fixture_path ("vae22_tiny.weights.safetensors");
+  g_autofree char *tok = test_fixture_path ("tokenizers/pegasus.tokenizer.json");
+  if (!test_require_fixture (gg))
+    return;
+  g_autofree char *d = make_dir ("comfy-gguf");
+  g_autofree char *t5 = g_build_filename (d, "umt5-16.safetensors", NULL);
+  struct ke_tensor_set *s = NULL;
+  g_assert_cmpint (ke_random_t5_weights (&s, 96200, 16, 64, 4, 2, NULL, NULL), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_out_write (s, t5, NULL, 0, NULL), ==, KE_STATUS_OK);
+  ke_tset_free (s);
+  g_autofree char *list = g_strdup_printf ("%s,%s,%s,%s", gg, vae, t5, tok);
+  ke_model_t *m = NULL;
+  struct ke_error err = { 0 };
+  enum ke_status st = ke_model_open (&m, list, &err);
+  if (st != KE_STATUS_OK)
+    g_test_message ("%s", err.msg);
+  g_assert_cmpint (st, ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_task (m), ==, KE_TASK_TI2V_5B);
+  generate_small (m, NULL);
+  ke_model_free (m);
+}
+
 /* Issue 10 item 8: prompt embeddings go to the disk cache folder the caller passes (the CLI and the app
  * pass $XDG_CACHE_HOME/kinora/text): a second model opened from the same folder encodes nothing and
  * reads both prompts from disk; the CLI writes its cache files under XDG_CACHE_HOME. */
@@ -273,6 +304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model-open/wrong-vae", test_wrong_vae);
   g_test_add_func ("/model-open/text-encoder-errors", test_text_encoder_errors);
   g_test_add_func ("/model-open/text-cache", test_text_cache);
+  g_test_add_func ("/model-open/comfy-gguf", test_comfy_gguf);
   int rc = g_test_run ();
   g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_root);
   if (system (cmd) != 0)
