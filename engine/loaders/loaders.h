@@ -26,5 +26,20 @@ enum ke_status ke_gguf_open(struct ke_tensor_set ** out, const char * path, stru
 // Parse a whole GGUF image in memory (fuzz entry point); tensors point into `file`.
 enum ke_status ke_gguf_parse(struct ke_tensor_set * s, unsigned char * file, size_t size, struct ke_error * err);
 
+// Streaming GGUF v3 writer: the table first (open), then every tensor's bytes in table order, in pieces
+// of any size (data), then close (fsync, rename into place). abort drops the partial file.
+struct ke_gguf_tensor_info {
+    const char * name;
+    enum ke_dtype type;
+    int n_dims;
+    int64_t shape[KE_MAX_DIMS];   // PyTorch order (outermost first)
+};
+struct ke_gguf_writer;
+enum ke_status ke_gguf_writer_open(struct ke_gguf_writer ** out, const char * path, const char * arch, int n,
+                                   const struct ke_gguf_tensor_info * infos, struct ke_error * err);
+enum ke_status ke_gguf_writer_data(struct ke_gguf_writer * w, const void * data, size_t n, struct ke_error * err);
+enum ke_status ke_gguf_writer_close(struct ke_gguf_writer * w, struct ke_error * err);
+void ke_gguf_writer_abort(struct ke_gguf_writer * w);
+
 // Any supported weight file or folder, chosen by content/extension (.safetensors, .json index, .pth, .gguf, folder).
 enum ke_status ke_weights_open(struct ke_tensor_set ** out, const char * path, struct ke_error * err);

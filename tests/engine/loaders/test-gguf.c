@@ -362,6 +362,54 @@ test_quantize_round_trip (void)
   g_assert_cmpint (ke_quantize_row (KE_DTYPE_Q2_K, x, y, 256), ==, -1);
 }
 
+/* The streaming writer's files read back: a 5-D F32, a Q4_K and a BF16 tensor, data in odd pieces. */
+static void
+test_writer_round_trip (void)
+{
+  float pe[4 * 3 * 1 * 2 * 2];
+  float wq[4 * 512];
+  uint16_t bf[6];
+  test_fill_random (pe, G_N_ELEMENTS (pe), 1);
+  test_fill_random (wq, G_N_ELEMENTS (wq), 2);
+  for (int i = 0; i < 6; i++)
+    bf[i] = ke_f32_to_bf16 ((float) i - 2.5f);
+  guint8 q[4 * 2 * 144];
+  g_assert_cmpint (ke_quantize_row (KE_DTYPE_Q4_K, wq, q, 4 * 512), ==, 0);
+  const struct ke_gguf_tensor_info infos[3] = {
+    { "patch_embedding.weight", KE_DTYPE_F32, 5, { 4, 3, 1, 2, 2 } },
+    { "blocks.0.ffn.0.weight", KE_DTYPE_Q4_K, 2, { 4, 512 } },
+    { "b", KE_DTYPE_BF16, 2, { 2, 3 } },
+  };
+  g_autofree char *p = test_tmp_path ("written.gguf");
+  struct ke_error err = { 0 };
+  struct ke_gguf_writer *w = NULL;
+  g_assert_cmpint (ke_gguf_writer_open (&w, p, "wan", 3, infos, &err), ==, KE_STATUS_OK);
+  const guint8 *parts[3] = { (const guint8 *) pe, q, (const guint8 *) bf };
+  const size_t sizes[3] = { sizeof pe, sizeof q, sizeof bf };
+  for (int t = 0; t < 3; t++)
+    for (size_t off = 0; off < sizes[t]; off += 37)
+      g_assert_cmpint (ke_gguf_writer_data (w, parts[t] + off, MIN (37, sizes[t] - off), &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_gguf_writer_close (w, &err), ==, KE_STATUS_OK);
+  struct ke_tensor_set *s = NULL;
+  g_assert_cmpint (ke_weights_open (&s, p, &err), ==, KE_STATUS_OK);
+  g_assert_cmpstr (ke_tset_meta (s, "gguf.architecture"), ==, "wan");
+  for (int t = 0; t < 3; t++)
+    {
+      const struct ke_tensor *x = ke_tset_get (s, infos[t].name);
+      g_assert_nonnull (x);
+      g_assert_cmpint (x->type, ==, infos[t].type);
+      g_assert_true (ke_tensor_shape_is (x, infos[t].n_dims, infos[t].shape));
+      g_assert_cmpuint (ke_tensor_nbytes (x), ==, sizes[t]);
+      g_assert_cmpint (memcmp (x->data, parts[t], sizes[t]), ==, 0);
+    }
+  ke_tset_free (s);
+  /* a row that is not whole blocks is refused at open, and nothing is left behind */
+  const struct ke_gguf_tensor_info bad = { "x", KE_DTYPE_Q8_0, 2, { 2, 16 } };
+  g_autofree char *p2 = test_tmp_path ("bad.gguf");
+  g_assert_cmpint (ke_gguf_writer_open (&w, p2, "wan", 1, &bad, &err), ==, KE_STATUS_INVALID);
+  g_assert_false (g_file_test (p2, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -372,5 +420,6 @@ main (int argc, char **argv)
   g_test_add_func ("/gguf/hand-made", test_hand_made);
   g_test_add_func ("/gguf/shape-disagrees", test_shape_disagrees);
   g_test_add_func ("/gguf/quantize", test_quantize_round_trip);
+  g_test_add_func ("/gguf/writer", test_writer_round_trip);
   return g_test_run ();
 }
