@@ -13,6 +13,7 @@
 #include "backends/profile.h"
 #include "core/error.h"
 #include "core/threadpool.h"
+#include "loaders/loaders.h"
 #include "models/dit/wan.h"
 #include "pipeline/tiny-impl.h"
 #include "args.h"
@@ -178,7 +179,7 @@ convert_linears (struct ke_tensor_set *ws, int layers, enum ke_dtype type)
 int
 kinora_bench_dit (int argc, char **argv)
 {
-  const char *model = "ti2v-5B", *backend = "cpu", *wtype = "bf16";
+  const char *model = "ti2v-5B", *backend = "cpu", *wtype = "bf16", *wfile = NULL;
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
   static const char cmd[] = "kinora-bench dit";
   static const struct option options[] = {
@@ -192,6 +193,7 @@ kinora_bench_dit (int argc, char **argv)
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
     { "weights-type", required_argument, NULL, 'w' },
+    { "weights", required_argument, NULL, 'W' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -212,6 +214,7 @@ kinora_bench_dit (int argc, char **argv)
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
         case 'w': wtype = optarg; break;
+        case 'W': wfile = optarg; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -267,19 +270,34 @@ kinora_bench_dit (int argc, char **argv)
 
   const int F = (frames - 1) / 4 + 1, H = h / m->stride, W = w / m->stride;
   const long tokens = (long) F * (H / 2) * (W / 2);
-  printf ("model: %s (%d of %d layers), random bf16 weights, block linears as %s\n", m->name, layers, m->layers,
-          wt->name);
+  if (wfile)
+    printf ("model: %s shapes from %s\n", m->name, wfile);
+  else
+    printf ("model: %s (%d of %d layers), random bf16 weights, block linears as %s\n", m->name, layers, m->layers,
+            wt->name);
   printf ("video: %dx%d, %d frames -> latent [%d, %d, %d, %d], %ld tokens\n", w, h, frames, m->out_dim == 48 ? 48 : m->in_dim, F, H, W, tokens);
   printf ("backend: %s, precision %s, threads %d\n", be->ops->name, be->precision == KE_PRECISION_BF16 ? "bf16" : "fp32",
           ke_get_threads ());
   fflush (stdout);
 
   double t0 = bench_now ();
-  struct ke_tensor_set *ws = random_dit (m, layers);
+  struct ke_tensor_set *ws = NULL;
+  if (wfile)
+    {
+      /* a weight file (GGUF, safetensors) instead of random weights: mmapped, config from its shapes */
+      if (ke_weights_open (&ws, wfile, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+          return 1;
+        }
+      printf ("weights: %s (opened in %.2f s)\n", wfile, bench_now () - t0);
+    }
+  else
+    ws = random_dit (m, layers);
   if (!ws)
     return 1;
   double t_conv = bench_now ();
-  if (wt->type != KE_DTYPE_BF16 && convert_linears (ws, layers, wt->type) != 0)
+  if (!wfile && wt->type != KE_DTYPE_BF16 && convert_linears (ws, layers, wt->type) != 0)
     {
       fprintf (stderr, "kinora-bench dit: cannot convert the weights to %s\n", wt->name);
       ke_tset_free (ws);
@@ -296,6 +314,8 @@ kinora_bench_dit (int argc, char **argv)
   double t_load = bench_now () - t0;
 
   const struct ke_dit_config *cfg = ke_dit_get_config (dit);
+  if (wfile)
+    layers = cfg->num_layers;
   size_t nx = (size_t) m->in_dim * F * H * W;
   float *x = malloc (nx * sizeof (float));
   float *out = malloc ((size_t) m->out_dim * F * H * W * sizeof (float));
@@ -341,7 +361,8 @@ kinora_bench_dit (int argc, char **argv)
   double med = times[repeat / 2];
   double flops = ke_dit_forward_flops (cfg, F, H, W, false);
   double gflops = flops / med * 1e-9;
-  printf ("weights build + prepare: %.2f s (of which conversion to %s: %.2f s)\n", t_load, wt->name, t_conv);
+  printf ("weights %s + prepare: %.2f s (of which conversion to %s: %.2f s)\n", wfile ? "open" : "build", t_load,
+          wfile ? "nothing" : wt->name, t_conv);
   printf ("text context (once per prompt): %.3f s\n", t_ctx);
   printf ("tokens: %ld\n", tokens);
   printf ("seconds per forward (median of %d): %.3f\n", repeat, med);

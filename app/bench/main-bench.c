@@ -89,10 +89,13 @@ usage (FILE *f)
            "\n"
            "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact] [--layers N]\n"
            "      [--weights-type bf16|f16|f8_e4m3|q8_0|q4_0|q4_K|q6_K]   (block linears stored as that type)\n"
+           "      [--weights FILE]   (a DiT file, e.g. from write-gguf, instead of random weights)\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
-           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n");
+           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n"
+           "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
+           "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n");
 }
 
 int
@@ -117,6 +120,8 @@ main (int argc, char **argv)
     return kinora_bench_vae (argc - 1, argv + 1, 21);
   if (strcmp (w, "generate") == 0)
     return kinora_bench_generate (argc - 1, argv + 1);
+  if (strcmp (w, "write-gguf") == 0)
+    return kinora_bench_write_gguf (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);
