@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include "backends/backend.h"
 #include "backends/profile.h"
@@ -176,6 +177,14 @@ convert_linears (struct ke_tensor_set *ws, int layers, enum ke_dtype type)
   return 0;
 }
 
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 int
 kinora_bench_dit (int argc, char **argv)
 {
@@ -338,6 +347,7 @@ kinora_bench_dit (int argc, char **argv)
 
   float tval = 900.0f;
   double *times = calloc ((size_t) repeat, sizeof (double));
+  double *cpu = calloc ((size_t) repeat, sizeof (double));
   if (wrapped)
     ke_backend_profile_reset (be);
   struct ke_backend_stats bst = { 0 };
@@ -348,16 +358,19 @@ kinora_bench_dit (int argc, char **argv)
       if (profile && !wrapped && r == (repeat > 1 ? 1 : 0))
         be->ops->profile (be, 1);   /* the first forward (plans, allocations) stays out when repeated */
       t0 = bench_now ();
+      const double c0 = cpu_seconds ();
       if (ke_dit_forward (dit, ctx, x, cfg->in_dim, NULL, 0, F, H, W, &tval, 1, out, NULL, NULL, &err) != KE_STATUS_OK)
         {
           fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
           return 1;
         }
       times[r] = bench_now () - t0;
-      printf ("forward %d: %.3f s\n", r + 1, times[r]);
+      cpu[r] = cpu_seconds () - c0;
+      printf ("forward %d: %.3f s (process CPU time %.3f s)\n", r + 1, times[r], cpu[r]);
       fflush (stdout);
     }
   qsort (times, (size_t) repeat, sizeof (double), bench_cmp_double);
+  qsort (cpu, (size_t) repeat, sizeof (double), bench_cmp_double);
   double med = times[repeat / 2];
   double flops = ke_dit_forward_flops (cfg, F, H, W, false);
   double gflops = flops / med * 1e-9;
@@ -366,6 +379,8 @@ kinora_bench_dit (int argc, char **argv)
   printf ("text context (once per prompt): %.3f s\n", t_ctx);
   printf ("tokens: %ld\n", tokens);
   printf ("seconds per forward (median of %d): %.3f\n", repeat, med);
+  /* on a shared machine the CPU time (all threads) is the steadier figure: it leaves out waiting */
+  printf ("CPU seconds per forward, all threads (median of %d): %.3f\n", repeat, cpu[repeat / 2]);
   if (layers != m->layers)
     printf ("seconds per forward, extrapolated to %d layers: %.3f\n", m->layers, med * m->layers / layers);
   printf ("FLOP per forward: %.3g\n", flops);
@@ -401,6 +416,7 @@ kinora_bench_dit (int argc, char **argv)
   printf ("peak RSS: %.2f GiB\n", bench_peak_rss_gib ());
   printf ("ratio to sgemm peak: %.2f\n", sgemm > 0 ? gflops / sgemm : 0.0);
   free (times);
+  free (cpu);
   free (x);
   free (out);
   free (text);
