@@ -18,9 +18,12 @@ static int64_t outer(const struct ke_tensor * t, int i)
     return t->ne[t->n_dims - 1 - i];
 }
 
+// Float types and the GGUF block-quantized ones (encoder GGUFs in llama.cpp's naming, name-map.c): the
+// Linears take those the backend takes (ke_be_linear_check), tables and vectors are dequantized.
 static bool is_weight_dtype(enum ke_dtype t)
 {
-    return t == KE_DTYPE_F32 || t == KE_DTYPE_F16 || t == KE_DTYPE_BF16 || t == KE_DTYPE_F8_E4M3;
+    return t == KE_DTYPE_F32 || t == KE_DTYPE_F16 || t == KE_DTYPE_BF16 || t == KE_DTYPE_F8_E4M3 ||
+           ke_dtype_is_quantized(t);
 }
 
 int ke_umt5_bucket(int64_t rel, int n_buckets, int max_dist)
@@ -98,6 +101,10 @@ static enum ke_status init_linear(struct ke_umt5 * m, struct ke_linear * l, cons
     if (!is_weight_dtype(t->type) || !ke_tensor_is_contiguous(t)) {
         return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: tensor '%s': dtype %s is not a supported weight type",
                       ke_tset_path(w), name, ke_dtype_name(t->type));
+    }
+    enum ke_status cst = ke_be_linear_check(m->be, t, ke_tset_path(w), err);
+    if (cst != KE_STATUS_OK) {
+        return cst;
     }
     memset(l, 0, sizeof(*l));
     l->w = t;
@@ -346,9 +353,9 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
     float * bias = m->ws.bias;
     int * bucket_of = m->ws.bucket_of;
     // x = Emb[ids]
-    const size_t es = ke_dtype_size(m->emb->type);
+    const size_t row_bytes = ke_dtype_row_bytes(m->emb->type, D);   // block-quantized rows too
     for (int64_t i = 0; i < L; i++) {
-        ke_convert_to_f32(host + i * D, (const char *) m->emb->data + (size_t) (ids[i] * D) * es, m->emb->type,
+        ke_convert_to_f32(host + i * D, (const char *) m->emb->data + (size_t) ids[i] * row_bytes, m->emb->type,
                           m->emb->scale, (size_t) D);
     }
     if (trace && trace->token_embedding) {
