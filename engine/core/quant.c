@@ -55,12 +55,14 @@ DQ dq_q4_0(const uint8_t * b, float * y)   // d, qs[16]
 {
     const float d = f16_at(b);
     const uint8_t * qs = b + 2;
-    // low nibbles, then high nibbles: two loops that vectorise
+    // nibbles unpacked first: the conversion is then one 32-long loop, as for q8_0
+    uint8_t u[32];
     for (int j = 0; j < 16; j++) {
-        y[j] = (float) ((int) (qs[j] & 15) - 8) * d;
+        u[j] = qs[j] & 15;
+        u[j + 16] = qs[j] >> 4;
     }
-    for (int j = 0; j < 16; j++) {
-        y[j + 16] = (float) ((int) (qs[j] >> 4) - 8) * d;
+    for (int j = 0; j < 32; j++) {
+        y[j] = (float) ((int) u[j] - 8) * d;
     }
 }
 
@@ -68,11 +70,13 @@ DQ dq_q4_1(const uint8_t * b, float * y)   // d, m, qs[16]
 {
     const float d = f16_at(b), m = f16_at(b + 2);
     const uint8_t * qs = b + 4;
+    uint8_t u[32];
     for (int j = 0; j < 16; j++) {
-        y[j] = (float) (qs[j] & 15) * d + m;
+        u[j] = qs[j] & 15;
+        u[j + 16] = qs[j] >> 4;
     }
-    for (int j = 0; j < 16; j++) {
-        y[j + 16] = (float) (qs[j] >> 4) * d + m;
+    for (int j = 0; j < 32; j++) {
+        y[j] = (float) u[j] * d + m;
     }
 }
 
