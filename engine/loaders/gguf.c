@@ -392,27 +392,6 @@ enum ke_status ke_gguf_parse(struct ke_tensor_set * s, unsigned char * file, siz
                         path, name, (unsigned long long) t->offset, (unsigned long long) align);
             break;
         }
-        // comfy.gguf.orig_shape.<name>: the PyTorch shape, same element count
-        for (int o = 0; o < n_origs; o++) {
-            if (origs[o].name_len != t->name_len || memcmp(origs[o].name, t->name, (size_t) t->name_len) != 0) {
-                continue;
-            }
-            int64_t on = 1;
-            for (int d = 0; d < origs[o].n_dims; d++) {
-                on *= origs[o].shape[d];
-            }
-            if ((uint64_t) on != nel) {
-                st = ke_err(err, KE_STATUS_SHAPE, "%s: tensor '%s': comfy.gguf.orig_shape has %lld elements, the tensor %llu",
-                            path, name, (long long) on, (unsigned long long) nel);
-            } else if (origs[o].shape[origs[o].n_dims - 1] % bk != 0) {
-                st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: tensor '%s' (%s): comfy.gguf.orig_shape rows are not whole "
-                            "blocks", path, name, ke_dtype_name(t->type));
-            } else {
-                t->n_dims = origs[o].n_dims;
-                memcpy(t->shape, origs[o].shape, sizeof(t->shape));
-            }
-            break;
-        }
     }
     size_t data_start = 0;
     if (st == KE_STATUS_OK) {
@@ -449,6 +428,30 @@ enum ke_status ke_gguf_parse(struct ke_tensor_set * s, unsigned char * file, siz
         }
     }
     free(infos);
+    // comfy.gguf.orig_shape.<name>: the PyTorch shape (same element count), found by hash: linear in
+    // the number of keys however many tensors there are
+    for (int o = 0; o < n_origs && st == KE_STATUS_OK; o++) {
+        snprintf(name, sizeof(name), "%.*s", (int) origs[o].name_len, origs[o].name);
+        struct ke_tensor * t = ke_tset_get(s, name);
+        if (!t) {
+            continue;   // a key for a tensor the file does not hold: ignored, as any unknown key
+        }
+        int64_t on = 1;
+        for (int d = 0; d < origs[o].n_dims; d++) {
+            on *= origs[o].shape[d];
+        }
+        if (on != ke_tensor_nelements(t)) {
+            st = ke_err(err, KE_STATUS_SHAPE, "%s: tensor '%s': comfy.gguf.orig_shape has %lld elements, the tensor %lld",
+                        path, name, (long long) on, (long long) ke_tensor_nelements(t));
+        } else if (origs[o].shape[origs[o].n_dims - 1] % ke_dtype_block(t->type) != 0) {
+            st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: tensor '%s' (%s): comfy.gguf.orig_shape rows are not whole "
+                        "blocks", path, name, ke_dtype_name(t->type));
+        } else {
+            const char * nm = t->name;
+            ke_tensor_init(t, t->type, origs[o].n_dims, origs[o].shape, t->data);
+            t->name = nm;
+        }
+    }
     free(origs);
     if (st != KE_STATUS_OK) {
         return st;
