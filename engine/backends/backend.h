@@ -201,9 +201,9 @@ struct ke_backend_ops {
     // budget: bytes the backend may hold on the device in all, cached blocks included (0: the free
     // device memory when the backend was created, minus a 1 GiB margin). An allocation over it fails
     // (alloc returns NULL; a prepare records KE_STATUS_NOMEM naming the weight, its size and the budget).
-    // weight_cap: bytes of linear weights kept resident (SIZE_MAX: as many as the budget holds); a linear
-    // prepared beyond it keeps its weight in pinned host memory and streams it to the device per use.
-    // Applies to linears prepared afterwards.
+    // weight_cap: bytes of linear weights prepared after this call that are kept resident (SIZE_MAX: as
+    // many as the budget holds); a linear prepared beyond it keeps its weight in pinned host memory and
+    // streams it to the device per use.
     void (*set_memory)(struct ke_backend * be, size_t budget, size_t weight_cap);
     // The model is about to use these linears (in this order, typically the next transformer block):
     // a backend that streams weights starts uploading the streamed ones now, on its copy stream, into

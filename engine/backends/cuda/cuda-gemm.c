@@ -148,7 +148,7 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
     p->wscale = w->scale;
     p->wbytes = n * (p->wtype == KC_W_FP8 ? 1 : 2);
     const size_t bias_bytes = l->b ? (size_t) N * 6 : 0;
-    const bool resident = s->weights + p->wbytes <= s->weight_cap && kc_budget_fit(s, p->wbytes + bias_bytes) == 0;
+    const bool resident = s->cap_used + p->wbytes <= s->weight_cap && kc_budget_fit(s, p->wbytes + bias_bytes) == 0;
     if (!resident && kc_budget_fit(s, bias_bytes) != 0) {
         free(p);
         kc_fail_nomem(s, name, bias_bytes);
@@ -193,6 +193,7 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
     l->prepared = p;
     l->owner = be;
     s->weights += resident ? p->wbytes : 0;
+    s->cap_used += resident ? p->wbytes : 0;
     s->in_use += p->bytes;
     kc_budget_note_peak(s);
     return 0;

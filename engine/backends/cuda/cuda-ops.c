@@ -157,6 +157,7 @@ static void cu_set_memory(struct ke_backend * be, size_t budget, size_t weight_c
     pthread_mutex_lock(&s->mu);
     s->budget = budget;
     s->weight_cap = weight_cap;
+    s->cap_used = 0;
     pthread_mutex_unlock(&s->mu);
     ke_log(2, "cuda backend: device budget %.2f GiB%s", (double) budget / 1073741824.0,
            weight_cap == SIZE_MAX ? "" : ", resident weights capped");
