@@ -87,11 +87,11 @@ usage (FILE *f)
            "An internal benchmark of the Kinora engine: it links engine internals (random-weight models,\n"
            "backends, the DiT, T5 and VAE directly), so it is not an example of the public API (ke.h).\n"
            "\n"
-           "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact]\n"
+           "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact] [--vram GiB]\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
-           "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
-           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n");
+           "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N] [--vram GiB]\n"
+           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N] [--vram GiB]\n");
 }
 
 int
