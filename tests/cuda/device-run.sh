@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
 set -u
@@ -71,6 +71,18 @@ if [ "$MODE" = dit ]; then
   check bench-720p $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
   check bench-480p $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  finish
+fi
+
+if [ "$MODE" = budget ]; then
+  echo "== device memory budget and weight streaming"
+  check test-cuda-budget timeout 150 $B/tests/cuda/test-cuda-budget
+  echo "-- TI2V-5B DiT 1280x704x121 with --vram 8 (blocks stream from pinned host memory)"
+  check bench-vram8 timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --vram 8
+  echo "-- the same, resident (default budget)"
+  check bench-resident timeout 150 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  check test-cuda-ops timeout 150 $B/tests/cuda/test-cuda-ops
   finish
 fi
 
