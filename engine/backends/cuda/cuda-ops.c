@@ -297,8 +297,6 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
     pthread_mutex_init(&s->mu, NULL);
     s->in_use = s->lt_ws_size;   // the GEMM workspace counts against the budget
     s->peak = s->in_use;
-    s->next_slot = 0;
-    cu_set_memory(&g_cuda_be, 0, SIZE_MAX);
     const char * a = getenv("KINORA_CUDA_ATTN");
     s->attn = !a ? KC_ATTN_AUTO
               : strcmp(a, "cudnn") == 0 ? KC_ATTN_CUDNN
@@ -313,6 +311,7 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
     s->profiling = prof && atoi(prof) != 0;
     g_cuda_be.precision = KE_PRECISION_BF16;
     g_cuda_be.impl = s;
+    cu_set_memory(&g_cuda_be, 0, SIZE_MAX);   // the default budget: free memory minus the margin
     g_cuda_ready = 1;
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, s->device) == cudaSuccess) {
