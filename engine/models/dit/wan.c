@@ -491,7 +491,7 @@ enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, 
     size_t act = 0;
     for (;;) {
         act = arena_plan(c, F, H, W, 2, xe, Lf, sizes, elem);
-        act += act / 8;   // size classes round blocks up by up to 25 %; the arena is one block
+        act += act / 4;   // size classes round a block up by up to 25 %; the arena is one block
         act += rope + contexts + scratch;
         const size_t w_min = plan->weights < 2 * plan->block ? plan->weights : 2 * plan->block;
         if (act + w_min <= budget || Lf <= 512) {
