@@ -49,7 +49,6 @@ struct kc_state {
     // while resident weights would pass `weight_cap` stream from pinned host memory (cuda-stream.c)
     size_t budget, weight_cap, streamed;
     size_t cap_used;     // resident weight bytes prepared since the last set_memory
-    size_t refused;      // size of the last allocation the budget refused (for the message)
 
     // weight streaming (cuda-stream.c): a copy stream and a double buffer of two slots
     cudaStream_t copy;

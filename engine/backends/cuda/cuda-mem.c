@@ -147,7 +147,6 @@ static int budget_fit_locked(struct kc_state * s, size_t n)
         release_free_blocks(s);
     }
     if (s->in_use + n > s->budget) {
-        s->refused = n;
         return -1;
     }
     return 0;
