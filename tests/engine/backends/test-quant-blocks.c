@@ -8,6 +8,7 @@
 
 #include "test-util.h"
 #include "backends/cuda/quant-blocks.h"
+#include "core/tensor.h"
 
 static uint64_t rng = 0x853c49e6748fea9bull;
 
@@ -45,6 +46,8 @@ test_f16_fp8 (void)
         continue;
       const double v = e ? ldexp (1.0 + m / 8.0, e - 7) : ldexp (m / 8.0, -6);
       g_assert_cmpfloat (kq_fp8_e4m3 ((uint8_t) b), ==, (float) (s ? -v : v));
+      /* the engine's own decoder (the CPU path, ke_convert_to_f32) agrees */
+      g_assert_cmpfloat (kq_fp8_e4m3 ((uint8_t) b), ==, ke_f8e4m3_to_f32 ((uint8_t) b));
     }
 }
 
