@@ -142,7 +142,8 @@ static void test_streaming_dit(void)
     struct ke_dit * d = NULL;
     struct ke_backend_stats st;
     enum ke_status s = ke_dit_init(&d, ws, NULL, g_gpu, &err);
-    if (s == KE_STATUS_OK) {
+    for (int rep = 0; rep < 2 && s == KE_STATUS_OK; rep++) {
+        // twice: the first call of each attention shape may time both implementations before it keeps one
         s = forward(d, F, H, W, 0, ref, &err);
     }
     g_gpu->ops->stats(g_gpu, &st);
