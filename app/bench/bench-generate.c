@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ke.h"
+#include "backends/backend.h"
 #include "args.h"
 #include "bench.h"
 #include "core/tensor.h"
@@ -239,6 +240,15 @@ kinora_bench_generate (int argc, char **argv)
   printf ("  VAE decode               %8.2f s\n", s.decode_end - s.decode_start);
   printf ("  total                    %8.2f s\n", total);
   printf ("  peak RSS                 %8.2f GiB\n", bench_peak_rss_gib ());
+  struct ke_error berr = { 0 };
+  struct ke_backend *be = backend && strcmp (backend, "cpu") != 0 ? ke_backend_by_name (backend, &berr) : NULL;
+  if (be && be->ops->memory)
+    {
+      /* the allocator's peak over the whole run (T5 on the CPU, sampling, decode) */
+      size_t budget = 0, in_use = 0, peak = 0;
+      be->ops->memory (be, &budget, &in_use, &peak);
+      printf ("  device allocator peak    %8.2f GiB (budget %.2f GiB)\n", peak / 1073741824.0, budget / 1073741824.0);
+    }
   ke_video_free (v);
   ke_model_free (m);
   return 0;
