@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "ke.h"
 
 /* strtoll accepts leading blanks and "+"; a number on the command line is digits with an optional '-'. */
 static bool
@@ -76,6 +77,25 @@ kinora_arg_double (const char *cmd, const char *opt, const char *value, double m
       return false;
     }
   *out = v;
+  return true;
+}
+
+bool
+kinora_arg_vram (const char *cmd, const char *opt, const char *value, double *gib)
+{
+  char *end = NULL;
+  double v;
+
+  errno = 0;
+  v = strtod (value, &end);
+  if (value[0] == ' ' || end == value || *end != '\0' || errno == ERANGE || !isfinite (v) || v < 0 ||
+      (v > 0 && v < KE_MIN_VRAM_GIB) || v > KE_MAX_VRAM_GIB)
+    {
+      fprintf (stderr, "%s: %s %s: use 0 (the free device memory) or a number of GiB in [%d, %d]\n", cmd, opt,
+               value, KE_MIN_VRAM_GIB, KE_MAX_VRAM_GIB);
+      return false;
+    }
+  *gib = v;
   return true;
 }
 

@@ -23,6 +23,10 @@ bool kinora_arg_double (const char *cmd, const char *opt, const char *value, dou
 bool kinora_arg_size (const char *cmd, const char *opt, const char *value, int min, int max, int *width,
                       int *height);
 
+/* A device memory budget in GiB (--vram): 0 (the free device memory minus a margin) or a finite number in
+ * [KE_MIN_VRAM_GIB, KE_MAX_VRAM_GIB] (ke.h). */
+bool kinora_arg_vram (const char *cmd, const char *opt, const char *value, double *gib);
+
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing
  * value, else a stray argument at argv[optind]) under opterr = 0 and an optstring starting with ':';

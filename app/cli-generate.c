@@ -55,6 +55,8 @@ usage (FILE *f)
            "  --backend NAME      cpu (default), cuda, or auto (the GPU when usable)\n"
            "  --precision P       bf16 (default) or fp32 matmuls on the CPU\n"
            "  --save-latent PATH  also write the final latent (safetensors)\n"
+           "  --vram GiB          device memory budget of a GPU run (default 0: the free memory minus 1 GiB);\n"
+           "                      DiT blocks past it stream from host memory\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
            "  --quiet             no progress bar\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
@@ -117,6 +119,8 @@ enum
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
   OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
+  /* device memory budget */
+  OPT_VRAM,
 };
 
 static const struct option generate_options[] = {
@@ -142,6 +146,8 @@ static const struct option generate_options[] = {
   { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
   { "quiet", no_argument, NULL, OPT_QUIET },
   { "from", required_argument, NULL, OPT_FROM },
+  /* device memory budget */
+  { "vram", required_argument, NULL, OPT_VRAM },
   { NULL, 0, NULL, 0 },
 };
 
@@ -158,6 +164,7 @@ kinora_cli_generate (int argc, char **argv)
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
   enum ke_precision precision_id = KE_PRECISION_BF16;
   int quiet = 0;
+  double vram = 0;   /* device memory budget */
   int c;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
@@ -225,6 +232,8 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_SAVE_LATENT: save_latent = optarg; break;
         case OPT_DECODE_LATENT: decode_latent = optarg; break;
         case OPT_QUIET: quiet = 1; break;
+        /* device memory budget */
+        case OPT_VRAM: ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -321,6 +330,7 @@ kinora_cli_generate (int argc, char **argv)
     }
   if (frames) p.n_frames = frames;
   if (steps) p.steps = steps;
+  p.vram_gib = (float) vram;   /* device memory budget */
   if (guide >= 0) p.guide = (float) guide;
   if (guide_high >= 0) p.guide_high = (float) guide_high;
   else if (guide >= 0 && p.task == KE_TASK_TI2V_5B) p.guide_high = (float) guide;

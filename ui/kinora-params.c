@@ -111,6 +111,8 @@ kinora_params_to_ke (const KinoraParams   *self,
   out->fps = self->fps;
   out->solver = self->solver;
   out->precision = self->precision;
+  /* device memory budget: values below 1 GiB (but not 0) mean 1, the smallest ke_gen_params_validate takes */
+  out->vram_gib = self->vram_gib > 0 && self->vram_gib < KE_MIN_VRAM_GIB ? KE_MIN_VRAM_GIB : (float) self->vram_gib;
   if (self->backend != NULL)
     out->backend = self->backend;
   out->image = NULL;

@@ -37,6 +37,7 @@ typedef struct
   enum ke_solver solver;
   char          *backend;          /* "auto", "cpu" or "cuda"; NULL: the job's choice */
   enum ke_precision precision;
+  double         vram_gib;         /* device memory budget (GiB, 0: the default); a preference, not recorded */
 } KinoraParams;
 
 GType         kinora_params_get_type        (void) G_GNUC_CONST;

@@ -1,4 +1,5 @@
-/* kinora-preferences.c: the preferences window: backend and precision, kept in GSettings
+/* kinora-preferences.c: the preferences window: backend, precision and the graphics memory budget, kept in
+ * GSettings
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -13,6 +14,7 @@ struct _KinoraPreferences
   /* Template widgets */
   AdwComboRow *backend_row;
   AdwComboRow *precision_row;
+  GtkSpinButton *vram_spin;
 
   /* Owned references */
   GSettings *settings;
@@ -74,6 +76,7 @@ kinora_preferences_class_init (KinoraPreferencesClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class, "/io/github/kinora/Kinora/kinora-preferences.ui");
   gtk_widget_class_bind_template_child (widget_class, KinoraPreferences, backend_row);
   gtk_widget_class_bind_template_child (widget_class, KinoraPreferences, precision_row);
+  gtk_widget_class_bind_template_child (widget_class, KinoraPreferences, vram_spin);
 }
 
 static void
@@ -86,6 +89,7 @@ kinora_preferences_init (KinoraPreferences *self)
   g_settings_bind_with_mapping (self->settings, "precision", self->precision_row, "selected",
                                 G_SETTINGS_BIND_DEFAULT, nick_to_selected, selected_to_nick,
                                 (gpointer) precision_nicks, NULL);
+  g_settings_bind (self->settings, "vram-gib", self->vram_spin, "value", G_SETTINGS_BIND_DEFAULT);
 }
 
 KinoraPreferences *

@@ -499,6 +499,7 @@ kinora_window_dup_params (KinoraWindow *self)
   p->backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
   p->precision = self->model_is_random || g_settings_get_enum (self->settings, "precision") == 1
                    ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
+  p->vram_gib = g_settings_get_double (self->settings, "vram-gib");   /* device memory budget */
   if (self->task != KE_TASK_T2V_A14B)
     kinora_params_set_image_from_texture (p, kinora_image_picker_get_texture (self->image_picker),
                                           kinora_image_picker_get_path (self->image_picker));

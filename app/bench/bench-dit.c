@@ -190,6 +190,7 @@ kinora_bench_dit (int argc, char **argv)
 {
   const char *model = "ti2v-5B", *backend = "cpu", *wtype = "bf16", *wfile = NULL;
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
+  double vram = -1;   /* device memory budget in GiB (-1: not given, 0: the default) */
   static const char cmd[] = "kinora-bench dit";
   static const struct option options[] = {
     { "exact", no_argument, NULL, 'e' },
@@ -203,6 +204,7 @@ kinora_bench_dit (int argc, char **argv)
     { "backend", required_argument, NULL, 'b' },
     { "weights-type", required_argument, NULL, 'w' },
     { "weights", required_argument, NULL, 'W' },
+    { "vram", required_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -224,6 +226,7 @@ kinora_bench_dit (int argc, char **argv)
         case 'b': backend = optarg; break;
         case 'w': wtype = optarg; break;
         case 'W': wfile = optarg; break;
+        case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -313,6 +316,33 @@ kinora_bench_dit (int argc, char **argv)
       return 1;
     }
   t_conv = bench_now () - t_conv;
+  struct ke_dit_mem_plan plan = { 0 };
+  if (vram >= 0 && be->ops->set_memory)
+    {
+      /* plan the weights and activations against the budget, as ke_generate does */
+      size_t budget = 0, in_use = 0, peak = 0;
+      ke_be_set_memory (be, (size_t) (vram * 1073741824.0), SIZE_MAX);
+      be->ops->memory (be, &budget, &in_use, &peak);
+      if (ke_dit_plan_memory (ws, F, H, W, be->ops->xbuf_elem, budget > in_use ? budget - in_use : 0, &plan,
+                              &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+          ke_tset_free (ws);
+          return 1;
+        }
+      ke_be_set_memory (be, (size_t) (vram * 1073741824.0), plan.streams ? plan.weight_cap : SIZE_MAX);
+      printf ("device budget: %.2f GiB; weights %.2f GiB, activations %.2f GiB planned; %s%s\n",
+              budget / 1073741824.0, plan.weights / 1073741824.0, plan.activations / 1073741824.0,
+              plan.streams ? "blocks stream from host memory" : "all weights resident",
+              plan.ffn_chunk ? ", FFN in token chunks" : "");
+      if (plan.streams)
+        printf ("resident weight cap: %.2f GiB, %.2f GiB streamed per forward at most\n",
+                plan.weight_cap / 1073741824.0, (plan.weights - plan.weight_cap) / 1073741824.0);
+      if (!plan.fits)
+        printf ("warning: the plan does not fit the budget; the run is expected to fail with out of memory\n");
+    }
+  else if (vram >= 0)
+    printf ("note: --vram has no effect on the %s backend\n", be->ops->name);
   struct ke_dit *dit = NULL;
   if (ke_dit_init (&dit, ws, NULL, be, &err) != KE_STATUS_OK)
     {
@@ -320,6 +350,7 @@ kinora_bench_dit (int argc, char **argv)
       ke_tset_free (ws);
       return 1;
     }
+  ke_dit_set_ffn_chunk (dit, plan.ffn_chunk);
   double t_load = bench_now () - t0;
 
   const struct ke_dit_config *cfg = ke_dit_get_config (dit);
@@ -389,8 +420,11 @@ kinora_bench_dit (int argc, char **argv)
   if (be->ops->stats)
     {
       be->ops->stats (be, &bst);
-      printf ("device memory: weights %.2f GiB, peak %.2f GiB\n", bst.bytes_weights / 1073741824.0,
-              bst.bytes_peak / 1073741824.0);
+      printf ("device memory: weights %.2f GiB resident, %.2f GiB streamed, allocator peak %.2f GiB",
+              bst.bytes_weights / 1073741824.0, bst.bytes_streamed / 1073741824.0, bst.bytes_peak / 1073741824.0);
+      if (bst.bytes_budget)
+        printf (" of a %.2f GiB budget", bst.bytes_budget / 1073741824.0);
+      printf ("\n");
       if (profile && !wrapped)
         {
           double tot = bst.ms_gemm + bst.ms_attention + bst.ms_other;

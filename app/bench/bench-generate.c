@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ke.h"
+#include "backends/backend.h"
 #include "args.h"
 #include "bench.h"
 #include "core/tensor.h"
@@ -62,6 +63,7 @@ usage (void)
   fprintf (stderr,
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
            "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
+           "                             [--vram GiB]\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n");
 }
@@ -72,6 +74,7 @@ kinora_bench_generate (int argc, char **argv)
   const char *model = "ti2v-5B", *backend = NULL;
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
+  double vram = 0;   /* device memory budget in GiB (0: the default) */
   static const char cmd[] = "kinora-bench generate";
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -83,6 +86,7 @@ kinora_bench_generate (int argc, char **argv)
     { "threads", required_argument, NULL, 't' },
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
+    { "vram", required_argument, NULL, 'V' },
     { "precision", required_argument, NULL, 'p' },
     { NULL, 0, NULL, 0 },
   };
@@ -103,6 +107,7 @@ kinora_bench_generate (int argc, char **argv)
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
+        case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case 'p':
           if (strcmp (optarg, "fp32") == 0)
             prec = KE_PRECISION_FP32;
@@ -194,6 +199,7 @@ kinora_bench_generate (int argc, char **argv)
   p.seed = 42;
   p.precision = prec;
   p.backend = backend;
+  p.vram_gib = (float) vram;
   /* I2V: a synthetic gradient picture as the conditioning image */
   uint8_t *pix = NULL;
   struct ke_image im = { w, h, NULL };
@@ -234,6 +240,15 @@ kinora_bench_generate (int argc, char **argv)
   printf ("  VAE decode               %8.2f s\n", s.decode_end - s.decode_start);
   printf ("  total                    %8.2f s\n", total);
   printf ("  peak RSS                 %8.2f GiB\n", bench_peak_rss_gib ());
+  struct ke_error berr = { 0 };
+  struct ke_backend *be = backend && strcmp (backend, "cpu") != 0 ? ke_backend_by_name (backend, &berr) : NULL;
+  if (be && be->ops->memory)
+    {
+      /* the allocator's peak over the whole run (T5 on the CPU, sampling, decode) */
+      size_t budget = 0, in_use = 0, peak = 0;
+      be->ops->memory (be, &budget, &in_use, &peak);
+      printf ("  device allocator peak    %8.2f GiB (budget %.2f GiB)\n", peak / 1073741824.0, budget / 1073741824.0);
+    }
   ke_video_free (v);
   ke_model_free (m);
   return 0;

@@ -241,6 +241,7 @@ kinora_bench_vae (int argc, char **argv, int version)
   bool fast = false;
   const char *backend = NULL;
   double budget = 0.0;
+  double vram = -1;   /* device memory budget in GiB (-1: not given) */
   const char *wfile = NULL;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -252,6 +253,7 @@ kinora_bench_vae (int argc, char **argv, int version)
     { "weights-file", required_argument, NULL, 'w' },
     { "fast", no_argument, NULL, 'F' },
     { "backend", required_argument, NULL, 'b' },
+    { "vram", required_argument, NULL, 'V' },
     { "conv", no_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
   };
@@ -266,7 +268,7 @@ kinora_bench_vae (int argc, char **argv, int version)
         {
         case 'h':
           printf ("usage: kinora-bench vae%d-decode [--size WxH] [--frames N] [--threads N] [--fast]\n"
-                  "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda] [--weights-file PATH]\n"
+                  "       [--budget GiB] [--tile N] [--conv] [--backend cpu|cuda] [--weights-file PATH] [--vram GiB]\n"
                   "  --weights-file: write the random weights to PATH (f32 safetensors) and decode from the\n"
                   "  mapped file, as from a real checkpoint\n",
                   version);
@@ -279,6 +281,7 @@ kinora_bench_vae (int argc, char **argv, int version)
         case 'w': wfile = optarg; break;
         case 'F': fast = true; break;
         case 'b': backend = optarg; break;
+        case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case 'c': conv = 1; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
@@ -341,12 +344,23 @@ kinora_bench_vae (int argc, char **argv, int version)
       fprintf (stderr, "kinora-bench: %s\n", err.msg);
       return 1;
     }
+  if (vram >= 0)
+    ke_be_set_memory (be, (size_t) (vram * 1073741824.0), SIZE_MAX);
   if (ke_wan_vae_init (&v, ws, true, be, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench: %s\n", err.msg);
       return 1;
     }
   v->mem_budget = budget * 1073741824.0;
+  if (vram >= 0 && budget == 0 && be->ops->memory)
+    {
+      /* the tiling from what the device budget has left after the weights (as ke_generate does) */
+      size_t b = 0, in_use = 0, peak = 0;
+      be->ops->memory (be, &b, &in_use, &peak);
+      v->mem_budget = b > in_use ? 0.8 * (double) (b - in_use) : 1.0;
+      printf ("device budget %.2f GiB: the decode tiles within %.2f GiB\n", b / 1073741824.0,
+              v->mem_budget / 1073741824.0);
+    }
   v->tile = tile;
   const int n_lat = 1 + (frames - 1) / 4, lh = h / s, lw = w / s, z = v->z_dim;
   int tl, ov;

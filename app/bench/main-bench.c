@@ -87,13 +87,13 @@ usage (FILE *f)
            "An internal benchmark of the Kinora engine: it links engine internals (random-weight models,\n"
            "backends, the DiT, T5 and VAE directly), so it is not an example of the public API (ke.h).\n"
            "\n"
-           "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact] [--layers N]\n"
+           "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact] [--layers N] [--vram GiB]\n"
            "      [--weights-type bf16|f16|f8_e4m3|q8_0|q4_0|q4_K|q6_K]   (block linears stored as that type)\n"
            "      [--weights FILE]   (a DiT file, e.g. from write-gguf, instead of random weights)\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
-           "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
-           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n"
+           "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N] [--vram GiB]\n"
+           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N] [--vram GiB]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n");
 }

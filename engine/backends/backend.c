@@ -45,3 +45,20 @@ enum ke_status ke_be_linear_check(struct ke_backend * be, const struct ke_tensor
                   "(use the CPU backend, or an F16/BF16/fp8 file)", path, w->name ? w->name : "?", ke_dtype_name(t),
                   be->ops->name);
 }
+
+const char * ke_be_mem_note(struct ke_backend * be, char * buf, size_t n)
+{
+    if (n) {
+        buf[0] = 0;
+    }
+    if (!be->ops->memory || n == 0) {
+        return buf;
+    }
+    size_t budget = 0, in_use = 0, peak = 0;
+    be->ops->memory(be, &budget, &in_use, &peak);
+    if (budget) {
+        snprintf(buf, n, " (device budget %.2f GiB, %.2f GiB in use)", (double) budget / 1073741824.0,
+                 (double) in_use / 1073741824.0);
+    }
+    return buf;
+}

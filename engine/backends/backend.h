@@ -50,7 +50,9 @@ struct ke_conv3d {
 // Device memory and op-class times of a backend (see ops.stats).
 struct ke_backend_stats {
     size_t bytes_in_use, bytes_peak;          // activations and prepared weights together
-    size_t bytes_weights;                     // prepared weights alone
+    size_t bytes_weights;                     // prepared weights alone (resident on the device)
+    size_t bytes_budget;                      // the device memory budget (0: none)
+    size_t bytes_streamed;                    // weights held in host memory and streamed per use
     double ms_gemm, ms_attention, ms_other;   // profiled time since the last stats call
 };
 
@@ -199,6 +201,22 @@ struct ke_backend_ops {
     // BF16 and F8_E4M3; models refuse other weights with KE_STATUS_UNSUPPORTED before preparing them
     // (ke_be_linear_check).
     int (*linear_takes)(struct ke_backend * be, enum ke_dtype type);
+
+    // --- device memory budget and weight streaming (optional; NULL on the CPU) ---------------
+    // budget: bytes the backend may hold on the device in all, cached blocks included (0: the free
+    // device memory when the backend was created, minus a 1 GiB margin). An allocation over it fails
+    // (alloc returns NULL; a prepare records KE_STATUS_NOMEM naming the weight, its size and the budget).
+    // weight_cap: bytes of linear weights prepared after this call that are kept resident (SIZE_MAX: as
+    // many as the budget holds); a linear prepared beyond it keeps its weight in pinned host memory and
+    // streams it to the device per use.
+    void (*set_memory)(struct ke_backend * be, size_t budget, size_t weight_cap);
+    // The model is about to use these linears (in this order, typically the next transformer block):
+    // a backend that streams weights starts uploading the streamed ones now, on its copy stream, into
+    // the other half of a double buffer, so the transfer overlaps the current block's compute. Using a
+    // streamed linear that was not prefetched uploads it on the spot (slower, never wrong).
+    void (*prefetch)(struct ke_backend * be, struct ke_linear * const * ls, int n);
+    // The budget, the bytes held now and the peak since the last stats call (does not reset it).
+    void (*memory)(struct ke_backend * be, size_t * budget, size_t * in_use, size_t * peak);
 };
 
 struct ke_backend {
@@ -235,6 +253,18 @@ struct ke_backend * ke_backend_by_name(const char * name, struct ke_error * err)
 
 // Convenience wrappers.
 static inline void * ke_be_alloc(struct ke_backend * be, size_t n) { return be->ops->alloc(be, n); }
+// Set the device memory budget (see ops.set_memory); no effect on a backend without one.
+static inline void ke_be_set_memory(struct ke_backend * be, size_t budget, size_t weight_cap)
+{
+    if (be->ops->set_memory) be->ops->set_memory(be, budget, weight_cap);
+}
+// Prefetch hint (see ops.prefetch); no effect on a backend that does not stream.
+static inline void ke_be_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n)
+{
+    if (be->ops->prefetch) be->ops->prefetch(be, ls, n);
+}
+// " (device budget X GiB, Y GiB in use)" for messages about device memory, or "" (buf holds it).
+const char * ke_be_mem_note(struct ke_backend * be, char * buf, size_t n);
 static inline void ke_be_free(struct ke_backend * be, void * p) { if (p) be->ops->free(be, p); }
 static inline struct ke_xbuf * ke_be_alloc_xbuf(struct ke_backend * be, int64_t n)
 {

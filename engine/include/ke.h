@@ -236,6 +236,8 @@ typedef int (*ke_abort_fn)(void * user_data);
 #define KE_MAX_GUIDE 100        // guidance, from 0
 #define KE_MAX_SHIFT 1000       // flow shift, above 0
 #define KE_MAX_FPS 240          // frame rate, above 0
+#define KE_MIN_VRAM_GIB 1       // device memory budget in GiB (0: default), from 1
+#define KE_MAX_VRAM_GIB 1024
 
 struct ke_gen_params {
     enum ke_task task;
@@ -257,6 +259,10 @@ struct ke_gen_params {
     const char * save_latent_path;   // optional: write the final latent (safetensors)
     const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
                                      // ke_text_cache_default_dir() gives $XDG_CACHE_HOME/kinora/text
+    // device memory budget
+    float vram_gib;                  // GiB of device memory a GPU run may use (0: the free memory minus
+                                     // 1 GiB); weights past it stream from host memory. 0 or
+                                     // KE_MIN_VRAM_GIB..KE_MAX_VRAM_GIB
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;

@@ -28,7 +28,55 @@ struct gen {
     struct ke_video * video;
     int aborted;
     int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
+    int T, lh, lw;              // latent frames and size (the DiT plans its device memory for them)
 };
+
+// --- device memory budget --------------------------------------------------------------------------
+
+// The job's device budget in bytes (0: the backend's default), applied to the backend.
+static size_t apply_budget(struct gen * g, size_t weight_cap)
+{
+    const size_t want = g->p->vram_gib > 0 ? (size_t) ((double) g->p->vram_gib * 1073741824.0) : 0;
+    ke_be_set_memory(g->be, want, weight_cap);
+    size_t budget = 0, in_use = 0, peak = 0;
+    if (g->be->ops->memory) {
+        g->be->ops->memory(g->be, &budget, &in_use, &peak);
+    }
+    return budget;
+}
+
+// Before a DiT is made on a backend with a budget: how many of its weights stay resident, and the FFN
+// chunk. Fails (naming the budget) when not even streaming every block leaves room for the activations.
+static enum ke_status plan_dit(struct gen * g, const struct ke_tensor_set * w, struct ke_dit_mem_plan * plan,
+                               struct ke_error * err)
+{
+    memset(plan, 0, sizeof(*plan));
+    if (!g->be->ops->set_memory) {
+        return KE_STATUS_OK;
+    }
+    const size_t budget = apply_budget(g, SIZE_MAX);
+    size_t b0 = 0, in_use = 0, peak = 0;
+    g->be->ops->memory(g->be, &b0, &in_use, &peak);
+    const size_t avail = budget > in_use ? budget - in_use : 0;
+    enum ke_status st = ke_dit_plan_memory(w, g->T, g->lh, g->lw, g->be->ops->xbuf_elem, avail, plan, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    if (!plan->fits) {
+        return ke_err(err, KE_STATUS_NOMEM, "the DiT needs %.2f GiB of device memory for its activations at this "
+                      "size and %.2f GiB to stream its blocks; the device budget is %.2f GiB (%.2f GiB in use): "
+                      "use a smaller size or fewer frames, or a larger --vram",
+                      (double) plan->activations / 1073741824.0, (double) (2 * plan->block) / 1073741824.0,
+                      (double) budget / 1073741824.0, (double) in_use / 1073741824.0);
+    }
+    if (plan->streams) {
+        ke_log(1, "generate: the DiT weights (%.2f GiB) do not fit the device budget of %.2f GiB: %.2f GiB stay "
+               "resident, the rest streams from host memory block by block", (double) plan->weights / 1073741824.0,
+               (double) budget / 1073741824.0, (double) plan->weight_cap / 1073741824.0);
+    }
+    apply_budget(g, plan->streams ? plan->weight_cap : SIZE_MAX);
+    return KE_STATUS_OK;
+}
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
 {
@@ -127,9 +175,12 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             m->dit[slot] = NULL;
         }
         if (!m->dit[slot]) {
-            if ((st = ke_dit_init(&m->dit[slot], m->dit_w[slot], NULL, g->be, err)) != KE_STATUS_OK) {
+            struct ke_dit_mem_plan plan;
+            if ((st = plan_dit(g, m->dit_w[slot], &plan, err)) != KE_STATUS_OK ||
+                (st = ke_dit_init(&m->dit[slot], m->dit_w[slot], NULL, g->be, err)) != KE_STATUS_OK) {
                 return st;
             }
+            ke_dit_set_ffn_chunk(m->dit[slot], plan.ffn_chunk);
             m->dit_be[slot] = g->be;
         }
         g->ex[slot].dit = m->dit[slot];
@@ -293,6 +344,26 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
     g->video = v;
     struct ke_vae_run_opts o = { 0 };
     o.clamp = true;
+    if (vae != m->vae && g->be->ops->memory) {
+        // the decode tiles to what the device budget has left (the DiTs are dropped first when that is
+        // little: they are made again, from host memory, for the next job)
+        size_t budget = apply_budget(g, SIZE_MAX), in_use = 0, peak = 0, b0 = 0;
+        g->be->ops->memory(g->be, &b0, &in_use, &peak);
+        if (budget && (budget < in_use || budget - in_use < ((size_t) 6 << 30))) {
+            for (int i = 0; i < 2; i++) {
+                if (m->dit[i] && m->dit_be[i] == g->be) {
+                    ke_dit_free(m->dit[i]);
+                    m->dit[i] = NULL;
+                }
+            }
+            g->be->ops->memory(g->be, &b0, &in_use, &peak);
+        }
+        if (budget) {
+            const double left = budget > in_use ? (double) (budget - in_use) : 0.0;
+            vae->mem_budget = 0.8 * left;   // the rest: allocator size classes and cuDNN workspaces
+            ke_log(2, "generate: VAE decode within %.2f GiB of device memory", vae->mem_budget / 1073741824.0);
+        }
+    }
     const size_t n_lat = (size_t) z * T * lh * lw;
     for (size_t i = 0; i < n_lat; i++) {
         if (!isfinite(x[i])) {
@@ -385,6 +456,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     ke_recipe_latent_size(m->task, sc, m->cfg.patch_h, m->cfg.patch_w, p->width, p->height,
                           (double) p->width * p->height, p->n_frames, im ? im->width : 0, im ? im->height : 0, &lw,
                           &lh, &T);
+    g.T = T;
+    g.lh = lh;
+    g.lw = lw;
     if (im || m->task == KE_TASK_I2V_A14B) {
         progress(&g, KE_STAGE_IMAGE, 0, 1);
         struct ke_vae * enc = run_vae(&g, err);

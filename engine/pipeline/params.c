@@ -157,6 +157,11 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
     if (p->n_threads < 0) {
         return ke_err(err, KE_STATUS_INVALID, "threads %d is not allowed: use 0 (all cores) or more", p->n_threads);
     }
+    if (!isfinite(p->vram_gib) || p->vram_gib < 0 || (p->vram_gib > 0 && p->vram_gib < KE_MIN_VRAM_GIB) ||
+        p->vram_gib > KE_MAX_VRAM_GIB) {
+        return ke_err(err, KE_STATUS_INVALID, "device memory budget %g GiB is not allowed: use 0 (the free memory) "
+                      "or %d..%d GiB", (double) p->vram_gib, KE_MIN_VRAM_GIB, KE_MAX_VRAM_GIB);
+    }
     return KE_STATUS_OK;
 }
 

@@ -78,6 +78,18 @@ static const struct bad_arg cases[] = {
   { "KINORA_BENCH", { "generate", "--random", "--steps", "0" }, { "--steps 0", "1..1000" } },
   { "KINORA_BENCH", { "generate", "--random", "--precision", "fp8" }, { "--precision fp8", "bf16 or fp32" } },
   { "KINORA_BENCH", { "dit", "--bogus" }, { "unknown option --bogus" } },
+  /* device memory budget: 0 or 1..1024 GiB, a finite number */
+  { "KINORA_CLI", { GEN, "--vram", "abc" }, { "--vram abc", "[1, 1024]" } },
+  { "KINORA_CLI", { GEN, "--vram", "-1" }, { "--vram -1", "[1, 1024]" } },
+  { "KINORA_CLI", { GEN, "--vram", "0.5" }, { "--vram 0.5", "[1, 1024]" } },
+  { "KINORA_CLI", { GEN, "--vram", "NaN" }, { "--vram NaN", "[1, 1024]" } },
+  { "KINORA_CLI", { GEN, "--vram", "2000" }, { "--vram 2000", "[1, 1024]" } },
+  { "KINORA_CLI", { GEN, "--vram", "8GB" }, { "--vram 8GB", "[1, 1024]" } },
+  { "KINORA_CLI", { GEN, "--vram" }, { "--vram needs a value" } },
+  { "KINORA_BENCH", { "dit", "--vram", "inf" }, { "--vram inf", "[1, 1024]" } },
+  { "KINORA_BENCH", { "dit", "--vram", "" }, { "--vram ", "[1, 1024]" } },
+  { "KINORA_BENCH", { "vae22-decode", "--vram", "0.25" }, { "--vram 0.25", "[1, 1024]" } },
+  { "KINORA_BENCH", { "generate", "--random", "--vram", "1e9" }, { "--vram 1e9", "[1, 1024]" } },
   { "KINORA_BENCH", { "nothing" }, { "unknown benchmark 'nothing'" } },
 };
 
@@ -132,7 +144,7 @@ test_valid_edges (void)
   const char *args[] = { GEN, "--quiet", "--steps", "1000", "--frames", "1001", "--guide", "0", "--guide-high",
                          "100", "--shift", "1000", "--fps", "240", "--threads", "0", "--seed",
                          "9223372036854775807", "--size", "4096X32", "--solver", "dpmpp", "--precision", "fp32",
-                         "--steps=1", "--frames=1", "--image", "/nonexistent/edge.png", "-o", tmp_out, NULL };
+                         "--steps=1", "--frames=1", "--vram", "1024", "--vram", "0", "--vram", "1", "--image", "/nonexistent/edge.png", "-o", tmp_out, NULL };
   g_autofree char *out = NULL, *err = NULL;
   int rc = run ("KINORA_CLI", args, &out, &err);
 

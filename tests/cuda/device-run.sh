@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
 set -u
@@ -71,6 +71,36 @@ if [ "$MODE" = dit ]; then
   check bench-720p $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
   check bench-480p $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  finish
+fi
+
+if [ "$MODE" = budget ]; then
+  echo "== device memory budget and weight streaming"
+  check test-cuda-budget timeout 150 $B/tests/cuda/test-cuda-budget
+  echo "-- TI2V-5B DiT 1280x704x121 with --vram 8 (blocks stream from pinned host memory)"
+  check bench-vram8 timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --vram 8
+  echo "-- the same, resident (default budget)"
+  check bench-resident timeout 150 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  check test-cuda-ops timeout 150 $B/tests/cuda/test-cuda-ops
+  finish
+fi
+
+if [ "$MODE" = budget-clip ]; then
+  # the whole pipeline (10 steps) and the VAE decode under a budget; nvidia-smi sampled every 250 ms
+  # (its figure includes the CUDA context, which the allocator does not see)
+  smi_peak() { sort -n "$1" | tail -1; }
+  for v in 8 0; do
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$v.txt &
+    SMI=$!
+    echo "-- TI2V-5B clip 1280x704x121, 10 steps with CFG, --vram $v (0: the default budget)"
+    check clip-vram$v timeout 120 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda \
+      --size 1280x704 --frames 121 --steps 10 --vram $v
+    kill $SMI; wait $SMI 2>/dev/null
+    echo "nvidia-smi peak: $(smi_peak $OUT/smi-$v.txt) MiB"
+  done
+  echo "-- Wan2.2 VAE decode 1280x704x121 with --vram 4 (tiles from what the budget leaves)"
+  check vae-vram4 timeout 60 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 --vram 4
   finish
 fi
 

@@ -1,5 +1,5 @@
-/* test-preferences.c: tests for ui/kinora-preferences.c: the backend and precision rows follow
- * GSettings and write to it.
+/* test-preferences.c: tests for ui/kinora-preferences.c: the backend and precision rows and the
+ * graphics memory spin button follow GSettings and write to it.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -54,6 +54,43 @@ test_rows_follow_settings (void)
   gtk_window_destroy (GTK_WINDOW (prefs));
 }
 
+static GtkSpinButton *
+find_spin (GtkWidget *widget)
+{
+  if (GTK_IS_SPIN_BUTTON (widget))
+    return GTK_SPIN_BUTTON (widget);
+  for (GtkWidget *c = gtk_widget_get_first_child (widget); c != NULL; c = gtk_widget_get_next_sibling (c))
+    {
+      GtkSpinButton *s = find_spin (c);
+      if (s != NULL)
+        return s;
+    }
+  return NULL;
+}
+
+/* the device memory budget: 0 (all that is free) by default, 0..1024 GiB */
+static void
+test_vram_follows_settings (void)
+{
+  g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
+  KinoraPreferences *prefs;
+  GtkSpinButton *spin;
+
+  g_settings_reset (settings, "vram-gib");
+  prefs = kinora_preferences_new (NULL);
+  spin = find_spin (GTK_WIDGET (prefs));
+  g_assert_nonnull (spin);
+  g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 0.0);
+  g_settings_set_double (settings, "vram-gib", 8.0);
+  g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 8.0);
+  gtk_spin_button_set_value (spin, 12.0);
+  g_assert_cmpfloat (g_settings_get_double (settings, "vram-gib"), ==, 12.0);
+  gtk_spin_button_set_value (spin, 5000.0);   /* clamped to the schema's and the spin's range */
+  g_assert_cmpfloat (g_settings_get_double (settings, "vram-gib"), ==, 1024.0);
+  g_settings_reset (settings, "vram-gib");
+  gtk_window_destroy (GTK_WINDOW (prefs));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -63,6 +100,7 @@ main (int   argc,
   adw_init ();
 
   g_test_add_func ("/preferences/rows-follow-settings", test_rows_follow_settings);
+  g_test_add_func ("/preferences/vram-follows-settings", test_vram_follows_settings);
 
   return g_test_run ();
 }

@@ -44,6 +44,25 @@ struct kc_state {
     struct kc_block * free_list;
     struct kc_block * live;
     size_t in_use, peak, weights;
+    size_t cached;       // bytes of the blocks on free_list (device memory held, not in use)
+    // the device memory budget (cuda-mem.c): in_use + cached never exceeds `budget`; linears prepared
+    // while resident weights would pass `weight_cap` stream from pinned host memory (cuda-stream.c)
+    size_t budget, weight_cap, streamed;
+    size_t cap_used;     // resident weight bytes prepared since the last set_memory
+
+    // weight streaming (cuda-stream.c): a copy stream and a double buffer of two slots
+    cudaStream_t copy;
+    struct kc_slot {
+        void * p;
+        size_t size;
+        unsigned gen;           // bumped whenever the slot is refilled
+        cudaEvent_t ready;      // recorded on the copy stream after the fill
+        cudaEvent_t drained;    // recorded on the compute stream before the next fill may start
+        int has_events;
+    } slot[2];
+    int next_slot;
+    uint16_t * deq;      // bf16 scratch for a weight stored narrower on the device (fp8)
+    size_t deq_size;
 
     int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: linear_gated_add_x adds in a separate pass
     int conv_mode;     // conv3d layout (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0, default), bf16 (1), f32 (2)
@@ -128,13 +147,39 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
         PROF_END(s);                                                            \
     } while (0)
 
+// How a linear's weight is stored on the device (and in pinned host memory when streamed).
+enum { KC_W_BF16 = 0, KC_W_FP8 = 1 };
+
 // A linear's prepared weight (ke_linear.prepared).
 struct kc_linear {
-    uint16_t * w;    // [N, K] bf16
-    float * b;       // [N] or NULL
+    void * w;        // [N, K] resident weight in `wtype` (NULL when streamed)
+    float * b;       // [N] or NULL (always resident)
     uint16_t * bb;   // bf16 copy of b (for bf16 outputs)
-    size_t bytes;
+    size_t bytes;    // device bytes held for good (weight when resident, biases)
+    int wtype;       // KC_W_BF16, or KC_W_FP8 (e4m3, value = fp8 * wscale; dequantized per use)
+    float wscale;
+    size_t wbytes;   // bytes of the stored weight
+    int64_t n_el;    // N * K
+    // streamed: the weight lives in pinned host memory and is copied into a slot per use
+    void * host;
+    int slot;        // slot holding it (-1: none)
+    unsigned gen;    // the slot's generation when it was filled with this weight
+    size_t slot_off;
+    const char * name;
 };
+
+// cuda-mem.c: the budget. 0 when n more bytes fit (cached blocks are released first when needed);
+// the caller then adds n to in_use itself. -1 when they do not fit (nothing changed).
+int kc_budget_fit(struct kc_state * s, size_t n);
+void kc_budget_note_peak(struct kc_state * s);
+// cuda-stream.c: the bf16 device weight of a prepared linear for a GEMM queued next on the compute
+// stream: the resident bf16 weight, or (streamed / fp8) a slot or the dequantization scratch after the
+// compute stream waited for its upload. NULL on a failure (recorded).
+const uint16_t * kc_linear_weight(struct kc_state * s, struct kc_linear * p);
+int kc_linear_stage(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w);
+void kc_linear_unstage(struct kc_state * s, struct kc_linear * p);
+void cu_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n);
+void kc_stream_free_all(struct kc_state * s);
 
 enum {
     GEMM_F32 = 0,        // y = x W^T + b

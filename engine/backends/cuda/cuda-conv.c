@@ -54,7 +54,10 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
     int rc = (p && hw && (!c->b || hb)) ? 0 : -1;
     if (rc == 0) {
         p->bytes = (size_t) n * 4 + (c->b ? (size_t) c->c_out * 4 : 0);
-        if (cudaMalloc((void **) &p->w, (size_t) n * 4) != cudaSuccess ||
+        if (kc_budget_fit(s, p->bytes + (s->conv_mode ? (size_t) n * 4 : 0)) != 0) {
+            kc_fail_nomem(s, c->w->name ? c->w->name : "a conv3d weight", p->bytes);
+            rc = -1;
+        } else if (cudaMalloc((void **) &p->w, (size_t) n * 4) != cudaSuccess ||
             cudaMemcpy(p->w, hw, (size_t) n * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
             (hb && (cudaMalloc((void **) &p->b, (size_t) c->c_out * 4) != cudaSuccess ||
                     cudaMemcpy(p->b, hb, (size_t) c->c_out * 4, cudaMemcpyHostToDevice) != cudaSuccess))) {

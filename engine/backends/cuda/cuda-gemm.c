@@ -88,14 +88,52 @@ struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t 
     return p;
 }
 
+// Upload the stored weight as the resident device copy (bf16, or fp8 as stored). 0 ok.
+static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w)
+{
+    const size_t n = (size_t) p->n_el;
+    if (w->type == KE_DTYPE_BF16 || p->wtype == KC_W_FP8) {
+        return cudaMemcpy(p->w, w->data, p->wbytes, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
+    }
+    // stage f32 (converted on the host for other dtypes) in chunks, convert on the device
+    const size_t chunk = (size_t) 1 << 22;
+    const size_t m0 = n < chunk ? n : chunk;
+    int rc = 0;
+    float * dtmp = kc_alloc(s, m0 * sizeof(float));
+    float * htmp = w->type == KE_DTYPE_F32 ? NULL : malloc(m0 * sizeof(float));
+    if (!dtmp || (w->type != KE_DTYPE_F32 && !htmp)) {
+        rc = -1;
+    }
+    const size_t es = ke_dtype_size(w->type);
+    for (size_t off = 0; rc == 0 && off < n; off += chunk) {
+        const size_t m = n - off < chunk ? n - off : chunk;
+        const float * src = (const float *) w->data + off;
+        if (htmp) {
+            ke_convert_to_f32(htmp, (const char *) w->data + off * es, w->type, w->scale, m);
+            src = htmp;
+        }
+        if (cudaMemcpyAsync(dtmp, src, m * sizeof(float), cudaMemcpyHostToDevice, s->stream) != cudaSuccess ||
+            kc_f32_to_bf16((uint16_t *) p->w + off, dtmp, (int64_t) m, s->stream) != 0 ||
+            cudaStreamSynchronize(s->stream) != cudaSuccess) {
+            rc = -1;
+        }
+    }
+    free(htmp);
+    kc_free(s, dtmp);
+    return rc;
+}
+
+// A linear's weight is kept resident on the device while the resident weights stay within the weight
+// cap and the whole within the budget; past that it stays in pinned host memory and streams per use
+// (cuda-stream.c). fp8 e4m3 weights keep their fp8 form either way (dequantized per GEMM).
 int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
 {
     struct kc_state * s = kc_st(be);
     const struct ke_tensor * w = l->w;
     const int64_t N = l->n_out, K = l->n_in;
+    const char * name = w && w->name ? w->name : "?";
     if (!w || N <= 0 || K <= 0 || ke_tensor_nelements(w) != N * K) {
-        ke_log(0, "cuda backend: linear weight %s does not hold [%lld, %lld]", w && w->name ? w->name : "?",
-               (long long) N, (long long) K);
+        ke_log(0, "cuda backend: linear weight %s does not hold [%lld, %lld]", name, (long long) N, (long long) K);
         return -1;
     }
     struct kc_linear * p = calloc(1, sizeof(*p));
@@ -103,40 +141,35 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         return -1;
     }
     const size_t n = (size_t) (N * K);
-    p->bytes = n * 2 + (l->b ? (size_t) N * 6 : 0);
-    if (cudaMalloc((void **) &p->w, n * 2) != cudaSuccess) {
-        cudaGetLastError();
+    p->n_el = (int64_t) n;
+    p->slot = -1;
+    p->name = w->name;
+    p->wtype = w->type == KE_DTYPE_F8_E4M3 ? KC_W_FP8 : KC_W_BF16;
+    p->wscale = w->scale;
+    p->wbytes = n * (p->wtype == KC_W_FP8 ? 1 : 2);
+    const size_t bias_bytes = l->b ? (size_t) N * 6 : 0;
+    const bool resident = s->cap_used + p->wbytes <= s->weight_cap && kc_budget_fit(s, p->wbytes + bias_bytes) == 0;
+    if (!resident && kc_budget_fit(s, bias_bytes) != 0) {
         free(p);
-        ke_log(0, "cuda backend: out of device memory for weight %s (%zu bytes)", w->name ? w->name : "?", n * 2);
+        kc_fail_nomem(s, name, bias_bytes);
         return -1;
     }
     int rc = 0;
-    if (w->type == KE_DTYPE_BF16) {
-        rc = cudaMemcpy(p->w, w->data, n * 2, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
-    } else {
-        // stage f32 (converted on the host for other dtypes) in chunks, convert on the device
-        const size_t chunk = (size_t) 1 << 24;
-        float * dtmp = NULL;
-        float * htmp = w->type == KE_DTYPE_F32 ? NULL : malloc(chunk * sizeof(float));
-        if (cudaMalloc((void **) &dtmp, chunk * sizeof(float)) != cudaSuccess || (w->type != KE_DTYPE_F32 && !htmp)) {
-            rc = -1;
+    if (resident) {
+        if (cudaMalloc(&p->w, p->wbytes) != cudaSuccess) {
+            cudaGetLastError();
+            kc_fail_nomem(s, name, p->wbytes);
+            free(p);
+            return -1;
         }
-        const size_t es = ke_dtype_size(w->type);
-        for (size_t off = 0; rc == 0 && off < n; off += chunk) {
-            const size_t m = n - off < chunk ? n - off : chunk;
-            const float * src = (const float *) w->data + off;
-            if (htmp) {
-                ke_convert_to_f32(htmp, (const char *) w->data + off * es, w->type, w->scale, m);
-                src = htmp;
-            }
-            if (cudaMemcpy(dtmp, src, m * sizeof(float), cudaMemcpyHostToDevice) != cudaSuccess ||
-                kc_f32_to_bf16(p->w + off, dtmp, (int64_t) m, 0) != 0 || cudaDeviceSynchronize() != cudaSuccess) {
-                rc = -1;
-            }
-        }
-        free(htmp);
-        cudaFree(dtmp);
+        rc = upload_weight(s, p, w);
+    } else if (kc_linear_stage(s, p, w) != 0) {
+        free(p);
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of pinned host memory for the streamed weight %s (%.1f MiB)", name,
+                   (double) (n * 2) / 1048576.0);
+        return -1;
     }
+    p->bytes = (resident ? p->wbytes : 0) + bias_bytes;
     if (rc == 0 && l->b) {
         float * hb = ke_tensor_to_f32_alloc(l->b);
         if (!hb || ke_tensor_nelements(l->b) != N || cudaMalloc((void **) &p->b, (size_t) N * 4) != cudaSuccess ||
@@ -152,17 +185,17 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         cudaFree(p->w);
         cudaFree(p->b);
         cudaFree(p->bb);
+        kc_linear_unstage(s, p);
         free(p);
-        ke_log(0, "cuda backend: uploading weight %s failed", w->name ? w->name : "?");
+        ke_log(0, "cuda backend: uploading weight %s failed", name);
         return -1;
     }
     l->prepared = p;
     l->owner = be;
-    s->weights += p->bytes;
+    s->weights += resident ? p->wbytes : 0;
+    s->cap_used += resident ? p->wbytes : 0;
     s->in_use += p->bytes;
-    if (s->in_use > s->peak) {
-        s->peak = s->in_use;
-    }
+    kc_budget_note_peak(s);
     return 0;
 }
 
@@ -174,13 +207,20 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
         return;
     }
     cudaStreamSynchronize(s->stream);
+    const bool streamed = p->host != NULL;
+    kc_linear_unstage(s, p);
     cudaFree(p->w);
     cudaFree(p->b);
     cudaFree(p->bb);
-    s->weights -= p->bytes;
+    if (!streamed) {
+        s->weights -= p->wbytes;
+    }
     s->in_use -= p->bytes;
     free(p);
     l->prepared = NULL;
+    if (streamed && s->streamed == 0) {
+        kc_stream_free_all(s);   // the last streamed weight is gone: so are its slots
+    }
 }
 
 // out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
@@ -188,7 +228,7 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
 int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
                        int kind, const float * gate, const float * bias, const uint16_t * w)
 {
-    const struct kc_linear * p = l->prepared;
+    struct kc_linear * p = l->prepared;
     struct kc_gemm_plan * g = kc_gemm_plan_find(s, M, l->n_out, l->n_in, p->b != NULL, kind);
     if (!g) {
         if (kind == GEMM_F32) {
@@ -203,11 +243,14 @@ int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t
         const void * bp = bias ? (const void *) bias : g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
         cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp));
     }
+    if (!w && !(w = kc_linear_weight(s, p))) {
+        return -1;   // recorded
+    }
     const float one = 1.0f, zero = 0.0f;
     const bool resid = kind == GEMM_RESID || kind == GEMM_RESID_VEC;
     const void * alpha = kind == GEMM_RESID_VEC ? (const void *) gate : (const void *) &one;
     PROF_BEGIN(s, KC_CLASS_GEMM);
-    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, w ? w : p->w, g->a, xb, g->b, resid ? &one : &zero, out, g->c,
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, w, g->a, xb, g->b, resid ? &one : &zero, out, g->c,
                                        out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
     PROF_END(s);
     if (st != CUBLAS_STATUS_SUCCESS) {
@@ -396,7 +439,7 @@ void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct k
 static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, int64_t M, const struct ke_linear * l,
                           const float * gate, const int32_t * sel)
 {
-    const struct kc_linear * p = l->prepared;
+    struct kc_linear * p = l->prepared;
     const int64_t D = l->n_out, K = l->n_in;
     if (s->no_resid || (gate && sel) || (gate && K % 8 != 0)) {
         return false;
@@ -412,9 +455,13 @@ static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, i
     float * gb = NULL;
     uint16_t * gw = NULL;
     if (gate) {
+        const uint16_t * w0 = kc_linear_weight(s, p);
+        if (!w0) {
+            return true;   // failure recorded: nothing more to run
+        }
         gw = kc_alloc(s, (size_t) (D * K) * 2);
         gb = p->b ? kc_alloc(s, (size_t) D * 4) : NULL;
-        if (!gw || (p->b && !gb) || kc_scale_rows_bf16(gw, p->w, gate, D, K, s->stream) != 0) {
+        if (!gw || (p->b && !gb) || kc_scale_rows_bf16(gw, w0, gate, D, K, s->stream) != 0) {
             kc_free(s, gw);
             kc_free(s, gb);
             return false;

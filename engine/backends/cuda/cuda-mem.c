@@ -15,7 +15,11 @@ int kc_fail(struct kc_state * s, const char * what, const char * detail)
 
 int kc_fail_nomem(struct kc_state * s, const char * what, size_t bytes)
 {
-    ke_be_fail(s->be, KE_STATUS_NOMEM, "out of device memory for %s (%zu bytes, %zu in use)", what, bytes, s->in_use);
+    const double g = 1073741824.0;
+    ke_be_fail(s->be, KE_STATUS_NOMEM,
+               "out of device memory for %s (%.1f MiB; %.2f GiB in use, device budget %.2f GiB; a larger --vram "
+               "or a smaller size may help)",
+               what, (double) bytes / 1048576.0, (double) s->in_use / g, (double) s->budget / g);
     return -1;
 }
 
@@ -123,6 +127,37 @@ static void release_free_blocks(struct kc_state * s)
         b = n;
     }
     s->free_list = NULL;
+    s->cached = 0;
+}
+
+void kc_budget_note_peak(struct kc_state * s)
+{
+    if (s->in_use > s->peak) {
+        s->peak = s->in_use;
+    }
+}
+
+// Caller holds s->mu (or is single-threaded: prepare).
+static int budget_fit_locked(struct kc_state * s, size_t n)
+{
+    if (!s->budget) {
+        return 0;
+    }
+    if (s->in_use + s->cached + n > s->budget && s->cached) {
+        release_free_blocks(s);
+    }
+    if (s->in_use + n > s->budget) {
+        return -1;
+    }
+    return 0;
+}
+
+int kc_budget_fit(struct kc_state * s, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    const int rc = budget_fit_locked(s, n);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 void * kc_alloc(struct kc_state * s, size_t n)
@@ -140,8 +175,15 @@ void * kc_alloc(struct kc_state * s, size_t n)
     if (best) {
         b = *best;
         *best = b->next;
+        s->cached -= b->size;
     } else {
         void * p = NULL;
+        if (budget_fit_locked(s, want) != 0) {
+            pthread_mutex_unlock(&s->mu);
+            ke_log(1, "cuda backend: %zu bytes would pass the device budget (%zu of %zu in use)", n, s->in_use,
+                   s->budget);
+            return NULL;
+        }
         if (cudaMalloc(&p, want) != cudaSuccess) {
             cudaGetLastError();
             release_free_blocks(s);
@@ -182,6 +224,7 @@ void kc_free(struct kc_state * s, void * p)
             struct kc_block * b = *pp;
             *pp = b->next;
             s->in_use -= b->size;
+            s->cached += b->size;
             b->next = s->free_list;
             s->free_list = b;
             break;

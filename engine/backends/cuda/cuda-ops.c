@@ -124,6 +124,8 @@ static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
     st->bytes_in_use = s->in_use;
     st->bytes_peak = s->peak;
     st->bytes_weights = s->weights;
+    st->bytes_budget = s->budget;
+    st->bytes_streamed = s->streamed;
     st->ms_gemm = s->ms[KC_CLASS_GEMM];
     st->ms_attention = s->ms[KC_CLASS_ATTN];
     st->ms_other = s->ms[KC_CLASS_OTHER];
@@ -135,6 +137,40 @@ static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
         s->op_ms[j] = 0.0;
     }
     s->peak = s->in_use;
+}
+
+#define KC_MARGIN ((size_t) 1 << 30)   // device memory left to the driver, cuDNN and other programs
+
+// budget 0: the free device memory now plus what this backend holds, minus the margin.
+static void cu_set_memory(struct ke_backend * be, size_t budget, size_t weight_cap)
+{
+    struct kc_state * s = kc_st(be);
+    if (!budget) {
+        size_t fr = 0, total = 0;
+        if (cudaMemGetInfo(&fr, &total) != cudaSuccess) {
+            cudaGetLastError();
+            fr = 0;
+        }
+        fr += s->in_use + s->cached;
+        budget = fr > KC_MARGIN ? fr - KC_MARGIN : fr / 2;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->budget = budget;
+    s->weight_cap = weight_cap;
+    s->cap_used = 0;
+    pthread_mutex_unlock(&s->mu);
+    ke_log(2, "cuda backend: device budget %.2f GiB%s", (double) budget / 1073741824.0,
+           weight_cap == SIZE_MAX ? "" : ", resident weights capped");
+}
+
+static void cu_memory(struct ke_backend * be, size_t * budget, size_t * in_use, size_t * peak)
+{
+    struct kc_state * s = kc_st(be);
+    pthread_mutex_lock(&s->mu);
+    *budget = s->budget;
+    *in_use = s->in_use;
+    *peak = s->peak;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void cu_profile(struct ke_backend * be, int on)
@@ -194,6 +230,9 @@ static const struct ke_backend_ops g_cuda_ops = {
     .stats = cu_stats,
     .profile = cu_profile,
     .status = kc_status,
+    .set_memory = cu_set_memory,
+    .prefetch = cu_prefetch,
+    .memory = cu_memory,
 };
 
 // --- creation ----------------------------------------------------------------------------------
@@ -256,6 +295,8 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
         return ke_err(err, KE_STATUS_NOMEM, "backend 'cuda': no device memory for the GEMM workspace"), NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    s->in_use = s->lt_ws_size;   // the GEMM workspace counts against the budget
+    s->peak = s->in_use;
     const char * a = getenv("KINORA_CUDA_ATTN");
     s->attn = !a ? KC_ATTN_AUTO
               : strcmp(a, "cudnn") == 0 ? KC_ATTN_CUDNN
@@ -270,6 +311,7 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
     s->profiling = prof && atoi(prof) != 0;
     g_cuda_be.precision = KE_PRECISION_BF16;
     g_cuda_be.impl = s;
+    cu_set_memory(&g_cuda_be, 0, SIZE_MAX);   // the default budget: free memory minus the margin
     g_cuda_ready = 1;
     struct cudaDeviceProp prop;
     if (cudaGetDeviceProperties(&prop, s->device) == cudaSuccess) {

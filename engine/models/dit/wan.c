@@ -44,6 +44,7 @@ struct ke_dit {
     // RoPE angles for the last latent grid (backend memory), rebuilt only when the grid changes
     float * rope;
     int rope_f, rope_h, rope_w;
+    int64_t ffn_chunk;                     // tokens per FFN pass (0: all at once)
 };
 
 struct ke_dit_context {
@@ -220,12 +221,9 @@ enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w,
         LIN(sv, "self_attn.v", D, D)
         LIN(so, "self_attn.o", D, D)
         LIN(cq, "cross_attn.q", D, D)
-        LIN(ck, "cross_attn.k", D, D)
-        LIN(cv, "cross_attn.v", D, D)
         LIN(co, "cross_attn.o", D, D)
         LIN(ffn0, "ffn.0", F, D)
         LIN(ffn2, "ffn.2", D, F)
-#undef LIN
         int64_t ms[3] = { 1, 6, D }, vs[1] = { D };
 #define VEC(field, name, nd, shape)                                          \
         snprintf(n, sizeof(n), "blocks.%d.%s", i, name);                     \
@@ -246,6 +244,15 @@ enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w,
         }
 #undef VEC
     }
+    // the text's K/V projections run once per prompt, not per step: prepared last, so a backend with a
+    // memory budget streams them before any weight the sampling steps read
+    for (int i = 0; i < c->num_layers; i++) {
+        struct dit_block * b = &d->blocks[i];
+        char n[128];
+        LIN(ck, "cross_attn.k", D, D)
+        LIN(cv, "cross_attn.v", D, D)
+    }
+#undef LIN
     *out = d;
     return KE_STATUS_OK;
 }
@@ -435,6 +442,104 @@ static void * carve(char ** cur, size_t n)
     return p;
 }
 
+// The activation arena of one forward: element counts and element sizes of its N_ARENA buffers (in
+// the order ke_dit_forward carves them), and the total bytes. Lf: tokens per FFN pass.
+#define N_ARENA 20
+static size_t arena_plan(const struct ke_dit_config * c, int F, int H, int W, int64_t U, size_t xe, int64_t Lf,
+                         size_t * sizes, size_t * elem)
+{
+    const int64_t P = (int64_t) c->patch_h * c->patch_w, D = c->dim, FF = c->ffn_dim;
+    const int64_t L = (int64_t) F * (H / c->patch_h) * (W / c->patch_w);
+    const int64_t K_in = (int64_t) c->in_dim * P, K_out = P * c->out_dim;
+    const size_t sz[N_ARENA] = {
+        (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
+        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (Lf * FF),
+        (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
+        (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
+        (size_t) (U * 2 * D), (size_t) L,
+    };
+    size_t need = 0;
+    for (size_t i = 0; i < N_ARENA; i++) {
+        sizes[i] = sz[i];
+        elem[i] = (i == 3 || i == 7 || i == 8 || i == 9) ? xe : sizeof(float);   // the ke_xbuf ones
+        need += (sizes[i] * elem[i] + 255) & ~(size_t) 255;
+    }
+    return need;
+}
+
+enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, int W, size_t xbuf_elem,
+                                  size_t budget, struct ke_dit_mem_plan * plan, struct ke_error * err)
+{
+    struct ke_dit_config cfg;
+    memset(plan, 0, sizeof(*plan));
+    const enum ke_status st = ke_dit_config_from(&cfg, w, NULL, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    const struct ke_dit_config * c = &cfg;
+    const size_t D = (size_t) c->dim, FF = (size_t) c->ffn_dim, T = (size_t) c->text_len;
+    const size_t P = (size_t) c->patch_h * c->patch_w, xe = xbuf_elem;
+    const struct ke_tensor * f0 = ke_tset_get(w, "blocks.0.ffn.0.weight");
+    const size_t we = f0 && f0->type == KE_DTYPE_F8_E4M3 ? 1 : 2;   // fp8 stays fp8 on the device
+    const size_t top = D * (size_t) c->in_dim * P + D * (size_t) c->text_dim + D * D + D * (size_t) c->freq_dim +
+                       D * D + 6 * D * D + P * (size_t) c->out_dim * D;
+    plan->block = (6 * D * D + 2 * D * FF) * we;
+    plan->weights = (top + (size_t) c->num_layers * (8 * D * D + 2 * D * FF)) * we;
+    const int64_t L = (int64_t) F * (H / c->patch_h) * (W / c->patch_w);
+    const size_t rope = (size_t) L * (D / (size_t) c->num_heads) * 4;
+    const size_t contexts = 2 * (T * D * 4 + (size_t) c->num_layers * 2 * T * D * xe);
+    // per-GEMM scratch: a gate-scaled weight copy, the bf16 dequantization of an fp8 weight, one f32
+    // [L, dim] buffer (the unfused fallbacks) and room for the attention workspaces
+    const size_t scratch = D * FF * 2 * (we == 1 ? 2 : 1) + (size_t) L * D * 4 + ((size_t) 128 << 20);
+    int64_t Lf = L;
+    size_t sizes[N_ARENA], elem[N_ARENA];
+    size_t act = 0;
+    for (;;) {
+        act = arena_plan(c, F, H, W, 2, xe, Lf, sizes, elem);
+        act += act / 4;   // size classes round a block up by up to 25 %; the arena is one block
+        act += rope + contexts + scratch;
+        const size_t w_min = plan->weights < 2 * plan->block ? plan->weights : 2 * plan->block;
+        if (act + w_min <= budget || Lf <= 512) {
+            break;
+        }
+        Lf = (Lf + 1) / 2;
+    }
+    plan->activations = act;
+    plan->ffn_chunk = Lf < L ? Lf : 0;
+    if (act + plan->weights <= budget) {
+        plan->weight_cap = SIZE_MAX;
+        plan->fits = true;
+        return KE_STATUS_OK;
+    }
+    plan->streams = true;
+    const size_t fixed = act + 2 * plan->block;
+    plan->fits = fixed < budget;
+    plan->weight_cap = plan->fits ? budget - fixed : 0;
+    return KE_STATUS_OK;
+}
+
+void ke_dit_set_ffn_chunk(struct ke_dit * d, int64_t tokens)
+{
+    d->ffn_chunk = tokens > 0 ? tokens : 0;
+}
+
+// The linears one block's forward reads, in order (the text K/V projections only make the context).
+static int block_linears(struct dit_block * b, struct ke_linear ** ls)
+{
+    struct ke_linear * l[] = { &b->sq, &b->sk, &b->sv, &b->so, &b->cq, &b->co, &b->ffn0, &b->ffn2 };
+    memcpy(ls, l, sizeof l);
+    return (int) (sizeof l / sizeof l[0]);
+}
+
+static void prefetch_block(struct ke_dit * d, int i)
+{
+    if (i < d->cfg.num_layers && d->be->ops->prefetch) {
+        struct ke_linear * ls[8];
+        const int n = block_linears(&d->blocks[i], ls);
+        d->be->ops->prefetch(d->be, ls, n);
+    }
+}
+
 enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
                               const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
                               const float * t_in, int n_t, float * out,
@@ -463,8 +568,8 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         return ke_err(err, KE_STATUS_SHAPE, "DiT got %d timesteps; expected 1 or one per token (%lld)", n_t,
                       (long long) L);
     }
-    const int64_t D = c->dim, T = c->text_len, FF = c->ffn_dim, P = (int64_t) c->patch_h * c->patch_w;
-    const int64_t K_in = (int64_t) c->in_dim * P, K_out = P * c->out_dim;
+    const int64_t D = c->dim, T = c->text_len, P = (int64_t) c->patch_h * c->patch_w;
+    const int64_t K_out = P * c->out_dim;
     const int hd = (int) (D / c->num_heads);
     const float eps = c->eps;
 
@@ -497,21 +602,11 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     const int64_t U = n_u;
 
     // activation buffers: sizes in elements; f32 (4 bytes) except the ke_xbuf ones (xbuf_elem bytes)
-    size_t need = 0;
     const size_t xe = op->xbuf_elem;
-    const size_t sizes[] = {
-        (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
-        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
-        (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
-        (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
-        (size_t) (U * 2 * D), (size_t) L,
-    };
-    const size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
-    size_t elem[sizeof(sizes) / sizeof(sizes[0])];
-    for (size_t i = 0; i < n_sizes; i++) {
-        elem[i] = (i == 3 || i == 7 || i == 8 || i == 9) ? xe : sizeof(float);   // the ke_xbuf ones
-        need += (sizes[i] * elem[i] + 255) & ~(size_t) 255;
-    }
+    const int64_t Lf = d->ffn_chunk > 0 && d->ffn_chunk < L ? d->ffn_chunk : L;   // tokens per FFN pass
+    size_t sizes[N_ARENA], elem[N_ARENA];
+    const size_t n_sizes = N_ARENA;
+    const size_t need = arena_plan(c, F, H, W, U, xe, Lf, sizes, elem);
     if (need > d->arena_size) {
         ke_be_free(be, d->arena);
         d->arena = ke_be_alloc(be, need);
@@ -519,12 +614,13 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         if (!d->arena) {
             free(uniq);
             free(sel);
-            return ke_err(err, KE_STATUS_NOMEM, "out of memory for DiT activations (%.1f MiB at %lld tokens)",
-                          (double) need / 1048576.0, (long long) L);
+            char note[96];
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory for DiT activations (%.1f MiB at %lld tokens)%s",
+                          (double) need / 1048576.0, (long long) L, ke_be_mem_note(be, note, sizeof note));
         }
     }
     char * cur = d->arena;
-    void * bufs[sizeof(sizes) / sizeof(sizes[0])];
+    void * bufs[N_ARENA];
     for (size_t i = 0; i < n_sizes; i++) {
         bufs[i] = carve(&cur, sizes[i] * elem[i]);
     }
@@ -537,7 +633,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     float * v = bufs[6];
     struct ke_xbuf * qx = bufs[7];         // (L, D) attention q, k, v
     struct ke_xbuf * kx = bufs[8];
-    struct ke_xbuf * hx = bufs[9];         // (L, FF) FFN hidden state
+    struct ke_xbuf * hx = bufs[9];         // (Lf, FF) FFN hidden state of one token chunk
     float * hout = bufs[10];               // (L, ph pw out_dim)
     float * vout = bufs[11];               // (out_dim, F, H, W)
     float * sinus = bufs[12];              // (U, freq_dim)
@@ -663,6 +759,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
 
     const int32_t * sd = sel ? sel_dev : NULL;
     const float attn_scale = 1.0f / sqrtf((float) hd);
+    prefetch_block(d, 0);
     for (int li = 0; li < c->num_layers; li++) {
         if (abort && abort(abort_user)) {
             st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
@@ -672,6 +769,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
             goto done;   // an op of the previous block failed (read below)
         }
         const struct dit_block * b = &d->blocks[li];
+        prefetch_block(d, li + 1);   // a streaming backend uploads the next block while this one runs
         // m[k] = modulation[k] + e0[k], per distinct timestep
         for (int64_t u = 0; u < U; u++) {
             op->add(be, mod + u * 6 * D, e0 + u * 6 * D, b->modulation, 6 * D);
@@ -696,10 +794,17 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         qk_to_xbuf(d, qx, q, L, b->c_norm_q, NULL);
         op->attention_x(be, ox, qx, ctx->kx[li], ctx->vx[li], L, T, c->num_heads, hd, attn_scale);
         op->linear_gated_add_x(be, x, ox, L, &b->co, NULL, 0, NULL, q);
-        // feed-forward: LayerNorm + modulate -> ffn.0 + GELU -> ffn.2, gated into x
+        // feed-forward: LayerNorm + modulate -> ffn.0 + GELU -> ffn.2, gated into x; in chunks of Lf
+        // tokens when the hidden state of all of them would not fit the memory budget (rows are
+        // independent, so the chunks give the same result)
         op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, mod + 3 * D, mod + 4 * D, 6 * D, sd);
-        op->linear_gelu_x(be, hx, xn, L, &b->ffn0);
-        op->linear_gated_add_x(be, x, hx, L, &b->ffn2, mod + 5 * D, 6 * D, sd, q);
+        for (int64_t t0 = 0; t0 < L; t0 += Lf) {
+            const int64_t m = L - t0 < Lf ? L - t0 : Lf;
+            const struct ke_xbuf * xc = (const struct ke_xbuf *) ((const char *) xn + (size_t) (t0 * D) * xe);
+            op->linear_gelu_x(be, hx, xc, m, &b->ffn0);
+            op->linear_gated_add_x(be, x + t0 * D, hx, m, &b->ffn2, mod + 5 * D, 6 * D, sd ? sd + t0 : NULL,
+                                   q + t0 * D);
+        }
         if (d->tap) {
             char name[32];
             snprintf(name, sizeof(name), "inter.block%d", li);

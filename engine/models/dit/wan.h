@@ -54,5 +54,25 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
                               const float * t, int n_t, float * out,
                               ke_abort_fn abort, void * abort_user, struct ke_error * err);
 
+// --- device memory budget ---
+// How a DiT run fits a device memory budget (ke_dit_plan_memory). Sizes in bytes.
+struct ke_dit_mem_plan {
+    size_t weights;       // every linear's weight as the device keeps it (bf16; fp8 checkpoints as fp8)
+    size_t block;         // weights one block's forward reads (what streams per block)
+    size_t activations;   // forward arena, RoPE table, both text contexts, scratch and workspaces
+    size_t weight_cap;    // resident weight cap for ke_be_set_memory (SIZE_MAX: everything resident)
+    int64_t ffn_chunk;    // tokens per FFN pass (0: all at once)
+    bool streams;         // some weights stay in host memory and stream per block
+    bool fits;            // false: even streaming everything leaves too little for the activations
+};
+// Plan a forward at latent size F x H x W (latent frames and pixels) with the weights of `w` on a
+// backend whose xbuf has xbuf_elem bytes, within `budget` bytes. Weights stay resident while they fit
+// beside the activations; past that, blocks stream through a double buffer of two blocks; when even
+// then the activations do not fit, the FFN runs in token chunks.
+enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, int W, size_t xbuf_elem,
+                                  size_t budget, struct ke_dit_mem_plan * plan, struct ke_error * err);
+// Tokens per FFN pass (0: all); the plan's ffn_chunk.
+void ke_dit_set_ffn_chunk(struct ke_dit * d, int64_t tokens);
+
 // FLOPs of one forward at this latent size (2 per multiply-add), for benchmarks.
 double ke_dit_forward_flops(const struct ke_dit_config * cfg, int F, int H, int W, bool with_context);

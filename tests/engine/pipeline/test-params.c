@@ -1,4 +1,5 @@
 /* Tests for engine/pipeline/params.c: per-task defaults and validation messages. */
+#include <math.h>
 #include <string.h>
 
 #include "test-util.h"
@@ -75,6 +76,29 @@ test_bad_size (void)
   g_assert_cmpint (ke_gen_params_validate (&p, NULL), ==, KE_STATUS_INVALID);
 }
 
+/* the device memory budget: 0 (default) or KE_MIN_VRAM_GIB..KE_MAX_VRAM_GIB, finite */
+static void
+test_vram (void)
+{
+  struct ke_gen_params p = ke_gen_params_default (KE_TASK_TI2V_5B);
+  g_assert_cmpfloat (p.vram_gib, ==, 0.0f);
+  const float good[] = { 0.0f, 1.0f, 8.0f, 12.5f, 1024.0f };
+  for (size_t i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      p.vram_gib = good[i];
+      g_assert_cmpint (ke_gen_params_validate (&p, NULL), ==, KE_STATUS_OK);
+    }
+  const float bad[] = { -1.0f, 0.5f, 1025.0f, NAN, INFINITY };
+  for (size_t i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      struct ke_error err = { 0 };
+      p.vram_gib = bad[i];
+      g_assert_cmpint (ke_gen_params_validate (&p, &err), ==, KE_STATUS_INVALID);
+      g_assert_nonnull (strstr (err.msg, "device memory budget"));
+      g_assert_nonnull (strstr (err.msg, "1..1024 GiB"));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -83,5 +107,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/negative-prompt", test_negative_prompt);
   g_test_add_func ("/params/bad-frames", test_bad_frames);
   g_test_add_func ("/params/bad-size", test_bad_size);
+  g_test_add_func ("/params/vram", test_vram);
   return g_test_run ();
 }

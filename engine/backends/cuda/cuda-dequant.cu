@@ -1,0 +1,68 @@
+// Kinora engine: dequantization kernels (fp8 e4m3, ggml Q8_0 and Q4_K) into bf16; one thread per
+// value, the decoding itself in quant-blocks.h (shared with a CPU test).
+#include <cuda_bf16.h>
+
+#include "backends/cuda/cuda-dequant.h"
+#include "backends/cuda/quant-blocks.h"
+
+static __device__ __forceinline__ uint16_t to_bf16(float f)
+{
+    __nv_bfloat16 b = __float2bfloat16_rn(f);
+    return *reinterpret_cast<uint16_t *>(&b);
+}
+
+__global__ void k_fp8(uint16_t * dst, const uint8_t * src, int64_t n, float scale)
+{
+    const int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        dst[i] = to_bf16(kq_fp8_e4m3(src[i]) * scale);
+    }
+}
+
+__global__ void k_q8_0(uint16_t * dst, const uint8_t * src, int64_t n)
+{
+    const int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        dst[i] = to_bf16(kq_q8_0(src + (i / KQ_Q8_0_VALUES) * KQ_Q8_0_BYTES, (int) (i % KQ_Q8_0_VALUES)));
+    }
+}
+
+__global__ void k_q4_k(uint16_t * dst, const uint8_t * src, int64_t n)
+{
+    const int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        dst[i] = to_bf16(kq_q4_k(src + (i / KQ_Q4_K_VALUES) * KQ_Q4_K_BYTES, (int) (i % KQ_Q4_K_VALUES)));
+    }
+}
+
+static unsigned grid(int64_t n)
+{
+    return (unsigned) ((n + 255) / 256);
+}
+
+extern "C" int kc_fp8e4m3_to_bf16(uint16_t * dst, const void * src, int64_t n, float scale, cudaStream_t s)
+{
+    if (n <= 0) {
+        return 0;
+    }
+    k_fp8<<<grid(n), 256, 0, s>>>(dst, (const uint8_t *) src, n, scale);
+    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
+}
+
+extern "C" int kc_q8_0_to_bf16(uint16_t * dst, const void * blocks, int64_t n, cudaStream_t s)
+{
+    if (n <= 0 || n % KQ_Q8_0_VALUES) {
+        return n == 0 ? 0 : -1;
+    }
+    k_q8_0<<<grid(n), 256, 0, s>>>(dst, (const uint8_t *) blocks, n);
+    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
+}
+
+extern "C" int kc_q4_k_to_bf16(uint16_t * dst, const void * blocks, int64_t n, cudaStream_t s)
+{
+    if (n <= 0 || n % KQ_Q4_K_VALUES) {
+        return n == 0 ? 0 : -1;
+    }
+    k_q4_k<<<grid(n), 256, 0, s>>>(dst, (const uint8_t *) blocks, n);
+    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
+}
