@@ -1,4 +1,4 @@
-// Kinora engine: dequantization kernels (fp8 e4m3, ggml Q8_0 and Q4_K) into bf16; one thread per
+// Kinora engine: dequantization kernels (fp8 e4m3 and the ggml block types) into bf16; one thread per
 // value, the decoding itself in quant-blocks.h (shared with a CPU test).
 #include <cuda_bf16.h>
 
@@ -66,3 +66,30 @@ extern "C" int kc_q4_k_to_bf16(uint16_t * dst, const void * blocks, int64_t n, c
     k_q4_k<<<grid(n), 256, 0, s>>>(dst, (const uint8_t *) blocks, n);
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
+
+// The other block types: one kernel and one launcher each, from the decoder kq_<t> in quant-blocks.h.
+#define KC_BLOCK_KERNEL(t, T)                                                                           \
+    __global__ void k_##t(uint16_t * dst, const uint8_t * src, int64_t n)                               \
+    {                                                                                                   \
+        const int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;                              \
+        if (i < n) {                                                                                    \
+            dst[i] = to_bf16(kq_##t(src + (i / KQ_##T##_VALUES) * KQ_##T##_BYTES, (int) (i % KQ_##T##_VALUES))); \
+        }                                                                                               \
+    }                                                                                                   \
+    extern "C" int kc_##t##_to_bf16(uint16_t * dst, const void * blocks, int64_t n, cudaStream_t s)     \
+    {                                                                                                   \
+        if (n <= 0 || n % KQ_##T##_VALUES) {                                                            \
+            return n == 0 ? 0 : -1;                                                                     \
+        }                                                                                               \
+        k_##t<<<grid(n), 256, 0, s>>>(dst, (const uint8_t *) blocks, n);                                \
+        return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;                                           \
+    }
+
+KC_BLOCK_KERNEL(q4_0, Q4_0)
+KC_BLOCK_KERNEL(q4_1, Q4_1)
+KC_BLOCK_KERNEL(q5_0, Q5_0)
+KC_BLOCK_KERNEL(q5_1, Q5_1)
+KC_BLOCK_KERNEL(q2_k, Q2_K)
+KC_BLOCK_KERNEL(q3_k, Q3_K)
+KC_BLOCK_KERNEL(q5_k, Q5_K)
+KC_BLOCK_KERNEL(q6_k, Q6_K)

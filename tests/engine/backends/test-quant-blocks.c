@@ -1,14 +1,18 @@
 /* Tests for engine/backends/cuda/quant-blocks.h, the element decoders the CUDA dequantization kernels
- * run (fp8 e4m3fn, ggml block_q8_0 and block_q4_K), on the CPU: known values, and every value of
- * random blocks against a reference written the other way round, as a whole-block loop in ggml's order
- * (dequantize_row_q8_0 / dequantize_row_q4_K: per 64-value chunk, two sub-blocks, low nibbles first).
- * Both compute the same float expressions, so they must agree exactly. */
+ * run (fp8 e4m3fn and every GGUF block type), on the CPU: known values, every value of random blocks
+ * against a reference written the other way round, as a whole-block loop in ggml's order
+ * (dequantize_row_q8_0 / dequantize_row_q4_K: per 64-value chunk, two sub-blocks, low nibbles first),
+ * and every value of every block type against the engine's own row dequantizer (core/quant.c,
+ * ke_dequant_row_f32), on random blocks and on every quantized tensor of the GGUF fixtures.
+ * All compute the same float expressions in the same order, so they must agree bit for bit (tolerance
+ * 0: the decoders exist to give the CUDA kernels the CPU's values). */
 #include <math.h>
 #include <string.h>
 
 #include "test-util.h"
 #include "backends/cuda/quant-blocks.h"
 #include "core/tensor.h"
+#include "loaders/loaders.h"
 
 static uint64_t rng = 0x853c49e6748fea9bull;
 
@@ -150,6 +154,117 @@ test_q4_k (void)
     }
 }
 
+/* One decoder per block type, with its block size and the offsets of its f16 fields (made finite in
+ * random blocks: an infinite or NaN scale is not what the comparison is about). */
+struct qcase
+{
+  enum ke_dtype type;
+  float (*dec) (const uint8_t *, int);
+  int values, bytes;
+  int f16_at[2];   /* -1: none */
+};
+
+static const struct qcase g_cases[] = {
+  { KE_DTYPE_Q8_0, kq_q8_0, KQ_Q8_0_VALUES, KQ_Q8_0_BYTES, { 0, -1 } },
+  { KE_DTYPE_Q4_0, kq_q4_0, KQ_Q4_0_VALUES, KQ_Q4_0_BYTES, { 0, -1 } },
+  { KE_DTYPE_Q4_1, kq_q4_1, KQ_Q4_1_VALUES, KQ_Q4_1_BYTES, { 0, 2 } },
+  { KE_DTYPE_Q5_0, kq_q5_0, KQ_Q5_0_VALUES, KQ_Q5_0_BYTES, { 0, -1 } },
+  { KE_DTYPE_Q5_1, kq_q5_1, KQ_Q5_1_VALUES, KQ_Q5_1_BYTES, { 0, 2 } },
+  { KE_DTYPE_Q2_K, kq_q2_k, KQ_Q2_K_VALUES, KQ_Q2_K_BYTES, { 80, 82 } },
+  { KE_DTYPE_Q3_K, kq_q3_k, KQ_Q3_K_VALUES, KQ_Q3_K_BYTES, { 108, -1 } },
+  { KE_DTYPE_Q4_K, kq_q4_k, KQ_Q4_K_VALUES, KQ_Q4_K_BYTES, { 0, 2 } },
+  { KE_DTYPE_Q5_K, kq_q5_k, KQ_Q5_K_VALUES, KQ_Q5_K_BYTES, { 0, 2 } },
+  { KE_DTYPE_Q6_K, kq_q6_k, KQ_Q6_K_VALUES, KQ_Q6_K_BYTES, { 208, -1 } },
+};
+
+static const struct qcase *
+qcase_of (enum ke_dtype t)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (g_cases); i++)
+    if (g_cases[i].type == t)
+      return &g_cases[i];
+  return NULL;
+}
+
+/* Every value of n_blocks blocks of type c->type at src: the decoder equals ke_dequant_row_f32 bit for
+ * bit. `what` names the data in a failure. */
+static void
+check_blocks (const struct qcase *c, const uint8_t *src, int64_t n_blocks, const char *what)
+{
+  const int64_t n = n_blocks * c->values;
+  float *ref = g_new (float, n);
+  ke_dequant_row_f32 (c->type, src, ref, n);
+  for (int64_t i = 0; i < n; i++)
+    {
+      const float got = c->dec (src + (i / c->values) * c->bytes, (int) (i % c->values));
+      if (memcmp (&got, &ref[i], sizeof got) != 0)
+        g_error ("%s (%s): value %lld is %.9g, ke_dequant_row_f32 gives %.9g", what, ke_dtype_name (c->type),
+                 (long long) i, got, ref[i]);
+    }
+  g_free (ref);
+}
+
+static void
+test_random_vs_engine (void)
+{
+  g_assert_cmpint (G_N_ELEMENTS (g_cases), ==, KE_DTYPE_COUNT - KE_DTYPE_Q8_0);   /* every block type */
+  for (size_t k = 0; k < G_N_ELEMENTS (g_cases); k++)
+    {
+      const struct qcase *c = &g_cases[k];
+      g_assert_cmpint ((int64_t) ke_dtype_size (c->type), ==, c->bytes);
+      g_assert_cmpint (ke_dtype_block (c->type), ==, c->values);
+      enum { NB = 300 };
+      uint8_t *buf = g_malloc ((size_t) NB * c->bytes);
+      for (size_t i = 0; i < (size_t) NB * c->bytes; i++)
+        buf[i] = rbyte ();
+      for (int b = 0; b < NB; b++)
+        for (int f = 0; f < 2; f++)
+          if (c->f16_at[f] >= 0)
+            buf[(size_t) b * c->bytes + c->f16_at[f] + 1] &= 0xbb;   /* exponent < 31: finite (subnormals too) */
+      check_blocks (c, buf, NB, "random blocks");
+      g_free (buf);
+    }
+}
+
+/* Every block-quantized tensor of every GGUF fixture (ggml's quantizers): the decoders give the
+ * engine's values. Each fixture type must be met. */
+static void
+test_fixtures_vs_engine (void)
+{
+  static const char *const files[] = { "q8_0", "q4_0", "q5_1", "q3_K", "q4_K", "q5_K", "q6_K" };
+  static const enum ke_dtype want[] = { KE_DTYPE_Q8_0, KE_DTYPE_Q4_0, KE_DTYPE_Q5_1, KE_DTYPE_Q3_K,
+                                        KE_DTYPE_Q4_K, KE_DTYPE_Q5_K, KE_DTYPE_Q6_K };
+  const char *const models[] = { "t2v", "ti2v" };
+  for (size_t m = 0; m < G_N_ELEMENTS (models); m++)
+    for (size_t f = 0; f < G_N_ELEMENTS (files); f++)
+      {
+        g_autofree char *name = g_strdup_printf ("gguf/wan-%s-tiny-%s.gguf", models[m], files[f]);
+        g_autofree char *path = test_fixture_path (name);
+        if (!test_require_fixture (path))
+          return;
+        struct ke_error err = { 0 };
+        struct ke_tensor_set *ts = NULL;
+        g_assert_cmpint (ke_weights_open (&ts, path, &err), ==, KE_STATUS_OK);
+        int seen = 0;
+        for (int i = 0; i < ke_tset_count (ts); i++)
+          {
+            const struct ke_tensor *t = ke_tset_at (ts, i);
+            if (!ke_dtype_is_quantized (t->type))
+              continue;
+            const struct qcase *c = qcase_of (t->type);
+            g_assert_nonnull (c);
+            const int64_t n = ke_tensor_nelements (t);
+            g_assert_cmpint (n % c->values, ==, 0);
+            g_autofree char *what = g_strdup_printf ("%s %s", name, t->name);
+            check_blocks (c, t->data, n / c->values, what);
+            seen += t->type == want[f];
+          }
+        if (seen == 0)
+          g_error ("%s: no %s tensor", name, ke_dtype_name (want[f]));
+        ke_tset_free (ts);
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -157,5 +272,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quant-blocks/f16-fp8", test_f16_fp8);
   g_test_add_func ("/quant-blocks/q8_0", test_q8_0);
   g_test_add_func ("/quant-blocks/q4_k", test_q4_k);
+  g_test_add_func ("/quant-blocks/random-vs-engine", test_random_vs_engine);
+  g_test_add_func ("/quant-blocks/fixtures-vs-engine", test_fixtures_vs_engine);
   return g_test_run ();
 }
