@@ -23,6 +23,15 @@ bool kinora_arg_double (const char *cmd, const char *opt, const char *value, dou
 bool kinora_arg_size (const char *cmd, const char *opt, const char *value, int min, int max, int *width,
                       int *height);
 
+/* --lora FILE[:STRENGTH[:STRENGTH_HIGH]] (issue 14): the file (a path may hold ':' itself: only a
+ * trailing ":number" or ":number:number" is taken as strengths), strengths in
+ * [-KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH], default 1; strength_high defaults to strength. With
+ * allow_high false a second number is refused. Appends to specs[*n] (at most KE_MAX_LORAS); the path
+ * points into value. */
+struct ke_lora_spec;
+bool kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_high, struct ke_lora_spec *specs,
+                      int *n);
+
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing
  * value, else a stray argument at argv[optind]) under opterr = 0 and an optstring starting with ':';

@@ -24,6 +24,9 @@ struct ke_eval_args {
     const char * out;           // output safetensors file
     const char * backend;       // "cpu" (default) or "cuda"
     bool fast;                  // bf16 compute path instead of exact fp32
+    const struct ke_lora_spec * loras;  // dit, pipeline: LoRAs on the DiT (pipeline: strength_high for
+    int n_loras;                        // the high-noise expert)
+    bool lora_merge;            // merge them into copies of the weights instead of run-time terms
 };
 // what: "dit", "t5", "vae21", "vae22", "scheduler", "pipeline"
 enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, struct ke_error * err);

@@ -236,6 +236,17 @@ typedef int (*ke_abort_fn)(void * user_data);
 #define KE_MAX_GUIDE 100        // guidance, from 0
 #define KE_MAX_SHIFT 1000       // flow shift, above 0
 #define KE_MAX_FPS 240          // frame rate, above 0
+#define KE_MAX_LORAS 16         // LoRAs at once
+#define KE_MAX_LORA_STRENGTH 100   // |strength| of a LoRA
+
+// A LoRA file (safetensors: ComfyUI/kohya, Diffusers/PEFT or LightX2V keys) and its strength, per expert
+// on A14B: strength for the low-noise expert (and TI2V-5B's one DiT), strength_high for the high-noise
+// one. 0 leaves that expert without it. The deltas are scaled by strength * alpha / rank.
+struct ke_lora_spec {
+    const char * path;
+    float strength;
+    float strength_high;
+};
 
 struct ke_gen_params {
     enum ke_task task;
@@ -257,6 +268,10 @@ struct ke_gen_params {
     const char * save_latent_path;   // optional: write the final latent (safetensors)
     const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
                                      // ke_text_cache_default_dir() gives $XDG_CACHE_HOME/kinora/text
+    // LoRAs: added to the DiT's layers at run time (a low-rank term beside each weight)
+    const struct ke_lora_spec * loras;   // n_loras entries (borrowed for the call); a key matching no
+                                     // layer is a warning (logged), a file matching none an error
+    int n_loras;                     // 0..KE_MAX_LORAS
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;

@@ -31,6 +31,13 @@ struct ke_dit_context;   // per prompt (and per model): text embedding + every b
 // Build a DiT over `weights` (borrowed: must outlive the model) on backend `be`.
 enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * weights, const char * config_json,
                            struct ke_backend * be, struct ke_error * err);
+// The same with LoRAs (models/common/lora.h; borrowed for the call, may be freed after it): each
+// use's strength scales its deltas; merge folds them into copies of the f32/bf16/f16 weights instead
+// of run-time terms. A LoRA matching nothing, or a shape that disagrees, is an error.
+struct ke_lora_use;
+enum ke_status ke_dit_init_lora(struct ke_dit ** out, const struct ke_tensor_set * weights, const char * config_json,
+                                struct ke_backend * be, const struct ke_lora_use * loras, int n_loras, bool merge,
+                                struct ke_error * err);
 void ke_dit_free(struct ke_dit * d);
 const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d);
 
