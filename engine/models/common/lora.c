@@ -571,6 +571,11 @@ enum ke_status ke_lora_ctx_linear(struct ke_lora_ctx * c, struct ke_linear * l, 
                 return ke_err(err, KE_STATUS_NOMEM, "out of memory");
             }
             ll->terms = nt;
+            for (int k = 0; k < ll->n_terms; k++) {
+                // the array moved: the linears point at their own tensors again
+                nt[k].a.w = nt[k].a.w ? &nt[k].ta : NULL;
+                nt[k].b.w = nt[k].b.w ? &nt[k].tb : NULL;
+            }
             for (int k = 0; k < n_new; k++) {
                 struct ke_lora_term * t = &ll->terms[ll->n_terms];
                 memset(t, 0, sizeof(*t));
