@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "models/common/lora.h"
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
@@ -28,6 +29,7 @@ struct gen {
     struct ke_video * video;
     int aborted;
     int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
+    struct ke_lora_file * lora_files[KE_MAX_LORAS];   // p->loras, opened (NULL: strength 0 everywhere)
 };
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
@@ -99,6 +101,28 @@ done:
     return st;
 }
 
+// What the LoRAs of one expert are: path and strength of each with a non-zero strength there ("" for none).
+static char * lora_key(const struct ke_gen_params * p, bool high)
+{
+    size_t n = 1;
+    for (int i = 0; i < p->n_loras; i++) {
+        n += strlen(p->loras[i].path) + 32;
+    }
+    char * k = malloc(n);
+    if (!k) {
+        return NULL;
+    }
+    size_t o = 0;
+    k[0] = '\0';
+    for (int i = 0; i < p->n_loras; i++) {
+        const float s = high ? p->loras[i].strength_high : p->loras[i].strength;
+        if (s != 0.0f) {
+            o += (size_t) snprintf(k + o, n - o, "%s\n%.9g\n", p->loras[i].path, (double) s);
+        }
+    }
+    return k;
+}
+
 static void release_expert(struct gen * g, int slot)
 {
     ke_dit_context_free(g->ex[slot].cond);
@@ -122,16 +146,30 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             ke_dit_free(m->dit[other]);
             m->dit[other] = NULL;
         }
-        if (m->dit[slot] && m->dit_be[slot] != g->be) {
+        // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
+        const bool high = m->n_experts == 2 && slot == 1;
+        struct ke_lora_use uses[KE_MAX_LORAS];
+        const int n_uses = ke_lora_uses_for(uses, g->lora_files, g->p->loras, g->p->n_loras, high);
+        char * key = lora_key(g->p, high);
+        if (!key) {
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        }
+        if (m->dit[slot] && (m->dit_be[slot] != g->be || strcmp(key, m->dit_lora_key[slot] ? m->dit_lora_key[slot] : "") != 0)) {
             ke_dit_free(m->dit[slot]);
             m->dit[slot] = NULL;
         }
         if (!m->dit[slot]) {
-            if ((st = ke_dit_init(&m->dit[slot], m->dit_w[slot], NULL, g->be, err)) != KE_STATUS_OK) {
+            st = ke_dit_init_lora(&m->dit[slot], m->dit_w[slot], NULL, g->be, uses, n_uses, false, err);
+            if (st != KE_STATUS_OK) {
+                free(key);
                 return st;
             }
             m->dit_be[slot] = g->be;
+            free(m->dit_lora_key[slot]);
+            m->dit_lora_key[slot] = key;
+            key = NULL;
         }
+        free(key);
         g->ex[slot].dit = m->dit[slot];
         if ((st = ke_dit_context_new(m->dit[slot], g->txt[0], g->n_tok[0], &g->ex[slot].cond, err)) != KE_STATUS_OK ||
             (st = ke_dit_context_new(m->dit[slot], g->txt[1], g->n_tok[1], &g->ex[slot].uncond, err)) != KE_STATUS_OK) {
@@ -188,6 +226,30 @@ static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_par
     *m = *p;
     m->prompt = prompt;
     m->negative_prompt = negative;
+    // the LoRAs: one block holding the specs and their paths
+    m->loras = NULL;
+    m->n_loras = 0;
+    if (p->n_loras > 0) {
+        size_t n = (size_t) p->n_loras * sizeof(struct ke_lora_spec);
+        for (int i = 0; i < p->n_loras; i++) {
+            n += strlen(p->loras[i].path) + 1;
+        }
+        struct ke_lora_spec * l = malloc(n);
+        if (!l) {
+            free(m);
+            free(prompt);
+            free(negative);
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+        }
+        char * s = (char *) (l + p->n_loras);
+        for (int i = 0; i < p->n_loras; i++) {
+            l[i] = p->loras[i];
+            l[i].path = strcpy(s, p->loras[i].path);
+            s += strlen(s) + 1;
+        }
+        m->loras = l;
+        m->n_loras = p->n_loras;
+    }
     m->image = NULL;
     m->backend = NULL;
     m->save_latent_path = NULL;
@@ -367,6 +429,10 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     if (p->precision == KE_PRECISION_BF16 && g.be == ke_backend_cpu() && !m->tiny) {
         g.be = ke_backend_cpu_fast();
     }
+    // the LoRA files first: a missing or malformed one fails before any work
+    if ((st = ke_lora_open_specs(g.lora_files, p->loras, p->n_loras, err)) != KE_STATUS_OK) {
+        goto done;
+    }
     progress(&g, KE_STAGE_TEXT, 0, 2);
     const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
     if ((st = encode_text(&g, 0, p->prompt ? p->prompt : "", err)) != KE_STATUS_OK ||
@@ -451,6 +517,7 @@ done:
     free(g.txt[1]);
     free(x);
     ke_cond_free(&cond);
+    ke_lora_files_free(g.lora_files, p->n_loras);
     return st;
 }
 
@@ -531,6 +598,7 @@ void ke_video_free(struct ke_video * v)
     if (v->made_with) {
         free((char *) v->made_with->prompt);
         free((char *) v->made_with->negative_prompt);
+        free((void *) v->made_with->loras);
         free(v->made_with);
     }
     free(v->rgb);

@@ -157,6 +157,21 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
     if (p->n_threads < 0) {
         return ke_err(err, KE_STATUS_INVALID, "threads %d is not allowed: use 0 (all cores) or more", p->n_threads);
     }
+    // LoRAs
+    if (p->n_loras < 0 || p->n_loras > KE_MAX_LORAS || (p->n_loras > 0 && !p->loras)) {
+        return ke_err(err, KE_STATUS_INVALID, "%d LoRAs are not allowed: use 0..%d", p->n_loras, KE_MAX_LORAS);
+    }
+    for (int i = 0; i < p->n_loras; i++) {
+        const struct ke_lora_spec * l = &p->loras[i];
+        if (!l->path || !l->path[0]) {
+            return ke_err(err, KE_STATUS_INVALID, "LoRA %d has no file", i + 1);
+        }
+        if (!isfinite(l->strength) || !isfinite(l->strength_high) || fabsf(l->strength) > KE_MAX_LORA_STRENGTH ||
+            fabsf(l->strength_high) > KE_MAX_LORA_STRENGTH) {
+            return ke_err(err, KE_STATUS_INVALID, "%s: LoRA strength %g / %g is not allowed: use -%d..%d", l->path,
+                          (double) l->strength, (double) l->strength_high, KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH);
+        }
+    }
     return KE_STATUS_OK;
 }
 

@@ -25,7 +25,8 @@ import numpy as np
 
 # --- safetensors by hand (no safetensors module needed) -----------------------------------------------
 
-DT = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "BF16": np.uint16}
+DT = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8,
+      "BF16": np.uint16}
 
 
 def read_st(path):

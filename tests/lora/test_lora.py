@@ -10,6 +10,7 @@ a few fp32 ulps per Linear through two blocks; the module fixtures allow the sam
 The CUDA run computes in bf16: there the bound is 2e-2 relative L2, as the DiT parity checks use.
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,49 @@ def compare(got, ref, what, cuda):
     check(True, "%s (worst %.3g)" % (what, worst))
 
 
+def a14b_experts(cli, fx, tmp, backend, cuda):
+    """I2V-A14B: one LoRA with a strength per expert through the whole 4-step pipeline (eval pipeline),
+    against the two experts' weights merged by numpy at those strengths; the swapped strengths must not
+    match (each expert got its own). Tolerance 5e-4 absolute + 1e-4 relative: the pipeline fixtures'
+    bound (README: fp32 sums in another order, carried through 4 guided steps and the VAE)."""
+    io = "%s/pipeline_i2v_a14b_tiny.io.safetensors" % fx
+    meta = make_lora.read_st(io)[1]
+    hi_w, hi_meta = make_lora.read_st("%s/%s" % (fx, meta["dit_high"]))
+    lo_w, lo_meta = make_lora.read_st("%s/%s" % (fx, meta["dit_low"]))
+    s_low, s_high = 0.7, 1.3
+    t, d = make_lora.make("lightx2v", hi_w, 77)
+    lora = "%s/a14b.lightx2v.safetensors" % tmp
+    make_lora.write_st(lora, t)
+    mdir = "%s/a14b-merged" % tmp
+    os.makedirs(mdir, exist_ok=True)
+    for w, wm, s, name in ((hi_w, hi_meta, s_high, meta["dit_high"]), (lo_w, lo_meta, s_low, meta["dit_low"])):
+        merged = {k: ("F32", (v.astype(np.float64) + s * d.get(k, 0)).astype(np.float32)) for k, v in w.items()}
+        make_lora.write_st("%s/%s" % (mdir, name), merged, wm)
+    if not os.path.exists("%s/%s" % (mdir, meta["vae"])):
+        os.symlink(os.path.abspath("%s/%s" % (fx, meta["vae"])), "%s/%s" % (mdir, meta["vae"]))
+    runs = {}
+    for tag, args in (("merged", ["--weights-dir", mdir]),
+                      ("lora", ["--weights-dir", fx, "--lora", "%s:%g:%g" % (lora, s_low, s_high)]),
+                      ("swapped", ["--weights-dir", fx, "--lora", "%s:%g:%g" % (lora, s_high, s_low)])):
+        out = "%s/a14b.%s.out" % (tmp, tag)
+        rc, err = run([cli, "eval", "pipeline", "--in", io, "--out", out] + args + backend)
+        if rc:
+            check(False, "I2V-A14B pipeline with a LoRA (%s): %s" % (tag, err.strip()))
+            return
+        runs[tag] = outputs(out)
+    ref = runs["merged"]
+    worst, worst_swapped = 0.0, 0.0
+    for k, r in ref.items():
+        r = r.astype(np.float64)
+        worst = max(worst, float(np.max(np.abs(runs["lora"][k] - r) - 1e-4 * np.abs(r))))
+        worst_swapped = max(worst_swapped, float(np.max(np.abs(runs["swapped"][k] - r))))
+    bound = 2e-2 if cuda else 5e-4
+    check(worst <= bound, "I2V-A14B: LoRA at %g (low) / %g (high) = experts merged by numpy (worst %.3g)"
+          % (s_low, s_high, worst))
+    check(worst_swapped > 1e-2, "I2V-A14B: swapped strengths give another result (max difference %.3g)"
+          % worst_swapped)
+
+
 def main():
     cli, fx = sys.argv[1], sys.argv[2]
     backend = ["--backend", sys.argv[4]] if len(sys.argv) > 4 and sys.argv[3] == "--backend" else []
@@ -98,6 +142,8 @@ def main():
             check("warning" in e2 and "k_img" in e2 and "match nothing" in e2,
                   "%s %s: unmatched keys are a warning naming them" % (model, spec))
 
+    a14b_experts(cli, fx, tmp, backend, cuda)
+
     # a LoRA for another model (a shape that disagrees): an error naming the file and the key
     ti2v_w, _ = make_lora.read_st("%s/dit_ti2v_tiny.weights.safetensors" % fx)
     bad = {k: v for k, v in ti2v_w.items()}
@@ -131,6 +177,7 @@ def main():
     rc, err = run([cli, "eval", "dit", "--weights", wt, "--in", io, "--out", tmp + "/x.out", "--lora", other + ":1:2"])
     check(rc == 2 and "one strength" in err, "eval dit --lora FILE:1:2 is refused: " + err.strip())
 
+    shutil.rmtree(tmp, ignore_errors=True)
     print("%d failed" % len(FAILS))
     sys.exit(1 if FAILS else 0)
 
