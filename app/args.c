@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ke.h"
 #include "args.h"
@@ -158,6 +159,12 @@ kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_high,
   if (value[0] == '\0')
     {
       fprintf (stderr, "%s: %s: use FILE[:STRENGTH%s]\n", cmd, opt, allow_high ? "[:STRENGTH_HIGH]" : "");
+      return false;
+    }
+  if (access (value, R_OK) != 0)
+    {
+      fprintf (stderr, "%s: %s %s: %s (use FILE[:STRENGTH%s])\n", cmd, opt, value, strerror (errno),
+               allow_high ? "[:STRENGTH_HIGH]" : "");
       return false;
     }
   specs[*n].path = value;

@@ -57,6 +57,10 @@ usage (FILE *f)
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
            "  --quiet             no progress bar\n"
+           "  --lora FILE[:S[:S_HIGH]]  a LoRA (safetensors: ComfyUI/kohya, Diffusers/PEFT or LightX2V keys) at\n"
+           "                      strength S (default 1); on A14B S is the low-noise expert's strength and\n"
+           "                      S_HIGH the high-noise one's (default S; 0 leaves that expert without it).\n"
+           "                      Repeat for several; after --from the first --lora replaces the file's LoRAs\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
 
@@ -104,6 +108,15 @@ progress_cb (const struct ke_progress *p, void *user_data)
   fflush (stderr);
 }
 
+/* Engine warnings (a LoRA key matching no layer, ...) and errors, on their own line. */
+static void
+log_to_stderr (int level, const char *msg, void *user_data)
+{
+  (void) user_data;
+  if (level <= 1)
+    fprintf (stderr, "%s: %s\n", level == 0 ? "error" : "warning", msg);
+}
+
 static int
 abort_cb (void *user_data)
 {
@@ -117,6 +130,8 @@ enum
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
   OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
+  /* LoRAs (issue 14) */
+  OPT_LORA,
 };
 
 static const struct option generate_options[] = {
@@ -142,6 +157,8 @@ static const struct option generate_options[] = {
   { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
   { "quiet", no_argument, NULL, OPT_QUIET },
   { "from", required_argument, NULL, OPT_FROM },
+  /* LoRAs (issue 14) */
+  { "lora", required_argument, NULL, OPT_LORA },
   { NULL, 0, NULL, 0 },
 };
 
@@ -168,6 +185,11 @@ kinora_cli_generate (int argc, char **argv)
   g_autoptr (KinoraMetadata) from = NULL;
   g_autofree char *from_model = NULL;
 #endif
+  /* LoRAs (issue 14): from --lora, or restored by --from until the first --lora after it */
+  struct ke_lora_spec loras[KE_MAX_LORAS];
+  int n_loras = 0;
+  bool loras_from_file = false;
+  char *lora_abs[KE_MAX_LORAS] = { NULL };
 
   /* every number is checked whole here, against the engine's own ranges (ke.h) */
   optind = 0;
@@ -225,6 +247,12 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_SAVE_LATENT: save_latent = optarg; break;
         case OPT_DECODE_LATENT: decode_latent = optarg; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_LORA:
+          if (loras_from_file)
+            n_loras = 0;
+          loras_from_file = false;
+          ok = kinora_arg_lora (cmd, "--lora", optarg, true, loras, &n_loras);
+          break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -272,6 +300,19 @@ kinora_cli_generate (int argc, char **argv)
             have_seed = seed >= 0;
             solver_id = fp->solver;
             solver = ke_solver_name (fp->solver);
+            /* the LoRAs it was made with (the paths must still be there) */
+            n_loras = 0;
+            for (int i = 0; i < fp->n_loras && i < KE_MAX_LORAS; i++)
+              {
+                if (!g_file_test (fp->loras[i].path, G_FILE_TEST_IS_REGULAR))
+                  {
+                    fprintf (stderr, "%s: --from %s: it was made with the LoRA %s, which is gone; give --lora\n", cmd,
+                             optarg, fp->loras[i].path);
+                    ok = false;
+                  }
+                loras[n_loras++] = fp->loras[i];
+              }
+            loras_from_file = true;
           }
 #else
           fprintf (stderr, "%s: --from needs a build with video export\n", cmd);
@@ -346,6 +387,12 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
+  /* absolute paths: the exported settings must find the LoRAs again from any folder */
+  for (int i = 0; i < n_loras; i++)
+    if ((lora_abs[i] = realpath (loras[i].path, NULL)) != NULL)
+      loras[i].path = lora_abs[i];
+  p.loras = loras;
+  p.n_loras = n_loras;
   /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
   static char *text_cache_dir;
   if (text_cache_dir == NULL)
@@ -356,6 +403,7 @@ kinora_cli_generate (int argc, char **argv)
   p.abort = abort_cb;
   p.user_data = &bar;
   signal (SIGINT, on_sigint);
+  ke_log_set (log_to_stderr, NULL);
 
   enum ke_status st;
   if (decode_latent)
@@ -387,6 +435,8 @@ kinora_cli_generate (int argc, char **argv)
 #endif
   rc = 0;
 out:
+  for (int i = 0; i < KE_MAX_LORAS; i++)
+    free (lora_abs[i]);
   ke_video_free (video);
   ke_image_free (img);
   ke_model_free (m);

@@ -33,6 +33,7 @@ static const struct
 };
 
 #define DIGEST_PREFIX "digest."
+#define LORA_PREFIX "lora."
 
 /* The backends a record may name; the parsed params point at these literals. */
 static const char *const backend_names[] = { "auto", "cpu", "cuda" };
@@ -140,6 +141,19 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
   add_pair (b, "precision", p->precision == KE_PRECISION_FP32 ? "fp32" : "bf16");
   if (image != NULL && image[0] != '\0')
     add_pair (b, "image", image);
+  /* LoRAs (issue 14): lora.N = file, lora.N.strength, lora.N.strength_high, N from 1 */
+  for (int i = 0; p->loras != NULL && i < p->n_loras; i++)
+    {
+      char key[64];
+      g_snprintf (key, sizeof key, LORA_PREFIX "%d", i + 1);
+      add_pair (b, key, p->loras[i].path);
+      g_snprintf (key, sizeof key, LORA_PREFIX "%d.strength", i + 1);
+      format_float (num, sizeof num, p->loras[i].strength);
+      add_pair (b, key, num);
+      g_snprintf (key, sizeof key, LORA_PREFIX "%d.strength_high", i + 1);
+      format_float (num, sizeof num, p->loras[i].strength_high);
+      add_pair (b, key, num);
+    }
   for (int i = 0; digests != NULL && digests[i] != NULL && digests[i + 1] != NULL; i += 2)
     {
       g_autofree char *key = g_strconcat (DIGEST_PREFIX, digests[i], NULL);
@@ -171,11 +185,44 @@ parse_number (const char *s,
   return errno == 0 && end != NULL && *end == '\0' && isfinite (*d);
 }
 
+/* A "lora.N[.strength|.strength_high]" tag into the "loras" array (element N - 1, made as needed);
+ * FALSE for any other key. */
+static gboolean
+lora_tag (const char   *key,
+          const char   *value,
+          json_object **loras)
+{
+  const char *s = key + strlen (LORA_PREFIX);
+  char *end = NULL;
+  gint64 iv;
+  double dv;
+  guint64 n;
+
+  if (!g_str_has_prefix (key, LORA_PREFIX) || !g_ascii_isdigit (*s))
+    return FALSE;
+  n = g_ascii_strtoull (s, &end, 10);
+  if (n < 1 || n > KE_MAX_LORAS || (*end != '\0' && strcmp (end, ".strength") != 0 && strcmp (end, ".strength_high") != 0))
+    return FALSE;
+  if (*loras == NULL)
+    *loras = json_object_new_array ();
+  while (json_object_array_length (*loras) < n)
+    json_object_array_add (*loras, json_object_new_object ());
+  json_object *o = json_object_array_get_idx (*loras, n - 1);
+  if (*end == '\0')
+    json_object_object_add (o, "path", json_object_new_string (value));
+  else if (parse_number (value, FALSE, &iv, &dv))
+    json_object_object_add (o, end + 1, json_object_new_double_s (dv, value));
+  else
+    json_object_object_add (o, end + 1, json_object_new_string (value));
+  return TRUE;
+}
+
 char *
 kinora_metadata_tags_to_json (const char * const *tags)
 {
   json_object *root = json_object_new_object ();
   json_object *digests = NULL;
+  json_object *loras = NULL;
   char *ret;
 
   for (int i = 0; tags != NULL && tags[i] != NULL && tags[i + 1] != NULL; i += 2)
@@ -186,6 +233,8 @@ kinora_metadata_tags_to_json (const char * const *tags)
       gint64 iv;
       double dv;
 
+      if (lora_tag (key, value, &loras))
+        continue;
       if (g_str_has_prefix (key, DIGEST_PREFIX) && key[strlen (DIGEST_PREFIX)] != '\0')
         {
           if (digests == NULL)
@@ -201,6 +250,8 @@ kinora_metadata_tags_to_json (const char * const *tags)
     }
   if (digests != NULL)
     json_object_object_add (root, "digests", digests);
+  if (loras != NULL)
+    json_object_object_add (root, "loras", loras);
   ret = g_strdup (json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put (root);
   return ret;
@@ -331,6 +382,53 @@ dup_nonempty (const char *s)
   return s != NULL && s[0] != '\0' ? g_utf8_make_valid (s, -1) : NULL;
 }
 
+/* "loras": [{"path": FILE, "strength": S, "strength_high": S_HIGH}, ...]; strengths default to 1 and to
+ * the strength. Anything else is an error naming the entry. */
+static gboolean
+get_loras (KinoraMetadata  *self,
+           json_object     *v,
+           GError         **error)
+{
+  size_t n = json_object_is_type (v, json_type_array) ? json_object_array_length (v) : 0;
+  gboolean bad = FALSE;
+
+  if (!json_object_is_type (v, json_type_array) || n > KE_MAX_LORAS)
+    {
+      g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                   "parameter \"loras\": not a list of at most %d LoRAs", KE_MAX_LORAS);
+      return FALSE;
+    }
+  if (n == 0)
+    return TRUE;
+  self->lora_storage = g_new0 (struct ke_lora_spec, n);
+  self->lora_paths = g_new0 (char *, n + 1);
+  for (size_t i = 0; i < n; i++)
+    {
+      json_object *e = json_object_array_get_idx (v, i);
+      const char *path = json_object_is_type (e, json_type_object) ? get_str (e, "path") : NULL;
+      double s = 1.0, sh;
+
+      if (path == NULL || path[0] == '\0')
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"loras\": LoRA %zu has no file", i + 1);
+          return FALSE;
+        }
+      self->lora_paths[i] = g_utf8_make_valid (path, -1);
+      get_real (e, "strength", -KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH, &s, &bad, error);
+      sh = s;
+      get_real (e, "strength_high", -KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH, &sh, &bad, error);
+      if (bad)
+        return FALSE;
+      self->lora_storage[i].path = self->lora_paths[i];
+      self->lora_storage[i].strength = (float) s;
+      self->lora_storage[i].strength_high = (float) sh;
+    }
+  self->params.loras = self->lora_storage;
+  self->params.n_loras = (int) n;
+  return TRUE;
+}
+
 static KinoraMetadata *
 from_object (json_object  *o,
              GError      **error)
@@ -435,6 +533,8 @@ from_object (json_object  *o,
           bad = TRUE;
         }
     }
+  if (!bad && json_object_object_get_ex (o, "loras", &v))
+    bad = !get_loras (self, v, error);
   if (!bad && json_object_object_get_ex (o, "digests", &v) && json_object_is_type (v, json_type_object))
     {
       g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
@@ -518,6 +618,8 @@ kinora_metadata_free (KinoraMetadata *self)
     return;
   g_free (self->prompt_storage);
   g_free (self->negative_storage);
+  g_free (self->lora_storage);
+  g_strfreev (self->lora_paths);
   g_free (self->model);
   g_free (self->image);
   g_strfreev (self->digests);

@@ -105,9 +105,43 @@ def a14b_experts(cli, fx, tmp, backend, cuda):
           % worst_swapped)
 
 
+def generate(cli, fx, tmp, backend):
+    """kinora-cli generate --lora on the tiny model (its DiT has the shapes of dit_ti2v_tiny): the LoRA
+    changes the video, the sidecar records it (absolute path, both strengths), --from restores it (the same
+    bytes: the tiny model is exact fp32), and a later --lora replaces it."""
+    w, _ = make_lora.read_st("%s/dit_ti2v_tiny.weights.safetensors" % fx)
+    t, _ = make_lora.make("lightx2v", w, 9)
+    lora = "%s/gen.lightx2v.safetensors" % tmp
+    make_lora.write_st(lora, t)
+    common = [cli, "generate", "--model", "tiny", "--prompt", "a red fox", "--seed", "5", "--steps", "2", "--quiet"]
+    gifs = {x: "%s/gen-%s.gif" % (tmp, x) for x in ("base", "lora", "again", "other")}
+    rc0, e0 = run(common + ["-o", gifs["base"]] + backend)
+    rc1, e1 = run(common + ["--lora", lora + ":0.8:0.4", "-o", gifs["lora"]] + backend)
+    if rc0 or rc1:
+        check(False, "generate with a LoRA: " + (e0 + e1).strip())
+        return
+    data = {k: open(v, "rb").read() for k, v in gifs.items() if k in ("base", "lora")}
+    check(data["base"] != data["lora"], "generate --lora changes the video")
+    side = open(gifs["lora"] + ".json").read()
+    import json
+    rec = json.loads(side).get("loras")
+    check(rec == [{"path": os.path.abspath(lora), "strength": 0.8, "strength_high": 0.4}],
+          "the sidecar records the LoRA: %s" % rec)
+    rc2, e2 = run([cli, "generate", "--quiet", "--from", gifs["lora"], "-o", gifs["again"]] + backend)
+    check(rc2 == 0 and open(gifs["again"], "rb").read() == data["lora"], "--from restores the LoRA " + e2.strip())
+    rc3, e3 = run([cli, "generate", "--quiet", "--from", gifs["lora"], "--lora", lora + ":0.2", "-o", gifs["other"]]
+                  + backend)
+    rec3 = json.loads(open(gifs["other"] + ".json").read()).get("loras") if rc3 == 0 else None
+    check(rec3 is not None and len(rec3) == 1 and rec3[0]["strength"] == 0.2 and rec3[0]["strength_high"] == 0.2,
+          "--lora after --from replaces the file's LoRAs: %s %s" % (rec3, e3.strip()))
+    rc4, e4 = run(common + ["--lora", lora + ":1:2:3", "-o", gifs["other"]])
+    check(rc4 == 2 and "gen.lightx2v.safetensors:1" in e4,
+          "--lora FILE:1:2:3 is refused (a path ending ':1' is no file): " + e4.strip())
+
+
 def main():
-    cli, fx = sys.argv[1], sys.argv[2]
-    backend = ["--backend", sys.argv[4]] if len(sys.argv) > 4 and sys.argv[3] == "--backend" else []
+    cli, fx, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
+    backend = ["--backend", flags[flags.index("--backend") + 1]] if "--backend" in flags else []
     cuda = bool(backend) and backend[1] == "cuda"
     tmp = tempfile.mkdtemp(prefix="kinora-lora-")
     cases = [("ti2v", "comfy:0.8"), ("ti2v", "kohya:1"), ("ti2v", "diffusers:0.5"), ("ti2v", "lightx2v:1"),
@@ -143,6 +177,8 @@ def main():
                   "%s %s: unmatched keys are a warning naming them" % (model, spec))
 
     a14b_experts(cli, fx, tmp, backend, cuda)
+    if "--export" in flags:
+        generate(cli, fx, tmp, backend)
 
     # a LoRA for another model (a shape that disagrees): an error naming the file and the key
     ti2v_w, _ = make_lora.read_st("%s/dit_ti2v_tiny.weights.safetensors" % fx)
