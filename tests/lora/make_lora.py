@@ -116,7 +116,7 @@ def make(fmt, w, seed):
         W = w[m + ".weight"]
         W2 = W.reshape(W.shape[0], -1)
         if fmt == "comfy":
-            r, alpha = 4, 2.0
+            r, alpha = 8, 4.0
             down, up = pair(rng, W2, r)
             dshape = (r,) + W.shape[1:] if W.ndim > 2 else down.shape
             ushape = (W.shape[0], r) + (1,) * (W.ndim - 2)
@@ -141,7 +141,7 @@ def make(fmt, w, seed):
             dn = diffusers_name(m)
             if dn is None:
                 continue
-            r = 4
+            r = 16
             down, up = pair(rng, W2, r)
             down, up = down.astype(np.float16), up.astype(np.float16)
             t["transformer.%s.lora_A.weight" % dn] = ("F16", down)
@@ -159,7 +159,7 @@ def make(fmt, w, seed):
                 t["diffusion_model.head.head.diff"] = ("F32", full)
                 add(m + ".weight", full)
             else:
-                r = 4
+                r = 8
                 down, up = pair(rng, W2, r)
                 t["diffusion_model.%s.lora_down.weight" % m] = ("F32", down)
                 t["diffusion_model.%s.lora_up.weight" % m] = ("F32", up)
@@ -173,7 +173,7 @@ def make(fmt, w, seed):
     if fmt == "comfy":
         # a layer of Wan2.1 I2V that this model lacks: reported as unmatched
         dim = w["blocks.0.self_attn.q.weight"].shape[0]
-        down, up = pair(rng, np.zeros((dim, dim), np.float32), 4)
+        down, up = pair(rng, np.zeros((dim, dim), np.float32), 8)
         t["diffusion_model.blocks.0.cross_attn.k_img.lora_down.weight"] = ("F32", down)
         t["diffusion_model.blocks.0.cross_attn.k_img.lora_up.weight"] = ("F32", up)
     if fmt == "lightx2v":

@@ -722,8 +722,11 @@ enum ke_status ke_lora_ctx_finish(struct ke_lora_ctx * c, struct ke_error * err)
 
 // --- run time ------------------------------------------------------------------------------------------
 
-// Rows per pass of the terms: bounds the scratch (rank + 2 outputs per row) whatever the token count.
-#define LORA_CHUNK 1024
+// The terms run over row chunks whose scratch (rank + 2 outputs per row, f32) stays near this size
+// whatever the token count: an A14B ffn.0 at 720p (75600 tokens x 13824) would need 8 GiB at once; in
+// 256 MiB it takes ~32 passes, each a few large GEMMs.
+#define LORA_SCRATCH_BYTES ((size_t) 256 << 20)
+#define LORA_MIN_ROWS 256
 
 void ke_lora_scratch_free(struct ke_backend * be, struct ke_lora_scratch * s)
 {
@@ -780,8 +783,21 @@ static void apply_terms(struct ke_backend * be, struct ke_lora_scratch * s, void
                         int64_t gate_stride, const int32_t * sel)
 {
     const struct ke_backend_ops * op = be->ops;
-    const int64_t chunk = M < LORA_CHUNK ? M : LORA_CHUNK;
     int64_t rmax = 0;
+    for (int i = 0; i < l->lora->n_terms; i++) {
+        const struct ke_lora_term * t = &l->lora->terms[i];
+        if (t->b.w && t->a.n_out > rmax) {
+            rmax = t->a.n_out;
+        }
+    }
+    int64_t chunk = (int64_t) (LORA_SCRATCH_BYTES / ((size_t) (rmax + 2 * l->n_out) * sizeof(float)));
+    chunk = chunk < LORA_MIN_ROWS ? LORA_MIN_ROWS : chunk;
+    // tests split the tiny fixtures' few tokens into uneven chunks with this
+    const char * force = getenv("KINORA_LORA_CHUNK_ROWS");
+    if (force && atoi(force) > 0) {
+        chunk = atoi(force);
+    }
+    chunk = chunk > M ? M : chunk;
     float * base = scratch(be, s, l, chunk, &rmax);
     if (!base) {
         return;
