@@ -56,6 +56,10 @@ usage (FILE *f)
            "  --precision P       bf16 (default) or fp32 matmuls on the CPU\n"
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
+           "  --decode vae|taehv  decode with the model's VAE (default) or TAEHV, the tiny autoencoder (a draft in seconds)\n"
+           "  --preview latent|taehv  per-step previews by latent projection (default) or TAEHV at full size (the\n"
+           "                      app shows them; here the setting is recorded and the cost logged with KINORA_LOG=2)\n"
+           "  --taehv FILE        TAEHV weights: taew2_2.safetensors (TI2V-5B), taew2_1.safetensors (A14B)\n"
            "  --quiet             no progress bar\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
@@ -104,6 +108,14 @@ progress_cb (const struct ke_progress *p, void *user_data)
   fflush (stderr);
 }
 
+/* --preview taehv: the engine decodes each step's estimate (and logs the cost); nothing is shown here */
+static void
+preview_cb (const struct ke_preview *p, void *user_data)
+{
+  (void) p;
+  (void) user_data;
+}
+
 static int
 abort_cb (void *user_data)
 {
@@ -117,6 +129,8 @@ enum
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
   OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
+  /* TAEHV draft decode and previews */
+  OPT_DECODE, OPT_PREVIEW, OPT_TAEHV,
 };
 
 static const struct option generate_options[] = {
@@ -142,6 +156,10 @@ static const struct option generate_options[] = {
   { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
   { "quiet", no_argument, NULL, OPT_QUIET },
   { "from", required_argument, NULL, OPT_FROM },
+  /* TAEHV draft decode and previews */
+  { "decode", required_argument, NULL, OPT_DECODE },
+  { "preview", required_argument, NULL, OPT_PREVIEW },
+  { "taehv", required_argument, NULL, OPT_TAEHV },
   { NULL, 0, NULL, 0 },
 };
 
@@ -158,6 +176,10 @@ kinora_cli_generate (int argc, char **argv)
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
   enum ke_precision precision_id = KE_PRECISION_BF16;
   int quiet = 0;
+  /* TAEHV draft decode and previews */
+  enum ke_decoder decoder = KE_DECODER_VAE;
+  enum ke_preview_source preview_source = KE_PREVIEW_LATENT;
+  const char *taehv = NULL;
   int c;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
@@ -225,6 +247,26 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_SAVE_LATENT: save_latent = optarg; break;
         case OPT_DECODE_LATENT: decode_latent = optarg; break;
         case OPT_QUIET: quiet = 1; break;
+        /* TAEHV draft decode and previews */
+        case OPT_DECODE:
+          if (strcmp (optarg, "vae") == 0) decoder = KE_DECODER_VAE;
+          else if (strcmp (optarg, "taehv") == 0) decoder = KE_DECODER_TAEHV;
+          else
+            {
+              fprintf (stderr, "%s: --decode %s: use vae or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case OPT_PREVIEW:
+          if (strcmp (optarg, "latent") == 0) preview_source = KE_PREVIEW_LATENT;
+          else if (strcmp (optarg, "taehv") == 0) preview_source = KE_PREVIEW_TAEHV;
+          else
+            {
+              fprintf (stderr, "%s: --preview %s: use latent or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case OPT_TAEHV: taehv = optarg; break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -272,6 +314,10 @@ kinora_cli_generate (int argc, char **argv)
             have_seed = seed >= 0;
             solver_id = fp->solver;
             solver = ke_solver_name (fp->solver);
+            /* TAEHV draft decode and previews */
+            decoder = fp->decoder;
+            preview_source = fp->preview_source;
+            taehv = fp->taehv_path;
           }
 #else
           fprintf (stderr, "%s: --from needs a build with video export\n", cmd);
@@ -346,6 +392,19 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
+  /* TAEHV draft decode and previews */
+  p.decoder = decoder;
+  p.preview_source = preview_source;
+  p.taehv_path = taehv;
+  if ((decoder == KE_DECODER_TAEHV || preview_source == KE_PREVIEW_TAEHV) && taehv == NULL)
+    {
+      fprintf (stderr, "%s: --decode taehv and --preview taehv need --taehv FILE (taew2_1 / taew2_2 safetensors)\n",
+               cmd);
+      rc = 2;
+      goto out;
+    }
+  if (preview_source == KE_PREVIEW_TAEHV)
+    p.preview = preview_cb;
   /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
   static char *text_cache_dir;
   if (text_cache_dir == NULL)

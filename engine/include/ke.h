@@ -221,6 +221,10 @@ struct ke_preview {
                                     // n_frames * height * width * 3
     int latent_channels;
     const float * latent;           // x0 estimate [C, F, H, W], normalised latent space
+    // the x0 estimate decoded at the output resolution (preview_source KE_PREVIEW_TAEHV), else NULL:
+    // full_frames * full_height * full_width * 3 bytes, RGB
+    const uint8_t * full_rgb;
+    int full_frames, full_width, full_height;
 };
 
 typedef void (*ke_progress_fn)(const struct ke_progress * p, void * user_data);
@@ -236,6 +240,16 @@ typedef int (*ke_abort_fn)(void * user_data);
 #define KE_MAX_GUIDE 100        // guidance, from 0
 #define KE_MAX_SHIFT 1000       // flow shift, above 0
 #define KE_MAX_FPS 240          // frame rate, above 0
+
+// What decodes the final latent, and what makes the per-step previews.
+enum ke_decoder {
+    KE_DECODER_VAE = 0,             // the model's Wan VAE
+    KE_DECODER_TAEHV,               // TAEHV, the tiny autoencoder ("draft decode": seconds, lower quality)
+};
+enum ke_preview_source {
+    KE_PREVIEW_LATENT = 0,          // a linear latent->RGB projection at latent resolution
+    KE_PREVIEW_TAEHV,               // TAEHV at the output resolution (struct ke_preview full_rgb)
+};
 
 struct ke_gen_params {
     enum ke_task task;
@@ -257,6 +271,11 @@ struct ke_gen_params {
     const char * save_latent_path;   // optional: write the final latent (safetensors)
     const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
                                      // ke_text_cache_default_dir() gives $XDG_CACHE_HOME/kinora/text
+    // TAEHV (tiny video autoencoder): draft decode and full-resolution previews
+    enum ke_decoder decoder;         // KE_DECODER_VAE (default) or KE_DECODER_TAEHV
+    enum ke_preview_source preview_source;   // KE_PREVIEW_LATENT (default) or KE_PREVIEW_TAEHV
+    const char * taehv_path;         // TAEHV weights (taew2_1 for 16-channel, taew2_2 for 48-channel latents),
+                                     // required when either of the two above names TAEHV
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;
