@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/profile.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/vae/taehv.h"
@@ -116,6 +117,7 @@ kinora_bench_taehv (int argc, char **argv)
   static const char cmd[] = "kinora-bench taehv";
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, z = 48;
   double budget = 1.0;
+  bool fast = false, profile = false;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
     { "size", required_argument, NULL, 's' },
@@ -124,6 +126,8 @@ kinora_bench_taehv (int argc, char **argv)
     { "repeat", required_argument, NULL, 'r' },
     { "latent", required_argument, NULL, 'z' },
     { "budget", required_argument, NULL, 'B' },
+    { "fast", no_argument, NULL, 'F' },
+    { "profile", no_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -136,9 +140,10 @@ kinora_bench_taehv (int argc, char **argv)
         {
         case 'h':
           printf ("usage: kinora-bench taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
-                  "       [--budget GiB]\n"
+                  "       [--budget GiB] [--fast] [--profile]\n"
                   "  random weights at the taew2_2 (--latent 48, default) or taew2_1 (16) shapes; --budget: the\n"
-                  "  activation memory a pass may use before it splits its frames (default 1)\n");
+                  "  activation memory a pass may use before it splits its frames (default 1); --fast: the CPU's\n"
+                  "  bf16 convolutions (what a generation with bf16 precision uses); --profile: conv vs other time\n");
           return 0;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
         case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
@@ -153,6 +158,8 @@ kinora_bench_taehv (int argc, char **argv)
             }
           break;
         case 'B': ok = kinora_arg_double (cmd, "--budget", optarg, 0, false, 4096, &budget); break;
+        case 'F': fast = true; break;
+        case 'P': profile = true; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -171,7 +178,10 @@ kinora_bench_taehv (int argc, char **argv)
   struct ke_tensor_set *ws = random_decoder (z);
   struct ke_taehv *t = NULL;
   struct ke_error err = { 0 };
-  if (!ws || ke_taehv_init (&t, ws, true, ke_backend_cpu (), &err) != KE_STATUS_OK)
+  struct ke_backend *be = fast ? ke_backend_cpu_fast () : ke_backend_cpu ();
+  if (profile && !(be = ke_backend_profile_wrap (be)))
+    return 1;
+  if (!ws || ke_taehv_init (&t, ws, true, be, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "%s: %s\n", cmd, err.msg);
       return 1;
@@ -187,9 +197,10 @@ kinora_bench_taehv (int argc, char **argv)
     }
   for (size_t i = 0; i < nl; i++)
     lat[i] = rng_uniform () * 1.7320508f;
-  printf ("TAEHV (taew2_%d shapes, random weights) %dx%d x %d frames (latent %dx%d x %d), exact fp32 on %d "
+  printf ("TAEHV (taew2_%d shapes, random weights) %dx%d x %d frames (latent %dx%d x %d), %s on %d "
           "threads, activation budget %.2f GiB\n",
-          z == 48 ? 2 : 1, w, h, frames, lw, lh, n_lat, ke_get_threads (), budget);
+          z == 48 ? 2 : 1, w, h, frames, lw, lh, n_lat, fast ? "bf16 convolutions" : "exact fp32", ke_get_threads (),
+          budget);
   const double rss0 = bench_peak_rss_gib ();
   /* a preview: the whole x0 estimate decoded to a host buffer (what each sampling step pays) */
   double best = 1e30, sum = 0;
@@ -218,8 +229,16 @@ kinora_bench_taehv (int argc, char **argv)
   const double dt = bench_now () - t0;
   printf ("draft decode: %.3f s (%d frames, %.4f s per frame)\n", dt, fr.seen, dt / (fr.seen ? fr.seen : 1));
   printf ("peak RSS %.2f GiB (%.2f GiB after building the weights)\n", bench_peak_rss_gib (), rss0);
+  if (profile)
+    {
+      double pt[KE_PROF_COUNT];
+      ke_backend_profile_get (be, pt);
+      printf ("profile (all runs): convolutions %.2f s, other ops %.2f s\n", pt[KE_PROF_GEMM], pt[KE_PROF_OTHER]);
+    }
   free (lat);
   free (video);
   ke_taehv_free (t);
+  if (profile)
+    ke_backend_profile_free (be);
   return 0;
 }
