@@ -405,6 +405,12 @@ kinora_cli_generate (int argc, char **argv)
     }
   if (preview_source == KE_PREVIEW_TAEHV)
     p.preview = preview_cb;
+  if (decode_latent && decoder == KE_DECODER_TAEHV)
+    {
+      fprintf (stderr, "%s: --decode-latent decodes with the model's VAE; --decode taehv applies to generations\n", cmd);
+      rc = 2;
+      goto out;
+    }
   /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
   static char *text_cache_dir;
   if (text_cache_dir == NULL)

@@ -13,7 +13,8 @@ enum ke_status ke_draft_open(struct ke_draft * d, const struct ke_gen_params * p
                              int scale, struct ke_error * err)
 {
     memset(d, 0, sizeof(*d));
-    if (p->decoder != KE_DECODER_TAEHV && p->preview_source != KE_PREVIEW_TAEHV) {
+    // previews need a preview callback to go to
+    if (p->decoder != KE_DECODER_TAEHV && (p->preview_source != KE_PREVIEW_TAEHV || !p->preview)) {
         return KE_STATUS_OK;
     }
     enum ke_status st = ke_taehv_open(&d->taehv, p->taehv_path, be, err);
