@@ -58,7 +58,7 @@ usage (FILE *f)
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
            "  --decode vae|taehv  decode with the model's VAE (default) or TAEHV, the tiny autoencoder (a draft in seconds)\n"
            "  --preview latent|taehv  per-step previews by latent projection (default) or TAEHV at full size (the\n"
-           "                      app shows them; here the setting is recorded and the cost logged with KINORA_LOG=2)\n"
+           "                      app shows them; here the setting is recorded; kinora-bench taehv gives the cost)\n"
            "  --taehv FILE        TAEHV weights: taew2_2.safetensors (TI2V-5B), taew2_1.safetensors (A14B)\n"
            "  --quiet             no progress bar\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
@@ -108,7 +108,7 @@ progress_cb (const struct ke_progress *p, void *user_data)
   fflush (stderr);
 }
 
-/* --preview taehv: the engine decodes each step's estimate (and logs the cost); nothing is shown here */
+/* --preview taehv: the engine decodes each step's estimate; nothing is shown here */
 static void
 preview_cb (const struct ke_preview *p, void *user_data)
 {
