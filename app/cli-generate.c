@@ -56,6 +56,10 @@ usage (FILE *f)
            "  --precision P       bf16 (default) or fp32 matmuls on the CPU\n"
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
+           "  --decode vae|taehv  decode with the model's VAE (default) or TAEHV, the tiny autoencoder (a draft in seconds)\n"
+           "  --preview latent|taehv  per-step previews by latent projection (default) or TAEHV at full size (the\n"
+           "                      app shows them; here the setting is recorded; kinora-bench taehv gives the cost)\n"
+           "  --taehv FILE        TAEHV weights: taew2_2.safetensors (TI2V-5B), taew2_1.safetensors (A14B)\n"
            "  --quiet             no progress bar\n"
            "  --lora FILE[:S[:S_HIGH]]  a LoRA (safetensors: ComfyUI/kohya, Diffusers/PEFT or LightX2V keys) at\n"
            "                      strength S (default 1); on A14B S is the low-noise expert's strength and\n"
@@ -117,6 +121,14 @@ log_to_stderr (int level, const char *msg, void *user_data)
     fprintf (stderr, "%s: %s\n", level == 0 ? "error" : "warning", msg);
 }
 
+/* --preview taehv: the engine decodes each step's estimate; nothing is shown here */
+static void
+preview_cb (const struct ke_preview *p, void *user_data)
+{
+  (void) p;
+  (void) user_data;
+}
+
 static int
 abort_cb (void *user_data)
 {
@@ -132,6 +144,8 @@ enum
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
   /* LoRAs (issue 14) */
   OPT_LORA,
+  /* TAEHV draft decode and previews */
+  OPT_DECODE, OPT_PREVIEW, OPT_TAEHV,
 };
 
 static const struct option generate_options[] = {
@@ -159,6 +173,10 @@ static const struct option generate_options[] = {
   { "from", required_argument, NULL, OPT_FROM },
   /* LoRAs (issue 14) */
   { "lora", required_argument, NULL, OPT_LORA },
+  /* TAEHV draft decode and previews */
+  { "decode", required_argument, NULL, OPT_DECODE },
+  { "preview", required_argument, NULL, OPT_PREVIEW },
+  { "taehv", required_argument, NULL, OPT_TAEHV },
   { NULL, 0, NULL, 0 },
 };
 
@@ -175,6 +193,10 @@ kinora_cli_generate (int argc, char **argv)
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
   enum ke_precision precision_id = KE_PRECISION_BF16;
   int quiet = 0;
+  /* TAEHV draft decode and previews */
+  enum ke_decoder decoder = KE_DECODER_VAE;
+  enum ke_preview_source preview_source = KE_PREVIEW_LATENT;
+  const char *taehv = NULL;
   int c;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
@@ -253,6 +275,26 @@ kinora_cli_generate (int argc, char **argv)
           loras_from_file = false;
           ok = kinora_arg_lora (cmd, "--lora", optarg, true, loras, &n_loras);
           break;
+        /* TAEHV draft decode and previews */
+        case OPT_DECODE:
+          if (strcmp (optarg, "vae") == 0) decoder = KE_DECODER_VAE;
+          else if (strcmp (optarg, "taehv") == 0) decoder = KE_DECODER_TAEHV;
+          else
+            {
+              fprintf (stderr, "%s: --decode %s: use vae or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case OPT_PREVIEW:
+          if (strcmp (optarg, "latent") == 0) preview_source = KE_PREVIEW_LATENT;
+          else if (strcmp (optarg, "taehv") == 0) preview_source = KE_PREVIEW_TAEHV;
+          else
+            {
+              fprintf (stderr, "%s: --preview %s: use latent or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case OPT_TAEHV: taehv = optarg; break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -313,6 +355,10 @@ kinora_cli_generate (int argc, char **argv)
                 loras[n_loras++] = fp->loras[i];
               }
             loras_from_file = true;
+            /* TAEHV draft decode and previews */
+            decoder = fp->decoder;
+            preview_source = fp->preview_source;
+            taehv = fp->taehv_path;
           }
 #else
           fprintf (stderr, "%s: --from needs a build with video export\n", cmd);
@@ -393,6 +439,25 @@ kinora_cli_generate (int argc, char **argv)
       loras[i].path = lora_abs[i];
   p.loras = loras;
   p.n_loras = n_loras;
+  /* TAEHV draft decode and previews */
+  p.decoder = decoder;
+  p.preview_source = preview_source;
+  p.taehv_path = taehv;
+  if ((decoder == KE_DECODER_TAEHV || preview_source == KE_PREVIEW_TAEHV) && taehv == NULL)
+    {
+      fprintf (stderr, "%s: --decode taehv and --preview taehv need --taehv FILE (taew2_1 / taew2_2 safetensors)\n",
+               cmd);
+      rc = 2;
+      goto out;
+    }
+  if (preview_source == KE_PREVIEW_TAEHV)
+    p.preview = preview_cb;
+  if (decode_latent && decoder == KE_DECODER_TAEHV)
+    {
+      fprintf (stderr, "%s: --decode-latent decodes with the model's VAE; --decode taehv applies to generations\n", cmd);
+      rc = 2;
+      goto out;
+    }
   /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
   static char *text_cache_dir;
   if (text_cache_dir == NULL)

@@ -23,7 +23,7 @@ usage (FILE *f)
            "  models     list, download, verify or remove models (kinora-cli models --help)\n"
            "  queue      run the jobs of a queue file headless (kinora-cli queue --help)\n"
            "  eval       run one module on a golden IO file:\n"
-           "             eval dit|t5|vae21|vae22 --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
+           "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval dit ... [--lora FILE[:STRENGTH]]... [--lora-merge]   (LoRAs on the DiT; merged into its weights)\n"
            "             eval scheduler --in IO --out OUT\n"
            "             eval pipeline --in IO --weights-dir DIR --out OUT [--lora FILE[:STRENGTH[:STRENGTH_HIGH]]]...\n"
@@ -44,7 +44,7 @@ cmd_eval (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, scheduler or pipeline (see --help)\n");
+      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, taehv, scheduler or pipeline (see --help)\n");
       return 2;
     }
   static const char cmd[] = "kinora-cli eval";

@@ -139,6 +139,14 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
   /* where it ran and how precisely: what was asked ("auto" stays "auto"); no backend means the CPU */
   add_pair (b, "backend", backend_name (p->backend));
   add_pair (b, "precision", p->precision == KE_PRECISION_FP32 ? "fp32" : "bf16");
+  /* TAEHV draft decode and previews: written when used */
+  if (p->decoder == KE_DECODER_TAEHV)
+    add_pair (b, "decode", "taehv");
+  if (p->preview_source == KE_PREVIEW_TAEHV)
+    add_pair (b, "preview", "taehv");
+  if ((p->decoder == KE_DECODER_TAEHV || p->preview_source == KE_PREVIEW_TAEHV) && p->taehv_path != NULL &&
+      p->taehv_path[0] != '\0')
+    add_pair (b, "taehv", p->taehv_path);
   if (image != NULL && image[0] != '\0')
     add_pair (b, "image", image);
   /* LoRAs (issue 14): lora.N = file, lora.N.strength, lora.N.strength_high, N from 1 */
@@ -535,6 +543,40 @@ from_object (json_object  *o,
     }
   if (!bad && json_object_object_get_ex (o, "loras", &v))
     bad = !get_loras (self, v, error);
+  /* TAEHV draft decode and previews: files without them keep the VAE and latent previews */
+  if (!bad && json_object_object_get_ex (o, "decode", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (g_strcmp0 (s, "taehv") == 0)
+        self->params.decoder = KE_DECODER_TAEHV;
+      else if (g_strcmp0 (s, "vae") == 0)
+        self->params.decoder = KE_DECODER_VAE;
+      else
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"decode\": %s is not vae or taehv", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (!bad && json_object_object_get_ex (o, "preview", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (g_strcmp0 (s, "taehv") == 0)
+        self->params.preview_source = KE_PREVIEW_TAEHV;
+      else if (g_strcmp0 (s, "latent") == 0)
+        self->params.preview_source = KE_PREVIEW_LATENT;
+      else
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"preview\": %s is not latent or taehv", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (!bad)
+    {
+      self->taehv_storage = dup_nonempty (get_str (o, "taehv"));
+      self->params.taehv_path = self->taehv_storage;
+    }
   if (!bad && json_object_object_get_ex (o, "digests", &v) && json_object_is_type (v, json_type_object))
     {
       g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
@@ -620,6 +662,7 @@ kinora_metadata_free (KinoraMetadata *self)
   g_free (self->negative_storage);
   g_free (self->lora_storage);
   g_strfreev (self->lora_paths);
+  g_free (self->taehv_storage);
   g_free (self->model);
   g_free (self->image);
   g_strfreev (self->digests);

@@ -190,6 +190,11 @@ struct ke_backend_ops {
                          int W, int ft, int fs, int drop);
     // y[C2, R] = x[R, C2]^T (row-major).
     void (*transpose2d)(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
+    // Element-wise activations of convolutional models, x[n] -> y[n] (y may equal x):
+    // relu y = max(x, 0); soft_clamp y = s * tanh(x / s); clamp y = min(max(x, lo), hi).
+    void (*relu)(struct ke_backend * be, float * y, const float * x, int64_t n);
+    void (*soft_clamp)(struct ke_backend * be, float * y, const float * x, float s, int64_t n);
+    void (*clamp)(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n);
 
     // --- optional (NULL when a backend has none) ----------------------------------------------
     // Memory, and time per op class since the last call while profiling is on; syncs first.

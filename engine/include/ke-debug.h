@@ -17,7 +17,7 @@ extern "C" {
 // Run one module over the inputs of an IO safetensors file (as the golden fixtures store them) and
 // write every output the IO file's `outputs` metadata names. Used by `kinora-cli eval` and the tests.
 struct ke_eval_args {
-    const char * weights;       // weight file or folder (dit, t5, vae21, vae22)
+    const char * weights;       // weight file or folder (dit, t5, vae21, vae22, taehv)
     const char * weights_dir;   // folder of weight files named in the IO metadata (pipeline)
     const char * config;        // optional config.json overriding the weights' own config
     const char * in;            // IO file with the inputs
@@ -28,7 +28,7 @@ struct ke_eval_args {
     int n_loras;                        // the high-noise expert)
     bool lora_merge;            // merge them into copies of the weights instead of run-time terms
 };
-// what: "dit", "t5", "vae21", "vae22", "scheduler", "pipeline"
+// what: "dit", "t5", "vae21", "vae22", "taehv", "scheduler", "pipeline"
 enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, struct ke_error * err);
 
 #ifdef __cplusplus

@@ -221,6 +221,10 @@ struct ke_preview {
                                     // n_frames * height * width * 3
     int latent_channels;
     const float * latent;           // x0 estimate [C, F, H, W], normalised latent space
+    // the x0 estimate decoded at the output resolution (preview_source KE_PREVIEW_TAEHV), else NULL:
+    // full_frames * full_height * full_width * 3 bytes, RGB
+    const uint8_t * full_rgb;
+    int full_frames, full_width, full_height;
 };
 
 typedef void (*ke_progress_fn)(const struct ke_progress * p, void * user_data);
@@ -248,6 +252,16 @@ struct ke_lora_spec {
     float strength_high;
 };
 
+// What decodes the final latent, and what makes the per-step previews.
+enum ke_decoder {
+    KE_DECODER_VAE = 0,             // the model's Wan VAE
+    KE_DECODER_TAEHV,               // TAEHV, the tiny autoencoder ("draft decode": seconds, lower quality)
+};
+enum ke_preview_source {
+    KE_PREVIEW_LATENT = 0,          // a linear latent->RGB projection at latent resolution
+    KE_PREVIEW_TAEHV,               // TAEHV at the output resolution (struct ke_preview full_rgb)
+};
+
 struct ke_gen_params {
     enum ke_task task;
     const char * prompt;
@@ -272,6 +286,11 @@ struct ke_gen_params {
     const struct ke_lora_spec * loras;   // n_loras entries (borrowed for the call); a key matching no
                                      // layer is a warning (logged), a file matching none an error
     int n_loras;                     // 0..KE_MAX_LORAS
+    // TAEHV (tiny video autoencoder): draft decode and full-resolution previews
+    enum ke_decoder decoder;         // KE_DECODER_VAE (default) or KE_DECODER_TAEHV
+    enum ke_preview_source preview_source;   // KE_PREVIEW_LATENT (default) or KE_PREVIEW_TAEHV
+    const char * taehv_path;         // TAEHV weights (taew2_1 for 16-channel, taew2_2 for 48-channel latents),
+                                     // required when either of the two above names TAEHV
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;

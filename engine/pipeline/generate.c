@@ -11,7 +11,9 @@
 #include "models/common/lora.h"
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
+#include "models/vae/taehv.h"
 #include "models/vae/wan-vae.h"
+#include "pipeline/draft-impl.h"
 #include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
 #include "pipeline/recipe-impl.h"
@@ -30,6 +32,7 @@ struct gen {
     int aborted;
     int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
     struct ke_lora_file * lora_files[KE_MAX_LORAS];   // p->loras, opened (NULL: strength 0 everywhere)
+    struct ke_draft draft;      // TAEHV draft decode / previews (draft.c)
 };
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
@@ -250,6 +253,14 @@ static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_par
         m->loras = l;
         m->n_loras = p->n_loras;
     }
+    m->taehv_path = p->taehv_path && *p->taehv_path ? strdup(p->taehv_path) : NULL;
+    if (p->taehv_path && *p->taehv_path && !m->taehv_path) {
+        free((void *) m->loras);
+        free(m);
+        free(prompt);
+        free(negative);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+    }
     m->image = NULL;
     m->backend = NULL;
     m->save_latent_path = NULL;
@@ -365,7 +376,15 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
         }
     }
     progress(g, KE_STAGE_DECODE, 0, v->n_frames);
-    enum ke_status st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    enum ke_status st;
+    if (g->p->decoder == KE_DECODER_TAEHV && g->draft.taehv) {
+        // draft decode: TAEHV gives as many frames at the same size (ke_draft_open checked the scale)
+        const double t0 = ke_now();
+        st = ke_taehv_decode(g->draft.taehv, NULL, x, T, lh, lw, frame_cb, g, NULL, err);
+        ke_log(2, "TAEHV decode: %.2f s", ke_now() - t0);
+    } else {
+        st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    }
     if (g->bad_frame) {
         if (err) {
             err->code = KE_STATUS_OK;   // replace the decoder's "stopped" with the reason
@@ -433,6 +452,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     if ((st = ke_lora_open_specs(g.lora_files, p->loras, p->n_loras, err)) != KE_STATUS_OK) {
         goto done;
     }
+    if ((st = ke_draft_open(&g.draft, p, g.be, z, sc, err)) != KE_STATUS_OK) {
+        goto done;
+    }
     progress(&g, KE_STAGE_TEXT, 0, 2);
     const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
     if ((st = encode_text(&g, 0, p->prompt ? p->prompt : "", err)) != KE_STATUS_OK ||
@@ -486,6 +508,10 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     sa.abort = p->abort;
     sa.user_data = p->user_data;
     sa.t_start = g.t_start;
+    if (p->preview_source == KE_PREVIEW_TAEHV && g.draft.taehv) {
+        sa.preview_full = ke_draft_preview;
+        sa.preview_full_user = &g.draft;
+    }
     if ((st = ke_sample(&sa, err)) != KE_STATUS_OK) {
         goto done;
     }
@@ -513,6 +539,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
 done:
     release_expert(&g, 0);
     release_expert(&g, 1);
+    ke_draft_close(&g.draft);
     free(g.txt[0]);
     free(g.txt[1]);
     free(x);
@@ -599,6 +626,7 @@ void ke_video_free(struct ke_video * v)
         free((char *) v->made_with->prompt);
         free((char *) v->made_with->negative_prompt);
         free((void *) v->made_with->loras);
+        free((char *) v->made_with->taehv_path);
         free(v->made_with);
     }
     free(v->rgb);

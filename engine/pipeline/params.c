@@ -172,6 +172,19 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
                           (double) l->strength, (double) l->strength_high, KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH);
         }
     }
+    // TAEHV draft decode and previews
+    if (p->decoder != KE_DECODER_VAE && p->decoder != KE_DECODER_TAEHV) {
+        return ke_err(err, KE_STATUS_INVALID, "decoder %d is not allowed: use the VAE or TAEHV", (int) p->decoder);
+    }
+    if (p->preview_source != KE_PREVIEW_LATENT && p->preview_source != KE_PREVIEW_TAEHV) {
+        return ke_err(err, KE_STATUS_INVALID, "preview source %d is not allowed: use latent or TAEHV",
+                      (int) p->preview_source);
+    }
+    if ((p->decoder == KE_DECODER_TAEHV || p->preview_source == KE_PREVIEW_TAEHV) &&
+        (!p->taehv_path || !*p->taehv_path)) {
+        return ke_err(err, KE_STATUS_INVALID, "TAEHV %s needs the TAEHV weights file (taew2_1 / taew2_2 safetensors)",
+                      p->decoder == KE_DECODER_TAEHV ? "decoding" : "previews");
+    }
     return KE_STATUS_OK;
 }
 

@@ -42,6 +42,9 @@ struct ke_sample_args {
     ke_preview_fn preview;
     ke_abort_fn abort;
     void * user_data;
+    // fills the preview's full-resolution frames before `preview` sees it (TAEHV previews), or NULL
+    void (*preview_full)(void * user, struct ke_preview * pv);
+    void * preview_full_user;
     double t_start;                 // ke_now() at the start of the job
     bool stopped_early;             // out: "stop and keep" ended sampling
     int steps_done;                 // out: solver steps completed (< steps after stop-and-keep or cancel)

@@ -187,7 +187,10 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         }
         if (a->preview) {
             ke_latent_to_rgb(rgb, x0, a->z, a->F, a->H, a->W);
-            struct ke_preview pv = { i + 1, a->steps, a->F, a->W, a->H, rgb, a->z, x0 };
+            struct ke_preview pv = { i + 1, a->steps, a->F, a->W, a->H, rgb, a->z, x0, NULL, 0, 0, 0 };
+            if (a->preview_full) {
+                a->preview_full(a->preview_full_user, &pv);
+            }
             a->preview(&pv, a->user_data);
         }
         emit_progress(a, i + 1, t_loop, ke_now());

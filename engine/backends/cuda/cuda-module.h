@@ -6,7 +6,7 @@
 #include "backends/backend.h"
 
 // Bumped whenever this table, struct ke_backend or struct ke_backend_ops changes.
-#define KE_CUDA_MODULE_ABI 2
+#define KE_CUDA_MODULE_ABI 3
 
 // Engine services the module uses (messages come preformatted).
 struct ke_cuda_host {
