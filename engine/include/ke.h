@@ -245,7 +245,7 @@ typedef int (*ke_abort_fn)(void * user_data);
 #define KE_MAX_GUIDE 100        // guidance, from 0
 #define KE_MAX_SHIFT 1000       // flow shift, above 0
 #define KE_MAX_FPS 240          // frame rate, above 0
-#define KE_MAX_CACHE_THRESHOLD 100  // step cache threshold, from 0 (below 0: the mode's default)
+#define KE_MAX_CACHE_THRESHOLD 1000000  // step cache threshold, from 0 (below 0: the mode's default)
 
 struct ke_gen_params {
     enum ke_task task;

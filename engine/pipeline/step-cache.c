@@ -271,6 +271,7 @@ static enum ke_status tea_begin(struct ke_step_cache * c, int i, float t, struct
         const double den = mean_abs(c->e_prev, dim);
         const double rel = den > 0 ? mean_abs_diff(c->e, c->e_prev, dim) / den : INFINITY;
         c->acc += ke_teacache_rescale(c->task, rel);
+        ke_log(3, "teacache: step %d rel %g acc %g", i, rel, c->acc);
         if (c->thr > 0 && c->acc < c->thr) {
             c->skip = true;
         } else {
