@@ -23,6 +23,11 @@ bool kinora_arg_double (const char *cmd, const char *opt, const char *value, dou
 bool kinora_arg_size (const char *cmd, const char *opt, const char *value, int min, int max, int *width,
                       int *height);
 
+/* NAME[:NUMBER] (step caching: --cache tea:0.2): NAME one of names[0..n_names) (*index set), the
+ * optional number in [min, max] (*number; left as it was without ':'). */
+bool kinora_arg_name_number (const char *cmd, const char *opt, const char *value, const char *const *names,
+                             int n_names, int *index, double min, double max, double *number);
+
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing
  * value, else a stray argument at argv[optind]) under opterr = 0 and an optstring starting with ':';

@@ -34,28 +34,18 @@ enum { EXPLICIT_STEPS = 1, EXPLICIT_SHIFT = 2, EXPLICIT_GUIDE = 4, EXPLICIT_GUID
 static bool
 parse_cache (const char *cmd, const char *value, enum ke_cache_mode *mode, double *threshold)
 {
-  char name[16];
-  const char *colon = strchr (value, ':');
-  size_t len = colon ? (size_t) (colon - value) : strlen (value);
+  static const char *const names[] = { "easy", "tea", "off" };
+  int i = 0;
 
-  if (len >= sizeof name)
-    len = sizeof name - 1;
-  memcpy (name, value, len);
-  name[len] = '\0';
-  if (strcmp (name, "mag") == 0)
+  if (strncmp (value, "mag", 3) == 0 && (value[3] == '\0' || value[3] == ':'))
     {
       fprintf (stderr, "%s: --cache %s: MagCache is not available; use easy or tea\n", cmd, value);
       return false;
     }
-  if (ke_cache_mode_from_name (name, mode) != 0)
-    {
-      fprintf (stderr, "%s: --cache %s: use easy, tea or off, optionally with :THRESHOLD\n", cmd, value);
-      return false;
-    }
   *threshold = -1;
-  if (colon)
-    return kinora_arg_double (cmd, "--cache threshold", colon + 1, 0, false, KE_MAX_CACHE_THRESHOLD, threshold);
-  return true;
+  if (!kinora_arg_name_number (cmd, "--cache", value, names, 3, &i, 0, KE_MAX_CACHE_THRESHOLD, threshold))
+    return false;
+  return ke_cache_mode_from_name (names[i], mode) == 0;
 }
 
 static void
