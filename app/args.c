@@ -174,6 +174,30 @@ kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_high,
   return true;
 }
 
+bool
+kinora_arg_name_number (const char *cmd, const char *opt, const char *value, const char *const *names,
+                        int n_names, int *index, double min, double max, double *number)
+{
+  const char *colon = strchr (value, ':');
+  const size_t len = colon ? (size_t) (colon - value) : strlen (value);
+
+  for (int i = 0; i < n_names; i++)
+    if (strlen (names[i]) == len && strncmp (value, names[i], len) == 0)
+      {
+        *index = i;
+        if (colon == NULL)
+          return true;
+        char what[64];
+        snprintf (what, sizeof what, "%s threshold", opt);
+        return kinora_arg_double (cmd, what, colon + 1, min, false, max, number);
+      }
+  fprintf (stderr, "%s: %s %s: use ", cmd, opt, value);
+  for (int i = 0; i < n_names; i++)
+    fprintf (stderr, "%s%s", names[i], i + 2 < n_names ? ", " : i + 1 < n_names ? " or " : "");
+  fprintf (stderr, ", optionally with :NUMBER\n");
+  return false;
+}
+
 int
 kinora_arg_usage_error (const char *cmd, int c, int argc, char **argv, const struct option *options)
 {

@@ -31,6 +31,10 @@ bool kinora_arg_size (const char *cmd, const char *opt, const char *value, int m
 struct ke_lora_spec;
 bool kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_high, struct ke_lora_spec *specs,
                       int *n);
+/* NAME[:NUMBER] (step caching: --cache tea:0.2): NAME one of names[0..n_names) (*index set), the
+ * optional number in [min, max] (*number; left as it was without ':'). */
+bool kinora_arg_name_number (const char *cmd, const char *opt, const char *value, const char *const *names,
+                             int n_names, int *index, double min, double max, double *number);
 
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing

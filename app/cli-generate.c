@@ -25,6 +25,29 @@
 
 static volatile sig_atomic_t interrupted;
 
+/* --- few-step presets and step caching ------------------------------------------------------------- */
+
+/* Which of the settings a preset sets were given as options (they win over the preset). */
+enum { EXPLICIT_STEPS = 1, EXPLICIT_SHIFT = 2, EXPLICIT_GUIDE = 4, EXPLICIT_GUIDE_HIGH = 8, EXPLICIT_SOLVER = 16 };
+
+/* --cache MODE[:THRESHOLD]: off, easy or tea, the threshold in [0, KE_MAX_CACHE_THRESHOLD] (-1: default). */
+static bool
+parse_cache (const char *cmd, const char *value, enum ke_cache_mode *mode, double *threshold)
+{
+  static const char *const names[] = { "easy", "tea", "off" };
+  int i = 0;
+
+  if (strncmp (value, "mag", 3) == 0 && (value[3] == '\0' || value[3] == ':'))
+    {
+      fprintf (stderr, "%s: --cache %s: MagCache is not available; use easy or tea\n", cmd, value);
+      return false;
+    }
+  *threshold = -1;
+  if (!kinora_arg_name_number (cmd, "--cache", value, names, 3, &i, 0, KE_MAX_CACHE_THRESHOLD, threshold))
+    return false;
+  return ke_cache_mode_from_name (names[i], mode) == 0;
+}
+
 static void
 on_sigint (int sig)
 {
@@ -49,7 +72,7 @@ usage (FILE *f)
            "  --guide-high G      guidance of the A14B high-noise expert\n"
            "  --shift S           flow shift\n"
            "  --seed S            seed (default or -1: random); the same seed gives the same noise as torch.manual_seed\n"
-           "  --solver NAME       unipc (default), dpm++ or euler\n"
+           "  --solver NAME       unipc (default), dpm++, euler or euler-lightning\n"
            "  --fps F             frame rate of the output\n"
            "  --threads N         CPU threads\n"
            "  --backend NAME      cpu (default), cuda, or auto (the GPU when usable)\n"
@@ -65,6 +88,12 @@ usage (FILE *f)
            "                      strength S (default 1); on A14B S is the low-noise expert's strength and\n"
            "                      S_HIGH the high-noise one's (default S; 0 leaves that expert without it).\n"
            "                      Repeat for several; after --from the first --lora replaces the file's LoRAs\n"
+           /* few-step presets and step caching */
+           "  --preset lightning  the Wan2.2-Lightning 4-step recipe: 4 steps, shift 5, euler-lightning, guidance 1\n"
+           "                      (for the Lightning/LightX2V 4-step LoRAs); --steps, --shift, --guide,\n"
+           "                      --guide-high and --solver given anywhere still win, --from's values do not\n"
+           "  --cache MODE[:T]    step caching: easy (EasyCache) or tea (TeaCache), threshold T (default: the\n"
+           "                      mode's, 0 measures but never skips), off; the run reports the forwards skipped\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
 
@@ -146,6 +175,8 @@ enum
   OPT_LORA,
   /* TAEHV draft decode and previews */
   OPT_DECODE, OPT_PREVIEW, OPT_TAEHV,
+  /* few-step presets and step caching */
+  OPT_PRESET, OPT_CACHE,
 };
 
 static const struct option generate_options[] = {
@@ -177,6 +208,9 @@ static const struct option generate_options[] = {
   { "decode", required_argument, NULL, OPT_DECODE },
   { "preview", required_argument, NULL, OPT_PREVIEW },
   { "taehv", required_argument, NULL, OPT_TAEHV },
+  /* few-step presets and step caching */
+  { "preset", required_argument, NULL, OPT_PRESET },
+  { "cache", required_argument, NULL, OPT_CACHE },
   { NULL, 0, NULL, 0 },
 };
 
@@ -198,6 +232,12 @@ kinora_cli_generate (int argc, char **argv)
   enum ke_preview_source preview_source = KE_PREVIEW_LATENT;
   const char *taehv = NULL;
   int c;
+  /* few-step presets and step caching */
+  const char *preset = NULL;
+  unsigned explicit_set = 0;
+  int have_cache = 0;
+  enum ke_cache_mode cache_mode = KE_CACHE_OFF;
+  double cache_threshold = -1;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
   struct ke_image *img = NULL;
@@ -234,12 +274,22 @@ kinora_cli_generate (int argc, char **argv)
           have_size = 1;
           break;
         case OPT_FRAMES: ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
-        case OPT_STEPS: ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps); break;
-        case OPT_GUIDE: ok = kinora_arg_double (cmd, "--guide", optarg, 0, false, KE_MAX_GUIDE, &guide); break;
+        case OPT_STEPS:
+          ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps);
+          explicit_set |= EXPLICIT_STEPS;
+          break;
+        case OPT_GUIDE:
+          ok = kinora_arg_double (cmd, "--guide", optarg, 0, false, KE_MAX_GUIDE, &guide);
+          explicit_set |= EXPLICIT_GUIDE;
+          break;
         case OPT_GUIDE_HIGH:
           ok = kinora_arg_double (cmd, "--guide-high", optarg, 0, false, KE_MAX_GUIDE, &guide_high);
+          explicit_set |= EXPLICIT_GUIDE_HIGH;
           break;
-        case OPT_SHIFT: ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift); break;
+        case OPT_SHIFT:
+          ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift);
+          explicit_set |= EXPLICIT_SHIFT;
+          break;
         case OPT_SEED:
           /* -1 asks for a random seed (README), as leaving the option out does */
           ok = kinora_arg_int64 (cmd, "--seed", optarg, -1, INT64_MAX, &seed);
@@ -247,11 +297,25 @@ kinora_cli_generate (int argc, char **argv)
           break;
         case OPT_SOLVER:
           solver = optarg;
+          explicit_set |= EXPLICIT_SOLVER;
           if (ke_solver_from_name (solver, &solver_id) != 0)
             {
-              fprintf (stderr, "%s: --solver %s: use unipc, dpm++ or euler\n", cmd, solver);
+              fprintf (stderr, "%s: --solver %s: use unipc, dpm++, euler or euler-lightning\n", cmd, solver);
               ok = false;
             }
+          break;
+        /* few-step presets and step caching */
+        case OPT_PRESET:
+          preset = optarg;
+          if (strcmp (preset, "lightning") != 0)
+            {
+              fprintf (stderr, "%s: --preset %s: the presets are: lightning\n", cmd, preset);
+              ok = false;
+            }
+          break;
+        case OPT_CACHE:
+          ok = parse_cache (cmd, optarg, &cache_mode, &cache_threshold);
+          have_cache = 1;
           break;
         case OPT_FPS: ok = kinora_arg_double (cmd, "--fps", optarg, 0, true, KE_MAX_FPS, &fps); break;
         case OPT_THREADS: ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
@@ -359,6 +423,10 @@ kinora_cli_generate (int argc, char **argv)
             decoder = fp->decoder;
             preview_source = fp->preview_source;
             taehv = fp->taehv_path;
+            /* step caching as recorded (a later --cache overrides it) */
+            cache_mode = fp->cache;
+            cache_threshold = fp->cache_threshold;
+            have_cache = 1;
           }
 #else
           fprintf (stderr, "%s: --from needs a build with video export\n", cmd);
@@ -423,6 +491,27 @@ kinora_cli_generate (int argc, char **argv)
     p.precision = precision_id;
   if (solver)
     p.solver = solver_id;
+  /* few-step presets and step caching: the preset replaces the defaults and --from's values, and the
+   * options given on the command line win over it wherever they stand */
+  if (preset)
+    {
+      if (ke_gen_params_preset (&p, preset, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-cli generate: %s\n", err.msg);
+          goto out;
+        }
+      if (explicit_set & EXPLICIT_STEPS) p.steps = steps;
+      if (explicit_set & EXPLICIT_SHIFT) p.shift = (float) shift;
+      if (explicit_set & EXPLICIT_GUIDE) p.guide = (float) guide;
+      if (explicit_set & EXPLICIT_GUIDE_HIGH) p.guide_high = (float) guide_high;
+      else if ((explicit_set & EXPLICIT_GUIDE) && p.task == KE_TASK_TI2V_5B) p.guide_high = (float) guide;
+      if (explicit_set & EXPLICIT_SOLVER) p.solver = solver_id;
+    }
+  if (have_cache)
+    {
+      p.cache = cache_mode;
+      p.cache_threshold = (float) cache_threshold;
+    }
   if (image)
     {
       if (ke_image_read (&img, image, &err) != KE_STATUS_OK)
@@ -496,6 +585,10 @@ kinora_cli_generate (int argc, char **argv)
       }
     fprintf (stderr, "wrote %s (%dx%d, %d frames, %g fps, seed %lld) and %s\n", out, video->width, video->height,
              video->n_frames, video->fps, (long long) made->seed, sidecar);
+    /* step caching */
+    if (made->cache != KE_CACHE_OFF)
+      fprintf (stderr, "step cache %s (threshold %g): skipped %d DiT forwards\n", ke_cache_mode_name (made->cache),
+               (double) made->cache_threshold, made->cache_skipped);
   }
 #endif
   rc = 0;

@@ -30,6 +30,8 @@ static const struct
   { "width", 'i' }, { "height", 'i' }, { "frames", 'i' }, { "steps", 'i' }, { "seed", 'i' },
   { "fps", 'd' }, { "guidance", 'd' }, { "guidance_high", 'd' }, { "shift", 'd' },
   { "guide", 'd' }, { "guide_high", 'd' },
+  /* step caching */
+  { "cache_threshold", 'd' }, { "cache_skipped", 'i' },
 };
 
 #define DIGEST_PREFIX "digest."
@@ -136,6 +138,16 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
   ADD_INT ("seed", p->seed);
 #undef ADD_INT
   add_pair (b, "solver", ke_solver_from_name (solver, &known) == 0 ? solver : "unipc");
+  /* step caching: the mode, the threshold used and the forwards it skipped (absent: no cache) */
+  if (p->cache == KE_CACHE_EASY || p->cache == KE_CACHE_TEA)
+    {
+      add_pair (b, "cache", ke_cache_mode_name (p->cache));
+      format_float (num, sizeof num, p->cache_threshold < 0 ? ke_cache_default_threshold (p->cache, p->task)
+                                                            : p->cache_threshold);
+      add_pair (b, "cache_threshold", num);
+      g_snprintf (num, sizeof num, "%d", p->cache_skipped);
+      add_pair (b, "cache_skipped", num);
+    }
   /* where it ran and how precisely: what was asked ("auto" stays "auto"); no backend means the CPU */
   add_pair (b, "backend", backend_name (p->backend));
   add_pair (b, "precision", p->precision == KE_PRECISION_FP32 ? "fp32" : "bf16");
@@ -508,10 +520,25 @@ from_object (json_object  *o,
       else if (!named)
         {
           g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
-                       "parameter \"solver\": %s is not unipc, dpm++ or euler", json_object_to_json_string (v));
+                       "parameter \"solver\": %s is not unipc, dpm++, euler or euler-lightning",
+                       json_object_to_json_string (v));
           bad = TRUE;
         }
     }
+  /* step caching: files without it ran uncached */
+  if (!bad && json_object_object_get_ex (o, "cache", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (s == NULL || ke_cache_mode_from_name (s, &self->params.cache) != 0)
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"cache\": %s is not off, easy or tea", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (get_real (o, "cache_threshold", 0, KE_MAX_CACHE_THRESHOLD, &d, &bad, error))
+    self->params.cache_threshold = (float) d;
+  get_int (o, "cache_skipped", 0, INT_MAX, &self->params.cache_skipped, &bad, error);
   /* backend and precision: files before them say nothing, and keep the defaults */
   if (!bad && json_object_object_get_ex (o, "backend", &v))
     {

@@ -33,12 +33,13 @@ struct gen {
     int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
     struct ke_lora_file * lora_files[KE_MAX_LORAS];   // p->loras, opened (NULL: strength 0 everywhere)
     struct ke_draft draft;      // TAEHV draft decode / previews (draft.c)
+    int cache_skipped;          // DiT forwards the step cache answered
 };
 
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
 {
     if (g->p->progress) {
-        struct ke_progress pr = { stage, step, n_steps, ke_now() - g->t_start, -1.0 };
+        struct ke_progress pr = { stage, step, n_steps, ke_now() - g->t_start, -1.0, g->cache_skipped };
         g->p->progress(&pr, g->p->user_data);
     }
 }
@@ -305,6 +306,16 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
         snprintf(v, sizeof(v), "%.9g", (double) g->p->shift);
         bad |= ke_io_set_meta(io, "shift", v) != KE_STATUS_OK;
         bad |= ke_io_set_meta(io, "solver", ke_solver_name(g->p->solver)) != KE_STATUS_OK;
+        // step caching
+        if (g->p->cache != KE_CACHE_OFF) {
+            bad |= ke_io_set_meta(io, "cache", ke_cache_mode_name(g->p->cache)) != KE_STATUS_OK;
+            snprintf(v, sizeof(v), "%.9g", (double) (g->p->cache_threshold < 0
+                                                         ? ke_cache_default_threshold(g->p->cache, g->m->task)
+                                                         : g->p->cache_threshold));
+            bad |= ke_io_set_meta(io, "cache_threshold", v) != KE_STATUS_OK;
+            snprintf(v, sizeof(v), "%d", g->cache_skipped);
+            bad |= ke_io_set_meta(io, "cache_skipped", v) != KE_STATUS_OK;
+        }
         snprintf(v, sizeof(v), "%d", g->p->width);
         bad |= ke_io_set_meta(io, "width", v) != KE_STATUS_OK;
         snprintf(v, sizeof(v), "%d", g->p->height);
@@ -512,9 +523,13 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         sa.preview_full = ke_draft_preview;
         sa.preview_full_user = &g.draft;
     }
+    sa.cache = p->cache;
+    sa.cache_threshold = p->cache_threshold;
+    sa.task = m->task;
     if ((st = ke_sample(&sa, err)) != KE_STATUS_OK) {
         goto done;
     }
+    g.cache_skipped = sa.forwards_skipped;
     release_expert(&g, 0);
     release_expert(&g, 1);
     if (p->save_latent_path && *p->save_latent_path) {
@@ -529,6 +544,10 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         struct ke_gen_params made = *p;
         made.seed = seed;
         made.steps = sa.steps_done;
+        made.cache_skipped = sa.forwards_skipped;
+        if (made.cache != KE_CACHE_OFF && made.cache_threshold < 0) {
+            made.cache_threshold = ke_cache_default_threshold(made.cache, m->task);   // the one used
+        }
         if ((st = set_made_with(*out, &made, err)) != KE_STATUS_OK) {
             ke_video_free(*out);
             *out = NULL;
@@ -604,6 +623,16 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
         }
         if ((v = ke_io_meta(io, "solver"))) {
             ke_solver_from_name(v, &p.solver);   // an unknown name keeps the default
+        }
+        // step caching
+        if ((v = ke_io_meta(io, "cache"))) {
+            ke_cache_mode_from_name(v, &p.cache);
+        }
+        if ((v = ke_io_meta(io, "cache_threshold")) && atof(v) >= 0) {
+            p.cache_threshold = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "cache_skipped")) && atoi(v) >= 0) {
+            p.cache_skipped = atoi(v);
         }
         p.width = (v = ke_io_meta(io, "width")) && atoi(v) > 0 ? atoi(v) : (*out)->width;
         p.height = (v = ke_io_meta(io, "height")) && atoi(v) > 0 ? atoi(v) : (*out)->height;

@@ -39,6 +39,7 @@ struct ke_dit {
     struct ke_tensor patch_w2d;            // 2-D view of the 5-D patch weight
     ke_dit_tap_fn tap;
     void * tap_user;
+    struct ke_dit_residual * residual;    // step-cache hook (NULL: off)
     // activation arena (backend memory), sized for the last token count
     void * arena;
     size_t arena_size;
@@ -59,6 +60,20 @@ struct ke_dit_context {
 const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d)
 {
     return &d->cfg;
+}
+
+void ke_dit_set_residual(struct ke_dit * d, struct ke_dit_residual * r)
+{
+    d->residual = r;
+}
+
+void ke_dit_residual_free(struct ke_dit_residual * r)
+{
+    if (r && r->be) {
+        ke_be_free(r->be, r->resid);
+        r->resid = NULL;
+        r->n = 0;
+    }
 }
 
 void ke_dit_set_tap(struct ke_dit * d, ke_dit_tap_fn fn, void * user)
@@ -691,7 +706,25 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
 
     const int32_t * sd = sel ? sel_dev : NULL;
     const float attn_scale = 1.0f / sqrtf((float) hd);
-    for (int li = 0; li < c->num_layers; li++) {
+    struct ke_dit_residual * rs = d->residual;
+    if (rs && rs->skip && (rs->n != L * D || rs->be != be)) {
+        st = ke_err(err, KE_STATUS_INVALID, "DiT step cache: no stored residual for %lld tokens", (long long) L);
+        goto done;
+    }
+    if (rs && !rs->skip) {
+        if (rs->n != L * D || rs->be != be) {
+            ke_dit_residual_free(rs);
+            rs->be = be;
+            rs->resid = ke_be_alloc(be, (size_t) (L * D) * sizeof(float));
+            if (!rs->resid) {
+                st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the step cache's residual");
+                goto done;
+            }
+            rs->n = L * D;
+        }
+        op->scale(be, rs->resid, x, -1.0f, L * D);    // -x_before; x_after is added after the blocks
+    }
+    for (int li = 0; li < c->num_layers && !(rs && rs->skip); li++) {
         if (abort && abort(abort_user)) {
             st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
             goto done;
@@ -735,6 +768,12 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
     }
 
+    if (rs && rs->skip) {
+        op->add(be, x, x, rs->resid, L * D);
+    } else if (rs) {
+        op->add(be, rs->resid, x, rs->resid, L * D);
+    }
+
     // head: shift/scale = head.modulation + e (the time embedding itself)
     for (int64_t u = 0; u < U; u++) {
         op->add(be, hmod + u * 2 * D, e + u * D, d->head_mod, D);
@@ -756,4 +795,35 @@ done:
         st = be_st;
     }
     return st;
+}
+
+enum ke_status ke_dit_time_embedding(struct ke_dit * d, float t, float * e_out, struct ke_error * err)
+{
+    const struct ke_dit_config * c = &d->cfg;
+    struct ke_backend * be = d->be;
+    const struct ke_backend_ops * op = be->ops;
+    const int half = c->freq_dim / 2;
+    const int64_t D = c->dim;
+    float * sh = malloc(sizeof(float) * (size_t) c->freq_dim);
+    float * dev = ke_be_alloc(be, sizeof(float) * (size_t) (c->freq_dim + 2 * D));
+    if (!sh || !dev) {
+        free(sh);
+        ke_be_free(be, dev);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the time embedding");
+    }
+    // the same float64 sinusoid and layers as ke_dit_forward
+    for (int i = 0; i < half; i++) {
+        const double w = pow(10000.0, -(double) i / (double) half);
+        sh[i] = (float) cos((double) t * w);
+        sh[half + i] = (float) sin((double) t * w);
+    }
+    float * sinus = dev, * e1 = dev + c->freq_dim, * e = e1 + D;
+    op->upload(be, sinus, sh, sizeof(float) * (size_t) c->freq_dim);
+    op->linear(be, e1, sinus, 1, &d->time0);
+    op->silu(be, e1, D);
+    op->linear(be, e, e1, 1, &d->time2);
+    op->download(be, e_out, e, sizeof(float) * (size_t) D);
+    free(sh);
+    ke_be_free(be, dev);
+    return ke_be_status(be, err);
 }

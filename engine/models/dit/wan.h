@@ -61,5 +61,20 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
                               const float * t, int n_t, float * out,
                               ke_abort_fn abort, void * abort_user, struct ke_error * err);
 
+// Step-cache hook (TeaCache, sampling/step-cache): the residual the blocks add to the patch embedding.
+// store: run the blocks and keep x_after - x_before in resid; skip: run no block, add resid instead.
+// resid is backend memory of (tokens x dim) floats, allocated by the DiT at the first store and freed
+// with ke_dit_residual_free. Set before ke_dit_forward, cleared (NULL) after.
+struct ke_dit_residual {
+    bool skip;
+    float * resid;
+    int64_t n;
+    struct ke_backend * be;     // where resid lives (the backend outlives the experts that share it)
+};
+void ke_dit_set_residual(struct ke_dit * d, struct ke_dit_residual * r);
+void ke_dit_residual_free(struct ke_dit_residual * r);
+// The time embedding e (dim floats, host) of one timestep: time_embedding(sinusoid(t)) as in the forward.
+enum ke_status ke_dit_time_embedding(struct ke_dit * d, float t, float * e_out, struct ke_error * err);
+
 // FLOPs of one forward at this latent size (2 per multiply-add), for benchmarks.
 double ke_dit_forward_flops(const struct ke_dit_config * cfg, int F, int H, int W, bool with_context);
