@@ -112,6 +112,7 @@ typedef struct
   GtkSpinButton  *strength_high;  /* A14B's high-noise expert */
   AdwActionRow   *strength_row;
   AdwActionRow   *high_row;
+  GtkWidget      *remove;         /* the remove button */
 } KinoraLoraEntry;
 
 void _kinora_window_class_actions_init (KinoraWindowClass *klass);

@@ -151,7 +151,7 @@ _kinora_window_add_lora (KinoraWindow *self,
   adw_expander_row_set_enable_expansion (e->row, TRUE);
   adw_expander_row_set_expanded (e->row, FALSE);
 
-  remove = gtk_button_new_from_icon_name ("user-trash-symbolic");
+  remove = e->remove = gtk_button_new_from_icon_name ("user-trash-symbolic");
   gtk_widget_add_css_class (remove, "flat");
   gtk_widget_set_valign (remove, GTK_ALIGN_CENTER);
   gtk_widget_set_tooltip_text (remove, _("Remove"));
