@@ -145,6 +145,19 @@ screenshot (KinoraWindow *self,
   g_assert_true (gdk_texture_save_to_png (texture, path));
 }
 
+/* Scroll the sidebar so @widget is at its top */
+static void
+scroll_to (KinoraWindow *self,
+           GtkWidget    *widget)
+{
+  GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->sidebar_scroll);
+  graphene_point_t p;
+
+  spin (0.2);
+  if (gtk_widget_compute_point (widget, GTK_WIDGET (self->sidebar_scroll), &GRAPHENE_POINT_INIT (0, 0), &p))
+    gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) + p.y);
+}
+
 /* A LoRA for the test model's DiT (dim 64), ComfyUI layout: a rank-4 term on blocks.0.self_attn.q, written
  * as safetensors by hand (8-byte header length, the JSON header, the data) */
 static char *
@@ -209,6 +222,7 @@ test_lora_rows (void)
   g_assert_cmpstr (adw_expander_row_get_subtitle (a->row), ==, "Strength 0.60");
   adw_expander_row_set_expanded (self->lora_row, TRUE);
   adw_expander_row_set_expanded (a->row, TRUE);
+  scroll_to (self, GTK_WIDGET (self->lora_row));
   screenshot (self, "speed-01-loras");
   {
     g_autoptr(KinoraParams) p = kinora_window_dup_params (self);
@@ -264,6 +278,7 @@ test_lora_rows (void)
     g_assert_cmpfloat_with_epsilon (p->loras[0].strength_high, 0.7, 1e-6);
     adw_expander_row_set_expanded (self->lora_row, TRUE);
     adw_expander_row_set_expanded (e->row, TRUE);
+    scroll_to (self, GTK_WIDGET (self->lora_row));
     screenshot (self, "speed-02-loras-a14b");
   }
 
