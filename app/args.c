@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ke.h"
 #include "args.h"
 #include "ke.h"
 
@@ -122,6 +124,98 @@ kinora_arg_size (const char *cmd, const char *opt, const char *value, int min, i
   *width = (int) w;
   *height = (int) h;
   return true;
+}
+
+/* A LoRA strength: a finite number in range, the whole text. */
+static bool
+lora_strength (const char *s, double *out)
+{
+  char *end = NULL;
+
+  if (*s == '\0' || isspace ((unsigned char) *s))
+    return false;
+  errno = 0;
+  *out = strtod (s, &end);
+  return errno == 0 && end != s && *end == '\0' && isfinite (*out) && fabs (*out) <= KE_MAX_LORA_STRENGTH;
+}
+
+bool
+kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_high, struct ke_lora_spec *specs, int *n)
+{
+  double s = 1.0, s_high = 0.0;
+  bool have_high = false;
+  char *last = strrchr (value, ':');
+
+  if (*n >= KE_MAX_LORAS)
+    {
+      fprintf (stderr, "%s: %s %s: at most %d LoRAs\n", cmd, opt, value, KE_MAX_LORAS);
+      return false;
+    }
+  /* FILE:a:b, FILE:a or FILE (a ':' inside FILE followed by no number stays part of the path) */
+  if (last != NULL && lora_strength (last + 1, &s))
+    {
+      *last = '\0';
+      char *prev = strrchr (value, ':');
+      double a = 0.0;
+      if (prev != NULL && lora_strength (prev + 1, &a))
+        {
+          *prev = '\0';
+          s_high = s;
+          s = a;
+          have_high = true;
+        }
+    }
+  else if (last != NULL && last[1] != '\0' && (isdigit ((unsigned char) last[1]) || last[1] == '-' || last[1] == '.'))
+    {
+      fprintf (stderr, "%s: %s %s: the strength must be a number in %d..%d\n", cmd, opt, last + 1,
+               -KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH);
+      return false;
+    }
+  if (have_high && !allow_high)
+    {
+      fprintf (stderr, "%s: %s takes FILE[:STRENGTH] (one strength)\n", cmd, opt);
+      return false;
+    }
+  if (value[0] == '\0')
+    {
+      fprintf (stderr, "%s: %s: use FILE[:STRENGTH%s]\n", cmd, opt, allow_high ? "[:STRENGTH_HIGH]" : "");
+      return false;
+    }
+  if (access (value, R_OK) != 0)
+    {
+      fprintf (stderr, "%s: %s %s: %s (use FILE[:STRENGTH%s])\n", cmd, opt, value, strerror (errno),
+               allow_high ? "[:STRENGTH_HIGH]" : "");
+      return false;
+    }
+  specs[*n].path = value;
+  specs[*n].strength = (float) s;
+  specs[*n].strength_high = (float) (have_high ? s_high : s);
+  (*n)++;
+  return true;
+}
+
+bool
+kinora_arg_name_number (const char *cmd, const char *opt, const char *value, const char *const *names,
+                        int n_names, int *index, double min, double max, double *number)
+{
+  const char *colon = strchr (value, ':');
+  const size_t len = colon ? (size_t) (colon - value) : strlen (value);
+
+  for (int i = 0; i < n_names; i++)
+    if (strlen (names[i]) == len && strncmp (value, names[i], len) == 0)
+      {
+        *index = i;
+        if (colon == NULL)
+          return true;
+        char what[64];
+        snprintf (what, sizeof what, "%s threshold", opt);
+        return kinora_arg_double (cmd, what, colon + 1, min, false, max, number);
+      }
+  fprintf (stderr, "%s: %s %s: use ", cmd, opt, value);
+  for (int i = 0; i < n_names; i++)
+    fprintf (stderr, "%s%s", names[i], i + 2 < n_names ? ", " : i + 1 < n_names ? " or " : "");
+  fprintf (stderr, ", optionally with :NUMBER\n");
+  return false;
 }
 
 int

@@ -26,6 +26,18 @@ bool kinora_arg_size (const char *cmd, const char *opt, const char *value, int m
 /* A device memory budget in GiB (--vram): 0 (the free device memory minus a margin) or a finite number in
  * [KE_MIN_VRAM_GIB, KE_MAX_VRAM_GIB] (ke.h). */
 bool kinora_arg_vram (const char *cmd, const char *opt, const char *value, double *gib);
+/* --lora FILE[:STRENGTH[:STRENGTH_HIGH]] (issue 14): the file (a path may hold ':' itself: only a
+ * trailing ":number" or ":number:number" is taken as strengths), strengths in
+ * [-KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH], default 1; strength_high defaults to strength. With
+ * allow_high false a second number is refused. Appends to specs[*n] (at most KE_MAX_LORAS); the path
+ * points into value. */
+struct ke_lora_spec;
+bool kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_high, struct ke_lora_spec *specs,
+                      int *n);
+/* NAME[:NUMBER] (step caching: --cache tea:0.2): NAME one of names[0..n_names) (*index set), the
+ * optional number in [min, max] (*number; left as it was without ':'). */
+bool kinora_arg_name_number (const char *cmd, const char *opt, const char *value, const char *const *names,
+                             int n_names, int *index, double min, double max, double *number);
 
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing

@@ -25,6 +25,29 @@
 
 static volatile sig_atomic_t interrupted;
 
+/* --- few-step presets and step caching ------------------------------------------------------------- */
+
+/* Which of the settings a preset sets were given as options (they win over the preset). */
+enum { EXPLICIT_STEPS = 1, EXPLICIT_SHIFT = 2, EXPLICIT_GUIDE = 4, EXPLICIT_GUIDE_HIGH = 8, EXPLICIT_SOLVER = 16 };
+
+/* --cache MODE[:THRESHOLD]: off, easy or tea, the threshold in [0, KE_MAX_CACHE_THRESHOLD] (-1: default). */
+static bool
+parse_cache (const char *cmd, const char *value, enum ke_cache_mode *mode, double *threshold)
+{
+  static const char *const names[] = { "easy", "tea", "off" };
+  int i = 0;
+
+  if (strncmp (value, "mag", 3) == 0 && (value[3] == '\0' || value[3] == ':'))
+    {
+      fprintf (stderr, "%s: --cache %s: MagCache is not available; use easy or tea\n", cmd, value);
+      return false;
+    }
+  *threshold = -1;
+  if (!kinora_arg_name_number (cmd, "--cache", value, names, 3, &i, 0, KE_MAX_CACHE_THRESHOLD, threshold))
+    return false;
+  return ke_cache_mode_from_name (names[i], mode) == 0;
+}
+
 static void
 on_sigint (int sig)
 {
@@ -49,7 +72,7 @@ usage (FILE *f)
            "  --guide-high G      guidance of the A14B high-noise expert\n"
            "  --shift S           flow shift\n"
            "  --seed S            seed (default or -1: random); the same seed gives the same noise as torch.manual_seed\n"
-           "  --solver NAME       unipc (default), dpm++ or euler\n"
+           "  --solver NAME       unipc (default), dpm++, euler or euler-lightning\n"
            "  --fps F             frame rate of the output\n"
            "  --threads N         CPU threads\n"
            "  --backend NAME      cpu (default), cuda, or auto (the GPU when usable)\n"
@@ -58,7 +81,21 @@ usage (FILE *f)
            "  --vram GiB          device memory budget of a GPU run (default 0: the free memory minus 1 GiB);\n"
            "                      DiT blocks past it stream from host memory\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
+           "  --decode vae|taehv  decode with the model's VAE (default) or TAEHV, the tiny autoencoder (a draft in seconds)\n"
+           "  --preview latent|taehv  per-step previews by latent projection (default) or TAEHV at full size (the\n"
+           "                      app shows them; here the setting is recorded; kinora-bench taehv gives the cost)\n"
+           "  --taehv FILE        TAEHV weights: taew2_2.safetensors (TI2V-5B), taew2_1.safetensors (A14B)\n"
            "  --quiet             no progress bar\n"
+           "  --lora FILE[:S[:S_HIGH]]  a LoRA (safetensors: ComfyUI/kohya, Diffusers/PEFT or LightX2V keys) at\n"
+           "                      strength S (default 1); on A14B S is the low-noise expert's strength and\n"
+           "                      S_HIGH the high-noise one's (default S; 0 leaves that expert without it).\n"
+           "                      Repeat for several; after --from the first --lora replaces the file's LoRAs\n"
+           /* few-step presets and step caching */
+           "  --preset lightning  the Wan2.2-Lightning 4-step recipe: 4 steps, shift 5, euler-lightning, guidance 1\n"
+           "                      (for the Lightning/LightX2V 4-step LoRAs); --steps, --shift, --guide,\n"
+           "                      --guide-high and --solver given anywhere still win, --from's values do not\n"
+           "  --cache MODE[:T]    step caching: easy (EasyCache) or tea (TeaCache), threshold T (default: the\n"
+           "                      mode's, 0 measures but never skips), off; the run reports the forwards skipped\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
 
@@ -106,6 +143,23 @@ progress_cb (const struct ke_progress *p, void *user_data)
   fflush (stderr);
 }
 
+/* Engine warnings (a LoRA key matching no layer, ...) and errors, on their own line. */
+static void
+log_to_stderr (int level, const char *msg, void *user_data)
+{
+  (void) user_data;
+  if (level <= 1)
+    fprintf (stderr, "%s: %s\n", level == 0 ? "error" : "warning", msg);
+}
+
+/* --preview taehv: the engine decodes each step's estimate; nothing is shown here */
+static void
+preview_cb (const struct ke_preview *p, void *user_data)
+{
+  (void) p;
+  (void) user_data;
+}
+
 static int
 abort_cb (void *user_data)
 {
@@ -121,6 +175,12 @@ enum
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
   /* device memory budget */
   OPT_VRAM,
+  /* LoRAs (issue 14) */
+  OPT_LORA,
+  /* TAEHV draft decode and previews */
+  OPT_DECODE, OPT_PREVIEW, OPT_TAEHV,
+  /* few-step presets and step caching */
+  OPT_PRESET, OPT_CACHE,
 };
 
 static const struct option generate_options[] = {
@@ -148,6 +208,15 @@ static const struct option generate_options[] = {
   { "from", required_argument, NULL, OPT_FROM },
   /* device memory budget */
   { "vram", required_argument, NULL, OPT_VRAM },
+  /* LoRAs (issue 14) */
+  { "lora", required_argument, NULL, OPT_LORA },
+  /* TAEHV draft decode and previews */
+  { "decode", required_argument, NULL, OPT_DECODE },
+  { "preview", required_argument, NULL, OPT_PREVIEW },
+  { "taehv", required_argument, NULL, OPT_TAEHV },
+  /* few-step presets and step caching */
+  { "preset", required_argument, NULL, OPT_PRESET },
+  { "cache", required_argument, NULL, OPT_CACHE },
   { NULL, 0, NULL, 0 },
 };
 
@@ -165,7 +234,17 @@ kinora_cli_generate (int argc, char **argv)
   enum ke_precision precision_id = KE_PRECISION_BF16;
   int quiet = 0;
   double vram = 0;   /* device memory budget */
+  /* TAEHV draft decode and previews */
+  enum ke_decoder decoder = KE_DECODER_VAE;
+  enum ke_preview_source preview_source = KE_PREVIEW_LATENT;
+  const char *taehv = NULL;
   int c;
+  /* few-step presets and step caching */
+  const char *preset = NULL;
+  unsigned explicit_set = 0;
+  int have_cache = 0;
+  enum ke_cache_mode cache_mode = KE_CACHE_OFF;
+  double cache_threshold = -1;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
   struct ke_image *img = NULL;
@@ -175,6 +254,11 @@ kinora_cli_generate (int argc, char **argv)
   g_autoptr (KinoraMetadata) from = NULL;
   g_autofree char *from_model = NULL;
 #endif
+  /* LoRAs (issue 14): from --lora, or restored by --from until the first --lora after it */
+  struct ke_lora_spec loras[KE_MAX_LORAS];
+  int n_loras = 0;
+  bool loras_from_file = false;
+  char *lora_abs[KE_MAX_LORAS] = { NULL };
 
   /* every number is checked whole here, against the engine's own ranges (ke.h) */
   optind = 0;
@@ -197,12 +281,22 @@ kinora_cli_generate (int argc, char **argv)
           have_size = 1;
           break;
         case OPT_FRAMES: ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
-        case OPT_STEPS: ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps); break;
-        case OPT_GUIDE: ok = kinora_arg_double (cmd, "--guide", optarg, 0, false, KE_MAX_GUIDE, &guide); break;
+        case OPT_STEPS:
+          ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps);
+          explicit_set |= EXPLICIT_STEPS;
+          break;
+        case OPT_GUIDE:
+          ok = kinora_arg_double (cmd, "--guide", optarg, 0, false, KE_MAX_GUIDE, &guide);
+          explicit_set |= EXPLICIT_GUIDE;
+          break;
         case OPT_GUIDE_HIGH:
           ok = kinora_arg_double (cmd, "--guide-high", optarg, 0, false, KE_MAX_GUIDE, &guide_high);
+          explicit_set |= EXPLICIT_GUIDE_HIGH;
           break;
-        case OPT_SHIFT: ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift); break;
+        case OPT_SHIFT:
+          ok = kinora_arg_double (cmd, "--shift", optarg, 0, true, KE_MAX_SHIFT, &shift);
+          explicit_set |= EXPLICIT_SHIFT;
+          break;
         case OPT_SEED:
           /* -1 asks for a random seed (README), as leaving the option out does */
           ok = kinora_arg_int64 (cmd, "--seed", optarg, -1, INT64_MAX, &seed);
@@ -210,11 +304,25 @@ kinora_cli_generate (int argc, char **argv)
           break;
         case OPT_SOLVER:
           solver = optarg;
+          explicit_set |= EXPLICIT_SOLVER;
           if (ke_solver_from_name (solver, &solver_id) != 0)
             {
-              fprintf (stderr, "%s: --solver %s: use unipc, dpm++ or euler\n", cmd, solver);
+              fprintf (stderr, "%s: --solver %s: use unipc, dpm++, euler or euler-lightning\n", cmd, solver);
               ok = false;
             }
+          break;
+        /* few-step presets and step caching */
+        case OPT_PRESET:
+          preset = optarg;
+          if (strcmp (preset, "lightning") != 0)
+            {
+              fprintf (stderr, "%s: --preset %s: the presets are: lightning\n", cmd, preset);
+              ok = false;
+            }
+          break;
+        case OPT_CACHE:
+          ok = parse_cache (cmd, optarg, &cache_mode, &cache_threshold);
+          have_cache = 1;
           break;
         case OPT_FPS: ok = kinora_arg_double (cmd, "--fps", optarg, 0, true, KE_MAX_FPS, &fps); break;
         case OPT_THREADS: ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
@@ -234,6 +342,32 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_QUIET: quiet = 1; break;
         /* device memory budget */
         case OPT_VRAM: ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
+        case OPT_LORA:
+          if (loras_from_file)
+            n_loras = 0;
+          loras_from_file = false;
+          ok = kinora_arg_lora (cmd, "--lora", optarg, true, loras, &n_loras);
+          break;
+        /* TAEHV draft decode and previews */
+        case OPT_DECODE:
+          if (strcmp (optarg, "vae") == 0) decoder = KE_DECODER_VAE;
+          else if (strcmp (optarg, "taehv") == 0) decoder = KE_DECODER_TAEHV;
+          else
+            {
+              fprintf (stderr, "%s: --decode %s: use vae or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case OPT_PREVIEW:
+          if (strcmp (optarg, "latent") == 0) preview_source = KE_PREVIEW_LATENT;
+          else if (strcmp (optarg, "taehv") == 0) preview_source = KE_PREVIEW_TAEHV;
+          else
+            {
+              fprintf (stderr, "%s: --preview %s: use latent or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case OPT_TAEHV: taehv = optarg; break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -281,6 +415,27 @@ kinora_cli_generate (int argc, char **argv)
             have_seed = seed >= 0;
             solver_id = fp->solver;
             solver = ke_solver_name (fp->solver);
+            /* the LoRAs it was made with (the paths must still be there) */
+            n_loras = 0;
+            for (int i = 0; i < fp->n_loras && i < KE_MAX_LORAS; i++)
+              {
+                if (!g_file_test (fp->loras[i].path, G_FILE_TEST_IS_REGULAR))
+                  {
+                    fprintf (stderr, "%s: --from %s: it was made with the LoRA %s, which is gone; give --lora\n", cmd,
+                             optarg, fp->loras[i].path);
+                    ok = false;
+                  }
+                loras[n_loras++] = fp->loras[i];
+              }
+            loras_from_file = true;
+            /* TAEHV draft decode and previews */
+            decoder = fp->decoder;
+            preview_source = fp->preview_source;
+            taehv = fp->taehv_path;
+            /* step caching as recorded (a later --cache overrides it) */
+            cache_mode = fp->cache;
+            cache_threshold = fp->cache_threshold;
+            have_cache = 1;
           }
 #else
           fprintf (stderr, "%s: --from needs a build with video export\n", cmd);
@@ -346,6 +501,27 @@ kinora_cli_generate (int argc, char **argv)
     p.precision = precision_id;
   if (solver)
     p.solver = solver_id;
+  /* few-step presets and step caching: the preset replaces the defaults and --from's values, and the
+   * options given on the command line win over it wherever they stand */
+  if (preset)
+    {
+      if (ke_gen_params_preset (&p, preset, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-cli generate: %s\n", err.msg);
+          goto out;
+        }
+      if (explicit_set & EXPLICIT_STEPS) p.steps = steps;
+      if (explicit_set & EXPLICIT_SHIFT) p.shift = (float) shift;
+      if (explicit_set & EXPLICIT_GUIDE) p.guide = (float) guide;
+      if (explicit_set & EXPLICIT_GUIDE_HIGH) p.guide_high = (float) guide_high;
+      else if ((explicit_set & EXPLICIT_GUIDE) && p.task == KE_TASK_TI2V_5B) p.guide_high = (float) guide;
+      if (explicit_set & EXPLICIT_SOLVER) p.solver = solver_id;
+    }
+  if (have_cache)
+    {
+      p.cache = cache_mode;
+      p.cache_threshold = (float) cache_threshold;
+    }
   if (image)
     {
       if (ke_image_read (&img, image, &err) != KE_STATUS_OK)
@@ -356,6 +532,31 @@ kinora_cli_generate (int argc, char **argv)
       p.image = img;
     }
   p.save_latent_path = save_latent;
+  /* absolute paths: the exported settings must find the LoRAs again from any folder */
+  for (int i = 0; i < n_loras; i++)
+    if ((lora_abs[i] = realpath (loras[i].path, NULL)) != NULL)
+      loras[i].path = lora_abs[i];
+  p.loras = loras;
+  p.n_loras = n_loras;
+  /* TAEHV draft decode and previews */
+  p.decoder = decoder;
+  p.preview_source = preview_source;
+  p.taehv_path = taehv;
+  if ((decoder == KE_DECODER_TAEHV || preview_source == KE_PREVIEW_TAEHV) && taehv == NULL)
+    {
+      fprintf (stderr, "%s: --decode taehv and --preview taehv need --taehv FILE (taew2_1 / taew2_2 safetensors)\n",
+               cmd);
+      rc = 2;
+      goto out;
+    }
+  if (preview_source == KE_PREVIEW_TAEHV)
+    p.preview = preview_cb;
+  if (decode_latent && decoder == KE_DECODER_TAEHV)
+    {
+      fprintf (stderr, "%s: --decode-latent decodes with the model's VAE; --decode taehv applies to generations\n", cmd);
+      rc = 2;
+      goto out;
+    }
   /* prompt embeddings are cached on disk: $XDG_CACHE_HOME/kinora/text, else ~/.cache/kinora/text */
   static char *text_cache_dir;
   if (text_cache_dir == NULL)
@@ -366,6 +567,7 @@ kinora_cli_generate (int argc, char **argv)
   p.abort = abort_cb;
   p.user_data = &bar;
   signal (SIGINT, on_sigint);
+  ke_log_set (log_to_stderr, NULL);
 
   enum ke_status st;
   if (decode_latent)
@@ -393,10 +595,16 @@ kinora_cli_generate (int argc, char **argv)
       }
     fprintf (stderr, "wrote %s (%dx%d, %d frames, %g fps, seed %lld) and %s\n", out, video->width, video->height,
              video->n_frames, video->fps, (long long) made->seed, sidecar);
+    /* step caching */
+    if (made->cache != KE_CACHE_OFF)
+      fprintf (stderr, "step cache %s (threshold %g): skipped %d DiT forwards\n", ke_cache_mode_name (made->cache),
+               (double) made->cache_threshold, made->cache_skipped);
   }
 #endif
   rc = 0;
 out:
+  for (int i = 0; i < KE_MAX_LORAS; i++)
+    free (lora_abs[i]);
   ke_video_free (video);
   ke_image_free (img);
   ke_model_free (m);

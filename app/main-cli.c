@@ -23,10 +23,20 @@ usage (FILE *f)
            "  models     list, download, verify or remove models (kinora-cli models --help)\n"
            "  queue      run the jobs of a queue file headless (kinora-cli queue --help)\n"
            "  eval       run one module on a golden IO file:\n"
-           "             eval dit|t5|vae21|vae22 --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
+           "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
+           "             eval dit ... [--lora FILE[:STRENGTH]]... [--lora-merge]   (LoRAs on the DiT; merged into its weights)\n"
            "             eval scheduler --in IO --out OUT\n"
-           "             eval pipeline --in IO --weights-dir DIR --out OUT\n"
+           "             eval pipeline --in IO --weights-dir DIR --out OUT [--lora FILE[:STRENGTH[:STRENGTH_HIGH]]]...\n"
            "  version    print the engine version\n");
+}
+
+/* Engine warnings (a LoRA key that matches no layer, ...) and errors go to stderr. */
+static void
+log_to_stderr (int level, const char *msg, void *user_data)
+{
+  (void) user_data;
+  if (level <= 1)
+    fprintf (stderr, "%s: %s\n", level == 0 ? "error" : "warning", msg);
 }
 
 static int
@@ -34,7 +44,7 @@ cmd_eval (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, scheduler or pipeline (see --help)\n");
+      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, taehv, scheduler or pipeline (see --help)\n");
       return 2;
     }
   static const char cmd[] = "kinora-cli eval";
@@ -48,9 +58,13 @@ cmd_eval (int argc, char **argv)
     { "out", required_argument, NULL, 'o' },
     { "backend", required_argument, NULL, 'b' },
     { "threads", required_argument, NULL, 't' },
+    { "lora", required_argument, NULL, 'L' },
+    { "lora-merge", no_argument, NULL, 'M' },
     { NULL, 0, NULL, 0 },
   };
   struct ke_eval_args a = { 0 };
+  struct ke_lora_spec loras[KE_MAX_LORAS];
+  int n_loras = 0;
   const char *what = argv[1];
   int threads = 0;
   int c;
@@ -81,6 +95,12 @@ cmd_eval (int argc, char **argv)
           if (!kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads))
             return 2;
           break;
+        case 'L':
+          /* per-expert strengths only where there are experts (the pipeline) */
+          if (!kinora_arg_lora (cmd, "--lora", optarg, strcmp (what, "pipeline") == 0, loras, &n_loras))
+            return 2;
+          break;
+        case 'M': a.lora_merge = true; break;
         default:
           return kinora_arg_usage_error (cmd, c, argc - 1, argv + 1, options);
         }
@@ -89,6 +109,14 @@ cmd_eval (int argc, char **argv)
     return kinora_arg_usage_error (cmd, 0, argc - 1, argv + 1, options);
   if (threads > 0)
     ke_set_threads (threads);
+  if (n_loras > 0 && strcmp (what, "dit") != 0 && strcmp (what, "pipeline") != 0)
+    {
+      fprintf (stderr, "%s %s: --lora applies to dit and pipeline only\n", cmd, what);
+      return 2;
+    }
+  a.loras = loras;
+  a.n_loras = n_loras;
+  ke_log_set (log_to_stderr, NULL);
   struct ke_error err = { 0 };
   enum ke_status st = ke_eval (what, &a, &err);
   if (st != KE_STATUS_OK)

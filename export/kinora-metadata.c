@@ -30,9 +30,12 @@ static const struct
   { "width", 'i' }, { "height", 'i' }, { "frames", 'i' }, { "steps", 'i' }, { "seed", 'i' },
   { "fps", 'd' }, { "guidance", 'd' }, { "guidance_high", 'd' }, { "shift", 'd' },
   { "guide", 'd' }, { "guide_high", 'd' },
+  /* step caching */
+  { "cache_threshold", 'd' }, { "cache_skipped", 'i' },
 };
 
 #define DIGEST_PREFIX "digest."
+#define LORA_PREFIX "lora."
 
 /* The backends a record may name; the parsed params point at these literals. */
 static const char *const backend_names[] = { "auto", "cpu", "cuda" };
@@ -135,11 +138,42 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
   ADD_INT ("seed", p->seed);
 #undef ADD_INT
   add_pair (b, "solver", ke_solver_from_name (solver, &known) == 0 ? solver : "unipc");
+  /* step caching: the mode, the threshold used and the forwards it skipped (absent: no cache) */
+  if (p->cache == KE_CACHE_EASY || p->cache == KE_CACHE_TEA)
+    {
+      add_pair (b, "cache", ke_cache_mode_name (p->cache));
+      format_float (num, sizeof num, p->cache_threshold < 0 ? ke_cache_default_threshold (p->cache, p->task)
+                                                            : p->cache_threshold);
+      add_pair (b, "cache_threshold", num);
+      g_snprintf (num, sizeof num, "%d", p->cache_skipped);
+      add_pair (b, "cache_skipped", num);
+    }
   /* where it ran and how precisely: what was asked ("auto" stays "auto"); no backend means the CPU */
   add_pair (b, "backend", backend_name (p->backend));
   add_pair (b, "precision", p->precision == KE_PRECISION_FP32 ? "fp32" : "bf16");
+  /* TAEHV draft decode and previews: written when used */
+  if (p->decoder == KE_DECODER_TAEHV)
+    add_pair (b, "decode", "taehv");
+  if (p->preview_source == KE_PREVIEW_TAEHV)
+    add_pair (b, "preview", "taehv");
+  if ((p->decoder == KE_DECODER_TAEHV || p->preview_source == KE_PREVIEW_TAEHV) && p->taehv_path != NULL &&
+      p->taehv_path[0] != '\0')
+    add_pair (b, "taehv", p->taehv_path);
   if (image != NULL && image[0] != '\0')
     add_pair (b, "image", image);
+  /* LoRAs (issue 14): lora.N = file, lora.N.strength, lora.N.strength_high, N from 1 */
+  for (int i = 0; p->loras != NULL && i < p->n_loras; i++)
+    {
+      char key[64];
+      g_snprintf (key, sizeof key, LORA_PREFIX "%d", i + 1);
+      add_pair (b, key, p->loras[i].path);
+      g_snprintf (key, sizeof key, LORA_PREFIX "%d.strength", i + 1);
+      format_float (num, sizeof num, p->loras[i].strength);
+      add_pair (b, key, num);
+      g_snprintf (key, sizeof key, LORA_PREFIX "%d.strength_high", i + 1);
+      format_float (num, sizeof num, p->loras[i].strength_high);
+      add_pair (b, key, num);
+    }
   for (int i = 0; digests != NULL && digests[i] != NULL && digests[i + 1] != NULL; i += 2)
     {
       g_autofree char *key = g_strconcat (DIGEST_PREFIX, digests[i], NULL);
@@ -171,11 +205,44 @@ parse_number (const char *s,
   return errno == 0 && end != NULL && *end == '\0' && isfinite (*d);
 }
 
+/* A "lora.N[.strength|.strength_high]" tag into the "loras" array (element N - 1, made as needed);
+ * FALSE for any other key. */
+static gboolean
+lora_tag (const char   *key,
+          const char   *value,
+          json_object **loras)
+{
+  const char *s = key + strlen (LORA_PREFIX);
+  char *end = NULL;
+  gint64 iv;
+  double dv;
+  guint64 n;
+
+  if (!g_str_has_prefix (key, LORA_PREFIX) || !g_ascii_isdigit (*s))
+    return FALSE;
+  n = g_ascii_strtoull (s, &end, 10);
+  if (n < 1 || n > KE_MAX_LORAS || (*end != '\0' && strcmp (end, ".strength") != 0 && strcmp (end, ".strength_high") != 0))
+    return FALSE;
+  if (*loras == NULL)
+    *loras = json_object_new_array ();
+  while (json_object_array_length (*loras) < n)
+    json_object_array_add (*loras, json_object_new_object ());
+  json_object *o = json_object_array_get_idx (*loras, n - 1);
+  if (*end == '\0')
+    json_object_object_add (o, "path", json_object_new_string (value));
+  else if (parse_number (value, FALSE, &iv, &dv))
+    json_object_object_add (o, end + 1, json_object_new_double_s (dv, value));
+  else
+    json_object_object_add (o, end + 1, json_object_new_string (value));
+  return TRUE;
+}
+
 char *
 kinora_metadata_tags_to_json (const char * const *tags)
 {
   json_object *root = json_object_new_object ();
   json_object *digests = NULL;
+  json_object *loras = NULL;
   char *ret;
 
   for (int i = 0; tags != NULL && tags[i] != NULL && tags[i + 1] != NULL; i += 2)
@@ -186,6 +253,8 @@ kinora_metadata_tags_to_json (const char * const *tags)
       gint64 iv;
       double dv;
 
+      if (lora_tag (key, value, &loras))
+        continue;
       if (g_str_has_prefix (key, DIGEST_PREFIX) && key[strlen (DIGEST_PREFIX)] != '\0')
         {
           if (digests == NULL)
@@ -201,6 +270,8 @@ kinora_metadata_tags_to_json (const char * const *tags)
     }
   if (digests != NULL)
     json_object_object_add (root, "digests", digests);
+  if (loras != NULL)
+    json_object_object_add (root, "loras", loras);
   ret = g_strdup (json_object_to_json_string_ext (root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put (root);
   return ret;
@@ -331,6 +402,53 @@ dup_nonempty (const char *s)
   return s != NULL && s[0] != '\0' ? g_utf8_make_valid (s, -1) : NULL;
 }
 
+/* "loras": [{"path": FILE, "strength": S, "strength_high": S_HIGH}, ...]; strengths default to 1 and to
+ * the strength. Anything else is an error naming the entry. */
+static gboolean
+get_loras (KinoraMetadata  *self,
+           json_object     *v,
+           GError         **error)
+{
+  size_t n = json_object_is_type (v, json_type_array) ? json_object_array_length (v) : 0;
+  gboolean bad = FALSE;
+
+  if (!json_object_is_type (v, json_type_array) || n > KE_MAX_LORAS)
+    {
+      g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                   "parameter \"loras\": not a list of at most %d LoRAs", KE_MAX_LORAS);
+      return FALSE;
+    }
+  if (n == 0)
+    return TRUE;
+  self->lora_storage = g_new0 (struct ke_lora_spec, n);
+  self->lora_paths = g_new0 (char *, n + 1);
+  for (size_t i = 0; i < n; i++)
+    {
+      json_object *e = json_object_array_get_idx (v, i);
+      const char *path = json_object_is_type (e, json_type_object) ? get_str (e, "path") : NULL;
+      double s = 1.0, sh;
+
+      if (path == NULL || path[0] == '\0')
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"loras\": LoRA %zu has no file", i + 1);
+          return FALSE;
+        }
+      self->lora_paths[i] = g_utf8_make_valid (path, -1);
+      get_real (e, "strength", -KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH, &s, &bad, error);
+      sh = s;
+      get_real (e, "strength_high", -KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH, &sh, &bad, error);
+      if (bad)
+        return FALSE;
+      self->lora_storage[i].path = self->lora_paths[i];
+      self->lora_storage[i].strength = (float) s;
+      self->lora_storage[i].strength_high = (float) sh;
+    }
+  self->params.loras = self->lora_storage;
+  self->params.n_loras = (int) n;
+  return TRUE;
+}
+
 static KinoraMetadata *
 from_object (json_object  *o,
              GError      **error)
@@ -402,10 +520,25 @@ from_object (json_object  *o,
       else if (!named)
         {
           g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
-                       "parameter \"solver\": %s is not unipc, dpm++ or euler", json_object_to_json_string (v));
+                       "parameter \"solver\": %s is not unipc, dpm++, euler or euler-lightning",
+                       json_object_to_json_string (v));
           bad = TRUE;
         }
     }
+  /* step caching: files without it ran uncached */
+  if (!bad && json_object_object_get_ex (o, "cache", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (s == NULL || ke_cache_mode_from_name (s, &self->params.cache) != 0)
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"cache\": %s is not off, easy or tea", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (get_real (o, "cache_threshold", 0, KE_MAX_CACHE_THRESHOLD, &d, &bad, error))
+    self->params.cache_threshold = (float) d;
+  get_int (o, "cache_skipped", 0, INT_MAX, &self->params.cache_skipped, &bad, error);
   /* backend and precision: files before them say nothing, and keep the defaults */
   if (!bad && json_object_object_get_ex (o, "backend", &v))
     {
@@ -434,6 +567,42 @@ from_object (json_object  *o,
                        "parameter \"precision\": %s is not bf16 or fp32", json_object_to_json_string (v));
           bad = TRUE;
         }
+    }
+  if (!bad && json_object_object_get_ex (o, "loras", &v))
+    bad = !get_loras (self, v, error);
+  /* TAEHV draft decode and previews: files without them keep the VAE and latent previews */
+  if (!bad && json_object_object_get_ex (o, "decode", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (g_strcmp0 (s, "taehv") == 0)
+        self->params.decoder = KE_DECODER_TAEHV;
+      else if (g_strcmp0 (s, "vae") == 0)
+        self->params.decoder = KE_DECODER_VAE;
+      else
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"decode\": %s is not vae or taehv", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (!bad && json_object_object_get_ex (o, "preview", &v))
+    {
+      s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
+      if (g_strcmp0 (s, "taehv") == 0)
+        self->params.preview_source = KE_PREVIEW_TAEHV;
+      else if (g_strcmp0 (s, "latent") == 0)
+        self->params.preview_source = KE_PREVIEW_LATENT;
+      else
+        {
+          g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
+                       "parameter \"preview\": %s is not latent or taehv", json_object_to_json_string (v));
+          bad = TRUE;
+        }
+    }
+  if (!bad)
+    {
+      self->taehv_storage = dup_nonempty (get_str (o, "taehv"));
+      self->params.taehv_path = self->taehv_storage;
     }
   if (!bad && json_object_object_get_ex (o, "digests", &v) && json_object_is_type (v, json_type_object))
     {
@@ -518,6 +687,9 @@ kinora_metadata_free (KinoraMetadata *self)
     return;
   g_free (self->prompt_storage);
   g_free (self->negative_storage);
+  g_free (self->lora_storage);
+  g_strfreev (self->lora_paths);
+  g_free (self->taehv_storage);
   g_free (self->model);
   g_free (self->image);
   g_strfreev (self->digests);

@@ -25,11 +25,16 @@ typedef struct
   /*< private >*/
   char                *prompt_storage;
   char                *negative_storage;
+  struct ke_lora_spec *lora_storage;   /* params.loras; paths in lora_paths */
+  char               **lora_paths;
+  char                *taehv_storage;    /* TAEHV weights path */
 } KinoraMetadata;
 
 /* NULL-terminated key, value pairs: prompt, negative_prompt (when not the default), model, task,
  * width, height, frames, fps, steps, guidance, guidance_high, shift, seed, solver (by name), backend
- * (auto, cpu or cuda), precision (bf16 or fp32), image,
+ * (auto, cpu or cuda), precision (bf16 or fp32), decode, preview and taehv (only when TAEHV is used), image,
+ * lora.N, lora.N.strength, lora.N.strength_high (N from 1: the LoRA files in order; in the JSON a "loras"
+ * array of {path, strength, strength_high}),
  * digest.NAME, generator. Text that is not UTF-8 is repaired (U+FFFD for each bad byte). */
 char          **kinora_metadata_to_tags      (const struct ke_gen_params *params,
                                               const char                 *model,

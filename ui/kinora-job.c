@@ -137,6 +137,8 @@ kinora_job_release_model (void)
 /* --- KinoraJob ---------------------------------------------------------------------------------- */
 
 #define MAX_PENDING_PREVIEWS 256
+/* full-resolution (TAEHV) previews are large: older ones waiting for the main loop are dropped beyond this */
+#define MAX_PENDING_PREVIEW_BYTES ((gsize) 512 << 20)
 
 typedef struct
 {
@@ -165,6 +167,7 @@ struct _KinoraJob
   /* Set by the worker before it returns, read in the finish function */
   int                steps_run;   /* fewer than asked after stop-and-keep */
   gint64             seed_used;
+  int                cache_skipped;
 };
 
 G_DEFINE_FINAL_TYPE (KinoraJob, kinora_job, G_TYPE_OBJECT)
@@ -212,13 +215,15 @@ kinora_job_class_init (KinoraJobClass *klass)
    * @n_steps: sampling steps in all
    * @elapsed: seconds since the start
    * @eta: estimated seconds left, < 0 when unknown
+   * @skipped: DiT forwards the step cache answered so far
    */
   signals[SIGNAL_PROGRESS] =
     g_signal_new ("progress", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                  G_TYPE_NONE, 5, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT, G_TYPE_DOUBLE, G_TYPE_DOUBLE);
+                  G_TYPE_NONE, 6, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT, G_TYPE_DOUBLE, G_TYPE_DOUBLE, G_TYPE_INT);
   /**
    * KinoraJob::preview:
-   * @frames: the x0 estimate of every frame at latent resolution
+   * @frames: the x0 estimate of every frame: at latent resolution through the latent projection, or
+   *   decoded at the output resolution by TAEHV (preview source KE_PREVIEW_TAEHV; then with the video's fps)
    * @step: the step it belongs to
    * @n_steps: sampling steps in all
    */
@@ -293,7 +298,7 @@ kinora_job_flush (KinoraJob *self)
         }
       if (have_progress)
         g_signal_emit (self, signals[SIGNAL_PROGRESS], 0, (int) progress.stage, progress.step,
-                       progress.n_steps, progress.elapsed_s, progress.eta_s);
+                       progress.n_steps, progress.elapsed_s, progress.eta_s, progress.forwards_skipped);
     }
   g_queue_clear_full (&previews, (GDestroyNotify) pending_preview_free);
 }
@@ -338,26 +343,48 @@ preview_cb (const struct ke_preview *p,
 {
   KinoraJob *self = user_data;
   PendingPreview *pending;
-  gsize size;
+  gsize size, queued = 0;
+  gboolean full = p->full_rgb != NULL && p->full_frames > 0 && p->full_width > 0 && p->full_height > 0;
 
-  if (p->rgb == NULL || p->n_frames <= 0 || p->width <= 0 || p->height <= 0)
+  if (!full && (p->rgb == NULL || p->n_frames <= 0 || p->width <= 0 || p->height <= 0))
     return;
 
-  /* copy: the engine's buffer is borrowed for this call only */
-  size = (gsize) p->n_frames * p->width * p->height * 3;
+  /* copy: the engine's buffer is borrowed for this call only. TAEHV's full-resolution frames win over
+   * the latent projection and play at the video's rate; latent frames loop at the preview's own. */
   pending = g_new0 (PendingPreview, 1);
-  {
-    g_autoptr(GBytes) bytes = g_bytes_new (p->rgb, size);
-    pending->frames = kinora_video_new (bytes, p->width, p->height, p->n_frames, 0);
-  }
+  if (full)
+    {
+      g_autoptr(GBytes) bytes = NULL;
+
+      size = (gsize) p->full_frames * p->full_width * p->full_height * 3;
+      bytes = g_bytes_new (p->full_rgb, size);
+      pending->frames = kinora_video_new (bytes, p->full_width, p->full_height, p->full_frames, self->params->fps);
+    }
+  else
+    {
+      g_autoptr(GBytes) bytes = NULL;
+
+      size = (gsize) p->n_frames * p->width * p->height * 3;
+      bytes = g_bytes_new (p->rgb, size);
+      pending->frames = kinora_video_new (bytes, p->width, p->height, p->n_frames, 0);
+    }
   pending->step = p->step;
   pending->n_steps = p->n_steps;
 
   g_mutex_lock (&self->mutex);
   g_queue_push_tail (&self->previews, pending);
-  /* one entry per step is kept, so a slow main loop still sees every step */
-  while (g_queue_get_length (&self->previews) > MAX_PENDING_PREVIEWS)
-    pending_preview_free (g_queue_pop_head (&self->previews));
+  for (GList *l = self->previews.head; l != NULL; l = l->next)
+    queued += g_bytes_get_size (((PendingPreview *) l->data)->frames->rgb);
+  /* one entry per step is kept, so a slow main loop still sees every step (but for large previews,
+   * where the newest is kept) */
+  while (g_queue_get_length (&self->previews) > MAX_PENDING_PREVIEWS
+         || (queued > MAX_PENDING_PREVIEW_BYTES && g_queue_get_length (&self->previews) > 1))
+    {
+      PendingPreview *old = g_queue_pop_head (&self->previews);
+
+      queued -= g_bytes_get_size (old->frames->rgb);
+      pending_preview_free (old);
+    }
   queue_idle_locked (self);
   g_mutex_unlock (&self->mutex);
 }
@@ -472,6 +499,7 @@ generate_thread (GTask        *task,
   /* what the engine did, which the saved settings record */
   self->steps_run = v->made_with != NULL ? v->made_with->steps : p.steps;
   self->seed_used = v->made_with != NULL ? v->made_with->seed : p.seed;
+  self->cache_skipped = v->made_with != NULL ? v->made_with->cache_skipped : 0;
   ke_video_free (v);
   g_task_return_pointer (task, video, (GDestroyNotify) kinora_video_unref);
 }
@@ -508,10 +536,11 @@ kinora_job_generate_finish (KinoraJob     *self,
   kinora_job_flush (self);
   video = g_task_propagate_pointer (G_TASK (result), error);
   /* the job's settings become those of the result: the steps actually run (stop-and-keep ends
-   * early) and the seed used */
+   * early), the seed used and the forwards the step cache skipped */
   if (video != NULL && self->params != NULL)
     {
       self->params->steps = self->steps_run;
+      self->params->cache_skipped = self->cache_skipped;
       if (self->seed_used >= 0)
         self->params->seed = self->seed_used;
     }

@@ -53,6 +53,10 @@ kinora_params_new_for_task (enum ke_task task)
   self->fps = d.fps;
   self->solver = d.solver;
   self->precision = d.precision;
+  self->cache = d.cache;
+  self->cache_threshold = -1;
+  self->decoder = d.decoder;
+  self->preview_source = d.preview_source;
 
   return self;
 }
@@ -71,6 +75,11 @@ kinora_params_copy (const KinoraParams *self)
   copy->image_path = g_strdup (self->image_path);
   copy->backend = g_strdup (self->backend);
   copy->image_rgb = self->image_rgb ? g_bytes_ref (self->image_rgb) : NULL;
+  copy->taehv_path = g_strdup (self->taehv_path);
+  copy->loras = NULL;
+  copy->n_loras = 0;
+  for (int i = 0; i < self->n_loras; i++)
+    kinora_params_add_lora (copy, self->loras[i].path, self->loras[i].strength, self->loras[i].strength_high);
 
   return copy;
 }
@@ -87,7 +96,36 @@ kinora_params_free (KinoraParams *self)
   g_free (self->image_path);
   g_free (self->backend);
   g_clear_pointer (&self->image_rgb, g_bytes_unref);
+  g_free (self->taehv_path);
+  kinora_params_clear_loras (self);
   g_free (self);
+}
+
+gboolean
+kinora_params_add_lora (KinoraParams *self,
+                        const char   *path,
+                        double        strength,
+                        double        strength_high)
+{
+  g_return_val_if_fail (self != NULL && path != NULL, FALSE);
+
+  if (self->n_loras >= KE_MAX_LORAS)
+    return FALSE;
+  self->loras = g_renew (struct ke_lora_spec, self->loras, self->n_loras + 1);
+  self->loras[self->n_loras].path = g_strdup (path);
+  self->loras[self->n_loras].strength = (float) strength;
+  self->loras[self->n_loras].strength_high = (float) strength_high;
+  self->n_loras++;
+  return TRUE;
+}
+
+void
+kinora_params_clear_loras (KinoraParams *self)
+{
+  for (int i = 0; i < self->n_loras; i++)
+    g_free ((char *) self->loras[i].path);
+  g_clear_pointer (&self->loras, g_free);
+  self->n_loras = 0;
 }
 
 /* Fill engine params that borrow from @self; @image_storage must live as long as @out. */
@@ -116,6 +154,14 @@ kinora_params_to_ke (const KinoraParams   *self,
   if (self->backend != NULL)
     out->backend = self->backend;
   out->image = NULL;
+  out->loras = self->loras;
+  out->n_loras = self->n_loras;
+  out->cache = self->cache;
+  out->cache_threshold = (float) self->cache_threshold;
+  out->cache_skipped = self->cache_skipped;
+  out->decoder = self->decoder;
+  out->preview_source = self->preview_source;
+  out->taehv_path = self->taehv_path;
 
   if (self->image_rgb != NULL && self->task != KE_TASK_T2V_A14B)
     {
@@ -394,6 +440,15 @@ kinora_params_new_from_json (const char  *json,
   if (m->params.seed >= 0)
     self->seed = m->params.seed;
   self->solver = m->params.solver;
+  for (int i = 0; i < m->params.n_loras; i++)
+    kinora_params_add_lora (self, m->params.loras[i].path, m->params.loras[i].strength,
+                            m->params.loras[i].strength_high);
+  self->cache = m->params.cache;
+  self->cache_threshold = m->params.cache_threshold;
+  self->cache_skipped = m->params.cache_skipped;
+  self->decoder = m->params.decoder;
+  self->preview_source = m->params.preview_source;
+  self->taehv_path = g_strdup (m->params.taehv_path);
   /* backend and precision: only where the record names them (older records do not) */
   {
     g_autofree char *backend = record_dup_string (json, "backend");

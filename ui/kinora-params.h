@@ -38,6 +38,15 @@ typedef struct
   char          *backend;          /* "auto", "cpu" or "cuda"; NULL: the job's choice */
   enum ke_precision precision;
   double         vram_gib;         /* device memory budget (GiB, 0: the default); a preference, not recorded */
+  /* LoRAs, step cache and TAEHV (the speed-ups of issue 14) */
+  struct ke_lora_spec *loras;      /* n_loras LoRAs that run (paths owned); see kinora_params_add_lora */
+  int            n_loras;
+  enum ke_cache_mode cache;
+  double         cache_threshold;  /* < 0: the mode's default */
+  int            cache_skipped;    /* of a result: DiT forwards the step cache skipped */
+  enum ke_decoder decoder;         /* KE_DECODER_TAEHV: draft decode */
+  enum ke_preview_source preview_source;
+  char          *taehv_path;       /* the TAEHV weights; NULL when not chosen */
 } KinoraParams;
 
 GType         kinora_params_get_type        (void) G_GNUC_CONST;
@@ -51,6 +60,12 @@ void          kinora_params_to_ke           (const KinoraParams *self,
 char         *kinora_params_to_json         (const KinoraParams *self);
 KinoraParams *kinora_params_new_from_json   (const char         *json,
                                              GError            **error);
+/* Appends a LoRA (at most KE_MAX_LORAS; FALSE beyond) / removes them all */
+gboolean      kinora_params_add_lora        (KinoraParams       *self,
+                                             const char         *path,
+                                             double              strength,
+                                             double              strength_high);
+void          kinora_params_clear_loras     (KinoraParams       *self);
 gboolean      kinora_params_set_image_from_texture (KinoraParams *self,
                                                     GdkTexture   *texture,
                                                     const char   *path);

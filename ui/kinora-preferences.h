@@ -1,4 +1,5 @@
-/* kinora-preferences.h: the preferences window: where and how precisely the models compute
+/* kinora-preferences.h: the preferences window: where and how precisely the models compute, previews
+ * and draft decode
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */

@@ -1,7 +1,8 @@
 /* kinora-preview-view.c: the live latent preview, all frames as a loop, with progress
  *
- * The x0 estimate arrives at latent resolution (a few dozen pixels); GtkPicture hands the
- * texture to the GSK renderer, which scales it on the GPU with linear filtering.
+ * The x0 estimate arrives at latent resolution (a few dozen pixels), or decoded by TAEHV at the
+ * output resolution; GtkPicture hands the texture to the GSK renderer, which scales it on the GPU
+ * with linear filtering.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -26,6 +27,7 @@ struct _KinoraPreviewView
   GtkLabel       *step_label;
   GtkLabel       *rate_label;
   GtkLabel       *eta_label;
+  GtkLabel       *skip_label;
 
   /* Owned references */
   GPtrArray *textures;   /* GdkTexture, one per latent frame */
@@ -35,6 +37,9 @@ struct _KinoraPreviewView
   guint   n_updates;
   int     step;
   int     current;
+  double  fps;          /* of the frames shown: PREVIEW_FPS for latent frames, else the video's */
+  int     frame_width;
+  int     frame_height;
 };
 
 G_DEFINE_FINAL_TYPE (KinoraPreviewView, kinora_preview_view, GTK_TYPE_WIDGET)
@@ -61,7 +66,7 @@ tick_cb (GtkWidget     *widget,
   if (self->textures == NULL || self->textures->len == 0)
     return G_SOURCE_CONTINUE;
 
-  index = (int) (((now - self->start_us) * PREVIEW_FPS / G_USEC_PER_SEC) % self->textures->len);
+  index = (int) ((gint64) ((now - self->start_us) * self->fps / G_USEC_PER_SEC) % self->textures->len);
   if (index != self->current)
     {
       self->current = index;
@@ -102,6 +107,7 @@ kinora_preview_view_class_init (KinoraPreviewViewClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KinoraPreviewView, step_label);
   gtk_widget_class_bind_template_child (widget_class, KinoraPreviewView, rate_label);
   gtk_widget_class_bind_template_child (widget_class, KinoraPreviewView, eta_label);
+  gtk_widget_class_bind_template_child (widget_class, KinoraPreviewView, skip_label);
   gtk_widget_class_set_layout_manager_type (widget_class, GTK_TYPE_BIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "kinora-preview-view");
 }
@@ -111,6 +117,7 @@ kinora_preview_view_init (KinoraPreviewView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->current = -1;
+  self->fps = PREVIEW_FPS;
 }
 
 GtkWidget *
@@ -136,9 +143,12 @@ kinora_preview_view_reset (KinoraPreviewView *self)
   gtk_label_set_label (self->step_label, "");
   gtk_label_set_label (self->rate_label, "");
   gtk_label_set_label (self->eta_label, "");
+  gtk_label_set_label (self->skip_label, "");
   self->n_updates = 0;
   self->step = 0;
   self->current = -1;
+  self->fps = PREVIEW_FPS;
+  self->frame_width = self->frame_height = 0;
 }
 
 void
@@ -168,6 +178,10 @@ kinora_preview_view_set_frames (KinoraPreviewView *self,
   self->n_updates++;
   self->step = step;
   self->current = -1;
+  /* latent frames (fps 0) each stand for 4 video frames; full-resolution frames play at the video's rate */
+  self->fps = frames->fps > 0 ? frames->fps : PREVIEW_FPS;
+  self->frame_width = frames->width;
+  self->frame_height = frames->height;
   if (self->tick_id == 0)
     {
       self->start_us = g_get_monotonic_time ();
@@ -175,7 +189,7 @@ kinora_preview_view_set_frames (KinoraPreviewView *self,
     }
   /* show the new estimate at once, even when the widget is not mapped */
   {
-    int index = (int) (((g_get_monotonic_time () - self->start_us) * PREVIEW_FPS / G_USEC_PER_SEC)
+    int index = (int) ((gint64) ((g_get_monotonic_time () - self->start_us) * self->fps / G_USEC_PER_SEC)
                        % frames->n_frames);
     self->current = index;
     gtk_picture_set_paintable (self->picture, g_ptr_array_index (self->textures, index));
@@ -262,4 +276,35 @@ kinora_preview_view_get_n_frames (KinoraPreviewView *self)
 {
   g_return_val_if_fail (KINORA_IS_PREVIEW_VIEW (self), 0);
   return self->textures ? (int) self->textures->len : 0;
+}
+
+void
+kinora_preview_view_get_frame_size (KinoraPreviewView *self,
+                                    int               *width,
+                                    int               *height)
+{
+  g_return_if_fail (KINORA_IS_PREVIEW_VIEW (self));
+  *width = self->frame_width;
+  *height = self->frame_height;
+}
+
+/* The forwards the step cache skipped so far (shown when above 0) */
+void
+kinora_preview_view_set_skipped (KinoraPreviewView *self,
+                                 int                skipped)
+{
+  g_autofree char *text = NULL;
+
+  g_return_if_fail (KINORA_IS_PREVIEW_VIEW (self));
+  if (skipped > 0)
+    /* Translators: the step cache answered this many model passes instead of running them */
+    text = g_strdup_printf (_("%d passes skipped"), skipped);
+  gtk_label_set_label (self->skip_label, text ? text : "");
+}
+
+const char *
+kinora_preview_view_get_skipped_text (KinoraPreviewView *self)
+{
+  g_return_val_if_fail (KINORA_IS_PREVIEW_VIEW (self), NULL);
+  return gtk_label_get_label (self->skip_label);
 }

@@ -27,5 +27,12 @@ void       kinora_preview_view_set_progress (KinoraPreviewView *self,
 guint      kinora_preview_view_get_n_updates (KinoraPreviewView *self);
 int        kinora_preview_view_get_step     (KinoraPreviewView *self);
 int        kinora_preview_view_get_n_frames (KinoraPreviewView *self);
+/* The size of the frames shown: latent resolution, or the output's for TAEHV previews */
+void       kinora_preview_view_get_frame_size (KinoraPreviewView *self,
+                                               int               *width,
+                                               int               *height);
+void       kinora_preview_view_set_skipped  (KinoraPreviewView *self,
+                                             int                skipped);
+const char *kinora_preview_view_get_skipped_text (KinoraPreviewView *self);
 
 G_END_DECLS

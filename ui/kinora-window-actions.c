@@ -75,11 +75,13 @@ job_progress_cb (KinoraWindow *self,
                  int           n_steps,
                  double        elapsed,
                  double        eta,
+                 int           skipped,
                  KinoraJob    *job)
 {
   if (job != self->job)
     return;
   kinora_preview_view_set_progress (self->preview_view, (enum ke_stage) stage, step, n_steps, elapsed, eta);
+  kinora_preview_view_set_skipped (self->preview_view, skipped);
 }
 
 static void
@@ -146,6 +148,14 @@ _kinora_window_show_result (KinoraWindow      *self,
                               self->result ? self->result->width : p->width,
                               self->result ? self->result->height : p->height,
                               self->result ? self->result->n_frames : p->n_frames, p->fps, seed);
+      if (p->cache != KE_CACHE_OFF)
+        {
+          /* Translators: appended to a result's description when the step cache ran: the model passes
+           * (DiT forwards) it answered from earlier steps instead of running them */
+          char *with_cache = g_strdup_printf (_("%s, %d passes skipped by the step cache"), text, p->cache_skipped);
+          g_free (text);
+          text = with_cache;
+        }
       gtk_label_set_label (self->result_label, text);
     }
   gtk_stack_set_visible_child_name (self->output_stack, "result");
@@ -235,6 +245,15 @@ generate_action (GtkWidget  *widget,
     }
 
   params = kinora_window_dup_params (self);
+  if ((params->decoder == KE_DECODER_TAEHV || params->preview_source == KE_PREVIEW_TAEHV)
+      && (params->taehv_path == NULL || params->taehv_path[0] == '\0'))
+    {
+      g_autoptr(GError) error = g_error_new_literal (KINORA_ENGINE_ERROR, KE_STATUS_INVALID,
+                                                     _("TAEHV previews and draft decode need the TAEHV weights file "
+                                                       "for this model: choose it in Preferences"));
+      show_error (self, error);
+      return;
+    }
   kinora_params_to_ke (params, &kp, &image);
   if (ke_gen_params_validate (&kp, &err) != KE_STATUS_OK)
     {

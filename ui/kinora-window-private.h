@@ -63,6 +63,13 @@ struct _KinoraWindow
   GtkWidget           *keep_button;
   AdwStatusPage       *ready_page;
   KinoraHistoryView   *history_view;
+  /* the speed-ups: LoRAs, the few-step preset, the step cache (kinora-window-speed.c) */
+  AdwExpanderRow      *lora_row;
+  AdwActionRow        *fast_row;
+  GtkSwitch           *fast_switch;
+  AdwComboRow         *cache_row;
+  AdwActionRow        *cache_threshold_row;
+  GtkSpinButton       *cache_threshold_spin;
 
   /* Owned references */
   GSettings     *settings;
@@ -90,7 +97,23 @@ struct _KinoraWindow
   guint        n_exports_done;  /* exports finished, ok or not */
   GError      *last_error;      /* the last error shown, for tests */
   KinoraHistoryItem *result_item; /* the history entry shown as result */
+  GPtrArray    *loras;          /* KinoraLoraEntry, in the order of lora_row */
+  KinoraParams *before_fast;    /* the sampling values from before Fast was switched on, or NULL */
+  gboolean      fast_syncing;   /* the Fast switch follows the solver */
 };
+
+/* One LoRA of the list (kinora-window-speed.c): an expander row with its switch, file and strengths */
+typedef struct
+{
+  KinoraWindow   *window;
+  AdwExpanderRow *row;
+  char           *path;
+  GtkSpinButton  *strength;       /* TI2V-5B's one DiT, or A14B's low-noise expert */
+  GtkSpinButton  *strength_high;  /* A14B's high-noise expert */
+  AdwActionRow   *strength_row;
+  AdwActionRow   *high_row;
+  GtkWidget      *remove;         /* the remove button */
+} KinoraLoraEntry;
 
 void _kinora_window_class_actions_init (KinoraWindowClass *klass);
 void _kinora_window_update_actions     (KinoraWindow      *self);
@@ -108,11 +131,35 @@ void _kinora_window_add_recent_prompt  (KinoraWindow      *self,
                                         const char        *prompt);
 void _kinora_window_reset_defaults     (KinoraWindow      *self);
 
+/* kinora-window-speed.c: LoRAs, Fast (the Lightning preset), the step cache and the TAEHV preferences */
+void _kinora_window_speed_class_init   (GtkWidgetClass    *widget_class);
+void _kinora_window_speed_init         (KinoraWindow      *self);
+void _kinora_window_speed_dispose      (KinoraWindow      *self);
+void _kinora_window_speed_update_task  (KinoraWindow      *self);
+void _kinora_window_speed_reset        (KinoraWindow      *self);
+void _kinora_window_speed_to_params    (KinoraWindow      *self,
+                                        KinoraParams      *params);
+void _kinora_window_speed_apply        (KinoraWindow      *self,
+                                        const KinoraParams *params);
+/* Adds a row for a LoRA file (enabled, the strengths given); NULL when KE_MAX_LORAS are listed */
+KinoraLoraEntry *_kinora_window_add_lora (KinoraWindow    *self,
+                                          const char      *path,
+                                          double           strength,
+                                          double           strength_high);
+void _kinora_window_remove_lora        (KinoraWindow      *self,
+                                        KinoraLoraEntry   *entry);
+/* The GSettings key of the TAEHV weights for a task's latents (taew2_2 for TI2V-5B, taew2_1 for A14B) */
+const char *_kinora_window_taehv_key   (enum ke_task       task);
+
 /* kinora-window-sampling.c: the sliders, their spin buttons and the scroll guard */
 void _kinora_window_sampling_init      (KinoraWindow      *self);
 void _kinora_window_sampling_dispose   (KinoraWindow      *self);
 void _kinora_window_mark_defaults      (KinoraWindow      *self);
 void _kinora_window_recentre_seed      (KinoraWindow      *self);
+void _kinora_window_update_advanced_subtitle (KinoraWindow *self);
+/* A scroll over a spin button or slider under @widget scrolls the sidebar unless it has the focus */
+void _kinora_window_add_scroll_guards  (KinoraWindow      *self,
+                                        GtkWidget         *widget);
 gboolean _kinora_window_guard_scroll   (KinoraWindow      *self,
                                         GtkWidget         *widget,
                                         double             dy,

@@ -181,9 +181,9 @@ guard_scroll_cb (GtkEventControllerScroll *controller,
 }
 
 /* Every spin button and slider under @widget gets a scroll controller that runs before its own. */
-static void
-add_scroll_guards (KinoraWindow *self,
-                   GtkWidget    *widget)
+void
+_kinora_window_add_scroll_guards (KinoraWindow *self,
+                                  GtkWidget    *widget)
 {
   if (GTK_IS_SCROLLBAR (widget))
     return;   /* the range inside a scrollbar scrolls its own view */
@@ -199,7 +199,7 @@ add_scroll_guards (KinoraWindow *self,
     }
   for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
        child = gtk_widget_get_next_sibling (child))
-    add_scroll_guards (self, child);
+    _kinora_window_add_scroll_guards (self, child);
 }
 
 /* --- defaults ------------------------------------------------------------------------------------ */
@@ -230,12 +230,20 @@ _kinora_window_mark_defaults (KinoraWindow *self)
   mark_default (self->shift_scale, d.shift, 1);
 }
 
-static void
-update_advanced_subtitle (KinoraWindow *self)
+void
+_kinora_window_update_advanced_subtitle (KinoraWindow *self)
 {
   /* Translators: the collapsed advanced settings show the shift, e.g. "Shift 5.0" */
   g_autofree char *text = g_strdup_printf (_("Shift %.1f"), gtk_spin_button_get_value (self->shift_spin));
+  GtkStringObject *cache = adw_combo_row_get_selected_item (self->cache_row);
 
+  if (adw_combo_row_get_selected (self->cache_row) != KE_CACHE_OFF && cache != NULL)
+    {
+      /* Translators: the shift and the step cache in use, e.g. "Shift 5.0, EasyCache" */
+      char *with_cache = g_strdup_printf (_("%s, %s"), text, gtk_string_object_get_string (cache));
+      g_free (text);
+      text = with_cache;
+    }
   adw_expander_row_set_subtitle (self->advanced_row, text);
 }
 
@@ -264,10 +272,11 @@ _kinora_window_sampling_init (KinoraWindow *self)
   gtk_widget_add_controller (GTK_WIDGET (self->seed_scale), legacy);
   _kinora_window_recentre_seed (self);
 
-  g_signal_connect_swapped (self->shift_spin, "value-changed", G_CALLBACK (update_advanced_subtitle), self);
-  update_advanced_subtitle (self);
+  g_signal_connect_swapped (self->shift_spin, "value-changed", G_CALLBACK (_kinora_window_update_advanced_subtitle),
+                            self);
+  _kinora_window_update_advanced_subtitle (self);
 
-  add_scroll_guards (self, gtk_scrolled_window_get_child (self->sidebar_scroll));
+  _kinora_window_add_scroll_guards (self, gtk_scrolled_window_get_child (self->sidebar_scroll));
   _kinora_window_mark_defaults (self);
 }
 

@@ -376,6 +376,7 @@ update_task_controls (KinoraWindow *self)
   gtk_label_set_text_with_mnemonic (self->guide_label, a14b ? _("_Guidance, Low Noise") : _("_Guidance"));
   adw_preferences_row_set_title (self->guide_row, a14b ? _("Guidance, low noise") : _("Guidance"));
   _kinora_window_mark_defaults (self);
+  _kinora_window_speed_update_task (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->image_group), self->task != KE_TASK_T2V_A14B);
   adw_preferences_group_set_description (self->image_group,
                                          self->task == KE_TASK_I2V_A14B ? _("Required for this task")
@@ -445,6 +446,7 @@ _kinora_window_reset_defaults (KinoraWindow *self)
   gtk_spin_button_set_value (self->guide_high_spin, d->guide_high);
   gtk_spin_button_set_value (self->shift_spin, d->shift);
   adw_combo_row_set_selected (self->solver_row, d->solver);
+  _kinora_window_speed_reset (self);
   g_settings_reset (self->settings, "size");
   update_task_controls (self);
 }
@@ -493,13 +495,14 @@ kinora_window_dup_params (KinoraWindow *self)
   p->guide = gtk_spin_button_get_value (self->guide_spin);
   p->guide_high = self->task == KE_TASK_TI2V_5B ? p->guide : gtk_spin_button_get_value (self->guide_high_spin);
   p->shift = gtk_spin_button_get_value (self->shift_spin);
-  p->solver = (enum ke_solver) MIN (adw_combo_row_get_selected (self->solver_row), KE_SOLVER_EULER);
+  p->solver = (enum ke_solver) MIN (adw_combo_row_get_selected (self->solver_row), KE_SOLVER_EULER_LIGHTNING);
   /* the test model always runs on the CPU in fp32 (kinora-job.c); the record says so */
   g_free (p->backend);
   p->backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
   p->precision = self->model_is_random || g_settings_get_enum (self->settings, "precision") == 1
                    ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
   p->vram_gib = g_settings_get_double (self->settings, "vram-gib");   /* device memory budget */
+  _kinora_window_speed_to_params (self, p);  /* LoRAs, cache, TAEHV */
   if (self->task != KE_TASK_T2V_A14B)
     kinora_params_set_image_from_texture (p, kinora_image_picker_get_texture (self->image_picker),
                                           kinora_image_picker_get_path (self->image_picker));
@@ -555,7 +558,8 @@ kinora_window_apply_params (KinoraWindow       *self,
   gtk_spin_button_set_value (self->guide_spin, params->guide);
   gtk_spin_button_set_value (self->guide_high_spin, params->guide_high);
   gtk_spin_button_set_value (self->shift_spin, params->shift);
-  adw_combo_row_set_selected (self->solver_row, MIN ((guint) params->solver, KE_SOLVER_EULER));
+  adw_combo_row_set_selected (self->solver_row, MIN ((guint) params->solver, KE_SOLVER_EULER_LIGHTNING));
+  _kinora_window_speed_apply (self, params);  /* LoRAs, cache, TAEHV; Fast follows the solver */
   /* backend and precision are preferences; a run of the test model says nothing about them */
   if (params->backend != NULL && g_strcmp0 (params->model, TEST_MODEL) != 0)
     {
@@ -622,6 +626,7 @@ kinora_window_dispose (GObject *object)
   g_clear_object (&self->result_item);
   g_clear_error (&self->last_error);
   _kinora_window_sampling_dispose (self);
+  _kinora_window_speed_dispose (self);
   if (self->preferences != NULL)
     gtk_window_destroy (self->preferences);
   gtk_widget_dispose_template (GTK_WIDGET (self), KINORA_TYPE_WINDOW);
@@ -704,6 +709,7 @@ kinora_window_class_init (KinoraWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, ready_page);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, history_view);
   gtk_widget_class_bind_template_callback (widget_class, recent_row_activated_cb);
+  _kinora_window_speed_class_init (widget_class);  /* kinora-window-speed.c */
 
   _kinora_window_class_actions_init (klass);
 }
@@ -735,6 +741,7 @@ kinora_window_init (KinoraWindow *self)
   g_settings_bind (self->settings, "negative-expanded", self->negative_expander, "expanded",
                    G_SETTINGS_BIND_DEFAULT);
   _kinora_window_sampling_init (self);
+  _kinora_window_speed_init (self);
   gtk_spin_button_set_value (self->seed_spin, (double) g_settings_get_int64 (self->settings, "seed"));
   text_view_set_text (self->negative_view, kinora_default_negative_prompt ());
 

@@ -64,6 +64,7 @@ usage (void)
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
            "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
            "                             [--vram GiB]\n"
+           "                             [--preset lightning] [--cache easy|tea[:THRESHOLD]]\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n");
 }
@@ -76,6 +77,11 @@ kinora_bench_generate (int argc, char **argv)
   enum ke_precision prec = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget in GiB (0: the default) */
   static const char cmd[] = "kinora-bench generate";
+  /* few-step presets and step caching */
+  static const char *const cache_names[] = { "easy", "tea", "off" };
+  const char *preset = NULL;
+  int cache_i = 2, have_steps = 0;
+  double cache_thr = -1;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
     { "random", no_argument, NULL, 'R' },
@@ -88,6 +94,9 @@ kinora_bench_generate (int argc, char **argv)
     { "backend", required_argument, NULL, 'b' },
     { "vram", required_argument, NULL, 'V' },
     { "precision", required_argument, NULL, 'p' },
+    /* few-step presets and step caching */
+    { "preset", required_argument, NULL, 'P' },
+    { "cache", required_argument, NULL, 'C' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
@@ -103,7 +112,23 @@ kinora_bench_generate (int argc, char **argv)
         case 'm': model = optarg; break;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
         case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
-        case 'n': ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps); break;
+        case 'n':
+          ok = kinora_arg_int (cmd, "--steps", optarg, 1, KE_MAX_STEPS, &steps);
+          have_steps = 1;
+          break;
+        /* few-step presets and step caching */
+        case 'P':
+          preset = optarg;
+          if (strcmp (preset, "lightning") != 0)
+            {
+              fprintf (stderr, "%s: --preset %s: the presets are: lightning\n", cmd, preset);
+              ok = false;
+            }
+          break;
+        case 'C':
+          ok = kinora_arg_name_number (cmd, "--cache", optarg, cache_names, 3, &cache_i, 0, KE_MAX_CACHE_THRESHOLD,
+                                       &cache_thr);
+          break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
@@ -200,6 +225,13 @@ kinora_bench_generate (int argc, char **argv)
   p.precision = prec;
   p.backend = backend;
   p.vram_gib = (float) vram;
+  /* few-step presets and step caching (an explicit --steps wins over the preset) */
+  if (preset != NULL && ke_gen_params_preset (&p, preset, &err) == KE_STATUS_OK && have_steps)
+    p.steps = steps;
+  steps = p.steps;
+  if (ke_cache_mode_from_name (cache_names[cache_i], &p.cache) != 0)
+    p.cache = KE_CACHE_OFF;
+  p.cache_threshold = (float) cache_thr;
   /* I2V: a synthetic gradient picture as the conditioning image */
   uint8_t *pix = NULL;
   struct ke_image im = { w, h, NULL };
@@ -249,6 +281,12 @@ kinora_bench_generate (int argc, char **argv)
       be->ops->memory (be, &budget, &in_use, &peak);
       printf ("  device allocator peak    %8.2f GiB (budget %.2f GiB)\n", peak / 1073741824.0, budget / 1073741824.0);
     }
+  /* few-step presets and step caching */
+  if (preset != NULL)
+    printf ("  preset                   %s (%s, guidance %g)\n", preset, ke_solver_name (p.solver), (double) p.guide);
+  if (p.cache != KE_CACHE_OFF)
+    printf ("  step cache %-4s          %8d DiT forwards skipped (threshold %g)\n", ke_cache_mode_name (p.cache),
+            v->made_with->cache_skipped, (double) v->made_with->cache_threshold);
   ke_video_free (v);
   ke_model_free (m);
   return 0;

@@ -94,6 +94,7 @@ usage (FILE *f)
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N] [--vram GiB]\n"
            "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N] [--vram GiB]\n"
+           "  taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n");
 }
@@ -103,7 +104,7 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode or generate "
+      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode, generate or taehv "
                        "(see --help)\n");
       return 2;
     }
@@ -122,6 +123,8 @@ main (int argc, char **argv)
     return kinora_bench_generate (argc - 1, argv + 1);
   if (strcmp (w, "write-gguf") == 0)
     return kinora_bench_write_gguf (argc - 1, argv + 1);
+  if (strcmp (w, "taehv") == 0)
+    return kinora_bench_taehv (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

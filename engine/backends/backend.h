@@ -28,6 +28,7 @@ struct ke_backend;
 // f32 one. Allocate n elements with ke_be_alloc_xbuf (or carve n * xbuf_elem bytes out of backend
 // memory); models never read or write one except through the ops below.
 struct ke_xbuf;
+struct ke_lora_linear;
 
 // A Linear layer: y = x W^T + b with W [out, in] (PyTorch layout), b [out] or NULL.
 struct ke_linear {
@@ -36,6 +37,8 @@ struct ke_linear {
     int64_t n_in, n_out;
     void * prepared;              // backend-owned copy (converted / reordered / uploaded)
     struct ke_backend * owner;    // backend that made `prepared`
+    const struct ke_lora_linear * lora;   // run-time LoRA terms (models/common/lora.h) the model adds
+                                          // after the op; backends ignore it
 };
 
 // A 3-D convolution weight, [Cout, Cin, kt, kh, kw] (2-D convs use kt = 1).
@@ -189,6 +192,11 @@ struct ke_backend_ops {
                          int W, int ft, int fs, int drop);
     // y[C2, R] = x[R, C2]^T (row-major).
     void (*transpose2d)(struct ke_backend * be, float * y, const float * x, int64_t R, int64_t C2);
+    // Element-wise activations of convolutional models, x[n] -> y[n] (y may equal x):
+    // relu y = max(x, 0); soft_clamp y = s * tanh(x / s); clamp y = min(max(x, lo), hi).
+    void (*relu)(struct ke_backend * be, float * y, const float * x, int64_t n);
+    void (*soft_clamp)(struct ke_backend * be, float * y, const float * x, float s, int64_t n);
+    void (*clamp)(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n);
 
     // --- optional (NULL when a backend has none) ----------------------------------------------
     // Memory, and time per op class since the last call while profiling is on; syncs first.

@@ -86,6 +86,9 @@ static void w_silu(struct ke_backend * be, float * x, int64_t n) { TIMED(KE_PROF
 static void w_mul(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->mul(P(be)->in, y, a, b, n)); }
 static void w_add(struct ke_backend * be, float * y, const float * a, const float * b, int64_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->add(P(be)->in, y, a, b, n)); }
 static void w_scale(struct ke_backend * be, float * y, const float * x, float s, int64_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->scale(P(be)->in, y, x, s, n)); }
+static void w_relu(struct ke_backend * be, float * y, const float * x, int64_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->relu(P(be)->in, y, x, n)); }
+static void w_soft_clamp(struct ke_backend * be, float * y, const float * x, float s, int64_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->soft_clamp(P(be)->in, y, x, s, n)); }
+static void w_clamp(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n) { TIMED(KE_PROF_OTHER, P(be)->in->ops->clamp(P(be)->in, y, x, lo, hi, n)); }
 static void w_rope(struct ke_backend * be, float * x, int64_t L, int H, int hd, const float * cs)
 {
     TIMED(KE_PROF_OTHER, P(be)->in->ops->rope(P(be)->in, x, L, H, hd, cs));
@@ -192,6 +195,9 @@ struct ke_backend * ke_backend_profile_wrap(struct ke_backend * inner)
     p->ops.mul = w_mul;
     p->ops.add = w_add;
     p->ops.scale = w_scale;
+    p->ops.relu = w_relu;
+    p->ops.soft_clamp = w_soft_clamp;
+    p->ops.clamp = w_clamp;
     p->ops.rope = w_rope;
     p->ops.attention = w_attention;
     p->ops.patchify = w_patchify;

@@ -9,6 +9,7 @@
 #include "eval/eval-io.h"
 #include "eval/eval.h"
 #include "loaders/loaders.h"
+#include "models/common/lora.h"
 #include "models/dit/wan.h"
 
 struct tap_ctx {
@@ -115,6 +116,9 @@ enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err)
     char ** names = NULL;
     int n_names = 0;
     char * cfg_text = NULL;
+    struct ke_lora_file * lora_files[KE_MAX_LORAS] = { 0 };
+    struct ke_lora_use uses[KE_MAX_LORAS];
+    int n_uses = 0;
     enum ke_status st;
 
     if ((st = ke_weights_open(&w, a->weights, err)) != KE_STATUS_OK) {
@@ -124,9 +128,13 @@ enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err)
         st = err ? err->code : KE_STATUS_IO;
         goto done;
     }
+    if ((st = ke_lora_open_specs(lora_files, a->loras, a->n_loras, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    n_uses = ke_lora_uses_for(uses, lora_files, a->loras, a->n_loras, false);
     if ((st = ke_safetensors_open_file(&io, a->in, err)) != KE_STATUS_OK ||
         (st = ke_eval_outputs(io, &names, &n_names, err)) != KE_STATUS_OK ||
-        (st = ke_dit_init(&dit, w, cfg_text, be, err)) != KE_STATUS_OK) {
+        (st = ke_dit_init_lora(&dit, w, cfg_text, be, uses, n_uses, a->lora_merge, err)) != KE_STATUS_OK) {
         goto done;
     }
     const struct ke_dit_config * cfg = ke_dit_get_config(dit);
@@ -212,6 +220,7 @@ done:
     ke_eval_out_free(out);
     ke_eval_names_free(names, n_names);
     ke_dit_free(dit);
+    ke_lora_files_free(lora_files, a->n_loras > 0 && a->n_loras <= KE_MAX_LORAS ? a->n_loras : 0);
     ke_tset_free(io);
     ke_tset_free(w);
     free(cfg_text);

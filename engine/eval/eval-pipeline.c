@@ -17,6 +17,7 @@
 #include "eval/eval.h"
 #include "loaders/loaders.h"
 #include "models/dit/wan.h"
+#include "models/common/lora.h"
 #include "models/vae/wan-vae.h"
 #include "pipeline/io-impl.h"
 #include "pipeline/recipe-impl.h"
@@ -47,6 +48,7 @@ struct ep {
     int n_rec;
     struct ke_error * err;
     enum ke_status rec_status;
+    struct ke_lora_file * lora_files[KE_MAX_LORAS];   // --lora (strength_high: the high-noise expert)
 };
 
 static const char * meta_need(struct ep * e, const char * key)
@@ -87,7 +89,10 @@ static enum ke_status open_dit(struct ep * e, int slot, const char * meta_key)
     }
     if (st == KE_STATUS_OK) {
         const char * cfg = cfg_file ? cfg_file : ke_io_meta(e->in, "config");
-        st = ke_dit_init(&e->dit[slot], e->dit_w[slot], cfg, e->be, e->err);
+        struct ke_lora_use uses[KE_MAX_LORAS];
+        const int n_uses = ke_lora_uses_for(uses, e->lora_files, e->a->loras, e->a->n_loras,
+                                            strcmp(meta_key, "dit_high") == 0);
+        st = ke_dit_init_lora(&e->dit[slot], e->dit_w[slot], cfg, e->be, uses, n_uses, e->a->lora_merge, e->err);
     }
     free(cfg_file);
     if (st == KE_STATUS_OK) {
@@ -486,6 +491,9 @@ enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error *
         st = KE_STATUS_NOMEM;
         goto done;
     }
+    if ((st = ke_lora_open_specs(e.lora_files, a->loras, a->n_loras, err)) != KE_STATUS_OK) {
+        goto done;
+    }
     // weights: one dense DiT, or the two experts
     if (ke_io_meta(e.in, "dit_high")) {
         e.n_experts = 2;
@@ -556,6 +564,7 @@ done:
         ke_dit_free(e.dit[i]);
         ke_tset_free(e.dit_w[i]);
     }
+    ke_lora_files_free(e.lora_files, a->n_loras > 0 && a->n_loras <= KE_MAX_LORAS ? a->n_loras : 0);
     ke_wan_vae_free(e.vae);
     ke_tset_free(vae_w);
     free(vae_path);

@@ -21,11 +21,14 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
     if (strcmp(what, "vae22") == 0) {
         return ke_eval_vae(a, 22, err);
     }
+    if (strcmp(what, "taehv") == 0) {
+        return ke_eval_taehv(a, err);
+    }
     if (strcmp(what, "scheduler") == 0) {
         return ke_eval_scheduler(a, err);
     }
     if (strcmp(what, "pipeline") == 0) {
         return ke_eval_pipeline(a, err);
     }
-    return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, scheduler, pipeline)", what);
+    return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, taehv, scheduler, pipeline)", what);
 }

@@ -7,4 +7,5 @@ enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err)
 enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err);
 enum ke_status ke_eval_vae(const struct ke_eval_args * a, int version, struct ke_error * err);
 enum ke_status ke_eval_scheduler(const struct ke_eval_args * a, struct ke_error * err);
+enum ke_status ke_eval_taehv(const struct ke_eval_args * a, struct ke_error * err);
 enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error * err);

@@ -17,15 +17,18 @@ extern "C" {
 // Run one module over the inputs of an IO safetensors file (as the golden fixtures store them) and
 // write every output the IO file's `outputs` metadata names. Used by `kinora-cli eval` and the tests.
 struct ke_eval_args {
-    const char * weights;       // weight file or folder (dit, t5, vae21, vae22)
+    const char * weights;       // weight file or folder (dit, t5, vae21, vae22, taehv)
     const char * weights_dir;   // folder of weight files named in the IO metadata (pipeline)
     const char * config;        // optional config.json overriding the weights' own config
     const char * in;            // IO file with the inputs
     const char * out;           // output safetensors file
     const char * backend;       // "cpu" (default) or "cuda"
     bool fast;                  // bf16 compute path instead of exact fp32
+    const struct ke_lora_spec * loras;  // dit, pipeline: LoRAs on the DiT (pipeline: strength_high for
+    int n_loras;                        // the high-noise expert)
+    bool lora_merge;            // merge them into copies of the weights instead of run-time terms
 };
-// what: "dit", "t5", "vae21", "vae22", "scheduler", "pipeline"
+// what: "dit", "t5", "vae21", "vae22", "taehv", "scheduler", "pipeline"
 enum ke_status ke_eval(const char * what, const struct ke_eval_args * args, struct ke_error * err);
 
 #ifdef __cplusplus

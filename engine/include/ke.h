@@ -178,6 +178,14 @@ enum ke_solver {
     KE_SOLVER_UNIPC = 0,
     KE_SOLVER_DPMPP,
     KE_SOLVER_EULER,
+    KE_SOLVER_EULER_LIGHTNING,  // Euler over the Lightning step-distilled schedule (float timesteps)
+};
+
+// Step caching: reuse DiT results between sampling steps (ke_gen_params.cache).
+enum ke_cache_mode {
+    KE_CACHE_OFF = 0,
+    KE_CACHE_EASY,          // EasyCache: runtime output-vs-input change rate, any model, no calibration
+    KE_CACHE_TEA,           // TeaCache: rescaled change of the time embedding, published Wan coefficients
 };
 
 enum ke_stage {
@@ -212,6 +220,7 @@ struct ke_progress {
     int step, n_steps;      // sampling: steps done / total
     double elapsed_s;       // since ke_generate started
     double eta_s;           // estimated seconds left (< 0: unknown)
+    int forwards_skipped;   // sampling: DiT forwards answered from the step cache so far
 };
 
 struct ke_preview {
@@ -221,6 +230,10 @@ struct ke_preview {
                                     // n_frames * height * width * 3
     int latent_channels;
     const float * latent;           // x0 estimate [C, F, H, W], normalised latent space
+    // the x0 estimate decoded at the output resolution (preview_source KE_PREVIEW_TAEHV), else NULL:
+    // full_frames * full_height * full_width * 3 bytes, RGB
+    const uint8_t * full_rgb;
+    int full_frames, full_width, full_height;
 };
 
 typedef void (*ke_progress_fn)(const struct ke_progress * p, void * user_data);
@@ -238,6 +251,28 @@ typedef int (*ke_abort_fn)(void * user_data);
 #define KE_MAX_FPS 240          // frame rate, above 0
 #define KE_MIN_VRAM_GIB 1       // device memory budget in GiB (0: default), from 1
 #define KE_MAX_VRAM_GIB 1024
+#define KE_MAX_LORAS 16         // LoRAs at once
+#define KE_MAX_LORA_STRENGTH 100   // |strength| of a LoRA
+
+// A LoRA file (safetensors: ComfyUI/kohya, Diffusers/PEFT or LightX2V keys) and its strength, per expert
+// on A14B: strength for the low-noise expert (and TI2V-5B's one DiT), strength_high for the high-noise
+// one. 0 leaves that expert without it. The deltas are scaled by strength * alpha / rank.
+struct ke_lora_spec {
+    const char * path;
+    float strength;
+    float strength_high;
+};
+
+// What decodes the final latent, and what makes the per-step previews.
+enum ke_decoder {
+    KE_DECODER_VAE = 0,             // the model's Wan VAE
+    KE_DECODER_TAEHV,               // TAEHV, the tiny autoencoder ("draft decode": seconds, lower quality)
+};
+enum ke_preview_source {
+    KE_PREVIEW_LATENT = 0,          // a linear latent->RGB projection at latent resolution
+    KE_PREVIEW_TAEHV,               // TAEHV at the output resolution (struct ke_preview full_rgb)
+};
+#define KE_MAX_CACHE_THRESHOLD 1000000  // step cache threshold, from 0 (below 0: the mode's default)
 
 struct ke_gen_params {
     enum ke_task task;
@@ -263,16 +298,40 @@ struct ke_gen_params {
     float vram_gib;                  // GiB of device memory a GPU run may use (0: the free memory minus
                                      // 1 GiB); weights past it stream from host memory. 0 or
                                      // KE_MIN_VRAM_GIB..KE_MAX_VRAM_GIB
+    // LoRAs: added to the DiT's layers at run time (a low-rank term beside each weight)
+    const struct ke_lora_spec * loras;   // n_loras entries (borrowed for the call); a key matching no
+                                     // layer is a warning (logged), a file matching none an error
+    int n_loras;                     // 0..KE_MAX_LORAS
+    // TAEHV (tiny video autoencoder): draft decode and full-resolution previews
+    enum ke_decoder decoder;         // KE_DECODER_VAE (default) or KE_DECODER_TAEHV
+    enum ke_preview_source preview_source;   // KE_PREVIEW_LATENT (default) or KE_PREVIEW_TAEHV
+    const char * taehv_path;         // TAEHV weights (taew2_1 for 16-channel, taew2_2 for 48-channel latents),
+                                     // required when either of the two above names TAEHV
+    // step caching (off by default; see enum ke_cache_mode)
+    enum ke_cache_mode cache;
+    float cache_threshold;           // < 0: the mode's default (ke_cache_default_threshold); 0: never skip
+    int cache_skipped;               // out (ke_video.made_with): DiT forwards skipped, cond and uncond apart
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;
     void * user_data;
 };
 
-// The solver's name: "unipc", "dpm++" or "euler" ("unknown" for a value outside the enum).
+// The solver's name: "unipc", "dpm++", "euler" or "euler-lightning" ("unknown" outside the enum).
 const char * ke_solver_name(enum ke_solver s);
-// A solver by name ("unipc", "dpm++", "dpmpp", "dpm", "euler"): 0 and *out set, or -1 when unknown.
+// A solver by name ("unipc", "dpm++", "dpmpp", "dpm", "euler", "euler-lightning"): 0 and *out set, or -1
+// when unknown.
 int ke_solver_from_name(const char * name, enum ke_solver * out);
+// Step caching by name: "off", "easy", "tea" (0, or -1 when unknown), and back ("unknown" outside the enum).
+int ke_cache_mode_from_name(const char * name, enum ke_cache_mode * out);
+const char * ke_cache_mode_name(enum ke_cache_mode m);
+// The default threshold of a mode for a task (EasyCache 0.2 as ComfyUI's node; TeaCache the published
+// value for the coefficients used).
+float ke_cache_default_threshold(enum ke_cache_mode m, enum ke_task task);
+// Few-step presets over p (its task set): "lightning" = the Wan2.2-Lightning 4-step recipe of the task
+// (4 steps, shift 5, euler-lightning, guidance 1 on both experts; the A14B boundary splits it 2 + 2).
+// Returns KE_STATUS_INVALID naming the preset when unknown.
+enum ke_status ke_gen_params_preset(struct ke_gen_params * p, const char * name, struct ke_error * err);
 // A decimal seed in [0, 2^63 - 1], nothing else around it (no sign, spaces or exponent); false otherwise.
 bool ke_seed_parse(const char * text, int64_t * out);
 // A fresh random seed in [0, 2^63 - 1] (from /dev/urandom), for a caller that reports it.

@@ -8,9 +8,12 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "models/common/lora.h"
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
+#include "models/vae/taehv.h"
 #include "models/vae/wan-vae.h"
+#include "pipeline/draft-impl.h"
 #include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
 #include "pipeline/recipe-impl.h"
@@ -29,6 +32,9 @@ struct gen {
     int aborted;
     int bad_frame;              // 1 + the first decoded frame holding NaN/Inf (0: none)
     int T, lh, lw;              // latent frames and size (the DiT plans its device memory for them)
+    struct ke_lora_file * lora_files[KE_MAX_LORAS];   // p->loras, opened (NULL: strength 0 everywhere)
+    struct ke_draft draft;      // TAEHV draft decode / previews (draft.c)
+    int cache_skipped;          // DiT forwards the step cache answered
 };
 
 // --- device memory budget --------------------------------------------------------------------------
@@ -81,7 +87,7 @@ static enum ke_status plan_dit(struct gen * g, const struct ke_tensor_set * w, s
 static void progress(struct gen * g, enum ke_stage stage, int step, int n_steps)
 {
     if (g->p->progress) {
-        struct ke_progress pr = { stage, step, n_steps, ke_now() - g->t_start, -1.0 };
+        struct ke_progress pr = { stage, step, n_steps, ke_now() - g->t_start, -1.0, g->cache_skipped };
         g->p->progress(&pr, g->p->user_data);
     }
 }
@@ -147,6 +153,28 @@ done:
     return st;
 }
 
+// What the LoRAs of one expert are: path and strength of each with a non-zero strength there ("" for none).
+static char * lora_key(const struct ke_gen_params * p, bool high)
+{
+    size_t n = 1;
+    for (int i = 0; i < p->n_loras; i++) {
+        n += strlen(p->loras[i].path) + 32;
+    }
+    char * k = malloc(n);
+    if (!k) {
+        return NULL;
+    }
+    size_t o = 0;
+    k[0] = '\0';
+    for (int i = 0; i < p->n_loras; i++) {
+        const float s = high ? p->loras[i].strength_high : p->loras[i].strength;
+        if (s != 0.0f) {
+            o += (size_t) snprintf(k + o, n - o, "%s\n%.9g\n", p->loras[i].path, (double) s);
+        }
+    }
+    return k;
+}
+
 static void release_expert(struct gen * g, int slot)
 {
     ke_dit_context_free(g->ex[slot].cond);
@@ -170,19 +198,33 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             ke_dit_free(m->dit[other]);
             m->dit[other] = NULL;
         }
-        if (m->dit[slot] && m->dit_be[slot] != g->be) {
+        // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
+        const bool high = m->n_experts == 2 && slot == 1;
+        struct ke_lora_use uses[KE_MAX_LORAS];
+        const int n_uses = ke_lora_uses_for(uses, g->lora_files, g->p->loras, g->p->n_loras, high);
+        char * key = lora_key(g->p, high);
+        if (!key) {
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        }
+        if (m->dit[slot] && (m->dit_be[slot] != g->be || strcmp(key, m->dit_lora_key[slot] ? m->dit_lora_key[slot] : "") != 0)) {
             ke_dit_free(m->dit[slot]);
             m->dit[slot] = NULL;
         }
         if (!m->dit[slot]) {
             struct ke_dit_mem_plan plan;
             if ((st = plan_dit(g, m->dit_w[slot], &plan, err)) != KE_STATUS_OK ||
-                (st = ke_dit_init(&m->dit[slot], m->dit_w[slot], NULL, g->be, err)) != KE_STATUS_OK) {
+                (st = ke_dit_init_lora(&m->dit[slot], m->dit_w[slot], NULL, g->be, uses, n_uses, false, err)) !=
+                    KE_STATUS_OK) {
+                free(key);
                 return st;
             }
             ke_dit_set_ffn_chunk(m->dit[slot], plan.ffn_chunk);
             m->dit_be[slot] = g->be;
+            free(m->dit_lora_key[slot]);
+            m->dit_lora_key[slot] = key;
+            key = NULL;
         }
+        free(key);
         g->ex[slot].dit = m->dit[slot];
         if ((st = ke_dit_context_new(m->dit[slot], g->txt[0], g->n_tok[0], &g->ex[slot].cond, err)) != KE_STATUS_OK ||
             (st = ke_dit_context_new(m->dit[slot], g->txt[1], g->n_tok[1], &g->ex[slot].uncond, err)) != KE_STATUS_OK) {
@@ -239,6 +281,38 @@ static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_par
     *m = *p;
     m->prompt = prompt;
     m->negative_prompt = negative;
+    // the LoRAs: one block holding the specs and their paths
+    m->loras = NULL;
+    m->n_loras = 0;
+    if (p->n_loras > 0) {
+        size_t n = (size_t) p->n_loras * sizeof(struct ke_lora_spec);
+        for (int i = 0; i < p->n_loras; i++) {
+            n += strlen(p->loras[i].path) + 1;
+        }
+        struct ke_lora_spec * l = malloc(n);
+        if (!l) {
+            free(m);
+            free(prompt);
+            free(negative);
+            return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+        }
+        char * s = (char *) (l + p->n_loras);
+        for (int i = 0; i < p->n_loras; i++) {
+            l[i] = p->loras[i];
+            l[i].path = strcpy(s, p->loras[i].path);
+            s += strlen(s) + 1;
+        }
+        m->loras = l;
+        m->n_loras = p->n_loras;
+    }
+    m->taehv_path = p->taehv_path && *p->taehv_path ? strdup(p->taehv_path) : NULL;
+    if (p->taehv_path && *p->taehv_path && !m->taehv_path) {
+        free((void *) m->loras);
+        free(m);
+        free(prompt);
+        free(negative);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the video's settings");
+    }
     m->image = NULL;
     m->backend = NULL;
     m->save_latent_path = NULL;
@@ -283,6 +357,16 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
         snprintf(v, sizeof(v), "%.9g", (double) g->p->shift);
         bad |= ke_io_set_meta(io, "shift", v) != KE_STATUS_OK;
         bad |= ke_io_set_meta(io, "solver", ke_solver_name(g->p->solver)) != KE_STATUS_OK;
+        // step caching
+        if (g->p->cache != KE_CACHE_OFF) {
+            bad |= ke_io_set_meta(io, "cache", ke_cache_mode_name(g->p->cache)) != KE_STATUS_OK;
+            snprintf(v, sizeof(v), "%.9g", (double) (g->p->cache_threshold < 0
+                                                         ? ke_cache_default_threshold(g->p->cache, g->m->task)
+                                                         : g->p->cache_threshold));
+            bad |= ke_io_set_meta(io, "cache_threshold", v) != KE_STATUS_OK;
+            snprintf(v, sizeof(v), "%d", g->cache_skipped);
+            bad |= ke_io_set_meta(io, "cache_skipped", v) != KE_STATUS_OK;
+        }
         snprintf(v, sizeof(v), "%d", g->p->width);
         bad |= ke_io_set_meta(io, "width", v) != KE_STATUS_OK;
         snprintf(v, sizeof(v), "%d", g->p->height);
@@ -374,7 +458,15 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
         }
     }
     progress(g, KE_STAGE_DECODE, 0, v->n_frames);
-    enum ke_status st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    enum ke_status st;
+    if (g->p->decoder == KE_DECODER_TAEHV && g->draft.taehv) {
+        // draft decode: TAEHV gives as many frames at the same size (ke_draft_open checked the scale)
+        const double t0 = ke_now();
+        st = ke_taehv_decode(g->draft.taehv, NULL, x, T, lh, lw, frame_cb, g, NULL, err);
+        ke_log(2, "TAEHV decode: %.2f s", ke_now() - t0);
+    } else {
+        st = ke_vae_decode_opts(vae, NULL, x, T, lh, lw, frame_cb, g, &o, err);
+    }
     if (g->bad_frame) {
         if (err) {
             err->code = KE_STATUS_OK;   // replace the decoder's "stopped" with the reason
@@ -438,6 +530,13 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     if (p->precision == KE_PRECISION_BF16 && g.be == ke_backend_cpu() && !m->tiny) {
         g.be = ke_backend_cpu_fast();
     }
+    // the LoRA files first: a missing or malformed one fails before any work
+    if ((st = ke_lora_open_specs(g.lora_files, p->loras, p->n_loras, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    if ((st = ke_draft_open(&g.draft, p, g.be, z, sc, err)) != KE_STATUS_OK) {
+        goto done;
+    }
     progress(&g, KE_STAGE_TEXT, 0, 2);
     const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
     if ((st = encode_text(&g, 0, p->prompt ? p->prompt : "", err)) != KE_STATUS_OK ||
@@ -494,9 +593,17 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     sa.abort = p->abort;
     sa.user_data = p->user_data;
     sa.t_start = g.t_start;
+    if (p->preview_source == KE_PREVIEW_TAEHV && g.draft.taehv) {
+        sa.preview_full = ke_draft_preview;
+        sa.preview_full_user = &g.draft;
+    }
+    sa.cache = p->cache;
+    sa.cache_threshold = p->cache_threshold;
+    sa.task = m->task;
     if ((st = ke_sample(&sa, err)) != KE_STATUS_OK) {
         goto done;
     }
+    g.cache_skipped = sa.forwards_skipped;
     release_expert(&g, 0);
     release_expert(&g, 1);
     if (p->save_latent_path && *p->save_latent_path) {
@@ -511,6 +618,10 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         struct ke_gen_params made = *p;
         made.seed = seed;
         made.steps = sa.steps_done;
+        made.cache_skipped = sa.forwards_skipped;
+        if (made.cache != KE_CACHE_OFF && made.cache_threshold < 0) {
+            made.cache_threshold = ke_cache_default_threshold(made.cache, m->task);   // the one used
+        }
         if ((st = set_made_with(*out, &made, err)) != KE_STATUS_OK) {
             ke_video_free(*out);
             *out = NULL;
@@ -521,10 +632,12 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
 done:
     release_expert(&g, 0);
     release_expert(&g, 1);
+    ke_draft_close(&g.draft);
     free(g.txt[0]);
     free(g.txt[1]);
     free(x);
     ke_cond_free(&cond);
+    ke_lora_files_free(g.lora_files, p->n_loras);
     return st;
 }
 
@@ -585,6 +698,16 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
         if ((v = ke_io_meta(io, "solver"))) {
             ke_solver_from_name(v, &p.solver);   // an unknown name keeps the default
         }
+        // step caching
+        if ((v = ke_io_meta(io, "cache"))) {
+            ke_cache_mode_from_name(v, &p.cache);
+        }
+        if ((v = ke_io_meta(io, "cache_threshold")) && atof(v) >= 0) {
+            p.cache_threshold = (float) atof(v);
+        }
+        if ((v = ke_io_meta(io, "cache_skipped")) && atoi(v) >= 0) {
+            p.cache_skipped = atoi(v);
+        }
         p.width = (v = ke_io_meta(io, "width")) && atoi(v) > 0 ? atoi(v) : (*out)->width;
         p.height = (v = ke_io_meta(io, "height")) && atoi(v) > 0 ? atoi(v) : (*out)->height;
         if ((st = set_made_with(*out, &p, err)) != KE_STATUS_OK) {
@@ -605,6 +728,8 @@ void ke_video_free(struct ke_video * v)
     if (v->made_with) {
         free((char *) v->made_with->prompt);
         free((char *) v->made_with->negative_prompt);
+        free((void *) v->made_with->loras);
+        free((char *) v->made_with->taehv_path);
         free(v->made_with);
     }
     free(v->rgb);

@@ -23,6 +23,7 @@ struct ke_model {
     struct ke_tensor_set * dit_w[2];
     struct ke_dit * dit[2];
     struct ke_backend * dit_be[2];
+    char * dit_lora_key[2];             // the LoRAs built into dit[i] (paths and strengths), NULL: none
     struct ke_dit_config cfg;
     int n_experts;
     // VAE: on the CPU; a second instance over the same weights on a device backend, made on first use

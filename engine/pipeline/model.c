@@ -42,6 +42,7 @@ void ke_model_free(ke_model_t * m)
     }
     for (int i = 0; i < 2; i++) {
         ke_dit_free(m->dit[i]);
+        free(m->dit_lora_key[i]);
         ke_tset_free(m->dit_w[i]);
     }
     ke_text_encoder_free(m->te);

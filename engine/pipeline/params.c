@@ -62,6 +62,8 @@ struct ke_gen_params ke_gen_params_default(enum ke_task task)
     p.solver = KE_SOLVER_UNIPC;
     p.backend = "cpu";
     p.precision = KE_PRECISION_BF16;
+    p.cache = KE_CACHE_OFF;
+    p.cache_threshold = -1.0f;
     switch (task) {
     case KE_TASK_T2V_A14B:
         p.width = 1280; p.height = 720; p.n_frames = 81; p.steps = 40;
@@ -148,8 +150,17 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
         return ke_err(err, KE_STATUS_INVALID, "shift %g is not allowed: use a value in (0, %d]", (double) p->shift,
                       KE_MAX_SHIFT);
     }
-    if (p->solver != KE_SOLVER_UNIPC && p->solver != KE_SOLVER_DPMPP && p->solver != KE_SOLVER_EULER) {
-        return ke_err(err, KE_STATUS_INVALID, "solver %d is not allowed: use unipc, dpm++ or euler", (int) p->solver);
+    if (p->solver != KE_SOLVER_UNIPC && p->solver != KE_SOLVER_DPMPP && p->solver != KE_SOLVER_EULER &&
+        p->solver != KE_SOLVER_EULER_LIGHTNING) {
+        return ke_err(err, KE_STATUS_INVALID, "solver %d is not allowed: use unipc, dpm++, euler or euler-lightning",
+                      (int) p->solver);
+    }
+    if (p->cache != KE_CACHE_OFF && p->cache != KE_CACHE_EASY && p->cache != KE_CACHE_TEA) {
+        return ke_err(err, KE_STATUS_INVALID, "step cache %d is not allowed: use off, easy or tea", (int) p->cache);
+    }
+    if (!isfinite(p->cache_threshold) || p->cache_threshold > KE_MAX_CACHE_THRESHOLD) {
+        return ke_err(err, KE_STATUS_INVALID, "step cache threshold %g is not allowed: use 0..%d (< 0: the default)",
+                      (double) p->cache_threshold, KE_MAX_CACHE_THRESHOLD);
     }
     if (!(p->fps > 0) || p->fps > KE_MAX_FPS) {
         return ke_err(err, KE_STATUS_INVALID, "fps %g is not allowed: use (0, %d]", p->fps, KE_MAX_FPS);
@@ -162,7 +173,83 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
         return ke_err(err, KE_STATUS_INVALID, "device memory budget %g GiB is not allowed: use 0 (the free memory) "
                       "or %d..%d GiB", (double) p->vram_gib, KE_MIN_VRAM_GIB, KE_MAX_VRAM_GIB);
     }
+    // LoRAs
+    if (p->n_loras < 0 || p->n_loras > KE_MAX_LORAS || (p->n_loras > 0 && !p->loras)) {
+        return ke_err(err, KE_STATUS_INVALID, "%d LoRAs are not allowed: use 0..%d", p->n_loras, KE_MAX_LORAS);
+    }
+    for (int i = 0; i < p->n_loras; i++) {
+        const struct ke_lora_spec * l = &p->loras[i];
+        if (!l->path || !l->path[0]) {
+            return ke_err(err, KE_STATUS_INVALID, "LoRA %d has no file", i + 1);
+        }
+        if (!isfinite(l->strength) || !isfinite(l->strength_high) || fabsf(l->strength) > KE_MAX_LORA_STRENGTH ||
+            fabsf(l->strength_high) > KE_MAX_LORA_STRENGTH) {
+            return ke_err(err, KE_STATUS_INVALID, "%s: LoRA strength %g / %g is not allowed: use -%d..%d", l->path,
+                          (double) l->strength, (double) l->strength_high, KE_MAX_LORA_STRENGTH, KE_MAX_LORA_STRENGTH);
+        }
+    }
+    // TAEHV draft decode and previews
+    if (p->decoder != KE_DECODER_VAE && p->decoder != KE_DECODER_TAEHV) {
+        return ke_err(err, KE_STATUS_INVALID, "decoder %d is not allowed: use the VAE or TAEHV", (int) p->decoder);
+    }
+    if (p->preview_source != KE_PREVIEW_LATENT && p->preview_source != KE_PREVIEW_TAEHV) {
+        return ke_err(err, KE_STATUS_INVALID, "preview source %d is not allowed: use latent or TAEHV",
+                      (int) p->preview_source);
+    }
+    if ((p->decoder == KE_DECODER_TAEHV || p->preview_source == KE_PREVIEW_TAEHV) &&
+        (!p->taehv_path || !*p->taehv_path)) {
+        return ke_err(err, KE_STATUS_INVALID, "TAEHV %s needs the TAEHV weights file (taew2_1 / taew2_2 safetensors)",
+                      p->decoder == KE_DECODER_TAEHV ? "decoding" : "previews");
+    }
     return KE_STATUS_OK;
+}
+
+// --- few-step presets and step caching ------------------------------------------
+
+enum ke_status ke_gen_params_preset(struct ke_gen_params * p, const char * name, struct ke_error * err)
+{
+    if (!p || !name) {
+        return ke_err(err, KE_STATUS_INVALID, "preset: parameters and a name are required");
+    }
+    if (strcmp(name, "lightning") == 0) {
+        // ModelTC/Wan2.2-Lightning (commit 92efeb4) wan/configs/wan_t2v_A14B.py, wan_i2v_A14B.py and
+        // wan_ti2v_5B.py: sample_steps 4, sample_shift 5.0, sample_guide_scale 1.0 (both experts), and
+        // generate.py's default --sample_solver euler (EulerScheduler). The experts keep their boundaries
+        // (0.875, 0.900), which put 2 of the 4 steps (t = 1000, 937.5) on the high-noise expert; LightX2V's
+        // configs/distill/wan22/*.json say the same with boundary_step_index 2.
+        if (ke_task_info(p->task) == NULL) {
+            return ke_err(err, KE_STATUS_INVALID, "preset lightning: unknown task %d", (int) p->task);
+        }
+        p->steps = 4;
+        p->shift = 5.0f;
+        p->solver = KE_SOLVER_EULER_LIGHTNING;
+        p->guide = 1.0f;
+        p->guide_high = 1.0f;
+        return KE_STATUS_OK;
+    }
+    return ke_err(err, KE_STATUS_INVALID, "unknown preset \"%s\" (known: lightning)", name);
+}
+
+int ke_cache_mode_from_name(const char * name, enum ke_cache_mode * out)
+{
+    static const char * const names[] = { "off", "easy", "tea" };
+    for (int i = 0; name && i < (int) (sizeof(names) / sizeof(names[0])); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *out = (enum ke_cache_mode) i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char * ke_cache_mode_name(enum ke_cache_mode m)
+{
+    switch (m) {
+    case KE_CACHE_OFF: return "off";
+    case KE_CACHE_EASY: return "easy";
+    case KE_CACHE_TEA: return "tea";
+    }
+    return "unknown";
 }
 
 // --- seeds ---------------------------------------------------------------------

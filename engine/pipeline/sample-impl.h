@@ -42,12 +42,20 @@ struct ke_sample_args {
     ke_preview_fn preview;
     ke_abort_fn abort;
     void * user_data;
+    // fills the preview's full-resolution frames before `preview` sees it (TAEHV previews), or NULL
+    void (*preview_full)(void * user, struct ke_preview * pv);
+    void * preview_full_user;
     double t_start;                 // ke_now() at the start of the job
+    // step caching (step-cache.c; KE_CACHE_OFF: none); task picks TeaCache's coefficients
+    enum ke_cache_mode cache;
+    float cache_threshold;
+    enum ke_task task;
+    int forwards_skipped;           // out: DiT forwards answered from the step cache
     bool stopped_early;             // out: "stop and keep" ended sampling
     int steps_done;                 // out: solver steps completed (< steps after stop-and-keep or cancel)
 };
 double ke_now(void);
 // The A14B expert switch: true when timestep t belongs to the high-noise expert (t >= boundary x n_train;
 // boundary 0: one dense model, never high).
-bool ke_expert_is_high(double boundary, int n_train, int64_t t);
+bool ke_expert_is_high(double boundary, int n_train, double t);
 enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err);

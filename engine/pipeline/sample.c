@@ -11,6 +11,7 @@
 #include "models/dit/wan.h"
 #include "pipeline/preview-impl.h"
 #include "pipeline/sample-impl.h"
+#include "pipeline/step-cache-impl.h"
 #include "sampling/sampling.h"
 
 double ke_now(void)
@@ -47,7 +48,7 @@ static void emit_progress(const struct ke_sample_args * a, int done, double t_lo
     if (!a->progress) {
         return;
     }
-    struct ke_progress pr = { KE_STAGE_SAMPLE, done, a->steps, t_now - a->t_start, -1.0 };
+    struct ke_progress pr = { KE_STAGE_SAMPLE, done, a->steps, t_now - a->t_start, -1.0, a->forwards_skipped };
     if (done > 0) {
         pr.eta_s = (t_now - t_loop) / done * (a->steps - done);
     }
@@ -66,9 +67,9 @@ static enum ke_status check_finite(const float * v, int64_t n, const char * who,
     return KE_STATUS_OK;
 }
 
-bool ke_expert_is_high(double boundary, int n_train, int64_t t)
+bool ke_expert_is_high(double boundary, int n_train, double t)
 {
-    return boundary > 0 && (double) t >= boundary * n_train;
+    return boundary > 0 && t >= boundary * n_train;
 }
 
 enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
@@ -82,6 +83,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     const int64_t n_tok = (int64_t) a->F * tok0;
     struct ke_schedule sc = { 0 };
     struct ke_sampler * smp = NULL;
+    struct ke_step_cache * cache = NULL;
     float * cond = malloc(sizeof(float) * (size_t) n);
     float * uncond = malloc(sizeof(float) * (size_t) n);
     float * x0 = malloc(sizeof(float) * (size_t) n);
@@ -92,13 +94,16 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     enum ke_status st;
     a->stopped_early = false;
     a->steps_done = 0;
+    a->forwards_skipped = 0;
     if (!cond || !uncond || !x0 || !tvec || (a->preview && !rgb)) {
         st = ke_err(err, KE_STATUS_NOMEM, "sampling: out of memory for a [%d, %d, %d, %d] latent", a->z, a->F,
                     a->H, a->W);
         goto done;
     }
     if ((st = ke_schedule_init(&sc, a->solver, a->steps, a->shift, a->n_train, err)) != KE_STATUS_OK ||
-        (st = ke_sampler_new(&smp, a->solver, &sc, n, err)) != KE_STATUS_OK) {
+        (st = ke_sampler_new(&smp, a->solver, &sc, n, err)) != KE_STATUS_OK ||
+        (st = ke_step_cache_new(&cache, a->cache, a->cache_threshold, a->task, a->steps, a->shift, a->z, a->F, a->H,
+                                a->W, err)) != KE_STATUS_OK) {
         goto done;
     }
     if (a->pin) {
@@ -110,9 +115,12 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         if (abort_poll(&ab) != 0) {
             break;
         }
-        const int64_t t = sc.timesteps[i];
+        const float t = sc.t_model[i];
         const int high = ke_expert_is_high(a->boundary, a->n_train, t);
         const float g = high ? a->guide_high : a->guide;
+        // guidance 1 is the conditional prediction alone: no unconditional pass (the Lightning pipelines'
+        // use_cfg, |g - 1| > 1e-6, wan/utils/utils.py of ModelTC/Wan2.2-Lightning)
+        const bool use_cfg = fabsf(g - 1.0f) > 1e-6f;
         struct ke_expert * e = NULL;
         if ((st = a->expert(a->expert_user, high, &e, err)) != KE_STATUS_OK) {
             goto done;
@@ -121,10 +129,10 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         if (a->per_token_t) {
             n_t = (int) n_tok;
             for (int64_t k = 0; k < n_tok; k++) {
-                tvec[k] = (a->pin && k < tok0) ? 0.0f : (float) t;
+                tvec[k] = (a->pin && k < tok0) ? 0.0f : t;
             }
         } else {
-            tvec[0] = (float) t;
+            tvec[0] = t;
         }
         if (a->record) {
             float hf = (float) high;
@@ -135,12 +143,19 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         // all tokens share t unless frame 0 is pinned: one timestep then (the same numbers, without a
         // per-token time embedding and modulation)
         const int n_t_call = a->pin ? n_t : 1;
-        st = ke_dit_forward(e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t_call, cond,
-                            abort_poll, &ab, err);
-        if (st == KE_STATUS_OK) {
-            st = ke_dit_forward(e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t_call,
-                                uncond, abort_poll, &ab, err);
+        st = KE_STATUS_OK;
+        if (cache) {
+            st = ke_step_cache_begin(cache, i, a->x, (double) sc.sigmas[i], t, e->dit, high, use_cfg ? 2 : 1, err);
         }
+        if (st == KE_STATUS_OK) {
+            st = ke_step_cache_forward(cache, 0, e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
+                                       n_t_call, cond, abort_poll, &ab, err);
+        }
+        if (st == KE_STATUS_OK && use_cfg) {
+            st = ke_step_cache_forward(cache, 1, e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
+                                       n_t_call, uncond, abort_poll, &ab, err);
+        }
+        a->forwards_skipped = ke_step_cache_skipped(cache);
         if (st == KE_STATUS_ABORTED) {
             if (err && err->code == KE_STATUS_ABORTED) {
                 err->code = KE_STATUS_OK;       // decided below
@@ -158,14 +173,19 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         // a NaN or infinity from the model (bad weights, an eps of NaN...) would be exported as a
         // broken video with success: stop and say where it appeared
         if ((st = check_finite(cond, n, "the DiT (conditional pass)", i, a->steps, err)) != KE_STATUS_OK ||
-            (st = check_finite(uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) != KE_STATUS_OK) {
+            (use_cfg &&
+             (st = check_finite(uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) != KE_STATUS_OK)) {
             goto done;
         }
         if (a->record) {
             a->record(a->record_user, i, "pred_cond", cond, n);
-            a->record(a->record_user, i, "pred_uncond", uncond, n);
+            if (use_cfg) {
+                a->record(a->record_user, i, "pred_uncond", uncond, n);
+            }
         }
-        ke_cfg_combine(cond, cond, uncond, g, n);
+        if (use_cfg) {
+            ke_cfg_combine(cond, cond, uncond, g, n);
+        }
         if (a->record) {
             a->record(a->record_user, i, "noise_pred", cond, n);
         }
@@ -187,7 +207,10 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         }
         if (a->preview) {
             ke_latent_to_rgb(rgb, x0, a->z, a->F, a->H, a->W);
-            struct ke_preview pv = { i + 1, a->steps, a->F, a->W, a->H, rgb, a->z, x0 };
+            struct ke_preview pv = { i + 1, a->steps, a->F, a->W, a->H, rgb, a->z, x0, NULL, 0, 0, 0 };
+            if (a->preview_full) {
+                a->preview_full(a->preview_full_user, &pv);
+            }
             a->preview(&pv, a->user_data);
         }
         emit_progress(a, i + 1, t_loop, ke_now());
@@ -201,7 +224,11 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             memcpy(a->x, x0, sizeof(float) * (size_t) n);
         }
     }
+    if (cache) {
+        ke_log(2, "step cache %s: skipped %d DiT forwards", ke_cache_mode_name(a->cache), a->forwards_skipped);
+    }
 done:
+    ke_step_cache_free(cache);
     ke_sampler_free(smp);
     ke_schedule_free(&sc);
     free(cond);

@@ -11,10 +11,12 @@
 // sigmas[n_steps + 1] (float32, last = 0) for the solver, timesteps[n_steps] (int64) for the model.
 // UniPC: linspace(0.999f, 0, N+1)[:N] in float64, shifted s*x/(1+(s-1)x), t = trunc(1000*sigma).
 // DPM++ and Euler: linspace(1, 0, N+1)[:N], same shift and truncation (t_0 = 1000).
+// Euler-Lightning: float32 throughout, the model's timestep not truncated (schedule.c).
 struct ke_schedule {
     int n_steps;
     float * sigmas;         // (n_steps + 1)
-    int64_t * timesteps;    // (n_steps)
+    int64_t * timesteps;    // (n_steps) truncated (the integer timesteps of the official pipelines)
+    float * t_model;        // (n_steps) the timesteps the model sees (= timesteps except euler-lightning)
 };
 
 enum ke_status ke_schedule_init(struct ke_schedule * s, enum ke_solver solver, int n_steps, double shift,
@@ -29,6 +31,8 @@ struct ke_sampler;
 enum ke_status ke_sampler_new(struct ke_sampler ** out, enum ke_solver solver, const struct ke_schedule * sched,
                               int64_t n, struct ke_error * err);
 void ke_sampler_free(struct ke_sampler * s);
+// Euler-Lightning steps x + (sigma_{i+1} - sigma_i) * v in float32, as EulerScheduler.step of
+// Wan2.2-Lightning (the difference rounded to float, then the product, then the sum).
 // Step i (0-based, in order). x (n): in = the sample the model saw, out = the next sample.
 // v (n): the guided velocity. x_corrected (n, may be NULL): the sample after the UniPC corrector
 // (equal to the input for other solvers and step 0). x0 (n, may be NULL): the x0 estimate of this step.

@@ -31,7 +31,8 @@ enum ke_status ke_sampler_new(struct ke_sampler ** out, enum ke_solver solver, c
                               int64_t n, struct ke_error * err)
 {
     *out = NULL;
-    if (solver != KE_SOLVER_UNIPC && solver != KE_SOLVER_DPMPP && solver != KE_SOLVER_EULER) {
+    if (solver != KE_SOLVER_UNIPC && solver != KE_SOLVER_DPMPP && solver != KE_SOLVER_EULER &&
+        solver != KE_SOLVER_EULER_LIGHTNING) {
         return ke_err(err, KE_STATUS_INVALID, "sampler: unknown solver %d", (int) solver);
     }
     if (!sched || sched->n_steps < 1 || n < 1) {
@@ -198,6 +199,19 @@ void ke_sampler_step(struct ke_sampler * s, int i, float * x, const float * v, f
     }
     if (x0) {
         memcpy(x0, s->m0, sizeof(float) * (size_t) n);
+    }
+    if (s->solver == KE_SOLVER_EULER_LIGHTNING) {
+        // float32 as the reference: sample.to(float32) + (sigma_next - sigma) * model_output
+        const float d = (float) s->sigma[i + 1] - (float) sig;
+        if (x_corrected) {
+            memcpy(x_corrected, x, sizeof(float) * (size_t) n);
+        }
+        for (int64_t k = 0; k < n; k++) {
+            const float dv = d * v[k];
+            x[k] = x[k] + dv;
+        }
+        push_x0(s);
+        return;
     }
     if (s->solver == KE_SOLVER_EULER) {
         const double d = s->sigma[i + 1] - sig;

@@ -46,8 +46,12 @@ static const struct bad_arg cases[] = {
   { "KINORA_CLI", { GEN, "--size", "256" }, { "--size 256", "WIDTHxHEIGHT" } },
   { "KINORA_CLI", { GEN, "--size", "x256" }, { "--size x256", "WIDTHxHEIGHT" } },
   { "KINORA_CLI", { GEN, "--size", "99999x256" }, { "--size 99999x256", "1..4096" } },
-  { "KINORA_CLI", { GEN, "--solver", "heun" }, { "--solver heun", "unipc, dpm++ or euler" } },
+  { "KINORA_CLI", { GEN, "--solver", "heun" }, { "--solver heun", "unipc, dpm++, euler or euler-lightning" } },
   { "KINORA_CLI", { GEN, "--precision", "fp8" }, { "--precision fp8", "bf16 or fp32" } },
+  /* few-step presets and step caching */
+  { "KINORA_CLI", { GEN, "--cache", "mag:0.1" }, { "--cache mag:0.1", "MagCache is not available" } },
+  { "KINORA_CLI", { GEN, "--cache", "tea:1e9" }, { "--cache threshold 1e9", "[0, 1e+06]" } },
+  { "KINORA_CLI", { GEN, "--preset", "slow" }, { "--preset slow", "lightning" } },
   /* usage errors: unknown options, missing values, stray arguments, values given to flags */
   { "KINORA_CLI", { GEN, "--bogus", "1" }, { "unknown option --bogus" } },
   { "KINORA_CLI", { GEN, "--steps" }, { "--steps needs a value" } },

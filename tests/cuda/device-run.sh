@@ -151,6 +151,11 @@ for p in ti2v i2v_a14b; do
     --weights-dir $FX
 done
 
+# LoRAs on the CUDA backend: run-time terms and --lora-merge against weights merged by numpy, each format
+# and the A14B per-expert strengths (bf16: 2e-2 relative L2, as the parity checks above)
+echo "lora:"
+check lora python3 tests/lora/test_lora.py $B/app/kinora-cli $FX --backend cuda
+
 if [ "$MODE" = full ]; then
   echo "== DiT benchmark (random bf16 weights, TI2V-5B)"
   BENCH=$B/app/kinora-bench

@@ -238,6 +238,25 @@ static void test_elementwise(void)
     check("scale", got, ref, (size_t) n, TOL_F32);
     free(got);
 
+    // the activations of convolutional models (TAEHV), out of place here
+    g_cpu->ops->relu(g_cpu, ref, a, n);
+    g_gpu->ops->relu(g_gpu, dy, da, n);
+    got = down(dy, (size_t) n);
+    check("relu", got, ref, (size_t) n, 0.0);
+    free(got);
+
+    g_cpu->ops->soft_clamp(g_cpu, ref, a, 3.0f, n);
+    g_gpu->ops->soft_clamp(g_gpu, dy, da, 3.0f, n);
+    got = down(dy, (size_t) n);
+    check("soft_clamp", got, ref, (size_t) n, TOL_F32);
+    free(got);
+
+    g_cpu->ops->clamp(g_cpu, ref, a, 0.0f, 1.0f, n);
+    g_gpu->ops->clamp(g_gpu, dy, da, 0.0f, 1.0f, n);
+    got = down(dy, (size_t) n);
+    check("clamp", got, ref, (size_t) n, 0.0);
+    free(got);
+
     g_gpu->ops->memset0(g_gpu, dy, (size_t) n * 4);
     got = down(dy, (size_t) n);
     memset(ref, 0, (size_t) n * 4);

@@ -145,11 +145,53 @@ test_no_metadata (void)
   g_assert_nonnull (strstr (err, "/nonexistent/made.mp4"));
 }
 
+/* TAEHV: --decode taehv --preview taehv --taehv FILE are recorded and --from restores them (the same
+ * sidecar and the same frames); the TAEHV decode is not the VAE's; TAEHV without --taehv is refused. */
+static void
+test_taehv (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("kinora-taehv-XXXXXX", NULL);
+  g_autofree char *a = g_build_filename (dir, "a", NULL), *b = g_build_filename (dir, "b", NULL);
+  g_autofree char *c = g_build_filename (dir, "c", NULL);
+  g_autofree char *a_dir = g_strconcat (a, "/", NULL), *b_dir = g_strconcat (b, "/", NULL);
+  g_autofree char *c_dir = g_strconcat (c, "/", NULL);
+  g_autofree char *a_json = g_build_filename (a, "parameters.json", NULL);
+  g_autofree char *b_json = g_build_filename (b, "parameters.json", NULL);
+  g_autofree char *a_png = g_build_filename (a, "frame_00004.png", NULL);
+  g_autofree char *b_png = g_build_filename (b, "frame_00004.png", NULL);
+  g_autofree char *c_png = g_build_filename (c, "frame_00004.png", NULL);
+  g_autofree char *w = g_build_filename (TAEHV_FIXTURES, "taehv_w22_tiny.weights.safetensors", NULL);
+  g_autofree char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+  const char *made[] = { "--model", "tiny", "--prompt", "a lighthouse", "--size", "64x64", "--frames", "9",
+                         "--steps", "2", "--seed", "5", "--decode", "taehv", "--preview", "taehv", "--taehv", w,
+                         "-o", a_dir, NULL };
+  g_assert_cmpint (run_cli (&e1, made), ==, 0);
+  gsize len = 0;
+  g_autofree char *json = slurp (a_json, &len);
+  g_assert_nonnull (strstr (json, "\"decode\":\"taehv\""));
+  g_assert_nonnull (strstr (json, "\"preview\":\"taehv\""));
+  g_assert_nonnull (strstr (json, "taehv_w22_tiny.weights.safetensors"));
+  const char *again[] = { "--from", a_json, "-o", b_dir, NULL };
+  g_assert_cmpint (run_cli (&e2, again), ==, 0);
+  assert_same_file (a_json, b_json);
+  assert_same_file (a_png, b_png);
+  /* the same settings through the VAE give other pixels */
+  const char *vae[] = { "--from", a_json, "--decode", "vae", "-o", c_dir, NULL };
+  g_assert_cmpint (run_cli (&e3, vae), ==, 0);
+  gsize la = 0, lc = 0;
+  g_autofree char *pa = slurp (a_png, &la), *pc = slurp (c_png, &lc);
+  g_assert_false (la == lc && memcmp (pa, pc, la) == 0);
+  const char *no_file[] = { "--model", "tiny", "--prompt", "x", "--decode", "taehv", "-o", c_dir, NULL };
+  g_assert_cmpint (run_cli (&e4, no_file), ==, 2);
+  g_assert_nonnull (strstr (e4, "--taehv"));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cli-from/round-trip", test_round_trip);
   g_test_add_func ("/cli-from/no-metadata", test_no_metadata);
+  g_test_add_func ("/cli-from/taehv", test_taehv);
   return g_test_run ();
 }

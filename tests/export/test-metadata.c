@@ -36,6 +36,13 @@ sample_params (void)
   p.fps = 23.976;
   p.backend = "cuda";
   p.precision = KE_PRECISION_FP32;
+  /* LoRAs: a path with ':' and non-ASCII, strengths per expert, a negative one */
+  static const struct ke_lora_spec loras[] = {
+    { "/loras/lightning:v1/high_noïse.safetensors", 1.0f, 0.0f },
+    { "/loras/style.safetensors", -0.35f, 0.8125f },
+  };
+  p.loras = loras;
+  p.n_loras = 2;
   return p;
 }
 
@@ -61,6 +68,13 @@ assert_params_equal (const KinoraMetadata       *m,
   g_assert_cmpint (m->params.solver, ==, p->solver);
   g_assert_cmpstr (m->params.backend, ==, p->backend);
   g_assert_cmpint (m->params.precision, ==, p->precision);
+  g_assert_cmpint (m->params.n_loras, ==, p->n_loras);
+  for (int i = 0; i < p->n_loras; i++)
+    {
+      g_assert_cmpstr (m->params.loras[i].path, ==, p->loras[i].path);
+      g_assert_cmpfloat (m->params.loras[i].strength, ==, p->loras[i].strength);
+      g_assert_cmpfloat (m->params.loras[i].strength_high, ==, p->loras[i].strength_high);
+    }
 }
 
 static void
@@ -90,6 +104,10 @@ test_round_trip (void)
   g_assert_nonnull (strstr (json, "\"precision\":\"fp32\""));
   g_assert_nonnull (strstr (json, "\"seed\":9007199254740993"));
   g_assert_nonnull (strstr (json, "\"width\":832"));
+  g_assert_nonnull (strstr (json, "\"loras\":["));
+  g_assert_nonnull (strstr (json, "\"path\":\"/loras/lightning:v1/high_noïse.safetensors\""));
+  g_assert_nonnull (strstr (json, "\"strength\":-0.35"));
+  g_assert_nonnull (strstr (json, "\"strength_high\":0.8125"));
   g_assert_null (strstr (json, "\"guide\""));
   g_assert_null (strstr (json, "\"size\""));
   /* a prompt made of digits stays a string */
@@ -215,6 +233,10 @@ test_bad_values (void)
   expect_bad ("{\"backend\": \"tpu\"}", "backend");
   expect_bad ("{\"precision\": 16}", "precision");
   expect_bad ("{\"size\": \"256x256x3\"}", "size");
+  expect_bad ("{\"loras\": 5}", "loras");
+  expect_bad ("{\"loras\": [{\"strength\": 1}]}", "loras");
+  expect_bad ("{\"loras\": [{\"path\": \"a\", \"strength\": 1e9}]}", "strength");
+  expect_bad ("{\"loras\": [{\"path\": \"a\", \"strength_high\": \"max\"}]}", "strength_high");
   expect_bad ("{ not json", "JSON");
   expect_bad ("[1, 2]", "JSON");
 }

@@ -120,6 +120,70 @@ test_json_round_trip (void)
   g_assert_nonnull (error);
 }
 
+/* LoRAs, the step cache and TAEHV survive a copy and the JSON round trip; kinora_params_to_ke hands them
+ * to the engine; a record without them keeps the defaults (no LoRA, no cache, VAE, latent previews). */
+static void
+test_json_speedups (void)
+{
+  g_autoptr(KinoraParams) p = kinora_params_new_for_task (KE_TASK_I2V_A14B);
+  g_autoptr(KinoraParams) c = NULL;
+  g_autoptr(KinoraParams) q = NULL;
+  g_autoptr(KinoraParams) plain = kinora_params_new_from_json ("{\"task\": \"ti2v-5B\", \"prompt\": \"x\"}", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = NULL;
+  struct ke_gen_params kp;
+  struct ke_image image;
+
+  g_assert_true (kinora_params_add_lora (p, "/loras/high.safetensors", 1.0, 0.0));
+  g_assert_true (kinora_params_add_lora (p, "/loras/low & detail.safetensors", 0.75, 1.25));
+  p->cache = KE_CACHE_EASY;
+  p->cache_threshold = 0.15;
+  p->cache_skipped = 6;
+  p->decoder = KE_DECODER_TAEHV;
+  p->preview_source = KE_PREVIEW_TAEHV;
+  p->taehv_path = g_strdup ("/weights/taew2_1.safetensors");
+  for (int i = 2; i < KE_MAX_LORAS; i++)
+    g_assert_true (kinora_params_add_lora (p, "/loras/more.safetensors", 0.1, 0.1));
+  g_assert_false (kinora_params_add_lora (p, "/loras/one-too-many.safetensors", 1, 1));
+  g_assert_cmpint (p->n_loras, ==, KE_MAX_LORAS);
+
+  c = kinora_params_copy (p);
+  g_clear_pointer (&p, kinora_params_free);   /* the copy owns its strings */
+  kinora_params_to_ke (c, &kp, &image);
+  g_assert_cmpint (kp.n_loras, ==, KE_MAX_LORAS);
+  g_assert_cmpstr (kp.loras[1].path, ==, "/loras/low & detail.safetensors");
+  g_assert_cmpfloat (kp.loras[1].strength, ==, 0.75f);
+  g_assert_cmpfloat (kp.loras[1].strength_high, ==, 1.25f);
+  g_assert_cmpint (kp.cache, ==, KE_CACHE_EASY);
+  g_assert_cmpfloat (kp.cache_threshold, ==, 0.15f);
+  g_assert_cmpint (kp.decoder, ==, KE_DECODER_TAEHV);
+  g_assert_cmpint (kp.preview_source, ==, KE_PREVIEW_TAEHV);
+  g_assert_cmpstr (kp.taehv_path, ==, "/weights/taew2_1.safetensors");
+
+  json = kinora_params_to_json (c);
+  q = kinora_params_new_from_json (json, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (q->n_loras, ==, KE_MAX_LORAS);
+  g_assert_cmpstr (q->loras[0].path, ==, "/loras/high.safetensors");
+  g_assert_cmpfloat (q->loras[0].strength_high, ==, 0.0f);
+  g_assert_cmpstr (q->loras[1].path, ==, "/loras/low & detail.safetensors");
+  g_assert_cmpfloat (q->loras[1].strength, ==, 0.75f);
+  g_assert_cmpfloat (q->loras[1].strength_high, ==, 1.25f);
+  g_assert_cmpint (q->cache, ==, KE_CACHE_EASY);
+  g_assert_cmpfloat_with_epsilon (q->cache_threshold, 0.15, 1e-6);
+  g_assert_cmpint (q->cache_skipped, ==, 6);
+  g_assert_cmpint (q->decoder, ==, KE_DECODER_TAEHV);
+  g_assert_cmpint (q->preview_source, ==, KE_PREVIEW_TAEHV);
+  g_assert_cmpstr (q->taehv_path, ==, "/weights/taew2_1.safetensors");
+
+  g_assert_nonnull (plain);
+  g_assert_cmpint (plain->n_loras, ==, 0);
+  g_assert_cmpint (plain->cache, ==, KE_CACHE_OFF);
+  g_assert_cmpint (plain->decoder, ==, KE_DECODER_VAE);
+  g_assert_cmpint (plain->preview_source, ==, KE_PREVIEW_LATENT);
+  g_assert_null (plain->taehv_path);
+}
+
 /* params.json of the history and the sidecars of both older layouts still load */
 /* The backend and precision come back only where a record names them; a name the engine does not
  * know makes the record invalid (as an unknown solver does), with the key in the message. */
@@ -353,6 +417,7 @@ main (int   argc,
   g_test_add_func ("/params/crop", test_crop);
   g_test_add_func ("/params/json-round-trip", test_json_round_trip);
   g_test_add_func ("/params/json-backend-precision", test_json_backend_precision);
+  g_test_add_func ("/params/json-speedups", test_json_speedups);
   g_test_add_func ("/params/json-old-layouts", test_json_old_layouts);
   g_test_add_func ("/params/gui-files-read-back", test_gui_files_read_back);
   g_test_add_func ("/params/job-stop-and-keep-steps", test_job_stop_and_keep_steps);

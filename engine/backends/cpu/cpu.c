@@ -239,6 +239,7 @@ struct ew_ctx {
     const float * a;
     const float * b;
     float s;
+    float lo, hi;
 };
 
 // gelu_tanh(u) = 0.5 u (1 + tanh(k (u + 0.044715 u^3))) = u / (1 + exp(-2 k (u + 0.044715 u^3))),
@@ -309,6 +310,34 @@ static void scale_range(void * p, int64_t i0, int64_t i1, int tid)
     }
 }
 
+static void relu_range(void * p, int64_t i0, int64_t i1, int tid)
+{
+    (void) tid;
+    struct ew_ctx * c = p;
+    for (int64_t i = i0; i < i1; i++) {
+        c->y[i] = c->a[i] > 0.0f ? c->a[i] : 0.0f;
+    }
+}
+
+static void soft_clamp_range(void * p, int64_t i0, int64_t i1, int tid)
+{
+    (void) tid;
+    struct ew_ctx * c = p;
+    const float inv = 1.0f / c->s;
+    for (int64_t i = i0; i < i1; i++) {
+        c->y[i] = tanhf(c->a[i] * inv) * c->s;
+    }
+}
+
+static void clamp_range(void * p, int64_t i0, int64_t i1, int tid)
+{
+    (void) tid;
+    struct ew_ctx * c = p;
+    for (int64_t i = i0; i < i1; i++) {
+        c->y[i] = ke_clampf(c->a[i], c->lo, c->hi);
+    }
+}
+
 #define EW_GRAIN 16384
 
 static void cpu_gelu_tanh(struct ke_backend * be, float * x, int64_t n)
@@ -344,6 +373,27 @@ static void cpu_scale(struct ke_backend * be, float * y, const float * x, float 
     (void) be;
     struct ew_ctx c = { .y = y, .a = x, .s = s };
     ke_parallel_for(n, EW_GRAIN, scale_range, &c);
+}
+
+static void cpu_relu(struct ke_backend * be, float * y, const float * x, int64_t n)
+{
+    (void) be;
+    struct ew_ctx c = { .y = y, .a = x };
+    ke_parallel_for(n, EW_GRAIN, relu_range, &c);
+}
+
+static void cpu_soft_clamp(struct ke_backend * be, float * y, const float * x, float s, int64_t n)
+{
+    (void) be;
+    struct ew_ctx c = { .y = y, .a = x, .s = s };
+    ke_parallel_for(n, EW_GRAIN, soft_clamp_range, &c);
+}
+
+static void cpu_clamp(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n)
+{
+    (void) be;
+    struct ew_ctx c = { .y = y, .a = x, .lo = lo, .hi = hi };
+    ke_parallel_for(n, EW_GRAIN, clamp_range, &c);
 }
 
 // --- RoPE --------------------------------------------------------------------------------------
@@ -471,6 +521,9 @@ static const struct ke_backend_ops g_cpu_ops = {
     .channel_l2norm = ke_cpu_channel_l2norm,
     .frame_copy = ke_cpu_frame_copy,
     .upsample_nearest2x = ke_cpu_upsample_nearest2x,
+    .relu = cpu_relu,
+    .soft_clamp = cpu_soft_clamp,
+    .clamp = cpu_clamp,
     .pad2d = ke_cpu_pad2d,
     .pixel_unshuffle = ke_cpu_pixel_unshuffle,
     .avg_pool3d = ke_cpu_avg_pool3d,

@@ -45,6 +45,10 @@ int kc_mul(float * y, const float * a, const float * b, int64_t n, cudaStream_t 
 int kc_add(float * y, const float * a, const float * b, int64_t n, cudaStream_t s);
 int kc_scale(float * y, const float * x, float a, int64_t n, cudaStream_t s);
 int kc_fill(float * y, float v, int64_t n, cudaStream_t s);
+// relu y = max(x, 0); soft clamp y = s tanh(x / s); clamp y = min(max(x, lo), hi) (y may be x)
+int kc_relu(float * y, const float * x, int64_t n, cudaStream_t s);
+int kc_soft_clamp(float * y, const float * x, float sc, int64_t n, cudaStream_t s);
+int kc_clamp(float * y, const float * x, float lo, float hi, int64_t n, cudaStream_t s);
 
 // --- attention ---------------------------------------------------------------------------------
 int kc_rope(float * x, int64_t L, int n_heads, int head_dim, const float * cs, cudaStream_t s);

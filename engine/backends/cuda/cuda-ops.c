@@ -34,6 +34,21 @@ static void cu_scale(struct ke_backend * be, float * y, const float * x, float a
     EW_OP(kc_scale(y, x, a, n, s->stream));
 }
 
+static void cu_relu(struct ke_backend * be, float * y, const float * x, int64_t n)
+{
+    EW_OP(kc_relu(y, x, n, s->stream));
+}
+
+static void cu_soft_clamp(struct ke_backend * be, float * y, const float * x, float sc, int64_t n)
+{
+    EW_OP(kc_soft_clamp(y, x, sc, n, s->stream));
+}
+
+static void cu_clamp(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n)
+{
+    EW_OP(kc_clamp(y, x, lo, hi, n, s->stream));
+}
+
 // --- DiT layout --------------------------------------------------------------------------------
 
 static void cu_patchify(struct ke_backend * be, float * out, const float * x, int C, int F, int H, int W, int ph,
@@ -227,6 +242,9 @@ static const struct ke_backend_ops g_cuda_ops = {
     .avg_pool3d = cu_avg_pool3d,
     .nearest_up3d = cu_nearest_up3d,
     .transpose2d = cu_transpose2d,
+    .relu = cu_relu,
+    .soft_clamp = cu_soft_clamp,
+    .clamp = cu_clamp,
     .stats = cu_stats,
     .profile = cu_profile,
     .status = kc_status,

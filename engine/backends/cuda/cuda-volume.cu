@@ -429,3 +429,43 @@ extern "C" int kc_from_ndhwc(float * x, const void * y, int bf16, const float * 
     }
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
+
+// --- activations of convolutional models -------------------------------------------------------
+
+__global__ void k_relu(float * y, const float * x, int64_t n)
+{
+    GRID_STRIDE(i, n) {
+        const float u = x[i];
+        y[i] = u > 0.0f ? u : 0.0f;
+    }
+}
+
+__global__ void k_soft_clamp(float * y, const float * x, float sc, int64_t n)
+{
+    const float inv = 1.0f / sc;
+    GRID_STRIDE(i, n) {
+        y[i] = tanhf(x[i] * inv) * sc;
+    }
+}
+
+__global__ void k_clamp(float * y, const float * x, float lo, float hi, int64_t n)
+{
+    GRID_STRIDE(i, n) {
+        y[i] = fminf(fmaxf(x[i], lo), hi);
+    }
+}
+
+extern "C" int kc_relu(float * y, const float * x, int64_t n, cudaStream_t s)
+{
+    LAUNCH(k_relu, n, y, x, n);
+}
+
+extern "C" int kc_soft_clamp(float * y, const float * x, float sc, int64_t n, cudaStream_t s)
+{
+    LAUNCH(k_soft_clamp, n, y, x, sc, n);
+}
+
+extern "C" int kc_clamp(float * y, const float * x, float lo, float hi, int64_t n, cudaStream_t s)
+{
+    LAUNCH(k_clamp, n, y, x, lo, hi, n);
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "models/common/lora.h"
 #include "models/dit/wan.h"
 
 // --- model --------------------------------------------------------------------------------------
@@ -38,6 +39,7 @@ struct ke_dit {
     struct ke_tensor patch_w2d;            // 2-D view of the 5-D patch weight
     ke_dit_tap_fn tap;
     void * tap_user;
+    struct ke_dit_residual * residual;    // step-cache hook (NULL: off)
     // activation arena (backend memory), sized for the last token count
     void * arena;
     size_t arena_size;
@@ -45,6 +47,9 @@ struct ke_dit {
     float * rope;
     int rope_f, rope_h, rope_w;
     int64_t ffn_chunk;                     // tokens per FFN pass (0: all at once)
+    // LoRAs: merged copies and run-time terms (owned), the terms' scratch (backend memory)
+    struct ke_lora_ctx * lora;
+    struct ke_lora_scratch lora_scr;
 };
 
 struct ke_dit_context {
@@ -56,6 +61,20 @@ struct ke_dit_context {
 const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d)
 {
     return &d->cfg;
+}
+
+void ke_dit_set_residual(struct ke_dit * d, struct ke_dit_residual * r)
+{
+    d->residual = r;
+}
+
+void ke_dit_residual_free(struct ke_dit_residual * r)
+{
+    if (r && r->be) {
+        ke_be_free(r->be, r->resid);
+        r->resid = NULL;
+        r->n = 0;
+    }
 }
 
 void ke_dit_set_tap(struct ke_dit * d, ke_dit_tap_fn fn, void * user)
@@ -85,6 +104,10 @@ static enum ke_status get_linear(struct ke_dit * d, struct ke_linear * l, const 
         memset(l, 0, sizeof(*l));   // not prepared: nothing to release
         return st;
     }
+    st = ke_lora_ctx_linear(d->lora, l, prefix, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
     if (d->be->ops->linear_prepare(d->be, l) < 0) {
         return ke_err(err, KE_STATUS_NOMEM, "%s: cannot prepare '%s' on the %s backend", ke_tset_path(d->w), wn,
                       d->be->ops->name);
@@ -101,6 +124,10 @@ static float * get_vec(struct ke_dit * d, const char * name, int n_dims, const i
     }
     float * host = ke_tensor_to_f32_alloc(t);
     size_t n = (size_t) ke_tensor_nelements(t);
+    if (host && ke_lora_ctx_vector(d->lora, host, (int64_t) n, name, err) != KE_STATUS_OK) {
+        free(host);
+        return NULL;
+    }
     float * dev = host ? ke_be_alloc(d->be, n * sizeof(float)) : NULL;
     if (!dev) {
         free(host);
@@ -142,12 +169,21 @@ void ke_dit_free(struct ke_dit * d)
     ke_be_free(d->be, d->head_mod);
     ke_be_free(d->be, d->arena);
     ke_be_free(d->be, d->rope);
+    ke_lora_scratch_free(d->be, &d->lora_scr);
+    ke_lora_ctx_free(d->lora);
     free(d->blocks);
     free(d);
 }
 
 enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w, const char * config_json,
                            struct ke_backend * be, struct ke_error * err)
+{
+    return ke_dit_init_lora(out, w, config_json, be, NULL, 0, false, err);
+}
+
+enum ke_status ke_dit_init_lora(struct ke_dit ** out, const struct ke_tensor_set * w, const char * config_json,
+                                struct ke_backend * be, const struct ke_lora_use * loras, int n_loras, bool merge,
+                                struct ke_error * err)
 {
     *out = NULL;
     struct ke_dit * d = calloc(1, sizeof(*d));
@@ -160,6 +196,10 @@ enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w,
     if (st != KE_STATUS_OK) {
         free(d);
         return st;
+    }
+    if (n_loras > 0 && !(d->lora = ke_lora_ctx_new(loras, n_loras, merge, be))) {
+        free(d);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
     const struct ke_dit_config * c = &d->cfg;
     const int64_t D = c->dim, P = (int64_t) c->patch_h * c->patch_w;
@@ -187,6 +227,10 @@ enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w,
     d->patch.b = pb;
     d->patch.n_in = p2[1];
     d->patch.n_out = D;
+    if ((st = ke_lora_ctx_linear(d->lora, &d->patch, "patch_embedding", err)) != KE_STATUS_OK) {
+        ke_dit_free(d);
+        return st;
+    }
     if (be->ops->linear_prepare(be, &d->patch) < 0) {
         ke_dit_free(d);
         return ke_err(err, KE_STATUS_NOMEM, "cannot prepare the patch embedding");
@@ -253,6 +297,10 @@ enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * w,
         LIN(cv, "cross_attn.v", D, D)
     }
 #undef LIN
+    if ((st = ke_lora_ctx_finish(d->lora, err)) != KE_STATUS_OK) {
+        ke_dit_free(d);
+        return st;
+    }
     *out = d;
     return KE_STATUS_OK;
 }
@@ -336,8 +384,8 @@ enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_t
     be->ops->upload(be, in, host, (size_t) (T * c->text_dim) * sizeof(float));
     // text_embedding: Linear, GELU (tanh), Linear
     be->ops->to_xbuf(be, inx, in, T * c->text_dim);
-    be->ops->linear_gelu_x(be, hidx, inx, T, &d->text0);
-    be->ops->linear_x(be, x->ctx, hidx, T, &d->text2);
+    ke_lora_linear_gelu_x(be, &d->lora_scr, hidx, inx, T, &d->text0);
+    ke_lora_linear_x(be, &d->lora_scr, x->ctx, hidx, T, &d->text2);
     tap_host(d, "inter.text_embedding", x->ctx, T * D);
     for (int i = 0; i < c->num_layers; i++) {
         struct dit_block * b = &d->blocks[i];
@@ -349,14 +397,14 @@ enum ke_status ke_dit_context_new(struct ke_dit * d, const float * text, int n_t
             goto done;
         }
         // kept in the attention's input format: converted once per prompt, not once per step
-        be->ops->linear(be, kv, x->ctx, T, &b->ck);
+        ke_lora_linear(be, &d->lora_scr, kv, x->ctx, T, &b->ck);
         if (c->qk_norm) {
             be->ops->rms_norm_rope_x(be, x->kx[i], kv, T, c->num_heads, (int) (D / c->num_heads), b->c_norm_k,
                                      c->eps, NULL);
         } else {
             be->ops->to_xbuf(be, x->kx[i], kv, T * D);
         }
-        be->ops->linear(be, kv, x->ctx, T, &b->cv);
+        ke_lora_linear(be, &d->lora_scr, kv, x->ctx, T, &b->cv);
         be->ops->to_xbuf(be, x->vx[i], kv, T * D);
     }
 done:
@@ -677,7 +725,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
 
     // patch embedding
     op->patchify(be, patches, lat, c->in_dim, F, H, W, c->patch_h, c->patch_w);
-    op->linear(be, x, patches, L, &d->patch);
+    ke_lora_linear(be, &d->lora_scr, x, patches, L, &d->patch);
     if (d->tap) {
         // the reference reports the conv output channel-first: [dim, F, H', W']
         float * tok = malloc((size_t) (L * D) * sizeof(float));
@@ -712,12 +760,12 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
         op->upload(be, sinus, sh, (size_t) (U * c->freq_dim) * sizeof(float));
     }
-    op->linear(be, e1, sinus, U, &d->time0);
+    ke_lora_linear(be, &d->lora_scr, e1, sinus, U, &d->time0);
     op->silu(be, e1, U * D);
-    op->linear(be, e, e1, U, &d->time2);
+    ke_lora_linear(be, &d->lora_scr, e, e1, U, &d->time2);
     op->copy(be, se, e, (size_t) (U * D) * sizeof(float));
     op->silu(be, se, U * D);
-    op->linear(be, e0, se, U, &d->proj);
+    ke_lora_linear(be, &d->lora_scr, e0, se, U, &d->proj);
     if (d->tap) {
         // per token, as the reference reports them ([1, L, X])
         const int64_t widths[3] = { c->freq_dim, D, 6 * D };
@@ -759,8 +807,28 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
 
     const int32_t * sd = sel ? sel_dev : NULL;
     const float attn_scale = 1.0f / sqrtf((float) hd);
-    prefetch_block(d, 0);
-    for (int li = 0; li < c->num_layers; li++) {
+    struct ke_dit_residual * rs = d->residual;
+    if (rs && rs->skip && (rs->n != L * D || rs->be != be)) {
+        st = ke_err(err, KE_STATUS_INVALID, "DiT step cache: no stored residual for %lld tokens", (long long) L);
+        goto done;
+    }
+    if (rs && !rs->skip) {
+        if (rs->n != L * D || rs->be != be) {
+            ke_dit_residual_free(rs);
+            rs->be = be;
+            rs->resid = ke_be_alloc(be, (size_t) (L * D) * sizeof(float));
+            if (!rs->resid) {
+                st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the step cache's residual");
+                goto done;
+            }
+            rs->n = L * D;
+        }
+        op->scale(be, rs->resid, x, -1.0f, L * D);    // -x_before; x_after is added after the blocks
+    }
+    if (!(rs && rs->skip)) {
+        prefetch_block(d, 0);
+    }
+    for (int li = 0; li < c->num_layers && !(rs && rs->skip); li++) {
         if (abort && abort(abort_user)) {
             st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
             goto done;
@@ -776,24 +844,24 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
         // self-attention: LayerNorm + modulate -> q, k, v -> RMS norm + RoPE -> attention -> o, gated into x
         op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, mod + 0 * D, mod + 1 * D, 6 * D, sd);
-        op->linear_x(be, q, xn, L, &b->sq);
-        op->linear_x(be, k, xn, L, &b->sk);
-        op->linear_x(be, v, xn, L, &b->sv);
+        ke_lora_linear_x(be, &d->lora_scr, q, xn, L, &b->sq);
+        ke_lora_linear_x(be, &d->lora_scr, k, xn, L, &b->sk);
+        ke_lora_linear_x(be, &d->lora_scr, v, xn, L, &b->sv);
         qk_to_xbuf(d, qx, q, L, b->s_norm_q, cs);
         qk_to_xbuf(d, kx, k, L, b->s_norm_k, cs);
         op->to_xbuf(be, vx, v, L * D);
         op->attention_x(be, ox, qx, kx, vx, L, L, c->num_heads, hd, attn_scale);
-        op->linear_gated_add_x(be, x, ox, L, &b->so, mod + 2 * D, 6 * D, sd, q);
+        ke_lora_linear_gated_add_x(be, &d->lora_scr, x, ox, L, &b->so, mod + 2 * D, 6 * D, sd, q);
         // cross-attention (not modulated, not gated): K/V of the text come from the context
         if (c->cross_attn_norm) {
             op->layer_norm_mod_x(be, xn, x, L, D, b->norm3_w, b->norm3_b, eps, NULL, NULL, 0, NULL);
         } else {
             op->to_xbuf(be, xn, x, L * D);
         }
-        op->linear_x(be, q, xn, L, &b->cq);
+        ke_lora_linear_x(be, &d->lora_scr, q, xn, L, &b->cq);
         qk_to_xbuf(d, qx, q, L, b->c_norm_q, NULL);
         op->attention_x(be, ox, qx, ctx->kx[li], ctx->vx[li], L, T, c->num_heads, hd, attn_scale);
-        op->linear_gated_add_x(be, x, ox, L, &b->co, NULL, 0, NULL, q);
+        ke_lora_linear_gated_add_x(be, &d->lora_scr, x, ox, L, &b->co, NULL, 0, NULL, q);
         // feed-forward: LayerNorm + modulate -> ffn.0 + GELU -> ffn.2, gated into x; in chunks of Lf
         // tokens when the hidden state of all of them would not fit the memory budget (rows are
         // independent, so the chunks give the same result)
@@ -801,9 +869,9 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         for (int64_t t0 = 0; t0 < L; t0 += Lf) {
             const int64_t m = L - t0 < Lf ? L - t0 : Lf;
             const struct ke_xbuf * xc = (const struct ke_xbuf *) ((const char *) xn + (size_t) (t0 * D) * xe);
-            op->linear_gelu_x(be, hx, xc, m, &b->ffn0);
-            op->linear_gated_add_x(be, x + t0 * D, hx, m, &b->ffn2, mod + 5 * D, 6 * D, sd ? sd + t0 : NULL,
-                                   q + t0 * D);
+            ke_lora_linear_gelu_x(be, &d->lora_scr, hx, xc, m, &b->ffn0);
+            ke_lora_linear_gated_add_x(be, &d->lora_scr, x + t0 * D, hx, m, &b->ffn2, mod + 5 * D, 6 * D,
+                                       sd ? sd + t0 : NULL, q + t0 * D);
         }
         if (d->tap) {
             char name[32];
@@ -812,13 +880,19 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
     }
 
+    if (rs && rs->skip) {
+        op->add(be, x, x, rs->resid, L * D);
+    } else if (rs) {
+        op->add(be, rs->resid, x, rs->resid, L * D);
+    }
+
     // head: shift/scale = head.modulation + e (the time embedding itself)
     for (int64_t u = 0; u < U; u++) {
         op->add(be, hmod + u * 2 * D, e + u * D, d->head_mod, D);
         op->add(be, hmod + u * 2 * D + D, e + u * D, d->head_mod + D, D);
     }
     op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, hmod, hmod + D, 2 * D, sd);
-    op->linear_x(be, hout, xn, L, &d->head);
+    ke_lora_linear_x(be, &d->lora_scr, hout, xn, L, &d->head);
     tap_host(d, "inter.head", hout, L * K_out);
     op->unpatchify(be, vout, hout, c->out_dim, F, H, W, c->patch_h, c->patch_w);
     op->download(be, out, vout, sizes[11] * sizeof(float));
@@ -833,4 +907,35 @@ done:
         st = be_st;
     }
     return st;
+}
+
+enum ke_status ke_dit_time_embedding(struct ke_dit * d, float t, float * e_out, struct ke_error * err)
+{
+    const struct ke_dit_config * c = &d->cfg;
+    struct ke_backend * be = d->be;
+    const struct ke_backend_ops * op = be->ops;
+    const int half = c->freq_dim / 2;
+    const int64_t D = c->dim;
+    float * sh = malloc(sizeof(float) * (size_t) c->freq_dim);
+    float * dev = ke_be_alloc(be, sizeof(float) * (size_t) (c->freq_dim + 2 * D));
+    if (!sh || !dev) {
+        free(sh);
+        ke_be_free(be, dev);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the time embedding");
+    }
+    // the same float64 sinusoid and layers as ke_dit_forward
+    for (int i = 0; i < half; i++) {
+        const double w = pow(10000.0, -(double) i / (double) half);
+        sh[i] = (float) cos((double) t * w);
+        sh[half + i] = (float) sin((double) t * w);
+    }
+    float * sinus = dev, * e1 = dev + c->freq_dim, * e = e1 + D;
+    op->upload(be, sinus, sh, sizeof(float) * (size_t) c->freq_dim);
+    op->linear(be, e1, sinus, 1, &d->time0);
+    op->silu(be, e1, D);
+    op->linear(be, e, e1, 1, &d->time2);
+    op->download(be, e_out, e, sizeof(float) * (size_t) D);
+    free(sh);
+    ke_be_free(be, dev);
+    return ke_be_status(be, err);
 }

@@ -31,6 +31,13 @@ struct ke_dit_context;   // per prompt (and per model): text embedding + every b
 // Build a DiT over `weights` (borrowed: must outlive the model) on backend `be`.
 enum ke_status ke_dit_init(struct ke_dit ** out, const struct ke_tensor_set * weights, const char * config_json,
                            struct ke_backend * be, struct ke_error * err);
+// The same with LoRAs (models/common/lora.h; borrowed for the call, may be freed after it): each
+// use's strength scales its deltas; merge folds them into copies of the f32/bf16/f16 weights instead
+// of run-time terms. A LoRA matching nothing, or a shape that disagrees, is an error.
+struct ke_lora_use;
+enum ke_status ke_dit_init_lora(struct ke_dit ** out, const struct ke_tensor_set * weights, const char * config_json,
+                                struct ke_backend * be, const struct ke_lora_use * loras, int n_loras, bool merge,
+                                struct ke_error * err);
 void ke_dit_free(struct ke_dit * d);
 const struct ke_dit_config * ke_dit_get_config(const struct ke_dit * d);
 
@@ -73,6 +80,20 @@ enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, 
                                   size_t budget, struct ke_dit_mem_plan * plan, struct ke_error * err);
 // Tokens per FFN pass (0: all); the plan's ffn_chunk.
 void ke_dit_set_ffn_chunk(struct ke_dit * d, int64_t tokens);
+// Step-cache hook (TeaCache, sampling/step-cache): the residual the blocks add to the patch embedding.
+// store: run the blocks and keep x_after - x_before in resid; skip: run no block, add resid instead.
+// resid is backend memory of (tokens x dim) floats, allocated by the DiT at the first store and freed
+// with ke_dit_residual_free. Set before ke_dit_forward, cleared (NULL) after.
+struct ke_dit_residual {
+    bool skip;
+    float * resid;
+    int64_t n;
+    struct ke_backend * be;     // where resid lives (the backend outlives the experts that share it)
+};
+void ke_dit_set_residual(struct ke_dit * d, struct ke_dit_residual * r);
+void ke_dit_residual_free(struct ke_dit_residual * r);
+// The time embedding e (dim floats, host) of one timestep: time_embedding(sinusoid(t)) as in the forward.
+enum ke_status ke_dit_time_embedding(struct ke_dit * d, float t, float * e_out, struct ke_error * err);
 
 // FLOPs of one forward at this latent size (2 per multiply-add), for benchmarks.
 double ke_dit_forward_flops(const struct ke_dit_config * cfg, int F, int H, int W, bool with_context);
