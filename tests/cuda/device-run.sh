@@ -43,12 +43,23 @@ gguf_cmp() {
       --out $w.cuda.safetensors &&
     python3 tests/cuda/compare.py $w.io.safetensors $w.cuda.safetensors 1e-2 $w.cpu.safetensors
 }
+# report only (no tolerance): the CUDA run of a GGUF fixture against the CPU run of the f32 weights it
+# was quantized from, the error each type brings
+gguf_quality() {
+  local m=$1 t=$2
+  local w=/tmp/gguf-$m-$t
+  $B/app/kinora-cli eval dit --backend cpu --weights $FX/gguf/wan-$m-tiny.weights.safetensors \
+    --in $w.io.safetensors --out $w.src.safetensors &&
+    python3 tests/cuda/compare.py $w.io.safetensors $w.cuda.safetensors 1e30 $w.src.safetensors
+}
 gguf_checks() {
   echo "== GGUF block-quantized weights on the CUDA backend"
   check test-cuda-quant timeout 150 $B/tests/cuda/test-cuda-quant
   for t in q8_0 q4_0 q5_1 q3_K q4_K q5_K q6_K; do
     echo "gguf t2v $t (CUDA vs CPU, same file):"
     check gguf-t2v-$t gguf_cmp t2v $t
+    echo "  quality of $t (CUDA from the GGUF vs CPU from the f32 source weights):"
+    gguf_quality t2v $t
   done
   for t in q8_0 q4_K; do
     echo "gguf ti2v $t (CUDA vs CPU, same file):"
