@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
 set -u
@@ -27,6 +27,44 @@ eval_cmp() {
   local model=$1 io=$2 out=$3 tol=$4
   shift 4
   $B/app/kinora-cli eval $model --backend cuda "$@" --in $io --out $out && python3 tests/cuda/compare.py $io $out $tol
+}
+# a GGUF DiT fixture ($FX/gguf, tiny random DiTs from ggml's quantizers) on the CUDA backend, its
+# weights kept quantized on the device and dequantized per GEMM, against the CPU backend's run of the
+# same file and inputs (exact f32 path). gguf-io.py writes the inputs (there is no golden IO for these
+# models) and the config (head_dim 16 cannot be inferred from a GGUF). Tolerance 1e-2 relative L2: bf16
+# operands on the device, as the golden DiT checks.
+gguf_cmp() {
+  local m=$1 t=$2
+  local g=$FX/gguf/wan-$m-tiny-$t w=/tmp/gguf-$m-$t
+  python3 tests/cuda/gguf-io.py $g.dequant.safetensors $w &&
+    $B/app/kinora-cli eval dit --backend cpu --weights $g.gguf --config $w.config.json --in $w.io.safetensors \
+      --out $w.cpu.safetensors &&
+    $B/app/kinora-cli eval dit --backend cuda --weights $g.gguf --config $w.config.json --in $w.io.safetensors \
+      --out $w.cuda.safetensors &&
+    python3 tests/cuda/compare.py $w.io.safetensors $w.cuda.safetensors 1e-2 $w.cpu.safetensors
+}
+# report only (no tolerance): the CUDA run of a GGUF fixture against the CPU run of the f32 weights it
+# was quantized from, the error each type brings
+gguf_quality() {
+  local m=$1 t=$2
+  local w=/tmp/gguf-$m-$t
+  $B/app/kinora-cli eval dit --backend cpu --weights $FX/gguf/wan-$m-tiny.weights.safetensors \
+    --in $w.io.safetensors --out $w.src.safetensors &&
+    python3 tests/cuda/compare.py $w.io.safetensors $w.cuda.safetensors 1e30 $w.src.safetensors
+}
+gguf_checks() {
+  echo "== GGUF block-quantized weights on the CUDA backend"
+  check test-cuda-quant timeout 150 $B/tests/cuda/test-cuda-quant
+  for t in q8_0 q4_0 q5_1 q3_K q4_K q5_K q6_K; do
+    echo "gguf t2v $t (CUDA vs CPU, same file):"
+    check gguf-t2v-$t gguf_cmp t2v $t
+    echo "  quality of $t (CUDA from the GGUF vs CPU from the f32 source weights):"
+    gguf_quality t2v $t
+  done
+  for t in q8_0 q4_K; do
+    echo "gguf ti2v $t (CUDA vs CPU, same file):"
+    check gguf-ti2v-$t gguf_cmp ti2v $t
+  done
 }
 MODE=${1:-full}
 FX=${2:-.fx}
@@ -104,6 +142,21 @@ if [ "$MODE" = budget-clip ]; then
   finish
 fi
 
+if [ "$MODE" = gguf ]; then
+  gguf_checks
+  # TI2V-5B at 1280x704x121 with the block linears converted in memory to each type: resident, then
+  # under --vram 8 (issue 12: Q8_0 at 8 GiB within 1.25x of the resident bf16 forward)
+  for wt in bf16 q8_0 q4_K q6_K; do
+    echo "-- TI2V-5B DiT 1280x704x121, --weights-type $wt, resident"
+    check bench-$wt timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
+      --weights-type $wt
+    echo "-- the same with --vram 8"
+    check bench-$wt-vram8 timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
+      --weights-type $wt --vram 8
+  done
+  finish
+fi
+
 if [ "$MODE" = clip ]; then
   echo "== whole TI2V-5B clip, 1280x704x121, 50 steps with guidance (random weights; T5 on the CPU)"
   check clip timeout 560 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda --size 1280x704 --frames 121 --steps 50
@@ -143,6 +196,7 @@ for v in vae21 vae22; do
   echo "$v:"
   check $v eval_cmp $v $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 1e-2 --weights $FX/${v}_tiny.weights.safetensors
 done
+gguf_checks
 # whole 4-step pipelines with guidance 5: noise_pred = u + 5 (c - u) scales the bf16 difference of the
 # two predictions (each ~5e-3) by up to 9, so the guided outputs and the video get 2e-2
 for p in ti2v i2v_a14b; do

@@ -61,7 +61,7 @@ struct kc_state {
         int has_events;
     } slot[2];
     int next_slot;
-    uint16_t * deq;      // bf16 scratch for a weight stored narrower on the device (fp8)
+    uint16_t * deq;      // bf16 scratch for a weight stored narrower on the device (fp8, block types)
     size_t deq_size;
 
     int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: linear_gated_add_x adds in a separate pass
@@ -148,7 +148,7 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
     } while (0)
 
 // How a linear's weight is stored on the device (and in pinned host memory when streamed).
-enum { KC_W_BF16 = 0, KC_W_FP8 = 1 };
+enum { KC_W_BF16 = 0, KC_W_FP8 = 1, KC_W_BLOCK = 2 };
 
 // A linear's prepared weight (ke_linear.prepared).
 struct kc_linear {
@@ -158,6 +158,7 @@ struct kc_linear {
     size_t bytes;    // device bytes held for good (weight when resident, biases)
     int wtype;       // KC_W_BF16, or KC_W_FP8 (e4m3, value = fp8 * wscale; dequantized per use)
     float wscale;
+    int qtype;       // the stored ke_dtype (KC_W_BLOCK: a GGUF block type, cuda-quant.c)
     size_t wbytes;   // bytes of the stored weight
     int64_t n_el;    // N * K
     // streamed: the weight lives in pinned host memory and is copied into a slot per use
@@ -180,6 +181,12 @@ int kc_linear_stage(struct kc_state * s, struct kc_linear * p, const struct ke_t
 void kc_linear_unstage(struct kc_state * s, struct kc_linear * p);
 void cu_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n);
 void kc_stream_free_all(struct kc_state * s);
+// cuda-quant.c: weights kept as stored (fp8, the GGUF block types). ops.linear_takes; the stored form of
+// a linear's weight (wtype, qtype, wscale, wbytes; -1 with a failure recorded when K does not hold whole
+// blocks); queue the dequantization of a stored weight at src into the bf16 [N, K] dst (0 queued).
+int cu_linear_takes(struct ke_backend * be, enum ke_dtype type);
+int kc_linear_form(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N, int64_t K);
+int kc_linear_dequant(struct kc_state * s, const struct kc_linear * p, uint16_t * dst, const void * src);
 
 enum {
     GEMM_F32 = 0,        // y = x W^T + b

@@ -88,11 +88,11 @@ struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t 
     return p;
 }
 
-// Upload the stored weight as the resident device copy (bf16, or fp8 as stored). 0 ok.
+// Upload the stored weight as the resident device copy (bf16, or fp8 / a block type as stored). 0 ok.
 static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w)
 {
     const size_t n = (size_t) p->n_el;
-    if (w->type == KE_DTYPE_BF16 || p->wtype == KC_W_FP8) {
+    if (w->type == KE_DTYPE_BF16 || p->wtype != KC_W_BF16) {
         return cudaMemcpy(p->w, w->data, p->wbytes, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
     }
     // stage f32 (converted on the host for other dtypes) in chunks, convert on the device
@@ -125,7 +125,8 @@ static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct
 
 // A linear's weight is kept resident on the device while the resident weights stay within the weight
 // cap and the whole within the budget; past that it stays in pinned host memory and streams per use
-// (cuda-stream.c). fp8 e4m3 weights keep their fp8 form either way (dequantized per GEMM).
+// (cuda-stream.c). fp8 e4m3 and block-quantized weights keep their stored form either way
+// (dequantized per GEMM, cuda-quant.c).
 int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
 {
     struct kc_state * s = kc_st(be);
@@ -144,9 +145,10 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
     p->n_el = (int64_t) n;
     p->slot = -1;
     p->name = w->name;
-    p->wtype = w->type == KE_DTYPE_F8_E4M3 ? KC_W_FP8 : KC_W_BF16;
-    p->wscale = w->scale;
-    p->wbytes = n * (p->wtype == KC_W_FP8 ? 1 : 2);
+    if (kc_linear_form(s, p, w, N, K) != 0) {
+        free(p);
+        return -1;   // recorded
+    }
     const size_t bias_bytes = l->b ? (size_t) N * 6 : 0;
     const bool resident = s->cap_used + p->wbytes <= s->weight_cap && kc_budget_fit(s, p->wbytes + bias_bytes) == 0;
     if (!resident && kc_budget_fit(s, bias_bytes) != 0) {
@@ -164,9 +166,10 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         }
         rc = upload_weight(s, p, w);
     } else if (kc_linear_stage(s, p, w) != 0) {
+        const size_t wbytes = p->wbytes;
         free(p);
         ke_be_fail(be, KE_STATUS_NOMEM, "out of pinned host memory for the streamed weight %s (%.1f MiB)", name,
-                   (double) (n * 2) / 1048576.0);
+                   (double) wbytes / 1048576.0);
         return -1;
     }
     p->bytes = (resident ? p->wbytes : 0) + bias_bytes;

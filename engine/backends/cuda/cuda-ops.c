@@ -248,6 +248,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .stats = cu_stats,
     .profile = cu_profile,
     .status = kc_status,
+    .linear_takes = cu_linear_takes,
     .set_memory = cu_set_memory,
     .prefetch = cu_prefetch,
     .memory = cu_memory,

@@ -10,8 +10,9 @@
 //   - slot.ready is recorded on the copy stream after the upload; the compute stream waits for it
 //     before the first GEMM that reads the slot.
 // A slot's generation is bumped on every refill, so a linear whose slot was taken by another group is
-// uploaded again on use (slower, never wrong). fp8 (e4m3) weights stay fp8 on the device (and in
-// pinned host memory) and are dequantized into a bf16 scratch right before their GEMM.
+// uploaded again on use (slower, never wrong). fp8 (e4m3) and block-quantized (GGUF) weights stay in
+// their stored form on the device (and in pinned host memory) and are dequantized into a bf16 scratch
+// right before their GEMM (cuda-quant.c).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,12 +128,13 @@ const uint16_t * kc_linear_weight(struct kc_state * s, struct kc_linear * p)
         }
     }
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_fp8e4m3_to_bf16(s->deq, src, p->n_el, p->wscale, s->stream));
+    KC(s, kc_linear_dequant(s, p, s->deq, src));
     PROF_END(s);
     return s->deq;
 }
 
-// Keep the stored weight in pinned host memory (bf16, or fp8 as stored); 0 ok, -1 no host memory.
+// Keep the stored weight in pinned host memory (bf16, or fp8 / a block type as stored); 0 ok, -1 no
+// host memory.
 int kc_linear_stage(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w)
 {
     if (cudaHostAlloc(&p->host, p->wbytes, cudaHostAllocDefault) != cudaSuccess) {
@@ -140,7 +142,7 @@ int kc_linear_stage(struct kc_state * s, struct kc_linear * p, const struct ke_t
         p->host = NULL;
         return -1;
     }
-    if (w->type == KE_DTYPE_BF16 || p->wtype == KC_W_FP8) {
+    if (w->type == KE_DTYPE_BF16 || p->wtype != KC_W_BF16) {
         memcpy(p->host, w->data, p->wbytes);
     } else {
         // other float types: to bf16 on the host, in chunks

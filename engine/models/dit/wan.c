@@ -515,6 +515,37 @@ static size_t arena_plan(const struct ke_dit_config * c, int F, int H, int W, in
     return need;
 }
 
+// Device bytes per 1000 block-linear weight values (rounded up): fp8 and the GGUF block types stay as
+// stored on the device (dequantized per GEMM into a bf16 scratch: *narrow), other types become bf16. The
+// widest of block 0's linears stands for all (conservative for files that mix types).
+static size_t weight_permille(const struct ke_tensor_set * w, bool * narrow)
+{
+    static const char * const names[] = {
+        "blocks.0.self_attn.q.weight", "blocks.0.self_attn.k.weight", "blocks.0.self_attn.v.weight",
+        "blocks.0.self_attn.o.weight", "blocks.0.cross_attn.q.weight", "blocks.0.cross_attn.o.weight",
+        "blocks.0.ffn.0.weight", "blocks.0.ffn.2.weight",
+    };
+    size_t worst = 0;
+    *narrow = false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const struct ke_tensor * t = ke_tset_get(w, names[i]);
+        if (!t) {
+            continue;
+        }
+        size_t pm = 2000;
+        if (t->type == KE_DTYPE_F8_E4M3) {
+            pm = 1000;
+            *narrow = true;
+        } else if (ke_dtype_is_quantized(t->type)) {
+            const size_t bk = (size_t) ke_dtype_block(t->type);
+            pm = (ke_dtype_size(t->type) * 1000 + bk - 1) / bk;
+            *narrow = true;
+        }
+        worst = pm > worst ? pm : worst;
+    }
+    return worst ? worst : 2000;
+}
+
 enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, int W, size_t xbuf_elem,
                                   size_t budget, struct ke_dit_mem_plan * plan, struct ke_error * err)
 {
@@ -527,18 +558,18 @@ enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, 
     const struct ke_dit_config * c = &cfg;
     const size_t D = (size_t) c->dim, FF = (size_t) c->ffn_dim, T = (size_t) c->text_len;
     const size_t P = (size_t) c->patch_h * c->patch_w, xe = xbuf_elem;
-    const struct ke_tensor * f0 = ke_tset_get(w, "blocks.0.ffn.0.weight");
-    const size_t we = f0 && f0->type == KE_DTYPE_F8_E4M3 ? 1 : 2;   // fp8 stays fp8 on the device
+    bool narrow;
+    const size_t wpm = weight_permille(w, &narrow);   // fp8 / block types stay as stored on the device
     const size_t top = D * (size_t) c->in_dim * P + D * (size_t) c->text_dim + D * D + D * (size_t) c->freq_dim +
                        D * D + 6 * D * D + P * (size_t) c->out_dim * D;
-    plan->block = (6 * D * D + 2 * D * FF) * we;
-    plan->weights = (top + (size_t) c->num_layers * (8 * D * D + 2 * D * FF)) * we;
+    plan->block = ((6 * D * D + 2 * D * FF) * wpm + 999) / 1000;
+    plan->weights = ((top + (size_t) c->num_layers * (8 * D * D + 2 * D * FF)) * wpm + 999) / 1000;
     const int64_t L = (int64_t) F * (H / c->patch_h) * (W / c->patch_w);
     const size_t rope = (size_t) L * (D / (size_t) c->num_heads) * 4;
     const size_t contexts = 2 * (T * D * 4 + (size_t) c->num_layers * 2 * T * D * xe);
-    // per-GEMM scratch: a gate-scaled weight copy, the bf16 dequantization of an fp8 weight, one f32
-    // [L, dim] buffer (the unfused fallbacks) and room for the attention workspaces
-    const size_t scratch = D * FF * 2 * (we == 1 ? 2 : 1) + (size_t) L * D * 4 + ((size_t) 128 << 20);
+    // per-GEMM scratch: a gate-scaled weight copy, the bf16 dequantization of a weight kept narrower (fp8,
+    // block types), one f32 [L, dim] buffer (the unfused fallbacks) and room for the attention workspaces
+    const size_t scratch = D * FF * 2 * (narrow ? 2 : 1) + (size_t) L * D * 4 + ((size_t) 128 << 20);
     int64_t Lf = L;
     size_t sizes[N_ARENA], elem[N_ARENA];
     size_t act = 0;

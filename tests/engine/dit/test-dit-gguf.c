@@ -133,7 +133,7 @@ test_fast (void)
   check_model ("ti2v", ke_backend_cpu_fast (), 1e-4);
 }
 
-/* A backend without quantized Linear support (no ops.linear_takes: the CUDA backend today) refuses a
+/* A backend without quantized Linear support (no ops.linear_takes, e.g. a plain device backend) refuses a
  * quantized weight with KE_STATUS_UNSUPPORTED naming the file, the tensor and the type. */
 static void
 test_refused (void)
