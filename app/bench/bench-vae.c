@@ -357,7 +357,7 @@ kinora_bench_vae (int argc, char **argv, int version)
       /* the tiling from what the device budget has left after the weights (as ke_generate does) */
       size_t b = 0, in_use = 0, peak = 0;
       be->ops->memory (be, &b, &in_use, &peak);
-      v->mem_budget = b > in_use ? 0.8 * (double) (b - in_use) : 1.0;
+      v->mem_budget = b > in_use ? 0.5 * (double) (b - in_use) : 1.0;
       printf ("device budget %.2f GiB: the decode tiles within %.2f GiB\n", b / 1073741824.0,
               v->mem_budget / 1073741824.0);
     }

@@ -403,6 +403,20 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
                              struct ke_video ** out, struct ke_error * err)
 {
     ke_model_t * m = g->m;
+    if (g->be && g->be != ke_backend_cpu() && g->be->ops->memory) {
+        // under a device budget the DiTs make room for the VAE when little is left (they are made
+        // again, from host memory, for the next job)
+        size_t budget = apply_budget(g, SIZE_MAX), in_use = 0, peak = 0, b0 = 0;
+        g->be->ops->memory(g->be, &b0, &in_use, &peak);
+        if (budget && (budget < in_use || budget - in_use < ((size_t) 6 << 30))) {
+            for (int i = 0; i < 2; i++) {
+                if (m->dit[i] && m->dit_be[i] == g->be) {
+                    ke_dit_free(m->dit[i]);
+                    m->dit[i] = NULL;
+                }
+            }
+        }
+    }
     struct ke_vae * vae = run_vae(g, err);
     if (!vae) {
         return err ? err->code : KE_STATUS_ERROR;
@@ -429,22 +443,12 @@ static enum ke_status decode(struct gen * g, const float * x, int z, int T, int 
     struct ke_vae_run_opts o = { 0 };
     o.clamp = true;
     if (vae != m->vae && g->be->ops->memory) {
-        // the decode tiles to what the device budget has left (the DiTs are dropped first when that is
-        // little: they are made again, from host memory, for the next job)
+        // the decode tiles to what the device budget has left
         size_t budget = apply_budget(g, SIZE_MAX), in_use = 0, peak = 0, b0 = 0;
         g->be->ops->memory(g->be, &b0, &in_use, &peak);
-        if (budget && (budget < in_use || budget - in_use < ((size_t) 6 << 30))) {
-            for (int i = 0; i < 2; i++) {
-                if (m->dit[i] && m->dit_be[i] == g->be) {
-                    ke_dit_free(m->dit[i]);
-                    m->dit[i] = NULL;
-                }
-            }
-            g->be->ops->memory(g->be, &b0, &in_use, &peak);
-        }
         if (budget) {
             const double left = budget > in_use ? (double) (budget - in_use) : 0.0;
-            vae->mem_budget = 0.8 * left;   // the rest: allocator size classes and cuDNN workspaces
+            vae->mem_budget = 0.5 * left;   // the tile cost model undercounts the CUDA decode (see cuda.md)
             ke_log(2, "generate: VAE decode within %.2f GiB of device memory", vae->mem_budget / 1073741824.0);
         }
     }

@@ -137,8 +137,8 @@ if [ "$MODE" = budget-clip ]; then
     kill $SMI; wait $SMI 2>/dev/null
     echo "nvidia-smi peak: $(smi_peak $OUT/smi-$v.txt) MiB"
   done
-  echo "-- Wan2.2 VAE decode 1280x704x121 with --vram 4 (tiles from what the budget leaves)"
-  check vae-vram4 timeout 60 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 --vram 4
+  echo "-- Wan2.2 VAE decode 1280x704x121 with --vram 6 (tiles from what the budget leaves)"
+  check vae-vram6 timeout 90 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 --vram 6
   finish
 fi
 

@@ -203,10 +203,16 @@ static struct conv_plan * conv_plan(struct kc_state * s, struct kc_conv * p, con
     q->To = od[2], q->Ho = od[3], q->Wo = od[4];
     cudnnConvolutionFwdAlgoPerf_t perf[8];
     int n = 0, found = 0;
+    // workspace: at most 2 GiB, and at most half of what the device budget leaves now
+    size_t ws_max = (size_t) 2 << 30;
+    if (s->budget) {
+        const size_t room = s->budget > s->in_use ? (s->budget - s->in_use) / 2 : 0;
+        ws_max = room < ws_max ? room : ws_max;
+    }
     if (set_5d(q->yd, mode, c->c_out, q->To, q->Ho, q->Wo) == CUDNN_STATUS_SUCCESS &&
         cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, q->xd, wd, q->cd, q->yd, 8, &n, perf) == CUDNN_STATUS_SUCCESS) {
         for (int i = 0; i < n; i++) {
-            if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ((size_t) 2 << 30)) {
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_max) {
                 q->algo = perf[i].algo;
                 found = 1;
                 break;
@@ -286,8 +292,16 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
     }
     struct conv_plan * q = conv_plan(s, p, c, 0, Tin, H, W, pt, ph, pw, st, sh, sw);
     void * ws = q && q->ws ? kc_alloc(s, q->ws) : NULL;
-    if (!q || (q->ws && !ws)) {
-        kc_fail(s, "conv3d", "no cuDNN plan / workspace for this shape");
+    if (q && q->ws && !ws) {
+        // the device budget has no room for this algorithm's workspace: from now on this shape runs the
+        // implicit GEMM, which needs none
+        ke_log(1, "cuda backend: conv3d workspace of %zu bytes does not fit the device budget; using the implicit "
+               "GEMM algorithm", q->ws);
+        q->algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+        q->ws = 0;
+    }
+    if (!q) {
+        kc_fail(s, "conv3d", "no cuDNN plan for this shape");
     } else {
         const float one = 1.0f, zero = 0.0f;
         cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, x, p->wd, p->w, q->cd, q->algo, ws, q->ws,
