@@ -80,7 +80,8 @@ destroy_window (KinoraWindow *self)
   gpointer weak = self;
 
   g_object_add_weak_pointer (G_OBJECT (self), &weak);
-  gtk_window_destroy (GTK_WINDOW (self));
+  /* closing (as the user does) cancels the running job; a bare gtk_window_destroy leaves it to run on */
+  gtk_window_close (GTK_WINDOW (self));
   g_object_unref (self);
   for (int i = 0; i < 300 && weak != NULL; i++)
     wait_until (NULL, never, 0.1);
