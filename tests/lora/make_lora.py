@@ -26,7 +26,7 @@ import numpy as np
 # --- safetensors by hand (no safetensors module needed) -----------------------------------------------
 
 DT = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8,
-      "BF16": np.uint16}
+      "BF16": np.uint16, "F8_E4M3": np.uint8}
 
 
 def read_st(path):
@@ -50,6 +50,23 @@ def to_bf16(x):
     b = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
     b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
     return b.astype(np.uint16)
+
+
+def f8e4m3_table():
+    """The 256 float8_e4m3fn values (1 sign, 4 exponent bits with bias 7, 3 mantissa bits; 0x7f, 0xff NaN)."""
+    v = np.arange(256)
+    e, m = (v >> 3) & 15, (v & 7).astype(np.float64)
+    mag = np.where(e == 0, m / 8 * 2.0 ** -6, (1 + m / 8) * 2.0 ** (e - 7.0))
+    mag[(e == 15) & (m == 7)] = np.nan
+    return np.where(v >= 128, -mag, mag)
+
+
+def to_f8e4m3(x):
+    """float -> the nearest float8_e4m3fn code (no scaling; |x| is far below the 448 maximum here)."""
+    table = f8e4m3_table()
+    codes = np.array([c for c in range(256) if not np.isnan(table[c])])
+    return codes[np.argmin(np.abs(table[codes][None, :] - np.asarray(x, np.float64).reshape(-1, 1)), axis=1)] \
+        .astype(np.uint8).reshape(np.shape(x))
 
 
 def write_st(path, tensors, meta=None):
