@@ -88,6 +88,7 @@ usage (FILE *f)
            "backends, the DiT, T5 and VAE directly), so it is not an example of the public API (ke.h).\n"
            "\n"
            "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact]\n"
+           "      [--lora-rank R [--lora-merge]]   (a random rank-R LoRA on every block Linear)\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
