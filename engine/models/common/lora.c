@@ -14,6 +14,7 @@
 //  - stable-diffusion.cpp src/lora.hpp: the same up/down/alpha scale (alpha / rank) and ".diff" deltas; a
 //    LoRA's strength is per model, its Wan2.2 high-noise use is marked apart ("|high_noise|").
 // Diffusers module names become official Wan names through loaders/name-map.c.
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,8 @@ static enum ke_status check_entry(const struct ke_lora_file * f, const struct ke
         return ke_err(err, KE_STATUS_FORMAT, "%s: LoRA tensor '%s' (alpha) has %lld elements; it is one number", path,
                       e->alpha->name, (long long) ke_tensor_nelements(e->alpha));
     }
-    if (e->alpha && !e->down) {
-        return ke_err(err, KE_STATUS_FORMAT, "%s: LoRA key '%s' has an alpha but no down/up matrices", path, e->key);
-    }
+    // an alpha without down/up (a LyCORIS LoHa/LoKr layer, whose other parts have no known kind) is left
+    // unused: the layer is then reported as unmatched rather than the file refused
     return KE_STATUS_OK;
 }
 
@@ -436,7 +436,7 @@ static enum ke_status shape_error(const struct ke_lora_file * f, const struct ke
                   (long long) b);
 }
 
-// W (n_out, n_in) += s * up (n_out, r) @ down (r, n_in), in float (each sum over r in order).
+// W (n_out, n_in) += s * up (n_out, r) @ down (r, n_in), in float.
 static int merge_lowrank(float * W, const struct ke_tensor * up, const struct ke_tensor * down, float s,
                          int64_t n_out, int64_t n_in, int64_t r)
 {
@@ -446,16 +446,9 @@ static int merge_lowrank(float * W, const struct ke_tensor * up, const struct ke
         free(D);
         return -1;
     }
-    for (int64_t o = 0; o < n_out; o++) {
-        for (int64_t k = 0; k < r; k++) {
-            const float u = s * U[o * r + k];
-            const float * d = D + k * n_in;
-            float * w = W + o * n_in;
-            for (int64_t i = 0; i < n_in; i++) {
-                w[i] += u * d[i];
-            }
-        }
-    }
+    // one sgemm (W = s U D + W): an A14B ffn.0 at rank 64 is 9 GFLOP, minutes as a plain loop
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint) n_out, (blasint) n_in, (blasint) r, s, U,
+                (blasint) r, D, (blasint) n_in, 1.0f, W, (blasint) n_in);
     free(U);
     free(D);
     return 0;
