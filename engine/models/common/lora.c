@@ -573,16 +573,26 @@ enum ke_status ke_lora_ctx_linear(struct ke_lora_ctx * c, struct ke_linear * l, 
                 struct ke_lora_term * t = &ll->terms[ll->n_terms];
                 memset(t, 0, sizeof(*t));
                 const bool low = e->down && k == 0;
-                const int64_t r = low ? dim0(e->down) : 0;
+                const int64_t r0 = low ? dim0(e->down) : 0;
+                // the rank padded with zeros to a multiple of 8: the GEMM over the rank then has the row
+                // alignment device GEMMs want (16 bytes in bf16) whatever the file's rank; the zeros add 0
+                const int64_t r = (r0 + 7) & ~(int64_t) 7;
                 int64_t as[2] = { low ? r : n_out, n_in }, bs[2] = { n_out, r };
-                float * ad = malloc((size_t) (as[0] * as[1]) * sizeof(float));
-                float * bd = low ? malloc((size_t) (n_out * r) * sizeof(float)) : NULL;
-                if (!ad || (low && !bd) || to_f32_scaled(ad, low ? e->down : e->diff, low ? 1.0f : strength) < 0 ||
-                    (low && to_f32_scaled(bd, e->up, entry_scale(e, strength)) < 0)) {
+                float * ad = calloc((size_t) (as[0] * as[1]), sizeof(float));
+                float * bd = low ? calloc((size_t) (n_out * r), sizeof(float)) : NULL;
+                float * ud = low ? malloc((size_t) (n_out * r0) * sizeof(float)) : NULL;
+                if (!ad || (low && (!bd || !ud)) ||
+                    to_f32_scaled(ad, low ? e->down : e->diff, low ? 1.0f : strength) < 0 ||
+                    (low && to_f32_scaled(ud, e->up, entry_scale(e, strength)) < 0)) {
                     free(ad);
                     free(bd);
+                    free(ud);
                     return ke_err(err, KE_STATUS_NOMEM, "out of memory for the LoRA of %s", module);
                 }
+                for (int64_t o = 0; low && o < n_out; o++) {
+                    memcpy(bd + o * r, ud + o * r0, (size_t) r0 * sizeof(float));
+                }
+                free(ud);
                 ll->n_terms++;
                 ke_tensor_init(&t->ta, KE_DTYPE_F32, 2, as, ad);
                 t->ta.name = low ? e->down->name : e->diff->name;
