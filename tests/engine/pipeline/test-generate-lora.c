@@ -2,7 +2,7 @@
  * weights: a strength of 0 on both experts changes nothing, a strength on the low-noise or on the
  * high-noise expert alone changes the video, the two differently; changing the LoRAs between runs of one
  * model rebuilds its DiTs (the same settings give the same bytes again); a missing file is an error naming
- * it; the video's made_with records the LoRAs. */
+ * it; the video's made_with records the LoRAs, also through a saved latent. */
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,6 +147,40 @@ test_cached_dit (void)
   ke_model_free (fresh);
 }
 
+/* A latent saved by a run with LoRAs carries them: its decode's made_with lists them. */
+static void
+test_latent_records (void)
+{
+  ke_model_t *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_model_open (&m, "tiny", &err), ==, KE_STATUS_OK);
+  g_autofree char *path = write_lora ("latent-lora.safetensors", 64, 128);
+  g_autofree char *latent = test_tmp_path ("lora.latent.safetensors");
+  struct ke_lora_spec l[2] = { { path, 0.25f, -1.5f }, { path, 2.0f, 2.0f } };
+  struct ke_gen_params p = ke_model_params_default (m);
+  struct ke_video *v = NULL, *d = NULL;
+  p.prompt = "a fox";
+  p.width = p.height = 64;
+  p.n_frames = 5;
+  p.steps = 1;
+  p.seed = 2;
+  p.loras = l;
+  p.n_loras = 2;
+  p.save_latent_path = latent;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_decode_latent (m, latent, 0, &d, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (d->made_with->n_loras, ==, 2);
+  for (int i = 0; i < 2; i++)
+    {
+      g_assert_cmpstr (d->made_with->loras[i].path, ==, path);
+      g_assert_cmpfloat (d->made_with->loras[i].strength, ==, l[i].strength);
+      g_assert_cmpfloat (d->made_with->loras[i].strength_high, ==, l[i].strength_high);
+    }
+  ke_video_free (v);
+  ke_video_free (d);
+  ke_model_free (m);
+}
+
 static void
 test_missing_file (void)
 {
@@ -178,6 +212,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/generate-lora/per-expert", test_per_expert);
   g_test_add_func ("/generate-lora/cached-dit", test_cached_dit);
+  g_test_add_func ("/generate-lora/latent-records", test_latent_records);
   g_test_add_func ("/generate-lora/missing-file", test_missing_file);
   return g_test_run ();
 }
