@@ -14,6 +14,7 @@ stable-diffusion.cpp lora.hpp read them):
             ".diff" on norms, modulations and a full head.head delta (Lightning / LightX2V distill files)
 
 Usage: make_lora.py WEIGHTS OUT_DIR NAME FORMAT:STRENGTH[+FORMAT:STRENGTH...]
+       make_lora.py --fuzz-seeds WEIGHTS OUT_DIR   (the LoRA fuzz seeds, from dit_ti2v_tiny)
 writes OUT_DIR/NAME.<format>.safetensors (each LoRA) and OUT_DIR/NAME.merged.safetensors (the weights with
 every listed LoRA merged at its strength). Deterministic: the same arguments give the same bytes.
 """
@@ -204,7 +205,23 @@ def make(fmt, w, seed):
     return t, d
 
 
+def fuzz_seeds(weights, out_dir):
+    """The fuzz seeds (tests/fuzz/seeds/lora-FORMAT.safetensors): each format's LoRA for these weights cut
+    to block 0's self-attention q and FFN, norm3 and modulation, the head, the patch embedding and the
+    unmatched k_img layer (small files, every kind of key)."""
+    w, _ = read_st(weights)
+    keep = ("blocks.0.self_attn.q.", "blocks_0_self_attn_q.", "blocks.0.attn1.to_q.", "blocks.0.ffn.",
+            "blocks_0_ffn_", "blocks.0.norm3.", "blocks.0.modulation.", "head.", "proj_out.", "patch_embedding.",
+            "k_img.")
+    for fmt in ("comfy", "kohya", "diffusers", "lightx2v"):
+        t, _ = make(fmt, w, 1000 + sum(map(ord, fmt)))
+        write_st("%s/lora-%s.safetensors" % (out_dir, fmt), {k: v for k, v in t.items() if any(x in k for x in keep)})
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--fuzz-seeds":
+        fuzz_seeds(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) != 5:
         raise SystemExit(__doc__)
     weights, out_dir, name, spec = sys.argv[1:]
