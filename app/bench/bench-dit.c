@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "loaders/loaders.h"
+#include "models/common/lora.h"
 #include "models/dit/wan.h"
 #include "pipeline/tiny-impl.h"
 #include "args.h"
@@ -185,12 +186,62 @@ cpu_seconds (void)
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
+/* A random LoRA of rank r on every Linear of the blocks (what the Lightning LoRAs cover), bf16, in memory:
+ * ComfyUI keys with alpha = r (scale 1). NULL on failure. */
+static struct ke_lora_file *
+random_lora (const struct ke_tensor_set *ws, int r)
+{
+  struct ke_tensor_set *s = ke_tset_new ("random-lora");
+  struct ke_error err = { 0 };
+  if (!s)
+    return NULL;
+  for (int i = 0; i < ke_tset_count (ws); i++)
+    {
+      const struct ke_tensor *t = ke_tset_at (ws, i);
+      size_t l = strlen (t->name);
+      if (t->n_dims != 2 || strncmp (t->name, "blocks.", 7) != 0 || l < 8 || strcmp (t->name + l - 7, ".weight") != 0)
+        continue;
+      const int64_t out = t->ne[1], in = t->ne[0];
+      const int64_t shapes[2][2] = { { r, in }, { out, r } };
+      const char *parts[2] = { "lora_down.weight", "lora_up.weight" };
+      for (int k = 0; k < 2; k++)
+        {
+          const size_t n = (size_t) (shapes[k][0] * shapes[k][1]);
+          uint16_t *d = malloc (n * sizeof *d);
+          char key[256];
+          if (!d || ke_tset_own_malloc (s, d) < 0)
+            {
+              free (d);
+              ke_tset_free (s);
+              return NULL;
+            }
+          const float amp = k == 0 ? 1.0f / sqrtf ((float) in) : 0.01f;
+          for (size_t j = 0; j < n; j++)
+            d[j] = ke_f32_to_bf16 ((float) ((int32_t) rng_next ()) / 2147483648.0f * amp);
+          snprintf (key, sizeof key, "diffusion_model.%.*s.%s", (int) (l - 7), t->name, parts[k]);
+          if (!ke_tset_add (s, key, KE_DTYPE_BF16, 2, shapes[k], d, &err))
+            {
+              ke_tset_free (s);
+              return NULL;
+            }
+        }
+    }
+  struct ke_lora_file *f = NULL;
+  if (ke_lora_from_set (&f, s, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
+      return NULL;
+    }
+  return f;
+}
+
 int
 kinora_bench_dit (int argc, char **argv)
 {
   const char *model = "ti2v-5B", *backend = "cpu", *wtype = "bf16", *wfile = NULL;
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
   double vram = -1;   /* device memory budget in GiB (-1: not given, 0: the default) */
+  int lora_rank = 0, lora_merge = 0;
   static const char cmd[] = "kinora-bench dit";
   static const struct option options[] = {
     { "exact", no_argument, NULL, 'e' },
@@ -205,6 +256,8 @@ kinora_bench_dit (int argc, char **argv)
     { "weights-type", required_argument, NULL, 'w' },
     { "weights", required_argument, NULL, 'W' },
     { "vram", required_argument, NULL, 'V' },
+    { "lora-rank", required_argument, NULL, 'R' },
+    { "lora-merge", no_argument, NULL, 'M' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -227,6 +280,8 @@ kinora_bench_dit (int argc, char **argv)
         case 'w': wtype = optarg; break;
         case 'W': wfile = optarg; break;
         case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
+        case 'R': ok = kinora_arg_int (cmd, "--lora-rank", optarg, 1, 4096, &lora_rank); break;
+        case 'M': lora_merge = 1; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -344,7 +399,14 @@ kinora_bench_dit (int argc, char **argv)
   else if (vram >= 0)
     printf ("note: --vram has no effect on the %s backend\n", be->ops->name);
   struct ke_dit *dit = NULL;
-  if (ke_dit_init (&dit, ws, NULL, be, &err) != KE_STATUS_OK)
+  /* --lora-rank: a random LoRA on every block Linear, as run-time terms or (--lora-merge) merged */
+  struct ke_lora_file *lora = lora_rank > 0 ? random_lora (ws, lora_rank) : NULL;
+  struct ke_lora_use use = { lora, 1.0f };
+  if (lora_rank > 0 && !lora)
+    return 1;
+  if (lora)
+    printf ("LoRA: rank %d on every block Linear, %s\n", lora_rank, lora_merge ? "merged into the weights" : "run-time terms");
+  if (ke_dit_init_lora (&dit, ws, NULL, be, &use, lora ? 1 : 0, lora_merge, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
       ke_tset_free (ws);
@@ -352,6 +414,7 @@ kinora_bench_dit (int argc, char **argv)
     }
   ke_dit_set_ffn_chunk (dit, plan.ffn_chunk);
   double t_load = bench_now () - t0;
+  ke_lora_free (lora);   /* the model keeps its own copies */
 
   const struct ke_dit_config *cfg = ke_dit_get_config (dit);
   if (wfile)

@@ -90,6 +90,7 @@ usage (FILE *f)
            "  dit --model ti2v-5B [--size WxH] [--frames N] [--threads N] [--repeat N] [--exact] [--layers N] [--vram GiB]\n"
            "      [--weights-type bf16|f16|f8_e4m3|q8_0|q4_0|q4_K|q6_K]   (block linears stored as that type)\n"
            "      [--weights FILE]   (a DiT file, e.g. from write-gguf, instead of random weights)\n"
+           "      [--lora-rank R [--lora-merge]]   (a random rank-R LoRA on every block Linear)\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N] [--vram GiB]\n"

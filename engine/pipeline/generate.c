@@ -371,6 +371,18 @@ static enum ke_status save_latent(const struct gen * g, const float * x, const i
         bad |= ke_io_set_meta(io, "width", v) != KE_STATUS_OK;
         snprintf(v, sizeof(v), "%d", g->p->height);
         bad |= ke_io_set_meta(io, "height", v) != KE_STATUS_OK;
+        // the LoRAs: lora.N (file), lora.N.strength, lora.N.strength_high, N from 1 (the export's names)
+        for (int i = 0; i < g->p->n_loras; i++) {
+            char key[48];
+            snprintf(key, sizeof(key), "lora.%d", i + 1);
+            bad |= ke_io_set_meta(io, key, g->p->loras[i].path) != KE_STATUS_OK;
+            snprintf(key, sizeof(key), "lora.%d.strength", i + 1);
+            snprintf(v, sizeof(v), "%.9g", (double) g->p->loras[i].strength);
+            bad |= ke_io_set_meta(io, key, v) != KE_STATUS_OK;
+            snprintf(key, sizeof(key), "lora.%d.strength_high", i + 1);
+            snprintf(v, sizeof(v), "%.9g", (double) g->p->loras[i].strength_high);
+            bad |= ke_io_set_meta(io, key, v) != KE_STATUS_OK;
+        }
         st = bad ? ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for the latent's metadata", g->p->save_latent_path)
                  : ke_io_write(io, g->p->save_latent_path, err);
     }
@@ -714,6 +726,21 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
         }
         p.width = (v = ke_io_meta(io, "width")) && atoi(v) > 0 ? atoi(v) : (*out)->width;
         p.height = (v = ke_io_meta(io, "height")) && atoi(v) > 0 ? atoi(v) : (*out)->height;
+        // the LoRAs, in order while present
+        struct ke_lora_spec loras[KE_MAX_LORAS];
+        for (p.n_loras = 0; p.n_loras < KE_MAX_LORAS; p.n_loras++) {
+            char key[48];
+            struct ke_lora_spec * l = &loras[p.n_loras];
+            snprintf(key, sizeof(key), "lora.%d", p.n_loras + 1);
+            if (!(l->path = ke_io_meta(io, key)) || !l->path[0]) {
+                break;
+            }
+            snprintf(key, sizeof(key), "lora.%d.strength", p.n_loras + 1);
+            l->strength = (v = ke_io_meta(io, key)) ? (float) atof(v) : 1.0f;
+            snprintf(key, sizeof(key), "lora.%d.strength_high", p.n_loras + 1);
+            l->strength_high = (v = ke_io_meta(io, key)) ? (float) atof(v) : l->strength;
+        }
+        p.loras = loras;
         if ((st = set_made_with(*out, &p, err)) != KE_STATUS_OK) {
             ke_video_free(*out);
             *out = NULL;

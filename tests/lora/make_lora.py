@@ -14,6 +14,7 @@ stable-diffusion.cpp lora.hpp read them):
             ".diff" on norms, modulations and a full head.head delta (Lightning / LightX2V distill files)
 
 Usage: make_lora.py WEIGHTS OUT_DIR NAME FORMAT:STRENGTH[+FORMAT:STRENGTH...]
+       make_lora.py --fuzz-seeds WEIGHTS OUT_DIR   (the LoRA fuzz seeds, from dit_ti2v_tiny)
 writes OUT_DIR/NAME.<format>.safetensors (each LoRA) and OUT_DIR/NAME.merged.safetensors (the weights with
 every listed LoRA merged at its strength). Deterministic: the same arguments give the same bytes.
 """
@@ -26,7 +27,7 @@ import numpy as np
 # --- safetensors by hand (no safetensors module needed) -----------------------------------------------
 
 DT = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8,
-      "BF16": np.uint16}
+      "BF16": np.uint16, "F8_E4M3": np.uint8}
 
 
 def read_st(path):
@@ -50,6 +51,23 @@ def to_bf16(x):
     b = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
     b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
     return b.astype(np.uint16)
+
+
+def f8e4m3_table():
+    """The 256 float8_e4m3fn values (1 sign, 4 exponent bits with bias 7, 3 mantissa bits; 0x7f, 0xff NaN)."""
+    v = np.arange(256)
+    e, m = (v >> 3) & 15, (v & 7).astype(np.float64)
+    mag = np.where(e == 0, m / 8 * 2.0 ** -6, (1 + m / 8) * 2.0 ** (e - 7.0))
+    mag[(e == 15) & (m == 7)] = np.nan
+    return np.where(v >= 128, -mag, mag)
+
+
+def to_f8e4m3(x):
+    """float -> the nearest float8_e4m3fn code (no scaling; |x| is far below the 448 maximum here)."""
+    table = f8e4m3_table()
+    codes = np.array([c for c in range(256) if not np.isnan(table[c])])
+    return codes[np.argmin(np.abs(table[codes][None, :] - np.asarray(x, np.float64).reshape(-1, 1)), axis=1)] \
+        .astype(np.uint8).reshape(np.shape(x))
 
 
 def write_st(path, tensors, meta=None):
@@ -187,7 +205,23 @@ def make(fmt, w, seed):
     return t, d
 
 
+def fuzz_seeds(weights, out_dir):
+    """The fuzz seeds (tests/fuzz/seeds/lora-FORMAT.safetensors): each format's LoRA for these weights cut
+    to block 0's self-attention q and FFN, norm3 and modulation, the head, the patch embedding and the
+    unmatched k_img layer (small files, every kind of key)."""
+    w, _ = read_st(weights)
+    keep = ("blocks.0.self_attn.q.", "blocks_0_self_attn_q.", "blocks.0.attn1.to_q.", "blocks.0.ffn.",
+            "blocks_0_ffn_", "blocks.0.norm3.", "blocks.0.modulation.", "head.", "proj_out.", "patch_embedding.",
+            "k_img.")
+    for fmt in ("comfy", "kohya", "diffusers", "lightx2v"):
+        t, _ = make(fmt, w, 1000 + sum(map(ord, fmt)))
+        write_st("%s/lora-%s.safetensors" % (out_dir, fmt), {k: v for k, v in t.items() if any(x in k for x in keep)})
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--fuzz-seeds":
+        fuzz_seeds(sys.argv[2], sys.argv[3])
+        return
     if len(sys.argv) != 5:
         raise SystemExit(__doc__)
     weights, out_dir, name, spec = sys.argv[1:]

@@ -62,6 +62,53 @@ def compare(got, ref, what, cuda):
     check(True, "%s (worst %.3g)" % (what, worst))
 
 
+def narrow_weights(cli, fx, tmp, backend, cuda):
+    """The LoRA beside weights stored narrower than f32: the Linear weights of dit_ti2v_tiny as float8_e4m3
+    (a quantized file: --lora-merge keeps run-time terms there) and as bf16 (--lora-merge rounds the merged
+    weight to bf16). Reference: numpy merges into the stored values (decoded exactly) in float64. Run-time
+    terms: the fp32 bound as above (the narrow weight is read exactly); merged into bf16: each merged weight
+    rounds to 8 bits of mantissa (2^-9 relative), so 1e-2 relative L2 on the outputs."""
+    w, meta = make_lora.read_st("%s/dit_ti2v_tiny.weights.safetensors" % fx)
+    io = "%s/dit_ti2v_tiny.io.safetensors" % fx
+    s = 0.9
+    t, d = make_lora.make("lightx2v", w, 31)
+    lora = "%s/narrow.lightx2v.safetensors" % tmp
+    make_lora.write_st(lora, t)
+    table = make_lora.f8e4m3_table()
+    for dt in ("F8_E4M3", "BF16"):
+        stored, decoded = {}, {}
+        for k, v in w.items():
+            if k.endswith(".weight") and v.ndim == 2:
+                code = make_lora.to_f8e4m3(v) if dt == "F8_E4M3" else make_lora.to_bf16(v)
+                stored[k] = (dt, code)
+                decoded[k] = table[code] if dt == "F8_E4M3" else (code.astype(np.uint32) << 16).view(np.float32)
+            else:
+                stored[k] = ("F32", v)
+                decoded[k] = v
+        base = "%s/narrow-%s.safetensors" % (tmp, dt)
+        make_lora.write_st(base, stored, meta)
+        merged = "%s/narrow-%s.merged.safetensors" % (tmp, dt)
+        make_lora.write_st(merged, {k: ("F32", (v.astype(np.float64) + s * d.get(k, 0)).astype(np.float32))
+                                    for k, v in decoded.items()}, meta)
+        outs = {}
+        for tag, args in (("ref", ["--weights", merged]), ("rt", ["--weights", base, "--lora", "%s:%g" % (lora, s)]),
+                          ("cm", ["--weights", base, "--lora", "%s:%g" % (lora, s), "--lora-merge"])):
+            out = "%s/narrow-%s.%s.out" % (tmp, dt, tag)
+            rc, err = run([cli, "eval", "dit", "--in", io, "--out", out] + args + backend)
+            if rc:
+                check(False, "%s weights with a LoRA (%s): %s" % (dt, tag, err.strip()))
+                return
+            outs[tag] = outputs(out)
+        compare(outs["rt"], outs["ref"], "%s weights: run-time LoRA = numpy-merged" % dt, cuda)
+        if dt == "BF16" and not cuda:
+            num = sum(float(np.sum((outs["cm"][k] - r.astype(np.float64)) ** 2)) for k, r in outs["ref"].items())
+            den = sum(float(np.sum(r.astype(np.float64) ** 2)) for r in outs["ref"].values())
+            e = (num / den) ** 0.5
+            check(e <= 1e-2, "BF16 weights: --lora-merge into bf16 = numpy-merged (relative L2 %.3g)" % e)
+        else:
+            compare(outs["cm"], outs["ref"], "%s weights: --lora-merge (run-time terms kept) = numpy-merged" % dt, cuda)
+
+
 def a14b_experts(cli, fx, tmp, backend, cuda):
     """I2V-A14B: one LoRA with a strength per expert through the whole 4-step pipeline (eval pipeline),
     against the two experts' weights merged by numpy at those strengths; the swapped strengths must not
@@ -181,6 +228,7 @@ def main():
             check("warning" in e2 and "k_img" in e2 and "match nothing" in e2,
                   "%s %s: unmatched keys are a warning naming them" % (model, spec))
 
+    narrow_weights(cli, fx, tmp, backend, cuda)
     a14b_experts(cli, fx, tmp, backend, cuda)
     if "--export" in flags:
         generate(cli, fx, tmp, backend)

@@ -14,6 +14,7 @@
 //  - stable-diffusion.cpp src/lora.hpp: the same up/down/alpha scale (alpha / rank) and ".diff" deltas; a
 //    LoRA's strength is per model, its Wan2.2 high-noise use is marked apart ("|high_noise|").
 // Diffusers module names become official Wan names through loaders/name-map.c.
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,8 @@ static enum ke_status check_entry(const struct ke_lora_file * f, const struct ke
         return ke_err(err, KE_STATUS_FORMAT, "%s: LoRA tensor '%s' (alpha) has %lld elements; it is one number", path,
                       e->alpha->name, (long long) ke_tensor_nelements(e->alpha));
     }
-    if (e->alpha && !e->down) {
-        return ke_err(err, KE_STATUS_FORMAT, "%s: LoRA key '%s' has an alpha but no down/up matrices", path, e->key);
-    }
+    // an alpha without down/up (a LyCORIS LoHa/LoKr layer, whose other parts have no known kind) is left
+    // unused: the layer is then reported as unmatched rather than the file refused
     return KE_STATUS_OK;
 }
 
@@ -436,7 +436,7 @@ static enum ke_status shape_error(const struct ke_lora_file * f, const struct ke
                   (long long) b);
 }
 
-// W (n_out, n_in) += s * up (n_out, r) @ down (r, n_in), in float (each sum over r in order).
+// W (n_out, n_in) += s * up (n_out, r) @ down (r, n_in), in float.
 static int merge_lowrank(float * W, const struct ke_tensor * up, const struct ke_tensor * down, float s,
                          int64_t n_out, int64_t n_in, int64_t r)
 {
@@ -446,16 +446,9 @@ static int merge_lowrank(float * W, const struct ke_tensor * up, const struct ke
         free(D);
         return -1;
     }
-    for (int64_t o = 0; o < n_out; o++) {
-        for (int64_t k = 0; k < r; k++) {
-            const float u = s * U[o * r + k];
-            const float * d = D + k * n_in;
-            float * w = W + o * n_in;
-            for (int64_t i = 0; i < n_in; i++) {
-                w[i] += u * d[i];
-            }
-        }
-    }
+    // one sgemm (W = s U D + W): an A14B ffn.0 at rank 64 is 9 GFLOP, minutes as a plain loop
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint) n_out, (blasint) n_in, (blasint) r, s, U,
+                (blasint) r, D, (blasint) n_in, 1.0f, W, (blasint) n_in);
     free(U);
     free(D);
     return 0;
@@ -580,16 +573,26 @@ enum ke_status ke_lora_ctx_linear(struct ke_lora_ctx * c, struct ke_linear * l, 
                 struct ke_lora_term * t = &ll->terms[ll->n_terms];
                 memset(t, 0, sizeof(*t));
                 const bool low = e->down && k == 0;
-                const int64_t r = low ? dim0(e->down) : 0;
+                const int64_t r0 = low ? dim0(e->down) : 0;
+                // the rank padded with zeros to a multiple of 8: the GEMM over the rank then has the row
+                // alignment device GEMMs want (16 bytes in bf16) whatever the file's rank; the zeros add 0
+                const int64_t r = (r0 + 7) & ~(int64_t) 7;
                 int64_t as[2] = { low ? r : n_out, n_in }, bs[2] = { n_out, r };
-                float * ad = malloc((size_t) (as[0] * as[1]) * sizeof(float));
-                float * bd = low ? malloc((size_t) (n_out * r) * sizeof(float)) : NULL;
-                if (!ad || (low && !bd) || to_f32_scaled(ad, low ? e->down : e->diff, low ? 1.0f : strength) < 0 ||
-                    (low && to_f32_scaled(bd, e->up, entry_scale(e, strength)) < 0)) {
+                float * ad = calloc((size_t) (as[0] * as[1]), sizeof(float));
+                float * bd = low ? calloc((size_t) (n_out * r), sizeof(float)) : NULL;
+                float * ud = low ? malloc((size_t) (n_out * r0) * sizeof(float)) : NULL;
+                if (!ad || (low && (!bd || !ud)) ||
+                    to_f32_scaled(ad, low ? e->down : e->diff, low ? 1.0f : strength) < 0 ||
+                    (low && to_f32_scaled(ud, e->up, entry_scale(e, strength)) < 0)) {
                     free(ad);
                     free(bd);
+                    free(ud);
                     return ke_err(err, KE_STATUS_NOMEM, "out of memory for the LoRA of %s", module);
                 }
+                for (int64_t o = 0; low && o < n_out; o++) {
+                    memcpy(bd + o * r, ud + o * r0, (size_t) r0 * sizeof(float));
+                }
+                free(ud);
                 ll->n_terms++;
                 ke_tensor_init(&t->ta, KE_DTYPE_F32, 2, as, ad);
                 t->ta.name = low ? e->down->name : e->diff->name;

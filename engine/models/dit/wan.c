@@ -205,7 +205,7 @@ enum ke_status ke_dit_init_lora(struct ke_dit ** out, const struct ke_tensor_set
     const int64_t D = c->dim, P = (int64_t) c->patch_h * c->patch_w;
     d->blocks = calloc((size_t) c->num_layers, sizeof(*d->blocks));
     if (!d->blocks) {
-        free(d);
+        ke_dit_free(d);   // also the LoRA context
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
 

@@ -1,5 +1,5 @@
 /* Fault injection over the CLI (issue 11 item 4): make the k-th allocation of the engine fail, for the
- * allocations of a tiny generation and of `eval dit` on a shared fixture, and check that every run ends
+ * allocations of a tiny generation and of `eval dit` on a shared fixture (also with LoRAs), and check that every run ends
  * either with exit 0 and every requested output written and correct, or with a clean non-zero exit and
  * an error message; never a signal, an abort or a hang, never exit 0 with an output missing.
  *
@@ -62,6 +62,24 @@ eval_argv (const char *cli, const char *dir)
   g_autofree char *out = g_build_filename (dir, "e.safetensors", NULL);
   GStrvBuilder *b = g_strv_builder_new ();
   g_strv_builder_add_many (b, cli, "eval", "dit", "--weights", w, "--in", io, "--out", out, NULL);
+  return g_strv_builder_end (b);
+}
+
+/* eval dit with two LoRAs as run-time terms (the fuzz seeds: LightX2V and ComfyUI keys for this DiT) */
+static char **
+eval_lora_argv (const char *cli, const char *dir)
+{
+  char **argv = eval_argv (cli, dir);
+  GStrvBuilder *b = g_strv_builder_new ();
+  const char *src = g_getenv ("KINORA_SOURCE_ROOT");
+  g_assert_nonnull (src);
+  g_autofree char *l1 = g_build_filename (src, "tests", "fuzz", "seeds", "lora-lightx2v.safetensors", NULL);
+  g_autofree char *l2 = g_build_filename (src, "tests", "fuzz", "seeds", "lora-comfy.safetensors", NULL);
+  g_autofree char *a1 = g_strconcat (l1, ":0.8", NULL);
+  g_autofree char *a2 = g_strconcat (l2, ":-0.5", NULL);
+  g_strv_builder_addv (b, (const char **) argv);
+  g_strv_builder_add_many (b, "--lora", a1, "--lora", a2, NULL);
+  g_strfreev (argv);
   return g_strv_builder_end (b);
 }
 
@@ -138,6 +156,7 @@ static const char *const eval_outputs[] = { "e.safetensors", NULL };
 static const struct scenario scenarios[] = {
   { "generate", gen_argv, gen_outputs, gen_same },
   { "eval dit", eval_argv, eval_outputs, eval_same },
+  { "eval dit with LoRAs", eval_lora_argv, eval_outputs, eval_same },
 };
 
 /* --- running -------------------------------------------------------------------------------------- */
@@ -339,5 +358,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_data_func ("/fault-injection/generate", &scenarios[0], run_scenario);
   g_test_add_data_func ("/fault-injection/eval-dit", &scenarios[1], run_scenario);
+  g_test_add_data_func ("/fault-injection/eval-dit-lora", &scenarios[2], run_scenario);
   return g_test_run ();
 }
