@@ -106,6 +106,28 @@ test_threshold_zero_and_large (void)
   ke_model_free (m);
 }
 
+/* A saved latent carries the cache settings and count; decoding it restores them in made_with. */
+static void
+test_saved_latent (void)
+{
+  ke_model_t *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_model_open (&m, "tiny", &err), ==, KE_STATUS_OK);
+  struct seen s;
+  struct ke_gen_params p = params (m, KE_CACHE_EASY, 1e6f, &s);
+  g_autofree char *path = test_tmp_path ("step-cache.latent.safetensors");
+  p.save_latent_path = path;
+  struct ke_video *v = run (m, &p), *d = NULL;
+  g_assert_cmpint (v->made_with->cache_skipped, ==, 10);
+  g_assert_cmpint (ke_model_decode_latent (m, path, 0, &d, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (d->made_with->cache, ==, KE_CACHE_EASY);
+  g_assert_cmpfloat (d->made_with->cache_threshold, ==, 1e6f);
+  g_assert_cmpint (d->made_with->cache_skipped, ==, 10);
+  ke_video_free (v);
+  ke_video_free (d);
+  ke_model_free (m);
+}
+
 /* --- ke_sample directly: guidance 1 runs no unconditional pass ---------------------------------- */
 
 struct rec
@@ -260,6 +282,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/step-cache/threshold-zero-and-large", test_threshold_zero_and_large);
+  g_test_add_func ("/step-cache/saved-latent", test_saved_latent);
   g_test_add_func ("/step-cache/guidance-one", test_guidance_one_skips_uncond);
   g_test_add_func ("/step-cache/residual-hook", test_residual_hook);
   return g_test_run ();
