@@ -70,13 +70,15 @@ test_threshold_zero_and_large (void)
   g_assert_cmpint (ref->made_with->cache, ==, KE_CACHE_OFF);
   g_assert_cmpint (ref->made_with->cache_skipped, ==, 0);
 
-  const enum ke_cache_mode modes[] = { KE_CACHE_EASY, KE_CACHE_TEA };
+  const enum ke_cache_mode modes[] = { KE_CACHE_EASY, KE_CACHE_TEA, KE_CACHE_MAG };
   /* forwards skipped at a threshold of 1e6 (8 steps, 2 passes each):
    * EasyCache: sigma starts at 0.999 and 0.972 (> sigma(15%) = 0.966 at shift 5): not cached; step 2 measures
    * the first transformation rate; steps 3-7 skip (the end, sigma(95%) = 0.208, is not reached): 10.
    * TeaCache: the first and the last step compute; steps 1-6 skip: 12 (the tiny model's random time embedding
-   * changes by 50-120 % a step, which the TI2V polynomial rescales to 2e4..2e5: their sum stays under 1e6). */
-  const int expect[] = { 10, 12 };
+   * changes by 50-120 % a step, which the TI2V polynomial rescales to 2e4..2e5: their sum stays under 1e6).
+   * MagCache: forwards 0-2 (step 0, step 1 cond) are retained (20 % of 16); then each pass skips at most
+   * K = 2 steps in a row: cond skips steps 2, 3, 5, 6; uncond 1, 2, 4, 5, 7: 9. */
+  const int expect[] = { 10, 12, 9 };
   for (size_t i = 0; i < G_N_ELEMENTS (modes); i++)
     {
       p = params (m, modes[i], 0.0f, &s);

@@ -176,7 +176,10 @@ test_preset_and_names (void)
   g_assert_cmpint (m, ==, KE_CACHE_TEA);
   g_assert_cmpint (ke_cache_mode_from_name ("easy", &m), ==, 0);
   g_assert_cmpint (m, ==, KE_CACHE_EASY);
-  g_assert_cmpint (ke_cache_mode_from_name ("mag", &m), ==, -1);
+  g_assert_cmpint (ke_cache_mode_from_name ("mag", &m), ==, 0);
+  g_assert_cmpint (m, ==, KE_CACHE_MAG);
+  g_assert_cmpint (ke_cache_mode_from_name ("lazy", &m), ==, -1);
+  g_assert_cmpfloat (ke_cache_default_threshold (KE_CACHE_MAG, KE_TASK_T2V_A14B), ==, 0.04f);
   g_assert_cmpstr (ke_cache_mode_name (KE_CACHE_EASY), ==, "easy");
   g_assert_cmpfloat (ke_cache_default_threshold (KE_CACHE_EASY, KE_TASK_TI2V_5B), ==, 0.2f);
   g_assert_cmpfloat (ke_cache_default_threshold (KE_CACHE_TEA, KE_TASK_TI2V_5B), ==, 0.26f);
