@@ -261,6 +261,8 @@ static void easy_begin(struct ke_step_cache * c, const float * x, double sigma, 
     }
     if (c->have_out_prev && c->have_rate && c->have_input_change && c->out_prev_norm > 0) {
         c->cum += c->rate * c->input_change / c->out_prev_norm;
+        ke_log(3, "easycache: sigma %g input change %g rate %g cumulative %g", sigma, c->input_change, c->rate,
+               c->cum);
         if (c->cum < c->thr && can) {
             c->skip[0] = c->skip[1] = true;
         } else {
