@@ -30,20 +30,15 @@ static volatile sig_atomic_t interrupted;
 /* Which of the settings a preset sets were given as options (they win over the preset). */
 enum { EXPLICIT_STEPS = 1, EXPLICIT_SHIFT = 2, EXPLICIT_GUIDE = 4, EXPLICIT_GUIDE_HIGH = 8, EXPLICIT_SOLVER = 16 };
 
-/* --cache MODE[:THRESHOLD]: off, easy or tea, the threshold in [0, KE_MAX_CACHE_THRESHOLD] (-1: default). */
+/* --cache MODE[:THRESHOLD]: off, easy, tea or mag, the threshold in [0, KE_MAX_CACHE_THRESHOLD] (-1: default). */
 static bool
 parse_cache (const char *cmd, const char *value, enum ke_cache_mode *mode, double *threshold)
 {
-  static const char *const names[] = { "easy", "tea", "off" };
+  static const char *const names[] = { "easy", "tea", "mag", "off" };
   int i = 0;
 
-  if (strncmp (value, "mag", 3) == 0 && (value[3] == '\0' || value[3] == ':'))
-    {
-      fprintf (stderr, "%s: --cache %s: MagCache is not available; use easy or tea\n", cmd, value);
-      return false;
-    }
   *threshold = -1;
-  if (!kinora_arg_name_number (cmd, "--cache", value, names, 3, &i, 0, KE_MAX_CACHE_THRESHOLD, threshold))
+  if (!kinora_arg_name_number (cmd, "--cache", value, names, 4, &i, 0, KE_MAX_CACHE_THRESHOLD, threshold))
     return false;
   return ke_cache_mode_from_name (names[i], mode) == 0;
 }
@@ -94,8 +89,9 @@ usage (FILE *f)
            "  --preset lightning  the Wan2.2-Lightning 4-step recipe: 4 steps, shift 5, euler-lightning, guidance 1\n"
            "                      (for the Lightning/LightX2V 4-step LoRAs); --steps, --shift, --guide,\n"
            "                      --guide-high and --solver given anywhere still win, --from's values do not\n"
-           "  --cache MODE[:T]    step caching: easy (EasyCache) or tea (TeaCache), threshold T (default: the\n"
-           "                      mode's, 0 measures but never skips), off; the run reports the forwards skipped\n"
+           "  --cache MODE[:T]    step caching: easy (EasyCache), tea (TeaCache) or mag (MagCache), threshold T\n"
+           "                      (default: the mode's, 0 measures but never skips), off; the run reports the\n"
+           "                      DiT forwards skipped\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
 

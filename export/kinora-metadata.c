@@ -139,7 +139,7 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
 #undef ADD_INT
   add_pair (b, "solver", ke_solver_from_name (solver, &known) == 0 ? solver : "unipc");
   /* step caching: the mode, the threshold used and the forwards it skipped (absent: no cache) */
-  if (p->cache == KE_CACHE_EASY || p->cache == KE_CACHE_TEA)
+  if (p->cache == KE_CACHE_EASY || p->cache == KE_CACHE_TEA || p->cache == KE_CACHE_MAG)
     {
       add_pair (b, "cache", ke_cache_mode_name (p->cache));
       format_float (num, sizeof num, p->cache_threshold < 0 ? ke_cache_default_threshold (p->cache, p->task)
@@ -532,7 +532,7 @@ from_object (json_object  *o,
       if (s == NULL || ke_cache_mode_from_name (s, &self->params.cache) != 0)
         {
           g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
-                       "parameter \"cache\": %s is not off, easy or tea", json_object_to_json_string (v));
+                       "parameter \"cache\": %s is not off, easy, tea or mag", json_object_to_json_string (v));
           bad = TRUE;
         }
     }

@@ -64,7 +64,7 @@ usage (void)
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
            "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
            "                             [--vram GiB]\n"
-           "                             [--preset lightning] [--cache easy|tea[:THRESHOLD]]\n"
+           "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n");
 }
@@ -78,9 +78,9 @@ kinora_bench_generate (int argc, char **argv)
   double vram = 0;   /* device memory budget in GiB (0: the default) */
   static const char cmd[] = "kinora-bench generate";
   /* few-step presets and step caching */
-  static const char *const cache_names[] = { "easy", "tea", "off" };
+  static const char *const cache_names[] = { "easy", "tea", "mag", "off" };
   const char *preset = NULL;
-  int cache_i = 2, have_steps = 0;
+  int cache_i = 3, have_steps = 0;
   double cache_thr = -1;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -126,7 +126,7 @@ kinora_bench_generate (int argc, char **argv)
             }
           break;
         case 'C':
-          ok = kinora_arg_name_number (cmd, "--cache", optarg, cache_names, 3, &cache_i, 0, KE_MAX_CACHE_THRESHOLD,
+          ok = kinora_arg_name_number (cmd, "--cache", optarg, cache_names, 4, &cache_i, 0, KE_MAX_CACHE_THRESHOLD,
                                        &cache_thr);
           break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;

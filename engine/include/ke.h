@@ -186,6 +186,7 @@ enum ke_cache_mode {
     KE_CACHE_OFF = 0,
     KE_CACHE_EASY,          // EasyCache: runtime output-vs-input change rate, any model, no calibration
     KE_CACHE_TEA,           // TeaCache: rescaled change of the time embedding, published Wan coefficients
+    KE_CACHE_MAG,           // MagCache: accumulated residual magnitude ratios, published Wan2.2 ratios
 };
 
 enum ke_stage {
@@ -322,11 +323,11 @@ const char * ke_solver_name(enum ke_solver s);
 // A solver by name ("unipc", "dpm++", "dpmpp", "dpm", "euler", "euler-lightning"): 0 and *out set, or -1
 // when unknown.
 int ke_solver_from_name(const char * name, enum ke_solver * out);
-// Step caching by name: "off", "easy", "tea" (0, or -1 when unknown), and back ("unknown" outside the enum).
+// Step caching by name: "off", "easy", "tea", "mag" (0, or -1 when unknown), and back ("unknown" outside the enum).
 int ke_cache_mode_from_name(const char * name, enum ke_cache_mode * out);
 const char * ke_cache_mode_name(enum ke_cache_mode m);
 // The default threshold of a mode for a task (EasyCache 0.2 as ComfyUI's node; TeaCache the published
-// value for the coefficients used).
+// value for the coefficients used; MagCache 0.04 as its Wan2.2 script).
 float ke_cache_default_threshold(enum ke_cache_mode m, enum ke_task task);
 // Few-step presets over p (its task set): "lightning" = the Wan2.2-Lightning 4-step recipe of the task
 // (4 steps, shift 5, euler-lightning, guidance 1 on both experts; the A14B boundary splits it 2 + 2).

@@ -155,8 +155,9 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
         return ke_err(err, KE_STATUS_INVALID, "solver %d is not allowed: use unipc, dpm++, euler or euler-lightning",
                       (int) p->solver);
     }
-    if (p->cache != KE_CACHE_OFF && p->cache != KE_CACHE_EASY && p->cache != KE_CACHE_TEA) {
-        return ke_err(err, KE_STATUS_INVALID, "step cache %d is not allowed: use off, easy or tea", (int) p->cache);
+    if (p->cache != KE_CACHE_OFF && p->cache != KE_CACHE_EASY && p->cache != KE_CACHE_TEA && p->cache != KE_CACHE_MAG) {
+        return ke_err(err, KE_STATUS_INVALID, "step cache %d is not allowed: use off, easy, tea or mag",
+                      (int) p->cache);
     }
     if (!isfinite(p->cache_threshold) || p->cache_threshold > KE_MAX_CACHE_THRESHOLD) {
         return ke_err(err, KE_STATUS_INVALID, "step cache threshold %g is not allowed: use 0..%d (< 0: the default)",
@@ -232,7 +233,7 @@ enum ke_status ke_gen_params_preset(struct ke_gen_params * p, const char * name,
 
 int ke_cache_mode_from_name(const char * name, enum ke_cache_mode * out)
 {
-    static const char * const names[] = { "off", "easy", "tea" };
+    static const char * const names[] = { "off", "easy", "tea", "mag" };
     for (int i = 0; name && i < (int) (sizeof(names) / sizeof(names[0])); i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (enum ke_cache_mode) i;
@@ -248,6 +249,7 @@ const char * ke_cache_mode_name(enum ke_cache_mode m)
     case KE_CACHE_OFF: return "off";
     case KE_CACHE_EASY: return "easy";
     case KE_CACHE_TEA: return "tea";
+    case KE_CACHE_MAG: return "mag";
     }
     return "unknown";
 }

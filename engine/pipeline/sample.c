@@ -72,6 +72,16 @@ bool ke_expert_is_high(double boundary, int n_train, double t)
     return boundary > 0 && t >= boundary * n_train;
 }
 
+// steps of the high-noise expert (0 without a boundary)
+static int high_steps(const struct ke_schedule * sc, const struct ke_sample_args * a)
+{
+    int n = 0;
+    for (int i = 0; i < sc->n_steps; i++) {
+        n += ke_expert_is_high(a->boundary, a->n_train, sc->t_model[i]);
+    }
+    return n;
+}
+
 enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
 {
     if (a->patch_h < 1 || a->patch_w < 1 || a->H % a->patch_h != 0 || a->W % a->patch_w != 0) {
@@ -102,8 +112,8 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     }
     if ((st = ke_schedule_init(&sc, a->solver, a->steps, a->shift, a->n_train, err)) != KE_STATUS_OK ||
         (st = ke_sampler_new(&smp, a->solver, &sc, n, err)) != KE_STATUS_OK ||
-        (st = ke_step_cache_new(&cache, a->cache, a->cache_threshold, a->task, a->steps, a->shift, a->z, a->F, a->H,
-                                a->W, err)) != KE_STATUS_OK) {
+        (st = ke_step_cache_new(&cache, a->cache, a->cache_threshold, a->task, a->steps, a->shift,
+                                high_steps(&sc, a), a->pin != NULL, a->z, a->F, a->H, a->W, err)) != KE_STATUS_OK) {
         goto done;
     }
     if (a->pin) {

@@ -10,12 +10,12 @@ struct ke_dit;
 struct ke_dit_context;
 struct ke_step_cache;
 
-// n: elements of the model's input/output latent [z, F, H, W]; H, W its spatial size (EasyCache
-// subsamples them); passes: 2 with guidance, 1 without. shift: the run's flow shift (EasyCache's
-// start/end percentages map to sigmas through it).
+// [z, F, H, W]: the model's input/output latent (EasyCache subsamples H and W). shift: the run's flow
+// shift (EasyCache's start/end percentages map to sigmas through it). split: the steps of the A14B
+// high-noise expert (0: one model); image: TI2V-5B with a conditioning image (MagCache's ratios differ).
 enum ke_status ke_step_cache_new(struct ke_step_cache ** out, enum ke_cache_mode mode, float threshold,
-                                 enum ke_task task, int n_steps, double shift, int z, int F, int H, int W,
-                                 struct ke_error * err);
+                                 enum ke_task task, int n_steps, double shift, int split, bool image, int z, int F,
+                                 int H, int W, struct ke_error * err);
 void ke_step_cache_free(struct ke_step_cache * c);
 
 // Before the forwards of step i: decides whether this step's forwards are skipped. x: the model input
@@ -34,3 +34,6 @@ int ke_step_cache_skipped(const struct ke_step_cache * c);
 
 // TeaCache's rescale polynomial for a task (np.poly1d of the published coefficients) at x.
 double ke_teacache_rescale(enum ke_task task, double x);
+// MagCache's magnitude ratio of step i, pass p (0 cond, 1 uncond) in an n_steps run: the published
+// ratios, nearest-interpolated when n_steps differs from their calibration (step-cache-mag.c).
+double ke_magcache_ratio(enum ke_task task, bool image, int n_steps, int i, int p);

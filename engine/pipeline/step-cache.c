@@ -17,9 +17,17 @@
 // configs/caching/teacache/wan_ti2v_tea_720p.json; T2V-A14B and I2V-A14B experts (Wan2.1-14B
 // architecture) from TeaCache4Wan2.1's t2v-14B and i2v-720P sets.
 //
+// MagCache: as Zehong-Ma/MagCache MagCache4Wan2.2/magcache_generate.py (commit df81cb1) magcache_forward:
+// per pass, the product of the published magnitude ratios since the last computed step gives a skip error
+// |1 - product|, accumulated; under the threshold (default 0.04) and at most K = 2 steps in a row, the
+// blocks are skipped and the pass's last residual added. No caching in the first 20 % (retention ratio) of
+// the run, and on A14B as there: T2V in the first 20 % of each expert's steps, I2V over the whole
+// high-noise expert and the first 20 % of the low-noise one. Ratios: step-cache-mag.c.
+//
 // Our choices, where the references have none: a threshold of 0 never skips (the TeaCache polynomial
 // can be negative, which would skip at 0), a change of A14B expert starts the cache afresh (ComfyUI runs
-// the experts as two samplers), and one decision holds for both passes of a step.
+// the experts as two samplers), and one decision holds for both passes of a step (MagCache decides per
+// pass, as its reference).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +39,8 @@
 #define EASY_SUBSAMPLE 8
 #define EASY_START 0.15
 #define EASY_END 0.95
+#define MAG_K 2
+#define MAG_RETENTION 0.2
 
 struct ke_step_cache {
     enum ke_cache_mode mode;
@@ -40,8 +50,10 @@ struct ke_step_cache {
     int z, F, H, W;
     int64_t n;
     int expert;
-    bool skip;                  // this step's forwards are answered from the cache
+    bool skip[2];               // this step's forwards (cond, uncond) are answered from the cache
     int skipped;
+    int split;                  // A14B: steps of the high-noise expert (0: one model)
+    bool image;
     // EasyCache
     double start_sigma, end_sigma;
     bool passthrough, have_input_change, have_x_prev, have_out_prev, have_rate, have_diff[2];
@@ -55,6 +67,9 @@ struct ke_step_cache {
     bool have_e_prev;
     double acc;
     struct ke_dit_residual res[2];
+    // MagCache, per pass
+    double mag_ratio[2], mag_err[2];
+    int mag_steps[2];
 };
 
 // --- TeaCache coefficients (np.poly1d order: highest power first) ---------------------------------------
@@ -90,6 +105,8 @@ float ke_cache_default_threshold(enum ke_cache_mode m, enum ke_task task)
     case KE_CACHE_TEA:
         // the LightX2V TI2V config's teacache_thresh; teacache_generate.py's default for the 14B sets
         return task == KE_TASK_TI2V_5B ? 0.26f : 0.2f;
+    case KE_CACHE_MAG:
+        return 0.04f;           // magcache_generate.py's --magcache_thresh default
     case KE_CACHE_OFF:
         break;
     }
@@ -112,14 +129,14 @@ static double shifted_sigma(double shift, double percent)
 }
 
 enum ke_status ke_step_cache_new(struct ke_step_cache ** out, enum ke_cache_mode mode, float threshold,
-                                 enum ke_task task, int n_steps, double shift, int z, int F, int H, int W,
-                                 struct ke_error * err)
+                                 enum ke_task task, int n_steps, double shift, int split, bool image, int z, int F,
+                                 int H, int W, struct ke_error * err)
 {
     *out = NULL;
     if (mode == KE_CACHE_OFF) {
         return KE_STATUS_OK;
     }
-    if (mode != KE_CACHE_EASY && mode != KE_CACHE_TEA) {
+    if (mode != KE_CACHE_EASY && mode != KE_CACHE_TEA && mode != KE_CACHE_MAG) {
         return ke_err(err, KE_STATUS_INVALID, "step cache: unknown mode %d", (int) mode);
     }
     struct ke_step_cache * c = calloc(1, sizeof(*c));
@@ -130,6 +147,8 @@ enum ke_status ke_step_cache_new(struct ke_step_cache ** out, enum ke_cache_mode
     c->thr = threshold < 0 ? ke_cache_default_threshold(mode, task) : threshold;
     c->task = task;
     c->n_steps = n_steps;
+    c->split = split;
+    c->image = image;
     c->z = z;
     c->F = F;
     c->H = H;
@@ -216,6 +235,11 @@ static void reset(struct ke_step_cache * c)
     c->cum = 0.0;
     c->have_e_prev = false;
     c->acc = 0.0;
+    for (int p = 0; p < 2; p++) {
+        c->mag_ratio[p] = 1.0;
+        c->mag_err[p] = 0.0;
+        c->mag_steps[p] = 0;
+    }
     ke_dit_residual_free(&c->res[0]);
     ke_dit_residual_free(&c->res[1]);
 }
@@ -237,8 +261,10 @@ static void easy_begin(struct ke_step_cache * c, const float * x, double sigma, 
     }
     if (c->have_out_prev && c->have_rate && c->have_input_change && c->out_prev_norm > 0) {
         c->cum += c->rate * c->input_change / c->out_prev_norm;
+        ke_log(3, "easycache: sigma %g input change %g rate %g cumulative %g", sigma, c->input_change, c->rate,
+               c->cum);
         if (c->cum < c->thr && can) {
-            c->skip = true;
+            c->skip[0] = c->skip[1] = true;
         } else {
             c->cum = 0.0;
         }
@@ -273,7 +299,7 @@ static enum ke_status tea_begin(struct ke_step_cache * c, int i, float t, struct
         c->acc += ke_teacache_rescale(c->task, rel);
         ke_log(3, "teacache: step %d rel %g acc %g", i, rel, c->acc);
         if (c->thr > 0 && c->acc < c->thr) {
-            c->skip = true;
+            c->skip[0] = c->skip[1] = true;
         } else {
             c->acc = 0.0;
         }
@@ -285,16 +311,52 @@ static enum ke_status tea_begin(struct ke_step_cache * c, int i, float t, struct
     return KE_STATUS_OK;
 }
 
+// magcache_forward's retention rule, in forward counts (cnt = 2 i + p) as there
+static bool mag_retained(const struct ke_step_cache * c, int cnt)
+{
+    const int n2 = 2 * c->n_steps, s2 = 2 * c->split;
+    if (c->split == 0) {
+        return cnt < (int) (n2 * MAG_RETENTION);
+    }
+    if (c->task == KE_TASK_I2V_A14B) {
+        return cnt < (int) (s2 + (n2 - s2) * MAG_RETENTION);
+    }
+    return cnt < (int) (s2 * MAG_RETENTION) || ((double) cnt <= (n2 - s2) * MAG_RETENTION + s2 && cnt >= s2);
+}
+
+static void mag_begin(struct ke_step_cache * c, int i, int passes)
+{
+    for (int p = 0; p < passes; p++) {
+        if (mag_retained(c, 2 * i + p)) {
+            continue;
+        }
+        c->mag_ratio[p] *= ke_magcache_ratio(c->task, c->image, c->n_steps, i, p);
+        c->mag_steps[p]++;
+        c->mag_err[p] += fabs(1.0 - c->mag_ratio[p]);
+        if (c->mag_err[p] < c->thr && c->mag_steps[p] <= MAG_K && c->res[p].n > 0) {
+            c->skip[p] = true;
+        } else {
+            c->mag_err[p] = 0.0;
+            c->mag_steps[p] = 0;
+            c->mag_ratio[p] = 1.0;
+        }
+    }
+}
+
 enum ke_status ke_step_cache_begin(struct ke_step_cache * c, int i, const float * x, double sigma, float t,
                                    struct ke_dit * dit, int expert, int passes, struct ke_error * err)
 {
-    c->skip = false;
+    c->skip[0] = c->skip[1] = false;
     if (expert != c->expert) {
         reset(c);
         c->expert = expert;
     }
     if (c->mode == KE_CACHE_EASY) {
         easy_begin(c, x, sigma, passes);
+        return KE_STATUS_OK;
+    }
+    if (c->mode == KE_CACHE_MAG) {
+        mag_begin(c, i, passes);
         return KE_STATUS_OK;
     }
     return tea_begin(c, i, t, dit, passes, err);
@@ -331,7 +393,7 @@ enum ke_status ke_step_cache_forward(struct ke_step_cache * c, int p, struct ke_
                                      int c_y, int F, int H, int W, const float * t, int n_t, float * out,
                                      ke_abort_fn abort, void * abort_user, struct ke_error * err)
 {
-    if (c && c->mode == KE_CACHE_EASY && c->skip) {
+    if (c && c->mode == KE_CACHE_EASY && c->skip[p]) {
         const float * d = c->diff[p];
         for (int64_t k = 0; k < c->n; k++) {
             out[k] = x[k] + d[k];
@@ -339,14 +401,15 @@ enum ke_status ke_step_cache_forward(struct ke_step_cache * c, int p, struct ke_
         c->skipped++;
         return KE_STATUS_OK;
     }
-    if (c && c->mode == KE_CACHE_TEA) {
-        c->res[p].skip = c->skip;
+    const bool resid = c && (c->mode == KE_CACHE_TEA || c->mode == KE_CACHE_MAG);
+    if (resid) {
+        c->res[p].skip = c->skip[p];
         ke_dit_set_residual(dit, &c->res[p]);
     }
     enum ke_status st = ke_dit_forward(dit, ctx, x, c_x, y, c_y, F, H, W, t, n_t, out, abort, abort_user, err);
-    if (c && c->mode == KE_CACHE_TEA) {
+    if (resid) {
         ke_dit_set_residual(dit, NULL);
-        if (st == KE_STATUS_OK && c->skip) {
+        if (st == KE_STATUS_OK && c->skip[p]) {
             c->skipped++;
         }
     }

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static const char *const names[] = { "easy", "tea", "off" };
+  static const char *const names[] = { "easy", "tea", "mag", "off" };
   static FILE *devnull;
   char *text = malloc (size + 1);
   int index = -1;
@@ -31,9 +31,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   FILE *saved = stderr;
   if (devnull != NULL)
     stderr = devnull;
-  const bool ok = kinora_arg_name_number ("fuzz", "--cache", text, names, 3, &index, 0, 1e6, &number);
+  const bool ok = kinora_arg_name_number ("fuzz", "--cache", text, names, 4, &index, 0, 1e6, &number);
   stderr = saved;
-  if (ok && (index < 0 || index > 2 || !(number == -1 || (number >= 0 && number <= 1e6))))
+  if (ok && (index < 0 || index > 3 || !(number == -1 || (number >= 0 && number <= 1e6))))
     {
       fprintf (stderr, "accepted \"%s\": index %d number %g\n", text, index, number);
       abort ();

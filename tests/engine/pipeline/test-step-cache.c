@@ -70,13 +70,15 @@ test_threshold_zero_and_large (void)
   g_assert_cmpint (ref->made_with->cache, ==, KE_CACHE_OFF);
   g_assert_cmpint (ref->made_with->cache_skipped, ==, 0);
 
-  const enum ke_cache_mode modes[] = { KE_CACHE_EASY, KE_CACHE_TEA };
+  const enum ke_cache_mode modes[] = { KE_CACHE_EASY, KE_CACHE_TEA, KE_CACHE_MAG };
   /* forwards skipped at a threshold of 1e6 (8 steps, 2 passes each):
    * EasyCache: sigma starts at 0.999 and 0.972 (> sigma(15%) = 0.966 at shift 5): not cached; step 2 measures
    * the first transformation rate; steps 3-7 skip (the end, sigma(95%) = 0.208, is not reached): 10.
    * TeaCache: the first and the last step compute; steps 1-6 skip: 12 (the tiny model's random time embedding
-   * changes by 50-120 % a step, which the TI2V polynomial rescales to 2e4..2e5: their sum stays under 1e6). */
-  const int expect[] = { 10, 12 };
+   * changes by 50-120 % a step, which the TI2V polynomial rescales to 2e4..2e5: their sum stays under 1e6).
+   * MagCache: forwards 0-2 (step 0, step 1 cond) are retained (20 % of 16); then each pass skips at most
+   * K = 2 steps in a row: cond skips steps 2, 3, 5, 6; uncond 1, 2, 4, 5, 7: 9. */
+  const int expect[] = { 10, 12, 9 };
   for (size_t i = 0; i < G_N_ELEMENTS (modes); i++)
     {
       p = params (m, modes[i], 0.0f, &s);
@@ -103,6 +105,28 @@ test_threshold_zero_and_large (void)
       ke_video_free (v);
     }
   ke_video_free (ref);
+  ke_model_free (m);
+}
+
+/* A saved latent carries the cache settings and count; decoding it restores them in made_with. */
+static void
+test_saved_latent (void)
+{
+  ke_model_t *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_model_open (&m, "tiny", &err), ==, KE_STATUS_OK);
+  struct seen s;
+  struct ke_gen_params p = params (m, KE_CACHE_EASY, 1e6f, &s);
+  g_autofree char *path = test_tmp_path ("step-cache.latent.safetensors");
+  p.save_latent_path = path;
+  struct ke_video *v = run (m, &p), *d = NULL;
+  g_assert_cmpint (v->made_with->cache_skipped, ==, 10);
+  g_assert_cmpint (ke_model_decode_latent (m, path, 0, &d, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (d->made_with->cache, ==, KE_CACHE_EASY);
+  g_assert_cmpfloat (d->made_with->cache_threshold, ==, 1e6f);
+  g_assert_cmpint (d->made_with->cache_skipped, ==, 10);
+  ke_video_free (v);
+  ke_video_free (d);
   ke_model_free (m);
 }
 
@@ -260,6 +284,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/step-cache/threshold-zero-and-large", test_threshold_zero_and_large);
+  g_test_add_func ("/step-cache/saved-latent", test_saved_latent);
   g_test_add_func ("/step-cache/guidance-one", test_guidance_one_skips_uncond);
   g_test_add_func ("/step-cache/residual-hook", test_residual_hook);
   return g_test_run ();

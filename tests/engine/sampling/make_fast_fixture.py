@@ -11,6 +11,9 @@ Runs the official code, unmodified, from checkouts at pinned commits:
                configs/caching/teacache/wan_ti2v_tea_720p.json: the TI2V-5B TeaCache coefficients
   --teacache   ali-vilab/TeaCache @ 7c10efc4702c6b619f47805f7abe4a7a08085aa0
                TeaCache4Wan2.1/teacache_generate.py: the Wan2.1 14B coefficients (read from the source text)
+  --magcache   Zehong-Ma/MagCache @ df81cb181776c2c61477c08e1d21f87fda1cd938
+               MagCache4Wan2.2/magcache_generate.py: its nearest_interp and init_magcache (taken out of the
+               file with ast and run as they are, on a stand-in model object) over its Wan2.2 mag_ratios
 
 Needs torch and numpy (Debian: python3-torch, python3-numpy). Missing third-party pieces are replaced by
 small stand-ins defined below, and nothing else:
@@ -22,6 +25,7 @@ small stand-ins defined below, and nothing else:
 Deterministic: the same files give the same bytes.
 """
 import argparse
+import ast
 import importlib.util
 import json
 import os
@@ -107,6 +111,7 @@ def main():
     ap.add_argument("--lightning", required=True)
     ap.add_argument("--lightx2v", required=True)
     ap.add_argument("--teacache", required=True)
+    ap.add_argument("--magcache", required=True)
     ap.add_argument("-o", "--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -177,11 +182,33 @@ def main():
         out["tea.%s.x" % k] = xs_tea
         out["tea.%s.y" % k] = np.poly1d(c)(xs_tea).astype(np.float64)
 
+    # --- MagCache ratios per step as init_magcache sets them -----------------------------------------
+    with open(os.path.join(args.magcache, "MagCache4Wan2.2/magcache_generate.py")) as f:
+        msrc = f.read()
+    tree = ast.parse(msrc)
+    # magcache_forward (the patched forward init_magcache installs) is never called here
+    ns = {"np": np, "torch": torch, "magcache_forward": None}
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ("nearest_interp", "init_magcache")]
+    exec(compile(ast.Module(body=defs, type_ignores=[]), "magcache_generate.py", "exec"), ns)
+    # the four mag_ratios lists in file order: t2v-A14B, ti2v-5B (text), ti2v-5B (image), i2v-A14B
+    assigns = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Assign) and
+                      any(getattr(t, "id", None) == "mag_ratios" for t in n.targets)), key=lambda n: n.lineno)
+    lists = [ast.literal_eval(n.value) for n in assigns]
+    assert [len(l) for l in lists] == [78, 98, 98, 78], [len(l) for l in lists]
+    for key, ratios in zip(("t2v", "ti2v_t2v", "ti2v_i2v", "i2v"), lists):
+        for steps in (1, 4, 8, 20, 40, 50):
+            class Model:
+                pass
+            margs = types.SimpleNamespace(sample_steps=steps, magcache_thresh=0.04, magcache_K=2, retention_ratio=0.2)
+            ns["init_magcache"](Model(), list(ratios), margs, split_steps=0)
+            out["mag.%s.s%d" % (key, steps)] = np.asarray(Model.mag_ratios, dtype=np.float64)
+
     meta = {
         "generator": "tests/engine/sampling/make_fast_fixture.py",
         "lightning_commit": "92efeb4442a90d8f1985a486a0f33afd12dfeacf",
         "lightx2v_commit": "f8aee98b5462cca8d7288888146ebd95592bf266",
         "teacache_commit": "7c10efc4702c6b619f47805f7abe4a7a08085aa0",
+        "magcache_commit": "df81cb181776c2c61477c08e1d21f87fda1cd938",
         "torch": torch.__version__,
         "numpy": np.__version__,
         "outputs": json.dumps(sorted(out)),

@@ -1,6 +1,7 @@
-/* Tests for the few-step preset (euler-lightning in schedule.c / solver.c, ke_gen_params_preset) and the
- * TeaCache rescale polynomial (pipeline/step-cache.c) against fast.io.safetensors, which
- * make_fast_fixture.py computes by running the official Wan2.2-Lightning, LightX2V and TeaCache code. */
+/* Tests for the few-step preset (euler-lightning in schedule.c / solver.c, ke_gen_params_preset), the
+ * TeaCache rescale polynomial and the MagCache ratios (pipeline/step-cache*.c) against fast.io.safetensors,
+ * which make_fast_fixture.py computes by running the official Wan2.2-Lightning, LightX2V, TeaCache and
+ * MagCache code. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,33 @@ test_teacache_polynomial (void)
   ke_io_free (io);
 }
 
+/* MagCache's per-step ratios as the official init_magcache sets them ([1, 1] + the published list, nearest
+ * interpolation for other step counts): exact (the same doubles, the same indices). */
+static void
+test_magcache_ratios (void)
+{
+  struct ke_io *io = open_fixture ();
+  static const struct { const char *k; enum ke_task task; bool image; } sets[] = {
+    { "t2v", KE_TASK_T2V_A14B, false }, { "i2v", KE_TASK_I2V_A14B, false },
+    { "ti2v_t2v", KE_TASK_TI2V_5B, false }, { "ti2v_i2v", KE_TASK_TI2V_5B, true },
+  };
+  const int steps[] = { 1, 4, 8, 20, 40, 50 };
+  for (size_t c = 0; c < G_N_ELEMENTS (sets); c++)
+    for (size_t j = 0; j < G_N_ELEMENTS (steps); j++)
+      {
+        g_autofree char *key = g_strdup_printf ("mag.%s.s%d", sets[c].k, steps[j]);
+        int64_t n;
+        const double *ref = f64 (io, key, &n);
+        g_assert_cmpint (n, ==, 2 * steps[j]);
+        for (int i = 0; i < steps[j]; i++)
+          for (int p = 0; p < 2; p++)
+            if (ke_magcache_ratio (sets[c].task, sets[c].image, steps[j], i, p) != ref[2 * i + p])
+              g_error ("%s step %d pass %d: %.17g, reference %.17g", key, i, p,
+                       ke_magcache_ratio (sets[c].task, sets[c].image, steps[j], i, p), ref[2 * i + p]);
+      }
+  ke_io_free (io);
+}
+
 static void
 test_preset_and_names (void)
 {
@@ -176,7 +204,10 @@ test_preset_and_names (void)
   g_assert_cmpint (m, ==, KE_CACHE_TEA);
   g_assert_cmpint (ke_cache_mode_from_name ("easy", &m), ==, 0);
   g_assert_cmpint (m, ==, KE_CACHE_EASY);
-  g_assert_cmpint (ke_cache_mode_from_name ("mag", &m), ==, -1);
+  g_assert_cmpint (ke_cache_mode_from_name ("mag", &m), ==, 0);
+  g_assert_cmpint (m, ==, KE_CACHE_MAG);
+  g_assert_cmpint (ke_cache_mode_from_name ("lazy", &m), ==, -1);
+  g_assert_cmpfloat (ke_cache_default_threshold (KE_CACHE_MAG, KE_TASK_T2V_A14B), ==, 0.04f);
   g_assert_cmpstr (ke_cache_mode_name (KE_CACHE_EASY), ==, "easy");
   g_assert_cmpfloat (ke_cache_default_threshold (KE_CACHE_EASY, KE_TASK_TI2V_5B), ==, 0.2f);
   g_assert_cmpfloat (ke_cache_default_threshold (KE_CACHE_TEA, KE_TASK_TI2V_5B), ==, 0.26f);
@@ -203,6 +234,7 @@ main (int argc, char **argv)
   g_test_add_func ("/fast/lightning-schedules", test_lightning_schedules);
   g_test_add_func ("/fast/lightning-steps", test_lightning_steps);
   g_test_add_func ("/fast/teacache-polynomial", test_teacache_polynomial);
+  g_test_add_func ("/fast/magcache-ratios", test_magcache_ratios);
   g_test_add_func ("/fast/preset-and-names", test_preset_and_names);
   return g_test_run ();
 }
