@@ -430,6 +430,44 @@ static void * carve(char ** cur, size_t n)
     return p;
 }
 
+// The forward's activation buffers (elements and bytes per element of each; see the carve list in
+// ke_dit_forward) and their total in bytes: the one place both the forward and the pre-flight estimate read.
+#define ACT_BUFS 20
+static size_t act_sizes(const struct ke_dit_config * c, int F, int H, int W, int64_t U, size_t xe,
+                        size_t sizes[ACT_BUFS], size_t elem[ACT_BUFS])
+{
+    const int64_t L = (int64_t) F * (H / c->patch_h) * (W / c->patch_w);
+    const int64_t D = c->dim, FF = c->ffn_dim, P = (int64_t) c->patch_h * c->patch_w;
+    const int64_t K_in = (int64_t) c->in_dim * P, K_out = P * c->out_dim;
+    const size_t s[ACT_BUFS] = {
+        (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
+        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
+        (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
+        (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
+        (size_t) (U * 2 * D), (size_t) L,
+    };
+    size_t need = 0;
+    for (size_t i = 0; i < ACT_BUFS; i++) {
+        sizes[i] = s[i];
+        elem[i] = (i == 3 || i == 7 || i == 8 || i == 9) ? xe : sizeof(float);   // the ke_xbuf ones
+        need += (sizes[i] * elem[i] + 255) & ~(size_t) 255;
+    }
+    return need;
+}
+
+size_t ke_dit_activation_bytes(const struct ke_dit_config * c, int F, int H, int W, int n_unique_t, size_t xbuf_elem)
+{
+    size_t sizes[ACT_BUFS], elem[ACT_BUFS];
+    return act_sizes(c, F, H, W, n_unique_t, xbuf_elem, sizes, elem);
+}
+
+size_t ke_dit_context_bytes(const struct ke_dit_config * c, size_t xbuf_elem)
+{
+    // every block's cross-attention K and V (text_len, dim) as ke_xbuf, plus the embedded text (f32)
+    const size_t td = (size_t) c->text_len * (size_t) c->dim;
+    return 2 * (size_t) c->num_layers * td * xbuf_elem + td * sizeof(float);
+}
+
 enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
                               const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
                               const float * t_in, int n_t, float * out,
@@ -458,8 +496,8 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         return ke_err(err, KE_STATUS_SHAPE, "DiT got %d timesteps; expected 1 or one per token (%lld)", n_t,
                       (long long) L);
     }
-    const int64_t D = c->dim, T = c->text_len, FF = c->ffn_dim, P = (int64_t) c->patch_h * c->patch_w;
-    const int64_t K_in = (int64_t) c->in_dim * P, K_out = P * c->out_dim;
+    const int64_t D = c->dim, T = c->text_len, P = (int64_t) c->patch_h * c->patch_w;
+    const int64_t K_out = P * c->out_dim;
     const int hd = (int) (D / c->num_heads);
     const float eps = c->eps;
 
@@ -492,21 +530,9 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     const int64_t U = n_u;
 
     // activation buffers: sizes in elements; f32 (4 bytes) except the ke_xbuf ones (xbuf_elem bytes)
-    size_t need = 0;
-    const size_t xe = op->xbuf_elem;
-    const size_t sizes[] = {
-        (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
-        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * FF),
-        (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
-        (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
-        (size_t) (U * 2 * D), (size_t) L,
-    };
-    const size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
-    size_t elem[sizeof(sizes) / sizeof(sizes[0])];
-    for (size_t i = 0; i < n_sizes; i++) {
-        elem[i] = (i == 3 || i == 7 || i == 8 || i == 9) ? xe : sizeof(float);   // the ke_xbuf ones
-        need += (sizes[i] * elem[i] + 255) & ~(size_t) 255;
-    }
+    size_t sizes[ACT_BUFS], elem[ACT_BUFS];
+    const size_t need = act_sizes(c, F, H, W, U, op->xbuf_elem, sizes, elem);
+    const size_t n_sizes = ACT_BUFS;
     if (need > d->arena_size) {
         ke_be_free(be, d->arena);
         d->arena = ke_be_alloc(be, need);
