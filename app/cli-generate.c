@@ -57,6 +57,7 @@ usage (FILE *f)
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
            "  --quiet             no progress bar\n"
+           "  --dry-run           print the pre-flight estimate (memory, time, whether it fits) and exit\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
 
@@ -112,11 +113,57 @@ abort_cb (void *user_data)
   return interrupted >= 2 ? 1 : interrupted == 1 ? 2 : 0;
 }
 
+/* The pre-flight estimate: the whole report (--dry-run) or one line before a run. */
+static bool
+print_estimate (ke_model_t                 *m,
+                const struct ke_gen_params *p,
+                bool                        full)
+{
+  /* TODO(issue 12): pass the device budget of --vram once the engine takes one */
+  struct ke_mem_budget budget = { 0, 0 };
+  struct ke_estimate e;
+  struct ke_error err = { 0 };
+  int w = 0, h = 0, f = 0;
+
+  if (ke_gen_estimate (m, p, &budget, &e, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-cli generate: estimate: %s\n", err.msg);
+      return false;
+    }
+  if (!full)
+    {
+      fprintf (stderr, "pre-flight: %s%s%s\n", e.summary, e.suggestion[0] ? "; " : "", e.suggestion);
+      return true;
+    }
+  ke_gen_output_size (p->task, p->width, p->height, p->n_frames, p->image ? p->image->width : 0,
+                      p->image ? p->image->height : 0, &w, &h, &f);
+  printf ("pre-flight estimate: %s, %dx%d, %d frames, %d steps (%d DiT forwards), %s backend, %s\n",
+          ke_model_name (m), w, h, f, p->steps, e.n_forwards, e.backend,
+          p->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+  printf ("  verdict        %s\n", ke_verdict_name (e.verdict));
+  if (strcmp (e.backend, "cpu") != 0)
+    {
+      printf ("  device peak    %.2f GiB (DiT weights %.2f GiB)", e.device_gib, e.device_weights_gib);
+      if (e.device_budget_gib > 0)
+        printf (", budget %.2f GiB", e.device_budget_gib);
+      printf ("\n");
+    }
+  printf ("  RAM peak       %.2f GiB, %.2f GiB available\n", e.host_gib, e.host_budget_gib);
+  printf ("  time           %.0f s: text %.1f s, %d steps x %.2f s, decode %.1f s\n", e.total_s, e.text_s, p->steps,
+          e.step_s, e.decode_s);
+  printf ("  summary        %s\n", e.summary);
+  if (e.suggestion[0])
+    printf ("  suggestion     %s\n", e.suggestion);
+  return true;
+}
+
 enum
 {
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
   OPT_SHIFT, OPT_SEED, OPT_SOLVER, OPT_FPS, OPT_THREADS, OPT_BACKEND, OPT_PRECISION, OPT_SAVE_LATENT,
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
+  /* pre-flight estimate */
+  OPT_DRY_RUN,
 };
 
 static const struct option generate_options[] = {
@@ -142,6 +189,8 @@ static const struct option generate_options[] = {
   { "decode-latent", required_argument, NULL, OPT_DECODE_LATENT },
   { "quiet", no_argument, NULL, OPT_QUIET },
   { "from", required_argument, NULL, OPT_FROM },
+  /* pre-flight estimate */
+  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
   { NULL, 0, NULL, 0 },
 };
 
@@ -157,7 +206,7 @@ kinora_cli_generate (int argc, char **argv)
   int64_t seed = -1;
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
   enum ke_precision precision_id = KE_PRECISION_BF16;
-  int quiet = 0;
+  int quiet = 0, dry_run = 0;
   int c;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
@@ -225,6 +274,7 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_SAVE_LATENT: save_latent = optarg; break;
         case OPT_DECODE_LATENT: decode_latent = optarg; break;
         case OPT_QUIET: quiet = 1; break;
+        case OPT_DRY_RUN: dry_run = 1; break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -286,7 +336,7 @@ kinora_cli_generate (int argc, char **argv)
     }
   if (optind < argc)
     return kinora_arg_usage_error (cmd, 0, argc, argv, generate_options);
-  if (model == NULL || out == NULL || (prompt == NULL && decode_latent == NULL))
+  if (model == NULL || (!dry_run && (out == NULL || (prompt == NULL && decode_latent == NULL))))
     {
       fprintf (stderr, "%s: --model, -o and --prompt (or --decode-latent) are required (see --help)\n", cmd);
       return 2;
@@ -294,14 +344,17 @@ kinora_cli_generate (int argc, char **argv)
 #ifdef KINORA_HAVE_EXPORT
   KinoraExportFormat format;
   g_autoptr (GError) gerr = NULL;
-  if (!kinora_export_format_from_path (out, &format, &gerr) || !kinora_export_check_target (out, &gerr))
+  if (!dry_run && (!kinora_export_format_from_path (out, &format, &gerr) || !kinora_export_check_target (out, &gerr)))
     {
       fprintf (stderr, "kinora-cli generate: %s\n", gerr->message);
       return 2;
     }
 #else
-  fprintf (stderr, "kinora-cli generate: this build has no video export (GStreamer/libpng missing)\n");
-  return 1;
+  if (!dry_run)
+    {
+      fprintf (stderr, "kinora-cli generate: this build has no video export (GStreamer/libpng missing)\n");
+      return 1;
+    }
 #endif
 
   if (ke_model_open (&m, model, &err) != KE_STATUS_OK)
@@ -356,6 +409,14 @@ kinora_cli_generate (int argc, char **argv)
   p.abort = abort_cb;
   p.user_data = &bar;
   signal (SIGINT, on_sigint);
+
+  if (dry_run)
+    {
+      rc = print_estimate (m, &p, true) ? 0 : 1;
+      goto out;
+    }
+  if (!quiet && !decode_latent)
+    print_estimate (m, &p, false);
 
   enum ke_status st;
   if (decode_latent)
