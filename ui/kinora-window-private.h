@@ -61,6 +61,7 @@ struct _KinoraWindow
   GtkWidget           *generate_button;
   GtkWidget           *cancel_button;
   GtkWidget           *keep_button;
+  GtkLabel            *estimate_label;
   AdwStatusPage       *ready_page;
   KinoraHistoryView   *history_view;
 
@@ -90,6 +91,8 @@ struct _KinoraWindow
   guint        n_exports_done;  /* exports finished, ok or not */
   GError      *last_error;      /* the last error shown, for tests */
   KinoraHistoryItem *result_item; /* the history entry shown as result */
+  struct ke_model_desc model_desc; /* the loaded model, for the pre-flight estimate */
+  gboolean     have_model_desc;
 };
 
 void _kinora_window_class_actions_init (KinoraWindowClass *klass);
@@ -107,6 +110,10 @@ void _kinora_window_show_result        (KinoraWindow      *self,
 void _kinora_window_add_recent_prompt  (KinoraWindow      *self,
                                         const char        *prompt);
 void _kinora_window_reset_defaults     (KinoraWindow      *self);
+
+/* kinora-window-estimate.c: the pre-flight estimate under the Generate button */
+void _kinora_window_estimate_init      (KinoraWindow      *self);
+void _kinora_window_update_estimate    (KinoraWindow      *self);
 
 /* kinora-window-sampling.c: the sliders, their spin buttons and the scroll guard */
 void _kinora_window_sampling_init      (KinoraWindow      *self);
