@@ -327,6 +327,7 @@ struct ke_model_desc {
     double dit_bytes;               // one expert's weights as stored (the larger expert)
     double dit_params;              // its elements
     double dit_narrow_params;       // elements of its matrices not stored in bf16 (a bf16 copy on the fast CPU path)
+    double dit_narrow_bytes;        // their bytes as stored
     double dit_block_bytes;         // one transformer block's weights as stored (streaming unit)
     double t5_bytes;                // text encoder weights read in full (the token embedding excluded: rows only)
     double t5_params;               // their elements

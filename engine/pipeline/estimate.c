@@ -88,14 +88,14 @@ const char * ke_verdict_name(enum ke_verdict v)
 // --- describing a model ------------------------------------------------------------------------------
 
 struct set_sums {
-    double bytes, params, narrow;
+    double bytes, params, narrow, narrow_bytes;
 };
 
 // Bytes and elements of a set (skip: a tensor left out, e.g. the token embedding); narrow: elements of
 // matrices (2 dims or more) stored in another dtype than bf16.
 static struct set_sums sum_set(const struct ke_tensor_set * s, const struct ke_tensor * skip)
 {
-    struct set_sums r = { 0, 0, 0 };
+    struct set_sums r = { 0, 0, 0, 0 };
     for (int i = 0; s && i < ke_tset_count(s); i++) {
         const struct ke_tensor * t = ke_tset_at(s, i);
         if (t == skip || (skip && t->data == skip->data)) {
@@ -106,6 +106,7 @@ static struct set_sums sum_set(const struct ke_tensor_set * s, const struct ke_t
         r.params += n;
         if (t->n_dims >= 2 && t->type != KE_DTYPE_BF16) {
             r.narrow += n;
+            r.narrow_bytes += (double) ke_tensor_nbytes(t);
         }
     }
     return r;
@@ -151,6 +152,7 @@ void ke_model_describe(const ke_model_t * m, struct ke_model_desc * d)
             d->dit_bytes = s.bytes;
             d->dit_params = s.params;
             d->dit_narrow_params = s.narrow;
+            d->dit_narrow_bytes = s.narrow_bytes;
             d->dit_block_bytes = block_bytes(m->dit_w[i]);
         }
     }
@@ -278,23 +280,26 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     double vae_need;
     int tile, ov;
     if (!cuda) {
-        // one expert's pages from the page cache, plus a bf16 copy of what is not stored in bf16
-        const double dit = d->dit_bytes + (fast ? d->dit_narrow_params * 2.0 : 0.0);
+        // one expert's pages from the page cache (the other expert's are released at the switch); the fast
+        // path keeps a bf16 copy of what is not stored in bf16 and releases those pages once copied
+        const double copy = fast ? d->dit_narrow_params * 2.0 : 0.0;
+        const double dit = fast ? d->dit_bytes - d->dit_narrow_bytes + copy : d->dit_bytes;
         // per call: attention's k and v copies (cpu-attention.c), the bf16 GEMM input of the widest linear
         // (cpu-matmul.c linear_fast) or the exact path's f32 conversion block of 256 weight rows
         const double L = (double) T * (lh / d->patch_h) * (lw / d->patch_w);
         const double transient = 2.0 * L * d->dim * 4.0 + (fast ? L * d->ffn_dim * 2.0 : 256.0 * d->ffn_dim * 4.0);
         h_sample = host_base + vae_host + dit + act + ctx2 + sample_bufs + transient + CPU_SCRATCH_BYTES;
         vae_need = ke_vae_tile_need(d->vae_cache_px, d->vae_act_px, 0, 4, lh, lw, &tile, &ov) - VAE_PLAN_MARGIN;
-        h_decode = host_base + vae_host + dit + lat + video + vae_need;
+        // the DiT's mapped pages are released before decoding; its copies stay with the model
+        h_decode = host_base + vae_host + copy + lat + video + vae_need;
     } else {
-        // weights are uploaded in bf16 (the mapped pages stay in the page cache, counted while mapped)
+        // weights are uploaded in bf16; the mapped pages are resident while uploading, released after
         dev_weights = d->dit_params * 2.0;
         dev_sample = DEVICE_BASE_BYTES + dev_weights + act + ctx2 + 4.0 * lat;
         vae_need = ke_vae_tile_need(d->vae_cache_px / 2.0, d->vae_act_px, 0, 4, lh, lw, &tile, &ov) - VAE_PLAN_MARGIN;
         dev_decode = DEVICE_BASE_BYTES + dev_weights + d->vae_params * 4.0 + vae_need;
         h_sample = host_base + vae_host + d->dit_bytes + sample_bufs;
-        h_decode = host_base + vae_host + d->dit_bytes + lat + video;
+        h_decode = host_base + vae_host + lat + video;
     }
     e->host_gib = maxd(h_text, maxd(h_sample, h_decode)) / GIB;
     ke_log(3, "estimate: host MiB text %.0f, sampling %.0f (DiT %.0f, activations %.0f, contexts %.0f), decode %.0f "

@@ -8,6 +8,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/pages.h"
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
@@ -121,6 +122,8 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             release_expert(g, other);
             ke_dit_free(m->dit[other]);
             m->dit[other] = NULL;
+            // and its mapped weights leave the resident set: peak RSS holds one expert, not two
+            ke_tset_release_pages(m->dit_w[other]);
         }
         if (m->dit[slot] && m->dit_be[slot] != g->be) {
             ke_dit_free(m->dit[slot]);
@@ -131,6 +134,10 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
                 return st;
             }
             m->dit_be[slot] = g->be;
+            if (g->be != ke_backend_cpu() && g->be != ke_backend_cpu_fast()) {
+                // uploaded: a device backend reads its own copy, not the mapped file
+                ke_tset_release_pages(m->dit_w[slot]);
+            }
         }
         g->ex[slot].dit = m->dit[slot];
         if ((st = ke_dit_context_new(m->dit[slot], g->txt[0], g->n_tok[0], &g->ex[slot].cond, err)) != KE_STATUS_OK ||
@@ -375,6 +382,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         goto done;
     }
     progress(&g, KE_STAGE_TEXT, 2, 2);
+    // the encoder's mapped weights are not read again in this run (the next one faults them back in
+    // from the page cache): they need not sit beside the DiT's
+    ke_tset_release_pages(m->te ? ke_text_encoder_weights(m->te) : m->t5_w);
     if (poll_abort(&g) == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
@@ -425,6 +435,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     }
     release_expert(&g, 0);
     release_expert(&g, 1);
+    // the DiT stays built for the next run, but its mapped weights need not be resident while decoding
+    ke_tset_release_pages(m->dit_w[0]);
+    ke_tset_release_pages(m->dit_w[1]);
     if (p->save_latent_path && *p->save_latent_path) {
         int64_t shape[4] = { z, T, lh, lw };
         if ((st = save_latent(&g, x, shape, seed, sa.steps_done, err)) != KE_STATUS_OK) {
