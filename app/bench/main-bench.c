@@ -91,7 +91,8 @@ usage (FILE *f)
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N]\n"
-           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n");
+           "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N]\n"
+           "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n");
 }
 
 int
@@ -99,7 +100,7 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode or generate "
+      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode, generate or write-weights "
                        "(see --help)\n");
       return 2;
     }
@@ -116,6 +117,8 @@ main (int argc, char **argv)
     return kinora_bench_vae (argc - 1, argv + 1, 21);
   if (strcmp (w, "generate") == 0)
     return kinora_bench_generate (argc - 1, argv + 1);
+  if (strcmp (w, "write-weights") == 0)
+    return kinora_bench_write_weights (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

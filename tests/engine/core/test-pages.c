@@ -72,7 +72,7 @@ static void
 test_release (void)
 {
   struct ke_dit_config c = expert_config ();
-  struct ke_random_opts o = { KE_DTYPE_BF16, false, false };
+  struct ke_random_opts o = { KE_DTYPE_BF16, false, false, false };
   struct ke_tensor_set *mem = NULL, *mapped;
   g_autofree char *path = test_tmp_path ("pages.safetensors");
 
@@ -194,7 +194,7 @@ test_two_experts (void)
   g_autofree char *lo_path = g_build_filename (dir, "low.safetensors", NULL);
   g_autofree char *hi_path = g_build_filename (dir, "high.safetensors", NULL);
   struct ke_dit_config c = expert_config ();
-  struct ke_random_opts o = { KE_DTYPE_BF16, false, false };
+  struct ke_random_opts o = { KE_DTYPE_BF16, false, false, false };
   const char *paths[2] = { lo_path, hi_path };
   const char *modes[2] = { "exact", "fast" };
   double expert = 0;
