@@ -35,8 +35,10 @@
 
 // Throughput. CPU: one TI2V-5B forward at 256x256x17 (latent 5x16x16, 320 tokens) takes 5.45 s on 2
 // cores of the AVX-512 EPYC of docs/toolchain.md with bf16 matmuls (kinora-bench dit, README figures);
-// the rate per core scales with the thread count (optimistic beyond one socket). Exact fp32 runs at
-// CPU_FP32_RATIO of it (kinora-bench dit --exact on the same machine: sgemm vs oneDNN bf16).
+// the rate per core scales with the thread count (optimistic beyond one socket). Exact fp32 is taken
+// to run at CPU_FP32_RATIO of it: an assumption (bf16 halves the bytes moved and AVX-512 BF16 doubles
+// the multiply rate of fp32 FMA), not a measurement; a 30-layer `kinora-bench dit --exact` did not
+// finish within 250 s on the shared 2-core machine.
 #define CPU_REF_SECONDS 5.45
 #define CPU_REF_THREADS 2
 #define CPU_FP32_RATIO 0.5
