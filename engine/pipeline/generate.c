@@ -464,6 +464,11 @@ done:
     free(g.txt[1]);
     free(x);
     ke_cond_free(&cond);
+    if (st == KE_STATUS_NOMEM && err && !strstr(err->msg, "; try ")) {
+        // what to change, as the pre-flight estimate would say
+        const size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof(err->msg) - l, "; try a smaller size or fewer frames, or a quantized model");
+    }
     return st;
 }
 
