@@ -275,8 +275,9 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     // host: the text encoder's pages while it runs (released after encoding) and its converted copies
     const double t5_copy = fast ? d->t5_narrow_params * 2.0 : 0.0;
     const double host_base = HOST_BASE_BYTES + (cuda ? CUDA_HOST_BYTES : 0.0) + t5_copy;
-    // the CPU VAE is exact fp32: its convolutions read f32 copies of narrower weights
-    const double vae_host = d->vae_bytes + d->vae_params * 4.0;
+    // the CPU VAE is exact fp32: f32 weights are read in place, narrower ones through f32 copies made
+    // when the model opens (their mapped pages released), so about 4 bytes a parameter either way
+    const double vae_host = d->vae_params * 4.0;
     const double h_text = host_base + d->t5_bytes + vae_host;
     double h_sample, h_decode, dev_sample = 0, dev_decode = 0, dev_weights = 0;
     double vae_need;
