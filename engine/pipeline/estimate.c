@@ -22,6 +22,11 @@
 // the GLib test harness. Measured: the peak RSS of a tiny-model 256x256x17 run is 84 MiB, of which the
 // terms below account for about 50 MiB (tests/engine/pipeline/test-estimate.c checks the sum). The GUI
 // adds GTK's own memory (some 100 MiB), which this figure leaves out.
+// Checked at full size: TI2V-5B from `kinora-bench write-weights --model ti2v-5B --dtype bf16` (DiT 9.3 GiB,
+// T5 10.6 GiB, VAE 1.3 GiB, all bf16), `kinora-cli generate --size 256x256 --frames 1 --steps 1
+// --threads 2`: estimated 12.72 GiB, measured 12.87 GiB (/usr/bin/time -v, maximum resident set). The
+// time estimate (33 s) leaves out the first reading of the weights: that run took 137 s on the shared
+// 2-core machine with a slow disk.
 #define HOST_BASE_BYTES (48.0 * MIB)
 // CUDA context, cuBLASLt/cuDNN handles and workspaces on the device, and the driver's host side. The
 // device figure is the gap between nvidia-smi and the allocator's peak seen in cuda.md's H200 runs
