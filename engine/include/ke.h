@@ -364,6 +364,9 @@ struct ke_estimate {
 };
 
 const char * ke_verdict_name(enum ke_verdict v);    // "fits", "will stream", "cannot run"
+// The backend a name runs on: "cpu" or "cuda" (static strings; "auto" probes the GPU once, which may take
+// a moment: call it on a worker thread first). NULL counts as "cpu".
+const char * ke_backend_resolve(const char * name);
 // Describe a loaded model for ke_gen_estimate_desc (e.g. kept by a GUI beside its model path).
 void ke_model_describe(const ke_model_t * m, struct ke_model_desc * out);
 // Estimate a run of p on a described model. budget may be NULL (no device limit, MemAvailable).

@@ -2,6 +2,7 @@
 // a ke_generate run, from the sizes the engine allocates and a throughput model per backend, and a
 // verdict (fits / will stream / cannot run) with one suggestion.
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,17 +225,32 @@ static void fmt_mem(char * buf, size_t n, double gib)
     }
 }
 
-// Which backend the run takes: "cpu" or "cuda" (auto: cuda when its module loads).
-static bool uses_cuda(const char * name)
+static pthread_once_t g_auto_once = PTHREAD_ONCE_INIT;
+static bool g_auto_cuda;
+
+static void probe_auto(void)
+{
+    struct ke_backend * be = ke_backend_by_name("auto", NULL);
+    g_auto_cuda = be && strcmp(be->ops->name, "cpu") != 0;
+}
+
+const char * ke_backend_resolve(const char * name)
 {
     if (!name || !*name || strcmp(name, "cpu") == 0) {
-        return false;
+        return "cpu";
     }
     if (strcmp(name, "auto") == 0) {
-        struct ke_backend * be = ke_backend_by_name("auto", NULL);
-        return be && strcmp(be->ops->name, "cpu") != 0;
+        // the machine's answer does not change while the process runs: probe once
+        pthread_once(&g_auto_once, probe_auto);
+        return g_auto_cuda ? "cuda" : "cpu";
     }
-    return true;
+    return "cuda";
+}
+
+// Which backend the run takes (auto: cuda when its module loads).
+static bool uses_cuda(const char * name)
+{
+    return strcmp(ke_backend_resolve(name), "cuda") == 0;
 }
 
 enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct ke_gen_params * p,
