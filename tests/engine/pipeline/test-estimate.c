@@ -212,6 +212,19 @@ test_device_budget (void)
   g_assert_cmpint (ke_gen_estimate_desc (&empty, &p, &b, &e, &err), ==, KE_STATUS_INVALID);
 }
 
+/* Backend names resolve to where a run goes; "auto" is the same answer every time. */
+static void
+test_backend_resolve (void)
+{
+  g_assert_cmpstr (ke_backend_resolve (NULL), ==, "cpu");
+  g_assert_cmpstr (ke_backend_resolve (""), ==, "cpu");
+  g_assert_cmpstr (ke_backend_resolve ("cpu"), ==, "cpu");
+  g_assert_cmpstr (ke_backend_resolve ("cuda"), ==, "cuda");
+  const char *a = ke_backend_resolve ("auto");
+  g_assert_true (g_str_equal (a, "cpu") || g_str_equal (a, "cuda"));
+  g_assert_cmpstr (ke_backend_resolve ("auto"), ==, a);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -221,5 +234,6 @@ main (int argc, char **argv)
   g_test_add_func ("/estimate/monotonic", test_monotonic);
   g_test_add_func ("/estimate/host-budget", test_host_budget);
   g_test_add_func ("/estimate/device-budget", test_device_budget);
+  g_test_add_func ("/estimate/backend-resolve", test_backend_resolve);
   return g_test_run ();
 }
