@@ -92,6 +92,7 @@ usage (FILE *f)
            "  --cache MODE[:T]    step caching: easy (EasyCache), tea (TeaCache) or mag (MagCache), threshold T\n"
            "                      (default: the mode's, 0 measures but never skips), off; the run reports the\n"
            "                      DiT forwards skipped\n"
+           "  --dry-run           print the pre-flight estimate (memory, time, whether it fits) and exit\n"
            "The tiny model (--model tiny) has random weights: its videos are noise, for tests and demos.\n");
 }
 
@@ -164,6 +165,50 @@ abort_cb (void *user_data)
   return interrupted >= 2 ? 1 : interrupted == 1 ? 2 : 0;
 }
 
+/* The pre-flight estimate: the whole report (--dry-run) or one line before a run. */
+static bool
+print_estimate (ke_model_t                 *m,
+                const struct ke_gen_params *p,
+                bool                        full)
+{
+  /* the device budget of --vram (0: no limit given) */
+  struct ke_mem_budget budget = { p->vram_gib, 0 };
+  struct ke_estimate e;
+  struct ke_error err = { 0 };
+  int w = 0, h = 0, f = 0;
+
+  if (ke_gen_estimate (m, p, &budget, &e, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-cli generate: estimate: %s\n", err.msg);
+      return false;
+    }
+  if (!full)
+    {
+      fprintf (stderr, "pre-flight: %s%s%s\n", e.summary, e.suggestion[0] ? "; " : "", e.suggestion);
+      return true;
+    }
+  ke_gen_output_size (p->task, p->width, p->height, p->n_frames, p->image ? p->image->width : 0,
+                      p->image ? p->image->height : 0, &w, &h, &f);
+  printf ("pre-flight estimate: %s, %dx%d, %d frames, %d steps (%d DiT forwards), %s backend, %s\n",
+          ke_model_name (m), w, h, f, p->steps, e.n_forwards, e.backend,
+          p->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+  printf ("  verdict        %s\n", ke_verdict_name (e.verdict));
+  if (strcmp (e.backend, "cpu") != 0)
+    {
+      printf ("  device peak    %.2f GiB (DiT weights %.2f GiB)", e.device_gib, e.device_weights_gib);
+      if (e.device_budget_gib > 0)
+        printf (", budget %.2f GiB", e.device_budget_gib);
+      printf ("\n");
+    }
+  printf ("  RAM peak       %.2f GiB, %.2f GiB available\n", e.host_gib, e.host_budget_gib);
+  printf ("  time           %.0f s: text %.1f s, %d steps x %.2f s, decode %.1f s\n", e.total_s, e.text_s, p->steps,
+          e.step_s, e.decode_s);
+  printf ("  summary        %s\n", e.summary);
+  if (e.suggestion[0])
+    printf ("  suggestion     %s\n", e.suggestion);
+  return true;
+}
+
 enum
 {
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
@@ -177,6 +222,8 @@ enum
   OPT_DECODE, OPT_PREVIEW, OPT_TAEHV,
   /* few-step presets and step caching */
   OPT_PRESET, OPT_CACHE,
+  /* pre-flight estimate */
+  OPT_DRY_RUN,
 };
 
 static const struct option generate_options[] = {
@@ -213,6 +260,8 @@ static const struct option generate_options[] = {
   /* few-step presets and step caching */
   { "preset", required_argument, NULL, OPT_PRESET },
   { "cache", required_argument, NULL, OPT_CACHE },
+  /* pre-flight estimate */
+  { "dry-run", no_argument, NULL, OPT_DRY_RUN },
   { NULL, 0, NULL, 0 },
 };
 
@@ -228,12 +277,12 @@ kinora_cli_generate (int argc, char **argv)
   int64_t seed = -1;
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
   enum ke_precision precision_id = KE_PRECISION_BF16;
-  int quiet = 0;
   double vram = 0;   /* device memory budget */
   /* TAEHV draft decode and previews */
   enum ke_decoder decoder = KE_DECODER_VAE;
   enum ke_preview_source preview_source = KE_PREVIEW_LATENT;
   const char *taehv = NULL;
+  int quiet = 0, dry_run = 0;
   int c;
   /* few-step presets and step caching */
   const char *preset = NULL;
@@ -364,6 +413,7 @@ kinora_cli_generate (int argc, char **argv)
             }
           break;
         case OPT_TAEHV: taehv = optarg; break;
+        case OPT_DRY_RUN: dry_run = 1; break;
         case OPT_FROM:
 #ifdef KINORA_HAVE_EXPORT
           {
@@ -446,7 +496,7 @@ kinora_cli_generate (int argc, char **argv)
     }
   if (optind < argc)
     return kinora_arg_usage_error (cmd, 0, argc, argv, generate_options);
-  if (model == NULL || out == NULL || (prompt == NULL && decode_latent == NULL))
+  if (model == NULL || (!dry_run && (out == NULL || (prompt == NULL && decode_latent == NULL))))
     {
       fprintf (stderr, "%s: --model, -o and --prompt (or --decode-latent) are required (see --help)\n", cmd);
       return 2;
@@ -454,14 +504,17 @@ kinora_cli_generate (int argc, char **argv)
 #ifdef KINORA_HAVE_EXPORT
   KinoraExportFormat format;
   g_autoptr (GError) gerr = NULL;
-  if (!kinora_export_format_from_path (out, &format, &gerr) || !kinora_export_check_target (out, &gerr))
+  if (!dry_run && (!kinora_export_format_from_path (out, &format, &gerr) || !kinora_export_check_target (out, &gerr)))
     {
       fprintf (stderr, "kinora-cli generate: %s\n", gerr->message);
       return 2;
     }
 #else
-  fprintf (stderr, "kinora-cli generate: this build has no video export (GStreamer/libpng missing)\n");
-  return 1;
+  if (!dry_run)
+    {
+      fprintf (stderr, "kinora-cli generate: this build has no video export (GStreamer/libpng missing)\n");
+      return 1;
+    }
 #endif
 
   if (ke_model_open (&m, model, &err) != KE_STATUS_OK)
@@ -564,6 +617,14 @@ kinora_cli_generate (int argc, char **argv)
   p.user_data = &bar;
   signal (SIGINT, on_sigint);
   ke_log_set (log_to_stderr, NULL);
+
+  if (dry_run)
+    {
+      rc = print_estimate (m, &p, true) ? 0 : 1;
+      goto out;
+    }
+  if (!quiet && !decode_latent)
+    print_estimate (m, &p, false);
 
   enum ke_status st;
   if (decode_latent)

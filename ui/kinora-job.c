@@ -433,7 +433,10 @@ load_thread (GTask        *task,
   info->task = ke_model_task (model);
   info->is_random = ke_model_is_random (model);
   info->name = g_strdup (ke_model_name (model));
+  ke_model_describe (model, &info->desc);
   g_mutex_unlock (&model_lock);
+  /* probe the GPU here, off the main thread, so that the window's estimate never waits for it */
+  ke_backend_resolve ("auto");
 
   g_task_return_pointer (task, info, (GDestroyNotify) kinora_model_info_free);
 }

@@ -41,6 +41,7 @@ typedef struct
   enum ke_task task;
   gboolean     is_random;
   char        *name;
+  struct ke_model_desc desc;   /* for the pre-flight estimate */
 } KinoraModelInfo;
 
 void kinora_model_info_free (KinoraModelInfo *info);

@@ -61,6 +61,7 @@ struct _KinoraWindow
   GtkWidget           *generate_button;
   GtkWidget           *cancel_button;
   GtkWidget           *keep_button;
+  GtkLabel            *estimate_label;
   AdwStatusPage       *ready_page;
   KinoraHistoryView   *history_view;
   /* the speed-ups: LoRAs, the few-step preset, the step cache (kinora-window-speed.c) */
@@ -100,6 +101,8 @@ struct _KinoraWindow
   GPtrArray    *loras;          /* KinoraLoraEntry, in the order of lora_row */
   KinoraParams *before_fast;    /* the sampling values from before Fast was switched on, or NULL */
   gboolean      fast_syncing;   /* the Fast switch follows the solver */
+  struct ke_model_desc model_desc; /* the loaded model, for the pre-flight estimate */
+  gboolean     have_model_desc;
 };
 
 /* One LoRA of the list (kinora-window-speed.c): an expander row with its switch, file and strengths */
@@ -150,6 +153,9 @@ void _kinora_window_remove_lora        (KinoraWindow      *self,
                                         KinoraLoraEntry   *entry);
 /* The GSettings key of the TAEHV weights for a task's latents (taew2_2 for TI2V-5B, taew2_1 for A14B) */
 const char *_kinora_window_taehv_key   (enum ke_task       task);
+/* kinora-window-estimate.c: the pre-flight estimate under the Generate button */
+void _kinora_window_estimate_init      (KinoraWindow      *self);
+void _kinora_window_update_estimate    (KinoraWindow      *self);
 
 /* kinora-window-sampling.c: the sliders, their spin buttons and the scroll guard */
 void _kinora_window_sampling_init      (KinoraWindow      *self);

@@ -281,8 +281,11 @@ load_model_cb (GObject      *source,
     }
   self->loaded_random = info->is_random;
   self->model_is_random = info->is_random;
+  self->model_desc = info->desc;
+  self->have_model_desc = TRUE;
   update_task_controls (self);
   _kinora_window_update_actions (self);
+  _kinora_window_update_estimate (self);
 }
 
 void
@@ -318,10 +321,12 @@ _kinora_window_select_model (KinoraWindow *self,
   self->load_cancellable = g_cancellable_new ();
   job = kinora_job_new_load (path);
   kinora_job_run_async (job, self->load_cancellable, load_model_cb, g_object_ref (self));
+  self->have_model_desc = FALSE;
 
   update_task_controls (self);
   update_output_page (self);
   _kinora_window_update_actions (self);
+  _kinora_window_update_estimate (self);
 }
 
 static void
@@ -682,6 +687,7 @@ kinora_window_class_init (KinoraWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, seed_spin);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, seed_lock);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, steps_spin);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, estimate_label);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_spin);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_high_spin);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, shift_spin);
@@ -782,6 +788,7 @@ kinora_window_init (KinoraWindow *self)
                             G_CALLBACK (prompt_changed_cb), self);
 
   _kinora_window_reset_defaults (self);
+  _kinora_window_estimate_init (self);  /* kinora-window-estimate.c */
 
   /* the last model, if it is still there; with no real model installed nothing is chosen,
    * and the window explains how to get one */

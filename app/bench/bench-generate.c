@@ -192,7 +192,7 @@ kinora_bench_generate (int argc, char **argv)
   if (layers > 0)
     c.num_layers = layers;
 
-  struct ke_random_opts ro = { KE_DTYPE_BF16, true, true };
+  struct ke_random_opts ro = { KE_DTYPE_BF16, true, true, false };
   struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
   struct ke_error err = { 0 };
   const int two_experts = z == 16;

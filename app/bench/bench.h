@@ -10,6 +10,7 @@ int kinora_bench_vae (int argc, char **argv, int version);
 int kinora_bench_generate (int argc, char **argv);
 int kinora_bench_write_gguf (int argc, char **argv);
 int kinora_bench_taehv (int argc, char **argv);
+int kinora_bench_write_weights (int argc, char **argv);
 
 /* Helpers (main-bench.c). */
 double bench_now (void);                 /* monotonic seconds */

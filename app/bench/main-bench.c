@@ -97,7 +97,8 @@ usage (FILE *f)
            "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N] [--vram GiB]\n"
            "  taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
-           "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n");
+           "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"
+           "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n");
 }
 
 int
@@ -105,7 +106,7 @@ main (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode, generate or taehv "
+      fprintf (stderr, "kinora-bench: name a benchmark: dit, gemm, t5, vae22-decode, vae21-decode, generate, taehv, write-gguf or write-weights "
                        "(see --help)\n");
       return 2;
     }
@@ -126,6 +127,8 @@ main (int argc, char **argv)
     return kinora_bench_write_gguf (argc - 1, argv + 1);
   if (strcmp (w, "taehv") == 0)
     return kinora_bench_taehv (argc - 1, argv + 1);
+  if (strcmp (w, "write-weights") == 0)
+    return kinora_bench_write_weights (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

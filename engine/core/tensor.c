@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include "error.h"
+#include "pages.h"
 #include "tensor.h"
 
 static const struct {
@@ -427,6 +428,7 @@ void ke_tset_free(struct ke_tensor_set * s)
     }
     for (int i = 0; i < s->n_owned; i++) {
         if (s->owned[i].len) {
+            ke_pages_unregister(s->owned[i].addr);
             munmap(s->owned[i].addr, s->owned[i].len);
         } else {
             free(s->owned[i].addr);
@@ -540,7 +542,22 @@ int ke_tset_own_malloc(struct ke_tensor_set * s, void * p)
 
 int ke_tset_own_mmap(struct ke_tensor_set * s, void * addr, size_t len)
 {
-    return own(s, addr, len ? len : 1);
+    if (own(s, addr, len ? len : 1) < 0) {
+        return -1;
+    }
+    ke_pages_register(addr, len ? len : 1);
+    return 0;
+}
+
+size_t ke_tset_release_pages(const struct ke_tensor_set * s)
+{
+    size_t n = 0;
+    for (int i = 0; s && i < s->n_owned; i++) {
+        if (s->owned[i].len) {
+            n += ke_pages_release(s->owned[i].addr, s->owned[i].len);
+        }
+    }
+    return n;
 }
 
 int ke_tset_set_meta(struct ke_tensor_set * s, const char * key, const char * value)

@@ -374,6 +374,77 @@ struct ke_gen_params ke_model_params_default(const ke_model_t * m);
 enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double fps, struct ke_video ** out,
                                       struct ke_error * err);
 
+// @@ section: pre-flight estimate
+// --- what a run will need, before it starts ---------------------------------------------------------
+// Peak device memory, peak resident host memory (RSS) and time of a ke_generate run, from the sizes the
+// engine really allocates (weights as stored in the model's files, the DiT's activation buffers and text
+// contexts, the VAE decoder's caches and tile plan, the output video) and a throughput model per backend
+// whose constants, and where they were measured, are listed in engine/pipeline/estimate.c. Arithmetic
+// only (no allocation, no device call): cheap enough for a GUI to call on every change of a setting.
+
+// What the estimate needs to know about a model (ke_model_describe); plain data, copy it freely.
+struct ke_model_desc {
+    enum ke_task task;
+    bool tiny;                      // the tiny test model (always exact fp32 on the CPU)
+    int n_experts;                  // 1, or 2 for A14B (one resident at a time)
+    // DiT shape (config.json names)
+    int dim, ffn_dim, freq_dim, num_heads, num_layers, in_dim, out_dim, text_len, text_dim;
+    int patch_t, patch_h, patch_w;
+    double dit_bytes;               // one expert's weights as stored (the larger expert)
+    double dit_params;              // its elements
+    double dit_narrow_params;       // elements of its matrices not stored in bf16 (a bf16 copy on the fast CPU path)
+    double dit_narrow_bytes;        // their bytes as stored
+    double dit_block_bytes;         // one transformer block's weights as stored (streaming unit)
+    double t5_bytes;                // text encoder weights read in full (the token embedding excluded: rows only)
+    double t5_params;               // their elements
+    double t5_narrow_params;        // matrices not stored in bf16 and converted by a fast encoder
+    int vae_scale, vae_z;           // pixels per latent pixel (8 or 16), latent channels
+    double vae_bytes;               // VAE weights as stored
+    double vae_params;
+    double vae_cache_px, vae_act_px; // decoder bytes per latent pixel: f32 caches, largest activation
+};
+
+enum ke_verdict {
+    KE_VERDICT_FITS = 0,            // runs within both budgets
+    KE_VERDICT_STREAMS,             // the DiT weights exceed the device budget: blocks stream from host memory
+    KE_VERDICT_CANNOT_RUN,          // too large even so (the suggestion says what to change)
+};
+
+struct ke_mem_budget {
+    double device_gib;              // device memory the run may use (0: not limited; a CPU run ignores it)
+    double host_gib;                // host memory (0: MemAvailable of /proc/meminfo)
+};
+
+struct ke_estimate {
+    enum ke_verdict verdict;
+    const char * backend;           // "cpu" or "cuda" (static)
+    double device_gib;              // peak device memory (0 on the CPU)
+    double device_weights_gib;      // DiT weights on the device (one expert)
+    double host_gib;                // peak resident host memory
+    double device_budget_gib;       // the budgets judged against (device: 0 when not limited)
+    double host_budget_gib;
+    int n_forwards;                 // DiT forwards (2 a step: guidance runs both passes)
+    double text_s, step_s, decode_s, total_s;   // seconds: T5, one step, VAE decode, the whole run
+    char summary[192];              // one line, e.g. "fits: 12.6 GiB GPU, 14.2 GiB RAM, about 2 min 10 s"
+    char suggestion[192];           // one line: what to change ("" when it fits)
+};
+
+const char * ke_verdict_name(enum ke_verdict v);    // "fits", "will stream", "cannot run"
+// The backend a name runs on: "cpu" or "cuda" (static strings; "auto" probes the GPU once, which may take
+// a moment: call it on a worker thread first). NULL counts as "cpu".
+const char * ke_backend_resolve(const char * name);
+// Describe a loaded model for ke_gen_estimate_desc (e.g. kept by a GUI beside its model path).
+void ke_model_describe(const ke_model_t * m, struct ke_model_desc * out);
+// Estimate a run of p on a described model. budget may be NULL (no device limit, MemAvailable).
+// The backend is p->backend ("auto" counts as "cuda" when the CUDA module loads). KE_STATUS_INVALID for
+// parameters ke_gen_params_validate refuses.
+enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct ke_gen_params * p,
+                                    const struct ke_mem_budget * budget, struct ke_estimate * out,
+                                    struct ke_error * err);
+// The same for a loaded model.
+enum ke_status ke_gen_estimate(const ke_model_t * m, const struct ke_gen_params * p,
+                               const struct ke_mem_budget * budget, struct ke_estimate * out, struct ke_error * err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "core/error.h"
 #include "models/common/lora.h"
+#include "core/pages.h"
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
 #include "models/vae/taehv.h"
@@ -197,6 +198,8 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             release_expert(g, other);
             ke_dit_free(m->dit[other]);
             m->dit[other] = NULL;
+            // and its mapped weights leave the resident set: peak RSS holds one expert, not two
+            ke_tset_release_pages(m->dit_w[other]);
         }
         // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
         const bool high = m->n_experts == 2 && slot == 1;
@@ -223,6 +226,10 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             free(m->dit_lora_key[slot]);
             m->dit_lora_key[slot] = key;
             key = NULL;
+            if (g->be != ke_backend_cpu() && g->be != ke_backend_cpu_fast()) {
+                // uploaded: a device backend reads its own copy, not the mapped file
+                ke_tset_release_pages(m->dit_w[slot]);
+            }
         }
         free(key);
         g->ex[slot].dit = m->dit[slot];
@@ -561,6 +568,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         goto done;
     }
     progress(&g, KE_STAGE_TEXT, 2, 2);
+    // the encoder's mapped weights are not read again in this run (the next one faults them back in
+    // from the page cache): they need not sit beside the DiT's
+    ke_tset_release_pages(m->te ? ke_text_encoder_weights(m->te) : m->t5_w);
     if (poll_abort(&g) == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
@@ -622,6 +632,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     g.cache_skipped = sa.forwards_skipped;
     release_expert(&g, 0);
     release_expert(&g, 1);
+    // the DiT stays built for the next run, but its mapped weights need not be resident while decoding
+    ke_tset_release_pages(m->dit_w[0]);
+    ke_tset_release_pages(m->dit_w[1]);
     if (p->save_latent_path && *p->save_latent_path) {
         int64_t shape[4] = { z, T, lh, lw };
         if ((st = save_latent(&g, x, shape, seed, sa.steps_done, err)) != KE_STATUS_OK) {
@@ -654,6 +667,11 @@ done:
     free(x);
     ke_cond_free(&cond);
     ke_lora_files_free(g.lora_files, p->n_loras);
+    if (st == KE_STATUS_NOMEM && err && !strstr(err->msg, "; try ")) {
+        // what to change, as the pre-flight estimate would say
+        const size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof(err->msg) - l, "; try a smaller size or fewer frames, or a quantized model");
+    }
     return st;
 }
 

@@ -18,6 +18,7 @@ struct ke_random_opts {
     int type;               // enum ke_dtype: F32 or BF16
     bool share_blocks;
     bool zero_embedding;
+    bool shapes_only;       // tensors without data (NULL): names, shapes and dtype for a streaming writer
 };
 enum ke_status ke_random_dit_weights(struct ke_tensor_set ** out, const struct ke_dit_config * c,
                                      const struct ke_random_opts * o, struct ke_error * err);

@@ -34,7 +34,7 @@ static uint64_t name_hash(const char * s)
 // How random weights are made: the tiny model uses float32 and mt19937 normals; the benchmark's
 // full-size models use bf16, a fast uniform generator of the same variance, and may let every block
 // reuse block 0's tensors (same compute, a fraction of the memory).
-static const struct ke_random_opts tiny_opts = { KE_DTYPE_F32, false, false };
+static const struct ke_random_opts tiny_opts = { KE_DTYPE_F32, false, false, false };
 static _Thread_local const struct ke_random_opts * g_opts = &tiny_opts;
 
 static void fill_fast(float * p, int64_t n, uint64_t seed)
@@ -70,6 +70,10 @@ static enum ke_status add(struct ke_tensor_set * s, const char * name, int nd, c
         }
     }
     const enum ke_dtype type = o->type;
+    if (o->shapes_only) {
+        // names, shapes and dtype only (a writer streams the data itself)
+        return ke_tset_add(s, name, type, nd, shape, NULL, err) ? KE_STATUS_OK : KE_STATUS_NOMEM;
+    }
     const size_t es = ke_dtype_size(type);
     void * mem = (kind == INIT_EMBED && o->zero_embedding) ? calloc((size_t) n, es) : malloc((size_t) n * es);
     if (!mem || ke_tset_own_malloc(s, mem) != 0) {

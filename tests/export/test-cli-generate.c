@@ -41,6 +41,51 @@ run_cli (char **err_out, const char *const *args)
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+/* --dry-run prints the pre-flight report and exits 0 without sampling or writing; a normal run prints the
+ * estimate's one line first. */
+static void
+test_dry_run (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("kinora-cli-XXXXXX", NULL);
+  g_autofree char *out = g_build_filename (dir, "fox.mp4", NULL);
+  g_autofree char *so = NULL, *se = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = -1;
+  const char *argv[] = { g_getenv ("KINORA_CLI"), "generate", "--model", "tiny", "--dry-run", "--size", "96x64",
+                         "--frames", "9", "--steps", "3", "-o", out, NULL };
+  g_assert_nonnull (argv[0]);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se, &status, &error));
+  g_test_message ("stdout: %s\nstderr: %s", so, se);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_nonnull (strstr (so, "pre-flight estimate: "));
+  g_assert_nonnull (strstr (so, "96x64, 9 frames, 3 steps (6 DiT forwards)"));
+  g_assert_nonnull (strstr (so, "verdict        fits"));
+  g_assert_nonnull (strstr (so, "RAM peak"));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+
+  /* frames the engine refuses: the estimate says why, exit 1 */
+  g_clear_pointer (&so, g_free);
+  g_clear_pointer (&se, g_free);
+  argv[8] = "6";
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se, &status, &error));
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 1);
+  g_assert_nonnull (strstr (se, "estimate: "));
+
+  /* a normal run: one pre-flight line before it starts */
+  g_clear_pointer (&so, g_free);
+  g_clear_pointer (&se, g_free);
+  const char *run[] = { argv[0], "generate", "--model", "tiny", "--prompt", "a fox", "--size", "96x64", "--frames",
+                        "5", "--steps", "1", "-o", out, NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) run, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se, &status, &error));
+  g_test_message ("stderr: %s", se);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_nonnull (strstr (se, "pre-flight: fits: "));
+  g_autofree char *side = g_strdup_printf ("%s.json", out);
+  g_remove (side);
+  g_remove (out);
+  g_rmdir (dir);
+}
+
 static void
 test_tiny_mp4 (void)
 {
@@ -181,6 +226,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cli-generate/tiny-mp4", test_tiny_mp4);
+  g_test_add_func ("/cli-generate/dry-run", test_dry_run);
   g_test_add_func ("/cli-generate/bad-frames", test_bad_frames);
   g_test_add_func ("/cli-generate/bad-size", test_bad_size);
   g_test_add_func ("/cli-generate/unreadable-image", test_unreadable_image);

@@ -11,6 +11,7 @@
 
 #include "backends/cpu/cpu-impl.h"
 #include "core/error.h"
+#include "core/pages.h"
 #include "core/threadpool.h"
 
 struct ke_conv_prep {
@@ -71,6 +72,8 @@ int ke_cpu_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
         }
         ke_convert_to_f32(p->w_own, c->w->data, c->w->type, c->w->scale, (size_t) (c->c_out * K));
         p->w = p->w_own;
+        // only the f32 copy is read from now on: the stored weight's mapped pages leave the resident set
+        ke_pages_release(c->w->data, (size_t) (c->c_out * K) * ke_dtype_size(c->w->type));
     }
     if (c->b) {
         p->bias = malloc((size_t) c->c_out * sizeof(float));

@@ -16,6 +16,7 @@
 #include "backends/cpu/cpu-impl.h"
 #include "backends/cpu/cpu-simd.h"
 #include "core/error.h"
+#include "core/pages.h"
 #include "core/threadpool.h"
 
 #ifdef KE_HAVE_DNNL
@@ -510,6 +511,9 @@ static int prepare_fast(struct ke_linear * l)
         }
         free(tmp);
         d->w = d->w_bf16;
+        // Only the copy is read from now on: the stored (f32, f16, fp8) weight's mapped pages leave the
+        // resident set, so a checkpoint in f32 costs its bf16 copy, not the copy plus twice as much file.
+        ke_pages_release(l->w->data, n * es);
     }
     if (l->b) {
         d->bias = malloc((size_t) l->n_out * sizeof(float));

@@ -619,6 +619,20 @@ static void prefetch_block(struct ke_dit * d, int i)
     }
 }
 
+size_t ke_dit_activation_bytes(const struct ke_dit_config * c, int F, int H, int W, int n_unique_t, size_t xbuf_elem)
+{
+    size_t sizes[N_ARENA], elem[N_ARENA];
+    const int64_t L = (int64_t) F * (H / c->patch_h) * (W / c->patch_w);
+    return arena_plan(c, F, H, W, n_unique_t, xbuf_elem, L, sizes, elem);
+}
+
+size_t ke_dit_context_bytes(const struct ke_dit_config * c, size_t xbuf_elem)
+{
+    // every block's cross-attention K and V (text_len, dim) as ke_xbuf, plus the embedded text (f32)
+    const size_t td = (size_t) c->text_len * (size_t) c->dim;
+    return 2 * (size_t) c->num_layers * td * xbuf_elem + td * sizeof(float);
+}
+
 enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
                               const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
                               const float * t_in, int n_t, float * out,

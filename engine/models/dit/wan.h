@@ -94,6 +94,11 @@ void ke_dit_set_residual(struct ke_dit * d, struct ke_dit_residual * r);
 void ke_dit_residual_free(struct ke_dit_residual * r);
 // The time embedding e (dim floats, host) of one timestep: time_embedding(sinusoid(t)) as in the forward.
 enum ke_status ke_dit_time_embedding(struct ke_dit * d, float t, float * e_out, struct ke_error * err);
+// Bytes of the activation buffers one forward allocates on its backend at this latent size (n_unique_t:
+// distinct timestep values, 2 for TI2V with an image frame), and of one text context (ke_dit_context_new);
+// xbuf_elem: the backend's ops.xbuf_elem. The pre-flight estimate reads these.
+size_t ke_dit_activation_bytes(const struct ke_dit_config * c, int F, int H, int W, int n_unique_t, size_t xbuf_elem);
+size_t ke_dit_context_bytes(const struct ke_dit_config * c, size_t xbuf_elem);
 
 // FLOPs of one forward at this latent size (2 per multiply-add), for benchmarks.
 double ke_dit_forward_flops(const struct ke_dit_config * cfg, int F, int H, int W, bool with_context);

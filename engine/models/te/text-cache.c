@@ -362,3 +362,13 @@ enum ke_status ke_text_encode_prompt(ke_text_encoder_t * e, const ke_tokenizer_t
     }
     return st;
 }
+
+const struct ke_tensor_set * ke_text_encoder_weights(const ke_text_encoder_t * enc)
+{
+    return enc ? enc->w : NULL;
+}
+
+const struct ke_umt5 * ke_text_encoder_model(const ke_text_encoder_t * enc)
+{
+    return enc ? enc->m : NULL;
+}

@@ -78,3 +78,7 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
 
 // FLOPs of one encode of L tokens (2 per multiply-add; for benchmarks).
 double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L);
+
+// The weights and the model behind a text encoder (text-cache.c), for the pre-flight estimate; borrowed.
+const struct ke_tensor_set * ke_text_encoder_weights(const ke_text_encoder_t * enc);
+const struct ke_umt5 * ke_text_encoder_model(const ke_text_encoder_t * enc);

@@ -321,17 +321,24 @@ static void plan(const struct ke_vae * v, bool enc, int lat_h, int lat_w, int * 
     } else {
         dec_costs(v, &cache_px, &act_px);
     }
+    ke_vae_tile_need(cache_px, act_px, v->mem_budget, ov, lat_h, lat_w, tile, overlap);
+}
+
+double ke_vae_tile_need(double cache_px, double act_px, double budget, int ov, int lat_h, int lat_w, int * tile,
+                        int * overlap)
+{
+    const int big = lat_h > lat_w ? lat_h : lat_w;
     // the largest tile that fits; when none does, the one needing least (caches grow with the overlap)
     double best = 0;
-    for (int t = big; t >= 2 * ov + 2; t--) {
+    for (int t = big; t >= 2 * ov + 2 || t == big; t--) {
         const int o = t >= big ? 0 : ov;
         const int ny = n_tiles_1d(lat_h, t, o), nx = n_tiles_1d(lat_w, t, o);
         const int th = t < lat_h ? t : lat_h, tw = t < lat_w ? t : lat_w;
         const double need = cache_px * ny * nx * th * tw + act_px * th * tw + 64.0 * (1 << 20);
-        if (need <= v->mem_budget) {
+        if (budget <= 0 || need <= budget) {
             *tile = t;
             *overlap = o;
-            return;
+            return need;
         }
         if (best == 0 || need < best) {
             best = need;
@@ -339,6 +346,14 @@ static void plan(const struct ke_vae * v, bool enc, int lat_h, int lat_w, int * 
             *overlap = o;
         }
     }
+    return best;
+}
+
+void ke_vae_decode_costs(const struct ke_vae * v, double * cache_px_f32, double * act_px)
+{
+    double cache;
+    dec_costs(v, &cache, act_px);
+    *cache_px_f32 = v->bf16_cache ? 2.0 * cache : cache;
 }
 
 void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap)

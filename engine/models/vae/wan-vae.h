@@ -137,5 +137,11 @@ enum ke_status ke_vae_decode_opts(struct ke_vae * v, float * video, const float 
                                   struct ke_error * err);
 // Tile plan for a decode: tile size and overlap in latent pixels (tile >= max(h, w): untiled).
 void ke_vae_tile_plan(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap);
+// Bytes a decode needs for the tile plan of a budget (0: untiled) given the decoder's costs per latent
+// pixel (caches, largest activation); ov: overlap of neighbouring tiles. Sets the chosen tile and overlap.
+double ke_vae_tile_need(double cache_px, double act_px, double budget, int ov, int lat_h, int lat_w, int * tile,
+                        int * overlap);
+// The decoder's costs per latent pixel: caches as f32 (half that with bf16 caches) and activations.
+void ke_vae_decode_costs(const struct ke_vae * v, double * cache_px_f32, double * act_px);
 // The same for an encode (the same budget and forced tile settings).
 void ke_vae_tile_plan_encode(const struct ke_vae * v, int lat_h, int lat_w, int * tile, int * overlap);

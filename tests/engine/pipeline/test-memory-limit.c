@@ -111,6 +111,8 @@ limit_then_smaller (void)
   g_assert_null (big);
   g_assert_nonnull (strstr (err.msg, "out of memory for"));
   g_assert_true (strstr (err.msg, "bytes") != NULL || strstr (err.msg, "MiB") != NULL);
+  /* and what to change */
+  g_assert_nonnull (strstr (err.msg, "try a smaller size or fewer frames"));
 
   memset (&err, 0, sizeof err);
   st = ke_generate (m, &small, &b, &err);

@@ -56,7 +56,7 @@ test_layouts (void)
 static void
 test_shared_bf16 (void)
 {
-  struct ke_random_opts o = { KE_DTYPE_BF16, true, true };
+  struct ke_random_opts o = { KE_DTYPE_BF16, true, true, false };
   struct ke_tensor_set *s = NULL;
   g_assert_cmpint (ke_random_t5_weights (&s, 1000, 64, 128, 4, 3, &o, NULL), ==, KE_STATUS_OK);
   const struct ke_tensor *a = ke_tset_get (s, "blocks.0.attn.q.weight");
