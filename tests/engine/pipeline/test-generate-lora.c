@@ -31,7 +31,7 @@ tiny_a14b (void)
   c.num_layers = 1;
   c.eps = 1e-6f;
   c.qk_norm = c.cross_attn_norm = true;
-  struct ke_random_opts o = { KE_DTYPE_F32, false, false };
+  struct ke_random_opts o = { KE_DTYPE_F32, false, false, false };
   struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
   struct ke_error err = { 0 };
   ke_model_t *m = NULL;
