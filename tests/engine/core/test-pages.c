@@ -90,6 +90,7 @@ test_release (void)
   volatile unsigned sum = 0;
   for (size_t i = 0; i < n; i += 64)
     sum += ((const unsigned char *) w->data)[i];
+  g_test_message ("touched %zu bytes (checksum %u)", n, sum);
   size_t before = ke_pages_rss ();
   size_t released = ke_pages_release (w->data, n);
   size_t after = ke_pages_rss ();
