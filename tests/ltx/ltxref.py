@@ -1,0 +1,89 @@
+"""Shared set-up for the LTX-Video fixture generators (tests/ltx/gen_*.py).
+
+The official code runs unmodified: `ltx_video` (Lightricks/LTX-Video) and the pieces of its
+dependencies it imports are taken from one folder given with --deps, laid out as
+
+    DEPS/ltx_video        Lightricks/LTX-Video   5260738e171955b66c0827f9af7e84d68fd1d919
+    DEPS/configs          (same checkout: the official YAML configs)
+    DEPS/diffusers        huggingface/diffusers  v0.31.0 (src/diffusers)
+    DEPS/huggingface_hub  huggingface/huggingface_hub v0.32.6 (src/huggingface_hub)
+    DEPS/einops           arogozhnikov/einops    v0.8.1
+
+(see README.md for the exact commits and `fetch-deps.sh` to make the folder). PyTorch is Debian's
+python3-torch. Shims, only for pieces missing from Debian 12 (listed in README.md):
+  * shims/safetensors: the `safetensors` package (not packaged in Debian 12), pure Python;
+  * F.scaled_dot_product_attention when the installed PyTorch predates it (Debian 12 has 1.13):
+    installed below as the textbook softmax(q k^T * scale + mask) v, exactly what PyTorch 2's
+    math backend computes on the CPU.
+"""
+import json
+import math
+import os
+import random
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+PINS = {
+    "ltx_video": "Lightricks/LTX-Video@5260738e171955b66c0827f9af7e84d68fd1d919",
+    "diffusers": "huggingface/diffusers@v0.31.0",
+    "huggingface_hub": "huggingface/huggingface_hub@v0.32.6",
+    "einops": "arogozhnikov/einops@v0.8.1",
+}
+
+
+def _sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    import torch
+
+    assert dropout_p == 0.0, "the fixtures never use attention dropout"
+    s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    w = torch.matmul(query, key.transpose(-2, -1)) * s
+    L, S = query.shape[-2], key.shape[-2]
+    if is_causal:
+        keep = torch.ones(L, S, dtype=torch.bool, device=query.device).tril()
+        w = w.masked_fill(~keep, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            w = w.masked_fill(~attn_mask, float("-inf"))
+        else:
+            w = w + attn_mask
+    return torch.matmul(torch.softmax(w, dim=-1), value)
+
+
+def setup(deps, threads=1):
+    """Make the official modules importable and the run deterministic. Returns torch."""
+    deps = os.path.abspath(deps)
+    for name in ("ltx_video", "diffusers", "huggingface_hub", "einops"):
+        if not os.path.isdir(os.path.join(deps, name)):
+            sys.exit(f"{deps}: no {name}/ folder (see tests/ltx/README.md)")
+    sys.path[:0] = [deps, os.path.join(HERE, "shims")]
+    import torch
+    import torch.nn.functional as F
+
+    if not hasattr(F, "scaled_dot_product_attention"):
+        F.scaled_dot_product_attention = _sdpa
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    return torch
+
+
+def seed_all(seed):
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def save(path, tensors, metadata=None):
+    """Write a safetensors file (keys sorted, so two runs give identical bytes)."""
+    from safetensors.torch import save_file
+
+    meta = dict(metadata or {})
+    for k, v in list(meta.items()):
+        if not isinstance(v, str):
+            meta[k] = json.dumps(v, sort_keys=True)
+    meta.setdefault("pins", json.dumps(PINS, sort_keys=True))
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, path, metadata=meta)
+    print(f"wrote {path} ({os.path.getsize(path)} bytes, {len(tensors)} tensors)")
