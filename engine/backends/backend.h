@@ -198,6 +198,11 @@ struct ke_backend_ops {
     void (*soft_clamp)(struct ke_backend * be, float * y, const float * x, float s, int64_t n);
     void (*clamp)(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n);
 
+    // --- LTX-Video transformer ops -----------------------------------------------------------
+
+    // --- LTX-Video VAE and latent upsampler ops ------------------------------------------------
+
+
     // --- optional (NULL when a backend has none) ----------------------------------------------
     // Memory, and time per op class since the last call while profiling is on; syncs first.
     void (*stats)(struct ke_backend * be, struct ke_backend_stats * st);

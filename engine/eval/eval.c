@@ -30,5 +30,12 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
     if (strcmp(what, "pipeline") == 0) {
         return ke_eval_pipeline(a, err);
     }
+
+    // LTX-Video transformer
+
+    // LTX-Video VAE and latent upsampler
+
+    // T5 v1.1 XXL (LTX-Video's text encoder)
+
     return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, taehv, scheduler, pipeline)", what);
 }

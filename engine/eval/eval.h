@@ -9,3 +9,10 @@ enum ke_status ke_eval_vae(const struct ke_eval_args * a, int version, struct ke
 enum ke_status ke_eval_scheduler(const struct ke_eval_args * a, struct ke_error * err);
 enum ke_status ke_eval_taehv(const struct ke_eval_args * a, struct ke_error * err);
 enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error * err);
+
+// LTX-Video transformer
+
+// LTX-Video VAE and latent upsampler
+
+// T5 v1.1 XXL
+
