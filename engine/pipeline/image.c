@@ -59,6 +59,13 @@ static enum ke_status read_png(FILE * f, const char * path, struct ke_rgb_image 
     }
     png_init_io(png, f);
     png_set_user_limits(png, KE_IMAGE_MAX_SIDE, KE_IMAGE_MAX_SIDE);
+    // libpng believes a chunk's declared length and allocates it before reading: a 150-byte file
+    // declaring a 2 GB tEXt chunk made it allocate and clear 2 GB. The ancillary chunks that hold
+    // variable-length data are of no use here (no text, profile or palette histogram is read), so they
+    // are skipped unread, which streams past them through a small buffer; the cap covers the rest.
+    static const png_byte skip[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0eXIf\0hIST\0pCAL\0sCAL\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skip, (int) (sizeof skip / 5));
+    png_set_chunk_malloc_max(png, 8u << 20);
     png_read_info(png, info);
     if ((uint64_t) png_get_image_width(png, info) * png_get_image_height(png, info) > KE_IMAGE_MAX_PIXELS) {
         png_uint_32 dw = png_get_image_width(png, info), dh = png_get_image_height(png, info);
