@@ -163,8 +163,9 @@ static enum ke_status need(const struct ke_tensor_set * s, const char * pfx, con
         return KE_STATUS_OK;
     }
     // the set's names are the official ones; say which key of the file was looked for
-    if (pfx && *pfx) {
-        ke_err_prefix(err, "(file key '%s%s') ", pfx, name);
+    if (err && pfx && *pfx) {
+        size_t l = strlen(err->msg);
+        snprintf(err->msg + l, sizeof(err->msg) - l, " (key '%s%s' in the file)", pfx, name);
     }
     return err ? err->code : KE_STATUS_MISSING;
 }
@@ -718,6 +719,7 @@ enum ke_status ke_ltx_checkpoint_open(struct ke_ltx_checkpoint ** out, const cha
             if (ups) {
                 st = open_upsampler(c, path, err);
                 c->layout = KE_LTX_LAYOUT_UPSAMPLER;
+                version_from_name(c, path);
             } else {
                 st = open_single(c, path, err);
             }
