@@ -544,8 +544,11 @@ static enum ke_status open_gguf(struct ke_ltx_checkpoint * c, const char * path,
     const char * arch = ke_tset_meta(s, "gguf.architecture");
     if (!arch || strcmp(arch, "ltxv") != 0) {
         const char * w = wan_tensor(s);
-        return ke_err(err, KE_STATUS_FORMAT, "%s: GGUF architecture '%s'%s%s%s: not an LTX-Video transformer (\"ltxv\")",
-                      path, arch ? arch : "(none)", w ? " (tensor '" : "", w ? w : "", w ? "')" : "");
+        if (!w) {
+            w = ke_tset_count(s) ? ke_tset_at(s, 0)->name : "(none)";
+        }
+        return ke_err(err, KE_STATUS_FORMAT, "%s: GGUF architecture '%s' (tensor '%s'): not an LTX-Video transformer "
+                      "(\"ltxv\")", path, arch ? arch : "(none)", w);
     }
     if ((st = new_part(c, KE_LTX_PART_TRANSFORMER, path, err)) != KE_STATUS_OK) {
         return st;

@@ -79,6 +79,7 @@ enum ke_status ke_ltx_config_parse(struct ke_ltx_config * out, const char * text
     if (!root || jerr != json_tokener_success || trailing || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
         return ke_err(err, KE_STATUS_FORMAT, "%s: metadata 'config' is not a JSON object (%s)", path,
+                      jerr == json_tokener_continue ? "the text ends inside it" :
                       jerr != json_tokener_success ? json_tokener_error_desc(jerr) :
                       trailing ? "text after the object" : "another JSON type");
     }

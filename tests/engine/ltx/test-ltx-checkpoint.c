@@ -398,7 +398,7 @@ test_gguf_file (void)
       ke_ltx_checkpoint_free (c);
     }
   /* architecture "wan": refused, naming the architecture */
-  expect_fail (path, NULL, 0, KE_STATUS_FORMAT, "'wan'", "ltxv");
+  expect_fail (path, NULL, 0, KE_STATUS_FORMAT, "'wan' (tensor 'patchify_proj.weight')", "ltxv");
   b_free (&b);
 }
 
