@@ -224,13 +224,22 @@ static enum ke_status check_transformer(const struct ke_tensor_set * s, const ch
             { "attn2.to_q.weight", 2, { inner, inner } }, { "attn2.to_k.weight", 2, { inner, cross } },
             { "attn2.to_v.weight", 2, { inner, cross } }, { "attn2.to_out.0.weight", 2, { inner, inner } },
             { "ff.net.0.proj.weight", 0, { 0, 0 } }, { "ff.net.2.weight", 0, { 0, 0 } },
-            { "scale_shift_table", 2, { 6, inner } },
+            { "scale_shift_table", 0, { 0, 0 } },
         };
         for (size_t k = 0; k < sizeof(blk) / sizeof(blk[0]); k++) {
             snprintf(n, sizeof(n), "transformer_blocks.%lld.%s", (long long) b, blk[k].name);
             if ((st = need(s, pfx, n, blk[k].nd, blk[k].s, err)) != KE_STATUS_OK) {
                 return st;
             }
+        }
+        // BasicTransformerBlock: 6 rows for adaptive_norm "single_scale_shift", 4 for "single_scale"
+        snprintf(n, sizeof(n), "transformer_blocks.%lld.scale_shift_table", (long long) b);
+        const struct ke_tensor * t = ke_tset_get(s, n);
+        if (t->n_dims != 2 || t->ne[0] != inner || (t->ne[1] != 6 && t->ne[1] != 4)) {
+            char sh[64];
+            return ke_err(err, KE_STATUS_SHAPE, "%s: tensor '%s%s' has shape %s, expected [6, %lld] (or [4, %lld])",
+                          ke_tset_path(s), pfx, n, ke_tensor_shape_str(t, sh, sizeof(sh)), (long long) inner,
+                          (long long) inner);
         }
     }
     snprintf(n, sizeof(n), "transformer_blocks.%lld.scale_shift_table", (long long) layers);

@@ -563,6 +563,14 @@ test_tensors_hostile (void)
   b_write (&b, path, "config", cfg, NULL);
   expect_fail (path, NULL, 0, KE_STATUS_SHAPE, "patchify_proj.weight", "[8, 5]");
   b_free (&b);
+  /* a block's modulation table of neither 6 nor 4 rows */
+  add_transformer (&b, "model.diffusion_model.", LAYERS, KE_DTYPE_BF16, FALSE);
+  add_vae (&b, "vae.", FALSE);
+  b_remove (&b, "model.diffusion_model.transformer_blocks.1.scale_shift_table");
+  b_add (&b, "model.diffusion_model.transformer_blocks.1.scale_shift_table", KE_DTYPE_F32, 2, 5, INNER);
+  b_write (&b, path, "config", cfg, NULL);
+  expect_fail (path, NULL, 0, KE_STATUS_SHAPE, "model.diffusion_model.transformer_blocks.1.scale_shift_table", "[5, 8]");
+  b_free (&b);
   /* a VAE tensor missing */
   add_transformer (&b, "model.diffusion_model.", LAYERS, KE_DTYPE_BF16, FALSE);
   add_vae (&b, "vae.", FALSE);
