@@ -291,7 +291,8 @@ static void probe_wan(const char * path, struct ke_model_info * info)
             const char * role = "weights";
             if (ke_weights_open(&s, f, NULL) == KE_STATUS_OK) {
                 role = wan_task(s) ? "dit" : ke_tset_get(s, "decoder.head.2.weight") ||
-                       ke_tset_get(s, "decoder.conv_in.weight") ? "vae" : "text_encoder";
+                       ke_tset_get(s, "decoder.conv_in.weight") ? "vae" : ke_tset_get(s, "token_embedding.weight") ||
+                       ke_tset_get(s, "shared.weight") ? "text_encoder" : "weights";
                 describe_set(info, role, f, s);
             } else {
                 describe_path(info, "tokenizer", f);
