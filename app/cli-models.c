@@ -1,5 +1,6 @@
 /* cli-models.c: kinora-cli models list|download|verify|remove: the catalog's models, and any hub file,
- * downloaded with resume and SHA-256 checks (models/kinora-hub.c).
+ * downloaded with resume and SHA-256 checks (models/kinora-hub.c); models inspect PATH: what a model's
+ * files hold (family, version, components), from the engine's ke_model_probe.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -13,6 +14,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "ke.h"
 #include "kinora-catalog.h"
 #include "kinora-hub.h"
 
@@ -25,12 +27,15 @@ usage (FILE *f)
            "       kinora-cli models download --repo OWNER/NAME --file PATH [--revision R] [--sha256 HEX] --dest DIR\n"
            "       kinora-cli models verify [NAME...]\n"
            "       kinora-cli models remove NAME...\n"
+           "       kinora-cli models inspect PATH\n"
            "  --catalog FILE     the catalog (default: $KINORA_CATALOG or the installed models.json)\n"
            "  --models-dir DIR   where models live (default: $KINORA_MODELS_DIR or $XDG_DATA_HOME/kinora/models)\n"
            "  --quiet            no progress line\n"
            "Catalog files go to MODELS_DIR/OWNER/NAME/PATH; --dest DIR puts a hub file at DIR/PATH.\n"
            "HF_ENDPOINT points at a mirror; HF_TOKEN (or the token file of huggingface-cli login) opens gated\n"
-           "repositories. An interrupted download resumes from its .partial file.\n");
+           "repositories. An interrupted download resumes from its .partial file.\n"
+           "inspect prints a model's family (Wan2.2 or LTX-Video), version, and each component found with its\n"
+           "tensor count, parameter count and dtypes; PATH is what generate --model takes.\n");
 }
 
 enum { OPT_CATALOG = 256, OPT_MODELS_DIR, OPT_QUIET, OPT_REPO, OPT_FILE, OPT_REVISION, OPT_SHA256, OPT_DEST, OPT_PAIRS };
@@ -406,6 +411,35 @@ cmd_remove (const Options *o,
   return rc;
 }
 
+/* models inspect PATH: one line per fact, then one per component */
+static int
+cmd_inspect (char **paths)
+{
+  if (!paths[0] || paths[1])
+    {
+      fprintf (stderr, "kinora-cli models inspect: give one model path (a folder, a file, or files separated by commas)\n");
+      return 2;
+    }
+  struct ke_error err = { 0 };
+  struct ke_model_info info;
+  if (ke_model_probe (paths[0], &info, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-cli models inspect: %s\n", err.msg);
+      return 1;
+    }
+  printf ("family:     %s\n", ke_model_family_name (info.family));
+  printf ("version:    %s\n", info.version);
+  printf ("layout:     %s\n", info.layout);
+  printf ("components: %d\n", info.n_parts);
+  for (int i = 0; i < info.n_parts; i++)
+    {
+      const struct ke_model_part_info *p = &info.parts[i];
+      printf ("  %-13s %6d tensors %14" G_GINT64_FORMAT " parameters (%.2f G)  %s  %s\n", p->role, p->n_tensors,
+              (gint64) p->n_params, (double) p->n_params / 1e9, p->dtypes[0] ? p->dtypes : "-", p->path);
+    }
+  return 0;
+}
+
 int
 kinora_cli_models (int argc, char **argv)
 {
@@ -414,7 +448,7 @@ kinora_cli_models (int argc, char **argv)
   int c;
   if (argc < 2)
     {
-      fprintf (stderr, "%s: name a command: list, download, verify or remove (see --help)\n", cmd);
+      fprintf (stderr, "%s: name a command: list, download, verify, remove or inspect (see --help)\n", cmd);
       return 2;
     }
   const char *what = argv[1];
@@ -468,6 +502,8 @@ kinora_cli_models (int argc, char **argv)
     return cmd_verify (&o, copy);
   if (strcmp (what, "remove") == 0)
     return cmd_remove (&o, copy);
-  fprintf (stderr, "%s: unknown command '%s': use list, download, verify or remove\n", cmd, what);
+  if (strcmp (what, "inspect") == 0)
+    return cmd_inspect (copy);
+  fprintf (stderr, "%s: unknown command '%s': use list, download, verify, remove or inspect\n", cmd, what);
   return 2;
 }

@@ -20,7 +20,7 @@ usage (FILE *f)
            "commands:\n"
            "  generate   make a video (kinora-cli generate --help)\n"
            "  tokenize   show the token ids of a prompt\n"
-           "  models     list, download, verify or remove models (kinora-cli models --help)\n"
+           "  models     list, download, verify, remove or inspect models (kinora-cli models --help)\n"
            "  queue      run the jobs of a queue file headless (kinora-cli queue --help)\n"
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"

@@ -374,6 +374,43 @@ struct ke_gen_params ke_model_params_default(const ke_model_t * m);
 enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double fps, struct ke_video ** out,
                                       struct ke_error * err);
 
+// --- model families: Wan2.2 and LTX-Video (checkpoint loading and the model-family seam) -----------
+// ke_model_open tells the family from the files (metadata, tensor names). An LTX-Video model opens as far
+// as its files (checked, with errors naming file and tensor), then answers KE_STATUS_UNSUPPORTED
+// "LTX-Video generation is not available yet".
+enum ke_model_family {
+    KE_MODEL_FAMILY_WAN22 = 0,      // Wan2.2 (TI2V-5B, T2V-A14B, I2V-A14B)
+    KE_MODEL_FAMILY_LTXV,           // Lightricks LTX-Video (2B, 13B)
+    KE_MODEL_FAMILY_UNKNOWN,
+};
+
+#define KE_MODEL_INFO_MAX_PARTS 8
+
+// One component of a model's files, for `models inspect`.
+struct ke_model_part_info {
+    char role[24];                  // "transformer", "vae", "upsampler", "text_encoder", "tokenizer", "dit", ...
+    char path[1024];                // the file or folder it came from
+    int n_tensors;
+    int64_t n_params;               // elements (block-quantized tensors count their values)
+    int64_t n_bytes;                // as stored
+    char dtypes[128];               // tensors per dtype, most first: "BF16 1234, F32 56"
+};
+
+struct ke_model_info {
+    enum ke_model_family family;
+    char version[96];               // "LTX-Video 13B 0.9.7 distilled", "Wan2.2 TI2V-5B"
+    char layout[32];                // "single file", "gguf", "diffusers", "upsampler", "official folder", "files"
+    int n_parts;
+    struct ke_model_part_info parts[KE_MODEL_INFO_MAX_PARTS];
+};
+
+// "Wan2.2", "LTX-Video" or "unknown".
+const char * ke_model_family_name(enum ke_model_family f);
+// What a model path holds (as ke_model_open takes it) without building the model: the family, the version
+// and every component found with its tensor count, parameter count and dtypes. Files stay mapped only
+// for the call. An LTX-Video upsampler file alone is described too.
+enum ke_status ke_model_probe(const char * path, struct ke_model_info * out, struct ke_error * err);
+
 // @@ section: pre-flight estimate
 // --- what a run will need, before it starts ---------------------------------------------------------
 // Peak device memory, peak resident host memory (RSS) and time of a ke_generate run, from the sizes the

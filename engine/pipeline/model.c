@@ -12,6 +12,7 @@
 #include "loaders/loaders.h"
 #include "loaders/name-map.h"
 #include "models/dit/wan.h"
+#include "models/model-family.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
 #include "pipeline/model-impl.h"
@@ -486,6 +487,8 @@ enum ke_status ke_model_open(ke_model_t ** out, const char * path, struct ke_err
     char p[PATH_MAX_LEN];
     if (strcmp(path, "tiny") == 0) {
         st = open_tiny(m, err);
+    } else if (ke_model_family_detect(path) == KE_MODEL_FAMILY_LTXV) {
+        st = ke_model_family_open_ltx(path, err);   // the second family: its files are checked, no pipeline yet
     } else if (is_dir(path)) {
         join(p, path, "model_index.json");
         st = exists(p) ? open_diffusers(m, path, err) : open_official(m, path, err);
