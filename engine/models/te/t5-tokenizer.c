@@ -59,6 +59,7 @@ enum ke_status ke_t5xxl_tokenizer_open(ke_tokenizer_t ** out, const char * path,
     if (!out) {
         return ke_err(err, KE_STATUS_INVALID, "ke_t5xxl_tokenizer_open: no output");
     }
+    *out = NULL;
     struct ke_tokenizer * tok = NULL;
     enum ke_status st = ke_tokenizer_open(&tok, path, err);
     if (st != KE_STATUS_OK) {
