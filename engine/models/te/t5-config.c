@@ -1,5 +1,6 @@
 // Kinora engine: a Hugging Face T5/UMT5 config.json (transformers T5Config fields) checked against the sizes
 // the encoder read from its tensor shapes; it supplies what shapes cannot tell (max distance, epsilon).
+#include <float.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
@@ -123,8 +124,9 @@ static enum ke_status check(struct ke_umt5_config * c, json_object * o, const ch
     if (json_object_object_get_ex(o, "layer_norm_epsilon", &e)) {
         double d = json_object_get_double(e);
         if ((!json_object_is_type(e, json_type_double) && !json_object_is_type(e, json_type_int)) || !isfinite(d) ||
-            d <= 0 || d >= 1) {
-            return ke_err(err, KE_STATUS_INVALID, "%s: config layer_norm_epsilon is %s (valid: above 0, below 1)", path,
+            d < FLT_MIN || d >= 1) {
+            // below FLT_MIN it would round to 0 (or a denormal) in float32 (found by fuzzing: 1e-46)
+            return ke_err(err, KE_STATUS_INVALID, "%s: config layer_norm_epsilon is %s (valid: 1.2e-38 to below 1)", path,
                           json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
         }
         eps = (float) d;

@@ -286,6 +286,7 @@ test_refused (void)
     { "{\"d_model\": 32}", "feed_forward_proj", KE_STATUS_UNSUPPORTED },
     { "{\"model_type\": \"umt5\", \"feed_forward_proj\": \"gated-gelu\"}", "model_type", KE_STATUS_SHAPE },
     { "{\"feed_forward_proj\": \"gated-gelu\", \"layer_norm_epsilon\": -1}", "layer_norm_epsilon", KE_STATUS_INVALID },
+    { "{\"feed_forward_proj\": \"gated-gelu\", \"layer_norm_epsilon\": 1e-46}", "layer_norm_epsilon", KE_STATUS_INVALID },
     { "{\"feed_forward_proj\": \"gated-gelu\", \"relative_attention_max_distance\": 2}", "max_distance",
       KE_STATUS_INVALID },
     { "{\"feed_forward_proj\": \"gated-gelu\", \"d_model\": 1e400}", "d_model", KE_STATUS_INVALID },
