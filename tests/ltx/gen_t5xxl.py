@@ -13,6 +13,7 @@ the unused T5EncoderModel wrapper; README.md, Shims).
 Two cases: t5xxl_a (seed 0, 2 layers, d_model 32 = inner dim, L 16) and t5xxl_b (seed 1, 3 layers,
 d_model 40, inner dim 48 = 4 heads x 12, L 24, relative distances past max_exact).
 """
+import json
 import os
 import sys
 import types
@@ -126,18 +127,20 @@ def make_case(tag, c, args, torch, wan_t5, f64):
         "vocab_size": c["vocab"], "feed_forward_proj": "gated-gelu", "layer_norm_epsilon": EPS,
         "is_gated_act": True, "dense_act_fn": "gelu_new", "pad_token_id": 0, "eos_token_id": 1,
     }
+    pins = json.dumps({**ltxref.PINS, "wan": ltxref.OPTIONAL_PINS["wan"]}, sort_keys=True)
     name = f"t5xxl_{tag}"
     gen = "tests/ltx/gen_t5xxl.py (wan/modules/t5.py T5Encoder, shared_pos=True)"
     io = {"ids": ids, "mask": mask, "hidden": hidden, **inter}
     if f64:
         ltxref.save(os.path.join(args.out, name + ".f64.io.safetensors"), io,
-                    {"generator": gen, "outputs": outputs, "config": config, "dtype": "float64"})
+                    {"generator": gen, "outputs": outputs, "config": config, "dtype": "float64", "pins": pins})
         return
     w = hf_names(m.state_dict(), c["num_layers"])
     ltxref.save(os.path.join(args.out, name + ".weights.safetensors"), w,
-                {"config": config, "format": "pt", "generator": gen})
+                {"config": config, "format": "pt", "generator": gen, "pins": pins})
     ltxref.save(os.path.join(args.out, name + ".io.safetensors"), io,
-                {"generator": gen, "outputs": outputs, "config": config, "weights": name + ".weights.safetensors"})
+                {"generator": gen, "outputs": outputs, "config": config, "weights": name + ".weights.safetensors",
+                 "pins": pins})
 
 
 def make(args, torch):
