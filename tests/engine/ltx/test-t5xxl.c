@@ -138,6 +138,42 @@ test_unpadded (void)
   ke_tset_free (w);
 }
 
+/* The public text encoder (ke_text_encoder_open / ke_text_encode) takes the T5 v1.1 weights as they are:
+ * each sequence's real tokens give the reference's rows (the rows LTX-Video's transformer attends to;
+ * its encoder attention mask drops the padded ones). */
+static void
+test_text_encoder (void)
+{
+  g_autofree char *wp = ltx_fixture ("t5xxl_b.weights.safetensors");
+  struct ke_tensor_set *io = open_fixture ("t5xxl_b.io.safetensors");
+  ke_text_encoder_t *enc = NULL;
+  struct ke_error err = { 0 };
+  if (ke_text_encoder_open (&enc, wp, "cpu", false, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  g_assert_cmpint (ke_text_encoder_dim (enc), ==, 40);
+  const struct ke_tensor *ids = ke_tset_get (io, "ids");
+  const struct ke_tensor *mask = ke_tset_get (io, "mask");
+  float *ref = ke_tensor_to_f32_alloc (ke_tset_get (io, "hidden"));
+  const int64_t L = ids->ne[0], B = ids->ne[1], D = 40;
+  for (int64_t b = 0; b < B; b++)
+    {
+      int32_t id32[64];
+      int n = 0;
+      while (n < L && ((const int64_t *) mask->data)[b * L + n])
+        {
+          id32[n] = (int32_t) ((const int64_t *) ids->data)[b * L + n];
+          n++;
+        }
+      float *h = NULL;
+      g_assert_cmpint (ke_text_encode (enc, id32, n, NULL, &h, &err), ==, KE_STATUS_OK);
+      g_assert_true (test_allclose ("ke_text_encode", h, ref + b * L * D, (size_t) n * D, ATOL, RTOL));
+      ke_text_hidden_free (h);
+    }
+  g_free (ref);
+  ke_text_encoder_free (enc);
+  ke_tset_free (io);
+}
+
 /* The fast CPU path (bf16 matmuls, fp32 accumulation) against the reference: max |diff| within 3 %
  * of max |ref| and NMSE below 1e-4 (bf16 keeps 8 bits: ~4e-3 relative per product; a missing
  * scale or a wrong shared bias is off by O(1)). */
@@ -454,6 +490,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/t5xxl/fixture/b", "b", test_fixture);
   g_test_add_func ("/t5xxl/unpadded", test_unpadded);
   g_test_add_func ("/t5xxl/fast", test_fast);
+  g_test_add_func ("/t5xxl/text-encoder", test_text_encoder);
   g_test_add_func ("/t5xxl/names", test_names);
   g_test_add_func ("/t5xxl/refused", test_refused);
   g_test_add_func ("/t5xxl/tokenizer", test_tokenizer);
