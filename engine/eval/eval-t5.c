@@ -1,5 +1,6 @@
 // Kinora engine: `eval t5` — run the UMT5 encoder over `ids`/`mask` [B, L] of an IO file exactly as the
 // reference's padded run (key mask) and write `hidden`, `inter.*` and `rel_bucket` as listed in `outputs`.
+// `eval t5xxl` (eval-t5xxl.c) runs the same over a T5 v1.1 encoder.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,17 +79,9 @@ static enum ke_status add_rel(struct ke_eval_out * out, const struct ke_tensor_s
     return rc < 0 ? ke_err(err, KE_STATUS_NOMEM, "out of memory") : KE_STATUS_OK;
 }
 
-enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err)
+enum ke_status ke_eval_t5_encoder(const struct ke_eval_args * a, struct ke_umt5 * m, const struct ke_tensor_set * io,
+                                  struct ke_error * err)
 {
-    if (!a->weights) {
-        return ke_err(err, KE_STATUS_INVALID, "eval t5 needs --weights");
-    }
-    struct ke_backend * be = ke_eval_backend(a, err);
-    if (!be) {
-        return err ? err->code : KE_STATUS_UNSUPPORTED;
-    }
-    struct ke_tensor_set * w = NULL, * io = NULL;
-    struct ke_umt5 * m = NULL;
     struct ke_eval_out * out = NULL;
     char ** names = NULL;
     int n_names = 0;
@@ -97,11 +90,7 @@ enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err)
     float ** block_ptr = NULL, ** bias_ptr = NULL;
     enum ke_status st;
 
-    if ((st = ke_weights_open(&w, a->weights, err)) != KE_STATUS_OK ||
-        (st = ke_name_map_apply(w, KE_NAME_ROLE_T5, err)) != KE_STATUS_OK ||
-        (st = ke_safetensors_open_file(&io, a->in, err)) != KE_STATUS_OK ||
-        (st = ke_eval_outputs(io, &names, &n_names, err)) != KE_STATUS_OK ||
-        (st = ke_umt5_init(&m, w, be, err)) != KE_STATUS_OK) {
+    if ((st = ke_eval_outputs(io, &names, &n_names, err)) != KE_STATUS_OK) {
         goto done;
     }
     const struct ke_umt5_config * c = &m->cfg;
@@ -164,6 +153,8 @@ enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err)
             rc = ke_eval_out_add(out, nm, blocks + li * B * L * D, 3, sh3);
         } else if (sscanf(nm, "inter.pos_bias%d%7s", &li, tail) == 1 && li >= 0 && li < NL) {
             rc = ke_eval_out_add(out, nm, bias + li * H * L * L, 4, sh4);
+        } else if (strcmp(nm, "inter.pos_bias") == 0 && NL > 0) {
+            rc = ke_eval_out_add(out, nm, bias, 4, sh4);   // shared_pos: the one bias (layer 0's)
         } else if (strcmp(nm, "rel_bucket") == 0 || strcmp(nm, "rel_pos") == 0) {
             st = add_rel(out, io, nm, c, L, err);
         } else {
@@ -187,6 +178,27 @@ done:
     free(bias_ptr);
     ke_eval_out_free(out);
     ke_eval_names_free(names, n_names);
+    return st;
+}
+
+enum ke_status ke_eval_t5(const struct ke_eval_args * a, struct ke_error * err)
+{
+    if (!a->weights) {
+        return ke_err(err, KE_STATUS_INVALID, "eval t5 needs --weights");
+    }
+    struct ke_backend * be = ke_eval_backend(a, err);
+    if (!be) {
+        return err ? err->code : KE_STATUS_UNSUPPORTED;
+    }
+    struct ke_tensor_set * w = NULL, * io = NULL;
+    struct ke_umt5 * m = NULL;
+    enum ke_status st;
+    if ((st = ke_weights_open(&w, a->weights, err)) == KE_STATUS_OK &&
+        (st = ke_name_map_apply(w, KE_NAME_ROLE_T5, err)) == KE_STATUS_OK &&
+        (st = ke_safetensors_open_file(&io, a->in, err)) == KE_STATUS_OK &&
+        (st = ke_umt5_init(&m, w, be, err)) == KE_STATUS_OK) {
+        st = ke_eval_t5_encoder(a, m, io, err);
+    }
     ke_umt5_free(m);
     ke_tset_free(io);
     ke_tset_free(w);

@@ -36,6 +36,9 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
     // LTX-Video VAE and latent upsampler
 
     // T5 v1.1 XXL (LTX-Video's text encoder)
+    if (strcmp(what, "t5xxl") == 0) {
+        return ke_eval_t5xxl(a, err);
+    }
 
     return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, taehv, scheduler, pipeline)", what);
 }

@@ -15,4 +15,10 @@ enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error *
 // LTX-Video VAE and latent upsampler
 
 // T5 v1.1 XXL
+enum ke_status ke_eval_t5xxl(const struct ke_eval_args * a, struct ke_error * err);
+// The IO part of `eval t5` and `eval t5xxl` (eval-t5.c): encode the file's ids/mask with m, write outputs.
+struct ke_umt5;
+struct ke_tensor_set;
+enum ke_status ke_eval_t5_encoder(const struct ke_eval_args * a, struct ke_umt5 * m, const struct ke_tensor_set * io,
+                                  struct ke_error * err);
 

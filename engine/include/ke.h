@@ -75,6 +75,8 @@ enum ke_tokenize_flags {
     KE_TOKENIZE_PROMPT = 0,       // as the pipeline does: clean the prompt, take special tokens
                                   // written in it (</s>, <extra_id_0>) whole, append EOS (id 1)
     KE_TOKENIZE_RAW    = 1 << 0,  // the pieces of the text as given: no cleaning, no EOS
+    KE_TOKENIZE_STRIP  = 1 << 1,  // with PROMPT: only strip surrounding whitespace instead of the Wan
+                                  // cleaning (LTX-Video's T5 prompts, ke_t5xxl_tokenize)
 };
 
 // path: a spiece.model, a tokenizer.json, or a folder holding either (tokenizer.json preferred, as
@@ -123,6 +125,22 @@ void ke_text_hidden_free(float * hidden);
 void ke_text_encoder_stats(const ke_text_encoder_t * enc, struct ke_text_cache_stats * st);
 // $XDG_CACHE_HOME/kinora/text (or ~/.cache/kinora/text); malloc'd (free()), NULL without a home.
 char * ke_text_cache_default_dir(void);
+
+// --- T5 v1.1 XXL (LTX-Video's text encoder) ------------------------------------------------------
+// The tokenizer LTX-Video's pipeline runs (transformers' T5Tokenizer over PixArt-alpha's spiece.model:
+// 32,000 pieces, plus the 100 sentinels <extra_id_N> = id 32099 - N), and its prompt handling: the
+// text only stripped, special tokens written in it (</s>, <pad>, <unk>, <extra_id_N>) taken whole,
+// EOS (id 1) appended, at most max_len - 1 pieces kept, padded with <pad> (id 0) to max_len.
+// The weights (HF T5EncoderModel, ComfyUI t5xxl_*.safetensors, GGUF) open with ke_text_encoder_open.
+#define KE_T5XXL_MAX_TOKENS 256   // LTX-Video's text_encoder_max_tokens
+
+// path: a spiece.model, a tokenizer.json, or a folder holding either; the sentinels are appended
+// when the file has none. Free with ke_tokenizer_free.
+enum ke_status ke_t5xxl_tokenizer_open(ke_tokenizer_t ** tok, const char * path, struct ke_error * err);
+// ids[max_len] and mask[max_len] (1 for the real tokens, EOS included, 0 for padding); *n_real = the
+// number of real tokens (at least 1: EOS).
+enum ke_status ke_t5xxl_tokenize(const ke_tokenizer_t * tok, const char * prompt, int32_t * ids, int32_t * mask,
+                                 int max_len, int * n_real, struct ke_error * err);
 
 // @@ section: vae
 // --- Wan VAEs (2.1: z 16, x8 space; 2.2: z 48, x16 space; both x4 time) -----------------------------

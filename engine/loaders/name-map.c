@@ -48,7 +48,9 @@ static const struct name_rule t5_rules[] = {
 };
 
 static const char * const t5_prefixes[] = {
-    "text_encoders.umt5xxl.transformer.", "umt5xxl.transformer.", "text_encoder.", NULL,
+    "text_encoders.umt5xxl.transformer.", "umt5xxl.transformer.", "text_encoder.",
+    // T5 v1.1 XXL: ComfyUI checkpoints that embed t5xxl (its single t5xxl_*.safetensors carry the HF names)
+    "text_encoders.t5xxl.transformer.", "t5xxl.transformer.", NULL,
 };
 
 // --- DiT: Diffusers WanTransformer3DModel -> WanModel ------------------------------------------

@@ -8,6 +8,8 @@ dependencies it imports are taken from one folder given with --deps, laid out as
     DEPS/diffusers        huggingface/diffusers  v0.31.0 (src/diffusers)
     DEPS/huggingface_hub  huggingface/huggingface_hub v0.32.6 (src/huggingface_hub)
     DEPS/einops           arogozhnikov/einops    v0.8.1
+    DEPS/wan              Wan-Video/Wan2.2       42bf4cfaa384bc21833865abc2f9e6c0e67233dc
+                          (optional: only gen_t5xxl.py, which checks for it, imports it)
 
 (see README.md for the exact commits and `fetch-deps.sh` to make the folder). PyTorch is Debian's
 python3-torch. Shims, only for pieces missing from Debian 12 (listed in README.md):
@@ -29,6 +31,10 @@ PINS = {
     "diffusers": "huggingface/diffusers@v0.31.0",
     "huggingface_hub": "huggingface/huggingface_hub@v0.32.6",
     "einops": "arogozhnikov/einops@v0.8.1",
+}
+# Needed by one generator only (not checked by setup(); that generator checks and records it).
+OPTIONAL_PINS = {
+    "wan": "Wan-Video/Wan2.2@42bf4cfaa384bc21833865abc2f9e6c0e67233dc",   # gen_t5xxl.py
 }
 
 

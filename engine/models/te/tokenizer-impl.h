@@ -94,6 +94,10 @@ char * ke_tok_normalize(const struct ke_tokenizer * tok, const char * s, size_t 
 // listed ftfy steps, whitespace collapse and trim). Returns a malloc'd string or NULL.
 char * ke_tok_clean_prompt(const char * s, size_t len, size_t * out_len);
 
+// The text without leading and trailing whitespace, as Python's str.strip() (LTX-Video's only prompt
+// preprocessing): the code points str.isspace() accepts. Returns a malloc'd string or NULL.
+char * ke_tok_strip(const char * s, size_t len, size_t * out_len);
+
 // UTF-8 helpers (SentencePiece's rules: invalid bytes decode as one byte).
 // Decode one code point; *n gets the bytes used (1 for invalid input, which returns -1).
 int32_t ke_utf8_decode(const char * s, size_t len, int * n);

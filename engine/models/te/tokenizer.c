@@ -135,6 +135,13 @@ static uint32_t hash_bytes(const char * s, size_t len)
 
 enum ke_status ke_tok_finish(struct ke_tokenizer * tok, struct ke_error * err)
 {
+    // indexing again after pieces were appended (the T5 extra ids) starts from scratch
+    free(tok->table);
+    free(tok->special_ids);
+    free(tok->user_ids);
+    tok->table = NULL;
+    tok->special_ids = tok->user_ids = NULL;
+    tok->n_user = tok->n_special = tok->max_piece_len = 0;
     size_t n_table = 1024;
     while (n_table < (size_t)tok->n_pieces * 2) {
         n_table *= 2;
@@ -710,7 +717,8 @@ enum ke_status ke_tokenizer_encode(const ke_tokenizer_t * tok, const char * text
         return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: the model has no </s> piece to end a prompt", tok->path);
     }
     size_t len;
-    char * cleaned = ke_tok_clean_prompt(text, strlen(text), &len);
+    char * cleaned = (flags & KE_TOKENIZE_STRIP) ? ke_tok_strip(text, strlen(text), &len)
+                                                 : ke_tok_clean_prompt(text, strlen(text), &len);
     if (!cleaned) {
         return ke_err(err, KE_STATUS_NOMEM, "ke_tokenizer_encode: out of memory");
     }

@@ -1,5 +1,6 @@
 // Kinora engine: UMT5-XXL text encoder (official wan/modules/t5.py `T5Encoder`, Wan2.2 commit 42bf4cf):
-// per-layer relative position bias, T5 RMS norm, attention without 1/sqrt(d), gated-GELU FFN.
+// relative position bias per layer (UMT5) or shared by all (T5 v1.1, HF T5EncoderModel layout), T5 RMS
+// norm, attention without 1/sqrt(d), gated-GELU FFN.
 // fp32 activations over weights in their stored dtype (f32, bf16, f16, scaled fp8) via the backend table.
 #include <float.h>
 #include <math.h>
@@ -131,11 +132,15 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
         return ke_err(err, KE_STATUS_SHAPE, "%s: tensor 'token_embedding.weight' is %s %s (expected a 2-D float table)",
                       path, ke_dtype_name(emb->type), ke_tensor_shape_str(emb, sh, sizeof(sh)));
     }
-    // UMT5 has a table per layer; classic T5 (shared_pos) one at the top, shared by every layer
-    const bool shared_pos = !ke_tset_get(w, "blocks.0.pos_embedding.embedding.weight") &&
-                            ke_tset_get(w, "pos_embedding.embedding.weight");
-    const struct ke_tensor * pos = ke_tset_require(w, shared_pos ? "pos_embedding.embedding.weight"
-                                                                 : "blocks.0.pos_embedding.embedding.weight", 0, NULL, err);
+    // UMT5 has a table per layer; classic T5 and T5 v1.1 (shared_pos) one, shared by every layer: at
+    // the top in Wan's T5Encoder, in block 0 only in HF's T5EncoderModel (and the GGUF/ComfyUI files)
+    const bool top_pos = !ke_tset_get(w, "blocks.0.pos_embedding.embedding.weight") &&
+                         ke_tset_get(w, "pos_embedding.embedding.weight");
+    const bool block0_pos = ke_tset_get(w, "blocks.0.pos_embedding.embedding.weight") &&
+                            !ke_tset_get(w, "blocks.1.pos_embedding.embedding.weight") &&
+                            ke_tset_get(w, "blocks.1.norm1.weight");
+    const char * pos_name = top_pos ? "pos_embedding.embedding.weight" : "blocks.0.pos_embedding.embedding.weight";
+    const struct ke_tensor * pos = ke_tset_require(w, pos_name, 0, NULL, err);
     const struct ke_tensor * q = ke_tset_require(w, "blocks.0.attn.q.weight", 0, NULL, err);
     const struct ke_tensor * gate = ke_tset_require(w, "blocks.0.ffn.gate.0.weight", 0, NULL, err);
     if (!pos || !q || !gate) {
@@ -159,6 +164,7 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
     c->dim_ffn = outer(gate, 0);
     c->max_dist = 128;
     c->eps = 1e-6f;
+    c->shared_pos = top_pos || block0_pos;
     while (c->n_layers < 4096) {
         char nm[96];
         snprintf(nm, sizeof(nm), "blocks.%d.norm1.weight", c->n_layers);
@@ -175,7 +181,10 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
     }
     m->layers = calloc((size_t) (c->n_layers ? c->n_layers : 1), sizeof(*m->layers));
     m->norm = upload_f32(be, w, "norm.weight", c->dim, err);
-    if (!m->layers || !m->norm) {
+    if (m->norm && c->shared_pos) {
+        m->pos_table = copy_f32(w, pos_name, 2, (int64_t[]) { c->n_buckets, c->n_heads }, err);
+    }
+    if (!m->layers || !m->norm || (c->shared_pos && !m->pos_table)) {
         ke_umt5_free(m);
         return err && err->code ? err->code : KE_STATUS_NOMEM;
     }
@@ -187,9 +196,8 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
 #define NAME(s) (snprintf(nm, sizeof(nm), "blocks.%d.%s", i, s), nm)
         if (!(l->norm1 = upload_f32(be, w, NAME("norm1.weight"), D, err)) ||
             !(l->norm2 = upload_f32(be, w, NAME("norm2.weight"), D, err)) ||
-            !(l->pos_table = copy_f32(w, shared_pos ? "pos_embedding.embedding.weight"
-                                                    : NAME("pos_embedding.embedding.weight"),
-                                      2, (int64_t[]) { c->n_buckets, c->n_heads }, err))) {
+            (!c->shared_pos && !(l->pos_table = copy_f32(w, NAME("pos_embedding.embedding.weight"), 2,
+                                                         (int64_t[]) { c->n_buckets, c->n_heads }, err)))) {
             st = err && err->code ? err->code : KE_STATUS_NOMEM;
         }
         if (st == KE_STATUS_OK) st = init_linear(m, &l->q, w, NAME("attn.q.weight"), A, D, err);
@@ -286,6 +294,7 @@ void ke_umt5_free(struct ke_umt5 * m)
         release(m->be, &l->fc2);
     }
     free(m->layers);
+    free(m->pos_table);
     ke_be_free(m->be, m->norm);
     free(m);
 }
@@ -374,11 +383,15 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
         if (ke_be_failed(be)) {
             goto done;   // an op of the previous block failed (read below)
         }
+        // shared_pos: the bias of layer 0 serves every layer
+        const float * table = c->shared_pos ? m->pos_table : l->pos_table;
         if (trace && trace->pos_bias && trace->pos_bias[li]) {
-            build_bias(trace->pos_bias[li], l->pos_table, bucket_of, L, H, 0, NULL);
+            build_bias(trace->pos_bias[li], table, bucket_of, L, H, 0, NULL);
         }
-        build_bias(hbias, l->pos_table, bucket_of, L, H, with_mask, mask);
-        ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
+        if (li == 0 || !c->shared_pos) {
+            build_bias(hbias, table, bucket_of, L, H, with_mask, mask);
+            ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
+        }
         // x = x + o(attn(norm1(x)))
         ops->rms_norm(be, h, x, L, D, l->norm1, c->eps);
         ops->linear(be, q, h, L, &l->q);

@@ -1,6 +1,7 @@
 // Kinora engine: UMT5-XXL text encoder (official wan/modules/t5.py `T5Encoder`, Wan2.2 commit 42bf4cf).
 // Weights use the official names (loaders/name-map.c converts others); sizes come from tensor shapes.
-// A top-level pos_embedding (classic T5, shared_pos) serves every layer when the blocks have none.
+// One relative-position table serves every layer (shared_pos, classic T5 and T5 v1.1) when it sits at the
+// top (Wan's T5Encoder) or in block 0 only (HF T5EncoderModel); UMT5 has one per layer.
 #pragma once
 
 #include "backends/backend.h"
@@ -16,12 +17,13 @@ struct ke_umt5_config {
     int n_buckets;          // pos_embedding table rows (32)
     int max_dist;           // relative distance where buckets saturate (128)
     float eps;              // RMS norm epsilon (1e-6)
+    bool shared_pos;        // one position bias for all layers (T5 v1.1) instead of one per layer (UMT5)
 };
 
 struct ke_umt5_layer {
     float * norm1;              // (dim) f32, backend memory
     float * norm2;              // (dim) f32, backend memory
-    float * pos_table;          // (n_buckets, n_heads) f32, host (the bias is built on the host)
+    float * pos_table;          // (n_buckets, n_heads) f32, host (the bias is built on the host); NULL if shared_pos
     struct ke_linear q, k, v;   // (dim_attn, dim)
     struct ke_linear o;         // (dim, dim_attn)
     struct ke_linear gate;      // (dim_ffn, dim) GELU branch
@@ -47,13 +49,14 @@ struct ke_umt5 {
     const struct ke_tensor * emb;       // (vocab, dim), stored dtype
     struct ke_umt5_layer * layers;      // (n_layers)
     float * norm;                       // (dim) final norm, backend memory
+    float * pos_table;                  // (n_buckets, n_heads) f32, host, when cfg.shared_pos
     struct ke_umt5_workspace ws;
 };
 
 // Optional intermediate outputs of one sequence (host memory, any may be NULL), and a cancel hook.
 struct ke_umt5_trace {
     float * token_embedding;    // (L, dim)
-    float ** pos_bias;          // per layer (n_heads, L, L), or NULL
+    float ** pos_bias;          // per layer (n_heads, L, L), or NULL (shared_pos: the same bias in each)
     float ** block;             // per layer (L, dim), block outputs before the final norm
     ke_abort_fn abort;          // polled before each layer: nonzero -> KE_STATUS_ABORTED (may be NULL)
     void * user_data;           // for abort
@@ -75,6 +78,12 @@ int ke_umt5_bucket(int64_t rel, int n_buckets, int max_dist);
 // Ids outside [0, vocab) are refused.
 enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
                               int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err);
+
+// Check a Hugging Face T5/UMT5 config.json (T5Config fields) against the sizes read from the shapes and
+// take from it what shapes cannot tell: relative_attention_max_distance, layer_norm_epsilon. Refuses
+// other FFNs than gated-gelu (T5 v1.0's relu) and a model_type that contradicts shared_pos (t5-config.c).
+enum ke_status ke_t5_config_apply(struct ke_umt5_config * c, const char * json, const char * path,
+                                  struct ke_error * err);
 
 // FLOPs of one encode of L tokens (2 per multiply-add; for benchmarks).
 double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L);
