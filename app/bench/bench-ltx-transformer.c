@@ -49,6 +49,7 @@ rnd (float amp)
 struct shared_data
 {
   int64_t n;
+  float amp;
   uint16_t *d;
 };
 
@@ -56,8 +57,10 @@ static uint16_t *
 data_for (struct shared_data *pool, int *n_pool, int64_t n, float amp, struct ke_tensor_set *s)
 {
   for (int i = 0; i < *n_pool; i++)
-    if (pool[i].n == n)
+    if (pool[i].n == n && pool[i].amp == amp)
       return pool[i].d;
+  if (*n_pool >= 32)
+    return NULL;   /* more distinct shapes than the pool holds (the model has 14) */
   uint16_t *d = malloc ((size_t) n * sizeof (uint16_t));
   if (!d || ke_tset_own_malloc (s, d) != 0)
     {
@@ -67,6 +70,7 @@ data_for (struct shared_data *pool, int *n_pool, int64_t n, float amp, struct ke
   for (int64_t i = 0; i < n; i++)
     d[i] = ke_f32_to_bf16 (rnd (amp));
   pool[*n_pool].n = n;
+  pool[*n_pool].amp = amp;
   pool[(*n_pool)++].d = d;
   return d;
 }
