@@ -60,7 +60,7 @@ data_for (struct shared_data *pool, int *n_pool, int64_t n, float amp, struct ke
     if (pool[i].n == n && pool[i].amp == amp)
       return pool[i].d;
   if (*n_pool >= 32)
-    return NULL;   /* more distinct shapes than the pool holds (the model has 14) */
+    return NULL;   /* more distinct (size, amplitude) pairs than the pool holds (the model has 12) */
   uint16_t *d = malloc ((size_t) n * sizeof (uint16_t));
   if (!d || ke_tset_own_malloc (s, d) != 0)
     {
