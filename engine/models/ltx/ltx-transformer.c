@@ -1,8 +1,6 @@
-// Kinora engine: the LTX-Video transformer forward pass (Transformer3DModel and BasicTransformerBlock of
-// Lightricks/LTX-Video ltx_video/models/transformers/{transformer3d,attention}.py, commit 5260738; the
-// diffusers v0.31.0 AdaLayerNormSingle and PixArtAlphaTextProjection it uses) over the backend op table.
-// Residual stream, norms and modulation in fp32; the Linear layers take the backend's precision; the
-// intermediates between fused ops travel as struct ke_xbuf (bf16 on CUDA, f32 on the CPU), as in wan.c.
+// Kinora engine: the LTX-Video transformer forward (Lightricks/LTX-Video 5260738 ltx_video/models/transformers/
+// transformer3d.py Transformer3DModel, attention.py BasicTransformerBlock; diffusers v0.31.0 AdaLayerNormSingle,
+// PixArtAlphaTextProjection) over the backend op table: fp32 residual stream, xbufs between fused ops (wan.c).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

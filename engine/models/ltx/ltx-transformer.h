@@ -1,5 +1,4 @@
-// Kinora engine: the LTX-Video transformer (Transformer3DModel of Lightricks/LTX-Video
-// ltx_video/models/transformers/transformer3d.py, commit 5260738), the configuration of the 13B
+// Kinora engine: the LTX-Video transformer (Transformer3DModel, Lightricks/LTX-Video 5260738) of the 13B
 // distilled checkpoint: RMS norms, single_scale_shift AdaLN, RMS q/k norm across heads, tanh GELU,
 // fractional-position RoPE over the whole inner dim, PixArt-alpha caption projection.
 #pragma once

@@ -165,8 +165,8 @@ test_rope (void)
                 ref[i] = cs[(i / 2) * 2 + part];
               dmax = fmax (dmax, max_diff (ref, r, (size_t) (N * D)));
             }
-          g_test_message ("%s: RoPE table (%s angles) vs reference: max |diff| %.3g", cases[c], m ? "float32" : "float64",
-                          dmax);
+          g_test_message ("%s: RoPE table (%s angles) vs reference: max |diff| %.3g", cases[c],
+                          m ? "float32" : "float64", dmax);
           g_assert_cmpfloat (dmax, <=, m ? 1e-6 : 2e-3);
         }
       /* the float64 table against a direct float64 evaluation of the formula at a few entries */
@@ -189,7 +189,8 @@ test_rope (void)
 
       /* the forward with the float64 table (the model's default) */
       const struct ke_tensor *tx = ke_tset_get (io, "hidden_states"), *tt = ke_tset_get (io, "timestep");
-      const struct ke_tensor *tc = ke_tset_get (io, "encoder_hidden_states"), *tm = ke_tset_get (io, "encoder_attention_mask");
+      const struct ke_tensor *tc = ke_tset_get (io, "encoder_hidden_states");
+      const struct ke_tensor *tm = ke_tset_get (io, "encoder_attention_mask");
       const struct ke_tensor *tout = ke_tset_get (io, "out");
       const int64_t T = tc->ne[1];
       guint8 *keep = g_new (guint8, T);
@@ -324,8 +325,8 @@ test_bad_weights (void)
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 
   /* weights of another model (the TAEHV decoder of tests/taehv) under this config */
-  g_autofree char *other = g_build_filename (LTX_FIXTURES, "..", "..", "taehv", "fixtures", "taehv_w21_tiny.weights.safetensors",
-                                          NULL);
+  g_autofree char *other = g_build_filename (LTX_FIXTURES, "..", "..", "taehv", "fixtures",
+                                             "taehv_w21_tiny.weights.safetensors", NULL);
   if (!test_require_fixture (other))
     return;
   g_autofree char *cfg_ok = test_tmp_path ("ltx-ok.json");
