@@ -25,6 +25,7 @@ usage (FILE *f)
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval dit ... [--lora FILE[:STRENGTH]]... [--lora-merge]   (LoRAs on the DiT; merged into its weights)\n"
+           "             eval ltx-transformer --weights W --in IO --out OUT [--fast] [--backend cpu|cuda]   (LTX-Video)\n"
            "             eval scheduler --in IO --out OUT\n"
            "             eval pipeline --in IO --weights-dir DIR --out OUT [--lora FILE[:STRENGTH[:STRENGTH_HIGH]]]...\n"
            "  version    print the engine version\n");

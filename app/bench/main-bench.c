@@ -98,7 +98,9 @@ usage (FILE *f)
            "  taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"
-           "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n");
+           "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n"
+           "  ltx-transformer --random [--size 1216x704] [--frames 121] [--layers N] [--repeat N] [--exact] [--backend cpu|cuda]\n"
+           "      (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n");
 }
 
 int
@@ -129,6 +131,8 @@ main (int argc, char **argv)
     return kinora_bench_taehv (argc - 1, argv + 1);
   if (strcmp (w, "write-weights") == 0)
     return kinora_bench_write_weights (argc - 1, argv + 1);
+  if (strcmp (w, "ltx-transformer") == 0)   /* LTX-Video transformer */
+    return kinora_bench_ltx_transformer (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

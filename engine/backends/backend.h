@@ -199,6 +199,12 @@ struct ke_backend_ops {
     void (*clamp)(struct ke_backend * be, float * y, const float * x, float lo, float hi, int64_t n);
 
     // --- LTX-Video transformer ops -----------------------------------------------------------
+    // y = modulate(rms_norm(x, NULL, eps), shift, scale, mod_stride, sel) as an xbuf: the LTX-Video
+    // block's norm1/norm2 (RMS norm without weight) with its per-token AdaLN shift/scale rows.
+    // (CPU: cpu-ltx-dit.c, exactly that composition; CUDA: one pass writing the bf16 GEMM input.)
+    void (*rms_norm_mod_x)(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                           float eps, const float * shift, const float * scale, int64_t mod_stride,
+                           const int32_t * sel);
 
     // --- LTX-Video VAE and latent upsampler ops ------------------------------------------------
 

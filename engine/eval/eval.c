@@ -32,6 +32,9 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
     }
 
     // LTX-Video transformer
+    if (strcmp(what, "ltx-transformer") == 0) {
+        return ke_eval_ltx_transformer(a, err);
+    }
 
     // LTX-Video VAE and latent upsampler
 

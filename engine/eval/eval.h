@@ -11,6 +11,7 @@ enum ke_status ke_eval_taehv(const struct ke_eval_args * a, struct ke_error * er
 enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error * err);
 
 // LTX-Video transformer
+enum ke_status ke_eval_ltx_transformer(const struct ke_eval_args * a, struct ke_error * err);
 
 // LTX-Video VAE and latent upsampler
 

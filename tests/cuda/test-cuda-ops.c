@@ -681,6 +681,18 @@ static void test_fused(void)
         free(got);
     }
 
+    // LTX-Video transformer: RMS norm (no weight) + per-token modulate, and the RMS norm alone
+    for (int c = 0; c < 2; c++) {
+        g_cpu->ops->rms_norm_mod_x(g_cpu, cx, x, M, D, 1e-6f, c == 0 ? mod : NULL, c == 0 ? mod + D : NULL, 2 * D,
+                                   c == 0 ? sel : NULL);
+        g_gpu->ops->rms_norm_mod_x(g_gpu, gx, dx, M, D, 1e-6f, c == 0 ? dmod : NULL, c == 0 ? dmod + D : NULL, 2 * D,
+                                   c == 0 ? dsel : NULL);
+        got = down_x(gx, n);
+        check(c == 0 ? "ltx rms_norm_mod_x (selector)" : "ltx rms_norm_mod_x (no modulate)", got, (const float *) cx, n,
+              TOL_BF16);
+        free(got);
+    }
+
     // RMS norm + RoPE, and the RMS norm alone (the cross-attention q)
     for (int rot = 1; rot >= 0; rot--) {
         g_cpu->ops->rms_norm_rope_x(g_cpu, cx, x, M, H, hd, w, 1e-6f, rot ? cs : NULL);

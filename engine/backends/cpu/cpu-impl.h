@@ -74,3 +74,7 @@ void ke_cpu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct
                         const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale);
 void ke_cpu_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
                                 const float * gamma);
+// LTX-Video transformer (cpu-ltx-dit.c)
+void ke_cpu_rms_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
+                           float eps, const float * shift, const float * scale, int64_t mod_stride,
+                           const int32_t * sel);

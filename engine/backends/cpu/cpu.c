@@ -524,6 +524,8 @@ static const struct ke_backend_ops g_cpu_ops = {
     .relu = cpu_relu,
     .soft_clamp = cpu_soft_clamp,
     .clamp = cpu_clamp,
+    // LTX-Video transformer
+    .rms_norm_mod_x = ke_cpu_rms_norm_mod_x,
     .pad2d = ke_cpu_pad2d,
     .pixel_unshuffle = ke_cpu_pixel_unshuffle,
     .avg_pool3d = ke_cpu_avg_pool3d,

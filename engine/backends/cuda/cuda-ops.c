@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backends/cuda/cuda-backend.h"
+#include "backends/cuda/cuda-ltx-dit.h"   // LTX-Video transformer
 #include "backends/cuda/cuda-module.h"
 #include "core/error.h"
 
@@ -245,6 +246,8 @@ static const struct ke_backend_ops g_cuda_ops = {
     .relu = cu_relu,
     .soft_clamp = cu_soft_clamp,
     .clamp = cu_clamp,
+    // LTX-Video transformer
+    .rms_norm_mod_x = cu_rms_norm_mod_x,
     .stats = cu_stats,
     .profile = cu_profile,
     .status = kc_status,
