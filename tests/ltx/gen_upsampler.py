@@ -9,7 +9,9 @@ Around the model the pipeline (LTXMultiScalePipeline._upsample_latents) un-norma
 with the VAE's per-channel statistics:
     raw = upsampler(latent * std_of_means + mean_of_means)
     upsampled = (raw - mean_of_means) / std_of_means
-The statistics are inputs of the IO file (they belong to the VAE checkpoint).
+The statistics are inputs of the IO file (they belong to the VAE checkpoint). The intermediates
+inter.initial (after initial_activation) and inter.upsampler (after the pixel shuffle) are stored as
+[1, C, F, H, W] (the 2-D parts run on (b f) c h w; the hook output is permuted back).
 Weights are rounded to bf16 and stored as BF16 (the model runs in float32 on those values).
 """
 import os
@@ -51,10 +53,18 @@ def _run(torch, m, inputs, dtype):
     m = m.to(dtype)
     x = {k: v.to(dtype) for k, v in inputs.items()}
     inter = {}
-    hooks = [m.initial_activation.register_forward_hook(
-        lambda _m, _i, o: inter.__setitem__("inter.initial", o.detach().float().clone()))]
-    hooks.append(m.upsampler.register_forward_hook(
-        lambda _m, _i, o: inter.__setitem__("inter.upsampler", o.detach().float().clone())))
+
+    def keep(name):
+        # stored as [1, C, F, H, W] whatever the module's layout ((b f) c h w for the 2-D parts)
+        def f(_m, _i, o):
+            o = o.detach().float().clone()
+            if o.dim() == 4:
+                o = o.permute(1, 0, 2, 3).unsqueeze(0)
+            inter[name] = o
+        return f
+
+    hooks = [m.initial_activation.register_forward_hook(keep("inter.initial")),
+             m.upsampler.register_forward_hook(keep("inter.upsampler"))]
     with torch.no_grad():
         std = x["std_of_means"].view(1, -1, 1, 1, 1)
         mean = x["mean_of_means"].view(1, -1, 1, 1, 1)

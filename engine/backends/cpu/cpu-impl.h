@@ -74,3 +74,10 @@ void ke_cpu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct
                         const struct ke_xbuf * v, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale);
 void ke_cpu_channel_l2norm_silu(struct ke_backend * be, float * y, const float * x, int C, int64_t N,
                                 const float * gamma);
+
+// LTX-Video VAE and latent upsampler ops (cpu-ltx.c)
+void ke_cpu_pixel_norm_mod(struct ke_backend * be, float * y, const float * x, int C, int64_t N, float eps,
+                           const float * shift, const float * scale, int silu);
+void ke_cpu_group_norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, int G, float eps,
+                       const float * w, const float * b, int silu);
+void ke_cpu_pad2d_edge(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int p, int mode);
