@@ -293,8 +293,12 @@ enum ke_status ke_ltx_upsampler_config_parse(struct ke_ltx_upsampler_config * c,
     c->spatial_upsample = true;
     const char * s = NULL;
     enum ke_status st;
+    json_object * j;
     if ((st = get_str(o, "_class_name", &s, path, err)) == KE_STATUS_OK && s && strcmp(s, "LatentUpsampler") != 0) {
         st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: config _class_name is '%s', not LatentUpsampler", path, s);
+    } else if (st == KE_STATUS_OK && (json_object_object_get_ex(o, "vae", &j) ||
+                                      json_object_object_get_ex(o, "latent_channels", &j))) {
+        st = ke_err(err, KE_STATUS_UNSUPPORTED, "%s: the config is a VAE's, not a LatentUpsampler's", path);
     }
     if (st == KE_STATUS_OK &&
         ((st = get_int(o, "in_channels", 1, 4096, &c->in_channels, path, err)) != KE_STATUS_OK ||
