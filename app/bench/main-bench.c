@@ -98,7 +98,8 @@ usage (FILE *f)
            "  taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"
-           "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n");
+           "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n"
+           "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast]   (LTX-Video 13B VAE decode)\n");
 }
 
 int
@@ -129,6 +130,9 @@ main (int argc, char **argv)
     return kinora_bench_taehv (argc - 1, argv + 1);
   if (strcmp (w, "write-weights") == 0)
     return kinora_bench_write_weights (argc - 1, argv + 1);
+  /* LTX-Video VAE and latent upsampler */
+  if (strcmp (w, "ltx-vae") == 0)
+    return kinora_bench_ltx_vae (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

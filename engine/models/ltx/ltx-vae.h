@@ -48,6 +48,10 @@ struct ke_ltx_vae_config {
     struct ke_ltx_block_desc dec[KE_LTX_VAE_MAX_BLOCKS];   // decoder_blocks, in config order (run reversed)
 };
 
+// The VAE config of the 13B 0.9.7 / 0.9.8 checkpoints ("vae" of their config metadata; no
+// spatial_padding_mode, so zeros): for random-weight models at the real shapes.
+extern const char ke_ltx_vae_13b_config[];
+
 // Parse a JSON config: either the VAE object itself or a checkpoint config with a "vae" member.
 // `path` names the source in errors. Every key is checked; unsupported values are refused.
 enum ke_status ke_ltx_vae_config_parse(struct ke_ltx_vae_config * c, const char * json, const char * path,

@@ -226,22 +226,9 @@ test_refuse (void)
 static void
 test_config (void)
 {
-  static const char *const vae13b =
-    "{\"vae\": {\"_class_name\": \"CausalVideoAutoencoder\", \"dims\": 3, \"in_channels\": 3, \"out_channels\": 3,"
-    " \"latent_channels\": 128, \"encoder_blocks\": [[\"res_x\", {\"num_layers\": 4}],"
-    " [\"compress_space_res\", {\"multiplier\": 2}], [\"res_x\", {\"num_layers\": 6}],"
-    " [\"compress_time_res\", {\"multiplier\": 2}], [\"res_x\", {\"num_layers\": 6}],"
-    " [\"compress_all_res\", {\"multiplier\": 2}], [\"res_x\", {\"num_layers\": 2}],"
-    " [\"compress_all_res\", {\"multiplier\": 2}], [\"res_x\", {\"num_layers\": 2}]],"
-    " \"decoder_blocks\": [[\"res_x\", {\"num_layers\": 5, \"inject_noise\": false}],"
-    " [\"compress_all\", {\"residual\": true, \"multiplier\": 2}], [\"res_x\", {\"num_layers\": 5, \"inject_noise\": false}],"
-    " [\"compress_all\", {\"residual\": true, \"multiplier\": 2}], [\"res_x\", {\"num_layers\": 5, \"inject_noise\": false}],"
-    " [\"compress_all\", {\"residual\": true, \"multiplier\": 2}], [\"res_x\", {\"num_layers\": 5, \"inject_noise\": false}]],"
-    " \"scaling_factor\": 1.0, \"norm_layer\": \"pixel_norm\", \"patch_size\": 4, \"latent_log_var\": \"uniform\","
-    " \"use_quant_conv\": false, \"causal_decoder\": false, \"timestep_conditioning\": true}}";
   struct ke_ltx_vae_config c;
   struct ke_error err = { 0 };
-  g_assert_cmpint (ke_ltx_vae_config_parse (&c, vae13b, "13b", &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_ltx_vae_config_parse (&c, ke_ltx_vae_13b_config, "13b", &err), ==, KE_STATUS_OK);
   g_assert_cmpint (c.latent_channels, ==, 128);
   g_assert_cmpint (c.patch_size, ==, 4);
   g_assert_cmpint (c.n_enc, ==, 9);
