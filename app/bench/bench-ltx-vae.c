@@ -227,7 +227,8 @@ kinora_bench_ltx_vae (int argc, char **argv)
   const double t_load = bench_now () - t_w;
   const int T = 1 + (frames - 1) / 8, lh = h / 32, lw = w / 32, C = v->cfg.latent_channels;
   const size_t nl = (size_t) C * T * lh * lw, nv = (size_t) 3 * frames * h * w;
-  float *lat = malloc (nl * sizeof (float)), *noise = malloc (nl * sizeof (float)), *video = malloc (nv * sizeof (float));
+  float *lat = malloc (nl * sizeof (float)), *noise = malloc (nl * sizeof (float));
+  float *video = malloc (nv * sizeof (float));
   if (!lat || !noise || !video)
     {
       fprintf (stderr, "%s: out of memory\n", cmd);

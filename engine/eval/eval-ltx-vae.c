@@ -295,7 +295,8 @@ enum ke_status ke_eval_ltx_vae(const struct ke_eval_args * a, struct ke_error * 
         st = run_encoder(&c, v);
     }
     if (st == KE_STATUS_OK && c.n_w == 0) {
-        st = ke_err(err, KE_STATUS_MISSING, "%s: no latent (decoder) or video (encoder) input the model can take", a->in);
+        st = ke_err(err, KE_STATUS_MISSING, "%s: no latent (decoder) or video (encoder) input the model can take",
+                    a->in);
     }
     ke_ltx_vae_free(v);
     return finish(&c, st);
@@ -318,7 +319,8 @@ enum ke_status ke_eval_ltx_upsampler(const struct ke_eval_args * a, struct ke_er
     const struct ke_tensor * ts = st == KE_STATUS_OK ? ke_tset_get(c.io, "std_of_means") : NULL;
     const struct ke_tensor * tm = st == KE_STATUS_OK ? ke_tset_get(c.io, "mean_of_means") : NULL;
     if (st == KE_STATUS_OK && (!ts || !tm || ke_tensor_nelements(ts) != d[0] || ke_tensor_nelements(tm) != d[0])) {
-        st = ke_err(err, KE_STATUS_SHAPE, "%s: needs tensors std_of_means and mean_of_means of %d elements", a->in, d[0]);
+        st = ke_err(err, KE_STATUS_SHAPE, "%s: needs tensors std_of_means and mean_of_means of %d elements", a->in,
+                    d[0]);
     }
     if (st == KE_STATUS_OK && (!(sd = ke_tensor_to_f32_alloc(ts)) || !(mn = ke_tensor_to_f32_alloc(tm)))) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory");

@@ -3,6 +3,7 @@
  * what the loaders rely on (positive widths, block counts in bounds, known block kinds). Built as a
  * libFuzzer binary with clang and with the standalone driver (fuzz-driver.c) everywhere.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,10 +33,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                  || c.n_enc > KE_LTX_VAE_MAX_BLOCKS || c.n_dec < 1 || c.n_dec > KE_LTX_VAE_MAX_BLOCKS;
       for (int i = 0; i < c.n_enc && !bad; i++)
         bad = c.enc[i].kind > KE_LTX_COMPRESS_ALL || c.enc[i].num_layers < 1
-              || c.enc[i].num_layers > KE_LTX_VAE_MAX_LAYERS || (c.enc[i].kind != KE_LTX_RES_X && c.enc[i].multiplier < 1);
+              || c.enc[i].num_layers > KE_LTX_VAE_MAX_LAYERS
+              || (c.enc[i].kind != KE_LTX_RES_X && c.enc[i].multiplier < 1);
       for (int i = 0; i < c.n_dec && !bad; i++)
         bad = c.dec[i].kind > KE_LTX_COMPRESS_ALL || c.dec[i].num_layers < 1
-              || c.dec[i].num_layers > KE_LTX_VAE_MAX_LAYERS || (c.dec[i].kind != KE_LTX_RES_X && c.dec[i].multiplier < 1);
+              || c.dec[i].num_layers > KE_LTX_VAE_MAX_LAYERS
+              || (c.dec[i].kind != KE_LTX_RES_X && c.dec[i].multiplier < 1);
       if (bad)
         {
           fprintf (stderr, "accepted an invalid VAE config:\n%s\n", text);

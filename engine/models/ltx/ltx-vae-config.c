@@ -186,7 +186,8 @@ static enum ke_status parse_vae(struct ke_ltx_vae_config * c, json_object * o, c
         return st;
     }
     if (s && strcmp(s, "CausalVideoAutoencoder") != 0) {
-        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: config _class_name is '%s', not CausalVideoAutoencoder", path, s);
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: config _class_name is '%s', not CausalVideoAutoencoder", path,
+                      s);
     }
     json_object * j;
     if (json_object_object_get_ex(o, "dims", &j) &&
@@ -238,8 +239,8 @@ static enum ke_status parse_vae(struct ke_ltx_vae_config * c, json_object * o, c
     } else if (strcmp(s, "none") == 0) {
         c->logvar = KE_LTX_LOGVAR_NONE;
     } else {
-        return ke_err(err, KE_STATUS_INVALID, "%s: config latent_log_var is '%s' (uniform, per_channel, constant, none)",
-                      path, s);
+        return ke_err(err, KE_STATUS_INVALID,
+                      "%s: config latent_log_var is '%s' (uniform, per_channel, constant, none)", path, s);
     }
     if ((st = get_str(o, "spatial_padding_mode", &s, path, err)) != KE_STATUS_OK) {
         return st;

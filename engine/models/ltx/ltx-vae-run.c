@@ -456,7 +456,8 @@ enum ke_status ke_ltx_vae_encode(struct ke_ltx_vae * v, float * moments, float *
     if (st == KE_STATUS_OK && latent) {
         for (int ch = 0; ch < C; ch++) {
             for (int64_t i = 0; i < pos; i++) {
-                latent[(int64_t) ch * pos + i] = (o[(int64_t) ch * pos + i] - v->mean_of_means[ch]) / v->std_of_means[ch];
+                const int64_t k = (int64_t) ch * pos + i;
+                latent[k] = (o[k] - v->mean_of_means[ch]) / v->std_of_means[ch];
             }
         }
     }
