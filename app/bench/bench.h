@@ -12,6 +12,7 @@ int kinora_bench_write_gguf (int argc, char **argv);
 int kinora_bench_taehv (int argc, char **argv);
 int kinora_bench_write_weights (int argc, char **argv);
 int kinora_bench_ltx_transformer (int argc, char **argv);   /* LTX-Video transformer */
+int kinora_bench_ltx_vae (int argc, char **argv);   /* LTX-Video VAE and latent upsampler */
 
 /* Helpers (main-bench.c). */
 double bench_now (void);                 /* monotonic seconds */

@@ -100,7 +100,8 @@ usage (FILE *f)
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"
            "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n"
            "  ltx-transformer --random [--size 1216x704] [--frames 121] [--layers N] [--repeat N] [--exact] [--backend cpu|cuda]\n"
-           "      (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n");
+           "      (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n"
+           "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast]   (LTX-Video 13B VAE decode)\n");
 }
 
 int
@@ -133,6 +134,9 @@ main (int argc, char **argv)
     return kinora_bench_write_weights (argc - 1, argv + 1);
   if (strcmp (w, "ltx-transformer") == 0)   /* LTX-Video transformer */
     return kinora_bench_ltx_transformer (argc - 1, argv + 1);
+  /* LTX-Video VAE and latent upsampler */
+  if (strcmp (w, "ltx-vae") == 0)
+    return kinora_bench_ltx_vae (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

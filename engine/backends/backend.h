@@ -207,6 +207,19 @@ struct ke_backend_ops {
                            const int32_t * sel);
 
     // --- LTX-Video VAE and latent upsampler ops ------------------------------------------------
+    // Channels-first volumes x[C, N] as above (N = T*H*W); y may equal x.
+    // Pixel norm, then a per-channel modulation, then SiLU (when silu):
+    // y[c, n] = act(x[c, n] / sqrt(mean_c x[:, n]^2 + eps) * (1 + scale[c]) + shift[c]); shift and scale
+    // NULL: no modulation.
+    void (*pixel_norm_mod)(struct ke_backend * be, float * y, const float * x, int C, int64_t N, float eps,
+                           const float * shift, const float * scale, int silu);
+    // GroupNorm: G groups of C/G consecutive channels, mean and population variance over a group's
+    // (C/G)*N values, y = (x - mean) / sqrt(var + eps) * w[c] + b[c] (w, b NULL: none), then SiLU (when silu).
+    void (*group_norm)(struct ke_backend * be, float * y, const float * x, int C, int64_t N, int G, float eps,
+                       const float * w, const float * b, int silu);
+    // y[P, H+2p, W+2p]: x[P, H, W] with borders of p: mode 1 reflect (PyTorch's 'reflect', the edge not
+    // repeated; p < H and p < W), mode 2 replicate (the edge repeated). (Zero borders: pad2d.)
+    void (*pad2d_edge)(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int p, int mode);
 
 
     // --- optional (NULL when a backend has none) ----------------------------------------------

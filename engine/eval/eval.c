@@ -37,6 +37,12 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
     }
 
     // LTX-Video VAE and latent upsampler
+    if (strcmp(what, "ltx-vae") == 0) {
+        return ke_eval_ltx_vae(a, err);
+    }
+    if (strcmp(what, "ltx-upsampler") == 0) {
+        return ke_eval_ltx_upsampler(a, err);
+    }
 
     // T5 v1.1 XXL (LTX-Video's text encoder)
     if (strcmp(what, "t5xxl") == 0) {

@@ -857,6 +857,80 @@ static void bench_attention(int64_t Lq, int64_t Lk, int H, int hd, int impl)
     free(q);
 }
 
+// --- LTX-Video VAE and latent upsampler ops ------------------------------------------------------
+
+// pixel_norm_mod (with and without the modulation, SiLU, in place), group_norm (one and several blocks
+// per group, in place) and pad2d_edge (reflect, replicate) against the CPU backend.
+static void test_ltx_ops(void)
+{
+    const int C = 40, T = 3, H = 14, W = 22;
+    const int64_t N = (int64_t) T * H * W;
+    const size_t n = (size_t) C * N;
+    float * x = rnd(n, 2.0f), * sh = rnd((size_t) C, 0.5f), * sc = rnd((size_t) C, 0.5f), * ref = malloc(n * 4);
+    float * dx = up(x, n * 4), * dsh = up(sh, (size_t) C * 4), * dsc = up(sc, (size_t) C * 4), * dy = out_buf(n * 4);
+    float * got;
+    for (int mod = 0; mod < 2; mod++) {
+        g_cpu->ops->pixel_norm_mod(g_cpu, ref, x, C, N, 1e-8f, mod ? sh : NULL, mod ? sc : NULL, mod);
+        g_gpu->ops->pixel_norm_mod(g_gpu, dy, dx, C, N, 1e-8f, mod ? dsh : NULL, mod ? dsc : NULL, mod);
+        got = down(dy, n);
+        check(mod ? "pixel_norm_mod + modulation + silu" : "pixel_norm_mod", got, ref, n, TOL_F32);
+        free(got);
+    }
+    g_gpu->ops->copy(g_gpu, dy, dx, n * 4);
+    g_gpu->ops->pixel_norm_mod(g_gpu, dy, dy, C, N, 1e-8f, dsh, dsc, 1);
+    got = down(dy, n);
+    check("pixel_norm_mod in place", got, ref, n, TOL_F32);
+    free(got);
+
+    // GroupNorm(32) over 64 channels: small (one block per group) and large (several) groups
+    const int Cg = 64;
+    const int64_t Ns[2] = { 300, 40000 };
+    for (int k = 0; k < 2; k++) {
+        const size_t m = (size_t) Cg * Ns[k];
+        float * gx = rnd(m, 3.0f), * gw = rnd((size_t) Cg, 1.0f), * gb = rnd((size_t) Cg, 1.0f), * gr = malloc(m * 4);
+        float * dgx = up(gx, m * 4), * dgw = up(gw, (size_t) Cg * 4), * dgb = up(gb, (size_t) Cg * 4);
+        float * dgy = out_buf(m * 4);
+        g_cpu->ops->group_norm(g_cpu, gr, gx, Cg, Ns[k], 32, 1e-5f, gw, gb, 1);
+        g_gpu->ops->group_norm(g_gpu, dgy, dgx, Cg, Ns[k], 32, 1e-5f, dgw, dgb, 1);
+        got = down(dgy, m);
+        check(k ? "group_norm + silu (several blocks per group)" : "group_norm + silu", got, gr, m, TOL_F32);
+        free(got);
+        g_cpu->ops->group_norm(g_cpu, gr, gx, Cg, Ns[k], 32, 1e-5f, gw, gb, 0);
+        g_gpu->ops->group_norm(g_gpu, dgx, dgx, Cg, Ns[k], 32, 1e-5f, dgw, dgb, 0);
+        got = down(dgx, m);
+        check("group_norm in place", got, gr, m, TOL_F32);
+        free(got);
+        ke_be_free(g_gpu, dgx);
+        ke_be_free(g_gpu, dgw);
+        ke_be_free(g_gpu, dgb);
+        ke_be_free(g_gpu, dgy);
+        free(gx);
+        free(gw);
+        free(gb);
+        free(gr);
+    }
+
+    for (int mode = 1; mode <= 2; mode++) {
+        const size_t np = (size_t) C * T * (H + 2) * (W + 2);
+        float * pr = malloc(np * 4), * dp = out_buf(np * 4);
+        g_cpu->ops->pad2d_edge(g_cpu, pr, x, (int64_t) C * T, H, W, 1, mode);
+        g_gpu->ops->pad2d_edge(g_gpu, dp, dx, (int64_t) C * T, H, W, 1, mode);
+        got = down(dp, np);
+        check(mode == 1 ? "pad2d_edge reflect" : "pad2d_edge replicate", got, pr, np, 0.0);
+        free(got);
+        free(pr);
+        ke_be_free(g_gpu, dp);
+    }
+    ke_be_free(g_gpu, dx);
+    ke_be_free(g_gpu, dsh);
+    ke_be_free(g_gpu, dsc);
+    ke_be_free(g_gpu, dy);
+    free(x);
+    free(sh);
+    free(sc);
+    free(ref);
+}
+
 static void log_cb(int level, const char * msg, void * user)
 {
     (void) user;
@@ -900,6 +974,7 @@ int main(int argc, char ** argv)
     test_conv3d(6, 10, 3, 1, 5, 6, 7, 1, 1, 0, 2, 1);
     test_vae();
     test_fused();
+    test_ltx_ops();   // LTX-Video VAE and latent upsampler
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

@@ -78,3 +78,10 @@ void ke_cpu_channel_l2norm_silu(struct ke_backend * be, float * y, const float *
 void ke_cpu_rms_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
                            float eps, const float * shift, const float * scale, int64_t mod_stride,
                            const int32_t * sel);
+
+// LTX-Video VAE and latent upsampler ops (cpu-ltx.c)
+void ke_cpu_pixel_norm_mod(struct ke_backend * be, float * y, const float * x, int C, int64_t N, float eps,
+                           const float * shift, const float * scale, int silu);
+void ke_cpu_group_norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, int G, float eps,
+                       const float * w, const float * b, int silu);
+void ke_cpu_pad2d_edge(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int p, int mode);

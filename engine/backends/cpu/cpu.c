@@ -532,6 +532,10 @@ static const struct ke_backend_ops g_cpu_ops = {
     .nearest_up3d = ke_cpu_nearest_up3d,
     .transpose2d = ke_cpu_transpose2d,
     .linear_takes = ke_cpu_linear_takes,
+    // LTX-Video VAE and latent upsampler
+    .pixel_norm_mod = ke_cpu_pixel_norm_mod,
+    .group_norm = ke_cpu_group_norm,
+    .pad2d_edge = ke_cpu_pad2d_edge,
 };
 
 static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };

@@ -5,6 +5,7 @@
 
 #include "backends/cuda/cuda-backend.h"
 #include "backends/cuda/cuda-ltx-dit.h"   // LTX-Video transformer
+#include "backends/cuda/cuda-ltx.h"
 #include "backends/cuda/cuda-module.h"
 #include "core/error.h"
 
@@ -255,6 +256,10 @@ static const struct ke_backend_ops g_cuda_ops = {
     .set_memory = cu_set_memory,
     .prefetch = cu_prefetch,
     .memory = cu_memory,
+    // LTX-Video VAE and latent upsampler
+    .pixel_norm_mod = kc_ltx_pixel_norm_mod,
+    .group_norm = kc_ltx_group_norm,
+    .pad2d_edge = kc_ltx_pad2d_edge,
 };
 
 // --- creation ----------------------------------------------------------------------------------

@@ -1,0 +1,276 @@
+/* bench-ltx-vae.c: kinora-bench ltx-vae — the LTX-Video 13B VAE decode (0.9.7 / 0.9.8 decoder shapes,
+ * random bf16 weights) of one clip's latent, as the pipeline runs it (decode_timestep 0.05,
+ * decode_noise_scale 0.025), the whole clip in one pass: seconds, peak RSS and the backend's peak memory.
+ * tests/ltx/bench-torch-vae.py times the official decoder on the same shapes.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "core/threadpool.h"
+#include "models/ltx/ltx-vae.h"
+#include "args.h"
+#include "bench.h"
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static inline float
+rng_uniform (void) /* [-1, 1) */
+{
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (float) ((int32_t) (rng_state >> 32)) / 2147483648.0f;
+}
+
+/* A bf16 tensor of `shape` uniform with the given std, under `name`. */
+static int
+add_bf16 (struct ke_tensor_set *s, const char *name, int n_dims, const int64_t *shape, float std)
+{
+  struct ke_error err = { 0 };
+  size_t n = 1;
+  for (int d = 0; d < n_dims; d++)
+    n *= (size_t) shape[d];
+  uint16_t *w = malloc (n * sizeof (uint16_t));
+  if (!w)
+    return -1;
+  const float a = 1.7320508f * std;
+  for (size_t j = 0; j < n; j++)
+    w[j] = ke_f32_to_bf16 (rng_uniform () * a);
+  if (!ke_tset_add (s, name, KE_DTYPE_BF16, n_dims, shape, w, &err) || ke_tset_own_malloc (s, w) != 0)
+    return -1;
+  return 0;
+}
+
+static int
+add_conv (struct ke_tensor_set *s, const char *pfx, int o, int i)
+{
+  char name[160];
+  const int64_t ws[5] = { o, i, 3, 3, 3 }, bs[1] = { o };
+  snprintf (name, sizeof name, "%s.conv.weight", pfx);
+  int rc = add_bf16 (s, name, 5, ws, 1.0f / sqrtf ((float) i * 27));
+  snprintf (name, sizeof name, "%s.conv.bias", pfx);
+  return rc | add_bf16 (s, name, 1, bs, 0.02f);
+}
+
+static int
+add_temb (struct ke_tensor_set *s, const char *pfx, int dim)
+{
+  char name[192];
+  const int64_t w1[2] = { dim, 256 }, w2[2] = { dim, dim }, b[1] = { dim };
+  int rc = 0;
+  snprintf (name, sizeof name, "%s.timestep_embedder.linear_1.weight", pfx);
+  rc |= add_bf16 (s, name, 2, w1, 1.0f / 16.0f);
+  snprintf (name, sizeof name, "%s.timestep_embedder.linear_1.bias", pfx);
+  rc |= add_bf16 (s, name, 1, b, 0.02f);
+  snprintf (name, sizeof name, "%s.timestep_embedder.linear_2.weight", pfx);
+  rc |= add_bf16 (s, name, 2, w2, 1.0f / sqrtf ((float) dim));
+  snprintf (name, sizeof name, "%s.timestep_embedder.linear_2.bias", pfx);
+  return rc | add_bf16 (s, name, 1, b, 0.02f);
+}
+
+/* The decoder (and statistics) of the 13B VAE config with random bf16 weights, official key names. */
+static struct ke_tensor_set *
+random_decoder (void)
+{
+  struct ke_ltx_vae_config c;
+  struct ke_error err = { 0 };
+  if (ke_ltx_vae_config_parse (&c, ke_ltx_vae_13b_config, "13b", &err) != KE_STATUS_OK)
+    return NULL;
+  struct ke_tensor_set *s = ke_tset_new ("random-ltxv-13b-vae");
+  char cfg[4096];
+  snprintf (cfg, sizeof cfg, "{\"vae\": %s}", ke_ltx_vae_13b_config);
+  int rc = ke_tset_set_meta (s, "config", cfg);
+  int C = c.decoder_base_channels;
+  for (int i = 0; i < c.n_dec; i++)
+    if (c.dec[i].kind != KE_LTX_RES_X)
+      C *= c.dec[i].multiplier;
+  char p[128], name[192];
+  rc |= add_conv (s, "decoder.conv_in", C, c.latent_channels);
+  for (int k = 0; k < c.n_dec; k++)
+    {
+      const struct ke_ltx_block_desc *d = &c.dec[c.n_dec - 1 - k];
+      snprintf (p, sizeof p, "decoder.up_blocks.%d", k);
+      if (d->kind == KE_LTX_RES_X)
+        {
+          snprintf (name, sizeof name, "%s.time_embedder", p);
+          rc |= add_temb (s, name, 4 * C);
+          for (int j = 0; j < d->num_layers; j++)
+            {
+              const int64_t sst[2] = { 4, C };
+              snprintf (name, sizeof name, "%s.res_blocks.%d.conv1", p, j);
+              rc |= add_conv (s, name, C, C);
+              snprintf (name, sizeof name, "%s.res_blocks.%d.conv2", p, j);
+              rc |= add_conv (s, name, C, C);
+              snprintf (name, sizeof name, "%s.res_blocks.%d.scale_shift_table", p, j);
+              rc |= add_bf16 (s, name, 2, sst, 1.0f / sqrtf ((float) C));
+            }
+          continue;
+        }
+      snprintf (name, sizeof name, "%s.conv", p);
+      rc |= add_conv (s, name, 8 * C / d->multiplier, C);
+      C /= d->multiplier;
+    }
+  const int64_t sst[2] = { 2, C }, one[1] = { 1 }, lc[1] = { c.latent_channels };
+  rc |= add_temb (s, "decoder.last_time_embedder", 2 * C);
+  rc |= add_bf16 (s, "decoder.last_scale_shift_table", 2, sst, 1.0f / sqrtf ((float) C));
+  rc |= add_conv (s, "decoder.conv_out", 3 * c.patch_size * c.patch_size, C);
+  float *tsm = malloc (sizeof (float)), *sd = malloc ((size_t) c.latent_channels * 4);
+  float *mn = calloc ((size_t) c.latent_channels, 4);
+  if (!tsm || !sd || !mn)
+    rc = -1;
+  else
+    {
+      *tsm = 1000.0f;
+      for (int i = 0; i < c.latent_channels; i++)
+        sd[i] = 1.0f;
+      rc |= !ke_tset_add (s, "decoder.timestep_scale_multiplier", KE_DTYPE_F32, 1, one, tsm, &err)
+            || ke_tset_own_malloc (s, tsm);
+      rc |= !ke_tset_add (s, "per_channel_statistics.std-of-means", KE_DTYPE_F32, 1, lc, sd, &err)
+            || ke_tset_own_malloc (s, sd);
+      rc |= !ke_tset_add (s, "per_channel_statistics.mean-of-means", KE_DTYPE_F32, 1, lc, mn, &err)
+            || ke_tset_own_malloc (s, mn);
+    }
+  if (rc != 0)
+    {
+      ke_tset_free (s);
+      return NULL;
+    }
+  return s;
+}
+
+int
+kinora_bench_ltx_vae (int argc, char **argv)
+{
+  static const char cmd[] = "kinora-bench ltx-vae";
+  int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1;
+  bool fast = false, random = false;
+  const char *backend = NULL;
+  static const struct option options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "random", no_argument, NULL, 'R' },
+    { "size", required_argument, NULL, 's' },
+    { "frames", required_argument, NULL, 'f' },
+    { "threads", required_argument, NULL, 't' },
+    { "repeat", required_argument, NULL, 'r' },
+    { "backend", required_argument, NULL, 'b' },
+    { "fast", no_argument, NULL, 'F' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  optind = 0;
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, ":h", options, NULL)) != -1)
+    {
+      bool ok = true;
+      switch (c)
+        {
+        case 'h':
+          printf ("usage: kinora-bench ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast]\n"
+                  "       [--repeat N] [--threads N]\n"
+                  "  the LTX-Video 13B VAE decoder (0.9.7 / 0.9.8 shapes) with random bf16 weights decoding one\n"
+                  "  clip's latent (default 1216x704, 121 frames: latent 38x22 x 16) in one pass; --fast: the CPU's\n"
+                  "  bf16 convolutions\n");
+          return 0;
+        case 'R': random = true; break;
+        case 's': ok = kinora_arg_size (cmd, "--size", optarg, 32, KE_MAX_SIDE, &w, &h); break;
+        case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
+        case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
+        case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &repeat); break;
+        case 'b': backend = optarg; break;
+        case 'F': fast = true; break;
+        default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
+        }
+      if (!ok)
+        return 2;
+    }
+  if (optind < argc)
+    return kinora_arg_usage_error (cmd, 0, argc, argv, options);
+  if (!random)
+    {
+      fprintf (stderr, "%s: only --random (random weights at the real shapes) is supported\n", cmd);
+      return 2;
+    }
+  if (w % 32 || h % 32 || (frames - 1) % 8)
+    {
+      fprintf (stderr, "%s: size must be a multiple of 32 and frames 8n+1\n", cmd);
+      return 2;
+    }
+  if (threads > 0)
+    ke_set_threads (threads);
+  struct ke_error err = { 0 };
+  struct ke_backend *be = fast ? ke_backend_cpu_fast () : ke_backend_cpu ();
+  if (backend && strcmp (backend, "cpu") != 0 && !(be = ke_backend_by_name (backend, &err)))
+    {
+      fprintf (stderr, "%s: %s\n", cmd, err.msg);
+      return 1;
+    }
+  const double t_w = bench_now ();
+  struct ke_tensor_set *ws = random_decoder ();
+  struct ke_ltx_vae *v = NULL;
+  if (!ws)
+    {
+      fprintf (stderr, "%s: out of memory for the random weights\n", cmd);
+      return 1;
+    }
+  if (ke_ltx_vae_init (&v, ws, true, be, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "%s: %s\n", cmd, err.msg);
+      return 1;
+    }
+  const double t_load = bench_now () - t_w;
+  const int T = 1 + (frames - 1) / 8, lh = h / 32, lw = w / 32, C = v->cfg.latent_channels;
+  const size_t nl = (size_t) C * T * lh * lw, nv = (size_t) 3 * frames * h * w;
+  float *lat = malloc (nl * sizeof (float)), *noise = malloc (nl * sizeof (float));
+  float *video = malloc (nv * sizeof (float));
+  if (!lat || !noise || !video)
+    {
+      fprintf (stderr, "%s: out of memory\n", cmd);
+      return 1;
+    }
+  for (size_t i = 0; i < nl; i++)
+    {
+      lat[i] = rng_uniform () * 1.7320508f;
+      noise[i] = rng_uniform () * 1.7320508f;
+    }
+  printf ("LTX-Video 13B VAE decoder (random bf16 weights), %dx%d x %d frames from a %dx%d x %d latent, whole clip "
+          "in one pass, backend %s%s, %d threads; weights built and prepared in %.2f s\n",
+          w, h, frames, lw, lh, T, be->ops->name, fast ? " (bf16 convolutions)" : "", ke_get_threads (), t_load);
+  double best = 1e30, sum = 0;
+  for (int r = 0; r < repeat; r++)
+    {
+      const double t0 = bench_now ();
+      if (ke_ltx_vae_decode (v, video, lat, noise, T, lh, lw, 0.05f, 0.025f, NULL, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "%s: %s\n", cmd, err.msg);
+          return 1;
+        }
+      const double dt = bench_now () - t0;
+      best = dt < best ? dt : best;
+      sum += dt;
+    }
+  double sane = 0;
+  for (size_t i = 0; i < nv; i += 9973)
+    sane += isfinite (video[i]) ? 0 : 1;
+  printf ("decode: %.3f s best, %.3f s mean of %d%s\n", best, sum / repeat, repeat,
+          sane ? " (non-finite output!)" : "");
+  if (be->ops->stats)
+    {
+      struct ke_backend_stats st;
+      be->ops->stats (be, &st);
+      printf ("backend memory: peak %.2f GiB (weights %.2f GiB)\n", st.bytes_peak / 1073741824.0,
+              st.bytes_weights / 1073741824.0);
+    }
+  printf ("peak RSS %.2f GiB\n", bench_peak_rss_gib ());
+  free (lat);
+  free (noise);
+  free (video);
+  ke_ltx_vae_free (v);
+  return sane ? 1 : 0;
+}

@@ -1,0 +1,156 @@
+// Kinora engine: CUDA kernels of the LTX-Video VAE and latent upsampler ops (pixel norm with the
+// decoder's modulation, GroupNorm, reflect / replicate padding). Checked against the CPU backend in
+// tests/cuda/test-cuda-ops.c.
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "backends/cuda/cuda-ltx.h"
+
+#define GRID_STRIDE(i, n) \
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t) gridDim.x * blockDim.x)
+
+static inline unsigned blocks_for(int64_t n)
+{
+    int64_t b = (n + 255) / 256;
+    if (b > 65535LL * 32) {
+        b = 65535LL * 32;
+    }
+    return (unsigned) (b < 1 ? 1 : b);
+}
+
+__device__ __forceinline__ float silu_f(float v)
+{
+    return v / (1.0f + expf(-v));
+}
+
+// One thread per position: the channel loop reads x[c, n] for consecutive n across a warp (coalesced).
+// Every channel of a position is read before any is written, so y may be x.
+__global__ void k_pixel_norm_mod(float * y, const float * x, int C, int64_t N, float eps, const float * shift,
+                                 const float * scale, int silu)
+{
+    GRID_STRIDE(n, N) {
+        float ss = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float v = x[(int64_t) c * N + n];
+            ss += v * v;
+        }
+        const float inv = rsqrtf(ss / (float) C + eps);
+        for (int c = 0; c < C; c++) {
+            float v = x[(int64_t) c * N + n] * inv;
+            if (scale) {
+                v = v * (1.0f + scale[c]) + shift[c];
+            }
+            y[(int64_t) c * N + n] = silu ? silu_f(v) : v;
+        }
+    }
+}
+
+extern "C" int kc_pixel_norm_mod(float * y, const float * x, int C, int64_t N, float eps, const float * shift,
+                                 const float * scale, int silu, cudaStream_t s)
+{
+    if (N <= 0 || C <= 0) {
+        return 0;
+    }
+    k_pixel_norm_mod<<<blocks_for(N), 256, 0, s>>>(y, x, C, N, eps, shift, scale, silu);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+#define GN_THREADS 512
+
+// Sum over the block (all threads get the result); `red` holds GN_THREADS/32 doubles.
+__device__ double block_sum(double v, double * red)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads();
+    if (lane == 0) {
+        red[warp] = v;
+    }
+    __syncthreads();
+    double t = 0.0;
+    for (int i = 0; i < (int) (blockDim.x >> 5); i++) {
+        t += red[i];
+    }
+    return t;
+}
+
+// One block per (group, slice of the normalisation pass): the block computes its group's mean and
+// variance (two passes, float per thread, double across threads), then normalises its slice.
+__global__ void k_group_norm(float * y, const float * x, int C, int64_t N, int G, float eps, const float * w,
+                             const float * b, int silu)
+{
+    __shared__ double red[GN_THREADS / 32];
+    const int g = blockIdx.y, cg = C / G;
+    const int64_t n = (int64_t) cg * N;
+    const float * xg = x + (int64_t) g * n;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        s += xg[i];
+    }
+    const double mean = block_sum(s, red) / (double) n;
+    const float mf = (float) mean;
+    float v = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float d = xg[i] - mf;
+        v += d * d;
+    }
+    const double var = block_sum(v, red) / (double) n;
+    const float rstd = (float) (1.0 / sqrt(var + (double) eps));
+    // every block of this group has read x before any writes: y may be x only when one block per group
+    // runs the normalisation (gridDim.x == 1), which kc_group_norm arranges for y == x
+    const int64_t chunk = (n + gridDim.x - 1) / gridDim.x, i0 = blockIdx.x * chunk;
+    const int64_t i1 = i0 + chunk < n ? i0 + chunk : n;
+    float * yg = y + (int64_t) g * n;
+    for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        const int c = g * cg + (int) (i / N);
+        float t = (xg[i] - mf) * rstd * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
+        yg[i] = silu ? silu_f(t) : t;
+    }
+}
+
+extern "C" int kc_group_norm(float * y, const float * x, int C, int64_t N, int G, float eps, const float * w,
+                             const float * b, int silu, cudaStream_t s)
+{
+    if (N <= 0 || C <= 0 || G <= 0 || C % G || G > 65535) {
+        return N <= 0 || C <= 0 ? 0 : -1;
+    }
+    // more blocks per group for the normalisation when it is large and out of place
+    int64_t per = ((int64_t) (C / G) * N) / (1 << 20);
+    per = y == x ? 1 : per < 1 ? 1 : per > 64 ? 64 : per;
+    k_group_norm<<<dim3((unsigned) per, (unsigned) G), GN_THREADS, 0, s>>>(y, x, C, N, G, eps, w, b, silu);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+__device__ __forceinline__ int edge_index(int i, int n, int mode)
+{
+    if (i < 0) {
+        return mode == 1 ? -i : 0;
+    }
+    if (i >= n) {
+        return mode == 1 ? 2 * (n - 1) - i : n - 1;
+    }
+    return i;
+}
+
+__global__ void k_pad2d_edge(float * y, const float * x, int64_t P, int H, int W, int p, int mode)
+{
+    const int Ho = H + 2 * p, Wo = W + 2 * p;
+    const int64_t n = P * Ho * Wo;
+    GRID_STRIDE(i, n) {
+        const int j = (int) (i % Wo), r = (int) ((i / Wo) % Ho);
+        const int64_t q = i / ((int64_t) Ho * Wo);
+        y[i] = x[(q * H + edge_index(r - p, H, mode)) * W + edge_index(j - p, W, mode)];
+    }
+}
+
+extern "C" int kc_pad2d_edge(float * y, const float * x, int64_t P, int H, int W, int p, int mode, cudaStream_t s)
+{
+    const int64_t n = P * (H + 2 * p) * (W + 2 * p);
+    if (n <= 0) {
+        return 0;
+    }
+    k_pad2d_edge<<<blocks_for(n), 256, 0, s>>>(y, x, P, H, W, p, mode);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}

@@ -1,0 +1,172 @@
+/* The CPU backend's LTX-Video VAE and upsampler ops (engine/backends/cpu/cpu-ltx.c) against naive loops
+ * written from their definitions in backend.h: pixel_norm_mod, group_norm, pad2d_edge. Tolerance: the
+ * float32 default atol = rtol = 1e-5 (the ops sum in double; the loops here too, so the two differ only
+ * in the last rounding). In-place calls (y == x) are checked too. */
+#include <math.h>
+#include <string.h>
+
+#include "backends/backend.h"
+#include "test-util.h"
+
+static float
+silu (float v)
+{
+  return v / (1.0f + expf (-v));
+}
+
+static void
+ref_pixel_norm_mod (float *y, const float *x, int C, int64_t N, float eps, const float *shift, const float *scale,
+                    int act)
+{
+  for (int64_t n = 0; n < N; n++)
+    {
+      double ss = 0;
+      for (int c = 0; c < C; c++)
+        ss += (double) x[c * N + n] * x[c * N + n];
+      const double inv = 1.0 / sqrt (ss / C + eps);
+      for (int c = 0; c < C; c++)
+        {
+          float v = (float) (x[c * N + n] * inv);
+          if (scale)
+            v = v * (1.0f + scale[c]) + shift[c];
+          y[c * N + n] = act ? silu (v) : v;
+        }
+    }
+}
+
+static void
+ref_group_norm (float *y, const float *x, int C, int64_t N, int G, float eps, const float *w, const float *b, int act)
+{
+  const int cg = C / G;
+  for (int g = 0; g < G; g++)
+    {
+      double s = 0, v = 0;
+      const int64_t n = cg * N;
+      for (int64_t i = 0; i < n; i++)
+        s += x[g * n + i];
+      const double mean = s / n;
+      for (int64_t i = 0; i < n; i++)
+        v += (x[g * n + i] - mean) * (x[g * n + i] - mean);
+      const double rstd = 1.0 / sqrt (v / n + eps);
+      for (int64_t i = 0; i < n; i++)
+        {
+          const int c = g * cg + (int) (i / N);
+          float t = (float) ((x[g * n + i] - mean) * rstd * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f));
+          y[g * n + i] = act ? silu (t) : t;
+        }
+    }
+}
+
+static void
+ref_pad_edge (float *y, const float *x, int64_t P, int H, int W, int p, int mode)
+{
+  const int Ho = H + 2 * p, Wo = W + 2 * p;
+  for (int64_t q = 0; q < P; q++)
+    for (int i = 0; i < Ho; i++)
+      for (int j = 0; j < Wo; j++)
+        {
+          int si = i - p, sj = j - p;
+          if (mode == 1)
+            {
+              si = si < 0 ? -si : si >= H ? 2 * (H - 1) - si : si;
+              sj = sj < 0 ? -sj : sj >= W ? 2 * (W - 1) - sj : sj;
+            }
+          else
+            {
+              si = si < 0 ? 0 : si >= H ? H - 1 : si;
+              sj = sj < 0 ? 0 : sj >= W ? W - 1 : sj;
+            }
+          y[(q * Ho + i) * Wo + j] = x[(q * H + si) * W + sj];
+        }
+}
+
+static void
+test_pixel_norm_mod (void)
+{
+  struct ke_backend *be = ke_backend_cpu ();
+  const int C = 37;
+  const int64_t N = 300;   /* more than one block of 256 positions */
+  float *x = g_new (float, C * N), *y = g_new (float, C * N), *r = g_new (float, C * N);
+  float *shift = g_new (float, C), *scale = g_new (float, C);
+  test_fill_random (x, C * N, 1);
+  test_fill_random (shift, C, 2);
+  test_fill_random (scale, C, 3);
+  for (int mod = 0; mod < 2; mod++)
+    for (int act = 0; act < 2; act++)
+      {
+        ref_pixel_norm_mod (r, x, C, N, 1e-8f, mod ? shift : NULL, mod ? scale : NULL, act);
+        be->ops->pixel_norm_mod (be, y, x, C, N, 1e-8f, mod ? shift : NULL, mod ? scale : NULL, act);
+        g_assert_true (test_allclose ("pixel_norm_mod", y, r, C * N, 1e-5, 1e-5));
+      }
+  memcpy (y, x, sizeof (float) * C * N);
+  be->ops->pixel_norm_mod (be, y, y, C, N, 1e-8f, shift, scale, 1);   /* in place */
+  ref_pixel_norm_mod (r, x, C, N, 1e-8f, shift, scale, 1);
+  g_assert_true (test_allclose ("pixel_norm_mod in place", y, r, C * N, 1e-5, 1e-5));
+  g_free (x);
+  g_free (y);
+  g_free (r);
+  g_free (shift);
+  g_free (scale);
+}
+
+static void
+test_group_norm (void)
+{
+  struct ke_backend *be = ke_backend_cpu ();
+  const int C = 64, G = 32;
+  const int64_t N = 45;
+  float *x = g_new (float, C * N), *y = g_new (float, C * N), *r = g_new (float, C * N);
+  float *w = g_new (float, C), *b = g_new (float, C);
+  test_fill_random (x, C * N, 4);
+  for (int64_t i = 0; i < C * N; i++)
+    x[i] = 3.0f * x[i] + 1.5f;   /* an offset the mean must remove */
+  test_fill_random (w, C, 5);
+  test_fill_random (b, C, 6);
+  for (int aff = 0; aff < 2; aff++)
+    for (int act = 0; act < 2; act++)
+      {
+        ref_group_norm (r, x, C, N, G, 1e-5f, aff ? w : NULL, aff ? b : NULL, act);
+        be->ops->group_norm (be, y, x, C, N, G, 1e-5f, aff ? w : NULL, aff ? b : NULL, act);
+        g_assert_true (test_allclose ("group_norm", y, r, C * N, 1e-5, 1e-5));
+      }
+  memcpy (y, x, sizeof (float) * C * N);
+  be->ops->group_norm (be, y, y, C, N, G, 1e-5f, w, b, 0);
+  ref_group_norm (r, x, C, N, G, 1e-5f, w, b, 0);
+  g_assert_true (test_allclose ("group_norm in place", y, r, C * N, 1e-5, 1e-5));
+  g_free (x);
+  g_free (y);
+  g_free (r);
+  g_free (w);
+  g_free (b);
+}
+
+static void
+test_pad_edge (void)
+{
+  struct ke_backend *be = ke_backend_cpu ();
+  static const int sizes[][3] = { { 5, 7, 1 }, { 2, 3, 1 }, { 6, 4, 2 } };
+  for (size_t k = 0; k < G_N_ELEMENTS (sizes); k++)
+    for (int mode = 1; mode <= 2; mode++)
+      {
+        const int H = sizes[k][0], W = sizes[k][1], p = sizes[k][2];
+        const int64_t P = 3, no = P * (H + 2 * p) * (W + 2 * p);
+        float *x = g_new (float, P * H * W), *y = g_new (float, no), *r = g_new (float, no);
+        test_fill_random (x, P * H * W, 7 + (guint32) k);
+        be->ops->pad2d_edge (be, y, x, P, H, W, p, mode);
+        ref_pad_edge (r, x, P, H, W, p, mode);
+        g_assert_true (test_allclose (mode == 1 ? "pad reflect" : "pad replicate", y, r, no, 0, 0));
+        g_free (x);
+        g_free (y);
+        g_free (r);
+      }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/ltx-ops/pixel-norm-mod", test_pixel_norm_mod);
+  g_test_add_func ("/ltx-ops/group-norm", test_group_norm);
+  g_test_add_func ("/ltx-ops/pad-edge", test_pad_edge);
+  return g_test_run ();
+}
