@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|ltx|ltx-bench] [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
 set -u
@@ -177,6 +177,42 @@ if [ "$MODE" = vae ]; then
   KINORA_CUDA_CONV=f32 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
   echo "-- bf16 channels-last convolutions (KINORA_CUDA_CONV=bf16)"
   KINORA_CUDA_CONV=bf16 timeout 200 $B/app/kinora-bench vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  finish
+fi
+
+if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
+  # LTX-Video components: fixtures committed in tests/ltx/fixtures (tests/ltx/make-fixtures.py); the
+  # official modules for the PyTorch baselines come from the carried .ltxdeps (tests/ltx/fetch-deps.sh)
+  LFX=tests/ltx/fixtures
+  if [ "$MODE" = ltx ]; then
+    echo "== op parity (CUDA vs CPU), LTX-Video ops included"
+    check test-cuda-ops timeout 200 $B/tests/cuda/test-cuda-ops
+    echo "== LTX-Video fixture parity on the CUDA backend (bf16 operands: 1e-2 relative L2, as the Wan checks)"
+    for c in a b; do
+      echo "ltx-transformer $c:"
+      check ltx-transformer-$c eval_cmp ltx-transformer $LFX/transformer_$c.io.safetensors /tmp/ltxt_$c.cuda.safetensors 1e-2 \
+        --weights $LFX/transformer_$c.weights.safetensors
+      echo "ltx-vae $c:"
+      check ltx-vae-$c eval_cmp ltx-vae $LFX/vae_$c.io.safetensors /tmp/ltxv_$c.cuda.safetensors 1e-2 \
+        --weights $LFX/vae_$c.weights.safetensors
+      echo "ltx-upsampler $c:"
+      check ltx-upsampler-$c eval_cmp ltx-upsampler $LFX/upsampler_$c.io.safetensors /tmp/ltxu_$c.cuda.safetensors 1e-2 \
+        --weights $LFX/upsampler_$c.weights.safetensors
+      echo "t5xxl $c:"
+      check t5xxl-$c eval_cmp t5xxl $LFX/t5xxl_$c.io.safetensors /tmp/t5xxl_$c.cuda.safetensors 1e-2 \
+        --weights $LFX/t5xxl_$c.weights.safetensors
+    done
+    echo "== LTX-Video 13B transformer, one forward at 1216x704x121 (13,376 tokens), random bf16 weights"
+    check ltx-bench-transformer timeout 240 $B/app/kinora-bench ltx-transformer --random --backend cuda --repeat 3
+    echo "-- the official Transformer3DModel (bf16, SDPA), same shapes"
+    check ltx-torch-transformer timeout 240 python3 tests/ltx/bench-torch.py --deps .ltxdeps --repeat 3
+  else
+    echo "== LTX-Video 13B VAE decode of 1216x704x121, random bf16 weights"
+    check ltx-bench-vae timeout 240 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2
+    echo "-- the official CausalVideoAutoencoder decode (bf16), same latent"
+    check ltx-torch-vae timeout 300 python3 tests/ltx/bench-torch-vae.py --deps .ltxdeps --repeat 2
+  fi
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish
 fi
