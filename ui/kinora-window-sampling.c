@@ -225,6 +225,17 @@ _kinora_window_mark_defaults (KinoraWindow *self)
   struct ke_gen_params d = ke_gen_params_default (self->task);
 
   mark_default (self->steps_scale, d.steps, 0);
+  /* the few-step preset's step count gets a mark of its own (Fast sets it; the slider may go there too) */
+  struct ke_gen_params fast = d;
+  struct ke_error err = { 0 };
+  if (ke_gen_params_preset (&fast, "lightning", &err) == KE_STATUS_OK && fast.steps != d.steps)
+    {
+      /* Translators: the two marks of the steps slider, e.g. 50 and 4 */
+      g_autofree char *tip = g_strdup_printf (_("The marks are the model’s official default, %d, and the "
+                                                "few-step Lightning preset, %d"), d.steps, fast.steps);
+      gtk_scale_add_mark (self->steps_scale, fast.steps, GTK_POS_BOTTOM, NULL);
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->steps_scale), tip);
+    }
   mark_default (self->guide_scale, d.guide, 1);
   mark_default (self->guide_high_scale, d.guide_high, 1);
   mark_default (self->shift_scale, d.shift, 1);

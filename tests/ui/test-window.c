@@ -791,6 +791,8 @@ test_reuse_settings (void)
     g_assert_cmpint (gtk_spin_button_get_value_as_int (self->frames_spin), ==, 81);
     /* the marks move to the A14B defaults (steps 40, guidance 3.0 and 4.0, shift 12.0) */
     g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->steps_scale)), "40"));
+    /* and the steps slider also marks the 4-step Lightning preset */
+    g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->steps_scale)), "Lightning preset, 4"));
     g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->guide_scale)), "3.0"));
     g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->guide_high_scale)), "4.0"));
     g_assert_nonnull (strstr (gtk_widget_get_tooltip_text (GTK_WIDGET (self->shift_scale)), "12.0"));
