@@ -13,7 +13,8 @@ dependencies it imports are taken from one folder given with --deps, laid out as
 
 (see README.md for the exact commits and `fetch-deps.sh` to make the folder). PyTorch is Debian's
 python3-torch. Shims, only for pieces missing from Debian 12 (listed in README.md):
-  * shims/safetensors: the `safetensors` package (not packaged in Debian 12), pure Python;
+  * shims/safetensors: the `safetensors` package (not packaged in Debian 12), pure Python, used only
+    where the real package is not installed;
   * F.scaled_dot_product_attention when the installed PyTorch predates it (Debian 12 has 1.13):
     installed below as the textbook softmax(q k^T * scale + mask) v, exactly what PyTorch 2's
     math backend computes on the CPU.
@@ -62,7 +63,18 @@ def setup(deps, threads=1):
     for name in ("ltx_video", "diffusers", "huggingface_hub", "einops"):
         if not os.path.isdir(os.path.join(deps, name)):
             sys.exit(f"{deps}: no {name}/ folder (see tests/ltx/README.md)")
-    sys.path[:0] = [deps, os.path.join(HERE, "shims")]
+    # an installed huggingface_hub / einops wins over the pinned copies: where Transformers is installed
+    # (the GPU machine) it needs its own huggingface_hub version, which is imported first for it
+    for name in ("huggingface_hub", "einops"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    sys.path[:0] = [deps]
+    try:  # the real safetensors where installed (PyTorch machines have it); the shim otherwise
+        import safetensors.torch  # noqa: F401
+    except ImportError:
+        sys.path.insert(1, os.path.join(HERE, "shims"))
     import torch
     import torch.nn.functional as F
 
