@@ -25,7 +25,8 @@ usage (FILE *f)
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval dit ... [--lora FILE[:STRENGTH]]... [--lora-merge]   (LoRAs on the DiT; merged into its weights)\n"
-           "             eval ltx-transformer --weights W --in IO --out OUT [--fast] [--backend cpu|cuda]   (LTX-Video)\n"
+           "             eval ltx-transformer|ltx-vae|ltx-upsampler|t5xxl --weights W --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
+           "                        (LTX-Video's components over the IO files of tests/ltx/make-fixtures.py)\n"
            "             eval scheduler --in IO --out OUT\n"
            "             eval pipeline --in IO --weights-dir DIR --out OUT [--lora FILE[:STRENGTH[:STRENGTH_HIGH]]]...\n"
            "  version    print the engine version\n");
@@ -45,7 +46,8 @@ cmd_eval (int argc, char **argv)
 {
   if (argc < 2)
     {
-      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, taehv, scheduler or pipeline (see --help)\n");
+      fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, taehv, scheduler, pipeline, "
+               "ltx-transformer, ltx-vae, ltx-upsampler or t5xxl (see --help)\n");
       return 2;
     }
   static const char cmd[] = "kinora-cli eval";

@@ -49,5 +49,6 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
         return ke_eval_t5xxl(a, err);
     }
 
-    return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, taehv, scheduler, pipeline)", what);
+    return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, taehv, scheduler, pipeline, "
+                  "ltx-transformer, ltx-vae, ltx-upsampler, t5xxl)", what);
 }
