@@ -37,12 +37,14 @@ def import_wan_t5(deps):
     root = os.path.join(os.path.abspath(deps), "wan")
     if not os.path.isdir(root):
         sys.exit(f"{deps}: no wan/ folder (Wan-Video/Wan2.2, see tests/ltx/README.md)")
+    stubbed = []
     for name in ("ftfy", "transformers"):   # third-party, imported by wan/modules/tokenizers.py only
         if name not in sys.modules:
             stub = types.ModuleType(name)
             stub.fix_text = None
             stub.AutoTokenizer = None
             sys.modules[name] = stub
+            stubbed.append(name)
     for pkg, path in (("wan", root), ("wan.modules", os.path.join(root, "modules"))):
         if pkg not in sys.modules:
             m = types.ModuleType(pkg)
@@ -60,6 +62,9 @@ def import_wan_t5(deps):
         return importlib.import_module("wan.modules.t5")
     finally:
         torch.cuda.current_device = saved
+        # the stubs live only for this import: the other components' diffusers probes the real packages
+        for name in stubbed:
+            del sys.modules[name]
 
 
 def hf_names(sd, num_layers):
