@@ -18,6 +18,8 @@ import os
 import sys
 import types
 
+import ltxref
+
 CASES = {
     "a": dict(seed=0, vocab=160, d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2, L=16, lens=(5, 16)),
     "b": dict(seed=1, vocab=200, d_model=40, d_kv=12, num_heads=4, d_ff=72, num_layers=3, L=24, lens=(9, 17)),
@@ -30,6 +32,9 @@ EPS = 1e-6
 def add_args(p):
     p.add_argument("--t5xxl-float64", action="store_true",
                    help="t5xxl: run in float64 and write <name>.f64.io.safetensors (tolerance study, not committed)")
+    p.add_argument("--t5xxl-length", type=int, metavar="L", help="padded prompt length of every case")
+    p.add_argument("--t5xxl-tokens", type=ltxref.ints(2, low=2), metavar="N1,N2",
+                   help="real tokens (EOS included) of the two prompts of every case, each <= L")
 
 
 def import_wan_t5(deps):
@@ -150,5 +155,8 @@ def make_case(tag, c, args, torch, wan_t5, f64):
 
 def make(args, torch):
     wan_t5 = import_wan_t5(args.deps)
-    for tag, c in CASES.items():
+    for tag, case in CASES.items():
+        c = ltxref.case_options(case, args, L=args.t5xxl_length, lens=args.t5xxl_tokens)
+        if max(c["lens"]) > c["L"]:
+            sys.exit(f"--t5xxl-tokens: {max(c['lens'])} tokens do not fit the length {c['L']} (--t5xxl-length)")
         make_case(tag, c, args, torch, wan_t5, args.t5xxl_float64)

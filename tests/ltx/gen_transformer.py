@@ -16,6 +16,9 @@ checkpoint) and transformer_{a,b}.io.safetensors.
 """
 import json
 import os
+import sys
+
+import ltxref
 
 CASES = {
     # name: seed, latent grid (F, H, W), text tokens, kept text tokens, frame rate, conditioning frame,
@@ -63,6 +66,10 @@ def config():
 
 def add_args(ap):
     ap.add_argument("--transformer-f64", metavar="DIR", help="also run the cases in float64 into DIR")
+    ap.add_argument("--transformer-grid", type=ltxref.ints(3), metavar="F,H,W",
+                    help="latent grid of every case (frames, height, width; default: each case's own)")
+    ap.add_argument("--transformer-text", type=ltxref.ints(2), metavar="T,KEPT",
+                    help="text tokens and how many the mask keeps (KEPT <= T)")
 
 
 def _pixel_coords(torch, F, H, W, fps):
@@ -165,7 +172,11 @@ def _case(torch, name, c, dtype, out_dir):
 
 
 def make(args, torch):
-    for name, c in CASES.items():
+    if args.transformer_text and args.transformer_text[1] > args.transformer_text[0]:
+        sys.exit("--transformer-text T,KEPT: KEPT must not exceed T")
+    text = args.transformer_text or (None, None)
+    for name, case in CASES.items():
+        c = ltxref.case_options(case, args, grid=args.transformer_grid, n_text=text[0], n_keep=text[1])
         io32 = _case(torch, name, c, torch.float32, args.out)
         if args.transformer_f64:
             os.makedirs(args.transformer_f64, exist_ok=True)

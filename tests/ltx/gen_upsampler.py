@@ -30,6 +30,8 @@ BLOCKS = 1
 def add_args(g):
     g.add_argument("--upsampler-float64", action="store_true",
                    help="also run in float64 and print each output's difference (nothing written for it)")
+    g.add_argument("--upsampler-latent", type=ltxref.ints(3), metavar="F,H,W",
+                   help="latent frames, height and width of every case (default: each case's own)")
 
 
 def _build(torch, case):
@@ -77,6 +79,7 @@ def _run(torch, m, inputs, dtype):
 
 def make(args, torch):
     for name, case in CASES.items():
+        case = ltxref.case_options(case, args, latent=args.upsampler_latent)
         m, cfg = _build(torch, case)
         g = torch.Generator().manual_seed(case["seed"] + 100)
         f, h, w = case["latent"]

@@ -18,6 +18,7 @@ with the posterior's noise; its mode is compared).
 Weights are rounded to bf16 and stored as BF16 (the model runs in float32 on those values).
 """
 import os
+import sys
 
 import ltxref
 
@@ -97,6 +98,10 @@ def _config_b():
 def add_args(g):
     g.add_argument("--vae-float64", action="store_true",
                    help="also run in float64 and print each output's difference (nothing written for it)")
+    g.add_argument("--vae-latent", type=ltxref.ints(3), metavar="F,H,W",
+                   help="decoder input: latent frames, height, width (default: each case's own)")
+    g.add_argument("--vae-video", type=ltxref.ints(3), metavar="F,H,W",
+                   help="encoder input: frames (8k+1), height and width (multiples of 32)")
 
 
 def _build(torch, case):
@@ -160,7 +165,11 @@ def _run(torch, vae, std, mean, inputs, dtype):
 
 def make(args, torch):
     CASES["vae_b"]["config"] = _config_b()
+    v = args.vae_video
+    if v and (v[0] % 8 != 1 or v[1] % 32 or v[2] % 32):
+        sys.exit("--vae-video F,H,W: F must be 8k+1 and H, W multiples of 32 (the VAE's compression)")
     for name, case in CASES.items():
+        case = ltxref.case_options(case, args, latent=args.vae_latent, video=v)
         vae, std, mean = _build(torch, case)
         cfg = case["config"]
         C = cfg["latent_channels"]

@@ -85,6 +85,31 @@ def setup(deps, threads=1):
     return torch
 
 
+def ints(n, low=1):
+    """argparse type: n comma-separated integers >= low, e.g. "3,4,6"."""
+    def parse(text):
+        try:
+            v = tuple(int(x) for x in text.split(","))
+        except ValueError:
+            v = ()
+        if len(v) != n or min(v) < low:
+            raise ValueError(f"want {n} comma-separated integers >= {low}")
+        return v
+    parse.__name__ = f"{n} integers"
+    return parse
+
+
+def case_options(case, args, **overrides):
+    """A case of a generator with the command line applied: --seed is added to the case's own seed
+    (--seed 0 gives the committed files), and each override that was given (not None) replaces it."""
+    c = dict(case)
+    c["seed"] = case["seed"] + args.seed
+    for k, v in overrides.items():
+        if v is not None:
+            c[k] = v
+    return c
+
+
 def seed_all(seed):
     import numpy as np
     import torch
