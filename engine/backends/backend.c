@@ -1,6 +1,7 @@
 // Kinora engine: the backend failure record shared by every backend (backend.h).
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/backend.h"
@@ -61,4 +62,16 @@ const char * ke_be_mem_note(struct ke_backend * be, char * buf, size_t n)
                  (double) in_use / 1073741824.0);
     }
     return buf;
+}
+
+float * ke_be_upload_tensor_f32(struct ke_backend * be, const struct ke_tensor * t)
+{
+    float * host = ke_tensor_to_f32_alloc(t);
+    const size_t n = (size_t) ke_tensor_nelements(t) * sizeof(float);
+    float * dev = host ? ke_be_alloc(be, n) : NULL;
+    if (dev) {
+        be->ops->upload(be, dev, host, n);
+    }
+    free(host);
+    return dev;
 }

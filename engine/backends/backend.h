@@ -298,6 +298,10 @@ static inline void ke_be_prefetch(struct ke_backend * be, struct ke_linear * con
 // " (device budget X GiB, Y GiB in use)" for messages about device memory, or "" (buf holds it).
 const char * ke_be_mem_note(struct ke_backend * be, char * buf, size_t n);
 static inline void ke_be_free(struct ke_backend * be, void * p) { if (p) be->ops->free(be, p); }
+// A small parameter tensor (any float dtype) converted to f32 and copied into new backend memory, as
+// the models keep norm weights, biases and tables. NULL when the host copy or the backend allocation
+// fails; the caller reports it, naming the file and the tensor.
+float * ke_be_upload_tensor_f32(struct ke_backend * be, const struct ke_tensor * t);
 static inline struct ke_xbuf * ke_be_alloc_xbuf(struct ke_backend * be, int64_t n)
 {
     return (struct ke_xbuf *) be->ops->alloc(be, (size_t) n * be->ops->xbuf_elem);

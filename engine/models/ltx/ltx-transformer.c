@@ -100,16 +100,10 @@ static float * get_vec(struct ke_ltx_dit * d, const char * name, int nd, const i
     if (!t) {
         return NULL;
     }
-    float * host = ke_tensor_to_f32_alloc(t);
-    const size_t n = (size_t) ke_tensor_nelements(t);
-    float * dev = host ? ke_be_alloc(d->be, n * sizeof(float)) : NULL;
+    float * dev = ke_be_upload_tensor_f32(d->be, t);
     if (!dev) {
-        free(host);
         ke_err(err, KE_STATUS_NOMEM, "%s: out of memory for '%s%s'", ke_tset_path(d->w), d->prefix, name);
-        return NULL;
     }
-    d->be->ops->upload(d->be, dev, host, n * sizeof(float));
-    free(host);
     return dev;
 }
 

@@ -66,14 +66,9 @@ static enum ke_status load_vec(struct loader * L, float ** out, const char * nam
     if (st != KE_STATUS_OK) {
         return st;
     }
-    float * h = ke_tensor_to_f32_alloc(t);
-    *out = h ? ke_be_alloc(L->u->be, (size_t) n * sizeof(float)) : NULL;
-    if (!*out) {
-        free(h);
+    if (!(*out = ke_be_upload_tensor_f32(L->u->be, t))) {
         return ke_err(L->err, KE_STATUS_NOMEM, "%s: out of memory loading %s", L->u->path, name);
     }
-    L->u->be->ops->upload(L->u->be, *out, h, (size_t) n * sizeof(float));
-    free(h);
     return KE_STATUS_OK;
 }
 

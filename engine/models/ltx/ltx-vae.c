@@ -70,15 +70,9 @@ static enum ke_status load_table(struct loader * L, float ** out, const char * n
     if (st != KE_STATUS_OK) {
         return st;
     }
-    float * h = ke_tensor_to_f32_alloc(t);
-    const size_t n = (size_t) ke_tensor_nelements(t) * sizeof(float);
-    *out = h ? ke_be_alloc(L->v->be, n) : NULL;
-    if (!*out) {
-        free(h);
+    if (!(*out = ke_be_upload_tensor_f32(L->v->be, t))) {
         return ke_err(L->err, KE_STATUS_NOMEM, "%s: out of memory loading %s", L->path, name);
     }
-    L->v->be->ops->upload(L->v->be, *out, h, n);
-    free(h);
     return KE_STATUS_OK;
 }
 

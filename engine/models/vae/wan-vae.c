@@ -101,16 +101,9 @@ static enum ke_status load_gamma(struct loader * L, float ** out, const char * p
         return ke_err(L->err, KE_STATUS_SHAPE, "%s: %s: expected [%d, 1, 1, 1], got %s", ke_tset_path(L->v->ws), name,
                       C, ke_tensor_shape_str(t, buf, sizeof(buf)));
     }
-    float * host = ke_tensor_to_f32_alloc(t);
-    float * d = ke_be_alloc(L->v->be, (size_t) C * sizeof(float));
-    if (!host || !d) {
-        free(host);
-        ke_be_free(L->v->be, d);
+    if (!(*out = ke_be_upload_tensor_f32(L->v->be, t))) {
         return ke_err(L->err, KE_STATUS_NOMEM, "out of memory loading %s", name);
     }
-    L->v->be->ops->upload(L->v->be, d, host, (size_t) C * sizeof(float));
-    free(host);
-    *out = d;
     return KE_STATUS_OK;
 }
 
