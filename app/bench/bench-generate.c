@@ -5,6 +5,7 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "args.h"
 #include "bench.h"
 #include "core/tensor.h"
+#include "loaders/loaders.h"
 #include "models/dit/wan.h"
 #include "pipeline/model-impl.h"
 
@@ -24,6 +26,7 @@ struct stamps
   double decode_start, decode_end;
   double step_t[1001];
   int last_step;
+  int previews;
 };
 
 static void
@@ -57,6 +60,48 @@ progress_cb (const struct ke_progress *p, void *user_data)
     }
 }
 
+/* counts the previews the pipeline hands over (their cost is inside the step times) */
+static void
+preview_cb (const struct ke_preview *pv, void *user_data)
+{
+  (void) pv;
+  ((struct stamps *) user_data)->previews++;
+}
+
+/* Random TAEHV decoder weights written to a temporary safetensors file (the pipeline opens TAEHV from a
+ * path). Returns the path (free it, unlink it) or NULL. */
+static char *
+write_random_taehv (int z, struct ke_error *err)
+{
+  struct ke_tensor_set *ws = bench_random_taehv_decoder (z);
+  char *path = strdup ("/tmp/kinora-bench-taehv-XXXXXX");
+  int fd = path ? mkstemp (path) : -1;
+  if (!ws || fd < 0)
+    {
+      snprintf (err->msg, sizeof err->msg, "cannot make the random TAEHV weights file");
+      ke_tset_free (ws);
+      free (path);
+      return NULL;
+    }
+  close (fd);
+  const int n = ke_tset_count (ws);
+  const struct ke_tensor **ts = calloc ((size_t) n, sizeof *ts);
+  enum ke_status st = ts ? KE_STATUS_OK : KE_STATUS_NOMEM;
+  for (int i = 0; ts && i < n; i++)
+    ts[i] = ke_tset_at (ws, i);
+  if (ts)
+    st = ke_safetensors_write (path, ts, n, NULL, 0, err);
+  free (ts);
+  ke_tset_free (ws);
+  if (st != KE_STATUS_OK)
+    {
+      unlink (path);
+      free (path);
+      return NULL;
+    }
+  return path;
+}
+
 static void
 usage (void)
 {
@@ -65,8 +110,12 @@ usage (void)
            "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
            "                             [--vram GiB]\n"
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
+           "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
-           "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n");
+           "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n"
+           "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths).\n"
+           "--runs N generates N times in one process: from the second run on the prompt's embedding comes\n"
+           "from the text encoder's cache (what a user gets when only the seed or the settings change).\n");
 }
 
 int
@@ -80,7 +129,8 @@ kinora_bench_generate (int argc, char **argv)
   /* few-step presets and step caching */
   static const char *const cache_names[] = { "easy", "tea", "mag", "off" };
   const char *preset = NULL;
-  int cache_i = 3, have_steps = 0;
+  int cache_i = 3, have_steps = 0, runs = 1;
+  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0;
   double cache_thr = -1;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -97,6 +147,9 @@ kinora_bench_generate (int argc, char **argv)
     /* few-step presets and step caching */
     { "preset", required_argument, NULL, 'P' },
     { "cache", required_argument, NULL, 'C' },
+    { "decode", required_argument, NULL, 'D' },
+    { "preview", required_argument, NULL, 'W' },
+    { "runs", required_argument, NULL, 'N' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
@@ -129,6 +182,28 @@ kinora_bench_generate (int argc, char **argv)
           ok = kinora_arg_name_number (cmd, "--cache", optarg, cache_names, 4, &cache_i, 0, KE_MAX_CACHE_THRESHOLD,
                                        &cache_thr);
           break;
+        case 'D':
+          if (strcmp (optarg, "taehv") == 0 || strcmp (optarg, "vae") == 0)
+            use_taehv_decode = optarg[0] == 't';
+          else
+            {
+              fprintf (stderr, "%s: --decode %s: use vae or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case 'W':
+          if (strcmp (optarg, "taehv") == 0 || strcmp (optarg, "latent") == 0)
+            {
+              use_taehv_preview = optarg[0] == 't';
+              want_preview = 1;
+            }
+          else
+            {
+              fprintf (stderr, "%s: --preview %s: use latent or taehv\n", cmd, optarg);
+              ok = false;
+            }
+          break;
+        case 'N': ok = kinora_arg_int (cmd, "--runs", optarg, 1, 100, &runs); break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
@@ -243,34 +318,75 @@ kinora_bench_generate (int argc, char **argv)
       im.rgb = pix;
       p.image = &im;
     }
+  /* TAEHV draft decode / full-resolution previews from random TAEHV weights */
+  char *taehv_path = NULL;
+  if (use_taehv_decode || use_taehv_preview)
+    {
+      if (!(taehv_path = write_random_taehv (z, &err)))
+        {
+          fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
+          free (pix);
+          ke_model_free (m);
+          return 1;
+        }
+      p.taehv_path = taehv_path;
+      p.decoder = use_taehv_decode ? KE_DECODER_TAEHV : KE_DECODER_VAE;
+      p.preview_source = use_taehv_preview ? KE_PREVIEW_TAEHV : KE_PREVIEW_LATENT;
+    }
   struct stamps s;
-  memset (&s, 0, sizeof s);
-  p.progress = progress_cb;
-  p.user_data = &s;
   struct ke_video *v = NULL;
-  s.t0 = bench_now ();
-  enum ke_status st = ke_generate (m, &p, &v, &err);
-  double total = bench_now () - s.t0;
+  enum ke_status st = KE_STATUS_OK;
+  double total = 0;
+  for (int run = 0; run < runs && st == KE_STATUS_OK; run++)
+    {
+      memset (&s, 0, sizeof s);
+      p.progress = progress_cb;
+      p.preview = want_preview ? preview_cb : NULL;
+      p.user_data = &s;
+      ke_video_free (v);
+      v = NULL;
+      s.t0 = bench_now ();
+      st = ke_generate (m, &p, &v, &err);
+      total = bench_now () - s.t0;
+      if (st != KE_STATUS_OK)
+        break;
+      double first = s.last_step >= 1 ? s.step_t[1] - s.step_t[0] : 0;
+      double rest = s.last_step >= 2 ? (s.step_t[s.last_step] - s.step_t[1]) / (s.last_step - 1) : first;
+      if (run == 0)
+        {
+          printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, %s, "
+                  "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1,
+                  h / (z == 48 ? 16 : 8), w / (z == 48 ? 16 : 8), steps, backend ? backend : "cpu",
+                  prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (),
+                  bench_blas_corename ());
+          printf ("  random weights made in   %8.2f s (not counted)\n", t_build);
+        }
+      if (runs > 1)
+        printf ("run %d of %d%s\n", run + 1, runs, run > 0 ? " (prompt embedding from the text encoder's cache)" : "");
+      const char *guided = p.guide != 1.0f ? "with CFG" : "        ";
+      printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
+      printf ("  step %s, first     %8.2f s (DiT set-up included)\n", guided, first);
+      printf ("  step %s, later     %8.2f s\n", guided, rest);
+      printf ("  sampling total           %8.2f s\n", s.sample_end - s.sample_start);
+      printf ("  %-24s %8.2f s\n", use_taehv_decode ? "TAEHV decode (draft)" : "VAE decode",
+              s.decode_end - s.decode_start);
+      if (want_preview)
+        printf ("  previews (%s)        %8d\n", use_taehv_preview ? "TAEHV " : "latent", s.previews);
+      printf ("  total                    %8.2f s\n", total);
+    }
   free (pix);
+  if (taehv_path)
+    {
+      unlink (taehv_path);
+      free (taehv_path);
+    }
   if (st != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
+      ke_video_free (v);
       ke_model_free (m);
       return 1;
     }
-  double first = s.last_step >= 1 ? s.step_t[1] - s.step_t[0] : 0;
-  double rest = s.last_step >= 2 ? (s.step_t[s.last_step] - s.step_t[1]) / (s.last_step - 1) : first;
-  printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, %s, "
-          "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1,
-          h / (z == 48 ? 16 : 8), w / (z == 48 ? 16 : 8), steps, backend ? backend : "cpu",
-          prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (), bench_blas_corename ());
-  printf ("  random weights made in   %8.2f s (not counted)\n", t_build);
-  printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
-  printf ("  step with CFG, first     %8.2f s (DiT set-up included)\n", first);
-  printf ("  step with CFG, later     %8.2f s\n", rest);
-  printf ("  sampling total           %8.2f s\n", s.sample_end - s.sample_start);
-  printf ("  VAE decode               %8.2f s\n", s.decode_end - s.decode_start);
-  printf ("  total                    %8.2f s\n", total);
   printf ("  peak RSS                 %8.2f GiB\n", bench_peak_rss_gib ());
   struct ke_error berr = { 0 };
   struct ke_backend *be = backend && strcmp (backend, "cpu") != 0 ? ke_backend_by_name (backend, &berr) : NULL;

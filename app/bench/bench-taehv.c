@@ -60,8 +60,8 @@ add_conv (struct ke_tensor_set *s, const char *pfx, int o, int i, int k, int bia
 }
 
 /* The decoder of taew2_2 (z 48, patch 2) or taew2_1 (z 16, patch 1): widths 256, 128, 64, 64. */
-static struct ke_tensor_set *
-random_decoder (int z)
+struct ke_tensor_set *
+bench_random_taehv_decoder (int z)
 {
   struct ke_tensor_set *s = ke_tset_new (z == 48 ? "random-taew2_2" : "random-taew2_1");
   const int n_f[4] = { 256, 128, 64, 64 }, tgrow[3] = { 1, 2, 2 }, img = z == 48 ? 12 : 3;
@@ -175,7 +175,7 @@ kinora_bench_taehv (int argc, char **argv)
     }
   if (threads > 0)
     ke_set_threads (threads);
-  struct ke_tensor_set *ws = random_decoder (z);
+  struct ke_tensor_set *ws = bench_random_taehv_decoder (z);
   struct ke_taehv *t = NULL;
   struct ke_error err = { 0 };
   struct ke_backend *be = fast ? ke_backend_cpu_fast () : ke_backend_cpu ();

@@ -539,7 +539,10 @@ enum ke_status ke_model_from_sets(ke_model_t ** out, struct ke_tensor_set * dit,
         m->n_experts++;
     }
     m->task = m->cfg.in_dim == 48 ? KE_TASK_TI2V_5B : m->cfg.in_dim == 36 ? KE_TASK_I2V_A14B : KE_TASK_T2V_A14B;
-    if ((st = ke_umt5_init(&m->t5, m->t5_w, ke_backend_cpu_fast(), err)) != KE_STATUS_OK) {
+    // through a text encoder, so prompts are cached in memory as with weights from a file
+    st = ke_text_encoder_from_set(&m->te, m->t5_w, ke_backend_cpu_fast(), true, err);
+    m->t5_w = NULL;
+    if (st != KE_STATUS_OK) {
         ke_tset_free(vae);
         goto fail;
     }

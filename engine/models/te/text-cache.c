@@ -135,6 +135,27 @@ enum ke_status ke_text_encoder_open(ke_text_encoder_t ** out, const char * weigh
     return KE_STATUS_OK;
 }
 
+enum ke_status ke_text_encoder_from_set(ke_text_encoder_t ** out, struct ke_tensor_set * w, struct ke_backend * be,
+                                        bool fast, struct ke_error * err)
+{
+    *out = NULL;
+    ke_text_encoder_t * e = calloc(1, sizeof(*e));
+    if (!e) {
+        ke_tset_free(w);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    e->fast = fast;
+    e->w = w;
+    enum ke_status st = ke_umt5_init(&e->m, e->w, be, err);
+    if (st != KE_STATUS_OK) {
+        ke_text_encoder_free(e);
+        return st;
+    }
+    model_digest("", e->w, e->digest);
+    *out = e;
+    return KE_STATUS_OK;
+}
+
 void ke_text_encoder_free(ke_text_encoder_t * e)
 {
     if (!e) {

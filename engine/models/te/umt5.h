@@ -91,3 +91,7 @@ double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L);
 // The weights and the model behind a text encoder (text-cache.c), for the pre-flight estimate; borrowed.
 const struct ke_tensor_set * ke_text_encoder_weights(const ke_text_encoder_t * enc);
 const struct ke_umt5 * ke_text_encoder_model(const ke_text_encoder_t * enc);
+// A text encoder (with its prompt caches) over weights already in memory, e.g. random weights at the real
+// shapes; it takes ownership of `w` (freed on failure too). The digest comes from the tensors alone.
+enum ke_status ke_text_encoder_from_set(ke_text_encoder_t ** out, struct ke_tensor_set * w, struct ke_backend * be,
+                                        bool fast, struct ke_error * err);
