@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|ltx|ltx-bench] [fixtures dir]   (see flatpak-free-docs/cuda.md)
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench]
+#        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
 set -u
@@ -154,6 +155,64 @@ if [ "$MODE" = gguf ]; then
     check bench-$wt-vram8 timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
       --weights-type $wt --vram 8
   done
+  finish
+fi
+
+if [ "$MODE" = budget-a14b ]; then
+  # issue 12's budgeted runs, one forward each (a whole 40-step clip is 80 forwards of the figure shown):
+  # TI2V-5B Q8_0 under --vram 8 against resident bf16; T2V-A14B Q4_K and fp8 under --vram 12 against
+  # resident bf16 at 1280x720x81; T2V-A14B bf16 under --vram 8 at 832x480x81
+  for a in "bf16 0" "q8_0 8"; do
+    set -- $a
+    echo "-- TI2V-5B DiT 1280x704x121, block linears $1, --vram $2 (0: resident, the default budget)"
+    check bench-5b-$1-$2 timeout 120 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 \
+      --weights-type $1 --vram $2
+  done
+  for a in "bf16 0" "q4_K 12" "f8_e4m3 12"; do
+    set -- $a
+    echo "-- T2V-A14B DiT 1280x720x81, block linears $1, --vram $2"
+    check bench-a14b-$1-$2 timeout 150 $B/app/kinora-bench dit --model t2v-A14B --backend cuda --size 1280x720 \
+      --frames 81 --repeat 1 --weights-type $1 --vram $2
+  done
+  echo "-- T2V-A14B DiT 832x480x81, bf16, --vram 8"
+  check bench-a14b-480p-vram8 timeout 120 $B/app/kinora-bench dit --model t2v-A14B --backend cuda --size 832x480 \
+    --frames 81 --repeat 2 --vram 8
+  finish
+fi
+
+if [ "$MODE" = speedups ]; then
+  # issue 14 on the GPU: TAEHV and LoRA parity, the 4-step A14B clip, the TAEHV preview's cost, and the
+  # step caches' skipped forwards and PSNR against no caching
+  echo "== TAEHV on the CUDA backend against its fixtures (1e-2 relative L2, bf16 operands as the VAE checks)"
+  for v in w21 w22; do
+    check taehv-$v eval_cmp taehv tests/taehv/fixtures/taehv_${v}_tiny.io.safetensors /tmp/taehv_$v.cuda.safetensors \
+      1e-2 --weights tests/taehv/fixtures/taehv_${v}_tiny.weights.safetensors
+  done
+  echo "== LoRAs on the CUDA backend"
+  check lora python3 tests/lora/test_lora.py $B/app/kinora-cli $FX --backend cuda
+  echo "== T2V-A14B 1280x720x81, Lightning preset (4 steps, guidance 1), Wan2.1 VAE decode"
+  check a14b-lightning timeout 240 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning
+  echo "-- the same with the TAEHV draft decode"
+  check a14b-lightning-taehv timeout 240 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning --decode taehv
+  echo "== TAEHV preview per step: TI2V-5B 1280x704x121, 4 steps, latent projection then TAEHV previews"
+  for pv in latent taehv; do
+    check preview-$pv timeout 120 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda \
+      --size 1280x704 --frames 121 --preset lightning --preview $pv
+  done
+  echo "== step caches: TI2V-5B 832x480x81 from a random-weight folder, 20 steps with guidance, seed 1"
+  W=/tmp/w5b
+  $B/app/kinora-bench write-weights --model ti2v-5B --dtype bf16 -o $W > $OUT/write-weights.txt 2>&1 ||
+    { FAILED="$FAILED write-weights"; tail -3 $OUT/write-weights.txt; }
+  MODEL=$(grep -o -- "--model [^ ]*" $OUT/write-weights.txt | head -1 | cut -d' ' -f2)
+  for c in off easy tea mag; do
+    rm -rf /tmp/vid-$c; mkdir -p /tmp/vid-$c
+    check cache-$c timeout 150 $B/app/kinora-cli generate --model "$MODEL" --backend cuda --prompt "a fox in the snow" \
+      --size 832x480 --frames 81 --steps 20 --seed 1 --cache $c --quiet -o /tmp/vid-$c/
+    [ $c = off ] || echo "PSNR $c vs no cache: $(python3 tools/video-psnr.py /tmp/vid-off /tmp/vid-$c) dB"
+  done
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish
 fi
 
