@@ -14,7 +14,6 @@
 #include "args.h"
 #include "bench.h"
 #include "core/tensor.h"
-#include "loaders/loaders.h"
 #include "models/dit/wan.h"
 #include "pipeline/model-impl.h"
 
@@ -68,32 +67,21 @@ preview_cb (const struct ke_preview *pv, void *user_data)
   ((struct stamps *) user_data)->previews++;
 }
 
-/* Random TAEHV decoder weights written to a temporary safetensors file (the pipeline opens TAEHV from a
- * path). Returns the path (free it, unlink it) or NULL. */
+/* Random TAEHV decoder weights written to a temporary file (the pipeline opens TAEHV from a path).
+ * Returns the path (free it, unlink it) or NULL. */
 static char *
 write_random_taehv (int z, struct ke_error *err)
 {
-  struct ke_tensor_set *ws = bench_random_taehv_decoder (z);
   char *path = strdup ("/tmp/kinora-bench-taehv-XXXXXX");
   int fd = path ? mkstemp (path) : -1;
-  if (!ws || fd < 0)
+  if (fd < 0)
     {
-      snprintf (err->msg, sizeof err->msg, "cannot make the random TAEHV weights file");
-      ke_tset_free (ws);
+      snprintf (err->msg, sizeof err->msg, "cannot make a temporary file for the random TAEHV weights");
       free (path);
       return NULL;
     }
   close (fd);
-  const int n = ke_tset_count (ws);
-  const struct ke_tensor **ts = calloc ((size_t) n, sizeof *ts);
-  enum ke_status st = ts ? KE_STATUS_OK : KE_STATUS_NOMEM;
-  for (int i = 0; ts && i < n; i++)
-    ts[i] = ke_tset_at (ws, i);
-  if (ts)
-    st = ke_safetensors_write (path, ts, n, NULL, 0, err);
-  free (ts);
-  ke_tset_free (ws);
-  if (st != KE_STATUS_OK)
+  if (bench_write_random_taehv (z, path, err) != 0)
     {
       unlink (path);
       free (path);

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/vae/taehv.h"
+#include "loaders/loaders.h"
 #include "args.h"
 #include "bench.h"
 
@@ -94,6 +95,26 @@ bench_random_taehv_decoder (int z)
   return s;
 }
 
+int
+bench_write_random_taehv (int z, const char *path, struct ke_error *err)
+{
+  struct ke_tensor_set *ws = bench_random_taehv_decoder (z);
+  const int n = ws ? ke_tset_count (ws) : 0;
+  const struct ke_tensor **ts = ws ? calloc ((size_t) n, sizeof *ts) : NULL;
+  if (!ts)
+    {
+      snprintf (err->msg, sizeof err->msg, "out of memory for the random TAEHV weights");
+      ke_tset_free (ws);
+      return -1;
+    }
+  for (int i = 0; i < n; i++)
+    ts[i] = ke_tset_at (ws, i);
+  const enum ke_status st = ke_safetensors_write (path, ts, n, NULL, 0, err);
+  free (ts);
+  ke_tset_free (ws);
+  return st == KE_STATUS_OK ? 0 : -1;
+}
+
 struct frames
 {
   int seen;
@@ -118,7 +139,9 @@ kinora_bench_taehv (int argc, char **argv)
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, z = 48;
   double budget = 1.0;
   bool fast = false, profile = false;
+  const char *write_path = NULL;
   static const struct option options[] = {
+    { "write", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
     { "size", required_argument, NULL, 's' },
     { "frames", required_argument, NULL, 'f' },
@@ -140,10 +163,11 @@ kinora_bench_taehv (int argc, char **argv)
         {
         case 'h':
           printf ("usage: kinora-bench taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
-                  "       [--budget GiB] [--fast] [--profile]\n"
+                  "       [--budget GiB] [--fast] [--profile] | --write FILE\n"
                   "  random weights at the taew2_2 (--latent 48, default) or taew2_1 (16) shapes; --budget: the\n"
                   "  activation memory a pass may use before it splits its frames (default 1); --fast: the CPU's\n"
-                  "  bf16 convolutions (what a generation with bf16 precision uses); --profile: conv vs other time\n");
+                  "  bf16 convolutions (what a generation with bf16 precision uses); --profile: conv vs other time;\n"
+                  "  --write FILE: write the random decoder as a safetensors file (for kinora-cli --taehv) and exit\n");
           return 0;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
         case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
@@ -160,6 +184,7 @@ kinora_bench_taehv (int argc, char **argv)
         case 'B': ok = kinora_arg_double (cmd, "--budget", optarg, 0, false, 4096, &budget); break;
         case 'F': fast = true; break;
         case 'P': profile = true; break;
+        case 'o': write_path = optarg; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -167,6 +192,17 @@ kinora_bench_taehv (int argc, char **argv)
     }
   if (optind < argc)
     return kinora_arg_usage_error (cmd, 0, argc, argv, options);
+  if (write_path)
+    {
+      struct ke_error werr = { 0 };
+      if (bench_write_random_taehv (z, write_path, &werr) != 0)
+        {
+          fprintf (stderr, "%s: %s: %s\n", cmd, write_path, werr.msg);
+          return 1;
+        }
+      printf ("wrote random taew2_%d decoder weights to %s\n", z == 48 ? 2 : 1, write_path);
+      return 0;
+    }
   const int s = z == 48 ? 16 : 8;
   if (w % s || h % s || (frames - 1) % 4)
     {

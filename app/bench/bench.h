@@ -23,3 +23,6 @@ int bench_cmp_double (const void *a, const void *b);
 /* Random TAEHV decoder weights at the real taew2_2 (z 48) / taew2_1 (z 16) widths (bench-taehv.c). */
 struct ke_tensor_set;
 struct ke_tensor_set *bench_random_taehv_decoder (int z);
+/* The same written as a safetensors file; 0, or -1 with err filled. */
+struct ke_error;
+int bench_write_random_taehv (int z, const char *path, struct ke_error *err);
