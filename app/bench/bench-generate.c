@@ -99,17 +99,48 @@ usage (void)
            "                             [--vram GiB]\n"
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
+           "       kinora-bench generate --files MODEL [--taehv FILE] [--prompt TEXT] [the options above]\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n"
-           "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths).\n"
+           "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths) unless --taehv\n"
+           "names a file. --files opens a model as kinora-cli generate --model does (e.g. a folder from\n"
+           "kinora-bench write-weights); its opening time is printed and not counted in the total.\n"
            "--runs N generates N times in one process: from the second run on the prompt's embedding comes\n"
            "from the text encoder's cache (what a user gets when only the seed or the settings change).\n");
+}
+
+/* Random bf16 weights at the real shapes of config c: blocks share block 0's weights (same compute, less
+ * memory), the T5 token embedding stays untouched (zero pages). */
+static enum ke_status
+make_random (ke_model_t **m, const struct ke_dit_config *c, const char *model, int z, int vae_dim, int vae_dec,
+             struct ke_error *err)
+{
+  struct ke_random_opts ro = { KE_DTYPE_BF16, true, true, false };
+  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
+  const int two_experts = z == 16;
+  enum ke_status st;
+  if ((st = ke_random_dit_weights (&dit, c, &ro, err)) != KE_STATUS_OK ||
+      (two_experts && (st = ke_random_dit_weights (&dit_high, c, &ro, err)) != KE_STATUS_OK) ||
+      (st = ke_random_t5_weights (&t5, 256384, 4096, 10240, 64, 24, &ro, err)) != KE_STATUS_OK ||
+      (st = z == 48 ? ke_random_vae22_weights (&vae, vae_dim, vae_dec, z, &ro, err)
+                    : ke_random_vae21_weights (&vae, vae_dim, z, &ro, err)) != KE_STATUS_OK)
+    {
+      ke_tset_free (dit);
+      ke_tset_free (dit_high);
+      ke_tset_free (t5);
+      ke_tset_free (vae);
+      return st;
+    }
+  char name[96];
+  snprintf (name, sizeof name, "Wan2.2 %s shapes (random weights)", model);
+  return ke_model_from_sets (m, dit, dit_high, t5, vae, name, err);
 }
 
 int
 kinora_bench_generate (int argc, char **argv)
 {
-  const char *model = "ti2v-5B", *backend = NULL;
+  const char *model = "ti2v-5B", *backend = NULL, *files = NULL;
+  const char *prompt = "a red fox running through fresh snow at sunrise, cinematic", *taehv_file = NULL;
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget in GiB (0: the default) */
@@ -138,6 +169,9 @@ kinora_bench_generate (int argc, char **argv)
     { "decode", required_argument, NULL, 'D' },
     { "preview", required_argument, NULL, 'W' },
     { "runs", required_argument, NULL, 'N' },
+    { "files", required_argument, NULL, 'F' },
+    { "prompt", required_argument, NULL, 'T' },
+    { "taehv", required_argument, NULL, 'A' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
@@ -192,6 +226,9 @@ kinora_bench_generate (int argc, char **argv)
             }
           break;
         case 'N': ok = kinora_arg_int (cmd, "--runs", optarg, 1, 100, &runs); break;
+        case 'F': files = optarg; break;
+        case 'T': prompt = optarg; break;
+        case 'A': taehv_file = optarg; break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
@@ -214,9 +251,10 @@ kinora_bench_generate (int argc, char **argv)
     }
   if (optind < argc)
     return kinora_arg_usage_error (cmd, 0, argc, argv, options);
-  if (!random)
+  if (!random == !files)
     {
-      fprintf (stderr, "kinora-bench generate: only --random weights are supported (no download needed)\n");
+      fprintf (stderr, "kinora-bench generate: give --random (random weights at the real shapes, no download) or "
+               "--files MODEL (what kinora-cli generate --model takes)\n");
       return 2;
     }
   if (threads > 0)
@@ -255,31 +293,35 @@ kinora_bench_generate (int argc, char **argv)
   if (layers > 0)
     c.num_layers = layers;
 
-  struct ke_random_opts ro = { KE_DTYPE_BF16, true, true, false };
-  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
-  struct ke_error err = { 0 };
-  const int two_experts = z == 16;
+  ke_model_t *m = NULL;
   double t_build = bench_now ();
-  if (ke_random_dit_weights (&dit, &c, &ro, &err) != KE_STATUS_OK ||
-      (two_experts && ke_random_dit_weights (&dit_high, &c, &ro, &err) != KE_STATUS_OK) ||
-      ke_random_t5_weights (&t5, 256384, 4096, 10240, 64, 24, &ro, &err) != KE_STATUS_OK ||
-      (z == 48 ? ke_random_vae22_weights (&vae, vae_dim, vae_dec, z, &ro, &err)
-               : ke_random_vae21_weights (&vae, vae_dim, z, &ro, &err)) != KE_STATUS_OK)
+  struct ke_error err = { 0 };
+  if (files)
+    {
+      /* weights from files: the model's own shapes */
+      if (ke_model_open (&m, files, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
+          return 1;
+        }
+      t_build = bench_now () - t_build;
+      z = ke_model_task (m) == KE_TASK_TI2V_5B ? 48 : 16;
+    }
+  else if (make_random (&m, &c, model, z, vae_dim, vae_dec, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
       return 1;
     }
-  t_build = bench_now () - t_build;
-  char name[96];
-  snprintf (name, sizeof name, "Wan2.2 %s shapes (random weights)", model);
-  ke_model_t *m = NULL;
-  if (ke_model_from_sets (&m, dit, dit_high, t5, vae, name, &err) != KE_STATUS_OK)
+  else
+    t_build = bench_now () - t_build;
+  if (w % (z == 48 ? 32 : 16) || h % (z == 48 ? 32 : 16) || (frames - 1) % 4)
     {
-      fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
-      return 1;
+      fprintf (stderr, "%s: --size must be a multiple of %d and --frames 4n+1\n", cmd, z == 48 ? 32 : 16);
+      ke_model_free (m);
+      return 2;
     }
   struct ke_gen_params p = ke_gen_params_default (ke_model_task (m));
-  p.prompt = "a red fox running through fresh snow at sunrise, cinematic";
+  p.prompt = prompt;
   p.width = w;
   p.height = h;
   p.n_frames = frames;
@@ -310,7 +352,9 @@ kinora_bench_generate (int argc, char **argv)
   char *taehv_path = NULL;
   if (use_taehv_decode || use_taehv_preview)
     {
-      if (!(taehv_path = write_random_taehv (z, &err)))
+      if (taehv_file)
+        taehv_path = strdup (taehv_file);
+      else if (!(taehv_path = write_random_taehv (z, &err)))
         {
           fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
           free (pix);
@@ -347,7 +391,7 @@ kinora_bench_generate (int argc, char **argv)
                   h / (z == 48 ? 16 : 8), w / (z == 48 ? 16 : 8), steps, backend ? backend : "cpu",
                   prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (),
                   bench_blas_corename ());
-          printf ("  random weights made in   %8.2f s (not counted)\n", t_build);
+          printf ("  %-24s %8.2f s (not counted)\n", files ? "model opened in" : "random weights made in", t_build);
         }
       if (runs > 1)
         printf ("run %d of %d%s\n", run + 1, runs, run > 0 ? " (prompt embedding from the text encoder's cache)" : "");
@@ -365,7 +409,8 @@ kinora_bench_generate (int argc, char **argv)
   free (pix);
   if (taehv_path)
     {
-      unlink (taehv_path);
+      if (!taehv_file)
+        unlink (taehv_path);
       free (taehv_path);
     }
   if (st != KE_STATUS_OK)
