@@ -632,9 +632,14 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     g.cache_skipped = sa.forwards_skipped;
     release_expert(&g, 0);
     release_expert(&g, 1);
-    // the DiT stays built for the next run, but its mapped weights need not be resident while decoding
-    ke_tset_release_pages(m->dit_w[0]);
-    ke_tset_release_pages(m->dit_w[1]);
+    // the DiT stays built for the next run, but its mapped weights need not be resident while the VAE
+    // decodes (the VAE's caches and activations then sit where they were). TAEHV's draft decode needs a few
+    // hundred MiB, less than sampling did, so with it the pages stay for the next run to use without
+    // faulting 10-30 GB back in.
+    if (p->decoder != KE_DECODER_TAEHV) {
+        ke_tset_release_pages(m->dit_w[0]);
+        ke_tset_release_pages(m->dit_w[1]);
+    }
     if (p->save_latent_path && *p->save_latent_path) {
         int64_t shape[4] = { z, T, lh, lw };
         if ((st = save_latent(&g, x, shape, seed, sa.steps_done, err)) != KE_STATUS_OK) {
