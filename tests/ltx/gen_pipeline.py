@@ -499,7 +499,98 @@ def _run(torch, plv, inf, out_dir, c, io, dtype, replay=None):
     for k in ("guidance_scale", "stg_scale", "rescaling_scale"):
         for p in ("first_pass", "second_pass"):
             assert pipeline_config[p][k] == s[k], (p, k)
+    if replay is None:
+        _check_formulas(torch, t, s, c)
     return t, rec.draws, s
+
+
+def _check_formulas(torch, t, s, c):
+    """The README's description of the recorded tensors, asserted on them (the same float32 operations in
+    the same order, so equal bit for bit unless stated)."""
+    import torch.nn.functional as F
+
+    def same(a, b, what, tol=0.0):
+        d = (a.double() - b.double()).abs().max().item()
+        assert a.shape == b.shape and d <= tol, f"{what}: max|diff| {d} (shapes {list(a.shape)} {list(b.shape)})"
+
+    def unpatch(x, f, h, w):   # b (f h w) c -> b c f h w
+        return x.reshape(x.shape[0], f, h, w, x.shape[-1]).permute(0, 4, 1, 2, 3)
+
+    def patch(x):              # b c f h w -> b (f h w) c
+        return x.permute(0, 2, 3, 4, 1).reshape(x.shape[0], -1, x.shape[1])
+
+    fr = s["frame_rate"]
+    for p in ("first", "second"):
+        f, h, w = t[f"{p}.latents"].shape[2:]
+        ts = t[f"{p}.timesteps"]
+        S = ts.shape[0]
+        # coordinates
+        lf, lh, lw = torch.meshgrid(torch.arange(f), torch.arange(h), torch.arange(w), indexing="ij")
+        px = torch.stack([(8 * lf.reshape(-1) - 7).clamp(min=0), 32 * lh.reshape(-1), 32 * lw.reshape(-1)])[None]
+        assert torch.equal(t[f"{p}.pixel_coords"], px), f"{p}.pixel_coords"
+        grid = px.float()
+        grid[:, 0] = grid[:, 0] * (1.0 / fr)
+        same(t[f"{p}.indices_grid"], grid, f"{p}.indices_grid")
+        # the start
+        noise = unpatch(t[f"{p}.noise"], f, h, w)
+        if p == "first":
+            same(t[f"{p}.latents_init"], noise, "first.latents_init")
+        else:
+            t0 = ts[0]
+            same(t[f"{p}.latents_init"], t0 * noise + (1 - t0) * t["upsampled.adain"], "second.latents_init")
+        start = patch(t[f"{p}.latents_init"]).clone()
+        mask = t.get(f"{p}.conditioning_mask")
+        if mask is not None:
+            assert torch.equal(mask[0, : h * w], torch.ones(h * w)) and not mask[0, h * w:].any()
+            start[:, : h * w] = patch(t[f"{p}.cond_latent"])
+            same(t[f"{p}.cond_media"], F.interpolate(t["image.media"][:, :, 0], size=(32 * h, 32 * w),
+                                                      mode="bilinear", align_corners=False)[:, :, None],
+                 f"{p}.cond_media")
+        same(t[f"{p}.latents_start"], start, f"{p}.latents_start")
+        # the steps
+        lat = start
+        for i in range(S):
+            ti = ts[i]
+            if mask is not None:
+                noised = start + IMAGE_COND_NOISE_SCALE * t[f"{p}.cond_noise"][i] * ti ** 2
+                lat = torch.where((mask > 1 - 1e-6)[..., None], noised, lat)
+                tt = torch.min(ti.expand(1, 1), 1.0 - mask)
+            else:
+                tt = ti.expand(1, 1)
+            same(t[f"{p}.latent_in"][i], lat, f"{p}.latent_in[{i}]")
+            same(t[f"{p}.timestep"][i], tt, f"{p}.timestep[{i}]")
+            dt = ti - (ts[i + 1] if i + 1 < S else torch.zeros(()))
+            stepped = lat - dt * t[f"{p}.noise_pred"][i]
+            if mask is not None:
+                stepped = torch.where((ti - 1e-6 < 1.0 - mask)[..., None], stepped, lat)
+            same(t[f"{p}.latent_out"][i], stepped, f"{p}.latent_out[{i}]")
+            lat = t[f"{p}.latent_out"][i]
+        same(t[f"{p}.latents"], unpatch(lat, f, h, w), f"{p}.latents")
+    # AdaIN of the upsampled latents against the first pass
+    up, ref = t["upsampled"], t["first.latents"]
+    ada = up.clone()
+    for ch in range(up.shape[1]):
+        rs, rm = torch.std_mean(ref[0, ch], dim=None)
+        xs, xm = torch.std_mean(up[0, ch], dim=None)
+        ada[0, ch] = (up[0, ch] - xm) / xs * rs + rm
+    same(t["upsampled.adain"], ada, "upsampled.adain")
+    # the decode
+    sc = torch.tensor([s["decode_noise_scale"]])[:, None, None, None, None]
+    same(t["decode.latents_noised"], t["second.latents"] * (1 - sc) + t["decode_noise"] * sc, "decode.latents_noised")
+    x = t["decode.latents_noised"]
+    k = s["tone_map_compression_ratio"] * 0.75
+    same(t["decode.tone_mapped"], x * (1.0 - 0.8 * k * torch.sigmoid(4.0 * k * (x.abs() - 1.0))), "decode.tone_mapped")
+    # the resize and crop of the decoded video
+    if "decoded" in t:
+        d = t["decoded"]
+        v = F.interpolate(d[0].permute(1, 0, 2, 3), size=(s["height_padded"], s["width_padded"]), mode="bilinear",
+                          align_corners=False).permute(1, 0, 2, 3)[None]
+        left, _, top, _ = s["padding"]
+        same(t["video"], v[:, :, : s["num_frames"], top: top + s["height"], left: left + s["width"]], "video")
+    if c["image"]:
+        m = t["image.compressed"].permute(2, 0, 1) * 255.0 / 127.5 - 1.0
+        left, right, top, bottom = s["padding"]
+        same(t["image.media"], F.pad(m, (left, right, top, bottom))[None, :, None], "image.media")
 
 
 def _check_draws(torch, seed, draws, generator):
