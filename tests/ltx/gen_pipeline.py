@@ -588,6 +588,17 @@ def _check_formulas(torch, t, s, c):
         left, _, top, _ = s["padding"]
         same(t["video"], v[:, :, : s["num_frames"], top: top + s["height"], left: left + s["width"]], "video")
     if c["image"]:
+        # torchvision's gaussian_blur (kernel 3, sigma 1): the normalised 1-D gaussian's outer product,
+        # reflected borders, float32
+        x = torch.linspace(-1.0, 1.0, steps=3)
+        k1 = torch.exp(-0.5 * (x / 1.0).pow(2))
+        k1 = k1 / k1.sum()
+        k2 = torch.mm(k1[:, None], k1[None, :]).expand(3, 1, 3, 3)
+        img = t["image.cropped"]
+        same(t["image.blurred"], F.conv2d(F.pad(img[None], (1, 1, 1, 1), mode="reflect"), k2, groups=3)[0],
+             "image.blurred")
+        h2, w2 = img.shape[1] // 2 * 2, img.shape[2] // 2 * 2
+        assert torch.equal(t["image.encoder_u8"], (t["image.blurred"].permute(1, 2, 0)[:h2, :w2] * 255.0).byte())
         m = t["image.compressed"].permute(2, 0, 1) * 255.0 / 127.5 - 1.0
         left, right, top, bottom = s["padding"]
         same(t["image.media"], F.pad(m, (left, right, top, bottom))[None, :, None], "image.media")
