@@ -19,7 +19,9 @@ pipeline is built from those files.
 Recorders (README.md, Shims) wrap torch.randn / torch.randn_like and a few official methods to keep
 their inputs and outputs; each calls the original and returns its result unchanged. Every random draw
 is stored; replaying the recorded shapes on fresh generators must reach the run's final generator
-states, so nothing else drew.
+states, so nothing else drew. _check_formulas then redoes the README's description of each recorded
+step (coordinates, pass starts, conditioning, scheduler steps, AdaIN, decode noise, tone map, image
+stages, resizes and crop) with the same float32 operations and asserts equality.
 
 Files: pipeline.weights.safetensors, pipeline_upsampler.weights.safetensors, pipeline_t2v.io.safetensors,
 pipeline_i2v.io.safetensors (tensor list: README.md, "### Pipeline").
@@ -178,7 +180,6 @@ def _load(torch, plv, out_dir, dtype):
 # the function that asks for the draw (randn_tensor's caller, or the caller of randn_like) -> its name
 DRAW_SITES = {"prepare_latents": "noise", "add_noise_to_image_conditioning_latents": "cond_noise",
               "sample": "cond_encode_noise", "__call__": "decode_noise"}
-STEPPED = ("cond_noise", "latent_in", "timestep", "noise_pred", "latent_out")
 
 
 class Recorder:
@@ -248,7 +249,7 @@ def _patched(pairs):
 _MISSING = object()
 
 
-def _recorders(torch, plv, inf, ms, rec):
+def _recorders(torch, plv, ms, rec):
     """The (object, attribute, wrapper) list: each wrapper calls the original and returns its result."""
     p = ms.video_pipeline
     o_randn, o_randn_like = torch.randn, torch.randn_like
@@ -424,18 +425,18 @@ def _settings(inf, c):
                 padding=list(inf.calculate_padding(H, W, Hp, Wp)), frame_rate=FRAME_RATE, seed=c["seed"])
 
 
-def _run(torch, plv, inf, out_dir, c, io, dtype, replay=None):
+def _run(torch, plv, inf, args, c, io, dtype, replay=None):
     """One generation as infer() runs it. Returns (recorded tensors, draws, settings)."""
     from PIL import Image
 
     from ltx_video.utils.skip_layer_strategy import SkipLayerStrategy
 
-    ms = _load(torch, plv, out_dir, dtype)
+    ms = _load(torch, plv, args.out, dtype)
     s = _settings(inf, c)
-    pipeline_config = inf.load_pipeline_config(os.path.join(_deps(), "configs", YAML))
-    pipeline_config["first_pass"]["timesteps"] = list(FIRST_TIMESTEPS)
-    pipeline_config["second_pass"]["timesteps"] = list(SECOND_TIMESTEPS)
-    assert all(t in pipeline_config_steps(_deps()) for t in FIRST_TIMESTEPS + SECOND_TIMESTEPS)
+    pipeline_config = inf.load_pipeline_config(os.path.join(os.path.abspath(args.deps), "configs", YAML))
+    for p, short in (("first_pass", FIRST_TIMESTEPS), ("second_pass", SECOND_TIMESTEPS)):
+        assert set(short) <= set(pipeline_config[p]["timesteps"]), f"{p}: {short} not from the config's list"
+        pipeline_config[p]["timesteps"] = list(short)
     stg_mode = pipeline_config.pop("stg_mode")
     assert stg_mode == "attention_values"
     rec = Recorder(torch, replay)
@@ -455,7 +456,7 @@ def _run(torch, plv, inf, out_dir, c, io, dtype, replay=None):
     generator = torch.Generator(device="cpu").manual_seed(c["seed"])
     emb = io["prompt_embeds"].to(dtype)
     mask = io["prompt_attention_mask"]
-    with _patched(_recorders(torch, plv, inf, ms, rec)):
+    with _patched(_recorders(torch, plv, ms, rec)):
         images = ms(
             **pipeline_config, skip_layer_strategy=SkipLayerStrategy.AttentionValues, generator=generator,
             output_type="pt", callback_on_step_end=None, height=s["height_padded"], width=s["width_padded"],
@@ -618,25 +619,7 @@ def _check_draws(torch, seed, draws, generator):
     assert torch.equal(gl.get_state(), torch.get_rng_state()), "the global generator drew more than recorded"
 
 
-_DEPS = [None]
-
-
-def _deps():
-    return _DEPS[0]
-
-
-def pipeline_config_steps(deps):
-    import yaml
-
-    with open(os.path.join(deps, "configs", YAML)) as f:
-        y = yaml.safe_load(f)
-    return set(y["first_pass"]["timesteps"]) | set(y["second_pass"]["timesteps"])
-
-
 def make(args, torch):
-    import ltx_video
-
-    _DEPS[0] = os.path.dirname(os.path.dirname(os.path.abspath(ltx_video.__file__)))
     if args.pipeline_text and args.pipeline_text[1] > args.pipeline_text[0]:
         sys.exit("--pipeline-text T,KEPT: KEPT must not exceed T")
     if args.pipeline_video and min(args.pipeline_video[1:]) <= 32:
@@ -648,7 +631,7 @@ def make(args, torch):
         if case["image"] and args.pipeline_image:
             c["image"] = args.pipeline_image
         io = _inputs(torch, c)
-        t, draws, settings = _run(torch, plv, inf, args.out, c, io, torch.float32)
+        t, draws, settings = _run(torch, plv, inf, args, c, io, torch.float32)
         drawn = {n for n, _, _ in draws}
         for k in c["drop"]:
             del t[k]
@@ -662,7 +645,7 @@ def make(args, torch):
                 "draws": [[n, s, list(v.shape), list(v.stride())] for n, s, v in draws], "weights": WEIGHTS, "upsampler": UPSAMPLER}
         ltxref.save(os.path.join(args.out, f"{name}.io.safetensors"), out, meta)
         if args.pipeline_float64:
-            t64, _, _ = _run(torch, plv, inf, args.out, c, io, torch.float64, replay=draws)
+            t64, _, _ = _run(torch, plv, inf, args, c, io, torch.float64, replay=draws)
             for k in outputs:
                 a, b = t[k], t64[k]
                 if not a.is_floating_point():
