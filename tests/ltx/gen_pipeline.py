@@ -194,6 +194,7 @@ class Recorder:
         self.replay = list(replay) if replay is not None else None
         self.pass_name = None
         self.grids = []
+        self.codec = None
 
     def put(self, name, value):
         assert name not in self.t, f"{name} recorded twice"
@@ -381,11 +382,20 @@ def _image_recorders(inf, rec):
         rec.put("image.compressed", out)
         return out
 
-    def encode(f, array, *a, **k):
+    def encode(f, array, crf_value, *a, **k):
+        import re
+
+        import av
         import torch
 
         rec.put("image.encoder_u8", torch.from_numpy(array.copy()))
-        return o_encode(f, array, *a, **k)
+        out = o_encode(f, array, crf_value, *a, **k)
+        # the encoder that made image.compressed: x264 writes its version into the stream
+        x264 = re.search(rb"x264 - core [0-9]+ r[0-9]+ [0-9a-f]+", f.getvalue())
+        rec.codec = {"crf": crf_value, "preset": "veryfast", "pixel_format": "yuv420p", "container": "mp4",
+                     "pyav": av.__version__, "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
+                     "x264": x264.group(0).decode() if x264 else None}
+        return out
 
     def load(*a, **k):
         out = o_load(*a, **k)
@@ -496,6 +506,7 @@ def _run(torch, plv, inf, args, c, io, dtype, replay=None):
              stochastic_sampling=pipeline_config["stochastic_sampling"], config=YAML,
              image_cond_noise_scale=IMAGE_COND_NOISE_SCALE if c["image"] else None,
              conditioning=[dict(start_frame=0, strength=1.0)] if c["image"] else [],
+             compressor=rec.codec,
              text=list(c["text"]))
     for k in ("guidance_scale", "stg_scale", "rescaling_scale"):
         for p in ("first_pass", "second_pass"):
