@@ -86,14 +86,9 @@ def _pixel_coords(torch, F, H, W, fps):
     return frac
 
 
-def _case(torch, name, c, dtype, out_dir):
-    import ltxref
-    from ltx_video.models.transformers.transformer3d import Transformer3DModel
-
-    ltxref.seed_all(c["seed"])
-    cfg = config()
-    model = Transformer3DModel.from_config(cfg)
-    # every parameter random, also those the module initialises to zero or one
+def randomize(torch, model):
+    """Every parameter random, also those the module initialises to zero or one (draws from the global
+    generator, in name order)."""
     with torch.no_grad():
         for pname, prm in sorted(model.named_parameters()):
             scale = 0.5 if pname.endswith("norm.weight") else (1.0 / prm.shape[-1] ** 0.5 if prm.ndim > 1 else 0.2)
@@ -101,6 +96,16 @@ def _case(torch, name, c, dtype, out_dir):
                 prm.copy_(1.0 + scale * torch.randn(prm.shape))
             else:
                 prm.copy_(scale * torch.randn(prm.shape))
+
+
+def _case(torch, name, c, dtype, out_dir):
+    import ltxref
+    from ltx_video.models.transformers.transformer3d import Transformer3DModel
+
+    ltxref.seed_all(c["seed"])
+    cfg = config()
+    model = Transformer3DModel.from_config(cfg)
+    randomize(torch, model)
     model.eval()
     F, H, W = c["grid"]
     N = F * H * W

@@ -34,10 +34,10 @@ def add_args(g):
                    help="latent frames, height and width of every case (default: each case's own)")
 
 
-def _build(torch, case):
+def _build(torch, case, in_channels=IN_CHANNELS):
     from ltx_video.models.autoencoders.latent_upsampler import LatentUpsampler
 
-    cfg = {"_class_name": "LatentUpsampler", "in_channels": IN_CHANNELS, "mid_channels": MID_CHANNELS,
+    cfg = {"_class_name": "LatentUpsampler", "in_channels": in_channels, "mid_channels": MID_CHANNELS,
            "num_blocks_per_stage": BLOCKS, "dims": case["dims"], "spatial_upsample": True,
            "temporal_upsample": False}
     ltxref.seed_all(case["seed"])
