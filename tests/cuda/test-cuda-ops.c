@@ -931,6 +931,64 @@ static void test_ltx_ops(void)
     free(ref);
 }
 
+// ltx_conv3d (the LTX-Video VAE's convolution with its pixel norm, modulation, SiLU, edge-frame time
+// padding and residual add): a conv prepared narrow runs the fused bf16 channels-last path (1e-2, bf16
+// operands), one prepared wide the composed f32 path (1e-2, TF32 convolution), against the CPU's
+// composition. Widths and planes that are not multiples of the 32x32 tiles.
+static void test_ltx_conv3d(int narrow, int cin, int cout, int T, int H, int W, int front, int back, int norm, int mod,
+                            int accumulate)
+{
+    const int64_t hw = (int64_t) H * W, nx = (int64_t) cin * T * hw, ny = (int64_t) cout * T * hw;
+    const int64_t wn = (int64_t) cout * cin * 27;
+    float * w = rnd((size_t) wn, 0.1f), * b = rnd((size_t) cout, 1.0f), * x = rnd((size_t) nx, 2.0f);
+    float * sh = rnd((size_t) cin, 0.5f), * sc = rnd((size_t) cin, 0.5f), * y0 = rnd((size_t) ny, 1.0f);
+    float * ref = malloc((size_t) ny * 4);
+    memcpy(ref, y0, (size_t) ny * 4);
+    struct ke_tensor wt, bt;
+    const int64_t ws[5] = { cout, cin, 3, 3, 3 }, bs[1] = { cout };
+    ke_tensor_init(&wt, KE_DTYPE_F32, 5, ws, w);
+    ke_tensor_init(&bt, KE_DTYPE_F32, 1, bs, b);
+    struct ke_conv3d cc = { .w = &wt, .b = &bt, .c_out = cout, .c_in = cin, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d cg = cc;
+    cg.narrow = narrow;
+    char what[160];
+    snprintf(what, sizeof(what), "ltx_conv3d %s %d->%d T=%d %dx%d frames (%d,%d)%s%s%s", narrow ? "narrow" : "wide",
+             cin, cout, T, H, W, front, back, norm ? " norm" : "", mod ? " + modulation" : "",
+             accumulate ? " accumulate" : "");
+    if (g_cpu->ops->conv3d_prepare(g_cpu, &cc) < 0 || g_gpu->ops->conv3d_prepare(g_gpu, &cg) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - %s: prepare failed\n", g_n, what);
+    } else {
+        float * dx = up(x, (size_t) nx * 4), * dy = up(y0, (size_t) ny * 4);
+        float * dsh = up(sh, (size_t) cin * 4), * dsc = up(sc, (size_t) cin * 4);
+        g_cpu->ops->ltx_conv3d(g_cpu, ref, accumulate, x, &cc, T, H, W, front, back, norm, 1e-8f, mod ? sh : NULL,
+                               mod ? sc : NULL);
+        g_gpu->ops->ltx_conv3d(g_gpu, dy, accumulate, dx, &cg, T, H, W, front, back, norm, 1e-8f, mod ? dsh : NULL,
+                               mod ? dsc : NULL);
+        float * got = down(dy, (size_t) ny);
+        check(what, got, ref, (size_t) ny, TOL_BF16);
+        // x is left as it was
+        float * gx = down(dx, (size_t) nx);
+        check("ltx_conv3d leaves its input", gx, x, (size_t) nx, 0.0);
+        free(gx);
+        free(got);
+        ke_be_free(g_gpu, dx);
+        ke_be_free(g_gpu, dy);
+        ke_be_free(g_gpu, dsh);
+        ke_be_free(g_gpu, dsc);
+        g_cpu->ops->conv3d_release(g_cpu, &cc);
+        g_gpu->ops->conv3d_release(g_gpu, &cg);
+    }
+    free(w);
+    free(b);
+    free(x);
+    free(sh);
+    free(sc);
+    free(y0);
+    free(ref);
+}
+
 static void log_cb(int level, const char * msg, void * user)
 {
     (void) user;
@@ -975,6 +1033,13 @@ int main(int argc, char ** argv)
     test_vae();
     test_fused();
     test_ltx_ops();   // LTX-Video VAE and latent upsampler
+    test_ltx_conv3d(1, 40, 24, 3, 14, 22, 1, 1, 1, 1, 1);    // the decoder's resnet conv2
+    test_ltx_conv3d(1, 40, 24, 3, 14, 22, 1, 1, 1, 1, 0);    // conv1
+    test_ltx_conv3d(1, 16, 64, 4, 9, 35, 1, 1, 0, 0, 0);     // conv_in / the upsampler's conv
+    test_ltx_conv3d(1, 24, 48, 2, 5, 7, 1, 1, 1, 0, 0);      // conv_out without timestep conditioning
+    test_ltx_conv3d(1, 16, 16, 3, 6, 6, 2, 0, 1, 1, 1);      // causal padding
+    test_ltx_conv3d(0, 40, 24, 3, 14, 22, 1, 1, 1, 1, 1);    // wide: the composed path
+    test_ltx_conv3d(0, 16, 16, 3, 6, 6, 2, 0, 0, 0, 0);
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

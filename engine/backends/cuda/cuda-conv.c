@@ -1,5 +1,6 @@
-// Kinora engine: conv3d through cuDNN, in one of three layouts (KINORA_CUDA_CONV):
-//  - ncdhw (default): f32 NCDHW tensors as the table stores them (no transposes), TF32 math;
+// Kinora engine: conv3d through cuDNN, in one of three layouts (KINORA_CUDA_CONV for every conv; unset: bf16
+// for a conv the model prepared narrow, ncdhw for the others):
+//  - ncdhw: f32 NCDHW tensors as the table stores them (no transposes), TF32 math;
 //  - f32: f32 channels-last (NDHWC), TF32 math (measured 2 % faster on the 720p VAE decode, but it
 //    keeps a second weight copy);
 //  - bf16: bf16 channels-last with fp32 accumulation: fastest, but bf16 rounding at every layer puts
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "backends/cuda/cuda-backend.h"
+#include "backends/cuda/cuda-ltx.h"
 #include "core/error.h"
 
 #define CONV_PLANS 16
@@ -29,6 +31,7 @@ struct conv_plan {
 };
 
 struct kc_conv {
+    int mode;        // the layout (above) this layer runs in
     float * w;
     float * b;
     void * wb;       // channels-last copy [Cout, kt, kh, kw, Cin] in the mode's type (NULL: NCDHW only)
@@ -52,9 +55,11 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
     float * hw = ke_tensor_to_f32_alloc(c->w);
     float * hb = c->b ? ke_tensor_to_f32_alloc(c->b) : NULL;
     int rc = (p && hw && (!c->b || hb)) ? 0 : -1;
+    const int mode = s->conv_mode >= 0 ? s->conv_mode : c->narrow ? 1 : 0;
     if (rc == 0) {
+        p->mode = mode;
         p->bytes = (size_t) n * 4 + (c->b ? (size_t) c->c_out * 4 : 0);
-        if (kc_budget_fit(s, p->bytes + (s->conv_mode ? (size_t) n * 4 : 0)) != 0) {
+        if (kc_budget_fit(s, p->bytes + (mode ? (size_t) n * 4 : 0)) != 0) {
             kc_fail_nomem(s, c->w->name ? c->w->name : "a conv3d weight", p->bytes);
             rc = -1;
         } else if (cudaMalloc((void **) &p->w, (size_t) n * 4) != cudaSuccess ||
@@ -70,9 +75,9 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
                         CUDNN_STATUS_SUCCESS)) {
         rc = -1;
     }
-    if (rc == 0 && s->conv_mode != 0) {
+    if (rc == 0 && mode != 0) {
         // channels-last copy [Cout, kt, kh, kw, Cin] (bf16 or f32)
-        const int bf = s->conv_mode == 1;
+        const int bf = mode == 1;
         const size_t es = bf ? 2 : 4;
         const int64_t ks = (int64_t) c->kt * c->kh * c->kw;
         void * hwb = malloc((size_t) n * es);
@@ -245,7 +250,7 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
         return;
     }
     if (p->wb && !p->no_bf16) {
-        const int mode = s->conv_mode, bf = mode == 1;
+        const int mode = p->mode, bf = mode == 1;
         const size_t es = bf ? 2 : 4;
         const int Tin = T + pt0 + pt1;
         const int64_t hw = (int64_t) H * W;
@@ -314,4 +319,63 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
     }
     kc_free(s, ws);
     kc_free(s, padded);
+}
+
+// backend.h ltx_conv3d for a conv prepared in bf16 channels-last: the input pass writes the normalised,
+// edge-padded bf16 NDHWC input (no f32 copies), cuDNN convolves, the output pass adds the bias (and y).
+int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
+                  int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
+                  const float * scale)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_conv * p = c->prepared;
+    if (!p || c->owner != be || p->mode != 1 || !p->wb || p->no_bf16 || front + back != c->kt - 1) {
+        return -1;
+    }
+    const int Tin = T + front + back;
+    const int64_t hw = (int64_t) H * W;
+    struct conv_plan * q = conv_plan(s, p, c, 1, Tin, H, W, 0, c->kh / 2, c->kw / 2, 1, 1, 1);
+    if (!q || q->To != T || q->Ho != H || q->Wo != W) {
+        p->no_bf16 = 1;
+        ke_log(2, "cuda backend: no channels-last cuDNN convolution for %d->%d k%dx%dx%d; using NCDHW", c->c_in,
+               c->c_out, c->kt, c->kh, c->kw);
+        return -1;
+    }
+    float * inv = norm ? kc_alloc(s, (size_t) (T * hw) * 4) : NULL;
+    uint16_t * xb = kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 2);
+    uint16_t * yb = kc_alloc(s, (size_t) ((int64_t) c->c_out * T * hw) * 2);
+    void * ws = q->ws ? kc_alloc(s, q->ws) : NULL;
+    int rc = -1;
+    if ((norm && !inv) || !xb || !yb || (q->ws && !ws)) {
+        kc_fail_nomem(s, "an LTX-Video VAE convolution's bf16 input, output and workspace",
+                      (size_t) ((int64_t) (c->c_in * Tin + c->c_out * T) * hw) * 2 + q->ws);
+        rc = 0;   // recorded: nothing more to run
+    } else {
+        kc_prof_mark(s, KC_CLASS_OTHER, "ltx_conv3d input pass");
+        if ((!norm || kc_ltx_pixel_inv(inv, x, c->c_in, T * hw, eps, s->stream) == 0) &&
+            kc_ltx_to_ndhwc(xb, x, c->c_in, T, hw, front, Tin, inv, shift, scale, s->stream) == 0) {
+            kc_prof_mark(s, KC_CLASS_GEMM, "ltx_conv3d cuDNN bf16");
+            const float one = 1.0f, zero = 0.0f;
+            const cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, xb, p->wdb, p->wb, q->cd, q->algo,
+                                                            ws, q->ws, &zero, q->yd, yb);
+            if (r == CUDNN_STATUS_SUCCESS) {
+                kc_prof_mark(s, KC_CLASS_OTHER, "ltx_conv3d output pass");
+                if (kc_ltx_from_ndhwc(y, yb, p->b, c->c_out, T, hw, accumulate, s->stream) != 0) {
+                    kc_fail(s, "ltx_conv3d", "output kernel launch");
+                }
+                rc = 0;   // y written (or the failure recorded)
+            }
+        }
+        kc_prof_mark(s, -1, NULL);
+    }
+    kc_free(s, ws);
+    kc_free(s, yb);
+    kc_free(s, xb);
+    kc_free(s, inv);
+    if (rc != 0) {
+        cudaGetLastError();
+        p->no_bf16 = 1;   // the composed op from now on (same result, f32 NCDHW convolution)
+        ke_log(2, "cuda backend: the fused bf16 convolution %d->%d failed; composing the op", c->c_in, c->c_out);
+    }
+    return rc;
 }

@@ -208,24 +208,26 @@ test_rope (void)
       g_assert_cmpfloat (dout, >, 0.0);
 
       /* the model keeps the last grid's table: the same grid again gives the same floats; another grid
-       * (row coords doubled: RoPE attention sees relative positions only, so a shift would not do) makes a new table and moves the output; the first grid after
-       * it gives the first output again (a stale table would not) */
+       * (row coords doubled: RoPE attention sees relative positions only, so a shift would not do) makes
+       * a new table and moves the output; the first grid after it gives the first output again (a stale
+       * table would not) */
+      const size_t nob = sizeof (float) * ke_tensor_nelements (tout);
       float *out2 = g_new (float, ke_tensor_nelements (tout));
       float *grid2 = g_memdup2 (grid, sizeof (float) * 3 * N);
       for (int64_t t = 0; t < N; t++)
         grid2[N + t] *= 2.0f;
-      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid, tt->data, ke_tensor_nelements (tt), out2, NULL,
-                                           NULL, &err),
+      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid, tt->data, ke_tensor_nelements (tt), out2,
+                                           NULL, NULL, &err),
                        ==, KE_STATUS_OK);
-      g_assert_cmpmem (out2, sizeof (float) * ke_tensor_nelements (tout), out, sizeof (float) * ke_tensor_nelements (tout));
-      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid2, tt->data, ke_tensor_nelements (tt), out2, NULL,
-                                           NULL, &err),
+      g_assert_cmpmem (out2, nob, out, nob);
+      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid2, tt->data, ke_tensor_nelements (tt), out2,
+                                           NULL, NULL, &err),
                        ==, KE_STATUS_OK);
       g_assert_cmpfloat (max_diff (out2, out, (size_t) ke_tensor_nelements (tout)), >, 1e-4);
-      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid, tt->data, ke_tensor_nelements (tt), out2, NULL,
-                                           NULL, &err),
+      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid, tt->data, ke_tensor_nelements (tt), out2,
+                                           NULL, NULL, &err),
                        ==, KE_STATUS_OK);
-      g_assert_cmpmem (out2, sizeof (float) * ke_tensor_nelements (tout), out, sizeof (float) * ke_tensor_nelements (tout));
+      g_assert_cmpmem (out2, nob, out, nob);
 
       /* a grid of distinct values on every axis (no two tokens share a table row): every entry against
        * the direct float64 formula */
