@@ -28,6 +28,7 @@ struct conv_plan {
     cudnnConvolutionFwdAlgo_t algo;
     size_t ws;
     int To, Ho, Wo;
+    int timed;       // the algorithm was picked by timing them (kc_ltx_conv3d), not by the heuristic
 };
 
 struct kc_conv {
@@ -321,6 +322,65 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
     kc_free(s, padded);
 }
 
+// Timed picks, shared by the layers of one shape (a VAE level has ten convs of the same shape).
+#define N_TIMED 64
+static struct timed_pick {
+    int c_in, c_out, T, H, W;
+    cudnnConvolutionFwdAlgo_t algo;
+    cudnnMathType_t math;
+    size_t ws;
+} g_timed[N_TIMED];
+static int g_n_timed;
+
+// The first run of a narrow shape times cuDNN's algorithms on it (inputs as they are: only the time
+// counts) and keeps the fastest whose workspace fits 1 GiB and half of what the budget leaves; the
+// heuristic's pick stays when timing is not possible.
+static void time_algos(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, struct conv_plan * q,
+                       const void * xb, void * yb)
+{
+    q->timed = 1;
+    for (int i = 0; i < g_n_timed; i++) {
+        const struct timed_pick * t = &g_timed[i];
+        if (t->c_in == c->c_in && t->c_out == c->c_out && t->T == q->T && t->H == q->H && t->W == q->W) {
+            cudnnSetConvolutionMathType(q->cd, t->math);
+            q->algo = t->algo;
+            q->ws = t->ws;
+            return;
+        }
+    }
+    size_t cap = (size_t) 1 << 30;
+    if (s->budget) {
+        const size_t room = s->budget > s->in_use ? (s->budget - s->in_use) / 2 : 0;
+        cap = room < cap ? room : cap;
+    }
+    void * ws = cap ? kc_alloc(s, cap) : NULL;
+    if (!ws) {
+        return;
+    }
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    int n = 0;
+    if (cudaStreamSynchronize(s->stream) == cudaSuccess &&
+        cudnnFindConvolutionForwardAlgorithmEx(s->dnn, q->xd, xb, p->wdb, p->wb, q->cd, q->yd, yb, 8, &n, perf, ws,
+                                               cap) == CUDNN_STATUS_SUCCESS) {
+        for (int i = 0; i < n; i++) {
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap) {
+                ke_log(2, "cuda backend: conv %d->%d at %dx%dx%d: cuDNN algorithm %d by timing (%.3f ms), was %d",
+                       c->c_in, c->c_out, q->T, q->H, q->W, (int) perf[i].algo, perf[i].time, (int) q->algo);
+                cudnnSetConvolutionMathType(q->cd, perf[i].mathType);
+                q->algo = perf[i].algo;
+                q->ws = perf[i].memory;
+                if (g_n_timed < N_TIMED) {
+                    g_timed[g_n_timed++] = (struct timed_pick) { c->c_in, c->c_out, q->T, q->H, q->W, q->algo,
+                                                                 perf[i].mathType, q->ws };
+                }
+                break;
+            }
+        }
+    }
+    cudaGetLastError();
+    kc_free(s, ws);
+}
+
 // backend.h ltx_conv3d for a conv prepared in bf16 channels-last: the input pass writes the normalised,
 // edge-padded bf16 NDHWC input (no f32 copies), cuDNN convolves, the output pass adds the bias (and y).
 int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
@@ -344,6 +404,9 @@ int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float
     float * inv = norm ? kc_alloc(s, (size_t) (T * hw) * 4) : NULL;
     uint16_t * xb = kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 2);
     uint16_t * yb = kc_alloc(s, (size_t) ((int64_t) c->c_out * T * hw) * 2);
+    if (!q->timed && xb && yb) {
+        time_algos(s, p, c, q, xb, yb);
+    }
     void * ws = q->ws ? kc_alloc(s, q->ws) : NULL;
     int rc = -1;
     if ((norm && !inv) || !xb || !yb || (q->ws && !ws)) {
