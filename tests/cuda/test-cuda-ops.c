@@ -513,6 +513,24 @@ static void test_vae(void)
     got = down(dy, nu);
     check("nearest_up3d", got, ref, nu, 0.0);
     free(got);
+    // the decoder's depth-to-space (one conv channel per output value) with and without the time stride
+    for (int ft = 1; ft <= 2; ft++) {
+        const int co = C / (ft * 4), drop = ft - 1;
+        g_cpu->ops->nearest_up3d(g_cpu, ref, x, C, co, T, H / 2, W / 2, ft, 2, drop);
+        g_gpu->ops->nearest_up3d(g_gpu, dy, dx, C, co, T, H / 2, W / 2, ft, 2, drop);
+        const size_t nu1 = (size_t) co * (T * ft - drop) * H * W;
+        got = down(dy, nu1);
+        check(ft == 2 ? "nearest_up3d depth-to-space x2x2x2" : "nearest_up3d depth-to-space x1x2x2", got, ref, nu1,
+              0.0);
+        free(got);
+    }
+    // a factor that does not divide the sides (W 20 by 3: the last columns are left out)
+    g_cpu->ops->pixel_unshuffle(g_cpu, ref, x, 1, T, H, W, 3, 0);
+    g_gpu->ops->pixel_unshuffle(g_gpu, dy, dx, 1, T, H, W, 3, 0);
+    const size_t n3 = (size_t) 9 * T * (H / 3) * (W / 3);
+    got = down(dy, n3);
+    check("pixel_unshuffle by 3", got, ref, n3, 0.0);
+    free(got);
 
     g_cpu->ops->transpose2d(g_cpu, ref, x, 37, (int64_t) n / 37);
     g_gpu->ops->transpose2d(g_gpu, dy, dx, 37, (int64_t) n / 37);
