@@ -233,6 +233,13 @@ struct ke_backend_ops {
     void (*ltx_conv3d)(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
                        int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
                        const float * scale);
+    // ResnetBlock3D of the LTX-Video VAE (c1, c2: C -> C): x += conv2(act2(conv1(act1(x)))), i.e. exactly
+    // h = ltx_conv3d(x, c1, norm, shift1, scale1) to a new buffer, then ltx_conv3d(x, accumulate, h, c2,
+    // norm, shift2, scale2), with ada = the rows shift1, scale1, shift2, scale2 of C (NULL: no modulation).
+    // (CPU: those two calls; CUDA: for narrow convs the intermediate stays bf16 channels-last, its norm
+    // one pass between the two convolutions.)
+    void (*ltx_resnet)(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                       int T, int H, int W, int front, int back, float eps, const float * ada);
 
 
     // --- optional (NULL when a backend has none) ----------------------------------------------

@@ -699,15 +699,18 @@ static void test_fused(void)
         free(got);
     }
 
-    // LTX-Video transformer: RMS norm (no weight) + per-token modulate, and the RMS norm alone
-    for (int c = 0; c < 2; c++) {
-        g_cpu->ops->rms_norm_mod_x(g_cpu, cx, x, M, D, 1e-6f, c == 0 ? mod : NULL, c == 0 ? mod + D : NULL, 2 * D,
-                                   c == 0 ? sel : NULL);
-        g_gpu->ops->rms_norm_mod_x(g_gpu, gx, dx, M, D, 1e-6f, c == 0 ? dmod : NULL, c == 0 ? dmod + D : NULL, 2 * D,
-                                   c == 0 ? dsel : NULL);
-        got = down_x(gx, n);
-        check(c == 0 ? "ltx rms_norm_mod_x (selector)" : "ltx rms_norm_mod_x (no modulate)", got, (const float *) cx, n,
-              TOL_BF16);
+    // LTX-Video transformer: RMS norm (no weight) + per-token modulate, and the RMS norm alone (float4
+    // kernel); rows of D - 2 (the scalar kernel)
+    for (int c = 0; c < 3; c++) {
+        const int64_t Dc = c == 2 ? D - 2 : D;
+        g_cpu->ops->rms_norm_mod_x(g_cpu, cx, x, M, Dc, 1e-6f, c != 1 ? mod : NULL, c != 1 ? mod + D : NULL, 2 * D,
+                                   c != 1 ? sel : NULL);
+        g_gpu->ops->rms_norm_mod_x(g_gpu, gx, dx, M, Dc, 1e-6f, c != 1 ? dmod : NULL, c != 1 ? dmod + D : NULL, 2 * D,
+                                   c != 1 ? dsel : NULL);
+        got = down_x(gx, (size_t) (M * Dc));
+        check(c == 0 ? "ltx rms_norm_mod_x (selector)" : c == 1 ? "ltx rms_norm_mod_x (no modulate)"
+                                                               : "ltx rms_norm_mod_x (D-2, scalar kernel)",
+              got, (const float *) cx, (size_t) (M * Dc), TOL_BF16);
         free(got);
     }
 
@@ -1007,6 +1010,57 @@ static void test_ltx_conv3d(int narrow, int cin, int cout, int T, int H, int W, 
     free(ref);
 }
 
+// ltx_resnet (the decoder's ResnetBlock3D: two convs, their norms and modulation, the residual add):
+// narrow convs run the fused path with the bf16 channels-last intermediate, wide ones the composed
+// one, against the CPU (1e-2: bf16 operands / TF32).
+static void test_ltx_resnet(int narrow, int C, int T, int H, int W, int front, int back, int mod)
+{
+    const int64_t n = (int64_t) C * T * H * W, wn = (int64_t) C * C * 27;
+    float * x = rnd((size_t) n, 2.0f), * w1 = rnd((size_t) wn, 0.1f), * w2 = rnd((size_t) wn, 0.1f);
+    float * b1 = rnd((size_t) C, 1.0f), * b2 = rnd((size_t) C, 1.0f), * ada = rnd((size_t) (4 * C), 0.5f);
+    float * ref = malloc((size_t) n * 4);
+    memcpy(ref, x, (size_t) n * 4);
+    struct ke_tensor tw1, tw2, tb1, tb2;
+    const int64_t ws[5] = { C, C, 3, 3, 3 }, bs[1] = { C };
+    ke_tensor_init(&tw1, KE_DTYPE_F32, 5, ws, w1);
+    ke_tensor_init(&tw2, KE_DTYPE_F32, 5, ws, w2);
+    ke_tensor_init(&tb1, KE_DTYPE_F32, 1, bs, b1);
+    ke_tensor_init(&tb2, KE_DTYPE_F32, 1, bs, b2);
+    struct ke_conv3d c1 = { .w = &tw1, .b = &tb1, .c_out = C, .c_in = C, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d c2 = { .w = &tw2, .b = &tb2, .c_out = C, .c_in = C, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d g1 = c1, g2 = c2;
+    g1.narrow = g2.narrow = narrow;
+    char what[128];
+    snprintf(what, sizeof(what), "ltx_resnet %s C=%d T=%d %dx%d frames (%d,%d)%s", narrow ? "narrow" : "wide", C, T,
+             H, W, front, back, mod ? " + modulation" : "");
+    if (g_cpu->ops->conv3d_prepare(g_cpu, &c1) < 0 || g_cpu->ops->conv3d_prepare(g_cpu, &c2) < 0 ||
+        g_gpu->ops->conv3d_prepare(g_gpu, &g1) < 0 || g_gpu->ops->conv3d_prepare(g_gpu, &g2) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - %s: prepare failed\n", g_n, what);
+    } else {
+        float * dx = up(x, (size_t) n * 4), * dada = up(ada, (size_t) (4 * C) * 4);
+        g_cpu->ops->ltx_resnet(g_cpu, ref, &c1, &c2, T, H, W, front, back, 1e-8f, mod ? ada : NULL);
+        g_gpu->ops->ltx_resnet(g_gpu, dx, &g1, &g2, T, H, W, front, back, 1e-8f, mod ? dada : NULL);
+        float * got = down(dx, (size_t) n);
+        check(what, got, ref, (size_t) n, TOL_BF16);
+        free(got);
+        ke_be_free(g_gpu, dx);
+        ke_be_free(g_gpu, dada);
+        g_cpu->ops->conv3d_release(g_cpu, &c1);
+        g_cpu->ops->conv3d_release(g_cpu, &c2);
+        g_gpu->ops->conv3d_release(g_gpu, &g1);
+        g_gpu->ops->conv3d_release(g_gpu, &g2);
+    }
+    free(x);
+    free(w1);
+    free(w2);
+    free(b1);
+    free(b2);
+    free(ada);
+    free(ref);
+}
+
 static void log_cb(int level, const char * msg, void * user)
 {
     (void) user;
@@ -1058,6 +1112,10 @@ int main(int argc, char ** argv)
     test_ltx_conv3d(1, 16, 16, 3, 6, 6, 2, 0, 1, 1, 1);      // causal padding
     test_ltx_conv3d(0, 40, 24, 3, 14, 22, 1, 1, 1, 1, 1);    // wide: the composed path
     test_ltx_conv3d(0, 16, 16, 3, 6, 6, 2, 0, 0, 0, 0);
+    test_ltx_resnet(1, 40, 3, 14, 22, 1, 1, 1);
+    test_ltx_resnet(1, 32, 1, 9, 35, 1, 1, 0);   // one frame: both edge copies from it
+    test_ltx_resnet(1, 16, 4, 6, 6, 2, 0, 1);    // causal
+    test_ltx_resnet(0, 40, 3, 14, 22, 1, 1, 1);
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

@@ -88,3 +88,5 @@ void ke_cpu_pad2d_edge(struct ke_backend * be, float * y, const float * x, int64
 void ke_cpu_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
                        int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
                        const float * scale);
+void ke_cpu_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                       int T, int H, int W, int front, int back, float eps, const float * ada);

@@ -207,3 +207,20 @@ void ke_cpu_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const 
     ke_be_free(be, xp);
     ke_be_free(be, t);
 }
+
+// The two convolutions of backend.h's ltx_resnet, through be's ops.
+void ke_cpu_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                       int T, int H, int W, int front, int back, float eps, const float * ada)
+{
+    const int C = c1->c_in;
+    const size_t n = (size_t) ((int64_t) c1->c_out * T * H * W) * sizeof(float);
+    float * h = ke_be_alloc(be, n);
+    if (!h) {
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for an LTX-Video VAE resnet's hidden state (%zu bytes)", n);
+        return;
+    }
+    be->ops->ltx_conv3d(be, h, 0, x, c1, T, H, W, front, back, 1, eps, ada ? ada : NULL, ada ? ada + C : NULL);
+    be->ops->ltx_conv3d(be, x, 1, h, c2, T, H, W, front, back, 1, eps, ada ? ada + 2 * C : NULL,
+                        ada ? ada + 3 * C : NULL);
+    ke_be_free(be, h);
+}

@@ -381,6 +381,27 @@ static void time_algos(struct kc_state * s, struct kc_conv * p, const struct ke_
     kc_free(s, ws);
 }
 
+// The bf16 channels-last plan of a conv prepared narrow over Tin x H x W input frames ("same" size, T
+// output frames), or NULL: not narrow, or cuDNN has no engine for it (then the layer is marked to take
+// the composed ops from now on).
+static struct conv_plan * narrow_plan(struct ke_backend * be, const struct ke_conv3d * c, int Tin, int H, int W,
+                                      int T)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_conv * p = c->prepared;
+    if (!p || c->owner != be || p->mode != 1 || !p->wb || p->no_bf16) {
+        return NULL;
+    }
+    struct conv_plan * q = conv_plan(s, p, c, 1, Tin, H, W, 0, c->kh / 2, c->kw / 2, 1, 1, 1);
+    if (!q || q->To != T || q->Ho != H || q->Wo != W) {
+        p->no_bf16 = 1;
+        ke_log(2, "cuda backend: no channels-last cuDNN convolution for %d->%d k%dx%dx%d; using NCDHW", c->c_in,
+               c->c_out, c->kt, c->kh, c->kw);
+        return NULL;
+    }
+    return q;
+}
+
 // backend.h ltx_conv3d for a conv prepared in bf16 channels-last: the input pass writes the normalised,
 // edge-padded bf16 NDHWC input (no f32 copies), cuDNN convolves, the output pass adds the bias (and y).
 int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
@@ -389,16 +410,13 @@ int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float
 {
     struct kc_state * s = kc_st(be);
     struct kc_conv * p = c->prepared;
-    if (!p || c->owner != be || p->mode != 1 || !p->wb || p->no_bf16 || front + back != c->kt - 1) {
+    if (front + back != c->kt - 1) {
         return -1;
     }
     const int Tin = T + front + back;
     const int64_t hw = (int64_t) H * W;
-    struct conv_plan * q = conv_plan(s, p, c, 1, Tin, H, W, 0, c->kh / 2, c->kw / 2, 1, 1, 1);
-    if (!q || q->To != T || q->Ho != H || q->Wo != W) {
-        p->no_bf16 = 1;
-        ke_log(2, "cuda backend: no channels-last cuDNN convolution for %d->%d k%dx%dx%d; using NCDHW", c->c_in,
-               c->c_out, c->kt, c->kh, c->kw);
+    struct conv_plan * q = narrow_plan(be, c, Tin, H, W, T);
+    if (!q) {
         return -1;
     }
     float * inv = norm ? kc_alloc(s, (size_t) (T * hw) * 4) : NULL;
@@ -439,6 +457,83 @@ int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float
         cudaGetLastError();
         p->no_bf16 = 1;   // the composed op from now on (same result, f32 NCDHW convolution)
         ke_log(2, "cuda backend: the fused bf16 convolution %d->%d failed; composing the op", c->c_in, c->c_out);
+    }
+    return rc;
+}
+
+// backend.h ltx_resnet with both convs prepared narrow: the input pass (norm1, edge frames, bf16 channels
+// last), conv1 to bf16, the middle norm (bias1, norm2, edge frames) in channels-last bf16, conv2, and the
+// output pass adding bias2 into x. The intermediate never exists in f32; the two convolutions share the
+// input and output buffers.
+int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2, int T,
+                  int H, int W, int front, int back, float eps, const float * ada)
+{
+    struct kc_state * s = kc_st(be);
+    const int C = c1->c_in;
+    if (front + back != c1->kt - 1 || c2->kt != c1->kt || c1->c_out != C || c2->c_in != C || c2->c_out != C) {
+        return -1;
+    }
+    const int Tin = T + front + back;
+    const int64_t hw = (int64_t) H * W;
+    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T);
+    struct conv_plan * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
+    if (!q1 || !q2) {
+        return -1;
+    }
+    struct kc_conv * p1 = c1->prepared, * p2 = c2->prepared;
+    float * inv = kc_alloc(s, (size_t) (T * hw) * 4);
+    uint16_t * xb = kc_alloc(s, (size_t) ((int64_t) C * Tin * hw) * 2);
+    uint16_t * yb = kc_alloc(s, (size_t) ((int64_t) C * T * hw) * 2);
+    if (xb && yb) {
+        if (!q1->timed) {
+            time_algos(s, p1, c1, q1, xb, yb);
+        }
+        if (!q2->timed) {
+            time_algos(s, p2, c2, q2, xb, yb);
+        }
+    }
+    const size_t wsn = q1->ws > q2->ws ? q1->ws : q2->ws;
+    void * ws = wsn ? kc_alloc(s, wsn) : NULL;
+    int rc = -1;
+    if (!inv || !xb || !yb || (wsn && !ws)) {
+        kc_fail_nomem(s, "an LTX-Video VAE resnet's bf16 input, output and workspace",
+                      (size_t) ((int64_t) C * (Tin + T) * hw) * 2 + (size_t) (T * hw) * 4 + wsn);
+        rc = 0;   // recorded: nothing more to run
+    } else {
+        const float one = 1.0f, zero = 0.0f;
+        const float * sh1 = ada, * sc1 = ada ? ada + C : NULL, * sh2 = ada ? ada + 2 * C : NULL;
+        const float * sc2 = ada ? ada + 3 * C : NULL;
+        kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet input pass");
+        if (kc_ltx_pixel_inv(inv, x, C, T * hw, eps, s->stream) == 0 &&
+            kc_ltx_to_ndhwc(xb, x, C, T, hw, front, Tin, inv, sh1, sc1, s->stream) == 0) {
+            kc_prof_mark(s, KC_CLASS_GEMM, "ltx_resnet cuDNN bf16");
+            cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q1->xd, xb, p1->wdb, p1->wb, q1->cd, q1->algo, ws,
+                                                      q1->ws, &zero, q1->yd, yb);
+            kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet middle norm");
+            if (r == CUDNN_STATUS_SUCCESS &&
+                kc_ltx_ndhwc_norm(xb, yb, p1->b, C, T, hw, front, back, eps, sh2, sc2, s->stream) == 0) {
+                kc_prof_mark(s, KC_CLASS_GEMM, "ltx_resnet cuDNN bf16");
+                r = cudnnConvolutionForward(s->dnn, &one, q2->xd, xb, p2->wdb, p2->wb, q2->cd, q2->algo, ws, q2->ws,
+                                            &zero, q2->yd, yb);
+                if (r == CUDNN_STATUS_SUCCESS) {
+                    kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet output pass");
+                    if (kc_ltx_from_ndhwc(x, yb, p2->b, C, T, hw, 1, s->stream) != 0) {
+                        kc_fail(s, "ltx_resnet", "output kernel launch");
+                    }
+                    rc = 0;   // x updated (or the failure recorded)
+                }
+            }
+        }
+        kc_prof_mark(s, -1, NULL);
+    }
+    kc_free(s, ws);
+    kc_free(s, yb);
+    kc_free(s, xb);
+    kc_free(s, inv);
+    if (rc != 0) {
+        cudaGetLastError();
+        p1->no_bf16 = p2->no_bf16 = 1;   // the two composed convolutions from now on
+        ke_log(2, "cuda backend: the fused bf16 resnet %d->%d failed; composing the op", C, C);
     }
     return rc;
 }

@@ -66,3 +66,24 @@ void kc_ltx_conv3d_op(struct ke_backend * be, float * y, int accumulate, const f
     kc_free(s, xp);
     kc_free(s, t);
 }
+
+// backend.h ltx_resnet: fused when both convs were prepared narrow (cuda-conv.c), else its two ltx_conv3d.
+void kc_ltx_resnet_op(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                      int T, int H, int W, int front, int back, float eps, const float * ada)
+{
+    struct kc_state * s = kc_st(be);
+    if (kc_ltx_resnet(be, x, c1, c2, T, H, W, front, back, eps, ada) == 0 || ke_be_failed(be)) {
+        return;
+    }
+    const int C = c1->c_in;
+    const size_t n = (size_t) ((int64_t) c1->c_out * T * H * W) * 4;
+    float * h = kc_alloc(s, n);
+    if (!h) {
+        kc_fail_nomem(s, "an LTX-Video VAE resnet's hidden state", n);
+        return;
+    }
+    kc_ltx_conv3d_op(be, h, 0, x, c1, T, H, W, front, back, 1, eps, ada ? ada : NULL, ada ? ada + C : NULL);
+    kc_ltx_conv3d_op(be, x, 1, h, c2, T, H, W, front, back, 1, eps, ada ? ada + 2 * C : NULL,
+                     ada ? ada + 3 * C : NULL);
+    kc_free(s, h);
+}

@@ -288,3 +288,63 @@ extern "C" int kc_ltx_from_ndhwc(float * x, const uint16_t * y, const float * bi
     k_ltx_from_ndhwc<<<grid, dim3(32, 8), 0, s>>>(x, (const __nv_bfloat16 *) y, bias, C, T, HW, accumulate);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
+
+static __device__ __forceinline__ float warp_sum_f(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+// The norm between a resnet's two bf16 channels-last convolutions: v = x[t, p, c] + bias[c] (x bf16
+// [T, HW, C], the first conv's output without its bias), then silu(v * inv * (1 + scale[c]) + shift[c])
+// with inv = 1 / RMS of the position's C values, as y[To, HW, C] bf16 where output frame `to` reads
+// clamp(to - front, 0, T - 1). One warp per input position; at the first and last frame it writes the
+// repeated edge frames too.
+__global__ void k_ltx_ndhwc_norm(__nv_bfloat16 * __restrict__ y, const __nv_bfloat16 * __restrict__ x,
+                                 const float * __restrict__ bias, int C, int T, int64_t HW, int front, int back,
+                                 float eps, const float * __restrict__ shift, const float * __restrict__ scale)
+{
+    const int lane = threadIdx.x & 31;
+    const int64_t pos = (int64_t) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (pos >= (int64_t) T * HW) {
+        return;
+    }
+    const int t = (int) (pos / HW);
+    const int64_t p = pos - (int64_t) t * HW;
+    const __nv_bfloat16 * xr = x + pos * C;
+    float ss = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        const float v = __bfloat162float(xr[c]) + (bias ? bias[c] : 0.0f);
+        ss += v * v;
+    }
+    const float inv = rsqrtf(warp_sum_f(ss) / (float) C + eps);
+    const int first = t == 0 ? 0 : t + front, last = t == T - 1 ? T - 1 + front + back : t + front;
+    for (int c = lane; c < C; c += 32) {
+        float v = (__bfloat162float(xr[c]) + (bias ? bias[c] : 0.0f)) * inv;
+        if (scale) {
+            v = v * (1.0f + scale[c]) + shift[c];
+        }
+        const __nv_bfloat16 o = __float2bfloat16_rn(silu_f(v));
+        for (int to = first; to <= last; to++) {
+            y[((int64_t) to * HW + p) * C + c] = o;
+        }
+    }
+}
+
+extern "C" int kc_ltx_ndhwc_norm(uint16_t * y, const uint16_t * x, const float * bias, int C, int T, int64_t HW,
+                                 int front, int back, float eps, const float * shift, const float * scale,
+                                 cudaStream_t s)
+{
+    const int64_t n = (int64_t) T * HW;
+    if (n <= 0 || C <= 0) {
+        return 0;
+    }
+    if ((n + 7) / 8 > 0x7fffffffLL) {
+        return -1;
+    }
+    k_ltx_ndhwc_norm<<<(unsigned) ((n + 7) / 8), 256, 0, s>>>((__nv_bfloat16 *) y, (const __nv_bfloat16 *) x, bias, C,
+                                                              T, HW, front, back, eps, shift, scale);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}

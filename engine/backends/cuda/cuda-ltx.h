@@ -24,6 +24,10 @@ int kc_ltx_to_ndhwc(uint16_t * y, const float * x, int C, int T, int64_t HW, int
                     const float * shift, const float * scale, cudaStream_t s);
 int kc_ltx_from_ndhwc(float * x, const uint16_t * y, const float * bias, int C, int T, int64_t HW, int accumulate,
                       cudaStream_t s);
+// y[T + front + back, HW, C] bf16 = silu(modulate(pixel_norm(x + bias))) of x[T, HW, C] bf16, the edge frames
+// repeated (the norm between a resnet's two channels-last convolutions).
+int kc_ltx_ndhwc_norm(uint16_t * y, const uint16_t * x, const float * bias, int C, int T, int64_t HW, int front,
+                      int back, float eps, const float * shift, const float * scale, cudaStream_t s);
 
 #ifndef __CUDACC__
 struct ke_backend;
@@ -41,6 +45,12 @@ void kc_ltx_conv3d_op(struct ke_backend * be, float * y, int accumulate, const f
 int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
                   int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
                   const float * scale);
+void kc_ltx_resnet_op(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                      int T, int H, int W, int front, int back, float eps, const float * ada);
+// The fused run of ltx_resnet (cuda-conv.c): 0 done, -1 not both convs narrow, or no cuDNN engine (nothing
+// written: the caller runs the two ltx_conv3d).
+int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2, int T,
+                  int H, int W, int front, int back, float eps, const float * ada);
 #endif
 
 #ifdef __cplusplus

@@ -261,6 +261,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .group_norm = kc_ltx_group_norm,
     .pad2d_edge = kc_ltx_pad2d_edge,
     .ltx_conv3d = kc_ltx_conv3d_op,
+    .ltx_resnet = kc_ltx_resnet_op,
 };
 
 // --- creation ----------------------------------------------------------------------------------

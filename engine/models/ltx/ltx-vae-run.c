@@ -145,12 +145,17 @@ static enum ke_status cconv(struct ke_ltx_vae * v, const struct ke_conv3d * c, c
 }
 
 // ResnetBlock3D (in == out): x + conv2(act(norm2(conv1(act(norm1(x)))))), act = modulate (ada rows
-// shift1, scale1, shift2, scale2 of C) then SiLU; the norms and the residual add go with the convs.
-// Updates *x in place.
+// shift1, scale1, shift2, scale2 of C) then SiLU; the norms and the residual add go with the convs (with
+// zero spatial padding, the whole block is one ltx_resnet op). Updates *x in place.
 static enum ke_status resnet(struct ke_ltx_vae * v, const struct ke_ltx_resnet * r, struct act * x, const float * ada,
                              bool causal)
 {
     const int C = x->C;
+    if (v->cfg.pad == KE_LTX_PAD_ZEROS) {
+        const int k = r->conv1.kt, front = causal ? k - 1 : (k - 1) / 2, back = causal ? 0 : (k - 1) / 2;
+        OPS->ltx_resnet(v->be, x->d, &r->conv1, &r->conv2, x->T, x->H, x->W, front, back, PIXEL_NORM_EPS, ada);
+        return KE_STATUS_OK;
+    }
     struct act h1;
     enum ke_status st = cconv(v, &r->conv1, x, &h1, causal, true, ada ? ada : NULL, ada ? ada + C : NULL, false);
     if (st != KE_STATUS_OK) {

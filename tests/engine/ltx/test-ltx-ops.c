@@ -1,7 +1,8 @@
 /* The CPU backend's LTX-Video VAE and upsampler ops (engine/backends/cpu/cpu-ltx.c) against naive loops
- * written from their definitions in backend.h: pixel_norm_mod, group_norm, pad2d_edge, ltx_conv3d. Tolerance: the
- * float32 default atol = rtol = 1e-5 (the ops sum in double; the loops here too, so the two differ only
- * in the last rounding). In-place calls (y == x) are checked too. */
+ * written from their definitions in backend.h: pixel_norm_mod, group_norm, pad2d_edge, ltx_conv3d (and
+ * ltx_resnet against its two ltx_conv3d calls, exactly). Tolerance: the float32 default atol = rtol =
+ * 1e-5 (the ops sum in double; the loops here too, so the two differ only in the last rounding). In-place
+ * calls (y == x) are checked too. */
 #include <math.h>
 #include <string.h>
 
@@ -239,6 +240,61 @@ test_conv3d (void)
   g_free (r);
 }
 
+/* ltx_resnet is its two ltx_conv3d calls (the ada rows in the order shift1, scale1, shift2, scale2): the
+ * same floats, with and without the modulation. */
+static void
+test_resnet (void)
+{
+  struct ke_backend *be = ke_backend_cpu ();
+  const int C = 6, T = 3, H = 5, W = 7;
+  const int64_t n = (int64_t) C * T * H * W;
+  float *x = g_new (float, n), *w1 = g_new (float, C * C * 27), *w2 = g_new (float, C * C * 27);
+  float *b1 = g_new (float, C), *b2 = g_new (float, C), *ada = g_new (float, 4 * C);
+  float *y = g_new (float, n), *r = g_new (float, n), *h = g_new (float, n);
+  test_fill_random (x, n, 21);
+  test_fill_random (w1, C * C * 27, 22);
+  test_fill_random (w2, C * C * 27, 23);
+  test_fill_random (b1, C, 24);
+  test_fill_random (b2, C, 25);
+  test_fill_random (ada, 4 * C, 26);
+  struct ke_tensor tw1, tw2, tb1, tb2;
+  const int64_t ws[5] = { C, C, 3, 3, 3 }, bs[1] = { C };
+  ke_tensor_init (&tw1, KE_DTYPE_F32, 5, ws, w1);
+  ke_tensor_init (&tw2, KE_DTYPE_F32, 5, ws, w2);
+  ke_tensor_init (&tb1, KE_DTYPE_F32, 1, bs, b1);
+  ke_tensor_init (&tb2, KE_DTYPE_F32, 1, bs, b2);
+  struct ke_conv3d c1 = { .w = &tw1, .b = &tb1, .c_out = C, .c_in = C, .kt = 3, .kh = 3, .kw = 3 };
+  struct ke_conv3d c2 = { .w = &tw2, .b = &tb2, .c_out = C, .c_in = C, .kt = 3, .kh = 3, .kw = 3 };
+  g_assert_cmpint (be->ops->conv3d_prepare (be, &c1), ==, 0);
+  g_assert_cmpint (be->ops->conv3d_prepare (be, &c2), ==, 0);
+  for (int mod = 0; mod < 2; mod++)
+    {
+      const float *a = mod ? ada : NULL;
+      memcpy (r, x, sizeof (float) * n);
+      be->ops->ltx_conv3d (be, h, 0, r, &c1, T, H, W, 1, 1, 1, 1e-8f, a, a ? a + C : NULL);
+      be->ops->ltx_conv3d (be, r, 1, h, &c2, T, H, W, 1, 1, 1, 1e-8f, a ? a + 2 * C : NULL, a ? a + 3 * C : NULL);
+      memcpy (y, x, sizeof (float) * n);
+      be->ops->ltx_resnet (be, y, &c1, &c2, T, H, W, 1, 1, 1e-8f, a);
+      g_assert_cmpint (ke_be_status (be, NULL), ==, KE_STATUS_OK);
+      g_assert_cmpmem (y, sizeof (float) * n, r, sizeof (float) * n);
+      double moved = 0;   /* the block did add something */
+      for (int64_t i = 0; i < n; i++)
+        moved = fmax (moved, fabs ((double) y[i] - x[i]));
+      g_assert_cmpfloat (moved, >, 1e-3);
+    }
+  be->ops->conv3d_release (be, &c1);
+  be->ops->conv3d_release (be, &c2);
+  g_free (x);
+  g_free (w1);
+  g_free (w2);
+  g_free (b1);
+  g_free (b2);
+  g_free (ada);
+  g_free (y);
+  g_free (r);
+  g_free (h);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -247,5 +303,6 @@ main (int argc, char **argv)
   g_test_add_func ("/ltx-ops/group-norm", test_group_norm);
   g_test_add_func ("/ltx-ops/pad-edge", test_pad_edge);
   g_test_add_func ("/ltx-ops/conv3d", test_conv3d);
+  g_test_add_func ("/ltx-ops/resnet", test_resnet);
   return g_test_run ();
 }
