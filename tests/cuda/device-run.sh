@@ -193,8 +193,11 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
       echo "ltx-transformer $c:"
       check ltx-transformer-$c eval_cmp ltx-transformer $LFX/transformer_$c.io.safetensors /tmp/ltxt_$c.cuda.safetensors 1e-2 \
         --weights $LFX/transformer_$c.weights.safetensors
-      echo "ltx-vae $c:"
+      echo "ltx-vae $c (decoder convolutions bf16 channels-last, encoder f32):"
       check ltx-vae-$c eval_cmp ltx-vae $LFX/vae_$c.io.safetensors /tmp/ltxv_$c.cuda.safetensors 1e-2 \
+        --weights $LFX/vae_$c.weights.safetensors
+      echo "ltx-vae $c with KINORA_CUDA_CONV=ncdhw (every convolution f32/TF32; report only):"
+      KINORA_CUDA_CONV=ncdhw eval_cmp ltx-vae $LFX/vae_$c.io.safetensors /tmp/ltxv_$c.ncdhw.safetensors 1e30 \
         --weights $LFX/vae_$c.weights.safetensors
       echo "ltx-upsampler $c:"
       check ltx-upsampler-$c eval_cmp ltx-upsampler $LFX/upsampler_$c.io.safetensors /tmp/ltxu_$c.cuda.safetensors 1e-2 \
@@ -215,6 +218,8 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
     check ltx-bench-vae timeout 240 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2
     echo "-- the same with --profile (device time per op class; per op on stderr, the second decode)"
     check ltx-bench-vae-profile timeout 240 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2 --profile
+    echo "-- the same with every convolution f32 NCDHW (KINORA_CUDA_CONV=ncdhw: the composed ops, as before)"
+    KINORA_CUDA_CONV=ncdhw timeout 300 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2 --profile
     echo "-- the official CausalVideoAutoencoder decode (bf16), same latent"
     check ltx-torch-vae timeout 300 python3 tests/ltx/bench-torch-vae.py --deps .ltxdeps --repeat 2
   fi
