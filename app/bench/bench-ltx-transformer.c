@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "backends/backend.h"
+#include "backends/profile.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/ltx/ltx-transformer.h"
@@ -25,6 +27,22 @@ static const char config_13b[] =
   " \"attention_bias\": true, \"norm_eps\": 1e-06, \"positional_embedding_type\": \"rope\","
   " \"positional_embedding_theta\": 10000.0, \"positional_embedding_max_pos\": [20, 2048, 2048],"
   " \"timestep_scale_multiplier\": 1000, \"causal_temporal_positioning\": true}}";
+
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static void
+log_to_stderr (int level, const char *msg, void *user)
+{
+  (void) user;
+  if (level <= 2)
+    fprintf (stderr, "%s\n", msg);
+}
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
@@ -155,7 +173,7 @@ int
 kinora_bench_ltx_transformer (int argc, char **argv)
 {
   const char *backend = "cpu";
-  int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1, layers = 48, random = 0, exact = 0;
+  int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1, layers = 48, random = 0, exact = 0, profile = 0;
   int text_tokens = 256, text_kept = 64;
   static const char cmd[] = "kinora-bench ltx-transformer";
   static const struct option options[] = {
@@ -167,6 +185,7 @@ kinora_bench_ltx_transformer (int argc, char **argv)
     { "repeat", required_argument, NULL, 'r' },
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
+    { "profile", no_argument, NULL, 'p' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -178,6 +197,7 @@ kinora_bench_ltx_transformer (int argc, char **argv)
       switch (c)
         {
         case 'R': random = 1; break;
+        case 'p': profile = 1; break;
         case 'e': exact = 1; break;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
         case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
@@ -219,6 +239,13 @@ kinora_bench_ltx_transformer (int argc, char **argv)
     }
   if (!exact && be == ke_backend_cpu ())
     be = ke_backend_cpu_fast ();
+  /* --profile: a backend with its own (event-based, unsynchronised) profiler uses it, its per-op times
+   * coming through the engine log; others get the synchronising wrapper */
+  const int wrapped = profile && !be->ops->profile;
+  if (wrapped && !(be = ke_backend_profile_wrap (be)))
+    return 1;
+  if (profile && !wrapped)
+    ke_log_set (log_to_stderr, NULL);
 
   /* latent grid of the causal VAE (8x32x32) and the pipeline's fractional coords (frame rate 30) */
   const int F = (frames - 1) / 8 + 1, H = h / 32, W = w / 32;
@@ -287,16 +314,26 @@ kinora_bench_ltx_transformer (int argc, char **argv)
   double *times = calloc ((size_t) repeat, sizeof (double));
   if (!times)
     return 1;
+  if (wrapped)
+    ke_backend_profile_reset (be);
+  if (be->ops->stats)
+    {
+      struct ke_backend_stats st0;
+      be->ops->stats (be, &st0);   /* the profile counts the forwards alone */
+    }
   for (int r = 0; r < repeat; r++)
     {
+      if (profile && !wrapped && r == (repeat > 1 ? 1 : 0))
+        be->ops->profile (be, 1);   /* the first forward (plans, allocations, RoPE table) stays out when repeated */
       t0 = bench_now ();
+      const double c0 = cpu_seconds ();
       if (ke_ltx_dit_forward (d, ctx, x, N, grid, &tval, 1, out, NULL, NULL, &err) != KE_STATUS_OK)
         {
           fprintf (stderr, "%s: %s\n", cmd, err.msg);
           return 1;
         }
       times[r] = bench_now () - t0;
-      printf ("forward %d: %.3f s\n", r + 1, times[r]);
+      printf ("forward %d: %.3f s (process CPU time %.3f s)\n", r + 1, times[r], cpu_seconds () - c0);
       fflush (stdout);
     }
   qsort (times, (size_t) repeat, sizeof (double), bench_cmp_double);
@@ -319,11 +356,35 @@ kinora_bench_ltx_transformer (int argc, char **argv)
       be->ops->stats (be, &st);
       printf ("device memory: weights %.2f GiB, peak %.2f GiB\n", st.bytes_weights / 1073741824.0,
               st.bytes_peak / 1073741824.0);
+      const double tot = st.ms_gemm + st.ms_attention + st.ms_other;
+      if (profile && !wrapped && tot > 0)
+        {
+          const int n_prof = repeat > 1 ? repeat - 1 : 1;
+          printf ("time share: GEMM %.1f %%, attention %.1f %%, rest %.1f %% (%.3f s of device time per forward: "
+                  "GEMM %.3f, attention %.3f, rest %.3f)\n",
+                  100 * st.ms_gemm / tot, 100 * st.ms_attention / tot, 100 * st.ms_other / tot,
+                  tot * 1e-3 / n_prof, st.ms_gemm * 1e-3 / n_prof, st.ms_attention * 1e-3 / n_prof,
+                  st.ms_other * 1e-3 / n_prof);
+        }
+    }
+  if (wrapped)
+    {
+      /* each op synchronised: the shares are of the profiled (slightly slower) runs */
+      double pt[KE_PROF_COUNT], tot = 0;
+      ke_backend_profile_get (be, pt);
+      for (int i = 0; i < KE_PROF_COUNT; i++)
+        tot += pt[i];
+      if (tot > 0)
+        printf ("time share: GEMM %.1f %%, attention %.1f %%, rest %.1f %% (%.3f s per forward profiled)\n",
+                100 * pt[KE_PROF_GEMM] / tot, 100 * pt[KE_PROF_ATTENTION] / tot, 100 * pt[KE_PROF_OTHER] / tot,
+                tot / repeat);
     }
   printf ("peak RSS: %.2f GiB\n", bench_peak_rss_gib ());
   ke_ltx_dit_context_free (ctx);
   ke_ltx_dit_free (d);
   ke_tset_free (ws);
+  if (wrapped)
+    ke_backend_profile_free (be);
   free (times);
   free (x);
   free (grid);

@@ -10,13 +10,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "backends/backend.h"
+#include "backends/profile.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/ltx/ltx-vae.h"
 #include "args.h"
 #include "bench.h"
+
+static double
+cpu_seconds (void)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static void
+log_to_stderr (int level, const char *msg, void *user)
+{
+  (void) user;
+  if (level <= 2)
+    fprintf (stderr, "%s\n", msg);
+}
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
@@ -150,7 +168,7 @@ kinora_bench_ltx_vae (int argc, char **argv)
 {
   static const char cmd[] = "kinora-bench ltx-vae";
   int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1;
-  bool fast = false, random = false;
+  bool fast = false, random = false, profile = false;
   const char *backend = NULL;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -161,6 +179,7 @@ kinora_bench_ltx_vae (int argc, char **argv)
     { "repeat", required_argument, NULL, 'r' },
     { "backend", required_argument, NULL, 'b' },
     { "fast", no_argument, NULL, 'F' },
+    { "profile", no_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -173,10 +192,11 @@ kinora_bench_ltx_vae (int argc, char **argv)
         {
         case 'h':
           printf ("usage: kinora-bench ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast]\n"
-                  "       [--repeat N] [--threads N]\n"
+                  "       [--repeat N] [--threads N] [--profile]\n"
                   "  the LTX-Video 13B VAE decoder (0.9.7 / 0.9.8 shapes) with random bf16 weights decoding one\n"
                   "  clip's latent (default 1216x704, 121 frames: latent 38x22 x 16) in one pass; --fast: the CPU's\n"
-                  "  bf16 convolutions\n");
+                  "  bf16 convolutions; --profile: device time per op class (and per op, on stderr) of the runs\n"
+                  "  after the first (CUDA), or synchronised times per op class (CPU)\n");
           return 0;
         case 'R': random = true; break;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 32, KE_MAX_SIDE, &w, &h); break;
@@ -185,6 +205,7 @@ kinora_bench_ltx_vae (int argc, char **argv)
         case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &repeat); break;
         case 'b': backend = optarg; break;
         case 'F': fast = true; break;
+        case 'P': profile = true; break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -211,6 +232,11 @@ kinora_bench_ltx_vae (int argc, char **argv)
       fprintf (stderr, "%s: %s\n", cmd, err.msg);
       return 1;
     }
+  const bool wrapped = profile && !be->ops->profile;
+  if (wrapped && !(be = ke_backend_profile_wrap (be)))
+    return 1;
+  if (profile && !wrapped)
+    ke_log_set (log_to_stderr, NULL);
   const double t_w = bench_now ();
   struct ke_tensor_set *ws = random_decoder ();
   struct ke_ltx_vae *v = NULL;
@@ -243,15 +269,26 @@ kinora_bench_ltx_vae (int argc, char **argv)
           "in one pass, backend %s%s, %d threads; weights built and prepared in %.2f s\n",
           w, h, frames, lw, lh, T, be->ops->name, fast ? " (bf16 convolutions)" : "", ke_get_threads (), t_load);
   double best = 1e30, sum = 0;
+  if (be->ops->stats)
+    {
+      struct ke_backend_stats st0;
+      be->ops->stats (be, &st0);   /* the peak and the profile count the decodes alone */
+    }
   for (int r = 0; r < repeat; r++)
     {
-      const double t0 = bench_now ();
+      if (profile && !wrapped && r == (repeat > 1 ? 1 : 0))
+        be->ops->profile (be, 1);   /* the first decode (plans, algorithm searches) stays out when repeated */
+      if (wrapped && r == (repeat > 1 ? 1 : 0))
+        ke_backend_profile_reset (be);
+      const double t0 = bench_now (), c0 = cpu_seconds ();
       if (ke_ltx_vae_decode (v, video, lat, noise, T, lh, lw, 0.05f, 0.025f, NULL, &err) != KE_STATUS_OK)
         {
           fprintf (stderr, "%s: %s\n", cmd, err.msg);
           return 1;
         }
       const double dt = bench_now () - t0;
+      printf ("decode %d: %.3f s (process CPU time %.3f s)\n", r + 1, dt, cpu_seconds () - c0);
+      fflush (stdout);
       best = dt < best ? dt : best;
       sum += dt;
     }
@@ -266,11 +303,49 @@ kinora_bench_ltx_vae (int argc, char **argv)
       be->ops->stats (be, &st);
       printf ("backend memory: peak %.2f GiB (weights %.2f GiB)\n", st.bytes_peak / 1073741824.0,
               st.bytes_weights / 1073741824.0);
+      const double tot = st.ms_gemm + st.ms_attention + st.ms_other;
+      if (profile && !wrapped && tot > 0)
+        {
+          const int n_prof = repeat > 1 ? repeat - 1 : 1;
+          printf ("device time per decode: %.3f s: conv/GEMM %.3f s (%.1f %%), attention %.3f s, rest %.3f s "
+                  "(%.1f %%)\n", tot * 1e-3 / n_prof, st.ms_gemm * 1e-3 / n_prof, 100 * st.ms_gemm / tot,
+                  st.ms_attention * 1e-3 / n_prof, st.ms_other * 1e-3 / n_prof, 100 * st.ms_other / tot);
+        }
+    }
+  if (wrapped)
+    {
+      double pt[KE_PROF_COUNT], tot = 0;
+      ke_backend_profile_get (be, pt);
+      for (int i = 0; i < KE_PROF_COUNT; i++)
+        tot += pt[i];
+      const int n_prof = repeat > 1 ? repeat - 1 : 1;
+      if (tot > 0)
+        printf ("time per decode (each op synchronised): conv/GEMM %.3f s (%.1f %%), rest %.3f s\n",
+                pt[KE_PROF_GEMM] / n_prof, 100 * pt[KE_PROF_GEMM] / tot,
+                (pt[KE_PROF_ATTENTION] + pt[KE_PROF_OTHER]) / n_prof);
+    }
+  /* one more decode whose video stays in device memory: the PyTorch bench's figure has no copy to the
+   * host either (3 x frames x H x W floats into pageable memory: 1.2 GiB at 1216x704x121) */
+  if (strcmp (be->ops->name, "cpu") != 0)
+    {
+      if (profile && !wrapped)
+        be->ops->profile (be, 0);
+      const double t0 = bench_now ();
+      if (ke_ltx_vae_decode (v, NULL, lat, noise, T, lh, lw, 0.05f, 0.025f, NULL, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "%s: %s\n", cmd, err.msg);
+          return 1;
+        }
+      const double dt = bench_now () - t0;
+      printf ("decode without the copy of the video to the host: %.3f s (best with it minus this: %.3f s)\n", dt,
+              best - dt);
     }
   printf ("peak RSS %.2f GiB\n", bench_peak_rss_gib ());
   free (lat);
   free (noise);
   free (video);
   ke_ltx_vae_free (v);
+  if (wrapped)
+    ke_backend_profile_free (be);
   return sane ? 1 : 0;
 }

@@ -100,8 +100,9 @@ usage (FILE *f)
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"
            "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n"
            "  ltx-transformer --random [--size 1216x704] [--frames 121] [--layers N] [--repeat N] [--exact] [--backend cpu|cuda]\n"
-           "      (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n"
-           "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast]   (LTX-Video 13B VAE decode)\n");
+           "      [--profile]   (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n"
+           "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast] [--profile]\n"
+           "      (LTX-Video 13B VAE decode)\n");
 }
 
 int

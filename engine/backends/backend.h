@@ -46,6 +46,9 @@ struct ke_conv3d {
     const struct ke_tensor * w;
     const struct ke_tensor * b;   // (Cout) or NULL
     int c_out, c_in, kt, kh, kw;
+    int narrow;                   // set before conv3d_prepare: the model takes bf16 operands (fp32
+                                  // accumulation) here, so a device backend may run its fastest narrow
+                                  // path (CUDA: bf16 channels-last); the CPU ignores it
     void * prepared;
     struct ke_backend * owner;
 };
@@ -220,6 +223,23 @@ struct ke_backend_ops {
     // y[P, H+2p, W+2p]: x[P, H, W] with borders of p: mode 1 reflect (PyTorch's 'reflect', the edge not
     // repeated; p < H and p < W), mode 2 replicate (the edge repeated). (Zero borders: pad2d.)
     void (*pad2d_edge)(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int p, int mode);
+    // CausalConv3d with its input transform: x[C, T, H, W] (C = c->c_in), when norm: pixel_norm_mod(x, C,
+    // eps, shift, scale, silu 1) (shift, scale may be NULL), else x as it is; then `front` copies of its
+    // first frame in front and `back` copies of its last at the end (front + back = kt - 1); then
+    // conv3d(c) with zero padding kh/2, kw/2, stride 1: y[c_out, T, H, W] = that, or y += that when
+    // accumulate. x is not changed. (CPU: exactly that composition of pixel_norm_mod, frame_copy,
+    // conv3d and add, cpu-ltx.c; CUDA: for a conv prepared narrow, one pass writes the normalised,
+    // padded bf16 channels-last input, and the output pass adds into y.)
+    void (*ltx_conv3d)(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
+                       int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
+                       const float * scale);
+    // ResnetBlock3D of the LTX-Video VAE (c1, c2: C -> C): x += conv2(act2(conv1(act1(x)))), i.e. exactly
+    // h = ltx_conv3d(x, c1, norm, shift1, scale1) to a new buffer, then ltx_conv3d(x, accumulate, h, c2,
+    // norm, shift2, scale2), with ada = the rows shift1, scale1, shift2, scale2 of C (NULL: no modulation).
+    // (CPU: those two calls; CUDA: for narrow convs the intermediate stays bf16 channels-last, its norm
+    // one pass between the two convolutions.)
+    void (*ltx_resnet)(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                       int T, int H, int W, int front, int back, float eps, const float * ada);
 
 
     // --- optional (NULL when a backend has none) ----------------------------------------------

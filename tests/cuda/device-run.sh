@@ -252,8 +252,11 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
       echo "ltx-transformer $c:"
       check ltx-transformer-$c eval_cmp ltx-transformer $LFX/transformer_$c.io.safetensors /tmp/ltxt_$c.cuda.safetensors 1e-2 \
         --weights $LFX/transformer_$c.weights.safetensors
-      echo "ltx-vae $c:"
+      echo "ltx-vae $c (decoder convolutions bf16 channels-last, encoder f32):"
       check ltx-vae-$c eval_cmp ltx-vae $LFX/vae_$c.io.safetensors /tmp/ltxv_$c.cuda.safetensors 1e-2 \
+        --weights $LFX/vae_$c.weights.safetensors
+      echo "ltx-vae $c with KINORA_CUDA_CONV=ncdhw (every convolution f32/TF32; report only):"
+      KINORA_CUDA_CONV=ncdhw eval_cmp ltx-vae $LFX/vae_$c.io.safetensors /tmp/ltxv_$c.ncdhw.safetensors 1e30 \
         --weights $LFX/vae_$c.weights.safetensors
       echo "ltx-upsampler $c:"
       check ltx-upsampler-$c eval_cmp ltx-upsampler $LFX/upsampler_$c.io.safetensors /tmp/ltxu_$c.cuda.safetensors 1e-2 \
@@ -264,11 +267,18 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
     done
     echo "== LTX-Video 13B transformer, one forward at 1216x704x121 (13,376 tokens), random bf16 weights"
     check ltx-bench-transformer timeout 240 $B/app/kinora-bench ltx-transformer --random --backend cuda --repeat 3
+    echo "-- the same with --profile (device time per op class; per op on stderr, forwards 2 and 3)"
+    check ltx-bench-transformer-profile timeout 240 $B/app/kinora-bench ltx-transformer --random --backend cuda \
+      --repeat 3 --profile
     echo "-- the official Transformer3DModel (bf16, SDPA), same shapes"
     check ltx-torch-transformer timeout 240 python3 tests/ltx/bench-torch.py --deps .ltxdeps --repeat 3
   else
     echo "== LTX-Video 13B VAE decode of 1216x704x121, random bf16 weights"
     check ltx-bench-vae timeout 240 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2
+    echo "-- the same with --profile (device time per op class; per op on stderr, the second decode)"
+    check ltx-bench-vae-profile timeout 240 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2 --profile
+    echo "-- the same with every convolution f32 NCDHW (KINORA_CUDA_CONV=ncdhw: the composed ops, as before)"
+    KINORA_CUDA_CONV=ncdhw timeout 300 $B/app/kinora-bench ltx-vae --random --backend cuda --repeat 2 --profile
     echo "-- the official CausalVideoAutoencoder decode (bf16), same latent"
     check ltx-torch-vae timeout 300 python3 tests/ltx/bench-torch-vae.py --deps .ltxdeps --repeat 2
   fi

@@ -513,6 +513,24 @@ static void test_vae(void)
     got = down(dy, nu);
     check("nearest_up3d", got, ref, nu, 0.0);
     free(got);
+    // the decoder's depth-to-space (one conv channel per output value) with and without the time stride
+    for (int ft = 1; ft <= 2; ft++) {
+        const int co = C / (ft * 4), drop = ft - 1;
+        g_cpu->ops->nearest_up3d(g_cpu, ref, x, C, co, T, H / 2, W / 2, ft, 2, drop);
+        g_gpu->ops->nearest_up3d(g_gpu, dy, dx, C, co, T, H / 2, W / 2, ft, 2, drop);
+        const size_t nu1 = (size_t) co * (T * ft - drop) * H * W;
+        got = down(dy, nu1);
+        check(ft == 2 ? "nearest_up3d depth-to-space x2x2x2" : "nearest_up3d depth-to-space x1x2x2", got, ref, nu1,
+              0.0);
+        free(got);
+    }
+    // a factor that does not divide the sides (W 20 by 3: the last columns are left out)
+    g_cpu->ops->pixel_unshuffle(g_cpu, ref, x, 1, T, H, W, 3, 0);
+    g_gpu->ops->pixel_unshuffle(g_gpu, dy, dx, 1, T, H, W, 3, 0);
+    const size_t n3 = (size_t) 9 * T * (H / 3) * (W / 3);
+    got = down(dy, n3);
+    check("pixel_unshuffle by 3", got, ref, n3, 0.0);
+    free(got);
 
     g_cpu->ops->transpose2d(g_cpu, ref, x, 37, (int64_t) n / 37);
     g_gpu->ops->transpose2d(g_gpu, dy, dx, 37, (int64_t) n / 37);
@@ -681,15 +699,18 @@ static void test_fused(void)
         free(got);
     }
 
-    // LTX-Video transformer: RMS norm (no weight) + per-token modulate, and the RMS norm alone
-    for (int c = 0; c < 2; c++) {
-        g_cpu->ops->rms_norm_mod_x(g_cpu, cx, x, M, D, 1e-6f, c == 0 ? mod : NULL, c == 0 ? mod + D : NULL, 2 * D,
-                                   c == 0 ? sel : NULL);
-        g_gpu->ops->rms_norm_mod_x(g_gpu, gx, dx, M, D, 1e-6f, c == 0 ? dmod : NULL, c == 0 ? dmod + D : NULL, 2 * D,
-                                   c == 0 ? dsel : NULL);
-        got = down_x(gx, n);
-        check(c == 0 ? "ltx rms_norm_mod_x (selector)" : "ltx rms_norm_mod_x (no modulate)", got, (const float *) cx, n,
-              TOL_BF16);
+    // LTX-Video transformer: RMS norm (no weight) + per-token modulate, and the RMS norm alone (float4
+    // kernel); rows of D - 2 (the scalar kernel)
+    for (int c = 0; c < 3; c++) {
+        const int64_t Dc = c == 2 ? D - 2 : D;
+        g_cpu->ops->rms_norm_mod_x(g_cpu, cx, x, M, Dc, 1e-6f, c != 1 ? mod : NULL, c != 1 ? mod + D : NULL, 2 * D,
+                                   c != 1 ? sel : NULL);
+        g_gpu->ops->rms_norm_mod_x(g_gpu, gx, dx, M, Dc, 1e-6f, c != 1 ? dmod : NULL, c != 1 ? dmod + D : NULL, 2 * D,
+                                   c != 1 ? dsel : NULL);
+        got = down_x(gx, (size_t) (M * Dc));
+        check(c == 0 ? "ltx rms_norm_mod_x (selector)" : c == 1 ? "ltx rms_norm_mod_x (no modulate)"
+                                                               : "ltx rms_norm_mod_x (D-2, scalar kernel)",
+              got, (const float *) cx, (size_t) (M * Dc), TOL_BF16);
         free(got);
     }
 
@@ -931,6 +952,115 @@ static void test_ltx_ops(void)
     free(ref);
 }
 
+// ltx_conv3d (the LTX-Video VAE's convolution with its pixel norm, modulation, SiLU, edge-frame time
+// padding and residual add): a conv prepared narrow runs the fused bf16 channels-last path (1e-2, bf16
+// operands), one prepared wide the composed f32 path (1e-2, TF32 convolution), against the CPU's
+// composition. Widths and planes that are not multiples of the 32x32 tiles.
+static void test_ltx_conv3d(int narrow, int cin, int cout, int T, int H, int W, int front, int back, int norm, int mod,
+                            int accumulate)
+{
+    const int64_t hw = (int64_t) H * W, nx = (int64_t) cin * T * hw, ny = (int64_t) cout * T * hw;
+    const int64_t wn = (int64_t) cout * cin * 27;
+    float * w = rnd((size_t) wn, 0.1f), * b = rnd((size_t) cout, 1.0f), * x = rnd((size_t) nx, 2.0f);
+    float * sh = rnd((size_t) cin, 0.5f), * sc = rnd((size_t) cin, 0.5f), * y0 = rnd((size_t) ny, 1.0f);
+    float * ref = malloc((size_t) ny * 4);
+    memcpy(ref, y0, (size_t) ny * 4);
+    struct ke_tensor wt, bt;
+    const int64_t ws[5] = { cout, cin, 3, 3, 3 }, bs[1] = { cout };
+    ke_tensor_init(&wt, KE_DTYPE_F32, 5, ws, w);
+    ke_tensor_init(&bt, KE_DTYPE_F32, 1, bs, b);
+    struct ke_conv3d cc = { .w = &wt, .b = &bt, .c_out = cout, .c_in = cin, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d cg = cc;
+    cg.narrow = narrow;
+    char what[160];
+    snprintf(what, sizeof(what), "ltx_conv3d %s %d->%d T=%d %dx%d frames (%d,%d)%s%s%s", narrow ? "narrow" : "wide",
+             cin, cout, T, H, W, front, back, norm ? " norm" : "", mod ? " + modulation" : "",
+             accumulate ? " accumulate" : "");
+    if (g_cpu->ops->conv3d_prepare(g_cpu, &cc) < 0 || g_gpu->ops->conv3d_prepare(g_gpu, &cg) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - %s: prepare failed\n", g_n, what);
+    } else {
+        float * dx = up(x, (size_t) nx * 4), * dy = up(y0, (size_t) ny * 4);
+        float * dsh = up(sh, (size_t) cin * 4), * dsc = up(sc, (size_t) cin * 4);
+        g_cpu->ops->ltx_conv3d(g_cpu, ref, accumulate, x, &cc, T, H, W, front, back, norm, 1e-8f, mod ? sh : NULL,
+                               mod ? sc : NULL);
+        g_gpu->ops->ltx_conv3d(g_gpu, dy, accumulate, dx, &cg, T, H, W, front, back, norm, 1e-8f, mod ? dsh : NULL,
+                               mod ? dsc : NULL);
+        float * got = down(dy, (size_t) ny);
+        check(what, got, ref, (size_t) ny, TOL_BF16);
+        // x is left as it was
+        float * gx = down(dx, (size_t) nx);
+        check("ltx_conv3d leaves its input", gx, x, (size_t) nx, 0.0);
+        free(gx);
+        free(got);
+        ke_be_free(g_gpu, dx);
+        ke_be_free(g_gpu, dy);
+        ke_be_free(g_gpu, dsh);
+        ke_be_free(g_gpu, dsc);
+        g_cpu->ops->conv3d_release(g_cpu, &cc);
+        g_gpu->ops->conv3d_release(g_gpu, &cg);
+    }
+    free(w);
+    free(b);
+    free(x);
+    free(sh);
+    free(sc);
+    free(y0);
+    free(ref);
+}
+
+// ltx_resnet (the decoder's ResnetBlock3D: two convs, their norms and modulation, the residual add):
+// narrow convs run the fused path with the bf16 channels-last intermediate, wide ones the composed
+// one, against the CPU (1e-2: bf16 operands / TF32).
+static void test_ltx_resnet(int narrow, int C, int T, int H, int W, int front, int back, int mod)
+{
+    const int64_t n = (int64_t) C * T * H * W, wn = (int64_t) C * C * 27;
+    float * x = rnd((size_t) n, 2.0f), * w1 = rnd((size_t) wn, 0.1f), * w2 = rnd((size_t) wn, 0.1f);
+    float * b1 = rnd((size_t) C, 1.0f), * b2 = rnd((size_t) C, 1.0f), * ada = rnd((size_t) (4 * C), 0.5f);
+    float * ref = malloc((size_t) n * 4);
+    memcpy(ref, x, (size_t) n * 4);
+    struct ke_tensor tw1, tw2, tb1, tb2;
+    const int64_t ws[5] = { C, C, 3, 3, 3 }, bs[1] = { C };
+    ke_tensor_init(&tw1, KE_DTYPE_F32, 5, ws, w1);
+    ke_tensor_init(&tw2, KE_DTYPE_F32, 5, ws, w2);
+    ke_tensor_init(&tb1, KE_DTYPE_F32, 1, bs, b1);
+    ke_tensor_init(&tb2, KE_DTYPE_F32, 1, bs, b2);
+    struct ke_conv3d c1 = { .w = &tw1, .b = &tb1, .c_out = C, .c_in = C, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d c2 = { .w = &tw2, .b = &tb2, .c_out = C, .c_in = C, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d g1 = c1, g2 = c2;
+    g1.narrow = g2.narrow = narrow;
+    char what[128];
+    snprintf(what, sizeof(what), "ltx_resnet %s C=%d T=%d %dx%d frames (%d,%d)%s", narrow ? "narrow" : "wide", C, T,
+             H, W, front, back, mod ? " + modulation" : "");
+    if (g_cpu->ops->conv3d_prepare(g_cpu, &c1) < 0 || g_cpu->ops->conv3d_prepare(g_cpu, &c2) < 0 ||
+        g_gpu->ops->conv3d_prepare(g_gpu, &g1) < 0 || g_gpu->ops->conv3d_prepare(g_gpu, &g2) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - %s: prepare failed\n", g_n, what);
+    } else {
+        float * dx = up(x, (size_t) n * 4), * dada = up(ada, (size_t) (4 * C) * 4);
+        g_cpu->ops->ltx_resnet(g_cpu, ref, &c1, &c2, T, H, W, front, back, 1e-8f, mod ? ada : NULL);
+        g_gpu->ops->ltx_resnet(g_gpu, dx, &g1, &g2, T, H, W, front, back, 1e-8f, mod ? dada : NULL);
+        float * got = down(dx, (size_t) n);
+        check(what, got, ref, (size_t) n, TOL_BF16);
+        free(got);
+        ke_be_free(g_gpu, dx);
+        ke_be_free(g_gpu, dada);
+        g_cpu->ops->conv3d_release(g_cpu, &c1);
+        g_cpu->ops->conv3d_release(g_cpu, &c2);
+        g_gpu->ops->conv3d_release(g_gpu, &g1);
+        g_gpu->ops->conv3d_release(g_gpu, &g2);
+    }
+    free(x);
+    free(w1);
+    free(w2);
+    free(b1);
+    free(b2);
+    free(ada);
+    free(ref);
+}
+
 static void log_cb(int level, const char * msg, void * user)
 {
     (void) user;
@@ -975,6 +1105,17 @@ int main(int argc, char ** argv)
     test_vae();
     test_fused();
     test_ltx_ops();   // LTX-Video VAE and latent upsampler
+    test_ltx_conv3d(1, 40, 24, 3, 14, 22, 1, 1, 1, 1, 1);    // the decoder's resnet conv2
+    test_ltx_conv3d(1, 40, 24, 3, 14, 22, 1, 1, 1, 1, 0);    // conv1
+    test_ltx_conv3d(1, 16, 64, 4, 9, 35, 1, 1, 0, 0, 0);     // conv_in / the upsampler's conv
+    test_ltx_conv3d(1, 24, 48, 2, 5, 7, 1, 1, 1, 0, 0);      // conv_out without timestep conditioning
+    test_ltx_conv3d(1, 16, 16, 3, 6, 6, 2, 0, 1, 1, 1);      // causal padding
+    test_ltx_conv3d(0, 40, 24, 3, 14, 22, 1, 1, 1, 1, 1);    // wide: the composed path
+    test_ltx_conv3d(0, 16, 16, 3, 6, 6, 2, 0, 0, 0, 0);
+    test_ltx_resnet(1, 40, 3, 14, 22, 1, 1, 1);
+    test_ltx_resnet(1, 32, 1, 9, 35, 1, 1, 0);   // one frame: both edge copies from it
+    test_ltx_resnet(1, 16, 4, 6, 6, 2, 0, 1);    // causal
+    test_ltx_resnet(0, 40, 3, 14, 22, 1, 1, 1);
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

@@ -85,3 +85,8 @@ void ke_cpu_pixel_norm_mod(struct ke_backend * be, float * y, const float * x, i
 void ke_cpu_group_norm(struct ke_backend * be, float * y, const float * x, int C, int64_t N, int G, float eps,
                        const float * w, const float * b, int silu);
 void ke_cpu_pad2d_edge(struct ke_backend * be, float * y, const float * x, int64_t P, int H, int W, int p, int mode);
+void ke_cpu_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
+                       int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
+                       const float * scale);
+void ke_cpu_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                       int T, int H, int W, int front, int back, float eps, const float * ada);

@@ -165,3 +165,62 @@ void ke_cpu_pad2d_edge(struct ke_backend * be, float * y, const float * x, int64
     struct pe_ctx c = { y, x, H, W, p, mode };
     ke_parallel_for(P, 1 + 16384 / ((int64_t) H * W + 1), pe_range, &c);
 }
+
+// --- the VAE's convolution with its input transform ---------------------------------------------
+
+// Exactly the composition backend.h gives: pixel_norm_mod to a copy, the edge frames repeated into a
+// padded copy, conv3d, and the add into y when accumulating (through be's ops).
+void ke_cpu_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
+                       int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
+                       const float * scale)
+{
+    const struct ke_backend_ops * op = be->ops;
+    const int C = c->c_in, Tp = T + front + back;
+    const int64_t hw = (int64_t) H * W, n_out = (int64_t) c->c_out * T * hw;
+    const size_t bn = (size_t) ((int64_t) C * T * hw) * sizeof(float);
+    const size_t bp = (size_t) ((int64_t) C * Tp * hw) * sizeof(float);
+    float * xn = norm ? ke_be_alloc(be, bn) : NULL;
+    float * xp = ke_be_alloc(be, bp);
+    float * t = accumulate ? ke_be_alloc(be, (size_t) n_out * sizeof(float)) : NULL;
+    if ((norm && !xn) || !xp || (accumulate && !t)) {
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for an LTX-Video VAE convolution's input (%zu bytes)",
+                   bn + bp + (accumulate ? (size_t) n_out * sizeof(float) : 0));
+    } else {
+        const float * src = x;
+        if (norm) {
+            op->pixel_norm_mod(be, xn, x, C, T * hw, eps, shift, scale, 1);
+            src = xn;
+        }
+        op->frame_copy(be, xp, 0, Tp, front, src, 0, T, 0, T, C, hw);
+        for (int i = 0; i < front; i++) {
+            op->frame_copy(be, xp, 0, Tp, i, src, 0, T, 0, 1, C, hw);
+        }
+        for (int i = 0; i < back; i++) {
+            op->frame_copy(be, xp, 0, Tp, front + T + i, src, 0, T, T - 1, 1, C, hw);
+        }
+        op->conv3d(be, accumulate ? t : y, xp, c, Tp, H, W, 0, 0, c->kh / 2, c->kw / 2, 1, 1, 1);
+        if (accumulate) {
+            op->add(be, y, y, t, n_out);
+        }
+    }
+    ke_be_free(be, xn);
+    ke_be_free(be, xp);
+    ke_be_free(be, t);
+}
+
+// The two convolutions of backend.h's ltx_resnet, through be's ops.
+void ke_cpu_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2,
+                       int T, int H, int W, int front, int back, float eps, const float * ada)
+{
+    const int C = c1->c_in;
+    const size_t n = (size_t) ((int64_t) c1->c_out * T * H * W) * sizeof(float);
+    float * h = ke_be_alloc(be, n);
+    if (!h) {
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for an LTX-Video VAE resnet's hidden state (%zu bytes)", n);
+        return;
+    }
+    be->ops->ltx_conv3d(be, h, 0, x, c1, T, H, W, front, back, 1, eps, ada ? ada : NULL, ada ? ada + C : NULL);
+    be->ops->ltx_conv3d(be, x, 1, h, c2, T, H, W, front, back, 1, eps, ada ? ada + 2 * C : NULL,
+                        ada ? ada + 3 * C : NULL);
+    ke_be_free(be, h);
+}

@@ -536,6 +536,8 @@ static const struct ke_backend_ops g_cpu_ops = {
     .pixel_norm_mod = ke_cpu_pixel_norm_mod,
     .group_norm = ke_cpu_group_norm,
     .pad2d_edge = ke_cpu_pad2d_edge,
+    .ltx_conv3d = ke_cpu_ltx_conv3d,
+    .ltx_resnet = ke_cpu_ltx_resnet,
 };
 
 static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };

@@ -65,7 +65,8 @@ struct kc_state {
     size_t deq_size;
 
     int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: linear_gated_add_x adds in a separate pass
-    int conv_mode;     // conv3d layout (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0, default), bf16 (1), f32 (2)
+    int conv_mode;     // conv3d layout for every conv (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0), bf16 (1), f32 (2);
+                       // -1 (unset): bf16 for convs prepared narrow, ncdhw for the others
 
     enum kc_attn_impl attn;
     int sdpa_broken;   // cuDNN offered no engine once: stop asking

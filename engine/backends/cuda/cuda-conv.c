@@ -1,5 +1,6 @@
-// Kinora engine: conv3d through cuDNN, in one of three layouts (KINORA_CUDA_CONV):
-//  - ncdhw (default): f32 NCDHW tensors as the table stores them (no transposes), TF32 math;
+// Kinora engine: conv3d through cuDNN, in one of three layouts (KINORA_CUDA_CONV for every conv; unset: bf16
+// for a conv the model prepared narrow, ncdhw for the others):
+//  - ncdhw: f32 NCDHW tensors as the table stores them (no transposes), TF32 math;
 //  - f32: f32 channels-last (NDHWC), TF32 math (measured 2 % faster on the 720p VAE decode, but it
 //    keeps a second weight copy);
 //  - bf16: bf16 channels-last with fp32 accumulation: fastest, but bf16 rounding at every layer puts
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "backends/cuda/cuda-backend.h"
+#include "backends/cuda/cuda-ltx.h"
 #include "core/error.h"
 
 #define CONV_PLANS 16
@@ -26,9 +28,11 @@ struct conv_plan {
     cudnnConvolutionFwdAlgo_t algo;
     size_t ws;
     int To, Ho, Wo;
+    int timed;       // the algorithm was picked by timing them (kc_ltx_conv3d), not by the heuristic
 };
 
 struct kc_conv {
+    int mode;        // the layout (above) this layer runs in
     float * w;
     float * b;
     void * wb;       // channels-last copy [Cout, kt, kh, kw, Cin] in the mode's type (NULL: NCDHW only)
@@ -52,9 +56,11 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
     float * hw = ke_tensor_to_f32_alloc(c->w);
     float * hb = c->b ? ke_tensor_to_f32_alloc(c->b) : NULL;
     int rc = (p && hw && (!c->b || hb)) ? 0 : -1;
+    const int mode = s->conv_mode >= 0 ? s->conv_mode : c->narrow ? 1 : 0;
     if (rc == 0) {
+        p->mode = mode;
         p->bytes = (size_t) n * 4 + (c->b ? (size_t) c->c_out * 4 : 0);
-        if (kc_budget_fit(s, p->bytes + (s->conv_mode ? (size_t) n * 4 : 0)) != 0) {
+        if (kc_budget_fit(s, p->bytes + (mode ? (size_t) n * 4 : 0)) != 0) {
             kc_fail_nomem(s, c->w->name ? c->w->name : "a conv3d weight", p->bytes);
             rc = -1;
         } else if (cudaMalloc((void **) &p->w, (size_t) n * 4) != cudaSuccess ||
@@ -70,9 +76,9 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
                         CUDNN_STATUS_SUCCESS)) {
         rc = -1;
     }
-    if (rc == 0 && s->conv_mode != 0) {
+    if (rc == 0 && mode != 0) {
         // channels-last copy [Cout, kt, kh, kw, Cin] (bf16 or f32)
-        const int bf = s->conv_mode == 1;
+        const int bf = mode == 1;
         const size_t es = bf ? 2 : 4;
         const int64_t ks = (int64_t) c->kt * c->kh * c->kw;
         void * hwb = malloc((size_t) n * es);
@@ -245,7 +251,7 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
         return;
     }
     if (p->wb && !p->no_bf16) {
-        const int mode = s->conv_mode, bf = mode == 1;
+        const int mode = p->mode, bf = mode == 1;
         const size_t es = bf ? 2 : 4;
         const int Tin = T + pt0 + pt1;
         const int64_t hw = (int64_t) H * W;
@@ -314,4 +320,220 @@ void kc_conv3d(struct ke_backend * be, float * y, const float * x, const struct 
     }
     kc_free(s, ws);
     kc_free(s, padded);
+}
+
+// Timed picks, shared by the layers of one shape (a VAE level has ten convs of the same shape).
+#define N_TIMED 64
+static struct timed_pick {
+    int c_in, c_out, T, H, W;
+    cudnnConvolutionFwdAlgo_t algo;
+    cudnnMathType_t math;
+    size_t ws;
+} g_timed[N_TIMED];
+static int g_n_timed;
+
+// The first run of a narrow shape times cuDNN's algorithms on it (inputs as they are: only the time
+// counts) and keeps the fastest whose workspace fits 1 GiB and half of what the budget leaves; the
+// heuristic's pick stays when timing is not possible.
+static void time_algos(struct kc_state * s, struct kc_conv * p, const struct ke_conv3d * c, struct conv_plan * q,
+                       const void * xb, void * yb)
+{
+    q->timed = 1;
+    for (int i = 0; i < g_n_timed; i++) {
+        const struct timed_pick * t = &g_timed[i];
+        if (t->c_in == c->c_in && t->c_out == c->c_out && t->T == q->T && t->H == q->H && t->W == q->W) {
+            cudnnSetConvolutionMathType(q->cd, t->math);
+            q->algo = t->algo;
+            q->ws = t->ws;
+            return;
+        }
+    }
+    size_t cap = (size_t) 1 << 30;
+    if (s->budget) {
+        const size_t room = s->budget > s->in_use ? (s->budget - s->in_use) / 2 : 0;
+        cap = room < cap ? room : cap;
+    }
+    void * ws = cap ? kc_alloc(s, cap) : NULL;
+    if (!ws) {
+        return;
+    }
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    int n = 0;
+    if (cudaStreamSynchronize(s->stream) == cudaSuccess &&
+        cudnnFindConvolutionForwardAlgorithmEx(s->dnn, q->xd, xb, p->wdb, p->wb, q->cd, q->yd, yb, 8, &n, perf, ws,
+                                               cap) == CUDNN_STATUS_SUCCESS) {
+        for (int i = 0; i < n; i++) {
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap) {
+                ke_log(2, "cuda backend: conv %d->%d at %dx%dx%d: cuDNN algorithm %d by timing (%.3f ms), was %d",
+                       c->c_in, c->c_out, q->T, q->H, q->W, (int) perf[i].algo, perf[i].time, (int) q->algo);
+                cudnnSetConvolutionMathType(q->cd, perf[i].mathType);
+                q->algo = perf[i].algo;
+                q->ws = perf[i].memory;
+                if (g_n_timed < N_TIMED) {
+                    g_timed[g_n_timed++] = (struct timed_pick) { c->c_in, c->c_out, q->T, q->H, q->W, q->algo,
+                                                                 perf[i].mathType, q->ws };
+                }
+                break;
+            }
+        }
+    }
+    cudaGetLastError();
+    kc_free(s, ws);
+}
+
+// The bf16 channels-last plan of a conv prepared narrow over Tin x H x W input frames ("same" size, T
+// output frames), or NULL: not narrow, or cuDNN has no engine for it (then the layer is marked to take
+// the composed ops from now on).
+static struct conv_plan * narrow_plan(struct ke_backend * be, const struct ke_conv3d * c, int Tin, int H, int W,
+                                      int T)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_conv * p = c->prepared;
+    if (!p || c->owner != be || p->mode != 1 || !p->wb || p->no_bf16) {
+        return NULL;
+    }
+    struct conv_plan * q = conv_plan(s, p, c, 1, Tin, H, W, 0, c->kh / 2, c->kw / 2, 1, 1, 1);
+    if (!q || q->To != T || q->Ho != H || q->Wo != W) {
+        p->no_bf16 = 1;
+        ke_log(2, "cuda backend: no channels-last cuDNN convolution for %d->%d k%dx%dx%d; using NCDHW", c->c_in,
+               c->c_out, c->kt, c->kh, c->kw);
+        return NULL;
+    }
+    return q;
+}
+
+// backend.h ltx_conv3d for a conv prepared in bf16 channels-last: the input pass writes the normalised,
+// edge-padded bf16 NDHWC input (no f32 copies), cuDNN convolves, the output pass adds the bias (and y).
+int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float * x, const struct ke_conv3d * c,
+                  int T, int H, int W, int front, int back, int norm, float eps, const float * shift,
+                  const float * scale)
+{
+    struct kc_state * s = kc_st(be);
+    struct kc_conv * p = c->prepared;
+    if (front + back != c->kt - 1) {
+        return -1;
+    }
+    const int Tin = T + front + back;
+    const int64_t hw = (int64_t) H * W;
+    struct conv_plan * q = narrow_plan(be, c, Tin, H, W, T);
+    if (!q) {
+        return -1;
+    }
+    float * inv = norm ? kc_alloc(s, (size_t) (T * hw) * 4) : NULL;
+    uint16_t * xb = kc_alloc(s, (size_t) ((int64_t) c->c_in * Tin * hw) * 2);
+    uint16_t * yb = kc_alloc(s, (size_t) ((int64_t) c->c_out * T * hw) * 2);
+    if (!q->timed && xb && yb) {
+        time_algos(s, p, c, q, xb, yb);
+    }
+    void * ws = q->ws ? kc_alloc(s, q->ws) : NULL;
+    int rc = -1;
+    if ((norm && !inv) || !xb || !yb || (q->ws && !ws)) {
+        kc_fail_nomem(s, "an LTX-Video VAE convolution's bf16 input, output and workspace",
+                      (size_t) ((int64_t) (c->c_in * Tin + c->c_out * T) * hw) * 2 + q->ws);
+        rc = 0;   // recorded: nothing more to run
+    } else {
+        kc_prof_mark(s, KC_CLASS_OTHER, "ltx_conv3d input pass");
+        if ((!norm || kc_ltx_pixel_inv(inv, x, c->c_in, T * hw, eps, s->stream) == 0) &&
+            kc_ltx_to_ndhwc(xb, x, c->c_in, T, hw, front, Tin, inv, shift, scale, s->stream) == 0) {
+            kc_prof_mark(s, KC_CLASS_GEMM, "ltx_conv3d cuDNN bf16");
+            const float one = 1.0f, zero = 0.0f;
+            const cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, xb, p->wdb, p->wb, q->cd, q->algo,
+                                                            ws, q->ws, &zero, q->yd, yb);
+            if (r == CUDNN_STATUS_SUCCESS) {
+                kc_prof_mark(s, KC_CLASS_OTHER, "ltx_conv3d output pass");
+                if (kc_ltx_from_ndhwc(y, yb, p->b, c->c_out, T, hw, accumulate, s->stream) != 0) {
+                    kc_fail(s, "ltx_conv3d", "output kernel launch");
+                }
+                rc = 0;   // y written (or the failure recorded)
+            }
+        }
+        kc_prof_mark(s, -1, NULL);
+    }
+    kc_free(s, ws);
+    kc_free(s, yb);
+    kc_free(s, xb);
+    kc_free(s, inv);
+    if (rc != 0) {
+        cudaGetLastError();
+        p->no_bf16 = 1;   // the composed op from now on (same result, f32 NCDHW convolution)
+        ke_log(2, "cuda backend: the fused bf16 convolution %d->%d failed; composing the op", c->c_in, c->c_out);
+    }
+    return rc;
+}
+
+// backend.h ltx_resnet with both convs prepared narrow: the input pass (norm1, edge frames, bf16 channels
+// last), conv1 to bf16, the middle norm (bias1, norm2, edge frames) in channels-last bf16, conv2, and the
+// output pass adding bias2 into x. The intermediate never exists in f32; the two convolutions share the
+// input and output buffers.
+int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1, const struct ke_conv3d * c2, int T,
+                  int H, int W, int front, int back, float eps, const float * ada)
+{
+    struct kc_state * s = kc_st(be);
+    const int C = c1->c_in;
+    if (front + back != c1->kt - 1 || c2->kt != c1->kt || c1->c_out != C || c2->c_in != C || c2->c_out != C) {
+        return -1;
+    }
+    const int Tin = T + front + back;
+    const int64_t hw = (int64_t) H * W;
+    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T);
+    struct conv_plan * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
+    if (!q1 || !q2) {
+        return -1;
+    }
+    struct kc_conv * p1 = c1->prepared, * p2 = c2->prepared;
+    float * inv = kc_alloc(s, (size_t) (T * hw) * 4);
+    uint16_t * xb = kc_alloc(s, (size_t) ((int64_t) C * Tin * hw) * 2);
+    uint16_t * yb = kc_alloc(s, (size_t) ((int64_t) C * T * hw) * 2);
+    if (xb && yb) {
+        if (!q1->timed) {
+            time_algos(s, p1, c1, q1, xb, yb);
+        }
+        if (!q2->timed) {
+            time_algos(s, p2, c2, q2, xb, yb);
+        }
+    }
+    const size_t wsn = q1->ws > q2->ws ? q1->ws : q2->ws;
+    void * ws = wsn ? kc_alloc(s, wsn) : NULL;
+    int rc = -1;
+    if (!inv || !xb || !yb || (wsn && !ws)) {
+        kc_fail_nomem(s, "an LTX-Video VAE resnet's bf16 input, output and workspace",
+                      (size_t) ((int64_t) C * (Tin + T) * hw) * 2 + (size_t) (T * hw) * 4 + wsn);
+        rc = 0;   // recorded: nothing more to run
+    } else {
+        const float one = 1.0f, zero = 0.0f;
+        const float * sh1 = ada, * sc1 = ada ? ada + C : NULL, * sh2 = ada ? ada + 2 * C : NULL;
+        const float * sc2 = ada ? ada + 3 * C : NULL;
+        kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet input pass");
+        if (kc_ltx_pixel_inv(inv, x, C, T * hw, eps, s->stream) == 0 &&
+            kc_ltx_to_ndhwc(xb, x, C, T, hw, front, Tin, inv, sh1, sc1, s->stream) == 0) {
+            kc_prof_mark(s, KC_CLASS_GEMM, "ltx_resnet cuDNN bf16");
+            cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q1->xd, xb, p1->wdb, p1->wb, q1->cd, q1->algo, ws,
+                                                      q1->ws, &zero, q1->yd, yb);
+            kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet middle norm");
+            if (r == CUDNN_STATUS_SUCCESS &&
+                kc_ltx_ndhwc_norm(xb, yb, p1->b, C, T, hw, front, back, eps, sh2, sc2, s->stream) == 0) {
+                kc_prof_mark(s, KC_CLASS_GEMM, "ltx_resnet cuDNN bf16");
+                r = cudnnConvolutionForward(s->dnn, &one, q2->xd, xb, p2->wdb, p2->wb, q2->cd, q2->algo, ws, q2->ws,
+                                            &zero, q2->yd, yb);
+                if (r == CUDNN_STATUS_SUCCESS) {
+                    kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet output pass");
+                    if (kc_ltx_from_ndhwc(x, yb, p2->b, C, T, hw, 1, s->stream) != 0) {
+                        kc_fail(s, "ltx_resnet", "output kernel launch");
+                    }
+                    rc = 0;   // x updated (or the failure recorded)
+                }
+            }
+        }
+        kc_prof_mark(s, -1, NULL);
+    }
+    kc_free(s, ws);
+    kc_free(s, yb);
+    kc_free(s, xb);
+    kc_free(s, inv);
+    if (rc != 0) {
+        cudaGetLastError();
+        p1->no_bf16 = p2->no_bf16 = 1;   // the two composed convolutions from now on
+        ke_log(2, "cuda backend: the fused bf16 resnet %d->%d failed; composing the op", C, C);
+    }
+    return rc;
 }

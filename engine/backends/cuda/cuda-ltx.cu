@@ -1,6 +1,7 @@
 // Kinora engine: CUDA kernels of the LTX-Video VAE and latent upsampler ops (pixel norm with the
-// decoder's modulation, GroupNorm, reflect / replicate padding). Checked against the CPU backend in
-// tests/cuda/test-cuda-ops.c.
+// decoder's modulation, GroupNorm, reflect / replicate padding, the passes around the VAE's bf16
+// channels-last convolution). Checked against the CPU backend in tests/cuda/test-cuda-ops.c.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -152,5 +153,198 @@ extern "C" int kc_pad2d_edge(float * y, const float * x, int64_t P, int H, int W
         return 0;
     }
     k_pad2d_edge<<<blocks_for(n), 256, 0, s>>>(y, x, P, H, W, p, mode);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+// --- the VAE convolution's input and output passes (cuda-conv.c kc_ltx_conv3d) ----------------------
+
+// inv[n] = 1 / sqrt(mean_c x[c, n]^2 + eps): 32 positions per block, the channels split over 8 rows of
+// threads (a whole block per 32 positions even where C is 1024 and N only 13,376).
+__global__ void k_pixel_inv(float * inv, const float * x, int C, int64_t N, float eps)
+{
+    __shared__ float part[8][33];
+    const int64_t n = (int64_t) blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (n < N) {
+        for (int c = threadIdx.y; c < C; c += 8) {
+            const float v = x[(int64_t) c * N + n];
+            s += v * v;
+        }
+    }
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && n < N) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) {
+            t += part[k][threadIdx.x];
+        }
+        inv[n] = rsqrtf(t / (float) C + eps);
+    }
+}
+
+extern "C" int kc_ltx_pixel_inv(float * inv, const float * x, int C, int64_t N, float eps, cudaStream_t s)
+{
+    if (N <= 0 || C <= 0) {
+        return 0;
+    }
+    if ((N + 31) / 32 > 0x7fffffffLL) {
+        return -1;
+    }
+    k_pixel_inv<<<(unsigned) ((N + 31) / 32), dim3(32, 8), 0, s>>>(inv, x, C, N, eps);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+// y[To, HW, C] bf16 (channels last) from x[C, T, HW] f32: output frame `to` reads frame
+// clamp(to - front, 0, T - 1) (the edge frames repeated), normalised when inv is given:
+// silu(x * inv[t, p] * (1 + scale[c]) + shift[c]) (scale, shift NULL: no modulation). 32x32 tiles.
+__global__ void k_ltx_to_ndhwc(__nv_bfloat16 * __restrict__ y, const float * __restrict__ x, int C, int T, int64_t HW,
+                               int front, const float * __restrict__ inv, const float * __restrict__ shift,
+                               const float * __restrict__ scale)
+{
+    __shared__ float tile[32][33];
+    const int to = blockIdx.z;
+    const int t = to - front < 0 ? 0 : to - front >= T ? T - 1 : to - front;
+    const int64_t p0 = (int64_t) blockIdx.x * 32;
+    const int c0 = blockIdx.y * 32;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int c = c0 + k;
+        const int64_t p = p0 + threadIdx.x;
+        float v = 0.0f;
+        if (c < C && p < HW) {
+            v = x[((int64_t) c * T + t) * HW + p];
+            if (inv) {
+                v *= inv[(int64_t) t * HW + p];
+                if (scale) {
+                    v = v * (1.0f + scale[c]) + shift[c];
+                }
+                v = silu_f(v);
+            }
+        }
+        tile[k][threadIdx.x] = v;
+    }
+    __syncthreads();
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int64_t p = p0 + k;
+        const int c = c0 + threadIdx.x;
+        if (c < C && p < HW) {
+            y[((int64_t) to * HW + p) * C + c] = __float2bfloat16_rn(tile[threadIdx.x][k]);
+        }
+    }
+}
+
+extern "C" int kc_ltx_to_ndhwc(uint16_t * y, const float * x, int C, int T, int64_t HW, int front, int To,
+                               const float * inv, const float * shift, const float * scale, cudaStream_t s)
+{
+    if (C <= 0 || T <= 0 || To <= 0 || HW <= 0) {
+        return 0;
+    }
+    if ((HW + 31) / 32 > 0x7fffffffLL || (C + 31) / 32 > 65535 || To > 65535) {
+        return -1;
+    }
+    dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) To);
+    k_ltx_to_ndhwc<<<grid, dim3(32, 8), 0, s>>>((__nv_bfloat16 *) y, x, C, T, HW, front, inv, shift, scale);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+// x[C, T, HW] f32 (+)= y[T, HW, C] bf16 + bias[c]. 32x32 tiles.
+__global__ void k_ltx_from_ndhwc(float * __restrict__ x, const __nv_bfloat16 * __restrict__ y,
+                                 const float * __restrict__ bias, int C, int T, int64_t HW, int accumulate)
+{
+    __shared__ float tile[32][33];
+    const int t = blockIdx.z;
+    const int64_t p0 = (int64_t) blockIdx.x * 32;
+    const int c0 = blockIdx.y * 32;
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int64_t p = p0 + k;
+        const int c = c0 + threadIdx.x;
+        float v = 0.0f;
+        if (c < C && p < HW) {
+            v = __bfloat162float(y[((int64_t) t * HW + p) * C + c]);
+        }
+        tile[k][threadIdx.x] = v;
+    }
+    __syncthreads();
+    for (int k = threadIdx.y; k < 32; k += blockDim.y) {
+        const int c = c0 + k;
+        const int64_t p = p0 + threadIdx.x;
+        if (c < C && p < HW) {
+            float * o = &x[((int64_t) c * T + t) * HW + p];
+            const float v = tile[threadIdx.x][k] + (bias ? bias[c] : 0.0f);
+            *o = accumulate ? *o + v : v;
+        }
+    }
+}
+
+extern "C" int kc_ltx_from_ndhwc(float * x, const uint16_t * y, const float * bias, int C, int T, int64_t HW,
+                                 int accumulate, cudaStream_t s)
+{
+    if (C <= 0 || T <= 0 || HW <= 0) {
+        return 0;
+    }
+    if ((HW + 31) / 32 > 0x7fffffffLL || (C + 31) / 32 > 65535 || T > 65535) {
+        return -1;
+    }
+    dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) T);
+    k_ltx_from_ndhwc<<<grid, dim3(32, 8), 0, s>>>(x, (const __nv_bfloat16 *) y, bias, C, T, HW, accumulate);
+    return cudaGetLastError() == cudaSuccess ? 0 : -1;
+}
+
+static __device__ __forceinline__ float warp_sum_f(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+// The norm between a resnet's two bf16 channels-last convolutions: v = x[t, p, c] + bias[c] (x bf16
+// [T, HW, C], the first conv's output without its bias), then silu(v * inv * (1 + scale[c]) + shift[c])
+// with inv = 1 / RMS of the position's C values, as y[To, HW, C] bf16 where output frame `to` reads
+// clamp(to - front, 0, T - 1). One warp per input position; at the first and last frame it writes the
+// repeated edge frames too.
+__global__ void k_ltx_ndhwc_norm(__nv_bfloat16 * __restrict__ y, const __nv_bfloat16 * __restrict__ x,
+                                 const float * __restrict__ bias, int C, int T, int64_t HW, int front, int back,
+                                 float eps, const float * __restrict__ shift, const float * __restrict__ scale)
+{
+    const int lane = threadIdx.x & 31;
+    const int64_t pos = (int64_t) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (pos >= (int64_t) T * HW) {
+        return;
+    }
+    const int t = (int) (pos / HW);
+    const int64_t p = pos - (int64_t) t * HW;
+    const __nv_bfloat16 * xr = x + pos * C;
+    float ss = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        const float v = __bfloat162float(xr[c]) + (bias ? bias[c] : 0.0f);
+        ss += v * v;
+    }
+    const float inv = rsqrtf(warp_sum_f(ss) / (float) C + eps);
+    const int first = t == 0 ? 0 : t + front, last = t == T - 1 ? T - 1 + front + back : t + front;
+    for (int c = lane; c < C; c += 32) {
+        float v = (__bfloat162float(xr[c]) + (bias ? bias[c] : 0.0f)) * inv;
+        if (scale) {
+            v = v * (1.0f + scale[c]) + shift[c];
+        }
+        const __nv_bfloat16 o = __float2bfloat16_rn(silu_f(v));
+        for (int to = first; to <= last; to++) {
+            y[((int64_t) to * HW + p) * C + c] = o;
+        }
+    }
+}
+
+extern "C" int kc_ltx_ndhwc_norm(uint16_t * y, const uint16_t * x, const float * bias, int C, int T, int64_t HW,
+                                 int front, int back, float eps, const float * shift, const float * scale,
+                                 cudaStream_t s)
+{
+    const int64_t n = (int64_t) T * HW;
+    if (n <= 0 || C <= 0) {
+        return 0;
+    }
+    if ((n + 7) / 8 > 0x7fffffffLL) {
+        return -1;
+    }
+    k_ltx_ndhwc_norm<<<(unsigned) ((n + 7) / 8), 256, 0, s>>>((__nv_bfloat16 *) y, (const __nv_bfloat16 *) x, bias, C,
+                                                              T, HW, front, back, eps, shift, scale);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }

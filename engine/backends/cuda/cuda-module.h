@@ -5,8 +5,9 @@
 
 #include "backends/backend.h"
 
-// Bumped whenever this table, struct ke_backend or struct ke_backend_ops changes.
-#define KE_CUDA_MODULE_ABI 3
+// Bumped whenever this table, struct ke_backend, struct ke_backend_ops or the structs the ops take
+// (ke_linear, ke_conv3d) change.
+#define KE_CUDA_MODULE_ABI 4
 
 // Engine services the module uses (messages come preformatted).
 struct ke_cuda_host {

@@ -260,6 +260,8 @@ static const struct ke_backend_ops g_cuda_ops = {
     .pixel_norm_mod = kc_ltx_pixel_norm_mod,
     .group_norm = kc_ltx_group_norm,
     .pad2d_edge = kc_ltx_pad2d_edge,
+    .ltx_conv3d = kc_ltx_conv3d_op,
+    .ltx_resnet = kc_ltx_resnet_op,
 };
 
 // --- creation ----------------------------------------------------------------------------------
@@ -333,7 +335,7 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
     const char * nr = getenv("KINORA_CUDA_NO_RESID_FUSION");
     s->no_resid = nr && atoi(nr) != 0;
     const char * cv = getenv("KINORA_CUDA_CONV");
-    s->conv_mode = !cv ? 0 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
+    s->conv_mode = !cv ? -1 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
     const char * prof = getenv("KINORA_CUDA_PROFILE");
     s->profiling = prof && atoi(prof) != 0;
     g_cuda_be.precision = KE_PRECISION_BF16;

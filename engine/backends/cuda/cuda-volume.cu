@@ -212,9 +212,41 @@ __global__ void k_pixel_unshuffle(float * dst, const float * src, int C, int T, 
     }
 }
 
+// One (c, t) plane of the full-resolution side per blockIdx.y: 32-bit index math inside it (the LTX-Video
+// decoder's unpatchify writes 311M values at 1216x704x121; 64-bit divisions per value cost more than
+// the memory traffic).
+__global__ void k_pixel_unshuffle_p(float * dst, const float * src, int T, int H, int W, int p, int inverse)
+{
+    const int pl = blockIdx.y, c = pl / T, t = pl - c * T;
+    const int Hp = H / p, Wp = W / p, Wc = Wp * p, n = Hp * p * Wc;
+    const int64_t fbase = (int64_t) pl * H * W;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const int Y = i / Wc, X = i - Y * Wc;
+        const int ii = Y / p, dy = Y - ii * p, j = X / p, dx = X - j * p;
+        const int64_t full = fbase + (int64_t) Y * W + X;
+        const int64_t pc = (int64_t) c * p * p + dx * p + dy;
+        const int64_t part = ((pc * T + t) * Hp + ii) * Wp + j;
+        if (inverse) {
+            dst[full] = src[part];
+        } else {
+            dst[part] = src[full];
+        }
+    }
+}
+
 extern "C" int kc_pixel_unshuffle(float * dst, const float * src, int C, int T, int H, int W, int p, int inverse,
                                cudaStream_t s)
 {
+    const int64_t n_plane = (int64_t) (H / p) * p * (W / p) * p;
+    if ((int64_t) C * T <= 65535 && (int64_t) H * W < (1LL << 31) && p > 0) {
+        if (C <= 0 || T <= 0 || n_plane <= 0) {
+            return 0;
+        }
+        int64_t bx = (n_plane + 255) / 256;
+        bx = bx > 1024 ? 1024 : bx;
+        k_pixel_unshuffle_p<<<dim3((unsigned) bx, (unsigned) (C * T)), 256, 0, s>>>(dst, src, T, H, W, p, inverse);
+        return cudaGetLastError() == cudaSuccess ? 0 : -1;
+    }
     LAUNCH(k_pixel_unshuffle, (int64_t) C * T * (H / p) * p * (W / p) * p, dst, src, C, T, H, W, p, inverse);
 }
 
@@ -267,9 +299,39 @@ __global__ void k_dup_up(float * y, const float * x, int c_in, int c_out, int T,
     }
 }
 
+// One output (channel, frame) plane per blockIdx.y: 32-bit index math inside it (828M values at the LTX-Video
+// decoder's last upsampling, where 64-bit divisions per value cost more than the memory traffic).
+__global__ void k_dup_up_p(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
+                           int drop, int To)
+{
+    const int pl = blockIdx.y, o = pl / To, tr = pl - o * To;
+    const int Wo = W * fs, n = H * fs * Wo;
+    const int rep = c_out * ft * fs * fs / c_in;
+    const int tf = tr + drop, t = tf / ft, ti = tf - t * ft;
+    const int cb = (o * ft + ti) * fs * fs;
+    float * yp = y + (int64_t) pl * n;
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += gridDim.x * blockDim.x) {
+        const int i = idx / Wo, j = idx - i * Wo;
+        const int yi = i / fs, hi = i - yi * fs, xi = j / fs, wi = j - xi * fs;
+        const int ci = (cb + hi * fs + wi) / rep;
+        yp[idx] = x[(((int64_t) ci * T + t) * H + yi) * W + xi];
+    }
+}
+
 extern "C" int kc_nearest_up3d(float * y, const float * x, int c_in, int c_out, int T, int H, int W, int ft, int fs,
                              int drop, cudaStream_t s)
 {
+    const int64_t To = (int64_t) T * ft - drop, n_plane = (int64_t) H * fs * W * fs;
+    if (c_out * To <= 65535 && n_plane < (1LL << 31) && c_in > 0) {
+        if (c_out <= 0 || To <= 0 || n_plane <= 0) {
+            return 0;
+        }
+        int64_t bx = (n_plane + 255) / 256;
+        bx = bx > 1024 ? 1024 : bx;
+        k_dup_up_p<<<dim3((unsigned) bx, (unsigned) (c_out * To)), 256, 0, s>>>(y, x, c_in, c_out, T, H, W, ft, fs,
+                                                                              drop, (int) To);
+        return cudaGetLastError() == cudaSuccess ? 0 : -1;
+    }
     LAUNCH(k_dup_up, (int64_t) c_out * (T * ft - drop) * H * fs * W * fs, y, x, c_in, c_out, T, H, W, ft, fs, drop);
 }
 

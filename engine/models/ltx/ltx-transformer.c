@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/threadpool.h"
 #include "models/ltx/ltx-transformer.h"
 
 // --- model --------------------------------------------------------------------------------------
@@ -34,6 +35,12 @@ struct ke_ltx_dit {
     float * sst_out;                       // backend (2, D) scale_shift_table
     struct ltx_block * blocks;
     enum ke_ltx_rope_angles rope;          // how the RoPE angles are formed
+    // the last forward's RoPE table (backend (N, D/2, 2)), kept while the grid stays the same (every
+    // step of a sampling pass): its grid, token count and angle mode
+    float * cs;
+    float * cs_grid;
+    int64_t cs_n;
+    enum ke_ltx_rope_angles cs_rope;
     ke_ltx_dit_tap_fn tap;
     void * tap_user;
 };
@@ -135,6 +142,8 @@ void ke_ltx_dit_free(struct ke_ltx_dit * d)
         }
     }
     ke_be_free(d->be, d->sst_out);
+    ke_be_free(d->be, d->cs);
+    free(d->cs_grid);
     free(d->blocks);
     free(d);
 }
@@ -368,35 +377,120 @@ static double rope_freq(const struct ke_ltx_dit_config * c, enum ke_ltx_rope_ang
     return (double) ((f * (float) 3.14159265358979323846) / 2.0f);
 }
 
-void ke_ltx_dit_rope_table(const struct ke_ltx_dit_config * c, enum ke_ltx_rope_angles a, const float * grid,
-                           int64_t n, float * cs)
+// One axis's coordinate in [-1, 1] as the angle formula takes it.
+static double rope_pos(const struct ke_ltx_dit_config * c, enum ke_ltx_rope_angles a, float g, int ax)
 {
-    const int D = c->inner_dim, nf = D / 6, pad = (D % 6) / 2, half = D / 2;
-    for (int64_t t = 0; t < n; t++) {
-        float * row = cs + t * half * 2;
-        double pos[3];
+    if (a == KE_LTX_ROPE_F64) {
+        return 2.0 * ((double) g / c->max_pos[ax]) - 1.0;
+    }
+    return (double) ((g / (float) c->max_pos[ax]) * 2.0f - 1.0f);
+}
+
+struct rope_key {
+    uint32_t bits;   // the coordinate's float bits (equal bits: equal angles)
+    int32_t t;       // token
+};
+
+static int rope_key_cmp(const void * pa, const void * pb)
+{
+    const struct rope_key * a = pa, * b = pb;
+    return a->bits < b->bits ? -1 : a->bits > b->bits ? 1 : a->t < b->t ? -1 : a->t > b->t;
+}
+
+struct rope_fill {
+    float * cs;
+    const float * tab[3];      // per axis (distinct value, frequency j) -> (cos, sin)
+    const int32_t * uidx[3];   // per axis and token: the distinct value's row
+    int nf, pad, half;
+};
+
+static void rope_fill_rows(void * ctx, int64_t t0, int64_t t1, int tid)
+{
+    (void) tid;
+    const struct rope_fill * f = ctx;
+    for (int64_t t = t0; t < t1; t++) {
+        float * row = f->cs + t * f->half * 2;
+        const float * tr[3];
         for (int ax = 0; ax < 3; ax++) {
-            if (a == KE_LTX_ROPE_F64) {
-                pos[ax] = 2.0 * ((double) grid[ax * n + t] / c->max_pos[ax]) - 1.0;
-            } else {
-                pos[ax] = (double) ((grid[ax * n + t] / (float) c->max_pos[ax]) * 2.0f - 1.0f);
-            }
+            tr[ax] = f->tab[ax] + (int64_t) f->uidx[ax][t] * f->nf * 2;
         }
-        for (int p = 0; p < half; p++) {
-            if (p < pad) {
+        for (int p = 0; p < f->half; p++) {
+            if (p < f->pad) {
                 row[2 * p] = 1.0f;
                 row[2 * p + 1] = 0.0f;
                 continue;
             }
-            const int q = p - pad, j = q / 3, ax = q % 3;
-            double ang = rope_freq(c, a, j, nf) * pos[ax];
-            if (a == KE_LTX_ROPE_F32) {
-                ang = (double) ((float) rope_freq(c, a, j, nf) * (float) pos[ax]);
-            }
-            row[2 * p] = (float) cos(ang);
-            row[2 * p + 1] = (float) sin(ang);
+            const int q = p - f->pad, j = q / 3, ax = q % 3;
+            row[2 * p] = tr[ax][2 * j];
+            row[2 * p + 1] = tr[ax][2 * j + 1];
         }
     }
+}
+
+// The angles depend on a token only through its three coordinates, and a grid holds few distinct values
+// per axis (frames, rows, columns): cos/sin are taken once per (axis, distinct value, frequency) and the
+// rows are filled from those tables (the same float64 expressions per value as a per-token loop, so the
+// same floats; 27M cos/sin pairs at 13,376 tokens otherwise, seconds of host time per forward).
+int ke_ltx_dit_rope_table(const struct ke_ltx_dit_config * c, enum ke_ltx_rope_angles a, const float * grid,
+                          int64_t n, float * cs)
+{
+    const int D = c->inner_dim, nf = D / 6, pad = (D % 6) / 2, half = D / 2;
+    struct rope_key * keys = malloc(sizeof(*keys) * (size_t) (n > 0 ? n : 1));
+    int32_t * uidx = malloc(sizeof(int32_t) * (size_t) (3 * n > 0 ? 3 * n : 1));
+    double * fr = malloc(sizeof(double) * (size_t) (nf > 0 ? nf : 1));
+    float * tab[3] = { NULL, NULL, NULL };
+    int rc = keys && uidx && fr ? 0 : -1;
+    for (int j = 0; rc == 0 && j < nf; j++) {
+        fr[j] = rope_freq(c, a, j, nf);
+    }
+    for (int ax = 0; rc == 0 && ax < 3; ax++) {
+        for (int64_t t = 0; t < n; t++) {
+            memcpy(&keys[t].bits, &grid[ax * n + t], sizeof(uint32_t));
+            keys[t].t = (int32_t) t;
+        }
+        qsort(keys, (size_t) n, sizeof(*keys), rope_key_cmp);
+        int64_t nu = 0;
+        for (int64_t i = 0; i < n; i++) {
+            nu += i == 0 || keys[i].bits != keys[i - 1].bits;
+            uidx[ax * n + keys[i].t] = (int32_t) (nu - 1);
+        }
+        tab[ax] = malloc(sizeof(float) * (size_t) (nu * nf * 2 > 0 ? nu * nf * 2 : 1));
+        if (!tab[ax]) {
+            rc = -1;
+            break;
+        }
+        for (int64_t i = 0, u = -1; i < n; i++) {
+            if (i > 0 && keys[i].bits == keys[i - 1].bits) {
+                continue;
+            }
+            u++;
+            const double pos = rope_pos(c, a, grid[ax * n + keys[i].t], ax);
+            float * tr = tab[ax] + u * nf * 2;
+            for (int j = 0; j < nf; j++) {
+                double ang = fr[j] * pos;
+                if (a == KE_LTX_ROPE_F32) {
+                    ang = (double) ((float) fr[j] * (float) pos);
+                }
+                tr[2 * j] = (float) cos(ang);
+                tr[2 * j + 1] = (float) sin(ang);
+            }
+        }
+    }
+    if (rc == 0) {
+        struct rope_fill f = { .cs = cs, .nf = nf, .pad = pad, .half = half };
+        for (int ax = 0; ax < 3; ax++) {
+            f.tab[ax] = tab[ax];
+            f.uidx[ax] = uidx + ax * n;
+        }
+        ke_parallel_for(n, 256, rope_fill_rows, &f);
+    }
+    for (int ax = 0; ax < 3; ax++) {
+        free(tab[ax]);
+    }
+    free(keys);
+    free(uidx);
+    free(fr);
+    return rc;
 }
 
 void ke_ltx_dit_set_rope_angles(struct ke_ltx_dit * d, enum ke_ltx_rope_angles a)
@@ -405,6 +499,55 @@ void ke_ltx_dit_set_rope_angles(struct ke_ltx_dit * d, enum ke_ltx_rope_angles a
 }
 
 // --- forward -------------------------------------------------------------------------------------
+
+// d->cs for grid[3, N]: kept from the last forward when the grid, token count and angle mode are the
+// same (no tap: a tap reports the table, so it is made each time), else made on the host and uploaded.
+static enum ke_status rope_cached(struct ke_ltx_dit * d, const float * grid, int64_t N)
+{
+    const struct ke_ltx_dit_config * c = &d->cfg;
+    struct ke_backend * be = d->be;
+    const int64_t D = c->inner_dim;
+    const size_t gbytes = (size_t) (3 * N) * sizeof(float), tbytes = (size_t) (N * D) * sizeof(float);
+    if (!d->tap && d->cs && d->cs_n == N && d->cs_rope == d->rope && memcmp(d->cs_grid, grid, gbytes) == 0) {
+        return KE_STATUS_OK;
+    }
+    ke_be_free(be, d->cs);
+    free(d->cs_grid);
+    d->cs = NULL;
+    d->cs_n = 0;
+    d->cs_grid = malloc(gbytes);
+    float * host = malloc(tbytes);
+    d->cs = ke_be_alloc(be, tbytes);
+    if (!d->cs_grid || !host || !d->cs || ke_ltx_dit_rope_table(c, d->rope, grid, N, host) != 0) {
+        free(host);
+        free(d->cs_grid);
+        d->cs_grid = NULL;
+        ke_be_free(be, d->cs);
+        d->cs = NULL;
+        return KE_STATUS_NOMEM;
+    }
+    be->ops->upload(be, d->cs, host, tbytes);
+    memcpy(d->cs_grid, grid, gbytes);
+    d->cs_n = N;
+    d->cs_rope = d->rope;
+    if (d->tap) {
+        // the reference's layout: cos and sin each [N, D], every pair's value twice
+        float * ct = malloc(tbytes);
+        if (!ct) {
+            ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the tapped RoPE table");
+        } else {
+            for (int part = 0; part < 2; part++) {
+                for (int64_t i = 0; i < N * D; i++) {
+                    ct[i] = host[(i / 2) * 2 + part];
+                }
+                d->tap(part ? "inter.rope_sin" : "inter.rope_cos", ct, N * D, d->tap_user);
+            }
+            free(ct);
+        }
+    }
+    free(host);
+    return KE_STATUS_OK;
+}
 
 enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit_context * ctx, const float * x_in,
                                   int64_t N, const float * grid, const float * t_in, int64_t n_t, float * out,
@@ -459,7 +602,6 @@ enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit
     struct ke_xbuf * vx = ke_be_alloc_xbuf(be, N * D);
     struct ke_xbuf * ox = ke_be_alloc_xbuf(be, N * D);
     struct ke_xbuf * fx = ke_be_alloc_xbuf(be, N * FF);              // (N, FF) FFN hidden state
-    float * cs = ke_be_alloc(be, (size_t) (N * D) * f4);             // (N, D/2, 2) RoPE
     float * sinus = ke_be_alloc(be, (size_t) (U * fd) * f4);         // (U, 256)
     float * e1 = ke_be_alloc(be, (size_t) (U * D) * f4);             // (U, D)
     float * emb = ke_be_alloc(be, (size_t) (U * D) * f4);            // (U, D) embedded_timestep
@@ -467,10 +609,9 @@ enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit
     float * mod = ke_be_alloc(be, (size_t) (U * 6 * D) * f4);        // (U, 6 D) per block
     float * o = ke_be_alloc(be, (size_t) (N * Co) * f4);             // (N, out_channels)
     int32_t * sel_dev = sel && U > 1 ? ke_be_alloc(be, (size_t) N * sizeof(int32_t)) : NULL;
-    const size_t host_n = (size_t) (N * D > U * fd ? N * D : U * fd);
-    float * host = malloc(host_n * f4);
+    float * host = malloc((size_t) (U * fd) * f4);
     enum ke_status st = KE_STATUS_OK;
-    if (!xin || !h || !q || !k || !v || !xn || !qx || !kx || !vx || !ox || !fx || !cs || !sinus || !e1 || !emb ||
+    if (!xin || !h || !q || !k || !v || !xn || !qx || !kx || !vx || !ox || !fx || !sinus || !e1 || !emb ||
         !tmod || !mod || !o || (sel && U > 1 && !sel_dev) || !host) {
         char note[96];
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the LTX-Video transformer's activations at %lld "
@@ -525,24 +666,13 @@ enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit
         }
     }
 
-    // RoPE table over the whole inner dim (one "head" of D for the rope ops)
-    ke_ltx_dit_rope_table(c, d->rope, grid, N, host);
-    op->upload(be, cs, host, (size_t) (N * D) * f4);
-    if (d->tap) {
-        // the reference's layout: cos and sin each [N, D], every pair's value twice
-        float * ct = malloc((size_t) (N * D) * f4);
-        if (!ct) {
-            ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the tapped RoPE table");
-        } else {
-            for (int part = 0; part < 2; part++) {
-                for (int64_t i = 0; i < N * D; i++) {
-                    ct[i] = host[(i / 2) * 2 + part];
-                }
-                d->tap(part ? "inter.rope_sin" : "inter.rope_cos", ct, N * D, d->tap_user);
-            }
-            free(ct);
-        }
+    // RoPE table over the whole inner dim (one "head" of D for the rope ops), made again only when the
+    // grid changed since the last forward
+    if ((st = rope_cached(d, grid, N)) != KE_STATUS_OK) {
+        st = ke_err(err, st, "out of memory for the LTX-Video transformer's RoPE table at %lld tokens", (long long) N);
+        goto done;
     }
+    const float * cs = d->cs;
 
     // patchify_proj (patch_size 1: the tokens are the latent's channels)
     op->upload(be, xin, x_in, (size_t) (N * Ci) * f4);
@@ -604,7 +734,7 @@ done:
     free(host);
     free(uniq);
     free(sel);
-    void * bufs[] = { xin, h, q, k, v, xn, qx, kx, vx, ox, fx, cs, sinus, e1, emb, tmod, mod, o, sel_dev };
+    void * bufs[] = { xin, h, q, k, v, xn, qx, kx, vx, ox, fx, sinus, e1, emb, tmod, mod, o, sel_dev };
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         ke_be_free(be, bufs[i]);
     }

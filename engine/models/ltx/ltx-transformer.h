@@ -63,9 +63,10 @@ enum ke_ltx_rope_angles {
 void ke_ltx_dit_set_rope_angles(struct ke_ltx_dit * d, enum ke_ltx_rope_angles a);
 
 // The RoPE table of n tokens (host): cs[n, inner_dim/2, 2] = (cos, sin) per adjacent pair, from
-// grid[3, n] (the pipeline's fractional coords: frame coord / frame rate, pixel y, pixel x).
-void ke_ltx_dit_rope_table(const struct ke_ltx_dit_config * cfg, enum ke_ltx_rope_angles a, const float * grid,
-                           int64_t n, float * cs);
+// grid[3, n] (the pipeline's fractional coords: frame coord / frame rate, pixel y, pixel x). 0 ok, -1 out
+// of memory.
+int ke_ltx_dit_rope_table(const struct ke_ltx_dit_config * cfg, enum ke_ltx_rope_angles a, const float * grid,
+                          int64_t n, float * cs);
 
 // One forward: x[n_tok, in_channels] (patchified latents), grid[3, n_tok], t[n_t] (n_t = 1 or n_tok:
 // per-token timesteps in [0, 1], before the x1000 scaling) -> out[n_tok, out_channels] (all host f32).

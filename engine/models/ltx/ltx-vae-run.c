@@ -86,10 +86,12 @@ static float * temb(struct ke_ltx_vae * v, const struct ke_ltx_temb * e, float t
     return y;
 }
 
-// CausalConv3d (kernel 3, stride 1): the time padding repeats the edge frames, the spatial padding is
-// the config's mode. y [c_out, T, H, W] is made here.
+// CausalConv3d (kernel 3, stride 1) of x, or (norm) of silu(modulate(pixel_norm(x), shift, scale)): the
+// time padding repeats the edge frames, the spatial padding is the config's mode. y [c_out, T, H, W] is
+// made here, or (accumulate) y += the conv. Zero spatial padding: one ltx_conv3d op; reflect / replicate:
+// the composition with the padded planes.
 static enum ke_status cconv(struct ke_ltx_vae * v, const struct ke_conv3d * c, const struct act * x, struct act * y,
-                            bool causal)
+                            bool causal, bool norm, const float * shift, const float * scale, bool accumulate)
 {
     const int k = c->kt, front = causal ? k - 1 : (k - 1) / 2, back = causal ? 0 : (k - 1) / 2;
     const int Tp = x->T + front + back, ph = c->kh / 2, pw = c->kw / 2;
@@ -99,64 +101,69 @@ static enum ke_status cconv(struct ke_ltx_vae * v, const struct ke_conv3d * c, c
         return ke_be_fail(v->be, KE_STATUS_SHAPE, "reflect padding needs planes of 2 x 2 at least (got %d x %d)", x->H,
                           x->W);
     }
-    struct act xp, xq;
-    enum ke_status st = act_new(v, &xp, x->C, Tp, x->H, x->W);
-    if (st != KE_STATUS_OK) {
-        return st;
-    }
-    OPS->frame_copy(v->be, xp.d, 0, Tp, front, x->d, 0, x->T, 0, x->T, x->C, hw);
-    for (int i = 0; i < front; i++) {
-        OPS->frame_copy(v->be, xp.d, 0, Tp, i, x->d, 0, x->T, 0, 1, x->C, hw);
-    }
-    for (int i = 0; i < back; i++) {
-        OPS->frame_copy(v->be, xp.d, 0, Tp, front + x->T + i, x->d, 0, x->T, x->T - 1, 1, x->C, hw);
-    }
-    if ((st = act_new(v, y, c->c_out, x->T, x->H, x->W)) != KE_STATUS_OK) {
-        act_free(v, &xp);
+    enum ke_status st = KE_STATUS_OK;
+    if (!accumulate && (st = act_new(v, y, c->c_out, x->T, x->H, x->W)) != KE_STATUS_OK) {
         return st;
     }
     if (mode == KE_LTX_PAD_ZEROS) {
-        OPS->conv3d(v->be, y->d, xp.d, c, Tp, x->H, x->W, 0, 0, ph, pw, 1, 1, 1);
-        act_free(v, &xp);
+        OPS->ltx_conv3d(v->be, y->d, accumulate, x->d, c, x->T, x->H, x->W, front, back, norm, PIXEL_NORM_EPS, shift,
+                        scale);
         return KE_STATUS_OK;
     }
-    st = act_new(v, &xq, x->C, Tp, x->H + 2 * ph, x->W + 2 * pw);
-    if (st == KE_STATUS_OK) {
-        OPS->pad2d_edge(v->be, xq.d, xp.d, (int64_t) x->C * Tp, x->H, x->W, ph, (int) mode);
-        OPS->conv3d(v->be, y->d, xq.d, c, Tp, xq.H, xq.W, 0, 0, 0, 0, 1, 1, 1);
-        act_free(v, &xq);
+    struct act xn = *x, xp, xq, t = { 0 };
+    if (norm && (st = act_new(v, &xn, x->C, x->T, x->H, x->W)) == KE_STATUS_OK) {
+        OPS->pixel_norm_mod(v->be, xn.d, x->d, x->C, x->T * hw, PIXEL_NORM_EPS, shift, scale, 1);
     }
-    act_free(v, &xp);
+    if (st == KE_STATUS_OK && (st = act_new(v, &xp, x->C, Tp, x->H, x->W)) == KE_STATUS_OK) {
+        OPS->frame_copy(v->be, xp.d, 0, Tp, front, xn.d, 0, x->T, 0, x->T, x->C, hw);
+        for (int i = 0; i < front; i++) {
+            OPS->frame_copy(v->be, xp.d, 0, Tp, i, xn.d, 0, x->T, 0, 1, x->C, hw);
+        }
+        for (int i = 0; i < back; i++) {
+            OPS->frame_copy(v->be, xp.d, 0, Tp, front + x->T + i, xn.d, 0, x->T, x->T - 1, 1, x->C, hw);
+        }
+        if ((st = act_new(v, &xq, x->C, Tp, x->H + 2 * ph, x->W + 2 * pw)) == KE_STATUS_OK) {
+            OPS->pad2d_edge(v->be, xq.d, xp.d, (int64_t) x->C * Tp, x->H, x->W, ph, (int) mode);
+            if (accumulate && (st = act_new(v, &t, c->c_out, x->T, x->H, x->W)) == KE_STATUS_OK) {
+                OPS->conv3d(v->be, t.d, xq.d, c, Tp, xq.H, xq.W, 0, 0, 0, 0, 1, 1, 1);
+                OPS->add(v->be, y->d, y->d, t.d, act_n(&t));
+                act_free(v, &t);
+            } else if (!accumulate) {
+                OPS->conv3d(v->be, y->d, xq.d, c, Tp, xq.H, xq.W, 0, 0, 0, 0, 1, 1, 1);
+            }
+            act_free(v, &xq);
+        }
+        act_free(v, &xp);
+    }
+    if (norm) {
+        act_free(v, &xn);
+    }
+    if (st != KE_STATUS_OK && !accumulate) {
+        act_free(v, y);
+    }
     return st;
 }
 
 // ResnetBlock3D (in == out): x + conv2(act(norm2(conv1(act(norm1(x)))))), act = modulate (ada rows
-// shift1, scale1, shift2, scale2 of C) then SiLU. Replaces *x.
+// shift1, scale1, shift2, scale2 of C) then SiLU; the norms and the residual add go with the convs (with
+// zero spatial padding, the whole block is one ltx_resnet op). Updates *x in place.
 static enum ke_status resnet(struct ke_ltx_vae * v, const struct ke_ltx_resnet * r, struct act * x, const float * ada,
                              bool causal)
 {
     const int C = x->C;
-    const int64_t N = act_n(x) / C;
-    struct act h, h1, h2;
-    enum ke_status st = act_new(v, &h, C, x->T, x->H, x->W);
+    if (v->cfg.pad == KE_LTX_PAD_ZEROS) {
+        const int k = r->conv1.kt, front = causal ? k - 1 : (k - 1) / 2, back = causal ? 0 : (k - 1) / 2;
+        OPS->ltx_resnet(v->be, x->d, &r->conv1, &r->conv2, x->T, x->H, x->W, front, back, PIXEL_NORM_EPS, ada);
+        return KE_STATUS_OK;
+    }
+    struct act h1;
+    enum ke_status st = cconv(v, &r->conv1, x, &h1, causal, true, ada ? ada : NULL, ada ? ada + C : NULL, false);
     if (st != KE_STATUS_OK) {
         return st;
     }
-    OPS->pixel_norm_mod(v->be, h.d, x->d, C, N, PIXEL_NORM_EPS, ada ? ada : NULL, ada ? ada + C : NULL, 1);
-    st = cconv(v, &r->conv1, &h, &h1, causal);
-    act_free(v, &h);
-    if (st != KE_STATUS_OK) {
-        return st;
-    }
-    OPS->pixel_norm_mod(v->be, h1.d, h1.d, C, N, PIXEL_NORM_EPS, ada ? ada + 2 * C : NULL, ada ? ada + 3 * C : NULL, 1);
-    st = cconv(v, &r->conv2, &h1, &h2, causal);
+    st = cconv(v, &r->conv2, &h1, x, causal, true, ada ? ada + 2 * C : NULL, ada ? ada + 3 * C : NULL, true);
     act_free(v, &h1);
-    if (st != KE_STATUS_OK) {
-        return st;
-    }
-    OPS->add(v->be, x->d, x->d, h2.d, act_n(x));
-    act_free(v, &h2);
-    return KE_STATUS_OK;
+    return st;
 }
 
 // UNetMidBlock3D: the res_x layers, with the block's timestep embedding added to each layer's table.
@@ -192,7 +199,7 @@ static enum ke_status up(struct ke_ltx_vae * v, const struct ke_ltx_vblock * b, 
 {
     const int ft = b->ft, fs = b->fs, F = ft * fs * fs, drop = ft == 2 ? 1 : 0;
     struct act h, y, s;
-    enum ke_status st = cconv(v, &b->conv, x, &h, causal);
+    enum ke_status st = cconv(v, &b->conv, x, &h, causal, false, NULL, NULL, false);
     if (st != KE_STATUS_OK) {
         return st;
     }
@@ -245,7 +252,7 @@ static enum ke_status down(struct ke_ltx_vae * v, const struct ke_ltx_vblock * b
                           "strides (got %d frames of %d x %d for %d x %d x %d)", xd.T, xd.H, xd.W, ft, fs, fs);
     }
     if ((st = act_new(v, &y, b->c_out, xd.T / ft, xd.H / fs, xd.W / fs)) == KE_STATUS_OK) {
-        if ((st = cconv(v, &b->conv, &xd, &h, true)) == KE_STATUS_OK) {
+        if ((st = cconv(v, &b->conv, &xd, &h, true, false, NULL, NULL, false)) == KE_STATUS_OK) {
             OPS->avg_pool3d(v->be, y.d, h.d, h.C, b->c_out, h.T, h.H, h.W, ft, fs, 0);   // g = 1: a plain shuffle
             act_free(v, &h);
             if ((st = act_new(v, &h, b->c_out, y.T, y.H, y.W)) == KE_STATUS_OK) {
@@ -322,7 +329,7 @@ enum ke_status ke_ltx_vae_decode(struct ke_ltx_vae * v, float * video, const flo
     free(z);
     const bool causal = c->causal_decoder;
     const float ts = timestep * v->timestep_scale_multiplier;
-    st = cconv(v, &v->dec.conv_in, &x, &y, causal);
+    st = cconv(v, &v->dec.conv_in, &x, &y, causal, false, NULL, NULL, false);
     act_free(v, &x);
     if (st != KE_STATUS_OK) {
         return finish(v, st, err);
@@ -352,8 +359,7 @@ enum ke_status ke_ltx_vae_decode(struct ke_ltx_vae * v, float * video, const flo
         }
     }
     if (st == KE_STATUS_OK) {
-        OPS->pixel_norm_mod(v->be, x.d, x.d, x.C, act_n(&x) / x.C, PIXEL_NORM_EPS, ada, ada ? ada + x.C : NULL, 1);
-        st = cconv(v, &v->dec.conv_out, &x, &y, causal);
+        st = cconv(v, &v->dec.conv_out, &x, &y, causal, true, ada, ada ? ada + x.C : NULL, false);
     }
     ke_be_free(v->be, e);
     ke_be_free(v->be, ada);
@@ -402,7 +408,7 @@ enum ke_status ke_ltx_vae_encode(struct ke_ltx_vae * v, float * moments, float *
     if (st != KE_STATUS_OK) {
         return finish(v, st, err);
     }
-    st = cconv(v, &v->enc.conv_in, &y, &x, true);
+    st = cconv(v, &v->enc.conv_in, &y, &x, true, false, NULL, NULL, false);
     act_free(v, &y);
     if (st != KE_STATUS_OK) {
         return finish(v, st, err);
@@ -421,8 +427,7 @@ enum ke_status ke_ltx_vae_encode(struct ke_ltx_vae * v, float * moments, float *
         }
     }
     if (st == KE_STATUS_OK) {
-        OPS->pixel_norm_mod(v->be, x.d, x.d, x.C, act_n(&x) / x.C, PIXEL_NORM_EPS, NULL, NULL, 1);
-        st = cconv(v, &v->enc.conv_out, &x, &y, true);
+        st = cconv(v, &v->enc.conv_out, &x, &y, true, true, NULL, NULL, false);
     }
     act_free(v, &x);
     if (st != KE_STATUS_OK) {

@@ -119,8 +119,9 @@ struct ke_ltx_vae_inter {
 // The pipeline's decode (LTXVideoPipeline.__call__ + vae_decode with vae_per_channel_normalize):
 // z = (latent * (1 - noise_scale) + noise * noise_scale) * std_of_means + mean_of_means,
 // video = decoder(z, timestep). latent, noise [C, T, h, w] host (noise may be NULL when noise_scale is 0);
-// video [out_channels, 1 + t_scale*(T-1), s_scale*h, s_scale*w] host. timestep is used only by a
-// timestep-conditioned decoder.
+// video [out_channels, 1 + t_scale*(T-1), s_scale*h, s_scale*w] host, or NULL: the decode runs and its
+// output stays in backend memory, freed (a benchmark's timing without the copy to the host). timestep is
+// used only by a timestep-conditioned decoder.
 enum ke_status ke_ltx_vae_decode(struct ke_ltx_vae * v, float * video, const float * latent, const float * noise,
                                  int T, int h, int w, float timestep, float noise_scale,
                                  struct ke_ltx_vae_inter * inter, struct ke_error * err);

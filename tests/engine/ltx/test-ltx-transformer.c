@@ -206,6 +206,45 @@ test_rope (void)
       g_test_message ("%s: output with the float64 RoPE table: max |diff| %.3g", cases[c], dout);
       g_assert_cmpfloat (dout, <=, 1e-3);
       g_assert_cmpfloat (dout, >, 0.0);
+
+      /* the model keeps the last grid's table: the same grid again gives the same floats; another grid
+       * (row coords doubled: RoPE attention sees relative positions only, so a shift would not do) makes
+       * a new table and moves the output; the first grid after it gives the first output again (a stale
+       * table would not) */
+      const size_t nob = sizeof (float) * ke_tensor_nelements (tout);
+      float *out2 = g_new (float, ke_tensor_nelements (tout));
+      float *grid2 = g_memdup2 (grid, sizeof (float) * 3 * N);
+      for (int64_t t = 0; t < N; t++)
+        grid2[N + t] *= 2.0f;
+      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid, tt->data, ke_tensor_nelements (tt), out2,
+                                           NULL, NULL, &err),
+                       ==, KE_STATUS_OK);
+      g_assert_cmpmem (out2, nob, out, nob);
+      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid2, tt->data, ke_tensor_nelements (tt), out2,
+                                           NULL, NULL, &err),
+                       ==, KE_STATUS_OK);
+      g_assert_cmpfloat (max_diff (out2, out, (size_t) ke_tensor_nelements (tout)), >, 1e-4);
+      g_assert_cmpint (ke_ltx_dit_forward (d, ctx, tx->data, N, grid, tt->data, ke_tensor_nelements (tt), out2,
+                                           NULL, NULL, &err),
+                       ==, KE_STATUS_OK);
+      g_assert_cmpmem (out2, nob, out, nob);
+
+      /* a grid of distinct values on every axis (no two tokens share a table row): every entry against
+       * the direct float64 formula */
+      for (int64_t i = 0; i < 3 * N; i++)
+        grid2[i] = (float) ((i * 7919) % 1031) * 0.37f - 20.0f;
+      ke_ltx_dit_rope_table (cfg, KE_LTX_ROPE_F64, grid2, N, cs);
+      for (int64_t t = 0; t < N; t++)
+        for (int p = pad; p < D / 2; p++)
+          {
+            const int q = p - pad, j = q / 3, ax = q % 3;
+            const double f = pow (cfg->theta, (double) j / (nf - 1)) * G_PI / 2;
+            const double ang = f * (2.0 * grid2[ax * N + t] / cfg->max_pos[ax] - 1.0);
+            g_assert_cmpfloat (fabs (cs[(t * (D / 2) + p) * 2] - cos (ang)), <=, 1e-6);
+            g_assert_cmpfloat (fabs (cs[(t * (D / 2) + p) * 2 + 1] - sin (ang)), <=, 1e-6);
+          }
+      g_free (grid2);
+      g_free (out2);
       g_free (out);
       g_free (keep);
       ke_ltx_dit_context_free (ctx);
