@@ -89,12 +89,17 @@ struct ke_ltx_job {
     const struct ke_ltx_pipe_config * cfg;
     struct ke_ltx_sizes sz;
     double frame_rate;
-    // the conditioning image: [3, sz.pad_h, sz.pad_w] in [-1, 1] (prepared and padded), or NULL
+    // the conditioning image (a first-frame item of strength 1): [3, image_h, image_w] in [-1, 1], the
+    // padded media (ke_ltx_image_media), or NULL; each pass resizes it to its own size
     const float * image;
-    // noise: each pass draws randn [tokens, C] from rng, in that order (prepare_latents); the decode noise
-    // [C, T, h2, w2] is decode_noise when given, else drawn from rng after the second pass
+    int image_w, image_h;
+    float image_cond_noise_scale;           // inference.py's default 0.15
+    // random draws as infer() makes them: rng is the seeded torch.Generator (each pass's noise [tokens, C],
+    // then with an image one [tokens, C] draw per step), rng_global torch's global generator seeded with
+    // the same seed (with an image the posterior sample of each pass's encode [C, 1, h, w], then the decode
+    // noise [tokens, C])
     struct ke_rng * rng;
-    const float * decode_noise;
+    struct ke_rng * rng_global;
     // callbacks (may be NULL)
     ke_progress_fn progress;
     ke_abort_fn abort;
@@ -133,15 +138,23 @@ void ke_ltx_model_free(struct ke_ltx_model * l);
 enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params * p, struct ke_video ** out,
                                struct ke_error * err);
 
-// --- the conditioning image (ltx-image.c; inference.py load_image_to_tensor_with_resize_and_crop) -------
-// Centre crop to the aspect of width x height, PIL's bicubic resize to it, torchvision's 3x3 gaussian blur
-// (sigma 1, reflect padding), then to uint8 (truncated): out RGB8 [height, width, 3].
-enum ke_status ke_ltx_image_blur(uint8_t * out, int width, int height, const uint8_t * rgb, int w, int h,
-                                 struct ke_error * err);
-// crf_compressor.compress (CRF 29): the even-sized top-left part of the picture through x264 (yuv420p,
-// preset veryfast, one frame) and back, in memory (GStreamer). rgb [height, width, 3] in place; the odd
-// last row or column stays as it was. KE_STATUS_UNSUPPORTED when the engine was built without GStreamer.
+// --- the conditioning image (ltx-image.c; inference.py load_image_to_tensor_with_resize_and_crop with
+// just_crop, as prepare_conditioning calls it, and load_media_file's F.pad) -----------------------------
+struct ke_ltx_cond_image {
+    int crop_w, crop_h;             // the centre crop to the requested aspect (no resize)
+    float * cropped;                // [3, crop_h, crop_w] in [0, 1]
+    float * blurred;                // the 3x3 gaussian blur (sigma 1, reflect padding)
+    int even_w, even_h;             // the even part the compressor takes
+    uint8_t * u8;                   // [even_h, even_w, 3] (blurred * 255) truncated: the encoder's input
+};
+// Crop, blur, quantize rgb8 [h, w, 3] for a width x height request. Release with ke_ltx_cond_image_free.
+enum ke_status ke_ltx_image_stage(struct ke_ltx_cond_image * ci, const uint8_t * rgb, int w, int h, int width,
+                                  int height, struct ke_error * err);
+void ke_ltx_cond_image_free(struct ke_ltx_cond_image * ci);
+// crf_compressor.compress (CRF 29): rgb [height, width, 3] (even sides) through x264 (yuv420p, preset
+// veryfast, one frame) and back, in place, in memory (GStreamer). KE_STATUS_UNSUPPORTED without GStreamer.
 enum ke_status ke_ltx_image_compress(uint8_t * rgb, int width, int height, int crf, struct ke_error * err);
-// The padded tensor: rgb8 [height, width, 3] -> out [3, pad_h, pad_w] = x / 127.5 - 1 placed at
-// (pad_left, pad_top), 0 elsewhere (F.pad).
-void ke_ltx_image_to_tensor(float * out, const uint8_t * rgb, const struct ke_ltx_sizes * s);
+// The media: compressed [eh, ew, 3] in [0, 1] -> out [3, eh + pad_h - height, ew + pad_w - width] in
+// [-1, 1], placed at (pad_left, pad_top), 0 around (F.pad with calculate_padding's pixel counts).
+void ke_ltx_image_media(float * out, const float * compressed, int ew, int eh, const struct ke_ltx_sizes * s,
+                        int * media_w, int * media_h);

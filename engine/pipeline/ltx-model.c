@@ -260,32 +260,39 @@ static enum ke_status encode_prompt(struct ke_ltx_model * l, const struct ke_gen
     return ke_text_encode(l->te, ids, n, p->text_cache_dir, hidden, err);
 }
 
-static enum ke_status prepare_image(float ** out, const struct ke_image * im, const struct ke_ltx_sizes * s,
-                                    struct ke_error * err)
+// inference.py's conditioning image: crop, blur, CRF-29 compression (a warning without GStreamer), padding.
+static enum ke_status prepare_image(float ** out, int * mw, int * mh, const struct ke_image * im,
+                                    const struct ke_ltx_sizes * s, struct ke_error * err)
 {
-    uint8_t * rgb = malloc((size_t) s->width * s->height * 3);
-    *out = malloc(sizeof(float) * (size_t) (3 * s->pad_w * s->pad_h));
-    if (!rgb || !*out) {
-        free(rgb);
-        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning image");
+    struct ke_ltx_cond_image ci;
+    enum ke_status st = ke_ltx_image_stage(&ci, im->rgb, im->width, im->height, s->width, s->height, err);
+    if (st != KE_STATUS_OK) {
+        return st;
     }
-    enum ke_status st = ke_ltx_image_blur(rgb, s->width, s->height, im->rgb, im->width, im->height, err);
-    if (st == KE_STATUS_OK) {
-        st = ke_ltx_image_compress(rgb, s->width, s->height, 29, err);
-        if (st == KE_STATUS_UNSUPPORTED) {
-            ke_log(1, "ltx: %s; the conditioning image goes in uncompressed (the official pipeline compresses it "
-                   "with x264 at CRF 29)", err ? err->msg : "no GStreamer");
-            if (err) {
-                err->code = KE_STATUS_OK;
-                err->msg[0] = 0;
-            }
-            st = KE_STATUS_OK;
+    st = ke_ltx_image_compress(ci.u8, ci.even_w, ci.even_h, 29, err);
+    if (st == KE_STATUS_UNSUPPORTED) {
+        ke_log(1, "ltx: %s; the conditioning image goes in uncompressed (the official pipeline compresses it "
+               "with x264 at CRF 29)", err ? err->msg : "no GStreamer");
+        if (err) {
+            err->code = KE_STATUS_OK;
+            err->msg[0] = 0;
         }
+        st = KE_STATUS_OK;
+    }
+    const int64_t n = (int64_t) ci.even_w * ci.even_h * 3;
+    float * f = malloc(sizeof(float) * (size_t) n);
+    *out = malloc(sizeof(float) * (size_t) (3 * (ci.even_w + s->pad_w) * (ci.even_h + s->pad_h)));
+    if (st == KE_STATUS_OK && (!f || !*out)) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning image");
     }
     if (st == KE_STATUS_OK) {
-        ke_ltx_image_to_tensor(*out, rgb, s);
+        for (int64_t i = 0; i < n; i++) {
+            f[i] = (float) ci.u8[i] / 255.0f;
+        }
+        ke_ltx_image_media(*out, f, ci.even_w, ci.even_h, s, mw, mh);
     }
-    free(rgb);
+    free(f);
+    ke_ltx_cond_image_free(&ci);
     return st;
 }
 
@@ -339,12 +346,14 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
         (st = ke_ltx_dit_context_new(l->dit, hidden, NULL, n_rows, &ctx, err)) != KE_STATUS_OK) {
         goto done;
     }
-    if (p->image && (st = prepare_image(&image, p->image, &j.sz, err)) != KE_STATUS_OK) {
+    if (p->image && (st = prepare_image(&image, &j.image_w, &j.image_h, p->image, &j.sz, err)) != KE_STATUS_OK) {
         goto done;
     }
     const int64_t seed = p->seed >= 0 ? p->seed : ke_random_seed();
-    struct ke_rng rng;
+    // infer(): a torch.Generator seeded with the seed, and torch's global generator seeded with it too
+    struct ke_rng rng, rng_global;
     ke_rng_seed(&rng, (uint64_t) seed);
+    ke_rng_seed(&rng_global, (uint64_t) seed);
     j.dit = l->dit;
     j.ctx = ctx;
     j.vae = l->vae;
@@ -353,6 +362,8 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     j.frame_rate = p->fps;
     j.image = image;
     j.rng = &rng;
+    j.rng_global = &rng_global;
+    j.image_cond_noise_scale = 0.15f;
     j.progress = p->progress;
     j.abort = p->abort;
     j.user_data = p->user_data;

@@ -36,20 +36,71 @@ static int poll_abort(struct ke_ltx_job * j)
     return j->abort ? j->abort(j->user_data) : 0;
 }
 
+static void recordf(struct ke_ltx_job * j, const char * pfx, const char * what, const float * data, int64_t n)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s.%s", pfx, what);
+    record(j, name, data, n);
+}
+
+// The conditioning item at this pass's size: the media resized (bilinear), encoded, a posterior sample
+// drawn with the global generator (vae_encode's latent_dist.sample()), normalised: cl [C, 1, lh, lw].
+static enum ke_status encode_cond(struct ke_ltx_job * j, const char * pfx, float * cl, int C, int lh, int lw,
+                                  struct ke_error * err)
+{
+    const int H = lh * j->vae->s_scale, W = lw * j->vae->s_scale;
+    const int64_t n_img = (int64_t) lh * lw;
+    float * im = malloc(sizeof(float) * (size_t) (3 * H * W));
+    float * mom = malloc(sizeof(float) * (size_t) (2 * C * n_img));
+    float * eps = malloc(sizeof(float) * (size_t) (C * n_img));
+    enum ke_status st = KE_STATUS_OK;
+    if (!im || !mom || !eps) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning image");
+        goto done;
+    }
+    ke_ltx_resize_bilinear(im, W, H, j->image, j->image_w, j->image_h, 3);
+    recordf(j, pfx, "cond_media", im, 3 * H * W);
+    progress(j, KE_STAGE_IMAGE, 0, 1);
+    if ((st = ke_ltx_vae_encode(j->vae, mom, NULL, im, 1, H, W, NULL, err)) != KE_STATUS_OK) {
+        ke_err_prefix(err, "conditioning image: ");
+        goto done;
+    }
+    progress(j, KE_STAGE_IMAGE, 1, 1);
+    ke_randn(j->rng_global, eps, C * n_img);
+    recordf(j, pfx, "cond_encode_noise", eps, C * n_img);
+    for (int c = 0; c < C; c++) {
+        for (int64_t i = 0; i < n_img; i++) {
+            // DiagonalGaussianDistribution: std = exp(0.5 clamp(logvar, -30, 20)); mean + std * eps
+            float lv = mom[(int64_t) (C + c) * n_img + i];
+            lv = lv < -30.0f ? -30.0f : (lv > 20.0f ? 20.0f : lv);
+            const float sd = expf(0.5f * lv);
+            const float x = mom[(int64_t) c * n_img + i] + sd * eps[(int64_t) c * n_img + i];
+            cl[(int64_t) c * n_img + i] = (x - j->vae->mean_of_means[c]) / j->vae->std_of_means[c];
+        }
+    }
+    recordf(j, pfx, "cond_latent", cl, C * n_img);
+done:
+    free(im);
+    free(mom);
+    free(eps);
+    return st;
+}
+
 // One pass of LTXVideoPipeline.__call__ up to the latent output: lat [C, T, lh, lw] in (the latent to noise
 // to the first timestep, when `from_latent`) and out. step0: steps already done (progress).
 static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, bool from_latent, int lh, int lw,
                                int step0, int n_total, bool * stop, struct ke_error * err)
 {
+    const char * pfx = pass == 1 ? "first" : "second";
     const struct ke_ltx_pass * ps = pass == 1 ? &j->cfg->first : &j->cfg->second;
     const struct ke_ltx_dit_config * dc = ke_ltx_dit_get_config(j->dit);
     const int C = dc->in_channels, T = j->sz.lat_t;
     const int s_scale = j->vae->s_scale, t_scale = j->vae->t_scale;
     const int64_t n_tok = (int64_t) T * lh * lw, n = n_tok * C, n_img = (int64_t) lh * lw;
-    char name[64];
     enum ke_status st = KE_STATUS_OK;
     float * x = malloc(sizeof(float) * (size_t) n);
     float * v = malloc(sizeof(float) * (size_t) n);
+    float * start = NULL, * cn = NULL;
     float * grid = malloc(sizeof(float) * (size_t) (3 * n_tok));
     float * tok_t = malloc(sizeof(float) * (size_t) n_tok);
     float * mask = NULL;
@@ -57,10 +108,10 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory for %lld latent tokens", (long long) n_tok);
         goto done;
     }
+    recordf(j, pfx, "timesteps", ps->timesteps, ps->n_steps);
     // prepare_latents: randn (1, f*h*w, c) from the generator is already the token layout
     ke_randn(j->rng, x, n);
-    snprintf(name, sizeof(name), "pass%d.noise", pass);
-    record(j, name, x, n);
+    recordf(j, pfx, "noise", x, n);
     if (from_latent) {
         // noised to the first timestep: t * noise + (1 - t) * latents (float32)
         const float t0 = ps->timesteps[0], k = 1.0f - t0;
@@ -69,45 +120,64 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
             x[i] = t0 * x[i] + k * v[i];
         }
     }
-    // prepare_conditioning: the image, resized to this pass, encoded and put in latent frame 0 (strength 1)
+    ke_ltx_unpatchify(v, x, C, T, lh, lw);
+    recordf(j, pfx, "latents_init", v, n);
+    // prepare_conditioning: the image's latent in frame 0 (strength 1: lerp gives it exactly), mask 1 there
     if (j->image) {
-        const int H = lh * s_scale, W = lw * s_scale;
-        float * im = malloc(sizeof(float) * (size_t) (3 * H * W));
         float * cl = malloc(sizeof(float) * (size_t) (C * n_img));
         mask = calloc((size_t) n_tok, sizeof(float));
-        if (!im || !cl || !mask) {
-            free(im);
+        if (!cl || !mask) {
             free(cl);
             st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning image");
             goto done;
         }
-        ke_ltx_resize_bilinear(im, W, H, j->image, j->sz.pad_w, j->sz.pad_h, 3);
-        progress(j, KE_STAGE_IMAGE, 0, 1);
-        st = ke_ltx_vae_encode(j->vae, NULL, cl, im, 1, H, W, NULL, err);
-        free(im);
-        if (st != KE_STATUS_OK) {
+        if ((st = encode_cond(j, pfx, cl, C, lh, lw, err)) != KE_STATUS_OK) {
             free(cl);
-            ke_err_prefix(err, "conditioning image: ");
             goto done;
         }
-        progress(j, KE_STAGE_IMAGE, 1, 1);
-        snprintf(name, sizeof(name), "pass%d.cond_latent", pass);
-        record(j, name, cl, C * n_img);
         for (int c = 0; c < C; c++) {
             for (int64_t i = 0; i < n_img; i++) {
-                x[i * C + c] = cl[(int64_t) c * n_img + i];   // lerp(noise, image, 1) is the image exactly
+                x[i * C + c] = cl[(int64_t) c * n_img + i];
             }
         }
+        free(cl);
         for (int64_t i = 0; i < n_img; i++) {
             mask[i] = 1.0f;
         }
-        free(cl);
+        recordf(j, pfx, "conditioning_mask", mask, n_tok);
     }
-    snprintf(name, sizeof(name), "pass%d.latent_in", pass);
-    record(j, name, x, n);
+    recordf(j, pfx, "latents_start", x, n);
+    if (j->record) {
+        // the integer pixel coordinates (frame_rate 1 leaves them as they are)
+        ke_ltx_coords(v, T, lh, lw, t_scale, s_scale, dc->causal_temporal_positioning, 1.0);
+        recordf(j, pfx, "pixel_coords", v, 3 * n_tok);
+    }
     ke_ltx_coords(grid, T, lh, lw, t_scale, s_scale, dc->causal_temporal_positioning, j->frame_rate);
+    recordf(j, pfx, "indices_grid", grid, 3 * n_tok);
+    const bool cond_noise = mask && j->image_cond_noise_scale > 0.0f;
+    if (cond_noise && (!(start = malloc(sizeof(float) * (size_t) n)) || !(cn = malloc(sizeof(float) * (size_t) n)))) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    if (cond_noise) {
+        memcpy(start, x, sizeof(float) * (size_t) n);
+    }
     for (int i = 0; i < ps->n_steps; i++) {
         const float t = ps->timesteps[i];
+        if (cond_noise) {
+            // add_noise_to_image_conditioning_latents: the hard-conditioned tokens become
+            // start + scale * noise * t^2, from a fresh generator draw of the whole token shape each step
+            ke_randn(j->rng, cn, n);
+            recordf(j, pfx, "cond_noise", cn, n);
+            const float t2 = t * t, sc = j->image_cond_noise_scale;
+            for (int64_t k = 0; k < n_tok; k++) {
+                if (mask[k] > 1.0f - 1e-6f) {
+                    for (int c = 0; c < C; c++) {
+                        x[k * C + c] = start[k * C + c] + sc * cn[k * C + c] * t2;
+                    }
+                }
+            }
+        }
         // the transformer's timestep: one for all tokens, or min(t, 1 - mask) per token with conditioning
         int64_t n_t = 1;
         tok_t[0] = t;
@@ -115,12 +185,13 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
             ke_ltx_token_timesteps(tok_t, n_tok, t, mask);
             n_t = n_tok;
         }
+        recordf(j, pfx, "latent_in", x, n);
+        recordf(j, pfx, "timestep", tok_t, n_t);
         st = ke_ltx_dit_forward(j->dit, j->ctx, x, n_tok, grid, tok_t, n_t, v, j->abort, j->user_data, err);
         if (st != KE_STATUS_OK) {
             goto done;
         }
-        snprintf(name, sizeof(name), "pass%d.step%d.noise_pred", pass, i);
-        record(j, name, v, n);
+        recordf(j, pfx, "noise_pred", v, n);
         const int a = poll_abort(j);
         if (a == 1) {
             st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
@@ -129,9 +200,11 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
         if (a == 2) {
             // stop and keep: the x0 estimate x - t v of the tokens being denoised
             for (int64_t k = 0; k < n_tok; k++) {
-                const float tt = mask ? tok_t[k] : t;
-                for (int c = 0; c < C; c++) {
-                    x[k * C + c] = x[k * C + c] - tt * v[k * C + c];
+                if (!mask || t - 1e-6f < 1.0f - mask[k]) {
+                    const float tt = mask ? tok_t[k] : t;
+                    for (int c = 0; c < C; c++) {
+                        x[k * C + c] = x[k * C + c] - tt * v[k * C + c];
+                    }
                 }
             }
             *stop = true;
@@ -141,17 +214,17 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
             break;
         }
         ke_ltx_step(x, v, n_tok, C, t, mask, ps->timesteps, ps->n_steps);
-        snprintf(name, sizeof(name), "pass%d.step%d.latent", pass, i);
-        record(j, name, x, n);
+        recordf(j, pfx, "latent_out", x, n);
         j->steps_done = step0 + i + 1;
         progress(j, KE_STAGE_SAMPLE, step0 + i + 1, n_total);
     }
     ke_ltx_unpatchify(lat, x, C, T, lh, lw);
-    snprintf(name, sizeof(name), "pass%d.latent", pass);
-    record(j, name, lat, n);
+    recordf(j, pfx, "latents", lat, n);
 done:
     free(x);
     free(v);
+    free(start);
+    free(cn);
     free(grid);
     free(tok_t);
     free(mask);
@@ -198,9 +271,9 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
         ke_err_prefix(err, "upsampler: ");
         goto done;
     }
-    record(j, "upsampled_raw", lat2, n2);
-    ke_ltx_adain(lat2, C, n2 / C, lat1, n1 / C);
     record(j, "upsampled", lat2, n2);
+    ke_ltx_adain(lat2, C, n2 / C, lat1, n1 / C);
+    record(j, "upsampled.adain", lat2, n2);
     if (poll_abort(j) == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
@@ -210,7 +283,7 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
         goto done;
     }
     // the decode: latents * (1 - s) + noise * s (the decoder is timestep-conditioned), tone mapping
-    dec = malloc(sizeof(float) * (size_t) (3 * F * s->h2 * s->w2));
+    dec = malloc(sizeof(float) * (size_t) (n2 > 3 * F * s->h2 * s->w2 ? n2 : 3 * F * s->h2 * s->w2));
     noise = malloc(sizeof(float) * (size_t) n2);
     if (!dec || !noise) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the decode of %d frames at %dx%d", F, s->w2, s->h2);
@@ -218,36 +291,44 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     }
     float dt = 0.0f;
     if (j->vae->cfg.timestep_conditioning) {
-        if (j->decode_noise) {
-            memcpy(noise, j->decode_noise, sizeof(float) * (size_t) n2);
-        } else {
-            ke_randn(j->rng, noise, n2);
-        }
-        record(j, "decode.noise", noise, n2);
+        // torch.randn_like of the unpatchified latents keeps their (token-major) strides: randn in token order
+        ke_randn(j->rng_global, dec, n2);
+        ke_ltx_unpatchify(noise, dec, C, T, lh2, lw2);
+        record(j, "decode_noise", noise, n2);
         const float ns = j->cfg->decode_noise_scale, keep = 1.0f - ns;
         for (int64_t i = 0; i < n2; i++) {
             lat2[i] = lat2[i] * keep + noise[i] * ns;
         }
         dt = j->cfg->decode_timestep;
     }
+    record(j, "decode.latents_noised", lat2, n2);
+    record(j, "decode.timestep", &dt, 1);
     ke_ltx_tone_map(lat2, n2, j->cfg->second.tone_map);
-    record(j, "decode.latent", lat2, n2);
+    record(j, "decode.tone_mapped", lat2, n2);
     progress(j, KE_STAGE_DECODE, 0, 1);
-    if ((st = ke_ltx_vae_decode(j->vae, dec, lat2, NULL, T, lh2, lw2, dt, 0.0f, NULL, err)) != KE_STATUS_OK) {
+    struct ke_ltx_vae_inter inter;
+    memset(&inter, 0, sizeof(inter));
+    if (j->record) {
+        inter.decoder_input = noise;   // no longer needed as noise: receives z
+    }
+    if ((st = ke_ltx_vae_decode(j->vae, dec, lat2, NULL, T, lh2, lw2, dt, 0.0f, &inter, err)) != KE_STATUS_OK) {
         ke_err_prefix(err, "decode: ");
         goto done;
+    }
+    if (j->record) {
+        record(j, "decode.vae_input", noise, n2);
     }
     if (poll_abort(j) == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
     }
     const int64_t nd = (int64_t) 3 * F * s->h2 * s->w2;
-    record(j, "decoded", dec, nd);
     // postprocess: (x / 2 + 0.5) clamped to [0, 1]; bilinear to the padded size; crop
     for (int64_t i = 0; i < nd; i++) {
         float y = dec[i] / 2.0f + 0.5f;
         dec[i] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
     }
+    record(j, "decoded", dec, nd);
     {
         const int64_t frame = (int64_t) s->pad_h * s->pad_w;
         float * full = malloc(sizeof(float) * (size_t) frame);
