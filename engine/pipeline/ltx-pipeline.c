@@ -291,8 +291,9 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     }
     float dt = 0.0f;
     if (j->vae->cfg.timestep_conditioning) {
-        // torch.randn_like of the unpatchified latents keeps their (token-major) strides: randn in token order
-        ke_randn(j->rng_global, dec, n2);
+        // torch.randn_like of the unpatchified latents keeps their token-major strides: a tensor that is not
+        // C-contiguous, filled element by element in memory (token) order on PyTorch's serial path
+        ke_randn_serial(j->rng_global, dec, n2);
         ke_ltx_unpatchify(noise, dec, C, T, lh2, lw2);
         record(j, "decode_noise", noise, n2);
         const float ns = j->cfg->decode_noise_scale, keep = 1.0f - ns;
