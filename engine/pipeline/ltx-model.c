@@ -233,8 +233,12 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, str
     }
     struct ke_ltx_checkpoint * c = l->ckpt;
     enum ke_status st;
-    if (!l->dit && (st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
-        return st;
+    if (!l->dit) {
+        if ((st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
+            return st;
+        }
+        // the official transformer forms its RoPE angles in float32: so does this run
+        ke_ltx_dit_set_rope_angles(l->dit, KE_LTX_ROPE_F32);
     }
     if (!l->vae && (st = ke_ltx_vae_init(&l->vae, c->part[KE_LTX_PART_VAE], false, be, err)) != KE_STATUS_OK) {
         return st;
