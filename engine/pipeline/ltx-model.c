@@ -201,6 +201,9 @@ enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct 
         goto done;
     }
     ke_ltx_pipe_config_distilled(&l->cfg, c->release);
+    ke_log(2, "%s: LTX-Video %s, the %s distilled config (second pass tone mapping %g)", ckpt,
+           c->release[0] ? c->release : "(release not in the file name)",
+           strcmp(c->release, "0.9.8") == 0 ? "0.9.8" : "0.9.7", l->cfg.second.tone_map);
     if (!c->distilled) {
         ke_log(1, "%s: not a distilled checkpoint; it runs with the distilled config (guidance 1, %d + %d steps)",
                ckpt, l->cfg.first.n_steps, l->cfg.second.n_steps);

@@ -283,7 +283,8 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
         goto done;
     }
     // the decode: latents * (1 - s) + noise * s (the decoder is timestep-conditioned), tone mapping
-    dec = malloc(sizeof(float) * (size_t) (n2 > 3 * F * s->h2 * s->w2 ? n2 : 3 * F * s->h2 * s->w2));
+    const int64_t nd = (int64_t) 3 * F * s->h2 * s->w2;
+    dec = malloc(sizeof(float) * (size_t) (n2 > nd ? n2 : nd));
     noise = malloc(sizeof(float) * (size_t) n2);
     if (!dec || !noise) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the decode of %d frames at %dx%d", F, s->w2, s->h2);
@@ -323,7 +324,6 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
     }
-    const int64_t nd = (int64_t) 3 * F * s->h2 * s->w2;
     // postprocess: (x / 2 + 0.5) clamped to [0, 1]; bilinear to the padded size; crop
     for (int64_t i = 0; i < nd; i++) {
         float y = dec[i] / 2.0f + 0.5f;
