@@ -36,6 +36,20 @@ static int poll_abort(struct ke_ltx_job * j)
     return j->abort ? j->abort(j->user_data) : 0;
 }
 
+// The transformer sees any non-zero answer as "stop"; the answer is kept to tell cancel (1) from stop and
+// keep (2).
+struct abort_state {
+    struct ke_ltx_job * j;
+    int last;
+};
+
+static int abort_layers(void * u)
+{
+    struct abort_state * a = u;
+    a->last = poll_abort(a->j);
+    return a->last;
+}
+
 static void recordf(struct ke_ltx_job * j, const char * pfx, const char * what, const float * data, int64_t n)
 {
     char name[64];
@@ -100,11 +114,13 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
     enum ke_status st = KE_STATUS_OK;
     float * x = malloc(sizeof(float) * (size_t) n);
     float * v = malloc(sizeof(float) * (size_t) n);
-    float * start = NULL, * cn = NULL;
+    float * start = NULL, * cn = NULL, * x0 = malloc(sizeof(float) * (size_t) n);
+    bool have_x0 = false;
+    struct abort_state ab = { j, 0 };
     float * grid = malloc(sizeof(float) * (size_t) (3 * n_tok));
     float * tok_t = malloc(sizeof(float) * (size_t) n_tok);
     float * mask = NULL;
-    if (!x || !v || !grid || !tok_t) {
+    if (!x || !v || !grid || !tok_t || !x0) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory for %lld latent tokens", (long long) n_tok);
         goto done;
     }
@@ -119,6 +135,9 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
         for (int64_t i = 0; i < n; i++) {
             x[i] = t0 * x[i] + k * v[i];
         }
+        // until a step has run, the best estimate of the clean latent is the one given
+        memcpy(x0, v, sizeof(float) * (size_t) n);
+        have_x0 = true;
     }
     ke_ltx_unpatchify(v, x, C, T, lh, lw);
     recordf(j, pfx, "latents_init", v, n);
@@ -187,26 +206,43 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
         }
         recordf(j, pfx, "latent_in", x, n);
         recordf(j, pfx, "timestep", tok_t, n_t);
-        st = ke_ltx_dit_forward(j->dit, j->ctx, x, n_tok, grid, tok_t, n_t, v, j->abort, j->user_data, err);
+        ab.last = 0;
+        st = ke_ltx_dit_forward(j->dit, j->ctx, x, n_tok, grid, tok_t, n_t, v, j->abort ? abort_layers : NULL, &ab,
+                                err);
+        if (st == KE_STATUS_ABORTED && ab.last == 2) {
+            // stop and keep during the forward: the last estimate of the clean latent
+            if (err) {
+                err->code = KE_STATUS_OK;
+                err->msg[0] = 0;
+            }
+            st = KE_STATUS_OK;
+            if (have_x0) {
+                memcpy(x, x0, sizeof(float) * (size_t) n);
+            }
+            *stop = true;
+            j->stopped_early = true;
+            break;
+        }
         if (st != KE_STATUS_OK) {
             goto done;
         }
         recordf(j, pfx, "noise_pred", v, n);
+        // the x0 estimate x - t v of the tokens being denoised (for stop and keep)
+        for (int64_t k = 0; k < n_tok; k++) {
+            const bool moving = !mask || t - 1e-6f < 1.0f - mask[k];
+            const float tt = mask ? tok_t[k] : t;
+            for (int c = 0; c < C; c++) {
+                x0[k * C + c] = moving ? x[k * C + c] - tt * v[k * C + c] : x[k * C + c];
+            }
+        }
+        have_x0 = true;
         const int a = poll_abort(j);
         if (a == 1) {
             st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
             goto done;
         }
         if (a == 2) {
-            // stop and keep: the x0 estimate x - t v of the tokens being denoised
-            for (int64_t k = 0; k < n_tok; k++) {
-                if (!mask || t - 1e-6f < 1.0f - mask[k]) {
-                    const float tt = mask ? tok_t[k] : t;
-                    for (int c = 0; c < C; c++) {
-                        x[k * C + c] = x[k * C + c] - tt * v[k * C + c];
-                    }
-                }
-            }
+            memcpy(x, x0, sizeof(float) * (size_t) n);
             *stop = true;
             j->stopped_early = true;
             j->steps_done = step0 + i + 1;
@@ -225,6 +261,7 @@ done:
     free(v);
     free(start);
     free(cn);
+    free(x0);
     free(grid);
     free(tok_t);
     free(mask);
@@ -307,6 +344,13 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     record(j, "decode.timestep", &dt, 1);
     ke_ltx_tone_map(lat2, n2, j->cfg->second.tone_map);
     record(j, "decode.tone_mapped", lat2, n2);
+    for (int64_t i = 0; i < n2; i++) {
+        if (!isfinite(lat2[i])) {
+            st = ke_err(err, KE_STATUS_ERROR, "the latent to decode holds a non-finite value (%s at element %lld)",
+                        isnan(lat2[i]) ? "NaN" : "infinity", (long long) i);
+            goto done;
+        }
+    }
     progress(j, KE_STAGE_DECODE, 0, 1);
     struct ke_ltx_vae_inter inter;
     memset(&inter, 0, sizeof(inter));
@@ -326,6 +370,12 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     }
     // postprocess: (x / 2 + 0.5) clamped to [0, 1]; bilinear to the padded size; crop
     for (int64_t i = 0; i < nd; i++) {
+        if (!isfinite(dec[i])) {
+            // never cast NaN to uint8 (undefined) and export it
+            st = ke_err(err, KE_STATUS_ERROR, "the VAE produced non-finite values in frame %d",
+                        (int) ((i / ((int64_t) s->h2 * s->w2)) % F) + 1);
+            goto done;
+        }
         float y = dec[i] / 2.0f + 0.5f;
         dec[i] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
     }

@@ -3,7 +3,8 @@
  * T5 v1.1 encoder of the transformer's caption width and a small unigram tokenizer written here (random
  * weights). What can fail: opening the "CHECKPOINT,UPSAMPLER,T5" spec, the task and defaults, the output
  * size (the requested one, cropped from the padded run), progress per step (7 + 3 steps of the distilled
- * config), the same seed giving the same frames and another seed others, image-to-video, and cancel.
+ * config), the same seed giving the same frames and another seed others, image-to-video, cancel, and
+ * "stop and keep" in either pass.
  * The numbers of the pipeline itself are test-ltx-pipeline's. */
 #include <string.h>
 
@@ -96,6 +97,7 @@ struct counts
 {
   int sample, last_step, n_steps, done;
   int cancel_at;
+  int stop_at;                  /* "stop and keep" after this many steps */
 };
 
 static void
@@ -116,6 +118,8 @@ static int
 abort_cb (void *user)
 {
   struct counts *c = user;
+  if (c->stop_at > 0 && c->sample >= c->stop_at)
+    return 2;
   return c->cancel_at > 0 && c->sample >= c->cancel_at ? 1 : 0;
 }
 
@@ -212,6 +216,21 @@ test_i2v_and_cancel (void)
   g_assert_cmpint (ke_generate (m, &p, &x, &err), ==, KE_STATUS_ABORTED);
   g_assert_null (x);
   g_assert_cmpint (c2.last_step, ==, 3);
+  /* stop and keep after the second step of the second pass: a video from the x0 estimate, 9 steps run */
+  struct counts c3 = { .stop_at = 9 };
+  p = small_params (m, &c3, 12);
+  g_assert_cmpint (ke_generate (m, &p, &x, &err), ==, KE_STATUS_OK);
+  g_assert_nonnull (x);
+  g_assert_cmpint (x->n_frames, ==, 7);
+  g_assert_cmpint (x->made_with->steps, ==, 9);
+  ke_video_free (x);
+  /* and in the first pass (the upsampled x0 estimate is decoded, the second pass skipped) */
+  struct counts c4 = { .stop_at = 2 };
+  p = small_params (m, &c4, 12);
+  g_assert_cmpint (ke_generate (m, &p, &x, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (x->made_with->steps, ==, 2);
+  g_assert_cmpint (c4.last_step, ==, 2);
+  ke_video_free (x);
   ke_model_free (m);
 }
 
