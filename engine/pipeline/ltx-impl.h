@@ -14,6 +14,7 @@ struct ke_ltx_dit;
 struct ke_ltx_dit_context;
 struct ke_ltx_vae;
 struct ke_ltx_upsampler;
+struct ke_tensor_set;
 
 // --- the distilled configs (configs/ltxv-13b-0.9.{7,8}-distilled.yaml) --------------------------------
 #define KE_LTX_MAX_STEPS 32
@@ -100,6 +101,8 @@ struct ke_ltx_job {
     // noise [tokens, C])
     struct ke_rng * rng;
     struct ke_rng * rng_global;
+    // the transformer's mapped weights, released from the resident set before the decode (NULL: kept)
+    const struct ke_tensor_set * dit_weights;
     // callbacks (may be NULL)
     ke_progress_fn progress;
     ke_abort_fn abort;

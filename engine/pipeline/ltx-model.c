@@ -370,6 +370,7 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     j.image = image;
     j.rng = &rng;
     j.rng_global = &rng_global;
+    j.dit_weights = l->ckpt->part[KE_LTX_PART_TRANSFORMER];
     j.image_cond_noise_scale = 0.15f;
     j.progress = p->progress;
     j.abort = p->abort;

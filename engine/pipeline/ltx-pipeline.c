@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/pages.h"
 #include "models/ltx/ltx-transformer.h"
 #include "models/ltx/ltx-upsampler.h"
 #include "models/ltx/ltx-vae.h"
@@ -318,6 +319,10 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     if (!stop && (st = run_pass(j, 2, lat2, true, lh2, lw2, j->cfg->first.n_steps, n_total, &stop, err)) !=
         KE_STATUS_OK) {
         goto done;
+    }
+    // the transformer is not read again in this run: its mapped weights need not stay beside the decode's
+    if (j->dit_weights) {
+        ke_tset_release_pages(j->dit_weights);
     }
     // the decode: latents * (1 - s) + noise * s (the decoder is timestep-conditioned), tone mapping
     const int64_t nd = (int64_t) 3 * F * s->h2 * s->w2;
