@@ -89,8 +89,10 @@ static void find_t5(struct ke_ltx_model * l, const char * given, const char * ck
 {
     static const char * const enc[] = { "text_encoder", NULL };
     static const char * const tok[] = { "tokenizer", "tokenizer.json", "spiece.model", "../tokenizer", NULL };
-    static const char * const near[] = { "text_encoder", "PixArt-XL-2-1024-MS/text_encoder", "t5xxl_fp16.safetensors",
-                                         "../text_encoders/t5xxl_fp16.safetensors", NULL };
+    // beside the checkpoint, or where the model catalog puts PixArt-alpha/PixArt-XL-2-1024-MS
+    static const char * const near[] = { "text_encoder", "PixArt-XL-2-1024-MS/text_encoder",
+                                         "../../PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder",
+                                         "t5xxl_fp16.safetensors", "../text_encoders/t5xxl_fp16.safetensors", NULL };
     if (l->ckpt->text_encoder_path) {
         l->te_path = strdup(l->ckpt->text_encoder_path);
         l->tok_path = l->ckpt->tokenizer_path ? strdup(l->ckpt->tokenizer_path) : NULL;
