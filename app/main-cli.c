@@ -29,6 +29,7 @@ usage (FILE *f)
            "                        (LTX-Video's components over the IO files of tests/ltx/make-fixtures.py)\n"
            "             eval scheduler --in IO --out OUT\n"
            "             eval pipeline --in IO --weights-dir DIR --out OUT [--lora FILE[:STRENGTH[:STRENGTH_HIGH]]]...\n"
+           "             eval ltx-pipeline --in IO --weights-dir DIR --out OUT   (LTX-Video's distilled multi-scale pipeline)\n"
            "  version    print the engine version\n");
 }
 
@@ -47,7 +48,7 @@ cmd_eval (int argc, char **argv)
   if (argc < 2)
     {
       fprintf (stderr, "kinora-cli eval: name a module: dit, t5, vae21, vae22, taehv, scheduler, pipeline, "
-               "ltx-transformer, ltx-vae, ltx-upsampler or t5xxl (see --help)\n");
+               "ltx-transformer, ltx-vae, ltx-upsampler, ltx-pipeline or t5xxl (see --help)\n");
       return 2;
     }
   static const char cmd[] = "kinora-cli eval";

@@ -45,10 +45,13 @@ enum ke_status ke_eval(const char * what, const struct ke_eval_args * a, struct 
     }
 
     // T5 v1.1 XXL (LTX-Video's text encoder)
+    if (strcmp(what, "ltx-pipeline") == 0) {
+        return ke_eval_ltx_pipeline(a, err);
+    }
     if (strcmp(what, "t5xxl") == 0) {
         return ke_eval_t5xxl(a, err);
     }
 
     return ke_err(err, KE_STATUS_INVALID, "unknown eval module '%s' (dit, t5, vae21, vae22, taehv, scheduler, pipeline, "
-                  "ltx-transformer, ltx-vae, ltx-upsampler, t5xxl)", what);
+                  "ltx-transformer, ltx-vae, ltx-upsampler, ltx-pipeline, t5xxl)", what);
 }

@@ -16,6 +16,8 @@ enum ke_status ke_eval_ltx_transformer(const struct ke_eval_args * a, struct ke_
 // LTX-Video VAE and latent upsampler
 enum ke_status ke_eval_ltx_vae(const struct ke_eval_args * a, struct ke_error * err);
 enum ke_status ke_eval_ltx_upsampler(const struct ke_eval_args * a, struct ke_error * err);
+// LTX-Video distilled multi-scale pipeline
+enum ke_status ke_eval_ltx_pipeline(const struct ke_eval_args * a, struct ke_error * err);
 
 // T5 v1.1 XXL
 enum ke_status ke_eval_t5xxl(const struct ke_eval_args * a, struct ke_error * err);

@@ -190,6 +190,8 @@ enum ke_task {
     KE_TASK_TI2V_5B = 0,    // Wan2.2 TI2V-5B: text-to-video, or image-to-video with an image
     KE_TASK_T2V_A14B,       // Wan2.2 T2V-A14B (two experts)
     KE_TASK_I2V_A14B,       // Wan2.2 I2V-A14B (two experts, image required)
+    KE_TASK_LTXV,           // LTX-Video distilled multi-scale: text-to-video, or image-to-video with an image
+                            // (any size and frame count: padded to multiples of 32 and 8n+1, cropped back)
 };
 
 enum ke_solver {
@@ -393,9 +395,8 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
                                       struct ke_error * err);
 
 // --- model families: Wan2.2 and LTX-Video (checkpoint loading and the model-family seam) -----------
-// ke_model_open tells the family from the files (metadata, tensor names). An LTX-Video model opens as far
-// as its files (checked, with errors naming file and tensor), then answers KE_STATUS_UNSUPPORTED
-// "LTX-Video generation is not available yet".
+// ke_model_open tells the family from the files (metadata, tensor names). An LTX-Video model opens as
+// "CHECKPOINT[,UPSAMPLER[,T5]]" (engine/pipeline/ltx-model.c) with task KE_TASK_LTXV.
 enum ke_model_family {
     KE_MODEL_FAMILY_WAN22 = 0,      // Wan2.2 (TI2V-5B, T2V-A14B, I2V-A14B)
     KE_MODEL_FAMILY_LTXV,           // Lightricks LTX-Video (2B, 13B)

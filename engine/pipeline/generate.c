@@ -16,6 +16,7 @@
 #include "models/vae/wan-vae.h"
 #include "pipeline/draft-impl.h"
 #include "pipeline/io-impl.h"
+#include "pipeline/ltx-impl.h"
 #include "pipeline/model-impl.h"
 #include "pipeline/recipe-impl.h"
 #include "sampling/sampling.h"
@@ -274,7 +275,7 @@ static bool frame_cb(const float * rgb, int index, int n_frames, int width, int 
 }
 
 // Copy the settings that made a video into it (strings duplicated; pointers to the caller's data cleared).
-static enum ke_status set_made_with(struct ke_video * v, const struct ke_gen_params * p, struct ke_error * err)
+enum ke_status ke_video_set_made_with(struct ke_video * v, const struct ke_gen_params * p, struct ke_error * err)
 {
     struct ke_gen_params * m = calloc(1, sizeof(*m));
     char * prompt = strdup(p->prompt ? p->prompt : "");
@@ -528,6 +529,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         return ke_err(err, KE_STATUS_INVALID, "the parameters are for %s but the model is %s",
                       ke_task_info(p->task)->name, ke_task_info(m->task)->name);
     }
+    if (m->ltx) {
+        return ke_ltx_generate(m, p, out, err);
+    }
     struct gen g;
     memset(&g, 0, sizeof(g));
     g.m = m;
@@ -656,7 +660,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         if (made.cache != KE_CACHE_OFF && made.cache_threshold < 0) {
             made.cache_threshold = ke_cache_default_threshold(made.cache, m->task);   // the one used
         }
-        if ((st = set_made_with(*out, &made, err)) != KE_STATUS_OK) {
+        if ((st = ke_video_set_made_with(*out, &made, err)) != KE_STATUS_OK) {
             ke_video_free(*out);
             *out = NULL;
             goto done;
@@ -688,6 +692,9 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
     }
     if (!m || !path || !out) {
         return ke_err(err, KE_STATUS_INVALID, "decode latent: model, path and output are required");
+    }
+    if (m->ltx) {
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: decoding a saved latent is not available for LTX-Video", path);
     }
     struct ke_io * io = NULL;
     enum ke_status st = ke_io_read(&io, path, err);
@@ -764,7 +771,7 @@ enum ke_status ke_model_decode_latent(ke_model_t * m, const char * path, double 
             l->strength_high = (v = ke_io_meta(io, key)) ? (float) atof(v) : l->strength;
         }
         p.loras = loras;
-        if ((st = set_made_with(*out, &p, err)) != KE_STATUS_OK) {
+        if ((st = ke_video_set_made_with(*out, &p, err)) != KE_STATUS_OK) {
             ke_video_free(*out);
             *out = NULL;
         }

@@ -1,6 +1,7 @@
 // Kinora engine: conditioning images (image.c): PNG/JPEG reading and the reference's resizes.
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,9 @@ void ke_rgb_image_free(struct ke_rgb_image * im);
 // Pillow's Image.resize(LANCZOS) on RGB8 (fixed-point, horizontal pass first).
 enum ke_status ke_image_resize_lanczos(uint8_t * dst, int dw, int dh, const uint8_t * src, int sw, int sh,
                                        struct ke_error * err);
+// The same with Pillow's BICUBIC filter (Image.resize's default for RGB) when bicubic, else LANCZOS.
+enum ke_status ke_image_resize_pil(uint8_t * dst, int dw, int dh, const uint8_t * src, int sw, int sh, bool bicubic,
+                                   struct ke_error * err);
 // torch F.interpolate(mode='bicubic', align_corners=False) on planar float [channels, h, w].
 void ke_image_resize_bicubic(float * dst, int dw, int dh, const float * src, int sw, int sh, int channels);
 // wan/utils/utils.py best_output_size: (ow, oh) multiples of (dw, dh) with area <= `area`.

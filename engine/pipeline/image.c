@@ -326,15 +326,29 @@ static double lanczos3(double x)
     return 0.0;
 }
 
+// Pillow's bicubic_filter (a = -0.5, support 2)
+static double bicubic2(double x)
+{
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1.0) {
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    }
+    if (x < 2.0) {
+        return (((x - 5) * x + 8) * x - 4) * a;
+    }
+    return 0.0;
+}
+
 // Fixed-point coefficients as Pillow's precompute_coeffs + normalize_coeffs_8bpc. Returns ksize;
 // bounds[2*out] = (first input, count), kk[out*ksize].
-static int lanczos_coeffs(int in_size, int out_size, int ** bounds_out, int32_t ** kk_out)
+static int lanczos_coeffs(int in_size, int out_size, int ** bounds_out, int32_t ** kk_out, bool bicubic)
 {
     double scale = (double) in_size / out_size, filterscale = scale;
     if (filterscale < 1.0) {
         filterscale = 1.0;
     }
-    const double support = 3.0 * filterscale;
+    const double support = (bicubic ? 2.0 : 3.0) * filterscale;
     const int ksize = (int) ceil(support) * 2 + 1;
     double * k = malloc(sizeof(double) * (size_t) ksize);
     int * bounds = malloc(sizeof(int) * 2 * (size_t) out_size);
@@ -358,7 +372,7 @@ static int lanczos_coeffs(int in_size, int out_size, int ** bounds_out, int32_t 
         }
         xmax -= xmin;
         for (int x = 0; x < xmax; x++) {
-            double w = lanczos3((x + xmin - center + 0.5) * ss);
+            double w = bicubic ? bicubic2((x + xmin - center + 0.5) * ss) : lanczos3((x + xmin - center + 0.5) * ss);
             k[x] = w;
             ww += w;
         }
@@ -390,10 +404,16 @@ static uint8_t clip8(int64_t in)
 enum ke_status ke_image_resize_lanczos(uint8_t * dst, int dw, int dh, const uint8_t * src, int sw, int sh,
                                        struct ke_error * err)
 {
+    return ke_image_resize_pil(dst, dw, dh, src, sw, sh, false, err);
+}
+
+enum ke_status ke_image_resize_pil(uint8_t * dst, int dw, int dh, const uint8_t * src, int sw, int sh, bool bicubic,
+                                   struct ke_error * err)
+{
     int * bh = NULL, * bv = NULL;
     int32_t * kh = NULL, * kv = NULL;
-    int ksh = lanczos_coeffs(sw, dw, &bh, &kh);
-    int ksv = lanczos_coeffs(sh, dh, &bv, &kv);
+    int ksh = lanczos_coeffs(sw, dw, &bh, &kh, bicubic);
+    int ksv = lanczos_coeffs(sh, dh, &bv, &kv, bicubic);
     uint8_t * tmp = malloc((size_t) dw * (size_t) sh * 3);
     if (ksh < 0 || ksv < 0 || !tmp) {
         free(bh); free(bv); free(kh); free(kv); free(tmp);

@@ -6,6 +6,7 @@
 #include "pipeline/tiny-impl.h"
 
 struct ke_umt5;
+struct ke_ltx_model;
 struct ke_vae;
 
 struct ke_model {
@@ -29,7 +30,11 @@ struct ke_model {
     // VAE: on the CPU; a second instance over the same weights on a device backend, made on first use
     struct ke_vae * vae;
     struct ke_vae * vae_dev;
+    // LTX-Video (task KE_TASK_LTXV; pipeline/ltx-model.c): everything above stays empty
+    struct ke_ltx_model * ltx;
 };
+// Copy the settings that made a video into it (generate.c; strings duplicated, the caller's pointers cleared).
+enum ke_status ke_video_set_made_with(struct ke_video * v, const struct ke_gen_params * p, struct ke_error * err);
 
 // A model over weight sets made in memory (benchmarks with random weights); takes ownership of the sets.
 // dit_high may be NULL (one dense DiT). The tokenizer is the byte-level one of the tiny model.

@@ -15,6 +15,7 @@
 #include "models/model-family.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
+#include "pipeline/ltx-impl.h"
 #include "pipeline/model-impl.h"
 
 #define PATH_MAX_LEN 4096
@@ -52,6 +53,7 @@ void ke_model_free(ke_model_t * m)
     ke_tokenizer_free(m->tok);
     ke_wan_vae_free(m->vae_dev);
     ke_wan_vae_free(m->vae);
+    ke_ltx_model_free(m->ltx);
     free(m);
 }
 
@@ -237,7 +239,8 @@ static enum ke_status open_dit(ke_model_t * m, int slot, const char * path, stru
 
 static void finish_name(ke_model_t * m, const char * where)
 {
-    static const char * const names[] = { "Wan2.2 TI2V-5B", "Wan2.2 T2V-A14B", "Wan2.2 I2V-A14B" };
+    static const char * const names[] = { "Wan2.2 TI2V-5B", "Wan2.2 T2V-A14B", "Wan2.2 I2V-A14B",
+                                          "LTX-Video distilled" };
     if (m->tiny) {
         snprintf(m->name, sizeof(m->name), "tiny %s test model (random weights)", ke_task_info(m->task)->name);
     } else {
@@ -488,7 +491,7 @@ enum ke_status ke_model_open(ke_model_t ** out, const char * path, struct ke_err
     if (strcmp(path, "tiny") == 0) {
         st = open_tiny(m, err);
     } else if (ke_model_family_detect(path) == KE_MODEL_FAMILY_LTXV) {
-        st = ke_model_family_open_ltx(path, err);   // the second family: its files are checked, no pipeline yet
+        st = ke_ltx_model_open(m, path, err);
     } else if (is_dir(path)) {
         join(p, path, "model_index.json");
         st = exists(p) ? open_diffusers(m, path, err) : open_official(m, path, err);

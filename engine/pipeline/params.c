@@ -44,8 +44,13 @@ const struct ke_task_info * ke_task_info(enum ke_task task)
             "i2v-A14B", 4, 8, 8, 16, 2, 0.900, 1000,
             { { 1280, 720 }, { 720, 1280 }, { 832, 480 }, { 480, 832 } }, 4,
         },
+        // LTX-Video: the causal VAE's 8 x 32 x 32, 128 channels, patch 1; inference.py's default size
+        [KE_TASK_LTXV] = {
+            "ltxv", 8, 32, 32, 128, 1, 0.0, 1000,
+            { { 1216, 704 }, { 704, 1216 }, { 768, 512 }, { 512, 768 } }, 4,
+        },
     };
-    if ((int) task < 0 || (int) task > KE_TASK_I2V_A14B) {
+    if ((int) task < 0 || (int) task > KE_TASK_LTXV) {
         return NULL;
     }
     return &infos[task];
@@ -73,6 +78,12 @@ struct ke_gen_params ke_gen_params_default(enum ke_task task)
         p.width = 1280; p.height = 720; p.n_frames = 81; p.steps = 40;
         p.guide = 3.5f; p.guide_high = 3.5f; p.shift = 5.0f; p.fps = 16;
         break;
+    case KE_TASK_LTXV:
+        // inference.py's defaults; guidance 1 and the timesteps are fixed by the distilled config
+        p.width = 1216; p.height = 704; p.n_frames = 121; p.steps = 10;
+        p.guide = 1.0f; p.guide_high = 1.0f; p.shift = 1.0f; p.fps = 30;
+        p.solver = KE_SOLVER_EULER;
+        break;
     case KE_TASK_TI2V_5B:
     default:
         p.task = KE_TASK_TI2V_5B;
@@ -99,12 +110,24 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
     }
     const struct ke_task_info * ti = ke_task_info(p->task);
     if (!ti) {
-        return ke_err(err, KE_STATUS_INVALID, "unknown task %d (allowed: ti2v-5B, t2v-A14B, i2v-A14B)", (int) p->task);
+        return ke_err(err, KE_STATUS_INVALID, "unknown task %d (allowed: ti2v-5B, t2v-A14B, i2v-A14B, ltxv)", (int) p->task);
     }
     char sizes[160];
     sizes_str(ti, sizes, sizeof(sizes));
     const int mult = ti->stride_h * ti->patch;
-    if (p->n_frames < 1 || p->n_frames > KE_MAX_FRAMES || (p->n_frames - 1) % 4 != 0) {
+    if (p->task == KE_TASK_LTXV) {
+        // padded to multiples of 32 and 8n+1 frames, then cropped; the first pass (2/3 of the padded size,
+        // down to a multiple of 32) needs a latent pixel
+        if (p->n_frames < 1 || p->n_frames > KE_MAX_FRAMES) {
+            return ke_err(err, KE_STATUS_INVALID, "frame count %d is not allowed for %s: use 1..%d (8n+1 runs "
+                          "as it is, e.g. 97 or 121; others are padded and cut back)", p->n_frames, ti->name,
+                          KE_MAX_FRAMES);
+        }
+        if (p->width < 33 || p->height < 33 || p->width > KE_MAX_SIDE || p->height > KE_MAX_SIDE) {
+            return ke_err(err, KE_STATUS_INVALID, "size %dx%d is not allowed for %s: each side 33..%d (multiples "
+                          "of 32 run as they are; official: %s)", p->width, p->height, ti->name, KE_MAX_SIDE, sizes);
+        }
+    } else if (p->n_frames < 1 || p->n_frames > KE_MAX_FRAMES || (p->n_frames - 1) % 4 != 0) {
         return ke_err(err, KE_STATUS_INVALID,
                       "frame count %d is not allowed: use 4n+1 frames between 1 and %d (e.g. 17, 33, 49, 81, 121)",
                       p->n_frames, KE_MAX_FRAMES);
@@ -118,6 +141,8 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
                           "size %dx%d is not allowed for %s: the size is the maximum area, each side %d..%d "
                           "(official: %s)", p->width, p->height, ti->name, mult, KE_MAX_SIDE, sizes);
         }
+    } else if (p->task == KE_TASK_LTXV) {
+        // checked above
     } else if (p->task == KE_TASK_TI2V_5B && p->image) {
         // image mode: width*height is the area; the output size follows the image's aspect ratio
         if (p->width < mult || p->height < mult || p->width > KE_MAX_SIDE || p->height > KE_MAX_SIDE) {

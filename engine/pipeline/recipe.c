@@ -45,6 +45,13 @@ enum ke_status ke_gen_output_size(enum ke_task task, int width, int height, int 
         !out_height || !out_frames) {
         return KE_STATUS_INVALID;
     }
+    if (task == KE_TASK_LTXV) {
+        // LTX-Video crops its padded output back to the size asked for (the image is cropped to that aspect)
+        *out_width = width;
+        *out_height = height;
+        *out_frames = n_frames;
+        return KE_STATUS_OK;
+    }
     int lw, lh, lt;
     ke_recipe_latent_size(task, ti->stride_h, ti->patch, ti->patch, width, height, (double) width * height,
                           n_frames, image_width, image_height, &lw, &lh, &lt);

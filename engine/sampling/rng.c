@@ -190,6 +190,13 @@ static double normal_d(struct ke_rng * r)
     return radius * cos(theta);
 }
 
+void ke_randn_serial(struct ke_rng * r, float * out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (float) normal_d(r);
+    }
+}
+
 void ke_randn(struct ke_rng * r, float * out, int64_t n)
 {
     ke_randn_kernel(r, out, n, KE_RANDN_AVX2);

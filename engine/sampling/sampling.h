@@ -63,4 +63,7 @@ void ke_rng_seed(struct ke_rng * r, uint64_t seed);
 uint32_t ke_rng_u32(struct ke_rng * r);
 void ke_randn(struct ke_rng * r, float * out, int64_t n);
 void ke_randn_kernel(struct ke_rng * r, float * out, int64_t n, enum ke_randn_flavour flavour);
+// The per-element path PyTorch takes for a float tensor that is not C-contiguous (normal_distribution<double>
+// for each element in memory order, whatever n), e.g. torch.randn_like of a permuted tensor.
+void ke_randn_serial(struct ke_rng * r, float * out, int64_t n);
 // A fresh random seed in [0, 2^63 - 1] from the system (for seed < 0).

@@ -1,0 +1,425 @@
+// Kinora engine: LTX-Video as a ke_model_t: opening the checkpoint, the spatial upsampler and the T5 v1.1
+// XXL text encoder, and ke_generate's run (inference.py infer of Lightricks/LTX-Video 5260738 with a
+// distilled config: the prompt through T5 with LTX's 256-token limit, the conditioning image, the noise
+// from the seed, the multi-scale pipeline of ltx-pipeline.c, RGB8 frames).
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "core/pages.h"
+#include "models/ltx/ltx-checkpoint.h"
+#include "models/ltx/ltx-transformer.h"
+#include "models/ltx/ltx-upsampler.h"
+#include "models/ltx/ltx-vae.h"
+#include "models/te/umt5.h"
+#include "pipeline/ltx-impl.h"
+#include "pipeline/model-impl.h"
+#include "pipeline/sample-impl.h"
+#include "sampling/sampling.h"
+
+#define LTX_PATH_MAX 4096
+
+static bool is_dir(const char * p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool exists(const char * p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+// Item i of a comma-separated list (malloc'd), NULL when absent or empty.
+static char * item(const char * spec, int i)
+{
+    const char * p = spec;
+    for (int k = 0; k < i; k++) {
+        p = strchr(p, ',');
+        if (!p) {
+            return NULL;
+        }
+        p++;
+    }
+    const char * e = strchr(p, ',');
+    size_t n = e ? (size_t) (e - p) : strlen(p);
+    if (n == 0) {
+        return NULL;
+    }
+    char * r = malloc(n + 1);
+    if (r) {
+        memcpy(r, p, n);
+        r[n] = 0;
+    }
+    return r;
+}
+
+// The first of dir/names[k] that exists (malloc'd), or NULL.
+static char * first_in(const char * dir, const char * const * names)
+{
+    char p[LTX_PATH_MAX];
+    for (int k = 0; names[k]; k++) {
+        if (snprintf(p, sizeof(p), "%s/%s", dir, names[k]) < (int) sizeof(p) && exists(p)) {
+            return strdup(p);
+        }
+    }
+    return NULL;
+}
+
+static char * dir_of(const char * path)
+{
+    char * c = strdup(path);
+    if (!c) {
+        return NULL;
+    }
+    char * d = strdup(dirname(c));
+    free(c);
+    return d;
+}
+
+// Where the T5 weights and the tokenizer are: `given` (a folder with text_encoder/ and tokenizer/, a
+// text_encoder folder, or a weights file) or, without it, beside the checkpoint.
+static void find_t5(struct ke_ltx_model * l, const char * given, const char * ckpt)
+{
+    static const char * const enc[] = { "text_encoder", NULL };
+    static const char * const tok[] = { "tokenizer", "tokenizer.json", "spiece.model", "../tokenizer", NULL };
+    // beside the checkpoint, or where the model catalog puts PixArt-alpha/PixArt-XL-2-1024-MS
+    static const char * const near[] = { "text_encoder", "PixArt-XL-2-1024-MS/text_encoder",
+                                         "../../PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder",
+                                         "t5xxl_fp16.safetensors", "../text_encoders/t5xxl_fp16.safetensors", NULL };
+    if (l->ckpt->text_encoder_path) {
+        l->te_path = strdup(l->ckpt->text_encoder_path);
+        l->tok_path = l->ckpt->tokenizer_path ? strdup(l->ckpt->tokenizer_path) : NULL;
+        return;
+    }
+    char * base = NULL;
+    if (given) {
+        l->te_path = is_dir(given) ? first_in(given, enc) : NULL;
+        if (!l->te_path) {
+            l->te_path = strdup(given);
+        }
+    } else {
+        base = dir_of(ckpt);
+        l->te_path = base ? first_in(base, near) : NULL;
+        if (!l->te_path && base) {
+            // PixArt-XL-2-1024-MS beside the checkpoint holds text_encoder/ and tokenizer/
+            char p[LTX_PATH_MAX];
+            if (snprintf(p, sizeof(p), "%s/PixArt-XL-2-1024-MS", base) < (int) sizeof(p) && is_dir(p)) {
+                l->te_path = first_in(p, enc);
+            }
+        }
+    }
+    free(base);
+    if (!l->te_path) {
+        return;
+    }
+    // the tokenizer: in the encoder's folder, beside it, or in ../tokenizer
+    char * d = is_dir(l->te_path) ? strdup(l->te_path) : dir_of(l->te_path);
+    if (d) {
+        l->tok_path = first_in(d, tok);
+        free(d);
+    }
+}
+
+void ke_ltx_model_free(struct ke_ltx_model * l)
+{
+    if (!l) {
+        return;
+    }
+    ke_ltx_dit_free(l->dit);
+    ke_ltx_vae_free(l->vae);
+    ke_ltx_upsampler_free(l->ups);
+    ke_text_encoder_free(l->te);
+    ke_tokenizer_free(l->tok);
+    ke_ltx_checkpoint_free(l->ckpt);
+    free(l->te_path);
+    free(l->tok_path);
+    free(l);
+}
+
+enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct ke_error * err)
+{
+    struct ke_ltx_model * l = calloc(1, sizeof(*l));
+    char * ckpt = item(path, 0), * ups = item(path, 1), * t5 = item(path, 2), * extra = item(path, 3);
+    enum ke_status st = KE_STATUS_OK;
+    if (!l || !ckpt) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        goto done;
+    }
+    if (extra) {
+        st = ke_err(err, KE_STATUS_INVALID, "%s: an LTX-Video model is CHECKPOINT[,UPSAMPLER[,T5]] (\"%s\" is one too "
+                    "many)", path, extra);
+        goto done;
+    }
+    if (!ups) {
+        // the upsampler of the release beside the checkpoint
+        char * d = dir_of(ckpt);
+        static const char * const names[] = { "ltxv-spatial-upscaler-0.9.8.safetensors",
+                                              "ltxv-spatial-upscaler-0.9.7.safetensors", NULL };
+        ups = d ? first_in(d, names) : NULL;
+        free(d);
+    }
+    if ((st = ke_ltx_checkpoint_open(&l->ckpt, ckpt, ups, KE_LTX_OPEN_MODEL, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    struct ke_ltx_checkpoint * c = l->ckpt;
+    if (!c->part[KE_LTX_PART_VAE]) {
+        st = ke_err(err, KE_STATUS_MISSING, "%s: the checkpoint holds no VAE ('vae.*' tensors); LTX-Video needs the "
+                    "official single file (transformer and VAE together) or a Diffusers folder", ckpt);
+        goto done;
+    }
+    if (!c->part[KE_LTX_PART_UPSAMPLER]) {
+        st = ke_err(err, KE_STATUS_MISSING, "%s: no spatial upsampler given or found beside it: the distilled "
+                    "multi-scale pipeline needs ltxv-spatial-upscaler-0.9.x.safetensors (give it after the "
+                    "checkpoint, separated by a comma)", ckpt);
+        goto done;
+    }
+    for (int p = 0; p < KE_LTX_N_PARTS; p++) {
+        if (c->part[p] && c->config[p] && ke_tset_set_meta(c->part[p], "config", c->config[p]) < 0) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    find_t5(l, t5, ckpt);
+    if (!l->te_path) {
+        st = ke_err(err, KE_STATUS_MISSING, "%s: no T5 v1.1 XXL text encoder given or found beside it: add the "
+                    "PixArt-alpha/PixArt-XL-2-1024-MS folder (its text_encoder/ and tokenizer/) or a t5xxl file as "
+                    "the third item: CHECKPOINT,UPSAMPLER,T5", ckpt);
+        goto done;
+    }
+    if (!l->tok_path) {
+        st = ke_err(err, KE_STATUS_MISSING, "%s: no T5 tokenizer (tokenizer/, tokenizer.json or spiece.model) beside "
+                    "the text encoder", l->te_path);
+        goto done;
+    }
+    if ((st = ke_text_encoder_open(&l->te, l->te_path, "cpu", true, err)) != KE_STATUS_OK ||
+        (st = ke_t5xxl_tokenizer_open(&l->tok, l->tok_path, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    ke_ltx_pipe_config_distilled(&l->cfg, c->release);
+    ke_log(2, "%s: LTX-Video %s, the %s distilled config (second pass tone mapping %g)", ckpt,
+           c->release[0] ? c->release : "(release not in the file name)",
+           strcmp(c->release, "0.9.8") == 0 ? "0.9.8" : "0.9.7", l->cfg.second.tone_map);
+    if (!c->distilled) {
+        ke_log(1, "%s: not a distilled checkpoint; it runs with the distilled config (guidance 1, %d + %d steps)",
+               ckpt, l->cfg.first.n_steps, l->cfg.second.n_steps);
+    }
+    m->task = KE_TASK_LTXV;
+    m->ltx = l;
+    l = NULL;
+done:
+    ke_ltx_model_free(l);
+    free(ckpt);
+    free(ups);
+    free(t5);
+    free(extra);
+    return st;
+}
+
+// --- generation -------------------------------------------------------------------------------------
+
+// The components on the job's backend (rebuilt when the backend changes).
+static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, struct ke_error * err)
+{
+    if (l->be != be) {
+        ke_ltx_dit_free(l->dit);
+        ke_ltx_vae_free(l->vae);
+        ke_ltx_upsampler_free(l->ups);
+        l->dit = NULL;
+        l->vae = NULL;
+        l->ups = NULL;
+        l->be = be;
+    }
+    struct ke_ltx_checkpoint * c = l->ckpt;
+    enum ke_status st;
+    if (!l->dit) {
+        if ((st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
+            return st;
+        }
+        // the official transformer forms its RoPE angles in float32: so does this run
+        ke_ltx_dit_set_rope_angles(l->dit, KE_LTX_ROPE_F32);
+    }
+    if (!l->vae && (st = ke_ltx_vae_init(&l->vae, c->part[KE_LTX_PART_VAE], false, be, err)) != KE_STATUS_OK) {
+        return st;
+    }
+    if (!l->ups && (st = ke_ltx_upsampler_init(&l->ups, c->part[KE_LTX_PART_UPSAMPLER], false, be, err)) !=
+        KE_STATUS_OK) {
+        return st;
+    }
+    return KE_STATUS_OK;
+}
+
+// The prompt's T5 rows (only the real tokens: the padded ones are masked out of the cross-attention).
+static enum ke_status encode_prompt(struct ke_ltx_model * l, const struct ke_gen_params * p, float ** hidden,
+                                    int * n_rows, struct ke_error * err)
+{
+    int32_t ids[KE_T5XXL_MAX_TOKENS], mask[KE_T5XXL_MAX_TOKENS];
+    int n = 0;
+    enum ke_status st = ke_t5xxl_tokenize(l->tok, p->prompt ? p->prompt : "", ids, mask, KE_T5XXL_MAX_TOKENS, &n, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    *n_rows = n;
+    return ke_text_encode(l->te, ids, n, p->text_cache_dir, hidden, err);
+}
+
+// inference.py's conditioning image: crop, blur, CRF-29 compression (a warning without GStreamer), padding.
+static enum ke_status prepare_image(float ** out, int * mw, int * mh, const struct ke_image * im,
+                                    const struct ke_ltx_sizes * s, struct ke_error * err)
+{
+    struct ke_ltx_cond_image ci;
+    enum ke_status st = ke_ltx_image_stage(&ci, im->rgb, im->width, im->height, s->width, s->height, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    st = ke_ltx_image_compress(ci.u8, ci.even_w, ci.even_h, 29, err);
+    if (st == KE_STATUS_UNSUPPORTED) {
+        ke_log(1, "ltx: %s; the conditioning image goes in uncompressed (the official pipeline compresses it "
+               "with x264 at CRF 29)", err ? err->msg : "no GStreamer");
+        if (err) {
+            err->code = KE_STATUS_OK;
+            err->msg[0] = 0;
+        }
+        st = KE_STATUS_OK;
+    }
+    const int64_t n = (int64_t) ci.even_w * ci.even_h * 3;
+    float * f = malloc(sizeof(float) * (size_t) n);
+    *out = malloc(sizeof(float) * (size_t) (3 * (ci.even_w + s->pad_w) * (ci.even_h + s->pad_h)));
+    if (st == KE_STATUS_OK && (!f || !*out)) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for the conditioning image");
+    }
+    if (st == KE_STATUS_OK) {
+        for (int64_t i = 0; i < n; i++) {
+            f[i] = (float) ci.u8[i] / 255.0f;
+        }
+        ke_ltx_image_media(*out, f, ci.even_w, ci.even_h, s, mw, mh);
+    }
+    free(f);
+    ke_ltx_cond_image_free(&ci);
+    return st;
+}
+
+enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params * p, struct ke_video ** out,
+                               struct ke_error * err)
+{
+    struct ke_ltx_model * l = m->ltx;
+    const double t_start = ke_now();
+    float * hidden = NULL, * image = NULL, * video = NULL;
+    struct ke_ltx_dit_context * ctx = NULL;
+    struct ke_video * v = NULL;
+    int n_rows = 0;
+    if (p->n_threads > 0) {
+        ke_set_threads(p->n_threads);
+    }
+    struct ke_backend * be = ke_backend_by_name(p->backend ? p->backend : "cpu", err);
+    if (!be) {
+        return err ? err->code : KE_STATUS_UNSUPPORTED;
+    }
+    if (p->precision == KE_PRECISION_BF16 && be == ke_backend_cpu()) {
+        be = ke_backend_cpu_fast();
+    }
+    if (p->guide != 1.0f || p->n_loras > 0 || p->cache != KE_CACHE_OFF || p->decoder != KE_DECODER_VAE) {
+        ke_log(1, "ltx: the distilled config fixes guidance 1 and its timesteps; guidance, LoRAs, step caching and "
+               "the draft decoder are not used");
+    }
+    struct ke_ltx_job j;
+    memset(&j, 0, sizeof(j));
+    enum ke_status st = ke_ltx_sizes(&j.sz, p->width, p->height, p->n_frames, l->cfg.downscale_factor, 32, 8, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    if (p->progress) {
+        struct ke_progress pr = { KE_STAGE_TEXT, 0, 1, ke_now() - t_start, -1.0, 0 };
+        p->progress(&pr, p->user_data);
+    }
+    if ((st = encode_prompt(l, p, &hidden, &n_rows, err)) != KE_STATUS_OK) {
+        ke_err_prefix(err, "text encoder: ");
+        goto done;
+    }
+    ke_tset_release_pages(ke_text_encoder_weights(l->te));
+    if (p->progress) {
+        struct ke_progress pr = { KE_STAGE_TEXT, 1, 1, ke_now() - t_start, -1.0, 0 };
+        p->progress(&pr, p->user_data);
+    }
+    if (p->abort && p->abort(p->user_data) == 1) {
+        st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
+        goto done;
+    }
+    if ((st = build(l, be, err)) != KE_STATUS_OK ||
+        (st = ke_ltx_dit_context_new(l->dit, hidden, NULL, n_rows, &ctx, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    if (p->image && (st = prepare_image(&image, &j.image_w, &j.image_h, p->image, &j.sz, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    const int64_t seed = p->seed >= 0 ? p->seed : ke_random_seed();
+    // infer(): a torch.Generator seeded with the seed, and torch's global generator seeded with it too
+    struct ke_rng rng, rng_global;
+    ke_rng_seed(&rng, (uint64_t) seed);
+    ke_rng_seed(&rng_global, (uint64_t) seed);
+    j.dit = l->dit;
+    j.ctx = ctx;
+    j.vae = l->vae;
+    j.ups = l->ups;
+    j.cfg = &l->cfg;
+    j.frame_rate = p->fps;
+    j.image = image;
+    j.rng = &rng;
+    j.rng_global = &rng_global;
+    j.dit_weights = l->ckpt->part[KE_LTX_PART_TRANSFORMER];
+    j.image_cond_noise_scale = 0.15f;
+    j.progress = p->progress;
+    j.abort = p->abort;
+    j.user_data = p->user_data;
+    j.t_start = t_start;
+    const int64_t n_px = (int64_t) j.sz.width * j.sz.height;
+    video = malloc(sizeof(float) * (size_t) (3 * j.sz.n_frames * n_px));
+    v = calloc(1, sizeof(*v));
+    if (!video || !v || !(v->rgb = malloc((size_t) (3 * j.sz.n_frames * n_px)))) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory for a %dx%dx%d video", j.sz.width, j.sz.height,
+                    j.sz.n_frames);
+        goto done;
+    }
+    if ((st = ke_ltx_run(&j, video, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    // (video * 255).astype(uint8) of the [0, 1] frames, frame-major RGB
+    v->width = j.sz.width;
+    v->height = j.sz.height;
+    v->n_frames = j.sz.n_frames;
+    v->fps = p->fps;
+    for (int f = 0; f < v->n_frames; f++) {
+        for (int64_t i = 0; i < n_px; i++) {
+            for (int c = 0; c < 3; c++) {
+                const float x = video[((int64_t) c * v->n_frames + f) * n_px + i];
+                v->rgb[((int64_t) f * n_px + i) * 3 + c] = (uint8_t) (x * 255.0f);
+            }
+        }
+    }
+    struct ke_gen_params made = *p;
+    made.seed = seed;
+    made.steps = j.steps_done;
+    made.guide = made.guide_high = 1.0f;
+    if ((st = ke_video_set_made_with(v, &made, err)) != KE_STATUS_OK) {
+        goto done;
+    }
+    if (p->progress) {
+        struct ke_progress pr = { KE_STAGE_DONE, j.steps_done, j.steps_done, ke_now() - t_start, 0.0, 0 };
+        p->progress(&pr, p->user_data);
+    }
+    *out = v;
+    v = NULL;
+done:
+    ke_video_free(v);
+    ke_ltx_dit_context_free(ctx);
+    ke_text_hidden_free(hidden);
+    free(image);
+    free(video);
+    return st;
+}
