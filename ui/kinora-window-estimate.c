@@ -68,7 +68,7 @@ _kinora_window_update_estimate (KinoraWindow *self)
   size = adw_combo_row_get_selected_item (self->size_row);
   if (size != NULL)
     kinora_parse_size (gtk_string_object_get_string (size), &p.width, &p.height);
-  p.n_frames = kinora_snap_frames (gtk_spin_button_get_value_as_int (self->frames_spin));
+  p.n_frames = _kinora_window_snap_frames (self, gtk_spin_button_get_value_as_int (self->frames_spin));
   p.steps = gtk_spin_button_get_value_as_int (self->steps_spin);
   /* the test model always runs on the CPU in fp32 (kinora-job.c) */
   backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");

@@ -429,6 +429,59 @@ const char * ke_model_family_name(enum ke_model_family f);
 // for the call. An LTX-Video upsampler file alone is described too.
 enum ke_status ke_model_probe(const char * path, struct ke_model_info * out, struct ke_error * err);
 
+// --- model capabilities ---------------------------------------------------------------------------
+// What the settings of a model may be, read from the model's own files (checkpoint metadata, configs,
+// tensor shapes: headers only, no weights read), so that a command line or a form follows the model
+// without rules of its own per family. Works on a model that is only probed: an LTX-Video model answers
+// before ke_model_open runs it.
+#define KE_MODEL_MAX_PRESETS 4
+
+struct ke_model_preset {
+    char name[24];                  // "official", "portrait", ... (also the CLI's --preset name)
+    int width, height, n_frames;
+    double fps;
+};
+
+struct ke_model_caps {
+    enum ke_model_family family;
+    char version[96];               // as ke_model_info.version ("LTX-Video 13B 0.9.8 distilled")
+    bool tiny;                      // random weights, for tests (the built-in "tiny", a tiny LTX-Video file)
+    int frame_step;                 // frame counts are frame_step*n + 1: the VAE's time compression (Wan 4, LTX 8)
+    int max_frames;                 // the largest such count within KE_MAX_FRAMES
+    int size_multiple;              // width and height in multiples of this (LTX-Video 32; Wan: a DiT patch of
+                                    // VAE pixels, 32 TI2V-5B, 16 A14B)
+    int max_side;
+    bool image_sets_aspect;         // with an image, width x height is an area and the image gives the aspect
+    bool takes_image, needs_image;  // image conditioning: possible, required
+    int latent_channels;            // 48 (Wan2.2 VAE), 16 (Wan2.1 VAE), 128 (LTX-Video)
+    int vae_scale, vae_time_scale;  // pixels per latent pixel, frames per latent frame
+    bool guidance_fixed;            // the model's config sets the guidance (distilled LTX-Video: 1): no control
+    float guidance;                 // the default (or the fixed) guidance
+    bool two_experts;               // a second guidance for the high-noise expert (A14B)
+    bool steps_fixed;               // the config's timestep lists set the steps: no control
+    int steps;                      // default (or fixed) sampling steps, all passes together
+    bool has_shift, has_solver;     // flow shift and solver are settings
+    bool uses_negative_prompt;      // false where guidance 1 runs no unconditional pass
+    int width, height, n_frames;    // the official defaults
+    double fps;
+    int n_presets;                  // the official sizes (presets[0] is the default)
+    struct ke_model_preset presets[KE_MODEL_MAX_PRESETS];
+};
+
+// The capabilities of a model path as ke_model_open takes it ("tiny" included). Errors as ke_model_probe.
+enum ke_status ke_model_caps(const char * path, struct ke_model_caps * out, struct ke_error * err);
+// Check an output size (width x height, with_image: an image conditions the run) and a frame count against
+// caps; KE_STATUS_INVALID with a message naming the rule and the nearest allowed values ("LTX-Video needs a
+// frame count of 8n+1: 97 or 105").
+enum ke_status ke_model_caps_check(const struct ke_model_caps * caps, int width, int height, int n_frames,
+                                   bool with_image, struct ke_error * err);
+// The allowed frame count nearest to n_frames (ties go up), within 1..max_frames.
+int ke_model_caps_snap_frames(const struct ke_model_caps * caps, int n_frames);
+// The allowed side nearest to v (a multiple of size_multiple, ties go up), within size_multiple..max_side.
+int ke_model_caps_snap_side(const struct ke_model_caps * caps, int v);
+// A preset by name, or NULL.
+const struct ke_model_preset * ke_model_caps_preset(const struct ke_model_caps * caps, const char * name);
+
 // @@ section: pre-flight estimate
 // --- what a run will need, before it starts ---------------------------------------------------------
 // Peak device memory, peak resident host memory (RSS) and time of a ke_generate run, from the sizes the

@@ -1,0 +1,397 @@
+// Kinora engine: model capabilities (ke_model_caps): the rules a model's settings follow (frame count step,
+// size multiple, fixed guidance and steps, defaults and presets), read from the model's own files, and the
+// official-files folder of LTX-Video (checkpoint, spatial upsampler and text encoder side by side).
+//
+// LTX-Video (Lightricks/LTX-Video @ 5260738e): the frame step and the size multiple are the VAE's time and
+// space compression (its config's patch_size times the strides of its compress blocks: 8 and 32 for the
+// 0.9.x VAEs); the transformer's patch is 1. A distilled checkpoint runs the distilled config
+// (configs/ltxv-13b-0.9.8-distilled.yaml): guidance 1 and STG 0 in both passes, first pass timesteps
+// [1.0000, 0.9937, 0.9875, 0.9812, 0.9750, 0.9094, 0.7250], second pass [0.9094, 0.7250, 0.4219]: 7 + 3
+// steps. The pinned tree has no 0.9.7 distilled config; the 0.9.7 release's distilled config used the same
+// lists, and the engine gives it the same rules. The defaults are inference.py's (height 704, width 1216,
+// num_frames 121, frame_rate 30).
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <json-c/json.h>
+
+#include "core/error.h"
+#include "models/ltx/ltx-checkpoint.h"
+#include "models/ltx/ltx-vae.h"
+#include "models/model-family.h"
+#include "pipeline/task-impl.h"
+
+// the distilled configs: 7 steps in the first pass, 3 in the second (see above)
+#define LTX_DISTILLED_STEPS (7 + 3)
+
+static bool is_dir(const char * p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool ends_with(const char * s, const char * suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcasecmp(s + a - b, suf) == 0;
+}
+
+static char * join(const char * dir, const char * name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char * p = malloc(n);
+    if (p) {
+        snprintf(p, n, "%s/%s", dir, name);
+    }
+    return p;
+}
+
+// --- the official-files folder of LTX-Video ---------------------------------------------------------
+
+enum ke_status ke_ltx_folder_find(const char * dir, char ** checkpoint, char ** upsampler, char ** text_encoder,
+                                  struct ke_error * err)
+{
+    *checkpoint = *upsampler = *text_encoder = NULL;
+    DIR * d = opendir(dir);
+    if (!d) {
+        return ke_err(err, KE_STATUS_IO, "%s: cannot read the folder", dir);
+    }
+    enum ke_status st = KE_STATUS_OK;
+    struct dirent * e;
+    while ((e = readdir(d)) != NULL && st == KE_STATUS_OK) {
+        const char * n = e->d_name;
+        bool ltx = strncasecmp(n, "ltxv-", 5) == 0 || strncasecmp(n, "ltx-video-", 10) == 0;
+        if (!ltx || !(ends_with(n, ".safetensors") || ends_with(n, ".gguf"))) {
+            continue;
+        }
+        bool ups = strstr(n, "upscaler") || strstr(n, "upsampler");
+        char ** dst = ups ? upsampler : checkpoint;
+        if (*dst) {
+            const char * other = strrchr(*dst, '/') + 1;
+            st = ke_err(err, KE_STATUS_INVALID, "%s: holds two LTX-Video %s files, %s and %s: keep one per folder, or "
+                        "give the files themselves (CHECKPOINT,UPSAMPLER)", dir, ups ? "upsampler" : "checkpoint",
+                        strcmp(other, n) < 0 ? other : n, strcmp(other, n) < 0 ? n : other);
+        } else if (!(*dst = join(dir, n))) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        }
+    }
+    closedir(d);
+    if (st == KE_STATUS_OK && *checkpoint) {
+        // the T5 v1.1 XXL encoder: text_encoder/ (HF T5EncoderModel, as PixArt-alpha's folder holds it)
+        char * te = join(dir, "text_encoder");
+        if (is_dir(te)) {
+            *text_encoder = te;
+        } else {
+            free(te);
+        }
+    }
+    if (st != KE_STATUS_OK || !*checkpoint) {
+        free(*checkpoint);
+        free(*upsampler);
+        free(*text_encoder);
+        *checkpoint = *upsampler = *text_encoder = NULL;
+    }
+    return st;
+}
+
+// --- rules ------------------------------------------------------------------------------------------
+
+static void add_preset(struct ke_model_caps * c, const char * name, int w, int h, int n_frames, double fps)
+{
+    if (c->n_presets >= KE_MODEL_MAX_PRESETS) {
+        return;
+    }
+    struct ke_model_preset * p = &c->presets[c->n_presets++];
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->width = w;
+    p->height = h;
+    p->n_frames = n_frames;
+    p->fps = fps;
+}
+
+static void finish(struct ke_model_caps * c)
+{
+    c->max_side = KE_MAX_SIDE / c->size_multiple * c->size_multiple;
+    c->max_frames = (KE_MAX_FRAMES - 1) / c->frame_step * c->frame_step + 1;
+}
+
+static void caps_wan(struct ke_model_caps * c, const char * path, const struct ke_model_info * info)
+{
+    enum ke_task task = KE_TASK_TI2V_5B;
+    if (strstr(info->version, "T2V-A14B")) {
+        task = KE_TASK_T2V_A14B;
+    } else if (strstr(info->version, "I2V-A14B")) {
+        task = KE_TASK_I2V_A14B;
+    }
+    const struct ke_task_info * ti = ke_task_info(task);
+    const struct ke_gen_params d = ke_gen_params_default(task);
+    c->family = KE_MODEL_FAMILY_WAN22;
+    snprintf(c->version, sizeof(c->version), "%s", info->version);
+    c->tiny = strcmp(path, "tiny") == 0;
+    c->frame_step = ti->stride_t;
+    c->size_multiple = ti->stride_h * ti->patch;
+    c->image_sets_aspect = task != KE_TASK_T2V_A14B;
+    c->takes_image = task != KE_TASK_T2V_A14B;
+    c->needs_image = task == KE_TASK_I2V_A14B;
+    c->latent_channels = ti->z_dim;
+    c->vae_scale = ti->stride_h;
+    c->vae_time_scale = ti->stride_t;
+    c->guidance = d.guide;
+    c->two_experts = task != KE_TASK_TI2V_5B;
+    c->steps = d.steps;
+    c->has_shift = c->has_solver = c->uses_negative_prompt = true;
+    c->width = d.width;
+    c->height = d.height;
+    c->n_frames = d.n_frames;
+    c->fps = d.fps;
+    if (c->tiny) {
+        // ke_model_params_default of the tiny model
+        c->width = c->height = 256;
+        c->n_frames = 17;
+        c->steps = 8;
+        add_preset(c, "small", 256, 256, 17, d.fps);
+    } else {
+        static const char * const names[] = { "official", "portrait", "official-480p", "portrait-480p" };
+        for (int i = 0; i < ti->n_sizes && i < 4; i++) {
+            add_preset(c, names[i], ti->sizes[i][0], ti->sizes[i][1], d.n_frames, d.fps);
+        }
+    }
+}
+
+// The VAE's compression from its config (ltx-vae.c computes the same when it loads).
+static void ltx_vae_scales(const char * vae_cfg, int * s_scale, int * t_scale, int * latent_channels)
+{
+    struct ke_ltx_vae_config vc;
+    *s_scale = 32;
+    *t_scale = 8;
+    if (ke_ltx_vae_config_parse(&vc, vae_cfg ? vae_cfg : ke_ltx_vae_13b_config, "vae config", NULL) != KE_STATUS_OK) {
+        return;
+    }
+    int s = vc.patch_size, t = 1;
+    for (int i = 0; i < vc.n_enc; i++) {
+        enum ke_ltx_block k = vc.enc[i].kind;
+        t *= k == KE_LTX_COMPRESS_TIME || k == KE_LTX_COMPRESS_ALL ? 2 : 1;
+        s *= k == KE_LTX_COMPRESS_SPACE || k == KE_LTX_COMPRESS_ALL ? 2 : 1;
+    }
+    if (s > 0 && t > 0) {
+        *s_scale = s;
+        *t_scale = t;
+    }
+    if (vae_cfg && vc.latent_channels > 0) {
+        *latent_channels = vc.latent_channels;
+    }
+}
+
+static int json_int_of(const char * text, const char * key, int def)
+{
+    json_object * o = text ? json_tokener_parse(text) : NULL;
+    json_object * v = NULL;
+    int r = o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int) ?
+            (int) json_object_get_int64(v) : def;
+    json_object_put(o);
+    return r;
+}
+
+static enum ke_status caps_ltx(struct ke_model_caps * c, const char * path, const struct ke_model_info * info,
+                               struct ke_error * err)
+{
+    // the checkpoint itself (the probe accepted it): the first file of the list, or the folder's
+    char * first = NULL, * ups = NULL, * te = NULL;
+    const char * comma = strchr(path, ',');
+    size_t len = comma ? (size_t) (comma - path) : strlen(path);
+    if ((first = malloc(len + 1)) != NULL) {
+        memcpy(first, path, len);
+        first[len] = 0;
+    }
+    if (!first) {
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    char * transformer = NULL;
+    if (is_dir(first)) {
+        char sub[4096];
+        snprintf(sub, sizeof(sub), "%s/transformer", first);
+        if (!is_dir(sub)) {
+            char * ck = NULL;
+            enum ke_status st = ke_ltx_folder_find(first, &ck, &ups, &te, err);
+            if (st != KE_STATUS_OK) {
+                free(first);
+                return st;
+            }
+            if (ck) {
+                free(first);
+                first = ck;
+            }
+        }
+    }
+    struct ke_ltx_checkpoint * ck = NULL;
+    enum ke_status st = ke_ltx_checkpoint_open(&ck, first, NULL, KE_LTX_OPEN_UPSAMPLER_ALONE, err);
+    free(first);
+    free(ups);
+    free(te);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    c->family = KE_MODEL_FAMILY_LTXV;
+    snprintf(c->version, sizeof(c->version), "%s", info->version);
+    transformer = ck->config[KE_LTX_PART_TRANSFORMER];
+    int latent = json_int_of(transformer, "in_channels", 128);
+    ltx_vae_scales(ck->config[KE_LTX_PART_VAE], &c->vae_scale, &c->vae_time_scale, &latent);
+    c->latent_channels = latent;
+    c->tiny = ck->layout != KE_LTX_LAYOUT_UPSAMPLER && ck->size_b == 0;
+    const bool distilled = ck->distilled;
+    ke_ltx_checkpoint_free(ck);
+
+    // the transformer's patch is 1x1x1: one latent pixel per VAE block
+    c->frame_step = c->vae_time_scale;
+    c->size_multiple = c->vae_scale;
+    c->image_sets_aspect = false;      // the conditioning image is resized and cropped to the output size
+    c->takes_image = true;
+    c->needs_image = false;
+    c->two_experts = false;
+    c->has_shift = false;              // the timesteps are the config's (distilled) or the checkpoint's
+    c->has_solver = false;             // the rectified-flow scheduler only
+    c->guidance_fixed = distilled;
+    c->guidance = distilled ? 1.0f : 3.0f;
+    c->steps_fixed = distilled;
+    c->steps = distilled ? LTX_DISTILLED_STEPS : 40;
+    c->uses_negative_prompt = !distilled;   // guidance 1: no unconditional pass
+    c->fps = 30;
+    if (c->tiny) {
+        // a random-weight test model: small enough to run in seconds (first pass at 2/3, then x2)
+        c->width = c->height = 3 * c->size_multiple;
+        c->n_frames = c->frame_step + 1;
+        add_preset(c, "small", c->width, c->height, c->n_frames, c->fps);
+        add_preset(c, "wide", 4 * c->size_multiple, 2 * c->size_multiple, c->n_frames, c->fps);
+    } else {
+        c->width = 1216;
+        c->height = 704;
+        c->n_frames = 121;
+        add_preset(c, "official", 1216, 704, 121, 30);
+        add_preset(c, "portrait", 704, 1216, 121, 30);
+        add_preset(c, "fast", 768, 512, 97, 30);
+    }
+    return KE_STATUS_OK;
+}
+
+enum ke_status ke_model_caps(const char * path, struct ke_model_caps * out, struct ke_error * err)
+{
+    if (!out) {
+        return ke_err(err, KE_STATUS_INVALID, "model capabilities: no output given");
+    }
+    memset(out, 0, sizeof(*out));
+    struct ke_model_info * info = calloc(1, sizeof(*info));
+    if (!info) {
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    enum ke_status st = ke_model_probe(path, info, err);
+    if (st == KE_STATUS_OK) {
+        if (info->family == KE_MODEL_FAMILY_LTXV) {
+            st = caps_ltx(out, path, info, err);
+        } else {
+            caps_wan(out, path, info);
+        }
+    }
+    free(info);
+    if (st != KE_STATUS_OK) {
+        memset(out, 0, sizeof(*out));
+        out->family = KE_MODEL_FAMILY_UNKNOWN;
+        return st;
+    }
+    finish(out);
+    return KE_STATUS_OK;
+}
+
+// --- checks -----------------------------------------------------------------------------------------
+
+int ke_model_caps_snap_frames(const struct ke_model_caps * c, int n_frames)
+{
+    const int s = c && c->frame_step > 0 ? c->frame_step : 4;
+    const int max = c && c->max_frames > 0 ? c->max_frames : KE_MAX_FRAMES;
+    if (n_frames <= 1) {
+        return 1;
+    }
+    int k = (n_frames - 1 + s / 2) / s;
+    int r = k * s + 1;
+    return r > max ? max : r;
+}
+
+int ke_model_caps_snap_side(const struct ke_model_caps * c, int v)
+{
+    const int m = c && c->size_multiple > 0 ? c->size_multiple : 16;
+    const int max = c && c->max_side > 0 ? c->max_side : KE_MAX_SIDE;
+    int r = (v + m / 2) / m * m;
+    return r < m ? m : r > max ? max : r;
+}
+
+const struct ke_model_preset * ke_model_caps_preset(const struct ke_model_caps * c, const char * name)
+{
+    for (int i = 0; c && name && i < c->n_presets; i++) {
+        if (strcmp(c->presets[i].name, name) == 0) {
+            return &c->presets[i];
+        }
+    }
+    return NULL;
+}
+
+// "v" when allowed, else the multiples of m around it
+static void side_choices(char * buf, size_t n, int v, int lower, int m)
+{
+    if (v % m == 0 && v >= m) {
+        snprintf(buf, n, "%d", v);
+    } else if (lower >= m) {
+        snprintf(buf, n, "%d or %d", lower, lower + m);
+    } else {
+        snprintf(buf, n, "%d", m);
+    }
+}
+
+enum ke_status ke_model_caps_check(const struct ke_model_caps * c, int width, int height, int n_frames,
+                                   bool with_image, struct ke_error * err)
+{
+    if (!c || c->frame_step < 1 || c->size_multiple < 1) {
+        return ke_err(err, KE_STATUS_INVALID, "model capabilities missing");
+    }
+    const char * fam = ke_model_family_name(c->family);
+    const int s = c->frame_step;
+    if (n_frames < 1 || n_frames > c->max_frames || (n_frames - 1) % s != 0) {
+        int lo = n_frames < 1 ? 1 : (n_frames - 1) / s * s + 1;
+        if (lo > c->max_frames) {
+            lo = c->max_frames;
+        }
+        const int hi = lo + s;
+        if (n_frames < 1 || n_frames > c->max_frames || hi > c->max_frames) {
+            return ke_err(err, KE_STATUS_INVALID, "%s needs a frame count of %dn+1 between 1 and %d: %d is not "
+                          "allowed (the nearest is %d)", fam, s, c->max_frames, n_frames,
+                          ke_model_caps_snap_frames(c, n_frames));
+        }
+        return ke_err(err, KE_STATUS_INVALID, "%s needs a frame count of %dn+1: %d or %d (not %d)", fam, s, lo, hi,
+                      n_frames);
+    }
+    const int m = c->size_multiple;
+    if (width < 1 || height < 1 || width > c->max_side || height > c->max_side) {
+        return ke_err(err, KE_STATUS_INVALID, "%s: size %dx%d is not allowed: each side %d..%d", fam, width, height,
+                      m, c->max_side);
+    }
+    if (with_image && c->image_sets_aspect) {
+        // the size is an area; the engine rounds the image's aspect into it
+        if (width < m || height < m) {
+            return ke_err(err, KE_STATUS_INVALID, "%s: size %dx%d is not allowed with an image: each side at least "
+                          "%d (the size is the area)", fam, width, height, m);
+        }
+        return KE_STATUS_OK;
+    }
+    if (width % m != 0 || height % m != 0 || width < m || height < m) {
+        const int wl = width / m * m, hl = height / m * m;
+        char wa[48], ha[48];
+        side_choices(wa, sizeof(wa), width, wl, m);
+        side_choices(ha, sizeof(ha), height, hl, m);
+        return ke_err(err, KE_STATUS_INVALID, "%s needs width and height in multiples of %d: %dx%d is not allowed "
+                      "(width %s, height %s)", fam, m, width, height, wa, ha);
+    }
+    return KE_STATUS_OK;
+}

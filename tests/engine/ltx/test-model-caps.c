@@ -1,0 +1,215 @@
+/* Model capabilities (engine/models/model-caps.c): the rules a model's settings follow, read from its
+ * files, on the built-in tiny Wan2.2 model and on the tiny random LTX-Video model that
+ * tests/ltx/tiny-ltx-model.c writes from the fixtures (official single file + upsampler + text_encoder/),
+ * in its folder form and as the file list CHECKPOINT,UPSAMPLER; then the checks and their messages. */
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "ke.h"
+#include "tiny-ltx-model.h"
+#include "test-util.h"
+
+static char *
+tiny_ltx_dir (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = test_tmp_path ("tiny-ltx");
+
+  if (!tiny_ltx_model_write (LTX_FIXTURES, dir, &error))
+    g_error ("%s", error->message);
+  return dir;
+}
+
+static void
+test_wan_tiny (void)
+{
+  struct ke_model_caps c;
+  struct ke_error err = { 0 };
+
+  g_assert_cmpint (ke_model_caps ("tiny", &c, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (c.family, ==, KE_MODEL_FAMILY_WAN22);
+  g_assert_true (c.tiny);
+  g_assert_cmpint (c.frame_step, ==, 4);
+  g_assert_cmpint (c.size_multiple, ==, 32);   /* TI2V-5B: a 2x2 patch of 16-pixel latents */
+  g_assert_cmpint (c.latent_channels, ==, 48);
+  g_assert_false (c.guidance_fixed);
+  g_assert_false (c.steps_fixed);
+  g_assert_true (c.has_shift && c.has_solver && c.uses_negative_prompt);
+  g_assert_true (c.takes_image && !c.needs_image && c.image_sets_aspect);
+  g_assert_cmpint (c.max_frames, ==, KE_MAX_FRAMES);
+  g_assert_cmpint (c.width, ==, 256);
+  g_assert_cmpint (c.n_frames, ==, 17);
+  g_assert_cmpint (c.steps, ==, 8);
+  g_assert_cmpint (c.n_presets, >=, 1);
+}
+
+static void
+check_ltx_caps (const struct ke_model_caps *c)
+{
+  g_assert_cmpint (c->family, ==, KE_MODEL_FAMILY_LTXV);
+  g_assert_true (c->tiny);
+  g_assert_nonnull (strstr (c->version, "LTX-Video"));
+  g_assert_nonnull (strstr (c->version, "0.9.8"));
+  g_assert_nonnull (strstr (c->version, "distilled"));
+  /* vae_b: patch 4, compress space, time, all, all: x32 in space, x8 in time */
+  g_assert_cmpint (c->vae_scale, ==, 32);
+  g_assert_cmpint (c->vae_time_scale, ==, 8);
+  g_assert_cmpint (c->frame_step, ==, 8);
+  g_assert_cmpint (c->size_multiple, ==, 32);
+  g_assert_cmpint (c->latent_channels, ==, 4);   /* vae_b's latent_channels */
+  g_assert_true (c->guidance_fixed);
+  g_assert_cmpfloat (c->guidance, ==, 1.0f);
+  g_assert_true (c->steps_fixed);
+  g_assert_cmpint (c->steps, ==, 10);            /* 7 + 3 timesteps of the distilled config */
+  g_assert_false (c->has_shift || c->has_solver || c->uses_negative_prompt || c->two_experts);
+  g_assert_true (c->takes_image && !c->needs_image && !c->image_sets_aspect);
+  g_assert_cmpint (c->max_frames, ==, 1001);     /* 8 * 125 + 1 */
+  g_assert_cmpint (c->max_side, ==, KE_MAX_SIDE);
+  g_assert_cmpint (c->width % 32, ==, 0);
+  g_assert_cmpint (c->height % 32, ==, 0);
+  g_assert_cmpint ((c->n_frames - 1) % 8, ==, 0);
+  g_assert_cmpfloat (c->fps, ==, 30);
+  for (int i = 0; i < c->n_presets; i++)
+    {
+      g_assert_cmpint (c->presets[i].width % 32, ==, 0);
+      g_assert_cmpint ((c->presets[i].n_frames - 1) % 8, ==, 0);
+      g_assert_cmpint (ke_model_caps_check (c, c->presets[i].width, c->presets[i].height, c->presets[i].n_frames,
+                                            false, NULL), ==, KE_STATUS_OK);
+    }
+  g_assert_true (ke_model_caps_preset (c, "small") == &c->presets[0]);
+  g_assert_null (ke_model_caps_preset (c, "lightning"));
+}
+
+static void
+test_ltx_folder (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  struct ke_model_caps c;
+  struct ke_model_info info;
+  struct ke_error err = { 0 };
+
+  if (ke_model_caps (dir, &c, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  check_ltx_caps (&c);
+  /* the probe sees the folder's three parts */
+  g_assert_cmpint (ke_model_probe (dir, &info, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (info.family, ==, KE_MODEL_FAMILY_LTXV);
+  gboolean roles[4] = { FALSE };
+  for (int i = 0; i < info.n_parts; i++)
+    {
+      roles[0] |= strcmp (info.parts[i].role, "transformer") == 0;
+      roles[1] |= strcmp (info.parts[i].role, "vae") == 0;
+      roles[2] |= strcmp (info.parts[i].role, "upsampler") == 0;
+      roles[3] |= strcmp (info.parts[i].role, "text_encoder") == 0;
+    }
+  g_assert_true (roles[0] && roles[1] && roles[2] && roles[3]);
+}
+
+static void
+test_ltx_files (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  g_autofree char *spec = g_strdup_printf ("%s/ltxv-tiny-0.9.8-distilled.safetensors,%s/"
+                                           "ltxv-spatial-upscaler-tiny-0.9.8.safetensors", dir, dir);
+  g_autofree char *single = g_strdup_printf ("%s/ltxv-tiny-0.9.8-distilled.safetensors", dir);
+  struct ke_model_caps c;
+  struct ke_error err = { 0 };
+
+  g_assert_cmpint (ke_model_caps (spec, &c, &err), ==, KE_STATUS_OK);
+  check_ltx_caps (&c);
+  g_assert_cmpint (ke_model_caps (single, &c, &err), ==, KE_STATUS_OK);
+  check_ltx_caps (&c);
+}
+
+static void
+test_ltx_two_checkpoints (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  g_autofree char *a = g_strdup_printf ("%s/ltxv-tiny-0.9.8-distilled.safetensors", dir);
+  g_autofree char *b = g_strdup_printf ("%s/ltxv-tiny-0.9.7-distilled.safetensors", dir);
+  g_autofree char *bytes = NULL;
+  gsize n = 0;
+  struct ke_model_caps c;
+  struct ke_error err = { 0 };
+
+  g_assert_true (g_file_get_contents (a, &bytes, &n, NULL));
+  g_assert_true (g_file_set_contents (b, bytes, (gssize) n, NULL));
+  g_assert_cmpint (ke_model_caps (dir, &c, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "two LTX-Video checkpoint files"));
+  g_assert_nonnull (strstr (err.msg, "ltxv-tiny-0.9.7-distilled.safetensors and ltxv-tiny-0.9.8-distilled.safetensors"));
+  g_assert_cmpint (c.family, ==, KE_MODEL_FAMILY_UNKNOWN);
+  g_unlink (b);
+}
+
+static void
+test_missing (void)
+{
+  struct ke_model_caps c;
+  struct ke_error err = { 0 };
+  g_autofree char *p = test_tmp_path ("no-such-model");
+
+  g_assert_cmpint (ke_model_caps (p, &c, &err), ==, KE_STATUS_IO);
+  g_assert_nonnull (strstr (err.msg, p));
+}
+
+/* ke_model_caps_check with a fresh error (the first error of a struct ke_error is the one kept) */
+static enum ke_status
+check (const struct ke_model_caps *c, int w, int h, int n, bool image, struct ke_error *err)
+{
+  memset (err, 0, sizeof *err);
+  return ke_model_caps_check (c, w, h, n, image, err);
+}
+
+static void
+test_checks (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  struct ke_model_caps ltx, wan;
+  struct ke_error err = { 0 };
+
+  g_assert_cmpint (ke_model_caps (dir, &ltx, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_caps ("tiny", &wan, &err), ==, KE_STATUS_OK);
+
+  g_assert_cmpint (check (&ltx, 1216, 704, 121, false, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (check (&ltx, 1216, 704, 100, false, &err), ==, KE_STATUS_INVALID);
+  g_assert_cmpstr (err.msg, ==, "LTX-Video needs a frame count of 8n+1: 97 or 105 (not 100)");
+  g_assert_cmpint (check (&ltx, 1216, 704, 81, false, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (check (&ltx, 1216, 704, 2000, false, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "between 1 and 1001"));
+  g_assert_cmpint (check (&ltx, 1200, 704, 121, false, &err), ==, KE_STATUS_INVALID);
+  g_assert_cmpstr (err.msg, ==, "LTX-Video needs width and height in multiples of 32: 1200x704 is not allowed "
+                   "(width 1184 or 1216, height 704)");
+  /* an image does not change LTX-Video's size rule (the image is fitted to the output) */
+  g_assert_cmpint (check (&ltx, 1200, 704, 121, true, &err), ==, KE_STATUS_INVALID);
+  g_assert_cmpint (check (&ltx, 16, 704, 121, false, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "width 32,"));
+
+  g_assert_cmpint (check (&wan, 256, 256, 10, false, &err), ==, KE_STATUS_INVALID);
+  g_assert_cmpstr (err.msg, ==, "Wan2.2 needs a frame count of 4n+1: 9 or 13 (not 10)");
+  g_assert_cmpint (check (&wan, 256, 256, 97, false, &err), ==, KE_STATUS_OK);
+  /* Wan with an image: the size is an area */
+  g_assert_cmpint (check (&wan, 250, 300, 17, true, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (check (&wan, 250, 300, 17, false, &err), ==, KE_STATUS_INVALID);
+
+  g_assert_cmpint (ke_model_caps_snap_frames (&ltx, 100), ==, 97);
+  g_assert_cmpint (ke_model_caps_snap_frames (&ltx, 101), ==, 105);   /* a tie goes up */
+  g_assert_cmpint (ke_model_caps_snap_frames (&ltx, 0), ==, 1);
+  g_assert_cmpint (ke_model_caps_snap_frames (&ltx, 5000), ==, 1001);
+  g_assert_cmpint (ke_model_caps_snap_frames (&wan, 10), ==, 9);
+  g_assert_cmpint (ke_model_caps_snap_side (&ltx, 1200), ==, 1216);
+  g_assert_cmpint (ke_model_caps_snap_side (&ltx, 1), ==, 32);
+  g_assert_cmpint (ke_model_caps_snap_side (&ltx, 9999), ==, 4096);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/model-caps/wan-tiny", test_wan_tiny);
+  g_test_add_func ("/model-caps/ltx-folder", test_ltx_folder);
+  g_test_add_func ("/model-caps/ltx-files", test_ltx_files);
+  g_test_add_func ("/model-caps/ltx-two-checkpoints", test_ltx_two_checkpoints);
+  g_test_add_func ("/model-caps/missing", test_missing);
+  g_test_add_func ("/model-caps/checks", test_checks);
+  return g_test_run ();
+}
