@@ -7,8 +7,8 @@
 // 0.9.x VAEs); the transformer's patch is 1. A distilled checkpoint runs the distilled config
 // (configs/ltxv-13b-0.9.8-distilled.yaml): guidance 1 and STG 0 in both passes, first pass timesteps
 // [1.0000, 0.9937, 0.9875, 0.9812, 0.9750, 0.9094, 0.7250], second pass [0.9094, 0.7250, 0.4219]: 7 + 3
-// steps. The pinned tree has no 0.9.7 distilled config; the 0.9.7 release's distilled config used the same
-// lists, and the engine gives it the same rules. The defaults are inference.py's (height 704, width 1216,
+// steps. configs/ltxv-13b-0.9.7-distilled.yaml (Lightricks/LTX-Video @ bc4ab621; no longer in the pinned
+// tree) has the same lists, guidance and STG. The defaults are inference.py's (height 704, width 1216,
 // num_frames 121, frame_rate 30).
 #include <ctype.h>
 #include <dirent.h>
@@ -53,10 +53,35 @@ static char * join(const char * dir, const char * name)
 
 // --- the official-files folder of LTX-Video ---------------------------------------------------------
 
-enum ke_status ke_ltx_folder_find(const char * dir, char ** checkpoint, char ** upsampler, char ** text_encoder,
-                                  struct ke_error * err)
+// The official configs name the text encoder "PixArt-alpha/PixArt-XL-2-1024-MS" (its text_encoder/ and
+// tokenizer/ subfolders); the model catalog downloads it to MODELS_DIR/PixArt-alpha/PixArt-XL-2-1024-MS
+// beside MODELS_DIR/Lightricks/LTX-Video.
+#define LTX_T5_REPO "PixArt-alpha/PixArt-XL-2-1024-MS"
+
+static char * text_encoder_find(const char * dir)
 {
-    *checkpoint = *upsampler = *text_encoder = NULL;
+    static const char * const rel[] = { "text_encoder", "../../" LTX_T5_REPO "/text_encoder" };
+    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+        char * p = join(dir, rel[i]);
+        if (p && is_dir(p)) {
+            return p;
+        }
+        free(p);
+    }
+    return NULL;
+}
+
+static bool ltx_file_name(const char * n, bool * ups)
+{
+    bool ltx = strncasecmp(n, "ltxv-", 5) == 0 || strncasecmp(n, "ltx-video-", 10) == 0;
+    *ups = strstr(n, "upscaler") || strstr(n, "upsampler");
+    return ltx && (ends_with(n, ".safetensors") || ends_with(n, ".gguf"));
+}
+
+// The checkpoint and upsampler files of an official-files folder (NULL when absent).
+static enum ke_status folder_scan(const char * dir, char ** checkpoint, char ** upsampler, struct ke_error * err)
+{
+    *checkpoint = *upsampler = NULL;
     DIR * d = opendir(dir);
     if (!d) {
         return ke_err(err, KE_STATUS_IO, "%s: cannot read the folder", dir);
@@ -65,11 +90,10 @@ enum ke_status ke_ltx_folder_find(const char * dir, char ** checkpoint, char ** 
     struct dirent * e;
     while ((e = readdir(d)) != NULL && st == KE_STATUS_OK) {
         const char * n = e->d_name;
-        bool ltx = strncasecmp(n, "ltxv-", 5) == 0 || strncasecmp(n, "ltx-video-", 10) == 0;
-        if (!ltx || !(ends_with(n, ".safetensors") || ends_with(n, ".gguf"))) {
+        bool ups;
+        if (!ltx_file_name(n, &ups)) {
             continue;
         }
-        bool ups = strstr(n, "upscaler") || strstr(n, "upsampler");
         char ** dst = ups ? upsampler : checkpoint;
         if (*dst) {
             const char * other = strrchr(*dst, '/') + 1;
@@ -81,20 +105,84 @@ enum ke_status ke_ltx_folder_find(const char * dir, char ** checkpoint, char ** 
         }
     }
     closedir(d);
-    if (st == KE_STATUS_OK && *checkpoint) {
-        // the T5 v1.1 XXL encoder: text_encoder/ (HF T5EncoderModel, as PixArt-alpha's folder holds it)
-        char * te = join(dir, "text_encoder");
-        if (is_dir(te)) {
-            *text_encoder = te;
-        } else {
-            free(te);
-        }
-    }
-    if (st != KE_STATUS_OK || !*checkpoint) {
+    if (st != KE_STATUS_OK) {
         free(*checkpoint);
         free(*upsampler);
-        free(*text_encoder);
-        *checkpoint = *upsampler = *text_encoder = NULL;
+        *checkpoint = *upsampler = NULL;
+    }
+    return st;
+}
+
+bool ke_ltx_folder_has_checkpoint(const char * dir)
+{
+    DIR * d = opendir(dir);
+    struct dirent * e;
+    bool found = false, ups;
+    while (d && !found && (e = readdir(d)) != NULL) {
+        found = ltx_file_name(e->d_name, &ups) && !ups;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return found;
+}
+
+void ke_ltx_files_clear(struct ke_ltx_files * f)
+{
+    if (!f) {
+        return;
+    }
+    free(f->checkpoint);
+    free(f->upsampler);
+    free(f->text_encoder);
+    free(f->tokenizer);
+    memset(f, 0, sizeof(*f));
+}
+
+enum ke_status ke_ltx_files_find(struct ke_ltx_files * out, const char * first, const char * second,
+                                 struct ke_error * err)
+{
+    memset(out, 0, sizeof(*out));
+    enum ke_status st = KE_STATUS_OK;
+    char * dir = NULL;
+    if (is_dir(first)) {
+        char * sub = join(first, "transformer");
+        bool diffusers = sub && is_dir(sub);
+        free(sub);
+        if (!diffusers && ke_ltx_folder_has_checkpoint(first)) {
+            st = folder_scan(first, &out->checkpoint, &out->upsampler, err);
+            dir = strdup(first);
+        }
+    } else {
+        // a checkpoint file: the encoder is looked for in its folder
+        dir = strdup(first);
+        char * slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) {
+            *slash = 0;
+        } else if (dir) {
+            snprintf(dir, strlen(dir) + 1, ".");
+        }
+    }
+    if (st == KE_STATUS_OK && !out->checkpoint && !(out->checkpoint = strdup(first))) {
+        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    if (st == KE_STATUS_OK && second) {
+        free(out->upsampler);
+        if (!(out->upsampler = strdup(second))) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        }
+    }
+    if (st == KE_STATUS_OK && dir && (out->text_encoder = text_encoder_find(dir)) != NULL) {
+        char * tk = join(out->text_encoder, "../tokenizer");
+        if (tk && is_dir(tk)) {
+            out->tokenizer = tk;
+        } else {
+            free(tk);
+        }
+    }
+    free(dir);
+    if (st != KE_STATUS_OK) {
+        ke_ltx_files_clear(out);
     }
     return st;
 }
@@ -201,44 +289,29 @@ static enum ke_status caps_ltx(struct ke_model_caps * c, const char * path, cons
                                struct ke_error * err)
 {
     // the checkpoint itself (the probe accepted it): the first file of the list, or the folder's
-    char * first = NULL, * ups = NULL, * te = NULL;
     const char * comma = strchr(path, ',');
     size_t len = comma ? (size_t) (comma - path) : strlen(path);
-    if ((first = malloc(len + 1)) != NULL) {
-        memcpy(first, path, len);
-        first[len] = 0;
-    }
+    char * first = malloc(len + 1);
     if (!first) {
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
-    char * transformer = NULL;
-    if (is_dir(first)) {
-        char sub[4096];
-        snprintf(sub, sizeof(sub), "%s/transformer", first);
-        if (!is_dir(sub)) {
-            char * ck = NULL;
-            enum ke_status st = ke_ltx_folder_find(first, &ck, &ups, &te, err);
-            if (st != KE_STATUS_OK) {
-                free(first);
-                return st;
-            }
-            if (ck) {
-                free(first);
-                first = ck;
-            }
-        }
+    memcpy(first, path, len);
+    first[len] = 0;
+    struct ke_ltx_files f;
+    enum ke_status st = ke_ltx_files_find(&f, first, NULL, err);
+    free(first);
+    if (st != KE_STATUS_OK) {
+        return st;
     }
     struct ke_ltx_checkpoint * ck = NULL;
-    enum ke_status st = ke_ltx_checkpoint_open(&ck, first, NULL, KE_LTX_OPEN_UPSAMPLER_ALONE, err);
-    free(first);
-    free(ups);
-    free(te);
+    st = ke_ltx_checkpoint_open(&ck, f.checkpoint, NULL, KE_LTX_OPEN_UPSAMPLER_ALONE, err);
+    ke_ltx_files_clear(&f);
     if (st != KE_STATUS_OK) {
         return st;
     }
     c->family = KE_MODEL_FAMILY_LTXV;
     snprintf(c->version, sizeof(c->version), "%s", info->version);
-    transformer = ck->config[KE_LTX_PART_TRANSFORMER];
+    const char * transformer = ck->config[KE_LTX_PART_TRANSFORMER];
     int latent = json_int_of(transformer, "in_channels", 128);
     ltx_vae_scales(ck->config[KE_LTX_PART_VAE], &c->vae_scale, &c->vae_time_scale, &latent);
     c->latent_channels = latent;

@@ -105,16 +105,11 @@ enum ke_model_family ke_model_family_detect(const char * path)
     }
     enum ke_model_family f = KE_MODEL_FAMILY_WAN22;
     if (is_dir(first)) {
-        char * ck = NULL, * ups = NULL, * te = NULL;
         if (file_has(first, "model_index.json", "\"LTX") ||
-            file_has(first, "transformer/config.json", "\"LTXVideoTransformer3DModel\"")) {
+            file_has(first, "transformer/config.json", "\"LTXVideoTransformer3DModel\"") ||
+            ke_ltx_folder_has_checkpoint(first)) {   // the official files side by side (model-caps.c)
             f = KE_MODEL_FAMILY_LTXV;
-        } else if (ke_ltx_folder_find(first, &ck, &ups, &te, NULL) != KE_STATUS_OK || ck) {
-            f = KE_MODEL_FAMILY_LTXV;   // the official files side by side (model-caps.c)
         }
-        free(ck);
-        free(ups);
-        free(te);
     } else if (is_file(first)) {
         struct ke_tensor_set * s = NULL;
         // headers only: the weights are mapped, never read
@@ -139,38 +134,18 @@ static enum ke_status open_ltx(struct ke_ltx_checkpoint ** c, const char * path,
         st = ke_err(err, KE_STATUS_INVALID, "%s: an LTX-Video model takes one checkpoint and optionally the upsampler "
                     "file after a comma (\"%s\" is one too many)", path, third);
     } else {
-        // the official files side by side in a folder (not a Diffusers one): checkpoint, upsampler, T5
-        char * ck = NULL, * ups = NULL, * te = NULL;
-        char * sub = malloc(strlen(first) + 16);
-        bool folder = false;
-        st = sub ? KE_STATUS_OK : ke_err(err, KE_STATUS_NOMEM, "out of memory");
-        if (st == KE_STATUS_OK && is_dir(first)) {
-            snprintf(sub, strlen(first) + 16, "%s/transformer", first);
-            if (!is_dir(sub)) {
-                st = ke_ltx_folder_find(first, &ck, &ups, &te, err);
-                folder = ck != NULL;
-            }
-        }
-        free(sub);
+        // the official files side by side in a folder, the T5 encoder found for a single file (model-caps.c)
+        struct ke_ltx_files f;
+        st = ke_ltx_files_find(&f, first, second, err);
         if (st == KE_STATUS_OK) {
-            st = ke_ltx_checkpoint_open(c, folder ? ck : first, second ? second : ups, flags, err);
+            st = ke_ltx_checkpoint_open(c, f.checkpoint, f.upsampler, flags, err);
         }
-        if (st == KE_STATUS_OK && te && !(*c)->text_encoder_path) {
-            (*c)->text_encoder_path = te;
-            te = NULL;
-            char * tk = malloc(strlen(first) + 16);
-            if (tk) {
-                snprintf(tk, strlen(first) + 16, "%s/tokenizer", first);
-                if (is_dir(tk) && !(*c)->tokenizer_path) {
-                    (*c)->tokenizer_path = tk;
-                    tk = NULL;
-                }
-                free(tk);
-            }
+        if (st == KE_STATUS_OK && f.text_encoder && !(*c)->text_encoder_path) {
+            (*c)->text_encoder_path = f.text_encoder;
+            (*c)->tokenizer_path = f.tokenizer;
+            f.text_encoder = f.tokenizer = NULL;
         }
-        free(ck);
-        free(ups);
-        free(te);
+        ke_ltx_files_clear(&f);
     }
     free(first);
     free(second);

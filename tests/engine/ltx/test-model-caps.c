@@ -3,6 +3,7 @@
  * tests/ltx/tiny-ltx-model.c writes from the fixtures (official single file + upsampler + text_encoder/),
  * in its folder form and as the file list CHECKPOINT,UPSAMPLER; then the checks and their messages. */
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "ke.h"
@@ -121,6 +122,46 @@ test_ltx_files (void)
   check_ltx_caps (&c);
 }
 
+/* The model catalog's layout: MODELS_DIR/Lightricks/LTX-Video/ holds the checkpoint and upsampler files,
+ * MODELS_DIR/PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder the T5 encoder: the files find it. */
+static void
+test_ltx_catalog_layout (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  g_autofree char *models = test_tmp_path ("catalog-models");
+  g_autofree char *ltx = g_build_filename (models, "Lightricks", "LTX-Video", NULL);
+  g_autofree char *pixart = g_build_filename (models, "PixArt-alpha", "PixArt-XL-2-1024-MS", NULL);
+  g_autofree char *te_src = g_build_filename (dir, "text_encoder", NULL);
+  g_autofree char *te_dst = g_build_filename (pixart, "text_encoder", NULL);
+  g_autofree char *ck = g_build_filename (ltx, "ltxv-tiny-0.9.8-distilled.safetensors", NULL);
+  g_autofree char *up = g_build_filename (ltx, "ltxv-spatial-upscaler-tiny-0.9.8.safetensors", NULL);
+  g_autofree char *spec = g_strdup_printf ("%s,%s", ck, up);
+  const char *names[][2] = { { "ltxv-tiny-0.9.8-distilled.safetensors", NULL },
+                             { "ltxv-spatial-upscaler-tiny-0.9.8.safetensors", NULL } };
+  struct ke_model_info info;
+  struct ke_error err = { 0 };
+  gboolean te = FALSE;
+
+  g_assert_cmpint (g_mkdir_with_parents (ltx, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (pixart, 0755), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *src = g_build_filename (dir, names[i][0], NULL);
+      g_autofree char *dst = g_build_filename (ltx, names[i][0], NULL);
+      g_assert_cmpint (symlink (src, dst), ==, 0);
+    }
+  g_assert_cmpint (symlink (te_src, te_dst), ==, 0);
+  g_assert_cmpint (ke_model_probe (spec, &info, &err), ==, KE_STATUS_OK);
+  for (int i = 0; i < info.n_parts; i++)
+    if (strcmp (info.parts[i].role, "text_encoder") == 0)
+      {
+        te = TRUE;
+        g_assert_nonnull (strstr (info.parts[i].path, "PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder"));
+        g_assert_cmpint (info.parts[i].n_tensors, >, 0);
+      }
+  g_assert_true (te);
+}
+
 static void
 test_ltx_two_checkpoints (void)
 {
@@ -208,6 +249,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model-caps/wan-tiny", test_wan_tiny);
   g_test_add_func ("/model-caps/ltx-folder", test_ltx_folder);
   g_test_add_func ("/model-caps/ltx-files", test_ltx_files);
+  g_test_add_func ("/model-caps/ltx-catalog-layout", test_ltx_catalog_layout);
   g_test_add_func ("/model-caps/ltx-two-checkpoints", test_ltx_two_checkpoints);
   g_test_add_func ("/model-caps/missing", test_missing);
   g_test_add_func ("/model-caps/checks", test_checks);
