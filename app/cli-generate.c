@@ -277,6 +277,43 @@ check_model_caps (const char                 *cmd,
   return true;
 }
 
+/* The pre-flight estimate from model capabilities (LTX-Video): the whole report or one line. */
+static bool
+print_caps_estimate (const struct ke_model_caps *caps,
+                     const struct ke_gen_params *p,
+                     bool                        full)
+{
+  struct ke_mem_budget budget = { p->vram_gib, 0 };
+  struct ke_estimate e;
+  struct ke_error err = { 0 };
+
+  if (ke_gen_estimate_caps (caps, p, &budget, &e, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-cli generate: estimate: %s\n", err.msg);
+      return false;
+    }
+  if (!full)
+    {
+      fprintf (stderr, "pre-flight: %s%s%s\n", e.summary, e.suggestion[0] ? "; " : "", e.suggestion);
+      return true;
+    }
+  printf ("pre-flight estimate: %s, %dx%d, %d frames, %d steps (%d forwards), %s backend, %s\n", caps->version,
+          p->width, p->height, p->n_frames, caps->steps, e.n_forwards, e.backend,
+          p->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+  printf ("  verdict        %s\n", ke_verdict_name (e.verdict));
+  if (strcmp (e.backend, "cpu") != 0)
+    printf ("  device peak    %.2f GiB (transformer weights %.2f GiB)\n", e.device_gib, e.device_weights_gib);
+  printf ("  RAM peak       %.2f GiB, %.2f GiB available\n", e.host_gib, e.host_budget_gib);
+  printf ("  time           %.0f s: text %.1f s, %d forwards, %.2f s a step on average, decode %.1f s\n", e.total_s,
+          e.text_s, e.n_forwards, e.step_s, e.decode_s);
+  if (!caps->est.text_counted)
+    printf ("  text encoder   not found beside the model: T5 v1.1 XXL's size in bf16 counted\n");
+  printf ("  summary        %s\n", e.summary);
+  if (e.suggestion[0])
+    printf ("  suggestion     %s\n", e.suggestion);
+  return true;
+}
+
 enum
 {
   OPT_MODEL = 256, OPT_PROMPT, OPT_NEGATIVE, OPT_IMAGE, OPT_SIZE, OPT_FRAMES, OPT_STEPS, OPT_GUIDE, OPT_GUIDE_HIGH,
@@ -605,6 +642,22 @@ kinora_cli_generate (int argc, char **argv)
                               frames ? frames : caps.n_frames, image != NULL, explicit_set, steps, guide,
                               negative != NULL && decode_latent == NULL))
     return 2;
+  /* a model of another family than Wan2.2: the pre-flight estimate from its files, before it loads */
+  if (caps.family != KE_MODEL_FAMILY_WAN22 && (dry_run || !quiet))
+    {
+      struct ke_gen_params cp = ke_gen_params_default (KE_TASK_TI2V_5B);
+      cp.width = have_size ? width : caps.width;
+      cp.height = have_size ? height : caps.height;
+      cp.n_frames = frames ? frames : caps.n_frames;
+      cp.backend = backend ? backend : "cpu";
+      cp.precision = precision_id;
+      cp.n_threads = threads;
+      cp.vram_gib = (float) vram;
+      if (!print_caps_estimate (&caps, &cp, dry_run))
+        return 1;
+      if (dry_run)
+        return 0;
+    }
 
 #ifdef KINORA_HAVE_EXPORT
   KinoraExportFormat format;

@@ -466,6 +466,18 @@ struct ke_model_caps {
     double fps;
     int n_presets;                  // the official sizes (presets[0] is the default)
     struct ke_model_preset presets[KE_MODEL_MAX_PRESETS];
+    // What ke_gen_estimate_caps needs, from the files' headers and configs (LTX-Video; zero for Wan2.2,
+    // whose estimate takes a loaded model: ke_gen_estimate)
+    struct {
+        int num_layers, inner_dim, ffn_dim, text_dim, text_tokens;   // transformer; T5 tokens a prompt runs
+        int vae_top_channels, vae_levels;        // decoder: channels at latent size, upsampling levels
+        int upsampler_mid_channels;
+        double first_pass_scale;                 // multi-scale: the first pass's size factor (0: one pass)
+        int first_steps, second_steps;           // forwards of each pass (guidance 1: one a step)
+        double transformer_bytes, transformer_params, vae_bytes, vae_params;
+        double upsampler_bytes, upsampler_params, text_bytes, text_params;
+        bool text_counted;                       // false: no encoder file found, T5 v1.1 XXL's size assumed
+    } est;
 };
 
 // The capabilities of a model path as ke_model_open takes it ("tiny" included). Errors as ke_model_probe.
@@ -481,6 +493,15 @@ int ke_model_caps_snap_frames(const struct ke_model_caps * caps, int n_frames);
 int ke_model_caps_snap_side(const struct ke_model_caps * caps, int v);
 // A preset by name, or NULL.
 const struct ke_model_preset * ke_model_caps_preset(const struct ke_model_caps * caps, const char * name);
+// The pre-flight estimate of a run from capabilities alone (no model built): LTX-Video's multi-scale
+// distilled run (engine/pipeline/estimate-ltx.c lists what it counts). p's width, height, n_frames, backend,
+// precision, n_threads are read; the size and frames are checked with ke_model_caps_check.
+// KE_STATUS_UNSUPPORTED for Wan2.2 (ke_gen_estimate takes its loaded model).
+struct ke_mem_budget;
+struct ke_estimate;
+enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * caps, const struct ke_gen_params * p,
+                                    const struct ke_mem_budget * budget, struct ke_estimate * out,
+                                    struct ke_error * err);
 
 // @@ section: pre-flight estimate
 // --- what a run will need, before it starts ---------------------------------------------------------

@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "loaders/loaders.h"
 #include "models/ltx/ltx-checkpoint.h"
 #include "models/ltx/ltx-vae.h"
 #include "models/model-family.h"
@@ -285,26 +286,90 @@ static int json_int_of(const char * text, const char * key, int def)
     return r;
 }
 
+static void sum_set(const struct ke_tensor_set * s, double * bytes, double * params)
+{
+    *bytes = *params = 0;
+    for (int i = 0; s && i < ke_tset_count(s); i++) {
+        *bytes += (double) ke_tensor_nbytes(ke_tset_at(s, i));
+        *params += (double) ke_tensor_nelements(ke_tset_at(s, i));
+    }
+}
+
+// T5 v1.1 XXL's encoder when no file is at hand: 24 layers of attention (4 of 4096x4096) and a gated FF
+// (3 of 4096x10240), and the 32128-row embedding; counted in bf16.
+#define T5XXL_PARAMS (24.0 * (4.0 * 4096 * 4096 + 3.0 * 4096 * 10240) + 32128.0 * 4096)
+
+// The sizes the estimate needs (caps->est): tensors as stored, the configs' widths and the decoder's levels.
+static void describe_sizes(struct ke_model_caps * c, const struct ke_ltx_checkpoint * ck, const char * text_encoder)
+{
+    const char * tcfg = ck->config[KE_LTX_PART_TRANSFORMER];
+    c->est.num_layers = json_int_of(tcfg, "num_layers", 0);
+    c->est.inner_dim = json_int_of(tcfg, "num_attention_heads", 0) * json_int_of(tcfg, "attention_head_dim", 0);
+    c->est.text_dim = json_int_of(tcfg, "caption_channels", 4096);
+    const struct ke_tensor * ff = ck->part[KE_LTX_PART_TRANSFORMER] ?
+                                  ke_tset_get(ck->part[KE_LTX_PART_TRANSFORMER], "transformer_blocks.0.ff.net.0.proj.weight") : NULL;
+    c->est.ffn_dim = ff && ff->n_dims == 2 ? (int) ff->ne[1] : 4 * c->est.inner_dim;
+    c->est.text_tokens = KE_T5XXL_MAX_TOKENS;
+    sum_set(ck->part[KE_LTX_PART_TRANSFORMER], &c->est.transformer_bytes, &c->est.transformer_params);
+    sum_set(ck->part[KE_LTX_PART_VAE], &c->est.vae_bytes, &c->est.vae_params);
+    sum_set(ck->part[KE_LTX_PART_UPSAMPLER], &c->est.upsampler_bytes, &c->est.upsampler_params);
+    struct ke_ltx_vae_config vc;
+    if (ke_ltx_vae_config_parse(&vc, ck->config[KE_LTX_PART_VAE] ? ck->config[KE_LTX_PART_VAE] : ke_ltx_vae_13b_config,
+                                "vae config", NULL) == KE_STATUS_OK) {
+        // the decoder widens its base channels by each upsampling block's multiplier, counted from the top
+        int ch = vc.decoder_base_channels, levels = 0;
+        for (int i = 0; i < vc.n_dec; i++) {
+            if (vc.dec[i].kind != KE_LTX_RES_X) {
+                ch *= vc.dec[i].multiplier > 0 ? vc.dec[i].multiplier : 1;
+                levels++;
+            }
+        }
+        c->est.vae_top_channels = ch;
+        c->est.vae_levels = levels;
+    }
+    c->est.upsampler_mid_channels = json_int_of(ck->config[KE_LTX_PART_UPSAMPLER], "mid_channels", 512);
+    struct ke_tensor_set * t5 = NULL;
+    if (text_encoder && ke_weights_open(&t5, text_encoder, NULL) == KE_STATUS_OK) {
+        sum_set(t5, &c->est.text_bytes, &c->est.text_params);
+        c->est.text_counted = true;
+    } else {
+        c->est.text_params = T5XXL_PARAMS;
+        c->est.text_bytes = 2.0 * T5XXL_PARAMS;
+    }
+    ke_tset_free(t5);
+}
+
 static enum ke_status caps_ltx(struct ke_model_caps * c, const char * path, const struct ke_model_info * info,
                                struct ke_error * err)
 {
-    // the checkpoint itself (the probe accepted it): the first file of the list, or the folder's
+    // the checkpoint itself (the probe accepted it), its upsampler and text encoder
+    char * first = NULL, * second = NULL;
     const char * comma = strchr(path, ',');
     size_t len = comma ? (size_t) (comma - path) : strlen(path);
-    char * first = malloc(len + 1);
-    if (!first) {
+    if ((first = malloc(len + 1)) != NULL) {
+        memcpy(first, path, len);
+        first[len] = 0;
+    }
+    if (comma && !strchr(comma + 1, ',')) {
+        second = strdup(comma + 1);
+    }
+    if (!first || (comma && !second && !strchr(comma + 1, ','))) {
+        free(first);
+        free(second);
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
-    memcpy(first, path, len);
-    first[len] = 0;
     struct ke_ltx_files f;
-    enum ke_status st = ke_ltx_files_find(&f, first, NULL, err);
+    enum ke_status st = ke_ltx_files_find(&f, first, second, err);
     free(first);
+    free(second);
     if (st != KE_STATUS_OK) {
         return st;
     }
     struct ke_ltx_checkpoint * ck = NULL;
-    st = ke_ltx_checkpoint_open(&ck, f.checkpoint, NULL, KE_LTX_OPEN_UPSAMPLER_ALONE, err);
+    st = ke_ltx_checkpoint_open(&ck, f.checkpoint, f.upsampler, KE_LTX_OPEN_UPSAMPLER_ALONE, err);
+    if (st == KE_STATUS_OK) {
+        describe_sizes(c, ck, f.text_encoder);
+    }
     ke_ltx_files_clear(&f);
     if (st != KE_STATUS_OK) {
         return st;
@@ -332,6 +397,11 @@ static enum ke_status caps_ltx(struct ke_model_caps * c, const char * path, cons
     c->guidance = distilled ? 1.0f : 3.0f;
     c->steps_fixed = distilled;
     c->steps = distilled ? LTX_DISTILLED_STEPS : 40;
+    // the multi-scale flow: first pass at 2/3 of the size (the configs' downscale_factor 0.6666666), then
+    // at twice that after the latent upsampler
+    c->est.first_pass_scale = 0.6666666;
+    c->est.first_steps = distilled ? 7 : 30;
+    c->est.second_steps = distilled ? 3 : 10;
     c->uses_negative_prompt = !distilled;   // guidance 1: no unconditional pass
     c->fps = 30;
     if (c->tiny) {

@@ -190,6 +190,10 @@ test_settings_follow_model (void)
     g_assert_cmpstr (p->model, ==, tiny_ltx ());
   }
 
+  /* the pre-flight estimate comes from the model's files, before the engine runs the model */
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->estimate_label)));
+  g_assert_nonnull (strstr (gtk_label_get_text (self->estimate_label), "RAM"));
+
   /* back to the Wan2.2 test model: guidance, shift, solver and 4n+1 frames return */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
   g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));

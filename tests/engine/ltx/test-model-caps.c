@@ -2,7 +2,9 @@
  * files, on the built-in tiny Wan2.2 model and on the tiny random LTX-Video model that
  * tests/ltx/tiny-ltx-model.c writes from the fixtures (official single file + upsampler + text_encoder/),
  * in its folder form and as the file list CHECKPOINT,UPSAMPLER; then the checks and their messages. */
+#include <math.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -242,6 +244,128 @@ test_checks (void)
   g_assert_cmpint (ke_model_caps_snap_side (&ltx, 9999), ==, 4096);
 }
 
+/* The pre-flight estimate from capabilities: the tiny model's files on the CPU, and the 13B shapes on CUDA
+ * (a description written here from the 13B config: 48 layers of width 4096, FF 16384, 13.1e9 parameters in
+ * bf16) against 24 and 12 GiB budgets. */
+static void
+test_estimate (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  struct ke_model_caps c, wan;
+  struct ke_gen_params p = ke_gen_params_default (KE_TASK_TI2V_5B);
+  struct ke_estimate e;
+  struct ke_mem_budget budget = { 0, 64 };
+  struct ke_error err = { 0 };
+
+  g_assert_cmpint (ke_model_caps (dir, &c, &err), ==, KE_STATUS_OK);
+  g_assert_true (c.est.text_counted);
+  g_assert_cmpfloat (c.est.transformer_params, >, 0);
+  g_assert_cmpfloat (c.est.upsampler_params, >, 0);
+  g_assert_cmpint (c.est.vae_levels, ==, 3);
+  g_assert_cmpint (c.est.vae_top_channels, ==, 4 * 2);   /* vae_b: base 4, multipliers 2, 1, 1 */
+  p.width = c.width;
+  p.height = c.height;
+  p.n_frames = c.n_frames;
+  p.backend = "cpu";
+  g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (e.verdict, ==, KE_VERDICT_FITS);
+  g_assert_cmpint (e.n_forwards, ==, 10);
+  g_assert_cmpfloat (e.host_gib, >, 0);
+  g_assert_cmpfloat (e.host_gib, <, 1);
+  g_assert_cmpfloat (e.total_s, >, 0);
+  g_assert_cmpstr (e.backend, ==, "cpu");
+  g_assert_nonnull (strstr (e.summary, "fits: "));
+  /* the model's rules come first */
+  p.n_frames = 10;
+  g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "8n+1"));
+  /* Wan2.2 takes its loaded model */
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_model_caps ("tiny", &wan, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_gen_estimate_caps (&wan, &p, &budget, &e, &err), ==, KE_STATUS_UNSUPPORTED);
+
+  /* the 13B shapes at the official size */
+  c.tiny = FALSE;
+  c.latent_channels = 128;
+  c.est.num_layers = 48;
+  c.est.inner_dim = 4096;
+  c.est.ffn_dim = 16384;
+  c.est.text_dim = 4096;
+  c.est.transformer_params = 13.1e9;
+  c.est.transformer_bytes = 2 * 13.1e9;
+  c.est.vae_params = 0.4e9;
+  c.est.vae_top_channels = 1024;
+  c.est.vae_levels = 3;
+  c.est.upsampler_mid_channels = 512;
+  p.width = 1216;
+  p.height = 704;
+  p.n_frames = 121;
+  p.backend = "cuda";
+  budget.host_gib = 256;
+  g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
+  g_test_message ("13B at 1216x704x121 on CUDA: %s (device %.1f GiB, host %.1f GiB, %.0f s)", e.summary, e.device_gib,
+                  e.host_gib, e.total_s);
+  g_assert_cmpint (e.verdict, ==, KE_VERDICT_FITS);
+  g_assert_cmpfloat (fabs (e.device_weights_gib - 2 * 13.1e9 / 1073741824.0), <, 1e-9);
+  g_assert_cmpfloat (e.device_gib, >, e.device_weights_gib);
+  /* 24 GiB: the bf16 transformer (24.4 GiB) streams */
+  budget.device_gib = 24;
+  g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (e.verdict, ==, KE_VERDICT_STREAMS);
+  /* an fp8 file (1 byte a weight) needs 12.2 GiB less on the device */
+  {
+    double bf16_gib;
+    budget.device_gib = 0;
+    g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
+    bf16_gib = e.device_gib;
+    c.est.transformer_bytes = 13.1e9;
+    g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
+    g_test_message ("fp8 13B: %s", e.summary);
+    g_assert_cmpfloat (fabs (bf16_gib - e.device_gib - 13.1e9 / 1073741824.0), <, 1e-6);
+  }
+}
+
+/* kinora-cli generate checks the model's rules before loading it, and estimates from its files */
+static void
+test_cli (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  static const struct { const char *opt, *value, *says; } cases[] = {
+    { "--frames", "100", "LTX-Video needs a frame count of 8n+1: 97 or 105 (not 100)" },
+    { "--size", "100x96", "LTX-Video needs width and height in multiples of 32: 100x96 is not allowed" },
+    { "--guide", "3", "the model's config fixes the guidance at 1" },
+    { "--steps", "20", "fixes the steps at 10" },
+    { "--shift", "5", "has no flow shift setting" },
+    { "--solver", "euler", "has no solver setting" },
+    { "--negative", "blurry", "a negative prompt has no effect" },
+    { "--preset", "lightning", "--preset lightning is a Wan2.2 recipe" },
+    { "--preset", "thunder", "are: small, wide" },
+  };
+  const char *cli = g_getenv ("KINORA_CLI");
+
+  g_assert_nonnull (cli);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *argv[] = { cli, "generate", "--model", dir, "--prompt", "x", cases[i].opt, cases[i].value, "-o",
+                             "/tmp/never-written.mp4", NULL };
+      g_autofree char *out = NULL, *errs = NULL;
+      int status = 0;
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, NULL));
+      g_test_message ("%s %s: %s", cases[i].opt, cases[i].value, errs);
+      g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 2);
+      g_assert_nonnull (strstr (errs, cases[i].says));
+    }
+  {
+    const char *argv[] = { cli, "generate", "--model", dir, "--dry-run", "--preset", "wide", NULL };
+    g_autofree char *out = NULL, *errs = NULL;
+    int status = 0;
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, NULL));
+    g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    g_assert_nonnull (strstr (out, "LTX-Video 0.9.8 distilled, 128x64, 9 frames, 10 steps (10 forwards)"));
+    g_assert_nonnull (strstr (out, "verdict        fits"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -253,5 +377,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model-caps/ltx-two-checkpoints", test_ltx_two_checkpoints);
   g_test_add_func ("/model-caps/missing", test_missing);
   g_test_add_func ("/model-caps/checks", test_checks);
+  g_test_add_func ("/model-caps/estimate", test_estimate);
+  g_test_add_func ("/model-caps/cli", test_cli);
   return g_test_run ();
 }
