@@ -675,7 +675,10 @@ kinora_cli_generate (int argc, char **argv)
     }
 #endif
 
-  if (ke_model_open (&m, model, &err) != KE_STATUS_OK)
+  /* an LTX-Video folder of the official files opens as CHECKPOINT,UPSAMPLER,T5 */
+  static char model_spec[8192];
+  if (ke_model_resolve_path (model, model_spec, sizeof model_spec, &err) != KE_STATUS_OK
+      || ke_model_open (&m, model_spec, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-cli generate: %s\n", err.msg);
       return 1;

@@ -114,7 +114,13 @@ ensure_model (const char  *path,
       return FALSE;
     }
 
-  st = ke_model_open (&model, path, &err);
+  /* an LTX-Video folder of the official files opens as CHECKPOINT,UPSAMPLER,T5 */
+  {
+    char spec[8192];
+    st = ke_model_resolve_path (path, spec, sizeof spec, &err);
+    if (st == KE_STATUS_OK)
+      st = ke_model_open (&model, spec, &err);
+  }
   if (st != KE_STATUS_OK)
     {
       g_set_error (error, KINORA_ENGINE_ERROR, st, _("Could not open the model: %s"),

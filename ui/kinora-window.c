@@ -319,7 +319,10 @@ load_model_cb (GObject      *source,
       self->task = info->task;
       self->model_is_random = info->is_random;
       self->updating = TRUE;
-      adw_combo_row_set_selected (self->task_row, info->task);
+      /* a task the list does not have (another family's) leaves the row as it is */
+      GListModel *tasks = adw_combo_row_get_model (self->task_row);
+      if (tasks != NULL && (guint) info->task < g_list_model_get_n_items (tasks))
+        adw_combo_row_set_selected (self->task_row, info->task);
       self->updating = FALSE;
       _kinora_window_reset_defaults (self);
     }
@@ -422,7 +425,8 @@ update_task_controls (KinoraWindow *self)
       caps_size_list = g_strv_builder_end (caps_sizes);
       sizes = (const char * const *) caps_size_list;
     }
-  if (caps != NULL)
+  /* Wan2.2: the task decides (a restored A14B setting shows both guidance values with any Wan model) */
+  if (caps != NULL && caps->family != KE_MODEL_FAMILY_WAN22)
     a14b = caps->two_experts;
 
   int sw = 0, sh = 0;
@@ -469,9 +473,9 @@ update_task_controls (KinoraWindow *self)
     GtkAdjustment *adj = gtk_spin_button_get_adjustment (self->frames_spin);
     int n = gtk_spin_button_get_value_as_int (self->frames_spin);
 
+    /* the upper bound, 257, is a count of both steps (4 x 64 + 1, 8 x 32 + 1) */
     gtk_adjustment_set_step_increment (adj, step);
     gtk_adjustment_set_page_increment (adj, 4 * step);
-    gtk_adjustment_set_upper (adj, 32 * step + 1);
     if (caps != NULL && caps->steps_fixed)
       gtk_spin_button_set_value (self->steps_spin, caps->steps);
     if (caps != NULL && caps->guidance_fixed)

@@ -493,6 +493,10 @@ int ke_model_caps_snap_frames(const struct ke_model_caps * caps, int n_frames);
 int ke_model_caps_snap_side(const struct ke_model_caps * caps, int v);
 // A preset by name, or NULL.
 const struct ke_model_preset * ke_model_caps_preset(const struct ke_model_caps * caps, const char * name);
+// The path as ke_model_open takes it: an LTX-Video folder of the official files (one ltxv-*.safetensors
+// checkpoint, its ltxv-spatial-upscaler-*.safetensors, text_encoder/) becomes "CHECKPOINT,UPSAMPLER,T5" with
+// the T5 encoder found beside the checkpoint or where the model catalog puts it; other paths are copied.
+enum ke_status ke_model_resolve_path(const char * path, char * out, size_t out_size, struct ke_error * err);
 // The pre-flight estimate of a run from capabilities alone (no model built): LTX-Video's multi-scale
 // distilled run (engine/pipeline/estimate-ltx.c lists what it counts). p's width, height, n_frames, backend,
 // precision, n_threads are read; the size and frames are checked with ke_model_caps_check.

@@ -114,6 +114,52 @@ static enum ke_status folder_scan(const char * dir, char ** checkpoint, char ** 
     return st;
 }
 
+// The upsampler file beside a checkpoint file: the one of the same release ("0.9.8" in both names), else
+// the only one in the folder; NULL when none or ambiguous.
+static char * upsampler_beside(const char * dir, const char * checkpoint)
+{
+    const char * base = strrchr(checkpoint, '/');
+    base = base ? base + 1 : checkpoint;
+    char release[16] = "";
+    const char * v = strstr(base, "0.9.");
+    if (v) {
+        size_t n = 4;
+        while (v[n] >= '0' && v[n] <= '9' && n < 8) {
+            n++;
+        }
+        snprintf(release, sizeof(release), "%.*s", (int) n, v);
+    }
+    DIR * d = opendir(dir);
+    struct dirent * e;
+    char * same = NULL, * only = NULL;
+    int n_ups = 0;
+    bool ups;
+    while (d && (e = readdir(d)) != NULL) {
+        if (!ltx_file_name(e->d_name, &ups) || !ups) {
+            continue;
+        }
+        n_ups++;
+        if (!only) {
+            only = join(dir, e->d_name);
+        }
+        if (!same && release[0] && strstr(e->d_name, release)) {
+            same = join(dir, e->d_name);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    if (same) {
+        free(only);
+        return same;
+    }
+    if (n_ups == 1) {
+        return only;
+    }
+    free(only);
+    return NULL;
+}
+
 bool ke_ltx_folder_has_checkpoint(const char * dir)
 {
     DIR * d = opendir(dir);
@@ -141,7 +187,7 @@ void ke_ltx_files_clear(struct ke_ltx_files * f)
 }
 
 enum ke_status ke_ltx_files_find(struct ke_ltx_files * out, const char * first, const char * second,
-                                 struct ke_error * err)
+                                 const char * third, struct ke_error * err)
 {
     memset(out, 0, sizeof(*out));
     enum ke_status st = KE_STATUS_OK;
@@ -172,8 +218,31 @@ enum ke_status ke_ltx_files_find(struct ke_ltx_files * out, const char * first, 
         if (!(out->upsampler = strdup(second))) {
             st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
         }
+    } else if (st == KE_STATUS_OK && !out->upsampler && dir && !is_dir(first)) {
+        out->upsampler = upsampler_beside(dir, first);   // the release's upsampler beside the checkpoint file
+        char * self_path = join(dir, strrchr(first, '/') ? strrchr(first, '/') + 1 : first);
+        if (out->upsampler && self_path && strcmp(out->upsampler, self_path) == 0) {
+            free(out->upsampler);   // the file given is that upsampler itself (inspected alone)
+            out->upsampler = NULL;
+        }
+        free(self_path);
     }
-    if (st == KE_STATUS_OK && dir && (out->text_encoder = text_encoder_find(dir)) != NULL) {
+    if (st == KE_STATUS_OK && third) {
+        // given: a folder holding text_encoder/ (PixArt-alpha's), the encoder's folder, or a weights file
+        char * sub = join(third, "text_encoder");
+        if (sub && is_dir(sub)) {
+            out->text_encoder = sub;
+        } else {
+            free(sub);
+            out->text_encoder = strdup(third);
+        }
+        if (!out->text_encoder) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        }
+    } else if (st == KE_STATUS_OK && dir) {
+        out->text_encoder = text_encoder_find(dir);
+    }
+    if (st == KE_STATUS_OK && out->text_encoder && is_dir(out->text_encoder)) {
         char * tk = join(out->text_encoder, "../tokenizer");
         if (tk && is_dir(tk)) {
             out->tokenizer = tk;
@@ -286,6 +355,57 @@ static int json_int_of(const char * text, const char * key, int def)
     return r;
 }
 
+// The files of an LTX-Video path "FIRST[,SECOND[,THIRD]]" (ke_ltx_files_find).
+static enum ke_status files_of(const char * path, struct ke_ltx_files * f, struct ke_error * err)
+{
+    char * item[3] = { NULL, NULL, NULL };
+    const char * p = path;
+    enum ke_status st = KE_STATUS_OK;
+    for (int i = 0; i < 3 && p && st == KE_STATUS_OK; i++) {
+        const char * e = strchr(p, ',');
+        size_t len = e ? (size_t) (e - p) : strlen(p);
+        if ((item[i] = malloc(len + 1)) == NULL) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(item[i], p, len);
+        item[i][len] = 0;
+        p = e ? e + 1 : NULL;
+    }
+    if (st == KE_STATUS_OK) {
+        st = ke_ltx_files_find(f, item[0], item[1], item[2], err);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(item[i]);
+    }
+    return st;
+}
+
+enum ke_status ke_model_resolve_path(const char * path, char * out, size_t out_size, struct ke_error * err)
+{
+    if (!path || !out || out_size == 0) {
+        return ke_err(err, KE_STATUS_INVALID, "model path: no path or output given");
+    }
+    int n;
+    if (strcmp(path, "tiny") != 0 && ke_model_family_detect(path) == KE_MODEL_FAMILY_LTXV) {
+        struct ke_ltx_files f;
+        enum ke_status st = files_of(path, &f, err);
+        if (st != KE_STATUS_OK) {
+            return st;
+        }
+        // the T5 item only after an upsampler (the list is positional)
+        n = snprintf(out, out_size, "%s%s%s%s%s", f.checkpoint, f.upsampler ? "," : "", f.upsampler ? f.upsampler : "",
+                     f.upsampler && f.text_encoder ? "," : "", f.upsampler && f.text_encoder ? f.text_encoder : "");
+        ke_ltx_files_clear(&f);
+    } else {
+        n = snprintf(out, out_size, "%s", path);
+    }
+    if (n < 0 || (size_t) n >= out_size) {
+        return ke_err(err, KE_STATUS_INVALID, "%s: the model path is longer than %zu bytes", path, out_size - 1);
+    }
+    return KE_STATUS_OK;
+}
+
 static void sum_set(const struct ke_tensor_set * s, double * bytes, double * params)
 {
     *bytes = *params = 0;
@@ -343,25 +463,8 @@ static enum ke_status caps_ltx(struct ke_model_caps * c, const char * path, cons
                                struct ke_error * err)
 {
     // the checkpoint itself (the probe accepted it), its upsampler and text encoder
-    char * first = NULL, * second = NULL;
-    const char * comma = strchr(path, ',');
-    size_t len = comma ? (size_t) (comma - path) : strlen(path);
-    if ((first = malloc(len + 1)) != NULL) {
-        memcpy(first, path, len);
-        first[len] = 0;
-    }
-    if (comma && !strchr(comma + 1, ',')) {
-        second = strdup(comma + 1);
-    }
-    if (!first || (comma && !second && !strchr(comma + 1, ','))) {
-        free(first);
-        free(second);
-        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
-    }
     struct ke_ltx_files f;
-    enum ke_status st = ke_ltx_files_find(&f, first, second, err);
-    free(first);
-    free(second);
+    enum ke_status st = files_of(path, &f, err);
     if (st != KE_STATUS_OK) {
         return st;
     }

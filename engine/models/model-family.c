@@ -127,16 +127,17 @@ static enum ke_status open_ltx(struct ke_ltx_checkpoint ** c, const char * path,
     char * first = list_item(path, 0);
     char * second = list_item(path, 1);
     char * third = list_item(path, 2);
+    char * fourth = list_item(path, 3);
     enum ke_status st;
     if (!first) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-    } else if (third) {
-        st = ke_err(err, KE_STATUS_INVALID, "%s: an LTX-Video model takes one checkpoint and optionally the upsampler "
-                    "file after a comma (\"%s\" is one too many)", path, third);
+    } else if (fourth) {
+        st = ke_err(err, KE_STATUS_INVALID, "%s: an LTX-Video model is CHECKPOINT[,UPSAMPLER[,T5]] (\"%s\" is one too "
+                    "many)", path, fourth);
     } else {
         // the official files side by side in a folder, the T5 encoder found for a single file (model-caps.c)
         struct ke_ltx_files f;
-        st = ke_ltx_files_find(&f, first, second, err);
+        st = ke_ltx_files_find(&f, first, second, third, err);
         if (st == KE_STATUS_OK) {
             st = ke_ltx_checkpoint_open(c, f.checkpoint, f.upsampler, flags, err);
         }
@@ -150,6 +151,7 @@ static enum ke_status open_ltx(struct ke_ltx_checkpoint ** c, const char * path,
     free(first);
     free(second);
     free(third);
+    free(fourth);
     return st;
 }
 

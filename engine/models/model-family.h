@@ -22,8 +22,9 @@ struct ke_ltx_files {
     char * text_encoder;
     char * tokenizer;
 };
+// `third`, when not NULL, is the T5 encoder (its folder, a folder holding text_encoder/, or a weights file).
 enum ke_status ke_ltx_files_find(struct ke_ltx_files * out, const char * first, const char * second,
-                                 struct ke_error * err);
+                                 const char * third, struct ke_error * err);
 void ke_ltx_files_clear(struct ke_ltx_files * f);
 // Whether folder dir holds an LTX-Video checkpoint file (the official-files folder).
 bool ke_ltx_folder_has_checkpoint(const char * dir);

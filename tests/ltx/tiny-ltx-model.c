@@ -247,6 +247,30 @@ tiny_ltx_model_write (const char *fixtures,
                                    error))
         goto out;
     }
+    /* the tokenizer: a small unigram model whose ids stay below the encoder's vocab_size (t5xxl_a: 160) */
+    {
+      g_autofree char *tok_dir = g_build_filename (dir, "tokenizer", NULL);
+      g_autofree char *tok = g_build_filename (tok_dir, "tokenizer.json", NULL);
+      g_autoptr(GString) j = g_string_new ("{\"model\": {\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": "
+                                           "[[\"<pad>\", 0], [\"</s>\", 0], [\"<unk>\", 0]");
+      static const char *const words[] = { "a", "lighthouse", "at", "dusk", "red", "fox", "in", "the", "snow" };
+
+      for (guint i = 0; i < G_N_ELEMENTS (words); i++)
+        g_string_append_printf (j, ", [\"\u2581%s\", -2]", words[i]);
+      g_string_append (j, ", [\"\u2581\", -3]");
+      for (char ch = 'a'; ch <= 'z'; ch++)
+        g_string_append_printf (j, ", [\"%c\", -5]", ch);
+      g_string_append (j, "]}, \"added_tokens\": [{\"id\": 0, \"content\": \"<pad>\", \"special\": true}, "
+                          "{\"id\": 1, \"content\": \"</s>\", \"special\": true}, "
+                          "{\"id\": 2, \"content\": \"<unk>\", \"special\": true}]}");
+      if (g_mkdir_with_parents (tok_dir, 0755) != 0)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "tiny LTX-Video model: cannot make %s", tok_dir);
+          goto out;
+        }
+      if (!g_file_set_contents (tok, j->str, -1, error))
+        goto out;
+    }
   }
   ok = TRUE;
 out:

@@ -164,6 +164,32 @@ test_ltx_catalog_layout (void)
   g_assert_true (te);
 }
 
+/* The path ke_model_open takes: the folder becomes CHECKPOINT,UPSAMPLER,T5; a checkpoint file gets the
+ * upsampler of its release beside it and the encoder; other paths are copied */
+static void
+test_resolve (void)
+{
+  g_autofree char *dir = tiny_ltx_dir ();
+  g_autofree char *ck = g_build_filename (dir, "ltxv-tiny-0.9.8-distilled.safetensors", NULL);
+  g_autofree char *want = g_strdup_printf ("%s,%s/ltxv-spatial-upscaler-tiny-0.9.8.safetensors,%s/text_encoder", ck,
+                                           dir, dir);
+  char out[8192], small[16];
+  struct ke_error err = { 0 };
+  struct ke_model_caps c;
+
+  g_assert_cmpint (ke_model_resolve_path (dir, out, sizeof out, &err), ==, KE_STATUS_OK);
+  g_assert_cmpstr (out, ==, want);
+  g_assert_cmpint (ke_model_resolve_path (ck, out, sizeof out, &err), ==, KE_STATUS_OK);
+  g_assert_cmpstr (out, ==, want);
+  /* the three-item form is what the capabilities read too */
+  g_assert_cmpint (ke_model_caps (want, &c, &err), ==, KE_STATUS_OK);
+  g_assert_true (c.est.text_counted);
+  g_assert_cmpint (ke_model_resolve_path ("tiny", out, sizeof out, &err), ==, KE_STATUS_OK);
+  g_assert_cmpstr (out, ==, "tiny");
+  g_assert_cmpint (ke_model_resolve_path (dir, small, sizeof small, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "longer than 15 bytes"));
+}
+
 static void
 test_ltx_two_checkpoints (void)
 {
@@ -375,6 +401,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model-caps/ltx-files", test_ltx_files);
   g_test_add_func ("/model-caps/ltx-catalog-layout", test_ltx_catalog_layout);
   g_test_add_func ("/model-caps/ltx-two-checkpoints", test_ltx_two_checkpoints);
+  g_test_add_func ("/model-caps/resolve", test_resolve);
   g_test_add_func ("/model-caps/missing", test_missing);
   g_test_add_func ("/model-caps/checks", test_checks);
   g_test_add_func ("/model-caps/estimate", test_estimate);
