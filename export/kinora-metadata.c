@@ -18,7 +18,8 @@
 #endif
 
 /* The task names of the files (the GUI's; the engine's "ti2v-5B" spelling is read too). */
-static const char *task_names[] = { "ti2v-5b", "t2v-a14b", "i2v-a14b" };
+/* by enum ke_task; "ltxv" is the LTX-Video task that follows I2V-A14B (KE_TASK_LTXV) */
+static const char *task_names[] = { "ti2v-5b", "t2v-a14b", "i2v-a14b", "ltxv" };
 
 /* Keys whose values are numbers in the JSON: 'i' integers, 'd' reals. The old CLI's "guide" and
  * "guide_high" are here so that rewriting an old file keeps their type. */
