@@ -642,6 +642,26 @@ kinora_cli_generate (int argc, char **argv)
                               frames ? frames : caps.n_frames, image != NULL, explicit_set, steps, guide,
                               negative != NULL && decode_latent == NULL))
     return 2;
+  /* LoRAs, step caching and TAEHV are Wan2.2's: refused when asked for, dropped when --from restored them */
+  if (!caps.takes_loras && n_loras > 0)
+    {
+      if (!loras_from_file)
+        {
+          fprintf (stderr, "%s: %s does not take LoRAs (--lora)\n", cmd, caps.version);
+          return 2;
+        }
+      n_loras = 0;
+    }
+  if (!caps.takes_step_cache && cache_mode != KE_CACHE_OFF)
+    {
+      fprintf (stderr, "%s: %s has no step caching (--cache)\n", cmd, caps.version);
+      return 2;
+    }
+  if (!caps.takes_taehv && (decoder == KE_DECODER_TAEHV || preview_source == KE_PREVIEW_TAEHV))
+    {
+      fprintf (stderr, "%s: %s has no TAEHV decoder (--decode taehv, --preview taehv)\n", cmd, caps.version);
+      return 2;
+    }
   /* a model of another family than Wan2.2: the pre-flight estimate from its files, before it loads */
   if (caps.family != KE_MODEL_FAMILY_WAN22 && (dry_run || !quiet))
     {

@@ -468,6 +468,10 @@ update_task_controls (KinoraWindow *self)
   gtk_widget_set_visible (GTK_WIDGET (self->solver_row), caps == NULL || caps->has_solver);
   gtk_widget_set_visible (GTK_WIDGET (self->negative_expander), caps == NULL || caps->uses_negative_prompt);
   gtk_widget_set_visible (GTK_WIDGET (self->fast_row), caps == NULL || caps->family == KE_MODEL_FAMILY_WAN22);
+  gtk_widget_set_visible (GTK_WIDGET (self->lora_row), caps == NULL || caps->takes_loras);
+  gtk_widget_set_visible (GTK_WIDGET (self->cache_row), caps == NULL || caps->takes_step_cache);
+  if (caps != NULL && !caps->takes_step_cache)
+    gtk_widget_set_visible (GTK_WIDGET (self->cache_threshold_row), FALSE);
   {
     int step = caps != NULL ? caps->frame_step : 4;
     GtkAdjustment *adj = gtk_spin_button_get_adjustment (self->frames_spin);
@@ -633,6 +637,20 @@ kinora_window_dup_params (KinoraWindow *self)
                    ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
   p->vram_gib = g_settings_get_double (self->settings, "vram-gib");   /* device memory budget */
   _kinora_window_speed_to_params (self, p);  /* LoRAs, cache, TAEHV */
+  /* model capabilities: what the model does not take is not recorded as if it ran */
+  {
+    const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+    if (caps != NULL && !caps->takes_loras)
+      kinora_params_clear_loras (p);
+    if (caps != NULL && !caps->takes_step_cache)
+      p->cache = KE_CACHE_OFF;
+    if (caps != NULL && !caps->takes_taehv)
+      {
+        p->decoder = KE_DECODER_VAE;
+        p->preview_source = KE_PREVIEW_LATENT;
+        g_clear_pointer (&p->taehv_path, g_free);
+      }
+  }
   if (self->task != KE_TASK_T2V_A14B)
     kinora_params_set_image_from_texture (p, kinora_image_picker_get_texture (self->image_picker),
                                           kinora_image_picker_get_path (self->image_picker));

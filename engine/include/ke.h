@@ -462,6 +462,7 @@ struct ke_model_caps {
     int steps;                      // default (or fixed) sampling steps, all passes together
     bool has_shift, has_solver;     // flow shift and solver are settings
     bool uses_negative_prompt;      // false where guidance 1 runs no unconditional pass
+    bool takes_loras, takes_step_cache, takes_taehv;   // LoRAs, step caching, TAEHV draft decode and previews
     int width, height, n_frames;    // the official defaults
     double fps;
     int n_presets;                  // the official sizes (presets[0] is the default)

@@ -303,6 +303,7 @@ static void caps_wan(struct ke_model_caps * c, const char * path, const struct k
     c->two_experts = task != KE_TASK_TI2V_5B;
     c->steps = d.steps;
     c->has_shift = c->has_solver = c->uses_negative_prompt = true;
+    c->takes_loras = c->takes_step_cache = c->takes_taehv = true;
     c->width = d.width;
     c->height = d.height;
     c->n_frames = d.n_frames;
@@ -506,6 +507,8 @@ static enum ke_status caps_ltx(struct ke_model_caps * c, const char * path, cons
     c->est.first_steps = distilled ? 7 : 30;
     c->est.second_steps = distilled ? 3 : 10;
     c->uses_negative_prompt = !distilled;   // guidance 1: no unconditional pass
+    // LoRAs, step caching and TAEHV are Wan2.2's (their keys, coefficients and latent widths)
+    c->takes_loras = c->takes_step_cache = c->takes_taehv = false;
     c->fps = 30;
     if (c->tiny) {
         // a random-weight test model: small enough to run in seconds (first pass at 2/3, then x2)

@@ -156,6 +156,9 @@ test_settings_follow_model (void)
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (self->solver_row)));
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (self->negative_expander)));
   g_assert_false (gtk_widget_get_visible (GTK_WIDGET (self->fast_row)));
+  /* nor LoRAs or step caching (Wan2.2's) */
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (self->lora_row)));
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (self->cache_row)));
 
   /* frames in steps of 8 (8n+1), snapped when typed */
   g_assert_cmpint (frames_step (self), ==, 8);
@@ -204,6 +207,8 @@ test_settings_follow_model (void)
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->solver_row)));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->negative_expander)));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->fast_row)));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->lora_row)));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->cache_row)));
   g_assert_cmpint (frames_step (self), ==, 4);
   g_assert_cmpint ((gtk_spin_button_get_value_as_int (self->frames_spin) - 1) % 4, ==, 0);
   gtk_spin_button_set_value (self->frames_spin, 10);

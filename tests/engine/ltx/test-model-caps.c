@@ -38,6 +38,7 @@ test_wan_tiny (void)
   g_assert_false (c.guidance_fixed);
   g_assert_false (c.steps_fixed);
   g_assert_true (c.has_shift && c.has_solver && c.uses_negative_prompt);
+  g_assert_true (c.takes_loras && c.takes_step_cache && c.takes_taehv);
   g_assert_true (c.takes_image && !c.needs_image && c.image_sets_aspect);
   g_assert_cmpint (c.max_frames, ==, KE_MAX_FRAMES);
   g_assert_cmpint (c.width, ==, 256);
@@ -66,6 +67,7 @@ check_ltx_caps (const struct ke_model_caps *c)
   g_assert_cmpint (c->steps, ==, 10);            /* 7 + 3 timesteps of the distilled config */
   g_assert_false (c->has_shift || c->has_solver || c->uses_negative_prompt || c->two_experts);
   g_assert_true (c->takes_image && !c->needs_image && !c->image_sets_aspect);
+  g_assert_false (c->takes_loras || c->takes_step_cache || c->takes_taehv);
   g_assert_cmpint (c->max_frames, ==, 1001);     /* 8 * 125 + 1 */
   g_assert_cmpint (c->max_side, ==, KE_MAX_SIDE);
   g_assert_cmpint (c->width % 32, ==, 0);
@@ -366,6 +368,8 @@ test_cli (void)
     { "--negative", "blurry", "a negative prompt has no effect" },
     { "--preset", "lightning", "--preset lightning is a Wan2.2 recipe" },
     { "--preset", "thunder", "are: small, wide" },
+    { "--cache", "easy", "has no step caching" },
+    { "--decode", "taehv", "has no TAEHV decoder" },
   };
   const char *cli = g_getenv ("KINORA_CLI");
 
