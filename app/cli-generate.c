@@ -55,13 +55,17 @@ usage (FILE *f)
 {
   fprintf (f,
            "usage: kinora-cli generate --model DIR|FILE[,FILE...]|tiny --prompt TEXT -o out.mp4|out.webm|out.gif|dir/\n"
+           "  --model             a Wan2.2 folder or files, or LTX-Video: a folder holding the official\n"
+           "                      ltxv-13b-0.9.7/0.9.8-distilled.safetensors, ltxv-spatial-upscaler-*.safetensors\n"
+           "                      and text_encoder/ (T5 v1.1 XXL), or CHECKPOINT,UPSAMPLER files\n"
            "       kinora-cli generate --from KINORA-FILE [options] -o OUT\n"
            "  --from FILE         every setting that made a Kinora MP4/WebM/GIF/PNG or sidecar JSON;\n"
            "                      options after it override them\n"
            "  --negative TEXT     negative prompt (default: the official one)\n"
            "  --image IMG         conditioning image (PNG or JPEG): image-to-video\n"
-           "  --size WxH          output size (with an image: the area)\n"
-           "  --frames N          frame count, 4n+1\n"
+           "  --size WxH          output size (Wan2.2 with an image: the area); sides in the model's multiple\n"
+           "                      (LTX-Video 32)\n"
+           "  --frames N          frame count in the model's steps: 4n+1 (Wan2.2), 8n+1 (LTX-Video)\n"
            "  --steps N           sampling steps\n"
            "  --guide G           guidance (A14B: low-noise expert)\n"
            "  --guide-high G      guidance of the A14B high-noise expert\n"
@@ -89,6 +93,12 @@ usage (FILE *f)
            "  --preset lightning  the Wan2.2-Lightning 4-step recipe: 4 steps, shift 5, euler-lightning, guidance 1\n"
            "                      (for the Lightning/LightX2V 4-step LoRAs); --steps, --shift, --guide,\n"
            "                      --guide-high and --solver given anywhere still win, --from's values do not\n"
+           "  --preset NAME       the model's official sizes (size, frames, fps; options given still win):\n"
+           "                      LTX-Video official (1216x704, 121 frames, 30 fps), portrait, fast (768x512,\n"
+           "                      97 frames); Wan2.2 official, portrait (and the 480p ones on A14B).\n"
+           "                      `kinora-cli models inspect` lists a model's presets and rules.\n"
+           "                      A distilled LTX-Video model fixes guidance (1) and steps (its config's\n"
+           "                      timestep lists) and has no shift, solver or negative prompt\n"
            "  --cache MODE[:T]    step caching: easy (EasyCache), tea (TeaCache) or mag (MagCache), threshold T\n"
            "                      (default: the mode's, 0 measures but never skips), off; the run reports the\n"
            "                      DiT forwards skipped\n"
@@ -203,6 +213,101 @@ print_estimate (ke_model_t                 *m,
   printf ("  RAM peak       %.2f GiB, %.2f GiB available\n", e.host_gib, e.host_budget_gib);
   printf ("  time           %.0f s: text %.1f s, %d steps x %.2f s, decode %.1f s\n", e.total_s, e.text_s, p->steps,
           e.step_s, e.decode_s);
+  printf ("  summary        %s\n", e.summary);
+  if (e.suggestion[0])
+    printf ("  suggestion     %s\n", e.suggestion);
+  return true;
+}
+
+/* model capabilities: the settings against the model's own rules (ke_model_caps); false after printing
+ * what is wrong */
+static bool
+check_model_caps (const char                 *cmd,
+                       const struct ke_model_caps *caps,
+                       int                          width,
+                       int                          height,
+                       int                          n_frames,
+                       bool                         with_image,
+                       unsigned                     explicit_set,
+                       int                          steps,
+                       double                       guide,
+                       bool                         negative)
+{
+  struct ke_error err = { 0 };
+
+  if (ke_model_caps_check (caps, width, height, n_frames, with_image, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "%s: %s\n", cmd, err.msg);
+      return false;
+    }
+  if (caps->guidance_fixed && (explicit_set & (EXPLICIT_GUIDE | EXPLICIT_GUIDE_HIGH))
+      && (guide != caps->guidance || (explicit_set & EXPLICIT_GUIDE_HIGH)))
+    {
+      fprintf (stderr, "%s: %s: the model's config fixes the guidance at %g (--guide cannot change it)\n", cmd,
+               caps->version, (double) caps->guidance);
+      return false;
+    }
+  if (caps->steps_fixed && (explicit_set & EXPLICIT_STEPS) && steps != caps->steps)
+    {
+      fprintf (stderr, "%s: %s: the model's config fixes the steps at %d (its timestep lists; --steps %d cannot "
+               "change them)\n", cmd, caps->version, caps->steps, steps);
+      return false;
+    }
+  if (!caps->has_shift && (explicit_set & EXPLICIT_SHIFT))
+    {
+      fprintf (stderr, "%s: %s has no flow shift setting (its timesteps are the config's)\n", cmd, caps->version);
+      return false;
+    }
+  if (!caps->has_solver && (explicit_set & EXPLICIT_SOLVER))
+    {
+      fprintf (stderr, "%s: %s has no solver setting (it runs its rectified-flow scheduler)\n", cmd, caps->version);
+      return false;
+    }
+  if (!caps->uses_negative_prompt && negative)
+    {
+      fprintf (stderr, "%s: %s runs guidance 1, without an unconditional pass: a negative prompt has no effect\n",
+               cmd, caps->version);
+      return false;
+    }
+  if (caps->needs_image && !with_image)
+    {
+      fprintf (stderr, "%s: %s needs a conditioning image (--image)\n", cmd, caps->version);
+      return false;
+    }
+  return true;
+}
+
+/* The pre-flight estimate from model capabilities (LTX-Video): the whole report or one line. */
+static bool
+print_caps_estimate (const struct ke_model_caps *caps,
+                     const struct ke_gen_params *p,
+                     bool                        full)
+{
+  struct ke_mem_budget budget = { p->vram_gib, 0 };
+  struct ke_estimate e;
+  struct ke_error err = { 0 };
+
+  if (ke_gen_estimate_caps (caps, p, &budget, &e, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-cli generate: estimate: %s\n", err.msg);
+      return false;
+    }
+  if (!full)
+    {
+      fprintf (stderr, "pre-flight: %s%s%s\n", e.summary, e.suggestion[0] ? "; " : "", e.suggestion);
+      return true;
+    }
+  printf ("pre-flight estimate: %s, %dx%d, %d frames, %d steps (%d forwards), %s backend, %s\n", caps->version,
+          p->width, p->height, p->n_frames, caps->steps, e.n_forwards, e.backend,
+          p->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+  printf ("  verdict        %s\n", ke_verdict_name (e.verdict));
+  if (strcmp (e.backend, "cpu") != 0)
+    printf ("  device peak    %.2f GiB (transformer weights %.2f GiB)\n", e.device_gib, e.device_weights_gib);
+  printf ("  RAM peak       %.2f GiB, %.2f GiB available\n", e.host_gib, e.host_budget_gib);
+  printf ("  time           %.0f s: text %.1f s, %d forwards, %.2f s a step on average, decode %.1f s\n", e.total_s,
+          e.text_s, e.n_forwards, e.step_s, e.decode_s);
+  if (!caps->est.text_counted)
+    printf ("  text encoder   not found beside the model: T5 v1.1 XXL's size in bf16 counted\n");
   printf ("  summary        %s\n", e.summary);
   if (e.suggestion[0])
     printf ("  suggestion     %s\n", e.suggestion);
@@ -358,12 +463,8 @@ kinora_cli_generate (int argc, char **argv)
           break;
         /* few-step presets and step caching */
         case OPT_PRESET:
+          /* lightning, or one of the model's own presets (checked once the model is known) */
           preset = optarg;
-          if (strcmp (preset, "lightning") != 0)
-            {
-              fprintf (stderr, "%s: --preset %s: the presets are: lightning\n", cmd, preset);
-              ok = false;
-            }
           break;
         case OPT_CACHE:
           ok = parse_cache (cmd, optarg, &cache_mode, &cache_threshold);
@@ -501,6 +602,83 @@ kinora_cli_generate (int argc, char **argv)
       fprintf (stderr, "%s: --model, -o and --prompt (or --decode-latent) are required (see --help)\n", cmd);
       return 2;
     }
+  /* model capabilities: the model's own rules, checked before it loads */
+  struct ke_model_caps caps;
+  const struct ke_model_preset *caps_preset = NULL;
+  if (ke_model_caps (model, &caps, &err) != KE_STATUS_OK)
+    {
+      fprintf (stderr, "kinora-cli generate: %s\n", err.msg);
+      return 1;
+    }
+  if (preset && strcmp (preset, "lightning") != 0)
+    {
+      caps_preset = ke_model_caps_preset (&caps, preset);
+      if (caps_preset == NULL)
+        {
+          fprintf (stderr, "%s: --preset %s: the presets of %s are: ", cmd, preset, caps.version);
+          for (int i = 0; i < caps.n_presets; i++)
+            fprintf (stderr, "%s%s", i ? ", " : "", caps.presets[i].name);
+          fprintf (stderr, "%s\n", caps.family == KE_MODEL_FAMILY_WAN22 ? ", lightning" : "");
+          return 2;
+        }
+      if (!have_size)
+        {
+          width = caps_preset->width;
+          height = caps_preset->height;
+          have_size = 1;
+        }
+      if (!frames)
+        frames = caps_preset->n_frames;
+      if (fps <= 0)
+        fps = caps_preset->fps;
+      preset = NULL;
+    }
+  else if (preset && caps.family != KE_MODEL_FAMILY_WAN22)
+    {
+      fprintf (stderr, "%s: --preset lightning is a Wan2.2 recipe; %s has its own steps\n", cmd, caps.version);
+      return 2;
+    }
+  if (!check_model_caps (cmd, &caps, have_size ? width : caps.width, have_size ? height : caps.height,
+                              frames ? frames : caps.n_frames, image != NULL, explicit_set, steps, guide,
+                              negative != NULL && decode_latent == NULL))
+    return 2;
+  /* LoRAs, step caching and TAEHV are Wan2.2's: refused when asked for, dropped when --from restored them */
+  if (!caps.takes_loras && n_loras > 0)
+    {
+      if (!loras_from_file)
+        {
+          fprintf (stderr, "%s: %s does not take LoRAs (--lora)\n", cmd, caps.version);
+          return 2;
+        }
+      n_loras = 0;
+    }
+  if (!caps.takes_step_cache && cache_mode != KE_CACHE_OFF)
+    {
+      fprintf (stderr, "%s: %s has no step caching (--cache)\n", cmd, caps.version);
+      return 2;
+    }
+  if (!caps.takes_taehv && (decoder == KE_DECODER_TAEHV || preview_source == KE_PREVIEW_TAEHV))
+    {
+      fprintf (stderr, "%s: %s has no TAEHV decoder (--decode taehv, --preview taehv)\n", cmd, caps.version);
+      return 2;
+    }
+  /* a model of another family than Wan2.2: the pre-flight estimate from its files, before it loads */
+  if (caps.family != KE_MODEL_FAMILY_WAN22 && (dry_run || !quiet))
+    {
+      struct ke_gen_params cp = ke_gen_params_default (KE_TASK_TI2V_5B);
+      cp.width = have_size ? width : caps.width;
+      cp.height = have_size ? height : caps.height;
+      cp.n_frames = frames ? frames : caps.n_frames;
+      cp.backend = backend ? backend : "cpu";
+      cp.precision = precision_id;
+      cp.n_threads = threads;
+      cp.vram_gib = (float) vram;
+      if (!print_caps_estimate (&caps, &cp, dry_run))
+        return 1;
+      if (dry_run)
+        return 0;
+    }
+
 #ifdef KINORA_HAVE_EXPORT
   KinoraExportFormat format;
   g_autoptr (GError) gerr = NULL;
@@ -517,7 +695,10 @@ kinora_cli_generate (int argc, char **argv)
     }
 #endif
 
-  if (ke_model_open (&m, model, &err) != KE_STATUS_OK)
+  /* an LTX-Video folder of the official files opens as CHECKPOINT,UPSAMPLER,T5 */
+  static char model_spec[8192];
+  if (ke_model_resolve_path (model, model_spec, sizeof model_spec, &err) != KE_STATUS_OK
+      || ke_model_open (&m, model_spec, &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-cli generate: %s\n", err.msg);
       return 1;

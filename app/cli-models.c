@@ -437,6 +437,27 @@ cmd_inspect (char **paths)
       printf ("  %-13s %6d tensors %14" G_GINT64_FORMAT " parameters (%.2f G)  %s  %s\n", p->role, p->n_tensors,
               (gint64) p->n_params, (double) p->n_params / 1e9, p->dtypes[0] ? p->dtypes : "-", p->path);
     }
+  /* model capabilities: the rules kinora-cli generate and the app follow (an upsampler alone has none) */
+  struct ke_model_caps caps;
+  if (ke_model_caps (paths[0], &caps, NULL) == KE_STATUS_OK && strcmp (info.layout, "upsampler") != 0)
+    {
+      printf ("frames:     %dn+1, 1..%d (default %d at %g fps)\n", caps.frame_step, caps.max_frames, caps.n_frames,
+              caps.fps);
+      printf ("size:       multiples of %d%s, up to %d (default %dx%d)\n", caps.size_multiple,
+              caps.image_sets_aspect ? " (with an image: the area)" : "", caps.max_side, caps.width, caps.height);
+      if (caps.guidance_fixed)
+        printf ("guidance:   %g, fixed by the model's config\n", (double) caps.guidance);
+      else
+        printf ("guidance:   default %g%s\n", (double) caps.guidance, caps.two_experts ? " (two experts)" : "");
+      printf ("steps:      %d%s\n", caps.steps, caps.steps_fixed ? ", fixed by the model's config" : " by default");
+      printf ("latent:     %d channels, x%d space, x%d time\n", caps.latent_channels, caps.vae_scale,
+              caps.vae_time_scale);
+      printf ("presets:   ");
+      for (int i = 0; i < caps.n_presets; i++)
+        printf (" %s (%dx%d, %d frames)%s", caps.presets[i].name, caps.presets[i].width, caps.presets[i].height,
+                caps.presets[i].n_frames, i + 1 < caps.n_presets ? "," : "");
+      printf ("\n");
+    }
   return 0;
 }
 

@@ -18,6 +18,7 @@
 #endif
 
 /* The task names of the files (the GUI's; the engine's "ti2v-5B" spelling is read too). */
+/* by enum ke_task; "ltxv" is the LTX-Video task that follows I2V-A14B (KE_TASK_LTXV) */
 static const char *task_names[] = { "ti2v-5b", "t2v-a14b", "i2v-a14b", "ltxv" };
 
 /* Keys whose values are numbers in the JSON: 'i' integers, 'd' reals. The old CLI's "guide" and
@@ -102,6 +103,34 @@ add_pair (GStrvBuilder *b,
   g_strv_builder_add (b, v);
 }
 
+/* What to read for the model a file records: "tiny" for the CLI's "tiny ti2v-5B test model (random
+ * weights)", the folder of "Wan2.2 TI2V-5B (FOLDER)", else the text (a path or "tiny", as the app records
+ * it); NULL when it names nothing on disk. */
+static char *
+recorded_spec (const char *model)
+{
+  const char *open = strrchr (model, '(');
+  size_t n = strlen (model);
+
+  if (g_str_has_prefix (model, "tiny"))
+    return g_strdup ("tiny");
+  if (open != NULL && n > 0 && model[n - 1] == ')')
+    {
+      g_autofree char *inner = g_strndup (open + 1, (gsize) (model + n - 1 - open - 1));
+      if (g_file_test (inner, G_FILE_TEST_EXISTS))
+        return g_steal_pointer (&inner);
+    }
+  if (g_file_test (model, G_FILE_TEST_EXISTS))
+    return g_strdup (model);
+  {
+    /* FILE,FILE (LTX-Video's checkpoint and upsampler) */
+    g_autofree char *first = g_strndup (model, strcspn (model, ","));
+    if (g_file_test (first, G_FILE_TEST_EXISTS))
+      return g_strdup (model);
+  }
+  return NULL;
+}
+
 char **
 kinora_metadata_to_tags (const struct ke_gen_params *p,
                          const char                 *model,
@@ -119,7 +148,18 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
   if (p->negative_prompt != NULL && p->negative_prompt[0] != '\0')
     add_pair (b, "negative_prompt", p->negative_prompt);
   if (model != NULL)
-    add_pair (b, "model", model);
+    {
+      g_autofree char *spec = recorded_spec (model);
+      struct ke_model_caps caps;
+
+      add_pair (b, "model", model);
+      /* model capabilities: the family and version read from the model's files */
+      if (spec != NULL && ke_model_caps (spec, &caps, NULL) == KE_STATUS_OK)
+        {
+          add_pair (b, "model_family", ke_model_family_name (caps.family));
+          add_pair (b, "model_version", caps.version);
+        }
+    }
   add_pair (b, "task", (guint) p->task < G_N_ELEMENTS (task_names) ? task_names[p->task] : task_names[0]);
 #define ADD_INT(k, v) G_STMT_START { g_snprintf (num, sizeof num, "%" G_GINT64_FORMAT, (gint64) (v)); \
                                      add_pair (b, k, num); } G_STMT_END
@@ -478,6 +518,8 @@ from_object (json_object  *o,
   self->model = dup_nonempty (get_str (o, "model"));
   self->image = dup_nonempty (get_str (o, "image"));
   self->generator = dup_nonempty (get_str (o, "generator"));
+  self->model_family = dup_nonempty (get_str (o, "model_family"));
+  self->model_version = dup_nonempty (get_str (o, "model_version"));
 
   get_int (o, "width", 1, 65536, &self->params.width, &bad, error);
   get_int (o, "height", 1, 65536, &self->params.height, &bad, error);
@@ -694,6 +736,8 @@ kinora_metadata_free (KinoraMetadata *self)
   g_free (self->image);
   g_strfreev (self->digests);
   g_free (self->generator);
+  g_free (self->model_family);
+  g_free (self->model_version);
   g_free (self);
 }
 

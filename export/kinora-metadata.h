@@ -22,6 +22,8 @@ typedef struct
   char                *image;      /* the conditioning image's path, NULL without one */
   char               **digests;    /* NULL-terminated name, digest pairs ("image", "sha256:..."), or NULL */
   char                *generator;  /* "Kinora 0.1.0", NULL when not recorded */
+  char                *model_family;  /* "Wan2.2", "LTX-Video"; NULL when not recorded */
+  char                *model_version; /* "LTX-Video 13B 0.9.8 distilled", NULL when not recorded */
   /*< private >*/
   char                *prompt_storage;
   char                *negative_storage;
@@ -30,7 +32,8 @@ typedef struct
   char                *taehv_storage;    /* TAEHV weights path */
 } KinoraMetadata;
 
-/* NULL-terminated key, value pairs: prompt, negative_prompt (when not the default), model, task,
+/* NULL-terminated key, value pairs: prompt, negative_prompt (when not the default), model, model_family and
+ * model_version (the model's capabilities, when the model is a path or "tiny" that can be read), task,
  * width, height, frames, fps, steps, guidance, guidance_high, shift, seed, solver (by name), backend
  * (auto, cpu or cuda), precision (bf16 or fp32), decode, preview and taehv (only when TAEHV is used), image,
  * lora.N, lora.N.strength, lora.N.strength_high (N from 1: the LoRA files in order; in the JSON a "loras"

@@ -13,7 +13,9 @@
 #endif
 
 static const char *roles[] = { "dit", "dit-high", "dit-low", "text-encoder", "tokenizer", "vae", "lora", "lora-high",
-                               "lora-low", "config", "image-encoder", "other" };
+                               "lora-low", "config", "image-encoder", "other",
+                               /* LTX-Video: the single file (transformer + VAE) and the spatial upsampler */
+                               "checkpoint", "upsampler" };
 
 char *
 kinora_catalog_dup_default_path (void)

@@ -84,6 +84,7 @@ kinora_model_info_free (KinoraModelInfo *info)
   if (info == NULL)
     return;
   g_free (info->name);
+  g_free (info->open_error);
   g_free (info);
 }
 
@@ -113,7 +114,13 @@ ensure_model (const char  *path,
       return FALSE;
     }
 
-  st = ke_model_open (&model, path, &err);
+  /* an LTX-Video folder of the official files opens as CHECKPOINT,UPSAMPLER,T5 */
+  {
+    char spec[8192];
+    st = ke_model_resolve_path (path, spec, sizeof spec, &err);
+    if (st == KE_STATUS_OK)
+      st = ke_model_open (&model, spec, &err);
+  }
   if (st != KE_STATUS_OK)
     {
       g_set_error (error, KINORA_ENGINE_ERROR, st, _("Could not open the model: %s"),
@@ -420,16 +427,34 @@ load_thread (GTask        *task,
   KinoraJob *self = source_object;
   g_autoptr(GError) error = NULL;
   KinoraModelInfo *info;
+  struct ke_model_caps caps = { 0 };
+  gboolean have_caps;
 
   lower_worker_priority ();
+  /* model capabilities first: they come from the files alone, so the settings can follow a model the
+   * engine does not run (yet) */
+  have_caps = self->load_path != NULL && ke_model_caps (self->load_path, &caps, NULL) == KE_STATUS_OK;
   g_mutex_lock (&model_lock);
   if (!ensure_model (self->load_path, &error))
     {
       g_mutex_unlock (&model_lock);
+      if (have_caps && caps.family != KE_MODEL_FAMILY_WAN22)
+        {
+          info = g_new0 (KinoraModelInfo, 1);
+          info->caps = caps;
+          info->have_caps = TRUE;
+          info->is_random = caps.tiny;
+          info->name = g_strdup (caps.version);
+          info->open_error = g_strdup (error->message);
+          g_task_return_pointer (task, info, (GDestroyNotify) kinora_model_info_free);
+          return;
+        }
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
   info = g_new0 (KinoraModelInfo, 1);
+  info->caps = caps;
+  info->have_caps = have_caps;
   info->task = ke_model_task (model);
   info->is_random = ke_model_is_random (model);
   info->name = g_strdup (ke_model_name (model));

@@ -42,6 +42,11 @@ typedef struct
   gboolean     is_random;
   char        *name;
   struct ke_model_desc desc;   /* for the pre-flight estimate */
+  /* model capabilities: the rules the settings follow, from the model's files (read even when the
+   * engine cannot run the model yet: then open_error says why and the other fields are unset) */
+  struct ke_model_caps caps;
+  gboolean     have_caps;
+  char        *open_error;
 } KinoraModelInfo;
 
 void kinora_model_info_free (KinoraModelInfo *info);

@@ -216,7 +216,8 @@ kinora_params_set_image_from_texture (KinoraParams *self,
   return TRUE;
 }
 
-static const char *task_names[] = { "ti2v-5b", "t2v-a14b", "i2v-a14b" };
+/* by enum ke_task; "ltxv" is the LTX-Video task that follows I2V-A14B (KE_TASK_LTXV) */
+static const char *task_names[] = { "ti2v-5b", "t2v-a14b", "i2v-a14b", "ltxv" };
 
 const char *
 kinora_task_to_string (enum ke_task task)

@@ -57,7 +57,10 @@ _kinora_window_update_estimate (KinoraWindow *self)
 
   if (self->estimate_label == NULL)
     return;
-  if (!self->have_model_desc || self->model_desc.task != self->task)
+  /* model capabilities: a model of another family is estimated from its files (no loaded model needed) */
+  const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+  const gboolean from_caps = caps != NULL && caps->family != KE_MODEL_FAMILY_WAN22;
+  if (!from_caps && (!self->have_model_desc || self->model_desc.task != self->task))
     {
       gtk_widget_set_visible (GTK_WIDGET (self->estimate_label), FALSE);
       return;
@@ -68,7 +71,7 @@ _kinora_window_update_estimate (KinoraWindow *self)
   size = adw_combo_row_get_selected_item (self->size_row);
   if (size != NULL)
     kinora_parse_size (gtk_string_object_get_string (size), &p.width, &p.height);
-  p.n_frames = kinora_snap_frames (gtk_spin_button_get_value_as_int (self->frames_spin));
+  p.n_frames = _kinora_window_snap_frames (self, gtk_spin_button_get_value_as_int (self->frames_spin));
   p.steps = gtk_spin_button_get_value_as_int (self->steps_spin);
   /* the test model always runs on the CPU in fp32 (kinora-job.c) */
   backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
@@ -85,7 +88,8 @@ _kinora_window_update_estimate (KinoraWindow *self)
 
   /* the device budget: the graphics memory preference (0: no limit set, the device's own size counts) */
   budget.device_gib = g_settings_get_double (self->settings, "vram-gib");
-  if (ke_gen_estimate_desc (&self->model_desc, &p, &budget, &e, &err) != KE_STATUS_OK)
+  if ((from_caps ? ke_gen_estimate_caps (caps, &p, &budget, &e, &err)
+                 : ke_gen_estimate_desc (&self->model_desc, &p, &budget, &e, &err)) != KE_STATUS_OK)
     {
       gtk_widget_set_visible (GTK_WIDGET (self->estimate_label), FALSE);
       return;

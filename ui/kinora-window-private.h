@@ -42,6 +42,8 @@ struct _KinoraWindow
   GtkSpinButton       *guide_high_spin;
   AdwPreferencesRow   *guide_row;
   AdwPreferencesRow   *guide_high_row;
+  AdwPreferencesRow   *steps_row;
+  AdwPreferencesRow   *shift_row;
   GtkLabel            *guide_label;
   GtkScale            *seed_scale;
   GtkScale            *steps_scale;
@@ -103,6 +105,10 @@ struct _KinoraWindow
   gboolean      fast_syncing;   /* the Fast switch follows the solver */
   struct ke_model_desc model_desc; /* the loaded model, for the pre-flight estimate */
   gboolean     have_model_desc;
+  /* model capabilities: the rules of the chosen model (frame step, size multiple, fixed guidance
+   * and steps, presets), read from its files by the load job */
+  struct ke_model_caps caps;
+  gboolean     have_caps;
 };
 
 /* One LoRA of the list (kinora-window-speed.c): an expander row with its switch, file and strengths */
@@ -133,6 +139,11 @@ void _kinora_window_show_result        (KinoraWindow      *self,
 void _kinora_window_add_recent_prompt  (KinoraWindow      *self,
                                         const char        *prompt);
 void _kinora_window_reset_defaults     (KinoraWindow      *self);
+/* model capabilities: the chosen model's rules, NULL before its files were read */
+const struct ke_model_caps *_kinora_window_get_caps (KinoraWindow *self);
+/* A frame count snapped to the chosen model's step (4n+1 before a model is read) */
+int _kinora_window_snap_frames         (KinoraWindow      *self,
+                                        int                n_frames);
 
 /* kinora-window-speed.c: LoRAs, Fast (the Lightning preset), the step cache and the TAEHV preferences */
 void _kinora_window_speed_class_init   (GtkWidgetClass    *widget_class);

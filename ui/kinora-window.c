@@ -140,6 +140,20 @@ looks_like_model (GFile *dir)
       if (g_file_query_exists (child, NULL))
         return TRUE;
     }
+  /* LTX-Video: the official files side by side (ltxv-13b-0.9.8-distilled.safetensors, ...) */
+  {
+    g_autoptr(GFileEnumerator) e = g_file_enumerate_children (dir, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                                              G_FILE_QUERY_INFO_NONE, NULL, NULL);
+    GFileInfo *info;
+
+    while (e != NULL && g_file_enumerator_iterate (e, &info, NULL, NULL, NULL) && info != NULL)
+      {
+        const char *name = g_file_info_get_name (info);
+        if (g_str_has_prefix (name, "ltxv-") && g_str_has_suffix (name, ".safetensors")
+            && strstr (name, "upscaler") == NULL)
+          return TRUE;
+      }
+  }
   return FALSE;
 }
 
@@ -264,6 +278,36 @@ load_model_cb (GObject      *source,
       return;
     }
 
+  /* model capabilities: the settings follow the model's rules, also when the engine cannot run it */
+  {
+    gboolean family_changed = !self->have_caps || !info->have_caps || self->caps.family != info->caps.family
+                              || self->caps.tiny != info->caps.tiny;
+
+    self->have_caps = info->have_caps;
+    if (info->have_caps)
+      self->caps = info->caps;
+    if (info->open_error != NULL)
+      {
+        g_clear_error (&self->last_error);
+        self->last_error = g_error_new_literal (KINORA_ENGINE_ERROR, KE_STATUS_UNSUPPORTED, info->open_error);
+        _kinora_window_toast (self, info->open_error);
+        self->model_is_random = info->is_random;
+        if (family_changed && !self->restoring)
+          _kinora_window_reset_defaults (self);
+        self->restoring = FALSE;
+        self->have_model_desc = FALSE;
+        update_task_controls (self);
+        _kinora_window_update_actions (self);
+        _kinora_window_update_estimate (self);
+        return;
+      }
+    if (family_changed && !self->restoring && info->task == self->task && info->is_random == self->loaded_random)
+      {
+        self->model_is_random = info->is_random;
+        _kinora_window_reset_defaults (self);
+      }
+  }
+
   if (self->restoring)
     {
       /* the restored settings win over the model's defaults */
@@ -275,7 +319,10 @@ load_model_cb (GObject      *source,
       self->task = info->task;
       self->model_is_random = info->is_random;
       self->updating = TRUE;
-      adw_combo_row_set_selected (self->task_row, info->task);
+      /* a task the list does not have (another family's) leaves the row as it is */
+      GListModel *tasks = adw_combo_row_get_model (self->task_row);
+      if (tasks != NULL && (guint) info->task < g_list_model_get_n_items (tasks))
+        adw_combo_row_set_selected (self->task_row, info->task);
       self->updating = FALSE;
       _kinora_window_reset_defaults (self);
     }
@@ -339,6 +386,23 @@ model_selected_cb (KinoraWindow *self)
 
 /* --- task, size and the other controls ------------------------------------------------------------ */
 
+/* model capabilities */
+const struct ke_model_caps *
+_kinora_window_get_caps (KinoraWindow *self)
+{
+  return self->have_caps ? &self->caps : NULL;
+}
+
+int
+_kinora_window_snap_frames (KinoraWindow *self,
+                            int           n_frames)
+{
+  const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+
+  return caps != NULL ? ke_model_caps_snap_frames (caps, n_frames) : kinora_snap_frames (n_frames);
+}
+
+
 static void
 update_task_controls (KinoraWindow *self)
 {
@@ -346,6 +410,24 @@ update_task_controls (KinoraWindow *self)
   const char * const *sizes = kinora_task_get_sizes (self->task, self->model_is_random);
   guint selected = 0;
   gboolean a14b = self->task != KE_TASK_TI2V_5B;
+  /* model capabilities: a model of another family brings its own sizes and rules */
+  const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+  g_autoptr(GStrvBuilder) caps_sizes = g_strv_builder_new ();
+  g_auto(GStrv) caps_size_list = NULL;
+
+  if (caps != NULL && caps->family != KE_MODEL_FAMILY_WAN22 && caps->n_presets > 0)
+    {
+      for (int i = 0; i < caps->n_presets; i++)
+        {
+          g_autofree char *item = g_strdup_printf ("%d*%d", caps->presets[i].width, caps->presets[i].height);
+          g_strv_builder_add (caps_sizes, item);
+        }
+      caps_size_list = g_strv_builder_end (caps_sizes);
+      sizes = (const char * const *) caps_size_list;
+    }
+  /* Wan2.2: the task decides (a restored A14B setting shows both guidance values with any Wan model) */
+  if (caps != NULL && caps->family != KE_MODEL_FAMILY_WAN22)
+    a14b = caps->two_experts;
 
   int sw = 0, sh = 0;
 
@@ -377,7 +459,34 @@ update_task_controls (KinoraWindow *self)
 
   /* the task follows the model (the test model has the TI2V-5B layout) */
   gtk_widget_set_sensitive (GTK_WIDGET (self->task_row), FALSE);
-  gtk_widget_set_visible (GTK_WIDGET (self->guide_high_row), a14b);
+  gtk_widget_set_visible (GTK_WIDGET (self->guide_high_row), a14b && !(caps != NULL && caps->guidance_fixed));
+  /* model capabilities: no guidance control where the model's config fixes it, nor steps, shift, solver or
+   * a negative prompt where the model has none; frames in the model's steps */
+  gtk_widget_set_visible (GTK_WIDGET (self->guide_row), !(caps != NULL && caps->guidance_fixed));
+  gtk_widget_set_sensitive (GTK_WIDGET (self->steps_row), !(caps != NULL && caps->steps_fixed));
+  gtk_widget_set_visible (GTK_WIDGET (self->shift_row), caps == NULL || caps->has_shift);
+  gtk_widget_set_visible (GTK_WIDGET (self->solver_row), caps == NULL || caps->has_solver);
+  gtk_widget_set_visible (GTK_WIDGET (self->negative_expander), caps == NULL || caps->uses_negative_prompt);
+  gtk_widget_set_visible (GTK_WIDGET (self->fast_row), caps == NULL || caps->family == KE_MODEL_FAMILY_WAN22);
+  gtk_widget_set_visible (GTK_WIDGET (self->lora_row), caps == NULL || caps->takes_loras);
+  gtk_widget_set_visible (GTK_WIDGET (self->cache_row), caps == NULL || caps->takes_step_cache);
+  if (caps != NULL && !caps->takes_step_cache)
+    gtk_widget_set_visible (GTK_WIDGET (self->cache_threshold_row), FALSE);
+  {
+    int step = caps != NULL ? caps->frame_step : 4;
+    GtkAdjustment *adj = gtk_spin_button_get_adjustment (self->frames_spin);
+    int n = gtk_spin_button_get_value_as_int (self->frames_spin);
+
+    /* the upper bound, 257, is a count of both steps (4 x 64 + 1, 8 x 32 + 1) */
+    gtk_adjustment_set_step_increment (adj, step);
+    gtk_adjustment_set_page_increment (adj, 4 * step);
+    if (caps != NULL && caps->steps_fixed)
+      gtk_spin_button_set_value (self->steps_spin, caps->steps);
+    if (caps != NULL && caps->guidance_fixed)
+      gtk_spin_button_set_value (self->guide_spin, caps->guidance);
+    if (_kinora_window_snap_frames (self, n) != n)
+      gtk_spin_button_set_value (self->frames_spin, _kinora_window_snap_frames (self, n));
+  }
   gtk_label_set_text_with_mnemonic (self->guide_label, a14b ? _("_Guidance, Low Noise") : _("_Guidance"));
   adw_preferences_row_set_title (self->guide_row, a14b ? _("Guidance, low noise") : _("Guidance"));
   _kinora_window_mark_defaults (self);
@@ -427,7 +536,7 @@ static void
 frames_changed_cb (KinoraWindow *self)
 {
   int n = gtk_spin_button_get_value_as_int (self->frames_spin);
-  int snapped = kinora_snap_frames (n);
+  int snapped = _kinora_window_snap_frames (self, n);
 
   if (n != snapped)
     gtk_spin_button_set_value (self->frames_spin, snapped);
@@ -439,10 +548,20 @@ _kinora_window_reset_defaults (KinoraWindow *self)
 {
   g_autoptr(KinoraParams) d = kinora_params_new_for_task (self->task);
 
+  const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+
   if (self->model_is_random)
     {
       d->n_frames = 9;
       d->steps = 8;
+    }
+  /* model capabilities: a model of another family has its own defaults */
+  if (caps != NULL && caps->family != KE_MODEL_FAMILY_WAN22)
+    {
+      d->n_frames = caps->n_frames;
+      d->fps = caps->fps;
+      d->steps = caps->steps;
+      d->guide = d->guide_high = caps->guidance;
     }
   gtk_spin_button_set_value (self->frames_spin, d->n_frames);
   gtk_spin_button_set_value (self->fps_spin, d->fps);
@@ -493,7 +612,7 @@ kinora_window_dup_params (KinoraWindow *self)
   p->negative_prompt = g_strdup (g_strstrip (negative));
   if (size != NULL)
     kinora_parse_size (gtk_string_object_get_string (size), &p->width, &p->height);
-  p->n_frames = kinora_snap_frames (gtk_spin_button_get_value_as_int (self->frames_spin));
+  p->n_frames = _kinora_window_snap_frames (self, gtk_spin_button_get_value_as_int (self->frames_spin));
   p->fps = gtk_spin_button_get_value (self->fps_spin);
   p->seed = (gint64) gtk_spin_button_get_value (self->seed_spin);
   p->steps = gtk_spin_button_get_value_as_int (self->steps_spin);
@@ -501,6 +620,16 @@ kinora_window_dup_params (KinoraWindow *self)
   p->guide_high = self->task == KE_TASK_TI2V_5B ? p->guide : gtk_spin_button_get_value (self->guide_high_spin);
   p->shift = gtk_spin_button_get_value (self->shift_spin);
   p->solver = (enum ke_solver) MIN (adw_combo_row_get_selected (self->solver_row), KE_SOLVER_EULER_LIGHTNING);
+  /* model capabilities: what the model's config fixes is recorded as it runs */
+  {
+    const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+    if (caps != NULL && caps->guidance_fixed)
+      p->guide = p->guide_high = caps->guidance;
+    if (caps != NULL && caps->steps_fixed)
+      p->steps = caps->steps;
+    if (caps != NULL && !caps->uses_negative_prompt)
+      g_clear_pointer (&p->negative_prompt, g_free);
+  }
   /* the test model always runs on the CPU in fp32 (kinora-job.c); the record says so */
   g_free (p->backend);
   p->backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
@@ -508,6 +637,20 @@ kinora_window_dup_params (KinoraWindow *self)
                    ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
   p->vram_gib = g_settings_get_double (self->settings, "vram-gib");   /* device memory budget */
   _kinora_window_speed_to_params (self, p);  /* LoRAs, cache, TAEHV */
+  /* model capabilities: what the model does not take is not recorded as if it ran */
+  {
+    const struct ke_model_caps *caps = _kinora_window_get_caps (self);
+    if (caps != NULL && !caps->takes_loras)
+      kinora_params_clear_loras (p);
+    if (caps != NULL && !caps->takes_step_cache)
+      p->cache = KE_CACHE_OFF;
+    if (caps != NULL && !caps->takes_taehv)
+      {
+        p->decoder = KE_DECODER_VAE;
+        p->preview_source = KE_PREVIEW_LATENT;
+        g_clear_pointer (&p->taehv_path, g_free);
+      }
+  }
   if (self->task != KE_TASK_T2V_A14B)
     kinora_params_set_image_from_texture (p, kinora_image_picker_get_texture (self->image_picker),
                                           kinora_image_picker_get_path (self->image_picker));
@@ -692,6 +835,8 @@ kinora_window_class_init (KinoraWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_high_spin);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, shift_spin);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_row);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, steps_row);
+  gtk_widget_class_bind_template_child (widget_class, KinoraWindow, shift_row);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_high_row);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, guide_label);
   gtk_widget_class_bind_template_child (widget_class, KinoraWindow, seed_scale);

@@ -430,6 +430,85 @@ const char * ke_model_family_name(enum ke_model_family f);
 // for the call. An LTX-Video upsampler file alone is described too.
 enum ke_status ke_model_probe(const char * path, struct ke_model_info * out, struct ke_error * err);
 
+// --- model capabilities ---------------------------------------------------------------------------
+// What the settings of a model may be, read from the model's own files (checkpoint metadata, configs,
+// tensor shapes: headers only, no weights read), so that a command line or a form follows the model
+// without rules of its own per family. Works on a model that is only probed: an LTX-Video model answers
+// before ke_model_open runs it.
+#define KE_MODEL_MAX_PRESETS 4
+
+struct ke_model_preset {
+    char name[24];                  // "official", "portrait", ... (also the CLI's --preset name)
+    int width, height, n_frames;
+    double fps;
+};
+
+struct ke_model_caps {
+    enum ke_model_family family;
+    char version[96];               // as ke_model_info.version ("LTX-Video 13B 0.9.8 distilled")
+    bool tiny;                      // random weights, for tests (the built-in "tiny", a tiny LTX-Video file)
+    int frame_step;                 // frame counts are frame_step*n + 1: the VAE's time compression (Wan 4, LTX 8)
+    int max_frames;                 // the largest such count within KE_MAX_FRAMES
+    int size_multiple;              // width and height in multiples of this (LTX-Video 32; Wan: a DiT patch of
+                                    // VAE pixels, 32 TI2V-5B, 16 A14B)
+    int max_side;
+    bool image_sets_aspect;         // with an image, width x height is an area and the image gives the aspect
+    bool takes_image, needs_image;  // image conditioning: possible, required
+    int latent_channels;            // 48 (Wan2.2 VAE), 16 (Wan2.1 VAE), 128 (LTX-Video)
+    int vae_scale, vae_time_scale;  // pixels per latent pixel, frames per latent frame
+    bool guidance_fixed;            // the model's config sets the guidance (distilled LTX-Video: 1): no control
+    float guidance;                 // the default (or the fixed) guidance
+    bool two_experts;               // a second guidance for the high-noise expert (A14B)
+    bool steps_fixed;               // the config's timestep lists set the steps: no control
+    int steps;                      // default (or fixed) sampling steps, all passes together
+    bool has_shift, has_solver;     // flow shift and solver are settings
+    bool uses_negative_prompt;      // false where guidance 1 runs no unconditional pass
+    bool takes_loras, takes_step_cache, takes_taehv;   // LoRAs, step caching, TAEHV draft decode and previews
+    int width, height, n_frames;    // the official defaults
+    double fps;
+    int n_presets;                  // the official sizes (presets[0] is the default)
+    struct ke_model_preset presets[KE_MODEL_MAX_PRESETS];
+    // What ke_gen_estimate_caps needs, from the files' headers and configs (LTX-Video; zero for Wan2.2,
+    // whose estimate takes a loaded model: ke_gen_estimate)
+    struct {
+        int num_layers, inner_dim, ffn_dim, text_dim, text_tokens;   // transformer; T5 tokens a prompt runs
+        int vae_top_channels, vae_levels;        // decoder: channels at latent size, upsampling levels
+        int upsampler_mid_channels;
+        double first_pass_scale;                 // multi-scale: the first pass's size factor (0: one pass)
+        int first_steps, second_steps;           // forwards of each pass (guidance 1: one a step)
+        double transformer_bytes, transformer_params, vae_bytes, vae_params;
+        double upsampler_bytes, upsampler_params, text_bytes, text_params;
+        bool text_counted;                       // false: no encoder file found, T5 v1.1 XXL's size assumed
+    } est;
+};
+
+// The capabilities of a model path as ke_model_open takes it ("tiny" included). Errors as ke_model_probe.
+enum ke_status ke_model_caps(const char * path, struct ke_model_caps * out, struct ke_error * err);
+// Check an output size (width x height, with_image: an image conditions the run) and a frame count against
+// caps; KE_STATUS_INVALID with a message naming the rule and the nearest allowed values ("LTX-Video needs a
+// frame count of 8n+1: 97 or 105").
+enum ke_status ke_model_caps_check(const struct ke_model_caps * caps, int width, int height, int n_frames,
+                                   bool with_image, struct ke_error * err);
+// The allowed frame count nearest to n_frames (ties go up), within 1..max_frames.
+int ke_model_caps_snap_frames(const struct ke_model_caps * caps, int n_frames);
+// The allowed side nearest to v (a multiple of size_multiple, ties go up), within size_multiple..max_side.
+int ke_model_caps_snap_side(const struct ke_model_caps * caps, int v);
+// A preset by name, or NULL.
+const struct ke_model_preset * ke_model_caps_preset(const struct ke_model_caps * caps, const char * name);
+// The path as ke_model_open takes it: an LTX-Video folder of the official files (one ltxv-*.safetensors
+// checkpoint, its ltxv-spatial-upscaler-*.safetensors, text_encoder/) becomes "CHECKPOINT,UPSAMPLER,T5" with
+// the T5 encoder found beside the checkpoint or where the model catalog puts it; other paths are copied.
+enum ke_status ke_model_resolve_path(const char * path, char * out, size_t out_size, struct ke_error * err);
+// The pre-flight estimate of a run from capabilities alone (no model built): LTX-Video's multi-scale
+// distilled run (engine/pipeline/estimate-ltx.c lists what it counts). p's width, height, n_frames, backend,
+// precision, n_threads are read; the size and frames are checked with ke_model_caps_check.
+// KE_STATUS_UNSUPPORTED for Wan2.2 (ke_gen_estimate takes its loaded model).
+struct ke_mem_budget;
+struct ke_estimate;
+enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * caps, const struct ke_gen_params * p,
+                                    const struct ke_mem_budget * budget, struct ke_estimate * out,
+                                    struct ke_error * err);
+
 // @@ section: pre-flight estimate
 // --- what a run will need, before it starts ---------------------------------------------------------
 // Peak device memory, peak resident host memory (RSS) and time of a ke_generate run, from the sizes the

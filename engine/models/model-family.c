@@ -106,7 +106,8 @@ enum ke_model_family ke_model_family_detect(const char * path)
     enum ke_model_family f = KE_MODEL_FAMILY_WAN22;
     if (is_dir(first)) {
         if (file_has(first, "model_index.json", "\"LTX") ||
-            file_has(first, "transformer/config.json", "\"LTXVideoTransformer3DModel\"")) {
+            file_has(first, "transformer/config.json", "\"LTXVideoTransformer3DModel\"") ||
+            ke_ltx_folder_has_checkpoint(first)) {   // the official files side by side (model-caps.c)
             f = KE_MODEL_FAMILY_LTXV;
         }
     } else if (is_file(first)) {
@@ -126,18 +127,31 @@ static enum ke_status open_ltx(struct ke_ltx_checkpoint ** c, const char * path,
     char * first = list_item(path, 0);
     char * second = list_item(path, 1);
     char * third = list_item(path, 2);
+    char * fourth = list_item(path, 3);
     enum ke_status st;
     if (!first) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-    } else if (third) {
-        st = ke_err(err, KE_STATUS_INVALID, "%s: an LTX-Video model takes one checkpoint and optionally the upsampler "
-                    "file after a comma (\"%s\" is one too many)", path, third);
+    } else if (fourth) {
+        st = ke_err(err, KE_STATUS_INVALID, "%s: an LTX-Video model is CHECKPOINT[,UPSAMPLER[,T5]] (\"%s\" is one too "
+                    "many)", path, fourth);
     } else {
-        st = ke_ltx_checkpoint_open(c, first, second, flags, err);
+        // the official files side by side in a folder, the T5 encoder found for a single file (model-caps.c)
+        struct ke_ltx_files f;
+        st = ke_ltx_files_find(&f, first, second, third, err);
+        if (st == KE_STATUS_OK) {
+            st = ke_ltx_checkpoint_open(c, f.checkpoint, f.upsampler, flags, err);
+        }
+        if (st == KE_STATUS_OK && f.text_encoder && !(*c)->text_encoder_path) {
+            (*c)->text_encoder_path = f.text_encoder;
+            (*c)->tokenizer_path = f.tokenizer;
+            f.text_encoder = f.tokenizer = NULL;
+        }
+        ke_ltx_files_clear(&f);
     }
     free(first);
     free(second);
     free(third);
+    free(fourth);
     return st;
 }
 

@@ -13,6 +13,7 @@
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
 #include "pipeline/model-impl.h"
+#include "pipeline/estimate-impl.h"
 #include "pipeline/recipe-impl.h"
 
 #define GIB 1073741824.0
@@ -406,4 +407,47 @@ enum ke_status ke_gen_estimate(const ke_model_t * m, const struct ke_gen_params 
     struct ke_model_desc d;
     ke_model_describe(m, &d);
     return ke_gen_estimate_desc(&d, p, budget, out, err);
+}
+
+// --- shared with estimate-ltx.c (LTX-Video from model capabilities): the same throughput model,
+// overheads and summary line ---------------------------------------------------------------------------
+
+double ke_estimate_flop_rate(bool cuda, bool fast, int threads)
+{
+    if (cuda) {
+        return ref_flops_cuda() / CUDA_REF_SECONDS;
+    }
+    return ref_flops_cpu() / CPU_REF_SECONDS / CPU_REF_THREADS * threads * (fast ? 1.0 : CPU_FP32_RATIO);
+}
+
+double ke_estimate_decode_seconds(bool cuda, double px_frames, double vae_params, int threads)
+{
+    const double work = px_frames * vae_params / VAE22_PARAMS;
+    return cuda ? CUDA_VAE_SECONDS_PER_PX * work : CPU_VAE_REF_SECONDS * (work / CPU_VAE_REF_PX) * CPU_REF_THREADS / threads;
+}
+
+double ke_estimate_mem_available(void)
+{
+    return mem_available();
+}
+
+void ke_estimate_bases(bool cuda, double * host_bytes, double * device_bytes)
+{
+    *host_bytes = HOST_BASE_BYTES + (cuda ? CUDA_HOST_BYTES : 0.0) + CPU_SCRATCH_BYTES;
+    *device_bytes = cuda ? DEVICE_BASE_BYTES : 0.0;
+}
+
+void ke_estimate_summary(struct ke_estimate * e, bool cuda, int threads)
+{
+    char t[32], hm[32], dm[32];
+    fmt_time(t, sizeof(t), e->total_s);
+    fmt_mem(hm, sizeof(hm), e->host_gib);
+    fmt_mem(dm, sizeof(dm), e->device_gib);
+    if (cuda) {
+        snprintf(e->summary, sizeof(e->summary), "%s: %s GPU, %s RAM, about %s", ke_verdict_name(e->verdict), dm, hm,
+                 t);
+    } else {
+        snprintf(e->summary, sizeof(e->summary), "%s: %s RAM, about %s on %d CPU threads", ke_verdict_name(e->verdict),
+                 hm, t, threads);
+    }
 }

@@ -1,7 +1,11 @@
 // Kinora engine: live preview: the linear latent -> RGB projection (wan22-spec section 8; factors of
-// ComfyUI comfy/latent_formats.py Wan21 / Wan22) applied to the x0 estimate at latent resolution.
+// ComfyUI comfy/latent_formats.py Wan21 / Wan22) applied to the x0 estimate at latent resolution; other
+// latent widths (LTX-Video's 128 channels) in false colour from their principal directions (below).
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "pipeline/preview-impl.h"
 
@@ -79,8 +83,135 @@ static const float wan22_rgb[48][3] = {
 
 static const float wan22_bias[3] = { 0.0317f, -0.0878f, -0.1388f };
 
+// --- latents without a published projection (LTX-Video's 128 channels) ------------------------------
+// The two tables above are ComfyUI's, fitted by its authors from real VAE decodes; no such table is
+// published for LTX-Video's 128-channel latent, and fitting one needs the real VAE (the random-weight
+// models here decode noise). Such latents are shown in false colour instead: the three principal
+// directions of the estimate's own channels (over all its frames, so the colours hold still across
+// frames) become R, G and B, each centred and scaled to +-2 standard deviations. Shapes and motion show;
+// hues are not the video's. Each direction's sign makes its largest loading positive, and the power
+// iteration starts from the same vector every time, so the colours change little from step to step.
+
+#define PCA_COMPONENTS 3
+#define PCA_ITERATIONS 40
+#define PCA_SAMPLES 4096
+
+static void latent_to_rgb_pca(uint8_t * rgb, const float * latent, int z, int F, int H, int W)
+{
+    const size_t n = (size_t) F * H * W;
+    double * mean = calloc((size_t) z, sizeof(double));
+    double * cov = calloc((size_t) z * z, sizeof(double));
+    double * v = malloc((size_t) z * PCA_COMPONENTS * sizeof(double));
+    double * tmp = malloc((size_t) z * sizeof(double));
+    float * xc = malloc((size_t) z * sizeof(float));
+    if (!mean || !cov || !v || !tmp || !xc || n == 0) {
+        memset(rgb, 128, n * 3);
+        goto out;
+    }
+    for (int c = 0; c < z; c++) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++) {
+            s += latent[(size_t) c * n + i];
+        }
+        mean[c] = s / (double) n;
+    }
+    // covariance of the channels (upper triangle, then mirrored) over at most PCA_SAMPLES pixels evenly
+    // spread: 128 channels at 1216x704x121 would otherwise cost 2e8 multiply-adds a preview
+    const size_t stride = n > PCA_SAMPLES ? n / PCA_SAMPLES : 1;
+    size_t n_used = 0;
+    for (size_t i = 0; i < n; i += stride, n_used++) {
+        for (int c = 0; c < z; c++) {
+            xc[c] = (float) (latent[(size_t) c * n + i] - mean[c]);
+        }
+        for (int a = 0; a < z; a++) {
+            const double xa = xc[a];
+            double * row = cov + (size_t) a * z;
+            for (int b = a; b < z; b++) {
+                row[b] += xa * xc[b];
+            }
+        }
+    }
+    for (int a = 0; a < z; a++) {
+        for (int b = a; b < z; b++) {
+            cov[(size_t) a * z + b] /= (double) n_used;
+            cov[(size_t) b * z + a] = cov[(size_t) a * z + b];
+        }
+    }
+    // the leading eigenvectors by power iteration with deflation
+    double var[PCA_COMPONENTS] = { 0 };
+    for (int k = 0; k < PCA_COMPONENTS; k++) {
+        double * e = v + (size_t) k * z;
+        for (int c = 0; c < z; c++) {
+            e[c] = 1.0 + 0.01 * ((c * 7 + k * 13) % 17);   // fixed start: the same answer every call
+        }
+        for (int it = 0; it < PCA_ITERATIONS; it++) {
+            double norm = 0;
+            for (int a = 0; a < z; a++) {
+                double s = 0;
+                for (int b = 0; b < z; b++) {
+                    s += cov[(size_t) a * z + b] * e[b];
+                }
+                tmp[a] = s;
+            }
+            for (int j = 0; j < k; j++) {   // stay orthogonal to the directions found
+                const double * f = v + (size_t) j * z;
+                double d = 0;
+                for (int c = 0; c < z; c++) {
+                    d += tmp[c] * f[c];
+                }
+                for (int c = 0; c < z; c++) {
+                    tmp[c] -= d * f[c];
+                }
+            }
+            for (int c = 0; c < z; c++) {
+                norm += tmp[c] * tmp[c];
+            }
+            norm = sqrt(norm);
+            if (norm < 1e-20) {
+                break;
+            }
+            var[k] = norm;
+            for (int c = 0; c < z; c++) {
+                e[c] = tmp[c] / norm;
+            }
+        }
+        int big = 0;
+        for (int c = 1; c < z; c++) {
+            big = fabs(e[c]) > fabs(e[big]) ? c : big;
+        }
+        if (e[big] < 0) {
+            for (int c = 0; c < z; c++) {
+                e[c] = -e[c];
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < PCA_COMPONENTS; k++) {
+            const double * e = v + (size_t) k * z;
+            double s = 0;
+            for (int c = 0; c < z; c++) {
+                s += (latent[(size_t) c * n + i] - mean[c]) * e[c];
+            }
+            const double sd = sqrt(var[k]);
+            double u = sd > 1e-12 ? 0.5 + s / (4.0 * sd) : 0.5;   // +-2 sd -> [0, 1]
+            u = u < 0 ? 0 : u > 1 ? 1 : u;
+            rgb[i * 3 + k] = (uint8_t) (u * 255.0 + 0.5);
+        }
+    }
+out:
+    free(mean);
+    free(cov);
+    free(v);
+    free(tmp);
+    free(xc);
+}
+
 void ke_latent_to_rgb(uint8_t * rgb, const float * latent, int z, int F, int H, int W)
 {
+    if (z != 16 && z != 48) {
+        latent_to_rgb_pca(rgb, latent, z, F, H, W);
+        return;
+    }
     const float (*m)[3] = z == 48 ? wan22_rgb : wan21_rgb;
     const float * bias = z == 48 ? wan22_bias : wan21_bias;
     const int n_c = z == 48 ? 48 : 16;

@@ -134,7 +134,7 @@ test_bad_options (void)
     { "--cache", "mag:", "--cache threshold" },
     { "--cache", "easy:-0.5", "[0, 1e+06]" },
     { "--cache", "tea:x", "--cache threshold x" },
-    { "--preset", "thunder", "the presets are: lightning" },
+    { "--preset", "thunder", "are: small, lightning" },
   };
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     {

@@ -63,13 +63,13 @@ test_dry_run (void)
   g_assert_nonnull (strstr (so, "RAM peak"));
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
 
-  /* frames the engine refuses: the estimate says why, exit 1 */
+  /* frames the model refuses: its rule (model capabilities) says why and what is near, exit 2 */
   g_clear_pointer (&so, g_free);
   g_clear_pointer (&se, g_free);
   argv[8] = "6";
   g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &so, &se, &status, &error));
-  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 1);
-  g_assert_nonnull (strstr (se, "estimate: "));
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 2);
+  g_assert_nonnull (strstr (se, "Wan2.2 needs a frame count of 4n+1: 5 or 9 (not 6)"));
 
   /* a normal run: one pre-flight line before it starts */
   g_clear_pointer (&so, g_free);
@@ -139,8 +139,7 @@ test_bad_frames (void)
   g_autofree char *err = NULL;
   const char *args[] = { "--model", "tiny", "--prompt", "x", "--frames", "20", "-o", "/tmp/never.mp4", NULL };
   g_assert_cmpint (run_cli (&err, args), !=, 0);
-  g_assert_nonnull (strstr (err, "frame count 20"));
-  g_assert_nonnull (strstr (err, "4n+1"));
+  g_assert_nonnull (strstr (err, "Wan2.2 needs a frame count of 4n+1: 17 or 21 (not 20)"));
 }
 
 static void

@@ -14,6 +14,7 @@
 
 #include "kinora-export.h"
 #include "kinora-metadata.h"
+#include "tiny-ltx-model.h"
 #include "export-test-util.h"
 
 /* Settings unlike every default, with a seed past a double's precision. */
@@ -623,12 +624,59 @@ test_full_disk_new_png_folder (void)
   export_test_rm_rf (dir);
 }
 
+/* The model's family and version (model capabilities) go with its name: the tiny Wan2.2 model as the CLI
+ * records it, and the tiny LTX-Video model's folder as the app records it; read back from the JSON. */
+static const char *
+tag_value (char **tags, const char *key)
+{
+  for (int i = 0; tags[i] != NULL && tags[i + 1] != NULL; i += 2)
+    if (strcmp (tags[i], key) == 0)
+      return tags[i + 1];
+  return NULL;
+}
+
+static void
+test_model_family (void)
+{
+  struct ke_gen_params p = ke_gen_params_default (KE_TASK_TI2V_5B);
+  g_autofree char *tmp = g_dir_make_tmp ("kinora-meta-XXXXXX", NULL);
+  g_autofree char *ltx = g_build_filename (tmp, "tiny-ltx", NULL);
+  g_autoptr (GError) error = NULL;
+
+  p.prompt = "a kite";
+  p.seed = 3;
+  {
+    g_auto (GStrv) tags = kinora_metadata_to_tags (&p, "tiny ti2v-5B test model (random weights)", NULL, NULL);
+    g_assert_cmpstr (tag_value (tags, "model_family"), ==, "Wan2.2");
+    g_assert_true (g_str_has_prefix (tag_value (tags, "model_version"), "Wan2.2 TI2V-5B"));
+  }
+  g_assert_true (tiny_ltx_model_write (LTX_FIXTURES, ltx, &error));
+  {
+    g_auto (GStrv) tags = kinora_metadata_to_tags (&p, ltx, NULL, NULL);
+    g_autofree char *json = kinora_metadata_to_json (&p, ltx, NULL, NULL);
+    g_autoptr (KinoraMetadata) m = kinora_metadata_new_from_json (json, &error);
+
+    g_assert_cmpstr (tag_value (tags, "model"), ==, ltx);
+    g_assert_cmpstr (tag_value (tags, "model_family"), ==, "LTX-Video");
+    g_assert_cmpstr (tag_value (tags, "model_version"), ==, "LTX-Video 0.9.8 distilled");
+    g_assert_no_error (error);
+    g_assert_cmpstr (m->model_family, ==, "LTX-Video");
+    g_assert_cmpstr (m->model_version, ==, "LTX-Video 0.9.8 distilled");
+  }
+  /* a name that is not on disk records no family */
+  {
+    g_auto (GStrv) tags = kinora_metadata_to_tags (&p, "some model", NULL, NULL);
+    g_assert_null (tag_value (tags, "model_family"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/metadata/round-trip", test_round_trip);
+  g_test_add_func ("/metadata/model-family", test_model_family);
   g_test_add_func ("/metadata/old-cli", test_old_cli);
   g_test_add_func ("/metadata/old-gui", test_old_gui);
   g_test_add_func ("/metadata/bad-values", test_bad_values);

@@ -1,0 +1,179 @@
+// Kinora engine: the pre-flight estimate of an LTX-Video run from its model capabilities (ke_gen_estimate_caps):
+// the sizes come from the files' headers and configs (ke_model_caps), so the estimate is there before the
+// model is built, as a form needs it. The flow counted is the official multi-scale one
+// (ltx_video/pipelines/pipeline_ltx_video.py LTXMultiScalePipeline @ 5260738e): the first pass at
+// int(size * 0.6666666) rounded down to the VAE's 32, the latent upsampler doubling it, the second pass at
+// twice the first pass's size, the VAE decode at that size, then the resize to the asked size.
+//
+// What it counts:
+// - weights: the transformer as stored (bf16 26 GB for 13B; fp8 or quantized files count their own bytes),
+//   the VAE and the upsampler as f32 (they run in f32), the T5 v1.1 XXL encoder as stored (its files when
+//   found beside the model, else its known shape in bf16: caps->est.text_counted says which);
+// - the text stage: T5 on the host over KE_T5XXL_MAX_TOKENS tokens (the pipeline pads to them); no
+//   negative prompt where the guidance is fixed at 1;
+// - sampling: per pass the transformer's largest live set in one block, per token about 10 rows of the
+//   width (input, norm, q, k, v, attention output, residual, modulation) and one row of the FF width, in
+//   the backend's activation type (bf16 on CUDA, f32 on the CPU), plus the text context; six latents of
+//   the second pass (x, denoised, velocity, conditioning, previous, preview);
+// - the upsampler: three feature maps of its mid channels at the upsampled size;
+// - the decode: three feature maps of the decoder's largest level (channels x frames x height x width, the
+//   level of widest total size; f32 on the CPU, bf16 on CUDA), the f32 output and the RGB8 video; the
+//   transformer's weights stay on the device meanwhile (no tiling or release is assumed).
+// Time: the transformer's multiply-adds over both passes (projections, FF, attention over the tokens and
+// the text) at the DiT throughput of estimate.c, T5 at the CPU rate, the decode at the Wan2.2 VAE's
+// measured rate scaled by parameters. These are models, not measurements of LTX-Video.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "pipeline/estimate-impl.h"
+
+#define GIB 1073741824.0
+
+static double maxd(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+// Multiply-adds x 2 of one transformer forward over L tokens with Lt text tokens.
+static double forward_flops(const struct ke_model_caps * c, double L, double Lt)
+{
+    const double D = c->est.inner_dim, F = c->est.ffn_dim, Dt = c->est.text_dim;
+    const double per_layer = 2.0 * (4.0 * L * D * D            // self-attention q, k, v, out
+                                    + 2.0 * L * D * D          // cross-attention q, out
+                                    + 2.0 * Lt * Dt * D        // cross-attention k, v over the text
+                                    + 2.0 * L * D * F          // feed-forward
+                                    + 2.0 * L * L * D          // self-attention scores and values
+                                    + 2.0 * L * Lt * D);       // cross-attention scores and values
+    return c->est.num_layers * per_layer;
+}
+
+static double block_act_bytes(const struct ke_model_caps * c, double L, double Lt, double xe)
+{
+    return L * (10.0 * c->est.inner_dim + c->est.ffn_dim) * xe + 2.0 * Lt * c->est.inner_dim * xe;
+}
+
+enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct ke_gen_params * p,
+                                    const struct ke_mem_budget * budget, struct ke_estimate * e,
+                                    struct ke_error * err)
+{
+    if (!c || !p || !e) {
+        return ke_err(err, KE_STATUS_INVALID, "estimate: capabilities, parameters and output are required");
+    }
+    memset(e, 0, sizeof(*e));
+    if (c->family != KE_MODEL_FAMILY_LTXV) {
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "estimate: %s from capabilities is not modelled (open the model: "
+                      "ke_gen_estimate)", ke_model_family_name(c->family));
+    }
+    if (c->est.num_layers <= 0 || c->est.inner_dim <= 0 || c->vae_scale <= 0 || c->vae_time_scale <= 0) {
+        return ke_err(err, KE_STATUS_INVALID, "estimate: the capabilities carry no model sizes");
+    }
+    enum ke_status st = ke_model_caps_check(c, p->width, p->height, p->n_frames, p->image != NULL, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    const bool cuda = strcmp(ke_backend_resolve(p->backend), "cuda") == 0;
+    const bool fast = p->precision == KE_PRECISION_BF16 && !c->tiny;
+    const int threads = p->n_threads > 0 ? p->n_threads : ke_get_threads();
+    e->backend = cuda ? "cuda" : "cpu";
+
+    // the passes' latent sizes
+    const int vs = c->vae_scale;
+    int w1 = p->width, h1 = p->height;
+    if (c->est.first_pass_scale > 0) {
+        const int xw = (int) (p->width * c->est.first_pass_scale), xh = (int) (p->height * c->est.first_pass_scale);
+        w1 = xw - xw % vs;
+        h1 = xh - xh % vs;
+        w1 = w1 < vs ? vs : w1;
+        h1 = h1 < vs ? vs : h1;
+    }
+    const double T = (p->n_frames - 1) / c->vae_time_scale + 1;
+    const double lw1 = w1 / vs, lh1 = h1 / vs;
+    const double up = c->est.first_pass_scale > 0 ? 2.0 : 1.0;
+    const double lw2 = lw1 * up, lh2 = lh1 * up;
+    const double L1 = T * lh1 * lw1, L2 = T * lh2 * lw2, Lt = c->est.text_tokens;
+    const int n_cfg = c->guidance_fixed ? 1 : 2;   // guidance other than 1 runs the unconditional pass too
+    const int n1 = c->est.first_steps, n2 = c->est.first_pass_scale > 0 ? c->est.second_steps : 0;
+    const double W2 = lw2 * vs, H2 = lh2 * vs;
+
+    // memory
+    double host_base, dev_base;
+    ke_estimate_bases(cuda, &host_base, &dev_base);
+    const double xe = cuda ? 2.0 : 4.0;
+    const double act = block_act_bytes(c, n2 > 0 ? L2 : L1, Lt, xe) * n_cfg;
+    const double lat = (double) c->latent_channels * T * lh2 * lw2 * sizeof(float);
+    const double bufs = 6.0 * lat;
+    const double ups_act = c->est.first_pass_scale > 0 ? 3.0 * c->est.upsampler_mid_channels * T * lh2 * lw2 * 4.0 : 0;
+    double dec_level = 0;
+    for (int l = 0; l <= c->est.vae_levels; l++) {
+        const double ch = c->est.vae_top_channels / pow(2.0, l);
+        const double tl = (T - 1) * pow(2.0, l) + 1, hl = lh2 * pow(2.0, l), wl = lw2 * pow(2.0, l);
+        dec_level = maxd(dec_level, ch * (tl > p->n_frames ? p->n_frames : tl) * hl * wl * 4.0);
+    }
+    // the decoder's feature maps in the activation type (bf16 on CUDA), its output in f32
+    const double dec = 3.0 * dec_level * xe / 4.0 + 3.0 * p->n_frames * H2 * W2 * 4.0;
+    const double video = 3.0 * p->n_frames * (double) p->width * p->height + 3.0 * p->n_frames * H2 * W2;
+    const double vae_f32 = c->est.vae_params * 4.0, ups_f32 = c->est.upsampler_params * 4.0;
+    // weights on the device in bf16, or as stored when narrower (fp8, quantized)
+    const double tw = cuda ? fmin(c->est.transformer_bytes, c->est.transformer_params * 2.0) : c->est.transformer_bytes;
+    const double h_text = host_base + c->est.text_bytes;
+    double h_sample, h_decode, dev_sample = 0, dev_decode = 0;
+    if (!cuda) {
+        h_sample = host_base + tw + vae_f32 + ups_f32 + act + bufs + ups_act;
+        h_decode = host_base + vae_f32 + lat + dec + video;
+    } else {
+        dev_sample = dev_base + tw + act + 4.0 * lat + ups_f32 + ups_act;
+        dev_decode = dev_base + tw + vae_f32 + dec;
+        h_sample = host_base + c->est.transformer_bytes + bufs;
+        h_decode = host_base + lat + video;
+    }
+    e->host_gib = maxd(h_text, maxd(h_sample, h_decode)) / GIB;
+    e->device_gib = maxd(dev_sample, dev_decode) / GIB;
+    e->device_weights_gib = cuda ? tw / GIB : 0;
+    e->n_forwards = (n1 + n2) * n_cfg;
+
+    // time
+    const double rate = ke_estimate_flop_rate(cuda, fast, threads);
+    const double cpu_rate = ke_estimate_flop_rate(false, fast, threads);
+    const double sample_s = n_cfg * (n1 * forward_flops(c, L1, Lt) + n2 * forward_flops(c, L2, Lt)) / rate +
+                            (n2 > 0 ? 2.0 * c->est.upsampler_params * T * lh2 * lw2 / rate : 0);
+    e->step_s = n1 + n2 > 0 ? sample_s / (n1 + n2) : 0;
+    e->text_s = 2.0 * c->est.text_params * Lt / cpu_rate;
+    e->decode_s = ke_estimate_decode_seconds(cuda, p->n_frames * H2 * W2, c->est.vae_params, threads);
+    e->total_s = e->text_s + sample_s + e->decode_s;
+
+    // verdict, as estimate.c judges a Wan2.2 run
+    const double host_budget = budget && budget->host_gib > 0 ? budget->host_gib * GIB : ke_estimate_mem_available();
+    const double dev_budget = cuda && budget && budget->device_gib > 0 ? budget->device_gib * GIB : 0;
+    e->host_budget_gib = host_budget / GIB;
+    e->device_budget_gib = dev_budget / GIB;
+    e->verdict = KE_VERDICT_FITS;
+    if (host_budget > 0 && e->host_gib * GIB > host_budget) {
+        e->verdict = KE_VERDICT_CANNOT_RUN;
+        snprintf(e->suggestion, sizeof(e->suggestion), "needs %.1f GiB of RAM, %.1f GiB given: %s", e->host_gib,
+                 host_budget / GIB, tw > e->host_gib * GIB / 2 ? "use an fp8 or quantized checkpoint"
+                                                               : "choose a smaller size or fewer frames");
+    } else if (cuda && dev_budget > 0 && e->device_gib * GIB > dev_budget) {
+        // streaming keeps two blocks of the transformer on the device instead of all of them
+        const double two_blocks = 2.0 * tw / c->est.num_layers;
+        const double streamed = maxd(dev_sample, dev_decode) - tw + two_blocks;
+        if (streamed <= dev_budget) {
+            e->verdict = KE_VERDICT_STREAMS;
+            e->device_gib = dev_budget / GIB;
+            snprintf(e->suggestion, sizeof(e->suggestion), "the transformer (%.1f GiB) streams from RAM; an fp8 or "
+                     "quantized checkpoint would keep more of it on the GPU", tw / GIB);
+        } else {
+            e->verdict = KE_VERDICT_CANNOT_RUN;
+            snprintf(e->suggestion, sizeof(e->suggestion), "activations and the decode need %.1f GiB of the %.1f GiB "
+                     "GPU budget: choose a smaller size or fewer frames", (streamed - two_blocks) / GIB,
+                     dev_budget / GIB);
+        }
+    }
+    ke_log(3, "estimate (LTX-Video): passes %dx%d then %dx%d latent, %g and %g tokens; host MiB text %.0f, sampling "
+           "%.0f, decode %.0f; device MiB sampling %.0f, decode %.0f", (int) lw1, (int) lh1, (int) lw2, (int) lh2, L1,
+           L2, h_text / 1048576.0, h_sample / 1048576.0, h_decode / 1048576.0, dev_sample / 1048576.0,
+           dev_decode / 1048576.0);
+    ke_estimate_summary(e, cuda, threads);
+    return KE_STATUS_OK;
+}
