@@ -106,6 +106,7 @@ struct ke_ltx_job {
     // callbacks (may be NULL)
     ke_progress_fn progress;
     ke_abort_fn abort;
+    ke_preview_fn preview;      // after each step: the x0 estimate of the pass's latent (TAEHV: not for LTX)
     void * user_data;
     double t_start;
     ke_ltx_record_fn record;

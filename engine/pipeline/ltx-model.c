@@ -376,6 +376,7 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     j.image_cond_noise_scale = 0.15f;
     j.progress = p->progress;
     j.abort = p->abort;
+    j.preview = p->preview;
     j.user_data = p->user_data;
     j.t_start = t_start;
     const int64_t n_px = (int64_t) j.sz.width * j.sz.height;

@@ -14,6 +14,7 @@
 #include "models/ltx/ltx-upsampler.h"
 #include "models/ltx/ltx-vae.h"
 #include "pipeline/ltx-impl.h"
+#include "pipeline/preview-impl.h"
 #include "pipeline/sample-impl.h"
 #include "sampling/sampling.h"
 
@@ -101,6 +102,27 @@ done:
     return st;
 }
 
+// The step's preview: the x0 estimate (tokens) in [C, T, lh, lw] through the latent-to-RGB projection
+// (128 channels: the false colour of preview.c). Buffers are allocated on the first call.
+static void emit_preview(struct ke_ltx_job * j, const float * x0, int C, int T, int lh, int lw, int step,
+                         int n_steps, float ** lat_buf, uint8_t ** rgb_buf)
+{
+    if (!j->preview) {
+        return;
+    }
+    const size_t n = (size_t) C * T * lh * lw, px = (size_t) T * lh * lw;
+    if (!*lat_buf && !(*lat_buf = malloc(sizeof(float) * n))) {
+        return;   // a preview is optional: without memory for it, sampling goes on
+    }
+    if (!*rgb_buf && !(*rgb_buf = malloc(px * 3))) {
+        return;
+    }
+    ke_ltx_unpatchify(*lat_buf, x0, C, T, lh, lw);
+    ke_latent_to_rgb(*rgb_buf, *lat_buf, C, T, lh, lw);
+    struct ke_preview pv = { step, n_steps, T, lw, lh, *rgb_buf, C, *lat_buf, NULL, 0, 0, 0 };
+    j->preview(&pv, j->user_data);
+}
+
 // One pass of LTXVideoPipeline.__call__ up to the latent output: lat [C, T, lh, lw] in (the latent to noise
 // to the first timestep, when `from_latent`) and out. step0: steps already done (progress).
 static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, bool from_latent, int lh, int lw,
@@ -121,6 +143,8 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
     float * grid = malloc(sizeof(float) * (size_t) (3 * n_tok));
     float * tok_t = malloc(sizeof(float) * (size_t) n_tok);
     float * mask = NULL;
+    float * pv_lat = NULL;
+    uint8_t * pv_rgb = NULL;
     if (!x || !v || !grid || !tok_t || !x0) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory for %lld latent tokens", (long long) n_tok);
         goto done;
@@ -253,6 +277,7 @@ static enum ke_status run_pass(struct ke_ltx_job * j, int pass, float * lat, boo
         ke_ltx_step(x, v, n_tok, C, t, mask, ps->timesteps, ps->n_steps);
         recordf(j, pfx, "latent_out", x, n);
         j->steps_done = step0 + i + 1;
+        emit_preview(j, x0, C, T, lh, lw, step0 + i + 1, n_total, &pv_lat, &pv_rgb);
         progress(j, KE_STAGE_SAMPLE, step0 + i + 1, n_total);
     }
     ke_ltx_unpatchify(lat, x, C, T, lh, lw);
@@ -266,6 +291,8 @@ done:
     free(grid);
     free(tok_t);
     free(mask);
+    free(pv_lat);
+    free(pv_rgb);
     return st;
 }
 

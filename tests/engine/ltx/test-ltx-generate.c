@@ -2,8 +2,8 @@
  * fixture's tiny single-file checkpoint and upsampler (tests/ltx/fixtures/pipeline*.weights) with a
  * T5 v1.1 encoder of the transformer's caption width and a small unigram tokenizer written here (random
  * weights). What can fail: opening the "CHECKPOINT,UPSAMPLER,T5" spec, the task and defaults, the output
- * size (the requested one, cropped from the padded run), progress per step (7 + 3 steps of the distilled
- * config), the same seed giving the same frames and another seed others, image-to-video, cancel, and
+ * size (the requested one, cropped from the padded run), progress and a preview per step (7 + 3 steps of
+ * the distilled config; the preview at each pass's latent size, every channel), the same seed giving the same frames and another seed others, image-to-video, cancel, and
  * "stop and keep" in either pass.
  * The numbers of the pipeline itself are test-ltx-pipeline's. */
 #include <string.h>
@@ -98,7 +98,29 @@ struct counts
   int sample, last_step, n_steps, done;
   int cancel_at;
   int stop_at;                  /* "stop and keep" after this many steps */
+  int previews, preview_bad;    /* previews seen; those with a wrong shape or step */
 };
+
+/* a preview per step: the pass's latent grid (first pass 2x1x1, second 2x2x2 for the padded 96x64x9) with
+ * every channel, and RGB bytes that are not all one value */
+static void
+preview_cb (const struct ke_preview *pv, void *user)
+{
+  struct counts *c = user;
+  c->previews++;
+  const bool first = pv->step <= 7;
+  const int h = first ? 1 : 2, w = first ? 1 : 2;
+  bool ok = pv->step == c->previews && pv->n_steps == 10 && pv->n_frames == 2 && pv->height == h &&
+            pv->width == w && pv->latent_channels == 8 && pv->latent && pv->rgb && !pv->full_rgb;
+  if (ok && !first)
+    {
+      bool varied = false;
+      for (int i = 1; i < pv->n_frames * h * w * 3; i++)
+        varied |= pv->rgb[i] != pv->rgb[0];
+      ok = varied;
+    }
+  c->preview_bad += !ok;
+}
 
 static void
 progress_cb (const struct ke_progress *p, void *user)
@@ -154,6 +176,7 @@ test_t2v (void)
   g_assert_cmpint (d.n_frames, ==, 121);
   struct counts c = { 0 };
   struct ke_gen_params p = small_params (m, &c, 10);
+  p.preview = preview_cb;
   struct ke_video *v = NULL, *v2 = NULL, *v3 = NULL;
   struct ke_error err = { 0 };
   if (ke_generate (m, &p, &v, &err) != KE_STATUS_OK)
@@ -166,6 +189,8 @@ test_t2v (void)
   g_assert_cmpint (c.last_step, ==, 10);
   g_assert_cmpint (c.n_steps, ==, 10);
   g_assert_cmpint (c.done, ==, 1);
+  g_assert_cmpint (c.previews, ==, 10);
+  g_assert_cmpint (c.preview_bad, ==, 0);
   g_assert_nonnull (v->made_with);
   g_assert_cmpint (v->made_with->seed, ==, 10);
   g_assert_cmpint (v->made_with->steps, ==, 10);
