@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -100,6 +101,8 @@ usage (void)
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
            "       kinora-bench generate --files MODEL [--taehv FILE] [--prompt TEXT] [the options above]\n"
+           "--cache-compare: after the run(s), the same clip with each step cache at its default threshold:\n"
+           "forwards skipped, time, and the video's PSNR against the last run (run it with --cache off)\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n"
            "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths) unless --taehv\n"
@@ -149,7 +152,7 @@ kinora_bench_generate (int argc, char **argv)
   static const char *const cache_names[] = { "easy", "tea", "mag", "off" };
   const char *preset = NULL;
   int cache_i = 3, have_steps = 0, runs = 1;
-  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0;
+  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0, cache_compare = 0;
   double cache_thr = -1;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -172,6 +175,7 @@ kinora_bench_generate (int argc, char **argv)
     { "files", required_argument, NULL, 'F' },
     { "prompt", required_argument, NULL, 'T' },
     { "taehv", required_argument, NULL, 'A' },
+    { "cache-compare", no_argument, NULL, 'K' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
@@ -229,6 +233,7 @@ kinora_bench_generate (int argc, char **argv)
         case 'F': files = optarg; break;
         case 'T': prompt = optarg; break;
         case 'A': taehv_file = optarg; break;
+        case 'K': cache_compare = 1; break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
@@ -436,6 +441,43 @@ kinora_bench_generate (int argc, char **argv)
   if (p.cache != KE_CACHE_OFF)
     printf ("  step cache %-4s          %8d DiT forwards skipped (threshold %g)\n", ke_cache_mode_name (p.cache),
             v->made_with->cache_skipped, (double) v->made_with->cache_threshold);
+  if (cache_compare)
+    {
+      /* the same seed and settings with each cache mode: PSNR of the 8-bit frames against v */
+      static const enum ke_cache_mode modes[3] = { KE_CACHE_EASY, KE_CACHE_TEA, KE_CACHE_MAG };
+      const size_t nb = (size_t) v->n_frames * v->height * v->width * 3;
+      for (int k = 0; k < 3; k++)
+        {
+          struct ke_gen_params q = p;
+          struct ke_video *vc = NULL;
+          q.cache = modes[k];
+          q.cache_threshold = -1;   /* the mode's default */
+          memset (&s, 0, sizeof s);
+          q.user_data = &s;
+          s.t0 = bench_now ();
+          if (ke_generate (m, &q, &vc, &err) != KE_STATUS_OK)
+            {
+              fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
+              ke_video_free (v);
+              ke_model_free (m);
+              return 1;
+            }
+          const double dt = bench_now () - s.t0;
+          double se = 0;
+          for (size_t i = 0; i < nb; i++)
+            {
+              const double d = (double) vc->rgb[i] - (double) v->rgb[i];
+              se += d * d;
+            }
+          const double mse = se / (double) nb;
+          const int fwd = steps * (p.guide != 1.0f ? 2 : 1);
+          printf ("  cache %-4s (threshold %-6g): %3d of %3d DiT forwards skipped, sampling %7.2f s, total %7.2f s, "
+                  "PSNR vs no cache %s%.2f dB\n", ke_cache_mode_name (q.cache), (double) vc->made_with->cache_threshold,
+                  vc->made_with->cache_skipped, fwd, s.sample_end - s.sample_start, dt, mse > 0 ? "" : "inf ",
+                  mse > 0 ? 10.0 * log10 (255.0 * 255.0 / mse) : 0.0);
+          ke_video_free (vc);
+        }
+    }
   ke_video_free (v);
   ke_model_free (m);
   return 0;
