@@ -91,6 +91,15 @@ write_random_taehv (int z, struct ke_error *err)
   return path;
 }
 
+/* the TAEHV weights file: removed when it was a temporary one */
+static void
+drop_taehv (char *path, const char *given)
+{
+  if (path && !given)
+    unlink (path);
+  free (path);
+}
+
 static void
 usage (void)
 {
@@ -411,18 +420,13 @@ kinora_bench_generate (int argc, char **argv)
         printf ("  previews (%s)        %8d\n", use_taehv_preview ? "TAEHV " : "latent", s.previews);
       printf ("  total                    %8.2f s\n", total);
     }
-  free (pix);
-  if (taehv_path)
-    {
-      if (!taehv_file)
-        unlink (taehv_path);
-      free (taehv_path);
-    }
   if (st != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
       ke_video_free (v);
       ke_model_free (m);
+      drop_taehv (taehv_path, taehv_file);
+      free (pix);
       return 1;
     }
   printf ("  peak RSS                 %8.2f GiB\n", bench_peak_rss_gib ());
@@ -460,6 +464,8 @@ kinora_bench_generate (int argc, char **argv)
               fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
               ke_video_free (v);
               ke_model_free (m);
+              drop_taehv (taehv_path, taehv_file);
+              free (pix);
               return 1;
             }
           const double dt = bench_now () - s.t0;
@@ -480,5 +486,7 @@ kinora_bench_generate (int argc, char **argv)
     }
   ke_video_free (v);
   ke_model_free (m);
+  drop_taehv (taehv_path, taehv_file);
+  free (pix);
   return 0;
 }
