@@ -270,23 +270,30 @@ void ke_convert_to_f32(float * dst, const void * src, enum ke_dtype type, float 
         return;
     }
     case KE_DTYPE_F64: {
-        const double * s = src;
+        const unsigned char * s = src;   // any byte alignment, as I64
         for (size_t i = 0; i < n; i++) {
-            dst[i] = (float) s[i];
+            double v;
+            memcpy(&v, s + i * sizeof(v), sizeof(v));
+            dst[i] = (float) v;
         }
         break;
     }
     case KE_DTYPE_I64: {
-        const int64_t * s = src;
+        // file data need not be 8-byte aligned (safetensors offsets are any byte): load through memcpy
+        const unsigned char * s = src;
         for (size_t i = 0; i < n; i++) {
-            dst[i] = (float) s[i];
+            int64_t v;
+            memcpy(&v, s + i * sizeof(v), sizeof(v));
+            dst[i] = (float) v;
         }
         break;
     }
     case KE_DTYPE_I32: {
-        const int32_t * s = src;
+        const unsigned char * s = src;   // any byte alignment, as I64
         for (size_t i = 0; i < n; i++) {
-            dst[i] = (float) s[i];
+            int32_t v;
+            memcpy(&v, s + i * sizeof(v), sizeof(v));
+            dst[i] = (float) v;
         }
         break;
     }
