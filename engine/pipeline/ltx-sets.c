@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "loaders/name-map.h"
 #include "models/ltx/ltx-checkpoint.h"
 #include "models/ltx/ltx-transformer.h"
 #include "models/te/tokenizer-impl.h"
@@ -38,7 +39,13 @@ enum ke_status ke_ltx_model_set_text_encoder(ke_model_t * m, struct ke_tensor_se
     struct ke_ltx_model * l = m->ltx;
     ke_text_encoder_free(l->te);
     l->te = NULL;
-    // bf16 compute as ke_text_encoder_open's default for LTX-Video's T5 (ke_ltx_model_open)
+    // Hugging Face T5EncoderModel names as a file's (ke_text_encoder_open); bf16 compute on the CPU as
+    // ke_ltx_model_open asks for
+    enum ke_status st = ke_name_map_apply(t5, KE_NAME_ROLE_T5, err);
+    if (st != KE_STATUS_OK) {
+        ke_tset_free(t5);
+        return st;
+    }
     return ke_text_encoder_from_set(&l->te, t5, ke_backend_cpu_fast(), true, err);
 }
 
