@@ -212,8 +212,6 @@ enum ke_status ke_ltx_dit_init(struct ke_ltx_dit ** out, const struct ke_tensor_
         LIN(v1, "attn1.to_v", D, D)
         LIN(o1, "attn1.to_out.0", D, D)
         LIN(q2, "attn2.to_q", D, D)
-        LIN(k2, "attn2.to_k", D, c->cross_attention_dim)
-        LIN(v2, "attn2.to_v", D, c->cross_attention_dim)
         LIN(o2, "attn2.to_out.0", D, D)
         LIN(ff0, "ff.net.0.proj", FF, D)
         LIN(ff2, "ff.net.2", D, FF)
@@ -222,9 +220,17 @@ enum ke_status ke_ltx_dit_init(struct ke_ltx_dit ** out, const struct ke_tensor_
         VEC(kn1, "attn1.k_norm.weight", 1, s1)
         VEC(qn2, "attn2.q_norm.weight", 1, s1)
         VEC(kn2, "attn2.k_norm.weight", 1, s1)
+    }
+    // the prompt's K/V projections (read once per prompt) come last: under a device budget's resident cap
+    // they are the first to stream, leaving the resident room to what every step reads
+    for (int i = 0; i < c->num_layers; i++) {
+        struct ltx_block * b = &d->blocks[i];
+        char n[128];
+        LIN(k2, "attn2.to_k", D, c->cross_attention_dim)
+        LIN(v2, "attn2.to_v", D, c->cross_attention_dim)
+    }
 #undef LIN
 #undef VEC
-    }
     *out = d;
     return KE_STATUS_OK;
 }
