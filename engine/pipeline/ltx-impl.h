@@ -145,6 +145,7 @@ struct ke_ltx_model {
     struct ke_ltx_vae * vae;
     struct ke_ltx_upsampler * ups;
     float dit_vram_gib;                     // the device budget the transformer was planned for
+    int64_t dit_tokens;                     // and the second pass's tokens
     // free the text encoder once the prompt is encoded (an in-memory T5 beside a transformer that would
     // not fit with it; the next job needs a new one: ke_ltx_model_set_text_encoder)
     bool drop_text_encoder;

@@ -226,6 +226,13 @@ done:
 
 #define GIB 1073741824.0
 
+// The second pass's latent tokens (the most a forward of the job sees).
+static int64_t second_pass_tokens(const struct ke_ltx_model * l, const struct ke_ltx_sizes * sz)
+{
+    const int ss = l->vae->s_scale;
+    return (int64_t) sz->lat_t * (sz->h2 / ss) * (sz->w2 / ss);
+}
+
 // Before the transformer is made on a backend with a device memory budget (p->vram_gib, 0: the backend's
 // default, the free memory less a margin): plan its forward at the second pass's token count beside what
 // the VAE and the upsampler already hold, and cap the resident weights so that the rest streams block by
@@ -246,8 +253,7 @@ static enum ke_status plan_dit(struct ke_ltx_model * l, struct ke_backend * be, 
     if (st != KE_STATUS_OK) {
         return st;
     }
-    const int ss = l->vae->s_scale;
-    const int64_t n_tok = (int64_t) sz->lat_t * (sz->h2 / ss) * (sz->w2 / ss);
+    const int64_t n_tok = second_pass_tokens(l, sz);
     struct ke_ltx_dit_mem_plan plan;
     ke_ltx_dit_plan_memory(&cfg, ke_ltx_dit_weight_permille(w), n_tok, n_text, be->ops->xbuf_elem,
                            budget > in_use ? budget - in_use : 0, &plan);
@@ -266,12 +272,13 @@ static enum ke_status plan_dit(struct ke_ltx_model * l, struct ke_backend * be, 
     }
     ke_be_set_memory(be, want, plan.streams ? plan.weight_cap : SIZE_MAX);
     l->dit_vram_gib = p->vram_gib;
+    l->dit_tokens = n_tok;
     return KE_STATUS_OK;
 }
 
-// The components on the job's backend (rebuilt when the backend changes; the transformer also when the
-// device budget changes). The VAE and the upsampler come first, so that the transformer's plan sees
-// what they hold.
+// The components on the job's backend (rebuilt when the backend changes; on a device the transformer also
+// when the budget changes or the job has more tokens than it was planned for). The VAE and the upsampler
+// come first, so that the transformer's plan sees what they hold.
 static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, const struct ke_gen_params * p,
                             const struct ke_ltx_sizes * sz, int n_text, struct ke_error * err)
 {
@@ -280,11 +287,9 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
         ke_text_encoder_free(l->te);
         l->te = NULL;
     }
-    if (l->be != be || (l->dit && l->dit_vram_gib != p->vram_gib && be->ops->set_memory)) {
+    if (l->be != be) {
         ke_ltx_dit_free(l->dit);
         l->dit = NULL;
-    }
-    if (l->be != be) {
         ke_ltx_vae_free(l->vae);
         ke_ltx_upsampler_free(l->ups);
         l->vae = NULL;
@@ -306,6 +311,11 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
     }
     if (!c->part[KE_LTX_PART_TRANSFORMER]) {
         return ke_err(err, KE_STATUS_MISSING, "LTX-Video: the model holds no transformer");
+    }
+    if (l->dit && be->ops->set_memory &&
+        (l->dit_vram_gib != p->vram_gib || second_pass_tokens(l, sz) > l->dit_tokens)) {
+        ke_ltx_dit_free(l->dit);
+        l->dit = NULL;
     }
     if (!l->dit) {
         if ((st = plan_dit(l, be, p, sz, n_text, err)) != KE_STATUS_OK ||
