@@ -100,13 +100,30 @@ drop_taehv (char *path, const char *given)
   free (path);
 }
 
+/* Where this run's T5 encodes ran: the job's device, the CPU, both (a fallback for one prompt), or
+ * neither (both prompts from the cache). */
+static const char *
+t5_where (const ke_model_t *m, const struct ke_text_cache_stats *before, const char *backend)
+{
+  struct ke_text_cache_stats now;
+
+  if (m->te == NULL)
+    return "cpu";
+  ke_text_encoder_stats (m->te, &now);
+  const int64_t dev = now.device_misses - before->device_misses;
+  const int64_t cpu = now.misses - before->misses - dev;
+  if (dev > 0)
+    return cpu > 0 ? "cuda and cpu" : ke_backend_resolve (backend);
+  return cpu > 0 ? "cpu" : "cached";
+}
+
 static void
 usage (void)
 {
   fprintf (stderr,
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
            "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
-           "                             [--vram GiB]\n"
+           "                             [--vram GiB] [--text-encoder auto|cpu]\n"
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
            "       kinora-bench generate --files MODEL [--taehv FILE] [--prompt TEXT] [the options above]\n"
@@ -156,6 +173,7 @@ kinora_bench_generate (int argc, char **argv)
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget in GiB (0: the default) */
+  int text_device = KE_TEXT_DEVICE_AUTO;
   static const char cmd[] = "kinora-bench generate";
   /* few-step presets and step caching */
   static const char *const cache_names[] = { "easy", "tea", "mag", "off" };
@@ -174,6 +192,7 @@ kinora_bench_generate (int argc, char **argv)
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
     { "vram", required_argument, NULL, 'V' },
+    { "text-encoder", required_argument, NULL, 'E' },
     { "precision", required_argument, NULL, 'p' },
     /* few-step presets and step caching */
     { "preset", required_argument, NULL, 'P' },
@@ -247,6 +266,7 @@ kinora_bench_generate (int argc, char **argv)
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
         case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
+        case 'E': ok = kinora_arg_text_device (cmd, "--text-encoder", optarg, &text_device); break;
         case 'p':
           if (strcmp (optarg, "fp32") == 0)
             prec = KE_PRECISION_FP32;
@@ -344,6 +364,7 @@ kinora_bench_generate (int argc, char **argv)
   p.precision = prec;
   p.backend = backend;
   p.vram_gib = (float) vram;
+  p.text_device = (enum ke_text_device) text_device;
   /* few-step presets and step caching (an explicit --steps wins over the preset) */
   if (preset != NULL && ke_gen_params_preset (&p, preset, &err) == KE_STATUS_OK && have_steps)
     p.steps = steps;
@@ -391,6 +412,9 @@ kinora_bench_generate (int argc, char **argv)
       p.user_data = &s;
       ke_video_free (v);
       v = NULL;
+      struct ke_text_cache_stats t5_before = { 0 };
+      if (m->te != NULL)
+        ke_text_encoder_stats (m->te, &t5_before);
       s.t0 = bench_now ();
       st = ke_generate (m, &p, &v, &err);
       total = bench_now () - s.t0;
@@ -410,7 +434,8 @@ kinora_bench_generate (int argc, char **argv)
       if (runs > 1)
         printf ("run %d of %d%s\n", run + 1, runs, run > 0 ? " (prompt embedding from the text encoder's cache)" : "");
       const char *guided = p.guide != 1.0f ? "with CFG" : "        ";
-      printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
+      printf ("  T5 (prompt + negative)   %8.2f s (%s)\n", s.text_end - s.text_start,
+              t5_where (m, &t5_before, backend));
       printf ("  step %s, first     %8.2f s (DiT set-up included)\n", guided, first);
       printf ("  step %s, later     %8.2f s\n", guided, rest);
       printf ("  sampling total           %8.2f s\n", s.sample_end - s.sample_start);
@@ -434,7 +459,7 @@ kinora_bench_generate (int argc, char **argv)
   struct ke_backend *be = backend && strcmp (backend, "cpu") != 0 ? ke_backend_by_name (backend, &berr) : NULL;
   if (be && be->ops->memory)
     {
-      /* the allocator's peak over the whole run (T5 on the CPU, sampling, decode) */
+      /* the allocator's peak over the whole run (T5 when it ran there, sampling, decode) */
       size_t budget = 0, in_use = 0, peak = 0;
       be->ops->memory (be, &budget, &in_use, &peak);
       printf ("  device allocator peak    %8.2f GiB (budget %.2f GiB)\n", peak / 1073741824.0, budget / 1073741824.0);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench]
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench|t5]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -110,6 +110,19 @@ if [ "$MODE" = dit ]; then
   check bench-720p $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
   check bench-480p $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  finish
+fi
+
+if [ "$MODE" = t5 ]; then
+  echo "== T5 on the GPU (text-cache.c ke_text_encode_on): resident, streamed, released, against the CPU"
+  check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  echo "-- T2V-A14B lightning clip, T5 on the GPU (default budget), then with --text-encoder cpu, then --vram 12"
+  check bench-t5-gpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning
+  check bench-t5-cpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning --text-encoder cpu
+  check bench-t5-vram12 timeout 500 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning --vram 12
   finish
 fi
 
@@ -282,6 +295,8 @@ fi
 
 echo "== op parity (CUDA vs CPU)"
 if [ "$MODE" = full ]; then check test-cuda-ops $B/tests/cuda/test-cuda-ops --bench; else check test-cuda-ops $B/tests/cuda/test-cuda-ops; fi
+echo "== T5 on the GPU through the pipelines' path"
+check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
 
 echo "== fixture parity: CUDA backend vs golden fixtures (bf16 tolerance 1e-2 relative L2)"
 for m in ti2v i2v t2v; do
