@@ -41,11 +41,16 @@ struct gen {
 
 // --- device memory budget --------------------------------------------------------------------------
 
+// The job's device budget in bytes as asked (0: the backend's default).
+static size_t budget_bytes(const struct gen * g)
+{
+    return g->p->vram_gib > 0 ? (size_t) ((double) g->p->vram_gib * 1073741824.0) : 0;
+}
+
 // The job's device budget in bytes (0: the backend's default), applied to the backend.
 static size_t apply_budget(struct gen * g, size_t weight_cap)
 {
-    const size_t want = g->p->vram_gib > 0 ? (size_t) ((double) g->p->vram_gib * 1073741824.0) : 0;
-    ke_be_set_memory(g->be, want, weight_cap);
+    ke_be_set_memory(g->be, budget_bytes(g), weight_cap);
     size_t budget = 0, in_use = 0, peak = 0;
     if (g->be->ops->memory) {
         g->be->ops->memory(g->be, &budget, &in_use, &peak);
@@ -146,8 +151,8 @@ static enum ke_status encode_text(struct gen * g, int which, const char * text, 
                 ids32[i] = (int32_t) ids[i];
             }
         }
-        const size_t budget = g->p->vram_gib > 0 ? (size_t) ((double) g->p->vram_gib * 1073741824.0) : 0;
-        st = ke_text_encode_on(m->te, text_backend(g), budget, ids32, n, g->p->text_cache_dir, &hidden, err);
+        st = ke_text_encode_on(m->te, text_backend(g), budget_bytes(g), ids32, n, g->p->text_cache_dir, &hidden,
+                               err);
         if (st == KE_STATUS_OK) {
             memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
         }
