@@ -126,14 +126,16 @@ usage (void)
            "                             [--vram GiB] [--text-encoder auto|cpu]\n"
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
-           "       kinora-bench generate --files MODEL [--taehv FILE] [--prompt TEXT] [the options above]\n"
+           "       kinora-bench generate --files MODEL [--cold[=PATHS]] [--taehv FILE] [--prompt TEXT] [the options above]\n"
            "--cache-compare: after the run(s), the same clip with each step cache at its default threshold:\n"
            "forwards skipped, time, and the video's PSNR against the last run (run it with --cache off)\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n"
            "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths) unless --taehv\n"
            "names a file. --files opens a model as kinora-cli generate --model does (e.g. a folder from\n"
-           "kinora-bench write-weights); its opening time is printed and not counted in the total.\n"
+           "kinora-bench write-weights); its opening time is printed and not counted in the total. --cold drops\n"
+           "the model's files (or the comma-separated files and folders PATHS) from the page cache first, so the\n"
+           "first step reads them from the disk.\n"
            "--runs N generates N times in one process: from the second run on the prompt's embedding comes\n"
            "from the text encoder's cache (what a user gets when only the seed or the settings change).\n");
 }
@@ -179,7 +181,8 @@ kinora_bench_generate (int argc, char **argv)
   static const char *const cache_names[] = { "easy", "tea", "mag", "off" };
   const char *preset = NULL;
   int cache_i = 3, have_steps = 0, runs = 1;
-  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0, cache_compare = 0;
+  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0, cache_compare = 0, cold = 0;
+  const char *cold_paths = NULL;   /* --cold=PATHS: what to drop from the page cache (default: --files) */
   double cache_thr = -1;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -204,6 +207,7 @@ kinora_bench_generate (int argc, char **argv)
     { "prompt", required_argument, NULL, 'T' },
     { "taehv", required_argument, NULL, 'A' },
     { "cache-compare", no_argument, NULL, 'K' },
+    { "cold", optional_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
@@ -262,6 +266,10 @@ kinora_bench_generate (int argc, char **argv)
         case 'T': prompt = optarg; break;
         case 'A': taehv_file = optarg; break;
         case 'K': cache_compare = 1; break;
+        case 'c':
+          cold = 1;
+          cold_paths = optarg;
+          break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
@@ -330,6 +338,14 @@ kinora_bench_generate (int argc, char **argv)
   ke_model_t *m = NULL;
   double t_build = bench_now ();
   struct ke_error err = { 0 };
+  if (files && cold)
+    printf ("page cache: %.2f GiB of the model's files dropped before opening (cold start)\n",
+            bench_evict_paths (cold_paths ? cold_paths : files));
+  else if (cold)
+    {
+      fprintf (stderr, "%s: --cold needs --files\n", cmd);
+      return 2;
+    }
   if (files)
     {
       /* weights from files: the model's own shapes */

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench|t5]
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
+#        ltx|ltx-bench|ltx-clip|t5]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -168,6 +169,43 @@ if [ "$MODE" = gguf ]; then
     check bench-$wt-vram8 timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
       --weights-type $wt --vram 8
   done
+  finish
+fi
+
+if [ "$MODE" = budget-files ]; then
+  # issue 12 from real-size files (random weights written here, then dropped from the page cache with
+  # --cold, so the first step reads them from the disk): time to first step, steps, decode, peaks.
+  # W is on the machine's local disk; each model's files are removed before the next ones are written.
+  W=${BUDGET_DIR:-/tmp/kinora-weights}
+  sample() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$1.txt & SMI=$!; }
+  unsample() { kill $SMI; wait $SMI 2>/dev/null; echo "nvidia-smi peak: $(sort -n $OUT/smi-$1.txt | tail -1) MiB"; }
+  rm -rf $W; mkdir -p $W
+  echo "-- writing TI2V-5B bf16 folder + Q8_0 GGUF"
+  t=$(date +%s)
+  check write-5b $B/app/kinora-bench write-weights --model ti2v-5B --dtype bf16 -o $W/5b
+  check gguf-5b $B/app/kinora-bench write-gguf --model ti2v-5B --type q8_0 -o $W/5b/diffusion_models/ti2v-q8_0.gguf
+  echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+  M5=$(ls $W/5b/diffusion_models/*.safetensors | head -1)
+  for a in "q8_0 8 $W/5b/diffusion_models/ti2v-q8_0.gguf" "bf16 0 $M5"; do
+    set -- $a
+    sample 5b-$1
+    echo "-- TI2V-5B 1280x704x121, $1 from a cold page cache, --vram $2 (0: default), 3 steps with CFG"
+    check clip-5b-$1 timeout 300 $B/app/kinora-bench generate --files $3,$W/5b/tokenizer \
+      --cold=$W/5b --backend cuda --size 1280x704 --frames 121 --steps 3 --vram $2
+    unsample 5b-$1
+  done
+  rm -rf $W/5b
+  echo "-- writing T2V-A14B fp8 (fp8_e4m3fn_scaled) folder"
+  t=$(date +%s)
+  check write-a14b $B/app/kinora-bench write-weights --model t2v-A14B --dtype fp8 -o $W/a14b
+  echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+  sample a14b-fp8
+  echo "-- T2V-A14B 1280x720x81, fp8 from a cold page cache, --vram 12, 2 steps with CFG (one per expert)"
+  A=$(ls $W/a14b/diffusion_models/*high_noise*.safetensors),$(ls $W/a14b/diffusion_models/*low_noise*.safetensors)
+  check clip-a14b-fp8 timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b --backend cuda --size 1280x720 \
+    --frames 81 --steps 2 --vram 12
+  unsample a14b-fp8
+  rm -rf $W
   finish
 fi
 
