@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench]
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench|ltx-clip]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -276,6 +276,17 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
     echo "-- the official CausalVideoAutoencoder decode (bf16), same latent"
     check ltx-torch-vae timeout 300 python3 tests/ltx/bench-torch-vae.py --deps .ltxdeps --repeat 2
   fi
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  finish
+fi
+
+if [ "$MODE" = ltx-clip ]; then
+  # the whole LTX-Video 13B distilled clip (text encoding, two passes, upsampler, decode) through the
+  # official pipeline, random weights; the official modules from the carried .ltxdeps
+  echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
+  check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  echo "== the official LTX-Video 13B distilled clip, 1216x704x121, random bf16 weights (per stage)"
+  check ltx-torch-clip timeout 400 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish
 fi

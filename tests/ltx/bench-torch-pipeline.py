@@ -29,8 +29,11 @@ with ltxref.VAE_13B (encoder kept, as the official pipeline holds it), LatentUps
 ltxref.UPSAMPLER_13B, and Hugging Face transformers' T5EncoderModel with the T5 v1.1 XXL config.
 dtypes, as inference.py sets them for `precision: bfloat16`: transformer bf16
 (create_transformer), VAE and text encoder bf16 (create_ltx_video_pipeline casts both whatever the
-precision), upsampler bf16 (from_pretrained keeps the file's dtype, and the bf16 latents it gets
-need bf16 weights); mixed_precision off.
+precision), upsampler float32 (create_latent_upsampler keeps the file's dtype, and the latents it gets
+are float32: the first denoising step's `sample - dt * model_output` promotes the bf16 latents with
+the float32 timesteps, so a bf16 upsampler would fail); mixed_precision off. Latents between the
+transformer forwards are therefore float32; each forward casts its input to bf16, vae_decode casts
+to the VAE's bf16.
 
 Shims (listed in README.md): the tokenizer is a stand-in (no tokenizer files here): every text becomes
 the same --prompt-tokens ids (fixed ids, the last EOS = 1), padded with 0 to the pipeline's
@@ -169,8 +172,11 @@ def build(torch, plv, args, device, dtype):
         vae.register_buffer("mean_of_means", 0.2 * torch.randn(C))
         upsampler = LatentUpsampler.from_config(ucfg)
         text_encoder, te_name = _text_encoder(torch, t5cfg, args)
-    for m in (transformer, vae, upsampler, text_encoder):
+    for m in (transformer, vae, text_encoder):
         m.to(device=device, dtype=dtype).eval()
+    # float32 whatever the precision: from_pretrained keeps the file's dtype, and the latents it gets are
+    # float32 (the scheduler step promotes the bf16 latents with its float32 timesteps)
+    upsampler.to(device=device, dtype=torch.float32).eval()
     pipeline = plv.LTXVideoPipeline(
         tokenizer=TokenizerShim(torch, args.prompt_tokens, t5cfg["vocab_size"]), text_encoder=text_encoder,
         vae=vae, transformer=transformer, scheduler=RectifiedFlowScheduler.from_config(dict(OURS_SCHEDULER_CONFIG)),
@@ -285,7 +291,7 @@ def stages(events, extra_factor):
     return t
 
 
-def report(t, indent=""):
+def report(t, layers, indent=""):
     print(f"{indent}text_encoding: {t['text_encoding']:.3f} s")
     for name in ("first_pass", "second_pass"):
         if name == "second_pass":
@@ -296,7 +302,7 @@ def report(t, indent=""):
     print(f"{indent}decode: {t['decode']:.3f} s (VAE decode {t['decode_vae']:.3f} s)")
     print(f"{indent}other: {t['other']:.3f} s")
     if "peak_memory_gib" in t:
-        print(f"{indent}peak_memory: {t['peak_memory_gib']:.2f} GiB")
+        print(f"{indent}peak_memory: {t['peak_memory_gib']:.2f} GiB" + (f" ({layers} layers built)" if layers != 48 else ""))
     print(f"{indent}total: {t['total']:.3f} s")
 
 
@@ -396,7 +402,7 @@ def main():
                 print(f"transformer tokens: first pass {n1}, second pass {n2}; video {tuple(video.shape)}, "
                       f"finite: {bool(torch.isfinite(video.float()).all())}")
             print(f"run {r}{' (warm-up)' if r == 0 else ''}:")
-            report(t, "  ")
+            report(t, args.layers, "  ")
             if extra_factor:
                 m = stages(timer.events, 0.0)
                 print("  " + "; ".join(f"{k}_measured: {m[k]:.3f} s" for k in ("first_pass", "second_pass", "total")))
@@ -411,7 +417,7 @@ def main():
         summary[name + "_steps"] = [statistics.median(x) for x in zip(*(r[name + "_steps"] for r in kept))]
     print(f"summary ({'median of runs 1..%d' % (len(results) - 1) if len(results) > 1 else 'run 0 only (warm-up)'}"
           + (", 48 layers extrapolated" if extra_factor else "") + "):")
-    report(summary)
+    report(summary, args.layers)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,13 @@ def _import_official(stub_image_io=False):
     the import: they import T5, the prompt enhancer's classes and the video reader/writer by name, none
     of which runs here (prompt_embeds given, no enhancer, an image file). stub_image_io: `av` and
     `torchvision` too where missing (inference.py's image conditioning loader; text-to-video only)."""
+    try:   # Transformers 5 dropped FLAX_WEIGHTS_NAME, which diffusers 0.31's loading utilities import
+        import transformers.utils
+
+        if not hasattr(transformers.utils, "FLAX_WEIGHTS_NAME"):
+            transformers.utils.FLAX_WEIGHTS_NAME = "flax_model.msgpack"   # its value in Transformers 4
+    except ImportError:
+        pass
     import diffusers.image_processor  # noqa: F401  (diffusers probes transformers before a stub exists)
     import diffusers.pipelines.pipeline_utils  # noqa: F401
 
