@@ -331,6 +331,17 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
   finish
 fi
 
+if [ "$MODE" = ltx-clip ]; then
+  # the whole LTX-Video 13B distilled clip (text encoding, two passes, upsampler, decode) through the
+  # official pipeline, random weights; the official modules from the carried .ltxdeps
+  echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
+  check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  echo "== the official LTX-Video 13B distilled clip, 1216x704x121, random bf16 weights (per stage)"
+  check ltx-torch-clip timeout 400 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  finish
+fi
+
 echo "== op parity (CUDA vs CPU)"
 if [ "$MODE" = full ]; then check test-cuda-ops $B/tests/cuda/test-cuda-ops --bench; else check test-cuda-ops $B/tests/cuda/test-cuda-ops; fi
 echo "== T5 on the GPU through the pipelines' path"
