@@ -218,6 +218,32 @@ kinora_arg_name_number (const char *cmd, const char *opt, const char *value, con
   return false;
 }
 
+bool
+kinora_arg_choice (const char *cmd, const char *opt, const char *value, const char *const *names, int n_names,
+                   int *index)
+{
+  for (int i = 0; i < n_names; i++)
+    if (strcmp (value, names[i]) == 0)
+      {
+        *index = i;
+        return true;
+      }
+  fprintf (stderr, "%s: %s %s: use ", cmd, opt, value);
+  for (int i = 0; i < n_names; i++)
+    fprintf (stderr, "%s%s", names[i], i + 2 < n_names ? ", " : i + 1 < n_names ? " or " : "");
+  fprintf (stderr, "\n");
+  return false;
+}
+
+bool
+kinora_arg_text_device (const char *cmd, const char *opt, const char *value, int *device)
+{
+  /* in enum ke_text_device order */
+  static const char *const names[] = { "auto", "cpu" };
+
+  return kinora_arg_choice (cmd, opt, value, names, 2, device);
+}
+
 int
 kinora_arg_usage_error (const char *cmd, int c, int argc, char **argv, const struct option *options)
 {

@@ -39,6 +39,12 @@ bool kinora_arg_lora (const char *cmd, const char *opt, char *value, bool allow_
 bool kinora_arg_name_number (const char *cmd, const char *opt, const char *value, const char *const *names,
                              int n_names, int *index, double min, double max, double *number);
 
+/* One of names[0..n_names) exactly (*index set); else one line listing them. */
+bool kinora_arg_choice (const char *cmd, const char *opt, const char *value, const char *const *names, int n_names,
+                        int *index);
+/* --text-encoder auto|cpu: where T5 encodes the prompt (enum ke_text_device). */
+bool kinora_arg_text_device (const char *cmd, const char *opt, const char *value, int *device);
+
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing
  * value, else a stray argument at argv[optind]) under opterr = 0 and an optstring starting with ':';

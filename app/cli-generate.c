@@ -79,6 +79,8 @@ usage (FILE *f)
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --vram GiB          device memory budget of a GPU run (default 0: the free memory minus 1 GiB);\n"
            "                      DiT blocks past it stream from host memory\n"
+           "  --text-encoder auto|cpu  where T5 encodes the prompt: auto (default) on the run's backend (a GPU\n"
+           "                      run: on the GPU within --vram, its memory freed before sampling), cpu always\n"
            "  --decode-latent PATH  skip sampling: decode a saved latent\n"
            "  --decode vae|taehv  decode with the model's VAE (default) or TAEHV, the tiny autoencoder (a draft in seconds)\n"
            "  --preview latent|taehv  per-step previews by latent projection (default) or TAEHV at full size (the\n"
@@ -321,6 +323,7 @@ enum
   OPT_DECODE_LATENT, OPT_QUIET, OPT_FROM,
   /* device memory budget */
   OPT_VRAM,
+  OPT_TEXT_ENCODER,
   /* LoRAs (issue 14) */
   OPT_LORA,
   /* TAEHV draft decode and previews */
@@ -356,6 +359,7 @@ static const struct option generate_options[] = {
   { "from", required_argument, NULL, OPT_FROM },
   /* device memory budget */
   { "vram", required_argument, NULL, OPT_VRAM },
+  { "text-encoder", required_argument, NULL, OPT_TEXT_ENCODER },
   /* LoRAs (issue 14) */
   { "lora", required_argument, NULL, OPT_LORA },
   /* TAEHV draft decode and previews */
@@ -383,6 +387,7 @@ kinora_cli_generate (int argc, char **argv)
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
   enum ke_precision precision_id = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget */
+  int text_device = KE_TEXT_DEVICE_AUTO;
   /* TAEHV draft decode and previews */
   enum ke_decoder decoder = KE_DECODER_VAE;
   enum ke_preview_source preview_source = KE_PREVIEW_LATENT;
@@ -488,6 +493,7 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_QUIET: quiet = 1; break;
         /* device memory budget */
         case OPT_VRAM: ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
+        case OPT_TEXT_ENCODER: ok = kinora_arg_text_device (cmd, "--text-encoder", optarg, &text_device); break;
         case OPT_LORA:
           if (loras_from_file)
             n_loras = 0;
@@ -673,6 +679,7 @@ kinora_cli_generate (int argc, char **argv)
       cp.precision = precision_id;
       cp.n_threads = threads;
       cp.vram_gib = (float) vram;
+      cp.text_device = (enum ke_text_device) text_device;
       if (!print_caps_estimate (&caps, &cp, dry_run))
         return 1;
       if (dry_run)
@@ -716,6 +723,7 @@ kinora_cli_generate (int argc, char **argv)
   if (frames) p.n_frames = frames;
   if (steps) p.steps = steps;
   p.vram_gib = (float) vram;   /* device memory budget */
+  p.text_device = (enum ke_text_device) text_device;
   if (guide >= 0) p.guide = (float) guide;
   if (guide_high >= 0) p.guide_high = (float) guide_high;
   else if (guide >= 0 && p.task == KE_TASK_TI2V_5B) p.guide_high = (float) guide;

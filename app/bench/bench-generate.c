@@ -100,23 +100,42 @@ drop_taehv (char *path, const char *given)
   free (path);
 }
 
+/* Where this run's T5 encodes ran: the job's device, the CPU, both (a fallback for one prompt), or
+ * neither (both prompts from the cache). */
+static const char *
+t5_where (const ke_model_t *m, const struct ke_text_cache_stats *before, const char *backend)
+{
+  struct ke_text_cache_stats now;
+
+  if (m->te == NULL)
+    return "cpu";
+  ke_text_encoder_stats (m->te, &now);
+  const int64_t dev = now.device_misses - before->device_misses;
+  const int64_t cpu = now.misses - before->misses - dev;
+  if (dev > 0)
+    return cpu > 0 ? "cuda and cpu" : ke_backend_resolve (backend);
+  return cpu > 0 ? "cpu" : "cached";
+}
+
 static void
 usage (void)
 {
   fprintf (stderr,
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
            "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
-           "                             [--vram GiB]\n"
+           "                             [--vram GiB] [--text-encoder auto|cpu]\n"
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
-           "       kinora-bench generate --files MODEL [--taehv FILE] [--prompt TEXT] [the options above]\n"
+           "       kinora-bench generate --files MODEL [--cold[=PATHS]] [--taehv FILE] [--prompt TEXT] [the options above]\n"
            "--cache-compare: after the run(s), the same clip with each step cache at its default threshold:\n"
            "forwards skipped, time, and the video's PSNR against the last run (run it with --cache off)\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n"
            "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths) unless --taehv\n"
            "names a file. --files opens a model as kinora-cli generate --model does (e.g. a folder from\n"
-           "kinora-bench write-weights); its opening time is printed and not counted in the total.\n"
+           "kinora-bench write-weights); its opening time is printed and not counted in the total. --cold drops\n"
+           "the model's files (or the comma-separated files and folders PATHS) from the page cache first, so the\n"
+           "first step reads them from the disk.\n"
            "--runs N generates N times in one process: from the second run on the prompt's embedding comes\n"
            "from the text encoder's cache (what a user gets when only the seed or the settings change).\n");
 }
@@ -156,12 +175,14 @@ kinora_bench_generate (int argc, char **argv)
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
   enum ke_precision prec = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget in GiB (0: the default) */
+  int text_device = KE_TEXT_DEVICE_AUTO;
   static const char cmd[] = "kinora-bench generate";
   /* few-step presets and step caching */
   static const char *const cache_names[] = { "easy", "tea", "mag", "off" };
   const char *preset = NULL;
   int cache_i = 3, have_steps = 0, runs = 1;
-  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0, cache_compare = 0;
+  int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0, cache_compare = 0, cold = 0;
+  const char *cold_paths = NULL;   /* --cold=PATHS: what to drop from the page cache (default: --files) */
   double cache_thr = -1;
   static const struct option options[] = {
     { "help", no_argument, NULL, 'h' },
@@ -174,6 +195,7 @@ kinora_bench_generate (int argc, char **argv)
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
     { "vram", required_argument, NULL, 'V' },
+    { "text-encoder", required_argument, NULL, 'E' },
     { "precision", required_argument, NULL, 'p' },
     /* few-step presets and step caching */
     { "preset", required_argument, NULL, 'P' },
@@ -185,6 +207,7 @@ kinora_bench_generate (int argc, char **argv)
     { "prompt", required_argument, NULL, 'T' },
     { "taehv", required_argument, NULL, 'A' },
     { "cache-compare", no_argument, NULL, 'K' },
+    { "cold", optional_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
   };
   int opt;
@@ -243,10 +266,15 @@ kinora_bench_generate (int argc, char **argv)
         case 'T': prompt = optarg; break;
         case 'A': taehv_file = optarg; break;
         case 'K': cache_compare = 1; break;
+        case 'c':
+          cold = 1;
+          cold_paths = optarg;
+          break;
         case 't': ok = kinora_arg_int (cmd, "--threads", optarg, 0, 4096, &threads); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'b': backend = optarg; break;
         case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
+        case 'E': ok = kinora_arg_text_device (cmd, "--text-encoder", optarg, &text_device); break;
         case 'p':
           if (strcmp (optarg, "fp32") == 0)
             prec = KE_PRECISION_FP32;
@@ -310,6 +338,14 @@ kinora_bench_generate (int argc, char **argv)
   ke_model_t *m = NULL;
   double t_build = bench_now ();
   struct ke_error err = { 0 };
+  if (files && cold)
+    printf ("page cache: %.2f GiB of the model's files dropped before opening (cold start)\n",
+            bench_evict_paths (cold_paths ? cold_paths : files));
+  else if (cold)
+    {
+      fprintf (stderr, "%s: --cold needs --files\n", cmd);
+      return 2;
+    }
   if (files)
     {
       /* weights from files: the model's own shapes */
@@ -344,6 +380,7 @@ kinora_bench_generate (int argc, char **argv)
   p.precision = prec;
   p.backend = backend;
   p.vram_gib = (float) vram;
+  p.text_device = (enum ke_text_device) text_device;
   /* few-step presets and step caching (an explicit --steps wins over the preset) */
   if (preset != NULL && ke_gen_params_preset (&p, preset, &err) == KE_STATUS_OK && have_steps)
     p.steps = steps;
@@ -391,6 +428,9 @@ kinora_bench_generate (int argc, char **argv)
       p.user_data = &s;
       ke_video_free (v);
       v = NULL;
+      struct ke_text_cache_stats t5_before = { 0 };
+      if (m->te != NULL)
+        ke_text_encoder_stats (m->te, &t5_before);
       s.t0 = bench_now ();
       st = ke_generate (m, &p, &v, &err);
       total = bench_now () - s.t0;
@@ -410,7 +450,8 @@ kinora_bench_generate (int argc, char **argv)
       if (runs > 1)
         printf ("run %d of %d%s\n", run + 1, runs, run > 0 ? " (prompt embedding from the text encoder's cache)" : "");
       const char *guided = p.guide != 1.0f ? "with CFG" : "        ";
-      printf ("  T5 (prompt + negative)   %8.2f s\n", s.text_end - s.text_start);
+      printf ("  T5 (prompt + negative)   %8.2f s (%s)\n", s.text_end - s.text_start,
+              t5_where (m, &t5_before, backend));
       printf ("  step %s, first     %8.2f s (DiT set-up included)\n", guided, first);
       printf ("  step %s, later     %8.2f s\n", guided, rest);
       printf ("  sampling total           %8.2f s\n", s.sample_end - s.sample_start);
@@ -434,7 +475,7 @@ kinora_bench_generate (int argc, char **argv)
   struct ke_backend *be = backend && strcmp (backend, "cpu") != 0 ? ke_backend_by_name (backend, &berr) : NULL;
   if (be && be->ops->memory)
     {
-      /* the allocator's peak over the whole run (T5 on the CPU, sampling, decode) */
+      /* the allocator's peak over the whole run (T5 when it ran there, sampling, decode) */
       size_t budget = 0, in_use = 0, peak = 0;
       be->ops->memory (be, &budget, &in_use, &peak);
       printf ("  device allocator peak    %8.2f GiB (budget %.2f GiB)\n", peak / 1073741824.0, budget / 1073741824.0);

@@ -21,6 +21,9 @@ double bench_peak_rss_gib (void);        /* VmHWM of this process */
 double bench_sgemm_gflops (int n);       /* OpenBLAS sgemm n^3 rate measured now */
 const char *bench_blas_corename (void);
 int bench_cmp_double (const void *a, const void *b);
+/* Drop the files under a comma-separated list of files and folders from the page cache (after writing
+ * back their dirty pages), so the next read comes from the disk; the GiB dropped. */
+double bench_evict_paths (const char *list);
 /* Random TAEHV decoder weights at the real taew2_2 (z 48) / taew2_1 (z 16) widths (bench-taehv.c). */
 struct ke_tensor_set;
 struct ke_tensor_set *bench_random_taehv_decoder (int z);

@@ -4,6 +4,10 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 #include <cblas.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +153,46 @@ main (int argc, char **argv)
     }
   fprintf (stderr, "kinora-bench: unknown benchmark '%s' (see --help)\n", w);
   return 2;
+}
+
+/* --- cold page cache ------------------------------------------------------------------------------- */
+
+static double evicted_gib;
+static int evict_failures;
+
+static int
+evict_one (const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+  (void) ftw;
+  if (type != FTW_F || !S_ISREG (st->st_mode))
+    return 0;
+  int fd = open (path, O_RDONLY);
+  if (fd < 0)
+    {
+      evict_failures++;
+      return 0;
+    }
+  /* written pages must reach the disk before the kernel can drop them */
+  fdatasync (fd);
+  if (posix_fadvise (fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
+    evicted_gib += (double) st->st_size / 1073741824.0;
+  else
+    evict_failures++;
+  close (fd);
+  return 0;
+}
+
+double
+bench_evict_paths (const char *list)
+{
+  evicted_gib = 0;
+  evict_failures = 0;
+  char *copy = strdup (list);
+  for (char *save = NULL, *p = copy ? strtok_r (copy, ",", &save) : NULL; p; p = strtok_r (NULL, ",", &save))
+    if (nftw (p, evict_one, 16, FTW_PHYS) != 0)
+      evict_failures++;
+  free (copy);
+  if (evict_failures)
+    fprintf (stderr, "kinora-bench: %d path(s) could not be dropped from the page cache\n", evict_failures);
+  return evicted_gib;
 }

@@ -103,6 +103,7 @@ struct ke_text_cache_stats {
     int64_t mem_hits;       // answered from memory
     int64_t disk_hits;      // answered from the cache folder
     int64_t misses;         // the encoder ran
+    int64_t device_misses;  // of the misses: those encoded on a device backend (the rest ran on the CPU)
 };
 
 // backend: "cpu" (default when NULL) or "cuda"; fast: bf16 matmuls instead of exact fp32.
@@ -293,6 +294,13 @@ enum ke_preview_source {
     KE_PREVIEW_LATENT = 0,          // a linear latent->RGB projection at latent resolution
     KE_PREVIEW_TAEHV,               // TAEHV at the output resolution (struct ke_preview full_rgb)
 };
+// Where the text encoder (T5) runs.
+enum ke_text_device {
+    KE_TEXT_DEVICE_AUTO = 0,        // the job's backend: a GPU job encodes on the GPU within vram_gib (its
+                                    // layers streamed when they do not fit; the CPU, logged, when even
+                                    // that does not), then frees that memory before sampling
+    KE_TEXT_DEVICE_CPU,             // always the CPU
+};
 #define KE_MAX_CACHE_THRESHOLD 1000000  // step cache threshold, from 0 (below 0: the mode's default)
 
 struct ke_gen_params {
@@ -319,6 +327,7 @@ struct ke_gen_params {
     float vram_gib;                  // GiB of device memory a GPU run may use (0: the free memory minus
                                      // 1 GiB); weights past it stream from host memory. 0 or
                                      // KE_MIN_VRAM_GIB..KE_MAX_VRAM_GIB
+    enum ke_text_device text_device; // where the prompt is encoded (default KE_TEXT_DEVICE_AUTO)
     // LoRAs: added to the DiT's layers at run time (a low-rank term beside each weight)
     const struct ke_lora_spec * loras;   // n_loras entries (borrowed for the call); a key matching no
                                      // layer is a warning (logged), a file matching none an error

@@ -155,19 +155,6 @@ static enum ke_status open_ltx(struct ke_ltx_checkpoint ** c, const char * path,
     return st;
 }
 
-enum ke_status ke_model_family_open_ltx(const char * path, struct ke_error * err)
-{
-    struct ke_ltx_checkpoint * c = NULL;
-    enum ke_status st = open_ltx(&c, path, KE_LTX_OPEN_MODEL, err);
-    if (st != KE_STATUS_OK) {
-        return st;
-    }
-    int size = c->size_b;
-    ke_ltx_checkpoint_free(c);
-    return ke_err(err, KE_STATUS_UNSUPPORTED, "%s: LTX-Video generation is not available yet (an LTX-Video %s%s "
-                  "checkpoint was recognised)", path, size ? (size == 13 ? "13B" : "2B") : "", size ? "" : "model");
-}
-
 // --- describing components -------------------------------------------------------------------------
 
 static void describe_set(struct ke_model_info * info, const char * role, const char * path,

@@ -7,9 +7,6 @@
 // from metadata and tensor names, cheaply (headers only). Anything not recognisably LTX-Video counts as
 // Wan2.2, whose loader then gives its own errors.
 enum ke_model_family ke_model_family_detect(const char * path);
-// ke_model_open's answer for an LTX-Video path: the files' own error when they are broken, else
-// KE_STATUS_UNSUPPORTED "LTX-Video generation is not available yet".
-enum ke_status ke_model_family_open_ltx(const char * path, struct ke_error * err);
 // What an LTX-Video model path names (model-caps.c): `first` a checkpoint file, a Diffusers folder, or a
 // folder of the official files side by side (ltxv-*.safetensors or .gguf, ltxv-spatial-upscaler-*.safetensors,
 // text_encoder/); `second` the upsampler file or NULL. The T5 v1.1 XXL folder is text_encoder/ beside the

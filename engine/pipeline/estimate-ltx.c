@@ -9,8 +9,9 @@
 // - weights: the transformer as stored (bf16 26 GB for 13B; fp8 or quantized files count their own bytes),
 //   the VAE and the upsampler as f32 (they run in f32), the T5 v1.1 XXL encoder as stored (its files when
 //   found beside the model, else its known shape in bf16: caps->est.text_counted says which);
-// - the text stage: T5 on the host over KE_T5XXL_MAX_TOKENS tokens (the pipeline pads to them); no
-//   negative prompt where the guidance is fixed at 1;
+// - the text stage: T5 over KE_T5XXL_MAX_TOKENS tokens (the pipeline pads to them); no negative prompt
+//   where the guidance is fixed at 1; on a CUDA run (text_device AUTO) a device stage of its own before
+//   sampling (ke_estimate_t5_gpu: weights resident or streamed, activations), freed before the transformer;
 // - sampling: per pass the transformer's largest live set in one block, per token about 10 rows of the
 //   width (input, norm, q, k, v, attention output, residual, modulation) and one row of the FF width, in
 //   the backend's activation type (bf16 on CUDA, f32 on the CPU), plus the text context; six latents of
@@ -22,7 +23,8 @@
 // - on CUDA with a device budget, the transformer's plan of the run (ke_ltx_dit_plan_memory at the second
 //   pass's tokens, beside the VAE and the upsampler): fits, streams its blocks, or cannot run.
 // Time: the transformer's multiply-adds over both passes (projections, FF, attention over the tokens and
-// the text) at the DiT throughput of estimate.c, T5 at the CPU rate, the decode at the Wan2.2 VAE's
+// the text) at the DiT throughput of estimate.c, T5 at the CPU rate (on the GPU: uploading its weights, then
+// the DiT's CUDA rate), the decode at the Wan2.2 VAE's
 // measured rate scaled by parameters. These are models, not measurements of LTX-Video.
 #include <math.h>
 #include <stdio.h>
@@ -116,7 +118,15 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     const double vae_f32 = c->est.vae_params * 4.0, ups_f32 = c->est.upsampler_params * 4.0;
     // weights on the device in bf16, or as stored when narrower (fp8, quantized)
     const double tw = cuda ? fmin(c->est.transformer_bytes, c->est.transformer_params * 2.0) : c->est.transformer_bytes;
-    const double h_text = host_base + c->est.text_bytes;
+    double h_text = host_base + c->est.text_bytes;
+    // the T5 stage on the GPU (its device memory freed before the transformer is made), unless on the CPU
+    const double dev_budget_in = !cuda ? 0 : budget && budget->device_gib > 0 ? budget->device_gib * GIB
+                                                                             : (double) p->vram_gib * GIB;
+    double dev_text = 0, t5_pinned = 0, t5_gpu_s = 0;
+    const bool t5_gpu = cuda && !c->tiny && p->text_device == KE_TEXT_DEVICE_AUTO &&
+                        ke_estimate_t5_gpu(c->est.text_params, c->est.text_bytes, c->est.text_dim, 24, dev_budget_in,
+                                           &dev_text, &t5_pinned, &t5_gpu_s);
+    h_text += t5_pinned;
     double h_sample, h_decode, dev_sample = 0, dev_decode = 0, dev_fixed = 0;
     // the transformer's device plan as the run makes it (ke_ltx_dit_plan_memory at the second pass's tokens,
     // beside the VAE and the upsampler), with the weights as the files store them
@@ -143,16 +153,15 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
         dev_sample = dev_fixed + tw + maxd((double) plan.activations, ups_act + 4.0 * lat);
         // the transformer stays on the device through the decode unless the budget is short; then it leaves
         // before it (ke_ltx_run)
-        const double dev_budget0 = budget && budget->device_gib > 0 ? budget->device_gib * GIB : 0;
         dev_decode = dev_fixed + tw + dec;
-        if (dev_budget0 > 0 && dev_decode > dev_budget0) {
+        if (dev_budget_in > 0 && dev_decode > dev_budget_in) {
             dev_decode = dev_fixed + dec;
         }
         h_sample = host_base + c->est.transformer_bytes + bufs;
         h_decode = host_base + lat + video;
     }
     e->host_gib = maxd(h_text, maxd(h_sample, h_decode)) / GIB;
-    e->device_gib = maxd(dev_sample, dev_decode) / GIB;
+    e->device_gib = maxd(dev_text, maxd(dev_sample, dev_decode)) / GIB;
     e->device_weights_gib = cuda ? tw / GIB : 0;
     e->n_forwards = (n1 + n2) * n_cfg;
 
@@ -162,7 +171,7 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     const double sample_s = n_cfg * (n1 * forward_flops(c, L1, Lt) + n2 * forward_flops(c, L2, Lt)) / rate +
                             (n2 > 0 ? 2.0 * c->est.upsampler_params * T * lh2 * lw2 / rate : 0);
     e->step_s = n1 + n2 > 0 ? sample_s / (n1 + n2) : 0;
-    e->text_s = 2.0 * c->est.text_params * Lt / cpu_rate;
+    e->text_s = t5_gpu ? t5_gpu_s : 2.0 * c->est.text_params * Lt / cpu_rate;
     e->decode_s = ke_estimate_decode_seconds(cuda, p->n_frames * H2 * W2, c->est.vae_params, threads);
     e->total_s = e->text_s + sample_s + e->decode_s;
 
@@ -197,9 +206,9 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
                  (double) plan.weight_cap / GIB);
     }
     ke_log(3, "estimate (LTX-Video): passes %dx%d then %dx%d latent, %g and %g tokens; host MiB text %.0f, sampling "
-           "%.0f, decode %.0f; device MiB sampling %.0f, decode %.0f", (int) lw1, (int) lh1, (int) lw2, (int) lh2, L1,
-           L2, h_text / 1048576.0, h_sample / 1048576.0, h_decode / 1048576.0, dev_sample / 1048576.0,
-           dev_decode / 1048576.0);
+           "%.0f, decode %.0f; device MiB text %.0f, sampling %.0f, decode %.0f", (int) lw1, (int) lh1, (int) lw2,
+           (int) lh2, L1, L2, h_text / 1048576.0, h_sample / 1048576.0, h_decode / 1048576.0, dev_text / 1048576.0,
+           dev_sample / 1048576.0, dev_decode / 1048576.0);
     ke_estimate_summary(e, cuda, threads);
     return KE_STATUS_OK;
 }

@@ -63,6 +63,16 @@
 #define CPU_VAE_REF_SECONDS 137.4
 #define CPU_VAE_REF_PX (256.0 * 256.0 * 5.0)
 #define VAE22_PARAMS 704688668.0
+// T5 on the GPU: the encoder is made on the device per job (its weights uploaded from the mapped file,
+// pageable host memory) and freed before sampling. CUDA_UPLOAD_RATE is an assumption for such copies on a
+// PCIe gen4/gen5 host (not yet measured: kinora-bench generate --backend cuda reports the T5 stage); the
+// encode itself runs at the DiT's CUDA rate. T5_PLAN_TOKENS: the pipeline plans its activations for 512
+// tokens (text-cache.c). Both T5 models (UMT5-XXL, T5 v1.1 XXL) have 24 layers of width 4096, FFN
+// 10240, 64 heads.
+#define CUDA_UPLOAD_RATE (12.0 * GIB)
+#define T5_PLAN_TOKENS 512.0
+#define T5_FFN_RATIO 2.5
+#define T5_HEADS 64.0
 // Tokens the text encoder runs per job: the prompt and the official negative prompt (about 130
 // tokens), unless cached.
 #define T5_TOKENS 200.0
@@ -82,6 +92,36 @@ static double ref_flops_cuda(void)
                                .ffn_dim = 14336, .freq_dim = 256, .text_dim = 4096, .text_len = 512, .num_heads = 24,
                                .num_layers = 30 };
     return ke_dit_forward_flops(&c, 31, 44, 80, false);
+}
+
+bool ke_estimate_t5_gpu(double params, double bytes, double dim, int n_layers, double dev_budget, double * dev_bytes,
+                        double * host_bytes, double * seconds)
+{
+    const double w = fmin(bytes, params * 2.0);
+    const double L = T5_PLAN_TOKENS, D = dim, F = T5_FFN_RATIO * dim;
+    // ke_umt5_plan_memory: the workspace plus a quarter (size classes), the bf16 linear input, 64 MiB
+    double act = (7.0 * L * D + 2.0 * L * F + T5_HEADS * L * L) * 4.0;
+    act += act / 4.0 + L * F * 2.0 + 64.0 * MIB;
+    const double layer = n_layers > 0 ? w / n_layers : w;
+    const double avail = dev_budget > 0 ? dev_budget - DEVICE_BASE_BYTES : INFINITY;
+    const double encode = 2.0 * params * T5_TOKENS / (ref_flops_cuda() / CUDA_REF_SECONDS);
+    *host_bytes = 0;
+    if (w + act <= avail) {
+        *dev_bytes = DEVICE_BASE_BYTES + w + act;
+        *seconds = w / CUDA_UPLOAD_RATE + encode;
+        return true;
+    }
+    if (act + 2.0 * layer >= avail) {
+        *dev_bytes = 0;
+        *seconds = 0;
+        return false;
+    }
+    // the streamed part is staged in pinned host memory and crosses the bus again for each prompt
+    const double streamed = w - (avail - act - 2.0 * layer);
+    *dev_bytes = dev_budget;
+    *host_bytes = streamed;
+    *seconds = (w + 2.0 * streamed) / CUDA_UPLOAD_RATE + encode;
+    return true;
 }
 
 const char * ke_verdict_name(enum ke_verdict v)
@@ -300,7 +340,15 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     // the CPU VAE is exact fp32: f32 weights are read in place, narrower ones through f32 copies made
     // when the model opens (their mapped pages released), so about 4 bytes a parameter either way
     const double vae_host = d->vae_params * 4.0;
-    const double h_text = host_base + d->t5_bytes + vae_host;
+    double h_text = host_base + d->t5_bytes + vae_host;
+    // the T5 stage on the GPU (before sampling; its device memory freed after), unless it runs on the CPU
+    const double dev_budget_in = !cuda ? 0 : budget && budget->device_gib > 0 ? budget->device_gib * GIB
+                                                                             : (double) p->vram_gib * GIB;
+    double dev_text = 0, t5_pinned = 0, t5_gpu_s = 0;
+    const bool t5_gpu = cuda && !d->tiny && p->text_device == KE_TEXT_DEVICE_AUTO &&
+                        ke_estimate_t5_gpu(d->t5_params, d->t5_bytes, d->text_dim, 24, dev_budget_in, &dev_text,
+                                           &t5_pinned, &t5_gpu_s);
+    h_text += t5_pinned;
     double h_sample, h_decode, dev_sample = 0, dev_decode = 0, dev_weights = 0;
     double vae_need;
     int tile, ov;
@@ -328,10 +376,10 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     }
     e->host_gib = maxd(h_text, maxd(h_sample, h_decode)) / GIB;
     ke_log(3, "estimate: host MiB text %.0f, sampling %.0f (DiT %.0f, activations %.0f, contexts %.0f), decode %.0f "
-           "(VAE %.0f + tile need %.0f + video %.0f); device MiB sampling %.0f, decode %.0f", h_text / MIB,
+           "(VAE %.0f + tile need %.0f + video %.0f); device MiB text %.0f, sampling %.0f, decode %.0f", h_text / MIB,
            h_sample / MIB, d->dit_bytes / MIB, act / MIB, ctx2 / MIB, h_decode / MIB, vae_host / MIB, vae_need / MIB,
-           video / MIB, dev_sample / MIB, dev_decode / MIB);
-    e->device_gib = maxd(dev_sample, dev_decode) / GIB;
+           video / MIB, dev_text / MIB, dev_sample / MIB, dev_decode / MIB);
+    e->device_gib = maxd(dev_text, maxd(dev_sample, dev_decode)) / GIB;
     e->device_weights_gib = dev_weights / GIB;
     e->n_forwards = 2 * p->steps;
 
@@ -340,7 +388,7 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     const double cpu_rate = ref_flops_cpu() / CPU_REF_SECONDS / CPU_REF_THREADS * threads * (fast ? 1.0 : CPU_FP32_RATIO);
     const double fwd = ke_dit_forward_flops(&c, T, lh, lw, false);
     e->step_s = 2.0 * fwd / (cuda ? ref_flops_cuda() / CUDA_REF_SECONDS : cpu_rate);
-    e->text_s = 2.0 * d->t5_params * T5_TOKENS / cpu_rate;
+    e->text_s = t5_gpu ? t5_gpu_s : 2.0 * d->t5_params * T5_TOKENS / cpu_rate;
     const double vae_work = px * out_frames * d->vae_params / VAE22_PARAMS;
     e->decode_s = cuda ? CUDA_VAE_SECONDS_PER_PX * vae_work
                        : CPU_VAE_REF_SECONDS * (vae_work / CPU_VAE_REF_PX) * CPU_REF_THREADS / threads;

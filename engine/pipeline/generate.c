@@ -41,11 +41,16 @@ struct gen {
 
 // --- device memory budget --------------------------------------------------------------------------
 
+// The job's device budget in bytes as asked (0: the backend's default).
+static size_t budget_bytes(const struct gen * g)
+{
+    return g->p->vram_gib > 0 ? (size_t) ((double) g->p->vram_gib * 1073741824.0) : 0;
+}
+
 // The job's device budget in bytes (0: the backend's default), applied to the backend.
 static size_t apply_budget(struct gen * g, size_t weight_cap)
 {
-    const size_t want = g->p->vram_gib > 0 ? (size_t) ((double) g->p->vram_gib * 1073741824.0) : 0;
-    ke_be_set_memory(g->be, want, weight_cap);
+    ke_be_set_memory(g->be, budget_bytes(g), weight_cap);
     size_t budget = 0, in_use = 0, peak = 0;
     if (g->be->ops->memory) {
         g->be->ops->memory(g->be, &budget, &in_use, &peak);
@@ -99,6 +104,12 @@ static int poll_abort(struct gen * g)
     return g->p->abort ? g->p->abort(g->p->user_data) : 0;
 }
 
+// The backend the prompts are encoded on: the job's unless the CPU is asked for (NULL: the encoder's own).
+static struct ke_backend * text_backend(const struct gen * g)
+{
+    return g->p->text_device == KE_TEXT_DEVICE_CPU ? NULL : g->be;
+}
+
 static enum ke_status encode_text(struct gen * g, int which, const char * text, struct ke_error * err)
 {
     ke_model_t * m = g->m;
@@ -140,7 +151,8 @@ static enum ke_status encode_text(struct gen * g, int which, const char * text, 
                 ids32[i] = (int32_t) ids[i];
             }
         }
-        st = ke_text_encode(m->te, ids32, n, g->p->text_cache_dir, &hidden, err);
+        st = ke_text_encode_on(m->te, text_backend(g), budget_bytes(g), ids32, n, g->p->text_cache_dir, &hidden,
+                               err);
         if (st == KE_STATUS_OK) {
             memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
         }
@@ -566,8 +578,13 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     }
     progress(&g, KE_STAGE_TEXT, 0, 2);
     const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
-    if ((st = encode_text(&g, 0, p->prompt ? p->prompt : "", err)) != KE_STATUS_OK ||
-        (st = encode_text(&g, 1, neg, err)) != KE_STATUS_OK) {
+    st = encode_text(&g, 0, p->prompt ? p->prompt : "", err);
+    if (st == KE_STATUS_OK) {
+        st = encode_text(&g, 1, neg, err);
+    }
+    // an encoder made on the device goes before the DiT is made there (sampling gets the whole budget)
+    ke_text_encoder_release(m->te);
+    if (st != KE_STATUS_OK) {
         ke_err_prefix(err, "text encoder: ");
         goto done;
     }

@@ -329,8 +329,10 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
 }
 
 // The prompt's T5 rows (only the real tokens: the padded ones are masked out of the cross-attention).
-static enum ke_status encode_prompt(struct ke_ltx_model * l, const struct ke_gen_params * p, float ** hidden,
-                                    int * n_rows, struct ke_error * err)
+// On the job's backend be (unless p asks for the CPU), within the job's device budget; the encoder made
+// there is freed before returning, so the transformer gets the whole budget.
+static enum ke_status encode_prompt(struct ke_ltx_model * l, const struct ke_gen_params * p, struct ke_backend * be,
+                                    float ** hidden, int * n_rows, struct ke_error * err)
 {
     int32_t ids[KE_T5XXL_MAX_TOKENS], mask[KE_T5XXL_MAX_TOKENS];
     int n = 0;
@@ -339,7 +341,11 @@ static enum ke_status encode_prompt(struct ke_ltx_model * l, const struct ke_gen
         return st;
     }
     *n_rows = n;
-    return ke_text_encode(l->te, ids, n, p->text_cache_dir, hidden, err);
+    const size_t budget = p->vram_gib > 0 ? (size_t) ((double) p->vram_gib * 1073741824.0) : 0;
+    st = ke_text_encode_on(l->te, p->text_device == KE_TEXT_DEVICE_CPU ? NULL : be, budget, ids, n,
+                           p->text_cache_dir, hidden, err);
+    ke_text_encoder_release(l->te);
+    return st;
 }
 
 // inference.py's conditioning image: crop, blur, CRF-29 compression (a warning without GStreamer), padding.
@@ -415,7 +421,7 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
         struct ke_progress pr = { KE_STAGE_TEXT, 0, 1, ke_now() - t_start, -1.0, 0 };
         p->progress(&pr, p->user_data);
     }
-    if ((st = encode_prompt(l, p, &hidden, &n_rows, err)) != KE_STATUS_OK) {
+    if ((st = encode_prompt(l, p, be, &hidden, &n_rows, err)) != KE_STATUS_OK) {
         ke_err_prefix(err, "text encoder: ");
         goto done;
     }

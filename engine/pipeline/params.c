@@ -199,6 +199,9 @@ enum ke_status ke_gen_params_validate(const struct ke_gen_params * p, struct ke_
         return ke_err(err, KE_STATUS_INVALID, "device memory budget %g GiB is not allowed: use 0 (the free memory) "
                       "or %d..%d GiB", (double) p->vram_gib, KE_MIN_VRAM_GIB, KE_MAX_VRAM_GIB);
     }
+    if (p->text_device != KE_TEXT_DEVICE_AUTO && p->text_device != KE_TEXT_DEVICE_CPU) {
+        return ke_err(err, KE_STATUS_INVALID, "text encoder device %d is not one of auto, cpu", (int) p->text_device);
+    }
     // LoRAs
     if (p->n_loras < 0 || p->n_loras > KE_MAX_LORAS || (p->n_loras > 0 && !p->loras)) {
         return ke_err(err, KE_STATUS_INVALID, "%d LoRAs are not allowed: use 0..%d", p->n_loras, KE_MAX_LORAS);

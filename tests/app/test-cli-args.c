@@ -95,6 +95,13 @@ static const struct bad_arg cases[] = {
   { "KINORA_BENCH", { "vae22-decode", "--vram", "0.25" }, { "--vram 0.25", "[1, 1024]" } },
   { "KINORA_BENCH", { "generate", "--random", "--vram", "1e9" }, { "--vram 1e9", "[1, 1024]" } },
   { "KINORA_BENCH", { "nothing" }, { "unknown benchmark 'nothing'" } },
+  /* where T5 runs: auto or cpu, exactly */
+  { "KINORA_CLI", { GEN, "--text-encoder", "gpu" }, { "--text-encoder gpu", "auto or cpu" } },
+  { "KINORA_CLI", { GEN, "--text-encoder", "CPU" }, { "--text-encoder CPU", "auto or cpu" } },
+  { "KINORA_CLI", { GEN, "--text-encoder", "" }, { "--text-encoder ", "auto or cpu" } },
+  { "KINORA_CLI", { GEN, "--text-encoder", "cpu " }, { "--text-encoder cpu ", "auto or cpu" } },
+  { "KINORA_CLI", { GEN, "--text-encoder" }, { "--text-encoder needs a value" } },
+  { "KINORA_BENCH", { "generate", "--random", "--text-encoder", "cuda" }, { "--text-encoder cuda", "auto or cpu" } },
 };
 
 /* Run tool with args; returns the exit status (-1: killed), stdout and stderr in *out, *err. */
@@ -148,7 +155,7 @@ test_valid_edges (void)
   const char *args[] = { GEN, "--quiet", "--steps", "1000", "--frames", "1001", "--guide", "0", "--guide-high",
                          "100", "--shift", "1000", "--fps", "240", "--threads", "0", "--seed",
                          "9223372036854775807", "--size", "4096X32", "--solver", "dpmpp", "--precision", "fp32",
-                         "--steps=1", "--frames=1", "--vram", "1024", "--vram", "0", "--vram", "1", "--image", "/nonexistent/edge.png", "-o", tmp_out, NULL };
+                         "--steps=1", "--frames=1", "--vram", "1024", "--vram", "0", "--vram", "1", "--text-encoder", "cpu", "--text-encoder", "auto", "--image", "/nonexistent/edge.png", "-o", tmp_out, NULL };
   g_autofree char *out = NULL, *err = NULL;
   int rc = run ("KINORA_CLI", args, &out, &err);
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
-# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|gguf|budget-a14b|speedups|ltx|ltx-bench|ltx-clip]
+# Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
+#        ltx|ltx-bench|ltx-clip|ltx-budget|t5]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -105,8 +106,9 @@ echo "built in $(( $(date +%s) - t0 )) s"
 export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
 
-if [ "$MODE" = ltx-clip ]; then
-  # a whole LTX-Video 13B distilled clip (1216x704x121, random weights) under device budgets: resident
+if [ "$MODE" = ltx-budget ]; then
+  # Kinora's whole LTX-Video 13B distilled clip (1216x704x121, random weights; ltx-clip times the official
+  # pipeline on the same shapes) under device budgets: resident
   # bf16, then fp8 and q8_0 block linears in 24 GiB (resident; the transformer leaves before the untiled
   # decode), bf16 in 24 GiB (streams), and 12 GiB (the decode alone needs about 17 GiB: a clean refusal),
   # then 512x512x33 in 12 GiB (streams). nvidia-smi's figure includes the CUDA context.
@@ -132,6 +134,19 @@ if [ "$MODE" = dit ]; then
   check bench-720p $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3
   $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile | grep -E "time share|forward|memory"
   check bench-480p $B/app/kinora-bench dit --backend cuda --size 832x480 --frames 81 --repeat 5
+  finish
+fi
+
+if [ "$MODE" = t5 ]; then
+  echo "== T5 on the GPU (text-cache.c ke_text_encode_on): resident, streamed, released, against the CPU"
+  check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  echo "-- T2V-A14B lightning clip, T5 on the GPU (default budget), then with --text-encoder cpu, then --vram 12"
+  check bench-t5-gpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning
+  check bench-t5-cpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning --text-encoder cpu
+  check bench-t5-vram12 timeout 500 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning --vram 12
   finish
 fi
 
@@ -177,6 +192,43 @@ if [ "$MODE" = gguf ]; then
     check bench-$wt-vram8 timeout 200 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
       --weights-type $wt --vram 8
   done
+  finish
+fi
+
+if [ "$MODE" = budget-files ]; then
+  # issue 12 from real-size files (random weights written here, then dropped from the page cache with
+  # --cold, so the first step reads them from the disk): time to first step, steps, decode, peaks.
+  # W is on the machine's local disk; each model's files are removed before the next ones are written.
+  W=${BUDGET_DIR:-/tmp/kinora-weights}
+  sample() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$1.txt & SMI=$!; }
+  unsample() { kill $SMI; wait $SMI 2>/dev/null; echo "nvidia-smi peak: $(sort -n $OUT/smi-$1.txt | tail -1) MiB"; }
+  rm -rf $W; mkdir -p $W
+  echo "-- writing TI2V-5B bf16 folder + Q8_0 GGUF"
+  t=$(date +%s)
+  check write-5b $B/app/kinora-bench write-weights --model ti2v-5B --dtype bf16 -o $W/5b
+  check gguf-5b $B/app/kinora-bench write-gguf --model ti2v-5B --type q8_0 -o $W/5b/diffusion_models/ti2v-q8_0.gguf
+  echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+  M5=$(ls $W/5b/diffusion_models/*.safetensors | head -1)
+  for a in "q8_0 8 $W/5b/diffusion_models/ti2v-q8_0.gguf" "bf16 0 $M5"; do
+    set -- $a
+    sample 5b-$1
+    echo "-- TI2V-5B 1280x704x121, $1 from a cold page cache, --vram $2 (0: default), 3 steps with CFG"
+    check clip-5b-$1 timeout 300 $B/app/kinora-bench generate --files $3,$W/5b/tokenizer \
+      --cold=$W/5b --backend cuda --size 1280x704 --frames 121 --steps 3 --vram $2
+    unsample 5b-$1
+  done
+  rm -rf $W/5b
+  echo "-- writing T2V-A14B fp8 (fp8_e4m3fn_scaled) folder"
+  t=$(date +%s)
+  check write-a14b $B/app/kinora-bench write-weights --model t2v-A14B --dtype fp8 -o $W/a14b
+  echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+  sample a14b-fp8
+  echo "-- T2V-A14B 1280x720x81, fp8 from a cold page cache, --vram 12, 2 steps with CFG (one per expert)"
+  A=$(ls $W/a14b/diffusion_models/*high_noise*.safetensors),$(ls $W/a14b/diffusion_models/*low_noise*.safetensors)
+  check clip-a14b-fp8 timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b --backend cuda --size 1280x720 \
+    --frames 81 --steps 2 --vram 12
+  unsample a14b-fp8
+  rm -rf $W
   finish
 fi
 
@@ -302,8 +354,21 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
   finish
 fi
 
+if [ "$MODE" = ltx-clip ]; then
+  # the whole LTX-Video 13B distilled clip (text encoding, two passes, upsampler, decode) through the
+  # official pipeline, random weights; the official modules from the carried .ltxdeps
+  echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
+  check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  echo "== the official LTX-Video 13B distilled clip, 1216x704x121, random bf16 weights (per stage)"
+  check ltx-torch-clip timeout 400 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  finish
+fi
+
 echo "== op parity (CUDA vs CPU)"
 if [ "$MODE" = full ]; then check test-cuda-ops $B/tests/cuda/test-cuda-ops --bench; else check test-cuda-ops $B/tests/cuda/test-cuda-ops; fi
+echo "== T5 on the GPU through the pipelines' path"
+check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
 
 echo "== fixture parity: CUDA backend vs golden fixtures (bf16 tolerance 1e-2 relative L2)"
 for m in ti2v i2v t2v; do

@@ -16,36 +16,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-CONFIG_13B = {
-    "_class_name": "CausalVideoAutoencoder",
-    "dims": 3,
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 128,
-    "encoder_blocks": [
-        ["res_x", {"num_layers": 4}], ["compress_space_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 6}], ["compress_time_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 6}], ["compress_all_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 2}], ["compress_all_res", {"multiplier": 2}],
-        ["res_x", {"num_layers": 2}],
-    ],
-    "decoder_blocks": [
-        ["res_x", {"num_layers": 5, "inject_noise": False}],
-        ["compress_all", {"residual": True, "multiplier": 2}],
-        ["res_x", {"num_layers": 5, "inject_noise": False}],
-        ["compress_all", {"residual": True, "multiplier": 2}],
-        ["res_x", {"num_layers": 5, "inject_noise": False}],
-        ["compress_all", {"residual": True, "multiplier": 2}],
-        ["res_x", {"num_layers": 5, "inject_noise": False}],
-    ],
-    "scaling_factor": 1.0,
-    "norm_layer": "pixel_norm",
-    "patch_size": 4,
-    "latent_log_var": "uniform",
-    "use_quant_conv": False,
-    "causal_decoder": False,
-    "timestep_conditioning": True,
-}
+sys.path.insert(0, HERE)
+import ltxref  # noqa: E402
+
+CONFIG_13B = ltxref.VAE_13B
 
 
 def main():
@@ -60,9 +34,6 @@ def main():
     w, h = (int(v) for v in args.size.split("x"))
     if w % 32 or h % 32 or (args.frames - 1) % 8:
         sys.exit("size must be a multiple of 32 and frames 8n+1")
-    sys.path.insert(0, HERE)
-    import ltxref
-
     torch = ltxref.setup(args.deps, threads=os.cpu_count() or 1)
     torch.use_deterministic_algorithms(False)
     from ltx_video.models.autoencoders.causal_video_autoencoder import CausalVideoAutoencoder

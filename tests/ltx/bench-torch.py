@@ -19,15 +19,7 @@ sys.path.insert(0, HERE)
 
 import ltxref  # noqa: E402
 
-CONFIG_13B = {
-    "activation_fn": "gelu-approximate", "adaptive_norm": "single_scale_shift", "attention_bias": True,
-    "attention_head_dim": 128, "caption_channels": 4096, "causal_temporal_positioning": True,
-    "cross_attention_dim": 4096, "in_channels": 128, "norm_elementwise_affine": False, "norm_eps": 1e-06,
-    "num_attention_heads": 32, "num_layers": 48, "out_channels": 128,
-    "positional_embedding_max_pos": [20, 2048, 2048], "positional_embedding_theta": 10000.0,
-    "positional_embedding_type": "rope", "qk_norm": "rms_norm", "standardization_norm": "rms_norm",
-    "timestep_scale_multiplier": 1000,
-}
+CONFIG_13B = ltxref.TRANSFORMER_13B
 
 
 def main():

@@ -73,16 +73,27 @@ def add_args(g):
 
 # --- the official modules ----------------------------------------------------------------------------
 
-def _import_official():
+def _import_official(stub_image_io=False):
     """pipeline_ltx_video and inference, with `transformers` (and `imageio` where missing) stubbed for
     the import: they import T5, the prompt enhancer's classes and the video reader/writer by name, none
-    of which runs here (prompt_embeds given, no enhancer, an image file)."""
+    of which runs here (prompt_embeds given, no enhancer, an image file). stub_image_io: `av` and
+    `torchvision` too where missing (inference.py's image conditioning loader; text-to-video only)."""
+    try:   # Transformers 5 dropped FLAX_WEIGHTS_NAME, which diffusers 0.31's loading utilities import
+        import transformers.utils
+
+        if not hasattr(transformers.utils, "FLAX_WEIGHTS_NAME"):
+            transformers.utils.FLAX_WEIGHTS_NAME = "flax_model.msgpack"   # its value in Transformers 4
+    except ImportError:
+        pass
     import diffusers.image_processor  # noqa: F401  (diffusers probes transformers before a stub exists)
     import diffusers.pipelines.pipeline_utils  # noqa: F401
 
     stubs = {"transformers": ("T5EncoderModel", "T5Tokenizer", "AutoModelForCausalLM", "AutoProcessor",
                               "AutoTokenizer"),
              "imageio": ()}
+    if stub_image_io:
+        stubs.update({"av": (), "torchvision": (), "torchvision.transforms": (),
+                      "torchvision.transforms.functional": ()})
     stubbed = []
     for name, attrs in stubs.items():
         try:
@@ -92,6 +103,9 @@ def _import_official():
             for a in attrs:
                 setattr(m, a, None)
             sys.modules[name] = m
+            parent, _, child = name.rpartition(".")
+            if parent:
+                setattr(sys.modules[parent], child, m)
             stubbed.append(name)
     try:
         import ltx_video.inference as inf

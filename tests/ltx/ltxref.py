@@ -19,6 +19,7 @@ python3-torch. Shims, only for pieces missing from Debian 12 (listed in README.m
     installed below as the textbook softmax(q k^T * scale + mask) v, exactly what PyTorch 2's
     math backend computes on the CPU.
 """
+import contextlib
 import json
 import math
 import os
@@ -37,6 +38,73 @@ PINS = {
 OPTIONAL_PINS = {
     "wan": "Wan-Video/Wan2.2@42bf4cfaa384bc21833865abc2f9e6c0e67233dc",   # gen_t5xxl.py
 }
+
+
+# The 13B (0.9.7 / 0.9.8) model configs at their real sizes, for the benchmark baselines (bench-torch*.py).
+# Transformer: the distilled checkpoint's transformer section (README.md, Transformer: where the sizes come
+# from; causal_temporal_positioning assumed).
+TRANSFORMER_13B = {
+    "activation_fn": "gelu-approximate", "adaptive_norm": "single_scale_shift", "attention_bias": True,
+    "attention_head_dim": 128, "caption_channels": 4096, "causal_temporal_positioning": True,
+    "cross_attention_dim": 4096, "in_channels": 128, "norm_elementwise_affine": False, "norm_eps": 1e-06,
+    "num_attention_heads": 32, "num_layers": 48, "out_channels": 128,
+    "positional_embedding_max_pos": [20, 2048, 2048], "positional_embedding_theta": 10000.0,
+    "positional_embedding_type": "rope", "qk_norm": "rms_norm", "standardization_norm": "rms_norm",
+    "timestep_scale_multiplier": 1000,
+}
+# VAE: the config the checkpoint carries (README.md, VAE and latent upsampler; the padding mode assumed)
+VAE_13B = {
+    "_class_name": "CausalVideoAutoencoder",
+    "dims": 3,
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 128,
+    "encoder_blocks": [
+        ["res_x", {"num_layers": 4}], ["compress_space_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 6}], ["compress_time_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 6}], ["compress_all_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 2}], ["compress_all_res", {"multiplier": 2}],
+        ["res_x", {"num_layers": 2}],
+    ],
+    "decoder_blocks": [
+        ["res_x", {"num_layers": 5, "inject_noise": False}],
+        ["compress_all", {"residual": True, "multiplier": 2}],
+        ["res_x", {"num_layers": 5, "inject_noise": False}],
+        ["compress_all", {"residual": True, "multiplier": 2}],
+        ["res_x", {"num_layers": 5, "inject_noise": False}],
+        ["compress_all", {"residual": True, "multiplier": 2}],
+        ["res_x", {"num_layers": 5, "inject_noise": False}],
+    ],
+    "scaling_factor": 1.0,
+    "norm_layer": "pixel_norm",
+    "patch_size": 4,
+    "latent_log_var": "uniform",
+    "use_quant_conv": False,
+    "causal_decoder": False,
+    "timestep_conditioning": True,
+}
+# Spatial upscaler (ltxv-spatial-upscaler-0.9.7 and -0.9.8 alike; the config diffusers'
+# scripts/convert_ltx_to_diffusers.py gives both versions)
+UPSAMPLER_13B = {
+    "_class_name": "LatentUpsampler", "in_channels": 128, "mid_channels": 512, "num_blocks_per_stage": 4,
+    "dims": 3, "spatial_upsample": True, "temporal_upsample": False,
+}
+
+
+@contextlib.contextmanager
+def default_device(torch, device, dtype):
+    """Modules built in the block get their parameters in `dtype`, on `device` (CUDA: PyTorch 2's
+    device context), so a 13B model is drawn where it runs, never as a float32 copy on the host."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        if device.type == "cpu":
+            yield
+        else:
+            with device:
+                yield
+    finally:
+        torch.set_default_dtype(saved)
 
 
 def _sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):

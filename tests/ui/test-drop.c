@@ -9,55 +9,7 @@
 #include <sys/wait.h>
 
 #include "kinora-drop.h"
-#include "kinora-window-private.h"
-
-#define TIMEOUT_S 120
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-model_loaded (KinoraWindow *self)
-{
-  return self == NULL ? FALSE : self->load_cancellable == NULL;
-}
-
-static gboolean
-wait_loaded (KinoraWindow *self,
-             double        seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
-
-  while ((self == NULL || !model_loaded (self)) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return self != NULL && model_loaded (self);
-}
-
-static KinoraWindow *
-new_window (void)
-{
-  KinoraWindow *self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
-
-  gtk_window_set_default_size (GTK_WINDOW (self), 1180, 760);
-  gtk_window_present (GTK_WINDOW (self));
-  wait_loaded (NULL, 0.5);
-  return self;
-}
-
-static void
-destroy_window (KinoraWindow *self)
-{
-  gtk_window_destroy (GTK_WINDOW (self));
-  wait_loaded (NULL, 0.2);
-  g_assert_finalize_object (self);
-}
+#include "window-test-util.h"
 
 /* A tiny-model GIF with its sidecar, made by kinora-cli (64x64: one of the test model's sizes, not the
  * first). */
@@ -105,7 +57,7 @@ test_drop_restores (void)
   g_autofree char *dir = g_dir_make_tmp ("kinora-drop-XXXXXX", NULL);
   g_autofree char *gif = make_kinora_file (dir);
   g_autofree char *sidecar = g_strconcat (gif, ".json", NULL);
-  KinoraWindow *self = new_window ();
+  KinoraWindow *self = window_test_new_window (WINDOW_TEST_KEEP_STATE, 1180, 760);
   gboolean have_target = FALSE;
 
   /* the window carries a drop target for files */
@@ -131,7 +83,7 @@ test_drop_restores (void)
     adw_view_stack_set_visible_child_name (self->view_stack, "history");
     g_assert_true (kinora_window_drop_value (self, &value));
     g_assert_null (self->last_error);
-    g_assert_true (wait_loaded (self, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
     assert_restored (self);
   }
 
@@ -147,7 +99,7 @@ test_drop_restores (void)
     g_value_take_boxed (&value, gdk_file_list_new_from_list (list));
     g_slist_free (list);
     g_assert_true (kinora_window_drop_value (self, &value));
-    g_assert_true (wait_loaded (self, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
     assert_restored (self);
   }
 
@@ -166,24 +118,14 @@ test_drop_restores (void)
     g_assert_cmpint (gtk_spin_button_get_value_as_int (self->seed_spin), ==, 77);
   }
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
-  g_autofree char *data = g_build_filename (home, "data", NULL);
-  g_autofree char *config = g_build_filename (home, "config", NULL);
-  g_autofree char *cache = g_build_filename (home, "cache", NULL);
-
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
-  g_test_init (&argc, &argv, NULL);
-  gtk_init ();
-  adw_init ();
+  window_test_init (&argc, &argv);
   gst_init (NULL, NULL);
 
   g_test_add_func ("/drop/restores", test_drop_restores);

@@ -9,83 +9,20 @@
 #include <gst/gst.h>
 
 #include "kinora-queue-view.h"
-#include "kinora-window-private.h"
 #include "kinora-window-queue.h"
+#include "window-test-util.h"
 
-#define TIMEOUT_S 120
-
-typedef gboolean (*Condition) (KinoraWindow *self);
-
-static gboolean
-timeout_cb (gpointer data)
+/* Windows here share one data folder and settings: the queue is kept across them */
+static KinoraWindow *
+new_window (void)
 {
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-wait_until (KinoraWindow *self,
-            Condition     cond,
-            double        seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
-
-  while (!cond (self) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (self);
-}
-
-static gboolean
-never (KinoraWindow *unused)
-{
-  return FALSE;
-}
-
-static gboolean
-model_loaded (KinoraWindow *self)
-{
-  return self->load_cancellable == NULL;
-}
-
-static gboolean
-job_running (KinoraWindow *self)
-{
-  return self->job != NULL;
+  return window_test_new_window (WINDOW_TEST_KEEP_STATE, 1180, 760);
 }
 
 static gboolean
 queue_drained (KinoraWindow *self)
 {
   return self->job == NULL && kinora_queue_get_n_waiting (kinora_window_get_queue (self)) == 0;
-}
-
-static KinoraWindow *
-new_window (void)
-{
-  KinoraWindow *self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
-
-  gtk_window_set_default_size (GTK_WINDOW (self), 1180, 760);
-  gtk_window_present (GTK_WINDOW (self));
-  wait_until (self, never, 0.5);
-  return self;
-}
-
-/* A running job's callback holds the window until the worker stops: wait for it (bounded). */
-static void
-destroy_window (KinoraWindow *self)
-{
-  gpointer weak = self;
-
-  g_object_add_weak_pointer (G_OBJECT (self), &weak);
-  /* closing (as the user does) cancels the running job; a bare gtk_window_destroy leaves it to run on */
-  gtk_window_close (GTK_WINDOW (self));
-  g_object_unref (self);
-  for (int i = 0; i < 300 && weak != NULL; i++)
-    wait_until (NULL, never, 0.1);
-  g_assert_null (weak);
 }
 
 static void
@@ -124,14 +61,14 @@ test_queue_restart (void)
   g_assert_nonnull (queue);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (queue)), ==, 0);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
 
   /* a long first job; the queue is paused so nothing follows it */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "queue.pause", NULL));
   set_prompt (self, "first, a long one");
   gtk_spin_button_set_value (self->steps_spin, 1000);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.generate", NULL));
-  g_assert_true (job_running (self));
+  g_assert_true (window_test_job_running (self));
 
   gtk_spin_button_set_value (self->steps_spin, 2);
   gtk_spin_button_set_value (self->seed_spin, 21);
@@ -147,7 +84,7 @@ test_queue_restart (void)
 
   /* the queue window lists them */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "queue.show", NULL));
-  wait_until (self, never, 0.3);
+  window_test_spin (0.3);
   {
     KinoraQueueView *view = KINORA_QUEUE_VIEW (kinora_window_get_queue_view (self));
     g_assert_nonnull (view);
@@ -156,7 +93,7 @@ test_queue_restart (void)
   }
 
   /* close while the first job runs: the queue stays on disk */
-  destroy_window (self);
+  window_test_close_window (self);
 
   self = new_window ();
   queue = kinora_window_get_queue (self);
@@ -186,9 +123,9 @@ test_queue_restart (void)
 
   /* resume: third runs first, broken fails, second still runs */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "queue.resume", NULL));
-  g_assert_true (wait_until (self, job_running, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_running, WINDOW_TEST_TIMEOUT_S));
   g_assert_cmpstr (kinora_job_get_params (self->job)->prompt, ==, "third");
-  g_assert_true (wait_until (self, queue_drained, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, queue_drained, WINDOW_TEST_TIMEOUT_S));
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (queue)), ==, 1);
   {
     g_autoptr(KinoraQueueItem) left = g_list_model_get_item (G_LIST_MODEL (queue), 0);
@@ -197,7 +134,7 @@ test_queue_restart (void)
     g_assert_nonnull (strstr (kinora_queue_item_get_error (left), "/nonexistent/kinora-model"));
   }
   /* both good jobs reached the history (second is the newest) */
-  wait_until (self, never, 1.0);
+  window_test_spin (1.0);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), >=, 2);
   {
     g_autoptr(KinoraHistoryItem) newest = g_list_model_get_item (G_LIST_MODEL (self->history), 0);
@@ -206,7 +143,7 @@ test_queue_restart (void)
     g_assert_cmpint (kinora_history_item_get_params (newest)->seed, ==, 21);
     g_assert_cmpstr (kinora_history_item_get_params (before)->prompt, ==, "third");
   }
-  destroy_window (self);
+  window_test_close_window (self);
 
   /* the failed job is still listed after another restart; removing it empties the queue */
   self = new_window ();
@@ -218,24 +155,14 @@ test_queue_restart (void)
     g_assert_true (kinora_queue_remove (queue, kinora_queue_item_get_id (left)));
   }
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (queue)), ==, 0);
-  destroy_window (self);
+  window_test_close_window (self);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
-  g_autofree char *data = g_build_filename (home, "data", NULL);
-  g_autofree char *config = g_build_filename (home, "config", NULL);
-  g_autofree char *cache = g_build_filename (home, "cache", NULL);
-
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
-  g_test_init (&argc, &argv, NULL);
-  gtk_init ();
-  adw_init ();
+  window_test_init (&argc, &argv);
   gst_init (NULL, NULL);
 
   g_test_add_func ("/queue/restart", test_queue_restart);

@@ -11,111 +11,21 @@
 
 #include "kinora-drop.h"
 #include "kinora-metadata.h"
-#include "kinora-window-private.h"
-
-#define TIMEOUT_S 120
+#include "window-test-util.h"
 
 /* --- helpers ------------------------------------------------------------------------------------- */
-
-typedef gboolean (*Condition) (KinoraWindow *self);
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-wait_until (KinoraWindow *self,
-            Condition     cond,
-            double        seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
-
-  while (!cond (self) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (self);
-}
-
-static gboolean
-always_false (KinoraWindow *self)
-{
-  return FALSE;
-}
-
-static void
-spin (double seconds)
-{
-  wait_until (NULL, always_false, seconds);
-}
-
-static gboolean
-model_loaded (KinoraWindow *self)
-{
-  return self->load_cancellable == NULL;
-}
-
-static gboolean
-job_done (KinoraWindow *self)
-{
-  return self->job == NULL;
-}
-
-static gboolean
-result_ready (KinoraWindow *self)
-{
-  return self->result_item != NULL || self->last_error != NULL;
-}
-
-static void
-delete_tree (GFile *file)
-{
-  g_autoptr(GFileEnumerator) e = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-  GFile *child;
-
-  while (e != NULL && g_file_enumerator_iterate (e, &info, &child, NULL, NULL) && info != NULL)
-    delete_tree (child);
-  g_file_delete (file, NULL, NULL);
-}
 
 /* A window with an empty history and fresh settings, the test model loaded */
 static KinoraWindow *
 new_window (void)
 {
-  g_autoptr(GFile) history = g_file_new_build_filename (g_get_user_data_dir (), "kinora", "history", NULL);
-  g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
-  g_autoptr(GSettingsSchema) schema = NULL;
-  g_auto(GStrv) keys = NULL;
   KinoraWindow *self;
 
-  delete_tree (history);
-  g_object_get (settings, "settings-schema", &schema, NULL);
-  keys = g_settings_schema_list_keys (schema);
-  for (guint i = 0; keys[i] != NULL; i++)
-    g_settings_reset (settings, keys[i]);
-
+  window_test_reset (WINDOW_TEST_FRESH);
   self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
-  gtk_window_set_default_size (GTK_WINDOW (self), 1280, 800);
-  gtk_window_present (GTK_WINDOW (self));
-  spin (0.3);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
-  g_assert_null (self->last_error);
+  window_test_present (self, 1280, 800, 0.3);
+  window_test_use_test_model (self);
   return self;
-}
-
-static void
-destroy_window (KinoraWindow *self)
-{
-  gtk_window_destroy (GTK_WINDOW (self));
-  spin (0.2);
-  g_assert_finalize_object (self);
 }
 
 /* Save the window as PNG under $KINORA_SCREENSHOT_DIR (for looking at; nothing is checked) */
@@ -133,7 +43,7 @@ screenshot (KinoraWindow *self,
 
   if (dir == NULL)
     return;
-  spin (0.3);
+  window_test_spin (0.3);
   gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), w, h);
   node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
   if (node == NULL)
@@ -153,7 +63,7 @@ scroll_to (KinoraWindow *self,
   GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (self->sidebar_scroll);
   graphene_point_t p;
 
-  spin (0.2);
+  window_test_spin (0.2);
   if (gtk_widget_compute_point (widget, GTK_WIDGET (self->sidebar_scroll), &GRAPHENE_POINT_INIT (0, 0), &p))
     gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) + p.y);
 }
@@ -264,7 +174,7 @@ test_lora_rows (void)
     a14b->model = g_strdup ("tiny");
     kinora_params_add_lora (a14b, style, 0.5, 0.9);
     kinora_window_apply_params (self, a14b);
-    g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
     g_assert_cmpuint (self->loras->len, ==, 1);
     e = g_ptr_array_index (self->loras, 0);
     g_assert_true (gtk_widget_get_visible (GTK_WIDGET (e->high_row)));
@@ -296,17 +206,17 @@ test_lora_rows (void)
     ti2v->prompt = g_strdup ("a lighthouse at dusk");
     kinora_params_add_lora (ti2v, missing, 1.0, 1.0);
     kinora_window_apply_params (self, ti2v);
-    g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
     e = g_ptr_array_index (self->loras, 0);
     g_assert_cmpstr (adw_expander_row_get_subtitle (e->row), ==, "The file is missing");
     g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.generate", NULL));
-    g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
     g_assert_nonnull (self->last_error);
     g_test_message ("missing LoRA: %s", self->last_error->message);
     g_assert_nonnull (strstr (self->last_error->message, "missing.safetensors"));
   }
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* --- Fast (4 steps) ------------------------------------------------------------------------------ */
@@ -367,7 +277,7 @@ test_fast (void)
   g_assert_false (gtk_switch_get_active (self->fast_switch));
   g_assert_cmpint (gtk_spin_button_get_value_as_int (self->steps_spin), ==, 8);
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* --- a run with all of them, and its settings restored ------------------------------------------- */
@@ -472,7 +382,7 @@ test_run_and_reuse (void)
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.generate", NULL));
   g_assert_nonnull (self->job);
   g_signal_connect (self->job, "preview", G_CALLBACK (log_preview_cb), &log);
-  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   g_assert_nonnull (self->result);
 
@@ -487,7 +397,7 @@ test_run_and_reuse (void)
   g_assert_nonnull (strstr (kinora_preview_view_get_skipped_text (self->preview_view), "skipped"));
 
   /* the result records what ran; TeaCache skipped forwards, and the result line says how many */
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   {
     const KinoraParams *r = self->result_params;
@@ -529,7 +439,7 @@ test_run_and_reuse (void)
   g_assert_nonnull (item);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.reuse-settings", "s",
                                              kinora_history_item_get_id (item)));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
   check_restored (self, lora, taehv);
 
   /* a dropped settings file */
@@ -539,27 +449,17 @@ test_run_and_reuse (void)
     g_assert_true (kinora_window_restore_from_file (self, file, &error));
     g_assert_no_error (error);
   }
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
   check_restored (self, lora, taehv);
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
-  g_autofree char *data = g_build_filename (home, "data", NULL);
-  g_autofree char *config = g_build_filename (home, "config", NULL);
-  g_autofree char *cache = g_build_filename (home, "cache", NULL);
-
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
-  g_test_init (&argc, &argv, NULL);
-  gtk_init ();
-  adw_init ();
+  window_test_init (&argc, &argv);
   gst_init (NULL, NULL);
 
   g_test_add_func ("/speed/lora-rows", test_lora_rows);

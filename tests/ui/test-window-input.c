@@ -12,79 +12,11 @@
 #include <math.h>
 
 #include "kinora-application.h"
-#include "kinora-window-private.h"
-
-#define TIMEOUT_S 120
+#include "window-test-util.h"
 
 static GtkApplication *app;
 
 /* --- helpers ------------------------------------------------------------------------------------- */
-
-typedef gboolean (*Condition) (KinoraWindow *self);
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-wait_until (KinoraWindow *self,
-            Condition     cond,
-            double        seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
-
-  while (!cond (self) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (self);
-}
-
-static gboolean
-always_false (KinoraWindow *self)
-{
-  return FALSE;
-}
-
-static void
-spin (double seconds)
-{
-  wait_until (NULL, always_false, seconds);
-}
-
-static gboolean
-model_loaded (KinoraWindow *self)
-{
-  return self->load_cancellable == NULL;
-}
-
-static gboolean
-job_running (KinoraWindow *self)
-{
-  return self->job != NULL;
-}
-
-static gboolean
-job_done (KinoraWindow *self)
-{
-  return self->job == NULL;
-}
-
-static gboolean
-first_preview (KinoraWindow *self)
-{
-  return self->job == NULL || self->n_previews > 0;
-}
-
-static gboolean
-image_loaded (KinoraWindow *self)
-{
-  return kinora_image_picker_get_texture (self->image_picker) != NULL;
-}
 
 /* Run xdotool with @args (a printf format); the events go through XTEST like a real keyboard and mouse. */
 G_GNUC_PRINTF (1, 2)
@@ -115,7 +47,7 @@ xdotool (const char *format,
     g_error ("%s failed: %s", cmd, error->message);
   /* a round trip to the server brings the events xdotool made into our queue; then GTK handles them */
   XSync (gdk_x11_display_get_xdisplay (gdk_display_get_default ()), False);
-  spin (0.15);
+  window_test_spin (0.15);
 }
 
 static gulong
@@ -162,20 +94,6 @@ focus_window (GtkWidget *window)
   xdotool ("windowfocus --sync %lu", window_xid (window));
 }
 
-/* @widget lies wholly inside the visible area of the sidebar (its scrolled window). */
-static gboolean
-in_sidebar_view (KinoraWindow *self,
-                 GtkWidget    *widget)
-{
-  graphene_rect_t b;
-  GtkWidget *view = GTK_WIDGET (self->sidebar_scroll);
-
-  if (!gtk_widget_get_mapped (widget) || !gtk_widget_compute_bounds (widget, view, &b))
-    return FALSE;
-  return b.origin.y >= -0.5 && b.origin.y + b.size.height <= gtk_widget_get_height (view) + 0.5
-         && b.origin.x >= -0.5 && b.origin.x + b.size.width <= gtk_widget_get_width (view) + 0.5;
-}
-
 static double
 sidebar_scroll_value (KinoraWindow *self)
 {
@@ -193,7 +111,7 @@ scroll_sidebar_to (KinoraWindow *self,
   g_assert_true (gtk_widget_compute_point (widget, GTK_WIDGET (self->sidebar_scroll), &GRAPHENE_POINT_INIT (0, 0), &p));
   gtk_adjustment_set_value (gtk_scrolled_window_get_vadjustment (self->sidebar_scroll),
                             sidebar_scroll_value (self) + p.y);
-  spin (0.3);
+  window_test_spin (0.3);
 }
 
 static const char *
@@ -202,128 +120,20 @@ spin_text (GtkSpinButton *spin)
   return gtk_editable_get_text (GTK_EDITABLE (spin));
 }
 
-typedef struct
-{
-  GtkWidget     *widget;
-  GdkPaintable  *paintable;
-  GskRenderNode *node;
-  int            width;
-  int            height;
-} AfterPaint;
-
-static void
-after_paint_cb (GdkFrameClock *clock,
-                AfterPaint    *ap)
-{
-  GtkSnapshot *snapshot;
-
-  if (ap->node != NULL)
-    return;
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (ap->paintable, GDK_SNAPSHOT (snapshot), ap->width, ap->height);
-  ap->node = gtk_snapshot_free_to_node (snapshot);
-}
-
-/* Render @widget's window as it is drawn and save it under $KINORA_SCREENSHOT_DIR. The caller
- * checks the state it shows; here only that it is not blank (luma standard deviation above 8). */
-static void
-screenshot (GtkWidget  *widget,
-            const char *name)
-{
-  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (widget);
-  g_autoptr(GskRenderNode) node = NULL;
-  g_autoptr(GdkTexture) texture = NULL;
-  const char *dir = g_getenv ("KINORA_SCREENSHOT_DIR");
-  g_autofree guchar *pixels = NULL;
-  double sum = 0, sum2 = 0, sd;
-  gsize n = (gsize) w * h;
-
-  g_assert_cmpint (w, >, 0);
-  g_assert_cmpint (h, >, 0);
-  {
-    GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-    AfterPaint ap = { widget, paintable, NULL, w, h };
-    gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &ap);
-
-    for (int tries = 0; tries < 50 && ap.node == NULL; tries++)
-      {
-        gtk_widget_queue_draw (widget);
-        spin (0.1);
-      }
-    g_signal_handler_disconnect (clock, id);
-    node = ap.node;
-  }
-  g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (widget)), node,
-                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
-  if (dir != NULL)
-    {
-      g_autofree char *path = g_strdup_printf ("%s/%s.png", dir, name);
-      g_mkdir_with_parents (dir, 0755);
-      g_assert_true (gdk_texture_save_to_png (texture, path));
-      g_test_message ("screenshot %s", path);
-    }
-  pixels = g_malloc (n * 4);
-  gdk_texture_download (texture, pixels, (gsize) w * 4);
-  for (gsize i = 0; i < n; i++)
-    {
-      double y = 0.299 * pixels[i * 4 + 2] + 0.587 * pixels[i * 4 + 1] + 0.114 * pixels[i * 4 + 0];
-      sum += y;
-      sum2 += y * y;
-    }
-  sd = sqrt (MAX (sum2 / n - (sum / n) * (sum / n), 0));
-  g_assert_cmpfloat (sd, >, 8.0);
-}
-
-static void
-delete_tree (GFile *file)
-{
-  g_autoptr(GFileEnumerator) e = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-  GFile *child;
-
-  while (e != NULL && g_file_enumerator_iterate (e, &info, &child, NULL, NULL) && info != NULL)
-    delete_tree (child);
-  g_file_delete (file, NULL, NULL);
-}
-
 /* A window of the application at @width x @height, fresh settings and history, the test model loaded. */
 static KinoraWindow *
 new_window (int width,
             int height)
 {
-  g_autoptr(GFile) history = g_file_new_build_filename (g_get_user_data_dir (), "kinora", "history", NULL);
-  g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
-  g_autoptr(GSettingsSchema) schema = NULL;
-  g_auto(GStrv) keys = NULL;
   KinoraWindow *self;
 
-  delete_tree (history);
-  g_object_get (settings, "settings-schema", &schema, NULL);
-  keys = g_settings_schema_list_keys (schema);
-  for (guint i = 0; keys[i] != NULL; i++)
-    g_settings_reset (settings, keys[i]);
-
+  window_test_reset (WINDOW_TEST_FRESH);
   self = g_object_ref_sink (kinora_window_new (app));
-  gtk_window_set_default_size (GTK_WINDOW (self), width, height);
-  gtk_window_present (GTK_WINDOW (self));
-  spin (0.5);
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
-  g_assert_null (self->last_error);
-  spin (0.3);
+  window_test_present (self, width, height, 0.5);
+  window_test_use_test_model (self);
+  window_test_spin (0.3);
   focus_window (GTK_WIDGET (self));
   return self;
-}
-
-static void
-destroy_window (KinoraWindow *self)
-{
-  gtk_window_destroy (GTK_WINDOW (self));
-  spin (0.2);
-  g_assert_finalize_object (self);
 }
 
 /* --- tests --------------------------------------------------------------------------------------- */
@@ -349,11 +159,11 @@ check_sidebar_fits (int         width,
   g_assert_cmpint (gdk_surface_get_height (gtk_native_get_surface (GTK_NATIVE (self))), ==, height);
   g_assert_false (adw_flap_get_folded (self->flap));
   g_assert_cmpfloat (sidebar_scroll_value (self), ==, 0);
-  screenshot (GTK_WIDGET (self), first);
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->prompt_view)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->image_picker)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->model_row)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->task_row)));
+  window_test_screenshot (GTK_WIDGET (self), first);
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->prompt_view)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->image_picker)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->model_row)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->task_row)));
 
   /* the sampling group comes right after the model group, before the video settings */
   g_assert_true (gtk_widget_get_next_sibling (GTK_WIDGET (self->model_group)) == GTK_WIDGET (self->sampling_group));
@@ -362,18 +172,18 @@ check_sidebar_fits (int         width,
   g_assert_cmpfloat (s.origin.y + s.size.height, <=, v.origin.y);
 
   scroll_sidebar_to (self, GTK_WIDGET (self->sampling_group));
-  screenshot (GTK_WIDGET (self), second);
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->seed_spin)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->solver_row)));
+  window_test_screenshot (GTK_WIDGET (self), second);
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->seed_spin)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->solver_row)));
   /* the test model's values are the ones shown */
   g_assert_cmpstr (spin_text (self->steps_spin), ==, "8");
   g_assert_cmpstr (spin_text (self->guide_spin), ==, "5.0");
   g_assert_cmpstr (spin_text (self->seed_spin), ==, "42");
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 static void
@@ -412,10 +222,10 @@ test_shortcuts (void)
   }
 
   xdotool ("key ctrl+Return");
-  g_assert_true (wait_until (self, job_running, 5));
-  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_running, 5));
+  g_assert_true (window_test_wait_until (self, window_test_first_preview, WINDOW_TEST_TIMEOUT_S));
   g_assert_nonnull (self->job);
-  screenshot (GTK_WIDGET (self), "input-03-generating");
+  window_test_screenshot (GTK_WIDGET (self), "input-03-generating");
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "preview");
   g_assert_true (gtk_widget_get_visible (self->cancel_button));
   /* Generate stays usable while a job runs: it adds the settings to the queue */
@@ -427,7 +237,7 @@ test_shortcuts (void)
   {
     gint64 t0 = g_get_monotonic_time ();
     guint n0 = self->n_previews;
-    gboolean done = wait_until (self, job_done, TIMEOUT_S);
+    gboolean done = window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S);
     g_test_message ("cancel took %.1f s, previews %u -> %u", (g_get_monotonic_time () - t0) / 1e6, n0, self->n_previews);
     g_assert_true (done);
   }
@@ -441,26 +251,26 @@ test_shortcuts (void)
   overlay = GTK_WINDOW (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (self)));
   g_assert_nonnull (overlay);
   for (int i = 0; i < 20 && !gtk_widget_get_mapped (GTK_WIDGET (overlay)); i++)
-    spin (0.1);
+    window_test_spin (0.1);
   g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (overlay)));
-  spin (0.3);
-  screenshot (GTK_WIDGET (overlay), "input-04-shortcuts");
+  window_test_spin (0.3);
+  window_test_screenshot (GTK_WIDGET (overlay), "input-04-shortcuts");
   gtk_window_close (overlay);
-  spin (0.2);
+  window_test_spin (0.2);
 
   /* Ctrl+, opens the preferences */
   focus_window (GTK_WIDGET (self));
   xdotool ("key ctrl+comma");
   g_assert_nonnull (self->preferences);
   for (int i = 0; i < 20 && !gtk_widget_get_mapped (GTK_WIDGET (self->preferences)); i++)
-    spin (0.1);
+    window_test_spin (0.1);
   g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (self->preferences)));
-  spin (0.3);
-  screenshot (GTK_WIDGET (self->preferences), "input-05-preferences");
+  window_test_spin (0.3);
+  window_test_screenshot (GTK_WIDGET (self->preferences), "input-05-preferences");
   gtk_window_close (self->preferences);
-  spin (0.2);
+  window_test_spin (0.2);
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* Dragging the steps slider changes the steps, and the spin button beside it shows the new value. */
@@ -474,7 +284,7 @@ test_drag_slider (void)
   double expected;
 
   scroll_sidebar_to (self, GTK_WIDGET (self->sampling_group));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
   g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->steps_scale)), ==, 8);
 
   /* from the knob (8 of 1-100) to three quarters along the slider */
@@ -499,8 +309,8 @@ test_drag_slider (void)
     g_autofree char *shown = g_strdup_printf ("%d", gtk_spin_button_get_value_as_int (self->steps_spin));
     g_assert_cmpstr (spin_text (self->steps_spin), ==, shown);
   }
-  screenshot (GTK_WIDGET (self), "input-06-dragged-steps");
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_spin)));
+  window_test_screenshot (GTK_WIDGET (self), "input-06-dragged-steps");
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->steps_spin)));
 
   /* the seed slider moves through neighbouring seeds and centres on the new one when let go */
   {
@@ -518,7 +328,7 @@ test_drag_slider (void)
     xdotool ("mousemove --window %lu %d %d mousedown 1", window_xid (GTK_WIDGET (self)), (int) round (seed_x), y0);
     xdotool ("mousemove --window %lu %d %d mouseup 1", window_xid (GTK_WIDGET (self)),
              (int) round (seed_x + 0.2 * (x1 - x0)), y0);
-    spin (0.2);
+    window_test_spin (0.2);
     g_test_message ("seed after the drag: %g", gtk_spin_button_get_value (self->seed_spin));
     g_assert_cmpfloat (fabs (gtk_spin_button_get_value (self->seed_spin) - 1020), <=, 4);
     g_assert_cmpfloat (gtk_adjustment_get_lower (sadj), ==, gtk_spin_button_get_value (self->seed_spin) - 50);
@@ -537,7 +347,7 @@ test_drag_slider (void)
     }
   }
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* The mouse wheel over sliders and spin buttons scrolls the sidebar and changes nothing, unless
@@ -573,9 +383,9 @@ test_wheel_never_edits (void)
         g_assert_true (gtk_widget_compute_point (controls[c], GTK_WIDGET (self->sidebar_scroll),
                                                  &GRAPHENE_POINT_INIT (0, 0), &p));
         gtk_adjustment_set_value (adj, CLAMP (sidebar_scroll_value (self) + p.y - page / 2, 30, max - 30));
-        spin (0.2);
+        window_test_spin (0.2);
       }
-      g_assert_true (in_sidebar_view (self, controls[c]));
+      g_assert_true (window_test_in_sidebar_view (self, controls[c]));
       before = sidebar_scroll_value (self);
       pointer_to (controls[c], 0.5, 0.5);
       xdotool ("click 5");   /* wheel down */
@@ -592,18 +402,18 @@ test_wheel_never_edits (void)
   scroll_sidebar_to (self, GTK_WIDGET (self->sampling_group));
   pointer_to (GTK_WIDGET (self->steps_scale), 0.5, 0.5);
   xdotool ("click --repeat 10 --delay 30 5");
-  spin (0.3);
-  screenshot (GTK_WIDGET (self), "input-07-wheel-scrolled");
+  window_test_spin (0.3);
+  window_test_screenshot (GTK_WIDGET (self), "input-07-wheel-scrolled");
   for (guint i = 0; i < G_N_ELEMENTS (spins); i++)
     g_assert_cmpfloat (gtk_spin_button_get_value (spins[i]), ==, values[i]);
   g_assert_cmpstr (spin_text (self->steps_spin), ==, "8");
   g_assert_cmpstr (spin_text (self->seed_spin), ==, "42");
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->fps_spin)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->fps_spin)));
 
   /* with the focus the wheel edits, as GTK does */
   scroll_sidebar_to (self, GTK_WIDGET (self->sampling_group));
   gtk_widget_grab_focus (GTK_WIDGET (self->steps_scale));
-  spin (0.1);
+  window_test_spin (0.1);
   {
     double scroll = sidebar_scroll_value (self);
 
@@ -613,7 +423,7 @@ test_wheel_never_edits (void)
     g_assert_cmpfloat (sidebar_scroll_value (self), ==, scroll);
   }
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* The image chooser: open it with the button, type a path, confirm; the image is loaded and shown. */
@@ -659,21 +469,21 @@ test_file_chooser (void)
   gdk_pixbuf_fill (pixbuf, 0x3070c0ff);
   g_assert_true (gdk_pixbuf_save (pixbuf, png, "png", NULL, NULL));
   g_assert_nonnull (choose);
-  g_assert_true (in_sidebar_view (self, choose));
+  g_assert_true (window_test_in_sidebar_view (self, choose));
 
   pointer_to (choose, 0.5, 0.5);
   xdotool ("click 1");
   for (int i = 0; i < 50 && (chooser = find_file_chooser ()) == NULL; i++)
-    spin (0.1);
+    window_test_spin (0.1);
   g_assert_nonnull (chooser);
-  spin (0.5);
+  window_test_spin (0.5);
   focus_window (GTK_WIDGET (chooser));
   xdotool ("key ctrl+l");
   xdotool ("type --delay 10 '%s'", png);
-  spin (0.3);
-  screenshot (GTK_WIDGET (chooser), "input-08-file-chooser");
+  window_test_spin (0.3);
+  window_test_screenshot (GTK_WIDGET (chooser), "input-08-file-chooser");
   xdotool ("key Return");
-  g_assert_true (wait_until (self, image_loaded, 10));
+  g_assert_true (window_test_wait_until (self, window_test_image_loaded, 10));
   g_assert_null (find_file_chooser ());
   g_assert_cmpstr (kinora_image_picker_get_path (self->image_picker), ==, png);
   {
@@ -681,19 +491,13 @@ test_file_chooser (void)
     g_assert_cmpint (gdk_texture_get_width (t), ==, 160);
     g_assert_cmpint (gdk_texture_get_height (t), ==, 120);
   }
-  spin (0.3);
-  screenshot (GTK_WIDGET (self), "input-09-image-chosen");
-  g_assert_true (in_sidebar_view (self, choose));
+  window_test_spin (0.3);
+  window_test_screenshot (GTK_WIDGET (self), "input-09-image-chosen");
+  g_assert_true (window_test_in_sidebar_view (self, choose));
   g_unlink (png);
   g_rmdir (tmp);
 
-  destroy_window (self);
-}
-
-static gboolean
-result_ready (KinoraWindow *self)
-{
-  return self->result_item != NULL || self->last_error != NULL;
+  window_test_destroy_window (self);
 }
 
 /* A finished run at 1280x800 with the sidebar showing the model and the sampling sliders (the
@@ -712,9 +516,9 @@ test_result_with_sliders (void)
   gtk_spin_button_set_value (self->seed_spin, 1234);
   gtk_toggle_button_set_active (self->seed_lock, TRUE);
   xdotool ("key ctrl+Return");
-  g_assert_true (wait_until (self, job_running, 5));
-  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_running, 5));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   g_assert_cmpint (self->result_params->steps, ==, 30);
   g_assert_cmpint (self->result_params->seed, ==, 1234);
@@ -726,43 +530,34 @@ test_result_with_sliders (void)
   gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) + p.y + 12
                                  - gtk_widget_get_height (GTK_WIDGET (self->sidebar_scroll)));
   pointer_to (GTK_WIDGET (self->player), 0.5, 0.5);
-  spin (1.0);
-  screenshot (GTK_WIDGET (self), "input-10-result-with-sliders");
+  window_test_spin (1.0);
+  window_test_screenshot (GTK_WIDGET (self), "input-10-result-with-sliders");
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "result");
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->model_row)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->solver_row)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->model_row)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->solver_row)));
   g_assert_cmpstr (spin_text (self->steps_spin), ==, "30");
   g_assert_cmpstr (spin_text (self->guide_spin), ==, "6.0");
   g_assert_cmpstr (spin_text (self->seed_spin), ==, "1234");
   g_assert_cmpfloat (gtk_range_get_value (GTK_RANGE (self->steps_scale)), ==, 30);
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
-  g_autofree char *data = g_build_filename (home, "data", NULL);
-  g_autofree char *config = g_build_filename (home, "config", NULL);
-  g_autofree char *cache = g_build_filename (home, "cache", NULL);
   g_autofree char *xdotool_path = g_find_program_in_path ("xdotool");
   g_autoptr(GError) error = NULL;
   int ret;
 
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
-  g_test_init (&argc, &argv, NULL);
+  window_test_init (&argc, &argv);
   /* these tests exist to press real keys and buttons: without xdotool they fail */
   if (xdotool_path == NULL)
     g_error ("xdotool is not installed (tools/install-deps.sh --test installs it)");
-  gtk_init ();
-  adw_init ();
 
   app = GTK_APPLICATION (kinora_application_new ());
   g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);

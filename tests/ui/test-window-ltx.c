@@ -12,90 +12,14 @@
 #include <adwaita.h>
 #include <gst/gst.h>
 
-#include "kinora-window-private.h"
 #include "tiny-ltx-model.h"
+#include "window-test-util.h"
 
-#define TIMEOUT_S 120
-
-typedef gboolean (*Condition) (KinoraWindow *self);
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-wait_until (KinoraWindow *self,
-            Condition     cond,
-            double        seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
-
-  while (!cond (self) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (self);
-}
-
-static gboolean
-always_false (KinoraWindow *self)
-{
-  return FALSE;
-}
-
-static void
-spin (double seconds)
-{
-  wait_until (NULL, always_false, seconds);
-}
-
-static gboolean
-model_loaded (KinoraWindow *self)
-{
-  return self->load_cancellable == NULL;
-}
-
-static gboolean
-job_done (KinoraWindow *self)
-{
-  return self->job == NULL;
-}
-
-static gboolean
-result_ready (KinoraWindow *self)
-{
-  return self->result_item != NULL || self->last_error != NULL;
-}
-
+/* Fresh settings; the history is kept */
 static KinoraWindow *
 new_window (void)
 {
-  g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
-  g_autoptr(GSettingsSchema) schema = NULL;
-  g_auto(GStrv) keys = NULL;
-  KinoraWindow *self;
-
-  g_object_get (settings, "settings-schema", &schema, NULL);
-  keys = g_settings_schema_list_keys (schema);
-  for (guint i = 0; keys[i] != NULL; i++)
-    g_settings_reset (settings, keys[i]);
-  self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
-  gtk_window_set_default_size (GTK_WINDOW (self), 1180, 760);
-  gtk_window_present (GTK_WINDOW (self));
-  spin (0.5);
-  return self;
-}
-
-static void
-destroy_window (KinoraWindow *self)
-{
-  gtk_window_destroy (GTK_WINDOW (self));
-  spin (0.2);
-  g_assert_finalize_object (self);
+  return window_test_new_window (WINDOW_TEST_RESET_SETTINGS, 1180, 760);
 }
 
 /* The tiny LTX-Video model, written once per run */
@@ -120,7 +44,7 @@ static void
 choose_tiny_ltx (KinoraWindow *self)
 {
   _kinora_window_add_model_folder (self, tiny_ltx ());
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
   /* the model's rules arrive whether or not the engine can run the model */
   g_assert_true (self->have_caps);
   g_assert_cmpint (self->caps.family, ==, KE_MODEL_FAMILY_LTXV);
@@ -199,7 +123,7 @@ test_settings_follow_model (void)
 
   /* back to the Wan2.2 test model: guidance, shift, solver and 4n+1 frames return */
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
   g_assert_cmpint (self->caps.family, ==, KE_MODEL_FAMILY_WAN22);
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->guide_row)));
   g_assert_true (gtk_widget_get_sensitive (GTK_WIDGET (self->steps_row)));
@@ -214,7 +138,7 @@ test_settings_follow_model (void)
   gtk_spin_button_set_value (self->frames_spin, 10);
   g_assert_cmpint (gtk_spin_button_get_value_as_int (self->frames_spin), ==, 9);
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* Needs the engine's LTX-Video pipeline: fails until ke_model_open and ke_generate run LTX-Video models. */
@@ -234,8 +158,8 @@ test_generate (void)
   gtk_toggle_button_set_active (self->seed_lock, TRUE);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.generate", NULL));
   g_assert_nonnull (self->job);
-  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
 
   /* the video follows the model's rules; previews came for the steps */
@@ -247,24 +171,14 @@ test_generate (void)
   g_assert_cmpfloat (self->result_params->guide, ==, 1.0);
   g_assert_cmpstr (self->result_params->model, ==, tiny_ltx ());
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
-  g_autofree char *data = g_build_filename (home, "data", NULL);
-  g_autofree char *config = g_build_filename (home, "config", NULL);
-  g_autofree char *cache = g_build_filename (home, "cache", NULL);
-
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
-  g_test_init (&argc, &argv, NULL);
-  gtk_init ();
-  adw_init ();
+  window_test_init (&argc, &argv);
   gst_init (NULL, NULL);
 
   g_test_add_func ("/window-ltx/settings-follow-model", test_settings_follow_model);

@@ -8,72 +8,9 @@
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
 
-#include "kinora-window-private.h"
-
-#define TIMEOUT_S 120
+#include "window-test-util.h"
 
 /* --- helpers ------------------------------------------------------------------------------------- */
-
-typedef gboolean (*Condition) (KinoraWindow *self);
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* Run the main loop until @cond holds; FALSE after @seconds. */
-static gboolean
-wait_until (KinoraWindow *self,
-            Condition     cond,
-            double        seconds)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_cb, &timed_out);
-
-  while (!cond (self) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  return cond (self);
-}
-
-static gboolean
-always_false (KinoraWindow *self)
-{
-  return FALSE;
-}
-
-static void
-spin (double seconds)
-{
-  wait_until (NULL, always_false, seconds);
-}
-
-static gboolean
-model_loaded (KinoraWindow *self)
-{
-  return self->load_cancellable == NULL;
-}
-
-static gboolean
-job_done (KinoraWindow *self)
-{
-  return self->job == NULL;
-}
-
-static gboolean
-first_preview (KinoraWindow *self)
-{
-  return self->job == NULL || self->n_previews > 0;
-}
-
-static gboolean
-result_ready (KinoraWindow *self)
-{
-  return self->result_item != NULL || self->last_error != NULL;
-}
 
 static gboolean
 playing (KinoraWindow *self)
@@ -95,138 +32,11 @@ exported (KinoraWindow *self)
   return self->n_exports_done >= exports_wanted;
 }
 
-typedef struct
-{
-  GtkWidget     *widget;
-  GdkPaintable  *paintable;
-  GskRenderNode *node;
-  int            width;
-  int            height;
-} AfterPaint;
-
-static void
-after_paint_cb (GdkFrameClock *clock,
-                AfterPaint    *ap)
-{
-  GtkSnapshot *snapshot;
-
-  if (ap->node != NULL)
-    return;
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (ap->paintable, GDK_SNAPSHOT (snapshot), ap->width, ap->height);
-  ap->node = gtk_snapshot_free_to_node (snapshot);
-}
-
-/* Render the window through its own renderer, save it, and check it is not blank:
- * the standard deviation of the luma must exceed 8 levels (a flat or nearly flat image fails). */
-static void
-screenshot (KinoraWindow *self,
-            const char   *name)
-{
-  GtkWidget *widget = GTK_WIDGET (self);
-  int w = gtk_widget_get_width (widget), h = gtk_widget_get_height (widget);
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (widget);
-  g_autoptr(GskRenderNode) node = NULL;
-  g_autoptr(GdkTexture) texture = NULL;
-  const char *dir = g_getenv ("KINORA_SCREENSHOT_DIR");
-  g_autofree char *path = NULL;
-  g_autofree guchar *pixels = NULL;
-  double sum = 0, sum2 = 0, sd;
-  gsize n = (gsize) w * h;
-
-  g_assert_cmpint (w, >, 0);
-  g_assert_cmpint (h, >, 0);
-  /* snapshot right after a paint, when layout is complete (not in the middle of a relayout) */
-  {
-    GdkFrameClock *clock = gtk_widget_get_frame_clock (widget);
-    AfterPaint ap = { widget, paintable, NULL, w, h };
-    gulong id = g_signal_connect (clock, "after-paint", G_CALLBACK (after_paint_cb), &ap);
-
-    for (int tries = 0; tries < 50 && ap.node == NULL; tries++)
-      {
-        gtk_widget_queue_draw (widget);
-        spin (0.1);
-      }
-    g_signal_handler_disconnect (clock, id);
-    node = ap.node;
-  }
-  g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (widget)), node,
-                                         &GRAPHENE_RECT_INIT (0, 0, w, h));
-  if (dir != NULL)
-    {
-      g_mkdir_with_parents (dir, 0755);
-      path = g_strdup_printf ("%s/%s.png", dir, name);
-      g_assert_true (gdk_texture_save_to_png (texture, path));
-      g_test_message ("screenshot %s", path);
-    }
-
-  pixels = g_malloc (n * 4);
-  gdk_texture_download (texture, pixels, (gsize) w * 4);
-  for (gsize i = 0; i < n; i++)
-    {
-      double y = 0.299 * pixels[i * 4 + 2] + 0.587 * pixels[i * 4 + 1] + 0.114 * pixels[i * 4 + 0];
-      sum += y;
-      sum2 += y * y;
-    }
-  sd = sqrt (MAX (sum2 / n - (sum / n) * (sum / n), 0));
-  g_test_message ("%s: %dx%d, luma sd %.1f", name, w, h, sd);
-  g_assert_cmpfloat (sd, >, 8.0);
-}
-
-static void
-delete_tree (GFile *file)
-{
-  g_autoptr(GFileEnumerator) e = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
-                                                            G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-  GFile *child;
-
-  while (e != NULL && g_file_enumerator_iterate (e, &info, &child, NULL, NULL) && info != NULL)
-    delete_tree (child);
-  g_file_delete (file, NULL, NULL);
-}
-
 /* Each test starts with an empty history and fresh settings. */
-static KinoraWindow *new_window_sized (int width);
-
 static KinoraWindow *
 new_window (void)
 {
-  return new_window_sized (1180);
-}
-
-static KinoraWindow *
-new_window_sized (int width)
-{
-  g_autoptr(GFile) history = g_file_new_build_filename (g_get_user_data_dir (), "kinora", "history", NULL);
-  g_autoptr(GSettings) settings = g_settings_new ("io.github.kinora.Kinora");
-  g_auto(GStrv) keys = NULL;
-  KinoraWindow *self;
-
-  delete_tree (history);
-  {
-    g_autoptr(GSettingsSchema) schema = NULL;
-    g_object_get (settings, "settings-schema", &schema, NULL);
-    keys = g_settings_schema_list_keys (schema);
-    for (guint i = 0; keys[i] != NULL; i++)
-      g_settings_reset (settings, keys[i]);
-  }
-
-  self = g_object_ref_sink (g_object_new (KINORA_TYPE_WINDOW, NULL));
-
-  gtk_window_set_default_size (GTK_WINDOW (self), width, 760);
-  gtk_window_present (GTK_WINDOW (self));
-  spin (0.5);
-  return self;
-}
-
-static void
-destroy_window (KinoraWindow *self)
-{
-  gtk_window_destroy (GTK_WINDOW (self));
-  spin (0.2);
-  g_assert_finalize_object (self);
+  return window_test_new_window (WINDOW_TEST_FRESH, 1180, 760);
 }
 
 static void
@@ -234,14 +44,6 @@ set_text (GtkTextView *view,
           const char  *text)
 {
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (view), text, -1);
-}
-
-static void
-use_test_model (KinoraWindow *self)
-{
-  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.use-test-model", NULL));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
-  g_assert_null (self->last_error);
 }
 
 /* The main loop's longest stall while a job runs: a 10 ms timer notes the largest gap. */
@@ -301,22 +103,22 @@ test_launch (void)
     g_assert_true (g_file_test (path, G_FILE_TEST_IS_REGULAR));
     g_assert_nonnull (strstr (gtk_label_get_label (self->no_model_label), href));
   }
-  screenshot (self, "01-launch-no-model");
+  window_test_screenshot (GTK_WIDGET (self), "01-launch-no-model");
 
-  use_test_model (self);
+  window_test_use_test_model (self);
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "ready");
   g_assert_true (gtk_widget_is_sensitive (self->generate_button));
-  screenshot (self, "02-ready-test-model");
+  window_test_screenshot (GTK_WIDGET (self), "02-ready-test-model");
 
   /* the lower controls: video and sampling settings */
   {
     GtkWidget *scrolled = gtk_widget_get_ancestor (GTK_WIDGET (self->steps_spin), GTK_TYPE_SCROLLED_WINDOW);
     GtkAdjustment *adj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scrolled));
     gtk_adjustment_set_value (adj, gtk_adjustment_get_upper (adj));
-    screenshot (self, "02b-sampling-controls");
+    window_test_screenshot (GTK_WIDGET (self), "02b-sampling-controls");
   }
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 static void
@@ -358,16 +160,16 @@ test_generate_play_export (void)
   Probe probe = { 0, 0 };
   guint probe_id;
 
-  use_test_model (self);
+  window_test_use_test_model (self);
   probe_id = g_timeout_add (10, probe_cb, &probe);
   generate (self, "a red fox running through snow", 1234, steps, &log);
 
   /* the window stays responsive: the preview arrives while the job runs */
-  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_first_preview, WINDOW_TEST_TIMEOUT_S));
   if (self->job != NULL)
-    screenshot (self, "03b-preview-last-step");
+    window_test_screenshot (GTK_WIDGET (self), "03b-preview-last-step");
   probe.last = 0;
-  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
   g_source_remove (probe_id);
   g_assert_null (self->last_error);
   /* the engine never runs on the main thread: no stall beyond what a frame of a smooth drag allows
@@ -394,24 +196,24 @@ test_generate_play_export (void)
   g_assert_cmpint (kinora_preview_view_get_n_frames (self->preview_view), >=, 1);
 
   /* the result is stored in the history and plays */
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 1);
-  g_assert_true (wait_until (self, playing, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, playing, WINDOW_TEST_TIMEOUT_S));
   g_assert_no_error (gtk_media_stream_get_error (kinora_player_get_stream (self->player)));
   g_assert_true (gtk_media_stream_get_playing (kinora_player_get_stream (self->player)));
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "result");
-  screenshot (self, "04-result-playing");
+  window_test_screenshot (GTK_WIDGET (self), "04-result-playing");
 
   /* frame step pauses */
   kinora_player_step (self->player, 1);
-  spin (0.3);
+  window_test_spin (0.3);
   g_assert_false (gtk_media_stream_get_playing (kinora_player_get_stream (self->player)));
 
   /* export MP4 and read it back */
   exports_wanted = self->n_exports_done + 1;
   _kinora_window_export (self, KINORA_EXPORT_MP4, mp4_file);
-  g_assert_true (wait_until (self, exported, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, exported, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   g_assert_true (g_file_test (sidecar, G_FILE_TEST_IS_REGULAR));
 
@@ -451,7 +253,7 @@ test_generate_play_export (void)
     _kinora_window_export (self, KINORA_EXPORT_WEBM, webm_file);
     _kinora_window_export (self, KINORA_EXPORT_GIF, gif_file);
     _kinora_window_export (self, KINORA_EXPORT_PNG, png_file);
-    g_assert_true (wait_until (self, exported, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, exported, WINDOW_TEST_TIMEOUT_S));
     g_assert_null (self->last_error);
     g_assert_true (g_file_test (webm, G_FILE_TEST_IS_REGULAR));
     g_assert_true (g_file_test (first_png, G_FILE_TEST_IS_REGULAR));
@@ -461,7 +263,7 @@ test_generate_play_export (void)
   }
 
   g_array_unref (log.steps);
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 static void
@@ -470,16 +272,16 @@ test_cancel (void)
   KinoraWindow *self = new_window ();
   gint64 cancel_start;
 
-  use_test_model (self);
+  window_test_use_test_model (self);
   generate (self, "a slow pan over a city at night", 7, 1000, NULL);
-  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_first_preview, WINDOW_TEST_TIMEOUT_S));
   g_assert_nonnull (self->job);
-  spin (0.3);
-  screenshot (self, "03-preview-sampling");
+  window_test_spin (0.3);
+  window_test_screenshot (GTK_WIDGET (self), "03-preview-sampling");
   g_assert_nonnull (self->job);
   cancel_start = g_get_monotonic_time ();
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.cancel", NULL));
-  g_assert_true (wait_until (self, job_done, 30));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, 30));
   g_test_message ("cancel took %.1f ms", (g_get_monotonic_time () - cancel_start) / 1000.0);
 
   /* cancelling shows no error, keeps nothing and leaves the app usable */
@@ -487,9 +289,9 @@ test_cancel (void)
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 0);
   g_assert_cmpstr (gtk_stack_get_visible_child_name (self->output_stack), ==, "ready");
   g_assert_true (gtk_widget_is_sensitive (self->generate_button));
-  screenshot (self, "05-after-cancel");
+  window_test_screenshot (GTK_WIDGET (self), "05-after-cancel");
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 /* Closing a window while it generates cancels the job; nothing is left running or leaked. */
@@ -497,21 +299,14 @@ static void
 test_close_while_running (void)
 {
   KinoraWindow *self = new_window ();
-  gpointer weak = NULL;
 
-  use_test_model (self);
+  window_test_use_test_model (self);
   generate (self, "rain on a window", 11, 1000, NULL);
-  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_first_preview, WINDOW_TEST_TIMEOUT_S));
   g_assert_nonnull (self->job);
 
-  gtk_window_close (GTK_WINDOW (self));
-  weak = self;
-  g_object_add_weak_pointer (G_OBJECT (self), &weak);
-  g_object_unref (self);
-  /* the job's callback held the last reference until the worker stopped */
-  for (int i = 0; i < 300 && weak != NULL; i++)
-    spin (0.1);
-  g_assert_null (weak);
+  /* the job's callback holds the last reference until the worker stops */
+  window_test_close_window (self);
 }
 
 static void
@@ -519,35 +314,21 @@ test_stop_and_keep (void)
 {
   KinoraWindow *self = new_window ();
 
-  use_test_model (self);
+  window_test_use_test_model (self);
   generate (self, "clouds over a mountain ridge", 5, 1000, NULL);
-  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_first_preview, WINDOW_TEST_TIMEOUT_S));
   g_assert_nonnull (self->job);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.stop-and-keep", NULL));
-  g_assert_true (wait_until (self, job_done, 60));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, 60));
 
   /* what exists is decoded and kept */
   g_assert_null (self->last_error);
   g_assert_nonnull (self->result);
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 1);
 
-  destroy_window (self);
-}
-
-/* @widget lies wholly inside the visible area of the sidebar */
-static gboolean
-in_sidebar_view (KinoraWindow *self,
-                 GtkWidget    *widget)
-{
-  graphene_rect_t b;
-  GtkWidget *view = GTK_WIDGET (self->sidebar_scroll);
-
-  if (!gtk_widget_get_mapped (widget) || !gtk_widget_compute_bounds (widget, view, &b))
-    return FALSE;
-  return b.origin.y >= -0.5 && b.origin.y + b.size.height <= gtk_widget_get_height (view) + 0.5
-         && b.origin.x >= -0.5 && b.origin.x + b.size.width <= gtk_widget_get_width (view) + 0.5;
+  window_test_destroy_window (self);
 }
 
 static gboolean
@@ -561,14 +342,14 @@ flap_hidden (KinoraWindow *self)
 static void
 test_narrow (void)
 {
-  KinoraWindow *self = new_window_sized (560);
+  KinoraWindow *self = window_test_new_window (WINDOW_TEST_FRESH, 560, 760);
 
   g_assert_true (adw_flap_get_folded (self->flap));
-  use_test_model (self);
+  window_test_use_test_model (self);
   adw_flap_set_reveal_flap (self->flap, TRUE);
-  spin (0.5);
-  screenshot (self, "09-narrow-settings");
-  g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->prompt_view)));
+  window_test_spin (0.5);
+  window_test_screenshot (GTK_WIDGET (self), "09-narrow-settings");
+  g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->prompt_view)));
   /* the sliders fit the narrow sidebar too: the sampling group shows whole once scrolled to */
   {
     graphene_point_t p;
@@ -577,29 +358,23 @@ test_narrow (void)
     g_assert_true (gtk_widget_compute_point (GTK_WIDGET (self->sampling_group), GTK_WIDGET (self->sidebar_scroll),
                                              &GRAPHENE_POINT_INIT (0, 0), &p));
     gtk_adjustment_set_value (adj, gtk_adjustment_get_value (adj) + p.y);
-    spin (0.3);
-    screenshot (self, "09b-narrow-sampling");
-    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
-    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
-    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
-    g_assert_true (in_sidebar_view (self, GTK_WIDGET (self->steps_spin)));
+    window_test_spin (0.3);
+    window_test_screenshot (GTK_WIDGET (self), "09b-narrow-sampling");
+    g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->seed_scale)));
+    g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->steps_scale)));
+    g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->guide_scale)));
+    g_assert_true (window_test_in_sidebar_view (self, GTK_WIDGET (self->steps_spin)));
     g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (self->steps_scale)), >=, 200);
   }
   generate (self, "a paper boat on a stream", 8, 1000, NULL);
-  g_assert_true (wait_until (self, flap_hidden, 5));
-  g_assert_true (wait_until (self, first_preview, TIMEOUT_S));
-  spin (0.5);
-  screenshot (self, "10-narrow-preview");
+  g_assert_true (window_test_wait_until (self, flap_hidden, 5));
+  g_assert_true (window_test_wait_until (self, window_test_first_preview, WINDOW_TEST_TIMEOUT_S));
+  window_test_spin (0.5);
+  window_test_screenshot (GTK_WIDGET (self), "10-narrow-preview");
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.cancel", NULL));
-  g_assert_true (wait_until (self, job_done, 30));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, 30));
 
-  destroy_window (self);
-}
-
-static gboolean
-image_loaded (KinoraWindow *self)
-{
-  return kinora_image_picker_get_texture (self->image_picker) != NULL;
+  window_test_destroy_window (self);
 }
 
 /* TI2V-5B with an image: the picker shows the crop, and the video has the size the crop says
@@ -631,7 +406,7 @@ test_image_to_video (void)
   }
   g_assert_true (gdk_pixbuf_save (pixbuf, png, "png", NULL, NULL));
 
-  use_test_model (self);
+  window_test_use_test_model (self);
 
   /* drop the file onto the picker, as a drag from a file manager does */
   {
@@ -654,7 +429,7 @@ test_image_to_video (void)
     g_value_unset (&value);
     g_assert_true (accepted);
   }
-  g_assert_true (wait_until (self, image_loaded, 10));
+  g_assert_true (window_test_wait_until (self, window_test_image_loaded, 10));
   params = kinora_window_dup_params (self);
   g_assert_nonnull (params->image_rgb);
   g_assert_cmpint (params->image_width, ==, 300);
@@ -673,18 +448,18 @@ test_image_to_video (void)
   kinora_image_crop (params->task, 300, 200, params->width, params->height, &crop, &ow, &oh);
   g_assert_cmpint (ow, ==, 96);
   g_assert_cmpint (oh, ==, 64);
-  screenshot (self, "08-image-chosen");
+  window_test_screenshot (GTK_WIDGET (self), "08-image-chosen");
 
   generate (self, "the two colours swirl together", 3, 2, NULL);
-  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
   g_assert_nonnull (self->result);
   g_assert_cmpint (self->result->width, ==, ow);
   g_assert_cmpint (self->result->height, ==, oh);
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 static void
@@ -695,7 +470,7 @@ test_reuse_settings (void)
   g_autoptr(KinoraParams) now = NULL;
   g_autoptr(KinoraParams) before = NULL;
 
-  use_test_model (self);
+  window_test_use_test_model (self);
   gtk_spin_button_set_value (self->guide_spin, 3.5);
   gtk_spin_button_set_value (self->shift_spin, 7);
   gtk_spin_button_set_value (self->fps_spin, 12);
@@ -707,8 +482,8 @@ test_reuse_settings (void)
   g_assert_cmpint (before->solver, ==, KE_SOLVER_EULER);
   g_assert_cmpstr (before->backend, ==, "cpu");
   g_assert_cmpint (before->precision, ==, KE_PRECISION_FP32);
-  g_assert_true (wait_until (self, job_done, TIMEOUT_S));
-  g_assert_true (wait_until (self, result_ready, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_job_done, WINDOW_TEST_TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_result_ready, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->last_error);
 
   /* change everything, then restore from the history */
@@ -722,18 +497,18 @@ test_reuse_settings (void)
   adw_combo_row_set_selected (self->solver_row, KE_SOLVER_UNIPC);
 
   adw_view_stack_set_visible_child_name (self->view_stack, "history");
-  spin (0.5);
-  screenshot (self, "06-history");
+  window_test_spin (0.5);
+  window_test_screenshot (GTK_WIDGET (self), "06-history");
 
   item = g_list_model_get_item (G_LIST_MODEL (self->history), 0);
   g_assert_nonnull (item);
   /* the thumbnail is decoded off the main thread */
   for (int i = 0; i < 200 && kinora_history_item_is_thumbnail_pending (item); i++)
-    spin (0.05);
+    window_test_spin (0.05);
   g_assert_nonnull (kinora_history_item_get_thumbnail (item));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.reuse-settings", "s",
                                              kinora_history_item_get_id (item)));
-  g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
   now = kinora_window_dup_params (self);
   g_assert_cmpstr (now->prompt, ==, "waves on a rocky shore");
   g_assert_cmpstr (now->model, ==, before->model);
@@ -756,14 +531,14 @@ test_reuse_settings (void)
   g_assert_cmpstr (now->negative_prompt, ==, before->negative_prompt);
   g_assert_true (gtk_toggle_button_get_active (self->seed_lock));
   g_assert_cmpstr (adw_view_stack_get_visible_child_name (self->view_stack), ==, "studio");
-  screenshot (self, "07-reused-settings");
+  window_test_screenshot (GTK_WIDGET (self), "07-reused-settings");
 
   /* a stored result plays and exports after its frames left memory (decoded back from the file) */
   g_clear_pointer (&self->result, kinora_video_unref);
   g_clear_object (&self->result_item);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (self), "win.open-history", "s",
                                              kinora_history_item_get_id (item)));
-  g_assert_true (wait_until (self, playing, TIMEOUT_S));
+  g_assert_true (window_test_wait_until (self, playing, WINDOW_TEST_TIMEOUT_S));
   g_assert_null (self->result);
   {
     g_autofree char *tmp = g_dir_make_tmp ("kinora-export-XXXXXX", NULL);
@@ -772,7 +547,7 @@ test_reuse_settings (void)
 
     exports_wanted = self->n_exports_done + 1;
     _kinora_window_export (self, KINORA_EXPORT_GIF, gif_file);
-    g_assert_true (wait_until (self, exported, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, exported, WINDOW_TEST_TIMEOUT_S));
     g_assert_null (self->last_error);
     g_assert_true (g_file_test (gif, G_FILE_TEST_IS_REGULAR));
   }
@@ -783,7 +558,7 @@ test_reuse_settings (void)
 
     a14b->model = g_strdup ("tiny");
     kinora_window_apply_params (self, a14b);
-    g_assert_true (wait_until (self, model_loaded, TIMEOUT_S));
+    g_assert_true (window_test_wait_until (self, window_test_model_loaded, WINDOW_TEST_TIMEOUT_S));
     g_assert_true (gtk_widget_get_visible (GTK_WIDGET (self->guide_high_row)));
     g_assert_false (gtk_widget_get_sensitive (GTK_WIDGET (self->image_group)));
     g_assert_cmpfloat (gtk_spin_button_get_value (self->guide_spin), ==, a14b->guide);
@@ -847,7 +622,7 @@ test_reuse_settings (void)
     g_assert_cmpstr (adw_toast_get_button_label (toast), ==, "_Undo");
     g_signal_emit_by_name (toast, "button-clicked");
     adw_toast_dismiss (toast);
-    spin (0.2);
+    window_test_spin (0.2);
     g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 1);
     g_assert_true (g_file_query_exists (entry, NULL));
 
@@ -855,29 +630,18 @@ test_reuse_settings (void)
     g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (self->history)), ==, 0);
     toast = g_object_get_data (G_OBJECT (self), "kinora-last-delete-toast");
     adw_toast_dismiss (toast);
-    spin (0.2);
+    window_test_spin (0.2);
     g_assert_false (g_file_query_exists (entry, NULL));
   }
 
-  destroy_window (self);
+  window_test_destroy_window (self);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
-  /* a private data dir for the history; the system's data dirs stay (mime types, icons) */
-  g_autofree char *home = g_dir_make_tmp ("kinora-test-XXXXXX", NULL);
-  g_autofree char *data = g_build_filename (home, "data", NULL);
-  g_autofree char *config = g_build_filename (home, "config", NULL);
-  g_autofree char *cache = g_build_filename (home, "cache", NULL);
-
-  g_setenv ("XDG_DATA_HOME", data, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
-  g_test_init (&argc, &argv, NULL);
-  gtk_init ();
-  adw_init ();
+  window_test_init (&argc, &argv);
   gst_init (NULL, NULL);
 
   g_test_add_func ("/window/launch", test_launch);

@@ -221,8 +221,10 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     s->in_use -= p->bytes;
     free(p);
     l->prepared = NULL;
-    if (streamed && s->streamed == 0) {
-        kc_stream_free_all(s);   // the last streamed weight is gone: so are its slots
+    if (s->streamed == 0 && (streamed || s->weights == 0)) {
+        // the last streamed weight is gone: so are its slots (and with no weight left at all, the
+        // dequantization scratch too, so a model freed whole gives back all it held)
+        kc_stream_free_all(s);
     }
 }
 

@@ -1,6 +1,7 @@
 // Kinora engine: the text encoder behind ke.h (UMT5 over any supported weight file) with a prompt-embedding
 // cache: in memory, and on disk as <dir>/<key>.safetensors, keyed by (model digest, precision, token ids),
-// so a run that changes only seed, steps or guidance skips the encoder.
+// so a run that changes only seed, steps or guidance skips the encoder. A job on a device backend encodes
+// there (ke_text_encode_on): the encoder is made on the device on the first cache miss and freed after.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ struct mem_entry {
 struct ke_text_encoder {
     struct ke_tensor_set * w;
     struct ke_umt5 * m;
+    struct ke_umt5 * dev;   // the encoder made on a job's device backend (ke_text_encode_on), or NULL
+    size_t dev_budget;      // the budget it was planned within (bytes; 0: the backend's default)
     char digest[40];        // hex model digest
     bool fast;
     struct mem_entry mem[MEM_ENTRIES];
@@ -94,12 +97,24 @@ static void model_digest(const char * path, const struct ke_tensor_set * w, char
     h_hex(&h, out);
 }
 
-static void entry_key(const ke_text_encoder_t * e, const int32_t * ids, int n, char out[33])
+static bool on_cpu(const struct ke_backend * be)
+{
+    return be == ke_backend_cpu() || be == ke_backend_cpu_fast();
+}
+
+// The key of an embedding computed by the model on `be`: a device's result has its own (its GEMMs round
+// otherwise), so a CPU run never reads one and stays the same whatever ran before.
+static void entry_key(const ke_text_encoder_t * e, const struct ke_backend * be, const int32_t * ids, int n,
+                      char out[33])
 {
     struct h128 h;
     h_init(&h);
     h_bytes(&h, e->digest, strlen(e->digest));
     h_bytes(&h, e->fast ? "bf16" : "fp32", 4);
+    if (!on_cpu(be)) {
+        h_bytes(&h, "@", 1);
+        h_bytes(&h, be->ops->name, strlen(be->ops->name));
+    }
     h_bytes(&h, &n, sizeof(n));
     h_bytes(&h, ids, (size_t) n * sizeof(int32_t));
     h_hex(&h, out);
@@ -164,6 +179,7 @@ void ke_text_encoder_free(ke_text_encoder_t * e)
     for (int i = 0; i < MEM_ENTRIES; i++) {
         free(e->mem[i].hidden);
     }
+    ke_text_encoder_release(e);
     ke_umt5_free(e->m);
     ke_tset_free(e->w);
     free(e);
@@ -308,62 +324,187 @@ static void disk_store(ke_text_encoder_t * e, const char * dir, const char * fil
     }
 }
 
-enum ke_status ke_text_encode(ke_text_encoder_t * e, const int32_t * ids, int n, const char * cache_dir,
-                              float ** hidden, struct ke_error * err)
+// The caches (memory, then the folder) for one key: a copy of the rows, or NULL on a miss.
+static float * cache_get(ke_text_encoder_t * e, const char * key, const int32_t * ids, int n, const char * cache_dir,
+                         size_t nb, struct ke_error * err, enum ke_status * st)
 {
-    *hidden = NULL;
-    if (n <= 0) {
-        return ke_err(err, KE_STATUS_INVALID, "text encoder: %d tokens (need at least one)", n);
-    }
-    const size_t nb = (size_t) n * (size_t) e->m->cfg.dim * sizeof(float);
-    char key[33];
-    entry_key(e, ids, n, key);
+    *st = KE_STATUS_OK;
     struct mem_entry * me = mem_find(e, key, n);
     if (me) {
         float * out = malloc(nb);
         if (!out) {
-            return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+            *st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+            return NULL;
         }
         memcpy(out, me->hidden, nb);
         e->stats.mem_hits++;
-        *hidden = out;
-        return KE_STATUS_OK;
+        return out;
     }
-    char file[4200] = "";
     if (cache_dir && cache_dir[0]) {
+        char file[4200];
         snprintf(file, sizeof(file), "%s/%s.safetensors", cache_dir, key);
         float * out = disk_load(e, file, key, ids, n);
         if (out) {
             e->stats.disk_hits++;
             mem_store(e, key, n, out);
-            *hidden = out;
-            return KE_STATUS_OK;
+            return out;
         }
     }
+    return NULL;
+}
+
+#define GIB 1073741824.0
+// Tokens the device encoder plans its activations for: the longest prompt a pipeline encodes (Wan's
+// text_len 512; LTX-Video's 256), so the negative prompt reuses the prompt's workspace.
+#define DEVICE_PLAN_TOKENS 512
+
+// The encoder on a device backend, made on first use within what the budget leaves; NULL (logged, the
+// backend's failure record cleared) when it cannot run there.
+static struct ke_umt5 * device_model(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, int n)
+{
+    if (e->dev && e->dev->be == be && e->dev_budget == budget) {
+        return e->dev;
+    }
+    ke_text_encoder_release(e);
+    struct ke_umt5_mem_plan plan = { .weight_cap = SIZE_MAX, .fits = true };
+    size_t b = 0, in_use = 0, peak = 0;
+    if (be->ops->set_memory && be->ops->memory) {
+        ke_be_set_memory(be, budget, SIZE_MAX);
+        be->ops->memory(be, &b, &in_use, &peak);
+        const size_t avail = b > in_use ? b - in_use : 0;
+        ke_umt5_plan_memory(&e->m->cfg, e->w, n > DEVICE_PLAN_TOKENS ? n : DEVICE_PLAN_TOKENS, avail, &plan);
+        if (!plan.fits) {
+            ke_log(1, "text encoder: T5 on the %s backend needs %.2f GiB even with its layers streamed (activations "
+                   "%.2f GiB, two layers %.2f GiB); %.2f GiB of the %.2f GiB device budget are free: it runs on the CPU",
+                   be->ops->name, (double) (plan.activations + 2 * plan.layer) / GIB, (double) plan.activations / GIB,
+                   (double) (2 * plan.layer) / GIB, (double) avail / GIB, (double) b / GIB);
+            return NULL;
+        }
+        if (plan.streams) {
+            ke_log(1, "text encoder: the T5 weights (%.2f GiB) do not fit the %.2f GiB free of the device budget: "
+                   "%.2f GiB stay resident, the rest streams from host memory layer by layer",
+                   (double) plan.weights / GIB, (double) avail / GIB, (double) plan.weight_cap / GIB);
+            ke_be_set_memory(be, budget, plan.weight_cap);
+        }
+    }
+    struct ke_umt5 * m = NULL;
+    struct ke_error ierr = { 0 };
+    enum ke_status st = ke_umt5_init(&m, e->w, be, &ierr);
+    if (st == KE_STATUS_OK) {
+        st = ke_be_status(be, &ierr);
+    } else {
+        ke_be_status(be, NULL);   // a prepare's recorded failure: the message is in ierr already
+    }
+    if (st != KE_STATUS_OK) {
+        ke_umt5_free(m);
+        ke_be_set_memory(be, budget, SIZE_MAX);
+        ke_log(1, "text encoder: T5 cannot run on the %s backend (%s): it runs on the CPU", be->ops->name, ierr.msg);
+        return NULL;
+    }
+    ke_log(2, "text encoder: T5 on the %s backend, %.2f GiB of weights %s", be->ops->name,
+           (double) plan.weights / GIB, plan.streams ? "partly streamed" : "resident");
+    e->dev = m;
+    e->dev_budget = budget;
+    return m;
+}
+
+void ke_text_encoder_release(ke_text_encoder_t * e)
+{
+    if (!e || !e->dev) {
+        return;
+    }
+    struct ke_backend * be = e->dev->be;
+    ke_umt5_free(e->dev);
+    e->dev = NULL;
+    // the weight cap of a streamed encoder must not bind what is prepared next
+    ke_be_set_memory(be, e->dev_budget, SIZE_MAX);
+}
+
+struct ke_backend * ke_text_encoder_device(const ke_text_encoder_t * e)
+{
+    return e && e->dev ? e->dev->be : NULL;
+}
+
+// Encode on m (the ids widened), into out (n rows).
+static enum ke_status run_model(struct ke_umt5 * m, float * out, const int32_t * ids, int n, struct ke_error * err)
+{
     int64_t * ids64 = malloc((size_t) n * sizeof(int64_t));
-    float * out = malloc(nb);
-    if (!ids64 || !out) {
-        free(ids64);
-        free(out);
+    if (!ids64) {
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
     for (int i = 0; i < n; i++) {
         ids64[i] = ids[i];
     }
     // only the real tokens: the rows equal the padded run's first n rows (keys past n are masked there)
-    enum ke_status st = ke_umt5_encode(e->m, out, ids64, NULL, n, NULL, err);
+    enum ke_status st = ke_umt5_encode(m, out, ids64, NULL, n, NULL, err);
     free(ids64);
-    if (st != KE_STATUS_OK) {
+    return st;
+}
+
+enum ke_status ke_text_encode_on(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, const int32_t * ids,
+                                 int n, const char * cache_dir, float ** hidden, struct ke_error * err)
+{
+    *hidden = NULL;
+    if (n <= 0) {
+        return ke_err(err, KE_STATUS_INVALID, "text encoder: %d tokens (need at least one)", n);
+    }
+    // a device other than the one the encoder was opened on (a CPU job uses that one as it is)
+    struct ke_backend * dev = be && !on_cpu(be) && be != e->m->be ? be : NULL;
+    const size_t nb = (size_t) n * (size_t) e->m->cfg.dim * sizeof(float);
+    char key[33], key_dev[33];
+    entry_key(e, e->m->be, ids, n, key);
+    enum ke_status st = KE_STATUS_OK;
+    float * out = NULL;
+    if (dev) {
+        // the device's own result first, then the CPU's (as good, and no device work at all)
+        entry_key(e, dev, ids, n, key_dev);
+        out = cache_get(e, key_dev, ids, n, cache_dir, nb, err, &st);
+    }
+    if (!out && st == KE_STATUS_OK) {
+        out = cache_get(e, key, ids, n, cache_dir, nb, err, &st);
+    }
+    if (out || st != KE_STATUS_OK) {
+        *hidden = out;
+        return st;
+    }
+    if (!(out = malloc(nb))) {
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
+    }
+    struct ke_umt5 * m = dev ? device_model(e, dev, budget, n) : NULL;
+    if (m) {
+        struct ke_error derr = { 0 };
+        st = run_model(m, out, ids, n, &derr);
+        if (st == KE_STATUS_NOMEM) {
+            ke_log(1, "text encoder: T5 on the %s backend: %s: it runs on the CPU", dev->ops->name, derr.msg);
+            ke_text_encoder_release(e);
+            m = NULL;
+        } else if (st != KE_STATUS_OK) {
+            free(out);
+            return ke_err(err, st, "%s", derr.msg);
+        } else {
+            e->stats.device_misses++;
+        }
+    }
+    if (!m && (st = run_model(e->m, out, ids, n, err)) != KE_STATUS_OK) {
         free(out);
         return st;
     }
+    const char * k = m ? key_dev : key;
     e->stats.misses++;
-    mem_store(e, key, n, out);
-    if (file[0]) {
-        disk_store(e, cache_dir, file, key, ids, n, out);
+    mem_store(e, k, n, out);
+    if (cache_dir && cache_dir[0]) {
+        char file[4200];
+        snprintf(file, sizeof(file), "%s/%s.safetensors", cache_dir, k);
+        disk_store(e, cache_dir, file, k, ids, n, out);
     }
     *hidden = out;
     return KE_STATUS_OK;
+}
+
+enum ke_status ke_text_encode(ke_text_encoder_t * e, const int32_t * ids, int n, const char * cache_dir,
+                              float ** hidden, struct ke_error * err)
+{
+    return ke_text_encode_on(e, NULL, 0, ids, n, cache_dir, hidden, err);
 }
 
 enum ke_status ke_text_encode_prompt(ke_text_encoder_t * e, const ke_tokenizer_t * tok, const char * prompt,

@@ -54,6 +54,62 @@ double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L)
     return (per_tok * (double) L + attn) * c->n_layers;
 }
 
+// Bytes per 1000 elements of a linear weight on a device backend: fp8 e4m3 and block-quantized types stay
+// as stored (dequantized per GEMM into a bf16 scratch: *narrow), other float types become bf16 (as
+// models/dit/wan.c plans its DiT).
+static size_t device_permille(const struct ke_tensor * t, bool * narrow)
+{
+    if (t->type == KE_DTYPE_F8_E4M3) {
+        *narrow = true;
+        return 1000;
+    }
+    if (ke_dtype_is_quantized(t->type)) {
+        const size_t bk = (size_t) ke_dtype_block(t->type);
+        *narrow = true;
+        return (ke_dtype_size(t->type) * 1000 + bk - 1) / bk;
+    }
+    return 2000;
+}
+
+void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor_set * w, int64_t L, size_t avail,
+                         struct ke_umt5_mem_plan * plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    static const char * const names[] = {
+        "blocks.0.attn.q.weight", "blocks.0.attn.k.weight", "blocks.0.attn.v.weight", "blocks.0.attn.o.weight",
+        "blocks.0.ffn.gate.0.weight", "blocks.0.ffn.fc1.weight", "blocks.0.ffn.fc2.weight",
+    };
+    // the widest of block 0's linears stands for all (conservative for files that mix types)
+    size_t pm = 0;
+    bool narrow = false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const struct ke_tensor * t = ke_tset_get(w, names[i]);
+        const size_t p = t ? device_permille(t, &narrow) : 2000;
+        pm = p > pm ? p : pm;
+    }
+    const size_t D = (size_t) c->dim, A = (size_t) c->dim_attn, F = (size_t) c->dim_ffn, H = (size_t) c->n_heads;
+    const size_t n = (size_t) (L > 0 ? L : 1), fs = sizeof(float);
+    plan->layer = ((4 * D * A + 3 * D * F) * pm + 999) / 1000;
+    const size_t norms = (2 * (size_t) c->n_layers + 1) * D * fs;
+    plan->weights = (size_t) c->n_layers * plan->layer + norms;
+    // the workspace (ensure_workspace), the bf16 copy of the widest linear input (CUDA's linear op), the
+    // bf16 scratch of a dequantized narrow weight, a streamed weight's scratch, and 64 MiB for the GEMM
+    // plans and size classes (the allocator rounds a block up by up to 25 %)
+    size_t act = (3 * n * D + 4 * n * A + 2 * n * F + H * n * n) * fs;
+    act += act / 4 + n * F * 2 + (narrow ? D * F * 2 : 0) + ((size_t) 64 << 20);
+    plan->activations = act;
+    if (act + plan->weights <= avail) {
+        plan->weight_cap = SIZE_MAX;
+        plan->fits = true;
+        return;
+    }
+    // stream: two slots of one layer each, the rest of the room for resident layers
+    plan->streams = true;
+    const size_t fixed = act + norms + 2 * plan->layer;
+    plan->fits = fixed < avail;
+    plan->weight_cap = plan->fits ? avail - fixed : 0;
+}
+
 // f32 copy of a small tensor of the expected shape.
 static float * copy_f32(const struct ke_tensor_set * w, const char * name, int n_dims, const int64_t * shape,
                         struct ke_error * err)
@@ -299,6 +355,16 @@ void ke_umt5_free(struct ke_umt5 * m)
     free(m);
 }
 
+// A streaming backend uploads layer i's linears while the current layer runs (no effect on the CPU).
+static void prefetch_layer(struct ke_umt5 * m, int i)
+{
+    if (i < m->cfg.n_layers && m->be->ops->prefetch) {
+        struct ke_umt5_layer * l = &m->layers[i];
+        struct ke_linear * ls[7] = { &l->q, &l->k, &l->v, &l->o, &l->gate, &l->fc1, &l->fc2 };
+        m->be->ops->prefetch(m->be, ls, 7);
+    }
+}
+
 // bias (H, L, L) = table[bucket(j - i), h]; masked keys get the most negative float32.
 struct bias_ctx {
     float * bias;
@@ -374,6 +440,7 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
     for (int64_t r = -(L - 1); r <= L - 1; r++) {
         bucket_of[r + L - 1] = ke_umt5_bucket(r, c->n_buckets, c->max_dist);
     }
+    prefetch_layer(m, 0);
     for (int li = 0; li < c->n_layers; li++) {
         const struct ke_umt5_layer * l = &m->layers[li];
         if (trace && trace->abort && trace->abort(trace->user_data)) {
@@ -383,6 +450,7 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
         if (ke_be_failed(be)) {
             goto done;   // an op of the previous block failed (read below)
         }
+        prefetch_layer(m, li + 1);
         // shared_pos: the bias of layer 0 serves every layer
         const float * table = c->shared_pos ? m->pos_table : l->pos_table;
         if (trace && trace->pos_bias && trace->pos_bias[li]) {

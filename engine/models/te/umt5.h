@@ -85,6 +85,21 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
 enum ke_status ke_t5_config_apply(struct ke_umt5_config * c, const char * json, const char * path,
                                   struct ke_error * err);
 
+// Device memory of an encode of L tokens on a backend with a budget (ops.set_memory), from the sizes and
+// the stored dtypes of block 0's linears (bf16 on the device; fp8 and block-quantized types as stored).
+// The token embedding stays on the host (rows are looked up there).
+struct ke_umt5_mem_plan {
+    size_t weights;         // every layer's linears and norms as the device keeps them
+    size_t layer;           // one layer's linears (a streaming slot holds one; two slots alternate)
+    size_t activations;     // the workspace for L tokens, per-op scratch and a margin
+    size_t weight_cap;      // linear bytes kept resident (SIZE_MAX: all); the rest streams
+    bool streams;           // some layers stream from host memory, the next one prefetched
+    bool fits;              // runs within `avail` (resident or streaming)
+};
+// avail: device bytes the encode may use (budget minus what is in use).
+void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor_set * w, int64_t L, size_t avail,
+                         struct ke_umt5_mem_plan * plan);
+
 // FLOPs of one encode of L tokens (2 per multiply-add; for benchmarks).
 double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L);
 
@@ -93,5 +108,19 @@ const struct ke_tensor_set * ke_text_encoder_weights(const ke_text_encoder_t * e
 const struct ke_umt5 * ke_text_encoder_model(const ke_text_encoder_t * enc);
 // A text encoder (with its prompt caches) over weights already in memory, e.g. random weights at the real
 // shapes; it takes ownership of `w` (freed on failure too). The digest comes from the tensors alone.
+// A text encoder's prompt encoded on a job's backend: on a device backend (be not the CPU) a cache miss
+// builds the encoder there from the same mapped weights (planned within what the budget leaves: resident,
+// or streaming layer by layer), encodes, and keeps it for the next call until ke_text_encoder_release;
+// when it cannot run there (budget, an unsupported weight type, out of device memory) the CPU encoder
+// runs instead, with a log line saying why. be NULL or a CPU backend: exactly ke_text_encode. Device
+// results are cached under their own key (a CPU job never reads them); a device job reads CPU entries.
+// A cache hit touches no device. budget: the job's device budget in bytes (0: the backend's default).
+enum ke_status ke_text_encode_on(ke_text_encoder_t * enc, struct ke_backend * be, size_t budget, const int32_t * ids,
+                                 int n, const char * cache_dir, float ** hidden, struct ke_error * err);
+// Free the encoder made on a device by ke_text_encode_on (its weights, norms and activations), restoring
+// the backend's weight cap to "all resident"; nothing when there is none.
+void ke_text_encoder_release(ke_text_encoder_t * enc);
+// The backend of the encoder made on a device (NULL: none now).
+struct ke_backend * ke_text_encoder_device(const ke_text_encoder_t * enc);
 enum ke_status ke_text_encoder_from_set(ke_text_encoder_t ** out, struct ke_tensor_set * w, struct ke_backend * be,
                                         bool fast, struct ke_error * err);

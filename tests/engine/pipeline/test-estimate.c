@@ -212,6 +212,47 @@ test_device_budget (void)
   g_assert_cmpint (ke_gen_estimate_desc (&empty, &p, &b, &e, &err), ==, KE_STATUS_INVALID);
 }
 
+/* The T5 stage of a CUDA run: on the GPU by default, a device stage of its own (the context, the T5
+ * weights in bf16 and its activations) that sets the peak when sampling needs less, and a time far below
+ * the CPU's; streamed under a small budget (the peak within it, the streamed layers pinned in host
+ * memory); --text-encoder cpu leaves the device figure to sampling and the time to the CPU rate. */
+static void
+test_t5_stage (void)
+{
+  struct ke_model_desc d = desc_5b ();
+  struct ke_gen_params p = ke_gen_params_default (KE_TASK_TI2V_5B);
+  struct ke_mem_budget b = { 80, 1024 };
+  struct ke_estimate gpu, cpu, str;
+  struct ke_error err = { 0 };
+  const double t5_gib = 2 * d.t5_params / 1073741824.0;
+
+  p.backend = "cuda";
+  p.width = p.height = 256;
+  p.n_frames = 17;
+  g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &gpu, &err), ==, KE_STATUS_OK);
+  p.text_device = KE_TEXT_DEVICE_CPU;
+  g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &cpu, &err), ==, KE_STATUS_OK);
+  g_test_message ("T5 on the GPU: %.2f GiB, %.2f s; on the CPU: %.2f GiB, %.2f s", gpu.device_gib, gpu.text_s,
+                  cpu.device_gib, cpu.text_s);
+  /* at this size sampling needs less than T5: the T5 stage is the peak (weights + context + activations) */
+  g_assert_cmpfloat (gpu.device_gib, >, t5_gib + 0.6);
+  g_assert_cmpfloat (gpu.device_gib, <, t5_gib + 0.6 + 0.5);
+  g_assert_cmpfloat (cpu.device_gib, <, gpu.device_gib);
+  g_assert_cmpfloat (gpu.text_s, <, 2.0);
+  g_assert_cmpfloat (gpu.text_s, <, cpu.text_s);
+  g_assert_cmpfloat (fabs (gpu.step_s - cpu.step_s), <, 1e-9);
+
+  /* 8 GiB: T5 (10.6 GiB) streams, the peak stays within the budget, the pinned copies add host memory */
+  p.text_device = KE_TEXT_DEVICE_AUTO;
+  b.device_gib = 8;
+  g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &str, &err), ==, KE_STATUS_OK);
+  g_test_message ("with 8 GiB: %s, T5 %.2f s", str.summary, str.text_s);
+  g_assert_cmpfloat (str.device_gib, <=, 8.0);
+  g_assert_cmpfloat (str.text_s, >, gpu.text_s);
+  g_assert_cmpfloat (str.text_s, <, cpu.text_s);
+  g_assert_cmpfloat (str.host_gib, >, gpu.host_gib);
+}
+
 /* Backend names resolve to where a run goes; "auto" is the same answer every time. */
 static void
 test_backend_resolve (void)
@@ -234,6 +275,7 @@ main (int argc, char **argv)
   g_test_add_func ("/estimate/monotonic", test_monotonic);
   g_test_add_func ("/estimate/host-budget", test_host_budget);
   g_test_add_func ("/estimate/device-budget", test_device_budget);
+  g_test_add_func ("/estimate/t5-stage", test_t5_stage);
   g_test_add_func ("/estimate/backend-resolve", test_backend_resolve);
   return g_test_run ();
 }

@@ -99,6 +99,20 @@ test_vram (void)
     }
 }
 
+/* where T5 runs: AUTO (default, the job's backend) or CPU; anything else is refused, naming the choices */
+static void
+test_text_device (void)
+{
+  struct ke_gen_params p = ke_gen_params_default (KE_TASK_TI2V_5B);
+  struct ke_error err = { 0 };
+  g_assert_cmpint (p.text_device, ==, KE_TEXT_DEVICE_AUTO);
+  p.text_device = KE_TEXT_DEVICE_CPU;
+  g_assert_cmpint (ke_gen_params_validate (&p, NULL), ==, KE_STATUS_OK);
+  p.text_device = (enum ke_text_device) 7;
+  g_assert_cmpint (ke_gen_params_validate (&p, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "auto, cpu"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -108,5 +122,6 @@ main (int argc, char **argv)
   g_test_add_func ("/params/bad-frames", test_bad_frames);
   g_test_add_func ("/params/bad-size", test_bad_size);
   g_test_add_func ("/params/vram", test_vram);
+  g_test_add_func ("/params/text-device", test_text_device);
   return g_test_run ();
 }

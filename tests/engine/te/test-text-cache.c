@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "backends/backend.h"
 #include "loaders/loaders.h"
+#include "models/te/umt5.h"
 #include "test-util.h"
 
 static ke_text_encoder_t *
@@ -185,11 +187,48 @@ test_default_dir (void)
   free (d);
 }
 
+/* ke_text_encode_on with a CPU backend (a CPU job, or --text-encoder cpu) is ke_text_encode: the same
+ * rows bit for bit, the same cache key (a plain encoder finds its file on disk), nothing made elsewhere,
+ * and the release is a no-op. */
+static void
+test_encode_on_cpu (void)
+{
+  ke_text_encoder_t *a = open_encoder (), *b = open_encoder (), *c = open_encoder ();
+  if (!a || !b || !c)
+    return;
+  g_autofree char *dir = test_tmp_path ("text-cache-on");
+  const int32_t ids[5] = { 3, 141, 59, 26, 1 };
+  const size_t nb = 5 * (size_t) ke_text_encoder_dim (a) * sizeof (float);
+  struct ke_error err = { 0 };
+  float *h1 = NULL, *h2 = NULL, *h3 = NULL;
+
+  g_assert_cmpint (ke_text_encode (a, ids, 5, NULL, &h1, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_text_encode_on (b, ke_backend_cpu (), 0, ids, 5, dir, &h2, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (h1, nb, h2, nb);
+  g_assert_null (ke_text_encoder_device (b));
+  ke_text_encoder_release (b);
+  check_stats (b, 0, 0, 1);
+  struct ke_text_cache_stats st;
+  ke_text_encoder_stats (b, &st);
+  g_assert_cmpint (st.device_misses, ==, 0);
+  /* a plain encoder reads what the CPU path wrote: the key did not change */
+  g_assert_cmpint (ke_text_encode (c, ids, 5, dir, &h3, &err), ==, KE_STATUS_OK);
+  check_stats (c, 0, 1, 0);
+  g_assert_cmpmem (h1, nb, h3, nb);
+  ke_text_hidden_free (h1);
+  ke_text_hidden_free (h2);
+  ke_text_hidden_free (h3);
+  ke_text_encoder_free (a);
+  ke_text_encoder_free (b);
+  ke_text_encoder_free (c);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/text-cache/memory-and-disk", test_memory_and_disk);
+  g_test_add_func ("/text-cache/encode-on-cpu", test_encode_on_cpu);
   g_test_add_func ("/text-cache/damaged-file", test_damaged_file);
   g_test_add_func ("/text-cache/fixture-rows", test_fixture_rows);
   g_test_add_func ("/text-cache/prompt", test_prompt);

@@ -534,10 +534,50 @@ test_missing_tensor (void)
   ke_tset_free (w);
 }
 
+/* The device memory plan of UMT5-XXL (text-cache.c plans an encode on a GPU with it): all resident when
+ * the weights and the activations fit; else the resident linears capped at what is left after the
+ * activations, the norms and two streaming slots; else it does not fit (the encode runs on the CPU). Exact
+ * arithmetic on the sizes (bf16 on the device: no block-0 tensors in the set, so the default 2 bytes). */
+static void
+test_plan_memory (void)
+{
+  struct ke_umt5_config c = { .vocab = 256384, .dim = 4096, .dim_attn = 4096, .dim_ffn = 10240, .n_heads = 64,
+                              .n_layers = 24, .n_buckets = 32, .max_dist = 128, .eps = 1e-6f };
+  struct ke_tensor_set *w = ke_tset_new ("plan");
+  struct ke_umt5_mem_plan p;
+  const size_t layer = (4 * 4096 * 4096 + 3 * 4096 * 10240) * (size_t) 2;
+  const size_t norms = (2 * 24 + 1) * 4096 * sizeof (float);
+
+  ke_umt5_plan_memory (&c, w, 512, SIZE_MAX, &p);
+  g_assert_cmpuint (p.layer, ==, layer);
+  g_assert_cmpuint (p.weights, ==, 24 * layer + norms);
+  g_assert_true (p.fits && !p.streams);
+  g_assert_cmpuint (p.weight_cap, ==, SIZE_MAX);
+  /* the 512-token workspace: between its raw size (0.17 GiB) and 0.5 GiB with the margins */
+  g_assert_cmpuint (p.activations, >, (3 * 512 * 4096 + 4 * 512 * 4096 + 2 * 512 * 10240 + 64 * 512 * 512) * 4);
+  g_assert_cmpuint (p.activations, <, (size_t) 1 << 29);
+
+  const size_t act = p.activations;
+  ke_umt5_plan_memory (&c, w, 512, act + p.weights, &p);
+  g_assert_true (p.fits && !p.streams);
+  ke_umt5_plan_memory (&c, w, 512, act + p.weights - 1, &p);
+  g_assert_true (p.fits && p.streams);
+  g_assert_cmpuint (p.weight_cap, ==, act + p.weights - 1 - act - norms - 2 * layer);
+  ke_umt5_plan_memory (&c, w, 512, act + norms + 2 * layer + 1, &p);
+  g_assert_true (p.fits && p.streams);
+  g_assert_cmpuint (p.weight_cap, ==, 1);
+  ke_umt5_plan_memory (&c, w, 512, act + norms + 2 * layer, &p);
+  g_assert_false (p.fits);
+  ke_umt5_plan_memory (&c, w, 512, 0, &p);
+  g_assert_false (p.fits);
+  ke_tset_free (w);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/umt5/plan-memory", test_plan_memory);
   g_test_add_func ("/umt5/fixture-eval", test_fixture_eval);
   g_test_add_func ("/umt5/unpadded", test_unpadded);
   g_test_add_func ("/umt5/config", test_config);
