@@ -115,7 +115,8 @@ kinora_bench_ltx_generate (int argc, char **argv)
 {
   static const char cmd[] = "kinora-bench ltx-generate";
   const char *backend = "cpu", *release = "0.9.8";
-  int w = 1216, h = 704, frames = 121, threads = 0, runs = 1, random = 0, layers = 48;   /* model-caps.c's LTX defaults */
+  /* the distilled config's defaults (model-caps.c): 1216x704, 121 frames */
+  int w = 1216, h = 704, frames = 121, threads = 0, runs = 1, random = 0, layers = 48;
   double vram = 0;
   enum ke_dtype wtype = KE_DTYPE_BF16;
   const char *wname = "bf16";
@@ -244,8 +245,8 @@ kinora_bench_ltx_generate (int argc, char **argv)
         break;
       if (run == 0)
         printf ("kinora-bench ltx-generate: LTX-Video 13B %s distilled (%d of 48 blocks), %dx%d, %d frames, block "
-                "linears %s, %s backend, %d + %d steps, %d threads, BLAS %s\n", release, layers, v->width, v->height, v->n_frames, wname,
-                backend, n1, n2, ke_get_threads (), bench_blas_corename ());
+                "linears %s, %s backend, %d + %d steps, %d threads, BLAS %s\n", release, layers, v->width,
+                v->height, v->n_frames, wname, backend, n1, n2, ke_get_threads (), bench_blas_corename ());
       if (runs > 1)
         printf ("run %d of %d\n", run + 1, runs);
       printf ("  random weights made in       %8.2f s (not counted: T5, VAE, upsampler %.2f s; transformer %.2f s)\n",

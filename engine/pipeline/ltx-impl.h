@@ -120,6 +120,11 @@ struct ke_ltx_job {
     int steps_done;
     bool stopped_early;
 };
+// Whether the untiled decode of a [C, T, lh, lw] latent to n_frames fits a device budget with in_use bytes
+// held (budget 0: no budget, always): *need = ke_ltx_decode_bytes; KE_STATUS_NOMEM naming the need, the
+// size and the budget when it does not.
+enum ke_status ke_ltx_decode_fits(const struct ke_ltx_vae * vae, int T, int lh, int lw, int n_frames, size_t budget,
+                                  size_t in_use, double * need, struct ke_error * err);
 // Run both passes, the upsampler, AdaIN and the decode: video [3, sz.n_frames, sz.height, sz.width] in [0, 1]
 // (the official output before its uint8 conversion). KE_STATUS_ABORTED on cancel.
 enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error * err);

@@ -236,7 +236,8 @@ static int64_t second_pass_tokens(const struct ke_ltx_model * l, const struct ke
 // Before the transformer is made on a backend with a device memory budget (p->vram_gib, 0: the backend's
 // default, the free memory less a margin): plan its forward at the second pass's token count beside what
 // the VAE and the upsampler already hold, and cap the resident weights so that the rest streams block by
-// block. Fails, naming the need and the budget, when not even streaming leaves room for the activations.
+// block. Fails, naming the need and the budget, when not even streaming leaves room for the activations,
+// or when the untiled decode would not fit even without the transformer.
 static enum ke_status plan_dit(struct ke_ltx_model * l, struct ke_backend * be, const struct ke_gen_params * p,
                                const struct ke_ltx_sizes * sz, int n_text, struct ke_error * err)
 {
@@ -248,8 +249,17 @@ static enum ke_status plan_dit(struct ke_ltx_model * l, struct ke_backend * be, 
     ke_be_set_memory(be, want, SIZE_MAX);
     size_t budget = 0, in_use = 0, peak = 0;
     be->ops->memory(be, &budget, &in_use, &peak);
+    // the decode (not tiled) must fit beside the VAE and the upsampler once the transformer has left:
+    // refuse before sampling rather than after it
+    const int ss = l->vae->s_scale;
+    double need = 0;
+    enum ke_status st = ke_ltx_decode_fits(l->vae, sz->lat_t, sz->h2 / ss, sz->w2 / ss, sz->pad_frames, budget,
+                                           in_use, &need, err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
     struct ke_ltx_dit_config cfg;
-    enum ke_status st = ke_ltx_dit_config_parse(&cfg, ke_tset_meta(w, "config"), ke_tset_path(w), err);
+    st = ke_ltx_dit_config_parse(&cfg, ke_tset_meta(w, "config"), ke_tset_path(w), err);
     if (st != KE_STATUS_OK) {
         return st;
     }

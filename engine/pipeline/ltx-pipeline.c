@@ -296,6 +296,22 @@ done:
     return st;
 }
 
+enum ke_status ke_ltx_decode_fits(const struct ke_ltx_vae * vae, int T, int lh, int lw, int n_frames, size_t budget,
+                                  size_t in_use, double * need, struct ke_error * err)
+{
+    int top = 0, levels = 0;
+    ke_ltx_vae_levels(&vae->cfg, &top, &levels);
+    const double gib = 1073741824.0;
+    *need = ke_ltx_decode_bytes(top, levels, T, lh, lw, n_frames, vae->s_scale);
+    if (budget && (double) in_use + *need > (double) budget) {
+        return ke_err(err, KE_STATUS_NOMEM, "the LTX-Video decode (not tiled) needs about %.2f GiB of device memory "
+                      "for %d frames at %dx%d; the device budget is %.2f GiB with %.2f GiB in use: choose a smaller "
+                      "size or fewer frames, or a larger --vram", *need / gib, n_frames, lw * vae->s_scale,
+                      lh * vae->s_scale, (double) budget / gib, (double) in_use / gib);
+    }
+    return KE_STATUS_OK;
+}
+
 // Before the decode on a backend with a device memory budget: the decode is not tiled, so when what the
 // budget has left is short of what it needs (ke_ltx_decode_bytes) the transformer and the prompt's context
 // leave the device (the Wan path frees its DiTs before the decoder in the same way); when even then the
@@ -309,14 +325,9 @@ static enum ke_status make_room_for_decode(struct ke_ltx_job * j, int T, int lh,
         return KE_STATUS_OK;
     }
     be->ops->memory(be, &budget, &in_use, &peak);
-    if (!budget) {
-        return KE_STATUS_OK;
-    }
-    int top = 0, levels = 0;
-    ke_ltx_vae_levels(&j->vae->cfg, &top, &levels);
-    const double need = ke_ltx_decode_bytes(top, levels, T, lh, lw, n_frames, j->vae->s_scale);
-    const double gib = 1073741824.0;
-    if ((double) in_use + need > (double) budget && j->dit_owner && *j->dit_owner) {
+    double need = 0;
+    if (ke_ltx_decode_fits(j->vae, T, lh, lw, n_frames, budget, in_use, &need, NULL) != KE_STATUS_OK &&
+        j->dit_owner && *j->dit_owner) {
         if (j->ctx_owner) {
             ke_ltx_dit_context_free(*j->ctx_owner);
             *j->ctx_owner = NULL;
@@ -328,15 +339,10 @@ static enum ke_status make_room_for_decode(struct ke_ltx_job * j, int T, int lh,
         const size_t before = in_use;
         be->ops->memory(be, &budget, &in_use, &peak);
         ke_log(2, "ltx: the transformer leaves the device before the decode (%.2f GiB freed; the decode needs "
-               "about %.2f GiB)", (double) (before > in_use ? before - in_use : 0) / gib, need / gib);
+               "about %.2f GiB)", (double) (before > in_use ? before - in_use : 0) / 1073741824.0,
+               need / 1073741824.0);
     }
-    if ((double) in_use + need > (double) budget) {
-        return ke_err(err, KE_STATUS_NOMEM, "the LTX-Video decode (not tiled) needs about %.2f GiB of device memory "
-                      "for %d frames at %dx%d; the device budget is %.2f GiB with %.2f GiB in use: choose a smaller "
-                      "size or fewer frames, or a larger --vram", need / gib, n_frames, lw * j->vae->s_scale,
-                      lh * j->vae->s_scale, (double) budget / gib, (double) in_use / gib);
-    }
-    return KE_STATUS_OK;
+    return ke_ltx_decode_fits(j->vae, T, lh, lw, n_frames, budget, in_use, &need, err);
 }
 
 enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error * err)

@@ -121,7 +121,7 @@ if [ "$MODE" = ltx-budget ]; then
   check ltx-clip-q8-24 timeout 580 $G --weights-type q8_0 --vram 24
   echo "-- bf16, --vram 24 (the transformer streams)"
   check ltx-clip-bf16-24 timeout 580 $G --vram 24
-  echo "-- q8_0, --vram 12 at 1216x704x121: expected to stop before the decode, naming its need"
+  echo "-- q8_0, --vram 12 at 1216x704x121: expected to stop before sampling, naming the decode's need"
   if timeout 580 $G --weights-type q8_0 --vram 12; then echo "(it ran: the decode fitted after all)"; fi
   echo "-- q8_0, --vram 12 at 512x512x33 (streams)"
   check ltx-clip-q8-12-small timeout 580 $G --weights-type q8_0 --vram 12 --size 512x512 --frames 33

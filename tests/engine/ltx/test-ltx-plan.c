@@ -1,6 +1,7 @@
 /* Tests for the LTX-Video device memory plan (engine/models/ltx/ltx-plan.c): the transformer's plan at a
- * pass's token count, the untiled decode's need, and the pre-flight estimate (estimate-ltx.c) judging a
- * budget as the run plans it. Pure arithmetic on the 13B shapes: no weights, no device.
+ * pass's token count, the untiled decode's need and its check (ke_ltx_decode_fits), and the pre-flight
+ * estimate (estimate-ltx.c) judging a budget as the run plans it. Pure arithmetic on the 13B shapes: no
+ * weights, no device.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -13,6 +14,7 @@
 #include "models/ltx/ltx-transformer.h"
 #include "models/ltx/ltx-vae.h"
 #include "pipeline/estimate-impl.h"
+#include "pipeline/ltx-impl.h"
 
 #define GiB ((size_t) 1 << 30)
 
@@ -124,6 +126,22 @@ test_decode (void)
   g_assert_cmpfloat (full / GiB, <, 20.0);
   g_assert_cmpfloat (fewer, <, full / 3);
   g_assert_cmpfloat (smaller, <, full / 10);
+
+  /* the run's check (ke_ltx_decode_fits): no budget always fits; 24 GiB with 2 GiB held fits; 12 GiB is
+   * refused with a message naming the need, the size and the budget */
+  struct ke_ltx_vae v;
+  double need = 0;
+  memset (&v, 0, sizeof v);
+  v.cfg = vc;
+  v.s_scale = 32;
+  g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 0, 2 * GiB, &need, &err), ==, KE_STATUS_OK);
+  g_assert_cmpfloat (fabs (need - full), <, 1.0);
+  g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 24 * GiB, 2 * GiB, &need, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 12 * GiB, 2 * GiB, &need, &err), ==, KE_STATUS_NOMEM);
+  g_test_message ("%s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "not tiled"));
+  g_assert_nonnull (strstr (err.msg, "121 frames at 1600x896"));
+  g_assert_nonnull (strstr (err.msg, "budget is 12.00 GiB with 2.00 GiB in use"));
 }
 
 /* The estimate's verdict on CUDA agrees with the plan the run makes for the same budget */
