@@ -18,16 +18,6 @@
 #include "args.h"
 #include "bench.h"
 
-/* The 13B distilled checkpoint's transformer section (ltxv-13b-0.9.8-distilled). */
-static const char config_13b[] =
-  "{\"transformer\": {\"num_layers\": 48, \"num_attention_heads\": 32, \"attention_head_dim\": 128,"
-  " \"in_channels\": 128, \"out_channels\": 128, \"caption_channels\": 4096, \"cross_attention_dim\": 4096,"
-  " \"activation_fn\": \"gelu-approximate\", \"adaptive_norm\": \"single_scale_shift\","
-  " \"standardization_norm\": \"rms_norm\", \"qk_norm\": \"rms_norm\", \"norm_elementwise_affine\": false,"
-  " \"attention_bias\": true, \"norm_eps\": 1e-06, \"positional_embedding_type\": \"rope\","
-  " \"positional_embedding_theta\": 10000.0, \"positional_embedding_max_pos\": [20, 2048, 2048],"
-  " \"timestep_scale_multiplier\": 1000, \"causal_temporal_positioning\": true}}";
-
 static double
 cpu_seconds (void)
 {
@@ -59,114 +49,6 @@ static float
 rnd (float amp)
 {
   return (float) ((int32_t) rng_next ()) / 2147483648.0f * amp;
-}
-
-/* Random bf16 data for one tensor shape, shared by every block: the speed does not depend on the
- * values, and the host then holds one block (0.5 GiB) instead of 26 GiB (each block's Linear is still
- * prepared, i.e. converted or uploaded, on its own). */
-struct shared_data
-{
-  int64_t n;
-  float amp;
-  uint16_t *d;
-};
-
-static uint16_t *
-data_for (struct shared_data *pool, int *n_pool, int64_t n, float amp, struct ke_tensor_set *s)
-{
-  for (int i = 0; i < *n_pool; i++)
-    if (pool[i].n == n && pool[i].amp == amp)
-      return pool[i].d;
-  if (*n_pool >= 32)
-    return NULL;   /* more distinct (size, amplitude) pairs than the pool holds (the model has 12) */
-  uint16_t *d = malloc ((size_t) n * sizeof (uint16_t));
-  if (!d || ke_tset_own_malloc (s, d) != 0)
-    {
-      free (d);
-      return NULL;
-    }
-  for (int64_t i = 0; i < n; i++)
-    d[i] = ke_f32_to_bf16 (rnd (amp));
-  pool[*n_pool].n = n;
-  pool[*n_pool].amp = amp;
-  pool[(*n_pool)++].d = d;
-  return d;
-}
-
-static struct ke_tensor_set *
-random_weights (const struct ke_ltx_dit_config *c, int layers)
-{
-  struct ke_tensor_set *s = ke_tset_new ("random-ltx-13b");
-  struct shared_data pool[32];
-  int n_pool = 0;
-  struct ke_error err = { 0 };
-  const int64_t D = c->inner_dim, FF = c->ffn_dim;
-  struct
-  {
-    const char *name;
-    int64_t o, i;   /* i == 0: a vector of o */
-  } top[] = {
-    { "patchify_proj", D, c->in_channels },
-    { "adaln_single.emb.timestep_embedder.linear_1", D, c->freq_dim },
-    { "adaln_single.emb.timestep_embedder.linear_2", D, D },
-    { "adaln_single.linear", 6 * D, D },
-    { "caption_projection.linear_1", D, c->caption_channels },
-    { "caption_projection.linear_2", D, D },
-    { "proj_out", c->out_channels, D },
-  }, blk[] = {
-    { "attn1.to_q", D, D }, { "attn1.to_k", D, D }, { "attn1.to_v", D, D }, { "attn1.to_out.0", D, D },
-    { "attn2.to_q", D, D }, { "attn2.to_k", D, D }, { "attn2.to_v", D, D }, { "attn2.to_out.0", D, D },
-    { "ff.net.0.proj", FF, D }, { "ff.net.2", D, FF },
-  };
-  char name[160];
-#define ADD(nm, nd, shape, amp)                                                                          \
-  do                                                                                                     \
-    {                                                                                                    \
-      int64_t n_ = 1;                                                                                    \
-      for (int k_ = 0; k_ < (nd); k_++)                                                                  \
-        n_ *= (shape)[k_];                                                                               \
-      uint16_t *d_ = data_for (pool, &n_pool, n_, (amp), s);                                             \
-      if (!d_ || !ke_tset_add (s, (nm), KE_DTYPE_BF16, (nd), (shape), d_, &err))                         \
-        {                                                                                                \
-          fprintf (stderr, "kinora-bench ltx-transformer: cannot build the random weights %s\n", err.msg); \
-          ke_tset_free (s);                                                                              \
-          return NULL;                                                                                   \
-        }                                                                                                \
-    }                                                                                                    \
-  while (0)
-  for (int l = -1; l < layers; l++)
-    {
-      const size_t n_lin = l < 0 ? sizeof top / sizeof top[0] : sizeof blk / sizeof blk[0];
-      for (size_t k = 0; k < n_lin; k++)
-        {
-          const char *base = l < 0 ? top[k].name : blk[k].name;
-          const int64_t o = l < 0 ? top[k].o : blk[k].o, in = l < 0 ? top[k].i : blk[k].i;
-          const int64_t ws[2] = { o, in }, bs[1] = { o };
-          char pre[48] = "";
-          if (l >= 0)
-            snprintf (pre, sizeof pre, "transformer_blocks.%d.", l);
-          snprintf (name, sizeof name, "%s%s.weight", pre, base);
-          ADD (name, 2, ws, 1.0f / 64.0f);
-          snprintf (name, sizeof name, "%s%s.bias", pre, base);
-          ADD (name, 1, bs, 0.01f);
-        }
-      if (l >= 0)
-        {
-          const int64_t s6[2] = { 6, D }, s1[1] = { D };
-          snprintf (name, sizeof name, "transformer_blocks.%d.scale_shift_table", l);
-          ADD (name, 2, s6, 0.1f);
-          const char *norms[] = { "attn1.q_norm", "attn1.k_norm", "attn2.q_norm", "attn2.k_norm" };
-          for (int k = 0; k < 4; k++)
-            {
-              snprintf (name, sizeof name, "transformer_blocks.%d.%s.weight", l, norms[k]);
-              ADD (name, 1, s1, 1.0f);
-            }
-        }
-    }
-  const int64_t s2[2] = { 2, D };
-  ADD ("scale_shift_table", 2, s2, 0.1f);
-#undef ADD
-  return s;
 }
 
 int
@@ -226,7 +108,9 @@ kinora_bench_ltx_transformer (int argc, char **argv)
     ke_set_threads (threads);
   struct ke_error err = { 0 };
   struct ke_ltx_dit_config cfg;
-  if (ke_ltx_dit_config_parse (&cfg, config_13b, "13B config", &err) != KE_STATUS_OK)
+  char cfg_text[2048];
+  bench_ltx_transformer_config (cfg_text, sizeof cfg_text, layers);
+  if (ke_ltx_dit_config_parse (&cfg, cfg_text, "13B config", &err) != KE_STATUS_OK)
     {
       fprintf (stderr, "%s: %s\n", cmd, err.msg);
       return 1;
@@ -250,26 +134,18 @@ kinora_bench_ltx_transformer (int argc, char **argv)
   /* latent grid of the causal VAE (8x32x32) and the pipeline's fractional coords (frame rate 30) */
   const int F = (frames - 1) / 8 + 1, H = h / 32, W = w / 32;
   const int64_t N = (int64_t) F * H * W;
-  printf ("model: LTX-Video 13B transformer (%d of %d layers), random bf16 weights\n", layers, cfg.num_layers);
+  printf ("model: LTX-Video 13B transformer (%d of 48 layers), random bf16 weights\n", layers);
   printf ("video: %dx%d, %d frames -> latent [128, %d, %d, %d], %lld tokens; text %d tokens (%d kept)\n", w, h,
           frames, F, H, W, (long long) N, text_tokens, text_kept);
   printf ("backend: %s, precision %s\n", be->ops->name, be->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
   fflush (stdout);
 
-  cfg.num_layers = layers;
   double t0 = bench_now ();
-  struct ke_tensor_set *ws = random_weights (&cfg, layers);
+  /* one block's random bf16 data shared by every block (each block's Linear is still prepared, i.e.
+   * converted or uploaded, on its own): the host holds 0.5 GiB instead of 26 GiB */
+  struct ke_tensor_set *ws = bench_ltx_random_transformer (layers, KE_DTYPE_BF16, 1);
   if (!ws)
     return 1;
-  char cfg_text[sizeof config_13b + 16];
-  snprintf (cfg_text, sizeof cfg_text, "%s", config_13b);
-  char *nl = strstr (cfg_text, "\"num_layers\": 48");
-  if (nl)
-    {
-      char num[4];
-      snprintf (num, sizeof num, "%2d", layers);
-      memcpy (nl + strlen ("\"num_layers\": "), num, 2);
-    }
   struct ke_ltx_dit *d = NULL;
   if (ke_ltx_dit_init (&d, ws, cfg_text, be, &err) != KE_STATUS_OK)
     {

@@ -47,122 +47,6 @@ rng_uniform (void) /* [-1, 1) */
   return (float) ((int32_t) (rng_state >> 32)) / 2147483648.0f;
 }
 
-/* A bf16 tensor of `shape` uniform with the given std, under `name`. */
-static int
-add_bf16 (struct ke_tensor_set *s, const char *name, int n_dims, const int64_t *shape, float std)
-{
-  struct ke_error err = { 0 };
-  size_t n = 1;
-  for (int d = 0; d < n_dims; d++)
-    n *= (size_t) shape[d];
-  uint16_t *w = malloc (n * sizeof (uint16_t));
-  if (!w)
-    return -1;
-  const float a = 1.7320508f * std;
-  for (size_t j = 0; j < n; j++)
-    w[j] = ke_f32_to_bf16 (rng_uniform () * a);
-  if (!ke_tset_add (s, name, KE_DTYPE_BF16, n_dims, shape, w, &err) || ke_tset_own_malloc (s, w) != 0)
-    return -1;
-  return 0;
-}
-
-static int
-add_conv (struct ke_tensor_set *s, const char *pfx, int o, int i)
-{
-  char name[160];
-  const int64_t ws[5] = { o, i, 3, 3, 3 }, bs[1] = { o };
-  snprintf (name, sizeof name, "%s.conv.weight", pfx);
-  int rc = add_bf16 (s, name, 5, ws, 1.0f / sqrtf ((float) i * 27));
-  snprintf (name, sizeof name, "%s.conv.bias", pfx);
-  return rc | add_bf16 (s, name, 1, bs, 0.02f);
-}
-
-static int
-add_temb (struct ke_tensor_set *s, const char *pfx, int dim)
-{
-  char name[192];
-  const int64_t w1[2] = { dim, 256 }, w2[2] = { dim, dim }, b[1] = { dim };
-  int rc = 0;
-  snprintf (name, sizeof name, "%s.timestep_embedder.linear_1.weight", pfx);
-  rc |= add_bf16 (s, name, 2, w1, 1.0f / 16.0f);
-  snprintf (name, sizeof name, "%s.timestep_embedder.linear_1.bias", pfx);
-  rc |= add_bf16 (s, name, 1, b, 0.02f);
-  snprintf (name, sizeof name, "%s.timestep_embedder.linear_2.weight", pfx);
-  rc |= add_bf16 (s, name, 2, w2, 1.0f / sqrtf ((float) dim));
-  snprintf (name, sizeof name, "%s.timestep_embedder.linear_2.bias", pfx);
-  return rc | add_bf16 (s, name, 1, b, 0.02f);
-}
-
-/* The decoder (and statistics) of the 13B VAE config with random bf16 weights, official key names. */
-static struct ke_tensor_set *
-random_decoder (void)
-{
-  struct ke_ltx_vae_config c;
-  struct ke_error err = { 0 };
-  if (ke_ltx_vae_config_parse (&c, ke_ltx_vae_13b_config, "13b", &err) != KE_STATUS_OK)
-    return NULL;
-  struct ke_tensor_set *s = ke_tset_new ("random-ltxv-13b-vae");
-  char cfg[4096];
-  snprintf (cfg, sizeof cfg, "{\"vae\": %s}", ke_ltx_vae_13b_config);
-  int rc = ke_tset_set_meta (s, "config", cfg);
-  int C = c.decoder_base_channels;
-  for (int i = 0; i < c.n_dec; i++)
-    if (c.dec[i].kind != KE_LTX_RES_X)
-      C *= c.dec[i].multiplier;
-  char p[128], name[192];
-  rc |= add_conv (s, "decoder.conv_in", C, c.latent_channels);
-  for (int k = 0; k < c.n_dec; k++)
-    {
-      const struct ke_ltx_block_desc *d = &c.dec[c.n_dec - 1 - k];
-      snprintf (p, sizeof p, "decoder.up_blocks.%d", k);
-      if (d->kind == KE_LTX_RES_X)
-        {
-          snprintf (name, sizeof name, "%s.time_embedder", p);
-          rc |= add_temb (s, name, 4 * C);
-          for (int j = 0; j < d->num_layers; j++)
-            {
-              const int64_t sst[2] = { 4, C };
-              snprintf (name, sizeof name, "%s.res_blocks.%d.conv1", p, j);
-              rc |= add_conv (s, name, C, C);
-              snprintf (name, sizeof name, "%s.res_blocks.%d.conv2", p, j);
-              rc |= add_conv (s, name, C, C);
-              snprintf (name, sizeof name, "%s.res_blocks.%d.scale_shift_table", p, j);
-              rc |= add_bf16 (s, name, 2, sst, 1.0f / sqrtf ((float) C));
-            }
-          continue;
-        }
-      snprintf (name, sizeof name, "%s.conv", p);
-      rc |= add_conv (s, name, 8 * C / d->multiplier, C);
-      C /= d->multiplier;
-    }
-  const int64_t sst[2] = { 2, C }, one[1] = { 1 }, lc[1] = { c.latent_channels };
-  rc |= add_temb (s, "decoder.last_time_embedder", 2 * C);
-  rc |= add_bf16 (s, "decoder.last_scale_shift_table", 2, sst, 1.0f / sqrtf ((float) C));
-  rc |= add_conv (s, "decoder.conv_out", 3 * c.patch_size * c.patch_size, C);
-  float *tsm = malloc (sizeof (float)), *sd = malloc ((size_t) c.latent_channels * 4);
-  float *mn = calloc ((size_t) c.latent_channels, 4);
-  if (!tsm || !sd || !mn)
-    rc = -1;
-  else
-    {
-      *tsm = 1000.0f;
-      for (int i = 0; i < c.latent_channels; i++)
-        sd[i] = 1.0f;
-      rc |= !ke_tset_add (s, "decoder.timestep_scale_multiplier", KE_DTYPE_F32, 1, one, tsm, &err)
-            || ke_tset_own_malloc (s, tsm);
-      rc |= !ke_tset_add (s, "per_channel_statistics.std-of-means", KE_DTYPE_F32, 1, lc, sd, &err)
-            || ke_tset_own_malloc (s, sd);
-      rc |= !ke_tset_add (s, "per_channel_statistics.mean-of-means", KE_DTYPE_F32, 1, lc, mn, &err)
-            || ke_tset_own_malloc (s, mn);
-    }
-  if (rc != 0)
-    {
-      ke_tset_free (s);
-      return NULL;
-    }
-  return s;
-}
-
 int
 kinora_bench_ltx_vae (int argc, char **argv)
 {
@@ -238,7 +122,7 @@ kinora_bench_ltx_vae (int argc, char **argv)
   if (profile && !wrapped)
     ke_log_set (log_to_stderr, NULL);
   const double t_w = bench_now ();
-  struct ke_tensor_set *ws = random_decoder ();
+  struct ke_tensor_set *ws = bench_ltx_random_vae_decoder ();
   struct ke_ltx_vae *v = NULL;
   if (!ws)
     {

@@ -13,6 +13,7 @@ int kinora_bench_taehv (int argc, char **argv);
 int kinora_bench_write_weights (int argc, char **argv);
 int kinora_bench_ltx_transformer (int argc, char **argv);   /* LTX-Video transformer */
 int kinora_bench_ltx_vae (int argc, char **argv);   /* LTX-Video VAE and latent upsampler */
+int kinora_bench_ltx_generate (int argc, char **argv);   /* a whole LTX-Video clip */
 
 /* Helpers (main-bench.c). */
 double bench_now (void);                 /* monotonic seconds */
@@ -29,3 +30,13 @@ struct ke_tensor_set *bench_random_taehv_decoder (int z);
 /* The same written as a safetensors file; 0, or -1 with err filled. */
 struct ke_error;
 int bench_write_random_taehv (int z, const char *path, struct ke_error *err);
+/* Random weights at the LTX-Video 13B shapes, official key names, made on every thread
+ * (bench-ltx-random.c). The transformer: block linears in block_type (bf16, f8_e4m3 with a per-tensor
+ * scale, or a GGUF block type), the rest bf16, "config" metadata set; shared_blocks: one block's data
+ * shared by every block (a forward's timing with 0.5 GiB of host memory). */
+#include "core/tensor.h"
+void bench_ltx_transformer_config (char *out, size_t n, int layers);
+struct ke_tensor_set *bench_ltx_random_transformer (int layers, enum ke_dtype block_type, int shared_blocks);
+struct ke_tensor_set *bench_ltx_random_vae_decoder (void);     /* the 13B VAE's decoder and statistics */
+struct ke_tensor_set *bench_ltx_random_upsampler (void);       /* ltxv-spatial-upscaler-0.9.7/0.9.8 */
+struct ke_tensor_set *bench_ltx_random_t5xxl (void);           /* T5 v1.1 XXL, T5EncoderModel names */

@@ -106,7 +106,9 @@ usage (FILE *f)
            "  ltx-transformer --random [--size 1216x704] [--frames 121] [--layers N] [--repeat N] [--exact] [--backend cpu|cuda]\n"
            "      [--profile]   (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n"
            "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast] [--profile]\n"
-           "      (LTX-Video 13B VAE decode)\n");
+           "      (LTX-Video 13B VAE decode)\n"
+           "  ltx-generate --random [--weights-type bf16|f8_e4m3|q8_0] [--backend cpu|cuda] [--vram GiB] [--size WxH]\n"
+           "      [--frames N] [--release 0.9.7|0.9.8] [--runs N] [--threads N]   (a whole LTX-Video 13B distilled clip)\n");
 }
 
 int
@@ -142,6 +144,8 @@ main (int argc, char **argv)
   /* LTX-Video VAE and latent upsampler */
   if (strcmp (w, "ltx-vae") == 0)
     return kinora_bench_ltx_vae (argc - 1, argv + 1);
+  if (strcmp (w, "ltx-generate") == 0)   /* a whole LTX-Video clip */
+    return kinora_bench_ltx_generate (argc - 1, argv + 1);
   if (strcmp (w, "--help") == 0 || strcmp (w, "-h") == 0)
     {
       usage (stdout);

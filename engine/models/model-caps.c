@@ -437,16 +437,7 @@ static void describe_sizes(struct ke_model_caps * c, const struct ke_ltx_checkpo
     struct ke_ltx_vae_config vc;
     if (ke_ltx_vae_config_parse(&vc, ck->config[KE_LTX_PART_VAE] ? ck->config[KE_LTX_PART_VAE] : ke_ltx_vae_13b_config,
                                 "vae config", NULL) == KE_STATUS_OK) {
-        // the decoder widens its base channels by each upsampling block's multiplier, counted from the top
-        int ch = vc.decoder_base_channels, levels = 0;
-        for (int i = 0; i < vc.n_dec; i++) {
-            if (vc.dec[i].kind != KE_LTX_RES_X) {
-                ch *= vc.dec[i].multiplier > 0 ? vc.dec[i].multiplier : 1;
-                levels++;
-            }
-        }
-        c->est.vae_top_channels = ch;
-        c->est.vae_levels = levels;
+        ke_ltx_vae_levels(&vc, &c->est.vae_top_channels, &c->est.vae_levels);
     }
     c->est.upsampler_mid_channels = json_int_of(ck->config[KE_LTX_PART_UPSAMPLER], "mid_channels", 512);
     struct ke_tensor_set * t5 = NULL;

@@ -17,9 +17,11 @@
 //   the backend's activation type (bf16 on CUDA, f32 on the CPU), plus the text context; six latents of
 //   the second pass (x, denoised, velocity, conditioning, previous, preview);
 // - the upsampler: three feature maps of its mid channels at the upsampled size;
-// - the decode: three feature maps of the decoder's largest level (channels x frames x height x width, the
-//   level of widest total size; f32 on the CPU, bf16 on CUDA), the f32 output and the RGB8 video; the
-//   transformer's weights stay on the device meanwhile (no tiling or release is assumed).
+// - the decode (not tiled): three f32 feature maps of the decoder's largest level (channels x frames x
+//   height x width, the level of widest total size), the f32 output and the RGB8 video
+//   (ke_ltx_decode_bytes); on a device the transformer leaves before it when the budget is short;
+// - on CUDA with a device budget, the transformer's plan of the run (ke_ltx_dit_plan_memory at the second
+//   pass's tokens, beside the VAE and the upsampler): fits, streams its blocks, or cannot run.
 // Time: the transformer's multiply-adds over both passes (projections, FF, attention over the tokens and
 // the text) at the DiT throughput of estimate.c, T5 at the CPU rate (on the GPU: uploading its weights, then
 // the DiT's CUDA rate), the decode at the Wan2.2 VAE's
@@ -29,6 +31,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "models/ltx/ltx-transformer.h"
+#include "models/ltx/ltx-vae.h"
 #include "pipeline/estimate-impl.h"
 
 #define GIB 1073741824.0
@@ -107,14 +111,9 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     const double lat = (double) c->latent_channels * T * lh2 * lw2 * sizeof(float);
     const double bufs = 6.0 * lat;
     const double ups_act = c->est.first_pass_scale > 0 ? 3.0 * c->est.upsampler_mid_channels * T * lh2 * lw2 * 4.0 : 0;
-    double dec_level = 0;
-    for (int l = 0; l <= c->est.vae_levels; l++) {
-        const double ch = c->est.vae_top_channels / pow(2.0, l);
-        const double tl = (T - 1) * pow(2.0, l) + 1, hl = lh2 * pow(2.0, l), wl = lw2 * pow(2.0, l);
-        dec_level = maxd(dec_level, ch * (tl > p->n_frames ? p->n_frames : tl) * hl * wl * 4.0);
-    }
-    // the decoder's feature maps in the activation type (bf16 on CUDA), its output in f32
-    const double dec = 3.0 * dec_level * xe / 4.0 + 3.0 * p->n_frames * H2 * W2 * 4.0;
+    // the decode is not tiled: its f32 feature maps and output (ke_ltx_decode_bytes, as the run checks it)
+    const double dec = ke_ltx_decode_bytes(c->est.vae_top_channels, c->est.vae_levels, (int) T, (int) lh2, (int) lw2,
+                                           p->n_frames, vs);
     const double video = 3.0 * p->n_frames * (double) p->width * p->height + 3.0 * p->n_frames * H2 * W2;
     const double vae_f32 = c->est.vae_params * 4.0, ups_f32 = c->est.upsampler_params * 4.0;
     // weights on the device in bf16, or as stored when narrower (fp8, quantized)
@@ -128,13 +127,36 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
                         ke_estimate_t5_gpu(c->est.text_params, c->est.text_bytes, c->est.text_dim, 24, dev_budget_in,
                                            &dev_text, &t5_pinned, &t5_gpu_s);
     h_text += t5_pinned;
-    double h_sample, h_decode, dev_sample = 0, dev_decode = 0;
+    double h_sample, h_decode, dev_sample = 0, dev_decode = 0, dev_fixed = 0;
+    // the transformer's device plan as the run makes it (ke_ltx_dit_plan_memory at the second pass's tokens,
+    // beside the VAE and the upsampler), with the weights as the files store them
+    struct ke_ltx_dit_mem_plan plan;
+    memset(&plan, 0, sizeof(plan));
     if (!cuda) {
         h_sample = host_base + tw + vae_f32 + ups_f32 + act + bufs + ups_act;
         h_decode = host_base + vae_f32 + lat + dec + video;
     } else {
-        dev_sample = dev_base + tw + act + 4.0 * lat + ups_f32 + ups_act;
-        dev_decode = dev_base + tw + vae_f32 + dec;
+        struct ke_ltx_dit_config dc;
+        memset(&dc, 0, sizeof(dc));
+        dc.num_layers = c->est.num_layers;
+        dc.inner_dim = c->est.inner_dim;
+        dc.ffn_dim = c->est.ffn_dim > 0 ? c->est.ffn_dim : 4 * c->est.inner_dim;
+        dc.in_channels = dc.out_channels = c->latent_channels;
+        dc.caption_channels = dc.cross_attention_dim = c->est.text_dim;
+        dc.freq_dim = 256;
+        const double params = c->est.transformer_params > 0 ? c->est.transformer_params : 1.0;
+        ke_ltx_dit_plan_memory(&dc, (size_t) ceil(1000.0 * tw / params), (int64_t) (n2 > 0 ? L2 : L1), (int) Lt,
+                               (size_t) xe, 0, &plan);
+        plan.weights = (size_t) tw;
+        plan.block = (size_t) ceil(tw / c->est.num_layers);
+        dev_fixed = dev_base + vae_f32 + ups_f32;
+        dev_sample = dev_fixed + tw + maxd((double) plan.activations, ups_act + 4.0 * lat);
+        // the transformer stays on the device through the decode unless the budget is short; then it leaves
+        // before it (ke_ltx_run)
+        dev_decode = dev_fixed + tw + dec;
+        if (dev_budget_in > 0 && dev_decode > dev_budget_in) {
+            dev_decode = dev_fixed + dec;
+        }
         h_sample = host_base + c->est.transformer_bytes + bufs;
         h_decode = host_base + lat + video;
     }
@@ -159,26 +181,29 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     e->host_budget_gib = host_budget / GIB;
     e->device_budget_gib = dev_budget / GIB;
     e->verdict = KE_VERDICT_FITS;
+    if (cuda && dev_budget > 0) {
+        ke_ltx_dit_plan_fit(&plan, dev_budget > dev_fixed ? (size_t) (dev_budget - dev_fixed) : 0);
+    }
     if (host_budget > 0 && e->host_gib * GIB > host_budget) {
         e->verdict = KE_VERDICT_CANNOT_RUN;
         snprintf(e->suggestion, sizeof(e->suggestion), "needs %.1f GiB of RAM, %.1f GiB given: %s", e->host_gib,
                  host_budget / GIB, tw > e->host_gib * GIB / 2 ? "use an fp8 or quantized checkpoint"
                                                                : "choose a smaller size or fewer frames");
-    } else if (cuda && dev_budget > 0 && e->device_gib * GIB > dev_budget) {
-        // streaming keeps two blocks of the transformer on the device instead of all of them
-        const double two_blocks = 2.0 * tw / c->est.num_layers;
-        const double streamed = maxd(dev_sample, dev_decode) - tw + two_blocks;
-        if (streamed <= dev_budget) {
-            e->verdict = KE_VERDICT_STREAMS;
-            e->device_gib = dev_budget / GIB;
-            snprintf(e->suggestion, sizeof(e->suggestion), "the transformer (%.1f GiB) streams from RAM; an fp8 or "
-                     "quantized checkpoint would keep more of it on the GPU", tw / GIB);
-        } else {
-            e->verdict = KE_VERDICT_CANNOT_RUN;
-            snprintf(e->suggestion, sizeof(e->suggestion), "activations and the decode need %.1f GiB of the %.1f GiB "
-                     "GPU budget: choose a smaller size or fewer frames", (streamed - two_blocks) / GIB,
-                     dev_budget / GIB);
-        }
+    } else if (cuda && dev_budget > 0 && !plan.fits) {
+        e->verdict = KE_VERDICT_CANNOT_RUN;
+        snprintf(e->suggestion, sizeof(e->suggestion), "the transformer's activations need %.1f GiB and two streamed "
+                 "blocks %.1f GiB beside the VAE of the %.1f GiB GPU budget: choose a smaller size or fewer frames",
+                 (double) plan.activations / GIB, 2.0 * (double) plan.block / GIB, dev_budget / GIB);
+    } else if (cuda && dev_budget > 0 && dev_decode > dev_budget) {
+        e->verdict = KE_VERDICT_CANNOT_RUN;
+        snprintf(e->suggestion, sizeof(e->suggestion), "the decode (not tiled) needs %.1f GiB beside the VAE of the "
+                 "%.1f GiB GPU budget: choose a smaller size or fewer frames", dec / GIB, dev_budget / GIB);
+    } else if (cuda && dev_budget > 0 && plan.streams) {
+        e->verdict = KE_VERDICT_STREAMS;
+        e->device_gib = dev_budget / GIB;
+        snprintf(e->suggestion, sizeof(e->suggestion), "the transformer (%.1f GiB) streams from RAM (%.1f GiB stay on "
+                 "the GPU); an fp8 or quantized checkpoint would keep more of it there", tw / GIB,
+                 (double) plan.weight_cap / GIB);
     }
     ke_log(3, "estimate (LTX-Video): passes %dx%d then %dx%d latent, %g and %g tokens; host MiB text %.0f, sampling "
            "%.0f, decode %.0f; device MiB text %.0f, sampling %.0f, decode %.0f", (int) lw1, (int) lh1, (int) lw2,

@@ -103,6 +103,11 @@ struct ke_ltx_job {
     struct ke_rng * rng_global;
     // the transformer's mapped weights, released from the resident set before the decode (NULL: kept)
     const struct ke_tensor_set * dit_weights;
+    // where the caller keeps the transformer and the prompt's context (NULL: never freed here): on a backend
+    // with a device memory budget, when the decode (not tiled) needs more than is left, both are freed and
+    // cleared before it (the caller makes them again for its next job)
+    struct ke_ltx_dit ** dit_owner;
+    struct ke_ltx_dit_context ** ctx_owner;
     // callbacks (may be NULL)
     ke_progress_fn progress;
     ke_abort_fn abort;
@@ -122,6 +127,11 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
 // --- the model behind ke_model_t for LTX-Video (ltx-model.c) -----------------------------------------
 struct ke_ltx_checkpoint;
 struct ke_model;
+struct ke_error;
+
+// Makes the transformer's weights (a set whose "config" metadata holds the transformer config) for a
+// model that holds none yet; the model takes the set. NULL with err filled on failure.
+typedef struct ke_tensor_set * (*ke_ltx_weights_fn)(void * user, struct ke_error * err);
 
 struct ke_ltx_model {
     struct ke_ltx_checkpoint * ckpt;        // the mapped files; the parts below borrow them
@@ -134,6 +144,14 @@ struct ke_ltx_model {
     struct ke_ltx_dit * dit;
     struct ke_ltx_vae * vae;
     struct ke_ltx_upsampler * ups;
+    float dit_vram_gib;                     // the device budget the transformer was planned for
+    int64_t dit_tokens;                     // and the second pass's tokens
+    // free the text encoder once the prompt is encoded (an in-memory T5 beside a transformer that would
+    // not fit with it; the next job needs a new one: ke_ltx_model_set_text_encoder)
+    bool drop_text_encoder;
+    // the transformer's weights made on first use (ke_ltx_model_set_transformer_maker), NULL: from the files
+    ke_ltx_weights_fn make_dit;
+    void * make_dit_user;
 };
 // path: "CHECKPOINT[,UPSAMPLER[,T5]]" (T5: a folder with text_encoder/ and tokenizer/, e.g.
 // PixArt-alpha/PixArt-XL-2-1024-MS, the text_encoder folder, or a t5xxl file with its tokenizer beside it).
@@ -141,6 +159,24 @@ enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct 
 void ke_ltx_model_free(struct ke_ltx_model * l);
 enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params * p, struct ke_video ** out,
                                struct ke_error * err);
+
+// --- LTX-Video over tensor sets made in memory (ltx-sets.c; benchmarks with random weights) ----------
+// transformer (may be NULL: then set a maker before generating), vae, upsampler: sets with their "config"
+// metadata (the official sections); t5: T5 v1.1 XXL under T5EncoderModel's names; all taken by the model
+// (freed on failure too). release "0.9.8" or "0.9.7" picks the distilled config. There is no tokenizer
+// file: prompts go through a fixed in-memory vocabulary (one id per character, then </s>; ltx-sets.c).
+// drop_text_encoder: free the encoder once a job's prompt is encoded, before the transformer is built
+// (the 13B transformer and T5 XXL need not fit in memory together); the next job then needs a new one.
+enum ke_status ke_ltx_model_from_sets(struct ke_model ** out, struct ke_tensor_set * transformer,
+                                      struct ke_tensor_set * vae, struct ke_tensor_set * upsampler,
+                                      struct ke_tensor_set * t5, const char * release, bool drop_text_encoder,
+                                      struct ke_error * err);
+// A new in-memory text encoder over t5 (taken), replacing the model's (e.g. after drop_text_encoder).
+enum ke_status ke_ltx_model_set_text_encoder(struct ke_model * m, struct ke_tensor_set * t5, struct ke_error * err);
+// The transformer's weights made by `make` when a job needs them and the model holds none.
+void ke_ltx_model_set_transformer_maker(struct ke_model * m, ke_ltx_weights_fn make, void * user);
+// Free the built transformer, and its weights when a maker makes them (made again for the next job).
+void ke_ltx_model_drop_transformer(struct ke_model * m);
 
 // --- the conditioning image (ltx-image.c; inference.py load_image_to_tensor_with_resize_and_crop with
 // just_crop, as prepare_conditioning calls it, and load_media_file's F.pad) -----------------------------

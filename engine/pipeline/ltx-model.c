@@ -224,33 +224,106 @@ done:
 
 // --- generation -------------------------------------------------------------------------------------
 
-// The components on the job's backend (rebuilt when the backend changes).
-static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, struct ke_error * err)
+#define GIB 1073741824.0
+
+// The second pass's latent tokens (the most a forward of the job sees).
+static int64_t second_pass_tokens(const struct ke_ltx_model * l, const struct ke_ltx_sizes * sz)
 {
+    const int ss = l->vae->s_scale;
+    return (int64_t) sz->lat_t * (sz->h2 / ss) * (sz->w2 / ss);
+}
+
+// Before the transformer is made on a backend with a device memory budget (p->vram_gib, 0: the backend's
+// default, the free memory less a margin): plan its forward at the second pass's token count beside what
+// the VAE and the upsampler already hold, and cap the resident weights so that the rest streams block by
+// block. Fails, naming the need and the budget, when not even streaming leaves room for the activations.
+static enum ke_status plan_dit(struct ke_ltx_model * l, struct ke_backend * be, const struct ke_gen_params * p,
+                               const struct ke_ltx_sizes * sz, int n_text, struct ke_error * err)
+{
+    if (!be->ops->set_memory || !be->ops->memory) {
+        return KE_STATUS_OK;   // the CPU: no device budget
+    }
+    const struct ke_tensor_set * w = l->ckpt->part[KE_LTX_PART_TRANSFORMER];
+    const size_t want = p->vram_gib > 0 ? (size_t) ((double) p->vram_gib * GIB) : 0;
+    ke_be_set_memory(be, want, SIZE_MAX);
+    size_t budget = 0, in_use = 0, peak = 0;
+    be->ops->memory(be, &budget, &in_use, &peak);
+    struct ke_ltx_dit_config cfg;
+    enum ke_status st = ke_ltx_dit_config_parse(&cfg, ke_tset_meta(w, "config"), ke_tset_path(w), err);
+    if (st != KE_STATUS_OK) {
+        return st;
+    }
+    const int64_t n_tok = second_pass_tokens(l, sz);
+    struct ke_ltx_dit_mem_plan plan;
+    ke_ltx_dit_plan_memory(&cfg, ke_ltx_dit_weight_permille(w), n_tok, n_text, be->ops->xbuf_elem,
+                           budget > in_use ? budget - in_use : 0, &plan);
+    if (!plan.fits) {
+        return ke_err(err, KE_STATUS_NOMEM, "the LTX-Video transformer needs %.2f GiB of device memory for its "
+                      "activations at %lld tokens and %.2f GiB to stream its blocks; the device budget is %.2f GiB "
+                      "(%.2f GiB in use by the VAE and the upsampler): use a smaller size or fewer frames, or a "
+                      "larger --vram", (double) plan.activations / GIB, (long long) n_tok,
+                      (double) (2 * plan.block) / GIB, (double) budget / GIB, (double) in_use / GIB);
+    }
+    if (plan.streams) {
+        ke_log(1, "ltx: the transformer's weights (%.2f GiB) do not fit the device budget of %.2f GiB beside "
+               "%.2f GiB of activations: %.2f GiB stay resident, the rest streams from host memory block by block",
+               (double) plan.weights / GIB, (double) budget / GIB, (double) plan.activations / GIB,
+               (double) plan.weight_cap / GIB);
+    }
+    ke_be_set_memory(be, want, plan.streams ? plan.weight_cap : SIZE_MAX);
+    l->dit_vram_gib = p->vram_gib;
+    l->dit_tokens = n_tok;
+    return KE_STATUS_OK;
+}
+
+// The components on the job's backend (rebuilt when the backend changes; on a device the transformer also
+// when the budget changes or the job has more tokens than it was planned for). The VAE and the upsampler
+// come first, so that the transformer's plan sees what they hold.
+static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, const struct ke_gen_params * p,
+                            const struct ke_ltx_sizes * sz, int n_text, struct ke_error * err)
+{
+    if (l->drop_text_encoder && l->te) {
+        // the prompt is encoded: an in-memory encoder leaves room for the transformer (ke_ltx_model_from_sets)
+        ke_text_encoder_free(l->te);
+        l->te = NULL;
+    }
     if (l->be != be) {
         ke_ltx_dit_free(l->dit);
+        l->dit = NULL;
         ke_ltx_vae_free(l->vae);
         ke_ltx_upsampler_free(l->ups);
-        l->dit = NULL;
         l->vae = NULL;
         l->ups = NULL;
         l->be = be;
     }
     struct ke_ltx_checkpoint * c = l->ckpt;
     enum ke_status st;
-    if (!l->dit) {
-        if ((st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
-            return st;
-        }
-        // the official transformer forms its RoPE angles in float32: so does this run
-        ke_ltx_dit_set_rope_angles(l->dit, KE_LTX_ROPE_F32);
-    }
     if (!l->vae && (st = ke_ltx_vae_init(&l->vae, c->part[KE_LTX_PART_VAE], false, be, err)) != KE_STATUS_OK) {
         return st;
     }
     if (!l->ups && (st = ke_ltx_upsampler_init(&l->ups, c->part[KE_LTX_PART_UPSAMPLER], false, be, err)) !=
         KE_STATUS_OK) {
         return st;
+    }
+    if (!c->part[KE_LTX_PART_TRANSFORMER] && l->make_dit &&
+        !(c->part[KE_LTX_PART_TRANSFORMER] = l->make_dit(l->make_dit_user, err))) {
+        return err && err->code ? err->code : KE_STATUS_NOMEM;
+    }
+    if (!c->part[KE_LTX_PART_TRANSFORMER]) {
+        return ke_err(err, KE_STATUS_MISSING, "LTX-Video: the model holds no transformer");
+    }
+    if (l->dit && be->ops->set_memory &&
+        (l->dit_vram_gib != p->vram_gib || second_pass_tokens(l, sz) > l->dit_tokens)) {
+        ke_ltx_dit_free(l->dit);
+        l->dit = NULL;
+    }
+    if (!l->dit) {
+        if ((st = plan_dit(l, be, p, sz, n_text, err)) != KE_STATUS_OK ||
+            (st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
+            return st;
+        }
+        // the official transformer forms its RoPE angles in float32: so does this run
+        ke_ltx_dit_set_rope_angles(l->dit, KE_LTX_ROPE_F32);
     }
     return KE_STATUS_OK;
 }
@@ -320,6 +393,10 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     struct ke_ltx_dit_context * ctx = NULL;
     struct ke_video * v = NULL;
     int n_rows = 0;
+    if (!l->te) {
+        return ke_err(err, KE_STATUS_INVALID, "LTX-Video: the in-memory text encoder was freed after the last "
+                      "prompt (give a new one: ke_ltx_model_set_text_encoder)");
+    }
     if (p->n_threads > 0) {
         ke_set_threads(p->n_threads);
     }
@@ -357,7 +434,7 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
     }
-    if ((st = build(l, be, err)) != KE_STATUS_OK ||
+    if ((st = build(l, be, p, &j.sz, n_rows, err)) != KE_STATUS_OK ||
         (st = ke_ltx_dit_context_new(l->dit, hidden, NULL, n_rows, &ctx, err)) != KE_STATUS_OK) {
         goto done;
     }
@@ -379,6 +456,8 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     j.rng = &rng;
     j.rng_global = &rng_global;
     j.dit_weights = l->ckpt->part[KE_LTX_PART_TRANSFORMER];
+    j.dit_owner = &l->dit;
+    j.ctx_owner = &ctx;
     j.image_cond_noise_scale = 0.15f;
     j.progress = p->progress;
     j.abort = p->abort;

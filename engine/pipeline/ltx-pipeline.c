@@ -296,6 +296,49 @@ done:
     return st;
 }
 
+// Before the decode on a backend with a device memory budget: the decode is not tiled, so when what the
+// budget has left is short of what it needs (ke_ltx_decode_bytes) the transformer and the prompt's context
+// leave the device (the Wan path frees its DiTs before the decoder in the same way); when even then the
+// decode cannot fit, the run stops with a message naming the need and the budget.
+static enum ke_status make_room_for_decode(struct ke_ltx_job * j, int T, int lh, int lw, int n_frames,
+                                           struct ke_error * err)
+{
+    struct ke_backend * be = j->vae->be;
+    size_t budget = 0, in_use = 0, peak = 0;
+    if (!be->ops->memory) {
+        return KE_STATUS_OK;
+    }
+    be->ops->memory(be, &budget, &in_use, &peak);
+    if (!budget) {
+        return KE_STATUS_OK;
+    }
+    int top = 0, levels = 0;
+    ke_ltx_vae_levels(&j->vae->cfg, &top, &levels);
+    const double need = ke_ltx_decode_bytes(top, levels, T, lh, lw, n_frames, j->vae->s_scale);
+    const double gib = 1073741824.0;
+    if ((double) in_use + need > (double) budget && j->dit_owner && *j->dit_owner) {
+        if (j->ctx_owner) {
+            ke_ltx_dit_context_free(*j->ctx_owner);
+            *j->ctx_owner = NULL;
+            j->ctx = NULL;
+        }
+        ke_ltx_dit_free(*j->dit_owner);
+        *j->dit_owner = NULL;
+        j->dit = NULL;
+        const size_t before = in_use;
+        be->ops->memory(be, &budget, &in_use, &peak);
+        ke_log(2, "ltx: the transformer leaves the device before the decode (%.2f GiB freed; the decode needs "
+               "about %.2f GiB)", (double) (before > in_use ? before - in_use : 0) / gib, need / gib);
+    }
+    if ((double) in_use + need > (double) budget) {
+        return ke_err(err, KE_STATUS_NOMEM, "the LTX-Video decode (not tiled) needs about %.2f GiB of device memory "
+                      "for %d frames at %dx%d; the device budget is %.2f GiB with %.2f GiB in use: choose a smaller "
+                      "size or fewer frames, or a larger --vram", need / gib, n_frames, lw * j->vae->s_scale,
+                      lh * j->vae->s_scale, (double) budget / gib, (double) in_use / gib);
+    }
+    return KE_STATUS_OK;
+}
+
 enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error * err)
 {
     const struct ke_ltx_dit_config * dc = ke_ltx_dit_get_config(j->dit);
@@ -350,6 +393,9 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     // the transformer is not read again in this run: its mapped weights need not stay beside the decode's
     if (j->dit_weights) {
         ke_tset_release_pages(j->dit_weights);
+    }
+    if ((st = make_room_for_decode(j, T, lh2, lw2, F, err)) != KE_STATUS_OK) {
+        goto done;
     }
     // the decode: latents * (1 - s) + noise * s (the decoder is timestep-conditioned), tone mapping
     const int64_t nd = (int64_t) 3 * F * s->h2 * s->w2;

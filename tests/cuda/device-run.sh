@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
-#        ltx|ltx-bench|ltx-clip|t5]
+#        ltx|ltx-bench|ltx-clip|ltx-budget|t5]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -105,6 +105,29 @@ echo "built in $(( $(date +%s) - t0 )) s"
 # the CUDA backend is a module beside the engine; make sure this run loads the one just built
 export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
+
+if [ "$MODE" = ltx-budget ]; then
+  # Kinora's whole LTX-Video 13B distilled clip (1216x704x121, random weights; ltx-clip times the official
+  # pipeline on the same shapes) under device budgets: resident
+  # bf16, then fp8 and q8_0 block linears in 24 GiB (resident; the transformer leaves before the untiled
+  # decode), bf16 in 24 GiB (streams), and 12 GiB (the decode alone needs about 17 GiB: a clean refusal),
+  # then 512x512x33 in 12 GiB (streams). nvidia-smi's figure includes the CUDA context.
+  G="$B/app/kinora-bench ltx-generate --random --backend cuda"
+  echo "-- resident bf16 (default budget)"
+  check ltx-clip-bf16 timeout 580 $G
+  echo "-- f8_e4m3 block linears, --vram 24"
+  check ltx-clip-fp8-24 timeout 580 $G --weights-type f8_e4m3 --vram 24
+  echo "-- q8_0 block linears, --vram 24"
+  check ltx-clip-q8-24 timeout 580 $G --weights-type q8_0 --vram 24
+  echo "-- bf16, --vram 24 (the transformer streams)"
+  check ltx-clip-bf16-24 timeout 580 $G --vram 24
+  echo "-- q8_0, --vram 12 at 1216x704x121: expected to stop before the decode, naming its need"
+  if timeout 580 $G --weights-type q8_0 --vram 12; then echo "(it ran: the decode fitted after all)"; fi
+  echo "-- q8_0, --vram 12 at 512x512x33 (streams)"
+  check ltx-clip-q8-12-small timeout 580 $G --weights-type q8_0 --vram 12 --size 512x512 --frames 33
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  finish
+fi
 
 if [ "$MODE" = dit ]; then
   echo "== DiT benchmark only (random bf16 weights, TI2V-5B)"

@@ -212,8 +212,6 @@ enum ke_status ke_ltx_dit_init(struct ke_ltx_dit ** out, const struct ke_tensor_
         LIN(v1, "attn1.to_v", D, D)
         LIN(o1, "attn1.to_out.0", D, D)
         LIN(q2, "attn2.to_q", D, D)
-        LIN(k2, "attn2.to_k", D, c->cross_attention_dim)
-        LIN(v2, "attn2.to_v", D, c->cross_attention_dim)
         LIN(o2, "attn2.to_out.0", D, D)
         LIN(ff0, "ff.net.0.proj", FF, D)
         LIN(ff2, "ff.net.2", D, FF)
@@ -222,9 +220,17 @@ enum ke_status ke_ltx_dit_init(struct ke_ltx_dit ** out, const struct ke_tensor_
         VEC(kn1, "attn1.k_norm.weight", 1, s1)
         VEC(qn2, "attn2.q_norm.weight", 1, s1)
         VEC(kn2, "attn2.k_norm.weight", 1, s1)
+    }
+    // the prompt's K/V projections (read once per prompt) come last: under a device budget's resident cap
+    // they are the first to stream, leaving the resident room to what every step reads
+    for (int i = 0; i < c->num_layers; i++) {
+        struct ltx_block * b = &d->blocks[i];
+        char n[128];
+        LIN(k2, "attn2.to_k", D, c->cross_attention_dim)
+        LIN(v2, "attn2.to_v", D, c->cross_attention_dim)
+    }
 #undef LIN
 #undef VEC
-    }
     *out = d;
     return KE_STATUS_OK;
 }
@@ -549,6 +555,17 @@ static enum ke_status rope_cached(struct ke_ltx_dit * d, const float * grid, int
     return KE_STATUS_OK;
 }
 
+// The linears a block's forward reads, in order (attn2's to_k/to_v only make the prompt's context): a
+// backend that streams weights starts uploading them (no effect on the CPU, which has no prefetch).
+static void prefetch_block(struct ke_ltx_dit * d, int i)
+{
+    if (i < d->cfg.num_layers && d->be->ops->prefetch) {
+        struct ltx_block * b = &d->blocks[i];
+        struct ke_linear * const ls[] = { &b->q1, &b->k1, &b->v1, &b->o1, &b->q2, &b->o2, &b->ff0, &b->ff2 };
+        d->be->ops->prefetch(d->be, ls, (int) (sizeof(ls) / sizeof(ls[0])));
+    }
+}
+
 enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit_context * ctx, const float * x_in,
                                   int64_t N, const float * grid, const float * t_in, int64_t n_t, float * out,
                                   ke_abort_fn abort, void * abort_user, struct ke_error * err)
@@ -679,6 +696,7 @@ enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit
     op->linear(be, h, xin, N, &d->patch);
 
     const float attn_scale = 1.0f / sqrtf((float) hd);
+    prefetch_block(d, 0);
     for (int li = 0; li < c->num_layers; li++) {
         if (abort && abort(abort_user)) {
             st = ke_err(err, KE_STATUS_ABORTED, "cancelled");
@@ -688,6 +706,7 @@ enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit
             goto done;
         }
         const struct ltx_block * b = &d->blocks[li];
+        prefetch_block(d, li + 1);   // a streaming backend uploads the next block while this one runs
         // ada values: scale_shift_table + timestep, rows shift_msa, scale_msa, gate_msa, shift_mlp,
         // scale_mlp, gate_mlp
         for (int64_t u = 0; u < U; u++) {

@@ -73,3 +73,28 @@ int ke_ltx_dit_rope_table(const struct ke_ltx_dit_config * cfg, enum ke_ltx_rope
 enum ke_status ke_ltx_dit_forward(struct ke_ltx_dit * d, const struct ke_ltx_dit_context * ctx, const float * x,
                                   int64_t n_tok, const float * grid, const float * t, int64_t n_t, float * out,
                                   ke_abort_fn abort, void * abort_user, struct ke_error * err);
+
+// --- device memory budget (ltx-plan.c) -----------------------------------------------------------
+// How a forward fits a device memory budget. Sizes in bytes.
+struct ke_ltx_dit_mem_plan {
+    size_t weights;       // every linear's weight as the device keeps it (bf16; fp8 and block types as stored)
+    size_t block;         // the weights one block's forward reads (what streams per block)
+    size_t activations;   // the forward's buffers, the RoPE table, the prompt's K/V, GEMM scratch
+    size_t weight_cap;    // resident weight cap for ke_be_set_memory (SIZE_MAX: everything resident)
+    bool streams;         // some block weights stay in host memory and stream per block
+    bool fits;            // false: even streaming every block leaves too little for the activations
+};
+// Device bytes per 1000 weight values of a stored type: fp8 and the GGUF block types stay as stored on a
+// device, other types become bf16 (2000).
+size_t ke_ltx_weight_permille(enum ke_dtype type);
+// The widest of block 0's linears in `w` (either key spelling); 2000 when none is found.
+size_t ke_ltx_dit_weight_permille(const struct ke_tensor_set * w);
+// Plan a forward over n_tok latent tokens (the second pass has the most) with n_text prompt tokens, xbufs
+// of xbuf_elem bytes, within `budget` bytes: the weights stay resident while they fit beside the
+// activations; past that the blocks stream through a double buffer of two blocks (weight_cap keeps the
+// activations' room); fits is false when not even that leaves room for the activations.
+void ke_ltx_dit_plan_memory(const struct ke_ltx_dit_config * c, size_t weight_permille, int64_t n_tok, int n_text,
+                            size_t xbuf_elem, size_t budget, struct ke_ltx_dit_mem_plan * plan);
+// The decision alone, from plan->weights, block and activations (the estimate counts the weights as the
+// files store them): sets weight_cap, streams and fits for `budget`.
+void ke_ltx_dit_plan_fit(struct ke_ltx_dit_mem_plan * plan, size_t budget);

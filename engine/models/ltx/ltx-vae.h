@@ -134,3 +134,11 @@ enum ke_status ke_ltx_vae_encode(struct ke_ltx_vae * v, float * moments, float *
 // Shared by the VAE and the upsampler (ltx-vae-run.c): the sinusoid of diffusers' Timesteps(256,
 // flip_sin_to_cos=True, downscale_freq_shift=0) in float32 as PyTorch computes it.
 void ke_ltx_timestep_sinusoid(float * out256, float t);
+
+// --- device memory of the decode (ltx-plan.c; the decode is not tiled) -------------------------------
+// The decoder's channels at latent size and its number of upsampling blocks (the pre-flight estimate's
+// model of the decoder's widest level).
+void ke_ltx_vae_levels(const struct ke_ltx_vae_config * vc, int * top_channels, int * levels);
+// Bytes a decode of a [C, T, lh, lw] latent to n_frames frames holds in backend memory besides the
+// weights: three f32 feature maps of the widest level and the f32 output (a model, not a measurement).
+double ke_ltx_decode_bytes(int top_channels, int levels, int T, int lh, int lw, int n_frames, int s_scale);
