@@ -140,9 +140,14 @@ fi
 if [ "$MODE" = t5 ]; then
   echo "== T5 on the GPU (text-cache.c ke_text_encode_on): resident, streamed, released, against the CPU"
   check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  echo "== op parity (CUDA vs CPU)"
+  check test-cuda-ops timeout 200 $B/tests/cuda/test-cuda-ops
+  # T5_BENCH=none: the checks alone; gpu: the first clip only; all (default): the three clips
+  [ "${T5_BENCH:-all}" = none ] && finish
   echo "-- T2V-A14B lightning clip, T5 on the GPU (default budget), then with --text-encoder cpu, then --vram 12"
   check bench-t5-gpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
     --size 1280x720 --frames 81 --preset lightning
+  [ "${T5_BENCH:-all}" = gpu ] && finish
   check bench-t5-cpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
     --size 1280x720 --frames 81 --preset lightning --text-encoder cpu
   check bench-t5-vram12 timeout 500 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
@@ -370,7 +375,7 @@ if [ "$MODE" = ltx-clip ]; then
   smi_on ltx-bf16
   check ltx-kinora-bf16 timeout 300 $B/app/kinora-bench ltx-generate --random --backend cuda --runs 2
   smi_off ltx-bf16
-  for a in "f8_e4m3 24" "f8_e4m3 12" "q8_0 12"; do
+  for a in ${LTX_BUDGETS:-"f8_e4m3 24" "q8_0 24" "q8_0 12"}; do
     set -- $a
     echo "== Kinora: the same clip, transformer block linears $1, --vram $2"
     smi_on ltx-$1-$2
@@ -378,8 +383,10 @@ if [ "$MODE" = ltx-clip ]; then
       --vram $2
     smi_off ltx-$1-$2
   done
-  echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
-  check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  if [ -z "${LTX_NO_TINY:-}" ]; then
+    echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
+    check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  fi
   echo "== the official LTX-Video 13B distilled clip, 1216x704x121, random bf16 weights (per stage)"
   check ltx-torch-clip timeout 400 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
