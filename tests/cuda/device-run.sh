@@ -375,8 +375,8 @@ if [ "$MODE" = ltx-clip ]; then
   smi_on ltx-bf16
   check ltx-kinora-bf16 timeout 300 $B/app/kinora-bench ltx-generate --random --backend cuda --runs 2
   smi_off ltx-bf16
-  for a in ${LTX_BUDGETS:-"f8_e4m3 24" "q8_0 24" "q8_0 12"}; do
-    set -- $a
+  for a in ${LTX_BUDGETS:-f8_e4m3:24 q8_0:24 q8_0:12}; do
+    set -- ${a/:/ }
     echo "== Kinora: the same clip, transformer block linears $1, --vram $2"
     smi_on ltx-$1-$2
     check ltx-kinora-$1-$2 timeout 300 $B/app/kinora-bench ltx-generate --random --backend cuda --weights-type $1 \
