@@ -12,6 +12,7 @@
 #include "backends/backend.h"
 #include "core/error.h"
 #include "core/pages.h"
+#include "core/threadpool.h"
 #include "models/ltx/ltx-checkpoint.h"
 #include "models/ltx/ltx-transformer.h"
 #include "models/ltx/ltx-upsampler.h"
@@ -394,6 +395,27 @@ static enum ke_status prepare_image(float ** out, int * mw, int * mh, const stru
     return st;
 }
 
+// (video * 255).astype(uint8) of planar [3, F, n_px] frames in [0, 1] into frame-major RGB, frames in parallel
+struct to_rgb8 {
+    const float * video;
+    uint8_t * rgb;
+    int n_frames;
+    int64_t n_px;
+};
+
+static void frames_to_rgb8(void * ctx, int64_t b, int64_t e, int tid)
+{
+    const struct to_rgb8 * t = ctx;
+    for (int64_t f = b; f < e; f++) {
+        for (int64_t i = 0; i < t->n_px; i++) {
+            for (int c = 0; c < 3; c++) {
+                const float x = t->video[((int64_t) c * t->n_frames + f) * t->n_px + i];
+                t->rgb[(f * t->n_px + i) * 3 + c] = (uint8_t) (x * 255.0f);
+            }
+        }
+    }
+}
+
 enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params * p, struct ke_video ** out,
                                struct ke_error * err)
 {
@@ -490,14 +512,8 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     v->height = j.sz.height;
     v->n_frames = j.sz.n_frames;
     v->fps = p->fps;
-    for (int f = 0; f < v->n_frames; f++) {
-        for (int64_t i = 0; i < n_px; i++) {
-            for (int c = 0; c < 3; c++) {
-                const float x = video[((int64_t) c * v->n_frames + f) * n_px + i];
-                v->rgb[((int64_t) f * n_px + i) * 3 + c] = (uint8_t) (x * 255.0f);
-            }
-        }
-    }
+    struct to_rgb8 conv = { video, v->rgb, v->n_frames, n_px };
+    ke_parallel_for(v->n_frames, 1, frames_to_rgb8, &conv);
     struct ke_gen_params made = *p;
     made.seed = seed;
     made.steps = j.steps_done;

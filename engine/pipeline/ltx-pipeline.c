@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/pages.h"
+#include "core/threadpool.h"
 #include "models/ltx/ltx-transformer.h"
 #include "models/ltx/ltx-upsampler.h"
 #include "models/ltx/ltx-vae.h"
@@ -345,6 +346,95 @@ static enum ke_status make_room_for_decode(struct ke_ltx_job * j, int T, int lh,
     return ke_ltx_decode_fits(j->vae, T, lh, lw, n_frames, budget, in_use, &need, err);
 }
 
+// --- postprocessing (decoded video -> the asked-for frames) -------------------------------------------
+
+struct post_ctx {
+    const struct ke_ltx_sizes * s;
+    float * dec;             // [3, F, h2, w2]: clamped in place
+    float * video;           // [3, n_frames, height, width]
+    float * full;            // one padded frame per thread
+    int F;
+    int64_t frame;           // pad_h * pad_w
+    int * bad;               // per plane: holds a non-finite value
+    int resize;              // 0: clamp only (the first sweep), 1: resize and crop
+};
+
+static void post_planes(void * ctx, int64_t b, int64_t e, int tid)
+{
+    struct post_ctx * c = ctx;
+    const struct ke_ltx_sizes * s = c->s;
+    const int64_t hw = (int64_t) s->h2 * s->w2;
+    for (int64_t p = b; p < e; p++) {
+        const int ch = (int) (p / s->n_frames), f = (int) (p % s->n_frames);
+        float * src = c->dec + ((int64_t) ch * c->F + f) * hw;
+        if (!c->resize) {
+            for (int64_t i = 0; i < hw; i++) {
+                if (!isfinite(src[i])) {
+                    // never cast NaN to uint8 (undefined) and export it
+                    c->bad[p] = 1;
+                    break;
+                }
+                const float y = src[i] / 2.0f + 0.5f;
+                src[i] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+            }
+            continue;
+        }
+        float * full = c->full + (int64_t) tid * c->frame;
+        ke_ltx_resize_bilinear(full, s->pad_w, s->pad_h, src, s->w2, s->h2, 1);
+        float * dst = c->video + ((int64_t) ch * s->n_frames + f) * s->height * s->width;
+        for (int y = 0; y < s->height; y++) {
+            memcpy(dst + (int64_t) y * s->width, full + (int64_t) (y + s->pad_top) * s->pad_w + s->pad_left,
+                   sizeof(float) * (size_t) s->width);
+        }
+    }
+}
+
+// The decoded frames the video keeps (the first n_frames of F): (x / 2 + 0.5) clamped to [0, 1], bilinear
+// to the padded size, cropped. The other decoded frames are clamped only when recorded (eval).
+static enum ke_status postprocess(struct ke_ltx_job * j, float * video, float * dec, int F, struct ke_error * err)
+{
+    const struct ke_ltx_sizes * s = &j->sz;
+    const int64_t planes = (int64_t) 3 * s->n_frames;
+    struct post_ctx c = { s, dec, video, NULL, F, (int64_t) s->pad_h * s->pad_w, NULL, 0 };
+    c.bad = calloc((size_t) planes, sizeof(int));
+    c.full = malloc(sizeof(float) * (size_t) c.frame * (size_t) ke_get_threads());
+    if (!c.bad || !c.full) {
+        free(c.bad);
+        free(c.full);
+        return ke_err(err, KE_STATUS_NOMEM, "out of memory for the decoded frames");
+    }
+    enum ke_status st = KE_STATUS_OK;
+    ke_parallel_for(planes, 1, post_planes, &c);
+    for (int64_t p = 0; p < planes; p++) {
+        if (c.bad[p]) {
+            st = ke_err(err, KE_STATUS_ERROR, "the VAE produced non-finite values in frame %d",
+                        (int) (p % s->n_frames) + 1);
+            break;
+        }
+    }
+    if (st == KE_STATUS_OK && j->record) {
+        // the recorded decode covers all F frames
+        const int64_t hw = (int64_t) s->h2 * s->w2;
+        for (int ch = 0; ch < 3; ch++) {
+            for (int f = s->n_frames; f < F; f++) {
+                float * src = dec + ((int64_t) ch * F + f) * hw;
+                for (int64_t i = 0; i < hw; i++) {
+                    const float y = src[i] / 2.0f + 0.5f;
+                    src[i] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+                }
+            }
+        }
+        record(j, "decoded", dec, (int64_t) 3 * F * hw);
+    }
+    if (st == KE_STATUS_OK) {
+        c.resize = 1;
+        ke_parallel_for(planes, 1, post_planes, &c);
+    }
+    free(c.bad);
+    free(c.full);
+    return st;
+}
+
 enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error * err)
 {
     const struct ke_ltx_dit_config * dc = ke_ltx_dit_get_config(j->dit);
@@ -452,37 +542,9 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
     }
-    // postprocess: (x / 2 + 0.5) clamped to [0, 1]; bilinear to the padded size; crop
-    for (int64_t i = 0; i < nd; i++) {
-        if (!isfinite(dec[i])) {
-            // never cast NaN to uint8 (undefined) and export it
-            st = ke_err(err, KE_STATUS_ERROR, "the VAE produced non-finite values in frame %d",
-                        (int) ((i / ((int64_t) s->h2 * s->w2)) % F) + 1);
-            goto done;
-        }
-        float y = dec[i] / 2.0f + 0.5f;
-        dec[i] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
-    }
-    record(j, "decoded", dec, nd);
-    {
-        const int64_t frame = (int64_t) s->pad_h * s->pad_w;
-        float * full = malloc(sizeof(float) * (size_t) frame);
-        if (!full) {
-            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-            goto done;
-        }
-        for (int c = 0; c < 3; c++) {
-            for (int f = 0; f < s->n_frames; f++) {
-                const float * src = dec + ((int64_t) c * F + f) * s->h2 * s->w2;
-                ke_ltx_resize_bilinear(full, s->pad_w, s->pad_h, src, s->w2, s->h2, 1);
-                float * dst = video + ((int64_t) c * s->n_frames + f) * s->height * s->width;
-                for (int y = 0; y < s->height; y++) {
-                    memcpy(dst + (int64_t) y * s->width, full + (int64_t) (y + s->pad_top) * s->pad_w + s->pad_left,
-                           sizeof(float) * (size_t) s->width);
-                }
-            }
-        }
-        free(full);
+    // postprocess: (x / 2 + 0.5) clamped to [0, 1]; bilinear to the padded size; crop (planes in parallel)
+    if ((st = postprocess(j, video, dec, F, err)) != KE_STATUS_OK) {
+        goto done;
     }
     record(j, "video", video, (int64_t) 3 * s->n_frames * s->height * s->width);
     progress(j, KE_STAGE_DECODE, 1, 1);

@@ -140,9 +140,14 @@ fi
 if [ "$MODE" = t5 ]; then
   echo "== T5 on the GPU (text-cache.c ke_text_encode_on): resident, streamed, released, against the CPU"
   check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  echo "== op parity (CUDA vs CPU)"
+  check test-cuda-ops timeout 200 $B/tests/cuda/test-cuda-ops
+  # T5_BENCH=none: the checks alone; gpu: the first clip only; all (default): the three clips
+  [ "${T5_BENCH:-all}" = none ] && finish
   echo "-- T2V-A14B lightning clip, T5 on the GPU (default budget), then with --text-encoder cpu, then --vram 12"
   check bench-t5-gpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
     --size 1280x720 --frames 81 --preset lightning
+  [ "${T5_BENCH:-all}" = gpu ] && finish
   check bench-t5-cpu timeout 400 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
     --size 1280x720 --frames 81 --preset lightning --text-encoder cpu
   check bench-t5-vram12 timeout 500 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
@@ -355,10 +360,33 @@ if [ "$MODE" = ltx ] || [ "$MODE" = ltx-bench ]; then
 fi
 
 if [ "$MODE" = ltx-clip ]; then
-  # the whole LTX-Video 13B distilled clip (text encoding, two passes, upsampler, decode) through the
-  # official pipeline, random weights; the official modules from the carried .ltxdeps
-  echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
-  check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  # the whole LTX-Video 13B distilled clip (text encoding, two passes, upsampler, decode): Kinora's
+  # pipeline on the fixtures, then Kinora and the official pipeline at 1216x704x121 with random weights
+  # (the official modules from the carried .ltxdeps), resident and under budgets
+  echo "== LTX-Video pipeline fixtures on the CUDA backend (2e-2 relative L2: bf16 operands through both"
+  echo "   passes, as the Wan pipeline checks)"
+  for c in t2v i2v; do
+    check ltx-pipeline-$c eval_cmp ltx-pipeline tests/ltx/fixtures/pipeline_$c.io.safetensors \
+      /tmp/ltxp_$c.cuda.safetensors 2e-2 --weights-dir tests/ltx/fixtures
+  done
+  smi_on() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$1.txt & SMI=$!; }
+  smi_off() { kill $SMI; wait $SMI 2>/dev/null; echo "nvidia-smi peak: $(sort -n $OUT/smi-$1.txt | tail -1) MiB"; }
+  echo "== Kinora: LTX-Video 13B distilled clip 1216x704x121, bf16, resident (run 2: the prompt cached)"
+  smi_on ltx-bf16
+  check ltx-kinora-bf16 timeout 300 $B/app/kinora-bench ltx-generate --random --backend cuda --runs 2
+  smi_off ltx-bf16
+  for a in ${LTX_BUDGETS:-f8_e4m3:24 q8_0:24 q8_0:12}; do
+    set -- ${a/:/ }
+    echo "== Kinora: the same clip, transformer block linears $1, --vram $2"
+    smi_on ltx-$1-$2
+    check ltx-kinora-$1-$2 timeout 300 $B/app/kinora-bench ltx-generate --random --backend cuda --weights-type $1 \
+      --vram $2
+    smi_off ltx-$1-$2
+  done
+  if [ -z "${LTX_NO_TINY:-}" ]; then
+    echo "== the official LTX-Video pipeline, tiny config on the CPU (checks that it runs)"
+    check ltx-torch-clip-tiny timeout 200 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps --tiny
+  fi
   echo "== the official LTX-Video 13B distilled clip, 1216x704x121, random bf16 weights (per stage)"
   check ltx-torch-clip timeout 400 python3 tests/ltx/bench-torch-pipeline.py --deps .ltxdeps
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
