@@ -371,7 +371,7 @@ if [ "$MODE" = ltx-clip ]; then
   done
   smi_on() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$1.txt & SMI=$!; }
   smi_off() { kill $SMI; wait $SMI 2>/dev/null; echo "nvidia-smi peak: $(sort -n $OUT/smi-$1.txt | tail -1) MiB"; }
-  echo "== Kinora: LTX-Video 13B distilled clip 1216x704x121, bf16, resident (run 2: the prompt cached)"
+  echo "== Kinora: LTX-Video 13B distilled clip 1216x704x121, bf16, resident (run 2: a new random T5 and transformer, the whole clip again)"
   smi_on ltx-bf16
   check ltx-kinora-bf16 timeout 300 $B/app/kinora-bench ltx-generate --random --backend cuda --runs 2
   smi_off ltx-bf16
