@@ -142,14 +142,15 @@ done:
     return st;
 }
 
-// The overlap of tiles th x tw of an h x w latent: a quarter of the smaller tiled side, within [2, 4].
+// The overlap of tiles th x tw of an h x w latent: a quarter of the smaller tiled side (rounded), within
+// [2, 4] (4 latent pixels, 128 output pixels, is the blend of the official VAE's tiling).
 static int plan_overlap(int th, int tw, int h, int w)
 {
     int m = th < h ? th : 0;
     if (tw < w && (!m || tw < m)) {
         m = tw;
     }
-    const int o = m / 4;
+    const int o = (m + 2) / 4;
     return o < 2 ? 2 : (o > 4 ? 4 : o);
 }
 
@@ -164,7 +165,10 @@ enum ke_status ke_ltx_vae_tile_plan(struct ke_ltx_tile_plan * plan, int top_chan
     if (plan->need <= avail) {
         return KE_STATUS_OK;
     }
-    // every tile size from the minimal square up: the fewest tiles, then the smallest of them
+    // every tile size from the minimal square up: the fewest tiles, then the smallest of them; within a
+    // part of avail, as ke_ltx_decode_bytes counts neither the allocator's rounding nor a convolution's
+    // workspace (the Wan VAE's tiles ran out of memory at 80 % of what was left, see cuda.md)
+    const double tile_avail = avail * KE_LTX_TILE_SHARE;
     const int min_h = h < KE_LTX_TILE_MIN ? h : KE_LTX_TILE_MIN, min_w = w < KE_LTX_TILE_MIN ? w : KE_LTX_TILE_MIN;
     int best_n = 0;
     for (int th = min_h; th <= h; th++) {
@@ -173,7 +177,7 @@ enum ke_status ke_ltx_vae_tile_plan(struct ke_ltx_tile_plan * plan, int top_chan
                 continue;
             }
             const double need = ke_ltx_decode_bytes(top_channels, levels, T, th, tw, n_frames, s_scale);
-            if (need > avail) {
+            if (need > tile_avail) {
                 continue;
             }
             const int o = plan_overlap(th, tw, h, w);
@@ -194,8 +198,8 @@ enum ke_status ke_ltx_vae_tile_plan(struct ke_ltx_tile_plan * plan, int top_chan
         const double need = ke_ltx_decode_bytes(top_channels, levels, T, min_h, min_w, n_frames, s_scale);
         return ke_err(err, KE_STATUS_NOMEM, "the LTX-Video decode needs about %.2f GiB of device memory even in tiles "
                       "of %d x %d latent pixels (%d frames; %.2f GiB untiled), and %.2f GiB are left in the budget: "
-                      "choose fewer frames or a larger --vram", need / gib, min_h, min_w, n_frames, plan->need / gib,
-                      avail / gib);
+                      "choose fewer frames or a larger --vram", need / KE_LTX_TILE_SHARE / gib, min_h, min_w,
+                      n_frames, plan->need / gib, avail / gib);
     }
     return KE_STATUS_OK;
 }

@@ -150,7 +150,8 @@ double ke_ltx_decode_bytes(int top_channels, int levels, int T, int lh, int lw, 
 // of one tile only are its decode exactly. The convolutions see zero (or edge) padding where the whole
 // latent has neighbours, so within the receptive field of a tile edge the blend is an approximation.
 
-#define KE_LTX_TILE_MIN 4   // the smallest tile side the planner makes (latent pixels)
+#define KE_LTX_TILE_MIN 4       // the smallest tile side the planner makes (latent pixels)
+#define KE_LTX_TILE_SHARE 0.8   // the part of the bytes left that a tile's decode is planned in
 
 // ke_ltx_vae_decode (arguments as there; video is required) in tiles of at most tile_h x tile_w latent
 // pixels, neighbours sharing `overlap` latent pixels (at least). When one tile covers the latent, the
@@ -173,7 +174,8 @@ struct ke_ltx_tile_plan {
 
 // The tiles of a [C, T, h, w] latent's decode to n_frames frames within `avail` device bytes (what the
 // budget leaves besides the weights): untiled when the whole fits; else the fewest tiles whose decode
-// fits, the smallest such (less overlap work), their overlap a quarter of the smaller tiled side within
-// [2, 4]. KE_STATUS_NOMEM, naming the need and `avail`, when not even a KE_LTX_TILE_MIN square fits.
+// fits KE_LTX_TILE_SHARE of avail, the smallest such (less overlap work), their overlap a quarter of the
+// smaller tiled side within [2, 4]. KE_STATUS_NOMEM, naming the need and `avail`, when not even a
+// KE_LTX_TILE_MIN square fits.
 enum ke_status ke_ltx_vae_tile_plan(struct ke_ltx_tile_plan * plan, int top_channels, int levels, int T, int h,
                                     int w, int n_frames, int s_scale, double avail, struct ke_error * err);
