@@ -109,9 +109,9 @@ kinora_bench_ltx_vae (int argc, char **argv)
                   "  the LTX-Video 13B VAE decoder (0.9.7 / 0.9.8 shapes) with random bf16 weights decoding one\n"
                   "  clip's latent (default 1216x704, 121 frames: latent 38x22 x 16) in one pass; --fast: the CPU's\n"
                   "  bf16 convolutions; --profile: device time per op class (and per op, on stderr) of the runs\n"
-                  "  after the first (CUDA), or synchronised times per op class (CPU); --tile: in spatial tiles of WxH\n"
-                  "  latent pixels sharing --overlap (default 4), then the max and relative L2 difference from the\n"
-                  "  decode in one pass\n");
+                  "  after the first (CUDA), or synchronised times per op class (CPU); --tile: in spatial tiles of\n"
+                  "  WxH latent pixels sharing --overlap (default 4), then the max and relative L2 difference from\n"
+                  "  the decode in one pass\n");
           return 0;
         case 'R': random = true; break;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 32, KE_MAX_SIDE, &w, &h); break;
