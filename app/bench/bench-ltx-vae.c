@@ -1,6 +1,7 @@
 /* bench-ltx-vae.c: kinora-bench ltx-vae — the LTX-Video 13B VAE decode (0.9.7 / 0.9.8 decoder shapes,
  * random bf16 weights) of one clip's latent, as the pipeline runs it (decode_timestep 0.05,
- * decode_noise_scale 0.025), the whole clip in one pass: seconds, peak RSS and the backend's peak memory.
+ * decode_noise_scale 0.025), the whole clip in one pass (or, with --tile, in spatial tiles, then compared
+ * with the decode in one pass): seconds, peak RSS and the backend's peak memory.
  * tests/ltx/bench-torch-vae.py times the official decoder on the same shapes.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
@@ -47,11 +48,37 @@ rng_uniform (void) /* [-1, 1) */
   return (float) ((int32_t) (rng_state >> 32)) / 2147483648.0f;
 }
 
+/* The tiled video against the decode in one pass (when that fits the device). */
+static void
+compare_whole (struct ke_ltx_vae *v, const float *tiled, const float *lat, const float *noise, int T, int lh, int lw,
+               size_t nv)
+{
+  struct ke_error err = { 0 };
+  float *ref = malloc (nv * sizeof (float));
+  if (!ref || ke_ltx_vae_decode (v, ref, lat, noise, T, lh, lw, 0.05f, 0.025f, NULL, &err) != KE_STATUS_OK)
+    {
+      printf ("the decode in one pass (for the comparison) failed: %s\n", ref ? err.msg : "out of memory");
+      free (ref);
+      return;
+    }
+  double md = 0, mr = 0, se = 0, sr = 0;
+  for (size_t i = 0; i < nv; i++)
+    {
+      const double d = fabs ((double) tiled[i] - ref[i]);
+      md = d > md ? d : md;
+      mr = fabs (ref[i]) > mr ? fabs (ref[i]) : mr;
+      se += d * d;
+      sr += (double) ref[i] * ref[i];
+    }
+  printf ("tiled vs one pass: max|diff| %.4g (max|ref| %.4g), rel L2 %.3e\n", md, mr, sr > 0 ? sqrt (se / sr) : 0.0);
+  free (ref);
+}
+
 int
 kinora_bench_ltx_vae (int argc, char **argv)
 {
   static const char cmd[] = "kinora-bench ltx-vae";
-  int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1;
+  int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1, tile_w = 0, tile_h = 0, overlap = 4;
   bool fast = false, random = false, profile = false;
   const char *backend = NULL;
   static const struct option options[] = {
@@ -64,6 +91,8 @@ kinora_bench_ltx_vae (int argc, char **argv)
     { "backend", required_argument, NULL, 'b' },
     { "fast", no_argument, NULL, 'F' },
     { "profile", no_argument, NULL, 'P' },
+    { "tile", required_argument, NULL, 'T' },
+    { "overlap", required_argument, NULL, 'O' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -76,11 +105,13 @@ kinora_bench_ltx_vae (int argc, char **argv)
         {
         case 'h':
           printf ("usage: kinora-bench ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast]\n"
-                  "       [--repeat N] [--threads N] [--profile]\n"
+                  "       [--repeat N] [--threads N] [--profile] [--tile WxH [--overlap N]]\n"
                   "  the LTX-Video 13B VAE decoder (0.9.7 / 0.9.8 shapes) with random bf16 weights decoding one\n"
                   "  clip's latent (default 1216x704, 121 frames: latent 38x22 x 16) in one pass; --fast: the CPU's\n"
                   "  bf16 convolutions; --profile: device time per op class (and per op, on stderr) of the runs\n"
-                  "  after the first (CUDA), or synchronised times per op class (CPU)\n");
+                  "  after the first (CUDA), or synchronised times per op class (CPU); --tile: in spatial tiles of\n"
+                  "  WxH latent pixels sharing --overlap (default 4), then the max and relative L2 difference from\n"
+                  "  the decode in one pass\n");
           return 0;
         case 'R': random = true; break;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 32, KE_MAX_SIDE, &w, &h); break;
@@ -90,6 +121,8 @@ kinora_bench_ltx_vae (int argc, char **argv)
         case 'b': backend = optarg; break;
         case 'F': fast = true; break;
         case 'P': profile = true; break;
+        case 'T': ok = kinora_arg_size (cmd, "--tile", optarg, 1, 4096, &tile_w, &tile_h); break;
+        case 'O': ok = kinora_arg_int (cmd, "--overlap", optarg, 0, 64, &overlap); break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -149,9 +182,14 @@ kinora_bench_ltx_vae (int argc, char **argv)
       lat[i] = rng_uniform () * 1.7320508f;
       noise[i] = rng_uniform () * 1.7320508f;
     }
-  printf ("LTX-Video 13B VAE decoder (random bf16 weights), %dx%d x %d frames from a %dx%d x %d latent, whole clip "
-          "in one pass, backend %s%s, %d threads; weights built and prepared in %.2f s\n",
-          w, h, frames, lw, lh, T, be->ops->name, fast ? " (bf16 convolutions)" : "", ke_get_threads (), t_load);
+  char how[96] = "whole clip in one pass";
+  if (tile_w)
+    snprintf (how, sizeof how, "in %d x %d tiles of %dx%d latent pixels sharing %d",
+              ke_ltx_tile_starts (NULL, lw, tile_w < lw ? tile_w : lw, overlap),
+              ke_ltx_tile_starts (NULL, lh, tile_h < lh ? tile_h : lh, overlap), tile_w, tile_h, overlap);
+  printf ("LTX-Video 13B VAE decoder (random bf16 weights), %dx%d x %d frames from a %dx%d x %d latent, %s, "
+          "backend %s%s, %d threads; weights built and prepared in %.2f s\n",
+          w, h, frames, lw, lh, T, how, be->ops->name, fast ? " (bf16 convolutions)" : "", ke_get_threads (), t_load);
   double best = 1e30, sum = 0;
   if (be->ops->stats)
     {
@@ -165,7 +203,11 @@ kinora_bench_ltx_vae (int argc, char **argv)
       if (wrapped && r == (repeat > 1 ? 1 : 0))
         ke_backend_profile_reset (be);
       const double t0 = bench_now (), c0 = cpu_seconds ();
-      if (ke_ltx_vae_decode (v, video, lat, noise, T, lh, lw, 0.05f, 0.025f, NULL, &err) != KE_STATUS_OK)
+      const enum ke_status ds =
+        tile_w ? ke_ltx_vae_decode_tiled (v, video, lat, noise, T, lh, lw, 0.05f, 0.025f, tile_h, tile_w, overlap,
+                                          &err)
+               : ke_ltx_vae_decode (v, video, lat, noise, T, lh, lw, 0.05f, 0.025f, NULL, &err);
+      if (ds != KE_STATUS_OK)
         {
           fprintf (stderr, "%s: %s\n", cmd, err.msg);
           return 1;
@@ -210,7 +252,9 @@ kinora_bench_ltx_vae (int argc, char **argv)
     }
   /* one more decode whose video stays in device memory: the PyTorch bench's figure has no copy to the
    * host either (3 x frames x H x W floats into pageable memory: 1.2 GiB at 1216x704x121) */
-  if (strcmp (be->ops->name, "cpu") != 0)
+  if (tile_w)
+    compare_whole (v, video, lat, noise, T, lh, lw, nv);
+  else if (strcmp (be->ops->name, "cpu") != 0)
     {
       if (profile && !wrapped)
         be->ops->profile (be, 0);

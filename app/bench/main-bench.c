@@ -106,7 +106,7 @@ usage (FILE *f)
            "  ltx-transformer --random [--size 1216x704] [--frames 121] [--layers N] [--repeat N] [--exact] [--backend cpu|cuda]\n"
            "      [--profile]   (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n"
            "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast] [--profile]\n"
-           "      (LTX-Video 13B VAE decode)\n"
+           "      [--tile WxH [--overlap N]]   (LTX-Video 13B VAE decode; --tile: in spatial tiles of latent pixels)\n"
            "  ltx-generate --random [--weights-type bf16|f8_e4m3|q8_0] [--backend cpu|cuda] [--vram GiB] [--size WxH]\n"
            "      [--frames N] [--release 0.9.7|0.9.8] [--runs N] [--threads N]   (a whole LTX-Video 13B distilled clip)\n");
 }

@@ -17,9 +17,10 @@
 //   the backend's activation type (bf16 on CUDA, f32 on the CPU), plus the text context; six latents of
 //   the second pass (x, denoised, velocity, conditioning, previous, preview);
 // - the upsampler: three feature maps of its mid channels at the upsampled size;
-// - the decode (not tiled): three f32 feature maps of the decoder's largest level (channels x frames x
-//   height x width, the level of widest total size), the f32 output and the RGB8 video
-//   (ke_ltx_decode_bytes); on a device the transformer leaves before it when the budget is short;
+// - the decode: three f32 feature maps of the decoder's largest level (channels x frames x height x width,
+//   the level of widest total size), the f32 output and the RGB8 video (ke_ltx_decode_bytes); on a device
+//   the transformer leaves before it when the budget is short, and when even then the decode in one piece
+//   does not fit, it runs in spatial tiles sized to what is left (ke_ltx_vae_tile_plan, as ke_ltx_run);
 // - on CUDA with a device budget, the transformer's plan of the run (ke_ltx_dit_plan_memory at the second
 //   pass's tokens, beside the VAE and the upsampler): fits, streams its blocks, or cannot run.
 // Time: the transformer's multiply-adds over both passes (projections, FF, attention over the tokens and
@@ -111,7 +112,7 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     const double lat = (double) c->latent_channels * T * lh2 * lw2 * sizeof(float);
     const double bufs = 6.0 * lat;
     const double ups_act = c->est.first_pass_scale > 0 ? 3.0 * c->est.upsampler_mid_channels * T * lh2 * lw2 * 4.0 : 0;
-    // the decode is not tiled: its f32 feature maps and output (ke_ltx_decode_bytes, as the run checks it)
+    // the decode in one piece: its f32 feature maps and output (ke_ltx_decode_bytes, as the run checks it)
     const double dec = ke_ltx_decode_bytes(c->est.vae_top_channels, c->est.vae_levels, (int) T, (int) lh2, (int) lw2,
                                            p->n_frames, vs);
     const double video = 3.0 * p->n_frames * (double) p->width * p->height + 3.0 * p->n_frames * H2 * W2;
@@ -128,6 +129,8 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
                                            &dev_text, &t5_pinned, &t5_gpu_s);
     h_text += t5_pinned;
     double h_sample, h_decode, dev_sample = 0, dev_decode = 0, dev_fixed = 0;
+    struct ke_ltx_tile_plan tiles = { .tile_h = (int) lh2, .tile_w = (int) lw2, .n_tiles = 1, .need = dec };
+    bool tiles_fit = true;
     // the transformer's device plan as the run makes it (ke_ltx_dit_plan_memory at the second pass's tokens,
     // beside the VAE and the upsampler), with the weights as the files store them
     struct ke_ltx_dit_mem_plan plan;
@@ -157,6 +160,21 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
         if (dev_budget_in > 0 && dev_decode > dev_budget_in) {
             dev_decode = dev_fixed + dec;
         }
+        // ... and when even then the decode does not fit, it runs in tiles sized to what is left
+        if (dev_budget_in > 0 && dev_decode > dev_budget_in) {
+            tiles_fit = ke_ltx_vae_tile_plan(&tiles, c->est.vae_top_channels, c->est.vae_levels, (int) T, (int) lh2,
+                                             (int) lw2, p->n_frames, vs, dev_budget_in - dev_fixed, NULL) ==
+                        KE_STATUS_OK;
+            if (tiles_fit) {
+                dev_decode = dev_fixed + tiles.need;
+            } else {
+                // the smallest tile's need (the planner's refusal names it)
+                tiles.tile_h = lh2 < KE_LTX_TILE_MIN ? (int) lh2 : KE_LTX_TILE_MIN;
+                tiles.tile_w = lw2 < KE_LTX_TILE_MIN ? (int) lw2 : KE_LTX_TILE_MIN;
+                tiles.need = ke_ltx_decode_bytes(c->est.vae_top_channels, c->est.vae_levels, (int) T, tiles.tile_h,
+                                                 tiles.tile_w, p->n_frames, vs);
+            }
+        }
         h_sample = host_base + c->est.transformer_bytes + bufs;
         h_decode = host_base + lat + video;
     }
@@ -172,7 +190,9 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
                             (n2 > 0 ? 2.0 * c->est.upsampler_params * T * lh2 * lw2 / rate : 0);
     e->step_s = n1 + n2 > 0 ? sample_s / (n1 + n2) : 0;
     e->text_s = t5_gpu ? t5_gpu_s : 2.0 * c->est.text_params * Lt / cpu_rate;
-    e->decode_s = ke_estimate_decode_seconds(cuda, p->n_frames * H2 * W2, c->est.vae_params, threads);
+    // tiles decode their overlaps twice
+    const double tiled_px = (double) tiles.n_tiles * tiles.tile_h * tiles.tile_w * vs * vs;
+    e->decode_s = ke_estimate_decode_seconds(cuda, p->n_frames * maxd(H2 * W2, tiled_px), c->est.vae_params, threads);
     e->total_s = e->text_s + sample_s + e->decode_s;
 
     // verdict, as estimate.c judges a Wan2.2 run
@@ -194,10 +214,11 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
         snprintf(e->suggestion, sizeof(e->suggestion), "the transformer's activations need %.1f GiB and two streamed "
                  "blocks %.1f GiB beside the VAE of the %.1f GiB GPU budget: choose a smaller size or fewer frames",
                  (double) plan.activations / GIB, 2.0 * (double) plan.block / GIB, dev_budget / GIB);
-    } else if (cuda && dev_budget > 0 && dev_decode > dev_budget) {
+    } else if (cuda && dev_budget > 0 && (dev_decode > dev_budget || !tiles_fit)) {
         e->verdict = KE_VERDICT_CANNOT_RUN;
-        snprintf(e->suggestion, sizeof(e->suggestion), "the decode (not tiled) needs %.1f GiB beside the VAE of the "
-                 "%.1f GiB GPU budget: choose a smaller size or fewer frames", dec / GIB, dev_budget / GIB);
+        snprintf(e->suggestion, sizeof(e->suggestion), "the decode needs %.1f GiB even in tiles of %dx%d latent "
+                 "pixels beside the VAE of the %.1f GiB GPU budget: choose fewer frames", tiles.need / GIB,
+                 tiles.tile_w, tiles.tile_h, dev_budget / GIB);
     } else if (cuda && dev_budget > 0 && plan.streams) {
         e->verdict = KE_VERDICT_STREAMS;
         e->device_gib = dev_budget / GIB;
@@ -206,9 +227,10 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
                  (double) plan.weight_cap / GIB);
     }
     ke_log(3, "estimate (LTX-Video): passes %dx%d then %dx%d latent, %g and %g tokens; host MiB text %.0f, sampling "
-           "%.0f, decode %.0f; device MiB text %.0f, sampling %.0f, decode %.0f", (int) lw1, (int) lh1, (int) lw2,
-           (int) lh2, L1, L2, h_text / 1048576.0, h_sample / 1048576.0, h_decode / 1048576.0, dev_text / 1048576.0,
-           dev_sample / 1048576.0, dev_decode / 1048576.0);
+           "%.0f, decode %.0f; device MiB text %.0f, sampling %.0f, decode %.0f (%d tiles of %dx%d latent pixels)",
+           (int) lw1, (int) lh1, (int) lw2, (int) lh2, L1, L2, h_text / 1048576.0, h_sample / 1048576.0,
+           h_decode / 1048576.0, dev_text / 1048576.0, dev_sample / 1048576.0, dev_decode / 1048576.0, tiles.n_tiles,
+           tiles.tile_w, tiles.tile_h);
     ke_estimate_summary(e, cuda, threads);
     return KE_STATUS_OK;
 }

@@ -104,7 +104,7 @@ struct ke_ltx_job {
     // the transformer's mapped weights, released from the resident set before the decode (NULL: kept)
     const struct ke_tensor_set * dit_weights;
     // where the caller keeps the transformer and the prompt's context (NULL: never freed here): on a backend
-    // with a device memory budget, when the decode (not tiled) needs more than is left, both are freed and
+    // with a device memory budget, when the decode in one piece needs more than is left, both are freed and
     // cleared before it (the caller makes them again for its next job)
     struct ke_ltx_dit ** dit_owner;
     struct ke_ltx_dit_context ** ctx_owner;

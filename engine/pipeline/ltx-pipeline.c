@@ -302,33 +302,45 @@ enum ke_status ke_ltx_decode_fits(const struct ke_ltx_vae * vae, int T, int lh, 
 {
     int top = 0, levels = 0;
     ke_ltx_vae_levels(&vae->cfg, &top, &levels);
-    const double gib = 1073741824.0;
     *need = ke_ltx_decode_bytes(top, levels, T, lh, lw, n_frames, vae->s_scale);
-    if (budget && (double) in_use + *need > (double) budget) {
-        return ke_err(err, KE_STATUS_NOMEM, "the LTX-Video decode (not tiled) needs about %.2f GiB of device memory "
-                      "for %d frames at %dx%d; the device budget is %.2f GiB with %.2f GiB in use: choose a smaller "
-                      "size or fewer frames, or a larger --vram", *need / gib, n_frames, lw * vae->s_scale,
-                      lh * vae->s_scale, (double) budget / gib, (double) in_use / gib);
+    if (!budget || (double) in_use + *need <= (double) budget) {
+        return KE_STATUS_OK;
     }
-    return KE_STATUS_OK;
+    // short of the decode in one piece: spatial tiles, unless not even the smallest fits
+    struct ke_ltx_tile_plan tiles;
+    const double left = budget > in_use ? (double) (budget - in_use) : 0.0;
+    enum ke_status st = ke_ltx_vae_tile_plan(&tiles, top, levels, T, lh, lw, n_frames, vae->s_scale, left, err);
+    if (st != KE_STATUS_OK) {
+        ke_err_prefix(err, "device budget %.2f GiB with %.2f GiB in use: ", (double) budget / 1073741824.0,
+                      (double) in_use / 1073741824.0);
+    }
+    return st;
 }
 
-// Before the decode on a backend with a device memory budget: the decode is not tiled, so when what the
-// budget has left is short of what it needs (ke_ltx_decode_bytes) the transformer and the prompt's context
-// leave the device (the Wan path frees its DiTs before the decoder in the same way); when even then the
-// decode cannot fit, the run stops with a message naming the need and the budget.
+// Before the decode on a backend with a device memory budget: when what the budget has left is short of
+// what the decode in one piece needs (ke_ltx_decode_bytes) the transformer and the prompt's context leave
+// the device (the Wan path frees its DiTs before the decoder in the same way); when even then it does not
+// fit, the decode runs in spatial tiles sized to what is left (ke_ltx_vae_tile_plan), and the run stops
+// with a message naming the need and the budget only when not even the smallest tile fits. Without a
+// budget (the CPU) the decode is one piece.
 static enum ke_status make_room_for_decode(struct ke_ltx_job * j, int T, int lh, int lw, int n_frames,
-                                           struct ke_error * err)
+                                           struct ke_ltx_tile_plan * tiles, struct ke_error * err)
 {
     struct ke_backend * be = j->vae->be;
     size_t budget = 0, in_use = 0, peak = 0;
+    memset(tiles, 0, sizeof(*tiles));
     if (!be->ops->memory) {
         return KE_STATUS_OK;
     }
     be->ops->memory(be, &budget, &in_use, &peak);
-    double need = 0;
-    if (ke_ltx_decode_fits(j->vae, T, lh, lw, n_frames, budget, in_use, &need, NULL) != KE_STATUS_OK &&
-        j->dit_owner && *j->dit_owner) {
+    if (!budget) {
+        return KE_STATUS_OK;
+    }
+    int top = 0, levels = 0;
+    ke_ltx_vae_levels(&j->vae->cfg, &top, &levels);
+    const double gib = 1073741824.0;
+    const double need = ke_ltx_decode_bytes(top, levels, T, lh, lw, n_frames, j->vae->s_scale);
+    if ((double) in_use + need > (double) budget && j->dit_owner && *j->dit_owner) {
         if (j->ctx_owner) {
             ke_ltx_dit_context_free(*j->ctx_owner);
             *j->ctx_owner = NULL;
@@ -340,10 +352,21 @@ static enum ke_status make_room_for_decode(struct ke_ltx_job * j, int T, int lh,
         const size_t before = in_use;
         be->ops->memory(be, &budget, &in_use, &peak);
         ke_log(2, "ltx: the transformer leaves the device before the decode (%.2f GiB freed; the decode needs "
-               "about %.2f GiB)", (double) (before > in_use ? before - in_use : 0) / 1073741824.0,
-               need / 1073741824.0);
+               "about %.2f GiB)", (double) (before > in_use ? before - in_use : 0) / gib, need / gib);
     }
-    return ke_ltx_decode_fits(j->vae, T, lh, lw, n_frames, budget, in_use, &need, err);
+    const double left = budget > in_use ? (double) (budget - in_use) : 0.0;
+    enum ke_status st = ke_ltx_vae_tile_plan(tiles, top, levels, T, lh, lw, n_frames, j->vae->s_scale, left, err);
+    if (st != KE_STATUS_OK) {
+        ke_err_prefix(err, "device budget %.2f GiB with %.2f GiB in use: ", (double) budget / gib,
+                      (double) in_use / gib);
+        return st;
+    }
+    if (tiles->tiled) {
+        ke_log(2, "ltx: the decode (about %.2f GiB in one piece, %.2f GiB left) runs in %d tiles of %dx%d latent "
+               "pixels (%dx%d), neighbours sharing %d", need / gib, left / gib, tiles->n_tiles, tiles->tile_w,
+               tiles->tile_h, tiles->tile_w * j->vae->s_scale, tiles->tile_h * j->vae->s_scale, tiles->overlap);
+    }
+    return KE_STATUS_OK;
 }
 
 // --- postprocessing (decoded video -> the asked-for frames) -------------------------------------------
@@ -490,7 +513,8 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     if (j->dit_weights) {
         ke_tset_release_pages(j->dit_weights);
     }
-    if ((st = make_room_for_decode(j, T, lh2, lw2, F, err)) != KE_STATUS_OK) {
+    struct ke_ltx_tile_plan tiles;
+    if ((st = make_room_for_decode(j, T, lh2, lw2, F, &tiles, err)) != KE_STATUS_OK) {
         goto done;
     }
     // the decode: latents * (1 - s) + noise * s (the decoder is timestep-conditioned), tone mapping
@@ -531,11 +555,14 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     if (j->record) {
         inter.decoder_input = noise;   // no longer needed as noise: receives z
     }
-    if ((st = ke_ltx_vae_decode(j->vae, dec, lat2, NULL, T, lh2, lw2, dt, 0.0f, &inter, err)) != KE_STATUS_OK) {
+    st = tiles.tiled ? ke_ltx_vae_decode_tiled(j->vae, dec, lat2, NULL, T, lh2, lw2, dt, 0.0f, tiles.tile_h,
+                                               tiles.tile_w, tiles.overlap, err)
+                     : ke_ltx_vae_decode(j->vae, dec, lat2, NULL, T, lh2, lw2, dt, 0.0f, &inter, err);
+    if (st != KE_STATUS_OK) {
         ke_err_prefix(err, "decode: ");
         goto done;
     }
-    if (j->record) {
+    if (j->record && !tiles.tiled) {
         record(j, "decode.vae_input", noise, n2);
     }
     if (poll_abort(j) == 1) {

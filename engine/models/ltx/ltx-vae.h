@@ -135,10 +135,47 @@ enum ke_status ke_ltx_vae_encode(struct ke_ltx_vae * v, float * moments, float *
 // flip_sin_to_cos=True, downscale_freq_shift=0) in float32 as PyTorch computes it.
 void ke_ltx_timestep_sinusoid(float * out256, float t);
 
-// --- device memory of the decode (ltx-plan.c; the decode is not tiled) -------------------------------
+// --- device memory of the decode (ltx-plan.c; one piece, or one tile of ke_ltx_vae_decode_tiled) -----
 // The decoder's channels at latent size and its number of upsampling blocks (the pre-flight estimate's
 // model of the decoder's widest level).
 void ke_ltx_vae_levels(const struct ke_ltx_vae_config * vc, int * top_channels, int * levels);
 // Bytes a decode of a [C, T, lh, lw] latent to n_frames frames holds in backend memory besides the
 // weights: three f32 feature maps of the widest level and the f32 output (a model, not a measurement).
 double ke_ltx_decode_bytes(int top_channels, int levels, int T, int lh, int lw, int n_frames, int s_scale);
+
+// --- spatially tiled decode (ltx-vae-tiles.c) ----------------------------------------------------------
+// Every op of the decoder is local in space, so the latent may be decoded in overlapping spatial tiles
+// whose videos are blended (as AutoencoderKLLTXVideo.tiled_decode of diffusers does): each tile weighs 1
+// inside and ramps linearly across the overlap with each neighbour; the weights are normalised, so pixels
+// of one tile only are its decode exactly. The convolutions see zero (or edge) padding where the whole
+// latent has neighbours, so within the receptive field of a tile edge the blend is an approximation.
+
+#define KE_LTX_TILE_MIN 4       // the smallest tile side the planner makes (latent pixels)
+#define KE_LTX_TILE_SHARE 0.8   // the part of the bytes left that a tile's decode is planned in
+
+// ke_ltx_vae_decode (arguments as there; video is required) in tiles of at most tile_h x tile_w latent
+// pixels, neighbours sharing `overlap` latent pixels (at least). When one tile covers the latent, the
+// result is ke_ltx_vae_decode's, bit for bit. Host memory: one tile's video and latent beside `video`.
+enum ke_status ke_ltx_vae_decode_tiled(struct ke_ltx_vae * v, float * video, const float * latent,
+                                       const float * noise, int T, int h, int w, float timestep, float noise_scale,
+                                       int tile_h, int tile_w, int overlap, struct ke_error * err);
+
+// Tiles along one side of n latent pixels (tile t, overlap o): their count, and (starts, may be NULL)
+// their first pixels, spread evenly from 0 to n - t so that neighbours share o pixels or more.
+int ke_ltx_tile_starts(int * starts, int n, int t, int o);
+
+struct ke_ltx_tile_plan {
+    bool tiled;                 // false: the whole latent in one decode
+    int tile_h, tile_w;         // latent pixels (h and w when not tiled)
+    int overlap;                // latent pixels shared by neighbours (0 when not tiled)
+    int n_tiles;
+    double need;                // device bytes of one decode (ke_ltx_decode_bytes at the tile's size)
+};
+
+// The tiles of a [C, T, h, w] latent's decode to n_frames frames within `avail` device bytes (what the
+// budget leaves besides the weights): untiled when the whole fits; else the fewest tiles whose decode
+// fits KE_LTX_TILE_SHARE of avail, the smallest such (less overlap work), their overlap a quarter of the
+// smaller tiled side within [2, 4]. KE_STATUS_NOMEM, naming the need and `avail`, when not even a
+// KE_LTX_TILE_MIN square fits.
+enum ke_status ke_ltx_vae_tile_plan(struct ke_ltx_tile_plan * plan, int top_channels, int levels, int T, int h,
+                                    int w, int n_frames, int s_scale, double avail, struct ke_error * err);

@@ -1,7 +1,6 @@
 /* Tests for the LTX-Video device memory plan (engine/models/ltx/ltx-plan.c): the transformer's plan at a
- * pass's token count, the untiled decode's need and its check (ke_ltx_decode_fits), and the pre-flight
- * estimate (estimate-ltx.c) judging a budget as the run plans it. Pure arithmetic on the 13B shapes: no
- * weights, no device.
+ * pass's token count, the untiled decode's need and its check (ke_ltx_decode_fits, tile-aware),
+ * the decode's tiles (ltx-vae-tiles.c), and the pre-flight estimate (estimate-ltx.c) judging a budget as the run plans it. Pure arithmetic on the 13B shapes: no weights, no device.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -128,7 +127,7 @@ test_decode (void)
   g_assert_cmpfloat (smaller, <, full / 10);
 
   /* the run's check (ke_ltx_decode_fits): no budget always fits; 24 GiB with 2 GiB held fits; 12 GiB is
-   * refused with a message naming the need, the size and the budget */
+   * tiled, and a budget short of the smallest tile refused with a message naming the need and the budget */
   struct ke_ltx_vae v;
   double need = 0;
   memset (&v, 0, sizeof v);
@@ -137,11 +136,79 @@ test_decode (void)
   g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 0, 2 * GiB, &need, &err), ==, KE_STATUS_OK);
   g_assert_cmpfloat (fabs (need - full), <, 1.0);
   g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 24 * GiB, 2 * GiB, &need, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 12 * GiB, 2 * GiB, &need, &err), ==, KE_STATUS_NOMEM);
+  /* 12 GiB with 2 in use: short of the decode in one piece, so it runs in tiles (fits); 2.1 GiB with 2 in
+   * use leaves too little for even the smallest tile: refused, naming the budget */
+  g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 12 * GiB, 2 * GiB, &need, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_ltx_decode_fits (&v, 16, 28, 50, 121, 2 * GiB + GiB / 10, 2 * GiB, &need, &err), ==,
+                   KE_STATUS_NOMEM);
   g_test_message ("%s", err.msg);
-  g_assert_nonnull (strstr (err.msg, "not tiled"));
-  g_assert_nonnull (strstr (err.msg, "121 frames at 1600x896"));
-  g_assert_nonnull (strstr (err.msg, "budget is 12.00 GiB with 2.00 GiB in use"));
+  g_assert_nonnull (strstr (err.msg, "even in tiles"));
+  g_assert_nonnull (strstr (err.msg, "device budget 2.10 GiB with 2.00 GiB in use"));
+}
+
+/* The decode's tiles (ke_ltx_vae_tile_plan) for the 13B decoder at 1216x704x121 (28 x 50 latent pixels,
+ * 16 latent frames): in one piece when it fits; under smaller budgets smaller tiles, never more need than
+ * the budget's share for tiles, and (as the budget shrinks) never fewer tiles nor larger ones; refused below 4 x 4. */
+static void
+test_tiles (void)
+{
+  struct ke_ltx_vae_config vc;
+  struct ke_error err = { 0 };
+  int top = 0, levels = 0;
+  g_assert_cmpint (ke_ltx_vae_config_parse (&vc, ke_ltx_vae_13b_config, "13b", &err), ==, KE_STATUS_OK);
+  ke_ltx_vae_levels (&vc, &top, &levels);
+  const double whole = ke_ltx_decode_bytes (top, levels, 16, 28, 50, 121, 32);
+  struct ke_ltx_tile_plan t;
+  g_assert_cmpint (ke_ltx_vae_tile_plan (&t, top, levels, 16, 28, 50, 121, 32, 80.0 * GiB, &err), ==, KE_STATUS_OK);
+  g_assert_false (t.tiled);
+  g_assert_cmpint (t.n_tiles, ==, 1);
+  g_assert_cmpint (t.tile_h, ==, 28);
+  g_assert_cmpint (t.tile_w, ==, 50);
+  g_assert_cmpfloat (t.need, ==, whole);
+  g_assert_cmpint (ke_ltx_vae_tile_plan (&t, top, levels, 16, 28, 50, 121, 32, whole, &err), ==, KE_STATUS_OK);
+  g_assert_false (t.tiled);
+  int last_n = 1, last_area = 28 * 50;
+  for (double gib = 17.0; gib >= 0.25; gib -= 0.25)
+    {
+      const double avail = gib * GiB;
+      g_assert_cmpint (ke_ltx_vae_tile_plan (&t, top, levels, 16, 28, 50, 121, 32, avail, &err), ==, KE_STATUS_OK);
+      if (fmod (gib, 2.0) == 0.0 || gib < 1.0)
+        g_test_message ("%.2f GiB left: %d tiles of %dx%d latent pixels, overlap %d, %.2f GiB each", gib, t.n_tiles,
+                        t.tile_w, t.tile_h, t.overlap, t.need / GiB);
+      g_assert_true (t.tiled);
+      g_assert_cmpfloat (t.need, <=, KE_LTX_TILE_SHARE * avail);
+      g_assert_cmpfloat (t.need, ==, ke_ltx_decode_bytes (top, levels, 16, t.tile_h, t.tile_w, 121, 32));
+      g_assert_cmpint (t.tile_h, >=, KE_LTX_TILE_MIN);
+      g_assert_cmpint (t.tile_w, >=, KE_LTX_TILE_MIN);
+      g_assert_true (t.tile_h <= 28 && t.tile_w <= 50 && (t.tile_h < 28 || t.tile_w < 50));
+      g_assert_cmpint (t.overlap, >=, 2);
+      g_assert_cmpint (t.overlap, <=, 4);
+      g_assert_true ((t.tile_h == 28 || t.overlap < t.tile_h) && (t.tile_w == 50 || t.overlap < t.tile_w));
+      g_assert_cmpint (t.n_tiles, ==,
+                       ke_ltx_tile_starts (NULL, 28, t.tile_h, t.overlap) * ke_ltx_tile_starts (NULL, 50, t.tile_w,
+                                                                                                t.overlap));
+      g_assert_cmpint (t.n_tiles, >=, last_n);
+      g_assert_cmpint (t.tile_h * t.tile_w, <=, last_area);
+      last_n = t.n_tiles;
+      last_area = t.tile_h * t.tile_w;
+    }
+  g_assert_cmpint (last_n, >, 4);
+  /* below a 4 x 4 tile's need: refused, naming the need and what is left */
+  const double min_need = ke_ltx_decode_bytes (top, levels, 16, 4, 4, 121, 32);
+  g_assert_cmpint (ke_ltx_vae_tile_plan (&t, top, levels, 16, 28, 50, 121, 32, 0.99 * min_need / KE_LTX_TILE_SHARE,
+                                         &err), ==, KE_STATUS_NOMEM);
+  g_test_message ("refused: %s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "tiles of 4 x 4 latent pixels"));
+  g_assert_nonnull (strstr (err.msg, "GiB are left"));
+  g_assert_cmpint (ke_ltx_vae_tile_plan (&t, top, levels, 16, 28, 50, 121, 32, min_need / KE_LTX_TILE_SHARE, &err), ==,
+                   KE_STATUS_OK);
+  g_assert_cmpint (t.tile_h * t.tile_w, ==, 16);
+  /* a side shorter than the minimal tile stays whole */
+  const double thin = ke_ltx_decode_bytes (top, levels, 16, 2, 50, 121, 32);
+  g_assert_cmpint (ke_ltx_vae_tile_plan (&t, top, levels, 16, 2, 50, 121, 32, thin / 3, &err), ==, KE_STATUS_OK);
+  g_assert_true (t.tiled);
+  g_assert_cmpint (t.tile_h, ==, 2);
+  g_assert_cmpint (t.tile_w, <, 50);
 }
 
 /* The estimate's verdict on CUDA agrees with the plan the run makes for the same budget */
@@ -197,7 +264,7 @@ test_estimate (void)
     { 2.0, 2000, 24, KE_VERDICT_STREAMS },     /* bf16 streams */
     { 1.0, 1000, 24, KE_VERDICT_FITS },        /* fp8 resident; the transformer leaves before the decode */
     { 34.0 / 32, 1063, 24, KE_VERDICT_FITS },  /* q8_0 resident */
-    { 34.0 / 32, 1063, 12, KE_VERDICT_CANNOT_RUN },   /* the decode alone needs about 17 GiB */
+    { 34.0 / 32, 1063, 12, KE_VERDICT_STREAMS },   /* the decode (17 GiB in one piece) in tiles */
     { 2.0, 2000, 3, KE_VERDICT_CANNOT_RUN },   /* not even the activations */
   };
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -218,11 +285,15 @@ test_estimate (void)
       else if (cases[i].gib < 4)
         g_assert_false (plan.fits);
     }
-  /* at 12 GiB the message names the decode's need */
+  /* at 12 GiB the decode runs in tiles: it takes longer than in one piece (the overlaps twice) */
   c.est.transformer_bytes = 34.0 / 32 * c.est.transformer_params;
+  budget.device_gib = 24;
+  g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
+  const double whole_s = e.decode_s;
   budget.device_gib = 12;
   g_assert_cmpint (ke_gen_estimate_caps (&c, &p, &budget, &e, &err), ==, KE_STATUS_OK);
-  g_assert_nonnull (strstr (e.suggestion, "decode"));
+  g_assert_cmpfloat (e.decode_s, >, whole_s);
+  g_assert_cmpfloat (e.device_gib, <=, 12.0);
   /* a smaller clip fits 12 GiB with q8_0 weights, resident or streaming */
   p.width = p.height = 512;
   p.n_frames = 33;
@@ -238,6 +309,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ltx-plan/permille", test_permille);
   g_test_add_func ("/ltx-plan/transformer", test_plan);
   g_test_add_func ("/ltx-plan/decode", test_decode);
+  g_test_add_func ("/ltx-plan/tiles", test_tiles);
   g_test_add_func ("/ltx-plan/estimate", test_estimate);
   return g_test_run ();
 }
