@@ -208,6 +208,8 @@ if [ "$MODE" = budget-files ]; then
   sample() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$1.txt & SMI=$!; }
   unsample() { kill $SMI; wait $SMI 2>/dev/null; echo "nvidia-smi peak: $(sort -n $OUT/smi-$1.txt | tail -1) MiB"; }
   rm -rf $W; mkdir -p $W
+  # BUDGET_PARTS: 5b, a14b or both (default)
+  if [ "${BUDGET_PARTS:-5b a14b}" != a14b ]; then
   echo "-- writing TI2V-5B bf16 folder + Q8_0 GGUF"
   t=$(date +%s)
   check write-5b $B/app/kinora-bench write-weights --model ti2v-5B --dtype bf16 -o $W/5b
@@ -223,6 +225,8 @@ if [ "$MODE" = budget-files ]; then
     unsample 5b-$1
   done
   rm -rf $W/5b
+  fi
+  [ "${BUDGET_PARTS:-5b a14b}" = 5b ] && finish
   echo "-- writing T2V-A14B fp8 (fp8_e4m3fn_scaled) folder"
   t=$(date +%s)
   check write-a14b $B/app/kinora-bench write-weights --model t2v-A14B --dtype fp8 -o $W/a14b
@@ -233,6 +237,11 @@ if [ "$MODE" = budget-files ]; then
   check clip-a14b-fp8 timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b --backend cuda --size 1280x720 \
     --frames 81 --steps 2 --vram 12
   unsample a14b-fp8
+  sample a14b-480p
+  echo "-- T2V-A14B 832x480x81, fp8, --vram 8, 2 steps with CFG (the files now in the page cache)"
+  check clip-a14b-480p timeout 300 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --backend cuda \
+    --size 832x480 --frames 81 --steps 2 --vram 8
+  unsample a14b-480p
   rm -rf $W
   finish
 fi
