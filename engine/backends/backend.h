@@ -300,6 +300,9 @@ enum ke_status ke_be_linear_check(struct ke_backend * be, const struct ke_tensor
 // The CPU backend (always available): exact fp32 matmuls, or bf16 compute with fp32 accumulation.
 struct ke_backend * ke_backend_cpu(void);
 struct ke_backend * ke_backend_cpu_fast(void);
+// Whether the CPU fast backend really computes in bf16 (oneDNN has a bf16 matmul for this CPU: AVX-512
+// and newer). Without one (AVX2-only CPUs) its linears run the exact fp32 path.
+bool ke_cpu_bf16_matmul(void);
 // Create a backend by name ("cpu", "cuda"); NULL + err when unavailable.
 struct ke_backend * ke_backend_by_name(const char * name, struct ke_error * err);
 

@@ -163,6 +163,26 @@ static dnnl_engine_t g_eng;
 static dnnl_stream_t g_stream;
 static pthread_once_t g_dnnl_once = PTHREAD_ONCE_INIT;
 static int g_dnnl_ok;
+static int g_bf16_ok;     // oneDNN has a bf16 matmul for this CPU (AVX-512 and newer; not AVX2-only CPUs)
+
+// Whether oneDNN implements a bf16 x bf16 -> f32 matmul on this CPU: without one the fast path would copy
+// weights for nothing and fall back to the exact path at every call, so it is not prepared at all.
+static int probe_bf16_matmul(void)
+{
+    dnnl_dims_t sd = { 32, 32 }, wd = { 32, 32 }, dd = { 32, 32 };
+    dnnl_memory_desc_t s_md, w_md, d_md;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_init_by_tag(&s_md, 2, sd, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&w_md, 2, wd, dnnl_bf16, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&d_md, 2, dd, dnnl_f32, dnnl_ab);
+    if (dnnl_matmul_desc_init(&md, &s_md, &w_md, NULL, &d_md) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &md, NULL, g_eng, NULL) != dnnl_success) {
+        return 0;
+    }
+    dnnl_primitive_desc_destroy(pd);
+    return 1;
+}
 
 static void dnnl_init_once(void)
 {
@@ -173,6 +193,10 @@ static void dnnl_init_once(void)
         return;
     }
     g_dnnl_ok = 1;
+    g_bf16_ok = probe_bf16_matmul();
+    if (!g_bf16_ok) {
+        ke_log(1, "cpu backend: oneDNN has no bf16 matmul for this CPU; the fast path computes in fp32");
+    }
 }
 
 struct cvt_ctx {
@@ -472,6 +496,9 @@ static int prepare_fast(struct ke_linear * l)
     if (!g_dnnl_ok) {
         return -1;
     }
+    if (!g_bf16_ok) {
+        return 0;   // not prepared: the exact path reads the stored weight (no copy)
+    }
     struct dnnl_linear * d = calloc(1, sizeof(*d));
     if (!d) {
         return -1;
@@ -568,6 +595,16 @@ int ke_cpu_linear_takes(struct ke_backend * be, enum ke_dtype type)
 {
     (void) be;
     return type != KE_DTYPE_COUNT;   // every float and block-quantized type (converted per tile)
+}
+
+bool ke_cpu_bf16_matmul(void)
+{
+#ifdef KE_HAVE_DNNL
+    pthread_once(&g_dnnl_once, dnnl_init_once);
+    return g_dnnl_ok && g_bf16_ok;
+#else
+    return false;
+#endif
 }
 
 int ke_cpu_linear_prepare(struct ke_backend * be, struct ke_linear * l)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "backends/backend.h"
 #include "test-util.h"
 #include "core/pages.h"
 #include "loaders/loaders.h"
@@ -237,8 +238,18 @@ test_two_experts (void)
     ke_tset_free (s);
     double growth = run_growth (dir, 0, "fast");
     g_test_message ("f32 file of %.1f MiB on the fast path: peak RSS growth %.1f MiB", file / MIB, growth / MIB);
-    g_assert_cmpfloat (growth, >, 0.5 * file);
-    g_assert_cmpfloat (growth, <, 1.1 * file);
+    if (ke_cpu_bf16_matmul ())
+      {
+        g_assert_cmpfloat (growth, >, 0.5 * file);
+        g_assert_cmpfloat (growth, <, 1.1 * file);
+      }
+    else
+      {
+        /* no bf16 matmul on this CPU: the fast backend runs the exact path, which reads the mapped f32
+         * weights in place (no copy): the file plus the same activations, under file + 64 MiB */
+        g_assert_cmpfloat (growth, >, 0.8 * file);
+        g_assert_cmpfloat (growth, <, file + 64.0 * MIB);
+      }
     g_remove (f32_path);
   }
   g_remove (lo_path);
