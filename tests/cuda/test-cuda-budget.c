@@ -18,12 +18,12 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "cuda-tap.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "models/dit/wan.h"
 #include "pipeline/tiny-impl.h"
 
-static int g_n, g_fail;
 static struct ke_backend * g_gpu;
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 
@@ -33,37 +33,6 @@ static float frand(void)
     g_rng ^= g_rng >> 7;
     g_rng ^= g_rng << 17;
     return (float) ((g_rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
-}
-
-static void report(int ok, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int ok, const char * fmt, ...)
-{
-    va_list ap;
-    g_n++;
-    if (!ok) {
-        g_fail++;
-    }
-    printf("%s %d - ", ok ? "ok" : "not ok", g_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-static double rel_l2(const float * a, const float * ref, size_t n, int * nonfinite)
-{
-    double num = 0, den = 0;
-    *nonfinite = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) {
-            *nonfinite = 1;
-        }
-        const double d = (double) a[i] - ref[i];
-        num += d * d;
-        den += (double) ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
 static void mem(size_t * budget, size_t * in_use, size_t * peak)
@@ -130,7 +99,7 @@ static void test_streaming_dit(void)
     struct ke_tensor_set * ws = NULL;
     struct ke_error err = { 0 };
     if (ke_random_dit_weights(&ws, &c, &o, &err) != KE_STATUS_OK) {
-        report(0, "random DiT weights: %s", err.msg);
+        tap_report(0, "random DiT weights: %s", err.msg);
         return;
     }
     const int F = 3, H = 32, W = 32;   // 768 tokens
@@ -147,7 +116,7 @@ static void test_streaming_dit(void)
         s = forward(d, F, H, W, 0, ref, &err);
     }
     g_gpu->ops->stats(g_gpu, &st);
-    report(s == KE_STATUS_OK && st.bytes_streamed == 0, "resident DiT forward (%s; %.3f GiB weights resident)",
+    tap_report(s == KE_STATUS_OK && st.bytes_streamed == 0, "resident DiT forward (%s; %.3f GiB weights resident)",
            s == KE_STATUS_OK ? "ok" : err.msg, st.bytes_weights / GiB);
     ke_dit_free(d);
     d = NULL;
@@ -159,7 +128,7 @@ static void test_streaming_dit(void)
     struct ke_dit_mem_plan plan;
     memset(&err, 0, sizeof err);
     s = ke_dit_plan_memory(ws, F, H, W, g_gpu->ops->xbuf_elem, b - in_use, &plan, &err);
-    report(s == KE_STATUS_OK && plan.streams && plan.fits && plan.weights > b - in_use,
+    tap_report(s == KE_STATUS_OK && plan.streams && plan.fits && plan.weights > b - in_use,
            "plan: weights %.3f GiB > room %.3f GiB: streams (%d), fits (%d), cap %.3f GiB", plan.weights / GiB,
            (b - in_use) / GiB, plan.streams, plan.fits, plan.weight_cap / GiB);
     ke_be_set_memory(g_gpu, b, plan.weight_cap);
@@ -173,17 +142,17 @@ static void test_streaming_dit(void)
     }
     g_gpu->ops->stats(g_gpu, &st);
     int nf = 0;
-    double rel = s == KE_STATUS_OK ? rel_l2(got, ref, n_out, &nf) : 1.0;
-    report(s == KE_STATUS_OK && !nf && rel <= 1e-5 && st.bytes_streamed > 0,
+    double rel = s == KE_STATUS_OK ? tap_rel_l2(got, ref, n_out, &nf) : 1.0;
+    tap_report(s == KE_STATUS_OK && !nf && rel <= 1e-5 && st.bytes_streamed > 0,
            "streamed DiT forward equals the resident one: rel %.3e (tol 1e-5), %.3f GiB streamed, %.3f resident%s%s",
            rel, st.bytes_streamed / GiB, st.bytes_weights / GiB, s == KE_STATUS_OK ? "" : ": ", s == KE_STATUS_OK ? "" : err.msg);
-    report(st.bytes_peak <= b, "allocator peak %.3f GiB within the budget %.3f GiB", st.bytes_peak / GiB, b / GiB);
+    tap_report(st.bytes_peak <= b, "allocator peak %.3f GiB within the budget %.3f GiB", st.bytes_peak / GiB, b / GiB);
 
     // the FFN in token chunks (as a plan under a tighter budget would choose), still streaming
     if (s == KE_STATUS_OK) {
         s = forward(d, F, H, W, 200, got, &err);
-        rel = s == KE_STATUS_OK ? rel_l2(got, ref, n_out, &nf) : 1.0;
-        report(s == KE_STATUS_OK && !nf && rel <= 1e-2, "FFN in chunks of 200 tokens: rel %.3e (tol 1e-2)%s%s", rel,
+        rel = s == KE_STATUS_OK ? tap_rel_l2(got, ref, n_out, &nf) : 1.0;
+        tap_report(s == KE_STATUS_OK && !nf && rel <= 1e-2, "FFN in chunks of 200 tokens: rel %.3e (tol 1e-2)%s%s", rel,
                s == KE_STATUS_OK ? "" : ": ", s == KE_STATUS_OK ? "" : err.msg);
     }
 
@@ -192,20 +161,20 @@ static void test_streaming_dit(void)
     const int Fb = 21, Hb = 160, Wb = 160;   // 134,400 tokens: GBs of activations
     float * big = malloc((size_t) c.out_dim * Fb * Hb * Wb * sizeof(float));
     s = big ? forward(d, Fb, Hb, Wb, 0, big, &err) : KE_STATUS_NOMEM;
-    report(s == KE_STATUS_NOMEM && strstr(err.msg, "device budget") != NULL,
+    tap_report(s == KE_STATUS_NOMEM && strstr(err.msg, "device budget") != NULL,
            "over-budget forward: status %d (want %d, NOMEM), message: %s", (int) s, (int) KE_STATUS_NOMEM, err.msg);
     free(big);
     memset(&err, 0, sizeof err);
     s = forward(d, F, H, W, 0, got, &err);
-    rel = s == KE_STATUS_OK ? rel_l2(got, ref, n_out, &nf) : 1.0;
-    report(s == KE_STATUS_OK && !nf && rel <= 1e-5, "a smaller run after the failure: rel %.3e%s%s", rel,
+    rel = s == KE_STATUS_OK ? tap_rel_l2(got, ref, n_out, &nf) : 1.0;
+    tap_report(s == KE_STATUS_OK && !nf && rel <= 1e-5, "a smaller run after the failure: rel %.3e%s%s", rel,
            s == KE_STATUS_OK ? "" : ": ", s == KE_STATUS_OK ? "" : err.msg);
     g_gpu->ops->stats(g_gpu, &st);
-    report(st.bytes_peak <= b, "allocator peak %.3f GiB within the budget %.3f GiB after the failure",
+    tap_report(st.bytes_peak <= b, "allocator peak %.3f GiB within the budget %.3f GiB after the failure",
            st.bytes_peak / GiB, b / GiB);
     ke_dit_free(d);
     g_gpu->ops->stats(g_gpu, &st);
-    report(st.bytes_streamed == 0, "freeing the DiT releases its streamed weights (%.3f GiB left)",
+    tap_report(st.bytes_streamed == 0, "freeing the DiT releases its streamed weights (%.3f GiB left)",
            st.bytes_streamed / GiB);
     ke_be_set_memory(g_gpu, 0, SIZE_MAX);
     free(ref);
@@ -220,13 +189,13 @@ static void test_alloc_over_budget(void)
     const size_t b = in_use + ((size_t) 64 << 20);
     ke_be_set_memory(g_gpu, b, SIZE_MAX);
     void * p = ke_be_alloc(g_gpu, (size_t) 256 << 20);
-    report(p == NULL, "a 256 MiB allocation under a budget 64 MiB above use is refused");
+    tap_report(p == NULL, "a 256 MiB allocation under a budget 64 MiB above use is refused");
     ke_be_free(g_gpu, p);
     void * q = ke_be_alloc(g_gpu, (size_t) 16 << 20);
-    report(q != NULL, "a 16 MiB allocation in the same budget succeeds");
+    tap_report(q != NULL, "a 16 MiB allocation in the same budget succeeds");
     ke_be_free(g_gpu, q);
     struct ke_error err = { 0 };
-    report(ke_be_status(g_gpu, &err) == KE_STATUS_OK, "no failure is left recorded (%s)", err.msg);
+    tap_report(ke_be_status(g_gpu, &err) == KE_STATUS_OK, "no failure is left recorded (%s)", err.msg);
     ke_be_set_memory(g_gpu, 0, SIZE_MAX);
 }
 
@@ -268,13 +237,13 @@ static void test_fp8_linear(int streamed)
         cpu->ops->linear(cpu, ref, x, M, &lc);
         g_gpu->ops->linear(g_gpu, dy, dx, M, &lg);
         g_gpu->ops->download(g_gpu, got, dy, (size_t) (M * N) * 4);
-        rel = rel_l2(got, ref, (size_t) (M * N), &nf);
+        rel = tap_rel_l2(got, ref, (size_t) (M * N), &nf);
         ke_be_free(g_gpu, dx);
         ke_be_free(g_gpu, dy);
     }
     struct ke_error err = { 0 };
     const int failed = ke_be_status(g_gpu, &err) != KE_STATUS_OK;
-    report(ok && !failed && !nf && rel <= 1e-2 && held == (size_t) (N * K),
+    tap_report(ok && !failed && !nf && rel <= 1e-2 && held == (size_t) (N * K),
            "fp8 linear %s: rel %.3e (tol 1e-2), %zu bytes held for %lld weights (1 byte each)%s%s",
            streamed ? "streamed" : "resident", rel, held, (long long) (N * K), failed ? ": " : "",
            failed ? err.msg : "");
@@ -307,6 +276,6 @@ int main(void)
     test_fp8_linear(0);
     test_fp8_linear(1);
     test_streaming_dit();
-    printf("1..%d\n", g_n);
-    return g_fail ? 1 : 0;
+    printf("1..%d\n", tap_n);
+    return tap_fail ? 1 : 0;
 }

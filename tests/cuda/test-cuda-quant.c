@@ -18,10 +18,10 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "cuda-tap.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
-static int g_n, g_fail;
 static struct ke_backend * g_gpu;
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 
@@ -34,37 +34,6 @@ static uint8_t rbyte(void)
 static float frand(void)
 {
     return (float) ((int) rbyte() - 128) / 128.0f;
-}
-
-static void report(int ok, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int ok, const char * fmt, ...)
-{
-    va_list ap;
-    g_n++;
-    if (!ok) {
-        g_fail++;
-    }
-    printf("%s %d - ", ok ? "ok" : "not ok", g_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-static double rel_l2(const float * a, const float * ref, size_t n, int * nonfinite)
-{
-    double num = 0, den = 0;
-    *nonfinite = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) {
-            *nonfinite = 1;
-        }
-        const double d = (double) a[i] - ref[i];
-        num += d * d;
-        den += (double) ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
 // A block type and the byte offsets of its f16 scale fields (-1: none).
@@ -164,12 +133,12 @@ static void test_type(const struct qt * q, int streamed)
     if (ok) {
         cpu->ops->linear(cpu, ref, x, M, &lc);
         ok = gpu_linear(&lg, x, M, got) == 0 && gpu_linear(&l16, x, M, same) == 0;
-        rel_cpu = rel_l2(got, ref, (size_t) (M * N), &nf);
-        rel_bf16 = rel_l2(got, same, (size_t) (M * N), &nf2);
+        rel_cpu = tap_rel_l2(got, ref, (size_t) (M * N), &nf);
+        rel_bf16 = tap_rel_l2(got, same, (size_t) (M * N), &nf2);
     }
     struct ke_error err = { 0 };
     const int failed = ke_be_status(g_gpu, &err) != KE_STATUS_OK;
-    report(ok && !failed && !nf && !nf2 && rel_bf16 <= 1e-6 && rel_cpu <= 1e-2 && held == stored,
+    tap_report(ok && !failed && !nf && !nf2 && rel_bf16 <= 1e-6 && rel_cpu <= 1e-2 && held == stored,
            "%s linear %s: vs host-dequantized bf16 rel %.3e (tol 1e-6), vs CPU rel %.3e (tol 1e-2), %zu bytes held "
            "(stored size %zu)%s%s%s",
            tn, streamed ? "streamed" : "resident", rel_bf16, rel_cpu, held, stored, takes ? "" : ", not taken",
@@ -206,7 +175,7 @@ static void test_partial_blocks(void)
     const int rc = g_gpu->ops->linear_prepare(g_gpu, &l);
     struct ke_error err = { 0 };
     const enum ke_status st = ke_be_status(g_gpu, &err);
-    report(rc < 0 && st == KE_STATUS_UNSUPPORTED && strstr(err.msg, "partial.weight") != NULL,
+    tap_report(rc < 0 && st == KE_STATUS_UNSUPPORTED && strstr(err.msg, "partial.weight") != NULL,
            "a Q4_K weight with rows of 160 values is refused: rc %d, status %d, \"%s\"", rc, (int) st, err.msg);
     if (l.prepared) {
         g_gpu->ops->linear_release(g_gpu, &l);
@@ -225,7 +194,7 @@ int main(void)
         printf("not ok 1 - the CUDA backend has no linear_takes / set_memory\n1..1\n");
         return 1;
     }
-    report(g_gpu->ops->linear_takes(g_gpu, KE_DTYPE_F8_E4M3) && g_gpu->ops->linear_takes(g_gpu, KE_DTYPE_BF16) &&
+    tap_report(g_gpu->ops->linear_takes(g_gpu, KE_DTYPE_F8_E4M3) && g_gpu->ops->linear_takes(g_gpu, KE_DTYPE_BF16) &&
                !g_gpu->ops->linear_takes(g_gpu, KE_DTYPE_I64),
            "linear_takes: fp8 and bf16 yes, I64 no");
     for (size_t i = 0; i < sizeof g_types / sizeof g_types[0]; i++) {
@@ -233,6 +202,6 @@ int main(void)
         test_type(&g_types[i], 1);
     }
     test_partial_blocks();
-    printf("1..%d\n", g_n);
-    return g_fail ? 1 : 0;
+    printf("1..%d\n", tap_n);
+    return tap_fail ? 1 : 0;
 }

@@ -28,47 +28,16 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "cuda-tap.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "loaders/loaders.h"
 #include "models/te/umt5.h"
 #include "pipeline/tiny-impl.h"
 
-static int g_n, g_fail;
 static struct ke_backend * g_gpu;
 static char g_weights[4096];
 static int g_random;   // open_encoder: the random 6-layer T5 instead of the fixture
-
-static void report(int ok, const char * fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int ok, const char * fmt, ...)
-{
-    va_list ap;
-    g_n++;
-    if (!ok) {
-        g_fail++;
-    }
-    printf("%s %d - ", ok ? "ok" : "not ok", g_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
-
-static double rel_l2(const float * a, const float * ref, size_t n, int * nonfinite)
-{
-    double num = 0, den = 0;
-    *nonfinite = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i])) {
-            *nonfinite = 1;
-        }
-        const double d = (double) a[i] - ref[i];
-        num += d * d;
-        den += (double) ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
 
 static size_t in_use(void)
 {
@@ -89,13 +58,13 @@ static ke_text_encoder_t * open_encoder(void)
         const struct ke_random_opts o = { .type = KE_DTYPE_BF16 };
         if (ke_random_t5_weights(&w, 300, 256, 640, 4, 6, &o, &err) != KE_STATUS_OK ||
             ke_text_encoder_from_set(&e, w, ke_backend_cpu_fast(), true, &err) != KE_STATUS_OK) {
-            report(0, "random T5: %s", err.msg);
+            tap_report(0, "random T5: %s", err.msg);
             return NULL;
         }
         return e;
     }
     if (ke_text_encoder_open(&e, g_weights, "cpu", true, &err) != KE_STATUS_OK) {
-        report(0, "open %s: %s", g_weights, err.msg);
+        tap_report(0, "open %s: %s", g_weights, err.msg);
         return NULL;
     }
     return e;
@@ -108,7 +77,7 @@ static float * encode_cpu(const int32_t * ids, int n)
     float * h = NULL;
     struct ke_error err = { 0 };
     if (e && ke_text_encode(e, ids, n, NULL, &h, &err) != KE_STATUS_OK) {
-        report(0, "CPU encode: %s", err.msg);
+        tap_report(0, "CPU encode: %s", err.msg);
     }
     ke_text_encoder_free(e);
     return h;
@@ -136,7 +105,7 @@ static struct run encode_gpu(const int32_t * ids, int n, size_t budget, const ch
     g_gpu->ops->stats(g_gpu, &st);   // resets the peak
     const size_t before = in_use();
     if (ke_text_encode_on(e, g_gpu, budget, ids, n, NULL, &r.hidden, &err) != KE_STATUS_OK) {
-        report(0, "%s: encode: %s", what, err.msg);
+        tap_report(0, "%s: encode: %s", what, err.msg);
         ke_text_encoder_free(e);
         return r;
     }
@@ -147,7 +116,7 @@ static struct run encode_gpu(const int32_t * ids, int n, size_t budget, const ch
     ke_text_encoder_release(e);
     r.left_on_device = ke_text_encoder_device(e) != NULL;
     const size_t after = in_use();
-    report(after == before && !r.left_on_device, "%s: device memory released (in use %zu before, %zu after)", what,
+    tap_report(after == before && !r.left_on_device, "%s: device memory released (in use %zu before, %zu after)", what,
            before, after);
     struct ke_text_cache_stats cs;
     ke_text_encoder_stats(e, &cs);
@@ -200,14 +169,14 @@ int main(void)
     float * ref = encode_cpu(ids, n);
     ke_text_encoder_t * probe = open_encoder();
     if (!ref || !probe) {
-        printf("1..%d\n", g_n);
+        printf("1..%d\n", tap_n);
         return 1;
     }
     const size_t nel = (size_t) n * (size_t) ke_text_encoder_dim(probe);
     ke_text_encoder_free(probe);
     struct run res = encode_gpu(ids, n, 0, "fixture resident");
-    double e1 = res.hidden ? rel_l2(res.hidden, ref, nel, &bad) : INFINITY;
-    report(res.hidden && res.device_misses == 1 && res.streamed == 0 && !bad && e1 <= 1e-2,
+    double e1 = res.hidden ? tap_rel_l2(res.hidden, ref, nel, &bad) : INFINITY;
+    tap_report(res.hidden && res.device_misses == 1 && res.streamed == 0 && !bad && e1 <= 1e-2,
            "fixture, resident on the GPU vs the CPU encoder: rel L2 %.3g (<= 1e-2), %lld device encode(s)", e1,
            (long long) res.device_misses);
     ke_text_hidden_free(res.hidden);
@@ -221,12 +190,12 @@ int main(void)
             enum ke_status s = ke_text_encode_on(e, g_gpu, 0, ids, n, NULL, &h2, &err);
             struct ke_text_cache_stats cs;
             ke_text_encoder_stats(e, &cs);
-            report(s == KE_STATUS_OK && cs.mem_hits == 1 && cs.device_misses == 1 && !ke_text_encoder_device(e) &&
+            tap_report(s == KE_STATUS_OK && cs.mem_hits == 1 && cs.device_misses == 1 && !ke_text_encoder_device(e) &&
                        in_use() == before && h2 && memcmp(h1, h2, nel * sizeof(float)) == 0,
                    "a cache hit: answered from memory (%lld hits), no encoder made on the device",
                    (long long) cs.mem_hits);
         } else {
-            report(0, "cache hit: encode: %s", err.msg);
+            tap_report(0, "cache hit: encode: %s", err.msg);
         }
         ke_text_hidden_free(h1);
         ke_text_hidden_free(h2);
@@ -235,7 +204,7 @@ int main(void)
     // too small a budget: the CPU encodes, the same rows as the CPU encoder
     {
         struct run cpu = encode_gpu(ids, n, in_use() + ((size_t) 1 << 20), "budget too small");
-        report(cpu.hidden && cpu.device_misses == 0 && memcmp(cpu.hidden, ref, nel * sizeof(float)) == 0,
+        tap_report(cpu.hidden && cpu.device_misses == 0 && memcmp(cpu.hidden, ref, nel * sizeof(float)) == 0,
                "budget too small for two layers: encoded on the CPU, equal to the CPU encoder");
         ke_text_hidden_free(cpu.hidden);
         ke_be_set_memory(g_gpu, 0, SIZE_MAX);
@@ -247,7 +216,7 @@ int main(void)
     ref = encode_cpu(ids, n);
     probe = open_encoder();
     if (!ref || !probe) {
-        printf("1..%d\n", g_n);
+        printf("1..%d\n", tap_n);
         return 1;
     }
     const size_t nel6 = (size_t) n * (size_t) ke_text_encoder_dim(probe);
@@ -257,21 +226,21 @@ int main(void)
     const size_t norms = plan.weights - (size_t) m6->cfg.n_layers * plan.layer;
     ke_text_encoder_free(probe);
     res = encode_gpu(ids, n, 0, "random T5 resident");
-    e1 = res.hidden ? rel_l2(res.hidden, ref, nel6, &bad) : INFINITY;
-    report(res.hidden && res.device_misses == 1 && res.streamed == 0 && !bad && e1 <= 5e-2,
+    e1 = res.hidden ? tap_rel_l2(res.hidden, ref, nel6, &bad) : INFINITY;
+    tap_report(res.hidden && res.device_misses == 1 && res.streamed == 0 && !bad && e1 <= 5e-2,
            "random T5, resident on the GPU vs the CPU encoder: rel L2 %.3g (<= 5e-2, see the top)", e1);
     // room for the activations, the norms, two layers (the streaming slots) and half a layer resident
     const size_t budget = in_use() + plan.activations + norms + 2 * plan.layer + plan.layer / 2;
     struct run str = encode_gpu(ids, n, budget, "random T5 streamed");
-    const double e2 = str.hidden && res.hidden ? rel_l2(str.hidden, res.hidden, nel6, &bad) : INFINITY;
-    report(str.hidden && str.device_misses == 1 && str.streamed > 0 && !bad && e2 <= 1e-6,
+    const double e2 = str.hidden && res.hidden ? tap_rel_l2(str.hidden, res.hidden, nel6, &bad) : INFINITY;
+    tap_report(str.hidden && str.device_misses == 1 && str.streamed > 0 && !bad && e2 <= 1e-6,
            "random T5, streamed vs resident: rel L2 %.3g (<= 1e-6), %zu bytes streamed", e2, str.streamed);
-    report(str.peak <= str.budget && str.budget == budget, "streamed: allocator peak %zu within the budget %zu",
+    tap_report(str.peak <= str.budget && str.budget == budget, "streamed: allocator peak %zu within the budget %zu",
            str.peak, str.budget);
     ke_be_set_memory(g_gpu, 0, SIZE_MAX);
     ke_text_hidden_free(res.hidden);
     ke_text_hidden_free(str.hidden);
     ke_text_hidden_free(ref);
-    printf("1..%d\n", g_n);
-    return g_fail ? 1 : 0;
+    printf("1..%d\n", tap_n);
+    return tap_fail ? 1 : 0;
 }
