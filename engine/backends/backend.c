@@ -6,6 +6,8 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/pages.h"
+#include "core/tensor.h"
 
 enum ke_status ke_be_fail(struct ke_backend * be, enum ke_status code, const char * fmt, ...)
 {
@@ -32,6 +34,13 @@ enum ke_status ke_be_status(struct ke_backend * be, struct ke_error * err)
         memset(&be->failure, 0, sizeof be->failure);
     }
     return code;
+}
+
+void ke_be_linear_drop_source(struct ke_backend * be, const struct ke_linear * l)
+{
+    if (be->ops->set_memory && l->w && l->w->data) {
+        ke_pages_release(l->w->data, ke_tensor_nbytes(l->w));
+    }
 }
 
 enum ke_status ke_be_linear_check(struct ke_backend * be, const struct ke_tensor * w, const char * path,

@@ -294,6 +294,12 @@ enum ke_status ke_be_status(struct ke_backend * be, struct ke_error * err);
 
 // KE_STATUS_OK when be can prepare a Linear whose weight is w; else KE_STATUS_UNSUPPORTED with a message
 // naming the file (path), the tensor, its dtype and the backend.
+// After a backend with a device memory budget (ops.set_memory) has prepared l, it reads its own copy
+// (uploaded, or staged in pinned host memory to stream): the mapped file pages of the stored weight leave
+// the resident set now, one linear at a time, rather than after the whole model is made (so a model's
+// mapped pages and its staged copy are not resident together). No effect on the CPU backends, which read
+// the mapped weights, or on weights that are not file mappings.
+void ke_be_linear_drop_source(struct ke_backend * be, const struct ke_linear * l);
 enum ke_status ke_be_linear_check(struct ke_backend * be, const struct ke_tensor * w, const char * path,
                                   struct ke_error * err);
 

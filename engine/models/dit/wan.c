@@ -112,6 +112,7 @@ static enum ke_status get_linear(struct ke_dit * d, struct ke_linear * l, const 
         return ke_err(err, KE_STATUS_NOMEM, "%s: cannot prepare '%s' on the %s backend", ke_tset_path(d->w), wn,
                       d->be->ops->name);
     }
+    ke_be_linear_drop_source(d->be, l);
     return KE_STATUS_OK;
 }
 

@@ -97,6 +97,7 @@ static enum ke_status get_linear(struct ke_ltx_dit * d, struct ke_linear * l, co
         return ke_err(err, KE_STATUS_NOMEM, "%s: cannot prepare '%s%s' on the %s backend", ke_tset_path(d->w),
                       d->prefix, wn, d->be->ops->name);
     }
+    ke_be_linear_drop_source(d->be, l);
     return KE_STATUS_OK;
 }
 
