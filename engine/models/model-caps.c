@@ -59,17 +59,50 @@ static char * join(const char * dir, const char * name)
 // beside MODELS_DIR/Lightricks/LTX-Video.
 #define LTX_T5_REPO "PixArt-alpha/PixArt-XL-2-1024-MS"
 
-static char * text_encoder_find(const char * dir)
+static bool exists(const char * p)
 {
-    static const char * const rel[] = { "text_encoder", "../../" LTX_T5_REPO "/text_encoder" };
-    for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-        char * p = join(dir, rel[i]);
-        if (p && is_dir(p)) {
+    struct stat st;
+    return p && stat(p, &st) == 0;
+}
+
+// The first of dir/names[k] that exists (malloc'd), or NULL.
+static char * first_in(const char * dir, const char * const * names)
+{
+    for (int k = 0; names[k]; k++) {
+        char * p = join(dir, names[k]);
+        if (p && exists(p)) {
             return p;
         }
         free(p);
     }
     return NULL;
+}
+
+// The T5 v1.1 XXL encoder beside a checkpoint in dir: text_encoder/, PixArt's folder there or where the
+// model catalog puts it, or a ComfyUI-style t5xxl file.
+static char * text_encoder_find(const char * dir)
+{
+    static const char * const rel[] = { "text_encoder", "PixArt-XL-2-1024-MS/text_encoder",
+                                        "../../" LTX_T5_REPO "/text_encoder", "t5xxl_fp16.safetensors",
+                                        "../text_encoders/t5xxl_fp16.safetensors", NULL };
+    return first_in(dir, rel);
+}
+
+// The tokenizer of the encoder te (a folder or a weights file): in the encoder's folder, or beside it.
+static char * tokenizer_find(const char * te)
+{
+    static const char * const rel[] = { "tokenizer", "tokenizer.json", "spiece.model", "../tokenizer", NULL };
+    if (is_dir(te)) {
+        return first_in(te, rel);
+    }
+    char * dir = strdup(te);
+    char * slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash) {
+        *slash = 0;
+    }
+    char * r = dir ? first_in(slash ? dir : ".", rel) : NULL;
+    free(dir);
+    return r;
 }
 
 static bool ltx_file_name(const char * n, bool * ups)
@@ -242,13 +275,8 @@ enum ke_status ke_ltx_files_find(struct ke_ltx_files * out, const char * first, 
     } else if (st == KE_STATUS_OK && dir) {
         out->text_encoder = text_encoder_find(dir);
     }
-    if (st == KE_STATUS_OK && out->text_encoder && is_dir(out->text_encoder)) {
-        char * tk = join(out->text_encoder, "../tokenizer");
-        if (tk && is_dir(tk)) {
-            out->tokenizer = tk;
-        } else {
-            free(tk);
-        }
+    if (st == KE_STATUS_OK && out->text_encoder) {
+        out->tokenizer = tokenizer_find(out->text_encoder);
     }
     free(dir);
     if (st != KE_STATUS_OK) {

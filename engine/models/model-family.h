@@ -9,9 +9,11 @@
 enum ke_model_family ke_model_family_detect(const char * path);
 // What an LTX-Video model path names (model-caps.c): `first` a checkpoint file, a Diffusers folder, or a
 // folder of the official files side by side (ltxv-*.safetensors or .gguf, ltxv-spatial-upscaler-*.safetensors,
-// text_encoder/); `second` the upsampler file or NULL. The T5 v1.1 XXL folder is text_encoder/ beside the
-// checkpoint, else the model catalog's download of it (../../PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder
-// from the checkpoint's folder), with tokenizer/ beside it. Each is malloc'd or NULL (checkpoint: NULL only on
+// text_encoder/); `second` the upsampler file or NULL. The T5 v1.1 XXL encoder is text_encoder/ beside the
+// checkpoint, else PixArt-XL-2-1024-MS/text_encoder there, else the model catalog's download of it
+// (../../PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder from the checkpoint's folder), else a ComfyUI
+// t5xxl_fp16.safetensors there or in ../text_encoders; its tokenizer (tokenizer/, tokenizer.json or
+// spiece.model) in the encoder's folder, or tokenizer/ beside it. Each is malloc'd or NULL (checkpoint: NULL only on
 // error). A folder with two checkpoints or two upsamplers is an error naming both.
 struct ke_ltx_files {
     char * checkpoint;

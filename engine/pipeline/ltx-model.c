@@ -2,12 +2,10 @@
 // XXL text encoder, and ke_generate's run (inference.py infer of Lightricks/LTX-Video 5260738 with a
 // distilled config: the prompt through T5 with LTX's 256-token limit, the conditioning image, the noise
 // from the seed, the multi-scale pipeline of ltx-pipeline.c, RGB8 frames).
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "backends/backend.h"
 #include "core/error.h"
@@ -17,25 +15,12 @@
 #include "models/ltx/ltx-transformer.h"
 #include "models/ltx/ltx-upsampler.h"
 #include "models/ltx/ltx-vae.h"
+#include "models/model-family.h"
 #include "models/te/umt5.h"
 #include "pipeline/ltx-impl.h"
 #include "pipeline/model-impl.h"
 #include "pipeline/sample-impl.h"
 #include "sampling/sampling.h"
-
-#define LTX_PATH_MAX 4096
-
-static bool is_dir(const char * p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool exists(const char * p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
 
 // Item i of a comma-separated list (malloc'd), NULL when absent or empty.
 static char * item(const char * spec, int i)
@@ -61,73 +46,6 @@ static char * item(const char * spec, int i)
     return r;
 }
 
-// The first of dir/names[k] that exists (malloc'd), or NULL.
-static char * first_in(const char * dir, const char * const * names)
-{
-    char p[LTX_PATH_MAX];
-    for (int k = 0; names[k]; k++) {
-        if (snprintf(p, sizeof(p), "%s/%s", dir, names[k]) < (int) sizeof(p) && exists(p)) {
-            return strdup(p);
-        }
-    }
-    return NULL;
-}
-
-static char * dir_of(const char * path)
-{
-    char * c = strdup(path);
-    if (!c) {
-        return NULL;
-    }
-    char * d = strdup(dirname(c));
-    free(c);
-    return d;
-}
-
-// Where the T5 weights and the tokenizer are: `given` (a folder with text_encoder/ and tokenizer/, a
-// text_encoder folder, or a weights file) or, without it, beside the checkpoint.
-static void find_t5(struct ke_ltx_model * l, const char * given, const char * ckpt)
-{
-    static const char * const enc[] = { "text_encoder", NULL };
-    static const char * const tok[] = { "tokenizer", "tokenizer.json", "spiece.model", "../tokenizer", NULL };
-    // beside the checkpoint, or where the model catalog puts PixArt-alpha/PixArt-XL-2-1024-MS
-    static const char * const near[] = { "text_encoder", "PixArt-XL-2-1024-MS/text_encoder",
-                                         "../../PixArt-alpha/PixArt-XL-2-1024-MS/text_encoder",
-                                         "t5xxl_fp16.safetensors", "../text_encoders/t5xxl_fp16.safetensors", NULL };
-    if (l->ckpt->text_encoder_path) {
-        l->te_path = strdup(l->ckpt->text_encoder_path);
-        l->tok_path = l->ckpt->tokenizer_path ? strdup(l->ckpt->tokenizer_path) : NULL;
-        return;
-    }
-    char * base = NULL;
-    if (given) {
-        l->te_path = is_dir(given) ? first_in(given, enc) : NULL;
-        if (!l->te_path) {
-            l->te_path = strdup(given);
-        }
-    } else {
-        base = dir_of(ckpt);
-        l->te_path = base ? first_in(base, near) : NULL;
-        if (!l->te_path && base) {
-            // PixArt-XL-2-1024-MS beside the checkpoint holds text_encoder/ and tokenizer/
-            char p[LTX_PATH_MAX];
-            if (snprintf(p, sizeof(p), "%s/PixArt-XL-2-1024-MS", base) < (int) sizeof(p) && is_dir(p)) {
-                l->te_path = first_in(p, enc);
-            }
-        }
-    }
-    free(base);
-    if (!l->te_path) {
-        return;
-    }
-    // the tokenizer: in the encoder's folder, beside it, or in ../tokenizer
-    char * d = is_dir(l->te_path) ? strdup(l->te_path) : dir_of(l->te_path);
-    if (d) {
-        l->tok_path = first_in(d, tok);
-        free(d);
-    }
-}
-
 void ke_ltx_model_free(struct ke_ltx_model * l)
 {
     if (!l) {
@@ -148,6 +66,7 @@ enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct 
 {
     struct ke_ltx_model * l = calloc(1, sizeof(*l));
     char * ckpt = item(path, 0), * ups = item(path, 1), * t5 = item(path, 2), * extra = item(path, 3);
+    struct ke_ltx_files files = { 0 };
     enum ke_status st = KE_STATUS_OK;
     if (!l || !ckpt) {
         st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
@@ -158,15 +77,11 @@ enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct 
                     "many)", path, extra);
         goto done;
     }
-    if (!ups) {
-        // the upsampler of the release beside the checkpoint
-        char * d = dir_of(ckpt);
-        static const char * const names[] = { "ltxv-spatial-upscaler-0.9.8.safetensors",
-                                              "ltxv-spatial-upscaler-0.9.7.safetensors", NULL };
-        ups = d ? first_in(d, names) : NULL;
-        free(d);
-    }
-    if ((st = ke_ltx_checkpoint_open(&l->ckpt, ckpt, ups, KE_LTX_OPEN_MODEL, err)) != KE_STATUS_OK) {
+    // the files as the model caps and the path resolver find them (model-caps.c): the checkpoint, the
+    // release's upsampler beside it, the T5 encoder and its tokenizer
+    if ((st = ke_ltx_files_find(&files, ckpt, ups, t5, err)) != KE_STATUS_OK ||
+        (st = ke_ltx_checkpoint_open(&l->ckpt, files.checkpoint, files.upsampler, KE_LTX_OPEN_MODEL, err)) !=
+            KE_STATUS_OK) {
         goto done;
     }
     struct ke_ltx_checkpoint * c = l->ckpt;
@@ -187,7 +102,15 @@ enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct 
             goto done;
         }
     }
-    find_t5(l, t5, ckpt);
+    if (c->text_encoder_path) {
+        // a Diffusers folder names its own encoder and tokenizer
+        l->te_path = strdup(c->text_encoder_path);
+        l->tok_path = c->tokenizer_path ? strdup(c->tokenizer_path) : NULL;
+    } else {
+        l->te_path = files.text_encoder;
+        l->tok_path = files.tokenizer;
+        files.text_encoder = files.tokenizer = NULL;
+    }
     if (!l->te_path) {
         st = ke_err(err, KE_STATUS_MISSING, "%s: no T5 v1.1 XXL text encoder given or found beside it: add the "
                     "PixArt-alpha/PixArt-XL-2-1024-MS folder (its text_encoder/ and tokenizer/) or a t5xxl file as "
@@ -216,6 +139,7 @@ enum ke_status ke_ltx_model_open(struct ke_model * m, const char * path, struct 
     l = NULL;
 done:
     ke_ltx_model_free(l);
+    ke_ltx_files_clear(&files);
     free(ckpt);
     free(ups);
     free(t5);
