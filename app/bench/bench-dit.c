@@ -89,25 +89,6 @@ static const struct wtype wtypes[] = {
   { "q4_0", KE_DTYPE_Q4_0 }, { "q4_K", KE_DTYPE_Q4_K }, { "q6_K", KE_DTYPE_Q6_K },
 };
 
-/* Nearest float8_e4m3fn code of v (|v| <= 448) by bisection over the positive codes (monotone). */
-static uint8_t
-to_f8 (float v)
-{
-  float a = fabsf (v);
-  int lo = 0, hi = 0x7e;
-  while (lo < hi)
-    {
-      int mid = (lo + hi + 1) / 2;
-      if (ke_f8e4m3_to_f32 ((uint8_t) mid) <= a)
-        lo = mid;
-      else
-        hi = mid - 1;
-    }
-  if (lo < 0x7e && a - ke_f8e4m3_to_f32 ((uint8_t) lo) > ke_f8e4m3_to_f32 ((uint8_t) (lo + 1)) - a)
-    lo++;
-  return (uint8_t) (lo | (v < 0 ? 0x80 : 0));
-}
-
 struct conv_job
 {
   const struct ke_tensor *src;
@@ -134,7 +115,7 @@ conv_rows (void *p, int64_t r0, int64_t r1, int tid)
           ((uint16_t *) d)[k] = ke_f32_to_f16 (row[k]);
       else if (j->type == KE_DTYPE_F8_E4M3)
         for (int64_t k = 0; k < K; k++)
-          ((uint8_t *) d)[k] = to_f8 (row[k] * j->inv_scale);
+          ((uint8_t *) d)[k] = ke_f32_to_f8e4m3 (row[k] * j->inv_scale);
       else
         ke_quantize_row (j->type, row, d, K);
     }

@@ -41,25 +41,6 @@ bench_ltx_transformer_config (char *out, size_t n, int layers)
 
 static uint64_t seed_next = 0x243f6a8885a308d3ull;
 
-/* Nearest float8_e4m3fn code of v (|v| <= 448) by bisection over the positive codes (monotone). */
-static uint8_t
-to_f8 (float v)
-{
-  float a = fabsf (v);
-  int lo = 0, hi = 0x7e;
-  while (lo < hi)
-    {
-      int mid = (lo + hi + 1) / 2;
-      if (ke_f8e4m3_to_f32 ((uint8_t) mid) <= a)
-        lo = mid;
-      else
-        hi = mid - 1;
-    }
-  if (lo < 0x7e && a - ke_f8e4m3_to_f32 ((uint8_t) lo) > ke_f8e4m3_to_f32 ((uint8_t) (lo + 1)) - a)
-    lo++;
-  return (uint8_t) (lo | (v < 0 ? 0x80 : 0));
-}
-
 struct fill
 {
   void *dst;
@@ -98,7 +79,7 @@ fill_rows (void *p, int64_t r0, int64_t r1, int tid)
           ((uint16_t *) d)[k] = ke_f32_to_bf16 (row[k]);
       else if (f->type == KE_DTYPE_F8_E4M3)
         for (int64_t k = 0; k < f->K; k++)
-          ((uint8_t *) d)[k] = to_f8 (row[k] * f->inv_scale);
+          ((uint8_t *) d)[k] = ke_f32_to_f8e4m3 (row[k] * f->inv_scale);
       else
         ke_quantize_row (f->type, row, d, f->K);
     }

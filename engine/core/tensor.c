@@ -237,6 +237,25 @@ float ke_f8e4m3_to_f32(uint8_t v)
     return sign ? -r : r;
 }
 
+uint8_t ke_f32_to_f8e4m3(float v)
+{
+    // bisection over the positive codes (their values rise with the code); ties go to the smaller one
+    const float a = fabsf(v);
+    int lo = 0, hi = 0x7e;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (ke_f8e4m3_to_f32((uint8_t) mid) <= a) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if (lo < 0x7e && a - ke_f8e4m3_to_f32((uint8_t) lo) > ke_f8e4m3_to_f32((uint8_t) (lo + 1)) - a) {
+        lo++;
+    }
+    return (uint8_t) (lo | (v < 0 ? 0x80 : 0));
+}
+
 void ke_convert_to_f32(float * dst, const void * src, enum ke_dtype type, float scale, size_t n)
 {
     switch (type) {

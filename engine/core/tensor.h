@@ -72,6 +72,7 @@ uint16_t ke_f32_to_bf16(float f);       // round to nearest even
 float ke_f16_to_f32(uint16_t h);
 uint16_t ke_f32_to_f16(float f);
 float ke_f8e4m3_to_f32(uint8_t v);
+uint8_t ke_f32_to_f8e4m3(float v);   // nearest code for |v| <= 448 (ties to the smaller magnitude)
 
 // Convert n elements of any float/int dtype to f32 (applies t->scale for fp8). src is contiguous; for a
 // block-quantized type n is a whole number of blocks (quant.c).

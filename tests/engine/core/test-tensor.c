@@ -36,6 +36,14 @@ test_conversions (void)
   ke_convert_to_f32 (out, f8, KE_DTYPE_F8_E4M3, 0.5f, 2);
   g_assert_cmpfloat (out[0], ==, 0.5f);
   g_assert_cmpfloat (out[1], ==, 1.0f);
+  /* f32 -> e4m3: every finite code but -0 comes back from its own value; between two neighbours the
+   * nearer one wins, a tie the smaller magnitude */
+  for (int c = 0; c < 256; c++)
+    if (c != 0x80 && (c & 0x7f) != 0x7f)
+      g_assert_cmpint (ke_f32_to_f8e4m3 (ke_f8e4m3_to_f32 ((uint8_t) c)), ==, c);
+  g_assert_cmpint (ke_f32_to_f8e4m3 (1.0625f), ==, 0x38);   /* halfway between 1 and 1.125 */
+  g_assert_cmpint (ke_f32_to_f8e4m3 (1.07f), ==, 0x39);
+  g_assert_cmpint (ke_f32_to_f8e4m3 (-1.07f), ==, 0xb9);
 }
 
 static void
