@@ -269,6 +269,12 @@ struct ke_backend_ops {
     void (*prefetch)(struct ke_backend * be, struct ke_linear * const * ls, int n);
     // The budget, the bytes held now and the peak since the last stats call (does not reset it).
     void (*memory)(struct ke_backend * be, size_t * budget, size_t * in_use, size_t * peak);
+
+    // --- precision (optional; NULL on the CPU, whose two tables each have a fixed precision) --------
+    // Ask for a compute precision; returns the one in effect (KE_PRECISION_FP8 falls back to BF16 where
+    // the device has no fp8 tensor cores). Linears prepared after the call take their device form from
+    // it (fp8: e4m3 weights with a per-tensor scale); attention follows it from the next call on.
+    enum ke_precision (*set_precision)(struct ke_backend * be, enum ke_precision p);
 };
 
 struct ke_backend {
@@ -318,6 +324,12 @@ static inline void * ke_be_alloc(struct ke_backend * be, size_t n) { return be->
 static inline void ke_be_set_memory(struct ke_backend * be, size_t budget, size_t weight_cap)
 {
     if (be->ops->set_memory) be->ops->set_memory(be, budget, weight_cap);
+}
+// Ask for a compute precision (see ops.set_precision); returns the one in effect (be->precision on a
+// backend without the op).
+static inline enum ke_precision ke_be_set_precision(struct ke_backend * be, enum ke_precision p)
+{
+    return be->ops->set_precision ? be->ops->set_precision(be, p) : be->precision;
 }
 // Prefetch hint (see ops.prefetch); no effect on a backend that does not stream.
 static inline void ke_be_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n)

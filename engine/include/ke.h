@@ -58,10 +58,15 @@ void ke_log_set(ke_log_fn fn, void * user_data);
 void ke_set_threads(int n_threads);
 int ke_get_threads(void);
 
-// Matmul precision of the CPU backend: exact fp32 (parity) or bf16 compute with fp32 accumulation.
+// Compute precision. FP32: exact fp32 matmuls on the CPU (parity). BF16: bf16 operands with fp32
+// accumulation (the default; on the GPU the parity path). FP8: the fast path on GPUs with fp8 tensor
+// cores: e4m3 GEMM operands with per-tensor scales (compute capability 8.9 and newer) and e4m3
+// attention (9.0 and newer), fp32 accumulation and softmax statistics; other GPUs and the CPU run it as
+// BF16.
 enum ke_precision {
     KE_PRECISION_FP32 = 0,
     KE_PRECISION_BF16 = 1,
+    KE_PRECISION_FP8 = 2,
 };
 
 // @@ section: text (tokenizer, T5)

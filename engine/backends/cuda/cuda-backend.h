@@ -69,6 +69,13 @@ struct kc_state {
                        // -1 (unset): bf16 for convs prepared narrow, ncdhw for the others
 
     enum kc_attn_impl attn;
+    // precision (ops.set_precision): cc is the compute capability (major * 10 + minor); fp8_gemm /
+    // fp8_attn are on while KE_PRECISION_FP8 is in effect and the device has the units for each (8.9+
+    // for cuBLASLt e4m3 GEMMs, 9.0+ for cuDNN's fp8 attention); KINORA_CUDA_FP8=gemm|attn limits fp8 to
+    // one of the two (to measure each alone)
+    int cc;
+    int fp8_gemm, fp8_attn;
+    int fp8_parts;     // bit 0: GEMMs, bit 1: attention (from KINORA_CUDA_FP8; both by default)
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
     struct kc_sdpa_plan * sdpa_plans;
     struct kc_gemm_plan * gemm_plans;

@@ -17,6 +17,17 @@ int kc_bf16_to_f32(float * dst, const uint16_t * src, int64_t n, cudaStream_t s)
 // Strided gather of a [rows, cols] f32 block (row stride ld) into packed bf16 [rows, cols].
 int kc_f32_to_bf16_2d(uint16_t * dst, const float * src, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s);
 
+// --- fp8 e4m3 activations (cuda-fp8.cu) --------------------------------------------------------
+// *amax = max |x| over rows x cols of a bf16 tensor with row stride ld (zeroed first; NaN ignored).
+int kc_amax_bf16(float * amax, const uint16_t * x, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s);
+// y = sat_e4m3(x * scale) with scale = 448 / *amax (1 when *amax is 0); scales (may be NULL) receives
+// { scale, 1 / scale } for the consumer's descale. Row strides ldx / ldy in elements.
+int kc_quant_e4m3(uint8_t * y, int64_t ldy, const uint16_t * x, int64_t ldx, int64_t rows, int64_t cols,
+                  const float * amax, float * scales, cudaStream_t s);
+// y = bf16(x * *descale) (descale NULL: 1).
+int kc_e4m3_to_bf16(uint16_t * y, int64_t ldy, const uint8_t * x, int64_t ldx, int64_t rows, int64_t cols,
+                    const float * descale, cudaStream_t s);
+
 // --- row-wise ----------------------------------------------------------------------------------
 int kc_layer_norm(float * y, const float * x, int64_t M, int64_t D, const float * w, const float * b,
                   float eps, cudaStream_t s);

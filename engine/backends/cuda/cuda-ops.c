@@ -156,6 +156,21 @@ static void cu_stats(struct ke_backend * be, struct ke_backend_stats * st)
     s->peak = s->in_use;
 }
 
+// fp8 where the device has the units for it (cuda-backend.h: fp8_gemm, fp8_attn); bf16 otherwise.
+static enum ke_precision cu_set_precision(struct ke_backend * be, enum ke_precision p)
+{
+    struct kc_state * s = kc_st(be);
+    const bool want = p == KE_PRECISION_FP8;
+    s->fp8_gemm = want && s->cc >= 89 && (s->fp8_parts & 1);
+    s->fp8_attn = want && s->cc >= 90 && (s->fp8_parts & 2);
+    be->precision = s->fp8_gemm || s->fp8_attn ? KE_PRECISION_FP8 : KE_PRECISION_BF16;
+    if (want && be->precision != KE_PRECISION_FP8) {
+        ke_log(1, "cuda backend: fp8 needs compute capability 8.9 or newer (this device: %d.%d); running bf16",
+               s->cc / 10, s->cc % 10);
+    }
+    return be->precision;
+}
+
 #define KC_MARGIN ((size_t) 1 << 30)   // device memory left to the driver, cuDNN and other programs
 
 // budget 0: the free device memory now plus what this backend holds, minus the margin.
@@ -256,6 +271,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .set_memory = cu_set_memory,
     .prefetch = cu_prefetch,
     .memory = cu_memory,
+    .set_precision = cu_set_precision,
     // LTX-Video VAE and latent upsampler
     .pixel_norm_mod = kc_ltx_pixel_norm_mod,
     .group_norm = kc_ltx_group_norm,
@@ -338,6 +354,12 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
     s->conv_mode = !cv ? -1 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
     const char * prof = getenv("KINORA_CUDA_PROFILE");
     s->profiling = prof && atoi(prof) != 0;
+    const char * f8 = getenv("KINORA_CUDA_FP8");
+    s->fp8_parts = !f8 ? 3 : strcmp(f8, "gemm") == 0 ? 1 : strcmp(f8, "attn") == 0 ? 2 : 3;
+    int cc_major = 0, cc_minor = 0;
+    cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, s->device);
+    cudaDeviceGetAttribute(&cc_minor, cudaDevAttrComputeCapabilityMinor, s->device);
+    s->cc = cc_major * 10 + cc_minor;
     g_cuda_be.precision = KE_PRECISION_BF16;
     g_cuda_be.impl = s;
     cu_set_memory(&g_cuda_be, 0, SIZE_MAX);   // the default budget: free memory minus the margin
