@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
-#        ltx|ltx-bench|ltx-clip|ltx-budget|t5]
+#        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -105,6 +105,14 @@ echo "built in $(( $(date +%s) - t0 )) s"
 # the CUDA backend is a module beside the engine; make sure this run loads the one just built
 export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
+
+if [ "$MODE" = fp8 ]; then
+  # issue 13: the fp8 precision (cuDNN fp8 attention, cuBLASLt e4m3 GEMMs) against the bf16 path
+  echo "== fp8 attention (cuDNN fp8 flash graph) against a double reference; timings at the real shapes"
+  check test-cuda-fp8-attn timeout 240 $B/tests/cuda/test-cuda-fp8-attn --time
+  [ "${FP8_STAGE:-all}" = attn ] && finish
+  finish
+fi
 
 if [ "$MODE" = ltx-budget ]; then
   # Kinora's whole LTX-Video 13B distilled clip (1216x704x121, random weights; ltx-clip times the official

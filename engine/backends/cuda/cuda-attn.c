@@ -179,6 +179,20 @@ static void attention_tc(struct kc_state * s, uint16_t * ob, const uint16_t * qb
                          const uint16_t * vb, int64_t Lq, int64_t Lk, int n_heads, int head_dim, float scale)
 {
     const int64_t ld = (int64_t) n_heads * head_dim;
+    if (s->fp8_attn && s->attn != KC_ATTN_FLASH) {
+        PROF_BEGIN(s, KC_CLASS_ATTN);
+        const int rc = kc_sdpa_fp8_run(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale);
+        PROF_END(s);
+        if (rc == 0) {
+            return;
+        }
+        static int logged;
+        if (!logged) {
+            logged = 1;
+            ke_log(1, "cuda backend: no cuDNN fp8 attention for Lq=%lld Lk=%lld H=%d hd=%d; running it in bf16",
+                   (long long) Lq, (long long) Lk, n_heads, head_dim);
+        }
+    }
     int use_cudnn = s->attn == KC_ATTN_CUDNN;
     if (s->attn == KC_ATTN_AUTO) {
         use_cudnn = attn_choose(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, ld, scale);

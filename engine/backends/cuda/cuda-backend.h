@@ -115,6 +115,10 @@ void kc_free(struct kc_state * s, void * p);
 // cuDNN fused attention on bf16 [L, ld] tensors; 0 ok, < 0 no engine / failure (nothing queued).
 int kc_sdpa_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
                 int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, float scale);
+// The same with q/k/v quantized to e4m3 per tensor and cuDNN's fp8 flash graph (Hopper); o bf16.
+// 0 ok, < 0 no fp8 engine / out of scratch (the caller runs the bf16 path).
+int kc_sdpa_fp8_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
+                    int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, float scale);
 void kc_sdpa_free_all(struct kc_state * s);
 
 int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c);

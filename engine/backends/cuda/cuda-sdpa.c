@@ -2,6 +2,12 @@
 // graph API: one SDPA_FWD operation (cuDNN >= 9.13), else the matmul / scale / softmax / matmul graph
 // that cuDNN fuses. Plans are built once per shape and cached; q/k/v/o are bf16 [L, ld] with head h
 // at column h*hd, described to cuDNN as [1, H, L, hd] with strides (L*ld, hd, ld, 1): no transposes.
+//
+// fp8 attention (kc_sdpa_fp8_run, Hopper): q, k and v are quantized to e4m3 with one scale each
+// (448 / amax, computed on the device), and cuDNN runs the fp8 flash graph: S = Q K^T in fp32 times the
+// softmax scale and both descales, an fp32 softmax, P = softmax * 448 rounded to e4m3 (P <= 1), O = P V
+// times the descales of P and V, written as bf16 or, where cuDNN wants an fp8 O, as e4m3 scaled by V's
+// scale (|O| <= max |V|: a convex combination of V's rows) and widened to bf16 after.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +20,24 @@
 #define UID_V 3
 #define UID_O 4
 #define UID_SCALE 5
+// fp8 graph: the descales of q, k, v and P, the scales of P and O, and the two amax outputs
+#define UID_DQ 6
+#define UID_DK 7
+#define UID_DV 8
+#define UID_DS 9
+#define UID_SS 10
+#define UID_SO 11
+#define UID_AMAX_S 12
+#define UID_AMAX_O 13
 
-#define MAX_DESC 40
+#define MAX_DESC 96
 
 struct kc_sdpa_plan {
     int64_t Lq, Lk, ld;
     int H, hd;
+    int fp8;                 // 0: the bf16 graph; 1: the fp8 graph
+    int o_bf16;              // fp8 graph: O is written as bf16 (else e4m3, widened after)
+    float * consts;          // fp8 graph: device { 1 / 448, 448, 1 } (P's descale and scale, a unit scale)
     int ok;                  // 0: cuDNN has no engine for this shape
     cudnnBackendDescriptor_t plan;
     cudnnBackendDescriptor_t keep[MAX_DESC];
@@ -133,12 +151,16 @@ static cudnnBackendDescriptor_t reduction(struct builder * b, cudnnReduceTensorO
     return op;
 }
 
-static cudnnBackendDescriptor_t matmul(struct builder * b, cudnnBackendDescriptor_t a, cudnnBackendDescriptor_t bb,
-                                       cudnnBackendDescriptor_t c)
+static cudnnBackendDescriptor_t matmul_pad(struct builder * b, cudnnBackendDescriptor_t a,
+                                           cudnnBackendDescriptor_t bb, cudnnBackendDescriptor_t c, bool pad)
 {
     const cudnnDataType_t f32 = CUDNN_DATA_FLOAT;
+    const double zero = 0.0;
     cudnnBackendDescriptor_t m = mk(b, CUDNN_BACKEND_MATMUL_DESCRIPTOR);
     set(b, m, CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f32);
+    if (pad) {
+        set(b, m, CUDNN_ATTR_MATMUL_PADDING_VALUE, CUDNN_TYPE_DOUBLE, 1, &zero);
+    }
     fin(b, m, "matmul");
     cudnnBackendDescriptor_t op = mk(b, CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR);
     set(b, op, CUDNN_ATTR_OPERATION_MATMUL_ADESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &a);
@@ -147,6 +169,84 @@ static cudnnBackendDescriptor_t matmul(struct builder * b, cudnnBackendDescripto
     set(b, op, CUDNN_ATTR_OPERATION_MATMUL_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &m);
     fin(b, op, "matmul op");
     return op;
+}
+
+static cudnnBackendDescriptor_t matmul(struct builder * b, cudnnBackendDescriptor_t a, cudnnBackendDescriptor_t bb,
+                                       cudnnBackendDescriptor_t c)
+{
+    return matmul_pad(b, a, bb, c, false);
+}
+
+// The fp8 flash graph (see the top of the file). o_bf16: O is bf16 (else e4m3); stats: the softmax
+// statistics (log-sum-exp) are formed as an unused virtual tensor, as in the training-shaped pattern
+// cuDNN's fp8 engines were first written for.
+static cudnnBackendDescriptor_t build_graph_fp8(struct builder * b, cudnnHandle_t h, int H, int64_t Lq, int64_t Lk,
+                                                int hd, int64_t ld, int o_bf16, int stats)
+{
+    const cudnnDataType_t f8 = CUDNN_DATA_FP8_E4M3, bf16 = CUDNN_DATA_BFLOAT16, f32 = CUDNN_DATA_FLOAT;
+    const int64_t qd[4] = { 1, H, Lq, hd }, qs[4] = { Lq * ld, hd, ld, 1 };
+    const int64_t kd[4] = { 1, H, Lk, hd }, ks[4] = { Lk * ld, hd, ld, 1 };
+    const int64_t ktd[4] = { 1, H, hd, Lk }, kts[4] = { Lk * ld, hd, 1, ld };
+    const int64_t sd[4] = { 1, H, Lq, Lk }, ss[4] = { H * Lq * Lk, Lq * Lk, Lk, 1 };
+    const int64_t rd[4] = { 1, H, Lq, 1 }, rs[4] = { H * Lq, Lq, 1, 1 };
+    const int64_t od[4] = { 1, H, Lq, hd }, os[4] = { H * Lq * hd, Lq * hd, hd, 1 };
+    const int64_t one[4] = { 1, 1, 1, 1 };
+    cudnnBackendDescriptor_t q = tensor(b, UID_Q, f8, qd, qs, false, false);
+    cudnnBackendDescriptor_t kt = tensor(b, UID_K, f8, ktd, kts, false, false);
+    cudnnBackendDescriptor_t v = tensor(b, UID_V, f8, kd, ks, false, false);
+    cudnnBackendDescriptor_t o = tensor(b, UID_O, o_bf16 ? bf16 : f8, qd, qs, false, false);
+    cudnnBackendDescriptor_t sc = tensor(b, UID_SCALE, f32, one, one, false, true);
+    cudnnBackendDescriptor_t dq = tensor(b, UID_DQ, f32, one, one, false, false);
+    cudnnBackendDescriptor_t dk = tensor(b, UID_DK, f32, one, one, false, false);
+    cudnnBackendDescriptor_t dv = tensor(b, UID_DV, f32, one, one, false, false);
+    cudnnBackendDescriptor_t ds = tensor(b, UID_DS, f32, one, one, false, false);
+    cudnnBackendDescriptor_t sp = tensor(b, UID_SS, f32, one, one, false, false);
+    cudnnBackendDescriptor_t so = tensor(b, UID_SO, f32, one, one, false, false);
+    cudnnBackendDescriptor_t amax_s = tensor(b, UID_AMAX_S, f32, one, one, false, false);
+    cudnnBackendDescriptor_t amax_o = tensor(b, UID_AMAX_O, f32, one, one, false, false);
+    int64_t vid = 100;
+    cudnnBackendDescriptor_t s0 = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t s1 = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t s2 = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t s3 = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t mx = tensor(b, vid++, f32, rd, rs, true, false);
+    cudnnBackendDescriptor_t sub = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t ex = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t sum = tensor(b, vid++, f32, rd, rs, true, false);
+    cudnnBackendDescriptor_t p = tensor(b, vid++, f32, sd, ss, true, false);
+    cudnnBackendDescriptor_t p8 = tensor(b, vid++, f8, sd, ss, true, false);
+    cudnnBackendDescriptor_t o0 = tensor(b, vid++, f32, od, os, true, false);
+    cudnnBackendDescriptor_t o1 = tensor(b, vid++, f32, od, os, true, false);
+    cudnnBackendDescriptor_t o2 = tensor(b, vid++, f32, od, os, true, false);
+    cudnnBackendDescriptor_t ops[20];
+    int n = 0;
+    ops[n++] = matmul_pad(b, q, kt, s0, true);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, s0, sc, s1);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, s1, dq, s2);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, s2, dk, s3);
+    ops[n++] = reduction(b, CUDNN_REDUCE_TENSOR_MAX, s3, mx);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_SUB, s3, mx, sub);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_EXP, sub, NULL, ex);
+    ops[n++] = reduction(b, CUDNN_REDUCE_TENSOR_ADD, ex, sum);
+    if (stats) {
+        cudnnBackendDescriptor_t lg = tensor(b, vid++, f32, rd, rs, true, false);
+        cudnnBackendDescriptor_t st = tensor(b, vid++, f32, rd, rs, true, false);
+        ops[n++] = pointwise(b, CUDNN_POINTWISE_LOG, sum, NULL, lg);
+        ops[n++] = pointwise(b, CUDNN_POINTWISE_ADD, mx, lg, st);
+    }
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_DIV, ex, sum, p);
+    ops[n++] = reduction(b, CUDNN_REDUCE_TENSOR_AMAX, p, amax_s);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, p, sp, p8);
+    ops[n++] = matmul(b, p8, v, o0);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, o0, ds, o1);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, o1, dv, o2);
+    ops[n++] = pointwise(b, CUDNN_POINTWISE_MUL, o2, so, o);
+    ops[n++] = reduction(b, CUDNN_REDUCE_TENSOR_AMAX, o2, amax_o);
+    cudnnBackendDescriptor_t g = mk(b, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+    set(b, g, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, n, ops);
+    set(b, g, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+    fin(b, g, "fp8 operation graph");
+    return g;
 }
 
 // Build the operation graph (unified: one SDPA node; else the composite softmax graph).
@@ -261,10 +361,87 @@ static cudnnBackendDescriptor_t make_plan(struct builder * b, cudnnHandle_t h, c
     return NULL;
 }
 
-static struct kc_sdpa_plan * get_plan(struct kc_state * s, int64_t Lq, int64_t Lk, int H, int hd, int64_t ld)
+// Keep a built plan (its descriptors live as long as it does).
+static void plan_keep(struct kc_sdpa_plan * p, struct builder * b, cudnnBackendDescriptor_t plan)
+{
+    int64_t ws = 0, n = 0;
+    cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws);
+    p->plan = plan;
+    p->workspace = ws;
+    p->ok = 1;
+    memcpy(p->keep, b->d, sizeof(b->d[0]) * (size_t) b->n);
+    p->n_keep = b->n;
+}
+
+static void builder_drop(struct builder * b)
+{
+    for (int i = 0; i < b->n; i++) {
+        cudnnBackendDestroyDescriptor(b->d[i]);
+    }
+    b->n = 0;
+}
+
+static void plan_build_bf16(struct kc_state * s, struct kc_sdpa_plan * p)
+{
+    const char * env = getenv("KINORA_CUDNN_SDPA_GRAPH");   // unified | composite (default: both, in order)
+    for (int unified = 1; unified >= 0 && !p->ok; unified--) {
+        if (env && strcmp(env, unified ? "unified" : "composite") != 0) {
+            continue;
+        }
+        struct builder b;
+        memset(&b, 0, sizeof(b));
+        cudnnBackendDescriptor_t g = build_graph(&b, s->dnn, unified, p->H, p->Lq, p->Lk, p->hd, p->ld);
+        cudnnBackendDescriptor_t plan = b.bad ? NULL : make_plan(&b, s->dnn, g);
+        if (plan) {
+            plan_keep(p, &b, plan);
+            ke_log(2, "cuda backend: cuDNN SDPA (%s graph) for H=%d Lq=%lld Lk=%lld hd=%d, workspace %lld bytes",
+                   unified ? "unified" : "composite", p->H, (long long) p->Lq, (long long) p->Lk, p->hd,
+                   (long long) p->workspace);
+        } else {
+            ke_log(2, "cuda backend: cuDNN SDPA %s graph unavailable (H=%d Lq=%lld Lk=%lld hd=%d): %s",
+                   unified ? "unified" : "composite", p->H, (long long) p->Lq, (long long) p->Lk, p->hd, b.err);
+            builder_drop(&b);
+        }
+    }
+}
+
+// The fp8 graph: O as bf16 first (no widening pass), then as e4m3; with the statistics pattern, then
+// without.
+static void plan_build_fp8(struct kc_state * s, struct kc_sdpa_plan * p)
+{
+    static const float host_consts[4] = { 1.0f / 448.0f, 448.0f, 1.0f, 0.0f };
+    if (cudaMalloc((void **) &p->consts, sizeof(host_consts)) != cudaSuccess ||
+        cudaMemcpy(p->consts, host_consts, sizeof(host_consts), cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaGetLastError();
+        cudaFree(p->consts);
+        p->consts = NULL;
+        return;
+    }
+    for (int v = 0; v < 4 && !p->ok; v++) {
+        const int o_bf16 = !(v & 1), stats = !(v & 2);
+        struct builder b;
+        memset(&b, 0, sizeof(b));
+        cudnnBackendDescriptor_t g = build_graph_fp8(&b, s->dnn, p->H, p->Lq, p->Lk, p->hd, p->ld, o_bf16, stats);
+        cudnnBackendDescriptor_t plan = b.bad ? NULL : make_plan(&b, s->dnn, g);
+        if (plan) {
+            plan_keep(p, &b, plan);
+            p->o_bf16 = o_bf16;
+            ke_log(2, "cuda backend: cuDNN fp8 SDPA (O %s%s) for H=%d Lq=%lld Lk=%lld hd=%d, workspace %lld bytes",
+                   o_bf16 ? "bf16" : "e4m3", stats ? ", statistics" : "", p->H, (long long) p->Lq,
+                   (long long) p->Lk, p->hd, (long long) p->workspace);
+        } else {
+            ke_log(2, "cuda backend: cuDNN fp8 SDPA (O %s%s) unavailable (H=%d Lq=%lld Lk=%lld hd=%d): %s",
+                   o_bf16 ? "bf16" : "e4m3", stats ? ", statistics" : "", p->H, (long long) p->Lq,
+                   (long long) p->Lk, p->hd, b.err);
+            builder_drop(&b);
+        }
+    }
+}
+
+static struct kc_sdpa_plan * get_plan(struct kc_state * s, int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, int fp8)
 {
     for (struct kc_sdpa_plan * p = s->sdpa_plans; p; p = p->next) {
-        if (p->Lq == Lq && p->Lk == Lk && p->H == H && p->hd == hd && p->ld == ld) {
+        if (p->Lq == Lq && p->Lk == Lk && p->H == H && p->hd == hd && p->ld == ld && p->fp8 == fp8) {
             return p;
         }
     }
@@ -277,58 +454,30 @@ static struct kc_sdpa_plan * get_plan(struct kc_state * s, int64_t Lq, int64_t L
     p->H = H;
     p->hd = hd;
     p->ld = ld;
-    const char * env = getenv("KINORA_CUDNN_SDPA_GRAPH");   // unified | composite (default: both, in order)
-    for (int unified = 1; unified >= 0 && !p->ok; unified--) {
-        if (env && strcmp(env, unified ? "unified" : "composite") != 0) {
-            continue;
-        }
-        struct builder b;
-        memset(&b, 0, sizeof(b));
-        cudnnBackendDescriptor_t g = build_graph(&b, s->dnn, unified, H, Lq, Lk, hd, ld);
-        cudnnBackendDescriptor_t plan = b.bad ? NULL : make_plan(&b, s->dnn, g);
-        if (plan) {
-            int64_t ws = 0, n = 0;
-            cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws);
-            p->plan = plan;
-            p->workspace = ws;
-            p->ok = 1;
-            memcpy(p->keep, b.d, sizeof(b.d[0]) * (size_t) b.n);
-            p->n_keep = b.n;
-            ke_log(2, "cuda backend: cuDNN SDPA (%s graph) for H=%d Lq=%lld Lk=%lld hd=%d, workspace %lld bytes",
-                   unified ? "unified" : "composite", H, (long long) Lq, (long long) Lk, hd, (long long) ws);
-        } else {
-            ke_log(2, "cuda backend: cuDNN SDPA %s graph unavailable (H=%d Lq=%lld Lk=%lld hd=%d): %s",
-                   unified ? "unified" : "composite", H, (long long) Lq, (long long) Lk, hd, b.err);
-            for (int i = 0; i < b.n; i++) {
-                cudnnBackendDestroyDescriptor(b.d[i]);
-            }
-        }
+    p->fp8 = fp8;
+    if (fp8) {
+        plan_build_fp8(s, p);
+    } else {
+        plan_build_bf16(s, p);
     }
     p->next = s->sdpa_plans;
     s->sdpa_plans = p;
     return p;
 }
 
-int kc_sdpa_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
-                int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, float scale)
+// Execute a plan with these tensors (uid -> pointer) and its workspace. 0 ok.
+static int plan_exec(struct kc_state * s, const struct kc_sdpa_plan * p, int n, const int64_t * uids, void ** ptrs)
 {
-    struct kc_sdpa_plan * p = get_plan(s, Lq, Lk, H, hd, ld);
-    if (!p || !p->ok) {
-        return -1;
-    }
     void * ws = p->workspace > 0 ? kc_alloc(s, (size_t) p->workspace) : NULL;
     if (p->workspace > 0 && !ws) {
         return -1;
     }
-    float scale_v = scale;
-    const int64_t uids[5] = { UID_Q, UID_K, UID_V, UID_O, UID_SCALE };
-    void * ptrs[5] = { (void *) q, (void *) k, (void *) v, (void *) o, &scale_v };
     cudnnBackendDescriptor_t pack = NULL;
     int rc = -1;
     if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack) == CUDNN_STATUS_SUCCESS &&
-        cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 5, uids) ==
+        cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids) ==
             CUDNN_STATUS_SUCCESS &&
-        cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 5, ptrs) ==
+        cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs) ==
             CUDNN_STATUS_SUCCESS &&
         cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws) ==
             CUDNN_STATUS_SUCCESS &&
@@ -339,13 +488,73 @@ int kc_sdpa_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uin
         } else {
             char last[160] = "";
             cudnnGetLastErrorString(last, sizeof(last));
-            ke_log(1, "cuda backend: cuDNN SDPA execute: %s %s", cudnnGetErrorString(st), last);
+            ke_log(1, "cuda backend: cuDNN SDPA%s execute: %s %s", p->fp8 ? " (fp8)" : "", cudnnGetErrorString(st),
+                   last);
         }
     }
     if (pack) {
         cudnnBackendDestroyDescriptor(pack);
     }
     kc_free(s, ws);
+    return rc;
+}
+
+int kc_sdpa_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
+                int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, float scale)
+{
+    struct kc_sdpa_plan * p = get_plan(s, Lq, Lk, H, hd, ld, 0);
+    if (!p || !p->ok) {
+        return -1;
+    }
+    float scale_v = scale;
+    const int64_t uids[5] = { UID_Q, UID_K, UID_V, UID_O, UID_SCALE };
+    void * ptrs[5] = { (void *) q, (void *) k, (void *) v, (void *) o, &scale_v };
+    return plan_exec(s, p, 5, uids, ptrs);
+}
+
+int kc_sdpa_fp8_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const uint16_t * k, const uint16_t * v,
+                    int64_t Lq, int64_t Lk, int H, int hd, int64_t ld, float scale)
+{
+    struct kc_sdpa_plan * p = get_plan(s, Lq, Lk, H, hd, ld, 1);
+    if (!p || !p->ok) {
+        return -1;
+    }
+    // e4m3 copies of q, k, v (and O when cuDNN writes it narrow), packed with the same row stride, and
+    // the per-call scalars: { scale, descale } of q, k, v, their amax, the two amax outputs
+    const size_t nq = (size_t) (Lq * ld), nk = (size_t) (Lk * ld);
+    uint8_t * q8 = kc_alloc(s, nq), * k8 = kc_alloc(s, nk), * v8 = kc_alloc(s, nk);
+    uint8_t * o8 = p->o_bf16 ? NULL : kc_alloc(s, nq);
+    float * sc = kc_alloc(s, 16 * sizeof(float));
+    int rc = -1;
+    if (q8 && k8 && v8 && sc && (p->o_bf16 || o8)) {
+        float *sq = sc, *sk = sc + 2, *sv = sc + 4, *amax = sc + 6;
+        rc = kc_amax_bf16(amax, q, Lq, ld, ld, s->stream) || kc_quant_e4m3(q8, ld, q, ld, Lq, ld, amax, sq, s->stream) ||
+             kc_amax_bf16(amax + 1, k, Lk, ld, ld, s->stream) ||
+             kc_quant_e4m3(k8, ld, k, ld, Lk, ld, amax + 1, sk, s->stream) ||
+             kc_amax_bf16(amax + 2, v, Lk, ld, ld, s->stream) ||
+             kc_quant_e4m3(v8, ld, v, ld, Lk, ld, amax + 2, sv, s->stream)
+                 ? -1
+                 : 0;
+        if (rc == 0) {
+            float scale_v = scale;
+            const int64_t uids[13] = { UID_Q,  UID_K,  UID_V,  UID_O,  UID_SCALE,  UID_DQ,    UID_DK,
+                                       UID_DV, UID_DS, UID_SS, UID_SO, UID_AMAX_S, UID_AMAX_O };
+            // O = true O * scale_o: 1 for a bf16 O; V's scale for an e4m3 O (|O| <= max |V|)
+            void * ptrs[13] = { q8,      k8,           v8,           p->o_bf16 ? (void *) o : (void *) o8,
+                                &scale_v, sq + 1,      sk + 1,       sv + 1,
+                                p->consts, p->consts + 1, p->o_bf16 ? (void *) (p->consts + 2) : (void *) sv,
+                                amax + 3, amax + 4 };
+            rc = plan_exec(s, p, 13, uids, ptrs);
+            if (rc == 0 && !p->o_bf16) {
+                rc = kc_e4m3_to_bf16(o, ld, o8, ld, Lq, ld, sv + 1, s->stream);
+            }
+        }
+    }
+    kc_free(s, q8);
+    kc_free(s, k8);
+    kc_free(s, v8);
+    kc_free(s, o8);
+    kc_free(s, sc);
     return rc;
 }
 
@@ -357,6 +566,7 @@ void kc_sdpa_free_all(struct kc_state * s)
         if (p->plan) {
             cudnnBackendDestroyDescriptor(p->plan);
         }
+        cudaFree(p->consts);
         for (int i = 0; i < p->n_keep; i++) {
             cudnnBackendDestroyDescriptor(p->keep[i]);
         }
