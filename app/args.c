@@ -244,6 +244,19 @@ kinora_arg_text_device (const char *cmd, const char *opt, const char *value, int
   return kinora_arg_choice (cmd, opt, value, names, 2, device);
 }
 
+bool
+kinora_arg_precision (const char *cmd, const char *opt, const char *value, bool allow_fp32, int *precision)
+{
+  static const char *const names[] = { "bf16", "fp8", "fp32" };
+  static const int values[] = { KE_PRECISION_BF16, KE_PRECISION_FP8, KE_PRECISION_FP32 };
+  int i = 0;
+
+  if (!kinora_arg_choice (cmd, opt, value, names, allow_fp32 ? 3 : 2, &i))
+    return false;
+  *precision = values[i];
+  return true;
+}
+
 int
 kinora_arg_usage_error (const char *cmd, int c, int argc, char **argv, const struct option *options)
 {

@@ -44,6 +44,8 @@ bool kinora_arg_choice (const char *cmd, const char *opt, const char *value, con
                         int *index);
 /* --text-encoder auto|cpu: where T5 encodes the prompt (enum ke_text_device). */
 bool kinora_arg_text_device (const char *cmd, const char *opt, const char *value, int *device);
+/* --precision bf16|fp8, and fp32 (exact, the CPU only) where allow_fp32: an enum ke_precision. */
+bool kinora_arg_precision (const char *cmd, const char *opt, const char *value, bool allow_fp32, int *precision);
 
 struct option;
 /* One line for a getopt_long failure (c = '?': unknown option or a value given to a flag, ':': missing

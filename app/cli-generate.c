@@ -75,7 +75,9 @@ usage (FILE *f)
            "  --fps F             frame rate of the output\n"
            "  --threads N         CPU threads\n"
            "  --backend NAME      cpu (default), cuda, or auto (the GPU when usable)\n"
-           "  --precision P       bf16 (default) or fp32 matmuls on the CPU\n"
+           "  --precision P       bf16 (default), fp8 (the DiT's fast path on GPUs with fp8 units, compute\n"
+           "                      capability 8.9 and newer; bf16 elsewhere, the CPU included) or fp32 (exact\n"
+           "                      matmuls, the CPU only)\n"
            "  --save-latent PATH  also write the final latent (safetensors)\n"
            "  --vram GiB          device memory budget of a GPU run (default 0: the free memory minus 1 GiB);\n"
            "                      DiT blocks past it stream from host memory\n"
@@ -203,7 +205,7 @@ print_estimate (ke_model_t                 *m,
                       p->image ? p->image->height : 0, &w, &h, &f);
   printf ("pre-flight estimate: %s, %dx%d, %d frames, %d steps (%d DiT forwards), %s backend, %s\n",
           ke_model_name (m), w, h, f, p->steps, e.n_forwards, e.backend,
-          p->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+          ke_precision_name (p->precision));
   printf ("  verdict        %s\n", ke_verdict_name (e.verdict));
   if (strcmp (e.backend, "cpu") != 0)
     {
@@ -301,7 +303,7 @@ print_caps_estimate (const struct ke_model_caps *caps,
     }
   printf ("pre-flight estimate: %s, %dx%d, %d frames, %d steps (%d forwards), %s backend, %s\n", caps->version,
           p->width, p->height, p->n_frames, caps->steps, e.n_forwards, e.backend,
-          p->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+          ke_precision_name (p->precision));
   printf ("  verdict        %s\n", ke_verdict_name (e.verdict));
   if (strcmp (e.backend, "cpu") != 0)
     printf ("  device peak    %.2f GiB (transformer weights %.2f GiB)\n", e.device_gib, e.device_weights_gib);
@@ -385,7 +387,7 @@ kinora_cli_generate (int argc, char **argv)
   double guide = -1, guide_high = -1, shift = -1, fps = -1;
   int64_t seed = -1;
   enum ke_solver solver_id = KE_SOLVER_UNIPC;
-  enum ke_precision precision_id = KE_PRECISION_BF16;
+  int precision_id = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget */
   int text_device = KE_TEXT_DEVICE_AUTO;
   /* TAEHV draft decode and previews */
@@ -480,13 +482,7 @@ kinora_cli_generate (int argc, char **argv)
         case OPT_BACKEND: backend = optarg; break;
         case OPT_PRECISION:
           precision = optarg;
-          if (strcmp (precision, "fp32") == 0) precision_id = KE_PRECISION_FP32;
-          else if (strcmp (precision, "bf16") == 0) precision_id = KE_PRECISION_BF16;
-          else
-            {
-              fprintf (stderr, "%s: --precision %s: use bf16 or fp32\n", cmd, precision);
-              ok = false;
-            }
+          ok = kinora_arg_precision (cmd, "--precision", precision, true, &precision_id);
           break;
         case OPT_SAVE_LATENT: save_latent = optarg; break;
         case OPT_DECODE_LATENT: decode_latent = optarg; break;
@@ -676,7 +672,7 @@ kinora_cli_generate (int argc, char **argv)
       cp.height = have_size ? height : caps.height;
       cp.n_frames = frames ? frames : caps.n_frames;
       cp.backend = backend ? backend : "cpu";
-      cp.precision = precision_id;
+      cp.precision = (enum ke_precision) precision_id;
       cp.n_threads = threads;
       cp.vram_gib = (float) vram;
       cp.text_device = (enum ke_text_device) text_device;
@@ -736,7 +732,7 @@ kinora_cli_generate (int argc, char **argv)
   else
     p.seed = ke_random_seed ();
   if (precision)
-    p.precision = precision_id;
+    p.precision = (enum ke_precision) precision_id;
   if (solver)
     p.solver = solver_id;
   /* few-step presets and step caching: the preset replaces the defaults and --from's values, and the
@@ -845,6 +841,11 @@ kinora_cli_generate (int argc, char **argv)
     if (made->cache != KE_CACHE_OFF)
       fprintf (stderr, "step cache %s (threshold %g): skipped %d DiT forwards\n", ke_cache_mode_name (made->cache),
                (double) made->cache_threshold, made->cache_skipped);
+    if (made->precision == KE_PRECISION_FP8 && made->precision_used != KE_PRECISION_FP8)
+      fprintf (stderr, "precision fp8 asked: not available on the %s backend, the DiT ran %s\n",
+               p.backend ? p.backend : "cpu", ke_precision_name (made->precision_used));
+    else if (made->precision == KE_PRECISION_FP8)
+      fprintf (stderr, "precision fp8 (the DiT)\n");
   }
 #endif
   rc = 0;

@@ -25,6 +25,8 @@ usage (FILE *f)
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval dit ... [--lora FILE[:STRENGTH]]... [--lora-merge]   (LoRAs on the DiT; merged into its weights)\n"
+           "             eval dit|ltx-transformer ... [--precision bf16|fp8|fp32]   (bf16: as --fast; fp8: the GPU's fp8\n"
+           "                        path where it has fp8 units, bf16 elsewhere; the other modules take bf16 or fp32)\n"
            "             eval ltx-transformer|ltx-vae|ltx-upsampler|t5xxl --weights W --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "                        (LTX-Video's components over the IO files of tests/ltx/make-fixtures.py)\n"
            "             eval scheduler --in IO --out OUT\n"
@@ -64,9 +66,11 @@ cmd_eval (int argc, char **argv)
     { "threads", required_argument, NULL, 't' },
     { "lora", required_argument, NULL, 'L' },
     { "lora-merge", no_argument, NULL, 'M' },
+    { "precision", required_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
   };
   struct ke_eval_args a = { 0 };
+  int precision = KE_PRECISION_FP32;
   struct ke_lora_spec loras[KE_MAX_LORAS];
   int n_loras = 0;
   const char *what = argv[1];
@@ -105,6 +109,13 @@ cmd_eval (int argc, char **argv)
             return 2;
           break;
         case 'M': a.lora_merge = true; break;
+        case 'P':
+          /* bf16: as --fast; fp8: the transformer's fp8 path on a GPU with fp8 units (bf16 elsewhere) */
+          if (!kinora_arg_precision (cmd, "--precision", optarg, true, &precision))
+            return 2;
+          a.fast = a.fast || precision != KE_PRECISION_FP32;
+          a.fp8 = precision == KE_PRECISION_FP8;
+          break;
         default:
           return kinora_arg_usage_error (cmd, c, argc - 1, argv + 1, options);
         }
@@ -116,6 +127,12 @@ cmd_eval (int argc, char **argv)
   if (n_loras > 0 && strcmp (what, "dit") != 0 && strcmp (what, "pipeline") != 0)
     {
       fprintf (stderr, "%s %s: --lora applies to dit and pipeline only\n", cmd, what);
+      return 2;
+    }
+  if (a.fp8 && strcmp (what, "dit") != 0 && strcmp (what, "ltx-transformer") != 0)
+    {
+      fprintf (stderr, "%s %s: --precision fp8 applies to dit and ltx-transformer only (use bf16 or fp32)\n", cmd,
+               what);
       return 2;
     }
   a.loras = loras;

@@ -223,6 +223,7 @@ kinora_bench_dit (int argc, char **argv)
   int w = 256, h = 256, frames = 17, threads = 0, repeat = 3, layers = -1, exact = 0, profile = 0;
   double vram = -1;   /* device memory budget in GiB (-1: not given, 0: the default) */
   int lora_rank = 0, lora_merge = 0;
+  int prec = KE_PRECISION_BF16;   /* --precision bf16|fp8 (--exact: fp32 on the CPU) */
   static const char cmd[] = "kinora-bench dit";
   static const struct option options[] = {
     { "exact", no_argument, NULL, 'e' },
@@ -239,6 +240,7 @@ kinora_bench_dit (int argc, char **argv)
     { "vram", required_argument, NULL, 'V' },
     { "lora-rank", required_argument, NULL, 'R' },
     { "lora-merge", no_argument, NULL, 'M' },
+    { "precision", required_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -263,6 +265,7 @@ kinora_bench_dit (int argc, char **argv)
         case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case 'R': ok = kinora_arg_int (cmd, "--lora-rank", optarg, 1, 4096, &lora_rank); break;
         case 'M': lora_merge = 1; break;
+        case 'P': ok = kinora_arg_precision (cmd, "--precision", optarg, false, &prec); break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -306,8 +309,16 @@ kinora_bench_dit (int argc, char **argv)
       fprintf (stderr, "kinora-bench dit: %s\n", err.msg);
       return 1;
     }
+  if (exact && prec == KE_PRECISION_FP8)
+    {
+      fprintf (stderr, "%s: --exact and --precision fp8 exclude each other\n", cmd);
+      return 2;
+    }
   if (!exact && be == ke_backend_cpu ())
     be = ke_backend_cpu_fast ();
+  /* before the DiT is prepared (its linears take their form then): fp8 where the device has the units,
+   * bf16 elsewhere (the CPU keeps its precision) */
+  ke_be_set_precision (be, prec == KE_PRECISION_FP8 ? KE_PRECISION_FP8 : KE_PRECISION_BF16);
   /* a backend with its own (event-based, unsynchronised) profiler uses it; others get the wrapper */
   int wrapped = profile && !be->ops->profile;
   if (wrapped)
@@ -324,8 +335,8 @@ kinora_bench_dit (int argc, char **argv)
     printf ("model: %s (%d of %d layers), random bf16 weights, block linears as %s\n", m->name, layers, m->layers,
             wt->name);
   printf ("video: %dx%d, %d frames -> latent [%d, %d, %d, %d], %ld tokens\n", w, h, frames, m->out_dim == 48 ? 48 : m->in_dim, F, H, W, tokens);
-  printf ("backend: %s, precision %s, threads %d\n", be->ops->name, be->precision == KE_PRECISION_BF16 ? "bf16" : "fp32",
-          ke_get_threads ());
+  printf ("backend: %s, precision %s (asked %s), threads %d\n", be->ops->name, ke_precision_name (be->precision),
+          exact ? "fp32" : ke_precision_name ((enum ke_precision) prec), ke_get_threads ());
   fflush (stdout);
 
   double t0 = bench_now ();

@@ -122,7 +122,7 @@ usage (void)
 {
   fprintf (stderr,
            "usage: kinora-bench generate --model ti2v-5B|t2v-A14B|i2v-A14B --random [--size WxH] [--frames N] [--steps N]\n"
-           "                             [--threads N] [--precision bf16|fp32] [--layers N] [--backend cpu|cuda]\n"
+           "                             [--threads N] [--precision bf16|fp8|fp32] [--layers N] [--backend cpu|cuda]\n"
            "                             [--vram GiB] [--text-encoder auto|cpu]\n"
            "                             [--preset lightning] [--cache easy|tea|mag[:THRESHOLD]]\n"
            "                             [--decode vae|taehv] [--preview latent|taehv] [--runs N]\n"
@@ -173,7 +173,7 @@ kinora_bench_generate (int argc, char **argv)
   const char *model = "ti2v-5B", *backend = NULL, *files = NULL;
   const char *prompt = "a red fox running through fresh snow at sunrise, cinematic", *taehv_file = NULL;
   int w = 256, h = 256, frames = 17, steps = 2, threads = 0, layers = 0, random = 0;
-  enum ke_precision prec = KE_PRECISION_BF16;
+  int prec = KE_PRECISION_BF16;
   double vram = 0;   /* device memory budget in GiB (0: the default) */
   int text_device = KE_TEXT_DEVICE_AUTO;
   static const char cmd[] = "kinora-bench generate";
@@ -275,17 +275,7 @@ kinora_bench_generate (int argc, char **argv)
         case 'b': backend = optarg; break;
         case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case 'E': ok = kinora_arg_text_device (cmd, "--text-encoder", optarg, &text_device); break;
-        case 'p':
-          if (strcmp (optarg, "fp32") == 0)
-            prec = KE_PRECISION_FP32;
-          else if (strcmp (optarg, "bf16") == 0)
-            prec = KE_PRECISION_BF16;
-          else
-            {
-              fprintf (stderr, "%s: --precision %s: use bf16 or fp32\n", cmd, optarg);
-              ok = false;
-            }
-          break;
+        case 'p': ok = kinora_arg_precision (cmd, "--precision", optarg, true, &prec); break;
         default: return kinora_arg_usage_error (cmd, opt, argc, argv, options);
         }
       if (!ok)
@@ -377,7 +367,7 @@ kinora_bench_generate (int argc, char **argv)
   p.n_frames = frames;
   p.steps = steps;
   p.seed = 42;
-  p.precision = prec;
+  p.precision = (enum ke_precision) prec;
   p.backend = backend;
   p.vram_gib = (float) vram;
   p.text_device = (enum ke_text_device) text_device;
@@ -440,11 +430,13 @@ kinora_bench_generate (int argc, char **argv)
       double rest = s.last_step >= 2 ? (s.step_t[s.last_step] - s.step_t[1]) / (s.last_step - 1) : first;
       if (run == 0)
         {
-          printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, %s, "
-                  "%d threads, BLAS %s\n", ke_model_name (m), v->width, v->height, v->n_frames, (frames - 1) / 4 + 1,
-                  h / (z == 48 ? 16 : 8), w / (z == 48 ? 16 : 8), steps, backend ? backend : "cpu",
-                  prec == KE_PRECISION_BF16 ? "bf16 matmuls" : "fp32 matmuls", ke_get_threads (),
-                  bench_blas_corename ());
+          /* the precision asked, and the DiT's in effect (fp8 falls back to bf16 without fp8 units) */
+          const enum ke_precision used = v->made_with ? v->made_with->precision_used : (enum ke_precision) prec;
+          printf ("kinora-bench generate: %s, %dx%d, %d frames (latent %d x %d x %d), %d steps, DiT on %s, "
+                  "precision %s (the DiT ran %s), %d threads, BLAS %s\n", ke_model_name (m), v->width, v->height,
+                  v->n_frames, (frames - 1) / 4 + 1, h / (z == 48 ? 16 : 8), w / (z == 48 ? 16 : 8), steps,
+                  backend ? backend : "cpu", ke_precision_name ((enum ke_precision) prec), ke_precision_name (used),
+                  ke_get_threads (), bench_blas_corename ());
           printf ("  %-24s %8.2f s (not counted)\n", files ? "model opened in" : "random weights made in", t_build);
         }
       if (runs > 1)

@@ -84,6 +84,7 @@ static void
 usage (FILE *f)
 {
   fprintf (f, "usage: kinora-bench ltx-generate --random [--weights-type bf16|f8_e4m3|q8_0] [--backend cpu|cuda]\n"
+              "       [--precision bf16|fp8]   (fp8: the transformer's fp8 path on a GPU with fp8 units)\n"
               "       [--vram GiB] [--size WxH] [--frames N] [--release 0.9.7|0.9.8] [--runs N] [--threads N]\n"
               "       [--layers N]   (fewer transformer blocks than 48: a quick check, not a figure)\n"
               "       [--keep]       (runs after the first reuse the model as an app does between jobs: T5 and\n"
@@ -122,6 +123,7 @@ kinora_bench_ltx_generate (int argc, char **argv)
   /* the distilled config's defaults (model-caps.c): 1216x704, 121 frames */
   int w = 1216, h = 704, frames = 121, threads = 0, runs = 1, random = 0, layers = 48, keep = 0;
   double vram = 0;
+  int prec = KE_PRECISION_BF16;
   enum ke_dtype wtype = KE_DTYPE_BF16;
   const char *wname = "bf16";
   static const struct option options[] = {
@@ -136,6 +138,7 @@ kinora_bench_ltx_generate (int argc, char **argv)
     { "threads", required_argument, NULL, 't' },
     { "layers", required_argument, NULL, 'L' },
     { "keep", no_argument, NULL, 'k' },
+    { "precision", required_argument, NULL, 'P' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -151,6 +154,7 @@ kinora_bench_ltx_generate (int argc, char **argv)
         case 'k': keep = 1; break;
         case 'h': usage (stdout); return 0;
         case 'b': backend = optarg; break;
+        case 'P': ok = kinora_arg_precision (cmd, "--precision", optarg, false, &prec); break;
         case 'v': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case 's': ok = kinora_arg_size (cmd, "--size", optarg, 1, KE_MAX_SIDE, &w, &h); break;
         case 'f': ok = kinora_arg_int (cmd, "--frames", optarg, 1, KE_MAX_FRAMES, &frames); break;
@@ -215,7 +219,7 @@ kinora_bench_ltx_generate (int argc, char **argv)
   p.height = h;
   p.n_frames = frames;
   p.seed = 42;
-  p.precision = KE_PRECISION_BF16;
+  p.precision = (enum ke_precision) prec;
   p.backend = backend;
   p.vram_gib = (float) vram;
   p.text_cache_dir = NULL;
@@ -253,8 +257,10 @@ kinora_bench_ltx_generate (int argc, char **argv)
         break;
       if (run == 0)
         printf ("kinora-bench ltx-generate: LTX-Video 13B %s distilled (%d of 48 blocks), %dx%d, %d frames, block "
-                "linears %s, %s backend, %d + %d steps, %d threads, BLAS %s\n", release, layers, v->width,
-                v->height, v->n_frames, wname, backend, n1, n2, ke_get_threads (), bench_blas_corename ());
+                "linears %s, %s backend, precision %s (the transformer ran %s), %d + %d steps, %d threads, BLAS %s\n",
+                release, layers, v->width, v->height, v->n_frames, wname, backend,
+                ke_precision_name ((enum ke_precision) prec), ke_precision_name (v->made_with->precision_used), n1,
+                n2, ke_get_threads (), bench_blas_corename ());
       if (runs > 1)
         printf ("run %d of %d\n", run + 1, runs);
       printf ("  random weights made in       %8.2f s (not counted: T5, VAE, upsampler %.2f s; transformer %.2f s)\n",

@@ -57,6 +57,7 @@ kinora_bench_ltx_transformer (int argc, char **argv)
   const char *backend = "cpu";
   int w = 1216, h = 704, frames = 121, threads = 0, repeat = 1, layers = 48, random = 0, exact = 0, profile = 0;
   int text_tokens = 256, text_kept = 64;
+  int prec = KE_PRECISION_BF16;   /* --precision bf16|fp8 (--exact: fp32 on the CPU) */
   static const char cmd[] = "kinora-bench ltx-transformer";
   static const struct option options[] = {
     { "random", no_argument, NULL, 'R' },
@@ -68,6 +69,7 @@ kinora_bench_ltx_transformer (int argc, char **argv)
     { "layers", required_argument, NULL, 'l' },
     { "backend", required_argument, NULL, 'b' },
     { "profile", no_argument, NULL, 'p' },
+    { "precision", required_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -87,6 +89,7 @@ kinora_bench_ltx_transformer (int argc, char **argv)
         case 'r': ok = kinora_arg_int (cmd, "--repeat", optarg, 1, 1000, &repeat); break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 48, &layers); break;
         case 'b': backend = optarg; break;
+        case 'P': ok = kinora_arg_precision (cmd, "--precision", optarg, false, &prec); break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -121,8 +124,16 @@ kinora_bench_ltx_transformer (int argc, char **argv)
       fprintf (stderr, "%s: %s\n", cmd, err.msg);
       return 1;
     }
+  if (exact && prec == KE_PRECISION_FP8)
+    {
+      fprintf (stderr, "%s: --exact and --precision fp8 exclude each other\n", cmd);
+      return 2;
+    }
   if (!exact && be == ke_backend_cpu ())
     be = ke_backend_cpu_fast ();
+  /* before the transformer is prepared (its linears take their form then): fp8 where the device has the
+   * units, bf16 elsewhere (the CPU keeps its precision) */
+  ke_be_set_precision (be, prec == KE_PRECISION_FP8 ? KE_PRECISION_FP8 : KE_PRECISION_BF16);
   /* --profile: a backend with its own (event-based, unsynchronised) profiler uses it, its per-op times
    * coming through the engine log; others get the synchronising wrapper */
   const int wrapped = profile && !be->ops->profile;
@@ -137,7 +148,8 @@ kinora_bench_ltx_transformer (int argc, char **argv)
   printf ("model: LTX-Video 13B transformer (%d of 48 layers), random bf16 weights\n", layers);
   printf ("video: %dx%d, %d frames -> latent [128, %d, %d, %d], %lld tokens; text %d tokens (%d kept)\n", w, h,
           frames, F, H, W, (long long) N, text_tokens, text_kept);
-  printf ("backend: %s, precision %s\n", be->ops->name, be->precision == KE_PRECISION_BF16 ? "bf16" : "fp32");
+  printf ("backend: %s, precision %s (asked %s)\n", be->ops->name, ke_precision_name (be->precision),
+          exact ? "fp32" : ke_precision_name ((enum ke_precision) prec));
   fflush (stdout);
 
   double t0 = bench_now ();

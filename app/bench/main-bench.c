@@ -95,20 +95,24 @@ usage (FILE *f)
            "      [--weights-type bf16|f16|f8_e4m3|q8_0|q4_0|q4_K|q6_K]   (block linears stored as that type)\n"
            "      [--weights FILE]   (a DiT file, e.g. from write-gguf, instead of random weights)\n"
            "      [--lora-rank R [--lora-merge]]   (a random rank-R LoRA on every block Linear)\n"
+           "      [--precision bf16|fp8]   (fp8: the GPU's fp8 path where it has fp8 units, bf16 elsewhere)\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N] [--vram GiB]\n"
            "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N] [--vram GiB]\n"
+           "      [--precision bf16|fp8|fp32]   (kinora-bench generate --help)\n"
            "  taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"
            "  write-weights --model ti2v-5B|t2v-A14B --dtype bf16|fp8 -o DIR [--layers N]\n"
            "  ltx-transformer --random [--size 1216x704] [--frames 121] [--layers N] [--repeat N] [--exact] [--backend cpu|cuda]\n"
-           "      [--profile]   (LTX-Video 13B transformer, one forward; fewer layers are extrapolated to 48)\n"
+           "      [--profile] [--precision bf16|fp8]   (LTX-Video 13B transformer, one forward; fewer layers are\n"
+           "      extrapolated to 48)\n"
            "  ltx-vae --random [--size WxH] [--frames N] [--backend cpu|cuda] [--fast] [--profile]\n"
            "      [--tile WxH [--overlap N]]   (LTX-Video 13B VAE decode; --tile: in spatial tiles of latent pixels)\n"
            "  ltx-generate --random [--weights-type bf16|f8_e4m3|q8_0] [--backend cpu|cuda] [--vram GiB] [--size WxH]\n"
-           "      [--frames N] [--release 0.9.7|0.9.8] [--runs N] [--threads N]   (a whole LTX-Video 13B distilled clip)\n");
+           "      [--frames N] [--release 0.9.7|0.9.8] [--runs N] [--threads N] [--precision bf16|fp8]\n"
+           "      (a whole LTX-Video 13B distilled clip)\n");
 }
 
 int

@@ -331,6 +331,12 @@ static inline enum ke_precision ke_be_set_precision(struct ke_backend * be, enum
 {
     return be->ops->set_precision ? be->ops->set_precision(be, p) : be->precision;
 }
+// The fast path was asked for: bf16, or fp8 (which the CPU runs exactly as bf16; a device backend turns
+// fp8 on itself through ke_be_set_precision).
+static inline bool ke_precision_fast(enum ke_precision p)
+{
+    return p == KE_PRECISION_BF16 || p == KE_PRECISION_FP8;
+}
 // Prefetch hint (see ops.prefetch); no effect on a backend that does not stream.
 static inline void ke_be_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n)
 {

@@ -132,6 +132,8 @@ enum ke_status ke_eval_dit(const struct ke_eval_args * a, struct ke_error * err)
         goto done;
     }
     n_uses = ke_lora_uses_for(uses, lora_files, a->loras, a->n_loras, false);
+    // --precision fp8: the DiT's linears take their form when prepared (next)
+    ke_eval_precision_begin(be, a, "dit");
     if ((st = ke_safetensors_open_file(&io, a->in, err)) != KE_STATUS_OK ||
         (st = ke_eval_outputs(io, &names, &n_names, err)) != KE_STATUS_OK ||
         (st = ke_dit_init_lora(&dit, w, cfg_text, be, uses, n_uses, a->lora_merge, err)) != KE_STATUS_OK) {
@@ -220,6 +222,7 @@ done:
     ke_eval_out_free(out);
     ke_eval_names_free(names, n_names);
     ke_dit_free(dit);
+    ke_eval_precision_end(be, a);
     ke_lora_files_free(lora_files, a->n_loras > 0 && a->n_loras <= KE_MAX_LORAS ? a->n_loras : 0);
     ke_tset_free(io);
     ke_tset_free(w);

@@ -14,10 +14,27 @@
 struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err)
 {
     struct ke_backend * be = ke_backend_by_name(a->backend ? a->backend : "cpu", err);
-    if (be && a->fast && be == ke_backend_cpu()) {
+    if (be && (a->fast || a->fp8) && be == ke_backend_cpu()) {
         be = ke_backend_cpu_fast();
     }
     return be;
+}
+
+void ke_eval_precision_begin(struct ke_backend * be, const struct ke_eval_args * a, const char * what)
+{
+    if (!a->fp8) {
+        return;
+    }
+    const enum ke_precision p = ke_be_set_precision(be, KE_PRECISION_FP8);
+    ke_log(p == KE_PRECISION_FP8 ? 2 : 1, "eval %s: precision %s on the %s backend%s", what, ke_precision_name(p),
+           be->ops->name, p == KE_PRECISION_FP8 ? "" : " (fp8 not available there)");
+}
+
+void ke_eval_precision_end(struct ke_backend * be, const struct ke_eval_args * a)
+{
+    if (be && a->fp8) {
+        ke_be_set_precision(be, KE_PRECISION_BF16);
+    }
 }
 
 char * ke_eval_read_text(const char * path, struct ke_error * err)

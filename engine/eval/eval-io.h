@@ -9,6 +9,11 @@ struct ke_backend;
 struct ke_eval_args;
 // The backend the arguments ask for (--backend, default cpu; --fast picks the CPU's bf16 path).
 struct ke_backend * ke_eval_backend(const struct ke_eval_args * a, struct ke_error * err);
+// For a transformer's eval (dit, ltx-transformer), before the model is prepared on be: --precision fp8
+// (a->fp8) asks be for fp8 (logged with the precision in effect: bf16 on the CPU and on GPUs without fp8
+// units); without it nothing changes. ke_eval_precision_end sets bf16 again once the model is freed.
+void ke_eval_precision_begin(struct ke_backend * be, const struct ke_eval_args * a, const char * what);
+void ke_eval_precision_end(struct ke_backend * be, const struct ke_eval_args * a);
 // A whole small text file (config.json) as a malloc'd string (free()); NULL + err on failure.
 char * ke_eval_read_text(const char * path, struct ke_error * err);
 

@@ -93,6 +93,8 @@ enum ke_status ke_eval_ltx_transformer(const struct ke_eval_args * a, struct ke_
         st = err ? err->code : KE_STATUS_IO;
         goto done;
     }
+    // --precision fp8: the transformer's linears take their form when prepared (next)
+    ke_eval_precision_begin(be, a, "ltx-transformer");
     if ((st = ke_safetensors_open_file(&io, a->in, err)) != KE_STATUS_OK ||
         (st = ke_eval_outputs(io, &names, &n_names, err)) != KE_STATUS_OK ||
         (st = ke_ltx_dit_init(&dit, w, cfg_text, be, err)) != KE_STATUS_OK) {
@@ -172,6 +174,7 @@ done:
     ke_eval_out_free(out);
     ke_eval_names_free(names, n_names);
     ke_ltx_dit_free(dit);
+    ke_eval_precision_end(be, a);
     ke_tset_free(io);
     ke_tset_free(w);
     free(cfg_text);

@@ -24,6 +24,8 @@ struct ke_eval_args {
     const char * out;           // output safetensors file
     const char * backend;       // "cpu" (default) or "cuda"
     bool fast;                  // bf16 compute path instead of exact fp32
+    bool fp8;                   // dit, ltx-transformer: fp8 on a device backend with fp8 units (bf16 on
+                                // others and on the CPU, which runs it as fast); implies fast
     const struct ke_lora_spec * loras;  // dit, pipeline: LoRAs on the DiT (pipeline: strength_high for
     int n_loras;                        // the high-noise expert)
     bool lora_merge;            // merge them into copies of the weights instead of run-time terms

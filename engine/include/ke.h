@@ -68,6 +68,10 @@ enum ke_precision {
     KE_PRECISION_BF16 = 1,
     KE_PRECISION_FP8 = 2,
 };
+// The precision's name: "fp32", "bf16" or "fp8" ("unknown" outside the enum), and back (0 and *out set, or
+// -1 when unknown).
+const char * ke_precision_name(enum ke_precision p);
+int ke_precision_from_name(const char * name, enum ke_precision * out);
 
 // @@ section: text (tokenizer, T5)
 // --- tokenizer ------------------------------------------------------------------------------------
@@ -323,7 +327,9 @@ struct ke_gen_params {
     enum ke_solver solver;
     double fps;
     const char * backend;            // "cpu" (default), "cuda", or "auto" (the GPU when usable)
-    enum ke_precision precision;     // CPU matmul precision (default bf16 where available)
+    enum ke_precision precision;     // compute precision (default bf16): fp32 exact on the CPU only; fp8 the
+                                     // DiT's fast path on GPUs with fp8 units (bf16 elsewhere: the CPU
+                                     // runs it exactly as bf16); the text encoder and the VAE stay bf16
     int n_threads;                   // 0: all cores
     const char * save_latent_path;   // optional: write the final latent (safetensors)
     const char * text_cache_dir;     // prompt-embedding disk cache folder (NULL or "": memory only);
@@ -346,6 +352,8 @@ struct ke_gen_params {
     enum ke_cache_mode cache;
     float cache_threshold;           // < 0: the mode's default (ke_cache_default_threshold); 0: never skip
     int cache_skipped;               // out (ke_video.made_with): DiT forwards skipped, cond and uncond apart
+    enum ke_precision precision_used; // out (ke_video.made_with): the DiT's precision in effect on its
+                                     // backend (bf16 where fp8 was asked and the GPU has no fp8 units)
     ke_progress_fn progress;
     ke_preview_fn preview;
     ke_abort_fn abort;

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/backend.h"
 #include "core/error.h"
 #include "models/ltx/ltx-transformer.h"
 #include "models/ltx/ltx-vae.h"
@@ -81,7 +82,11 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
         return st;
     }
     const bool cuda = strcmp(ke_backend_resolve(p->backend), "cuda") == 0;
-    const bool fast = p->precision == KE_PRECISION_BF16 && !c->tiny;
+    const bool fast = ke_precision_fast(p->precision) && !c->tiny;
+    // fp8 on the GPU: the transformer's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8
+    // units (compute capability 8.9 and newer) is known only once the device is initialised, which the
+    // estimate does not do: it estimates what fp8 takes (an older GPU runs bf16, within its own plan).
+    const bool fp8 = cuda && p->precision == KE_PRECISION_FP8;
     const int threads = p->n_threads > 0 ? p->n_threads : ke_get_threads();
     e->backend = cuda ? "cuda" : "cpu";
 
@@ -117,8 +122,9 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
                                            p->n_frames, vs);
     const double video = 3.0 * p->n_frames * (double) p->width * p->height + 3.0 * p->n_frames * H2 * W2;
     const double vae_f32 = c->est.vae_params * 4.0, ups_f32 = c->est.upsampler_params * 4.0;
-    // weights on the device in bf16, or as stored when narrower (fp8, quantized)
-    const double tw = cuda ? fmin(c->est.transformer_bytes, c->est.transformer_params * 2.0) : c->est.transformer_bytes;
+    // weights on the device in bf16 (e4m3 at fp8 precision), or as stored when narrower (fp8, quantized)
+    const double tw = cuda ? fmin(c->est.transformer_bytes, c->est.transformer_params * (fp8 ? 1.0 : 2.0))
+                           : c->est.transformer_bytes;
     double h_text = host_base + c->est.text_bytes;
     // the T5 stage on the GPU (its device memory freed before the transformer is made), unless on the CPU
     const double dev_budget_in = !cuda ? 0 : budget && budget->device_gib > 0 ? budget->device_gib * GIB

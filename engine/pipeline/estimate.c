@@ -211,7 +211,7 @@ void ke_model_describe(const ke_model_t * m, struct ke_model_desc * d)
     d->t5_bytes = ts.bytes;
     d->t5_params = ts.params;
     // only a fast (bf16) encoder converts: the tiny model's runs exact fp32
-    d->t5_narrow_params = t5 && t5->be && t5->be->precision == KE_PRECISION_BF16 ? ts.narrow : 0;
+    d->t5_narrow_params = t5 && t5->be && ke_precision_fast(t5->be->precision) ? ts.narrow : 0;
     if (m->vae) {
         struct set_sums vs = sum_set(m->vae->ws, NULL);
         d->vae_scale = m->vae->scale;
@@ -310,7 +310,12 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
         return ke_err(err, KE_STATUS_INVALID, "estimate: the model description is empty (describe a loaded model)");
     }
     const bool cuda = uses_cuda(p->backend);
-    const bool fast = p->precision == KE_PRECISION_BF16 && !d->tiny;
+    const bool fast = ke_precision_fast(p->precision) && !d->tiny;
+    // fp8 on the GPU: the DiT's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8 units
+    // (compute capability 8.9 and newer) is known only once the device is initialised, which the estimate
+    // does not do: it estimates what fp8 takes; on an older GPU the run falls back to bf16 and its own plan
+    // (the device budget) decides.
+    const bool fp8 = cuda && p->precision == KE_PRECISION_FP8;
     e->backend = cuda ? "cuda" : "cpu";
     const struct ke_dit_config c = {
         .patch_t = d->patch_t, .patch_h = d->patch_h, .patch_w = d->patch_w, .in_dim = d->in_dim,
@@ -366,8 +371,9 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
         // the DiT's mapped pages are released before decoding; its copies stay with the model
         h_decode = host_base + vae_host + copy + lat + video + vae_need;
     } else {
-        // weights are uploaded in bf16; the mapped pages are resident while uploading, released after
-        dev_weights = d->dit_params * 2.0;
+        // weights are uploaded in bf16 (fp8: e4m3, or as stored when narrower); the mapped pages are
+        // resident while uploading, released after
+        dev_weights = fp8 ? fmin(d->dit_bytes, d->dit_params * 1.0) : d->dit_params * 2.0;
         dev_sample = DEVICE_BASE_BYTES + dev_weights + act + ctx2 + 4.0 * lat;
         vae_need = ke_vae_tile_need(d->vae_cache_px / 2.0, d->vae_act_px, 0, 4, lh, lw, &tile, &ov) - VAE_PLAN_MARGIN;
         dev_decode = DEVICE_BASE_BYTES + dev_weights + d->vae_params * 4.0 + vae_need;

@@ -37,6 +37,7 @@ struct gen {
     struct ke_lora_file * lora_files[KE_MAX_LORAS];   // p->loras, opened (NULL: strength 0 everywhere)
     struct ke_draft draft;      // TAEHV draft decode / previews (draft.c)
     int cache_skipped;          // DiT forwards the step cache answered
+    enum ke_precision dit_prec; // the DiT's precision in effect on be (ke_be_set_precision before sampling)
 };
 
 // --- device memory budget --------------------------------------------------------------------------
@@ -233,7 +234,9 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
         if (!key) {
             return ke_err(err, KE_STATUS_NOMEM, "out of memory");
         }
-        if (m->dit[slot] && (m->dit_be[slot] != g->be || strcmp(key, m->dit_lora_key[slot] ? m->dit_lora_key[slot] : "") != 0)) {
+        // a DiT prepared on another backend, at another precision (its linears' form) or with other LoRAs
+        if (m->dit[slot] && (m->dit_be[slot] != g->be || m->dit_prec[slot] != g->dit_prec ||
+                             strcmp(key, m->dit_lora_key[slot] ? m->dit_lora_key[slot] : "") != 0)) {
             ke_dit_free(m->dit[slot]);
             m->dit[slot] = NULL;
         }
@@ -247,6 +250,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             }
             ke_dit_set_ffn_chunk(m->dit[slot], plan.ffn_chunk);
             m->dit_be[slot] = g->be;
+            m->dit_prec[slot] = g->dit_prec;
             free(m->dit_lora_key[slot]);
             m->dit_lora_key[slot] = key;
             key = NULL;
@@ -577,9 +581,12 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     if (!g.be) {
         return err ? err->code : KE_STATUS_UNSUPPORTED;
     }
-    if (p->precision == KE_PRECISION_BF16 && g.be == ke_backend_cpu() && !m->tiny) {
+    if (ke_precision_fast(p->precision) && g.be == ke_backend_cpu() && !m->tiny) {
         g.be = ke_backend_cpu_fast();
     }
+    // the text encoder, the image's VAE encode and the decode run bf16 on a device (no effect on the CPU,
+    // whose backends keep their precision); the DiT takes the asked one just before sampling
+    ke_be_set_precision(g.be, KE_PRECISION_BF16);
     // the LoRA files first: a missing or malformed one fails before any work
     if ((st = ke_lora_open_specs(g.lora_files, p->loras, p->n_loras, err)) != KE_STATUS_OK) {
         goto done;
@@ -658,7 +665,22 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     sa.cache = p->cache;
     sa.cache_threshold = p->cache_threshold;
     sa.task = m->task;
-    if ((st = ke_sample(&sa, err)) != KE_STATUS_OK) {
+    // fp8 from here to the end of sampling: the DiTs (both experts of an A14B model) are prepared in the
+    // sampling loop (get_expert), their linears taking their form then, and their attention follows the
+    // backend's precision at each call. Nothing else runs on the backend meanwhile but TAEHV previews
+    // (convolutions only, which the precision does not change).
+    g.dit_prec = ke_be_set_precision(g.be, p->precision == KE_PRECISION_FP8 ? KE_PRECISION_FP8 : KE_PRECISION_BF16);
+    if (p->precision == KE_PRECISION_FP8 && g.dit_prec != KE_PRECISION_FP8) {
+        ke_log(2, "generate: fp8 not available on the %s backend: the DiT runs %s", g.be->ops->name,
+               ke_precision_name(g.dit_prec));
+    } else {
+        ke_log(2, "generate: precision %s (the DiT on the %s backend)", ke_precision_name(g.dit_prec),
+               g.be->ops->name);
+    }
+    st = ke_sample(&sa, err);
+    // the VAE decode runs bf16 (a VAE made now on the device is prepared bf16)
+    ke_be_set_precision(g.be, KE_PRECISION_BF16);
+    if (st != KE_STATUS_OK) {
         goto done;
     }
     g.cache_skipped = sa.forwards_skipped;
@@ -685,6 +707,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         made.seed = seed;
         made.steps = sa.steps_done;
         made.cache_skipped = sa.forwards_skipped;
+        made.precision_used = g.dit_prec;
         if (made.cache != KE_CACHE_OFF && made.cache_threshold < 0) {
             made.cache_threshold = ke_cache_default_threshold(made.cache, m->task);   // the one used
         }
@@ -698,6 +721,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
 done:
     release_expert(&g, 0);
     release_expert(&g, 1);
+    if (g.be) {
+        ke_be_set_precision(g.be, KE_PRECISION_BF16);   // after a failure in sampling too
+    }
     ke_draft_close(&g.draft);
     free(g.txt[0]);
     free(g.txt[1]);

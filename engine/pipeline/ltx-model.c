@@ -247,8 +247,14 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
     if (!c->part[KE_LTX_PART_TRANSFORMER]) {
         return ke_err(err, KE_STATUS_MISSING, "LTX-Video: the model holds no transformer");
     }
-    if (l->dit && be->ops->set_memory &&
-        (l->dit_vram_gib != p->vram_gib || second_pass_tokens(l, sz) > l->dit_tokens)) {
+    // the transformer's precision, set after the VAE and the upsampler were made (they stay bf16) and before
+    // it is prepared (its linears take their form then; its attention follows the backend's precision at each
+    // call); ke_ltx_run sets bf16 again before the decode. A transformer prepared at another precision is
+    // prepared again.
+    const enum ke_precision prec =
+        ke_be_set_precision(be, p->precision == KE_PRECISION_FP8 ? KE_PRECISION_FP8 : KE_PRECISION_BF16);
+    if (l->dit && (l->dit_prec != prec || (be->ops->set_memory && (l->dit_vram_gib != p->vram_gib ||
+                                                                   second_pass_tokens(l, sz) > l->dit_tokens)))) {
         ke_ltx_dit_free(l->dit);
         l->dit = NULL;
     }
@@ -257,6 +263,7 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
             (st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
             return st;
         }
+        l->dit_prec = prec;
         // the official transformer forms its RoPE angles in float32: so does this run
         ke_ltx_dit_set_rope_angles(l->dit, KE_LTX_ROPE_F32);
     }
@@ -360,9 +367,12 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     if (!be) {
         return err ? err->code : KE_STATUS_UNSUPPORTED;
     }
-    if (p->precision == KE_PRECISION_BF16 && be == ke_backend_cpu()) {
+    if (ke_precision_fast(p->precision) && be == ke_backend_cpu()) {
         be = ke_backend_cpu_fast();
     }
+    // T5, the VAE and the upsampler run bf16 on a device (no effect on the CPU); the transformer takes the
+    // asked precision in build()
+    ke_be_set_precision(be, KE_PRECISION_BF16);
     if (p->guide != 1.0f || p->n_loras > 0 || p->cache != KE_CACHE_OFF || p->decoder != KE_DECODER_VAE) {
         ke_log(1, "ltx: the distilled config fixes guidance 1 and its timesteps; guidance, LoRAs, step caching and "
                "the draft decoder are not used");
@@ -393,6 +403,13 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     if ((st = build(l, be, p, &j.sz, n_rows, err)) != KE_STATUS_OK ||
         (st = ke_ltx_dit_context_new(l->dit, hidden, NULL, n_rows, &ctx, err)) != KE_STATUS_OK) {
         goto done;
+    }
+    if (p->precision == KE_PRECISION_FP8 && l->dit_prec != KE_PRECISION_FP8) {
+        ke_log(2, "ltx: fp8 not available on the %s backend: the transformer runs %s", be->ops->name,
+               ke_precision_name(l->dit_prec));
+    } else {
+        ke_log(2, "ltx: precision %s (the transformer on the %s backend)", ke_precision_name(l->dit_prec),
+               be->ops->name);
     }
     if (p->image && (st = prepare_image(&image, &j.image_w, &j.image_h, p->image, &j.sz, err)) != KE_STATUS_OK) {
         goto done;
@@ -442,6 +459,7 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     made.seed = seed;
     made.steps = j.steps_done;
     made.guide = made.guide_high = 1.0f;
+    made.precision_used = l->dit_prec;
     if ((st = ke_video_set_made_with(v, &made, err)) != KE_STATUS_OK) {
         goto done;
     }
@@ -452,6 +470,7 @@ enum ke_status ke_ltx_generate(struct ke_model * m, const struct ke_gen_params *
     *out = v;
     v = NULL;
 done:
+    ke_be_set_precision(be, KE_PRECISION_BF16);   // after a failure in sampling too
     ke_video_free(v);
     ke_ltx_dit_context_free(ctx);
     ke_text_hidden_free(hidden);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/backend.h"
 #include "core/error.h"
 #include "core/pages.h"
 #include "core/threadpool.h"
@@ -513,6 +514,8 @@ enum ke_status ke_ltx_run(struct ke_ltx_job * j, float * video, struct ke_error 
     if (j->dit_weights) {
         ke_tset_release_pages(j->dit_weights);
     }
+    // the decode runs bf16 (the transformer may have run fp8: ke_ltx_generate)
+    ke_be_set_precision(j->vae->be, KE_PRECISION_BF16);
     struct ke_ltx_tile_plan tiles;
     if ((st = make_room_for_decode(j, T, lh2, lw2, F, &tiles, err)) != KE_STATUS_OK) {
         goto done;

@@ -282,6 +282,29 @@ const char * ke_cache_mode_name(enum ke_cache_mode m)
     return "unknown";
 }
 
+int ke_precision_from_name(const char * name, enum ke_precision * out)
+{
+    // in enum ke_precision order
+    static const char * const names[] = { "fp32", "bf16", "fp8" };
+    for (int i = 0; name && i < (int) (sizeof(names) / sizeof(names[0])); i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *out = (enum ke_precision) i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char * ke_precision_name(enum ke_precision p)
+{
+    switch (p) {
+    case KE_PRECISION_FP32: return "fp32";
+    case KE_PRECISION_BF16: return "bf16";
+    case KE_PRECISION_FP8: return "fp8";
+    }
+    return "unknown";
+}
+
 // --- seeds ---------------------------------------------------------------------
 
 bool ke_seed_parse(const char * text, int64_t * out)

@@ -351,7 +351,7 @@ enum ke_status ke_wan_vae_init(struct ke_vae ** out, struct ke_tensor_set * ws, 
     v->ws = ws;
     v->own_ws = own_ws;
     v->be = be;
-    v->bf16_cache = be->precision == KE_PRECISION_BF16;
+    v->bf16_cache = ke_precision_fast(be->precision);
     struct loader L = { v, err };
     // Diffusers / ComfyUI names -> official WanVAE_ names (spec §2.6)
     enum ke_status st = ke_name_map_apply(ws, KE_NAME_ROLE_VAE, err);
