@@ -190,7 +190,7 @@ kinora_metadata_to_tags (const struct ke_gen_params *p,
     }
   /* where it ran and how precisely: what was asked ("auto" stays "auto"); no backend means the CPU */
   add_pair (b, "backend", backend_name (p->backend));
-  add_pair (b, "precision", p->precision == KE_PRECISION_FP32 ? "fp32" : "bf16");
+  add_pair (b, "precision", ke_precision_name (p->precision));
   /* TAEHV draft decode and previews: written when used */
   if (p->decoder == KE_DECODER_TAEHV)
     add_pair (b, "decode", "taehv");
@@ -599,14 +599,10 @@ from_object (json_object  *o,
   if (!bad && json_object_object_get_ex (o, "precision", &v))
     {
       s = json_object_is_type (v, json_type_string) ? json_object_get_string (v) : NULL;
-      if (g_strcmp0 (s, "fp32") == 0)
-        self->params.precision = KE_PRECISION_FP32;
-      else if (g_strcmp0 (s, "bf16") == 0)
-        self->params.precision = KE_PRECISION_BF16;
-      else
+      if (s == NULL || ke_precision_from_name (s, &self->params.precision) != 0)
         {
           g_set_error (error, KINORA_EXPORT_ERROR, KINORA_EXPORT_ERROR_METADATA,
-                       "parameter \"precision\": %s is not bf16 or fp32", json_object_to_json_string (v));
+                       "parameter \"precision\": %s is not bf16, fp8 or fp32", json_object_to_json_string (v));
           bad = TRUE;
         }
     }

@@ -457,10 +457,9 @@ kinora_params_new_from_json (const char  *json,
 
     if (backend != NULL && g_strv_contains ((const char * const[]) { "auto", "cpu", "cuda", NULL }, backend))
       self->backend = g_steal_pointer (&backend);
-    if (g_strcmp0 (precision, "fp32") == 0)
-      self->precision = KE_PRECISION_FP32;
-    else if (g_strcmp0 (precision, "bf16") == 0)
-      self->precision = KE_PRECISION_BF16;
+    /* fp32, bf16 or fp8; another name keeps the default */
+    if (precision != NULL)
+      ke_precision_from_name (precision, &self->precision);
   }
   return self;
 }

@@ -34,7 +34,8 @@ struct _KinoraPreferences
 G_DEFINE_FINAL_TYPE (KinoraPreferences, kinora_preferences, ADW_TYPE_PREFERENCES_WINDOW)
 
 static const char *backend_nicks[] = { "auto", "cpu", "cuda", NULL };
-static const char *precision_nicks[] = { "bf16", "fp32", NULL };
+/* in the order of the row's items (the schema's values differ from ke_precision's: use the nicks) */
+static const char *precision_nicks[] = { "bf16", "fp32", "fp8", NULL };
 static const char *preview_nicks[] = { "latent", "taehv", NULL };
 
 /* --- TAEHV weights files ------------------------------------------------------------------------- */

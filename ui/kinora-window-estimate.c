@@ -76,8 +76,7 @@ _kinora_window_update_estimate (KinoraWindow *self)
   /* the test model always runs on the CPU in fp32 (kinora-job.c) */
   backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
   p.backend = backend;
-  p.precision = self->model_is_random || g_settings_get_enum (self->settings, "precision") == 1
-                  ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
+  p.precision = self->model_is_random ? KE_PRECISION_FP32 : _kinora_window_get_precision (self);
   texture = kinora_image_picker_get_texture (self->image_picker);
   if (texture != NULL && self->task != KE_TASK_T2V_A14B)
     {

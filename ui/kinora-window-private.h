@@ -141,6 +141,8 @@ void _kinora_window_add_recent_prompt  (KinoraWindow      *self,
 void _kinora_window_reset_defaults     (KinoraWindow      *self);
 /* model capabilities: the chosen model's rules, NULL before its files were read */
 const struct ke_model_caps *_kinora_window_get_caps (KinoraWindow *self);
+/* The precision preference (bf16, fp32 or fp8) as the engine's enum */
+enum ke_precision _kinora_window_get_precision (KinoraWindow *self);
 /* A frame count snapped to the chosen model's step (4n+1 before a model is read) */
 int _kinora_window_snap_frames         (KinoraWindow      *self,
                                         int                n_frames);

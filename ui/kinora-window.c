@@ -393,6 +393,17 @@ _kinora_window_get_caps (KinoraWindow *self)
   return self->have_caps ? &self->caps : NULL;
 }
 
+enum ke_precision
+_kinora_window_get_precision (KinoraWindow *self)
+{
+  g_autofree char *nick = g_settings_get_string (self->settings, "precision");
+  enum ke_precision p = KE_PRECISION_BF16;
+
+  /* the schema's nicks are the engine's names */
+  ke_precision_from_name (nick, &p);
+  return p;
+}
+
 int
 _kinora_window_snap_frames (KinoraWindow *self,
                             int           n_frames)
@@ -633,8 +644,7 @@ kinora_window_dup_params (KinoraWindow *self)
   /* the test model always runs on the CPU in fp32 (kinora-job.c); the record says so */
   g_free (p->backend);
   p->backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
-  p->precision = self->model_is_random || g_settings_get_enum (self->settings, "precision") == 1
-                   ? KE_PRECISION_FP32 : KE_PRECISION_BF16;
+  p->precision = self->model_is_random ? KE_PRECISION_FP32 : _kinora_window_get_precision (self);
   p->vram_gib = g_settings_get_double (self->settings, "vram-gib");   /* device memory budget */
   _kinora_window_speed_to_params (self, p);  /* LoRAs, cache, TAEHV */
   /* model capabilities: what the model does not take is not recorded as if it ran */
@@ -712,7 +722,8 @@ kinora_window_apply_params (KinoraWindow       *self,
   if (params->backend != NULL && g_strcmp0 (params->model, TEST_MODEL) != 0)
     {
       g_settings_set_string (self->settings, "backend", params->backend);
-      g_settings_set_enum (self->settings, "precision", params->precision == KE_PRECISION_FP32 ? 1 : 0);
+      /* the schema's nicks are the engine's names */
+      g_settings_set_string (self->settings, "precision", ke_precision_name (params->precision));
     }
 
   if (params->image_path != NULL)

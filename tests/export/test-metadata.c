@@ -129,6 +129,34 @@ test_round_trip (void)
   g_assert_null (a->params.negative_prompt);
   g_assert_null (a->model);
   g_assert_null (a->image);
+
+  /* each precision by its name, in the JSON and in the tags */
+  static const struct
+  {
+    enum ke_precision p;
+    const char *json;
+  } precisions[] = {
+    { KE_PRECISION_FP8, "\"precision\":\"fp8\"" },
+    { KE_PRECISION_BF16, "\"precision\":\"bf16\"" },
+    { KE_PRECISION_FP32, "\"precision\":\"fp32\"" },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (precisions); i++)
+    {
+      p.precision = precisions[i].p;
+      g_free (json);
+      json = kinora_metadata_to_json (&p, NULL, NULL, NULL);
+      g_assert_nonnull (strstr (json, precisions[i].json));
+      g_clear_pointer (&a, kinora_metadata_free);
+      a = kinora_metadata_new_from_json (json, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (a->params.precision, ==, precisions[i].p);
+      g_strfreev (tags);
+      tags = kinora_metadata_to_tags (&p, NULL, NULL, NULL);
+      g_clear_pointer (&b, kinora_metadata_free);
+      b = kinora_metadata_new_from_tags ((const char * const *) tags, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (b->params.precision, ==, precisions[i].p);
+    }
 }
 
 /* The sidecar and the comment kinora-cli wrote before the vocabulary was shared. */
@@ -233,6 +261,7 @@ test_bad_values (void)
   expect_bad ("{\"solver\": \"heun\"}", "solver");
   expect_bad ("{\"backend\": \"tpu\"}", "backend");
   expect_bad ("{\"precision\": 16}", "precision");
+  expect_bad ("{\"precision\": \"fp4\"}", "is not bf16, fp8 or fp32");
   expect_bad ("{\"size\": \"256x256x3\"}", "size");
   expect_bad ("{\"loras\": 5}", "loras");
   expect_bad ("{\"loras\": [{\"strength\": 1}]}", "loras");

@@ -213,6 +213,27 @@ test_json_backend_precision (void)
   g_assert_null (bogus);
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, "backend"));
+
+  /* fp8 (the GPU's fast path) comes back as fp8; an unknown precision is refused naming the key */
+  {
+    g_autoptr(KinoraParams) fp8 = kinora_params_new_from_json (
+        "{\"task\": \"ti2v-5B\", \"prompt\": \"x\", \"backend\": \"cuda\", \"precision\": \"fp8\"}", NULL);
+    g_autoptr(GError) perror = NULL;
+    g_autoptr(KinoraParams) fp4 = kinora_params_new_from_json (
+        "{\"task\": \"ti2v-5B\", \"prompt\": \"x\", \"precision\": \"fp4\"}", &perror);
+    g_autofree char *json = NULL;
+
+    g_assert_nonnull (fp8);
+    g_assert_cmpint (fp8->precision, ==, KE_PRECISION_FP8);
+    kinora_params_to_ke (fp8, &p, &image);
+    g_assert_cmpint (p.precision, ==, KE_PRECISION_FP8);
+    /* and is written as fp8 again */
+    json = kinora_params_to_json (fp8);
+    g_assert_nonnull (strstr (json, "\"precision\":\"fp8\""));
+    g_assert_null (fp4);
+    g_assert_nonnull (perror);
+    g_assert_nonnull (strstr (perror->message, "precision"));
+  }
 }
 
 static void

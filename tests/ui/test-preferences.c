@@ -51,6 +51,19 @@ test_rows_follow_settings (void)
   g_clear_pointer (&value, g_free);
   value = g_settings_get_string (settings, "precision");
   g_assert_cmpstr (value, ==, "bf16");
+  g_clear_pointer (&value, g_free);
+
+  /* fp8, the third item */
+  g_settings_set_string (settings, "precision", "fp8");
+  g_assert_cmpuint (adw_combo_row_get_selected (precision), ==, 2);
+  adw_combo_row_set_selected (precision, 1);
+  value = g_settings_get_string (settings, "precision");
+  g_assert_cmpstr (value, ==, "fp32");
+  g_clear_pointer (&value, g_free);
+  adw_combo_row_set_selected (precision, 2);
+  value = g_settings_get_string (settings, "precision");
+  g_assert_cmpstr (value, ==, "fp8");
+  g_settings_reset (settings, "precision");
 
   gtk_window_destroy (GTK_WINDOW (prefs));
 }

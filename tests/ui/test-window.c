@@ -605,6 +605,19 @@ test_reuse_settings (void)
       g_assert_cmpstr (p->backend, ==, "auto");
       g_assert_cmpint (p->precision, ==, KE_PRECISION_BF16);
     }
+    /* fp8: the preference reaches the run, and reused settings bring it back */
+    g_settings_set_string (settings, "precision", "fp8");
+    {
+      g_autoptr(KinoraParams) p = kinora_window_dup_params (self);
+      g_assert_cmpint (p->precision, ==, KE_PRECISION_FP8);
+    }
+    g_settings_set_string (settings, "precision", "bf16");
+    real->precision = KE_PRECISION_FP8;
+    kinora_window_apply_params (self, real);
+    g_clear_pointer (&precision, g_free);
+    precision = g_settings_get_string (settings, "precision");
+    g_assert_cmpstr (precision, ==, "fp8");
+    g_settings_set_string (settings, "precision", "bf16");
     self->model_is_random = TRUE;
   }
 

@@ -9,19 +9,20 @@
 #include "backends/backend.h"
 #include "test-util.h"
 
-/* Run eval dit on fixture `name` and return the output set (NULL + skip when the fixture is absent). */
+/* Run eval dit on fixture `name` and return the output set (NULL + skip when the fixture is absent);
+ * fp8: --precision fp8 (on the CPU the fast path). */
 static struct ke_tensor_set *
-run_eval (const char *name, gboolean fast, struct ke_tensor_set **io_out)
+run_eval_at (const char *name, gboolean fast, gboolean fp8, struct ke_tensor_set **io_out)
 {
   g_autofree char *wf = g_strdup_printf ("%s.weights.safetensors", name);
   g_autofree char *iof = g_strdup_printf ("%s.io.safetensors", name);
   g_autofree char *w = test_fixture_path (wf);
   g_autofree char *io = test_fixture_path (iof);
-  g_autofree char *outname = g_strdup_printf ("%s%s.out.safetensors", name, fast ? ".fast" : "");
+  g_autofree char *outname = g_strdup_printf ("%s%s.out.safetensors", name, fp8 ? ".fp8" : fast ? ".fast" : "");
   g_autofree char *out = test_tmp_path (outname);
   if (!test_require_fixture (w) || !test_require_fixture (io))
     return NULL;
-  struct ke_eval_args a = { .weights = w, .in = io, .out = out, .fast = fast };
+  struct ke_eval_args a = { .weights = w, .in = io, .out = out, .fast = fast, .fp8 = fp8 };
   struct ke_error err = { 0 };
   enum ke_status st = ke_eval ("dit", &a, &err);
   g_assert_cmpstr (err.msg, ==, "");
@@ -30,6 +31,12 @@ run_eval (const char *name, gboolean fast, struct ke_tensor_set **io_out)
   g_assert_cmpint (ke_safetensors_open (&res, out, &err), ==, KE_STATUS_OK);
   g_assert_cmpint (ke_safetensors_open (io_out, io, &err), ==, KE_STATUS_OK);
   return res;
+}
+
+static struct ke_tensor_set *
+run_eval (const char *name, gboolean fast, struct ke_tensor_set **io_out)
+{
+  return run_eval_at (name, fast, FALSE, io_out);
 }
 
 /* Every output the IO file lists must be produced and match at atol = rtol = 1e-4: the reference ran
@@ -113,6 +120,32 @@ test_fast_vs_exact (void)
 
 /* Bad input: a weights file without one tensor, and one with a wrong shape, give an error that names
  * the file, the tensor and the shapes. */
+/* --precision fp8 on the CPU is the fast path: the same outputs, bit for bit */
+static void
+test_fp8_on_cpu (void)
+{
+  struct ke_tensor_set *io = NULL, *io2 = NULL;
+  struct ke_tensor_set *fast = run_eval_at ("dit_ti2v_tiny", TRUE, FALSE, &io);
+  if (!fast)
+    return;
+  struct ke_tensor_set *fp8 = run_eval_at ("dit_ti2v_tiny", FALSE, TRUE, &io2);
+  const char *outs[] = { "a.out", "b.out" };
+  for (int k = 0; k < 2; k++)
+    {
+      const struct ke_tensor *f = ke_tset_get (fast, outs[k]);
+      const struct ke_tensor *e = ke_tset_get (fp8, outs[k]);
+      g_assert_nonnull (f);
+      g_assert_nonnull (e);
+      g_assert_cmpint (ke_tensor_nelements (f), ==, ke_tensor_nelements (e));
+      g_assert_cmpmem (f->data, ke_tensor_nelements (f) * sizeof (float), e->data,
+                       ke_tensor_nelements (e) * sizeof (float));
+    }
+  ke_tset_free (fast);
+  ke_tset_free (fp8);
+  ke_tset_free (io);
+  ke_tset_free (io2);
+}
+
 static void
 test_bad_weights (void)
 {
@@ -170,6 +203,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dit/i2v", test_i2v);
   g_test_add_func ("/dit/t2v", test_t2v);
   g_test_add_func ("/dit/fast-vs-exact", test_fast_vs_exact);
+  g_test_add_func ("/dit/fp8-on-cpu", test_fp8_on_cpu);
   g_test_add_func ("/dit/bad-weights", test_bad_weights);
   return g_test_run ();
 }

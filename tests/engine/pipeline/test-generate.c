@@ -1,11 +1,15 @@
 /* Tests for engine/pipeline/generate.c, model.c and sample.c with the tiny built-in model: callbacks,
- * reproducibility, cancel and "stop and keep", saved latents, image conditioning, bad input. */
+ * reproducibility, cancel and "stop and keep", saved latents, image conditioning, bad input; the
+ * precision setting on the CPU (fp8 runs as bf16) with a small two-expert model of random weights. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "test-util.h"
+#include "backends/backend.h"
 #include "pipeline/io-impl.h"
 #include "pipeline/model-impl.h"
+#include "pipeline/tiny-impl.h"
 
 struct watch
 {
@@ -296,6 +300,121 @@ test_non_finite (void)
   ke_model_free (m);
 }
 
+/* A two-expert T2V-A14B model of random weights at tiny sizes. Unlike the built-in tiny model (always
+ * exact fp32), it takes the CPU's fast path when bf16 is asked. */
+static ke_model_t *
+small_a14b (void)
+{
+  struct ke_dit_config c;
+  memset (&c, 0, sizeof c);
+  snprintf (c.model_type, sizeof c.model_type, "t2v");
+  c.patch_t = 1;
+  c.patch_h = c.patch_w = 2;
+  c.in_dim = c.out_dim = 16;
+  c.dim = 32;
+  c.ffn_dim = 64;
+  c.freq_dim = 256;
+  c.text_dim = 32;
+  c.text_len = 32;
+  c.num_heads = 2;
+  c.num_layers = 1;
+  c.eps = 1e-6f;
+  c.qk_norm = c.cross_attn_norm = true;
+  struct ke_random_opts o = { KE_DTYPE_F32, false, false, false };
+  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
+  struct ke_error err = { 0 };
+  ke_model_t *m = NULL;
+  g_assert_cmpint (ke_random_dit_weights (&dit, &c, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_random_dit_weights (&dit_high, &c, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_random_t5_weights (&t5, 258, 32, 64, 4, 1, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_random_vae21_weights (&vae, 8, 16, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_from_sets (&m, dit, dit_high, t5, vae, "small a14b", &err), ==, KE_STATUS_OK);
+  g_assert_false (m->tiny);
+  return m;
+}
+
+/* One run at a precision; the video's bytes, and the precision the DiT ran at in *used. */
+static GBytes *
+run_at (ke_model_t *m, enum ke_precision precision, enum ke_precision *used)
+{
+  struct ke_gen_params p = ke_model_params_default (m);
+  struct ke_video *v = NULL;
+  struct ke_error err = { 0 };
+  p.prompt = "a fox";
+  p.width = p.height = 32;
+  p.n_frames = 5;
+  p.steps = 3;
+  p.seed = 7;
+  p.precision = precision;
+  g_assert_cmpint (ke_generate (m, &p, &v, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (v->made_with->precision, ==, precision);   /* the setting asked, as recorded */
+  *used = v->made_with->precision_used;
+  GBytes *b = g_bytes_new (v->rgb, (size_t) v->n_frames * v->width * v->height * 3);
+  ke_video_free (v);
+  return b;
+}
+
+/* On the CPU fp8 is the fast (bf16) path: the same bytes as bf16, on the same model between runs (its
+ * DiTs kept) and on a fresh one; fp32 stays the exact path. The tiny model runs exact fp32 whatever is
+ * asked. */
+static void
+test_precision_fp8_on_cpu (void)
+{
+  ke_model_t *m = small_a14b (), *fresh = small_a14b ();
+  enum ke_precision used = KE_PRECISION_FP32;
+  g_autoptr (GBytes) bf16 = run_at (m, KE_PRECISION_BF16, &used);
+  g_assert_cmpint (used, ==, KE_PRECISION_BF16);
+  g_autoptr (GBytes) fp8 = run_at (m, KE_PRECISION_FP8, &used);
+  g_assert_cmpint (used, ==, KE_PRECISION_BF16);
+  g_assert_cmpint (m->dit_prec[0], ==, KE_PRECISION_BF16);
+  g_assert_true (g_bytes_equal (bf16, fp8));
+  g_autoptr (GBytes) bf16_again = run_at (m, KE_PRECISION_BF16, &used);
+  g_assert_true (g_bytes_equal (bf16, bf16_again));
+  g_autoptr (GBytes) fp8_fresh = run_at (fresh, KE_PRECISION_FP8, &used);
+  g_assert_true (g_bytes_equal (bf16, fp8_fresh));
+  /* exact: its own DiTs on the exact backend, recorded as fp32 */
+  g_autoptr (GBytes) fp32 = run_at (m, KE_PRECISION_FP32, &used);
+  g_assert_cmpint (used, ==, KE_PRECISION_FP32);
+  g_assert_cmpint (m->dit_prec[0], ==, KE_PRECISION_FP32);
+  /* the fast path really ran in bf16 where the CPU has bf16 matmuls (elsewhere its VAE's bf16 caches
+   * may still tell the two apart: no claim either way) */
+  if (ke_cpu_bf16_matmul ())
+    g_assert_false (g_bytes_equal (bf16, fp32));
+  ke_model_free (fresh);
+  ke_model_free (m);
+
+  ke_model_t *tiny = open_tiny ();
+  g_autoptr (GBytes) t8 = run_at (tiny, KE_PRECISION_FP8, &used);
+  g_assert_cmpint (used, ==, KE_PRECISION_FP32);
+  g_autoptr (GBytes) t32 = run_at (tiny, KE_PRECISION_FP32, &used);
+  g_assert_true (g_bytes_equal (t8, t32));
+  ke_model_free (tiny);
+}
+
+/* The names of the precisions, both ways */
+static void
+test_precision_names (void)
+{
+  static const struct
+  {
+    enum ke_precision p;
+    const char *name;
+  } names[] = { { KE_PRECISION_FP32, "fp32" }, { KE_PRECISION_BF16, "bf16" }, { KE_PRECISION_FP8, "fp8" } };
+  for (size_t i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      enum ke_precision p = KE_PRECISION_FP32;
+      g_assert_cmpstr (ke_precision_name (names[i].p), ==, names[i].name);
+      g_assert_cmpint (ke_precision_from_name (names[i].name, &p), ==, 0);
+      g_assert_cmpint (p, ==, names[i].p);
+    }
+  enum ke_precision p = KE_PRECISION_BF16;
+  g_assert_cmpint (ke_precision_from_name ("FP8", &p), ==, -1);
+  g_assert_cmpint (ke_precision_from_name ("fp16", &p), ==, -1);
+  g_assert_cmpint (ke_precision_from_name (NULL, &p), ==, -1);
+  g_assert_cmpint (p, ==, KE_PRECISION_BF16);
+  g_assert_cmpstr (ke_precision_name ((enum ke_precision) 9), ==, "unknown");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -307,5 +426,7 @@ main (int argc, char **argv)
   g_test_add_func ("/generate/bad-input", test_bad_input);
   g_test_add_func ("/generate/one-small-frame", test_one_small_frame);
   g_test_add_func ("/generate/non-finite", test_non_finite);
+  g_test_add_func ("/generate/precision-fp8-on-cpu", test_precision_fp8_on_cpu);
+  g_test_add_func ("/generate/precision-names", test_precision_names);
   return g_test_run ();
 }
