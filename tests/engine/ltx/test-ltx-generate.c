@@ -259,11 +259,39 @@ test_i2v_and_cancel (void)
   ke_model_free (m);
 }
 
+/* On the CPU fp8 is the fast (bf16) path: the same frames as bf16 from one model kept between runs, the
+ * transformer's precision in effect recorded as bf16 */
+static void
+test_precision_fp8_on_cpu (void)
+{
+  ke_model_t *m = open_model ();
+  if (!m)
+    return;
+  struct counts c = { 0 };
+  struct ke_gen_params p = small_params (m, &c, 3);
+  struct ke_video *bf16 = NULL, *fp8 = NULL;
+  struct ke_error err = { 0 };
+  p.precision = KE_PRECISION_BF16;
+  if (ke_generate (m, &p, &bf16, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  g_assert_cmpint (bf16->made_with->precision_used, ==, KE_PRECISION_BF16);
+  p.precision = KE_PRECISION_FP8;
+  if (ke_generate (m, &p, &fp8, &err) != KE_STATUS_OK)
+    g_error ("%s", err.msg);
+  g_assert_cmpint (fp8->made_with->precision, ==, KE_PRECISION_FP8);
+  g_assert_cmpint (fp8->made_with->precision_used, ==, KE_PRECISION_BF16);
+  g_assert_cmpmem (bf16->rgb, 90 * 40 * 7 * 3, fp8->rgb, 90 * 40 * 7 * 3);
+  ke_video_free (bf16);
+  ke_video_free (fp8);
+  ke_model_free (m);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/ltx-generate/t2v", test_t2v);
   g_test_add_func ("/ltx-generate/i2v-and-cancel", test_i2v_and_cancel);
+  g_test_add_func ("/ltx-generate/precision-fp8-on-cpu", test_precision_fp8_on_cpu);
   return g_test_run ();
 }
