@@ -843,7 +843,7 @@ kinora_cli_generate (int argc, char **argv)
                (double) made->cache_threshold, made->cache_skipped);
     if (made->precision == KE_PRECISION_FP8 && made->precision_used != KE_PRECISION_FP8)
       fprintf (stderr, "precision fp8 asked: not available on the %s backend, the DiT ran %s\n",
-               p.backend ? p.backend : "cpu", ke_precision_name (made->precision_used));
+               ke_backend_resolve (p.backend), ke_precision_name (made->precision_used));
     else if (made->precision == KE_PRECISION_FP8)
       fprintf (stderr, "precision fp8 (the DiT)\n");
   }
