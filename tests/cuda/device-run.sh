@@ -112,6 +112,7 @@ if [ "$MODE" = fp8 ]; then
   echo "== fp8 attention (cuDNN fp8 flash graph) against a double reference; timings at the real shapes"
   check test-cuda-fp8-attn timeout 240 $B/tests/cuda/test-cuda-fp8-attn --time
   [ "${FP8_STAGE:-all}" = attn ] && finish
+  check test-cuda-fp8 timeout 240 $B/tests/cuda/test-cuda-fp8
   finish
 fi
 

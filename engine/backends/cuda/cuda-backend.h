@@ -170,6 +170,10 @@ struct kc_linear {
     size_t bytes;    // device bytes held for good (weight when resident, biases)
     int wtype;       // KC_W_BF16, or KC_W_FP8 (e4m3, value = fp8 * wscale; dequantized per use)
     float wscale;
+    // fp8 GEMM linear (prepared while the fp8 precision was in effect, cuda-fp8-gemm.c): the weight is
+    // e4m3 (stored so, or quantized at prepare with a per-tensor scale); sc[3] on the device holds
+    // { amax, scale, descale }, sc + 2 being cuBLASLt's A scale (= wscale). NULL: never an fp8 GEMM.
+    float * sc;
     int qtype;       // the stored ke_dtype (KC_W_BLOCK: a GGUF block type, cuda-quant.c)
     size_t wbytes;   // bytes of the stored weight
     int64_t n_el;    // N * K
@@ -189,6 +193,9 @@ void kc_budget_note_peak(struct kc_state * s);
 // stream: the resident bf16 weight, or (streamed / fp8) a slot or the dequantization scratch after the
 // compute stream waited for its upload. NULL on a failure (recorded).
 const uint16_t * kc_linear_weight(struct kc_state * s, struct kc_linear * p);
+// The same without the dequantization: the weight's stored bytes (resident, or a slot after the compute
+// stream waited for its upload). NULL on a failure (recorded).
+const void * kc_linear_stored(struct kc_state * s, struct kc_linear * p);
 int kc_linear_stage(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w);
 void kc_linear_unstage(struct kc_state * s, struct kc_linear * p);
 void cu_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n);
@@ -199,6 +206,21 @@ void kc_stream_free_all(struct kc_state * s);
 int cu_linear_takes(struct ke_backend * be, enum ke_dtype type);
 int kc_linear_form(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N, int64_t K);
 int kc_linear_dequant(struct kc_state * s, const struct kc_linear * p, uint16_t * dst, const void * src);
+
+// cuda-fp8-gemm.c: weights for the fp8 GEMMs. kc_fp8_form decides at prepare (s->fp8_gemm on, a float
+// or F8_E4M3 weight, K a multiple of 16): 1 with the form set to e4m3 (wtype KC_W_FP8, wbytes N * K), 0
+// for today's form. kc_fp8_weight_make fills the prepared e4m3 weight: resident (p->w allocated, N * K
+// bytes) or staged in pinned host memory for streaming (p->w NULL); an F8_E4M3 weight is taken as
+// stored with its scale, any other is quantized on the device with the scale 448 / amax of its bf16
+// values. 0 ok, -1 failure (nothing recorded; p->sc / p->host may be set and are freed by the caller).
+int kc_fp8_form(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N, int64_t K);
+int kc_fp8_weight_make(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N, int64_t K,
+                       bool resident);
+// The linear runs as an fp8 GEMM now (prepared so, and the fp8 precision still in effect).
+static inline bool kc_fp8_on(const struct kc_state * s, const struct kc_linear * p)
+{
+    return p->sc != NULL && s->fp8_gemm;
+}
 
 enum {
     GEMM_F32 = 0,        // y = x W^T + b

@@ -1,5 +1,6 @@
 // Kinora engine: CUDA backend linears through cuBLASLt (bf16 operands, fp32 accumulation, bias,
-// GELU or residual add in the epilogue), row-wise ops and the residual add.
+// GELU or residual add in the epilogue; e4m3 operands with per-tensor scales under the fp8 precision),
+// row-wise ops and the residual add.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +15,24 @@
 struct kc_gemm_plan {
     int64_t M, N, K;
     int bias, kind, bias_bf16;
+    int fp8;    // e4m3 operands (A the weight, B the activation) with their descales in A/B_SCALE_POINTER
+    int none;   // fp8 only: the heuristic offered no algorithm (kept so it is asked once per shape)
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
     struct kc_gemm_plan * next;
 };
 
+// fp8 plans (cuBLASLt's rules for e4m3 matmuls, which these descriptors follow): A and B e4m3 with A
+// transposed and B not ("TN", our only layout anyway), K-byte leading dimensions 16-byte aligned (K a
+// multiple of 16, checked at prepare), CUBLAS_COMPUTE_32F with f32 scale type, per-tensor f32 descales
+// through device pointers (A_SCALE_POINTER / B_SCALE_POINTER, D = alpha * sa * sb * A B + beta C + bias,
+// then the epilogue); C = D in f32 (GEMM_F32, GEMM_RESID with beta 1) or in bf16 (GEMM_BF16_GELU), the
+// bias in bf16 for either output type (the documented bias type of e4m3 GEMMs; an f32 bias is tried
+// second). CUBLASLT_MATMUL_DESC_FAST_ACCUM stays off: the accumulation is promoted to f32 registers.
+// Whatever the heuristic refuses runs the bf16 path (kc_run_gemm_ex).
 static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind,
-                                           int bias_bf16)
+                                           int bias_bf16, int fp8, const float * dscale)
 {
     struct kc_gemm_plan * p = calloc(1, sizeof(*p));
     if (!p) {
@@ -33,7 +44,9 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
     p->bias = bias;
     p->kind = kind;
     p->bias_bf16 = bias_bf16;
+    p->fp8 = fp8;
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    const cudaDataType_t ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
     const cudaDataType_t bias_type = bias_bf16 ? CUDA_R_16BF : CUDA_R_32F;
     const cudaDataType_t out_type = kind == GEMM_BF16_GELU ? CUDA_R_16BF : CUDA_R_32F;
     const cublasLtPointerMode_t pm = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST;
@@ -54,8 +67,10 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
                                                 sizeof(bias_type))) ||
         (kind == GEMM_RESID_VEC && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm,
                                                                   sizeof(pm))) ||
-        cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, (uint64_t) K, (uint64_t) N, K) ||
-        cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, (uint64_t) K, (uint64_t) M, K) ||
+        (fp8 && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &dscale, sizeof(dscale))) ||
+        (fp8 && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &dscale, sizeof(dscale))) ||
+        cublasLtMatrixLayoutCreate(&p->a, ab_type, (uint64_t) K, (uint64_t) N, K) ||
+        cublasLtMatrixLayoutCreate(&p->b, ab_type, (uint64_t) K, (uint64_t) M, K) ||
         cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t) N, (uint64_t) M, N) ||
         cublasLtMatmulPreferenceCreate(&pref) ||
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)) ||
@@ -63,6 +78,21 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
         n_res < 1) {
         if (pref) {
             cublasLtMatmulPreferenceDestroy(pref);
+        }
+        if (fp8) {
+            // the descriptors go (bf16 plans keep their old behaviour)
+            if (p->a) {
+                cublasLtMatrixLayoutDestroy(p->a);
+            }
+            if (p->b) {
+                cublasLtMatrixLayoutDestroy(p->b);
+            }
+            if (p->c) {
+                cublasLtMatrixLayoutDestroy(p->c);
+            }
+            if (p->op) {
+                cublasLtMatmulDescDestroy(p->op);
+            }
         }
         free(p);
         return NULL;
@@ -77,13 +107,43 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
 struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind)
 {
     for (struct kc_gemm_plan * p = s->gemm_plans; p; p = p->next) {
-        if (p->M == M && p->N == N && p->K == K && p->bias == bias && p->kind == kind) {
+        if (p->M == M && p->N == N && p->K == K && p->bias == bias && p->kind == kind && !p->fp8) {
             return p;
         }
     }
-    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0);
+    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0, 0, NULL);
     if (!p && bias && kind == GEMM_BF16_GELU) {
-        p = gemm_plan_try(s, M, N, K, bias, kind, 1);   // some bf16-output epilogues take a bf16 bias only
+        p = gemm_plan_try(s, M, N, K, bias, kind, 1, 0, NULL);   // some bf16-output epilogues take a bf16 bias only
+    }
+    return p;
+}
+
+// The fp8 plan of a shape and kind, or NULL when cuBLASLt has none (asked once per shape and kind).
+// dscale: any valid device descale (the plan's scale pointers are set again before every matmul).
+static struct kc_gemm_plan * gemm_plan_fp8(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind,
+                                           const float * dscale)
+{
+    for (struct kc_gemm_plan * p = s->gemm_plans; p; p = p->next) {
+        if (p->M == M && p->N == N && p->K == K && p->bias == bias && p->kind == kind && p->fp8) {
+            return p->none ? NULL : p;
+        }
+    }
+    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 1, 1, dscale);
+    if (!p && bias) {
+        p = gemm_plan_try(s, M, N, K, bias, kind, 0, 1, dscale);
+    }
+    if (!p) {
+        // remember the refusal
+        struct kc_gemm_plan * n = calloc(1, sizeof(*n));
+        if (n) {
+            *n = (struct kc_gemm_plan) { .M = M, .N = N, .K = K, .bias = bias, .kind = kind, .fp8 = 1, .none = 1,
+                                         .next = s->gemm_plans };
+            s->gemm_plans = n;
+        }
+        // (tests/cuda/test-cuda-fp8.c reads this line: keep its format)
+        ke_log(2, "cuda backend: no cuBLASLt fp8 algorithm for M=%lld N=%lld K=%lld bias=%d kind=%s: a fallback runs",
+               (long long) M, (long long) N, (long long) K, bias,
+               kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : "resid");
     }
     return p;
 }
@@ -126,7 +186,8 @@ static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct
 // A linear's weight is kept resident on the device while the resident weights stay within the weight
 // cap and the whole within the budget; past that it stays in pinned host memory and streams per use
 // (cuda-stream.c). fp8 e4m3 and block-quantized weights keep their stored form either way
-// (dequantized per GEMM, cuda-quant.c).
+// (dequantized per GEMM, cuda-quant.c). Under the fp8 precision a float or e4m3 weight becomes an e4m3
+// weight with a device descale for the fp8 GEMMs instead (cuda-fp8-gemm.c), resident or streamed.
 int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
 {
     struct kc_state * s = kc_st(be);
@@ -149,7 +210,9 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         free(p);
         return -1;   // recorded
     }
-    const size_t bias_bytes = l->b ? (size_t) N * 6 : 0;
+    const int fp8 = kc_fp8_form(s, p, w, N, K);
+    // always resident: the biases (f32 and bf16) and an fp8 weight's scales (sc[3], 16 bytes)
+    const size_t bias_bytes = (l->b ? (size_t) N * 6 : 0) + (fp8 ? 4 * sizeof(float) : 0);
     const bool resident = s->cap_used + p->wbytes <= s->weight_cap && kc_budget_fit(s, p->wbytes + bias_bytes) == 0;
     if (!resident && kc_budget_fit(s, bias_bytes) != 0) {
         free(p);
@@ -164,12 +227,15 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
             free(p);
             return -1;
         }
-        rc = upload_weight(s, p, w);
-    } else if (kc_linear_stage(s, p, w) != 0) {
+        rc = fp8 ? kc_fp8_weight_make(s, p, w, N, K, true) : upload_weight(s, p, w);
+    } else if (fp8 ? kc_fp8_weight_make(s, p, w, N, K, false) != 0 : kc_linear_stage(s, p, w) != 0) {
         const size_t wbytes = p->wbytes;
+        cudaGetLastError();
+        kc_linear_unstage(s, p);
+        cudaFree(p->sc);
         free(p);
-        ke_be_fail(be, KE_STATUS_NOMEM, "out of pinned host memory for the streamed weight %s (%.1f MiB)", name,
-                   (double) wbytes / 1048576.0);
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of pinned host memory%s for the streamed weight %s (%.1f MiB)",
+                   fp8 ? " (or device scratch for its e4m3 form)" : "", name, (double) wbytes / 1048576.0);
         return -1;
     }
     p->bytes = (resident ? p->wbytes : 0) + bias_bytes;
@@ -188,6 +254,7 @@ int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
         cudaFree(p->w);
         cudaFree(p->b);
         cudaFree(p->bb);
+        cudaFree(p->sc);
         kc_linear_unstage(s, p);
         free(p);
         ke_log(0, "cuda backend: uploading weight %s failed", name);
@@ -215,6 +282,7 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     cudaFree(p->w);
     cudaFree(p->b);
     cudaFree(p->bb);
+    cudaFree(p->sc);
     if (!streamed) {
         s->weights -= p->wbytes;
     }
@@ -228,12 +296,76 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     }
 }
 
+// The GEMM of an fp8 linear: the bf16 activation quantized per tensor into an e4m3 scratch (amax and
+// scale computed on the device), then cuBLASLt on the two e4m3 operands with both descales. GEMM_F32,
+// GEMM_BF16_GELU or GEMM_RESID (beta 1), the linear's own bias. 0 ok, -1 failure (recorded), -2 no fp8
+// algorithm for this shape and kind (nothing queued).
+static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
+                        int kind)
+{
+    struct kc_linear * p = l->prepared;
+    const int64_t N = l->n_out, K = l->n_in;
+    const float * wd = p->sc + 2;
+    struct kc_gemm_plan * g = gemm_plan_fp8(s, M, N, K, p->b != NULL, kind, wd);
+    if (!g) {
+        return -2;
+    }
+    const void * w = kc_linear_stored(s, p);
+    if (!w) {
+        return -1;   // recorded
+    }
+    // scratch: the activation's { amax, scale, descale }, then (256 bytes in, aligned) its e4m3 copy
+    const size_t n_xs = 256 + (size_t) (M * K);
+    uint8_t * xs = kc_alloc(s, n_xs);
+    if (!xs) {
+        return kc_fail_nomem(s, "the e4m3 linear input", n_xs);
+    }
+    float * xsc = (float *) xs;
+    const float * xd = xsc + 2;
+    uint8_t * xq = xs + 256;
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    KC(s, kc_amax_bf16(xsc, xb, M, K, K, s->stream));
+    KC(s, kc_quant_e4m3(xq, K, xb, K, M, K, xsc, xsc + 1, s->stream));
+    PROF_END(s);
+    if (p->b) {
+        const void * bp = g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
+        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp));
+    }
+    cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &wd, sizeof(wd));
+    cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xd, sizeof(xd));
+    const float one = 1.0f, zero = 0.0f;
+    PROF_BEGIN(s, KC_CLASS_GEMM);
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, &one, w, g->a, xq, g->b, kind == GEMM_RESID ? &one : &zero, out,
+                                       g->c, out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+    PROF_END(s);
+    kc_free(s, xs);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "status %d at M=%lld N=%lld K=%lld (e4m3)", (int) st, (long long) M,
+                 (long long) N, (long long) K);
+        return kc_fail(s, "cublasLtMatmul", msg);
+    }
+    return 0;
+}
+
 // out = xb W^T + b as f32 (GEMM_F32) or GELU(.) as bf16 (GEMM_BF16_GELU); for the residual kinds
 // out += (gate *) (xb W^T + b), with `bias` the bias to add (b, or gate * b) and `gate` the alpha vector.
+// An fp8 linear (kc_fp8_on) runs the fp8 GEMM when called with its own weight and bias; where cuBLASLt
+// has no fp8 algorithm it runs the bf16 GEMM below with its e4m3 weight dequantized, except GELU, which
+// returns -1 so the caller takes its unfused route (the fp8 GEMM_F32, then GELU).
 int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t M, const struct ke_linear * l,
                        int kind, const float * gate, const float * bias, const uint16_t * w)
 {
     struct kc_linear * p = l->prepared;
+    if (!w && !bias && kind != GEMM_RESID_VEC && kc_fp8_on(s, p)) {
+        const int rc = run_gemm_fp8(s, out, xb, M, l, kind);
+        if (rc != -2) {
+            return rc;
+        }
+        if (kind == GEMM_BF16_GELU) {
+            return -1;
+        }
+    }
     struct kc_gemm_plan * g = kc_gemm_plan_find(s, M, l->n_out, l->n_in, p->b != NULL, kind);
     if (!g) {
         if (kind == GEMM_F32) {
@@ -448,6 +580,12 @@ static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, i
     const int64_t D = l->n_out, K = l->n_in;
     if (s->no_resid || (gate && sel) || (gate && K % 8 != 0)) {
         return false;
+    }
+    if (kc_fp8_on(s, p)) {
+        // an e4m3 weight has no cheap gate-scaled copy: with a gate, the unfused route; without one the
+        // fp8 residual GEMM where cuBLASLt has it
+        return !gate && gemm_plan_fp8(s, M, D, K, p->b != NULL, GEMM_RESID, p->sc + 2) &&
+               kc_run_gemm_ex(s, r, xb, M, l, GEMM_RESID, NULL, NULL, NULL) == 0;
     }
     if (!kc_gemm_plan_find(s, M, D, K, p->b != NULL, GEMM_RESID)) {
         static int logged;

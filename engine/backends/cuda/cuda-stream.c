@@ -102,16 +102,24 @@ void cu_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n)
     }
 }
 
+const void * kc_linear_stored(struct kc_state * s, struct kc_linear * p)
+{
+    if (!p->host) {
+        return p->w;
+    }
+    if (!loaded(s, p) && stream_fill(s, &p, 1) != 0) {
+        return NULL;
+    }
+    const struct kc_slot * sl = &s->slot[p->slot];
+    CU(s, cudaStreamWaitEvent(s->stream, sl->ready, 0));
+    return (const char *) sl->p + p->slot_off;
+}
+
 const uint16_t * kc_linear_weight(struct kc_state * s, struct kc_linear * p)
 {
-    const void * src = p->w;
-    if (p->host) {
-        if (!loaded(s, p) && stream_fill(s, &p, 1) != 0) {
-            return NULL;
-        }
-        const struct kc_slot * sl = &s->slot[p->slot];
-        CU(s, cudaStreamWaitEvent(s->stream, sl->ready, 0));
-        src = (const char *) sl->p + p->slot_off;
+    const void * src = kc_linear_stored(s, p);
+    if (!src) {
+        return NULL;
     }
     if (p->wtype == KC_W_BF16) {
         return src;
