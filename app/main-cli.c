@@ -25,7 +25,7 @@ usage (FILE *f)
            "  eval       run one module on a golden IO file:\n"
            "             eval dit|t5|vae21|vae22|taehv --weights W [--config C.json] --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "             eval dit ... [--lora FILE[:STRENGTH]]... [--lora-merge]   (LoRAs on the DiT; merged into its weights)\n"
-           "             eval dit|ltx-transformer ... [--precision bf16|fp8|fp32]   (bf16: as --fast; fp8: the GPU's fp8\n"
+           "             eval dit|pipeline|ltx-transformer ... [--precision bf16|fp8|fp32]   (bf16: as --fast; fp8: the GPU's fp8\n"
            "                        path where it has fp8 units, bf16 elsewhere; the other modules take bf16 or fp32)\n"
            "             eval ltx-transformer|ltx-vae|ltx-upsampler|t5xxl --weights W --in IO --out OUT [--fast] [--backend cpu|cuda]\n"
            "                        (LTX-Video's components over the IO files of tests/ltx/make-fixtures.py)\n"
@@ -129,10 +129,10 @@ cmd_eval (int argc, char **argv)
       fprintf (stderr, "%s %s: --lora applies to dit and pipeline only\n", cmd, what);
       return 2;
     }
-  if (a.fp8 && strcmp (what, "dit") != 0 && strcmp (what, "ltx-transformer") != 0)
+  if (a.fp8 && strcmp (what, "dit") != 0 && strcmp (what, "ltx-transformer") != 0 && strcmp (what, "pipeline") != 0)
     {
-      fprintf (stderr, "%s %s: --precision fp8 applies to dit and ltx-transformer only (use bf16 or fp32)\n", cmd,
-               what);
+      fprintf (stderr, "%s %s: --precision fp8 applies to dit, pipeline and ltx-transformer only (use bf16 or fp32)\n",
+               cmd, what);
       return 2;
     }
   a.loras = loras;

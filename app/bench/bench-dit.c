@@ -224,6 +224,7 @@ kinora_bench_dit (int argc, char **argv)
   double vram = -1;   /* device memory budget in GiB (-1: not given, 0: the default) */
   int lora_rank = 0, lora_merge = 0;
   int prec = KE_PRECISION_BF16;   /* --precision bf16|fp8 (--exact: fp32 on the CPU) */
+  int compare = 0;   /* --compare-bf16: after the timed runs, the same forward at bf16 and the relative L2 */
   static const char cmd[] = "kinora-bench dit";
   static const struct option options[] = {
     { "exact", no_argument, NULL, 'e' },
@@ -241,6 +242,7 @@ kinora_bench_dit (int argc, char **argv)
     { "lora-rank", required_argument, NULL, 'R' },
     { "lora-merge", no_argument, NULL, 'M' },
     { "precision", required_argument, NULL, 'P' },
+    { "compare-bf16", no_argument, NULL, 'C' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -265,6 +267,7 @@ kinora_bench_dit (int argc, char **argv)
         case 'V': ok = kinora_arg_vram (cmd, "--vram", optarg, &vram); break;
         case 'R': ok = kinora_arg_int (cmd, "--lora-rank", optarg, 1, 4096, &lora_rank); break;
         case 'M': lora_merge = 1; break;
+        case 'C': compare = 1; break;
         case 'P': ok = kinora_arg_precision (cmd, "--precision", optarg, false, &prec); break;
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
@@ -504,6 +507,50 @@ kinora_bench_dit (int argc, char **argv)
     }
   printf ("peak RSS: %.2f GiB\n", bench_peak_rss_gib ());
   printf ("ratio to sgemm peak: %.2f\n", sgemm > 0 ? gflops / sgemm : 0.0);
+  if (compare && !wrapped)
+    {
+      /* the quality of the timed precision: the same input through the DiT prepared again at bf16 (the
+       * first one leaves the device first, so both never hold their weights at once) */
+      ke_dit_context_free (ctx);
+      ke_dit_free (dit);
+      ctx = NULL;
+      dit = NULL;
+      ke_be_set_precision (be, KE_PRECISION_BF16);
+      float *ref = malloc ((size_t) m->out_dim * F * H * W * sizeof (float));
+      if (!ref || ke_dit_init_lora (&dit, ws, NULL, be, NULL, 0, 0, &err) != KE_STATUS_OK
+          || (ke_dit_set_ffn_chunk (dit, plan.ffn_chunk), ke_dit_context_new (dit, text, 100, &ctx, &err)) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench dit: the bf16 comparison: %s\n", ref ? err.msg : "out of memory");
+          free (ref);
+          return 1;
+        }
+      /* as many bf16 forwards as timed above, so both precisions' figures come from one process */
+      for (int r = 0; r < repeat; r++)
+        {
+          t0 = bench_now ();
+          if (ke_dit_forward (dit, ctx, x, cfg->in_dim, NULL, 0, F, H, W, &tval, 1, ref, NULL, NULL, &err) != KE_STATUS_OK)
+            {
+              fprintf (stderr, "kinora-bench dit: the bf16 comparison: %s\n", err.msg);
+              free (ref);
+              return 1;
+            }
+          times[r] = bench_now () - t0;
+        }
+      qsort (times, (size_t) repeat, sizeof (double), bench_cmp_double);
+      printf ("bf16 seconds per forward (median of %d, same input): %.3f; ratio bf16 / %s: %.2f\n", repeat,
+              times[repeat / 2], ke_precision_name ((enum ke_precision) prec), times[repeat / 2] / med);
+      double d2 = 0, r2 = 0;
+      size_t no = (size_t) m->out_dim * F * H * W;
+      for (size_t i = 0; i < no; i++)
+        {
+          double d = (double) out[i] - ref[i];
+          d2 += d * d;
+          r2 += (double) ref[i] * ref[i];
+        }
+      printf ("relative L2 of this forward (precision %s) against bf16: %.4g\n", ke_precision_name ((enum ke_precision) prec),
+              r2 > 0 ? sqrt (d2 / r2) : 0.0);
+      free (ref);
+    }
   free (times);
   free (cpu);
   free (x);

@@ -129,6 +129,8 @@ usage (void)
            "       kinora-bench generate --files MODEL [--cold[=PATHS]] [--taehv FILE] [--prompt TEXT] [the options above]\n"
            "--cache-compare: after the run(s), the same clip with each step cache at its default threshold:\n"
            "forwards skipped, time, and the video's PSNR against the last run (run it with --cache off)\n"
+           "--precision-compare: after the run(s), the same clip at bf16: its time, and the PSNR and SSIM of the\n"
+           "run's video (e.g. --precision fp8) against it\n"
            "Random bf16 weights at the real shapes. Blocks share block 0's weights (same compute, less memory);\n"
            "the T5 embedding is left untouched (zero pages), so peak RSS is below a real model's.\n"
            "--decode taehv / --preview taehv use random TAEHV weights (taew2_2 or taew2_1 widths) unless --taehv\n"
@@ -182,6 +184,7 @@ kinora_bench_generate (int argc, char **argv)
   const char *preset = NULL;
   int cache_i = 3, have_steps = 0, runs = 1;
   int use_taehv_decode = 0, use_taehv_preview = 0, want_preview = 0, cache_compare = 0, cold = 0;
+  int prec_compare = 0;
   const char *cold_paths = NULL;   /* --cold=PATHS: what to drop from the page cache (default: --files) */
   double cache_thr = -1;
   static const struct option options[] = {
@@ -207,6 +210,7 @@ kinora_bench_generate (int argc, char **argv)
     { "prompt", required_argument, NULL, 'T' },
     { "taehv", required_argument, NULL, 'A' },
     { "cache-compare", no_argument, NULL, 'K' },
+    { "precision-compare", no_argument, NULL, 'Q' },
     { "cold", optional_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
   };
@@ -266,6 +270,7 @@ kinora_bench_generate (int argc, char **argv)
         case 'T': prompt = optarg; break;
         case 'A': taehv_file = optarg; break;
         case 'K': cache_compare = 1; break;
+        case 'Q': prec_compare = 1; break;
         case 'c':
           cold = 1;
           cold_paths = optarg;
@@ -516,6 +521,33 @@ kinora_bench_generate (int argc, char **argv)
                   mse > 0 ? 10.0 * log10 (255.0 * 255.0 / mse) : 0.0);
           ke_video_free (vc);
         }
+    }
+  if (prec_compare)
+    {
+      /* the same seed and settings at bf16: the cost in quality of the precision asked */
+      struct ke_gen_params q = p;
+      struct ke_video *vb = NULL;
+      q.precision = KE_PRECISION_BF16;
+      memset (&s, 0, sizeof s);
+      q.user_data = &s;
+      s.t0 = bench_now ();
+      if (ke_generate (m, &q, &vb, &err) != KE_STATUS_OK)
+        {
+          fprintf (stderr, "kinora-bench generate: the bf16 comparison: %s\n", err.msg);
+          ke_video_free (v);
+          ke_model_free (m);
+          drop_taehv (taehv_path, taehv_file);
+          free (pix);
+          return 1;
+        }
+      const double dt = bench_now () - s.t0;
+      double psnr = 0, ssim = 0;
+      bench_video_quality (v->rgb, vb->rgb, v->n_frames, v->height, v->width, &psnr, &ssim);
+      printf ("  bf16 run: sampling %7.2f s, decode %6.2f s, total %7.2f s\n", s.sample_end - s.sample_start,
+              s.decode_end - s.decode_start, dt);
+      printf ("  precision %s against bf16: PSNR %.2f dB, SSIM %.4f (8-bit frames; SSIM on 8x8 windows, stride 4)\n",
+              ke_precision_name ((enum ke_precision) prec), psnr, ssim);
+      ke_video_free (vb);
     }
   ke_video_free (v);
   ke_model_free (m);

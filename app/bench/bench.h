@@ -21,6 +21,10 @@ double bench_peak_rss_gib (void);        /* VmHWM of this process */
 double bench_sgemm_gflops (int n);       /* OpenBLAS sgemm n^3 rate measured now */
 const char *bench_blas_corename (void);
 int bench_cmp_double (const void *a, const void *b);
+/* PSNR (dB, 8-bit peak) and mean SSIM of two 8-bit RGB videos [frames, h, w, 3]; SSIM per frame and channel
+ * with 8x8 windows at a stride of 4 (C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2), averaged. */
+void bench_video_quality (const unsigned char *a, const unsigned char *b, int frames, int h, int w, double *psnr,
+                          double *ssim);
 /* Drop the files under a comma-separated list of files and folders from the page cache (after writing
  * back their dirty pages), so the next read comes from the disk; the GiB dropped. */
 double bench_evict_paths (const char *list);

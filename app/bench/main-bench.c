@@ -5,6 +5,7 @@
  */
 #include <cblas.h>
 #include <fcntl.h>
+#include <math.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,49 @@
 
 #include "ke.h"
 #include "bench.h"
+
+void
+bench_video_quality (const unsigned char *a, const unsigned char *b, int frames, int h, int w, double *psnr,
+                     double *ssim)
+{
+  const size_t n = (size_t) frames * h * w * 3;
+  double se = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      const double d = (double) a[i] - (double) b[i];
+      se += d * d;
+    }
+  const double mse = se / (double) (n ? n : 1);
+  *psnr = mse > 0 ? 10.0 * log10 (255.0 * 255.0 / mse) : INFINITY;
+  const double c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255);
+  double sum = 0;
+  long count = 0;
+  for (int f = 0; f < frames; f++)
+    for (int c = 0; c < 3; c++)
+      for (int y = 0; y + 8 <= h; y += 4)
+        for (int x = 0; x + 8 <= w; x += 4)
+          {
+            double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+            for (int dy = 0; dy < 8; dy++)
+              {
+                const size_t row = (((size_t) f * h + y + dy) * w + x) * 3 + c;
+                for (int dx = 0; dx < 8; dx++)
+                  {
+                    const double u = a[row + (size_t) dx * 3], v = b[row + (size_t) dx * 3];
+                    sa += u;
+                    sb += v;
+                    saa += u * u;
+                    sbb += v * v;
+                    sab += u * v;
+                  }
+              }
+            const double ma = sa / 64, mb = sb / 64;
+            const double va = saa / 64 - ma * ma, vb = sbb / 64 - mb * mb, cov = sab / 64 - ma * mb;
+            sum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            count++;
+          }
+  *ssim = count ? sum / (double) count : 1.0;
+}
 
 double
 bench_now (void)
@@ -96,11 +140,12 @@ usage (FILE *f)
            "      [--weights FILE]   (a DiT file, e.g. from write-gguf, instead of random weights)\n"
            "      [--lora-rank R [--lora-merge]]   (a random rank-R LoRA on every block Linear)\n"
            "      [--precision bf16|fp8]   (fp8: the GPU's fp8 path where it has fp8 units, bf16 elsewhere)\n"
+           "      [--compare-bf16]   (then the same forwards at bf16: their time and the relative L2 against them)\n"
            "  gemm [--threads N] [--repeat N]   (CPU matmul candidates on the DiT's shapes)\n"
            "  t5 --random [--threads N]\n"
            "  vae22-decode | vae21-decode [--size WxH] [--frames N] [--threads N] [--vram GiB]\n"
            "  generate --model ti2v-5B --random [--size WxH] [--frames N] [--steps N] [--vram GiB]\n"
-           "      [--precision bf16|fp8|fp32]   (kinora-bench generate --help)\n"
+           "      [--precision bf16|fp8|fp32] [--precision-compare]   (kinora-bench generate --help)\n"
            "  taehv [--size WxH] [--frames N] [--latent 48|16] [--repeat N] [--threads N]\n"
            "  write-gguf --model ti2v-5B|t2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 [--layers N] -o FILE\n"
            "      (random weights at the real shapes as a ComfyUI-GGUF file, streamed to disk)\n"

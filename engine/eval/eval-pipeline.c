@@ -494,6 +494,8 @@ enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error *
     if ((st = ke_lora_open_specs(e.lora_files, a->loras, a->n_loras, err)) != KE_STATUS_OK) {
         goto done;
     }
+    // --precision fp8: the DiTs prepared and sampled at fp8 (the VAE decodes on the CPU, as without it)
+    ke_eval_precision_begin(e.be, a, "pipeline");
     // weights: one dense DiT, or the two experts
     if (ke_io_meta(e.in, "dit_high")) {
         e.n_experts = 2;
@@ -557,6 +559,7 @@ enum ke_status ke_eval_pipeline(const struct ke_eval_args * a, struct ke_error *
         st = ke_io_write(e.out, a->out, err);
     }
 done:
+    ke_eval_precision_end(e.be, a);
     rec_clear(&e);
     for (int i = 0; i < 2; i++) {
         ke_dit_context_free(e.ex[i].cond);
