@@ -75,16 +75,20 @@ check_fast (const char *name, const char *what)
   g_assert_cmpint (ke_tensor_nelements (gl), ==, ke_tensor_nelements (rl));
   g_assert_cmpint (ke_tensor_nelements (gd), ==, ke_tensor_nelements (rd));
   const float *a1 = gl->data, *b1 = rl->data, *a2 = gd->data, *b2 = rd->data;
-  double se = 0, sr = 0, sv = 0;
+  double se = 0, sr = 0, sv = 0, sd = 0;
   for (int64_t i = 0; i < ke_tensor_nelements (rl); i++)
     {
       se += ((double) a1[i] - b1[i]) * ((double) a1[i] - b1[i]);
       sr += (double) b1[i] * b1[i];
     }
   for (int64_t i = 0; i < ke_tensor_nelements (rd); i++)
-    sv += ((double) a2[i] - b2[i]) * ((double) a2[i] - b2[i]);
+    {
+      sv += ((double) a2[i] - b2[i]) * ((double) a2[i] - b2[i]);
+      sd += (double) b2[i] * b2[i];
+    }
   const double nmse = se / sr, p = 10.0 * log10 (4.0 / (sv / (double) ke_tensor_nelements (rd)));
-  g_test_message ("%s fast: latent NMSE %.2e, decoded PSNR %.1f dB", name, nmse, p);
+  g_test_message ("%s fast: latent NMSE %.2e, decoded PSNR %.1f dB (relative L2 %.2e)", name, nmse, p,
+                  sqrt (sv / (sd > 0 ? sd : 1)));
   g_assert_cmpfloat (nmse, <=, 1e-3);
   g_assert_cmpfloat (p, >=, 40.0);
   ke_tset_free (res);
