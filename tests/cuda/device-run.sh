@@ -137,10 +137,19 @@ if [ "$MODE" = fp8 ]; then
   # FP8_STAGE=attn stops after the attention test, checks after the fixture runs, all (default) also
   # times the DiT forwards at the real shapes (and the A14B lightning clip with FP8_CLIP=1).
   echo "== fp8 attention (cuDNN fp8 flash graph) against a double reference; timings at the real shapes"
-  check test-cuda-fp8-attn timeout 150 $B/tests/cuda/test-cuda-fp8-attn --time
+  # FP8_ATTN=0 leaves the attention test out (when its figures are already in hand)
+  [ "${FP8_ATTN:-1}" = 1 ] && check test-cuda-fp8-attn timeout 150 $B/tests/cuda/test-cuda-fp8-attn --time
   [ "${FP8_STAGE:-all}" = attn ] && finish
+  echo "== which cuBLASLt e4m3 matmul configurations this GPU and cuBLAS accept (tests/cuda/fp8-gemm-probe.c)"
+  nvcc -x cu -o /tmp/fp8-gemm-probe tests/cuda/fp8-gemm-probe.c -lcublasLt && /tmp/fp8-gemm-probe
   echo "== fp8 GEMMs (cuBLASLt e4m3) against a double reference of the same quantization"
-  check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8
+  FP8_PARTS=
+  if ! CUBLASLT_LOG_LEVEL=1 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1; then
+    FAILED="$FAILED test-cuda-fp8"
+    FP8_PARTS=attn   # the benchmarks below then time fp8 attention alone
+  fi
+  grep -v "^ok" $OUT/fp8-gemm.txt | head -40
+  grep -c "^ok" $OUT/fp8-gemm.txt
   # fp8 against the golden fixtures: reported, bounded at 1e-1 relative L2 (e4m3 keeps 3 mantissa bits,
   # a relative rounding step of 2^-4 per operand; bf16 gets 1e-2 with 8 bits)
   echo "== fixture parity at fp8 (bound 1e-1 relative L2)"
@@ -163,6 +172,10 @@ if [ "$MODE" = fp8 ]; then
   [ "${FP8_STAGE:-all}" = checks ] && finish
   # the #13 forwards: fp8 timed, then the same forwards at bf16 in the same process, and the relative L2
   BENCH=$B/app/kinora-bench
+  if [ -n "$FP8_PARTS" ]; then
+    echo "-- the fp8 GEMMs failed their test: the forwards below take fp8 attention only (KINORA_CUDA_FP8=attn)"
+    export KINORA_CUDA_FP8=attn
+  fi
   echo "-- TI2V-5B DiT 1280x704x121"
   check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
     --compare-bf16
@@ -176,6 +189,12 @@ if [ "$MODE" = fp8 ]; then
     echo "-- T2V-A14B 1280x720x81 lightning clip at fp8, then at bf16 (PSNR / SSIM)"
     check clip-a14b-fp8 timeout 300 $BENCH generate --model t2v-A14B --random --backend cuda --size 1280x720 \
       --frames 81 --preset lightning --precision fp8 --precision-compare
+  fi
+  # the VAE rows of issue 13's table when this run has time left (SECONDS: since the script started)
+  if [ $SECONDS -lt 470 ]; then
+    echo "-- Wan2.2 VAE decode 1280x704x121 and Wan2.1 VAE decode 1280x720x81 (the default convolutions)"
+    timeout 60 $BENCH vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode|device|peak"
+    timeout 60 $BENCH vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null | grep -E "decode|device|peak"
   fi
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish

@@ -7,10 +7,11 @@
 //  - With the fp8 precision in effect the attention really runs in fp8: its output differs from the bf16
 //    path's (relative L2 above 1e-4: the e4m3 roundings of q, k, v and P are far larger than that).
 //  - Against a double-precision reference computed on the host from the same bf16 inputs, the fp8 output
-//    is within 6e-2 relative L2. e4m3 keeps 3 mantissa bits: each rounding is off by up to 2^-4 (RMS
-//    about 3.6 %); the errors of q and k perturb the logits, those of P and V average over the keys of
-//    a row, so a few percent is what fp8 attention is; the bound leaves room above the ~2-3 % expected and
-//    stays far below what a wrong scale or descale would give (a factor, i.e. errors of order 1).
+//    is within 8e-2 relative L2. e4m3 keeps 3 mantissa bits: each rounding is off by up to 2^-4 (RMS
+//    about 3.6 %). Measured on an H100 (cuDNN 9.14), where the only fp8 graph cuDNN has writes O in e4m3
+//    (the bf16-output variant has no engine): 5.85e-2 to 6.0e-2 at every shape, which is the output's own
+//    rounding (3.6 %) with those of q, k (through the logits), P and V averaged over the keys. The bound
+//    leaves a third above that and stays far below what a wrong scale or descale gives (errors of order 1).
 //    The bf16 path's error against the same reference is reported beside it (~3e-3).
 //  - Back at the bf16 precision, the output is bit for bit the one before fp8 was turned on.
 // Timings of the bf16 and fp8 attention at the real Wan shapes are printed as TAP comments (not checked).
@@ -181,7 +182,7 @@ static void check_shape(int64_t Lq, int64_t Lk, int H, int hd, int with_ref)
             float * r = reference(hq, hk, hv, Lq, Lk, H, hd, scale);
             int nf8 = 0, nfb = 0;
             const double e8 = tap_rel_l2(f8, r, nq, &nf8), eb = tap_rel_l2(b0, r, nq, &nfb);
-            tap_report(!nf8 && e8 < 6e-2, "%s: fp8 vs double reference rel L2 %.3e (< 6e-2; bf16 path %.3e)", what,
+            tap_report(!nf8 && e8 < 8e-2, "%s: fp8 vs double reference rel L2 %.3e (< 8e-2; bf16 path %.3e)", what,
                        e8, eb);
             free(r);
         }

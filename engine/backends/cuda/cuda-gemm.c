@@ -20,6 +20,8 @@ struct kc_gemm_plan {
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
     cublasLtMatmulAlgo_t algo;
+    cublasLtMatmulAlgo_t more[7];   // fp8 only: the heuristic's further algorithms, tried in turn when the
+    int n_more;                     // matmul refuses the current one (CUBLAS_STATUS_NOT_SUPPORTED)
     struct kc_gemm_plan * next;
 };
 
@@ -55,7 +57,7 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
         epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
     }
     cublasLtMatmulPreference_t pref = NULL;
-    cublasLtMatmulHeuristicResult_t res;
+    cublasLtMatmulHeuristicResult_t res[8];
     int n_res = 0;
     const size_t ws = s->lt_ws_size;
     // y[M, N] row-major = D[N, M] column-major = W[N, K] (A^T of a [K, N] column-major view) x X^T
@@ -74,7 +76,7 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
         cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t) N, (uint64_t) M, N) ||
         cublasLtMatmulPreferenceCreate(&pref) ||
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)) ||
-        cublasLtMatmulAlgoGetHeuristic(s->lt, p->op, p->a, p->b, p->c, p->c, pref, 1, &res, &n_res) ||
+        cublasLtMatmulAlgoGetHeuristic(s->lt, p->op, p->a, p->b, p->c, p->c, pref, fp8 ? 8 : 1, res, &n_res) ||
         n_res < 1) {
         if (pref) {
             cublasLtMatmulPreferenceDestroy(pref);
@@ -98,7 +100,10 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
         return NULL;
     }
     cublasLtMatmulPreferenceDestroy(pref);
-    p->algo = res.algo;
+    p->algo = res[0].algo;
+    for (int i = 1; i < n_res && i <= 7; i++) {
+        p->more[p->n_more++] = res[i].algo;
+    }
     p->next = s->gemm_plans;
     s->gemm_plans = p;
     return p;
@@ -337,8 +342,24 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
     PROF_BEGIN(s, KC_CLASS_GEMM);
     cublasStatus_t st = cublasLtMatmul(s->lt, g->op, &one, w, g->a, xq, g->b, kind == GEMM_RESID ? &one : &zero, out,
                                        g->c, out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+    // an algorithm the heuristic offered but the matmul refuses (nothing was queued): the next one, and
+    // when none is left the shape takes the fallback for good
+    while (st == CUBLAS_STATUS_NOT_SUPPORTED && g->n_more > 0) {
+        g->algo = g->more[0];
+        memmove(g->more, g->more + 1, (size_t) --g->n_more * sizeof(g->more[0]));
+        st = cublasLtMatmul(s->lt, g->op, &one, w, g->a, xq, g->b, kind == GEMM_RESID ? &one : &zero, out, g->c, out,
+                            g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+    }
     PROF_END(s);
     kc_free(s, xs);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
+        g->none = 1;
+        // (tests/cuda/test-cuda-fp8.c reads this line: keep its format)
+        ke_log(2, "cuda backend: no cuBLASLt fp8 algorithm for M=%lld N=%lld K=%lld bias=%d kind=%s: a fallback runs "
+               "(the matmul refused every algorithm offered)", (long long) M, (long long) N, (long long) K,
+               p->b != NULL, kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : "resid");
+        return -2;
+    }
     if (st != CUBLAS_STATUS_SUCCESS) {
         char msg[96];
         snprintf(msg, sizeof(msg), "status %d at M=%lld N=%lld K=%lld (e4m3)", (int) st, (long long) M,
