@@ -54,7 +54,7 @@ static const struct bad_arg cases[] = {
   { "KINORA_CLI", { GEN, "--precision", "" }, { "--precision ", "use bf16, fp8 or fp32" } },
   { "KINORA_CLI", { GEN, "--precision" }, { "--precision needs a value" } },
   { "KINORA_CLI", { "eval", "dit", "--precision", "e4m3" }, { "--precision e4m3", "use bf16, fp8 or fp32" } },
-  { "KINORA_CLI", { "eval", "vae22", "--precision", "fp8" }, { "--precision fp8", "dit and ltx-transformer only" } },
+  { "KINORA_CLI", { "eval", "vae22", "--precision", "fp8" }, { "--precision fp8", "dit, pipeline and ltx-transformer only" } },
   { "KINORA_BENCH", { "dit", "--precision", "fp32" }, { "--precision fp32", "use bf16 or fp8" } },
   { "KINORA_BENCH", { "dit", "--exact", "--precision", "fp8" }, { "--exact and --precision fp8" } },
   { "KINORA_BENCH", { "ltx-transformer", "--random", "--precision", "int8" }, { "--precision int8", "use bf16 or fp8" } },
