@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/tensor.h"
 
@@ -336,6 +338,16 @@ static inline enum ke_precision ke_be_set_precision(struct ke_backend * be, enum
 static inline bool ke_precision_fast(enum ke_precision p)
 {
     return p == KE_PRECISION_BF16 || p == KE_PRECISION_FP8;
+}
+// The parts of a GPU's fp8 precision in use (bit 0: the e4m3 GEMMs, bit 1: fp8 attention), from
+// KINORA_CUDA_FP8=attn|gemm|all; attention alone by default. The e4m3 GEMMs are opt-in: on the one GPU
+// they have met so far (an H100 with cuBLAS 13) cuBLASLt refused them at run time; where it does, they
+// run as bf16 GEMMs on the dequantized weight (slower than bf16). The estimates count e4m3 weights only
+// with the GEMMs on.
+static inline int ke_fp8_parts(void)
+{
+    const char * f = getenv("KINORA_CUDA_FP8");
+    return !f ? 2 : strcmp(f, "gemm") == 0 ? 1 : strcmp(f, "all") == 0 ? 3 : 2;
 }
 // Prefetch hint (see ops.prefetch); no effect on a backend that does not stream.
 static inline void ke_be_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n)

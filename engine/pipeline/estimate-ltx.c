@@ -83,10 +83,11 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     }
     const bool cuda = strcmp(ke_backend_resolve(p->backend), "cuda") == 0;
     const bool fast = ke_precision_fast(p->precision) && !c->tiny;
-    // fp8 on the GPU: the transformer's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8
+    // fp8 on the GPU with its e4m3 GEMMs on (ke_fp8_parts; attention alone, the default, keeps bf16
+    // weights): the transformer's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8
     // units (compute capability 8.9 and newer) is known only once the device is initialised, which the
     // estimate does not do: it estimates what fp8 takes (an older GPU runs bf16, within its own plan).
-    const bool fp8 = cuda && p->precision == KE_PRECISION_FP8;
+    const bool fp8 = cuda && p->precision == KE_PRECISION_FP8 && (ke_fp8_parts() & 1);
     const int threads = p->n_threads > 0 ? p->n_threads : ke_get_threads();
     e->backend = cuda ? "cuda" : "cpu";
 

@@ -311,11 +311,12 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     }
     const bool cuda = uses_cuda(p->backend);
     const bool fast = ke_precision_fast(p->precision) && !d->tiny;
-    // fp8 on the GPU: the DiT's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8 units
+    // fp8 on the GPU with its e4m3 GEMMs on (ke_fp8_parts; attention alone, the default, keeps bf16
+    // weights): the DiT's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8 units
     // (compute capability 8.9 and newer) is known only once the device is initialised, which the estimate
     // does not do: it estimates what fp8 takes; on an older GPU the run falls back to bf16 and its own plan
     // (the device budget) decides.
-    const bool fp8 = cuda && p->precision == KE_PRECISION_FP8;
+    const bool fp8 = cuda && p->precision == KE_PRECISION_FP8 && (ke_fp8_parts() & 1);
     e->backend = cuda ? "cuda" : "cpu";
     const struct ke_dit_config c = {
         .patch_t = d->patch_t, .patch_h = d->patch_h, .patch_w = d->patch_w, .in_dim = d->in_dim,

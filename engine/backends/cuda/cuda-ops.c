@@ -354,8 +354,7 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
     s->conv_mode = !cv ? -1 : strcmp(cv, "bf16") == 0 ? 1 : strcmp(cv, "f32") == 0 ? 2 : 0;
     const char * prof = getenv("KINORA_CUDA_PROFILE");
     s->profiling = prof && atoi(prof) != 0;
-    const char * f8 = getenv("KINORA_CUDA_FP8");
-    s->fp8_parts = !f8 ? 3 : strcmp(f8, "gemm") == 0 ? 1 : strcmp(f8, "attn") == 0 ? 2 : 3;
+    s->fp8_parts = ke_fp8_parts();
     int cc_major = 0, cc_minor = 0;
     cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, s->device);
     cudaDeviceGetAttribute(&cc_minor, cudaDevAttrComputeCapabilityMinor, s->device);
