@@ -3,9 +3,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "test-util.h"
+#include "loaders/loaders.h"
+#include "pipeline/model-impl.h"
+#include "pipeline/tiny-impl.h"
 
 char *
 test_fixture_path (const char *name)
@@ -122,4 +126,38 @@ test_tmp_path (const char *name)
       g_assert_no_error (error);
     }
   return g_build_filename (dir, name, NULL);
+}
+
+/* A two-expert T2V-A14B model of random fp32 weights at tiny sizes (one layer, dim 32). Unlike the
+ * built-in tiny model (always exact fp32), it takes the CPU's fast path when bf16 is asked. */
+ke_model_t *
+test_small_a14b (const char *name)
+{
+  struct ke_dit_config c;
+  memset (&c, 0, sizeof c);
+  snprintf (c.model_type, sizeof c.model_type, "t2v");
+  c.patch_t = 1;
+  c.patch_h = c.patch_w = 2;
+  c.in_dim = c.out_dim = 16;
+  c.dim = 32;
+  c.ffn_dim = 64;
+  c.freq_dim = 256;
+  c.text_dim = 32;
+  c.text_len = 32;
+  c.num_heads = 2;
+  c.num_layers = 1;
+  c.eps = 1e-6f;
+  c.qk_norm = c.cross_attn_norm = true;
+  struct ke_random_opts o = { KE_DTYPE_F32, false, false, false };
+  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
+  struct ke_error err = { 0 };
+  ke_model_t *m = NULL;
+  g_assert_cmpint (ke_random_dit_weights (&dit, &c, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_random_dit_weights (&dit_high, &c, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_random_t5_weights (&t5, 258, 32, 64, 4, 1, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_random_vae21_weights (&vae, 8, 16, &o, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_from_sets (&m, dit, dit_high, t5, vae, name, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_model_task (m), ==, KE_TASK_T2V_A14B);
+  g_assert_false (m->tiny);
+  return m;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "core/tensor.h"
+#include "ke.h"
 
 /* Path of a file in the golden fixtures folder ($KINORA_FIXTURES); g_free() it. */
 char *test_fixture_path (const char *name);
@@ -27,3 +28,5 @@ void test_check_listed_outputs (const char *what, const struct ke_tensor_set *re
 void test_fill_random (float *x, size_t n, guint32 seed);
 /* A temp file path in the test's own temp dir; g_free() it. */
 char *test_tmp_path (const char *name);
+/* A two-expert T2V-A14B model of random weights at tiny sizes, named name (test-util.c). */
+ke_model_t *test_small_a14b (const char *name);

@@ -13,37 +13,6 @@
 #include "pipeline/tiny-impl.h"
 #include "test-util.h"
 
-static ke_model_t *
-tiny_a14b (void)
-{
-  struct ke_dit_config c;
-  memset (&c, 0, sizeof c);
-  snprintf (c.model_type, sizeof c.model_type, "t2v");
-  c.patch_t = 1;
-  c.patch_h = c.patch_w = 2;
-  c.in_dim = c.out_dim = 16;
-  c.dim = 32;
-  c.ffn_dim = 64;
-  c.freq_dim = 256;
-  c.text_dim = 32;
-  c.text_len = 32;
-  c.num_heads = 2;
-  c.num_layers = 1;
-  c.eps = 1e-6f;
-  c.qk_norm = c.cross_attn_norm = true;
-  struct ke_random_opts o = { KE_DTYPE_F32, false, false, false };
-  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
-  struct ke_error err = { 0 };
-  ke_model_t *m = NULL;
-  g_assert_cmpint (ke_random_dit_weights (&dit, &c, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_random_dit_weights (&dit_high, &c, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_random_t5_weights (&t5, 258, 32, 64, 4, 1, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_random_vae21_weights (&vae, 8, 16, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_model_from_sets (&m, dit, dit_high, t5, vae, "tiny a14b", &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_model_task (m), ==, KE_TASK_T2V_A14B);
-  return m;
-}
-
 /* A rank-2 LoRA on blocks.0.self_attn.q and ffn.2 (ComfyUI keys) of a DiT of width dim and FFN ffn,
  * written to a temp file. */
 static char *
@@ -104,7 +73,7 @@ run (ke_model_t *m, const struct ke_lora_spec *loras, int n_loras)
 static void
 test_per_expert (void)
 {
-  ke_model_t *m = tiny_a14b ();
+  ke_model_t *m = test_small_a14b ("tiny a14b");
   g_autofree char *path = write_lora ("a14b-lora.safetensors", 32, 64);
   struct ke_lora_spec zero = { path, 0.0f, 0.0f }, low = { path, 1.0f, 0.0f }, high = { path, 0.0f, 1.0f };
   g_autoptr (GBytes) none = run (m, NULL, 0);
@@ -184,7 +153,7 @@ test_latent_records (void)
 static void
 test_missing_file (void)
 {
-  ke_model_t *m = tiny_a14b ();
+  ke_model_t *m = test_small_a14b ("tiny a14b");
   struct ke_lora_spec gone = { "/nonexistent/kinora-lora.safetensors", 1.0f, 1.0f };
   struct ke_gen_params p = ke_model_params_default (m);
   struct ke_video *v = NULL;

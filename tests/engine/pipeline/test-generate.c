@@ -300,39 +300,6 @@ test_non_finite (void)
   ke_model_free (m);
 }
 
-/* A two-expert T2V-A14B model of random weights at tiny sizes. Unlike the built-in tiny model (always
- * exact fp32), it takes the CPU's fast path when bf16 is asked. */
-static ke_model_t *
-small_a14b (void)
-{
-  struct ke_dit_config c;
-  memset (&c, 0, sizeof c);
-  snprintf (c.model_type, sizeof c.model_type, "t2v");
-  c.patch_t = 1;
-  c.patch_h = c.patch_w = 2;
-  c.in_dim = c.out_dim = 16;
-  c.dim = 32;
-  c.ffn_dim = 64;
-  c.freq_dim = 256;
-  c.text_dim = 32;
-  c.text_len = 32;
-  c.num_heads = 2;
-  c.num_layers = 1;
-  c.eps = 1e-6f;
-  c.qk_norm = c.cross_attn_norm = true;
-  struct ke_random_opts o = { KE_DTYPE_F32, false, false, false };
-  struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
-  struct ke_error err = { 0 };
-  ke_model_t *m = NULL;
-  g_assert_cmpint (ke_random_dit_weights (&dit, &c, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_random_dit_weights (&dit_high, &c, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_random_t5_weights (&t5, 258, 32, 64, 4, 1, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_random_vae21_weights (&vae, 8, 16, &o, &err), ==, KE_STATUS_OK);
-  g_assert_cmpint (ke_model_from_sets (&m, dit, dit_high, t5, vae, "small a14b", &err), ==, KE_STATUS_OK);
-  g_assert_false (m->tiny);
-  return m;
-}
-
 /* One run at a precision; the video's bytes, and the precision the DiT ran at in *used. */
 static GBytes *
 run_at (ke_model_t *m, enum ke_precision precision, enum ke_precision *used)
@@ -360,7 +327,7 @@ run_at (ke_model_t *m, enum ke_precision precision, enum ke_precision *used)
 static void
 test_precision_fp8_on_cpu (void)
 {
-  ke_model_t *m = small_a14b (), *fresh = small_a14b ();
+  ke_model_t *m = test_small_a14b ("small a14b"), *fresh = test_small_a14b ("small a14b");
   enum ke_precision used = KE_PRECISION_FP32;
   g_autoptr (GBytes) bf16 = run_at (m, KE_PRECISION_BF16, &used);
   g_assert_cmpint (used, ==, KE_PRECISION_BF16);
