@@ -169,6 +169,19 @@ make_random (ke_model_t **m, const struct ke_dit_config *c, const char *model, i
   return ke_model_from_sets (m, dit, dit_high, t5, vae, name, err);
 }
 
+/* One more run of m with q for the comparisons: its stamps in *s, its video in *out; the seconds it took,
+ * or -1 with err filled. */
+static double
+run_again (ke_model_t *m, struct ke_gen_params *q, struct stamps *s, struct ke_video **out, struct ke_error *err)
+{
+  memset (s, 0, sizeof *s);
+  q->user_data = s;
+  s->t0 = bench_now ();
+  if (ke_generate (m, q, out, err) != KE_STATUS_OK)
+    return -1;
+  return bench_now () - s->t0;
+}
+
 int
 kinora_bench_generate (int argc, char **argv)
 {
@@ -458,14 +471,12 @@ kinora_bench_generate (int argc, char **argv)
         printf ("  previews (%s)        %8d\n", use_taehv_preview ? "TAEHV " : "latent", s.previews);
       printf ("  total                    %8.2f s\n", total);
     }
+  int rc = 0;
   if (st != KE_STATUS_OK)
     {
       fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
-      ke_video_free (v);
-      ke_model_free (m);
-      drop_taehv (taehv_path, taehv_file);
-      free (pix);
-      return 1;
+      rc = 1;
+      goto done;
     }
   printf ("  peak RSS                 %8.2f GiB\n", bench_peak_rss_gib ());
   struct ke_error berr = { 0 };
@@ -494,31 +505,19 @@ kinora_bench_generate (int argc, char **argv)
           struct ke_video *vc = NULL;
           q.cache = modes[k];
           q.cache_threshold = -1;   /* the mode's default */
-          memset (&s, 0, sizeof s);
-          q.user_data = &s;
-          s.t0 = bench_now ();
-          if (ke_generate (m, &q, &vc, &err) != KE_STATUS_OK)
+          const double dt = run_again (m, &q, &s, &vc, &err);
+          if (dt < 0)
             {
               fprintf (stderr, "kinora-bench generate: %s\n", err.msg);
-              ke_video_free (v);
-              ke_model_free (m);
-              drop_taehv (taehv_path, taehv_file);
-              free (pix);
-              return 1;
+              rc = 1;
+              goto done;
             }
-          const double dt = bench_now () - s.t0;
-          double se = 0;
-          for (size_t i = 0; i < nb; i++)
-            {
-              const double d = (double) vc->rgb[i] - (double) v->rgb[i];
-              se += d * d;
-            }
-          const double mse = se / (double) nb;
+          const double psnr = bench_video_psnr (vc->rgb, v->rgb, nb);
           const int fwd = steps * (p.guide != 1.0f ? 2 : 1);
           printf ("  cache %-4s (threshold %-6g): %3d of %3d DiT forwards skipped, sampling %7.2f s, total %7.2f s, "
                   "PSNR vs no cache %s%.2f dB\n", ke_cache_mode_name (q.cache), (double) vc->made_with->cache_threshold,
-                  vc->made_with->cache_skipped, fwd, s.sample_end - s.sample_start, dt, mse > 0 ? "" : "inf ",
-                  mse > 0 ? 10.0 * log10 (255.0 * 255.0 / mse) : 0.0);
+                  vc->made_with->cache_skipped, fwd, s.sample_end - s.sample_start, dt, isinf (psnr) ? "inf " : "",
+                  isinf (psnr) ? 0.0 : psnr);
           ke_video_free (vc);
         }
     }
@@ -528,19 +527,13 @@ kinora_bench_generate (int argc, char **argv)
       struct ke_gen_params q = p;
       struct ke_video *vb = NULL;
       q.precision = KE_PRECISION_BF16;
-      memset (&s, 0, sizeof s);
-      q.user_data = &s;
-      s.t0 = bench_now ();
-      if (ke_generate (m, &q, &vb, &err) != KE_STATUS_OK)
+      const double dt = run_again (m, &q, &s, &vb, &err);
+      if (dt < 0)
         {
           fprintf (stderr, "kinora-bench generate: the bf16 comparison: %s\n", err.msg);
-          ke_video_free (v);
-          ke_model_free (m);
-          drop_taehv (taehv_path, taehv_file);
-          free (pix);
-          return 1;
+          rc = 1;
+          goto done;
         }
-      const double dt = bench_now () - s.t0;
       double psnr = 0, ssim = 0;
       bench_video_quality (v->rgb, vb->rgb, v->n_frames, v->height, v->width, &psnr, &ssim);
       printf ("  bf16 run: sampling %7.2f s, decode %6.2f s, total %7.2f s\n", s.sample_end - s.sample_start,
@@ -549,9 +542,10 @@ kinora_bench_generate (int argc, char **argv)
               ke_precision_name ((enum ke_precision) prec), psnr, ssim);
       ke_video_free (vb);
     }
+done:
   ke_video_free (v);
   ke_model_free (m);
   drop_taehv (taehv_path, taehv_file);
   free (pix);
-  return 0;
+  return rc;
 }

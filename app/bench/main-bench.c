@@ -17,11 +17,9 @@
 #include "ke.h"
 #include "bench.h"
 
-void
-bench_video_quality (const unsigned char *a, const unsigned char *b, int frames, int h, int w, double *psnr,
-                     double *ssim)
+double
+bench_video_psnr (const unsigned char *a, const unsigned char *b, size_t n)
 {
-  const size_t n = (size_t) frames * h * w * 3;
   double se = 0;
   for (size_t i = 0; i < n; i++)
     {
@@ -29,7 +27,14 @@ bench_video_quality (const unsigned char *a, const unsigned char *b, int frames,
       se += d * d;
     }
   const double mse = se / (double) (n ? n : 1);
-  *psnr = mse > 0 ? 10.0 * log10 (255.0 * 255.0 / mse) : INFINITY;
+  return mse > 0 ? 10.0 * log10 (255.0 * 255.0 / mse) : INFINITY;
+}
+
+void
+bench_video_quality (const unsigned char *a, const unsigned char *b, int frames, int h, int w, double *psnr,
+                     double *ssim)
+{
+  *psnr = bench_video_psnr (a, b, (size_t) frames * h * w * 3);
   const double c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255);
   double sum = 0;
   long count = 0;
