@@ -128,10 +128,9 @@ test_tmp_path (const char *name)
   return g_build_filename (dir, name, NULL);
 }
 
-/* A two-expert T2V-A14B model of random fp32 weights at tiny sizes (one layer, dim 32). Unlike the
- * built-in tiny model (always exact fp32), it takes the CPU's fast path when bf16 is asked. */
-ke_model_t *
-test_small_a14b (const char *name)
+/* A T2V DiT config (16 latent channels, 2x2 patches, qk and cross-attention norms) of the given sizes. */
+struct ke_dit_config
+test_t2v_config (int dim, int ffn_dim, int text_dim, int text_len, int heads, int layers)
 {
   struct ke_dit_config c;
   memset (&c, 0, sizeof c);
@@ -139,15 +138,24 @@ test_small_a14b (const char *name)
   c.patch_t = 1;
   c.patch_h = c.patch_w = 2;
   c.in_dim = c.out_dim = 16;
-  c.dim = 32;
-  c.ffn_dim = 64;
+  c.dim = dim;
+  c.ffn_dim = ffn_dim;
   c.freq_dim = 256;
-  c.text_dim = 32;
-  c.text_len = 32;
-  c.num_heads = 2;
-  c.num_layers = 1;
+  c.text_dim = text_dim;
+  c.text_len = text_len;
+  c.num_heads = heads;
+  c.num_layers = layers;
   c.eps = 1e-6f;
   c.qk_norm = c.cross_attn_norm = true;
+  return c;
+}
+
+/* A two-expert T2V-A14B model of random fp32 weights at tiny sizes (one layer, dim 32). Unlike the
+ * built-in tiny model (always exact fp32), it takes the CPU's fast path when bf16 is asked. */
+ke_model_t *
+test_small_a14b (const char *name)
+{
+  const struct ke_dit_config c = test_t2v_config (32, 64, 32, 32, 2, 1);
   struct ke_random_opts o = { KE_DTYPE_F32, false, false, false };
   struct ke_tensor_set *dit = NULL, *dit_high = NULL, *t5 = NULL, *vae = NULL;
   struct ke_error err = { 0 };

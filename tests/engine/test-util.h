@@ -28,5 +28,7 @@ void test_check_listed_outputs (const char *what, const struct ke_tensor_set *re
 void test_fill_random (float *x, size_t n, guint32 seed);
 /* A temp file path in the test's own temp dir; g_free() it. */
 char *test_tmp_path (const char *name);
+/* A T2V DiT config (16 latent channels, 2x2 patches, qk and cross-attention norms) of these sizes. */
+struct ke_dit_config test_t2v_config (int dim, int ffn_dim, int text_dim, int text_len, int heads, int layers);
 /* A two-expert T2V-A14B model of random weights at tiny sizes, named name (test-util.c). */
 ke_model_t *test_small_a14b (const char *name);

@@ -41,22 +41,7 @@ write_and_map (struct ke_tensor_set *s, const char *path)
 static struct ke_dit_config
 expert_config (void)
 {
-  struct ke_dit_config c;
-  memset (&c, 0, sizeof c);
-  snprintf (c.model_type, sizeof c.model_type, "t2v");
-  c.patch_t = 1;
-  c.patch_h = c.patch_w = 2;
-  c.in_dim = c.out_dim = 16;
-  c.dim = 768;
-  c.ffn_dim = 3072;
-  c.freq_dim = 256;
-  c.text_dim = 64;
-  c.text_len = 512;
-  c.num_heads = 6;
-  c.num_layers = 4;
-  c.eps = 1e-6f;
-  c.qk_norm = c.cross_attn_norm = true;
-  return c;
+  return test_t2v_config (768, 3072, 64, 512, 6, 4);
 }
 
 static double

@@ -13,22 +13,7 @@
 static struct ke_dit_config
 cfg (int dim, int ffn, int heads, int layers)
 {
-  struct ke_dit_config c;
-  memset (&c, 0, sizeof c);
-  snprintf (c.model_type, sizeof c.model_type, "t2v");
-  c.patch_t = 1;
-  c.patch_h = c.patch_w = 2;
-  c.in_dim = c.out_dim = 16;
-  c.dim = dim;
-  c.ffn_dim = ffn;
-  c.freq_dim = 256;
-  c.text_dim = 64;
-  c.text_len = 32;
-  c.num_heads = heads;
-  c.num_layers = layers;
-  c.eps = 1e-6f;
-  c.qk_norm = c.cross_attn_norm = true;
-  return c;
+  return test_t2v_config (dim, ffn, 64, 32, heads, layers);
 }
 
 static struct ke_tensor_set *
