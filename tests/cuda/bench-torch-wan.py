@@ -78,6 +78,8 @@ import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "ltx"))
+from ltxref import default_device  # noqa: E402 (tensors made in a block: that dtype, on that device)
 SHIMS = os.path.join(os.path.dirname(HERE), "ltx", "shims")   # the pure-Python safetensors
 
 # what the checkpoints' config.json adds to wan/configs/<file> (wan22-spec.md 1.1 and 2.1)
@@ -190,21 +192,6 @@ def _math_sdpa(q, k, v, attn_mask=None, scale=None):
     return torch.matmul(torch.softmax(w, dim=-1), v.float()).to(v.dtype)
 
 
-@contextlib.contextmanager
-def made_on(torch, device, dtype):
-    """Tensors made in the block default to `dtype`, and on `device` (PyTorch 2's device context)."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        if device.type == "cpu":
-            yield
-        else:
-            with device:
-                yield
-    finally:
-        torch.set_default_dtype(saved)
-
-
 def pipeline_context(torch, device):
     """What the pipelines run the DiT and the decode in: bfloat16 autocast on CUDA, no autograd (the CPU
     check: no autograd only)."""
@@ -277,7 +264,7 @@ def run_dit(torch, model_mod, args, device, dtype, flash):
 
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
-    with made_on(torch, device, dtype):
+    with default_device(torch, device, dtype):
         model = model_mod.WanModel(**kw)
     model.eval().requires_grad_(False)
     sync(torch, device)
@@ -340,7 +327,7 @@ def build_vae(torch, mod, cls_name, device, seed, **ctor):
     def load(path, map_location=None, **_):
         assert "cfg" in seen, "torch.load before the model was built"
         torch.manual_seed(seed)
-        with made_on(torch, device, torch.float32):   # _video_vae has left its meta block
+        with default_device(torch, device, torch.float32):   # _video_vae has left its meta block
             return real_cls(**seen["cfg"]).state_dict()
 
     mod.WanVAE_, torch.load = noting, load
