@@ -409,7 +409,6 @@ kinora_bench_dit (int argc, char **argv)
     }
   ke_dit_set_ffn_chunk (dit, plan.ffn_chunk);
   double t_load = bench_now () - t0;
-  ke_lora_free (lora);   /* the model keeps its own copies */
 
   const struct ke_dit_config *cfg = ke_dit_get_config (dit);
   if (wfile)
@@ -517,7 +516,7 @@ kinora_bench_dit (int argc, char **argv)
       dit = NULL;
       ke_be_set_precision (be, KE_PRECISION_BF16);
       float *ref = malloc ((size_t) m->out_dim * F * H * W * sizeof (float));
-      if (!ref || ke_dit_init_lora (&dit, ws, NULL, be, NULL, 0, 0, &err) != KE_STATUS_OK
+      if (!ref || ke_dit_init_lora (&dit, ws, NULL, be, &use, lora ? 1 : 0, lora_merge, &err) != KE_STATUS_OK
           || (ke_dit_set_ffn_chunk (dit, plan.ffn_chunk), ke_dit_context_new (dit, text, 100, &ctx, &err)) != KE_STATUS_OK)
         {
           fprintf (stderr, "kinora-bench dit: the bf16 comparison: %s\n", ref ? err.msg : "out of memory");
@@ -551,6 +550,7 @@ kinora_bench_dit (int argc, char **argv)
               r2 > 0 ? sqrt (d2 / r2) : 0.0);
       free (ref);
     }
+  ke_lora_free (lora);   /* kept for the comparison's model; each model keeps its own copies */
   free (times);
   free (cpu);
   free (x);
