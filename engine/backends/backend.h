@@ -349,6 +349,13 @@ static inline int ke_fp8_parts(void)
     const char * f = getenv("KINORA_CUDA_FP8");
     return !f ? 2 : strcmp(f, "gemm") == 0 ? 1 : strcmp(f, "all") == 0 ? 3 : 2;
 }
+// The form a backend's linears take when prepared now: its precision, except that fp8 without the e4m3
+// GEMMs leaves them bf16. A model prepared in one form serves every precision of that form (its attention
+// follows the backend's precision at each call), so caches key their models on this.
+static inline enum ke_precision ke_be_linear_precision(const struct ke_backend * be)
+{
+    return be->precision == KE_PRECISION_FP8 && !(ke_fp8_parts() & 1) ? KE_PRECISION_BF16 : be->precision;
+}
 // Prefetch hint (see ops.prefetch); no effect on a backend that does not stream.
 static inline void ke_be_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n)
 {

@@ -234,8 +234,8 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
         if (!key) {
             return ke_err(err, KE_STATUS_NOMEM, "out of memory");
         }
-        // a DiT prepared on another backend, at another precision (its linears' form) or with other LoRAs
-        if (m->dit[slot] && (m->dit_be[slot] != g->be || m->dit_prec[slot] != g->dit_prec ||
+        // a DiT prepared on another backend, with its linears in another form (fp8 GEMMs) or with other LoRAs
+        if (m->dit[slot] && (m->dit_be[slot] != g->be || m->dit_form[slot] != ke_be_linear_precision(g->be) ||
                              strcmp(key, m->dit_lora_key[slot] ? m->dit_lora_key[slot] : "") != 0)) {
             ke_dit_free(m->dit[slot]);
             m->dit[slot] = NULL;
@@ -250,7 +250,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             }
             ke_dit_set_ffn_chunk(m->dit[slot], plan.ffn_chunk);
             m->dit_be[slot] = g->be;
-            m->dit_prec[slot] = g->dit_prec;
+            m->dit_form[slot] = ke_be_linear_precision(g->be);
             free(m->dit_lora_key[slot]);
             m->dit_lora_key[slot] = key;
             key = NULL;

@@ -149,7 +149,8 @@ struct ke_ltx_model {
     struct ke_ltx_dit * dit;
     struct ke_ltx_vae * vae;
     struct ke_ltx_upsampler * ups;
-    enum ke_precision dit_prec;             // the backend's precision in effect when the transformer was prepared
+    enum ke_precision dit_prec;             // the backend's precision in effect for the transformer in this run
+    enum ke_precision dit_form;             // the form its linears took when prepared (ke_be_linear_precision)
     float dit_vram_gib;                     // the device budget the transformer was planned for
     int64_t dit_tokens;                     // and the second pass's tokens
     // free the text encoder once the prompt is encoded (an in-memory T5 beside a transformer that would

@@ -249,12 +249,12 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
     }
     // the transformer's precision, set after the VAE and the upsampler were made (they stay bf16) and before
     // it is prepared (its linears take their form then; its attention follows the backend's precision at each
-    // call); ke_ltx_run sets bf16 again before the decode. A transformer prepared at another precision is
-    // prepared again.
-    const enum ke_precision prec =
-        ke_be_set_precision(be, p->precision == KE_PRECISION_FP8 ? KE_PRECISION_FP8 : KE_PRECISION_BF16);
-    if (l->dit && (l->dit_prec != prec || (be->ops->set_memory && (l->dit_vram_gib != p->vram_gib ||
-                                                                   second_pass_tokens(l, sz) > l->dit_tokens)))) {
+    // call); ke_ltx_run sets bf16 again before the decode. A transformer whose linears took another form
+    // (fp8 GEMMs) is prepared again.
+    l->dit_prec = ke_be_set_precision(be, p->precision == KE_PRECISION_FP8 ? KE_PRECISION_FP8 : KE_PRECISION_BF16);
+    if (l->dit && (l->dit_form != ke_be_linear_precision(be) ||
+                   (be->ops->set_memory &&
+                    (l->dit_vram_gib != p->vram_gib || second_pass_tokens(l, sz) > l->dit_tokens)))) {
         ke_ltx_dit_free(l->dit);
         l->dit = NULL;
     }
@@ -263,7 +263,7 @@ static enum ke_status build(struct ke_ltx_model * l, struct ke_backend * be, con
             (st = ke_ltx_dit_init(&l->dit, c->part[KE_LTX_PART_TRANSFORMER], NULL, be, err)) != KE_STATUS_OK) {
             return st;
         }
-        l->dit_prec = prec;
+        l->dit_form = ke_be_linear_precision(be);
         // the official transformer forms its RoPE angles in float32: so does this run
         ke_ltx_dit_set_rope_angles(l->dit, KE_LTX_ROPE_F32);
     }

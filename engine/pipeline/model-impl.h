@@ -24,7 +24,7 @@ struct ke_model {
     struct ke_tensor_set * dit_w[2];
     struct ke_dit * dit[2];
     struct ke_backend * dit_be[2];
-    enum ke_precision dit_prec[2];      // the backend's precision in effect when dit[i] was prepared
+    enum ke_precision dit_form[2];      // the form dit[i]'s linears took (ke_be_linear_precision)
     char * dit_lora_key[2];             // the LoRAs built into dit[i] (paths and strengths), NULL: none
     struct ke_dit_config cfg;
     int n_experts;

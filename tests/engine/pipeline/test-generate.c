@@ -333,7 +333,7 @@ test_precision_fp8_on_cpu (void)
   g_assert_cmpint (used, ==, KE_PRECISION_BF16);
   g_autoptr (GBytes) fp8 = run_at (m, KE_PRECISION_FP8, &used);
   g_assert_cmpint (used, ==, KE_PRECISION_BF16);
-  g_assert_cmpint (m->dit_prec[0], ==, KE_PRECISION_BF16);
+  g_assert_cmpint (m->dit_form[0], ==, KE_PRECISION_BF16);
   g_assert_true (g_bytes_equal (bf16, fp8));
   g_autoptr (GBytes) bf16_again = run_at (m, KE_PRECISION_BF16, &used);
   g_assert_true (g_bytes_equal (bf16, bf16_again));
@@ -342,7 +342,7 @@ test_precision_fp8_on_cpu (void)
   /* exact: its own DiTs on the exact backend, recorded as fp32 */
   g_autoptr (GBytes) fp32 = run_at (m, KE_PRECISION_FP32, &used);
   g_assert_cmpint (used, ==, KE_PRECISION_FP32);
-  g_assert_cmpint (m->dit_prec[0], ==, KE_PRECISION_FP32);
+  g_assert_cmpint (m->dit_form[0], ==, KE_PRECISION_FP32);
   /* the fast path really ran in bf16 where the CPU has bf16 matmuls (elsewhere its VAE's bf16 caches
    * may still tell the two apart: no claim either way) */
   if (ke_cpu_bf16_matmul ())
