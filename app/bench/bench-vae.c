@@ -366,7 +366,9 @@ kinora_bench_vae (int argc, char **argv, int version)
   int tl, ov;
   ke_vae_tile_plan (v, lh, lw, &tl, &ov);
   printf ("Wan%d.%d VAE decode %dx%d x %d frames (latent %dx%d x %d), %s, tile %d overlap %d (latent px)\n",
-          version / 10, version % 10, w, h, frames, lw, lh, n_lat, fast ? "bf16 convs + bf16 caches" : "exact fp32",
+          version / 10, version % 10, w, h, frames, lw, lh, n_lat, !v->bf16_cache ? "exact fp32"
+          : strcmp (be->ops->name, "cpu") == 0 ? "bf16 convs + bf16 caches"
+          : "bf16 decoder convs, fused residual blocks (KINORA_CUDA_CONV=ncdhw: TF32)",
           tl, ov);
   size_t nl = (size_t) z * n_lat * lh * lw;
   float *lat = malloc (nl * sizeof (float));

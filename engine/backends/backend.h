@@ -277,6 +277,19 @@ struct ke_backend_ops {
     // the device has no fp8 tensor cores). Linears prepared after the call take their device form from
     // it (fp8: e4m3 weights with a per-tensor scale); attention follows it from the next call on.
     enum ke_precision (*set_precision)(struct ke_backend * be, enum ke_precision p);
+
+    // --- Wan VAE (optional; NULL: the model composes the block) --------------------------------------
+    // The body of a Wan VAE residual block (c1: c_in -> c_out, c2: c_out -> c_out, both 3x3x3) over
+    // x[c_in, T, H, W]: z1 = silu(channel_l2norm(x, g0)), h = conv1(2 cached frames ++ z1) + b1,
+    // z2 = silu(channel_l2norm(h, g1)), acc[c_out, T, H, W] += conv2(2 cached frames ++ z2) + b2; each
+    // cache then keeps the last two frames of its conv's input. cache1 / cache2 hold 2 * H * W * c_in /
+    // c_out bf16 values (zeros before the first chunk) in the backend's own layout, so a cache this op
+    // has written is for this op alone. acc may equal x. Returns 0 when it ran (or recorded its failure),
+    // -1 when the backend has no fused form for these convs (nothing done, caches untouched).
+    // (CUDA: convs prepared narrow, bf16 channels-last with the caches kept in that layout.)
+    int (*wan_resnet)(struct ke_backend * be, float * acc, const float * x, const struct ke_conv3d * c1,
+                      const struct ke_conv3d * c2, const float * g0, const float * g1, void * cache1, void * cache2,
+                      int T, int H, int W);
 };
 
 struct ke_backend {

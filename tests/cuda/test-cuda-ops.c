@@ -1061,6 +1061,110 @@ static void test_ltx_resnet(int narrow, int C, int T, int H, int W, int front, i
     free(ref);
 }
 
+// wan_resnet (the Wan VAE decoder's residual block body, its causal caches kept by the op): chunks of
+// nt[] frames through the fused CUDA op against the CPU's composition of the same steps (channel L2 norm
+// + SiLU, the two cached frames in front, conv3d, the bias, the add into acc), caches carried from chunk
+// to chunk; every chunk's acc is checked. same: acc is x itself (c_in == c_out), else a separate buffer
+// (the shortcut's output). 1e-2: bf16 operands with fp32 accumulation, as the other narrow convs.
+static void test_wan_resnet(int cin, int cout, int H, int W, const int * nt, int n_chunks, int same)
+{
+    const int64_t hw = (int64_t) H * W, w1n = (int64_t) cout * cin * 27, w2n = (int64_t) cout * cout * 27;
+    float * w1 = rnd((size_t) w1n, 0.1f), * w2 = rnd((size_t) w2n, 0.1f), * b1 = rnd((size_t) cout, 1.0f);
+    float * b2 = rnd((size_t) cout, 1.0f), * g0 = rnd((size_t) cin, 1.0f), * g1 = rnd((size_t) cout, 1.0f);
+    struct ke_tensor tw1, tw2, tb1, tb2;
+    const int64_t s1[5] = { cout, cin, 3, 3, 3 }, s2[5] = { cout, cout, 3, 3, 3 }, bs[1] = { cout };
+    ke_tensor_init(&tw1, KE_DTYPE_F32, 5, s1, w1);
+    ke_tensor_init(&tw2, KE_DTYPE_F32, 5, s2, w2);
+    ke_tensor_init(&tb1, KE_DTYPE_F32, 1, bs, b1);
+    ke_tensor_init(&tb2, KE_DTYPE_F32, 1, bs, b2);
+    struct ke_conv3d c1 = { .w = &tw1, .b = &tb1, .c_out = cout, .c_in = cin, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d c2 = { .w = &tw2, .b = &tb2, .c_out = cout, .c_in = cout, .kt = 3, .kh = 3, .kw = 3 };
+    struct ke_conv3d d1 = c1, d2 = c2;
+    d1.narrow = d2.narrow = 1;
+    char what[160];
+    if (!g_gpu->ops->wan_resnet || g_cpu->ops->conv3d_prepare(g_cpu, &c1) < 0 ||
+        g_cpu->ops->conv3d_prepare(g_cpu, &c2) < 0 || g_gpu->ops->conv3d_prepare(g_gpu, &d1) < 0 ||
+        g_gpu->ops->conv3d_prepare(g_gpu, &d2) < 0) {
+        g_n++;
+        g_fail++;
+        printf("not ok %d - wan_resnet %d->%d: no op or prepare failed\n", g_n, cin, cout);
+        goto out;
+    }
+    // CPU caches [C, 2, hw] f32 (zeros before the first chunk); GPU caches in the op's own layout
+    float * k1 = calloc((size_t) (cin * 2 * hw), 4), * k2 = calloc((size_t) (cout * 2 * hw), 4);
+    void * dk1 = ke_be_alloc(g_gpu, (size_t) (cin * 2 * hw) * 2), * dk2 = ke_be_alloc(g_gpu, (size_t) (cout * 2 * hw) * 2);
+    g_gpu->ops->memset0(g_gpu, dk1, (size_t) (cin * 2 * hw) * 2);
+    g_gpu->ops->memset0(g_gpu, dk2, (size_t) (cout * 2 * hw) * 2);
+    float * dg0 = up(g0, (size_t) cin * 4), * dg1 = up(g1, (size_t) cout * 4);
+    for (int ci = 0; ci < n_chunks; ci++) {
+        const int T = nt[ci], Tin = T + 2;
+        const size_t nx = (size_t) (cin * T * hw), ny = (size_t) (cout * T * hw);
+        float * x = rnd(nx, 2.0f), * acc = same ? NULL : rnd(ny, 1.0f);
+        float * ref = malloc(ny * 4), * z = malloc(nx * 4), * xx = malloc((size_t) (cout > cin ? cout : cin) * Tin * hw * 4);
+        float * y1 = malloc(ny * 4), * y2 = malloc(ny * 4);
+        memcpy(ref, same ? x : acc, ny * 4);
+        // conv1 over cache1 ++ silu(norm(x, g0)); cache1 = the last two frames
+        g_cpu->ops->channel_l2norm_silu(g_cpu, z, x, cin, T * hw, g0);
+        for (int c = 0; c < cin; c++) {
+            memcpy(xx + (size_t) (c * Tin) * hw, k1 + (size_t) (c * 2) * hw, (size_t) (2 * hw) * 4);
+            memcpy(xx + (size_t) (c * Tin + 2) * hw, z + (size_t) (c * T) * hw, (size_t) (T * hw) * 4);
+            memcpy(k1 + (size_t) (c * 2) * hw, xx + (size_t) (c * Tin + T) * hw, (size_t) (2 * hw) * 4);
+        }
+        g_cpu->ops->conv3d(g_cpu, y1, xx, &c1, Tin, H, W, 0, 0, 1, 1, 1, 1, 1);
+        g_cpu->ops->channel_l2norm_silu(g_cpu, y1, y1, cout, T * hw, g1);
+        for (int c = 0; c < cout; c++) {
+            memcpy(xx + (size_t) (c * Tin) * hw, k2 + (size_t) (c * 2) * hw, (size_t) (2 * hw) * 4);
+            memcpy(xx + (size_t) (c * Tin + 2) * hw, y1 + (size_t) (c * T) * hw, (size_t) (T * hw) * 4);
+            memcpy(k2 + (size_t) (c * 2) * hw, xx + (size_t) (c * Tin + T) * hw, (size_t) (2 * hw) * 4);
+        }
+        g_cpu->ops->conv3d(g_cpu, y2, xx, &c2, Tin, H, W, 0, 0, 1, 1, 1, 1, 1);
+        for (size_t i = 0; i < ny; i++) {
+            ref[i] += y2[i];
+        }
+        float * dx = up(x, nx * 4), * dacc = same ? dx : up(acc, ny * 4);
+        const int rc = g_gpu->ops->wan_resnet(g_gpu, dacc, dx, &d1, &d2, dg0, dg1, dk1, dk2, T, H, W);
+        snprintf(what, sizeof(what), "wan_resnet %d->%d %dx%d chunk %d of %d (%d frames)%s", cin, cout, H, W, ci + 1,
+                 n_chunks, T, same ? ", acc = x" : "");
+        if (rc != 0) {
+            g_n++;
+            g_fail++;
+            printf("not ok %d - %s: no fused form (returned %d)\n", g_n, what, rc);
+        } else {
+            float * got = down(dacc, ny);
+            check(what, got, ref, ny, TOL_BF16);
+            free(got);
+        }
+        ke_be_free(g_gpu, dx);
+        if (!same) {
+            ke_be_free(g_gpu, dacc);
+        }
+        free(x);
+        free(acc);
+        free(ref);
+        free(z);
+        free(xx);
+        free(y1);
+        free(y2);
+    }
+    free(k1);
+    free(k2);
+    ke_be_free(g_gpu, dk1);
+    ke_be_free(g_gpu, dk2);
+    ke_be_free(g_gpu, dg0);
+    ke_be_free(g_gpu, dg1);
+    g_cpu->ops->conv3d_release(g_cpu, &c1);
+    g_cpu->ops->conv3d_release(g_cpu, &c2);
+    g_gpu->ops->conv3d_release(g_gpu, &d1);
+    g_gpu->ops->conv3d_release(g_gpu, &d2);
+out:
+    free(w1);
+    free(w2);
+    free(b1);
+    free(b2);
+    free(g0);
+    free(g1);
+}
+
 static void log_cb(int level, const char * msg, void * user)
 {
     (void) user;
@@ -1116,6 +1220,12 @@ int main(int argc, char ** argv)
     test_ltx_resnet(1, 32, 1, 9, 35, 1, 1, 0);   // one frame: both edge copies from it
     test_ltx_resnet(1, 16, 4, 6, 6, 2, 0, 1);    // causal
     test_ltx_resnet(0, 40, 3, 14, 22, 1, 1, 1);
+    // the Wan VAE decoder's residual blocks: one frame at a time (its high-resolution stages), longer
+    // chunks, a first chunk of one frame (the cache half zeros), and a block with a shortcut
+    const int frames1[4] = { 1, 1, 1, 1 }, frames2[3] = { 1, 4, 2 };
+    test_wan_resnet(32, 32, 10, 14, frames1, 4, 1);
+    test_wan_resnet(48, 48, 7, 9, frames2, 3, 1);
+    test_wan_resnet(32, 64, 6, 11, frames2, 3, 0);
     printf("1..%d\n", g_n);
     if (bench) {
         // the TI2V-5B DiT at 1280x704x121: 27,280 tokens, dim 3072, ffn 14336, 24 heads of 128

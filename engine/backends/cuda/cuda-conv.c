@@ -433,8 +433,8 @@ int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float
         rc = 0;   // recorded: nothing more to run
     } else {
         kc_prof_mark(s, KC_CLASS_OTHER, "ltx_conv3d input pass");
-        if ((!norm || kc_ltx_pixel_inv(inv, x, c->c_in, T * hw, eps, s->stream) == 0) &&
-            kc_ltx_to_ndhwc(xb, x, c->c_in, T, hw, front, Tin, inv, shift, scale, s->stream) == 0) {
+        if ((!norm || kc_ltx_pixel_inv(inv, x, c->c_in, T * hw, eps, 0, s->stream) == 0) &&
+            kc_ltx_to_ndhwc(xb, x, c->c_in, T, hw, front, Tin, inv, shift, scale, 1.0f, s->stream) == 0) {
             kc_prof_mark(s, KC_CLASS_GEMM, "ltx_conv3d cuDNN bf16");
             const float one = 1.0f, zero = 0.0f;
             const cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q->xd, xb, p->wdb, p->wb, q->cd, q->algo,
@@ -504,14 +504,14 @@ int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1
         const float * sh1 = ada, * sc1 = ada ? ada + C : NULL, * sh2 = ada ? ada + 2 * C : NULL;
         const float * sc2 = ada ? ada + 3 * C : NULL;
         kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet input pass");
-        if (kc_ltx_pixel_inv(inv, x, C, T * hw, eps, s->stream) == 0 &&
-            kc_ltx_to_ndhwc(xb, x, C, T, hw, front, Tin, inv, sh1, sc1, s->stream) == 0) {
+        if (kc_ltx_pixel_inv(inv, x, C, T * hw, eps, 0, s->stream) == 0 &&
+            kc_ltx_to_ndhwc(xb, x, C, T, hw, front, Tin, inv, sh1, sc1, 1.0f, s->stream) == 0) {
             kc_prof_mark(s, KC_CLASS_GEMM, "ltx_resnet cuDNN bf16");
             cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q1->xd, xb, p1->wdb, p1->wb, q1->cd, q1->algo, ws,
                                                       q1->ws, &zero, q1->yd, yb);
             kc_prof_mark(s, KC_CLASS_OTHER, "ltx_resnet middle norm");
             if (r == CUDNN_STATUS_SUCCESS &&
-                kc_ltx_ndhwc_norm(xb, yb, p1->b, C, T, hw, front, back, eps, sh2, sc2, s->stream) == 0) {
+                kc_ltx_ndhwc_norm(xb, yb, p1->b, C, T, hw, front, back, eps, 0, sh2, sc2, 1.0f, s->stream) == 0) {
                 kc_prof_mark(s, KC_CLASS_GEMM, "ltx_resnet cuDNN bf16");
                 r = cudnnConvolutionForward(s->dnn, &one, q2->xd, xb, p2->wdb, p2->wb, q2->cd, q2->algo, ws, q2->ws,
                                             &zero, q2->yd, yb);
@@ -536,4 +536,88 @@ int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1
         ke_log(2, "cuda backend: the fused bf16 resnet %d->%d failed; composing the op", C, C);
     }
     return rc;
+}
+
+// backend.h wan_resnet with both convs prepared narrow: the body of a Wan VAE residual block in bf16
+// channels last. Each conv's input buffer is [2 + T frames, HW, C]: its first two frames are the causal
+// cache (kept in this same layout, so it is one contiguous copy in and one out), the rest is written by
+// the norm pass (the input pass from x in f32 [C, T, HW]; the middle pass from the first conv's bf16
+// output), and the output pass adds the second conv's output and bias into acc. Nothing f32 is made in
+// between, and no frame is copied per channel.
+int kc_wan_resnet(struct ke_backend * be, float * acc, const float * x, const struct ke_conv3d * c1,
+                  const struct ke_conv3d * c2, const float * g0, const float * g1, void * cache1, void * cache2,
+                  int T, int H, int W)
+{
+    struct kc_state * s = kc_st(be);
+    const int Ci = c1->c_in, Co = c1->c_out;
+    if (c1->kt != 3 || c2->kt != 3 || c2->c_in != Co || c2->c_out != Co || T <= 0) {
+        return -1;
+    }
+    const int Tin = T + 2;
+    const int64_t hw = (int64_t) H * W;
+    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T);
+    struct conv_plan * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
+    if (!q1 || !q2) {
+        return -1;
+    }
+    struct kc_conv * p1 = c1->prepared, * p2 = c2->prepared;
+    const int Cm = Ci > Co ? Ci : Co;
+    const size_t f1 = (size_t) (hw * Ci) * 2, f2 = (size_t) (hw * Co) * 2;   // bytes of one bf16 frame
+    float * inv = kc_alloc(s, (size_t) (T * hw) * 4);
+    uint8_t * xb = kc_alloc(s, (size_t) (Tin * hw) * (size_t) Cm * 2);
+    uint16_t * yb = kc_alloc(s, (size_t) T * f2);
+    if (xb && yb) {
+        if (!q1->timed) {
+            time_algos(s, p1, c1, q1, xb, yb);
+        }
+        if (!q2->timed) {
+            time_algos(s, p2, c2, q2, xb, yb);
+        }
+    }
+    const size_t wsn = q1->ws > q2->ws ? q1->ws : q2->ws;
+    void * ws = wsn ? kc_alloc(s, wsn) : NULL;
+    if (!inv || !xb || !yb || (wsn && !ws)) {
+        kc_fail_nomem(s, "a Wan VAE residual block's bf16 input, output and workspace",
+                      (size_t) (Tin * hw) * (size_t) Cm * 2 + (size_t) T * f2 + (size_t) (T * hw) * 4 + wsn);
+    } else {
+        const float one = 1.0f, zero = 0.0f;
+        const enum cudaMemcpyKind d2d = cudaMemcpyDeviceToDevice;
+        kc_prof_mark(s, KC_CLASS_OTHER, "wan_resnet input pass");
+        // frames 0, 1: the cache; 2 ..: silu(norm(x) * g0); the cache then keeps frames T, T + 1
+        if (cudaMemcpyAsync(xb, cache1, 2 * f1, d2d, s->stream) != cudaSuccess ||
+            kc_ltx_pixel_inv(inv, x, Ci, T * hw, 0.0f, 1, s->stream) != 0 ||
+            kc_ltx_to_ndhwc((uint16_t *) (xb + 2 * f1), x, Ci, T, hw, 0, T, inv, NULL, g0, 0.0f, s->stream) != 0 ||
+            cudaMemcpyAsync(cache1, xb + (size_t) T * f1, 2 * f1, d2d, s->stream) != cudaSuccess) {
+            kc_fail(s, "wan_resnet", "input pass launch");
+        } else {
+            kc_prof_mark(s, KC_CLASS_GEMM, "wan_resnet cuDNN bf16");
+            cudnnStatus_t r = cudnnConvolutionForward(s->dnn, &one, q1->xd, xb, p1->wdb, p1->wb, q1->cd, q1->algo, ws,
+                                                      q1->ws, &zero, q1->yd, yb);
+            kc_prof_mark(s, KC_CLASS_OTHER, "wan_resnet middle norm");
+            if (r != CUDNN_STATUS_SUCCESS) {
+                kc_fail(s, "wan_resnet", cudnnGetErrorString(r));
+            } else if (cudaMemcpyAsync(xb, cache2, 2 * f2, d2d, s->stream) != cudaSuccess ||
+                       kc_ltx_ndhwc_norm((uint16_t *) (xb + 2 * f2), yb, p1->b, Co, T, hw, 0, 0, 0.0f, 1, NULL, g1,
+                                         0.0f, s->stream) != 0 ||
+                       cudaMemcpyAsync(cache2, xb + (size_t) T * f2, 2 * f2, d2d, s->stream) != cudaSuccess) {
+                kc_fail(s, "wan_resnet", "middle pass launch");
+            } else {
+                kc_prof_mark(s, KC_CLASS_GEMM, "wan_resnet cuDNN bf16");
+                r = cudnnConvolutionForward(s->dnn, &one, q2->xd, xb, p2->wdb, p2->wb, q2->cd, q2->algo, ws, q2->ws,
+                                            &zero, q2->yd, yb);
+                kc_prof_mark(s, KC_CLASS_OTHER, "wan_resnet output pass");
+                if (r != CUDNN_STATUS_SUCCESS) {
+                    kc_fail(s, "wan_resnet", cudnnGetErrorString(r));
+                } else if (kc_ltx_from_ndhwc(acc, yb, p2->b, Co, T, hw, 1, s->stream) != 0) {
+                    kc_fail(s, "wan_resnet", "output pass launch");
+                }
+            }
+        }
+        kc_prof_mark(s, -1, NULL);
+    }
+    kc_free(s, ws);
+    kc_free(s, yb);
+    kc_free(s, xb);
+    kc_free(s, inv);
+    return 0;   // run, or its failure recorded: the caches may have changed, so no composed retry
 }

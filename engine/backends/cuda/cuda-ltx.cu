@@ -158,9 +158,17 @@ extern "C" int kc_pad2d_edge(float * y, const float * x, int64_t P, int H, int W
 
 // --- the VAE convolution's input and output passes (cuda-conv.c kc_ltx_conv3d) ----------------------
 
-// inv[n] = 1 / sqrt(mean_c x[c, n]^2 + eps): 32 positions per block, the channels split over 8 rows of
-// threads (a whole block per 32 positions even where C is 1024 and N only 13,376).
-__global__ void k_pixel_inv(float * inv, const float * x, int C, int64_t N, float eps)
+// The inverse norm of a position's C values: pixel norm (l2 == 0, LTX-Video) inv[n] = 1 / sqrt(mean_c
+// x[c, n]^2 + eps); channel L2 norm (l2 != 0, the Wan VAE's RMS_norm) inv[n] = sqrt(C) / max(||x[:, n]||,
+// 1e-12). Shared by both kernels below (one formula, so the passes agree with the composed ops).
+static __device__ __forceinline__ float norm_inv(float ss, int C, float eps, int l2)
+{
+    return l2 ? sqrtf((float) C) / fmaxf(sqrtf(ss), 1e-12f) : rsqrtf(ss / (float) C + eps);
+}
+
+// inv[n] for x[C, N] (norm_inv): 32 positions per block, the channels split over 8 rows of threads (a
+// whole block per 32 positions even where C is 1024 and N only 13,376).
+__global__ void k_pixel_inv(float * inv, const float * x, int C, int64_t N, float eps, int l2)
 {
     __shared__ float part[8][33];
     const int64_t n = (int64_t) blockIdx.x * 32 + threadIdx.x;
@@ -178,11 +186,11 @@ __global__ void k_pixel_inv(float * inv, const float * x, int C, int64_t N, floa
         for (int k = 0; k < 8; k++) {
             t += part[k][threadIdx.x];
         }
-        inv[n] = rsqrtf(t / (float) C + eps);
+        inv[n] = norm_inv(t, C, eps, l2);
     }
 }
 
-extern "C" int kc_ltx_pixel_inv(float * inv, const float * x, int C, int64_t N, float eps, cudaStream_t s)
+extern "C" int kc_ltx_pixel_inv(float * inv, const float * x, int C, int64_t N, float eps, int l2, cudaStream_t s)
 {
     if (N <= 0 || C <= 0) {
         return 0;
@@ -190,16 +198,17 @@ extern "C" int kc_ltx_pixel_inv(float * inv, const float * x, int C, int64_t N, 
     if ((N + 31) / 32 > 0x7fffffffLL) {
         return -1;
     }
-    k_pixel_inv<<<(unsigned) ((N + 31) / 32), dim3(32, 8), 0, s>>>(inv, x, C, N, eps);
+    k_pixel_inv<<<(unsigned) ((N + 31) / 32), dim3(32, 8), 0, s>>>(inv, x, C, N, eps, l2);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
 
 // y[To, HW, C] bf16 (channels last) from x[C, T, HW] f32: output frame `to` reads frame
 // clamp(to - front, 0, T - 1) (the edge frames repeated), normalised when inv is given:
-// silu(x * inv[t, p] * (1 + scale[c]) + shift[c]) (scale, shift NULL: no modulation). 32x32 tiles.
+// silu(x * inv[t, p] * (one + scale[c]) + shift[c]) (scale NULL: no modulation, shift NULL: none added;
+// one is 1 for LTX-Video's modulation, 0 for the Wan VAE's gain). 32x32 tiles.
 __global__ void k_ltx_to_ndhwc(__nv_bfloat16 * __restrict__ y, const float * __restrict__ x, int C, int T, int64_t HW,
                                int front, const float * __restrict__ inv, const float * __restrict__ shift,
-                               const float * __restrict__ scale)
+                               const float * __restrict__ scale, float one)
 {
     __shared__ float tile[32][33];
     const int to = blockIdx.z;
@@ -215,7 +224,7 @@ __global__ void k_ltx_to_ndhwc(__nv_bfloat16 * __restrict__ y, const float * __r
             if (inv) {
                 v *= inv[(int64_t) t * HW + p];
                 if (scale) {
-                    v = v * (1.0f + scale[c]) + shift[c];
+                    v = v * (one + scale[c]) + (shift ? shift[c] : 0.0f);
                 }
                 v = silu_f(v);
             }
@@ -233,7 +242,8 @@ __global__ void k_ltx_to_ndhwc(__nv_bfloat16 * __restrict__ y, const float * __r
 }
 
 extern "C" int kc_ltx_to_ndhwc(uint16_t * y, const float * x, int C, int T, int64_t HW, int front, int To,
-                               const float * inv, const float * shift, const float * scale, cudaStream_t s)
+                               const float * inv, const float * shift, const float * scale, float one,
+                               cudaStream_t s)
 {
     if (C <= 0 || T <= 0 || To <= 0 || HW <= 0) {
         return 0;
@@ -242,7 +252,7 @@ extern "C" int kc_ltx_to_ndhwc(uint16_t * y, const float * x, int C, int T, int6
         return -1;
     }
     dim3 grid((unsigned) ((HW + 31) / 32), (unsigned) ((C + 31) / 32), (unsigned) To);
-    k_ltx_to_ndhwc<<<grid, dim3(32, 8), 0, s>>>((__nv_bfloat16 *) y, x, C, T, HW, front, inv, shift, scale);
+    k_ltx_to_ndhwc<<<grid, dim3(32, 8), 0, s>>>((__nv_bfloat16 *) y, x, C, T, HW, front, inv, shift, scale, one);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }
 
@@ -298,13 +308,14 @@ static __device__ __forceinline__ float warp_sum_f(float v)
 }
 
 // The norm between a resnet's two bf16 channels-last convolutions: v = x[t, p, c] + bias[c] (x bf16
-// [T, HW, C], the first conv's output without its bias), then silu(v * inv * (1 + scale[c]) + shift[c])
-// with inv = 1 / RMS of the position's C values, as y[To, HW, C] bf16 where output frame `to` reads
+// [T, HW, C], the first conv's output without its bias), then silu(v * inv * (one + scale[c]) + shift[c])
+// with inv = norm_inv of the position's C values (pixel or channel L2 norm), as y[To, HW, C] bf16 where output frame `to` reads
 // clamp(to - front, 0, T - 1). One warp per input position; at the first and last frame it writes the
 // repeated edge frames too.
 __global__ void k_ltx_ndhwc_norm(__nv_bfloat16 * __restrict__ y, const __nv_bfloat16 * __restrict__ x,
                                  const float * __restrict__ bias, int C, int T, int64_t HW, int front, int back,
-                                 float eps, const float * __restrict__ shift, const float * __restrict__ scale)
+                                 float eps, int l2, const float * __restrict__ shift, const float * __restrict__ scale,
+                                 float one)
 {
     const int lane = threadIdx.x & 31;
     const int64_t pos = (int64_t) blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -319,12 +330,12 @@ __global__ void k_ltx_ndhwc_norm(__nv_bfloat16 * __restrict__ y, const __nv_bflo
         const float v = __bfloat162float(xr[c]) + (bias ? bias[c] : 0.0f);
         ss += v * v;
     }
-    const float inv = rsqrtf(warp_sum_f(ss) / (float) C + eps);
+    const float inv = norm_inv(warp_sum_f(ss), C, eps, l2);
     const int first = t == 0 ? 0 : t + front, last = t == T - 1 ? T - 1 + front + back : t + front;
     for (int c = lane; c < C; c += 32) {
         float v = (__bfloat162float(xr[c]) + (bias ? bias[c] : 0.0f)) * inv;
         if (scale) {
-            v = v * (1.0f + scale[c]) + shift[c];
+            v = v * (one + scale[c]) + (shift ? shift[c] : 0.0f);
         }
         const __nv_bfloat16 o = __float2bfloat16_rn(silu_f(v));
         for (int to = first; to <= last; to++) {
@@ -334,8 +345,8 @@ __global__ void k_ltx_ndhwc_norm(__nv_bfloat16 * __restrict__ y, const __nv_bflo
 }
 
 extern "C" int kc_ltx_ndhwc_norm(uint16_t * y, const uint16_t * x, const float * bias, int C, int T, int64_t HW,
-                                 int front, int back, float eps, const float * shift, const float * scale,
-                                 cudaStream_t s)
+                                 int front, int back, float eps, int l2, const float * shift, const float * scale,
+                                 float one, cudaStream_t s)
 {
     const int64_t n = (int64_t) T * HW;
     if (n <= 0 || C <= 0) {
@@ -345,6 +356,6 @@ extern "C" int kc_ltx_ndhwc_norm(uint16_t * y, const uint16_t * x, const float *
         return -1;
     }
     k_ltx_ndhwc_norm<<<(unsigned) ((n + 7) / 8), 256, 0, s>>>((__nv_bfloat16 *) y, (const __nv_bfloat16 *) x, bias, C,
-                                                              T, HW, front, back, eps, shift, scale);
+                                                              T, HW, front, back, eps, l2, shift, scale, one);
     return cudaGetLastError() == cudaSuccess ? 0 : -1;
 }

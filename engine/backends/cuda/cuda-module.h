@@ -7,7 +7,7 @@
 
 // Bumped whenever this table, struct ke_backend, struct ke_backend_ops or the structs the ops take
 // (ke_linear, ke_conv3d) change.
-#define KE_CUDA_MODULE_ABI 4
+#define KE_CUDA_MODULE_ABI 5
 
 // Engine services the module uses (messages come preformatted).
 struct ke_cuda_host {

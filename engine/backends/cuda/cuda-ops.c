@@ -278,6 +278,8 @@ static const struct ke_backend_ops g_cuda_ops = {
     .pad2d_edge = kc_ltx_pad2d_edge,
     .ltx_conv3d = kc_ltx_conv3d_op,
     .ltx_resnet = kc_ltx_resnet_op,
+    // Wan VAE
+    .wan_resnet = kc_wan_resnet,
 };
 
 // --- creation ----------------------------------------------------------------------------------

@@ -134,12 +134,57 @@ enum ke_status ke_vae_conv1x1(struct ke_vae * v, const struct ke_conv3d * c, con
 
 // --- blocks --------------------------------------------------------------------------------------
 
+// The block through the backend's fused wan_resnet (decoder convs prepared narrow, bf16 caches): true
+// when it ran or failed (*st; x consumed, *out set on success), false when the block is to be composed
+// (x untouched). The caches of a block that ran fused hold the backend's layout, so once fused a block
+// never falls back.
+static bool res_fused(struct ke_vae * v, struct vae_state * s, const struct vae_res * r, struct vae_act * x,
+                      struct vae_act * out, enum ke_status * st)
+{
+    if (!OPS->wan_resnet || !v->bf16_cache || !r->c1.narrow || !r->c2.narrow || s->c[r->cache].composed) {
+        return false;
+    }
+    const int64_t hw = (int64_t) x->H * x->W;
+    void * k1 = NULL, * k2 = NULL;
+    struct vae_act h = *x;
+    if ((*st = cache_get(v, s, r->cache, r->c_in, 2, hw, &k1)) != KE_STATUS_OK ||
+        (*st = cache_get(v, s, r->cache + 1, r->c_out, 2, hw, &k2)) != KE_STATUS_OK ||
+        (r->has_sc && (*st = ke_vae_conv1x1(v, &r->sc, x, &h)) != KE_STATUS_OK)) {
+        ke_vae_act_free(v, x);
+        return true;
+    }
+    if (OPS->wan_resnet(v->be, h.d, x->d, &r->c1, &r->c2, r->g0, r->g1, k1, k2, x->T, x->H, x->W) != 0) {
+        if (r->has_sc) {
+            ke_vae_act_free(v, &h);
+        }
+        if (s->c[r->cache].fused) {
+            ke_vae_act_free(v, x);
+            *st = ke_be_fail(v->be, KE_STATUS_UNSUPPORTED, "the VAE block %d -> %d has no fused form at %d x %d x %d",
+                             r->c_in, r->c_out, x->T, x->H, x->W);
+            return true;
+        }
+        s->c[r->cache].composed = true;
+        return false;
+    }
+    s->c[r->cache].fused = s->c[r->cache + 1].fused = true;
+    if (r->has_sc) {
+        ke_vae_act_free(v, x);
+    }
+    *out = h;
+    x->d = NULL;
+    *st = KE_STATUS_OK;
+    return true;
+}
+
 // RMS -> SiLU -> conv, twice, plus the shortcut. Consumes x.
 static enum ke_status res_fwd(struct ke_vae * v, struct vae_state * s, const struct vae_res * r, struct vae_act * x,
                               struct vae_act * out)
 {
     struct vae_act h = *x, u = { 0 }, u2 = { 0 }, u3 = { 0 };
     enum ke_status st = KE_STATUS_OK;
+    if (res_fused(v, s, r, x, out, &st)) {
+        return st;
+    }
     if (r->has_sc) {
         if ((st = ke_vae_conv1x1(v, &r->sc, x, &h)) != KE_STATUS_OK) {
             goto done;

@@ -34,6 +34,7 @@ static const float g_std22[48] = {
 struct loader {
     struct ke_vae * v;
     struct ke_error * err;
+    bool narrow;   // the convs loaded now may take bf16 operands (the decoder's, on the fast path)
 };
 
 static bool has(const struct ke_vae * v, const char * fmt, const char * pfx, const char * sfx)
@@ -60,6 +61,7 @@ static enum ke_status load_conv(struct loader * L, struct ke_conv3d * c, const c
     const int nd = w->n_dims;
     memset(c, 0, sizeof(*c));
     c->w = w;
+    c->narrow = L->narrow;
     c->c_out = (int) w->ne[nd - 1];
     c->c_in = (int) w->ne[nd - 2];
     c->kt = nd == 5 ? (int) w->ne[2] : 1;
@@ -352,7 +354,7 @@ enum ke_status ke_wan_vae_init(struct ke_vae ** out, struct ke_tensor_set * ws, 
     v->own_ws = own_ws;
     v->be = be;
     v->bf16_cache = ke_precision_fast(be->precision);
-    struct loader L = { v, err };
+    struct loader L = { v, err, false };
     // Diffusers / ComfyUI names -> official WanVAE_ names (spec §2.6)
     enum ke_status st = ke_name_map_apply(ws, KE_NAME_ROLE_VAE, err);
     if (st != KE_STATUS_OK) {
@@ -396,6 +398,10 @@ enum ke_status ke_wan_vae_init(struct ke_vae ** out, struct ke_tensor_set * ws, 
         }
     }
     if (v->has_dec) {
+        // on the fast path the decoder's convolutions may run with bf16 operands (CUDA: bf16 channels
+        // last, its residual blocks fused through wan_resnet): the decode is the VAE's heavy side, and the
+        // CPU's fast path is bf16 there too. The encoder stays as it was (one pass per image or video).
+        L.narrow = v->bf16_cache;
         if ((st = load_coder(&L, &v->dec, "decoder", true)) != KE_STATUS_OK ||
             (st = load_conv(&L, &v->conv2, "conv2", v->z_dim, v->z_dim)) != KE_STATUS_OK) {
             goto fail;

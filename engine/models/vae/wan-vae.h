@@ -95,9 +95,11 @@ struct ke_vae {
 
 // One 3-tap (or time-resample) conv cache: the last input frames, zeros before the first chunk.
 struct vae_cache {
-    void * d;                       // (C, n_frames, hw) f32 or bf16
+    void * d;                       // (C, n_frames, hw) f32 or bf16, or the backend's layout (fused)
     int C, n_frames;
     int64_t hw;
+    bool fused;                     // written by the backend's wan_resnet: for that op alone from now on
+    bool composed;                  // the backend had no fused form for this block: composed from now on
 };
 
 struct vae_state {
