@@ -421,6 +421,14 @@ if [ "$MODE" = vae ]; then
   echo "-- Wan2.1 VAE decode 1280x720x81, default, then KINORA_CUDA_CONV=ncdhw"
   check vae21-bench timeout 100 $VB vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null
   KINORA_CUDA_CONV=ncdhw timeout 100 $VB vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null | grep -E "decode:|device|peak"
+  if [ "${VAE_TORCH:-0}" = 1 ]; then
+    # the official decoders on the same machine (the torch-wan rows; needs the carried .ltxdeps)
+    echo "-- PyTorch: official vae2_2.py / vae2_1.py decodes (tests/cuda/bench-torch-wan.py)"
+    check torch-vae22 timeout 120 python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --what vae22 --size 1280x704 \
+      --frames 121 --repeat 2
+    check torch-vae21 timeout 100 python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --what vae21 --size 1280x720 \
+      --frames 81 --repeat 2
+  fi
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish
 fi
