@@ -527,7 +527,9 @@ kinora_bench_dit (int argc, char **argv)
       for (int r = 0; r < repeat; r++)
         {
           t0 = bench_now ();
-          if (ke_dit_forward (dit, ctx, x, cfg->in_dim, NULL, 0, F, H, W, &tval, 1, ref, NULL, NULL, &err) != KE_STATUS_OK)
+          /* (the config of the model made for the comparison: the timed one's went with it) */
+          if (ke_dit_forward (dit, ctx, x, ke_dit_get_config (dit)->in_dim, NULL, 0, F, H, W, &tval, 1, ref, NULL, NULL,
+                              &err) != KE_STATUS_OK)
             {
               fprintf (stderr, "kinora-bench dit: the bf16 comparison: %s\n", err.msg);
               free (ref);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
-#        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|torch-wan]
+#        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -196,6 +196,26 @@ if [ "$MODE" = fp8 ]; then
     timeout 60 $BENCH vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null | grep -E "decode|device|peak"
   fi
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
+  finish
+fi
+
+if [ "$MODE" = fp8-gemm ]; then
+  # the e4m3 GEMMs alone: their test, then (where it passes, with them on) the 5B and A14B 480p forwards
+  # at fp8 against bf16 in the same process
+  echo "== fp8 GEMMs (cuBLASLt e4m3) against a double reference of the same quantization"
+  if timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1; then
+    echo "-- passed: the forwards below take them (KINORA_CUDA_FP8=all)"
+    export KINORA_CUDA_FP8=all
+  else
+    FAILED="$FAILED test-cuda-fp8"
+  fi
+  grep -v "^ok" $OUT/fp8-gemm.txt | head -20
+  grep -c "^ok" $OUT/fp8-gemm.txt
+  BENCH=$B/app/kinora-bench
+  check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
+    --compare-bf16
+  check bench-a14b-480p-fp8 timeout 170 $BENCH dit --backend cuda --model t2v-A14B --size 832x480 --frames 81 \
+    --repeat 2 --precision fp8 --compare-bf16
   finish
 fi
 
@@ -398,7 +418,7 @@ fi
 if [ "$MODE" = vae ]; then
   echo "== VAE decode benchmark (random weights, Wan2.2 VAE)"
   $B/tests/cuda/test-cuda-ops > $OUT/ops.txt; rc=$?
-  grep -E "conv3d|vae_|channel_l2norm|hd=384|^1\.\.|not ok" $OUT/ops.txt
+  grep -E "conv3d|vae_|wan_resnet|channel_l2norm|hd=384|^1\.\.|not ok" $OUT/ops.txt
   [ $rc = 0 ] || { FAILED="$FAILED test-cuda-ops"; echo "FAILED: test-cuda-ops"; }
   # the default decoder: bf16 channels-last convolutions, residual blocks fused (wan_resnet); held to
   # the CPU fast path's bound (decoded PSNR >= 40 dB on [-1, 1]); the latent (encoder, TF32) to 1e-2

@@ -181,6 +181,18 @@ extern "C" int kc_quant_e4m3(uint8_t * y, int64_t ldy, const uint16_t * x, int64
     return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
 }
 
+__global__ void k_fp8_alpha(float * ab, const float * wd, const float * xd, float beta)
+{
+    ab[0] = *wd * *xd;
+    ab[1] = beta;
+}
+
+extern "C" int kc_fp8_alpha(float * ab, const float * wd, const float * xd, float beta, cudaStream_t s)
+{
+    k_fp8_alpha<<<1, 1, 0, s>>>(ab, wd, xd, beta);
+    return cudaPeekAtLastError() == cudaSuccess ? 0 : -1;
+}
+
 extern "C" int kc_e4m3_to_bf16(uint16_t * y, int64_t ldy, const uint8_t * x, int64_t ldx, int64_t rows, int64_t cols,
                                const float * descale, cudaStream_t s)
 {

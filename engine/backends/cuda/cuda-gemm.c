@@ -27,14 +27,17 @@ struct kc_gemm_plan {
 
 // fp8 plans (cuBLASLt's rules for e4m3 matmuls, which these descriptors follow): A and B e4m3 with A
 // transposed and B not ("TN", our only layout anyway), K-byte leading dimensions 16-byte aligned (K a
-// multiple of 16, checked at prepare), CUBLAS_COMPUTE_32F with f32 scale type, per-tensor f32 descales
-// through device pointers (A_SCALE_POINTER / B_SCALE_POINTER, D = alpha * sa * sb * A B + beta C + bias,
-// then the epilogue); C = D in f32 (GEMM_F32, GEMM_RESID with beta 1) or in bf16 (GEMM_BF16_GELU), the
-// bias in bf16 for either output type (the documented bias type of e4m3 GEMMs; an f32 bias is tried
-// second). CUBLASLT_MATMUL_DESC_FAST_ACCUM stays off: the accumulation is promoted to f32 registers.
-// Whatever the heuristic refuses runs the bf16 path (kc_run_gemm_ex).
+// multiple of 16, checked at prepare), CUBLAS_COMPUTE_32F with f32 scale type; C = D in f32 (GEMM_F32,
+// GEMM_RESID with beta 1) or in bf16 (GEMM_BF16_GELU), the bias in bf16 for either output type (the
+// documented bias type of e4m3 GEMMs; an f32 bias is tried second). The per-tensor descales go in as
+// alpha = sa * sb (D = alpha * A B + beta C + bias, then the epilogue), alpha and beta read through
+// device pointers: with A_SCALE_POINTER / B_SCALE_POINTER set, cuBLAS 13 on the H100 offered algorithms
+// at every shape and then refused every one of them in cublasLtMatmul (CUBLAS_STATUS_NOT_SUPPORTED;
+// tests/cuda/fp8-gemm-probe.c), while the same matmuls without them ran. CUBLASLT_MATMUL_DESC_FAST_ACCUM
+// stays off: the accumulation is promoted to f32 registers. Whatever the heuristic refuses runs the bf16
+// path (kc_run_gemm_ex).
 static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind,
-                                           int bias_bf16, int fp8, const float * dscale)
+                                           int bias_bf16, int fp8)
 {
     struct kc_gemm_plan * p = calloc(1, sizeof(*p));
     if (!p) {
@@ -52,6 +55,7 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
     const cudaDataType_t bias_type = bias_bf16 ? CUDA_R_16BF : CUDA_R_32F;
     const cudaDataType_t out_type = kind == GEMM_BF16_GELU ? CUDA_R_16BF : CUDA_R_32F;
     const cublasLtPointerMode_t pm = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST;
+    const cublasLtPointerMode_t pm_dev = CUBLASLT_POINTER_MODE_DEVICE;
     cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
     if (kind == GEMM_BF16_GELU) {
         epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
@@ -69,8 +73,7 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
                                                 sizeof(bias_type))) ||
         (kind == GEMM_RESID_VEC && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm,
                                                                   sizeof(pm))) ||
-        (fp8 && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &dscale, sizeof(dscale))) ||
-        (fp8 && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &dscale, sizeof(dscale))) ||
+        (fp8 && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_POINTER_MODE, &pm_dev, sizeof(pm_dev))) ||
         cublasLtMatrixLayoutCreate(&p->a, ab_type, (uint64_t) K, (uint64_t) N, K) ||
         cublasLtMatrixLayoutCreate(&p->b, ab_type, (uint64_t) K, (uint64_t) M, K) ||
         cublasLtMatrixLayoutCreate(&p->c, out_type, (uint64_t) N, (uint64_t) M, N) ||
@@ -116,26 +119,24 @@ struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t 
             return p;
         }
     }
-    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0, 0, NULL);
+    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 0, 0);
     if (!p && bias && kind == GEMM_BF16_GELU) {
-        p = gemm_plan_try(s, M, N, K, bias, kind, 1, 0, NULL);   // some bf16-output epilogues take a bf16 bias only
+        p = gemm_plan_try(s, M, N, K, bias, kind, 1, 0);   // some bf16-output epilogues take a bf16 bias only
     }
     return p;
 }
 
 // The fp8 plan of a shape and kind, or NULL when cuBLASLt has none (asked once per shape and kind).
-// dscale: any valid device descale (the plan's scale pointers are set again before every matmul).
-static struct kc_gemm_plan * gemm_plan_fp8(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind,
-                                           const float * dscale)
+static struct kc_gemm_plan * gemm_plan_fp8(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind)
 {
     for (struct kc_gemm_plan * p = s->gemm_plans; p; p = p->next) {
         if (p->M == M && p->N == N && p->K == K && p->bias == bias && p->kind == kind && p->fp8) {
             return p->none ? NULL : p;
         }
     }
-    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 1, 1, dscale);
+    struct kc_gemm_plan * p = gemm_plan_try(s, M, N, K, bias, kind, 1, 1);
     if (!p && bias) {
-        p = gemm_plan_try(s, M, N, K, bias, kind, 0, 1, dscale);
+        p = gemm_plan_try(s, M, N, K, bias, kind, 0, 1);
     }
     if (!p) {
         // remember the refusal
@@ -311,7 +312,7 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
     struct kc_linear * p = l->prepared;
     const int64_t N = l->n_out, K = l->n_in;
     const float * wd = p->sc + 2;
-    struct kc_gemm_plan * g = gemm_plan_fp8(s, M, N, K, p->b != NULL, kind, wd);
+    struct kc_gemm_plan * g = gemm_plan_fp8(s, M, N, K, p->b != NULL, kind);
     if (!g) {
         return -2;
     }
@@ -319,7 +320,8 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
     if (!w) {
         return -1;   // recorded
     }
-    // scratch: the activation's { amax, scale, descale }, then (256 bytes in, aligned) its e4m3 copy
+    // scratch: the activation's { amax, scale, descale }, then { alpha, beta } for the matmul, then (256
+    // bytes in, aligned) its e4m3 copy
     const size_t n_xs = 256 + (size_t) (M * K);
     uint8_t * xs = kc_alloc(s, n_xs);
     if (!xs) {
@@ -331,24 +333,23 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
     PROF_BEGIN(s, KC_CLASS_OTHER);
     KC(s, kc_amax_bf16(xsc, xb, M, K, K, s->stream));
     KC(s, kc_quant_e4m3(xq, K, xb, K, M, K, xsc, xsc + 1, s->stream));
+    KC(s, kc_fp8_alpha(xsc + 4, wd, xd, kind == GEMM_RESID ? 1.0f : 0.0f, s->stream));
     PROF_END(s);
     if (p->b) {
         const void * bp = g->bias_bf16 ? (const void *) p->bb : (const void *) p->b;
         cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof(bp));
     }
-    cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &wd, sizeof(wd));
-    cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xd, sizeof(xd));
-    const float one = 1.0f, zero = 0.0f;
+    const float * alpha = xsc + 4, * beta = xsc + 5;   // device scalars (POINTER_MODE_DEVICE)
     PROF_BEGIN(s, KC_CLASS_GEMM);
-    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, &one, w, g->a, xq, g->b, kind == GEMM_RESID ? &one : &zero, out,
-                                       g->c, out, g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+    cublasStatus_t st = cublasLtMatmul(s->lt, g->op, alpha, w, g->a, xq, g->b, beta, out, g->c, out, g->c, &g->algo,
+                                       s->lt_ws, s->lt_ws_size, s->stream);
     // an algorithm the heuristic offered but the matmul refuses (nothing was queued): the next one, and
     // when none is left the shape takes the fallback for good
     while (st == CUBLAS_STATUS_NOT_SUPPORTED && g->n_more > 0) {
         g->algo = g->more[0];
         memmove(g->more, g->more + 1, (size_t) --g->n_more * sizeof(g->more[0]));
-        st = cublasLtMatmul(s->lt, g->op, &one, w, g->a, xq, g->b, kind == GEMM_RESID ? &one : &zero, out, g->c, out,
-                            g->c, &g->algo, s->lt_ws, s->lt_ws_size, s->stream);
+        st = cublasLtMatmul(s->lt, g->op, alpha, w, g->a, xq, g->b, beta, out, g->c, out, g->c, &g->algo, s->lt_ws,
+                            s->lt_ws_size, s->stream);
     }
     PROF_END(s);
     kc_free(s, xs);
@@ -605,7 +606,7 @@ static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, i
     if (kc_fp8_on(s, p)) {
         // an e4m3 weight has no cheap gate-scaled copy: with a gate, the unfused route; without one the
         // fp8 residual GEMM where cuBLASLt has it
-        return !gate && gemm_plan_fp8(s, M, D, K, p->b != NULL, GEMM_RESID, p->sc + 2) &&
+        return !gate && gemm_plan_fp8(s, M, D, K, p->b != NULL, GEMM_RESID) &&
                kc_run_gemm_ex(s, r, xb, M, l, GEMM_RESID, NULL, NULL, NULL) == 0;
     }
     if (!kc_gemm_plan_find(s, M, D, K, p->b != NULL, GEMM_RESID)) {

@@ -24,6 +24,9 @@ int kc_amax_bf16(float * amax, const uint16_t * x, int64_t rows, int64_t cols, i
 // { scale, 1 / scale } for the consumer's descale. Row strides ldx / ldy in elements.
 int kc_quant_e4m3(uint8_t * y, int64_t ldy, const uint16_t * x, int64_t ldx, int64_t rows, int64_t cols,
                   const float * amax, float * scales, cudaStream_t s);
+// ab[0] = *wd * *xd (the fp8 GEMM's alpha: the product of both operands' descales), ab[1] = beta; one
+// thread, so the matmul reads both through device pointers (CUBLASLT_POINTER_MODE_DEVICE).
+int kc_fp8_alpha(float * ab, const float * wd, const float * xd, float beta, cudaStream_t s);
 // y = bf16(x * *descale) (descale NULL: 1).
 int kc_e4m3_to_bf16(uint16_t * y, int64_t ldy, const uint8_t * x, int64_t ldx, int64_t rows, int64_t cols,
                     const float * descale, cudaStream_t s);
