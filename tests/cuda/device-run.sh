@@ -428,6 +428,7 @@ if [ "$MODE" = vae ]; then
       --out /tmp/$v.cuda.safetensors || FAILED="$FAILED $v-eval"
     python3 tests/cuda/compare.py $FX/${v}_tiny.io.safetensors /tmp/$v.cuda.safetensors 5e-2
     check $v-psnr python3 tests/cuda/video-quality.py /tmp/$v.cuda.safetensors $FX/${v}_tiny.io.safetensors 40
+    [ "${VAE_QUICK:-0}" = 1 ] && continue   # VAE_QUICK=1: the default decoder alone
     echo "$v (KINORA_CUDA_CONV=ncdhw: TF32 NCDHW convolutions, composed blocks):"
     KINORA_CUDA_CONV=ncdhw check $v-ncdhw eval_cmp $v $FX/${v}_tiny.io.safetensors /tmp/$v.ncdhw.safetensors 1e-2 \
       --weights $FX/${v}_tiny.weights.safetensors
@@ -437,10 +438,10 @@ if [ "$MODE" = vae ]; then
   check vae-bench timeout 100 $VB vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null
   KINORA_CUDA_PROFILE=1 timeout 100 $VB vae22-decode --backend cuda --size 1280x704 --frames 121 2>&1 | grep -E "device time|profile|wan_resnet|conv"
   echo "-- the same with KINORA_CUDA_CONV=ncdhw (TF32, composed)"
-  KINORA_CUDA_CONV=ncdhw timeout 100 $VB vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device|peak"
+  [ "${VAE_QUICK:-0}" = 1 ] || KINORA_CUDA_CONV=ncdhw timeout 100 $VB vae22-decode --backend cuda --size 1280x704 --frames 121 2>/dev/null | grep -E "decode:|device|peak"
   echo "-- Wan2.1 VAE decode 1280x720x81, default, then KINORA_CUDA_CONV=ncdhw"
   check vae21-bench timeout 100 $VB vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null
-  KINORA_CUDA_CONV=ncdhw timeout 100 $VB vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null | grep -E "decode:|device|peak"
+  [ "${VAE_QUICK:-0}" = 1 ] || KINORA_CUDA_CONV=ncdhw timeout 100 $VB vae21-decode --backend cuda --size 1280x720 --frames 81 2>/dev/null | grep -E "decode:|device|peak"
   if [ "${VAE_TORCH:-0}" = 1 ]; then
     # the official decoders on the same machine (the torch-wan rows; needs the carried .ltxdeps)
     echo "-- PyTorch: official vae2_2.py / vae2_1.py decodes (tests/cuda/bench-torch-wan.py)"
