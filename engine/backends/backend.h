@@ -354,9 +354,10 @@ static inline bool ke_precision_fast(enum ke_precision p)
 }
 // The parts of a GPU's fp8 precision in use (bit 0: the e4m3 GEMMs, bit 1: fp8 attention), from
 // KINORA_CUDA_FP8=attn|gemm|all; attention alone by default. The e4m3 GEMMs are opt-in: on the one GPU
-// they have met so far (an H100 with cuBLAS 13) cuBLASLt refused them at run time; where it does, they
-// run as bf16 GEMMs on the dequantized weight (slower than bf16). The estimates count e4m3 weights only
-// with the GEMMs on.
+// they have met so far (an H100 with cuBLAS 13) cuBLASLt refused them at run time whenever the A/B scale
+// pointers were set (they now take the descales as a device alpha, not yet run on a GPU); where it
+// refuses, they run as bf16 GEMMs on the dequantized weight (slower than bf16). The estimates count e4m3
+// weights only with the GEMMs on.
 static inline int ke_fp8_parts(void)
 {
     const char * f = getenv("KINORA_CUDA_FP8");

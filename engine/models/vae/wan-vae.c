@@ -398,10 +398,11 @@ enum ke_status ke_wan_vae_init(struct ke_vae ** out, struct ke_tensor_set * ws, 
         }
     }
     if (v->has_dec) {
-        // on the fast path the decoder's convolutions may run with bf16 operands (CUDA: bf16 channels
-        // last, its residual blocks fused through wan_resnet): the decode is the VAE's heavy side, and the
-        // CPU's fast path is bf16 there too. The encoder stays as it was (one pass per image or video).
-        L.narrow = v->bf16_cache;
+        // KINORA_VAE_DECODER=bf16 on the fast path: the decoder's convolutions may run with bf16 operands
+        // (CUDA: bf16 channels last, its residual blocks fused through wan_resnet). Opt-in until it has
+        // been measured on a GPU; the encoder stays as it is (one pass per image or video).
+        const char * dec = getenv("KINORA_VAE_DECODER");
+        L.narrow = v->bf16_cache && dec && strcmp(dec, "bf16") == 0;
         if ((st = load_coder(&L, &v->dec, "decoder", true)) != KE_STATUS_OK ||
             (st = load_conv(&L, &v->conv2, "conv2", v->z_dim, v->z_dim)) != KE_STATUS_OK) {
             goto fail;
