@@ -1092,7 +1092,8 @@ static void test_wan_resnet(int cin, int cout, int H, int W, const int * nt, int
     }
     // CPU caches [C, 2, hw] f32 (zeros before the first chunk); GPU caches in the op's own layout
     float * k1 = calloc((size_t) (cin * 2 * hw), 4), * k2 = calloc((size_t) (cout * 2 * hw), 4);
-    void * dk1 = ke_be_alloc(g_gpu, (size_t) (cin * 2 * hw) * 2), * dk2 = ke_be_alloc(g_gpu, (size_t) (cout * 2 * hw) * 2);
+    void * dk1 = ke_be_alloc(g_gpu, (size_t) (cin * 2 * hw) * 2);
+    void * dk2 = ke_be_alloc(g_gpu, (size_t) (cout * 2 * hw) * 2);
     g_gpu->ops->memset0(g_gpu, dk1, (size_t) (cin * 2 * hw) * 2);
     g_gpu->ops->memset0(g_gpu, dk2, (size_t) (cout * 2 * hw) * 2);
     float * dg0 = up(g0, (size_t) cin * 4), * dg1 = up(g1, (size_t) cout * 4);
@@ -1100,7 +1101,8 @@ static void test_wan_resnet(int cin, int cout, int H, int W, const int * nt, int
         const int T = nt[ci], Tin = T + 2;
         const size_t nx = (size_t) (cin * T * hw), ny = (size_t) (cout * T * hw);
         float * x = rnd(nx, 2.0f), * acc = same ? NULL : rnd(ny, 1.0f);
-        float * ref = malloc(ny * 4), * z = malloc(nx * 4), * xx = malloc((size_t) (cout > cin ? cout : cin) * Tin * hw * 4);
+        float * ref = malloc(ny * 4), * z = malloc(nx * 4);
+        float * xx = malloc((size_t) (cout > cin ? cout : cin) * Tin * hw * 4);
         float * y1 = malloc(ny * 4), * y2 = malloc(ny * 4);
         memcpy(ref, same ? x : acc, ny * 4);
         // conv1 over cache1 ++ silu(norm(x, g0)); cache1 = the last two frames

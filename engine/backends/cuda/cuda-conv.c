@@ -461,6 +461,25 @@ int kc_ltx_conv3d(struct ke_backend * be, float * y, int accumulate, const float
     return rc;
 }
 
+// The two convolutions of a fused resnet: each plan's algorithm timed on its first use (on the block's
+// own buffers, when both were allocated), then one workspace for the larger of the two (*wsn: its size,
+// 0 when neither needs one; NULL with *wsn > 0: no room, for the caller to report).
+static void * pair_workspace(struct kc_state * s, const struct ke_conv3d * c1, struct conv_plan * q1,
+                             const struct ke_conv3d * c2, struct conv_plan * q2, const void * xb, void * yb,
+                             size_t * wsn)
+{
+    if (xb && yb) {
+        if (!q1->timed) {
+            time_algos(s, c1->prepared, c1, q1, xb, yb);
+        }
+        if (!q2->timed) {
+            time_algos(s, c2->prepared, c2, q2, xb, yb);
+        }
+    }
+    *wsn = q1->ws > q2->ws ? q1->ws : q2->ws;
+    return *wsn ? kc_alloc(s, *wsn) : NULL;
+}
+
 // backend.h ltx_resnet with both convs prepared narrow: the input pass (norm1, edge frames, bf16 channels
 // last), conv1 to bf16, the middle norm (bias1, norm2, edge frames) in channels-last bf16, conv2, and the
 // output pass adding bias2 into x. The intermediate never exists in f32; the two convolutions share the
@@ -475,8 +494,7 @@ int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1
     }
     const int Tin = T + front + back;
     const int64_t hw = (int64_t) H * W;
-    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T);
-    struct conv_plan * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
+    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T), * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
     if (!q1 || !q2) {
         return -1;
     }
@@ -484,16 +502,8 @@ int kc_ltx_resnet(struct ke_backend * be, float * x, const struct ke_conv3d * c1
     float * inv = kc_alloc(s, (size_t) (T * hw) * 4);
     uint16_t * xb = kc_alloc(s, (size_t) ((int64_t) C * Tin * hw) * 2);
     uint16_t * yb = kc_alloc(s, (size_t) ((int64_t) C * T * hw) * 2);
-    if (xb && yb) {
-        if (!q1->timed) {
-            time_algos(s, p1, c1, q1, xb, yb);
-        }
-        if (!q2->timed) {
-            time_algos(s, p2, c2, q2, xb, yb);
-        }
-    }
-    const size_t wsn = q1->ws > q2->ws ? q1->ws : q2->ws;
-    void * ws = wsn ? kc_alloc(s, wsn) : NULL;
+    size_t wsn = 0;
+    void * ws = pair_workspace(s, c1, q1, c2, q2, xb, yb, &wsn);
     int rc = -1;
     if (!inv || !xb || !yb || (wsn && !ws)) {
         kc_fail_nomem(s, "an LTX-Video VAE resnet's bf16 input, output and workspace",
@@ -555,8 +565,7 @@ int kc_wan_resnet(struct ke_backend * be, float * acc, const float * x, const st
     }
     const int Tin = T + 2;
     const int64_t hw = (int64_t) H * W;
-    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T);
-    struct conv_plan * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
+    struct conv_plan * q1 = narrow_plan(be, c1, Tin, H, W, T), * q2 = q1 ? narrow_plan(be, c2, Tin, H, W, T) : NULL;
     if (!q1 || !q2) {
         return -1;
     }
@@ -566,16 +575,8 @@ int kc_wan_resnet(struct ke_backend * be, float * acc, const float * x, const st
     float * inv = kc_alloc(s, (size_t) (T * hw) * 4);
     uint8_t * xb = kc_alloc(s, (size_t) (Tin * hw) * (size_t) Cm * 2);
     uint16_t * yb = kc_alloc(s, (size_t) T * f2);
-    if (xb && yb) {
-        if (!q1->timed) {
-            time_algos(s, p1, c1, q1, xb, yb);
-        }
-        if (!q2->timed) {
-            time_algos(s, p2, c2, q2, xb, yb);
-        }
-    }
-    const size_t wsn = q1->ws > q2->ws ? q1->ws : q2->ws;
-    void * ws = wsn ? kc_alloc(s, wsn) : NULL;
+    size_t wsn = 0;
+    void * ws = pair_workspace(s, c1, q1, c2, q2, xb, yb, &wsn);
     if (!inv || !xb || !yb || (wsn && !ws)) {
         kc_fail_nomem(s, "a Wan VAE residual block's bf16 input, output and workspace",
                       (size_t) (Tin * hw) * (size_t) Cm * 2 + (size_t) T * f2 + (size_t) (T * hw) * 4 + wsn);
