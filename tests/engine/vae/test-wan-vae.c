@@ -375,6 +375,126 @@ test_tile_plan (void)
 }
 
 /* Frames reach the callback in order with the right size, and returning false aborts. */
+/* The decoder's fused residual blocks (ops.wan_resnet, KINORA_VAE_DECODER=bf16) seen from the model: a
+ * CPU stand-in for the op computes the block exactly as the composed path does (the same ops in the
+ * same order), but keeps each causal cache in a layout of its own ([2 frames, H*W, C] bf16, as the CUDA
+ * op does), so the decode equals the composed one only if the model hands the op the right input,
+ * shortcut, gains and cache slots, chunk after chunk, and never touches those caches itself. A stand-in
+ * that refuses (-1) must leave the block composed for good: one refusal per block, the same video. */
+static const struct ke_backend_ops *g_base_ops;
+static int g_fused_calls, g_fused_refuse;
+
+static void
+cache_in (float *xx, const uint16_t *k, int C, int Tin, int64_t hw)
+{
+  for (int c = 0; c < C; c++)
+    for (int f = 0; f < 2; f++)
+      for (int64_t p = 0; p < hw; p++)
+        xx[((int64_t) c * Tin + f) * hw + p] = ke_bf16_to_f32 (k[((int64_t) f * hw + p) * C + c]);
+}
+
+static void
+cache_out (uint16_t *k, const float *xx, int C, int Tin, int64_t hw)
+{
+  for (int c = 0; c < C; c++)
+    for (int f = 0; f < 2; f++)
+      for (int64_t p = 0; p < hw; p++)
+        k[((int64_t) f * hw + p) * C + c] = ke_f32_to_bf16 (xx[((int64_t) c * Tin + Tin - 2 + f) * hw + p]);
+}
+
+static int
+standin_wan_resnet (struct ke_backend *be, float *acc, const float *x, const struct ke_conv3d *c1,
+                    const struct ke_conv3d *c2, const float *g0, const float *g1, void *cache1, void *cache2, int T,
+                    int H, int W)
+{
+  g_fused_calls++;
+  if (g_fused_refuse)
+    return -1;
+  const int ci = c1->c_in, co = c1->c_out, Tin = T + 2;
+  const int64_t hw = (int64_t) H * W;
+  float *xx = g_new (float, (size_t) (ci > co ? ci : co) * Tin * hw), *y = g_new (float, (size_t) co * T * hw);
+  /* conv1 over the cached frames ++ silu(norm(x, g0)); then conv2 over its cached frames ++ silu(norm(., g1)) */
+  float *z = g_new (float, (size_t) ci * T * hw);
+  g_base_ops->channel_l2norm_silu (be, z, x, ci, T * hw, g0);
+  for (int c = 0; c < ci; c++)
+    memcpy (xx + ((int64_t) c * Tin + 2) * hw, z + (int64_t) c * T * hw, (size_t) (T * hw) * sizeof (float));
+  cache_in (xx, cache1, ci, Tin, hw);
+  cache_out (cache1, xx, ci, Tin, hw);
+  g_base_ops->conv3d (be, y, xx, c1, Tin, H, W, 0, 0, c1->kh / 2, c1->kw / 2, 1, 1, 1);
+  g_base_ops->channel_l2norm_silu (be, y, y, co, T * hw, g1);
+  for (int c = 0; c < co; c++)
+    memcpy (xx + ((int64_t) c * Tin + 2) * hw, y + (int64_t) c * T * hw, (size_t) (T * hw) * sizeof (float));
+  cache_in (xx, cache2, co, Tin, hw);
+  cache_out (cache2, xx, co, Tin, hw);
+  g_base_ops->conv3d (be, y, xx, c2, Tin, H, W, 0, 0, c2->kh / 2, c2->kw / 2, 1, 1, 1);
+  g_base_ops->add (be, acc, y, acc, (int64_t) co * T * hw);
+  g_free (z);
+  g_free (xx);
+  g_free (y);
+  return 0;
+}
+
+static void
+check_fused_blocks (const char *name)
+{
+  struct ke_backend_ops ops = *ke_backend_cpu_fast ()->ops;
+  g_base_ops = ke_backend_cpu_fast ()->ops;
+  ops.wan_resnet = standin_wan_resnet;
+  struct ke_backend be = { .ops = &ops, .precision = KE_PRECISION_BF16 };
+  struct ke_vae *ref = open_tiny (name, ke_backend_cpu_fast ());
+  g_setenv ("KINORA_VAE_DECODER", "bf16", TRUE);
+  struct ke_vae *v = open_tiny (name, &be);
+  g_unsetenv ("KINORA_VAE_DECODER");
+  if (!ref || !v)
+    return;
+  int n_res = 0;
+  for (int i = 0; i < v->dec.n_blocks; i++)
+    n_res += v->dec.blocks[i].kind == VAE_RES;
+  for (int i = 0; i < 3; i++)
+    n_res += v->dec.mid[i].kind == VAE_RES;
+  g_assert_true (v->dec.conv_in.narrow && !ref->dec.conv_in.narrow);
+  const int h = 5, w = 6, n_lat = 3, z = v->z_dim, s = v->scale, F = 1 + 4 * (n_lat - 1);
+  const size_t nl = (size_t) z * n_lat * h * w, nv = (size_t) 3 * F * h * s * w * s;
+  float *lat = g_new (float, nl), *want = g_new (float, nv), *got = g_new (float, nv);
+  test_fill_random (lat, nl, 5);
+  struct ke_vae_run_opts o = { .clamp = false };
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_vae_decode_opts (ref, want, lat, n_lat, h, w, NULL, NULL, &o, &err), ==, KE_STATUS_OK);
+  for (g_fused_refuse = 0; g_fused_refuse < 2; g_fused_refuse++)
+    {
+      g_fused_calls = 0;
+      memset (got, 0, nv * sizeof (float));
+      g_assert_cmpint (ke_vae_decode_opts (v, got, lat, n_lat, h, w, NULL, NULL, &o, &err), ==, KE_STATUS_OK);
+      double se = 0, sr = 0;
+      for (size_t i = 0; i < nv; i++)
+        {
+          se += ((double) got[i] - want[i]) * ((double) got[i] - want[i]);
+          sr += (double) want[i] * want[i];
+        }
+      g_test_message ("%s, stand-in %s: %d wan_resnet calls (%d residual blocks), relative L2 %.2e against the "
+                      "composed decode", name, g_fused_refuse ? "refusing" : "running", g_fused_calls, n_res,
+                      sqrt (se / sr));
+      /* the same arithmetic in the same order: only where the caches live differs */
+      g_assert_cmpfloat (sqrt (se / sr), <=, 1e-6);
+      if (g_fused_refuse)
+        g_assert_cmpint (g_fused_calls, ==, n_res); /* once per block, then composed */
+      else
+        g_assert_cmpint (g_fused_calls, >, n_res);   /* every block, every chunk */
+    }
+  g_free (lat);
+  g_free (want);
+  g_free (got);
+  ke_wan_vae_free (ref);
+  ke_wan_vae_free (v);
+}
+
+static void
+test_fused_blocks (void)
+{
+  check_fused_blocks ("vae22_tiny");
+  check_fused_blocks ("vae21_tiny");
+}
+
 static int g_frames_seen;
 
 static bool
@@ -421,6 +541,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vae/vae22-fixture", test_vae22_fixture);
   g_test_add_func ("/vae/vae21-fixture", test_vae21_fixture);
   g_test_add_func ("/vae/fast", test_fast_paths);
+  g_test_add_func ("/vae/fused-blocks", test_fused_blocks);
   g_test_add_func ("/vae/wrong-version", test_wrong_version);
   g_test_add_func ("/vae/broken-checkpoint", test_broken_checkpoint);
   g_test_add_func ("/vae/stream-memory", test_stream_memory);
