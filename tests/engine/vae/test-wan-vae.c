@@ -49,6 +49,30 @@ test_vae21_fixture (void)
   check_fixture ("vae21_tiny", "vae21");
 }
 
+/* PSNR of a against b as video on [-1, 1] (999 when equal), and the squared error relative to b's
+ * energy (NMSE; the squared relative L2). */
+static double
+psnr (const float *a, const float *b, size_t n)
+{
+  double se = 0;
+  for (size_t i = 0; i < n; i++)
+    se += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+  double mse = se / (double) n;
+  return mse > 0 ? 10.0 * log10 (4.0 / mse) : 999.0;
+}
+
+static double
+nmse (const float *a, const float *b, size_t n)
+{
+  double se = 0, sr = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      se += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+      sr += (double) b[i] * b[i];
+    }
+  return sr > 0 ? se / sr : se;
+}
+
 /* The fast path (bf16 convolutions through oneDNN, bf16 caches) against the float32 reference: bf16
  * keeps 8 bits of mantissa, and the error compounds through ~40 convs, so the bound is on aggregate
  * error: latent NMSE <= 1e-3 (measured 5e-5 / 6e-5 for 2.1 / 2.2) and decoded video PSNR >= 40 dB on
@@ -74,22 +98,12 @@ check_fast (const char *name, const char *what)
   g_assert_true (gl && rl && gd && rd);
   g_assert_cmpint (ke_tensor_nelements (gl), ==, ke_tensor_nelements (rl));
   g_assert_cmpint (ke_tensor_nelements (gd), ==, ke_tensor_nelements (rd));
-  const float *a1 = gl->data, *b1 = rl->data, *a2 = gd->data, *b2 = rd->data;
-  double se = 0, sr = 0, sv = 0, sd = 0;
-  for (int64_t i = 0; i < ke_tensor_nelements (rl); i++)
-    {
-      se += ((double) a1[i] - b1[i]) * ((double) a1[i] - b1[i]);
-      sr += (double) b1[i] * b1[i];
-    }
-  for (int64_t i = 0; i < ke_tensor_nelements (rd); i++)
-    {
-      sv += ((double) a2[i] - b2[i]) * ((double) a2[i] - b2[i]);
-      sd += (double) b2[i] * b2[i];
-    }
-  const double nmse = se / sr, p = 10.0 * log10 (4.0 / (sv / (double) ke_tensor_nelements (rd)));
-  g_test_message ("%s fast: latent NMSE %.2e, decoded PSNR %.1f dB (relative L2 %.2e)", name, nmse, p,
-                  sqrt (sv / (sd > 0 ? sd : 1)));
-  g_assert_cmpfloat (nmse, <=, 1e-3);
+  const size_t nd = (size_t) ke_tensor_nelements (rd);
+  const double e_lat = nmse (gl->data, rl->data, (size_t) ke_tensor_nelements (rl));
+  const double p = psnr (gd->data, rd->data, nd);
+  g_test_message ("%s fast: latent NMSE %.2e, decoded PSNR %.1f dB (relative L2 %.2e)", name, e_lat, p,
+                  sqrt (nmse (gd->data, rd->data, nd)));
+  g_assert_cmpfloat (e_lat, <=, 1e-3);
   g_assert_cmpfloat (p, >=, 40.0);
   ke_tset_free (res);
   ke_tset_free (ref);
@@ -255,15 +269,6 @@ test_stream_memory (void)
 /* Tiled decode against untiled: the tiles see zero padding where the full frame has neighbours, so
  * they differ near seams; the linear blend over a 4-latent-pixel overlap keeps the whole clip above
  * 25 dB PSNR on [-1, 1] video (random tiny weights are a harder case than a trained decoder). */
-static double
-psnr (const float *a, const float *b, size_t n)
-{
-  double se = 0;
-  for (size_t i = 0; i < n; i++)
-    se += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
-  double mse = se / (double) n;
-  return mse > 0 ? 10.0 * log10 (4.0 / mse) : 999.0;
-}
 
 static void
 check_tiling (const char *name)
@@ -322,15 +327,10 @@ check_encode_tiling (const char *name)
   ke_vae_tile_plan_encode (v, h, w, &tl, &ov);
   g_assert_cmpint (tl, ==, 8);
   g_assert_cmpint (ke_vae_encode_opts (v, tiled, vid, F, H, W, NULL, &err), ==, KE_STATUS_OK);
-  double se = 0, sr = 0;
-  for (size_t i = 0; i < nl; i++)
-    {
-      se += ((double) tiled[i] - full[i]) * ((double) tiled[i] - full[i]);
-      sr += (double) full[i] * full[i];
-    }
-  g_test_message ("%s: tiled (8, overlap 4) vs untiled encode, %dx%d latent: NMSE %.2e", name, w, h, se / sr);
-  g_assert_cmpfloat (se / sr, <=, 5e-2);
-  g_assert_cmpfloat (se, >, 0.0);
+  const double e = nmse (tiled, full, nl);
+  g_test_message ("%s: tiled (8, overlap 4) vs untiled encode, %dx%d latent: NMSE %.2e", name, w, h, e);
+  g_assert_cmpfloat (e, <=, 5e-2);
+  g_assert_cmpfloat (e, >, 0.0);
   g_free (vid);
   g_free (full);
   g_free (tiled);
@@ -465,17 +465,11 @@ check_fused_blocks (const char *name)
       g_fused_calls = 0;
       memset (got, 0, nv * sizeof (float));
       g_assert_cmpint (ke_vae_decode_opts (v, got, lat, n_lat, h, w, NULL, NULL, &o, &err), ==, KE_STATUS_OK);
-      double se = 0, sr = 0;
-      for (size_t i = 0; i < nv; i++)
-        {
-          se += ((double) got[i] - want[i]) * ((double) got[i] - want[i]);
-          sr += (double) want[i] * want[i];
-        }
+      const double rel = sqrt (nmse (got, want, nv));
       g_test_message ("%s, stand-in %s: %d wan_resnet calls (%d residual blocks), relative L2 %.2e against the "
-                      "composed decode", name, g_fused_refuse ? "refusing" : "running", g_fused_calls, n_res,
-                      sqrt (se / sr));
+                      "composed decode", name, g_fused_refuse ? "refusing" : "running", g_fused_calls, n_res, rel);
       /* the same arithmetic in the same order: only where the caches live differs */
-      g_assert_cmpfloat (sqrt (se / sr), <=, 1e-6);
+      g_assert_cmpfloat (rel, <=, 1e-6);
       if (g_fused_refuse)
         g_assert_cmpint (g_fused_calls, ==, n_res); /* once per block, then composed */
       else
