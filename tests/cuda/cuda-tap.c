@@ -1,4 +1,5 @@
-// Kinora tests: TAP output and the relative L2 comparison shared by the CUDA tests (cuda-tap.h).
+// Kinora tests: TAP output, the relative L2 comparison and random values shared by the CUDA tests
+// (cuda-tap.h).
 #include "cuda-tap.h"
 
 #include <math.h>
@@ -35,4 +36,14 @@ double tap_rel_l2(const float * a, const float * ref, size_t n, int * nonfinite)
         den += (double) ref[i] * ref[i];
     }
     return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+float tap_nrand(uint64_t * rng)
+{
+    float s = 0.0f;
+    for (int i = 0; i < 4; i++) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        s += (float) (*rng >> 40) / (float) (1ull << 24);
+    }
+    return (s - 2.0f) * 1.7320508f;
 }

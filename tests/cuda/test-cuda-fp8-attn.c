@@ -31,23 +31,12 @@
 static struct ke_backend * g_gpu;
 static uint64_t g_rng = 0x2545f4914f6cdd1dull;
 
-static float nrand(void)
-{
-    // sum of 4 uniforms, centred: close enough to a unit normal for attention logits
-    float s = 0.0f;
-    for (int i = 0; i < 4; i++) {
-        g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-        s += (float) (g_rng >> 40) / (float) (1ull << 24);
-    }
-    return (s - 2.0f) * 1.7320508f;
-}
-
 // n random bf16 values times mul
 static uint16_t * rnd_bf16(size_t n, float mul)
 {
     uint16_t * h = malloc(n * 2);
     for (size_t i = 0; i < n; i++) {
-        h[i] = ke_f32_to_bf16(nrand() * mul);
+        h[i] = ke_f32_to_bf16(tap_nrand(&g_rng) * mul);
     }
     return h;
 }
