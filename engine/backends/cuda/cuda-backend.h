@@ -172,7 +172,7 @@ struct kc_linear {
     float wscale;
     // fp8 GEMM linear (prepared while the fp8 precision was in effect, cuda-fp8-gemm.c): the weight is
     // e4m3 (stored so, or quantized at prepare with a per-tensor scale); sc[3] on the device holds
-    // { amax, scale, descale }, sc + 2 being cuBLASLt's A scale (= wscale). NULL: never an fp8 GEMM.
+    // { amax, scale, descale } (the descale, = wscale, goes into the GEMM's alpha). NULL: never an fp8 GEMM.
     float * sc;
     int qtype;       // the stored ke_dtype (KC_W_BLOCK: a GGUF block type, cuda-quant.c)
     size_t wbytes;   // bytes of the stored weight

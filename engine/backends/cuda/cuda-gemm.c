@@ -15,7 +15,7 @@
 struct kc_gemm_plan {
     int64_t M, N, K;
     int bias, kind, bias_bf16;
-    int fp8;    // e4m3 operands (A the weight, B the activation) with their descales in A/B_SCALE_POINTER
+    int fp8;    // e4m3 operands (A the weight, B the activation), their descales in a device alpha
     int none;   // fp8 only: the heuristic offered no algorithm (kept so it is asked once per shape)
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, c;
@@ -84,20 +84,17 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
         if (pref) {
             cublasLtMatmulPreferenceDestroy(pref);
         }
-        if (fp8) {
-            // the descriptors go (bf16 plans keep their old behaviour)
-            if (p->a) {
-                cublasLtMatrixLayoutDestroy(p->a);
-            }
-            if (p->b) {
-                cublasLtMatrixLayoutDestroy(p->b);
-            }
-            if (p->c) {
-                cublasLtMatrixLayoutDestroy(p->c);
-            }
-            if (p->op) {
-                cublasLtMatmulDescDestroy(p->op);
-            }
+        if (p->a) {
+            cublasLtMatrixLayoutDestroy(p->a);
+        }
+        if (p->b) {
+            cublasLtMatrixLayoutDestroy(p->b);
+        }
+        if (p->c) {
+            cublasLtMatrixLayoutDestroy(p->c);
+        }
+        if (p->op) {
+            cublasLtMatmulDescDestroy(p->op);
         }
         free(p);
         return NULL;
@@ -126,6 +123,15 @@ struct kc_gemm_plan * kc_gemm_plan_find(struct kc_state * s, int64_t M, int64_t 
     return p;
 }
 
+// A shape and kind without an fp8 GEMM (logged once: the plan remembers it). tests/cuda/test-cuda-fp8.c
+// reads this line: keep its format.
+static void log_no_fp8(int64_t M, int64_t N, int64_t K, int bias, int kind, const char * why)
+{
+    ke_log(2, "cuda backend: no cuBLASLt fp8 algorithm for M=%lld N=%lld K=%lld bias=%d kind=%s: a fallback runs%s",
+           (long long) M, (long long) N, (long long) K, bias,
+           kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : "resid", why);
+}
+
 // The fp8 plan of a shape and kind, or NULL when cuBLASLt has none (asked once per shape and kind).
 static struct kc_gemm_plan * gemm_plan_fp8(struct kc_state * s, int64_t M, int64_t N, int64_t K, int bias, int kind)
 {
@@ -146,10 +152,7 @@ static struct kc_gemm_plan * gemm_plan_fp8(struct kc_state * s, int64_t M, int64
                                          .next = s->gemm_plans };
             s->gemm_plans = n;
         }
-        // (tests/cuda/test-cuda-fp8.c reads this line: keep its format)
-        ke_log(2, "cuda backend: no cuBLASLt fp8 algorithm for M=%lld N=%lld K=%lld bias=%d kind=%s: a fallback runs",
-               (long long) M, (long long) N, (long long) K, bias,
-               kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : "resid");
+        log_no_fp8(M, N, K, bias, kind, "");
     }
     return p;
 }
@@ -355,10 +358,7 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
     kc_free(s, xs);
     if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
         g->none = 1;
-        // (tests/cuda/test-cuda-fp8.c reads this line: keep its format)
-        ke_log(2, "cuda backend: no cuBLASLt fp8 algorithm for M=%lld N=%lld K=%lld bias=%d kind=%s: a fallback runs "
-               "(the matmul refused every algorithm offered)", (long long) M, (long long) N, (long long) K,
-               p->b != NULL, kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : "resid");
+        log_no_fp8(M, N, K, p->b != NULL, kind, " (the matmul refused every algorithm offered)");
         return -2;
     }
     if (st != CUBLAS_STATUS_SUCCESS) {
