@@ -410,7 +410,8 @@ kinora_bench_dit (int argc, char **argv)
   ke_dit_set_ffn_chunk (dit, plan.ffn_chunk);
   double t_load = bench_now () - t0;
 
-  const struct ke_dit_config *cfg = ke_dit_get_config (dit);
+  /* a copy: the --compare-bf16 run frees this model and makes another */
+  const struct ke_dit_config cfg_copy = *ke_dit_get_config (dit), *cfg = &cfg_copy;
   if (wfile)
     layers = cfg->num_layers;
   size_t nx = (size_t) m->in_dim * F * H * W;
@@ -527,9 +528,7 @@ kinora_bench_dit (int argc, char **argv)
       for (int r = 0; r < repeat; r++)
         {
           t0 = bench_now ();
-          /* (the config of the model made for the comparison: the timed one's went with it) */
-          if (ke_dit_forward (dit, ctx, x, ke_dit_get_config (dit)->in_dim, NULL, 0, F, H, W, &tval, 1, ref, NULL, NULL,
-                              &err) != KE_STATUS_OK)
+          if (ke_dit_forward (dit, ctx, x, cfg->in_dim, NULL, 0, F, H, W, &tval, 1, ref, NULL, NULL, &err) != KE_STATUS_OK)
             {
               fprintf (stderr, "kinora-bench dit: the bf16 comparison: %s\n", err.msg);
               free (ref);
@@ -540,16 +539,8 @@ kinora_bench_dit (int argc, char **argv)
       qsort (times, (size_t) repeat, sizeof (double), bench_cmp_double);
       printf ("bf16 seconds per forward (median of %d, same input): %.3f; ratio bf16 / %s: %.2f\n", repeat,
               times[repeat / 2], ke_precision_name ((enum ke_precision) prec), times[repeat / 2] / med);
-      double d2 = 0, r2 = 0;
-      size_t no = (size_t) m->out_dim * F * H * W;
-      for (size_t i = 0; i < no; i++)
-        {
-          double d = (double) out[i] - ref[i];
-          d2 += d * d;
-          r2 += (double) ref[i] * ref[i];
-        }
       printf ("relative L2 of this forward (precision %s) against bf16: %.4g\n", ke_precision_name ((enum ke_precision) prec),
-              r2 > 0 ? sqrt (d2 / r2) : 0.0);
+              bench_rel_l2 (out, ref, (size_t) m->out_dim * F * H * W));
       free (ref);
     }
   ke_lora_free (lora);   /* kept for the comparison's model; each model keeps its own copies */

@@ -21,6 +21,8 @@ double bench_peak_rss_gib (void);        /* VmHWM of this process */
 double bench_sgemm_gflops (int n);       /* OpenBLAS sgemm n^3 rate measured now */
 const char *bench_blas_corename (void);
 int bench_cmp_double (const void *a, const void *b);
+/* ||a - ref|| / ||ref|| over n floats (0 when ref is all zeros). */
+double bench_rel_l2 (const float *a, const float *ref, size_t n);
 /* PSNR (dB, 8-bit peak; INFINITY when equal) of n bytes of 8-bit samples. */
 double bench_video_psnr (const unsigned char *a, const unsigned char *b, size_t n);
 /* PSNR (dB, 8-bit peak) and mean SSIM of two 8-bit RGB videos [frames, h, w, 3]; SSIM per frame and channel

@@ -18,6 +18,19 @@
 #include "bench.h"
 
 double
+bench_rel_l2 (const float *a, const float *ref, size_t n)
+{
+  double se = 0, sr = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      const double d = (double) a[i] - ref[i];
+      se += d * d;
+      sr += (double) ref[i] * ref[i];
+    }
+  return sr > 0 ? sqrt (se / sr) : 0.0;
+}
+
+double
 bench_video_psnr (const unsigned char *a, const unsigned char *b, size_t n)
 {
   double se = 0;
