@@ -309,9 +309,9 @@ static __device__ __forceinline__ float warp_sum_f(float v)
 
 // The norm between a resnet's two bf16 channels-last convolutions: v = x[t, p, c] + bias[c] (x bf16
 // [T, HW, C], the first conv's output without its bias), then silu(v * inv * (one + scale[c]) + shift[c])
-// with inv = norm_inv of the position's C values (pixel or channel L2 norm), as y[To, HW, C] bf16 where output frame `to` reads
-// clamp(to - front, 0, T - 1). One warp per input position; at the first and last frame it writes the
-// repeated edge frames too.
+// with inv = norm_inv of the position's C values (pixel or channel L2 norm), as y[To, HW, C] bf16 where
+// output frame `to` reads clamp(to - front, 0, T - 1). One warp per input position; at the first and last
+// frame it writes the repeated edge frames too.
 __global__ void k_ltx_ndhwc_norm(__nv_bfloat16 * __restrict__ y, const __nv_bfloat16 * __restrict__ x,
                                  const float * __restrict__ bias, int C, int T, int64_t HW, int front, int back,
                                  float eps, int l2, const float * __restrict__ shift, const float * __restrict__ scale,
