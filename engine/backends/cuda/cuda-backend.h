@@ -61,6 +61,7 @@ struct kc_state {
         int has_events;
     } slot[2];
     int next_slot;
+    struct kc_uploader * up;   // pinned staging and threads for large uploads (cuda-upload.c)
     uint16_t * deq;      // bf16 scratch for a weight stored narrower on the device (fp8, block types)
     size_t deq_size;
 
@@ -200,6 +201,11 @@ int kc_linear_stage(struct kc_state * s, struct kc_linear * p, const struct ke_t
 void kc_linear_unstage(struct kc_state * s, struct kc_linear * p);
 void cu_prefetch(struct ke_backend * be, struct ke_linear * const * ls, int n);
 void kc_stream_free_all(struct kc_state * s);
+// cuda-upload.c: copy bytes from host src to device dst (synchronous: done on return), large copies
+// through pinned staging buffers filled by several threads; 0 ok, -1 failure (nothing recorded).
+// kc_upload_free gives the staging back (made again by the next large copy).
+int kc_upload(struct kc_state * s, void * dst, const void * src, size_t bytes);
+void kc_upload_free(struct kc_state * s);
 // cuda-quant.c: weights kept as stored (fp8, the GGUF block types). ops.linear_takes; the stored form of
 // a linear's weight (wtype, qtype, wscale, wbytes; -1 with a failure recorded when K does not hold whole
 // blocks); queue the dequantization of a stored weight at src into the bf16 [N, K] dst (0 queued).

@@ -137,5 +137,5 @@ int kc_fp8_weight_make(struct kc_state * s, struct kc_linear * p, const struct k
         memcpy(p->host, w->data, p->wbytes);
         return 0;
     }
-    return cudaMemcpy(p->w, w->data, p->wbytes, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
+    return kc_upload(s, p->w, w->data, p->wbytes);
 }

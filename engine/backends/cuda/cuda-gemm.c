@@ -162,7 +162,7 @@ static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct
 {
     const size_t n = (size_t) p->n_el;
     if (w->type == KE_DTYPE_BF16 || p->wtype != KC_W_BF16) {
-        return cudaMemcpy(p->w, w->data, p->wbytes, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
+        return kc_upload(s, p->w, w->data, p->wbytes);
     }
     // stage f32 (converted on the host for other dtypes) in chunks, convert on the device
     const size_t chunk = (size_t) 1 << 22;
@@ -300,8 +300,11 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     l->prepared = NULL;
     if (s->streamed == 0 && (streamed || s->weights == 0)) {
         // the last streamed weight is gone: so are its slots (and with no weight left at all, the
-        // dequantization scratch too, so a model freed whole gives back all it held)
+        // dequantization scratch and the upload staging too, so a model freed whole gives back all it held)
         kc_stream_free_all(s);
+        if (s->weights == 0) {
+            kc_upload_free(s);
+        }
     }
 }
 
