@@ -1193,6 +1193,9 @@ int main(int argc, char ** argv)
     test_linear(300, 48 * 4, 3072, KE_DTYPE_F32, 1);
     test_linear(33, 3072, 14336 / 8, KE_DTYPE_BF16, 0);
     test_linear(5, 256, 3072 * 6 / 4, KE_DTYPE_F32, 1);
+    // bf16 weights of 4 MiB and more upload through the threaded pinned staging (cuda-upload.c): 18 MiB
+    // above (two workers), here 32 MiB less 1.5 KiB (three workers, a partial last chunk)
+    test_linear(9, 3072, 5461, KE_DTYPE_BF16, 0);
     for (int impl = 0; impl <= 3; impl++) {
         test_attention(300, 200, 4, 128, impl, 0);
     }
