@@ -368,8 +368,9 @@ kinora_bench_vae (int argc, char **argv, int version)
   printf ("Wan%d.%d VAE decode %dx%d x %d frames (latent %dx%d x %d), %s, tile %d overlap %d (latent px)\n",
           version / 10, version % 10, w, h, frames, lw, lh, n_lat, !v->bf16_cache ? "exact fp32"
           : strcmp (be->ops->name, "cpu") == 0 ? "bf16 convs + bf16 caches"
-          : v->dec.conv_in.narrow ? "bf16 decoder convs, fused residual blocks (KINORA_VAE_DECODER=bf16), bf16 caches"
-          : "the backend's convolutions (CUDA: TF32 unless KINORA_CUDA_CONV says otherwise), bf16 caches",
+          : v->dec.conv_in.narrow ? "bf16 decoder convs, fused residual blocks, bf16 caches"
+          : "the backend's convolutions (KINORA_VAE_DECODER=tf32; CUDA: TF32 unless KINORA_CUDA_CONV says "
+            "otherwise), bf16 caches",
           tl, ov);
   size_t nl = (size_t) z * n_lat * lh * lw;
   float *lat = malloc (nl * sizeof (float));

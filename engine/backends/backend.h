@@ -353,15 +353,14 @@ static inline bool ke_precision_fast(enum ke_precision p)
     return p == KE_PRECISION_BF16 || p == KE_PRECISION_FP8;
 }
 // The parts of a GPU's fp8 precision in use (bit 0: the e4m3 GEMMs, bit 1: fp8 attention), from
-// KINORA_CUDA_FP8=attn|gemm|all; attention alone by default. The e4m3 GEMMs are opt-in: on the one GPU
-// they have met so far (an H100 with cuBLAS 13) cuBLASLt refused them at run time whenever the A/B scale
-// pointers were set (they now take the descales as a device alpha, not yet run on a GPU); where it
-// refuses, they run as bf16 GEMMs on the dequantized weight (slower than bf16). The estimates count e4m3
+// KINORA_CUDA_FP8=attn|gemm|all; both by default. The e4m3 GEMMs take their descales as a device alpha
+// (cuBLASLt refused every algorithm with the A/B scale pointers set on an H100 with cuBLAS 13); where a
+// shape gets no fp8 algorithm it runs as a bf16 GEMM on the dequantized weight. The estimates count e4m3
 // weights only with the GEMMs on.
 static inline int ke_fp8_parts(void)
 {
     const char * f = getenv("KINORA_CUDA_FP8");
-    return !f ? 2 : strcmp(f, "gemm") == 0 ? 1 : strcmp(f, "all") == 0 ? 3 : 2;
+    return !f ? 3 : strcmp(f, "gemm") == 0 ? 1 : strcmp(f, "attn") == 0 ? 2 : 3;
 }
 // The form a backend's linears take when prepared now: its precision, except that fp8 without the e4m3
 // GEMMs leaves them bf16. A model prepared in one form serves every precision of that form (its attention

@@ -61,8 +61,8 @@ int ke_get_threads(void);
 // Compute precision. FP32: exact fp32 matmuls on the CPU (parity). BF16: bf16 operands with fp32
 // accumulation (the default; on the GPU the parity path). FP8: the fast path on GPUs with fp8 tensor
 // cores: the DiT's attention in e4m3 with per-tensor scales (compute capability 9.0 and newer), fp32
-// accumulation and softmax statistics (e4m3 GEMMs, 8.9 and newer, only with KINORA_CUDA_FP8=all); other
-// GPUs and the CPU run it as BF16.
+// accumulation and softmax statistics, and its linears as e4m3 GEMMs (8.9 and newer;
+// KINORA_CUDA_FP8=attn|gemm keeps one of the two); other GPUs and the CPU run it as BF16.
 enum ke_precision {
     KE_PRECISION_FP32 = 0,
     KE_PRECISION_BF16 = 1,

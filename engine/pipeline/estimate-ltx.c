@@ -83,7 +83,7 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * c, const struct
     }
     const bool cuda = strcmp(ke_backend_resolve(p->backend), "cuda") == 0;
     const bool fast = ke_precision_fast(p->precision) && !c->tiny;
-    // fp8 on the GPU with its e4m3 GEMMs on (ke_fp8_parts; attention alone, the default, keeps bf16
+    // fp8 on the GPU with its e4m3 GEMMs on (ke_fp8_parts, the default; KINORA_CUDA_FP8=attn keeps bf16
     // weights): the transformer's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8
     // units (compute capability 8.9 and newer) is known only once the device is initialised, which the
     // estimate does not do: it estimates what fp8 takes (an older GPU runs bf16, within its own plan).

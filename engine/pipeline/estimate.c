@@ -311,7 +311,7 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     }
     const bool cuda = uses_cuda(p->backend);
     const bool fast = ke_precision_fast(p->precision) && !d->tiny;
-    // fp8 on the GPU with its e4m3 GEMMs on (ke_fp8_parts; attention alone, the default, keeps bf16
+    // fp8 on the GPU with its e4m3 GEMMs on (ke_fp8_parts, the default; KINORA_CUDA_FP8=attn keeps bf16
     // weights): the DiT's linears are held as e4m3 (1 byte a parameter). Whether the GPU has fp8 units
     // (compute capability 8.9 and newer) is known only once the device is initialised, which the estimate
     // does not do: it estimates what fp8 takes; on an older GPU the run falls back to bf16 and its own plan

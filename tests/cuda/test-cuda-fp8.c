@@ -424,7 +424,7 @@ int main(void)
 {
     struct ke_error err = { 0 };
     ke_log_set(log_fn, NULL);
-    setenv("KINORA_CUDA_FP8", "all", 1);   // the e4m3 GEMMs are opt-in (ke_fp8_parts)
+    setenv("KINORA_CUDA_FP8", "all", 1);   // both parts, whatever the caller's environment says
     g_gpu = ke_backend_by_name("cuda", &err);
     if (!g_gpu) {
         printf("not ok 1 - no CUDA backend: %s\n1..1\n", err.msg);

@@ -2,8 +2,8 @@
 """PSNR and SSIM of the videos in one kinora-cli eval output against another (or the golden IO file).
 
 Usage: video-quality.py GOT REF [MIN_PSNR]
-Every tensor whose name ends in 'video' (t2v.video, i2v.video, video) or is 'decoded' (the VAE
-fixtures) is compared. The videos are
+Every tensor whose name ends in 'video' (t2v.video, i2v.video, video) is compared, or, where REF holds
+'decoded' (the VAE fixtures, whose eval output has no 'video'), that alone. The videos are
 [3, frames, H, W] in [-1, 1]; both measures use that range (PSNR = 10 log10(2^2 / MSE)). SSIM is the
 usual one (Wang et al. 2004): an 11x11 Gaussian window of sigma 1.5, C1 = (0.01 L)^2, C2 = (0.03 L)^2
 with L = 2, computed per frame and channel over the window positions that fit and averaged.
@@ -45,7 +45,7 @@ def main():
     got = load_file(sys.argv[1])
     ref = load_file(sys.argv[2])
     min_psnr = float(sys.argv[3]) if len(sys.argv) > 3 else None
-    names = sorted(n for n in ref if n.endswith("video") or n == "decoded")
+    names = ["decoded"] if "decoded" in ref else sorted(n for n in ref if n.endswith("video"))
     if not names:
         print(f"{sys.argv[2]}: no video tensors")
         return 1

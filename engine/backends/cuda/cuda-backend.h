@@ -76,7 +76,7 @@ struct kc_state {
     // one of the two (to measure each alone)
     int cc;
     int fp8_gemm, fp8_attn;
-    int fp8_parts;     // bit 0: GEMMs, bit 1: attention (ke_fp8_parts: attention alone by default)
+    int fp8_parts;     // bit 0: GEMMs, bit 1: attention (ke_fp8_parts: both by default)
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
     struct kc_sdpa_plan * sdpa_plans;
     struct kc_gemm_plan * gemm_plans;

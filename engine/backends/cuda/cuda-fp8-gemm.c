@@ -9,9 +9,12 @@
 #include "backends/cuda/cuda-backend.h"
 #include "core/error.h"
 
-// Rows per pass through the device while quantizing a weight (bf16, f32 staging and e4m3 of this many
-// values at most: 28 MiB at 4M values).
+// Values per pass through the device while quantizing a weight: a bf16 weight of up to FP8_WHOLE values
+// (128 MiB; every DiT linear) goes up once, whole, and serves both passes (amax, then quantization);
+// otherwise, or when the device has no room for that, chunks of FP8_CHUNK (bf16, f32 staging and e4m3:
+// 28 MiB at 4M values), each uploaded once per pass.
 #define FP8_CHUNK ((int64_t) 1 << 22)
+#define FP8_WHOLE ((int64_t) 1 << 26)
 
 int kc_fp8_form(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N, int64_t K)
 {
@@ -36,8 +39,10 @@ static int rows_to_bf16(struct kc_state * s, uint16_t * dst, const struct ke_ten
 {
     const size_t m = (size_t) (n * K), off = (size_t) (r0 * K);
     if (w->type == KE_DTYPE_BF16) {
-        return cudaMemcpyAsync(dst, (const uint16_t *) w->data + off, m * 2, cudaMemcpyHostToDevice, s->stream) ==
-                       cudaSuccess
+        // the threaded staged copy (cuda-upload.c) runs on its own streams: dst (an allocator block) may
+        // still be read by work queued on the compute stream before it is overwritten
+        return cudaStreamSynchronize(s->stream) == cudaSuccess && kc_upload(s, dst, (const uint16_t *) w->data + off,
+                                                                             m * 2) == 0
                    ? 0
                    : -1;
     }
@@ -58,11 +63,15 @@ static int rows_to_bf16(struct kc_state * s, uint16_t * dst, const struct ke_ten
 static int quantize_weight(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N,
                            int64_t K, bool resident)
 {
-    const int64_t rows = FP8_CHUNK / K > 0 ? FP8_CHUNK / K : 1;
+    const bool whole = w->type == KE_DTYPE_BF16 && N * K <= FP8_WHOLE;
+    uint16_t * xb = whole ? kc_alloc(s, (size_t) (N * K) * 2) : NULL;
+    const int64_t rows = xb ? N : FP8_CHUNK / K > 0 ? FP8_CHUNK / K : 1;
     const int64_t chunk_rows = rows < N ? rows : N;
     const size_t m = (size_t) (chunk_rows * K);
     const bool one = chunk_rows == N;   // a single chunk: its bf16 copy serves both passes
-    uint16_t * xb = kc_alloc(s, m * 2);
+    if (!xb) {
+        xb = kc_alloc(s, m * 2);
+    }
     float * dtmp = w->type == KE_DTYPE_BF16 ? NULL : kc_alloc(s, m * 4);
     float * htmp = w->type == KE_DTYPE_F16 ? malloc(m * 4) : NULL;
     uint8_t * q8 = resident ? NULL : kc_alloc(s, m);
