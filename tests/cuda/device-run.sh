@@ -68,6 +68,13 @@ gguf_checks() {
     check gguf-ti2v-$t gguf_cmp ti2v $t
   done
 }
+# test-cuda-ops, showing its plan, its failures and the lines matching $1 (the whole output in ops.txt)
+ops_lines() {
+  $B/tests/cuda/test-cuda-ops > $OUT/ops.txt; local rc=$?
+  grep -E "^1\.\.|not ok|$1" $OUT/ops.txt
+  [ $rc = 0 ] || { FAILED="$FAILED test-cuda-ops"; echo "FAILED: test-cuda-ops"; }
+}
+
 MODE=${1:-full}
 FX=${2:-.fx}
 OUT=${OUT:-$PWD/cuda-out}
@@ -227,9 +234,7 @@ if [ "$MODE" = headline ]; then
   # issues 13 and 14 with the fast defaults (fp8 = e4m3 attention and GEMMs, the bf16 VAE decoder, the
   # threaded uploads): their checks, then the clips and the A14B 720p forward against bf16
   echo "== op parity (CUDA vs CPU), the upload and wan_resnet checks included"
-  $B/tests/cuda/test-cuda-ops > $OUT/ops.txt; rc=$?
-  grep -E "^1\.\.|not ok|wan_resnet|K=3072 N=5461" $OUT/ops.txt
-  [ $rc = 0 ] || { FAILED="$FAILED test-cuda-ops"; echo "FAILED: test-cuda-ops"; }
+  ops_lines "wan_resnet|K=3072 N=5461"
   echo "== fp8 GEMMs (cuBLASLt e4m3) against a double reference of the same quantization"
   check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8
   echo "== the default bf16 VAE decoder on the fixtures (decoded PSNR >= 40 dB)"
@@ -450,9 +455,7 @@ fi
 
 if [ "$MODE" = vae ]; then
   echo "== VAE decode benchmark (random weights, Wan2.2 VAE)"
-  $B/tests/cuda/test-cuda-ops > $OUT/ops.txt; rc=$?
-  grep -E "conv3d|vae_|wan_resnet|channel_l2norm|hd=384|^1\.\.|not ok" $OUT/ops.txt
-  [ $rc = 0 ] || { FAILED="$FAILED test-cuda-ops"; echo "FAILED: test-cuda-ops"; }
+  ops_lines "conv3d|vae_|wan_resnet|channel_l2norm|hd=384"
   # the default bf16 decoder (bf16 channels-last convolutions, residual blocks fused through wan_resnet)
   # to the CPU fast path's bound (decoded PSNR >= 40 dB on [-1, 1]; the latent, from the encoder, as is);
   # the decoder's TF32 NCDHW convolutions (KINORA_VAE_DECODER=tf32, composed blocks) to 1e-2
