@@ -218,6 +218,9 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
     const int slot = ke_recipe_expert_slot(&g->recipe, which);
     enum ke_status st;
     if (!g->ex[slot].dit) {
+        // the set-up's parts, logged (level 2): freeing the other expert, preparing this one, its contexts
+        const double t0 = ke_now();
+        double t1 = t0;
         if (m->n_experts == 2) {
             const int other = 1 - slot;
             release_expert(g, other);
@@ -225,6 +228,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             m->dit[other] = NULL;
             // and its mapped weights leave the resident set: peak RSS holds one expert, not two
             ke_tset_release_pages(m->dit_w[other]);
+            t1 = ke_now();
         }
         // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
         const bool high = m->n_experts == 2 && slot == 1;
@@ -260,12 +264,15 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             }
         }
         free(key);
+        const double t2 = ke_now();
         g->ex[slot].dit = m->dit[slot];
         if ((st = ke_dit_context_new(m->dit[slot], g->txt[0], g->n_tok[0], &g->ex[slot].cond, err)) != KE_STATUS_OK ||
             (st = ke_dit_context_new(m->dit[slot], g->txt[1], g->n_tok[1], &g->ex[slot].uncond, err)) != KE_STATUS_OK) {
             release_expert(g, slot);
             return st;
         }
+        ke_log(2, "DiT set-up (expert slot %d): %.2f s = other expert freed %.2f s, DiT prepared %.2f s, text "
+                  "contexts %.2f s", slot, ke_now() - t0, t1 - t0, t2 - t1, ke_now() - t2);
     }
     *out = &g->ex[slot];
     return KE_STATUS_OK;

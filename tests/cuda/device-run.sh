@@ -230,6 +230,15 @@ if [ "$MODE" = fp8-gemm ]; then
   finish
 fi
 
+if [ "$MODE" = clip-a14b ]; then
+  # issue 14's clip alone at fp8, with the DiT set-up's parts logged (KINORA_BENCH_LOG=2: freeing the other
+  # expert, preparing this one, the linears' upload rate)
+  echo "-- T2V-A14B 1280x720x81 lightning clip at fp8, set-up logged"
+  KINORA_BENCH_LOG=2 check clip-a14b timeout 200 $B/app/kinora-bench generate --model t2v-A14B --random \
+    --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8
+  finish
+fi
+
 if [ "$MODE" = headline ]; then
   # issues 13 and 14 with the fast defaults (fp8 = e4m3 attention and GEMMs, the bf16 VAE decoder, the
   # threaded uploads): their checks, then the clips and the A14B 720p forward against bf16

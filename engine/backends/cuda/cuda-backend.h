@@ -62,6 +62,10 @@ struct kc_state {
     } slot[2];
     int next_slot;
     struct kc_uploader * up;   // pinned staging and threads for large uploads (cuda-upload.c)
+    // linear_prepare's time, logged (level 2) every 4 GiB of weights: in all, in kc_upload, and the bytes
+    double prep_s, prep_upload_s;
+    size_t prep_bytes, prep_upload_bytes, prep_logged;
+    int prep_n;
     uint16_t * deq;      // bf16 scratch for a weight stored narrower on the device (fp8, block types)
     size_t deq_size;
 
@@ -206,6 +210,7 @@ void kc_stream_free_all(struct kc_state * s);
 // kc_upload_free gives the staging back (made again by the next large copy).
 int kc_upload(struct kc_state * s, void * dst, const void * src, size_t bytes);
 void kc_upload_free(struct kc_state * s);
+double kc_now(void);   // seconds, monotonic
 // cuda-quant.c: weights kept as stored (fp8, the GGUF block types). ops.linear_takes; the stored form of
 // a linear's weight (wtype, qtype, wscale, wbytes; -1 with a failure recorded when K does not hold whole
 // blocks); queue the dequantization of a stored weight at src into the bf16 [N, K] dst (0 queued).

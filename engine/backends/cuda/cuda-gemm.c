@@ -197,9 +197,28 @@ static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct
 // (cuda-stream.c). fp8 e4m3 and block-quantized weights keep their stored form either way
 // (dequantized per GEMM, cuda-quant.c). Under the fp8 precision a float or e4m3 weight becomes an e4m3
 // weight with a device descale for the fp8 GEMMs instead (cuda-fp8-gemm.c), resident or streamed.
+static int linear_prepare(struct kc_state * s, struct ke_backend * be, struct ke_linear * l);
+
 int cu_linear_prepare(struct ke_backend * be, struct ke_linear * l)
 {
     struct kc_state * s = kc_st(be);
+    const double t0 = kc_now();
+    const int rc = linear_prepare(s, be, l);
+    s->prep_s += kc_now() - t0;
+    s->prep_n++;
+    s->prep_bytes += rc == 0 ? ((struct kc_linear *) l->prepared)->wbytes : 0;
+    if (s->prep_bytes >= s->prep_logged + ((size_t) 4 << 30)) {
+        s->prep_logged = s->prep_bytes;
+        ke_log(2, "cuda backend: %d linears prepared, %.2f GiB in %.2f s; kc_upload %.2f GiB in %.2f s (%.1f GB/s)",
+               s->prep_n, (double) s->prep_bytes / 1073741824.0, s->prep_s,
+               (double) s->prep_upload_bytes / 1073741824.0, s->prep_upload_s,
+               s->prep_upload_s > 0 ? (double) s->prep_upload_bytes / s->prep_upload_s * 1e-9 : 0.0);
+    }
+    return rc;
+}
+
+static int linear_prepare(struct kc_state * s, struct ke_backend * be, struct ke_linear * l)
+{
     const struct ke_tensor * w = l->w;
     const int64_t N = l->n_out, K = l->n_in;
     const char * name = w && w->name ? w->name : "?";

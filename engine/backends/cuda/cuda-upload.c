@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backends/cuda/cuda-backend.h"
@@ -134,7 +135,25 @@ static void * worker_run(void * arg)
     return NULL;
 }
 
+double kc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static int upload(struct kc_state * s, void * dst, const void * src, size_t bytes);
+
 int kc_upload(struct kc_state * s, void * dst, const void * src, size_t bytes)
+{
+    const double t0 = kc_now();
+    const int rc = upload(s, dst, src, bytes);
+    s->prep_upload_s += kc_now() - t0;
+    s->prep_upload_bytes += bytes;
+    return rc;
+}
+
+static int upload(struct kc_state * s, void * dst, const void * src, size_t bytes)
 {
     int n = bytes < KC_UP_MIN ? 0 : workers_wanted();
     if (n > 1 && (size_t) n * 2 * KC_UP_CHUNK > bytes) {
