@@ -203,7 +203,7 @@ test_help (void)
     { "KINORA_CLI", { "--help" }, "usage: kinora-cli" },
     { "KINORA_CLI", { "generate", "--help" }, "--steps N" },
     { "KINORA_CLI", { "generate", "-h" }, "--steps N" },
-    { "KINORA_CLI", { "generate", "--help" }, "fp8 (the DiT's attention in fp8" },
+    { "KINORA_CLI", { "generate", "--help" }, "fp8 (the DiT's attention and linears in fp8" },
     { "KINORA_CLI", { "eval", "--help" }, "[--precision bf16|fp8|fp32]" },
     { "KINORA_CLI", { "tokenize", "--help" }, "--tokenizer" },
     { "KINORA_CLI", { "eval", "--help" }, "eval pipeline" },
