@@ -182,22 +182,15 @@ run_again (ke_model_t *m, struct ke_gen_params *q, struct stamps *s, struct ke_v
   return bench_now () - s->t0;
 }
 
-/* KINORA_BENCH_LOG=N: the engine's log messages of level N and below on stderr (2: the DiT set-up's parts) */
-static void
-log_to_stderr (int level, const char *msg, void *user)
-{
-  if (level <= *(const int *) user)
-    fprintf (stderr, "%s\n", msg);
-}
-
 int
 kinora_bench_generate (int argc, char **argv)
 {
+  /* KINORA_BENCH_LOG=N: the engine's log messages of level N and below on stderr (2: the DiT set-up's parts) */
   static int log_level;
   if (getenv ("KINORA_BENCH_LOG"))
     {
       log_level = atoi (getenv ("KINORA_BENCH_LOG"));
-      ke_log_set (log_to_stderr, &log_level);
+      ke_log_set (bench_log_stderr, &log_level);
     }
   const char *model = "ti2v-5B", *backend = NULL, *files = NULL;
   const char *prompt = "a red fox running through fresh snow at sunrise, cinematic", *taehv_file = NULL;

@@ -26,14 +26,6 @@ cpu_seconds (void)
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static void
-log_to_stderr (int level, const char *msg, void *user)
-{
-  (void) user;
-  if (level <= 2)
-    fprintf (stderr, "%s\n", msg);
-}
-
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
 static uint32_t
@@ -140,7 +132,7 @@ kinora_bench_ltx_transformer (int argc, char **argv)
   if (wrapped && !(be = ke_backend_profile_wrap (be)))
     return 1;
   if (profile && !wrapped)
-    ke_log_set (log_to_stderr, NULL);
+    ke_log_set (bench_log_stderr, NULL);
 
   /* latent grid of the causal VAE (8x32x32) and the pipeline's fractional coords (frame rate 30) */
   const int F = (frames - 1) / 8 + 1, H = h / 32, W = w / 32;

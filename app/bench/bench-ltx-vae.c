@@ -29,14 +29,6 @@ cpu_seconds (void)
   return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static void
-log_to_stderr (int level, const char *msg, void *user)
-{
-  (void) user;
-  if (level <= 2)
-    fprintf (stderr, "%s\n", msg);
-}
-
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
 static inline float
@@ -151,7 +143,7 @@ kinora_bench_ltx_vae (int argc, char **argv)
   if (wrapped && !(be = ke_backend_profile_wrap (be)))
     return 1;
   if (profile && !wrapped)
-    ke_log_set (log_to_stderr, NULL);
+    ke_log_set (bench_log_stderr, NULL);
   const double t_w = bench_now ();
   struct ke_tensor_set *ws = bench_ltx_random_vae_decoder ();
   struct ke_ltx_vae *v = NULL;

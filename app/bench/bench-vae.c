@@ -226,14 +226,6 @@ bench_conv (int cin, int cout, int T, int H, int W, int kt, int kk)
   ke_tset_free (s);
 }
 
-static void
-log_to_stderr (int level, const char *msg, void *user)
-{
-  (void) user;
-  if (level <= 2)
-    fprintf (stderr, "%s\n", msg);
-}
-
 int
 kinora_bench_vae (int argc, char **argv, int version)
 {
@@ -401,7 +393,7 @@ kinora_bench_vae (int argc, char **argv, int version)
   if (be->ops->stats)
     {
       if (getenv ("KINORA_CUDA_PROFILE"))
-        ke_log_set (log_to_stderr, NULL); /* the per-op profile comes through the engine log */
+        ke_log_set (bench_log_stderr, NULL); /* the per-op profile comes through the engine log */
       struct ke_backend_stats bst;
       be->ops->stats (be, &bst);
       printf ("device memory: peak %.2f GiB (weights %.2f GiB)\n", bst.bytes_peak / 1073741824.0,

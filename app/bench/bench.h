@@ -17,6 +17,8 @@ int kinora_bench_ltx_generate (int argc, char **argv);   /* a whole LTX-Video cl
 
 /* Helpers (main-bench.c). */
 double bench_now (void);                 /* monotonic seconds */
+/* ke_log_set callback: the engine's messages on stderr, those of level *(int *) user and below (NULL: 2) */
+void bench_log_stderr (int level, const char *msg, void *user);
 double bench_peak_rss_gib (void);        /* VmHWM of this process */
 double bench_sgemm_gflops (int n);       /* OpenBLAS sgemm n^3 rate measured now */
 const char *bench_blas_corename (void);

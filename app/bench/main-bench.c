@@ -86,6 +86,13 @@ bench_now (void)
   return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
+void
+bench_log_stderr (int level, const char *msg, void *user)
+{
+  if (level <= (user ? *(const int *) user : 2))
+    fprintf (stderr, "%s\n", msg);
+}
+
 double
 bench_peak_rss_gib (void)
 {
