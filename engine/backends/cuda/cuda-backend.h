@@ -210,7 +210,7 @@ void kc_stream_free_all(struct kc_state * s);
 // kc_upload_free gives the staging back (made again by the next large copy).
 int kc_upload(struct kc_state * s, void * dst, const void * src, size_t bytes);
 void kc_upload_free(struct kc_state * s);
-double kc_now(void);   // seconds, monotonic
+double kc_now(void);   // seconds, monotonic (ke_now's twin: the module links none of the engine)
 // cuda-quant.c: weights kept as stored (fp8, the GGUF block types). ops.linear_takes; the stored form of
 // a linear's weight (wtype, qtype, wscale, wbytes; -1 with a failure recorded when K does not hold whole
 // blocks); queue the dequantization of a stored weight at src into the bf16 [N, K] dst (0 queued).
