@@ -237,6 +237,32 @@ if [ "$MODE" = clip-a14b ]; then
   finish
 fi
 
+if [ "$MODE" = table13 ]; then
+  # issue 13's table in one lease (Kinora side; `torch-wan` right after gives PyTorch's): each forward at
+  # fp8 and at bf16 in one process, the two VAE decodes, then the 5B clip (its T5 line is the T5 row)
+  BENCH=$B/app/kinora-bench
+  echo "-- TI2V-5B DiT 1280x704x121"
+  check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
+    --compare-bf16
+  echo "-- T2V-A14B expert 832x480x81"
+  check bench-a14b-480p-fp8 timeout 150 $BENCH dit --backend cuda --model t2v-A14B --size 832x480 --frames 81 \
+    --repeat 3 --precision fp8 --compare-bf16
+  echo "-- T2V-A14B expert 1280x720x81"
+  check bench-a14b-720p-fp8 timeout 200 $BENCH dit --backend cuda --model t2v-A14B --size 1280x720 --frames 81 \
+    --repeat 2 --precision fp8 --compare-bf16
+  echo "-- Wan2.2 VAE decode 1280x704x121 and Wan2.1 VAE decode 1280x720x81"
+  check vae22 timeout 80 $BENCH vae22-decode --backend cuda --size 1280x704 --frames 121
+  check vae21 timeout 80 $BENCH vae21-decode --backend cuda --size 1280x720 --frames 81
+  echo "-- TI2V-5B 1280x704x121 clip, 50 steps with guidance, fp8"
+  check clip-5b timeout 150 $BENCH generate --model ti2v-5B --random --backend cuda --size 1280x704 --frames 121 \
+    --steps 50 --precision fp8
+  echo "-- T2V-A14B 1280x720x81 lightning clip at fp8 (set-up logged), then at bf16 (PSNR / SSIM of fp8 against bf16)"
+  KINORA_BENCH_LOG=2 check clip-a14b timeout 240 $BENCH generate --model t2v-A14B --random --backend cuda \
+    --size 1280x720 --frames 81 --preset lightning --precision fp8 --precision-compare
+  nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
+  finish
+fi
+
 if [ "$MODE" = headline ]; then
   # issues 13 and 14 with the fast defaults (fp8 = e4m3 attention and GEMMs, the bf16 VAE decoder, the
   # threaded uploads): their checks, then the clips and the A14B 720p forward against bf16
