@@ -259,6 +259,11 @@ if [ "$MODE" = table13 ]; then
   echo "-- T2V-A14B 1280x720x81 lightning clip at fp8 (set-up logged), then at bf16 (PSNR / SSIM of fp8 against bf16)"
   KINORA_BENCH_LOG=2 check clip-a14b timeout 240 $BENCH generate --model t2v-A14B --random --backend cuda \
     --size 1280x720 --frames 81 --preset lightning --precision fp8 --precision-compare
+  if [ $SECONDS -lt 520 ]; then
+    echo "-- TI2V-5B DiT 1280x704x121 at fp8, device time per op class (KINORA_CUDA_PROFILE=1)"
+    KINORA_CUDA_PROFILE=1 timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 1 \
+      --precision fp8 2>&1 | tail -30
+  fi
   nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
   finish
 fi
