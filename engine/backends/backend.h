@@ -271,6 +271,11 @@ struct ke_backend_ops {
     void (*prefetch)(struct ke_backend * be, struct ke_linear * const * ls, int n);
     // The budget, the bytes held now and the peak since the last stats call (does not reset it).
     void (*memory)(struct ke_backend * be, size_t * budget, size_t * in_use, size_t * peak);
+    // A second host thread prepares linears (and uploads vectors) while the ops keep running on the
+    // first one: the next expert's weights go up while this expert computes. begin (on that thread)
+    // gives it its own stream and fresh device memory, so nothing it does waits for or touches the
+    // queued compute; end synchronizes that stream and drops it. 0 ok, -1 not offered now.
+    int (*prepare_thread)(struct ke_backend * be, int begin);
 
     // --- precision (optional; NULL on the CPU, whose two tables each have a fixed precision) --------
     // Ask for a compute precision; returns the one in effect (KE_PRECISION_FP8 falls back to BF16 where

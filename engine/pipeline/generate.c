@@ -2,6 +2,7 @@
 // (sample.c), saving the latent, VAE decode to RGB8 (official text2video.py / image2video.py /
 // textimage2video.py generate(), commit 42bf4cf).
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,20 @@ struct gen {
     struct ke_draft draft;      // TAEHV draft decode / previews (draft.c)
     int cache_skipped;          // DiT forwards the step cache answered
     enum ke_precision dit_prec; // the DiT's precision in effect on be (ke_be_set_precision before sampling)
+    bool dit_streams;           // the DiT in use streams weights (no room to prepare the next one beside it)
+    // the next expert prepared on a second thread while this one samples (prefetch_start)
+    struct prefetch {
+        pthread_t th;
+        bool started;
+        struct gen * g;
+        int slot;
+        struct ke_dit * dit;    // made by the thread; adopted by get_expert, or freed at the end
+        char * key;             // its LoRA key (always "": only experts without LoRAs are prepared ahead)
+        int64_t ffn_chunk;
+        enum ke_status st;
+        struct ke_error err;
+        double secs;
+    } pf;
 };
 
 // --- device memory budget --------------------------------------------------------------------------
@@ -100,6 +115,7 @@ static enum ke_status plan_dit(struct gen * g, const struct ke_tensor_set * w, s
                (double) budget / 1073741824.0, (double) plan->weight_cap / 1073741824.0);
     }
     apply_budget(g, plan->streams ? plan->weight_cap : SIZE_MAX);
+    g->dit_streams = plan->streams;
     return KE_STATUS_OK;
 }
 
@@ -209,8 +225,109 @@ static void release_expert(struct gen * g, int slot)
     g->ex[slot].dit = NULL;
 }
 
+// --- the next expert, prepared while this one samples ---------------------------------------------
+// An A14B job switches experts once, from the high-noise one to the low-noise one. Preparing the second
+// (uploading its weights, quantizing them to e4m3 under fp8) takes seconds; where the device budget holds
+// both experts beside the activations, a second thread does it while the first expert's forwards run
+// (ops.prepare_thread gives that thread its own stream), and the switch only frees the first one.
+
+static void * prefetch_run(void * arg)
+{
+    struct prefetch * pf = arg;
+    struct gen * g = pf->g;
+    const double t0 = ke_now();
+    if (g->be->ops->prepare_thread(g->be, 1) != 0) {
+        pf->st = ke_err(&pf->err, KE_STATUS_UNSUPPORTED, "the backend offers no preparing thread now");
+        return NULL;
+    }
+    pf->st = ke_dit_init_lora(&pf->dit, g->m->dit_w[pf->slot], NULL, g->be, NULL, 0, false, &pf->err);
+    if (pf->st == KE_STATUS_OK) {
+        ke_dit_set_ffn_chunk(pf->dit, pf->ffn_chunk);
+        ke_tset_release_pages(g->m->dit_w[pf->slot]);   // uploaded: the device reads its own copy
+    }
+    g->be->ops->prepare_thread(g->be, 0);
+    pf->secs = ke_now() - t0;
+    return NULL;
+}
+
+// Start preparing expert `slot` beside the sampling when nothing stands in the way: a device backend
+// with a preparing thread, no LoRA on that expert (their set-up runs ops on the compute stream), no
+// streamed weights, and room in the budget for its weights (counted at their stored size, which is
+// never less than the device form) plus the activations of a forward and a 1 GiB margin.
+static void prefetch_start(struct gen * g, int slot)
+{
+    ke_model_t * m = g->m;
+    struct prefetch * pf = &g->pf;
+    if (pf->started || m->dit[slot] || !g->be->ops->prepare_thread || !g->be->ops->memory || g->dit_streams ||
+        getenv("KINORA_NO_EXPERT_PREFETCH")) {
+        return;
+    }
+    struct ke_lora_use uses[KE_MAX_LORAS];
+    if (ke_lora_uses_for(uses, g->lora_files, g->p->loras, g->p->n_loras, slot == 1) > 0) {
+        return;
+    }
+    size_t budget = 0, in_use = 0, peak = 0;
+    g->be->ops->memory(g->be, &budget, &in_use, &peak);
+    struct ke_dit_mem_plan plan;
+    if (ke_dit_plan_memory(m->dit_w[slot], g->T, g->lh, g->lw, g->be->ops->xbuf_elem, SIZE_MAX, &plan, NULL) !=
+        KE_STATUS_OK) {
+        return;
+    }
+    const size_t need = plan.weights + plan.activations + ((size_t) 1 << 30);
+    if (budget <= in_use || budget - in_use < need) {
+        ke_log(2, "generate: expert slot %d is prepared at the switch: %.2f GiB free in the budget, %.2f GiB needed "
+                  "to prepare it beside the sampling", slot, (double) (budget > in_use ? budget - in_use : 0) / 1073741824.0,
+               (double) need / 1073741824.0);
+        return;
+    }
+    char * key = lora_key(g->p, slot == 1);
+    if (!key) {
+        return;
+    }
+    *pf = (struct prefetch) { .g = g, .slot = slot, .key = key, .ffn_chunk = plan.ffn_chunk };
+    if (pthread_create(&pf->th, NULL, prefetch_run, pf) != 0) {
+        free(key);
+        pf->key = NULL;
+        return;
+    }
+    pf->started = true;
+    ke_log(2, "generate: preparing expert slot %d beside the sampling", slot);
+}
+
+// Wait for the preparing thread. adopt: hand its DiT to the model (true when it did); else free it.
+static bool prefetch_join(struct gen * g, bool adopt)
+{
+    struct prefetch * pf = &g->pf;
+    if (!pf->started) {
+        return false;
+    }
+    pthread_join(pf->th, NULL);
+    pf->started = false;
+    ke_model_t * m = g->m;
+    bool used = false;
+    if (pf->st != KE_STATUS_OK) {
+        ke_log(1, "generate: preparing expert slot %d beside the sampling failed (%s): it is prepared now", pf->slot,
+               pf->err.msg);
+    } else if (adopt && !m->dit[pf->slot]) {
+        m->dit[pf->slot] = pf->dit;
+        m->dit_be[pf->slot] = g->be;
+        m->dit_form[pf->slot] = ke_be_linear_precision(g->be);
+        free(m->dit_lora_key[pf->slot]);
+        m->dit_lora_key[pf->slot] = pf->key;
+        pf->key = NULL;
+        pf->dit = NULL;
+        used = true;
+        ke_log(2, "generate: expert slot %d was prepared beside the sampling in %.2f s", pf->slot, pf->secs);
+    }
+    ke_dit_free(pf->dit);
+    pf->dit = NULL;
+    free(pf->key);
+    pf->key = NULL;
+    return used;
+}
+
 // Build (or reuse) the DiT of a slot and this job's text contexts. With two experts only the active one
-// stays resident: switching frees the other one's DiT.
+// stays resident: switching frees the other one's DiT (the next one may have been prepared beside it).
 static enum ke_status get_expert(void * user, int which, struct ke_expert ** out, struct ke_error * err)
 {
     struct gen * g = user;
@@ -221,6 +338,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
         // the set-up's parts, logged (level 2): freeing the other expert, preparing this one, its contexts
         const double t0 = ke_now();
         double t1 = t0;
+        prefetch_join(g, true);
         if (m->n_experts == 2) {
             const int other = 1 - slot;
             release_expert(g, other);
@@ -273,6 +391,10 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
         }
         ke_log(2, "DiT set-up (expert slot %d): %.2f s = other expert freed %.2f s, DiT prepared %.2f s, text "
                   "contexts %.2f s", slot, ke_now() - t0, t1 - t0, t2 - t1, ke_now() - t2);
+        // the high-noise expert (slot 1) samples first: the low-noise one can be prepared meanwhile
+        if (m->n_experts == 2 && slot == 1) {
+            prefetch_start(g, 0);
+        }
     }
     *out = &g->ex[slot];
     return KE_STATUS_OK;
@@ -685,6 +807,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
                g.be->ops->name);
     }
     st = ke_sample(&sa, err);
+    prefetch_join(&g, false);   // an expert prepared ahead but never reached (stopped early) is freed
     // the VAE decode runs bf16 (a VAE made now on the device is prepared bf16)
     ke_be_set_precision(g.be, KE_PRECISION_BF16);
     if (st != KE_STATUS_OK) {
@@ -726,6 +849,7 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
         progress(&g, KE_STAGE_DONE, p->steps, p->steps);
     }
 done:
+    prefetch_join(&g, false);
     release_expert(&g, 0);
     release_expert(&g, 1);
     if (g.be) {

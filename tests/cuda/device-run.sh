@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
-#        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan]
+#        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
+#        headline|clip-a14b|table13]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -231,9 +232,14 @@ fi
 if [ "$MODE" = clip-a14b ]; then
   # issue 14's clip alone at fp8, with the DiT set-up's parts logged (KINORA_BENCH_LOG=2: freeing the other
   # expert, preparing this one, the linears' upload rate)
+  echo "== the next expert prepared beside the sampling: the same video as preparing it at the switch"
+  check test-cuda-prefetch timeout 300 $B/tests/cuda/test-cuda-prefetch
   echo "-- T2V-A14B 1280x720x81 lightning clip at fp8, set-up logged"
   KINORA_BENCH_LOG=2 check clip-a14b timeout 200 $B/app/kinora-bench generate --model t2v-A14B --random \
     --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8
+  echo "-- the same with the low-noise expert prepared at the switch (KINORA_NO_EXPERT_PREFETCH=1)"
+  KINORA_NO_EXPERT_PREFETCH=1 KINORA_BENCH_LOG=2 check clip-a14b-switch timeout 200 $B/app/kinora-bench generate \
+    --model t2v-A14B --random --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8
   finish
 fi
 

@@ -62,6 +62,7 @@ struct kc_state {
     } slot[2];
     int next_slot;
     struct kc_uploader * up;   // pinned staging and threads for large uploads (cuda-upload.c)
+    pthread_mutex_t up_mu;     // one large upload at a time (a preparing thread and the compute thread)
     // linear_prepare's time, logged (level 2) every 4 GiB of weights: in all, in kc_upload, and the bytes
     double prep_s, prep_upload_s;
     size_t prep_bytes, prep_upload_bytes, prep_logged;
@@ -102,6 +103,16 @@ struct kc_state {
 static inline struct kc_state * kc_st(struct ke_backend * be)
 {
     return (struct kc_state *) be->impl;
+}
+
+// A thread that prepares beside the compute thread (ops.prepare_thread) queues its work on a stream of
+// its own, kc_tl_stream (NULL on every other thread): kc_prep_stream is the stream prepare work takes.
+// On such a thread kc_alloc hands out fresh device memory only (a cached block may still be read by
+// compute queued before it was freed) and kc_free first waits for that thread's stream.
+extern _Thread_local cudaStream_t kc_tl_stream;
+static inline cudaStream_t kc_prep_stream(const struct kc_state * s)
+{
+    return kc_tl_stream ? kc_tl_stream : s->stream;
 }
 
 struct ke_cuda_host;

@@ -33,7 +33,7 @@ int kc_fp8_form(struct kc_state * s, struct kc_linear * p, const struct ke_tenso
 
 // Rows [r0, r0 + n) of w (a float type) as bf16 at dst on the device, rounded as upload_weight does
 // (f32 on the device, then bf16 there). dtmp: device f32 of n * K (not used for bf16), htmp: host f32 of
-// n * K (used for f16 only). Queued on the compute stream; the caller synchronizes.
+// n * K (used for f16 only). Queued on kc_prep_stream; the caller synchronizes.
 static int rows_to_bf16(struct kc_state * s, uint16_t * dst, const struct ke_tensor * w, int64_t K, int64_t r0,
                         int64_t n, float * dtmp, float * htmp)
 {
@@ -41,8 +41,8 @@ static int rows_to_bf16(struct kc_state * s, uint16_t * dst, const struct ke_ten
     if (w->type == KE_DTYPE_BF16) {
         // the threaded staged copy (cuda-upload.c) runs on its own streams: dst (an allocator block) may
         // still be read by work queued on the compute stream before it is overwritten
-        return cudaStreamSynchronize(s->stream) == cudaSuccess && kc_upload(s, dst, (const uint16_t *) w->data + off,
-                                                                             m * 2) == 0
+        return cudaStreamSynchronize(kc_prep_stream(s)) == cudaSuccess &&
+                       kc_upload(s, dst, (const uint16_t *) w->data + off, m * 2) == 0
                    ? 0
                    : -1;
     }
@@ -51,10 +51,10 @@ static int rows_to_bf16(struct kc_state * s, uint16_t * dst, const struct ke_ten
         ke_convert_to_f32(htmp, (const char *) w->data + off * ke_dtype_size(w->type), w->type, w->scale, m);
         src = htmp;
     }
-    if (cudaMemcpyAsync(dtmp, src, m * 4, cudaMemcpyHostToDevice, s->stream) != cudaSuccess) {
+    if (cudaMemcpyAsync(dtmp, src, m * 4, cudaMemcpyHostToDevice, kc_prep_stream(s)) != cudaSuccess) {
         return -1;
     }
-    return kc_f32_to_bf16(dst, dtmp, (int64_t) m, s->stream);
+    return kc_f32_to_bf16(dst, dtmp, (int64_t) m, kc_prep_stream(s));
 }
 
 // Quantize the float weight w [N, K] to e4m3 (resident: into p->w; else into p->host through a device
@@ -63,6 +63,7 @@ static int rows_to_bf16(struct kc_state * s, uint16_t * dst, const struct ke_ten
 static int quantize_weight(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N,
                            int64_t K, bool resident)
 {
+    const cudaStream_t st = kc_prep_stream(s);
     const bool whole = w->type == KE_DTYPE_BF16 && N * K <= FP8_WHOLE;
     uint16_t * xb = whole ? kc_alloc(s, (size_t) (N * K) * 2) : NULL;
     const int64_t rows = xb ? N : FP8_CHUNK / K > 0 ? FP8_CHUNK / K : 1;
@@ -83,25 +84,25 @@ static int quantize_weight(struct kc_state * s, struct kc_linear * p, const stru
     for (int64_t r0 = 0; rc == 0 && r0 < N; r0 += chunk_rows) {
         const int64_t n = N - r0 < chunk_rows ? N - r0 : chunk_rows;
         float a = 0.0f;
-        if (rows_to_bf16(s, xb, w, K, r0, n, dtmp, htmp) != 0 || kc_amax_bf16(p->sc, xb, n, K, K, s->stream) != 0 ||
-            cudaMemcpyAsync(&a, p->sc, sizeof(a), cudaMemcpyDeviceToHost, s->stream) != cudaSuccess ||
-            cudaStreamSynchronize(s->stream) != cudaSuccess) {
+        if (rows_to_bf16(s, xb, w, K, r0, n, dtmp, htmp) != 0 || kc_amax_bf16(p->sc, xb, n, K, K, st) != 0 ||
+            cudaMemcpyAsync(&a, p->sc, sizeof(a), cudaMemcpyDeviceToHost, st) != cudaSuccess ||
+            cudaStreamSynchronize(st) != cudaSuccess) {
             rc = -1;
         }
         amax = a > amax ? a : amax;   // amaxes are never NaN (the kernel skips NaN values)
     }
     // pass 2: quantize each chunk with that amax; sc[1..2] = { scale, descale } from the kernel
-    if (rc == 0 && cudaMemcpyAsync(p->sc, &amax, sizeof(amax), cudaMemcpyHostToDevice, s->stream) != cudaSuccess) {
+    if (rc == 0 && cudaMemcpyAsync(p->sc, &amax, sizeof(amax), cudaMemcpyHostToDevice, st) != cudaSuccess) {
         rc = -1;
     }
     for (int64_t r0 = 0; rc == 0 && r0 < N; r0 += chunk_rows) {
         const int64_t n = N - r0 < chunk_rows ? N - r0 : chunk_rows;
         uint8_t * dst = resident ? (uint8_t *) p->w + r0 * K : q8;
         if ((!one && rows_to_bf16(s, xb, w, K, r0, n, dtmp, htmp) != 0) ||
-            kc_quant_e4m3(dst, K, xb, K, n, K, p->sc, p->sc + 1, s->stream) != 0 ||
+            kc_quant_e4m3(dst, K, xb, K, n, K, p->sc, p->sc + 1, st) != 0 ||
             (!resident && cudaMemcpyAsync((uint8_t *) p->host + r0 * K, q8, (size_t) (n * K),
-                                          cudaMemcpyDeviceToHost, s->stream) != cudaSuccess) ||
-            cudaStreamSynchronize(s->stream) != cudaSuccess) {
+                                          cudaMemcpyDeviceToHost, st) != cudaSuccess) ||
+            cudaStreamSynchronize(st) != cudaSuccess) {
             rc = -1;
         }
     }

@@ -181,9 +181,9 @@ static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct
             ke_convert_to_f32(htmp, (const char *) w->data + off * es, w->type, w->scale, m);
             src = htmp;
         }
-        if (cudaMemcpyAsync(dtmp, src, m * sizeof(float), cudaMemcpyHostToDevice, s->stream) != cudaSuccess ||
-            kc_f32_to_bf16((uint16_t *) p->w + off, dtmp, (int64_t) m, s->stream) != 0 ||
-            cudaStreamSynchronize(s->stream) != cudaSuccess) {
+        const cudaStream_t st = kc_prep_stream(s);
+        if (cudaMemcpyAsync(dtmp, src, m * sizeof(float), cudaMemcpyHostToDevice, st) != cudaSuccess ||
+            kc_f32_to_bf16((uint16_t *) p->w + off, dtmp, (int64_t) m, st) != 0 || cudaStreamSynchronize(st) != cudaSuccess) {
             rc = -1;
         }
     }
@@ -272,7 +272,8 @@ static int linear_prepare(struct kc_state * s, struct ke_backend * be, struct ke
         if (!hb || ke_tensor_nelements(l->b) != N || cudaMalloc((void **) &p->b, (size_t) N * 4) != cudaSuccess ||
             cudaMalloc((void **) &p->bb, (size_t) N * 2) != cudaSuccess ||
             cudaMemcpy(p->b, hb, (size_t) N * 4, cudaMemcpyHostToDevice) != cudaSuccess ||
-            kc_f32_to_bf16(p->bb, p->b, N, 0) != 0 || cudaDeviceSynchronize() != cudaSuccess) {
+            kc_f32_to_bf16(p->bb, p->b, N, kc_prep_stream(s)) != 0 ||
+            cudaStreamSynchronize(kc_prep_stream(s)) != cudaSuccess) {
             rc = -1;
         }
         free(hb);
@@ -290,10 +291,12 @@ static int linear_prepare(struct kc_state * s, struct ke_backend * be, struct ke
     }
     l->prepared = p;
     l->owner = be;
+    pthread_mutex_lock(&s->mu);   // kc_alloc on the other thread counts in_use too (prepare_thread)
     s->weights += resident ? p->wbytes : 0;
     s->cap_used += resident ? p->wbytes : 0;
     s->in_use += p->bytes;
     kc_budget_note_peak(s);
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 
@@ -311,10 +314,12 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     cudaFree(p->b);
     cudaFree(p->bb);
     cudaFree(p->sc);
+    pthread_mutex_lock(&s->mu);
     if (!streamed) {
         s->weights -= p->wbytes;
     }
     s->in_use -= p->bytes;
+    pthread_mutex_unlock(&s->mu);
     free(p);
     l->prepared = NULL;
     if (s->streamed == 0 && (streamed || s->weights == 0)) {

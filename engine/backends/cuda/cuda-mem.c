@@ -7,6 +7,8 @@
 #include "backends/cuda/cuda-backend.h"
 #include "core/error.h"
 
+_Thread_local cudaStream_t kc_tl_stream;
+
 int kc_fail(struct kc_state * s, const char * what, const char * detail)
 {
     ke_be_fail(s->be, KE_STATUS_ERROR, "%s failed: %s", what, detail ? detail : "");
@@ -165,7 +167,10 @@ void * kc_alloc(struct kc_state * s, size_t n)
     const size_t want = round_size(n);
     pthread_mutex_lock(&s->mu);
     struct kc_block ** best = NULL;
-    for (struct kc_block ** pp = &s->free_list; *pp; pp = &(*pp)->next) {
+    // a preparing thread (kc_tl_stream) takes no cached block: compute queued before its free may still
+    // read it, and this thread's stream is not ordered after that compute
+    struct kc_block * none = NULL;
+    for (struct kc_block ** pp = kc_tl_stream ? &none : &s->free_list; *pp; pp = &(*pp)->next) {
         const size_t sz = (*pp)->size;
         if (sz >= want && sz <= want + want / 4 && (!best || sz < (*best)->size)) {
             best = pp;
@@ -218,6 +223,9 @@ void kc_free(struct kc_state * s, void * p)
     if (!p) {
         return;
     }
+    if (kc_tl_stream) {
+        cudaStreamSynchronize(kc_tl_stream);   // the block goes back to the compute thread's cache: idle first
+    }
     pthread_mutex_lock(&s->mu);
     for (struct kc_block ** pp = &s->live; *pp; pp = &(*pp)->next) {
         if ((*pp)->p == p) {
@@ -247,8 +255,9 @@ void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n)
 {
     struct kc_state * s = kc_st(be);
     // the host buffer may be reused as soon as this returns
-    CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s->stream));
-    CU(s, cudaStreamSynchronize(s->stream));
+    const cudaStream_t st = kc_prep_stream(s);
+    CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st));
+    CU(s, cudaStreamSynchronize(st));
 }
 
 void cu_download(struct ke_backend * be, void * dst, const void * src, size_t n)

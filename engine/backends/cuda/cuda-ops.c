@@ -195,6 +195,30 @@ static void cu_set_memory(struct ke_backend * be, size_t budget, size_t weight_c
            weight_cap == SIZE_MAX ? "" : ", resident weights capped");
 }
 
+// ops.prepare_thread: the calling thread's own non-blocking stream (kc_tl_stream, cuda-backend.h).
+static int cu_prepare_thread(struct ke_backend * be, int begin)
+{
+    struct kc_state * s = kc_st(be);
+    if (!begin) {
+        if (kc_tl_stream) {
+            cudaStreamSynchronize(kc_tl_stream);
+            cudaStreamDestroy(kc_tl_stream);
+            kc_tl_stream = NULL;
+        }
+        return 0;
+    }
+    if (kc_tl_stream) {
+        return 0;
+    }
+    if (cudaSetDevice(s->device) != cudaSuccess ||
+        cudaStreamCreateWithFlags(&kc_tl_stream, cudaStreamNonBlocking) != cudaSuccess) {
+        cudaGetLastError();
+        kc_tl_stream = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static void cu_memory(struct ke_backend * be, size_t * budget, size_t * in_use, size_t * peak)
 {
     struct kc_state * s = kc_st(be);
@@ -271,6 +295,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .set_memory = cu_set_memory,
     .prefetch = cu_prefetch,
     .memory = cu_memory,
+    .prepare_thread = cu_prepare_thread,
     .set_precision = cu_set_precision,
     // LTX-Video VAE and latent upsampler
     .pixel_norm_mod = kc_ltx_pixel_norm_mod,
@@ -342,6 +367,7 @@ struct ke_backend * ke_cuda_module_create(const struct ke_cuda_host * host, stru
         return ke_err(err, KE_STATUS_NOMEM, "backend 'cuda': no device memory for the GEMM workspace"), NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->up_mu, NULL);
     s->in_use = s->lt_ws_size;   // the GEMM workspace counts against the budget
     s->peak = s->in_use;
     const char * a = getenv("KINORA_CUDA_ATTN");

@@ -146,10 +146,12 @@ static int upload(struct kc_state * s, void * dst, const void * src, size_t byte
 
 int kc_upload(struct kc_state * s, void * dst, const void * src, size_t bytes)
 {
+    pthread_mutex_lock(&s->up_mu);   // the staging buffers serve one copy at a time
     const double t0 = kc_now();
     const int rc = upload(s, dst, src, bytes);
     s->prep_upload_s += kc_now() - t0;
     s->prep_upload_bytes += bytes;
+    pthread_mutex_unlock(&s->up_mu);
     return rc;
 }
 
