@@ -294,6 +294,26 @@ static void prefetch_start(struct gen * g, int slot)
     ke_log(2, "generate: preparing expert slot %d beside the sampling", slot);
 }
 
+// Both experts stay on a device backend that can prepare one beside the other (the policy that comes
+// with preparing ahead) when the DiT of `slot` is built already and the budget has room for this job's
+// activations beside the two: a later job then sets up neither.
+static bool both_fit(struct gen * g, int slot)
+{
+    ke_model_t * m = g->m;
+    if (!m->dit[slot] || !g->be->ops->prepare_thread || !g->be->ops->memory || g->dit_streams ||
+        getenv("KINORA_NO_EXPERT_PREFETCH")) {
+        return false;
+    }
+    size_t budget = 0, in_use = 0, peak = 0;
+    g->be->ops->memory(g->be, &budget, &in_use, &peak);
+    struct ke_dit_mem_plan plan;
+    if (ke_dit_plan_memory(m->dit_w[slot], g->T, g->lh, g->lw, g->be->ops->xbuf_elem, SIZE_MAX, &plan, NULL) !=
+        KE_STATUS_OK) {
+        return false;
+    }
+    return budget > in_use && budget - in_use >= plan.activations + ((size_t) 1 << 30);
+}
+
 // Wait for the preparing thread. adopt: hand its DiT to the model (true when it did); else free it.
 static bool prefetch_join(struct gen * g, bool adopt)
 {
@@ -338,16 +358,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
         // the set-up's parts, logged (level 2): freeing the other expert, preparing this one, its contexts
         const double t0 = ke_now();
         double t1 = t0;
-        prefetch_join(g, true);
-        if (m->n_experts == 2) {
-            const int other = 1 - slot;
-            release_expert(g, other);
-            ke_dit_free(m->dit[other]);
-            m->dit[other] = NULL;
-            // and its mapped weights leave the resident set: peak RSS holds one expert, not two
-            ke_tset_release_pages(m->dit_w[other]);
-            t1 = ke_now();
-        }
+        const bool prepared_ahead = prefetch_join(g, true);
         // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
         const bool high = m->n_experts == 2 && slot == 1;
         struct ke_lora_use uses[KE_MAX_LORAS];
@@ -361,6 +372,19 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
                              strcmp(key, m->dit_lora_key[slot] ? m->dit_lora_key[slot] : "") != 0)) {
             ke_dit_free(m->dit[slot]);
             m->dit[slot] = NULL;
+        }
+        if (m->n_experts == 2) {
+            const int other = 1 - slot;
+            release_expert(g, other);
+            // the other expert stays on the device while both fit (this one prepared ahead, or both kept
+            // from an earlier job with room for this job's activations); else it is freed, and its mapped
+            // weights leave the resident set: peak RSS holds one expert, not two
+            if (m->dit[other] && !prepared_ahead && !both_fit(g, slot)) {
+                ke_dit_free(m->dit[other]);
+                m->dit[other] = NULL;
+                ke_tset_release_pages(m->dit_w[other]);
+            }
+            t1 = ke_now();
         }
         if (!m->dit[slot]) {
             struct ke_dit_mem_plan plan;
@@ -389,8 +413,9 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             release_expert(g, slot);
             return st;
         }
-        ke_log(2, "DiT set-up (expert slot %d): %.2f s = other expert freed %.2f s, DiT prepared %.2f s, text "
-                  "contexts %.2f s", slot, ke_now() - t0, t1 - t0, t2 - t1, ke_now() - t2);
+        ke_log(2, "DiT set-up (expert slot %d): %.2f s = other expert %s %.2f s, DiT prepared %.2f s, text "
+                  "contexts %.2f s", slot, ke_now() - t0, m->n_experts == 2 && m->dit[1 - slot] ? "kept" : "freed",
+               t1 - t0, t2 - t1, ke_now() - t2);
         // the high-noise expert (slot 1) samples first: the low-noise one can be prepared meanwhile
         if (m->n_experts == 2 && slot == 1) {
             prefetch_start(g, 0);

@@ -3,10 +3,12 @@
 //
 // A two-expert model of random bf16 weights (4 blocks of dim 1024, FFN 4096: weights of 8 MiB, so the
 // threaded staged upload runs too) generates the same clip with the low-noise expert prepared beside
-// the high-noise one's forwards and with that turned off (KINORA_NO_EXPERT_PREFETCH=1). The same
-// weights reach the same kernels in the same order either way, so the videos must be equal byte for
-// byte, at bf16 and at fp8 (where the weights are quantized on the preparing thread's stream). The
-// engine log must show the expert prepared ahead and adopted in the first case, and not in the second.
+// the high-noise one's forwards and with that turned off (KINORA_NO_EXPERT_PREFETCH=1), two jobs each.
+// The same weights reach the same kernels in the same order either way, so the videos of the same job
+// must be equal byte for byte, at bf16 and at fp8 (where the weights are quantized on the preparing
+// thread's stream). The engine log must show the expert prepared ahead and adopted in the first case,
+// and not in the second; with room for both, both experts stay after a job and the next job prepares
+// neither; turned off, one expert is kept.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +104,7 @@ int main(void)
             tap_report(0, "%s: the two-expert test model is made", name);
             return 1;
         }
-        size_t n_on = 0, n_off = 0;
+        size_t n_on = 0, n_off = 0, n_on2 = 0, n_off2 = 0;
         g_started = g_adopted = 0;
         unsetenv("KINORA_NO_EXPERT_PREFETCH");
         uint8_t * a = run(on, precs[k], &n_on);
@@ -110,27 +112,43 @@ int main(void)
         tap_report(g_started == 1 && g_adopted == 1,
                    "%s: the low-noise expert was prepared beside the sampling and adopted (log: %d started, %d "
                    "adopted)", name, g_started, g_adopted);
-        // the same model again: the first run's low-noise expert is freed at the high-noise set-up, and
-        // prepared ahead once more
+        tap_report(on->dit[0] && on->dit[1], "%s: both experts stay on the device after the job (they fit)", name);
+        // the same model again: both experts are there, nothing is prepared
         g_started = g_adopted = 0;
-        size_t n_again = 0;
-        uint8_t * again = run(on, precs[k], &n_again);
-        tap_report(again && a && n_again == n_on && memcmp(again, a, n_on) == 0 && g_adopted == 1,
-                   "%s: a second run on the same model prepares it ahead again, the same video", name);
+        uint8_t * a2 = run(on, precs[k], &n_on2);
+        tap_report(a2 && g_started == 0, "%s: a second job on the same model prepares no expert (log: %d started)",
+                   name, g_started);
         g_started = g_adopted = 0;
         setenv("KINORA_NO_EXPERT_PREFETCH", "1", 1);
         uint8_t * b = run(off, precs[k], &n_off);
+        const bool one_left = !off->dit[0] != !off->dit[1];
+        uint8_t * b2 = run(off, precs[k], &n_off2);
         unsetenv("KINORA_NO_EXPERT_PREFETCH");
-        tap_report(b != NULL && g_started == 0, "%s: with KINORA_NO_EXPERT_PREFETCH=1 it is prepared at the switch",
+        tap_report(b && b2 && g_started == 0 && one_left,
+                   "%s: with KINORA_NO_EXPERT_PREFETCH=1 each expert is prepared at its switch, one kept after a job",
                    name);
-        size_t differ = 0;
+        // the same jobs in the same order on both models: byte for byte
+        size_t differ = 0, differ2 = 0, across = 0;
         for (size_t i = 0; a && b && i < n_on && i < n_off; i++) {
             differ += a[i] != b[i];
         }
+        for (size_t i = 0; a2 && b2 && i < n_on2 && i < n_off2; i++) {
+            differ2 += a2[i] != b2[i];
+        }
         tap_report(a && b && n_on == n_off && differ == 0,
-                   "%s: the two videos are equal byte for byte (%zu of %zu bytes differ)", name, differ, n_on);
+                   "%s: first jobs: the two videos are equal byte for byte (%zu of %zu bytes differ)", name, differ,
+                   n_on);
+        tap_report(a2 && b2 && n_on2 == n_off2 && differ2 == 0,
+                   "%s: second jobs: the two videos are equal byte for byte (%zu of %zu bytes differ)", name, differ2,
+                   n_on2);
+        for (size_t i = 0; a && a2 && i < n_on && i < n_on2; i++) {
+            across += a[i] != a2[i];
+        }
+        printf("# %s: the first and second job of one model differ in %zu of %zu bytes (not checked)\n", name,
+               across, n_on);
+        free(a2);
+        free(b2);
         free(a);
-        free(again);
         free(b);
         ke_model_free(on);
         ke_model_free(off);
