@@ -130,6 +130,10 @@ struct ke_backend_ops {
     // cross-attention q). (CUDA: one pass writing the bf16 q/k for the attention.)
     void (*rms_norm_rope_x)(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
                             int head_dim, const float * w, float eps, const float * cs);
+    // Optional (NULL: none). x stays unchanged until the next call (x NULL ends it): the linears that read
+    // x meanwhile may share a converted form of it (CUDA under fp8: its e4m3 copy, quantized once for the
+    // q, k and v projections instead of three times).
+    void (*linear_input_hold)(struct ke_backend * be, const struct ke_xbuf * x);
     // y[M, n_out] = linear(x) (f32 output).
     void (*linear_x)(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M,
                      const struct ke_linear * l);

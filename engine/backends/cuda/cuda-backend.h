@@ -82,6 +82,11 @@ struct kc_state {
     int cc;
     int fp8_gemm, fp8_attn;
     int fp8_parts;     // bit 0: GEMMs, bit 1: attention (ke_fp8_parts: both by default)
+    // ops.linear_input_hold: the held GEMM input and, once an fp8 GEMM quantized it, its e4m3 copy
+    // (run_gemm_fp8's scratch: { amax, scale, descale, alpha, beta } then the values from byte 256)
+    const void * hold_x;
+    uint8_t * hold_xs;
+    int64_t hold_M, hold_K;
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
     struct kc_sdpa_plan * sdpa_plans;
     struct kc_gemm_plan * gemm_plans;
@@ -283,6 +288,7 @@ void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M,
                   int64_t stride, const int32_t * sel);
 // the fused ops of backend.h (a struct ke_xbuf is bf16)
 void cu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n);
+void cu_linear_input_hold(struct ke_backend * be, const struct ke_xbuf * x);
 void cu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t M, int64_t D,
                          const float * w, const float * b, float eps, const float * shift, const float * scale,
                          int64_t stride, const int32_t * sel);

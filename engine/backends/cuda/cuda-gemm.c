@@ -351,9 +351,11 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
         return -1;   // recorded
     }
     // scratch: the activation's { amax, scale, descale }, then { alpha, beta } for the matmul, then (256
-    // bytes in, aligned) its e4m3 copy
+    // bytes in, aligned) its e4m3 copy; a held input (linear_input_hold) keeps it for the next linears
+    const bool held = s->hold_x && (const void *) xb == s->hold_x;
+    const bool reuse = held && s->hold_xs && s->hold_M == M && s->hold_K == K;
     const size_t n_xs = 256 + (size_t) (M * K);
-    uint8_t * xs = kc_alloc(s, n_xs);
+    uint8_t * xs = reuse ? s->hold_xs : kc_alloc(s, n_xs);
     if (!xs) {
         return kc_fail_nomem(s, "the e4m3 linear input", n_xs);
     }
@@ -361,8 +363,10 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
     const float * xd = xsc + 2;
     uint8_t * xq = xs + 256;
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_amax_bf16(xsc, xb, M, K, K, s->stream));
-    KC(s, kc_quant_e4m3(xq, K, xb, K, M, K, xsc, xsc + 1, s->stream));
+    if (!reuse) {
+        KC(s, kc_amax_bf16(xsc, xb, M, K, K, s->stream));
+        KC(s, kc_quant_e4m3(xq, K, xb, K, M, K, xsc, xsc + 1, s->stream));
+    }
     KC(s, kc_fp8_alpha(xsc + 4, wd, xd, kind == GEMM_RESID ? 1.0f : 0.0f, s->stream));
     PROF_END(s);
     if (p->b) {
@@ -382,7 +386,13 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
                             s->lt_ws_size, s->stream);
     }
     PROF_END(s);
-    kc_free(s, xs);
+    if (held && !s->hold_xs && st == CUBLAS_STATUS_SUCCESS) {
+        s->hold_xs = xs;   // the next linears on this input take it as it is
+        s->hold_M = M;
+        s->hold_K = K;
+    } else if (xs != s->hold_xs) {
+        kc_free(s, xs);
+    }
     if (st == CUBLAS_STATUS_NOT_SUPPORTED) {
         g->none = 1;
         log_no_fp8(M, N, K, p->b != NULL, kind, " (the matmul refused every algorithm offered)");
@@ -584,6 +594,14 @@ void cu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float 
         kc_fail(s, "rms_norm_rope_x", cudaGetErrorString(cudaGetLastError()));
     }
     PROF_END(s);
+}
+
+void cu_linear_input_hold(struct ke_backend * be, const struct ke_xbuf * x)
+{
+    struct kc_state * s = kc_st(be);
+    kc_free(s, s->hold_xs);   // stream-ordered: the GEMMs queued on it read it first
+    s->hold_xs = NULL;
+    s->hold_x = x ? (const void *) CXB(x) : NULL;
 }
 
 void cu_linear_x(struct ke_backend * be, float * y, const struct ke_xbuf * x, int64_t M, const struct ke_linear * l)

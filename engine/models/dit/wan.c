@@ -890,9 +890,15 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         }
         // self-attention: LayerNorm + modulate -> q, k, v -> RMS norm + RoPE -> attention -> o, gated into x
         op->layer_norm_mod_x(be, xn, x, L, D, NULL, NULL, eps, mod + 0 * D, mod + 1 * D, 6 * D, sd);
+        if (op->linear_input_hold) {
+            op->linear_input_hold(be, xn);   // q, k and v read the same input
+        }
         ke_lora_linear_x(be, &d->lora_scr, q, xn, L, &b->sq);
         ke_lora_linear_x(be, &d->lora_scr, k, xn, L, &b->sk);
         ke_lora_linear_x(be, &d->lora_scr, v, xn, L, &b->sv);
+        if (op->linear_input_hold) {
+            op->linear_input_hold(be, NULL);
+        }
         qk_to_xbuf(d, qx, q, L, b->s_norm_q, cs);
         qk_to_xbuf(d, kx, k, L, b->s_norm_k, cs);
         op->to_xbuf(be, vx, v, L * D);
