@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13]
+#        headline|clip-a14b|table13|all13 (clip-a14b, then table13)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -229,7 +229,7 @@ if [ "$MODE" = fp8-gemm ]; then
   finish
 fi
 
-if [ "$MODE" = clip-a14b ]; then
+if [ "$MODE" = clip-a14b ] || [ "$MODE" = all13 ]; then
   # issue 14's clip alone at fp8, with the DiT set-up's parts logged (KINORA_BENCH_LOG=2: freeing the other
   # expert, preparing this one, the linears' upload rate)
   echo "== the next expert prepared beside the sampling: the same video as preparing it at the switch"
@@ -242,10 +242,10 @@ if [ "$MODE" = clip-a14b ]; then
     KINORA_NO_EXPERT_PREFETCH=1 KINORA_BENCH_LOG=2 check clip-a14b-switch timeout 200 $B/app/kinora-bench \
       generate --model t2v-A14B --random --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8
   fi
-  finish
+  [ "$MODE" = clip-a14b ] && finish
 fi
 
-if [ "$MODE" = table13 ]; then
+if [ "$MODE" = table13 ] || [ "$MODE" = all13 ]; then
   # issue 13's table in one lease (Kinora side; `torch-wan` right after gives PyTorch's): each forward at
   # fp8 and at bf16 in one process, the two VAE decodes, then the 5B clip (its T5 line is the T5 row)
   BENCH=$B/app/kinora-bench
