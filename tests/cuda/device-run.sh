@@ -252,6 +252,12 @@ if [ "$MODE" = table13 ] || [ "$MODE" = all13 ]; then
   echo "-- TI2V-5B DiT 1280x704x121"
   check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
     --compare-bf16
+  if [ "${LEAN:-0}" = 1 ]; then
+    # LEAN=1: the 5B forward alone, then its device time per op class
+    KINORA_CUDA_PROFILE=1 timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 1 \
+      --precision fp8 2>&1 | tail -30
+    finish
+  fi
   echo "-- T2V-A14B expert 832x480x81"
   check bench-a14b-480p-fp8 timeout 150 $BENCH dit --backend cuda --model t2v-A14B --size 832x480 --frames 81 \
     --repeat 3 --precision fp8 --compare-bf16
