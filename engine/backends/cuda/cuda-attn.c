@@ -105,7 +105,8 @@ static int attention_gemm(struct kc_state * s, float * o, const uint16_t * qb, c
 }
 
 // Auto mode: on the first call of a shape, time cuDNN's fused SDPA (when it has an engine) against
-// the own flash kernel once and keep the faster (both write the same result).
+// the own flash kernel once and keep the faster (both compute the same attention; the output left is
+// the faster one's).
 struct kc_attn_choice {
     int64_t Lq, Lk;
     int H, hd, cudnn;
@@ -151,6 +152,11 @@ static int attn_choose(struct kc_state * s, uint16_t * ob, const uint16_t * qb, 
         cudaEventDestroy(ev[i]);
     }
     c->cudnn = t_dnn >= 0.0f && (t_own < 0.0f || t_dnn <= t_own);
+    if (c->cudnn && t_own >= 0.0f) {
+        // the output is the chosen one's, as at every later call of this shape: the two round differently
+        // in the last bf16 bit, and a job must not depend on whether it was the first at its size
+        kc_sdpa_run(s, ob, qb, kb, vb, Lq, Lk, H, hd, ld, scale);
+    }
     ke_log(2, "cuda backend: attention H=%d Lq=%lld Lk=%lld hd=%d: cuDNN SDPA %.3f ms, own flash %.3f ms -> %s", H,
            (long long) Lq, (long long) Lk, hd, t_dnn, t_own, c->cudnn ? "cuDNN" : "own flash");
     c->next = g_attn_choices;
