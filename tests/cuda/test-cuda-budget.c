@@ -45,22 +45,7 @@ static const double GiB = 1073741824.0;
 // A DiT with 1.3B-like block shapes (dim 1536, ffn 8960) but 10 blocks: 0.9 GiB of bf16 weights.
 static struct ke_dit_config small_cfg(void)
 {
-    struct ke_dit_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.model_type, sizeof c.model_type, "t2v");
-    c.patch_t = 1;
-    c.patch_h = c.patch_w = 2;
-    c.in_dim = c.out_dim = 16;
-    c.dim = 1536;
-    c.ffn_dim = 8960;
-    c.freq_dim = 256;
-    c.text_dim = 512;
-    c.text_len = 64;
-    c.num_heads = 12;
-    c.num_layers = 10;
-    c.eps = 1e-6f;
-    c.qk_norm = c.cross_attn_norm = true;
-    return c;
+    return tap_t2v_config(1536, 8960, 512, 64, 12, 10);
 }
 
 // One forward at latent [16, F, H, W] (host output of 16*F*H*W floats); status returned, message in err.

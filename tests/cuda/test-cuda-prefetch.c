@@ -37,21 +37,7 @@ static void log_cb(int level, const char * msg, void * user)
 
 static ke_model_t * small_model(void)
 {
-    struct ke_dit_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.model_type, sizeof c.model_type, "t2v");
-    c.patch_t = 1;
-    c.patch_h = c.patch_w = 2;
-    c.in_dim = c.out_dim = 16;
-    c.dim = 1024;
-    c.ffn_dim = 4096;
-    c.freq_dim = 256;
-    c.text_dim = 64;
-    c.text_len = 32;
-    c.num_heads = 8;
-    c.num_layers = 4;
-    c.eps = 1e-6f;
-    c.qk_norm = c.cross_attn_norm = true;
+    const struct ke_dit_config c = tap_t2v_config(1024, 4096, 64, 32, 8, 4);
     struct ke_random_opts o = { KE_DTYPE_BF16, false, false, false };
     struct ke_tensor_set * dit = NULL, * dit_high = NULL, * t5 = NULL, * vae = NULL;
     struct ke_error err = { 0 };
