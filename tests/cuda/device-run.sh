@@ -2,7 +2,8 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|all13 (clip-a14b, then table13)]
+#        headline|clip-a14b|table13|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
 # logged, and the failures are listed at the end).
@@ -236,7 +237,8 @@ if [ "$MODE" = clip-a14b ] || [ "$MODE" = all13 ]; then
   check test-cuda-prefetch timeout 300 $B/tests/cuda/test-cuda-prefetch
   echo "-- T2V-A14B 1280x720x81 lightning clip at fp8 (set-up logged), then at bf16 (PSNR / SSIM of fp8 against bf16)"
   KINORA_BENCH_LOG=2 check clip-a14b timeout 300 $B/app/kinora-bench generate --model t2v-A14B --random \
-    --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8 --precision-compare
+    --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8 \
+    $([ "${COMPARE:-1}" = 1 ] && echo --precision-compare)
   if [ "${SWITCH:-0}" = 1 ]; then
     echo "-- the fp8 clip with the low-noise expert prepared at the switch (KINORA_NO_EXPERT_PREFETCH=1)"
     KINORA_NO_EXPERT_PREFETCH=1 KINORA_BENCH_LOG=2 check clip-a14b-switch timeout 200 $B/app/kinora-bench \
@@ -253,7 +255,8 @@ if [ "$MODE" = table13 ] || [ "$MODE" = all13 ]; then
   check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
     --compare-bf16
   if [ "${LEAN:-0}" = 1 ]; then
-    # LEAN=1: the 5B forward alone, then its device time per op class
+    # LEAN=1: the 5B forward alone, then (PROFILE=1, the default) its device time per op class
+    [ "${PROFILE:-1}" = 1 ] || finish
     KINORA_CUDA_PROFILE=1 timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 1 \
       --precision fp8 2>&1 | tail -30
     finish
