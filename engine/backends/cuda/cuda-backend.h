@@ -112,9 +112,12 @@ static inline struct kc_state * kc_st(struct ke_backend * be)
 
 // A thread that prepares beside the compute thread (ops.prepare_thread) queues its work on a stream of
 // its own, kc_tl_stream (NULL on every other thread): kc_prep_stream is the stream prepare work takes.
-// On such a thread kc_alloc hands out fresh device memory only (a cached block may still be read by
-// compute queued before it was freed) and kc_free first waits for that thread's stream.
+// On such a thread kc_alloc hands out fresh device memory or blocks that thread freed itself (a block of
+// the shared cache may still be read by compute queued before it was freed), kc_free first waits for
+// that thread's stream and keeps the block for the thread, and kc_prepare_thread_end (when it is done)
+// hands those blocks to the shared cache.
 extern _Thread_local cudaStream_t kc_tl_stream;
+void kc_prepare_thread_end(struct kc_state * s);
 static inline cudaStream_t kc_prep_stream(const struct kc_state * s)
 {
     return kc_tl_stream ? kc_tl_stream : s->stream;

@@ -8,6 +8,7 @@
 #include "core/error.h"
 
 _Thread_local cudaStream_t kc_tl_stream;
+static _Thread_local struct kc_block * tl_free;   // blocks a preparing thread freed, for it alone
 
 int kc_fail(struct kc_state * s, const char * what, const char * detail)
 {
@@ -167,10 +168,9 @@ void * kc_alloc(struct kc_state * s, size_t n)
     const size_t want = round_size(n);
     pthread_mutex_lock(&s->mu);
     struct kc_block ** best = NULL;
-    // a preparing thread (kc_tl_stream) takes no cached block: compute queued before its free may still
-    // read it, and this thread's stream is not ordered after that compute
-    struct kc_block * none = NULL;
-    for (struct kc_block ** pp = kc_tl_stream ? &none : &s->free_list; *pp; pp = &(*pp)->next) {
+    // a preparing thread (kc_tl_stream) takes no block of the shared cache (compute queued before its free
+    // may still read it, and this thread's stream is not ordered after that compute), only its own
+    for (struct kc_block ** pp = kc_tl_stream ? &tl_free : &s->free_list; *pp; pp = &(*pp)->next) {
         const size_t sz = (*pp)->size;
         if (sz >= want && sz <= want + want / 4 && (!best || sz < (*best)->size)) {
             best = pp;
@@ -224,19 +224,38 @@ void kc_free(struct kc_state * s, void * p)
         return;
     }
     if (kc_tl_stream) {
-        cudaStreamSynchronize(kc_tl_stream);   // the block goes back to the compute thread's cache: idle first
+        cudaStreamSynchronize(kc_tl_stream);   // idle before anyone takes the block again
     }
     pthread_mutex_lock(&s->mu);
+    // a preparing thread keeps what it frees for itself (its scratch, reused weight after weight: a block
+    // given to the shared cache it could not take back, and the cache would grow until the budget made
+    // the allocator free blocks, a device-wide synchronization behind the compute)
+    struct kc_block ** list = kc_tl_stream ? &tl_free : &s->free_list;
     for (struct kc_block ** pp = &s->live; *pp; pp = &(*pp)->next) {
         if ((*pp)->p == p) {
             struct kc_block * b = *pp;
             *pp = b->next;
             s->in_use -= b->size;
             s->cached += b->size;
-            b->next = s->free_list;
-            s->free_list = b;
+            b->next = *list;
+            *list = b;
             break;
         }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void kc_prepare_thread_end(struct kc_state * s)
+{
+    if (kc_tl_stream) {
+        cudaStreamSynchronize(kc_tl_stream);
+    }
+    pthread_mutex_lock(&s->mu);
+    while (tl_free) {   // idle now: the shared cache takes them
+        struct kc_block * b = tl_free;
+        tl_free = b->next;
+        b->next = s->free_list;
+        s->free_list = b;
     }
     pthread_mutex_unlock(&s->mu);
 }

@@ -201,7 +201,7 @@ static int cu_prepare_thread(struct ke_backend * be, int begin)
     struct kc_state * s = kc_st(be);
     if (!begin) {
         if (kc_tl_stream) {
-            cudaStreamSynchronize(kc_tl_stream);
+            kc_prepare_thread_end(s);   // synchronizes the stream, gives its blocks to the shared cache
             cudaStreamDestroy(kc_tl_stream);
             kc_tl_stream = NULL;
         }
