@@ -13,6 +13,10 @@ enum ke_status ke_tiny_dit_weights(struct ke_tensor_set ** out, struct ke_error 
 enum ke_status ke_tiny_vae_weights(struct ke_tensor_set ** out, struct ke_error * err);
 enum ke_status ke_tiny_t5_weights(struct ke_tensor_set ** out, struct ke_error * err);
 int ke_tiny_tokenize(const char * text, int64_t * ids, int max_ids);
+// A Wan DiT config for random weights: model_type ("t2v", "ti2v", ...), z latent channels in and out, 2x2
+// patches, frequency dim 256, qk and cross-attention norms, eps 1e-6, and these sizes.
+void ke_random_dit_config(struct ke_dit_config * c, const char * model_type, int z, int dim, int ffn_dim, int text_dim,
+                          int text_len, int heads, int layers);
 // Random weights at any size (benchmarks): dtype, blocks sharing block 0's data, zero (untouched) embeddings.
 struct ke_random_opts {
     int type;               // enum ke_dtype: F32 or BF16

@@ -227,23 +227,29 @@ enum ke_status ke_random_dit_weights(struct ke_tensor_set ** out, const struct k
     return st;
 }
 
+void ke_random_dit_config(struct ke_dit_config * c, const char * model_type, int z, int dim, int ffn_dim, int text_dim,
+                          int text_len, int heads, int layers)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->model_type, sizeof(c->model_type), "%s", model_type);
+    c->patch_t = 1;
+    c->patch_h = c->patch_w = 2;
+    c->in_dim = c->out_dim = z;
+    c->dim = dim;
+    c->ffn_dim = ffn_dim;
+    c->freq_dim = 256;
+    c->text_dim = text_dim;
+    c->text_len = text_len;
+    c->num_heads = heads;
+    c->num_layers = layers;
+    c->eps = 1e-6f;
+    c->qk_norm = c->cross_attn_norm = true;
+}
+
 enum ke_status ke_tiny_dit_weights(struct ke_tensor_set ** out, struct ke_error * err)
 {
     struct ke_dit_config c;
-    memset(&c, 0, sizeof(c));
-    snprintf(c.model_type, sizeof(c.model_type), "ti2v");
-    c.patch_t = 1;
-    c.patch_h = c.patch_w = 2;
-    c.in_dim = c.out_dim = T_Z;
-    c.dim = T_DIM;
-    c.ffn_dim = T_FFN;
-    c.freq_dim = 256;
-    c.text_dim = T_TEXT_DIM;
-    c.text_len = T_TEXT_LEN;
-    c.num_heads = T_HEADS;
-    c.num_layers = T_LAYERS;
-    c.eps = 1e-6f;
-    c.qk_norm = c.cross_attn_norm = true;
+    ke_random_dit_config(&c, "ti2v", T_Z, T_DIM, T_FFN, T_TEXT_DIM, T_TEXT_LEN, T_HEADS, T_LAYERS);
     return ke_random_dit_weights(out, &c, NULL, err);
 }
 

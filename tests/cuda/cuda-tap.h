@@ -4,8 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "models/dit/wan.h"
-
 extern int tap_n, tap_fail;   // checks reported, and failed
 
 // "ok N - ..." or "not ok N - ..." with the formatted text; counts the check.
@@ -15,6 +13,3 @@ double tap_rel_l2(const float * a, const float * ref, size_t n, int * nonfinite)
 // A value close to a unit normal (the centred sum of 4 uniforms, each of 24 random bits, from the LCG
 // state *rng): full f32 precision, so scaled values almost never fall on a rounding tie.
 float tap_nrand(uint64_t * rng);
-// A T2V DiT config of these sizes (16 latent channels, 2x2 patches, frequency dim 256, qk and
-// cross-attention norms), for random weights.
-struct ke_dit_config tap_t2v_config(int dim, int ffn_dim, int text_dim, int text_len, int heads, int layers);

@@ -45,7 +45,9 @@ static const double GiB = 1073741824.0;
 // A DiT with 1.3B-like block shapes (dim 1536, ffn 8960) but 10 blocks: 0.9 GiB of bf16 weights.
 static struct ke_dit_config small_cfg(void)
 {
-    return tap_t2v_config(1536, 8960, 512, 64, 12, 10);
+    struct ke_dit_config c;
+    ke_random_dit_config(&c, "t2v", 16, 1536, 8960, 512, 64, 12, 10);
+    return c;
 }
 
 // One forward at latent [16, F, H, W] (host output of 16*F*H*W floats); status returned, message in err.

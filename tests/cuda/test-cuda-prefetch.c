@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "cuda-tap.h"
+#include "models/dit/wan.h"
 #include "pipeline/model-impl.h"
 #include "pipeline/tiny-impl.h"
 
@@ -37,7 +38,8 @@ static void log_cb(int level, const char * msg, void * user)
 
 static ke_model_t * small_model(void)
 {
-    const struct ke_dit_config c = tap_t2v_config(1024, 4096, 64, 32, 8, 4);
+    struct ke_dit_config c;
+    ke_random_dit_config(&c, "t2v", 16, 1024, 4096, 64, 32, 8, 4);
     struct ke_random_opts o = { KE_DTYPE_BF16, false, false, false };
     struct ke_tensor_set * dit = NULL, * dit_high = NULL, * t5 = NULL, * vae = NULL;
     struct ke_error err = { 0 };

@@ -133,20 +133,7 @@ struct ke_dit_config
 test_t2v_config (int dim, int ffn_dim, int text_dim, int text_len, int heads, int layers)
 {
   struct ke_dit_config c;
-  memset (&c, 0, sizeof c);
-  snprintf (c.model_type, sizeof c.model_type, "t2v");
-  c.patch_t = 1;
-  c.patch_h = c.patch_w = 2;
-  c.in_dim = c.out_dim = 16;
-  c.dim = dim;
-  c.ffn_dim = ffn_dim;
-  c.freq_dim = 256;
-  c.text_dim = text_dim;
-  c.text_len = text_len;
-  c.num_heads = heads;
-  c.num_layers = layers;
-  c.eps = 1e-6f;
-  c.qk_norm = c.cross_attn_norm = true;
+  ke_random_dit_config (&c, "t2v", 16, dim, ffn_dim, text_dim, text_len, heads, layers);
   return c;
 }
 
