@@ -229,7 +229,7 @@ static void release_expert(struct gen * g, int slot)
 // An A14B job switches experts once, from the high-noise one to the low-noise one. Preparing the second
 // (uploading its weights, quantizing them to e4m3 under fp8) takes seconds; where the device budget holds
 // both experts beside the activations, a second thread does it while the first expert's forwards run
-// (ops.prepare_thread gives that thread its own stream), and the switch only frees the first one.
+// (ops.prepare_thread gives that thread its own stream), and the switch frees nothing: both stay.
 
 static void * prefetch_run(void * arg)
 {
@@ -275,9 +275,9 @@ static void prefetch_start(struct gen * g, int slot)
     }
     const size_t need = plan.weights + plan.activations + ((size_t) 1 << 30);
     if (budget <= in_use || budget - in_use < need) {
+        const double free_gib = (double) (budget > in_use ? budget - in_use : 0) / 1073741824.0;
         ke_log(2, "generate: expert slot %d is prepared at the switch: %.2f GiB free in the budget, %.2f GiB needed "
-                  "to prepare it beside the sampling", slot, (double) (budget > in_use ? budget - in_use : 0) / 1073741824.0,
-               (double) need / 1073741824.0);
+                  "to prepare it beside the sampling", slot, free_gib, (double) need / 1073741824.0);
         return;
     }
     char * key = lora_key(g->p, slot == 1);
@@ -346,8 +346,8 @@ static bool prefetch_join(struct gen * g, bool adopt)
     return used;
 }
 
-// Build (or reuse) the DiT of a slot and this job's text contexts. With two experts only the active one
-// stays resident: switching frees the other one's DiT (the next one may have been prepared beside it).
+// Build (or reuse) the DiT of a slot and this job's text contexts. With two experts, switching frees the
+// other one's DiT unless both fit (the next one prepared ahead, or both_fit).
 static enum ke_status get_expert(void * user, int which, struct ke_expert ** out, struct ke_error * err)
 {
     struct gen * g = user;
@@ -357,8 +357,9 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
     if (!g->ex[slot].dit) {
         // the set-up's parts, logged (level 2): freeing the other expert, preparing this one, its contexts
         const double t0 = ke_now();
-        double t1 = t0;
+        double t1 = 0.0;
         const bool prepared_ahead = prefetch_join(g, true);
+        const double t_join = ke_now();
         // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
         const bool high = m->n_experts == 2 && slot == 1;
         struct ke_lora_use uses[KE_MAX_LORAS];
@@ -384,8 +385,8 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
                 m->dit[other] = NULL;
                 ke_tset_release_pages(m->dit_w[other]);
             }
-            t1 = ke_now();
         }
+        t1 = ke_now();
         if (!m->dit[slot]) {
             struct ke_dit_mem_plan plan;
             if ((st = plan_dit(g, m->dit_w[slot], &plan, err)) != KE_STATUS_OK ||
@@ -413,9 +414,10 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
             release_expert(g, slot);
             return st;
         }
-        ke_log(2, "DiT set-up (expert slot %d): %.2f s = other expert %s %.2f s, DiT prepared %.2f s, text "
-                  "contexts %.2f s", slot, ke_now() - t0, m->n_experts == 2 && m->dit[1 - slot] ? "kept" : "freed",
-               t1 - t0, t2 - t1, ke_now() - t2);
+        const bool kept = m->n_experts == 2 && m->dit[1 - slot];
+        ke_log(2, "DiT set-up (expert slot %d): %.2f s = waiting for the expert prepared ahead %.2f s, other expert "
+                  "%s %.2f s, DiT prepared %.2f s, text contexts %.2f s", slot, ke_now() - t0, t_join - t0,
+               kept ? "kept" : "freed", t1 - t_join, t2 - t1, ke_now() - t2);
         // the high-noise expert (slot 1) samples first: the low-noise one can be prepared meanwhile
         if (m->n_experts == 2 && slot == 1) {
             prefetch_start(g, 0);

@@ -183,7 +183,8 @@ static int upload_weight(struct kc_state * s, struct kc_linear * p, const struct
         }
         const cudaStream_t st = kc_prep_stream(s);
         if (cudaMemcpyAsync(dtmp, src, m * sizeof(float), cudaMemcpyHostToDevice, st) != cudaSuccess ||
-            kc_f32_to_bf16((uint16_t *) p->w + off, dtmp, (int64_t) m, st) != 0 || cudaStreamSynchronize(st) != cudaSuccess) {
+            kc_f32_to_bf16((uint16_t *) p->w + off, dtmp, (int64_t) m, st) != 0 ||
+            cudaStreamSynchronize(st) != cudaSuccess) {
             rc = -1;
         }
     }
