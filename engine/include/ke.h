@@ -543,7 +543,7 @@ enum ke_status ke_gen_estimate_caps(const struct ke_model_caps * caps, const str
 struct ke_model_desc {
     enum ke_task task;
     bool tiny;                      // the tiny test model (always exact fp32 on the CPU)
-    int n_experts;                  // 1, or 2 for A14B (one resident at a time)
+    int n_experts;                  // 1, or 2 for A14B (both on the GPU where the budget holds them)
     // DiT shape (config.json names)
     int dim, ffn_dim, freq_dim, num_heads, num_layers, in_dim, out_dim, text_len, text_dim;
     int patch_t, patch_h, patch_w;

@@ -201,6 +201,31 @@ test_device_budget (void)
     p.precision = KE_PRECISION_BF16;
   }
 
+  /* Two experts (A14B) without LoRAs: where the budget holds the second one's stored weights and 1 GiB
+   * beside the sampling, generate.c prepares it ahead and keeps both, so the peak gains one expert's
+   * device weights; with less room, no budget given, or KINORA_NO_EXPERT_PREFETCH=1, one expert */
+  {
+    struct ke_model_desc d2 = d;
+    struct ke_estimate e2;
+    d2.n_experts = 2;
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &e2, &err), ==, KE_STATUS_OK);
+    g_test_message ("two experts in 80 GiB: peak %.2f GiB (one: %.2f + weights %.2f)", e2.device_gib, e.device_gib,
+                    e.device_weights_gib);
+    g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + e.device_weights_gib)), <, 1e-9);
+    g_assert_cmpfloat (fabs (e2.device_weights_gib - e.device_weights_gib), <, 1e-9);
+    g_setenv ("KINORA_NO_EXPERT_PREFETCH", "1", TRUE);
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &e2, &err), ==, KE_STATUS_OK);
+    g_unsetenv ("KINORA_NO_EXPERT_PREFETCH");
+    g_assert_cmpfloat (fabs (e2.device_gib - e.device_gib), <, 1e-9);
+    struct ke_mem_budget tight = { e.device_gib + d.dit_bytes / 1073741824.0 + 0.5, 1024 };
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &tight, &e2, &err), ==, KE_STATUS_OK);
+    g_assert_cmpint (e2.verdict, ==, KE_VERDICT_FITS);
+    g_assert_cmpfloat (fabs (e2.device_gib - e.device_gib), <, 1e-9);
+    struct ke_mem_budget unlimited = { 0, 1024 };
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &unlimited, &e2, &err), ==, KE_STATUS_OK);
+    g_assert_cmpfloat (fabs (e2.device_gib - e.device_gib), <, 1e-9);
+  }
+
   b.device_gib = 8;
   g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &e, &err), ==, KE_STATUS_OK);
   g_test_message ("with 8 GiB: %s; %s", e.summary, e.suggestion);
