@@ -250,34 +250,56 @@ static void * prefetch_run(void * arg)
     return NULL;
 }
 
-// Start preparing expert `slot` beside the sampling when nothing stands in the way: a device backend
-// with a preparing thread, no LoRA on that expert (their set-up runs ops on the compute stream), no
-// streamed weights, and room in the budget for its weights (counted at their stored size, which is
-// never less than the device form) plus the activations of a forward and a 1 GiB margin.
+// Whether both experts may be on the device at once: a device backend that can prepare on a second
+// thread, weights not streamed, and KINORA_NO_EXPERT_PREFETCH unset (one expert at a time, as before).
+static bool two_experts_allowed(const struct gen * g)
+{
+    return g->be->ops->prepare_thread && g->be->ops->memory && !g->dit_streams &&
+           !getenv("KINORA_NO_EXPERT_PREFETCH");
+}
+
+// Whether the free part of the budget holds a forward of expert `slot` at this job's size (its
+// activations), a 1 GiB margin and, with_weights, its weights at their stored size (never less than the
+// device form). *plan: the expert's memory plan at this size; *need and *avail: the bytes asked and free
+// (need 0: no plan).
+static bool room_beside(struct gen * g, int slot, bool with_weights, struct ke_dit_mem_plan * plan, size_t * need,
+                        size_t * avail)
+{
+    size_t budget = 0, in_use = 0, peak = 0;
+    g->be->ops->memory(g->be, &budget, &in_use, &peak);
+    *need = *avail = 0;
+    if (ke_dit_plan_memory(g->m->dit_w[slot], g->T, g->lh, g->lw, g->be->ops->xbuf_elem, SIZE_MAX, plan, NULL) !=
+        KE_STATUS_OK) {
+        return false;
+    }
+    *need = (with_weights ? plan->weights : 0) + plan->activations + ((size_t) 1 << 30);
+    *avail = budget > in_use ? budget - in_use : 0;
+    return *avail >= *need;
+}
+
+// Start preparing expert `slot` beside the sampling when nothing stands in the way: two experts allowed,
+// no LoRA on that expert (their set-up runs ops on the compute stream), and room for its weights beside a
+// forward (room_beside).
 static void prefetch_start(struct gen * g, int slot)
 {
     ke_model_t * m = g->m;
     struct prefetch * pf = &g->pf;
-    if (pf->started || m->dit[slot] || !g->be->ops->prepare_thread || !g->be->ops->memory || g->dit_streams ||
-        getenv("KINORA_NO_EXPERT_PREFETCH")) {
+    if (pf->started || m->dit[slot] || !two_experts_allowed(g)) {
         return;
     }
     struct ke_lora_use uses[KE_MAX_LORAS];
     if (ke_lora_uses_for(uses, g->lora_files, g->p->loras, g->p->n_loras, slot == 1) > 0) {
         return;
     }
-    size_t budget = 0, in_use = 0, peak = 0;
-    g->be->ops->memory(g->be, &budget, &in_use, &peak);
     struct ke_dit_mem_plan plan;
-    if (ke_dit_plan_memory(m->dit_w[slot], g->T, g->lh, g->lw, g->be->ops->xbuf_elem, SIZE_MAX, &plan, NULL) !=
-        KE_STATUS_OK) {
-        return;
-    }
-    const size_t need = plan.weights + plan.activations + ((size_t) 1 << 30);
-    if (budget <= in_use || budget - in_use < need) {
-        const double free_gib = (double) (budget > in_use ? budget - in_use : 0) / 1073741824.0;
+    size_t need = 0, avail = 0;
+    if (!room_beside(g, slot, true, &plan, &need, &avail)) {
+        if (need == 0) {
+            return;
+        }
         ke_log(2, "generate: expert slot %d is prepared at the switch: %.2f GiB free in the budget, %.2f GiB needed "
-                  "to prepare it beside the sampling", slot, free_gib, (double) need / 1073741824.0);
+                  "to prepare it beside the sampling", slot, (double) avail / 1073741824.0,
+               (double) need / 1073741824.0);
         return;
     }
     char * key = lora_key(g->p, slot == 1);
@@ -294,24 +316,13 @@ static void prefetch_start(struct gen * g, int slot)
     ke_log(2, "generate: preparing expert slot %d beside the sampling", slot);
 }
 
-// Both experts stay on a device backend that can prepare one beside the other (the policy that comes
-// with preparing ahead) when the DiT of `slot` is built already and the budget has room for this job's
-// activations beside the two: a later job then sets up neither.
+// Both experts stay (the policy that comes with preparing ahead) when the DiT of `slot` is built already
+// and the budget has room for this job's activations beside the two: a later job then sets up neither.
 static bool both_fit(struct gen * g, int slot)
 {
-    ke_model_t * m = g->m;
-    if (!m->dit[slot] || !g->be->ops->prepare_thread || !g->be->ops->memory || g->dit_streams ||
-        getenv("KINORA_NO_EXPERT_PREFETCH")) {
-        return false;
-    }
-    size_t budget = 0, in_use = 0, peak = 0;
-    g->be->ops->memory(g->be, &budget, &in_use, &peak);
     struct ke_dit_mem_plan plan;
-    if (ke_dit_plan_memory(m->dit_w[slot], g->T, g->lh, g->lw, g->be->ops->xbuf_elem, SIZE_MAX, &plan, NULL) !=
-        KE_STATUS_OK) {
-        return false;
-    }
-    return budget > in_use && budget - in_use >= plan.activations + ((size_t) 1 << 30);
+    size_t need = 0, avail = 0;
+    return g->m->dit[slot] && two_experts_allowed(g) && room_beside(g, slot, false, &plan, &need, &avail);
 }
 
 // Wait for the preparing thread. adopt: hand its DiT to the model (true when it did); else free it.

@@ -65,15 +65,14 @@ static void worker_free(struct kc_up_worker * w)
 
 void kc_upload_free(struct kc_state * s)
 {
+    pthread_mutex_lock(&s->up_mu);   // not while a preparing thread's copy uses them
     struct kc_uploader * up = s->up;
-    if (!up) {
-        return;
-    }
-    for (int i = 0; i < up->n; i++) {
+    for (int i = 0; up && i < up->n; i++) {
         worker_free(&up->w[i]);
     }
     free(up);
     s->up = NULL;
+    pthread_mutex_unlock(&s->up_mu);
 }
 
 // Make the uploader with up to `want` workers; the number made (0: none, plain copies instead).
