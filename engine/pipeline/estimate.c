@@ -9,6 +9,7 @@
 
 #include "backends/backend.h"
 #include "core/error.h"
+#include "models/common/lora.h"
 #include "models/dit/wan.h"
 #include "models/te/umt5.h"
 #include "models/vae/wan-vae.h"
@@ -378,12 +379,21 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
         dev_sample = DEVICE_BASE_BYTES + dev_weights + act + ctx2 + 4.0 * lat;
         vae_need = ke_vae_tile_need(d->vae_cache_px / 2.0, d->vae_act_px, 0, 4, lh, lw, &tile, &ov) - VAE_PLAN_MARGIN;
         dev_decode = DEVICE_BASE_BYTES + dev_weights + d->vae_params * 4.0 + vae_need;
-        // A14B without LoRAs: where the budget holds the second expert's stored weights and 1 GiB beside the
-        // sampling, it is prepared ahead and both stay on the device, the decode included (generate.c)
-        if (d->n_experts == 2 && dev_budget_in > 0 && p->n_loras == 0 && !getenv("KINORA_NO_EXPERT_PREFETCH") &&
-            dev_sample + d->dit_bytes + GIB <= dev_budget_in) {
-            dev_sample += dev_weights;
-            dev_decode += dev_weights;
+        // the LoRA terms of the expert that samples (the larger of the two), counted at their files' size
+        // (ke_lora_specs_bytes)
+        const double lora_low = (double) ke_lora_specs_bytes(p->loras, p->n_loras, false);
+        const double lora_high = d->n_experts == 2 ? (double) ke_lora_specs_bytes(p->loras, p->n_loras, true) : 0;
+        const double lora_one = maxd(lora_low, lora_high);
+        // A14B: where the budget holds the low-noise expert's stored weights, its LoRAs and 1 GiB beside the
+        // high-noise one's sampling, it is prepared ahead and both stay on the device, the decode included
+        // (generate.c room_beside)
+        if (d->n_experts == 2 && dev_budget_in > 0 && !getenv("KINORA_NO_EXPERT_PREFETCH") &&
+            dev_sample + lora_high + d->dit_bytes + lora_low + GIB <= dev_budget_in) {
+            dev_sample += dev_weights + lora_low + lora_high;
+            dev_decode += dev_weights + lora_low + lora_high;
+        } else {
+            dev_sample += lora_one;
+            dev_decode += lora_one;
         }
         h_sample = host_base + vae_host + d->dit_bytes + sample_bufs;
         h_decode = host_base + vae_host + lat + video;

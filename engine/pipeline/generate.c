@@ -47,7 +47,9 @@ struct gen {
         struct gen * g;
         int slot;
         struct ke_dit * dit;    // made by the thread; adopted by get_expert, or freed at the end
-        char * key;             // its LoRA key (always "": only experts without LoRAs are prepared ahead)
+        char * key;             // its LoRA key (lora_key)
+        struct ke_lora_use uses[KE_MAX_LORAS];   // its LoRAs (the files stay open with the job)
+        int n_uses;
         int64_t ffn_chunk;
         enum ke_status st;
         struct ke_error err;
@@ -240,7 +242,8 @@ static void * prefetch_run(void * arg)
         pf->st = ke_err(&pf->err, KE_STATUS_UNSUPPORTED, "the backend offers no preparing thread now");
         return NULL;
     }
-    pf->st = ke_dit_init_lora(&pf->dit, g->m->dit_w[pf->slot], NULL, g->be, NULL, 0, false, &pf->err);
+    pf->st = ke_dit_init_lora(&pf->dit, g->m->dit_w[pf->slot], NULL, g->be, pf->n_uses > 0 ? pf->uses : NULL,
+                              pf->n_uses, false, &pf->err);
     if (pf->st == KE_STATUS_OK) {
         ke_dit_set_ffn_chunk(pf->dit, pf->ffn_chunk);
         ke_tset_release_pages(g->m->dit_w[pf->slot]);   // uploaded: the device reads its own copy
@@ -260,8 +263,9 @@ static bool two_experts_allowed(const struct gen * g)
 
 // Whether the free part of the budget holds a forward of expert `slot` at this job's size (its
 // activations), a 1 GiB margin and, with_weights, its weights at their stored size (never less than the
-// device form). *plan: the expert's memory plan at this size; *need and *avail: the bytes asked and free
-// (need 0: no plan).
+// device form) with its LoRA files' bytes (ke_lora_specs_bytes, as the pre-flight estimate counts them).
+// *plan: the expert's memory plan at this size; *need and *avail: the bytes asked and free (need 0: no
+// plan).
 static bool room_beside(struct gen * g, int slot, bool with_weights, struct ke_dit_mem_plan * plan, size_t * need,
                         size_t * avail)
 {
@@ -272,23 +276,20 @@ static bool room_beside(struct gen * g, int slot, bool with_weights, struct ke_d
         KE_STATUS_OK) {
         return false;
     }
-    *need = (with_weights ? plan->weights : 0) + plan->activations + ((size_t) 1 << 30);
+    const size_t lora = with_weights ? ke_lora_specs_bytes(g->p->loras, g->p->n_loras, slot == 1) : 0;
+    *need = (with_weights ? plan->weights + lora : 0) + plan->activations + ((size_t) 1 << 30);
     *avail = budget > in_use ? budget - in_use : 0;
     return *avail >= *need;
 }
 
 // Start preparing expert `slot` beside the sampling when nothing stands in the way: two experts allowed,
-// no LoRA on that expert (their set-up runs ops on the compute stream), and room for its weights beside a
-// forward (room_beside).
+// and room for its weights and LoRAs beside a forward (room_beside). Its LoRA terms are made on the host
+// and uploaded through linear_prepare like the weights, on the thread's own stream.
 static void prefetch_start(struct gen * g, int slot)
 {
     ke_model_t * m = g->m;
     struct prefetch * pf = &g->pf;
     if (pf->started || m->dit[slot] || !two_experts_allowed(g)) {
-        return;
-    }
-    struct ke_lora_use uses[KE_MAX_LORAS];
-    if (ke_lora_uses_for(uses, g->lora_files, g->p->loras, g->p->n_loras, slot == 1) > 0) {
         return;
     }
     struct ke_dit_mem_plan plan;
@@ -307,13 +308,15 @@ static void prefetch_start(struct gen * g, int slot)
         return;
     }
     *pf = (struct prefetch) { .g = g, .slot = slot, .key = key, .ffn_chunk = plan.ffn_chunk };
+    pf->n_uses = ke_lora_uses_for(pf->uses, g->lora_files, g->p->loras, g->p->n_loras, slot == 1);
     if (pthread_create(&pf->th, NULL, prefetch_run, pf) != 0) {
         free(key);
         pf->key = NULL;
         return;
     }
     pf->started = true;
-    ke_log(2, "generate: preparing expert slot %d beside the sampling", slot);
+    ke_log(2, "generate: preparing expert slot %d beside the sampling (%d LoRA%s)", slot, pf->n_uses,
+           pf->n_uses == 1 ? "" : "s");
 }
 
 // Both experts stay (the policy that comes with preparing ahead) when the DiT of `slot` is built already

@@ -8,12 +8,15 @@
 // must be equal byte for byte, at bf16 and at fp8 (where the weights are quantized on the preparing
 // thread's stream). The engine log must show the expert prepared ahead and adopted in the first case,
 // and not in the second; with room for both, both experts stay after a job and the next job prepares
-// neither; turned off, one expert is kept.
+// neither; turned off, one expert is kept. The same again at bf16 with a LoRA on each expert (another
+// strength on each): the low-noise expert's LoRA terms are made and uploaded on the preparing thread.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "loaders/loaders.h"
 #include "cuda-tap.h"
 #include "models/dit/wan.h"
 #include "pipeline/model-impl.h"
@@ -55,7 +58,51 @@ static ke_model_t * small_model(void)
     return m;
 }
 
-// One 4-step 128x128x5 clip on the GPU; its RGB bytes (malloc'd, *n of them) or NULL.
+// A rank-8 LoRA (ComfyUI keys) on the q projection of block 0 and the first FFN linear of block 1 of the
+// test model (dim 1024, FFN 4096), small random values, written to a temp file. Its path or NULL.
+static char * write_lora(void)
+{
+    static const char * names[4] = { "diffusion_model.blocks.0.self_attn.q.lora_down.weight",
+                                      "diffusion_model.blocks.0.self_attn.q.lora_up.weight",
+                                      "diffusion_model.blocks.1.ffn.0.lora_down.weight",
+                                      "diffusion_model.blocks.1.ffn.0.lora_up.weight" };
+    const int64_t shapes[4][2] = { { 8, 1024 }, { 1024, 8 }, { 8, 1024 }, { 4096, 8 } };
+    struct ke_tensor t[4];
+    const struct ke_tensor * tp[4];
+    float * data[4] = { 0 };
+    uint32_t r = 12345;
+    bool ok = true;
+    for (int i = 0; i < 4; i++) {
+        const size_t n = (size_t) (shapes[i][0] * shapes[i][1]);
+        if (!(data[i] = malloc(n * sizeof(float)))) {
+            ok = false;
+            break;
+        }
+        for (size_t k = 0; k < n; k++) {
+            r = r * 1664525u + 1013904223u;
+            data[i][k] = ((float) (r >> 8) / 16777216.0f - 0.5f) * 0.1f;
+        }
+        ke_tensor_init(&t[i], KE_DTYPE_F32, 2, shapes[i], data[i]);
+        t[i].name = names[i];
+        tp[i] = &t[i];
+    }
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/kinora-prefetch-lora-%d.safetensors", (int) getpid());
+    struct ke_error err = { 0 };
+    if (ok && ke_safetensors_write(path, tp, 4, NULL, 0, &err) != KE_STATUS_OK) {
+        fprintf(stderr, "# writing the LoRA: %s\n", err.msg);
+        ok = false;
+    }
+    for (int i = 0; i < 4; i++) {
+        free(data[i]);
+    }
+    return ok ? path : NULL;
+}
+
+static const struct ke_lora_spec * g_loras;
+static int g_n_loras;
+
+// One 4-step 128x128x5 clip on the GPU (with g_loras); its RGB bytes (malloc'd, *n of them) or NULL.
 static uint8_t * run(ke_model_t * m, enum ke_precision precision, size_t * n)
 {
     struct ke_gen_params p = ke_model_params_default(m);
@@ -68,6 +115,8 @@ static uint8_t * run(ke_model_t * m, enum ke_precision precision, size_t * n)
     p.seed = 11;
     p.backend = "cuda";
     p.precision = precision;
+    p.loras = g_loras;
+    p.n_loras = g_n_loras;
     if (ke_generate(m, &p, &v, &err) != KE_STATUS_OK) {
         fprintf(stderr, "# generate: %s\n", err.msg);
         return NULL;
@@ -84,9 +133,18 @@ static uint8_t * run(ke_model_t * m, enum ke_precision precision, size_t * n)
 int main(void)
 {
     ke_log_set(log_cb, NULL);
-    const enum ke_precision precs[2] = { KE_PRECISION_BF16, KE_PRECISION_FP8 };
-    for (int k = 0; k < 2; k++) {
-        const char * name = ke_precision_name(precs[k]);
+    const enum ke_precision precs[3] = { KE_PRECISION_BF16, KE_PRECISION_FP8, KE_PRECISION_BF16 };
+    const char * lora_path = write_lora();
+    tap_report(lora_path != NULL, "the test LoRA is written");
+    if (!lora_path) {
+        return 1;
+    }
+    // on both experts, another strength on each
+    const struct ke_lora_spec lora = { lora_path, 1.0f, 0.7f };
+    for (int k = 0; k < 3; k++) {
+        const char * name = k == 2 ? "bf16 with a LoRA" : ke_precision_name(precs[k]);
+        g_loras = k == 2 ? &lora : NULL;
+        g_n_loras = k == 2 ? 1 : 0;
         ke_model_t * on = small_model(), * off = small_model();
         if (!on || !off) {
             tap_report(0, "%s: the two-expert test model is made", name);
@@ -141,6 +199,7 @@ int main(void)
         ke_model_free(on);
         ke_model_free(off);
     }
+    unlink(lora_path);
     printf("1..%d\n", tap_n);
     return tap_fail ? 1 : 0;
 }

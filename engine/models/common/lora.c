@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "loaders/loaders.h"
@@ -280,6 +281,19 @@ int ke_lora_uses_for(struct ke_lora_use * uses, struct ke_lora_file * const * fi
         }
     }
     return k;
+}
+
+size_t ke_lora_specs_bytes(const struct ke_lora_spec * specs, int n, bool high)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat sb;
+        const float s = high ? specs[i].strength_high : specs[i].strength;
+        if (s != 0.0f && specs[i].path && stat(specs[i].path, &sb) == 0 && sb.st_size > 0) {
+            total += (size_t) sb.st_size;
+        }
+    }
+    return total;
 }
 
 // --- building: matching, merging, run-time terms ---------------------------------------------------

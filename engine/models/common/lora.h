@@ -74,6 +74,12 @@ struct ke_lora_linear {
 int ke_lora_uses_for(struct ke_lora_use * uses, struct ke_lora_file * const * files,
                      const struct ke_lora_spec * specs, int n, bool high);
 
+// The bytes on disk of the LoRA files of n specs with a non-zero strength on one expert (high: the A14B
+// high-noise one); a file that cannot be read counts 0. The device keeps a LoRA's terms in bf16 (or
+// e4m3 under fp8), so for the usual bf16 or f32 files this bounds their device memory; the pre-flight
+// estimate and the expert prepared ahead (generate.c) both count it, so they decide alike.
+size_t ke_lora_specs_bytes(const struct ke_lora_spec * specs, int n, bool high);
+
 struct ke_lora_ctx;
 
 // A context applying `uses` (borrowed: they must outlive the context's building calls) to one model.

@@ -6,7 +6,10 @@
  */
 #include <math.h>
 #include <string.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "test-util.h"
 #include "ke.h"
@@ -224,6 +227,41 @@ test_device_budget (void)
     struct ke_mem_budget unlimited = { 0, 1024 };
     g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &unlimited, &e2, &err), ==, KE_STATUS_OK);
     g_assert_cmpfloat (fabs (e2.device_gib - e.device_gib), <, 1e-9);
+
+    /* LoRAs count at their files' size (the estimate reads no tensor of them): one of 1 GiB on the
+     * low-noise expert and one of 0.5 GiB on the high-noise one. With both experts kept both LoRAs are
+     * on the device; with one expert at a time the larger; a budget that held the second expert without
+     * LoRAs but not with them keeps one */
+    const double lo = 1.0, hi = 0.5;
+    g_autofree char *lo_path = test_tmp_path ("estimate-lora-low.safetensors");
+    g_autofree char *hi_path = test_tmp_path ("estimate-lora-high.safetensors");
+    const char *paths[2] = { lo_path, hi_path };
+    for (int i = 0; i < 2; i++)
+      {
+        FILE *f = fopen (paths[i], "wb");
+        g_assert_nonnull (f);
+        g_assert_cmpint (ftruncate (fileno (f), (off_t) ((i ? hi : lo) * 1073741824.0)), ==, 0);
+        fclose (f);
+      }
+    const struct ke_lora_spec loras[2] = { { lo_path, 1.0f, 0.0f }, { hi_path, 0.0f, 0.8f } };
+    p.loras = loras;
+    p.n_loras = 2;
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &e2, &err), ==, KE_STATUS_OK);
+    g_test_message ("two experts with LoRAs of %.1f and %.1f GiB: peak %.2f GiB", lo, hi, e2.device_gib);
+    g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + e.device_weights_gib + lo + hi)), <, 1e-9);
+    g_setenv ("KINORA_NO_EXPERT_PREFETCH", "1", TRUE);
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &e2, &err), ==, KE_STATUS_OK);
+    g_unsetenv ("KINORA_NO_EXPERT_PREFETCH");
+    g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + lo)), <, 1e-9);
+    struct ke_mem_budget just = { e.device_gib + d.dit_bytes / 1073741824.0 + 1.2, 1024 };
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &just, &e2, &err), ==, KE_STATUS_OK);
+    g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + lo)), <, 1e-9);
+    p.loras = NULL;
+    p.n_loras = 0;
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &just, &e2, &err), ==, KE_STATUS_OK);
+    g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + e.device_weights_gib)), <, 1e-9);
+    for (int i = 0; i < 2; i++)
+      g_remove (paths[i]);
   }
 
   b.device_gib = 8;
