@@ -280,6 +280,10 @@ struct ke_backend_ops {
     // gives it its own stream and fresh device memory, so nothing it does waits for or touches the
     // queued compute; end synchronizes that stream and drops it. 0 ok, -1 not offered now.
     int (*prepare_thread)(struct ke_backend * be, int begin);
+    // Give the allocator's cached free blocks back to the device (after the queued work). Called before a
+    // preparing thread starts, while little is queued: that thread frees nothing itself (a device free
+    // waits for all queued compute), so the room it was given is not held by old cached blocks.
+    void (*trim)(struct ke_backend * be);
 
     // --- precision (optional; NULL on the CPU, whose two tables each have a fixed precision) --------
     // Ask for a compute precision; returns the one in effect (KE_PRECISION_FP8 falls back to BF16 where

@@ -307,6 +307,11 @@ static void prefetch_start(struct gen * g, int slot)
     if (!key) {
         return;
     }
+    // the thread frees nothing on the device (a free waits for the queued compute): the cached blocks of
+    // what ran before (the text encoder, an earlier job) go back now, while little is queued
+    if (g->be->ops->trim) {
+        g->be->ops->trim(g->be);
+    }
     *pf = (struct prefetch) { .g = g, .slot = slot, .key = key, .ffn_chunk = plan.ffn_chunk };
     pf->n_uses = ke_lora_uses_for(pf->uses, g->lora_files, g->p->loras, g->p->n_loras, slot == 1);
     if (pthread_create(&pf->th, NULL, prefetch_run, pf) != 0) {

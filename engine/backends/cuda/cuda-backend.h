@@ -212,6 +212,8 @@ struct kc_linear {
 // cuda-mem.c: the budget. 0 when n more bytes fit (cached blocks are released first when needed);
 // the caller then adds n to in_use itself. -1 when they do not fit (nothing changed).
 int kc_budget_fit(struct kc_state * s, size_t n);
+// Give the cached free blocks back to the device (waits for the queued compute): ops.trim.
+void kc_trim(struct kc_state * s);
 void kc_budget_note_peak(struct kc_state * s);
 // cuda-stream.c: the bf16 device weight of a prepared linear for a GEMM queued next on the compute
 // stream: the resident bf16 weight, or (streamed / fp8) a slot or the dequantization scratch after the

@@ -9,6 +9,7 @@
 
 _Thread_local cudaStream_t kc_tl_stream;
 static _Thread_local struct kc_block * tl_free;   // blocks a preparing thread freed, for it alone
+static _Thread_local size_t tl_cached;           // their bytes (counted in s->cached too)
 
 int kc_fail(struct kc_state * s, const char * what, const char * detail)
 {
@@ -119,18 +120,27 @@ static size_t round_size(size_t n)
     return (n + q - 1) / q * q;
 }
 
+// Give the shared cache's blocks back to the device. cudaFree waits for all queued work, so this is for
+// the compute thread (a preparing thread's blocks, on tl_free, stay and stay counted).
 static void release_free_blocks(struct kc_state * s)
 {
     cudaStreamSynchronize(s->stream);
     struct kc_block * b = s->free_list;
     while (b) {
         struct kc_block * n = b->next;
+        s->cached -= b->size;
         cudaFree(b->p);
         free(b);
         b = n;
     }
     s->free_list = NULL;
-    s->cached = 0;
+}
+
+void kc_trim(struct kc_state * s)
+{
+    pthread_mutex_lock(&s->mu);
+    release_free_blocks(s);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void kc_budget_note_peak(struct kc_state * s)
@@ -146,7 +156,14 @@ static int budget_fit_locked(struct kc_state * s, size_t n)
     if (!s->budget) {
         return 0;
     }
-    if (s->in_use + s->cached + n > s->budget && s->cached) {
+    if (kc_tl_stream) {
+        // a preparing thread frees nothing: cudaFree would wait for the compute queued on the other
+        // thread (a whole forward). It counts the blocks in use and its own cached ones; the shared
+        // cache holds the forwards' activations, which the room asked for the thread counted
+        // (generate.c room_beside, after ops.trim emptied that cache)
+        return s->in_use + tl_cached + n > s->budget ? -1 : 0;
+    }
+    if (s->in_use + s->cached + n > s->budget && s->free_list) {
         release_free_blocks(s);
     }
     if (s->in_use + n > s->budget) {
@@ -181,6 +198,9 @@ void * kc_alloc(struct kc_state * s, size_t n)
         b = *best;
         *best = b->next;
         s->cached -= b->size;
+        if (kc_tl_stream) {
+            tl_cached -= b->size;
+        }
     } else {
         void * p = NULL;
         if (budget_fit_locked(s, want) != 0) {
@@ -237,6 +257,9 @@ void kc_free(struct kc_state * s, void * p)
             *pp = b->next;
             s->in_use -= b->size;
             s->cached += b->size;
+            if (kc_tl_stream) {
+                tl_cached += b->size;
+            }
             b->next = *list;
             *list = b;
             break;
@@ -257,6 +280,7 @@ void kc_prepare_thread_end(struct kc_state * s)
         b->next = s->free_list;
         s->free_list = b;
     }
+    tl_cached = 0;
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -210,13 +210,21 @@ static int cu_prepare_thread(struct ke_backend * be, int begin)
     if (kc_tl_stream) {
         return 0;
     }
-    if (cudaSetDevice(s->device) != cudaSuccess ||
-        cudaStreamCreateWithFlags(&kc_tl_stream, cudaStreamNonBlocking) != cudaSuccess) {
+    // the highest priority: its few small kernels (bf16 conversion, amax, e4m3 quantization) take SMs as
+    // soon as blocks of the compute's large kernels retire, instead of queueing behind a forward
+    int least = 0, greatest = 0;
+    if (cudaSetDevice(s->device) != cudaSuccess || cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess ||
+        cudaStreamCreateWithPriority(&kc_tl_stream, cudaStreamNonBlocking, greatest) != cudaSuccess) {
         cudaGetLastError();
         kc_tl_stream = NULL;
         return -1;
     }
     return 0;
+}
+
+static void cu_trim(struct ke_backend * be)
+{
+    kc_trim(kc_st(be));
 }
 
 static void cu_memory(struct ke_backend * be, size_t * budget, size_t * in_use, size_t * peak)
@@ -297,6 +305,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .prefetch = cu_prefetch,
     .memory = cu_memory,
     .prepare_thread = cu_prepare_thread,
+    .trim = cu_trim,
     .set_precision = cu_set_precision,
     // LTX-Video VAE and latent upsampler
     .pixel_norm_mod = kc_ltx_pixel_norm_mod,
