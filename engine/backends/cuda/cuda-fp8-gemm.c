@@ -10,11 +10,13 @@
 #include "core/error.h"
 
 // Values per pass through the device while quantizing a weight: a bf16 weight of up to FP8_WHOLE values
-// (128 MiB; every DiT linear) goes up once, whole, and serves both passes (amax, then quantization);
-// otherwise, or when the device has no room for that, chunks of FP8_CHUNK (bf16, f32 staging and e4m3:
-// 28 MiB at 4M values), each uploaded once per pass.
+// (256 MiB in bf16: every linear of the Wan DiTs, T5 and LTX-Video 13B; an A14B FFN linear is 70.8M
+// values) goes up once, whole, and serves both passes (amax, then quantization); otherwise, or when the
+// device has no room for that, chunks of FP8_CHUNK (bf16, f32 staging and e4m3: 28 MiB at 4M values),
+// each uploaded once per pass. (At 2^26 values the A14B FFN linears took the chunks: 34 GiB uploaded
+// for an expert of 24 GiB in bf16.)
 #define FP8_CHUNK ((int64_t) 1 << 22)
-#define FP8_WHOLE ((int64_t) 1 << 26)
+#define FP8_WHOLE ((int64_t) 1 << 27)
 
 int kc_fp8_form(struct kc_state * s, struct kc_linear * p, const struct ke_tensor * w, int64_t N, int64_t K)
 {
