@@ -257,7 +257,7 @@ if [ "$MODE" = table13 ] || [ "$MODE" = all13 ]; then
   if [ "${LEAN:-0}" = 1 ]; then
     # LEAN=1: the 5B forward alone, then (PROFILE=1, the default) its device time per op class
     [ "${PROFILE:-1}" = 1 ] || finish
-    KINORA_CUDA_PROFILE=1 timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 1 \
+    timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile \
       --precision fp8 2>&1 | tail -30
     finish
   fi
@@ -275,8 +275,8 @@ if [ "$MODE" = table13 ] || [ "$MODE" = all13 ]; then
     --steps 50 --precision fp8
   # (the A14B Lightning clip, fp8 against bf16: mode clip-a14b)
   if [ $SECONDS -lt 520 ]; then
-    echo "-- TI2V-5B DiT 1280x704x121 at fp8, device time per op class (KINORA_CUDA_PROFILE=1)"
-    KINORA_CUDA_PROFILE=1 timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 1 \
+    echo "-- TI2V-5B DiT 1280x704x121 at fp8, device time per op class (--profile: the second forward)"
+    timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile \
       --precision fp8 2>&1 | tail -30
   fi
   nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
