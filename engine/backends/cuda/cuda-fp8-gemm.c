@@ -13,8 +13,8 @@
 // (256 MiB in bf16: every linear of the Wan DiTs, T5 and LTX-Video 13B; an A14B FFN linear is 70.8M
 // values) goes up once, whole, and serves both passes (amax, then quantization); otherwise, or when the
 // device has no room for that, chunks of FP8_CHUNK (bf16, f32 staging and e4m3: 28 MiB at 4M values),
-// each uploaded once per pass. (At 2^26 values the A14B FFN linears took the chunks: 34 GiB uploaded
-// for an expert of 24 GiB in bf16.)
+// each uploaded once per pass. (At 2^26 values the A14B FFN linears took the chunks: 10.5 GiB of an
+// expert's 26.6 GiB in bf16 went up twice.)
 #define FP8_CHUNK ((int64_t) 1 << 22)
 #define FP8_WHOLE ((int64_t) 1 << 27)
 
