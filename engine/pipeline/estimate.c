@@ -359,6 +359,13 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     double h_sample, h_decode, dev_sample = 0, dev_decode = 0, dev_weights = 0;
     double vae_need;
     int tile, ov;
+    // LoRAs, counted from their files' size (ke_lora_specs_bytes): on the device their terms in bf16 (at
+    // most the size of a bf16 or f32 file), on the host the f32 copies the terms are made from and kept in
+    // (rank padded to 8: about twice a bf16 file), for the expert that samples (the larger of the two) or
+    // for both where both stay
+    const double lora_low = (double) ke_lora_specs_bytes(p->loras, p->n_loras, false);
+    const double lora_high = d->n_experts == 2 ? (double) ke_lora_specs_bytes(p->loras, p->n_loras, true) : 0;
+    const double lora_one = maxd(lora_low, lora_high);
     if (!cuda) {
         // one expert's pages from the page cache (the other expert's are released at the switch); the fast
         // path keeps a bf16 copy of what is not stored in bf16 and releases those pages once copied
@@ -368,10 +375,11 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
         // (cpu-matmul.c linear_fast) or the exact path's f32 conversion block of 256 weight rows
         const double L = (double) T * (lh / d->patch_h) * (lw / d->patch_w);
         const double transient = 2.0 * L * d->dim * 4.0 + (fast ? L * d->ffn_dim * 2.0 : 256.0 * d->ffn_dim * 4.0);
-        h_sample = host_base + vae_host + dit + act + ctx2 + sample_bufs + transient + CPU_SCRATCH_BYTES;
+        h_sample = host_base + vae_host + dit + act + ctx2 + sample_bufs + transient + CPU_SCRATCH_BYTES +
+                   2.0 * lora_one;
         vae_need = ke_vae_tile_need(d->vae_cache_px, d->vae_act_px, 0, 4, lh, lw, &tile, &ov) - VAE_PLAN_MARGIN;
-        // the DiT's mapped pages are released before decoding; its copies stay with the model
-        h_decode = host_base + vae_host + copy + lat + video + vae_need;
+        // the DiT's mapped pages are released before decoding; its copies (and LoRA terms) stay with the model
+        h_decode = host_base + vae_host + copy + lat + video + vae_need + 2.0 * lora_one;
     } else {
         // weights are uploaded in bf16 (fp8: e4m3, or as stored when narrower); the mapped pages are
         // resident while uploading, released after
@@ -379,24 +387,20 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
         dev_sample = DEVICE_BASE_BYTES + dev_weights + act + ctx2 + 4.0 * lat;
         vae_need = ke_vae_tile_need(d->vae_cache_px / 2.0, d->vae_act_px, 0, 4, lh, lw, &tile, &ov) - VAE_PLAN_MARGIN;
         dev_decode = DEVICE_BASE_BYTES + dev_weights + d->vae_params * 4.0 + vae_need;
-        // the LoRA terms of the expert that samples (the larger of the two), counted at their files' size
-        // (ke_lora_specs_bytes)
-        const double lora_low = (double) ke_lora_specs_bytes(p->loras, p->n_loras, false);
-        const double lora_high = d->n_experts == 2 ? (double) ke_lora_specs_bytes(p->loras, p->n_loras, true) : 0;
-        const double lora_one = maxd(lora_low, lora_high);
         // A14B: where the budget holds the low-noise expert's stored weights, its LoRAs and 1 GiB beside the
         // high-noise one's sampling, it is prepared ahead and both stay on the device, the decode included
         // (generate.c room_beside)
+        double loras = lora_one;
         if (d->n_experts == 2 && dev_budget_in > 0 && !getenv("KINORA_NO_EXPERT_PREFETCH") &&
             dev_sample + lora_high + d->dit_bytes + lora_low + GIB <= dev_budget_in) {
-            dev_sample += dev_weights + lora_low + lora_high;
-            dev_decode += dev_weights + lora_low + lora_high;
-        } else {
-            dev_sample += lora_one;
-            dev_decode += lora_one;
+            loras = lora_low + lora_high;
+            dev_sample += dev_weights;
+            dev_decode += dev_weights;
         }
-        h_sample = host_base + vae_host + d->dit_bytes + sample_bufs;
-        h_decode = host_base + vae_host + lat + video;
+        dev_sample += loras;
+        dev_decode += loras;
+        h_sample = host_base + vae_host + d->dit_bytes + sample_bufs + 2.0 * loras;
+        h_decode = host_base + vae_host + lat + video + 2.0 * loras;
     }
     e->host_gib = maxd(h_text, maxd(h_sample, h_decode)) / GIB;
     ke_log(3, "estimate: host MiB text %.0f, sampling %.0f (DiT %.0f, activations %.0f, contexts %.0f), decode %.0f "

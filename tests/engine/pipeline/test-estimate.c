@@ -256,6 +256,30 @@ test_device_budget (void)
     struct ke_mem_budget just = { e.device_gib + d.dit_bytes / 1073741824.0 + 1.2, 1024 };
     g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &just, &e2, &err), ==, KE_STATUS_OK);
     g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + lo)), <, 1e-9);
+    /* the host keeps the f32 copies the LoRA terms are made from: twice a bf16 file's bytes, for both
+     * experts where both stay, else for the larger */
+    struct ke_estimate h0, h1;
+    p.loras = NULL;
+    p.n_loras = 0;
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &h0, &err), ==, KE_STATUS_OK);
+    p.loras = loras;
+    p.n_loras = 2;
+    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &h1, &err), ==, KE_STATUS_OK);
+    g_test_message ("host with the two LoRAs on cuda: %.2f GiB (without: %.2f)", h1.host_gib, h0.host_gib);
+    g_assert_cmpfloat (h1.host_gib, >, h0.host_gib);
+    g_assert_cmpfloat (h1.host_gib, <=, h0.host_gib + 2 * (lo + hi) + 1e-9);
+    /* on the CPU (one expert, the sampling's activations the host peak at this size): exactly twice the
+     * low-noise LoRA's bytes more */
+    p.backend = "cpu";
+    p.loras = NULL;
+    p.n_loras = 0;
+    g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &h0, &err), ==, KE_STATUS_OK);
+    p.loras = loras;
+    p.n_loras = 2;
+    g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &h1, &err), ==, KE_STATUS_OK);
+    g_test_message ("host with a %.1f GiB LoRA on the cpu: %.2f GiB (without: %.2f)", lo, h1.host_gib, h0.host_gib);
+    g_assert_cmpfloat (fabs (h1.host_gib - (h0.host_gib + 2 * lo)), <, 1e-9);
+    p.backend = "cuda";
     p.loras = NULL;
     p.n_loras = 0;
     g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &just, &e2, &err), ==, KE_STATUS_OK);
