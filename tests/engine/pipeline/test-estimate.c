@@ -37,6 +37,25 @@ tiny_params (ke_model_t *m, int size, int frames, int steps)
   return p;
 }
 
+/* The host figure of p without LoRAs (*h0) and with these (*h1), in GiB; p keeps neither. */
+static void
+host_with_loras (const struct ke_model_desc *d, struct ke_gen_params *p, const struct ke_mem_budget *b,
+                 const struct ke_lora_spec *loras, int n, double *h0, double *h1)
+{
+  struct ke_estimate e;
+  struct ke_error err = { 0 };
+  p->loras = NULL;
+  p->n_loras = 0;
+  g_assert_cmpint (ke_gen_estimate_desc (d, p, b, &e, &err), ==, KE_STATUS_OK);
+  *h0 = e.host_gib;
+  p->loras = loras;
+  p->n_loras = n;
+  g_assert_cmpint (ke_gen_estimate_desc (d, p, b, &e, &err), ==, KE_STATUS_OK);
+  *h1 = e.host_gib;
+  p->loras = NULL;
+  p->n_loras = 0;
+}
+
 /* The subprocess (a fresh process, so that its peak RSS is this run's): estimate, run, compare. */
 static void
 rss_subprocess (void)
@@ -258,30 +277,18 @@ test_device_budget (void)
     g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + lo)), <, 1e-9);
     /* the host keeps the f32 copies the LoRA terms are made from: twice a bf16 file's bytes, for both
      * experts where both stay, else for the larger */
-    struct ke_estimate h0, h1;
-    p.loras = NULL;
-    p.n_loras = 0;
-    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &h0, &err), ==, KE_STATUS_OK);
-    p.loras = loras;
-    p.n_loras = 2;
-    g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &b, &h1, &err), ==, KE_STATUS_OK);
-    g_test_message ("host with the two LoRAs on cuda: %.2f GiB (without: %.2f)", h1.host_gib, h0.host_gib);
-    g_assert_cmpfloat (h1.host_gib, >, h0.host_gib);
-    g_assert_cmpfloat (h1.host_gib, <=, h0.host_gib + 2 * (lo + hi) + 1e-9);
+    double h0, h1;
+    host_with_loras (&d2, &p, &b, loras, 2, &h0, &h1);
+    g_test_message ("host with the two LoRAs on cuda: %.2f GiB (without: %.2f)", h1, h0);
+    g_assert_cmpfloat (h1, >, h0);
+    g_assert_cmpfloat (h1, <=, h0 + 2 * (lo + hi) + 1e-9);
     /* on the CPU (one expert, the sampling's activations the host peak at this size): exactly twice the
      * low-noise LoRA's bytes more */
     p.backend = "cpu";
-    p.loras = NULL;
-    p.n_loras = 0;
-    g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &h0, &err), ==, KE_STATUS_OK);
-    p.loras = loras;
-    p.n_loras = 2;
-    g_assert_cmpint (ke_gen_estimate_desc (&d, &p, &b, &h1, &err), ==, KE_STATUS_OK);
-    g_test_message ("host with a %.1f GiB LoRA on the cpu: %.2f GiB (without: %.2f)", lo, h1.host_gib, h0.host_gib);
-    g_assert_cmpfloat (fabs (h1.host_gib - (h0.host_gib + 2 * lo)), <, 1e-9);
+    host_with_loras (&d, &p, &b, loras, 2, &h0, &h1);
+    g_test_message ("host with a %.1f GiB LoRA on the cpu: %.2f GiB (without: %.2f)", lo, h1, h0);
+    g_assert_cmpfloat (fabs (h1 - (h0 + 2 * lo)), <, 1e-9);
     p.backend = "cuda";
-    p.loras = NULL;
-    p.n_loras = 0;
     g_assert_cmpint (ke_gen_estimate_desc (&d2, &p, &just, &e2, &err), ==, KE_STATUS_OK);
     g_assert_cmpfloat (fabs (e2.device_gib - (e.device_gib + e.device_weights_gib)), <, 1e-9);
     for (int i = 0; i < 2; i++)
