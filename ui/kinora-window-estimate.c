@@ -49,6 +49,7 @@ _kinora_window_update_estimate (KinoraWindow *self)
   struct ke_estimate e;
   struct ke_error err = { 0 };
   struct ke_image image = { 0, 0, NULL };
+  struct ke_lora_spec loras[KE_MAX_LORAS];
   GtkStringObject *size;
   GdkTexture *texture;
   g_autofree char *backend = NULL;
@@ -77,6 +78,12 @@ _kinora_window_update_estimate (KinoraWindow *self)
   backend = self->model_is_random ? g_strdup ("cpu") : g_settings_get_string (self->settings, "backend");
   p.backend = backend;
   p.precision = self->model_is_random ? KE_PRECISION_FP32 : _kinora_window_get_precision (self);
+  /* the enabled LoRAs (their files' size counts on the device and, as f32 copies, on the host) */
+  if (caps == NULL || caps->takes_loras)
+    {
+      p.n_loras = _kinora_window_lora_specs (self, loras);
+      p.loras = p.n_loras > 0 ? loras : NULL;
+    }
   texture = kinora_image_picker_get_texture (self->image_picker);
   if (texture != NULL && self->task != KE_TASK_T2V_A14B)
     {

@@ -153,6 +153,9 @@ void _kinora_window_speed_init         (KinoraWindow      *self);
 void _kinora_window_speed_dispose      (KinoraWindow      *self);
 void _kinora_window_speed_update_task  (KinoraWindow      *self);
 void _kinora_window_speed_reset        (KinoraWindow      *self);
+/* The enabled LoRAs as engine specs (paths borrowed from the list; room for KE_MAX_LORAS); the count */
+int  _kinora_window_lora_specs         (KinoraWindow      *self,
+                                        struct ke_lora_spec *specs);
 void _kinora_window_speed_to_params    (KinoraWindow      *self,
                                         KinoraParams      *params);
 void _kinora_window_speed_apply        (KinoraWindow      *self,

@@ -69,6 +69,7 @@ update_lora_subtitle (KinoraWindow *self)
       g_autofree char *escaped = g_markup_escape_text (names->str, -1);
       adw_expander_row_set_subtitle (self->lora_row, escaped);
     }
+  _kinora_window_update_estimate (self);   /* LoRAs take memory: the pre-flight figures follow the list */
 }
 
 static void
@@ -90,6 +91,7 @@ update_entry (KinoraLoraEntry *e)
   else
     text = g_strdup_printf (_("Strength %.2f"), gtk_spin_button_get_value (e->strength));
   adw_expander_row_set_subtitle (e->row, text);
+  _kinora_window_update_estimate (self);   /* a strength of 0 leaves that expert without it */
 }
 
 static void
@@ -363,6 +365,29 @@ _kinora_window_speed_reset (KinoraWindow *self)
   g_clear_pointer (&self->before_fast, kinora_params_free);
   adw_combo_row_set_selected (self->cache_row, KE_CACHE_OFF);
   cache_selected_cb (self);
+}
+
+/* For the pre-flight estimate (the params keep the strengths as doubles: _kinora_window_speed_to_params) */
+int
+_kinora_window_lora_specs (KinoraWindow        *self,
+                           struct ke_lora_spec *specs)
+{
+  gboolean a14b = is_a14b (self);
+  int n = 0;
+
+  for (guint i = 0; self->loras != NULL && i < self->loras->len && n < KE_MAX_LORAS; i++)
+    {
+      KinoraLoraEntry *e = g_ptr_array_index (self->loras, i);
+      double s = gtk_spin_button_get_value (e->strength);
+
+      if (!adw_expander_row_get_enable_expansion (e->row))
+        continue;
+      specs[n].path = e->path;
+      specs[n].strength = (float) s;
+      specs[n].strength_high = (float) (a14b ? gtk_spin_button_get_value (e->strength_high) : s);
+      n++;
+    }
+  return n;
 }
 
 void
