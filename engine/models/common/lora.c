@@ -353,6 +353,8 @@ void ke_lora_ctx_free(struct ke_lora_ctx * c)
             }
             free(t->ta.data);
             free(t->tb.data);
+            free((char *) t->ta.name);
+            free((char *) t->tb.name);
         }
         free(ll->terms);
         free(ll);
@@ -609,7 +611,15 @@ enum ke_status ke_lora_ctx_linear(struct ke_lora_ctx * c, struct ke_linear * l, 
                 free(ud);
                 ll->n_terms++;
                 ke_tensor_init(&t->ta, KE_DTYPE_F32, 2, as, ad);
-                t->ta.name = low ? e->down->name : e->diff->name;
+                // the names are the context's own: the DiT (and a backend's record of the linear) outlives
+                // the LoRA file, which closes with the job
+                if (low) {
+                    ke_tensor_init(&t->tb, KE_DTYPE_F32, 2, bs, bd);
+                }
+                if (!(t->ta.name = strdup(low ? e->down->name : e->diff->name)) ||
+                    (low && !(t->tb.name = strdup(e->up->name)))) {
+                    return ke_err(err, KE_STATUS_NOMEM, "out of memory for the LoRA of %s", module);
+                }
                 t->a.w = &t->ta;
                 t->a.n_out = as[0];
                 t->a.n_in = n_in;
@@ -619,8 +629,6 @@ enum ke_status ke_lora_ctx_linear(struct ke_lora_ctx * c, struct ke_linear * l, 
                                   c->be->ops->name);
                 }
                 if (low) {
-                    ke_tensor_init(&t->tb, KE_DTYPE_F32, 2, bs, bd);
-                    t->tb.name = e->up->name;
                     t->b.w = &t->tb;
                     t->b.n_out = n_out;
                     t->b.n_in = r;
