@@ -367,24 +367,35 @@ _kinora_window_speed_reset (KinoraWindow *self)
   cache_selected_cb (self);
 }
 
+/* Whether a listed LoRA is enabled, with its strengths (TI2V-5B: the one strength for both) */
+static gboolean
+entry_strengths (KinoraWindow    *self,
+                 KinoraLoraEntry *e,
+                 double          *strength,
+                 double          *strength_high)
+{
+  *strength = gtk_spin_button_get_value (e->strength);
+  *strength_high = is_a14b (self) ? gtk_spin_button_get_value (e->strength_high) : *strength;
+  return adw_expander_row_get_enable_expansion (e->row);
+}
+
 /* For the pre-flight estimate (the params keep the strengths as doubles: _kinora_window_speed_to_params) */
 int
 _kinora_window_lora_specs (KinoraWindow        *self,
                            struct ke_lora_spec *specs)
 {
-  gboolean a14b = is_a14b (self);
   int n = 0;
 
   for (guint i = 0; self->loras != NULL && i < self->loras->len && n < KE_MAX_LORAS; i++)
     {
       KinoraLoraEntry *e = g_ptr_array_index (self->loras, i);
-      double s = gtk_spin_button_get_value (e->strength);
+      double s, sh;
 
-      if (!adw_expander_row_get_enable_expansion (e->row))
+      if (!entry_strengths (self, e, &s, &sh))
         continue;
       specs[n].path = e->path;
       specs[n].strength = (float) s;
-      specs[n].strength_high = (float) (a14b ? gtk_spin_button_get_value (e->strength_high) : s);
+      specs[n].strength_high = (float) sh;
       n++;
     }
   return n;
@@ -394,7 +405,6 @@ void
 _kinora_window_speed_to_params (KinoraWindow *self,
                                 KinoraParams *p)
 {
-  gboolean a14b = is_a14b (self);
   guint cache = adw_combo_row_get_selected (self->cache_row);
   g_autofree char *taehv = g_settings_get_string (self->settings, _kinora_window_taehv_key (self->task));
 
@@ -402,10 +412,10 @@ _kinora_window_speed_to_params (KinoraWindow *self,
   for (guint i = 0; i < self->loras->len; i++)
     {
       KinoraLoraEntry *e = g_ptr_array_index (self->loras, i);
-      double s = gtk_spin_button_get_value (e->strength);
+      double s, sh;
 
-      if (adw_expander_row_get_enable_expansion (e->row))
-        kinora_params_add_lora (p, e->path, s, a14b ? gtk_spin_button_get_value (e->strength_high) : s);
+      if (entry_strengths (self, e, &s, &sh))
+        kinora_params_add_lora (p, e->path, s, sh);
     }
   p->cache = cache <= KE_CACHE_TEA ? (enum ke_cache_mode) cache : KE_CACHE_OFF;
   p->cache_threshold = p->cache == KE_CACHE_OFF ? -1 : gtk_spin_button_get_value (self->cache_threshold_spin);

@@ -376,7 +376,6 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
     if (!g->ex[slot].dit) {
         // the set-up's parts, logged (level 2): freeing the other expert, preparing this one, its contexts
         const double t0 = ke_now();
-        double t1 = 0.0;
         const bool prepared_ahead = prefetch_join(g, true);
         const double t_join = ke_now();
         // the LoRAs of this expert (slot 1: the A14B high-noise one): a DiT built with others is rebuilt
@@ -405,7 +404,7 @@ static enum ke_status get_expert(void * user, int which, struct ke_expert ** out
                 ke_tset_release_pages(m->dit_w[other]);
             }
         }
-        t1 = ke_now();
+        const double t1 = ke_now();
         if (!m->dit[slot]) {
             struct ke_dit_mem_plan plan;
             if ((st = plan_dit(g, m->dit_w[slot], &plan, err)) != KE_STATUS_OK ||

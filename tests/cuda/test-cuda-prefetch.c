@@ -99,11 +99,9 @@ static char * write_lora(void)
     return ok ? path : NULL;
 }
 
-static const struct ke_lora_spec * g_loras;
-static int g_n_loras;
-
-// One 4-step 128x128x5 clip on the GPU (with g_loras); its RGB bytes (malloc'd, *n of them) or NULL.
-static uint8_t * run(ke_model_t * m, enum ke_precision precision, size_t * n)
+// One 4-step 128x128x5 clip on the GPU, with the LoRA `lora` (or none); its RGB bytes (malloc'd, *n of
+// them) or NULL.
+static uint8_t * run(ke_model_t * m, enum ke_precision precision, const struct ke_lora_spec * lora, size_t * n)
 {
     struct ke_gen_params p = ke_model_params_default(m);
     struct ke_video * v = NULL;
@@ -115,8 +113,8 @@ static uint8_t * run(ke_model_t * m, enum ke_precision precision, size_t * n)
     p.seed = 11;
     p.backend = "cuda";
     p.precision = precision;
-    p.loras = g_loras;
-    p.n_loras = g_n_loras;
+    p.loras = lora;
+    p.n_loras = lora ? 1 : 0;
     if (ke_generate(m, &p, &v, &err) != KE_STATUS_OK) {
         fprintf(stderr, "# generate: %s\n", err.msg);
         return NULL;
@@ -143,8 +141,7 @@ int main(void)
     const struct ke_lora_spec lora = { lora_path, 1.0f, 0.7f };
     for (int k = 0; k < 3; k++) {
         const char * name = k == 2 ? "bf16 with a LoRA" : ke_precision_name(precs[k]);
-        g_loras = k == 2 ? &lora : NULL;
-        g_n_loras = k == 2 ? 1 : 0;
+        const struct ke_lora_spec * lk = k == 2 ? &lora : NULL;
         ke_model_t * on = small_model(), * off = small_model();
         if (!on || !off) {
             tap_report(0, "%s: the two-expert test model is made", name);
@@ -153,7 +150,7 @@ int main(void)
         size_t n_on = 0, n_off = 0, n_on2 = 0, n_off2 = 0;
         g_started = g_adopted = 0;
         unsetenv("KINORA_NO_EXPERT_PREFETCH");
-        uint8_t * a = run(on, precs[k], &n_on);
+        uint8_t * a = run(on, precs[k], lk, &n_on);
         tap_report(a != NULL, "%s: the clip with the low-noise expert prepared ahead runs", name);
         tap_report(g_started == 1 && g_adopted == 1,
                    "%s: the low-noise expert was prepared beside the sampling and adopted (log: %d started, %d "
@@ -161,14 +158,14 @@ int main(void)
         tap_report(on->dit[0] && on->dit[1], "%s: both experts stay on the device after the job (they fit)", name);
         // the same model again: both experts are there, nothing is prepared
         g_started = g_adopted = 0;
-        uint8_t * a2 = run(on, precs[k], &n_on2);
+        uint8_t * a2 = run(on, precs[k], lk, &n_on2);
         tap_report(a2 && g_started == 0, "%s: a second job on the same model prepares no expert (log: %d started)",
                    name, g_started);
         g_started = g_adopted = 0;
         setenv("KINORA_NO_EXPERT_PREFETCH", "1", 1);
-        uint8_t * b = run(off, precs[k], &n_off);
+        uint8_t * b = run(off, precs[k], lk, &n_off);
         const bool one_left = !off->dit[0] != !off->dit[1];
-        uint8_t * b2 = run(off, precs[k], &n_off2);
+        uint8_t * b2 = run(off, precs[k], lk, &n_off2);
         unsetenv("KINORA_NO_EXPERT_PREFETCH");
         tap_report(b && b2 && g_started == 0 && one_left,
                    "%s: with KINORA_NO_EXPERT_PREFETCH=1 each expert is prepared at its switch, one kept after a job",

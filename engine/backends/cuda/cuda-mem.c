@@ -157,10 +157,11 @@ static int budget_fit_locked(struct kc_state * s, size_t n)
         return 0;
     }
     if (kc_tl_stream) {
-        // a preparing thread frees nothing: cudaFree would wait for the compute queued on the other
-        // thread (a whole forward). It counts the blocks in use and its own cached ones; the shared
-        // cache holds the forwards' activations, which the room asked for the thread counted
-        // (generate.c room_beside, after ops.trim emptied that cache)
+        // a preparing thread frees nothing to stay within the budget: cudaFree would wait for the
+        // compute queued on the other thread (a whole forward). It counts the blocks in use and its own
+        // cached ones; the shared cache holds the forwards' activations, which the room asked for the
+        // thread counted (generate.c room_beside, after ops.trim emptied that cache). Only a cudaMalloc
+        // the device itself refuses makes it release the shared cache (kc_alloc), waiting as it must.
         return s->in_use + tl_cached + n > s->budget ? -1 : 0;
     }
     if (s->in_use + s->cached + n > s->budget && s->free_list) {
