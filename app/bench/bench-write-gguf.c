@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "core/error.h"
+#include "core/threadpool.h"
 #include "loaders/loaders.h"
 #include "args.h"
 #include "bench.h"
@@ -38,15 +39,26 @@ static const struct
   { "f16", KE_DTYPE_F16 }, { "bf16", KE_DTYPE_BF16 },
 };
 
-static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+/* xorshift64 seeded per run of rows (splitmix64 of the file's seed, the tensor and the run), so the
+ * runs are filled in parallel and the file is the same whatever the thread count */
+static uint64_t g_seed = 1;
+
+static uint64_t
+splitmix (uint64_t x)
+{
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 
 static inline float
-rnd (void)
+rnd (uint64_t *s)
 {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (float) ((int32_t) (g_rng >> 32)) / 2147483648.0f;
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return (float) ((int32_t) (*s >> 32)) / 2147483648.0f;
 }
 
 struct tlist
@@ -142,38 +154,67 @@ build_list (struct tlist *l, const struct dit_shape *m, int layers, enum ke_dtyp
   return rc;
 }
 
-/* One tensor's data, ROWS rows at a time: uniform random of amplitude sd, encoded to its type. */
-static enum ke_status
-write_tensor (struct ke_gguf_writer *w, const struct ke_gguf_tensor_info *t, float sd, struct ke_error *err)
+enum { ROWS = 64, RUNS = 32 };   /* rows filled by one task; tasks per batch written at once */
+
+struct fill
 {
-  const int64_t K = t->shape[t->n_dims - 1];
-  int64_t rows = 1;
-  for (int d = 0; d < t->n_dims - 1; d++)
-    rows *= t->shape[d];
-  enum { ROWS = 64 };
-  float *f = malloc ((size_t) (ROWS * K) * sizeof (float));
-  void *enc = malloc (ke_dtype_row_bytes (t->type, ROWS * K) + (size_t) (ROWS * K) * 4);
-  enum ke_status st = (f && enc) ? KE_STATUS_OK : ke_err (err, KE_STATUS_NOMEM, "out of memory");
-  for (int64_t r0 = 0; r0 < rows && st == KE_STATUS_OK; r0 += ROWS)
+  const struct ke_gguf_tensor_info *t;
+  float sd, *f;
+  uint8_t *enc;
+  int64_t K, rows, r0, index;
+};
+
+/* runs [b, e) of a batch: uniform random of amplitude sd, encoded to the tensor's type in place */
+static void
+fill_runs (void *ctx, int64_t b, int64_t e, int tid)
+{
+  (void) tid;
+  const struct fill *c = ctx;
+  for (int64_t j = b; j < e; j++)
     {
-      const int64_t nr = rows - r0 < ROWS ? rows - r0 : ROWS, ne = nr * K;
+      const int64_t r = c->r0 + j * ROWS;
+      if (r >= c->rows)
+        break;
+      const int64_t nr = c->rows - r < ROWS ? c->rows - r : ROWS, ne = nr * c->K;
+      float *f = c->f + j * ROWS * c->K;
+      void *enc = c->enc + ke_dtype_row_bytes (c->t->type, j * ROWS * c->K);
+      uint64_t s = splitmix (g_seed ^ splitmix ((uint64_t) c->index << 40 ^ (uint64_t) (r / ROWS))) | 1;
       for (int64_t i = 0; i < ne; i++)
-        f[i] = rnd () * sd;
-      const void *out = enc;
-      if (t->type == KE_DTYPE_F32)
-        out = f;
-      else if (t->type == KE_DTYPE_F16)
+        f[i] = rnd (&s) * c->sd;
+      if (c->t->type == KE_DTYPE_F32)
+        memcpy (enc, f, (size_t) ne * sizeof (float));
+      else if (c->t->type == KE_DTYPE_F16)
         for (int64_t i = 0; i < ne; i++)
           ((uint16_t *) enc)[i] = ke_f32_to_f16 (f[i]);
-      else if (t->type == KE_DTYPE_BF16)
+      else if (c->t->type == KE_DTYPE_BF16)
         for (int64_t i = 0; i < ne; i++)
           ((uint16_t *) enc)[i] = ke_f32_to_bf16 (f[i]);
       else
-        ke_quantize_row (t->type, f, enc, ne);
-      st = ke_gguf_writer_data (w, out, ke_dtype_row_bytes (t->type, ne), err);
+        ke_quantize_row (c->t->type, f, enc, ne);
     }
-  free (f);
-  free (enc);
+}
+
+/* One tensor's data, ROWS x RUNS rows at a time (the runs filled on the engine's threads), written in
+ * order: memory stays small whatever the file size. */
+static enum ke_status
+write_tensor (struct ke_gguf_writer *w, const struct ke_gguf_tensor_info *t, int index, float sd,
+              struct ke_error *err)
+{
+  struct fill c = { .t = t, .sd = sd, .K = t->shape[t->n_dims - 1], .rows = 1, .index = index };
+  for (int d = 0; d < t->n_dims - 1; d++)
+    c.rows *= t->shape[d];
+  const int64_t batch = (int64_t) ROWS * RUNS * c.K;
+  c.f = malloc ((size_t) batch * sizeof (float));
+  c.enc = malloc (ke_dtype_row_bytes (t->type, batch) + (size_t) batch * 4);
+  enum ke_status st = (c.f && c.enc) ? KE_STATUS_OK : ke_err (err, KE_STATUS_NOMEM, "out of memory");
+  for (c.r0 = 0; c.r0 < c.rows && st == KE_STATUS_OK; c.r0 += (int64_t) ROWS * RUNS)
+    {
+      const int64_t nr = c.rows - c.r0 < ROWS * RUNS ? c.rows - c.r0 : ROWS * RUNS;
+      ke_parallel_for ((nr + ROWS - 1) / ROWS, 1, fill_runs, &c);
+      st = ke_gguf_writer_data (w, c.enc, ke_dtype_row_bytes (t->type, nr * c.K), err);
+    }
+  free (c.f);
+  free (c.enc);
   return st;
 }
 
@@ -188,6 +229,7 @@ kinora_bench_write_gguf (int argc, char **argv)
     { "type", required_argument, NULL, 't' },
     { "layers", required_argument, NULL, 'l' },
     { "output", required_argument, NULL, 'o' },
+    { "seed", required_argument, NULL, 's' },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -202,6 +244,13 @@ kinora_bench_write_gguf (int argc, char **argv)
         case 't': type = optarg; break;
         case 'l': ok = kinora_arg_int (cmd, "--layers", optarg, 1, 100, &layers); break;
         case 'o': out = optarg; break;
+        case 's':
+          {
+            int64_t v = 0;
+            ok = kinora_arg_int64 (cmd, "--seed", optarg, 0, INT64_MAX, &v);
+            g_seed = (uint64_t) v;
+            break;
+          }
         default: return kinora_arg_usage_error (cmd, c, argc, argv, options);
         }
       if (!ok)
@@ -210,7 +259,7 @@ kinora_bench_write_gguf (int argc, char **argv)
   if (optind < argc || !out)
     {
       fprintf (stderr, "%s: usage: %s --model ti2v-5B|t2v-A14B|i2v-A14B --type q8_0|q4_0|q4_K|q6_K|f16|bf16 "
-               "[--layers N] -o FILE.gguf\n", cmd, cmd);
+               "[--layers N] [--seed N] -o FILE.gguf\n", cmd, cmd);
       return 2;
     }
   const struct dit_shape *m = NULL;
@@ -245,7 +294,7 @@ kinora_bench_write_gguf (int argc, char **argv)
       for (int d = 0; d < l.t[i].n_dims; d++)
         nel *= l.t[i].shape[d];
       bytes += ke_dtype_row_bytes (l.t[i].type, nel);
-      st = write_tensor (w, &l.t[i], l.sd[i], &err);
+      st = write_tensor (w, &l.t[i], i, l.sd[i], &err);
     }
   if (st == KE_STATUS_OK)
     st = ke_gguf_writer_close (w, &err);

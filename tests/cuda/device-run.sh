@@ -244,6 +244,12 @@ if [ "$MODE" = clip-a14b ] || [ "$MODE" = all13 ]; then
     KINORA_NO_EXPERT_PREFETCH=1 KINORA_BENCH_LOG=2 check clip-a14b-switch timeout 200 $B/app/kinora-bench \
       generate --model t2v-A14B --random --backend cuda --size 1280x720 --frames 81 --preset lightning --precision fp8
   fi
+  if [ "${RESIDENT:-0}" = 1 ]; then
+    # issue 12's reference in the same lease as its budgeted A14B runs (device-run.sh budget-files)
+    echo "-- T2V-A14B 1280x720x81, bf16 resident (default budget), 2 steps with CFG (one per expert)"
+    check a14b-resident timeout 200 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
+      --size 1280x720 --frames 81 --steps 2
+  fi
   [ "$MODE" = clip-a14b ] && finish
 fi
 
@@ -407,46 +413,73 @@ fi
 if [ "$MODE" = budget-files ]; then
   # issue 12 from real-size files (random weights written here, then dropped from the page cache with
   # --cold, so the first step reads them from the disk): time to first step, steps, decode, peaks.
-  # W is on the machine's local disk; each model's files are removed before the next ones are written.
+  # W is on the machine's local disk (64 GiB): each model's DiT files are removed before the next ones
+  # are written. BUDGET_PARTS, any of: 5b (Q8_0 GGUF at --vram 8 and bf16 resident), a14b (fp8 scaled at
+  # --vram 12, then 832x480x81 at --vram 8), q4k (Q4_K GGUF experts at --vram 12, T5 and the VAE from
+  # the a14b folder, written first when an earlier call on this machine did not leave it). The a14b
+  # folder's T5, VAE and tokenizer stay for a later call (BUDGET_PARTS=q4k) unless the q4k part ran.
   W=${BUDGET_DIR:-/tmp/kinora-weights}
+  PARTS=" ${BUDGET_PARTS:-5b a14b q4k} "
   sample() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 250 > $OUT/smi-$1.txt & SMI=$!; }
   unsample() { kill $SMI; wait $SMI 2>/dev/null; echo "nvidia-smi peak: $(sort -n $OUT/smi-$1.txt | tail -1) MiB"; }
-  rm -rf $W; mkdir -p $W
-  # BUDGET_PARTS: 5b, a14b or both (default)
-  if [ "${BUDGET_PARTS:-5b a14b}" != a14b ]; then
-  echo "-- writing TI2V-5B bf16 folder + Q8_0 GGUF"
-  t=$(date +%s)
-  check write-5b $B/app/kinora-bench write-weights --model ti2v-5B --dtype bf16 -o $W/5b
-  check gguf-5b $B/app/kinora-bench write-gguf --model ti2v-5B --type q8_0 -o $W/5b/diffusion_models/ti2v-q8_0.gguf
-  echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
-  M5=$(ls $W/5b/diffusion_models/*.safetensors | head -1)
-  for a in "q8_0 8 $W/5b/diffusion_models/ti2v-q8_0.gguf" "bf16 0 $M5"; do
-    set -- $a
-    sample 5b-$1
-    echo "-- TI2V-5B 1280x704x121, $1 from a cold page cache, --vram $2 (0: default), 3 steps with CFG"
-    check clip-5b-$1 timeout 300 $B/app/kinora-bench generate --files $3,$W/5b/tokenizer \
-      --cold=$W/5b --backend cuda --size 1280x704 --frames 121 --steps 3 --vram $2
-    unsample 5b-$1
-  done
-  rm -rf $W/5b
+  mkdir -p $W
+  write_a14b() {
+    echo "-- writing T2V-A14B fp8 (fp8_e4m3fn_scaled) folder"
+    local t=$(date +%s)
+    rm -rf $W/a14b
+    check write-a14b $B/app/kinora-bench write-weights --model t2v-A14B --dtype fp8 -o $W/a14b
+    echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+  }
+  if [[ $PARTS == *" 5b "* ]]; then
+    rm -rf $W/5b
+    echo "-- writing TI2V-5B bf16 folder + Q8_0 GGUF"
+    t=$(date +%s)
+    check write-5b $B/app/kinora-bench write-weights --model ti2v-5B --dtype bf16 -o $W/5b
+    check gguf-5b $B/app/kinora-bench write-gguf --model ti2v-5B --type q8_0 -o $W/5b/diffusion_models/ti2v-q8_0.gguf
+    echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+    M5=$(ls $W/5b/diffusion_models/*.safetensors | head -1)
+    for a in "q8_0 8 $W/5b/diffusion_models/ti2v-q8_0.gguf" "bf16 0 $M5"; do
+      set -- $a
+      sample 5b-$1
+      echo "-- TI2V-5B 1280x704x121, $1 from a cold page cache, --vram $2 (0: default), 3 steps with CFG"
+      check clip-5b-$1 timeout 300 $B/app/kinora-bench generate --files $3,$W/5b/tokenizer \
+        --cold=$W/5b --backend cuda --size 1280x704 --frames 121 --steps 3 --vram $2
+      unsample 5b-$1
+    done
+    rm -rf $W/5b
   fi
-  [ "${BUDGET_PARTS:-5b a14b}" = 5b ] && finish
-  echo "-- writing T2V-A14B fp8 (fp8_e4m3fn_scaled) folder"
-  t=$(date +%s)
-  check write-a14b $B/app/kinora-bench write-weights --model t2v-A14B --dtype fp8 -o $W/a14b
-  echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
-  sample a14b-fp8
-  echo "-- T2V-A14B 1280x720x81, fp8 from a cold page cache, --vram 12, 2 steps with CFG (one per expert)"
-  A=$(ls $W/a14b/diffusion_models/*high_noise*.safetensors),$(ls $W/a14b/diffusion_models/*low_noise*.safetensors)
-  check clip-a14b-fp8 timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b --backend cuda --size 1280x720 \
-    --frames 81 --steps 2 --vram 12
-  unsample a14b-fp8
-  sample a14b-480p
-  echo "-- T2V-A14B 832x480x81, fp8, --vram 8, 2 steps with CFG (the files now in the page cache)"
-  check clip-a14b-480p timeout 300 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --backend cuda \
-    --size 832x480 --frames 81 --steps 2 --vram 8
-  unsample a14b-480p
-  rm -rf $W
+  if [[ $PARTS == *" a14b "* ]]; then
+    write_a14b
+    sample a14b-fp8
+    echo "-- T2V-A14B 1280x720x81, fp8 from a cold page cache, --vram 12, 2 steps with CFG (one per expert)"
+    A=$(ls $W/a14b/diffusion_models/*high_noise*.safetensors),$(ls $W/a14b/diffusion_models/*low_noise*.safetensors)
+    check clip-a14b-fp8 timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b \
+      --backend cuda --size 1280x720 --frames 81 --steps 2 --vram 12
+    unsample a14b-fp8
+    sample a14b-480p
+    echo "-- T2V-A14B 832x480x81, fp8, --vram 8, 2 steps with CFG (the files now in the page cache)"
+    check clip-a14b-480p timeout 300 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --backend cuda \
+      --size 832x480 --frames 81 --steps 2 --vram 8
+    unsample a14b-480p
+  fi
+  if [[ $PARTS == *" q4k "* ]]; then
+    [ -d $W/a14b/tokenizer ] || write_a14b
+    rm -f $W/a14b/diffusion_models/*.safetensors   # the fp8 experts: room on the disk for the GGUF ones
+    echo "-- writing T2V-A14B Q4_K GGUF experts (two seeds)"
+    t=$(date +%s)
+    check gguf-a14b-high $B/app/kinora-bench write-gguf --model t2v-A14B --type q4_K --seed 1 \
+      -o $W/a14b/diffusion_models/t2v_high_noise-q4_K.gguf
+    check gguf-a14b-low $B/app/kinora-bench write-gguf --model t2v-A14B --type q4_K --seed 2 \
+      -o $W/a14b/diffusion_models/t2v_low_noise-q4_K.gguf
+    echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
+    sample a14b-q4k
+    echo "-- T2V-A14B 1280x720x81, Q4_K from a cold page cache, --vram 12, 2 steps with CFG (one per expert)"
+    A=$W/a14b/diffusion_models/t2v_high_noise-q4_K.gguf,$W/a14b/diffusion_models/t2v_low_noise-q4_K.gguf
+    check clip-a14b-q4k timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b \
+      --backend cuda --size 1280x720 --frames 81 --steps 2 --vram 12
+    unsample a14b-q4k
+    rm -rf $W/a14b
+  fi
   finish
 fi
 
