@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
-#        ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
+#        prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
 #        headline|clip-a14b|table13|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
@@ -227,6 +227,12 @@ if [ "$MODE" = fp8-gemm ]; then
     --compare-bf16
   check bench-a14b-480p-fp8 timeout 170 $BENCH dit --backend cuda --model t2v-A14B --size 832x480 --frames 81 \
     --repeat 2 --precision fp8 --compare-bf16
+  finish
+fi
+
+if [ "$MODE" = prefetch ]; then
+  # test-cuda-prefetch alone (the env decides the fp8 parts: KINORA_CUDA_FP8=attn|gemm)
+  check test-cuda-prefetch timeout 300 $B/tests/cuda/test-cuda-prefetch
   finish
 fi
 

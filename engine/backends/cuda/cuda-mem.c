@@ -295,6 +295,17 @@ void cu_free(struct ke_backend * be, void * p)
     kc_free(kc_st(be), p);
 }
 
+int kc_h2d(struct kc_state * s, void * dst, const void * src, size_t n)
+{
+    const cudaStream_t st = kc_prep_stream(s);
+    if (cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st) != cudaSuccess ||
+        cudaStreamSynchronize(st) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    return 0;
+}
+
 void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n)
 {
     struct kc_state * s = kc_st(be);

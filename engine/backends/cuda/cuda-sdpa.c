@@ -411,7 +411,7 @@ static void plan_build_fp8(struct kc_state * s, struct kc_sdpa_plan * p)
 {
     static const float host_consts[4] = { 1.0f / 448.0f, 448.0f, 1.0f, 0.0f };
     if (cudaMalloc((void **) &p->consts, sizeof(host_consts)) != cudaSuccess ||
-        cudaMemcpy(p->consts, host_consts, sizeof(host_consts), cudaMemcpyHostToDevice) != cudaSuccess) {
+        kc_h2d(s, p->consts, host_consts, sizeof(host_consts)) != 0) {
         cudaGetLastError();
         cudaFree(p->consts);
         p->consts = NULL;

@@ -20,7 +20,7 @@
 
 #define KC_UP_WORKERS 8
 #define KC_UP_CHUNK ((size_t) 4 << 20)
-#define KC_UP_MIN ((size_t) 4 << 20)   // below this one plain cudaMemcpy
+#define KC_UP_MIN ((size_t) 4 << 20)   // below this one plain copy (kc_h2d)
 
 struct kc_up_worker {
     struct kc_uploader * up;
@@ -166,7 +166,7 @@ static int upload(struct kc_state * s, void * dst, const void * src, size_t byte
         n = made < n ? made : n;
     }
     if (n == 0) {
-        return cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice) == cudaSuccess ? 0 : -1;
+        return kc_h2d(s, dst, src, bytes);
     }
     // slices of whole chunks, as even as they come
     const size_t chunks = (bytes + KC_UP_CHUNK - 1) / KC_UP_CHUNK;
