@@ -471,6 +471,14 @@ kinora_bench_generate (int argc, char **argv)
               t5_where (m, &t5_before, backend));
       printf ("  step %s, first     %8.2f s (DiT set-up included)\n", guided, first);
       printf ("  step %s, later     %8.2f s\n", guided, rest);
+      if (s.last_step >= 2 && s.last_step <= 16)
+        {
+          /* each step on its own: an A14B run's switch to the low-noise expert shows as one longer step */
+          printf ("  each step (s)           ");
+          for (int i = 1; i <= s.last_step; i++)
+            printf (" %.2f", s.step_t[i] - s.step_t[i - 1]);
+          printf ("\n");
+        }
       printf ("  sampling total           %8.2f s\n", s.sample_end - s.sample_start);
       printf ("  %-24s %8.2f s\n", use_taehv_decode ? "TAEHV decode (draft)" : "VAE decode",
               s.decode_end - s.decode_start);
