@@ -79,6 +79,10 @@ ops_lines() {
 
 MODE=${1:-full}
 FX=${2:-.fx}
+# the steps of the A14B clips in clip-a14b (RESIDENT=1) and budget-files: with shift 12 the high-noise
+# expert takes steps 1 to 4 of 6, so the switch (step 5) and steady steps of each expert show on their
+# own in kinora-bench's "each step" line
+A14B_STEPS=${A14B_STEPS:-6}
 OUT=${OUT:-$PWD/cuda-out}
 mkdir -p "$OUT"
 LOG=$OUT/log.txt
@@ -252,11 +256,9 @@ if [ "$MODE" = clip-a14b ] || [ "$MODE" = all13 ]; then
   fi
   if [ "${RESIDENT:-0}" = 1 ]; then
     # issue 12's reference in the same lease as its budgeted A14B runs (device-run.sh budget-files)
-    # (A14B_STEPS, 6 by default: with shift 12 the high-noise expert takes steps 1 to 4, so the switch (step 5)
-    # and a steady step of each expert show on their own in the "each step" line)
-    echo "-- T2V-A14B 1280x720x81, bf16 resident (default budget), ${A14B_STEPS:-6} steps with CFG"
+    echo "-- T2V-A14B 1280x720x81, bf16 resident (default budget), $A14B_STEPS steps with CFG"
     check a14b-resident timeout 300 $B/app/kinora-bench generate --model t2v-A14B --random --backend cuda \
-      --size 1280x720 --frames 81 --steps ${A14B_STEPS:-6}
+      --size 1280x720 --frames 81 --steps $A14B_STEPS
   fi
   [ "$MODE" = clip-a14b ] && finish
 fi
@@ -459,10 +461,10 @@ if [ "$MODE" = budget-files ]; then
   if [[ $PARTS == *" a14b "* ]]; then
     write_a14b
     sample a14b-fp8
-    echo "-- T2V-A14B 1280x720x81, fp8 from a cold page cache, --vram 12, ${A14B_STEPS:-6} steps with CFG"
+    echo "-- T2V-A14B 1280x720x81, fp8 from a cold page cache, --vram 12, $A14B_STEPS steps with CFG"
     A=$(ls $W/a14b/diffusion_models/*high_noise*.safetensors),$(ls $W/a14b/diffusion_models/*low_noise*.safetensors)
     check clip-a14b-fp8 timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b \
-      --backend cuda --size 1280x720 --frames 81 --steps ${A14B_STEPS:-6} --vram 12
+      --backend cuda --size 1280x720 --frames 81 --steps $A14B_STEPS --vram 12
     unsample a14b-fp8
     sample a14b-480p
     echo "-- T2V-A14B 832x480x81, fp8, --vram 8, 2 steps with CFG (the files now in the page cache)"
@@ -481,10 +483,10 @@ if [ "$MODE" = budget-files ]; then
       -o $W/a14b/diffusion_models/t2v_low_noise-q4_K.gguf
     echo "written in $(( $(date +%s) - t )) s"; df -h $W | tail -1
     sample a14b-q4k
-    echo "-- T2V-A14B 1280x720x81, Q4_K from a cold page cache, --vram 12, ${A14B_STEPS:-6} steps with CFG"
+    echo "-- T2V-A14B 1280x720x81, Q4_K from a cold page cache, --vram 12, $A14B_STEPS steps with CFG"
     A=$W/a14b/diffusion_models/t2v_high_noise-q4_K.gguf,$W/a14b/diffusion_models/t2v_low_noise-q4_K.gguf
     check clip-a14b-q4k timeout 400 $B/app/kinora-bench generate --files $A,$W/a14b/tokenizer --cold=$W/a14b \
-      --backend cuda --size 1280x720 --frames 81 --steps ${A14B_STEPS:-6} --vram 12
+      --backend cuda --size 1280x720 --frames 81 --steps $A14B_STEPS --vram 12
     unsample a14b-q4k
     rm -rf $W/a14b
   fi

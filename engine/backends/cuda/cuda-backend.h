@@ -230,11 +230,11 @@ void kc_stream_free_all(struct kc_state * s);
 // through pinned staging buffers filled by several threads; 0 ok, -1 failure (nothing recorded).
 // kc_upload_free gives the staging back (made again by the next large copy).
 int kc_upload(struct kc_state * s, void * dst, const void * src, size_t bytes);
-// cuda-mem.c: n bytes from the host to the device, landed when it returns (0 ok; a failure is cleared and
-// returns -1). Not cudaMemcpy: from pageable memory it may return before the DMA to the device is done,
+// cuda-mem.c: n bytes from the host to the device on kc_prep_stream, landed when it returns (the first
+// error, cleared; cudaSuccess). Not cudaMemcpy: from pageable memory it may return before the DMA to the device is done,
 // and the legacy stream it runs on is not ordered with this backend's non-blocking streams, so a kernel
 // queued next (the fp8 quantization of a weight just uploaded) could read the bytes that were there.
-int kc_h2d(struct kc_state * s, void * dst, const void * src, size_t n);
+cudaError_t kc_h2d(struct kc_state * s, void * dst, const void * src, size_t n);
 void kc_upload_free(struct kc_state * s);
 double kc_now(void);   // seconds, monotonic (ke_now's twin: the module links none of the engine)
 // cuda-quant.c: weights kept as stored (fp8, the GGUF block types). ops.linear_takes; the stored form of

@@ -64,9 +64,9 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
             kc_fail_nomem(s, c->w->name ? c->w->name : "a conv3d weight", p->bytes);
             rc = -1;
         } else if (cudaMalloc((void **) &p->w, (size_t) n * 4) != cudaSuccess ||
-            kc_h2d(s, p->w, hw, (size_t) n * 4) != 0 ||
+            kc_h2d(s, p->w, hw, (size_t) n * 4) != cudaSuccess ||
             (hb && (cudaMalloc((void **) &p->b, (size_t) c->c_out * 4) != cudaSuccess ||
-                    kc_h2d(s, p->b, hb, (size_t) c->c_out * 4) != 0))) {
+                    kc_h2d(s, p->b, hb, (size_t) c->c_out * 4) != cudaSuccess))) {
             rc = -1;
         }
     }
@@ -97,7 +97,7 @@ int kc_conv3d_prepare(struct ke_backend * be, struct ke_conv3d * c)
                 }
             }
             if (cudaMalloc(&p->wb, (size_t) n * es) != cudaSuccess ||
-                kc_h2d(s, p->wb, hwb, (size_t) n * es) != 0 ||
+                kc_h2d(s, p->wb, hwb, (size_t) n * es) != cudaSuccess ||
                 cudnnCreateFilterDescriptor(&p->wdb) != CUDNN_STATUS_SUCCESS ||
                 cudnnSetFilterNdDescriptor(p->wdb, bf ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, 5,
                                            fdb) != CUDNN_STATUS_SUCCESS) {

@@ -142,7 +142,7 @@ int kc_fp8_weight_make(struct kc_state * s, struct kc_linear * p, const struct k
         return quantize_weight(s, p, w, N, K, resident);
     }
     const float sc[3] = { 0.0f, 1.0f / w->scale, w->scale };   // amax unknown (unused), scale, descale
-    if (kc_h2d(s, p->sc, sc, sizeof(sc)) != 0) {
+    if (kc_h2d(s, p->sc, sc, sizeof(sc)) != cudaSuccess) {
         return -1;
     }
     if (!resident) {

@@ -272,7 +272,7 @@ static int linear_prepare(struct kc_state * s, struct ke_backend * be, struct ke
         float * hb = ke_tensor_to_f32_alloc(l->b);
         if (!hb || ke_tensor_nelements(l->b) != N || cudaMalloc((void **) &p->b, (size_t) N * 4) != cudaSuccess ||
             cudaMalloc((void **) &p->bb, (size_t) N * 2) != cudaSuccess ||
-            kc_h2d(s, p->b, hb, (size_t) N * 4) != 0 ||
+            cudaMemcpyAsync(p->b, hb, (size_t) N * 4, cudaMemcpyHostToDevice, kc_prep_stream(s)) != cudaSuccess ||
             kc_f32_to_bf16(p->bb, p->b, N, kc_prep_stream(s)) != 0 ||
             cudaStreamSynchronize(kc_prep_stream(s)) != cudaSuccess) {
             rc = -1;

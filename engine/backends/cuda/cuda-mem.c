@@ -295,24 +295,22 @@ void cu_free(struct ke_backend * be, void * p)
     kc_free(kc_st(be), p);
 }
 
-int kc_h2d(struct kc_state * s, void * dst, const void * src, size_t n)
+cudaError_t kc_h2d(struct kc_state * s, void * dst, const void * src, size_t n)
 {
     const cudaStream_t st = kc_prep_stream(s);
-    if (cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st) != cudaSuccess ||
-        cudaStreamSynchronize(st) != cudaSuccess) {
-        cudaGetLastError();
-        return -1;
+    cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st);
+    if (e == cudaSuccess) {
+        e = cudaStreamSynchronize(st);
     }
-    return 0;
+    cudaGetLastError();
+    return e;
 }
 
 void cu_upload(struct ke_backend * be, void * dst, const void * src, size_t n)
 {
     struct kc_state * s = kc_st(be);
     // the host buffer may be reused as soon as this returns
-    const cudaStream_t st = kc_prep_stream(s);
-    CU(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, st));
-    CU(s, cudaStreamSynchronize(st));
+    CU(s, kc_h2d(s, dst, src, n));
 }
 
 void cu_download(struct ke_backend * be, void * dst, const void * src, size_t n)

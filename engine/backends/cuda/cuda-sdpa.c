@@ -411,7 +411,9 @@ static void plan_build_fp8(struct kc_state * s, struct kc_sdpa_plan * p)
 {
     static const float host_consts[4] = { 1.0f / 448.0f, 448.0f, 1.0f, 0.0f };
     if (cudaMalloc((void **) &p->consts, sizeof(host_consts)) != cudaSuccess ||
-        kc_h2d(s, p->consts, host_consts, sizeof(host_consts)) != 0) {
+        // queued on the compute stream, which runs the plan: no wait (the source is static)
+        cudaMemcpyAsync(p->consts, host_consts, sizeof(host_consts), cudaMemcpyHostToDevice, s->stream) !=
+            cudaSuccess) {
         cudaGetLastError();
         cudaFree(p->consts);
         p->consts = NULL;

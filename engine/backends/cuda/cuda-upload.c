@@ -166,7 +166,7 @@ static int upload(struct kc_state * s, void * dst, const void * src, size_t byte
         n = made < n ? made : n;
     }
     if (n == 0) {
-        return kc_h2d(s, dst, src, bytes);
+        return kc_h2d(s, dst, src, bytes) == cudaSuccess ? 0 : -1;
     }
     // slices of whole chunks, as even as they come
     const size_t chunks = (bytes + KC_UP_CHUNK - 1) / KC_UP_CHUNK;
