@@ -67,8 +67,17 @@ struct kc_state {
     double prep_s, prep_upload_s;
     size_t prep_bytes, prep_upload_bytes, prep_logged;
     int prep_n;
-    uint16_t * deq;      // bf16 scratch for a weight stored narrower on the device (fp8, block types)
-    size_t deq_size;
+    // bf16 scratch for weights stored narrower on the device (fp8, block types), two of them: the last two
+    // weights dequantized stay until another one needs the room, so an FFN run in token chunks (ffn.0 and
+    // ffn.2 in turn, once per chunk) dequantizes each of its weights once, not once per chunk. A weight's
+    // stored bytes never change while it is prepared, and releasing it forgets its entry (kc_deq_forget).
+    struct kc_deq {
+        uint16_t * p;
+        size_t size;
+        const struct kc_linear * of;   // the weight it holds (NULL: none)
+        unsigned long used;            // when it was last asked for (the older one is refilled)
+    } deq[2];
+    unsigned long deq_tick;
 
     int no_resid;      // KINORA_CUDA_NO_RESID_FUSION=1: linear_gated_add_x adds in a separate pass
     int conv_mode;     // conv3d layout for every conv (cuda-conv.c): KINORA_CUDA_CONV=ncdhw (0), bf16 (1), f32 (2);
@@ -208,6 +217,9 @@ struct kc_linear {
     size_t slot_off;
     const char * name;
 };
+
+// cuda-stream.c: the dequantization scratch no longer holds p (p is being released).
+void kc_deq_forget(struct kc_state * s, const struct kc_linear * p);
 
 // cuda-mem.c: the budget. 0 when n more bytes fit (cached blocks are released first when needed);
 // the caller then adds n to in_use itself. -1 when they do not fit (nothing changed).

@@ -310,6 +310,7 @@ void cu_linear_release(struct ke_backend * be, struct ke_linear * l)
     }
     cudaStreamSynchronize(s->stream);
     const bool streamed = p->host != NULL;
+    kc_deq_forget(s, p);   // a weight prepared later at the same address is not this one
     kc_linear_unstage(s, p);
     cudaFree(p->w);
     cudaFree(p->b);
@@ -647,6 +648,13 @@ static bool gemm_residual(struct kc_state * s, float * r, const uint16_t * xb, i
     struct kc_linear * p = l->prepared;
     const int64_t D = l->n_out, K = l->n_in;
     if (s->no_resid || (gate && sel) || (gate && K % 8 != 0)) {
+        return false;
+    }
+    // the gate-scaled weight copy reads and writes D x K bf16 values (4 D K bytes) for this one GEMM; the
+    // separate route writes and reads an f32 [M, D] output instead (8 M D bytes more than the fused
+    // GEMM). For few rows against a wide input (the FFN's ffn.2 run in token chunks under a memory
+    // budget: 512 rows against 13,824 inputs, the copy remade for every chunk) the copy costs more.
+    if (gate && K > 2 * M) {
         return false;
     }
     if (kc_fp8_on(s, p)) {

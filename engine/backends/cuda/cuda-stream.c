@@ -124,21 +124,59 @@ const uint16_t * kc_linear_weight(struct kc_state * s, struct kc_linear * p)
     if (p->wtype == KC_W_BF16) {
         return src;
     }
-    // a narrow weight: dequantize into the bf16 scratch (reused in stream order by the next GEMM)
+    // a narrow weight: its bf16 copy from an earlier GEMM when the scratch still holds it, else
+    // dequantized into the entry asked for longer ago (reused in stream order: every GEMM queued on the
+    // compute stream that read its old contents runs first)
     const size_t need = (size_t) p->n_el * 2;
-    if (s->deq_size < need) {
-        kc_free(s, s->deq);
-        s->deq = kc_alloc(s, need);
-        s->deq_size = s->deq ? need : 0;
-        if (!s->deq) {
+    s->deq_tick++;
+    for (int i = 0; i < 2; i++) {
+        if (s->deq[i].of == p && s->deq[i].p) {
+            s->deq[i].used = s->deq_tick;
+            return s->deq[i].p;
+        }
+    }
+    const int v = s->deq[0].used <= s->deq[1].used ? 0 : 1;
+    struct kc_deq * d = &s->deq[v];
+    d->of = NULL;
+    if (d->size < need) {
+        kc_free(s, d->p);
+        d->p = kc_alloc(s, need);
+        if (!d->p) {
+            // no room for two: give the other entry's room back and hold one
+            struct kc_deq * o = &s->deq[v ^ 1];
+            kc_free(s, o->p);
+            o->p = NULL;
+            o->size = 0;
+            o->of = NULL;
+            d->p = kc_alloc(s, need);
+        }
+        d->size = d->p ? need : 0;
+        if (!d->p) {
             kc_fail_nomem(s, "the bf16 scratch of a dequantized weight", need);
             return NULL;
         }
     }
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    KC(s, kc_linear_dequant(s, p, s->deq, src));
+    const int rc = kc_linear_dequant(s, p, d->p, src);
+    if (rc != 0) {
+        kc_fail(s, "kc_linear_dequant", cudaGetErrorString(cudaGetLastError()));
+    }
     PROF_END(s);
-    return s->deq;
+    if (rc == 0) {
+        d->of = p;
+        d->used = s->deq_tick;
+    }
+    return d->p;
+}
+
+void kc_deq_forget(struct kc_state * s, const struct kc_linear * p)
+{
+    for (int i = 0; i < 2; i++) {
+        if (s->deq[i].of == p) {
+            s->deq[i].of = NULL;
+            s->deq[i].used = 0;
+        }
+    }
 }
 
 // Keep the stored weight in pinned host memory (bf16, or fp8 / a block type as stored); 0 ok, -1 no
@@ -202,7 +240,8 @@ void kc_stream_free_all(struct kc_state * s)
         s->slot[k].size = 0;
         s->slot[k].gen++;
     }
-    kc_free(s, s->deq);
-    s->deq = NULL;
-    s->deq_size = 0;
+    for (int i = 0; i < 2; i++) {
+        kc_free(s, s->deq[i].p);
+        memset(&s->deq[i], 0, sizeof(s->deq[i]));
+    }
 }

@@ -568,9 +568,10 @@ enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, 
     const int64_t L = (int64_t) F * (H / c->patch_h) * (W / c->patch_w);
     const size_t rope = (size_t) L * (D / (size_t) c->num_heads) * 4;
     const size_t contexts = 2 * (T * D * 4 + (size_t) c->num_layers * 2 * T * D * xe);
-    // per-GEMM scratch: a gate-scaled weight copy, the bf16 dequantization of a weight kept narrower (fp8,
-    // block types), one f32 [L, dim] buffer (the unfused fallbacks) and room for the attention workspaces
-    const size_t scratch = D * FF * 2 * (narrow ? 2 : 1) + (size_t) L * D * 4 + ((size_t) 128 << 20);
+    // per-GEMM scratch: a gate-scaled weight copy, the bf16 dequantizations of the last two weights kept
+    // narrower (fp8, block types; a chunked FFN reuses them chunk after chunk), one f32 [L, dim] buffer
+    // (the unfused fallbacks) and room for the attention workspaces
+    const size_t scratch = D * FF * 2 * (narrow ? 3 : 1) + (size_t) L * D * 4 + ((size_t) 128 << 20);
     int64_t Lf = L;
     size_t sizes[N_ARENA], elem[N_ARENA];
     size_t act = 0;

@@ -63,9 +63,9 @@ void ke_ltx_dit_plan_memory(const struct ke_ltx_dit_config * c, size_t weight_pe
                  5 * N * D * xe + N * FF * xe + 2 * (256 + 15 * D) * 4 + N * 4;
     act += act / 4;   // size classes round each allocation up by up to 25 %
     act += N * D * 4 + 2 * (size_t) c->num_layers * (size_t) n_text * D * xe;
-    // per-GEMM scratch: room for the attention workspaces and the bf16 dequantization of a weight kept
-    // narrower (fp8, block types: the 13B FF weight is 128 MiB in bf16)
-    act += (size_t) 256 << 20;
+    // per-GEMM scratch: room for the attention workspaces and the bf16 dequantizations of the last two
+    // weights kept narrower (fp8, block types: the 13B FF weight is 128 MiB in bf16)
+    act += (size_t) 384 << 20;
     plan->activations = act;
     ke_ltx_dit_plan_fit(plan, budget);
 }

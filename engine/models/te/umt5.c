@@ -93,10 +93,10 @@ void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor
     const size_t norms = (2 * (size_t) c->n_layers + 1) * D * fs;
     plan->weights = (size_t) c->n_layers * plan->layer + norms;
     // the workspace (ensure_workspace), the bf16 copy of the widest linear input (CUDA's linear op), the
-    // bf16 scratch of a dequantized narrow weight, a streamed weight's scratch, and 64 MiB for the GEMM
-    // plans and size classes (the allocator rounds a block up by up to 25 %)
+    // bf16 scratch of the last two dequantized narrow weights, a streamed weight's scratch, and 64 MiB for
+    // the GEMM plans and size classes (the allocator rounds a block up by up to 25 %)
     size_t act = (3 * n * D + 4 * n * A + 2 * n * F + H * n * n) * fs;
-    act += act / 4 + n * F * 2 + (narrow ? D * F * 2 : 0) + ((size_t) 64 << 20);
+    act += act / 4 + n * F * 2 + (narrow ? 2 * D * F * 2 : 0) + ((size_t) 64 << 20);
     plan->activations = act;
     if (act + plan->weights <= avail) {
         plan->weight_cap = SIZE_MAX;
