@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
-#        prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
+#        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
 #        headline|clip-a14b|table13|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
@@ -144,6 +144,8 @@ echo "built in $(( $(date +%s) - t0 )) s"
 # the CUDA backend is a module beside the engine; make sure this run loads the one just built
 export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
+# build: nothing more (the binaries for commands run by hand after it)
+[ "$MODE" = build ] && finish
 
 if [ "$MODE" = fp8 ]; then
   # issue 13: the fp8 precision (cuDNN fp8 attention, cuBLASLt e4m3 GEMMs) against the bf16 path.
