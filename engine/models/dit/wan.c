@@ -493,7 +493,7 @@ static void * carve(char ** cur, size_t n)
 
 // The activation arena of one forward: element counts and element sizes of its N_ARENA buffers (in
 // the order ke_dit_forward carves them), and the total bytes. Lf: tokens per FFN pass.
-#define N_ARENA 20
+#define N_ARENA 19
 static size_t arena_plan(const struct ke_dit_config * c, int F, int H, int W, int64_t U, size_t xe, int64_t Lf,
                          size_t * sizes, size_t * elem)
 {
@@ -502,7 +502,7 @@ static size_t arena_plan(const struct ke_dit_config * c, int F, int H, int W, in
     const int64_t K_in = (int64_t) c->in_dim * P, K_out = P * c->out_dim;
     const size_t sz[N_ARENA] = {
         (size_t) (c->in_dim * F * (int64_t) H * W), (size_t) (L * K_in), (size_t) (L * D), (size_t) (L * D),
-        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (Lf * FF),
+        (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (L * D), (size_t) (Lf * FF),
         (size_t) (L * K_out), (size_t) (c->out_dim * F * (int64_t) H * W), (size_t) (U * c->freq_dim),
         (size_t) (U * D), (size_t) (U * D), (size_t) (U * D), (size_t) (U * 6 * D), (size_t) (U * 6 * D),
         (size_t) (U * 2 * D), (size_t) L,
@@ -510,7 +510,7 @@ static size_t arena_plan(const struct ke_dit_config * c, int F, int H, int W, in
     size_t need = 0;
     for (size_t i = 0; i < N_ARENA; i++) {
         sizes[i] = sz[i];
-        elem[i] = (i == 3 || i == 7 || i == 8 || i == 9) ? xe : sizeof(float);   // the ke_xbuf ones
+        elem[i] = (i == 3 || i == 5 || i == 6 || i == 7 || i == 8) ? xe : sizeof(float);   // the ke_xbuf ones
         need += (sizes[i] * elem[i] + 255) & ~(size_t) 255;
     }
     return need;
@@ -723,26 +723,25 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     float * patches = bufs[1];             // (L, in_dim * ph * pw)
     float * x = bufs[2];                   // (L, D) residual stream
     struct ke_xbuf * xn = bufs[3];         // (L, D) normalised block input: the GEMMs' input
-    float * q = bufs[4];                   // (L, D) linear outputs; q is also the scratch of the gated adds
-    float * k = bufs[5];
-    float * v = bufs[6];
-    struct ke_xbuf * qx = bufs[7];         // (L, D) attention q, k, v
-    struct ke_xbuf * kx = bufs[8];
-    struct ke_xbuf * hx = bufs[9];         // (Lf, FF) FFN hidden state of one token chunk
-    float * hout = bufs[10];               // (L, ph pw out_dim)
-    float * vout = bufs[11];               // (out_dim, F, H, W)
-    float * sinus = bufs[12];              // (U, freq_dim)
-    float * e1 = bufs[13];                 // (U, D)
-    float * e = bufs[14];
-    float * se = bufs[15];
-    float * e0 = bufs[16];                 // (U, 6 D)
-    float * mod = bufs[17];
-    float * hmod = bufs[18];               // (U, 2 D)
-    int32_t * sel_dev = bufs[19];          // (L)
-    // (L, D) attention v and output, in buffers free by then: xn once the q/k/v linears have read it,
-    // k once kx is made (an f32 buffer holds an xbuf of the same length)
+    // (L, D) the f32 output of one linear at a time: q, then k, then v (each made into its bf16 xbuf
+    // before the next linear writes it), the cross-attention q; also the scratch of the gated adds
+    float * q = bufs[4];
+    struct ke_xbuf * ox = bufs[5];         // (L, D) attention output
+    struct ke_xbuf * qx = bufs[6];         // (L, D) attention q, k
+    struct ke_xbuf * kx = bufs[7];
+    struct ke_xbuf * hx = bufs[8];         // (Lf, FF) FFN hidden state of one token chunk
+    float * hout = bufs[9];                // (L, ph pw out_dim)
+    float * vout = bufs[10];               // (out_dim, F, H, W)
+    float * sinus = bufs[11];              // (U, freq_dim)
+    float * e1 = bufs[12];                 // (U, D)
+    float * e = bufs[13];
+    float * se = bufs[14];
+    float * e0 = bufs[15];                 // (U, 6 D)
+    float * mod = bufs[16];
+    float * hmod = bufs[17];               // (U, 2 D)
+    int32_t * sel_dev = bufs[18];          // (L)
+    // (L, D) attention v, in xn once the q/k/v linears have read it
     struct ke_xbuf * vx = xn;
-    struct ke_xbuf * ox = (struct ke_xbuf *) k;
     enum ke_status st = KE_STATUS_OK;
 
     // host staging, reused for the latent concat, the sinusoids and the RoPE table: the largest of them
@@ -894,15 +893,16 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         if (op->linear_input_hold) {
             op->linear_input_hold(be, xn);   // q, k and v read the same input
         }
+        // one f32 [L, D] buffer for the three outputs in turn (two fewer at the largest activation)
         ke_lora_linear_x(be, &d->lora_scr, q, xn, L, &b->sq);
-        ke_lora_linear_x(be, &d->lora_scr, k, xn, L, &b->sk);
-        ke_lora_linear_x(be, &d->lora_scr, v, xn, L, &b->sv);
+        qk_to_xbuf(d, qx, q, L, b->s_norm_q, cs);
+        ke_lora_linear_x(be, &d->lora_scr, q, xn, L, &b->sk);
+        qk_to_xbuf(d, kx, q, L, b->s_norm_k, cs);
+        ke_lora_linear_x(be, &d->lora_scr, q, xn, L, &b->sv);
         if (op->linear_input_hold) {
             op->linear_input_hold(be, NULL);
         }
-        qk_to_xbuf(d, qx, q, L, b->s_norm_q, cs);
-        qk_to_xbuf(d, kx, k, L, b->s_norm_k, cs);
-        op->to_xbuf(be, vx, v, L * D);
+        op->to_xbuf(be, vx, q, L * D);   // over xn: no linear reads it any more
         op->attention_x(be, ox, qx, kx, vx, L, L, c->num_heads, hd, attn_scale);
         ke_lora_linear_gated_add_x(be, &d->lora_scr, x, ox, L, &b->so, mod + 2 * D, 6 * D, sd, q);
         // cross-attention (not modulated, not gated): K/V of the text come from the context
@@ -948,7 +948,7 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     ke_lora_linear_x(be, &d->lora_scr, hout, xn, L, &d->head);
     tap_host(d, "inter.head", hout, L * K_out);
     op->unpatchify(be, vout, hout, c->out_dim, F, H, W, c->patch_h, c->patch_w);
-    op->download(be, out, vout, sizes[11] * sizeof(float));
+    op->download(be, out, vout, sizes[10] * sizeof(float));
 
 done:
     free(host);
