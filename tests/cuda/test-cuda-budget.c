@@ -269,11 +269,15 @@ static int quantize_blocks(struct ke_tensor_set * ws, int layers, enum ke_dtype 
                 free(row);
                 return -1;
             }
-            for (int64_t r = 0; r < N; r++) {
+            int rc = 0;
+            for (int64_t r = 0; r < N && rc == 0; r++) {
                 ke_convert_to_f32(row, (const uint16_t *) t->data + r * K, KE_DTYPE_BF16, 1.0f, (size_t) K);
-                ke_quantize_row(type, row, dst + (size_t) r * ke_dtype_row_bytes(type, K), K);
+                rc = ke_quantize_row(type, row, dst + (size_t) r * ke_dtype_row_bytes(type, K), K);
             }
             free(row);
+            if (rc != 0) {
+                return -1;
+            }
             const char * nm = t->name;
             ke_tensor_init(t, type, 2, shape, dst);
             t->name = nm;
@@ -302,8 +306,10 @@ static void test_narrow_chunks(void)
     const size_t n_out = (size_t) c.out_dim * F * H * W;
     float * ref = malloc(n_out * sizeof(float)), * got = malloc(n_out * sizeof(float));
     for (int streamed = 0; streamed < 2; streamed++) {
-        // streamed: a weight cap of one block's linears, so the others stream through the two slots
-        const size_t cap = (size_t) (6 * 1536 * 1536 + 2 * 1536 * 8960) * 34 / 32;
+        // streamed: a weight cap of one block's linears (six dim x dim, two dim x ffn_dim) as stored, so
+        // the others stream through the two slots
+        const int64_t D = c.dim, FF = c.ffn_dim;
+        const size_t cap = ke_dtype_row_bytes(KE_DTYPE_Q8_0, 6 * D * D + 2 * D * FF);
         ke_be_set_memory(g_gpu, 0, streamed ? cap : SIZE_MAX);
         struct ke_dit * d = NULL;
         enum ke_status s = ke_dit_init(&d, ws, NULL, g_gpu, &err);
