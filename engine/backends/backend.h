@@ -64,6 +64,8 @@ struct ke_backend_stats {
     double ms_gemm, ms_attention, ms_other;   // profiled time since the last stats call
 };
 
+#define KE_LINCOMB_MAX 4   // terms of ops.lincomb
+
 struct ke_backend_ops {
     const char * name;
 
@@ -284,6 +286,15 @@ struct ke_backend_ops {
     // preparing thread starts, while little is queued: that thread frees nothing itself (a device free
     // waits for all queued compute), so the room it was given is not held by old cached blocks.
     void (*trim)(struct ke_backend * be);
+
+    // --- sampling on the device (optional: NULL keeps the sampler on host copies, pipeline/sample.c) ---
+    // y[k] = sum_j c[j] * x[j][k] for k < n, in double, rounded to float once; y may be one of the x[j];
+    // 1 <= n_terms <= KE_LINCOMB_MAX.
+    void (*lincomb)(struct ke_backend * be, float * y, int n_terms, const float * const * x, const double * c,
+                    int64_t n);
+    // The index of the first value of x[n] that is NaN or infinite, or -1 when all are finite (waits for
+    // the queued work); *is_nan says which of the two it is.
+    int64_t (*find_nonfinite)(struct ke_backend * be, const float * x, int64_t n, int * is_nan);
 
     // --- precision (optional; NULL on the CPU, whose two tables each have a fixed precision) --------
     // Ask for a compute precision; returns the one in effect (KE_PRECISION_FP8 falls back to BF16 where

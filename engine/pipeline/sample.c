@@ -67,6 +67,99 @@ static enum ke_status check_finite(const float * v, int64_t n, const char * who,
     return KE_STATUS_OK;
 }
 
+// The sampler on the DiT's backend (item: no latent upload or download per forward): the latent, both
+// predictions, the x0 estimate and the pinned frame live in backend memory, guidance and the solver
+// update are ops.lincomb, the finiteness checks ops.find_nonfinite. Used by default on a device backend
+// (the CPU keeps the host loops) when no step cache runs; KINORA_SAMPLER=host or =device overrides.
+struct on_dev {
+    struct ke_backend * be;
+    float * x, * cond, * uncond, * x0, * pin;
+};
+
+static bool sampler_forced(const char * where)
+{
+    const char * env = getenv("KINORA_SAMPLER");
+    return env && !strcmp(env, where);
+}
+
+static bool dev_wanted(const struct ke_sample_args * a, const struct ke_backend * be)
+{
+    if (a->cache != KE_CACHE_OFF || !be->ops->lincomb || !be->ops->find_nonfinite || !be->ops->copy ||
+        sampler_forced("host")) {
+        return false;
+    }
+    return sampler_forced("device") || strcmp(be->ops->name, "cpu") != 0;
+}
+
+static void dev_free(struct on_dev * d)
+{
+    if (d->be) {
+        float * v[5] = { d->x, d->cond, d->uncond, d->x0, d->pin };
+        for (int j = 0; j < 5; j++) {
+            ke_be_free(d->be, v[j]);
+        }
+    }
+    memset(d, 0, sizeof(*d));
+}
+
+// Allocate the device vectors, upload the latent (and the pinned frame) and move the solver's state;
+// false (everything given back, the host loops go on) when the backend has no room.
+static bool dev_begin(struct on_dev * d, struct ke_backend * be, struct ke_sampler * smp,
+                      const struct ke_sample_args * a, int64_t n)
+{
+    const size_t bytes = sizeof(float) * (size_t) n;
+    const size_t pin_bytes = sizeof(float) * (size_t) a->z * a->H * a->W;
+    d->be = be;
+    d->x = ke_be_alloc(be, bytes);
+    d->cond = ke_be_alloc(be, bytes);
+    d->uncond = ke_be_alloc(be, bytes);
+    d->x0 = ke_be_alloc(be, bytes);
+    d->pin = a->pin ? ke_be_alloc(be, pin_bytes) : NULL;
+    struct ke_error e2 = { 0 };
+    if (!d->x || !d->cond || !d->uncond || !d->x0 || (a->pin && !d->pin) ||
+        ke_sampler_to_backend(smp, be, &e2) != KE_STATUS_OK) {
+        ke_log(2, "sampling: on the host (%s)", e2.msg[0] ? e2.msg : "no backend memory for the latents");
+        dev_free(d);
+        return false;
+    }
+    be->ops->upload(be, d->x, a->x, bytes);
+    if (a->pin) {
+        be->ops->upload(be, d->pin, a->pin, pin_bytes);
+    }
+    ke_log(2, "sampling: on the %s backend (%.1f MiB of latents there)", be->ops->name,
+           (double) (4 * bytes + (a->pin ? pin_bytes : 0) + 4 * bytes) / 1048576.0);
+    return true;
+}
+
+// pin_frame0 on backend memory
+static void dev_pin(const struct on_dev * d, float * x, int z, int F, int H, int W)
+{
+    const size_t plane = (size_t) H * W;
+    for (int c = 0; c < z; c++) {
+        d->be->ops->copy(d->be, x + (size_t) c * F * plane, d->pin + (size_t) c * plane, sizeof(float) * plane);
+    }
+}
+
+static enum ke_status dev_check_finite(const struct on_dev * d, const float * v, int64_t n, const char * who,
+                                       int step, int n_steps, struct ke_error * err)
+{
+    int is_nan = 0;
+    const int64_t at = d->be->ops->find_nonfinite(d->be, v, n, &is_nan);
+    if (at >= 0) {
+        return ke_err(err, KE_STATUS_ERROR, "%s produced non-finite values (%s at element %lld) at step %d of %d",
+                      who, is_nan ? "NaN" : "infinity", (long long) at, step + 1, n_steps);
+    }
+    return ke_be_status(d->be, err);
+}
+
+// a->record of a backend vector (through the host buffer tmp)
+static void dev_record(const struct ke_sample_args * a, const struct on_dev * d, int i, const char * what,
+                       const float * v, float * tmp, int64_t n)
+{
+    d->be->ops->download(d->be, tmp, v, sizeof(float) * (size_t) n);
+    a->record(a->record_user, i, what, tmp, n);
+}
+
 bool ke_expert_is_high(double boundary, int n_train, double t)
 {
     return boundary > 0 && t >= boundary * n_train;
@@ -80,6 +173,75 @@ static int high_steps(const struct ke_schedule * sc, const struct ke_sample_args
         n += ke_expert_is_high(a->boundary, a->n_train, sc->t_model[i]);
     }
     return n;
+}
+
+// One step on the backend (struct on_dev): the forwards, checks, guidance, solver update and pinning.
+// KE_STATUS_ABORTED: a forward was stopped (ab->last says how; err is left clear).
+static enum ke_status dev_step(const struct ke_sample_args * a, const struct on_dev * d, struct ke_sampler * smp,
+                               const struct ke_expert * e, int i, int high, float g, bool use_cfg,
+                               const float * tvec, int n_t, int64_t n, float * tmp, struct abort_state * ab,
+                               struct ke_error * err)
+{
+    struct ke_backend * be = d->be;
+    if (a->record) {
+        float hf = (float) high;
+        dev_record(a, d, i, "latent_in", d->x, tmp, n);
+        a->record(a->record_user, i, "model_t", tvec, n_t);
+        a->record(a->record_user, i, "expert_is_high", &hf, 1);
+    }
+    const int n_t_call = a->pin ? n_t : 1;   // as the host loop: one timestep unless frame 0 is pinned
+    enum ke_status st = ke_dit_forward_dev(e->dit, e->cond, d->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
+                                           n_t_call, d->cond, abort_poll, ab, err);
+    if (st == KE_STATUS_OK && use_cfg) {
+        st = ke_dit_forward_dev(e->dit, e->uncond, d->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec, n_t_call,
+                                d->uncond, abort_poll, ab, err);
+    }
+    if (st == KE_STATUS_ABORTED) {
+        if (err && err->code == KE_STATUS_ABORTED) {
+            err->code = KE_STATUS_OK;
+            err->msg[0] = 0;
+        }
+        if (ab->last == 0) {
+            ab->last = 1;
+        }
+        return KE_STATUS_ABORTED;
+    }
+    if (st != KE_STATUS_OK ||
+        (st = dev_check_finite(d, d->cond, n, "the DiT (conditional pass)", i, a->steps, err)) != KE_STATUS_OK ||
+        (use_cfg && (st = dev_check_finite(d, d->uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) !=
+                        KE_STATUS_OK)) {
+        return st;
+    }
+    if (a->record) {
+        dev_record(a, d, i, "pred_cond", d->cond, tmp, n);
+        if (use_cfg) {
+            dev_record(a, d, i, "pred_uncond", d->uncond, tmp, n);
+        }
+    }
+    if (use_cfg) {
+        // uncond + g (cond - uncond)
+        const float * xs[2] = { d->cond, d->uncond };
+        const double cs[2] = { (double) g, 1.0 - (double) g };
+        be->ops->lincomb(be, d->cond, 2, xs, cs, n);
+    }
+    if (a->record) {
+        dev_record(a, d, i, "noise_pred", d->cond, tmp, n);
+    }
+    ke_sampler_step(smp, i, d->x, d->cond, NULL, d->x0);
+    if ((st = dev_check_finite(d, d->x, n, "the sampler", i, a->steps, err)) != KE_STATUS_OK) {
+        return st;
+    }
+    if (a->record) {
+        dev_record(a, d, i, "step_out", d->x, tmp, n);
+    }
+    if (a->pin) {
+        dev_pin(d, d->x, a->z, a->F, a->H, a->W);
+        dev_pin(d, d->x0, a->z, a->F, a->H, a->W);
+    }
+    if (a->record) {
+        dev_record(a, d, i, "x0", d->x0, tmp, n);
+    }
+    return ke_be_status(be, err);
 }
 
 enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
@@ -100,6 +262,8 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
     float * tvec = malloc(sizeof(float) * (size_t) (a->per_token_t ? n_tok : 1));
     uint8_t * rgb = a->preview ? malloc((size_t) a->F * a->H * a->W * 3) : NULL;
     struct abort_state ab = { a->abort, a->user_data, 0 };
+    struct on_dev dv = { 0 };
+    bool on_dev = false, tried_dev = false;
     bool have_x0 = false;
     enum ke_status st;
     a->stopped_early = false;
@@ -135,6 +299,20 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         if ((st = a->expert(a->expert_user, high, &e, err)) != KE_STATUS_OK) {
             goto done;
         }
+        if (!tried_dev) {
+            tried_dev = true;
+            struct ke_backend * be = ke_dit_backend(e->dit);
+            on_dev = dev_wanted(a, be) && dev_begin(&dv, be, smp, a, n);
+            if (!on_dev && sampler_forced("device")) {
+                st = ke_err(err, KE_STATUS_UNSUPPORTED, "KINORA_SAMPLER=device: the sampler cannot run on the %s "
+                            "backend here (a step cache, no lincomb op, or no memory)", be->ops->name);
+                goto done;
+            }
+        }
+        if (on_dev && ke_dit_backend(e->dit) != dv.be) {
+            st = ke_err(err, KE_STATUS_INVALID, "sampling: the two experts run on different backends");
+            goto done;
+        }
         int n_t = 1;
         if (a->per_token_t) {
             n_t = (int) n_tok;
@@ -144,76 +322,93 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         } else {
             tvec[0] = t;
         }
-        if (a->record) {
+        if (on_dev) {
+            st = dev_step(a, &dv, smp, e, i, high, g, use_cfg, tvec, n_t, n, cond, &ab, err);
+            if (st == KE_STATUS_ABORTED) {
+                st = KE_STATUS_OK;   // decided below
+                break;
+            }
+            if (st != KE_STATUS_OK) {
+                goto done;
+            }
+            have_x0 = true;
+            a->steps_done = i + 1;
+            if (a->preview) {
+                dv.be->ops->download(dv.be, x0, dv.x0, sizeof(float) * (size_t) n);
+            }
+        }
+        if (!on_dev && a->record) {
             float hf = (float) high;
             a->record(a->record_user, i, "latent_in", a->x, n);
             a->record(a->record_user, i, "model_t", tvec, n_t);
             a->record(a->record_user, i, "expert_is_high", &hf, 1);
         }
-        // all tokens share t unless frame 0 is pinned: one timestep then (the same numbers, without a
-        // per-token time embedding and modulation)
-        const int n_t_call = a->pin ? n_t : 1;
-        st = KE_STATUS_OK;
-        if (cache) {
-            st = ke_step_cache_begin(cache, i, a->x, (double) sc.sigmas[i], t, e->dit, high, use_cfg ? 2 : 1, err);
-        }
-        if (st == KE_STATUS_OK) {
-            st = ke_step_cache_forward(cache, 0, e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
-                                       n_t_call, cond, abort_poll, &ab, err);
-        }
-        if (st == KE_STATUS_OK && use_cfg) {
-            st = ke_step_cache_forward(cache, 1, e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
-                                       n_t_call, uncond, abort_poll, &ab, err);
-        }
-        a->forwards_skipped = ke_step_cache_skipped(cache);
-        if (st == KE_STATUS_ABORTED) {
-            if (err && err->code == KE_STATUS_ABORTED) {
-                err->code = KE_STATUS_OK;       // decided below
-                err->msg[0] = 0;
-            }
+        if (!on_dev) {
+            // all tokens share t unless frame 0 is pinned: one timestep then (the same numbers, without a
+            // per-token time embedding and modulation)
+            const int n_t_call = a->pin ? n_t : 1;
             st = KE_STATUS_OK;
-            if (ab.last == 0) {
-                ab.last = 1;
+            if (cache) {
+                st = ke_step_cache_begin(cache, i, a->x, (double) sc.sigmas[i], t, e->dit, high, use_cfg ? 2 : 1, err);
             }
-            break;
-        }
-        if (st != KE_STATUS_OK) {
-            goto done;
-        }
-        // a NaN or infinity from the model (bad weights, an eps of NaN...) would be exported as a
-        // broken video with success: stop and say where it appeared
-        if ((st = check_finite(cond, n, "the DiT (conditional pass)", i, a->steps, err)) != KE_STATUS_OK ||
-            (use_cfg &&
-             (st = check_finite(uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) != KE_STATUS_OK)) {
-            goto done;
-        }
-        if (a->record) {
-            a->record(a->record_user, i, "pred_cond", cond, n);
+            if (st == KE_STATUS_OK) {
+                st = ke_step_cache_forward(cache, 0, e->dit, e->cond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
+                                           n_t_call, cond, abort_poll, &ab, err);
+            }
+            if (st == KE_STATUS_OK && use_cfg) {
+                st = ke_step_cache_forward(cache, 1, e->dit, e->uncond, a->x, a->z, a->y, a->c_y, a->F, a->H, a->W,
+                                           tvec, n_t_call, uncond, abort_poll, &ab, err);
+            }
+            a->forwards_skipped = ke_step_cache_skipped(cache);
+            if (st == KE_STATUS_ABORTED) {
+                if (err && err->code == KE_STATUS_ABORTED) {
+                    err->code = KE_STATUS_OK;       // decided below
+                    err->msg[0] = 0;
+                }
+                st = KE_STATUS_OK;
+                if (ab.last == 0) {
+                    ab.last = 1;
+                }
+                break;
+            }
+            if (st != KE_STATUS_OK) {
+                goto done;
+            }
+            // a NaN or infinity from the model (bad weights, an eps of NaN...) would be exported as a
+            // broken video with success: stop and say where it appeared
+            if ((st = check_finite(cond, n, "the DiT (conditional pass)", i, a->steps, err)) != KE_STATUS_OK ||
+                (use_cfg &&
+                 (st = check_finite(uncond, n, "the DiT (unconditional pass)", i, a->steps, err)) != KE_STATUS_OK)) {
+                goto done;
+            }
+            if (a->record) {
+                a->record(a->record_user, i, "pred_cond", cond, n);
+                if (use_cfg) {
+                    a->record(a->record_user, i, "pred_uncond", uncond, n);
+                }
+            }
             if (use_cfg) {
-                a->record(a->record_user, i, "pred_uncond", uncond, n);
+                ke_cfg_combine(cond, cond, uncond, g, n);
             }
-        }
-        if (use_cfg) {
-            ke_cfg_combine(cond, cond, uncond, g, n);
-        }
-        if (a->record) {
-            a->record(a->record_user, i, "noise_pred", cond, n);
-        }
-        ke_sampler_step(smp, i, a->x, cond, NULL, x0);
-        have_x0 = true;
-        if ((st = check_finite(a->x, n, "the sampler", i, a->steps, err)) != KE_STATUS_OK) {
-            goto done;
-        }
-        a->steps_done = i + 1;
-        if (a->record) {
-            a->record(a->record_user, i, "step_out", a->x, n);
-        }
-        if (a->pin) {
-            pin_frame0(a->x, a->pin, a->z, a->F, a->H, a->W);
-            pin_frame0(x0, a->pin, a->z, a->F, a->H, a->W);
-        }
-        if (a->record) {
-            a->record(a->record_user, i, "x0", x0, n);
+            if (a->record) {
+                a->record(a->record_user, i, "noise_pred", cond, n);
+            }
+            ke_sampler_step(smp, i, a->x, cond, NULL, x0);
+            have_x0 = true;
+            if ((st = check_finite(a->x, n, "the sampler", i, a->steps, err)) != KE_STATUS_OK) {
+                goto done;
+            }
+            a->steps_done = i + 1;
+            if (a->record) {
+                a->record(a->record_user, i, "step_out", a->x, n);
+            }
+            if (a->pin) {
+                pin_frame0(a->x, a->pin, a->z, a->F, a->H, a->W);
+                pin_frame0(x0, a->pin, a->z, a->F, a->H, a->W);
+            }
+            if (a->record) {
+                a->record(a->record_user, i, "x0", x0, n);
+            }
         }
         if (a->preview) {
             ke_latent_to_rgb(rgb, x0, a->z, a->F, a->H, a->W);
@@ -224,6 +419,16 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             a->preview(&pv, a->user_data);
         }
         emit_progress(a, i + 1, t_loop, ke_now());
+    }
+    if (on_dev) {
+        // the result (or the latest x0 estimate, below) back to the caller's latent
+        dv.be->ops->download(dv.be, a->x, dv.x, sizeof(float) * (size_t) n);
+        if (ab.last != 0 && ab.last != 1 && have_x0) {
+            dv.be->ops->download(dv.be, x0, dv.x0, sizeof(float) * (size_t) n);
+        }
+        if ((st = ke_be_status(dv.be, err)) != KE_STATUS_OK) {
+            goto done;
+        }
     }
     if (ab.last == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
@@ -238,6 +443,7 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
         ke_log(2, "step cache %s: skipped %d DiT forwards", ke_cache_mode_name(a->cache), a->forwards_skipped);
     }
 done:
+    dev_free(&dv);
     ke_step_cache_free(cache);
     ke_sampler_free(smp);
     ke_schedule_free(&sc);

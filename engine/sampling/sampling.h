@@ -37,6 +37,12 @@ void ke_sampler_free(struct ke_sampler * s);
 // v (n): the guided velocity. x_corrected (n, may be NULL): the sample after the UniPC corrector
 // (equal to the input for other solvers and step 0). x0 (n, may be NULL): the x0 estimate of this step.
 void ke_sampler_step(struct ke_sampler * s, int i, float * x, const float * v, float * x_corrected, float * x0);
+// Move the sampler's vectors into backend memory before its first step: from then on x, v, x_corrected
+// and x0 of ke_sampler_step are backend memory too, and each update is one ops.lincomb (the same
+// coefficients in double; the float results can differ from the host loops by an ulp). Fails, leaving
+// the sampler on the host, when the backend lacks the op or the memory.
+struct ke_backend;
+enum ke_status ke_sampler_to_backend(struct ke_sampler * s, struct ke_backend * be, struct ke_error * err);
 
 // --- guidance -----------------------------------------------------------------------------------
 // out = uncond + g * (cond - uncond) (out may alias cond or uncond).

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/backend.h"
 #include "core/error.h"
 #include "sampling/sampling.h"
 
@@ -19,6 +20,7 @@ struct ke_sampler {
     float * m0;         // (n) scratch: this step's x0 prediction
     int n_stored;       // how many x0 predictions are held (0..2)
     int p_prev;         // UniPC: order of the previous predictor
+    struct ke_backend * be;   // not NULL: m0, m1, m2 and x_prev are backend memory (ke_sampler_to_backend)
 };
 
 // alpha = 1 - sigma; lambda = ln(alpha) - ln(sigma) (-inf at sigma 1, +inf at sigma 0).
@@ -61,17 +63,77 @@ enum ke_status ke_sampler_new(struct ke_sampler ** out, enum ke_solver solver, c
     return KE_STATUS_OK;
 }
 
+static void free_vectors(struct ke_sampler * s)
+{
+    float ** v[4] = { &s->m0, &s->m1, &s->m2, &s->x_prev };
+    for (int j = 0; j < 4; j++) {
+        if (s->be) {
+            ke_be_free(s->be, *v[j]);
+        } else {
+            free(*v[j]);
+        }
+        *v[j] = NULL;
+    }
+}
+
 void ke_sampler_free(struct ke_sampler * s)
 {
     if (!s) {
         return;
     }
     free(s->sigma);
-    free(s->m1);
-    free(s->m2);
-    free(s->x_prev);
-    free(s->m0);
+    free_vectors(s);
     free(s);
+}
+
+enum ke_status ke_sampler_to_backend(struct ke_sampler * s, struct ke_backend * be, struct ke_error * err)
+{
+    if (s->be || s->n_stored) {
+        return ke_err(err, KE_STATUS_INVALID, "sampler: already stepped or on a backend");
+    }
+    if (!be->ops->lincomb || !be->ops->copy) {
+        return ke_err(err, KE_STATUS_UNSUPPORTED, "sampler: the %s backend has no lincomb op", be->ops->name);
+    }
+    float * v[4];
+    int got = 0;
+    for (; got < 4; got++) {
+        if (!(v[got] = ke_be_alloc(be, sizeof(float) * (size_t) s->n))) {
+            break;
+        }
+    }
+    if (got < 4) {
+        for (int j = 0; j < got; j++) {
+            ke_be_free(be, v[j]);
+        }
+        return ke_err(err, KE_STATUS_NOMEM, "sampler: out of %s memory for 4 x %lld floats", be->ops->name,
+                      (long long) s->n);
+    }
+    free_vectors(s);
+    s->be = be;
+    s->m0 = v[0];
+    s->m1 = v[1];
+    s->m2 = v[2];
+    s->x_prev = v[3];
+    return KE_STATUS_OK;
+}
+
+// y = sum of the terms c[j] x[j] on the sampler's backend
+static void be_comb(struct ke_sampler * s, float * y, int nt, const float * x0, double c0, const float * x1,
+                    double c1, const float * x2, double c2, const float * x3, double c3)
+{
+    const float * x[4] = { x0, x1, x2, x3 };
+    const double c[4] = { c0, c1, c2, c3 };
+    s->be->ops->lincomb(s->be, y, nt, x, c, s->n);
+}
+
+// y = x (n floats) where the sampler's vectors live
+static void copy_vec(struct ke_sampler * s, float * y, const float * x)
+{
+    if (s->be) {
+        s->be->ops->copy(s->be, y, x, sizeof(float) * (size_t) s->n);
+    } else {
+        memcpy(y, x, sizeof(float) * (size_t) s->n);
+    }
 }
 
 // Remember m0 as the newest x0 prediction (m1 -> m2, m0 -> m1).
@@ -86,8 +148,14 @@ static void push_x0(struct ke_sampler * s)
     }
 }
 
-// UniC corrector (bh2): refine the incoming sample x of step i with this step's x0 prediction m0.
-static void unipc_correct(struct ke_sampler * s, int i, float * x)
+// The UniC corrector's coefficients: x = c_x x_prev - c_m ms0 - c_b (rho0 (ms1 - ms0) inv_r + rho_last
+// (mt - ms0)), order = the previous predictor's (rho0 = 0 at order 1).
+struct unic {
+    double c_x, c_m, c_b, rho0, rho_last, inv_r;
+    int order;
+};
+
+static struct unic unic_coefs(const struct ke_sampler * s, int i)
 {
     const double sig_t = s->sigma[i], sig_s0 = s->sigma[i - 1];
     const double alpha_t = 1.0 - sig_t;
@@ -110,19 +178,32 @@ static void unipc_correct(struct ke_sampler * s, int i, float * x)
         rho_last = b1 - rho0;
         inv_r = 1.0 / r;
     }
-    const double c_x = sig_t / sig_s0;
-    const double c_m = alpha_t * phi;
-    const double c_b = alpha_t * B;
+    return (struct unic) { sig_t / sig_s0, alpha_t * phi, alpha_t * B, rho0, rho_last, inv_r, order };
+}
+
+// UniC corrector (bh2): refine the incoming sample x of step i with this step's x0 prediction m0.
+static void unipc_correct(struct ke_sampler * s, int i, float * x)
+{
+    const struct unic u = unic_coefs(s, i);
     const float * mt = s->m0;      // this step's prediction
     const float * ms0 = s->m1;     // step i-1
     const float * ms1 = s->m2;     // step i-2
+    if (s->be) {
+        const double a = u.c_b * u.rho0 * u.inv_r, b = u.c_b * u.rho_last;
+        if (u.order == 2) {
+            be_comb(s, x, 4, s->x_prev, u.c_x, ms0, -u.c_m + a + b, ms1, -a, mt, -b);
+        } else {
+            be_comb(s, x, 3, s->x_prev, u.c_x, ms0, -u.c_m + b, mt, -b, NULL, 0.0);
+        }
+        return;
+    }
     for (int64_t k = 0; k < s->n; k++) {
         double corr = 0.0;
-        if (order == 2) {
-            corr = rho0 * (((double) ms1[k] - (double) ms0[k]) * inv_r);
+        if (u.order == 2) {
+            corr = u.rho0 * (((double) ms1[k] - (double) ms0[k]) * u.inv_r);
         }
         double d1 = (double) mt[k] - (double) ms0[k];
-        x[k] = (float) (c_x * (double) s->x_prev[k] - c_m * (double) ms0[k] - c_b * (corr + rho_last * d1));
+        x[k] = (float) (u.c_x * (double) s->x_prev[k] - u.c_m * (double) ms0[k] - u.c_b * (corr + u.rho_last * d1));
     }
 }
 
@@ -133,7 +214,7 @@ static void unipc_predict(struct ke_sampler * s, int i, float * x, int order)
     const float * m0 = s->m1;
     if (sig_t == 0.0) {
         // lambda = +inf, expm1(-inf) = -1: the step lands on the x0 prediction.
-        memcpy(x, m0, sizeof(float) * (size_t) s->n);
+        copy_vec(s, x, m0);
         return;
     }
     const double alpha_t = 1.0 - sig_t;
@@ -145,10 +226,16 @@ static void unipc_predict(struct ke_sampler * s, int i, float * x, int order)
         const float * mp = s->m2;
         const double r = (lambda_of(s->sigma[i - 1]) - lambda_of(sig_s0)) / h;
         const double c_d = alpha_t * phi * 0.5 / r;   // B(h) = phi, rho = 0.5
+        if (s->be) {
+            be_comb(s, x, 3, x, c_x, m0, c_d - c_m, mp, -c_d, NULL, 0.0);
+            return;
+        }
         for (int64_t k = 0; k < s->n; k++) {
             double d1 = (double) mp[k] - (double) m0[k];
             x[k] = (float) (c_x * (double) x[k] - c_m * (double) m0[k] - c_d * d1);
         }
+    } else if (s->be) {
+        be_comb(s, x, 2, x, c_x, m0, -c_m, NULL, 0.0, NULL, 0.0);
     } else {
         for (int64_t k = 0; k < s->n; k++) {
             x[k] = (float) (c_x * (double) x[k] - c_m * (double) m0[k]);
@@ -162,7 +249,7 @@ static void dpmpp_step(struct ke_sampler * s, int i, float * x)
     const float * m0 = s->m1;
     const int last = i == s->n_steps - 1;
     if (sig_t == 0.0) {
-        memcpy(x, m0, sizeof(float) * (size_t) s->n);
+        copy_vec(s, x, m0);
         return;
     }
     const double alpha_t = 1.0 - sig_t;
@@ -179,6 +266,10 @@ static void dpmpp_step(struct ke_sampler * s, int i, float * x)
         }
     }
     const float * m1 = s->m2;
+    if (s->be) {
+        be_comb(s, x, 3, x, c_x, m0, -c_m - c_d, m1, c_d, NULL, 0.0);
+        return;
+    }
     for (int64_t k = 0; k < s->n; k++) {
         double v = c_x * (double) x[k] - c_m * (double) m0[k];
         if (c_d != 0.0) {
@@ -194,32 +285,41 @@ void ke_sampler_step(struct ke_sampler * s, int i, float * x, const float * v, f
     const double sig = s->sigma[i];
     const int64_t n = s->n;
     // x0 prediction from the uncorrected sample (flow prediction: x0 = x - sigma * v).
-    for (int64_t k = 0; k < n; k++) {
-        s->m0[k] = (float) ((double) x[k] - sig * (double) v[k]);
+    if (s->be) {
+        be_comb(s, s->m0, 2, x, 1.0, v, -sig, NULL, 0.0, NULL, 0.0);
+    } else {
+        for (int64_t k = 0; k < n; k++) {
+            s->m0[k] = (float) ((double) x[k] - sig * (double) v[k]);
+        }
     }
     if (x0) {
-        memcpy(x0, s->m0, sizeof(float) * (size_t) n);
+        copy_vec(s, x0, s->m0);
     }
-    if (s->solver == KE_SOLVER_EULER_LIGHTNING) {
-        // float32 as the reference: sample.to(float32) + (sigma_next - sigma) * model_output
-        const float d = (float) s->sigma[i + 1] - (float) sig;
+    if (s->solver == KE_SOLVER_EULER_LIGHTNING || s->solver == KE_SOLVER_EULER) {
         if (x_corrected) {
-            memcpy(x_corrected, x, sizeof(float) * (size_t) n);
+            copy_vec(s, x_corrected, x);
         }
-        for (int64_t k = 0; k < n; k++) {
-            const float dv = d * v[k];
-            x[k] = x[k] + dv;
-        }
-        push_x0(s);
-        return;
-    }
-    if (s->solver == KE_SOLVER_EULER) {
-        const double d = s->sigma[i + 1] - sig;
-        if (x_corrected) {
-            memcpy(x_corrected, x, sizeof(float) * (size_t) n);
-        }
-        for (int64_t k = 0; k < n; k++) {
-            x[k] = (float) ((double) x[k] + d * (double) v[k]);
+        if (s->solver == KE_SOLVER_EULER_LIGHTNING) {
+            // float32 as the reference: sample.to(float32) + (sigma_next - sigma) * model_output (on a
+            // backend the product and sum are rounded once, in double: at most an ulp apart)
+            const float d = (float) s->sigma[i + 1] - (float) sig;
+            if (s->be) {
+                be_comb(s, x, 2, x, 1.0, v, (double) d, NULL, 0.0, NULL, 0.0);
+            } else {
+                for (int64_t k = 0; k < n; k++) {
+                    const float dv = d * v[k];
+                    x[k] = x[k] + dv;
+                }
+            }
+        } else {
+            const double d = s->sigma[i + 1] - sig;
+            if (s->be) {
+                be_comb(s, x, 2, x, 1.0, v, d, NULL, 0.0, NULL, 0.0);
+            } else {
+                for (int64_t k = 0; k < n; k++) {
+                    x[k] = (float) ((double) x[k] + d * (double) v[k]);
+                }
+            }
         }
         push_x0(s);
         return;
@@ -228,7 +328,7 @@ void ke_sampler_step(struct ke_sampler * s, int i, float * x, const float * v, f
         unipc_correct(s, i, x);
     }
     if (x_corrected) {
-        memcpy(x_corrected, x, sizeof(float) * (size_t) n);
+        copy_vec(s, x_corrected, x);
     }
     push_x0(s);
     if (s->solver == KE_SOLVER_UNIPC) {
@@ -239,7 +339,7 @@ void ke_sampler_step(struct ke_sampler * s, int i, float * x, const float * v, f
         if (i + 1 < order) {
             order = i + 1;              // warm-up
         }
-        memcpy(s->x_prev, x, sizeof(float) * (size_t) n);
+        copy_vec(s, s->x_prev, x);
         unipc_predict(s, i, x, order);
         s->p_prev = order;
     } else {

@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        headline|clip-a14b|table13|sampler|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
@@ -146,6 +146,31 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
 # build: nothing more (the binaries for commands run by hand after it)
 [ "$MODE" = build ] && finish
+
+if [ "$MODE" = sampler ]; then
+  # issue 13, item 6: the sampler on the device (the default on CUDA: latents, guidance and solver
+  # updates in device memory) against the host loops (KINORA_SAMPLER=host), on the pipeline fixtures
+  # (the bounds of the parity checks below) and on a 12-step TI2V-5B clip at fp8
+  echo "== pipeline fixtures, sampler on the device and on the host"
+  for p in ti2v i2v_a14b; do
+    for where in device host; do
+      KINORA_SAMPLER=$where KINORA_VAE_DECODER=tf32 check pipeline_$p-$where eval_cmp pipeline \
+        $FX/pipeline_${p}_tiny.io.safetensors /tmp/pipe_$p.$where.safetensors 2e-2 --weights-dir $FX
+    done
+  done
+  BENCH=$B/app/kinora-bench
+  for where in device host; do
+    echo "-- TI2V-5B 1280x704x121, 12 steps with guidance, fp8, sampler on the $where"
+    KINORA_SAMPLER=$where check clip-5b-$where timeout 120 $BENCH generate --model ti2v-5B --random --backend cuda \
+      --size 1280x704 --frames 121 --steps 12 --precision fp8
+  done
+  echo "-- TI2V-5B forward at fp8: device time per op (the second forward)"
+  KINORA_BENCH_LOG=2 timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile \
+    --precision fp8 2>&1 | grep -E "profile|forward|share|memory" | tail -60
+  echo "-- host-to-device copy rates through PyTorch (4 GiB, pageable and pinned)"
+  timeout 60 python3 tests/cuda/copy-rates.py
+  finish
+fi
 
 if [ "$MODE" = fp8 ]; then
   # issue 13: the fp8 precision (cuDNN fp8 attention, cuBLASLt e4m3 GEMMs) against the bf16 path.

@@ -375,6 +375,51 @@ static void cpu_scale(struct ke_backend * be, float * y, const float * x, float 
     ke_parallel_for(n, EW_GRAIN, scale_range, &c);
 }
 
+struct lincomb_ctx {
+    float * y;
+    const float * x[KE_LINCOMB_MAX];
+    double c[KE_LINCOMB_MAX];
+    int n_terms;
+};
+
+static void lincomb_range(void * p, int64_t i0, int64_t i1, int tid)
+{
+    (void) tid;
+    const struct lincomb_ctx * c = p;
+    for (int64_t i = i0; i < i1; i++) {
+        double v = 0.0;
+        for (int j = 0; j < c->n_terms; j++) {
+            v += c->c[j] * (double) c->x[j][i];
+        }
+        c->y[i] = (float) v;
+    }
+}
+
+static void cpu_lincomb(struct ke_backend * be, float * y, int n_terms, const float * const * x, const double * cf,
+                        int64_t n)
+{
+    (void) be;
+    struct lincomb_ctx c = { .y = y, .n_terms = n_terms };
+    for (int j = 0; j < n_terms && j < KE_LINCOMB_MAX; j++) {
+        c.x[j] = x[j];
+        c.c[j] = cf[j];
+    }
+    ke_parallel_for(n, EW_GRAIN, lincomb_range, &c);
+}
+
+static int64_t cpu_find_nonfinite(struct ke_backend * be, const float * x, int64_t n, int * is_nan)
+{
+    (void) be;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            *is_nan = isnan(x[i]);
+            return i;
+        }
+    }
+    *is_nan = 0;
+    return -1;
+}
+
 static void cpu_relu(struct ke_backend * be, float * y, const float * x, int64_t n)
 {
     (void) be;
@@ -538,6 +583,8 @@ static const struct ke_backend_ops g_cpu_ops = {
     .pad2d_edge = ke_cpu_pad2d_edge,
     .ltx_conv3d = ke_cpu_ltx_conv3d,
     .ltx_resnet = ke_cpu_ltx_resnet,
+    .lincomb = cpu_lincomb,
+    .find_nonfinite = cpu_find_nonfinite,
 };
 
 static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };

@@ -59,6 +59,10 @@ int kc_mul(float * y, const float * a, const float * b, int64_t n, cudaStream_t 
 int kc_add(float * y, const float * a, const float * b, int64_t n, cudaStream_t s);
 int kc_scale(float * y, const float * x, float a, int64_t n, cudaStream_t s);
 int kc_fill(float * y, float v, int64_t n, cudaStream_t s);
+// y = sum_j c[j] x[j] over n floats in double (1 <= nt <= 4; y may be one of the x[j])
+int kc_lincomb(float * y, int nt, const float * const * x, const double * c, int64_t n, cudaStream_t s);
+// *first (device) = the smallest i with x[i] NaN or infinite, all ones when there is none
+int kc_first_nonfinite(const float * x, int64_t n, unsigned long long * first, cudaStream_t s);
 // relu y = max(x, 0); soft clamp y = s tanh(x / s); clamp y = min(max(x, lo), hi) (y may be x)
 int kc_relu(float * y, const float * x, int64_t n, cudaStream_t s);
 int kc_soft_clamp(float * y, const float * x, float sc, int64_t n, cudaStream_t s);

@@ -552,6 +552,57 @@ extern "C" int kc_fill(float * y, float v, int64_t n, cudaStream_t s)
     KC_LAUNCH_CHECK();
 }
 
+// y = sum of up to four c_j x_j in double (the sampler's updates, ops.lincomb)
+__global__ void k_lincomb(float * y, int nt, const float * x0, const float * x1, const float * x2, const float * x3,
+                          double c0, double c1, double c2, double c3, int64_t n)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        double v = c0 * (double) x0[i];
+        if (nt > 1) {
+            v += c1 * (double) x1[i];
+        }
+        if (nt > 2) {
+            v += c2 * (double) x2[i];
+        }
+        if (nt > 3) {
+            v += c3 * (double) x3[i];
+        }
+        y[i] = (float) v;
+    }
+}
+
+extern "C" int kc_lincomb(float * y, int nt, const float * const * x, const double * c, int64_t n, cudaStream_t s)
+{
+    EW_GUARD();
+    if (nt < 1 || nt > 4) {
+        return -1;
+    }
+    k_lincomb<<<grid_for(n, 256), 256, 0, s>>>(y, nt, x[0], nt > 1 ? x[1] : x[0], nt > 2 ? x[2] : x[0],
+                                               nt > 3 ? x[3] : x[0], c[0], nt > 1 ? c[1] : 0.0,
+                                               nt > 2 ? c[2] : 0.0, nt > 3 ? c[3] : 0.0, n);
+    KC_LAUNCH_CHECK();
+}
+
+// *first = min(*first, index of each non-finite x[i]) (*first preset to all ones)
+__global__ void k_first_nonfinite(const float * x, int64_t n, unsigned long long * first)
+{
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        if (!isfinite(x[i])) {
+            atomicMin(first, (unsigned long long) i);
+        }
+    }
+}
+
+extern "C" int kc_first_nonfinite(const float * x, int64_t n, unsigned long long * first, cudaStream_t s)
+{
+    if (cudaMemsetAsync(first, 0xff, sizeof(*first), s) != cudaSuccess) {
+        return -1;
+    }
+    EW_GUARD();
+    k_first_nonfinite<<<grid_for(n, 256), 256, 0, s>>>(x, n, first);
+    KC_LAUNCH_CHECK();
+}
+
 // --- RoPE --------------------------------------------------------------------------------------
 
 __global__ void k_rope(float2 * x, int64_t L, int H, int half, const float2 * cs)

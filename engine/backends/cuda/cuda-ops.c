@@ -36,6 +36,34 @@ static void cu_scale(struct ke_backend * be, float * y, const float * x, float a
     EW_OP(kc_scale(y, x, a, n, s->stream));
 }
 
+static void cu_lincomb(struct ke_backend * be, float * y, int n_terms, const float * const * x, const double * c,
+                       int64_t n)
+{
+    EW_OP(kc_lincomb(y, n_terms, x, c, n, s->stream));
+}
+
+static int64_t cu_find_nonfinite(struct ke_backend * be, const float * x, int64_t n, int * is_nan)
+{
+    struct kc_state * s = kc_st(be);
+    *is_nan = 0;
+    unsigned long long * first = cu_alloc(be, sizeof(*first));
+    if (!first) {
+        ke_be_fail(be, KE_STATUS_NOMEM, "out of memory for the sampler's finiteness check (8 bytes)");
+        return -1;
+    }
+    unsigned long long at = ~0ULL;
+    KC(s, kc_first_nonfinite(x, n, first, s->stream));
+    cu_download(be, &at, first, sizeof(at));
+    cu_free(be, first);
+    if (ke_be_failed(be) || at == ~0ULL) {
+        return -1;
+    }
+    float v = 0.0f;
+    cu_download(be, &v, x + at, sizeof(v));
+    *is_nan = v != v;
+    return (int64_t) at;
+}
+
 static void cu_relu(struct ke_backend * be, float * y, const float * x, int64_t n)
 {
     EW_OP(kc_relu(y, x, n, s->stream));
@@ -297,6 +325,8 @@ static const struct ke_backend_ops g_cuda_ops = {
     .clamp = cu_clamp,
     // LTX-Video transformer
     .rms_norm_mod_x = cu_rms_norm_mod_x,
+    .lincomb = cu_lincomb,
+    .find_nonfinite = cu_find_nonfinite,
     .stats = cu_stats,
     .profile = cu_profile,
     .status = kc_status,

@@ -572,13 +572,16 @@ enum ke_status ke_dit_plan_memory(const struct ke_tensor_set * w, int F, int H, 
     // narrower (fp8, block types; a chunked FFN reuses them chunk after chunk), one f32 [L, dim] buffer
     // (the unfused fallbacks) and room for the attention workspaces
     const size_t scratch = D * FF * 2 * (narrow ? 3 : 1) + (size_t) L * D * 4 + ((size_t) 128 << 20);
+    // the sampler on the device (pipeline/sample.c): the latent, two predictions, the x0 estimate, the
+    // pinned frame and the solver's four vectors, each [out_dim, F, H, W] floats
+    const size_t sampler = 9 * (size_t) c->out_dim * (size_t) F * (size_t) H * (size_t) W * 4;
     int64_t Lf = L;
     size_t sizes[N_ARENA], elem[N_ARENA];
     size_t act = 0;
     for (;;) {
         act = arena_plan(c, F, H, W, 2, xe, Lf, sizes, elem);
         act += act / 4;   // size classes round a block up by up to 25 %; the arena is one block
-        act += rope + contexts + scratch;
+        act += rope + contexts + scratch + sampler;
         const size_t w_min = plan->weights < 2 * plan->block ? plan->weights : 2 * plan->block;
         if (act + w_min <= budget || Lf <= 512) {
             break;
@@ -635,10 +638,16 @@ size_t ke_dit_context_bytes(const struct ke_dit_config * c, size_t xbuf_elem)
     return 2 * (size_t) c->num_layers * td * xbuf_elem + td * sizeof(float);
 }
 
-enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
-                              const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
-                              const float * t_in, int n_t, float * out,
-                              ke_abort_fn abort, void * abort_user, struct ke_error * err)
+struct ke_backend * ke_dit_backend(const struct ke_dit * d)
+{
+    return d->be;
+}
+
+// dev: x_in and out are backend memory (ke_dit_forward_dev), else host arrays
+static enum ke_status dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
+                                  const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
+                                  const float * t_in, int n_t, float * out, bool dev,
+                                  ke_abort_fn abort, void * abort_user, struct ke_error * err)
 {
     const struct ke_dit_config * c = &d->cfg;
     struct ke_backend * be = d->be;
@@ -760,11 +769,18 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
         goto done;
     }
     const size_t frame_elems = (size_t) F * (size_t) H * (size_t) W;
-    memcpy(host, x_in, (size_t) c_x * frame_elems * sizeof(float));
-    if (y_in) {
-        memcpy(host + (size_t) c_x * frame_elems, y_in, (size_t) c_y * frame_elems * sizeof(float));
+    if (dev) {
+        op->copy(be, lat, x_in, (size_t) c_x * frame_elems * sizeof(float));
+        if (y_in) {
+            op->upload(be, lat + (size_t) c_x * frame_elems, y_in, (size_t) c_y * frame_elems * sizeof(float));
+        }
+    } else {
+        memcpy(host, x_in, (size_t) c_x * frame_elems * sizeof(float));
+        if (y_in) {
+            memcpy(host + (size_t) c_x * frame_elems, y_in, (size_t) c_y * frame_elems * sizeof(float));
+        }
+        op->upload(be, lat, host, sizes[0] * sizeof(float));
     }
-    op->upload(be, lat, host, sizes[0] * sizeof(float));
     if (sel) {
         op->upload(be, sel_dev, sel, (size_t) L * sizeof(int32_t));
     }
@@ -948,7 +964,11 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
     ke_lora_linear_x(be, &d->lora_scr, hout, xn, L, &d->head);
     tap_host(d, "inter.head", hout, L * K_out);
     op->unpatchify(be, vout, hout, c->out_dim, F, H, W, c->patch_h, c->patch_w);
-    op->download(be, out, vout, sizes[10] * sizeof(float));
+    if (dev) {
+        op->copy(be, out, vout, sizes[10] * sizeof(float));
+    } else {
+        op->download(be, out, vout, sizes[10] * sizeof(float));
+    }
 
 done:
     free(host);
@@ -960,6 +980,22 @@ done:
         st = be_st;
     }
     return st;
+}
+
+enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * ctx,
+                              const float * x_in, int c_x, const float * y_in, int c_y, int F, int H, int W,
+                              const float * t_in, int n_t, float * out,
+                              ke_abort_fn abort, void * abort_user, struct ke_error * err)
+{
+    return dit_forward(d, ctx, x_in, c_x, y_in, c_y, F, H, W, t_in, n_t, out, false, abort, abort_user, err);
+}
+
+enum ke_status ke_dit_forward_dev(struct ke_dit * d, const struct ke_dit_context * ctx,
+                                  const float * x_dev, int c_x, const float * y_in, int c_y, int F, int H, int W,
+                                  const float * t_in, int n_t, float * out_dev,
+                                  ke_abort_fn abort, void * abort_user, struct ke_error * err)
+{
+    return dit_forward(d, ctx, x_dev, c_x, y_in, c_y, F, H, W, t_in, n_t, out_dev, true, abort, abort_user, err);
 }
 
 enum ke_status ke_dit_time_embedding(struct ke_dit * d, float t, float * e_out, struct ke_error * err)

@@ -60,6 +60,15 @@ enum ke_status ke_dit_forward(struct ke_dit * d, const struct ke_dit_context * c
                               const float * x, int c_x, const float * y, int c_y, int F, int H, int W,
                               const float * t, int n_t, float * out,
                               ke_abort_fn abort, void * abort_user, struct ke_error * err);
+// The same forward with x and out in the DiT's backend memory (ke_be_alloc of ke_dit_backend(d)): the
+// latent is not uploaded nor the prediction downloaded (the sampler keeps both on the device). y stays a
+// host array (uploaded per call; I2V only).
+enum ke_status ke_dit_forward_dev(struct ke_dit * d, const struct ke_dit_context * ctx,
+                                  const float * x_dev, int c_x, const float * y, int c_y, int F, int H, int W,
+                                  const float * t, int n_t, float * out_dev,
+                                  ke_abort_fn abort, void * abort_user, struct ke_error * err);
+// The backend the DiT runs on.
+struct ke_backend * ke_dit_backend(const struct ke_dit * d);
 
 // --- device memory budget ---
 // How a DiT run fits a device memory budget (ke_dit_plan_memory). Sizes in bytes.

@@ -75,6 +75,25 @@ test_i2v_a14b (void)
   run_fixture ("pipeline_i2v_a14b_tiny.io.safetensors");
 }
 
+/* The same fixtures with the sampler on the backend (KINORA_SAMPLER=device: the latent, predictions,
+ * guidance and solver updates in backend memory through ops.lincomb; an error, not the host loops, when
+ * that cannot run), held to the same bounds against the official code's records. */
+static void
+test_ti2v_on_backend (void)
+{
+  g_setenv ("KINORA_SAMPLER", "device", TRUE);
+  run_fixture ("pipeline_ti2v_tiny.io.safetensors");
+  g_unsetenv ("KINORA_SAMPLER");
+}
+
+static void
+test_i2v_a14b_on_backend (void)
+{
+  g_setenv ("KINORA_SAMPLER", "device", TRUE);
+  run_fixture ("pipeline_i2v_a14b_tiny.io.safetensors");
+  g_unsetenv ("KINORA_SAMPLER");
+}
+
 /* A missing weight file is named in the error. */
 static void
 test_missing_weights (void)
@@ -95,6 +114,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pipeline/eval-ti2v", test_ti2v);
   g_test_add_func ("/pipeline/eval-i2v-a14b", test_i2v_a14b);
+  g_test_add_func ("/pipeline/eval-ti2v-sampler-on-backend", test_ti2v_on_backend);
+  g_test_add_func ("/pipeline/eval-i2v-a14b-sampler-on-backend", test_i2v_a14b_on_backend);
   g_test_add_func ("/pipeline/missing-weights", test_missing_weights);
   return g_test_run ();
 }

@@ -5,6 +5,7 @@
 #include "ke-debug.h"
 #include "test-util.h"
 #include "pipeline/io-impl.h"
+#include "backends/backend.h"
 #include "sampling/sampling.h"
 
 /* The README's table of 10-step timesteps (exact integers). */
@@ -127,6 +128,74 @@ test_fixture (void)
   ke_io_free (got);
 }
 
+/* The solvers with their vectors in backend memory (ke_sampler_to_backend, ops.lincomb on the CPU
+ * backend) against the host loops, 12 steps of every solver on pseudo-random velocities: the same
+ * coefficients summed in another order in double, so the float results may differ by about an ulp
+ * (bound 1e-6 absolute on values of order 1; a wrong coefficient moves them by > 1e-3). */
+static void
+test_on_backend (void)
+{
+  const enum ke_solver solvers[] = { KE_SOLVER_UNIPC, KE_SOLVER_DPMPP, KE_SOLVER_EULER, KE_SOLVER_EULER_LIGHTNING };
+  const int n = 4099, steps = 12;
+  struct ke_backend *be = ke_backend_cpu ();
+  for (size_t si = 0; si < G_N_ELEMENTS (solvers); si++)
+    {
+      struct ke_schedule s;
+      struct ke_sampler *host = NULL, *dev = NULL;
+      struct ke_error err = { 0 };
+      g_assert_cmpint (ke_schedule_init (&s, solvers[si], steps, 5.0, 1000, &err), ==, KE_STATUS_OK);
+      g_assert_cmpint (ke_sampler_new (&host, solvers[si], &s, n, &err), ==, KE_STATUS_OK);
+      g_assert_cmpint (ke_sampler_new (&dev, solvers[si], &s, n, &err), ==, KE_STATUS_OK);
+      g_assert_cmpint (ke_sampler_to_backend (dev, be, &err), ==, KE_STATUS_OK);
+      float *xh = g_new (float, n), *vh = g_new (float, n), *x0h = g_new (float, n);
+      float *xd = ke_be_alloc (be, sizeof (float) * n), *vd = ke_be_alloc (be, sizeof (float) * n);
+      float *x0d = ke_be_alloc (be, sizeof (float) * n), *x0b = g_new (float, n), *xb = g_new (float, n);
+      guint32 r = 12345u + (guint32) si;
+      for (int k = 0; k < n; k++)
+        {
+          r = r * 1664525u + 1013904223u;
+          xh[k] = (float) ((double) (r >> 8) / 16777216.0 * 2.0 - 1.0);
+        }
+      be->ops->upload (be, xd, xh, sizeof (float) * n);
+      double worst = 0.0;
+      for (int i = 0; i < steps; i++)
+        {
+          for (int k = 0; k < n; k++)
+            {
+              r = r * 1664525u + 1013904223u;
+              vh[k] = xh[k] * 0.7f + (float) ((double) (r >> 8) / 16777216.0 - 0.5);
+            }
+          be->ops->upload (be, vd, vh, sizeof (float) * n);
+          ke_sampler_step (host, i, xh, vh, NULL, x0h);
+          ke_sampler_step (dev, i, xd, vd, NULL, x0d);
+          be->ops->download (be, xb, xd, sizeof (float) * n);
+          be->ops->download (be, x0b, x0d, sizeof (float) * n);
+          for (int k = 0; k < n; k++)
+            {
+              worst = fmax (worst, fabs ((double) xb[k] - xh[k]));
+              worst = fmax (worst, fabs ((double) x0b[k] - x0h[k]));
+            }
+          /* go on from the host's sample, so both see the same inputs at every step */
+          be->ops->upload (be, xd, xh, sizeof (float) * n);
+        }
+      g_test_message ("%s: largest difference %.3g", ke_solver_name (solvers[si]), worst);
+      g_assert_cmpfloat (worst, <=, 1e-6);
+      /* a moved sampler cannot move again */
+      g_assert_cmpint (ke_sampler_to_backend (dev, be, &err), ==, KE_STATUS_INVALID);
+      g_free (xh);
+      g_free (vh);
+      g_free (x0h);
+      g_free (x0b);
+      g_free (xb);
+      be->ops->free (be, xd);
+      be->ops->free (be, vd);
+      be->ops->free (be, x0d);
+      ke_sampler_free (host);
+      ke_sampler_free (dev);
+      ke_schedule_free (&s);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -136,5 +205,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sampling/bad-schedule", test_bad_schedule);
   g_test_add_func ("/sampling/euler-constant", test_euler_constant);
   g_test_add_func ("/sampling/scheduler-fixture", test_fixture);
+  g_test_add_func ("/sampling/on-backend", test_on_backend);
   return g_test_run ();
 }
