@@ -169,6 +169,11 @@ if [ "$MODE" = sampler ]; then
     --precision fp8 2>&1 | grep -E "profile|forward|share|memory" | tail -60
   echo "-- host-to-device copy rates through PyTorch (4 GiB, pageable and pinned)"
   timeout 60 python3 tests/cuda/copy-rates.py
+  for th in 8 16; do
+    echo "-- T5 (prompt + negative) on the GPU with $th upload threads (a small 2-step TI2V-5B clip around it)"
+    KINORA_CUDA_UPLOAD_THREADS=$th KINORA_BENCH_LOG=2 timeout 90 $BENCH generate --model ti2v-5B --random \
+      --backend cuda --size 256x256 --frames 5 --steps 2 --precision fp8 2>&1 | grep -E "T5|t5|text|upload" | head -20
+  done
   finish
 fi
 

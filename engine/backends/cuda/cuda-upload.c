@@ -8,7 +8,7 @@
 // memcpy a chunk into one buffer (touching the mapped file's pages, in parallel with the others) while
 // the DMA of the other buffer runs. Host memory bandwidth and the PCIe link are both kept busy.
 //
-// The staging buffers (KC_UP_WORKERS x 2 x KC_UP_CHUNK bytes of pinned host memory, 64 MiB) are made
+// The staging buffers (2 x KC_UP_CHUNK bytes of pinned host memory a worker, 64 MiB for 8) are made
 // at the first large copy and given back when the backend holds no weight any more (kc_upload_free).
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,7 +18,8 @@
 
 #include "backends/cuda/cuda-backend.h"
 
-#define KC_UP_WORKERS 8
+#define KC_UP_WORKERS 16   // at most (KINORA_CUDA_UPLOAD_THREADS)
+#define KC_UP_DEFAULT 8    // by default, at most
 #define KC_UP_CHUNK ((size_t) 4 << 20)
 #define KC_UP_MIN ((size_t) 4 << 20)   // below this one plain copy (kc_h2d)
 
@@ -45,6 +46,9 @@ static int workers_wanted(void)
 {
     const char * e = getenv("KINORA_CUDA_UPLOAD_THREADS");
     long n = e ? atol(e) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (!e && n > KC_UP_DEFAULT) {
+        n = KC_UP_DEFAULT;
+    }
     return n < 1 ? 1 : n > KC_UP_WORKERS ? KC_UP_WORKERS : (int) n;
 }
 
