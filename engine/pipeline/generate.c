@@ -770,12 +770,16 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     }
     progress(&g, KE_STAGE_TEXT, 0, 2);
     const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
+    const double t_te0 = ke_now();
     st = encode_text(&g, 0, p->prompt ? p->prompt : "", err);
+    const double t_te1 = ke_now();
     if (st == KE_STATUS_OK) {
         st = encode_text(&g, 1, neg, err);
     }
+    const double t_te2 = ke_now();
     // an encoder made on the device goes before the DiT is made there (sampling gets the whole budget)
     ke_text_encoder_release(m->te);
+    const double t_te3 = ke_now();
     if (st != KE_STATUS_OK) {
         ke_err_prefix(err, "text encoder: ");
         goto done;
@@ -784,6 +788,9 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     // the encoder's mapped weights are not read again in this run (the next one faults them back in
     // from the page cache): they need not sit beside the DiT's
     ke_tset_release_pages(m->te ? ke_text_encoder_weights(m->te) : m->t5_w);
+    ke_log(2, "text stage: prompt %.3f s (the encoder made first when on a device), negative prompt %.3f s, "
+           "device encoder freed %.3f s, mapped pages released %.3f s", t_te1 - t_te0, t_te2 - t_te1, t_te3 - t_te2,
+           ke_now() - t_te3);
     if (poll_abort(&g) == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;
