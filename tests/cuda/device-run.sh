@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|sampler|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        headline|clip-a14b|table13|sampler|clip5b|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
@@ -146,6 +146,14 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
 # build: nothing more (the binaries for commands run by hand after it)
 [ "$MODE" = build ] && finish
+
+if [ "$MODE" = clip5b ]; then
+  # table13's last row alone: the TI2V-5B 1280x704x121 clip, 50 steps with guidance, fp8, with the T5
+  # stage's parts logged (KINORA_BENCH_LOG=2: "text stage" and "text encoder" lines)
+  KINORA_BENCH_LOG=2 check clip-5b timeout 200 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda \
+    --size 1280x704 --frames 121 --steps 50 --precision fp8
+  finish
+fi
 
 if [ "$MODE" = sampler ]; then
   # issue 13, item 6: the sampler on the device (the default on CUDA: latents, guidance and solver
