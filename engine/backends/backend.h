@@ -287,6 +287,10 @@ struct ke_backend_ops {
     // waits for all queued compute), so the room it was given is not held by old cached blocks.
     void (*trim)(struct ke_backend * be);
 
+    // --- T5 relative position bias (optional: NULL builds it on the host and uploads it) ------------
+    // bias[h, i, j] = tv[h, j - i + L - 1] for h < H, i, j < L (a Toeplitz matrix per head); tv [H, 2L - 1].
+    void (*rel_bias)(struct ke_backend * be, float * bias, const float * tv, int64_t L, int H);
+
     // --- sampling on the device (optional: NULL keeps the sampler on host copies, pipeline/sample.c) ---
     // y[k] = sum_j c[j] * x[j][k] for k < n, in double, rounded to float once; y may be one of the x[j];
     // 1 <= n_terms <= KE_LINCOMB_MAX.

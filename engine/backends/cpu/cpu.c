@@ -407,6 +407,30 @@ static void cpu_lincomb(struct ke_backend * be, float * y, int n_terms, const fl
     ke_parallel_for(n, EW_GRAIN, lincomb_range, &c);
 }
 
+struct rel_bias_ctx {
+    float * bias;
+    const float * tv;
+    int64_t L;
+};
+
+static void rel_bias_rows(void * p, int64_t r0, int64_t r1, int tid)
+{
+    (void) tid;
+    const struct rel_bias_ctx * c = p;
+    const int64_t L = c->L;
+    for (int64_t r = r0; r < r1; r++) {   // r = h * L + i
+        const int64_t h = r / L, i = r % L;
+        memcpy(c->bias + r * L, c->tv + h * (2 * L - 1) + (L - 1 - i), sizeof(float) * (size_t) L);
+    }
+}
+
+static void cpu_rel_bias(struct ke_backend * be, float * bias, const float * tv, int64_t L, int H)
+{
+    (void) be;
+    struct rel_bias_ctx c = { bias, tv, L };
+    ke_parallel_for((int64_t) H * L, 1 + 65536 / L, rel_bias_rows, &c);
+}
+
 static int64_t cpu_find_nonfinite(struct ke_backend * be, const float * x, int64_t n, int * is_nan)
 {
     (void) be;
@@ -583,6 +607,7 @@ static const struct ke_backend_ops g_cpu_ops = {
     .pad2d_edge = ke_cpu_pad2d_edge,
     .ltx_conv3d = ke_cpu_ltx_conv3d,
     .ltx_resnet = ke_cpu_ltx_resnet,
+    .rel_bias = cpu_rel_bias,
     .lincomb = cpu_lincomb,
     .find_nonfinite = cpu_find_nonfinite,
 };

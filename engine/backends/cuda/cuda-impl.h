@@ -61,6 +61,8 @@ int kc_scale(float * y, const float * x, float a, int64_t n, cudaStream_t s);
 int kc_fill(float * y, float v, int64_t n, cudaStream_t s);
 // y = sum_j c[j] x[j] over n floats in double (1 <= nt <= 4; y may be one of the x[j])
 int kc_lincomb(float * y, int nt, const float * const * x, const double * c, int64_t n, cudaStream_t s);
+// bias[h, i, j] = tv[h, j - i + L - 1], h < H, i, j < L (ops.rel_bias)
+int kc_rel_bias(float * bias, const float * tv, int64_t L, int H, cudaStream_t s);
 // *first (device) = the smallest i with x[i] NaN or infinite, all ones when there is none
 int kc_first_nonfinite(const float * x, int64_t n, unsigned long long * first, cudaStream_t s);
 // relu y = max(x, 0); soft clamp y = s tanh(x / s); clamp y = min(max(x, lo), hi) (y may be x)

@@ -583,6 +583,23 @@ extern "C" int kc_lincomb(float * y, int nt, const float * const * x, const doub
     KC_LAUNCH_CHECK();
 }
 
+// bias[h, i, j] = tv[h, j - i + L - 1] (T5's relative position bias from its per-head diagonals)
+__global__ void k_rel_bias(float * bias, const float * tv, int64_t L, int64_t n)
+{
+    for (int64_t p = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; p < n; p += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t j = p % L, r = p / L, i = r % L, h = r / L;
+        bias[p] = tv[h * (2 * L - 1) + j - i + L - 1];
+    }
+}
+
+extern "C" int kc_rel_bias(float * bias, const float * tv, int64_t L, int H, cudaStream_t s)
+{
+    const int64_t n = (int64_t) H * L * L;
+    EW_GUARD();
+    k_rel_bias<<<grid_for(n, 256), 256, 0, s>>>(bias, tv, L, n);
+    KC_LAUNCH_CHECK();
+}
+
 // *first = min(*first, index of each non-finite x[i]) (*first preset to all ones)
 __global__ void k_first_nonfinite(const float * x, int64_t n, unsigned long long * first)
 {

@@ -42,6 +42,11 @@ static void cu_lincomb(struct ke_backend * be, float * y, int n_terms, const flo
     EW_OP(kc_lincomb(y, n_terms, x, c, n, s->stream));
 }
 
+static void cu_rel_bias(struct ke_backend * be, float * bias, const float * tv, int64_t L, int H)
+{
+    EW_OP(kc_rel_bias(bias, tv, L, H, s->stream));
+}
+
 static int64_t cu_find_nonfinite(struct ke_backend * be, const float * x, int64_t n, int * is_nan)
 {
     struct kc_state * s = kc_st(be);
@@ -325,6 +330,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .clamp = cu_clamp,
     // LTX-Video transformer
     .rms_norm_mod_x = cu_rms_norm_mod_x,
+    .rel_bias = cu_rel_bias,
     .lincomb = cu_lincomb,
     .find_nonfinite = cu_find_nonfinite,
     .stats = cu_stats,

@@ -283,12 +283,13 @@ static void release(struct ke_backend * be, struct ke_linear * l)
 void ke_umt5_trim(struct ke_umt5 * m)
 {
     struct ke_umt5_workspace * w = &m->ws;
-    float * dev[] = { w->x, w->h, w->t, w->q, w->k, w->v, w->a, w->g, w->u, w->bias };
+    float * dev[] = { w->x, w->h, w->t, w->q, w->k, w->v, w->a, w->g, w->u, w->bias, w->tv };
     for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
         ke_be_free(m->be, dev[i]);
     }
     free(w->host);
     free(w->hbias);
+    free(w->htv);
     free(w->bucket_of);
     memset(w, 0, sizeof(*w));
 }
@@ -318,8 +319,10 @@ static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, struct ke_
     w->g = ke_be_alloc(be, (size_t) (L * F) * fs);
     w->u = ke_be_alloc(be, (size_t) (L * F) * fs);
     w->bias = ke_be_alloc(be, (size_t) (H * L * L) * fs);
+    w->htv = malloc((size_t) (H * (2 * L - 1)) * fs);
+    w->tv = ke_be_alloc(be, (size_t) (H * (2 * L - 1)) * fs);
     if (!w->host || !w->hbias || !w->bucket_of || !w->x || !w->h || !w->t || !w->q || !w->k || !w->v || !w->a ||
-        !w->g || !w->u || !w->bias) {
+        !w->g || !w->u || !w->bias || !w->htv || !w->tv) {
         ke_umt5_trim(m);
         const double mib = (double) ((2 * L * D + 2 * H * L * L + 3 * L * D + 4 * L * A + 2 * L * F) * (int64_t) fs) /
                            1048576.0;
@@ -456,7 +459,17 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
         if (trace && trace->pos_bias && trace->pos_bias[li]) {
             build_bias(trace->pos_bias[li], table, bucket_of, L, H, 0, NULL);
         }
-        if (li == 0 || !c->shared_pos) {
+        if ((li == 0 || !c->shared_pos) && !with_mask && ops->rel_bias) {
+            // the backend expands the per-head diagonals (H x (2L - 1) values up, not H x L x L)
+            float * htv = m->ws.htv;
+            for (int hh = 0; hh < H; hh++) {
+                for (int64_t r = 0; r < 2 * L - 1; r++) {
+                    htv[hh * (2 * L - 1) + r] = table[bucket_of[r] * H + hh];
+                }
+            }
+            ops->upload(be, m->ws.tv, htv, (size_t) (H * (2 * L - 1)) * fs);
+            ops->rel_bias(be, bias, m->ws.tv, L, H);
+        } else if (li == 0 || !c->shared_pos) {
             build_bias(hbias, table, bucket_of, L, H, with_mask, mask);
             ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
         }

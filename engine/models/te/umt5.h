@@ -41,6 +41,7 @@ struct ke_umt5_workspace {
     float * host;                   // (cap, dim) host
     float * hbias;                  // (n_heads, cap, cap) host
     int * bucket_of;                // (2 cap - 1) host
+    float * tv, * htv;              // (n_heads, 2 cap - 1) backend and host: the bias's diagonals (ops.rel_bias)
 };
 
 struct ke_umt5 {
