@@ -257,6 +257,47 @@ static void test_elementwise(void)
     check("clamp", got, ref, (size_t) n, 0.0);
     free(got);
 
+    // the sampler's update (four terms, in double on both) and its finiteness check
+    {
+        const float * xs_c[4] = { a, b, a, b }, * xs_g[4] = { da, db, da, db };
+        const double cs[4] = { 0.75, -1.25, 0.5, 2.0 };
+        g_cpu->ops->lincomb(g_cpu, ref, 4, xs_c, cs, n);
+        g_gpu->ops->lincomb(g_gpu, dy, 4, xs_g, cs, n);
+        got = down(dy, (size_t) n);
+        check("lincomb", got, ref, (size_t) n, TOL_F32);
+        free(got);
+        int nan_c = -1, nan_g = -1;
+        const int64_t none = g_gpu->ops->find_nonfinite(g_gpu, dy, n, &nan_g);
+        check("find_nonfinite (none)", &(float) { (float) none }, &(float) { -1.0f }, 1, 0.0);
+        const float bad[2] = { NAN, INFINITY };
+        g_gpu->ops->upload(g_gpu, dy + 700001, &bad[1], 4);   // the first one
+        g_gpu->ops->upload(g_gpu, dy + 900001, &bad[0], 4);
+        const int64_t at = g_gpu->ops->find_nonfinite(g_gpu, dy, n, &nan_g);
+        memcpy(ref, a, (size_t) n * 4);
+        ref[700001] = INFINITY;
+        ref[900001] = NAN;
+        const int64_t at_c = g_cpu->ops->find_nonfinite(g_cpu, ref, n, &nan_c);
+        const float fa[2] = { (float) at, (float) nan_g }, fr[2] = { (float) at_c, (float) nan_c };
+        check("find_nonfinite (first index, NaN or not)", fa, fr, 2, 0.0);
+    }
+
+    // T5's relative position bias from its diagonals (H x (2L - 1) -> H x L x L)
+    {
+        const int64_t L = 37;
+        const int H = 5;
+        float * tv = rnd((size_t) (H * (2 * L - 1)), 1.0f), * rb = malloc((size_t) (H * L * L) * 4);
+        float * dtv = up(tv, (size_t) (H * (2 * L - 1)) * 4), * drb = out_buf((size_t) (H * L * L));
+        g_cpu->ops->rel_bias(g_cpu, rb, tv, L, H);
+        g_gpu->ops->rel_bias(g_gpu, drb, dtv, L, H);
+        got = down(drb, (size_t) (H * L * L));
+        check("rel_bias", got, rb, (size_t) (H * L * L), 0.0);
+        free(got);
+        free(tv);
+        free(rb);
+        ke_be_free(g_gpu, dtv);
+        ke_be_free(g_gpu, drb);
+    }
+
     g_gpu->ops->memset0(g_gpu, dy, (size_t) n * 4);
     got = down(dy, (size_t) n);
     memset(ref, 0, (size_t) n * 4);
