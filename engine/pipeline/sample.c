@@ -55,16 +55,46 @@ static void emit_progress(const struct ke_sample_args * a, int done, double t_lo
     a->progress(&pr, a->user_data);
 }
 
+// a NaN or infinity at element k of what `who` made at step `step` (host or backend check)
+static enum ke_status nonfinite_err(struct ke_error * err, const char * who, bool is_nan, int64_t k, int step,
+                                    int n_steps)
+{
+    return ke_err(err, KE_STATUS_ERROR, "%s produced non-finite values (%s at element %lld) at step %d of %d", who,
+                  is_nan ? "NaN" : "infinity", (long long) k, step + 1, n_steps);
+}
+
 static enum ke_status check_finite(const float * v, int64_t n, const char * who, int step, int n_steps,
                                    struct ke_error * err)
 {
     for (int64_t k = 0; k < n; k++) {
         if (!isfinite(v[k])) {
-            return ke_err(err, KE_STATUS_ERROR, "%s produced non-finite values (%s at element %lld) at step %d of %d",
-                          who, isnan(v[k]) ? "NaN" : "infinity", (long long) k, step + 1, n_steps);
+            return nonfinite_err(err, who, isnan(v[k]), k, step, n_steps);
         }
     }
     return KE_STATUS_OK;
+}
+
+// A forward stopped by the abort poll: the cancel-or-keep decision is taken after the loop (ab->last),
+// so the error the forward left is cleared.
+static void forward_aborted(struct abort_state * ab, struct ke_error * err)
+{
+    if (err && err->code == KE_STATUS_ABORTED) {
+        err->code = KE_STATUS_OK;
+        err->msg[0] = 0;
+    }
+    if (ab->last == 0) {
+        ab->last = 1;
+    }
+}
+
+// a->record of a step's inputs (latent a host array)
+static void record_inputs(const struct ke_sample_args * a, int i, const float * latent, const float * tvec, int n_t,
+                          int high, int64_t n)
+{
+    const float hf = (float) high;
+    a->record(a->record_user, i, "latent_in", latent, n);
+    a->record(a->record_user, i, "model_t", tvec, n_t);
+    a->record(a->record_user, i, "expert_is_high", &hf, 1);
 }
 
 // The sampler on the DiT's backend (item: no latent upload or download per forward): the latent, both
@@ -146,8 +176,7 @@ static enum ke_status dev_check_finite(const struct on_dev * d, const float * v,
     int is_nan = 0;
     const int64_t at = d->be->ops->find_nonfinite(d->be, v, n, &is_nan);
     if (at >= 0) {
-        return ke_err(err, KE_STATUS_ERROR, "%s produced non-finite values (%s at element %lld) at step %d of %d",
-                      who, is_nan ? "NaN" : "infinity", (long long) at, step + 1, n_steps);
+        return nonfinite_err(err, who, is_nan, at, step, n_steps);
     }
     return ke_be_status(d->be, err);
 }
@@ -184,10 +213,8 @@ static enum ke_status dev_step(const struct ke_sample_args * a, const struct on_
 {
     struct ke_backend * be = d->be;
     if (a->record) {
-        float hf = (float) high;
-        dev_record(a, d, i, "latent_in", d->x, tmp, n);
-        a->record(a->record_user, i, "model_t", tvec, n_t);
-        a->record(a->record_user, i, "expert_is_high", &hf, 1);
+        be->ops->download(be, tmp, d->x, sizeof(float) * (size_t) n);
+        record_inputs(a, i, tmp, tvec, n_t, high, n);
     }
     const int n_t_call = a->pin ? n_t : 1;   // as the host loop: one timestep unless frame 0 is pinned
     enum ke_status st = ke_dit_forward_dev(e->dit, e->cond, d->x, a->z, a->y, a->c_y, a->F, a->H, a->W, tvec,
@@ -197,13 +224,7 @@ static enum ke_status dev_step(const struct ke_sample_args * a, const struct on_
                                 d->uncond, abort_poll, ab, err);
     }
     if (st == KE_STATUS_ABORTED) {
-        if (err && err->code == KE_STATUS_ABORTED) {
-            err->code = KE_STATUS_OK;
-            err->msg[0] = 0;
-        }
-        if (ab->last == 0) {
-            ab->last = 1;
-        }
+        forward_aborted(ab, err);
         return KE_STATUS_ABORTED;
     }
     if (st != KE_STATUS_OK ||
@@ -336,14 +357,10 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             if (a->preview) {
                 dv.be->ops->download(dv.be, x0, dv.x0, sizeof(float) * (size_t) n);
             }
-        }
-        if (!on_dev && a->record) {
-            float hf = (float) high;
-            a->record(a->record_user, i, "latent_in", a->x, n);
-            a->record(a->record_user, i, "model_t", tvec, n_t);
-            a->record(a->record_user, i, "expert_is_high", &hf, 1);
-        }
-        if (!on_dev) {
+        } else {
+            if (a->record) {
+                record_inputs(a, i, a->x, tvec, n_t, high, n);
+            }
             // all tokens share t unless frame 0 is pinned: one timestep then (the same numbers, without a
             // per-token time embedding and modulation)
             const int n_t_call = a->pin ? n_t : 1;
@@ -361,14 +378,8 @@ enum ke_status ke_sample(struct ke_sample_args * a, struct ke_error * err)
             }
             a->forwards_skipped = ke_step_cache_skipped(cache);
             if (st == KE_STATUS_ABORTED) {
-                if (err && err->code == KE_STATUS_ABORTED) {
-                    err->code = KE_STATUS_OK;       // decided below
-                    err->msg[0] = 0;
-                }
-                st = KE_STATUS_OK;
-                if (ab.last == 0) {
-                    ab.last = 1;
-                }
+                forward_aborted(&ab, err);
+                st = KE_STATUS_OK;   // decided below
                 break;
             }
             if (st != KE_STATUS_OK) {

@@ -148,14 +148,8 @@ static void push_x0(struct ke_sampler * s)
     }
 }
 
-// The UniC corrector's coefficients: x = c_x x_prev - c_m ms0 - c_b (rho0 (ms1 - ms0) inv_r + rho_last
-// (mt - ms0)), order = the previous predictor's (rho0 = 0 at order 1).
-struct unic {
-    double c_x, c_m, c_b, rho0, rho_last, inv_r;
-    int order;
-};
-
-static struct unic unic_coefs(const struct ke_sampler * s, int i)
+// UniC corrector (bh2): refine the incoming sample x of step i with this step's x0 prediction m0.
+static void unipc_correct(struct ke_sampler * s, int i, float * x)
 {
     const double sig_t = s->sigma[i], sig_s0 = s->sigma[i - 1];
     const double alpha_t = 1.0 - sig_t;
@@ -178,32 +172,29 @@ static struct unic unic_coefs(const struct ke_sampler * s, int i)
         rho_last = b1 - rho0;
         inv_r = 1.0 / r;
     }
-    return (struct unic) { sig_t / sig_s0, alpha_t * phi, alpha_t * B, rho0, rho_last, inv_r, order };
-}
-
-// UniC corrector (bh2): refine the incoming sample x of step i with this step's x0 prediction m0.
-static void unipc_correct(struct ke_sampler * s, int i, float * x)
-{
-    const struct unic u = unic_coefs(s, i);
+    const double c_x = sig_t / sig_s0;
+    const double c_m = alpha_t * phi;
+    const double c_b = alpha_t * B;
     const float * mt = s->m0;      // this step's prediction
     const float * ms0 = s->m1;     // step i-1
     const float * ms1 = s->m2;     // step i-2
     if (s->be) {
-        const double a = u.c_b * u.rho0 * u.inv_r, b = u.c_b * u.rho_last;
-        if (u.order == 2) {
-            be_comb(s, x, 4, s->x_prev, u.c_x, ms0, -u.c_m + a + b, ms1, -a, mt, -b);
+        // the loop's terms regrouped per vector (rho0 = 0 at order 1)
+        const double a = c_b * rho0 * inv_r, b = c_b * rho_last;
+        if (order == 2) {
+            be_comb(s, x, 4, s->x_prev, c_x, ms0, -c_m + a + b, ms1, -a, mt, -b);
         } else {
-            be_comb(s, x, 3, s->x_prev, u.c_x, ms0, -u.c_m + b, mt, -b, NULL, 0.0);
+            be_comb(s, x, 3, s->x_prev, c_x, ms0, -c_m + b, mt, -b, NULL, 0.0);
         }
         return;
     }
     for (int64_t k = 0; k < s->n; k++) {
         double corr = 0.0;
-        if (u.order == 2) {
-            corr = u.rho0 * (((double) ms1[k] - (double) ms0[k]) * u.inv_r);
+        if (order == 2) {
+            corr = rho0 * (((double) ms1[k] - (double) ms0[k]) * inv_r);
         }
         double d1 = (double) mt[k] - (double) ms0[k];
-        x[k] = (float) (u.c_x * (double) s->x_prev[k] - u.c_m * (double) ms0[k] - u.c_b * (corr + u.rho_last * d1));
+        x[k] = (float) (c_x * (double) s->x_prev[k] - c_m * (double) ms0[k] - c_b * (corr + rho_last * d1));
     }
 }
 

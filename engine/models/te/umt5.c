@@ -459,19 +459,21 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
         if (trace && trace->pos_bias && trace->pos_bias[li]) {
             build_bias(trace->pos_bias[li], table, bucket_of, L, H, 0, NULL);
         }
-        if ((li == 0 || !c->shared_pos) && !with_mask && ops->rel_bias) {
-            // the backend expands the per-head diagonals (H x (2L - 1) values up, not H x L x L)
-            float * htv = m->ws.htv;
-            for (int hh = 0; hh < H; hh++) {
-                for (int64_t r = 0; r < 2 * L - 1; r++) {
-                    htv[hh * (2 * L - 1) + r] = table[bucket_of[r] * H + hh];
+        if (li == 0 || !c->shared_pos) {
+            if (!with_mask && ops->rel_bias) {
+                // the backend expands the per-head diagonals (H x (2L - 1) values up, not H x L x L)
+                float * htv = m->ws.htv;
+                for (int hh = 0; hh < H; hh++) {
+                    for (int64_t r = 0; r < 2 * L - 1; r++) {
+                        htv[hh * (2 * L - 1) + r] = table[bucket_of[r] * H + hh];
+                    }
                 }
+                ops->upload(be, m->ws.tv, htv, (size_t) (H * (2 * L - 1)) * fs);
+                ops->rel_bias(be, bias, m->ws.tv, L, H);
+            } else {   // a key mask: the host builds the whole bias
+                build_bias(hbias, table, bucket_of, L, H, with_mask, mask);
+                ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
             }
-            ops->upload(be, m->ws.tv, htv, (size_t) (H * (2 * L - 1)) * fs);
-            ops->rel_bias(be, bias, m->ws.tv, L, H);
-        } else if (li == 0 || !c->shared_pos) {
-            build_bias(hbias, table, bucket_of, L, H, with_mask, mask);
-            ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
         }
         // x = x + o(attn(norm1(x)))
         ops->rms_norm(be, h, x, L, D, l->norm1, c->eps);
