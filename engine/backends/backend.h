@@ -280,7 +280,9 @@ struct ke_backend_ops {
     // A second host thread prepares linears (and uploads vectors) while the ops keep running on the
     // first one: the next expert's weights go up while this expert computes. begin (on that thread)
     // gives it its own stream and fresh device memory, so nothing it does waits for or touches the
-    // queued compute; end synchronizes that stream and drops it. 0 ok, -1 not offered now.
+    // queued compute; end synchronizes that stream and drops it. 0 ok, -1 not offered now. A linear
+    // prepared on that thread is whole when linear_prepare returns: ops queued on the first thread after
+    // that read it (T5's layers are used as they are made, umt5.c).
     int (*prepare_thread)(struct ke_backend * be, int begin);
     // Give the allocator's cached free blocks back to the device (after the queued work). Called before a
     // preparing thread starts, while little is queued: that thread frees nothing itself (a device free

@@ -64,13 +64,14 @@
 #define CPU_VAE_REF_SECONDS 137.4
 #define CPU_VAE_REF_PX (256.0 * 256.0 * 5.0)
 #define VAE22_PARAMS 704688668.0
-// T5 on the GPU: the encoder is made on the device per job (its weights uploaded from the mapped file,
-// pageable host memory) and freed before sampling. CUDA_UPLOAD_RATE is an assumption for such copies on a
-// PCIe gen4/gen5 host (not yet measured: kinora-bench generate --backend cuda reports the T5 stage); the
-// encode itself runs at the DiT's CUDA rate. T5_PLAN_TOKENS: the pipeline plans its activations for 512
+// T5 on the GPU: the encoder is made on the device per job (its weights uploaded from the mapped file
+// through pinned staging buffers, cuda-upload.c) and freed before sampling. CUDA_UPLOAD_RATE: those
+// uploads ran at 16.6 to 20.7 GB/s on H100 hosts (10.4 GB/s in a machine's first process; cuda.md, "T5 on
+// the GPU"); 15 GiB/s is taken. The encode itself runs at the DiT's CUDA rate; resident, the first prompt
+// encodes while the layers go up (umt5.c), so only the second prompt's encode adds to the upload. T5_PLAN_TOKENS: the pipeline plans its activations for 512
 // tokens (text-cache.c). Both T5 models (UMT5-XXL, T5 v1.1 XXL) have 24 layers of width 4096, FFN
 // 10240, 64 heads.
-#define CUDA_UPLOAD_RATE (12.0 * GIB)
+#define CUDA_UPLOAD_RATE (15.0 * GIB)
 #define T5_PLAN_TOKENS 512.0
 #define T5_FFN_RATIO 2.5
 #define T5_HEADS 64.0
@@ -109,7 +110,7 @@ bool ke_estimate_t5_gpu(double params, double bytes, double dim, int n_layers, d
     *host_bytes = 0;
     if (w + act <= avail) {
         *dev_bytes = DEVICE_BASE_BYTES + w + act;
-        *seconds = w / CUDA_UPLOAD_RATE + encode;
+        *seconds = fmax(w / CUDA_UPLOAD_RATE, encode / 2.0) + encode / 2.0;
         return true;
     }
     if (act + 2.0 * layer >= avail) {

@@ -95,6 +95,14 @@ static void cpu_sync(struct ke_backend * be)
     (void) be;
 }
 
+// Nothing to set up: a CPU linear_prepare touches only its own linear (and oneDNN's one-time set-up).
+static int cpu_prepare_thread(struct ke_backend * be, int begin)
+{
+    (void) be;
+    (void) begin;
+    return 0;
+}
+
 // --- row-wise ----------------------------------------------------------------------------------
 
 struct rows_ctx {
@@ -610,6 +618,7 @@ static const struct ke_backend_ops g_cpu_ops = {
     .rel_bias = cpu_rel_bias,
     .lincomb = cpu_lincomb,
     .find_nonfinite = cpu_find_nonfinite,
+    .prepare_thread = cpu_prepare_thread,
 };
 
 static struct ke_backend g_cpu_exact = { .ops = &g_cpu_ops, .precision = KE_PRECISION_FP32 };

@@ -390,7 +390,8 @@ static struct ke_umt5 * device_model(ke_text_encoder_t * e, struct ke_backend * 
     }
     struct ke_umt5 * m = NULL;
     struct ke_error ierr = { 0 };
-    enum ke_status st = ke_umt5_init(&m, e->w, be, &ierr);
+    // resident: the layers are made on a second thread while the first prompt encodes (umt5.c)
+    enum ke_status st = plan.streams ? ke_umt5_init(&m, e->w, be, &ierr) : ke_umt5_init_ahead(&m, e->w, be, &ierr);
     if (st == KE_STATUS_OK) {
         st = ke_be_status(be, &ierr);
     } else {
@@ -484,9 +485,10 @@ enum ke_status ke_text_encode_on(ke_text_encoder_t * e, struct ke_backend * be, 
     if (m) {
         struct ke_error derr = { 0 };
         st = run_model(m, out, ids, n, &derr);
-        ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s", n,
+        ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s (the "
+               "first encode waits for the layers still being made)", n,
                dev->ops->name, t1 - t0, now_s() - t1);
-        if (st == KE_STATUS_NOMEM) {
+        if (st == KE_STATUS_NOMEM || (st != KE_STATUS_OK && m->make_failed)) {
             ke_log(1, "text encoder: T5 on the %s backend: %s: it runs on the CPU", dev->ops->name, derr.msg);
             ke_text_encoder_release(e);
             m = NULL;

@@ -4,9 +4,11 @@
 // fp32 activations over weights in their stored dtype (f32, bf16, f16, scaled fp8) via the backend table.
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/threadpool.h"
@@ -148,8 +150,9 @@ static float * upload_f32(struct ke_backend * be, const struct ke_tensor_set * w
     return dev;
 }
 
+// Check one linear's tensor (name, shape, a dtype the backend takes) and, with prepare, prepare it.
 static enum ke_status init_linear(struct ke_umt5 * m, struct ke_linear * l, const struct ke_tensor_set * w,
-                                  const char * name, int64_t n_out, int64_t n_in, struct ke_error * err)
+                                  const char * name, int64_t n_out, int64_t n_in, bool prepare, struct ke_error * err)
 {
     const struct ke_tensor * t = ke_tset_require(w, name, 2, (int64_t[]) { n_out, n_in }, err);
     if (!t) {
@@ -160,7 +163,7 @@ static enum ke_status init_linear(struct ke_umt5 * m, struct ke_linear * l, cons
                       ke_tset_path(w), name, ke_dtype_name(t->type));
     }
     enum ke_status cst = ke_be_linear_check(m->be, t, ke_tset_path(w), err);
-    if (cst != KE_STATUS_OK) {
+    if (cst != KE_STATUS_OK || !prepare) {
         return cst;
     }
     memset(l, 0, sizeof(*l));
@@ -174,8 +177,190 @@ static enum ke_status init_linear(struct ke_umt5 * m, struct ke_linear * l, cons
     return KE_STATUS_OK;
 }
 
-enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
-                            struct ke_error * err)
+// Layer i's seven linears: checked, or (prepare) prepared on the backend.
+static enum ke_status make_layer(struct ke_umt5 * m, const struct ke_tensor_set * w, int i, bool prepare,
+                                 struct ke_error * err)
+{
+    const struct ke_umt5_config * c = &m->cfg;
+    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn;
+    struct ke_umt5_layer * l = &m->layers[i];
+    const struct {
+        struct ke_linear * l;
+        const char * name;
+        int64_t n_out, n_in;
+    } ls[7] = {
+        { &l->q, "attn.q.weight", A, D },         { &l->k, "attn.k.weight", A, D },
+        { &l->v, "attn.v.weight", A, D },         { &l->o, "attn.o.weight", D, A },
+        { &l->gate, "ffn.gate.0.weight", F, D }, { &l->fc1, "ffn.fc1.weight", F, D },
+        { &l->fc2, "ffn.fc2.weight", D, F },
+    };
+    for (int j = 0; j < 7; j++) {
+        char nm[128];
+        snprintf(nm, sizeof(nm), "blocks.%d.%s", i, ls[j].name);
+        const enum ke_status st = init_linear(m, ls[j].l, w, nm, ls[j].n_out, ls[j].n_in, prepare, err);
+        if (st != KE_STATUS_OK) {
+            return st;
+        }
+    }
+    return KE_STATUS_OK;
+}
+
+// --- the layers made on a second thread (ke_umt5_init_ahead) ----------------------------------------
+// The thread prepares layer after layer (ops.prepare_thread gives it the backend's own stream for it);
+// `ready` counts the layers done. A layer is used only after the thread has counted it, under the mutex,
+// and linear_prepare returns with the weight on the backend, so an op queued after the wait reads whole
+// weights. When the backend offers the thread no stream (prepare_thread fails), the encoding thread
+// makes the layers left itself, as ke_umt5_init would have.
+
+enum maker_state { MAKER_RUNNING, MAKER_DONE, MAKER_FAILED, MAKER_NO_THREAD, MAKER_STOPPED };
+
+struct ke_umt5_maker {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct ke_umt5 * m;
+    const struct ke_tensor_set * w;
+    int ready;                // layers made
+    enum maker_state state;
+    bool stop;                // set by ke_umt5_free
+    struct ke_error err;      // MAKER_FAILED: why
+    double t0, secs;          // when it started; how long it ran
+    double waited;            // seconds encodes spent waiting for layers
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
+
+static void * maker_run(void * arg)
+{
+    struct ke_umt5_maker * mk = arg;
+    struct ke_umt5 * m = mk->m;
+    enum maker_state state = MAKER_DONE;
+    if (m->be->ops->prepare_thread(m->be, 1) != 0) {
+        state = MAKER_NO_THREAD;
+    }
+    for (int i = 0; state == MAKER_DONE && i < m->cfg.n_layers; i++) {
+        pthread_mutex_lock(&mk->mu);
+        const bool stop = mk->stop;
+        pthread_mutex_unlock(&mk->mu);
+        struct ke_error e = { 0 };
+        if (stop) {
+            state = MAKER_STOPPED;
+        } else if (make_layer(m, mk->w, i, true, &e) != KE_STATUS_OK) {
+            state = MAKER_FAILED;
+            mk->err = e;   // read only after the state below, under the mutex
+        } else {
+            pthread_mutex_lock(&mk->mu);
+            mk->ready = i + 1;
+            pthread_cond_broadcast(&mk->cv);
+            pthread_mutex_unlock(&mk->mu);
+        }
+    }
+    if (state != MAKER_NO_THREAD) {
+        m->be->ops->prepare_thread(m->be, 0);
+    }
+    pthread_mutex_lock(&mk->mu);
+    mk->state = state;
+    mk->secs = now_s() - mk->t0;
+    pthread_cond_broadcast(&mk->cv);
+    pthread_mutex_unlock(&mk->mu);
+    return NULL;
+}
+
+// Start the thread; 0 started, -1 not (the caller makes the layers itself).
+static int maker_start(struct ke_umt5 * m, const struct ke_tensor_set * w)
+{
+    struct ke_umt5_maker * mk = calloc(1, sizeof(*mk));
+    if (!mk) {
+        return -1;
+    }
+    mk->m = m;
+    mk->w = w;
+    mk->state = MAKER_RUNNING;
+    mk->t0 = now_s();
+    pthread_mutex_init(&mk->mu, NULL);
+    pthread_cond_init(&mk->cv, NULL);
+    // the thread takes fresh device memory only: what the allocator has cached goes back first
+    if (m->be->ops->trim) {
+        m->be->ops->trim(m->be);
+    }
+    if (pthread_create(&mk->th, NULL, maker_run, mk) != 0) {
+        pthread_mutex_destroy(&mk->mu);
+        pthread_cond_destroy(&mk->cv);
+        free(mk);
+        return -1;
+    }
+    m->maker = mk;
+    return 0;
+}
+
+// Join the thread (after asking it to stop, with stop) and drop it.
+static void maker_end(struct ke_umt5 * m, bool stop)
+{
+    struct ke_umt5_maker * mk = m->maker;
+    if (!mk) {
+        return;
+    }
+    pthread_mutex_lock(&mk->mu);
+    mk->stop = stop;
+    pthread_mutex_unlock(&mk->mu);
+    pthread_join(mk->th, NULL);
+    if (mk->state == MAKER_DONE) {
+        ke_log(2, "T5: %d layers made on a second thread in %.3f s; the encodes waited %.3f s for them",
+               m->cfg.n_layers, mk->secs, mk->waited);
+    }
+    pthread_mutex_destroy(&mk->mu);
+    pthread_cond_destroy(&mk->cv);
+    free(mk);
+    m->maker = NULL;
+}
+
+// Wait until layer i is made. A failure to make one fails this and every later encode (make_failed).
+static enum ke_status layer_wait(struct ke_umt5 * m, int i, struct ke_error * err)
+{
+    struct ke_umt5_maker * mk = m->maker;
+    if (!mk) {
+        return m->make_failed ? ke_err(err, KE_STATUS_NOMEM, "T5: its layers could not all be made") : KE_STATUS_OK;
+    }
+    const double t0 = now_s();
+    pthread_mutex_lock(&mk->mu);
+    while (mk->ready <= i && mk->state == MAKER_RUNNING) {
+        pthread_cond_wait(&mk->cv, &mk->mu);
+    }
+    const int ready = mk->ready;
+    const enum maker_state state = mk->state;
+    mk->waited += now_s() - t0;
+    pthread_mutex_unlock(&mk->mu);
+    if (ready > i) {
+        if (state == MAKER_DONE) {
+            maker_end(m, false);
+        }
+        return KE_STATUS_OK;
+    }
+    const struct ke_error why = mk->err;
+    const struct ke_tensor_set * w = mk->w;
+    maker_end(m, false);
+    if (state == MAKER_FAILED) {
+        m->make_failed = true;
+        return ke_err(err, why.code ? why.code : KE_STATUS_NOMEM, "%s", why.msg);
+    }
+    // no thread from the backend: the rest here
+    for (int j = ready; j < m->cfg.n_layers; j++) {
+        const enum ke_status st = make_layer(m, w, j, true, err);
+        if (st != KE_STATUS_OK) {
+            m->make_failed = true;
+            return st;
+        }
+    }
+    return KE_STATUS_OK;
+}
+
+static enum ke_status umt5_make(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
+                                bool ahead, struct ke_error * err)
 {
     *out = NULL;
     const char * path = ke_tset_path(w);
@@ -244,26 +429,33 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
         ke_umt5_free(m);
         return err && err->code ? err->code : KE_STATUS_NOMEM;
     }
-    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn;
     for (int i = 0; i < c->n_layers; i++) {
         struct ke_umt5_layer * l = &m->layers[i];
         char nm[128];
-        enum ke_status st = KE_STATUS_OK;
 #define NAME(s) (snprintf(nm, sizeof(nm), "blocks.%d.%s", i, s), nm)
-        if (!(l->norm1 = upload_f32(be, w, NAME("norm1.weight"), D, err)) ||
-            !(l->norm2 = upload_f32(be, w, NAME("norm2.weight"), D, err)) ||
+        if (!(l->norm1 = upload_f32(be, w, NAME("norm1.weight"), c->dim, err)) ||
+            !(l->norm2 = upload_f32(be, w, NAME("norm2.weight"), c->dim, err)) ||
             (!c->shared_pos && !(l->pos_table = copy_f32(w, NAME("pos_embedding.embedding.weight"), 2,
                                                          (int64_t[]) { c->n_buckets, c->n_heads }, err)))) {
-            st = err && err->code ? err->code : KE_STATUS_NOMEM;
-        }
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->q, w, NAME("attn.q.weight"), A, D, err);
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->k, w, NAME("attn.k.weight"), A, D, err);
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->v, w, NAME("attn.v.weight"), A, D, err);
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->o, w, NAME("attn.o.weight"), D, A, err);
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->gate, w, NAME("ffn.gate.0.weight"), F, D, err);
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->fc1, w, NAME("ffn.fc1.weight"), F, D, err);
-        if (st == KE_STATUS_OK) st = init_linear(m, &l->fc2, w, NAME("ffn.fc2.weight"), D, F, err);
 #undef NAME
+            ke_umt5_free(m);
+            return err && err->code ? err->code : KE_STATUS_NOMEM;
+        }
+    }
+    // every linear checked before any is prepared, so a layer made later fails only for memory
+    for (int i = 0; i < c->n_layers; i++) {
+        const enum ke_status st = make_layer(m, w, i, false, err);
+        if (st != KE_STATUS_OK) {
+            ke_umt5_free(m);
+            return st;
+        }
+    }
+    if (ahead && maker_start(m, w) == 0) {
+        *out = m;
+        return KE_STATUS_OK;
+    }
+    for (int i = 0; i < c->n_layers; i++) {
+        const enum ke_status st = make_layer(m, w, i, true, err);
         if (st != KE_STATUS_OK) {
             ke_umt5_free(m);
             return st;
@@ -271,6 +463,18 @@ enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * 
     }
     *out = m;
     return KE_STATUS_OK;
+}
+
+enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
+                            struct ke_error * err)
+{
+    return umt5_make(out, w, be, false, err);
+}
+
+enum ke_status ke_umt5_init_ahead(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
+                                  struct ke_error * err)
+{
+    return umt5_make(out, w, be, be->ops->prepare_thread != NULL, err);
 }
 
 static void release(struct ke_backend * be, struct ke_linear * l)
@@ -338,6 +542,7 @@ void ke_umt5_free(struct ke_umt5 * m)
     if (!m) {
         return;
     }
+    maker_end(m, true);
     ke_umt5_trim(m);
     for (int i = 0; m->layers && i < m->cfg.n_layers; i++) {
         struct ke_umt5_layer * l = &m->layers[i];
@@ -361,7 +566,7 @@ void ke_umt5_free(struct ke_umt5 * m)
 // A streaming backend uploads layer i's linears while the current layer runs (no effect on the CPU).
 static void prefetch_layer(struct ke_umt5 * m, int i)
 {
-    if (i < m->cfg.n_layers && m->be->ops->prefetch) {
+    if (i < m->cfg.n_layers && m->be->ops->prefetch && !m->maker) {   // (streamed layers are never made ahead)
         struct ke_umt5_layer * l = &m->layers[i];
         struct ke_linear * ls[7] = { &l->q, &l->k, &l->v, &l->o, &l->gate, &l->fc1, &l->fc2 };
         m->be->ops->prefetch(m->be, ls, 7);
@@ -449,6 +654,9 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
         if (trace && trace->abort && trace->abort(trace->user_data)) {
             st = ke_err(err, KE_STATUS_ABORTED, "T5: cancelled");
             goto done;
+        }
+        if ((st = layer_wait(m, li, err)) != KE_STATUS_OK) {
+            goto done;   // first: a layer that could not be made may have left a backend failure too
         }
         if (ke_be_failed(be)) {
             goto done;   // an op of the previous block failed (read below)

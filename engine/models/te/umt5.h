@@ -44,6 +44,8 @@ struct ke_umt5_workspace {
     float * tv, * htv;              // (n_heads, 2 cap - 1) backend and host: the bias's diagonals (ops.rel_bias)
 };
 
+struct ke_umt5_maker;   // umt5.c
+
 struct ke_umt5 {
     struct ke_umt5_config cfg;
     struct ke_backend * be;
@@ -52,6 +54,8 @@ struct ke_umt5 {
     float * norm;                       // (dim) final norm, backend memory
     float * pos_table;                  // (n_buckets, n_heads) f32, host, when cfg.shared_pos
     struct ke_umt5_workspace ws;
+    struct ke_umt5_maker * maker;       // the thread making the layers (ke_umt5_init_ahead), or NULL
+    bool make_failed;                   // an encode failed because a layer could not be made
 };
 
 // Optional intermediate outputs of one sequence (host memory, any may be NULL), and a cancel hook.
@@ -66,6 +70,15 @@ struct ke_umt5_trace {
 // Build the encoder over a weight set (official names) on a backend. The set must outlive the model.
 enum ke_status ke_umt5_init(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
                             struct ke_error * err);
+// As ke_umt5_init, but on a backend that offers ops.prepare_thread the layers' linears are prepared by a
+// second thread, layer after layer, while this one encodes: an encode waits for each layer as it comes
+// to it, so the first prompt runs beside the weights' upload instead of after it. Everything that can be
+// refused (names, shapes, dtypes the backend does not take) is checked before this returns; what fails
+// later (out of device memory) fails the encode that waits for the layer, with make_failed set. Without
+// ops.prepare_thread it is ke_umt5_init.
+enum ke_status ke_umt5_init_ahead(struct ke_umt5 ** out, const struct ke_tensor_set * w, struct ke_backend * be,
+                                  struct ke_error * err);
+// Stops and joins the making thread, if any, before freeing.
 void ke_umt5_free(struct ke_umt5 * m);
 // Release the activation buffers kept between encodes (the next encode allocates them again).
 void ke_umt5_trim(struct ke_umt5 * m);

@@ -534,6 +534,145 @@ test_missing_tensor (void)
   ke_tset_free (w);
 }
 
+/* --- the layers made on a second thread (ke_umt5_init_ahead) --------------------------------------
+ * A CPU backend with a slow linear_prepare (so encodes really wait for layers), one that fails the
+ * n-th prepare, and one that offers no preparing thread. */
+static struct ke_backend_ops g_ahead_ops;
+static int g_prepare_calls, g_prepare_fail_at, g_prepare_sleep_us, g_thread_refused;
+
+static int
+ahead_prepare (struct ke_backend *be, struct ke_linear *l)
+{
+  if (g_prepare_sleep_us)
+    g_usleep (g_prepare_sleep_us);
+  if (++g_prepare_calls == g_prepare_fail_at)
+    return ke_be_fail (be, KE_STATUS_NOMEM, "out of memory for a test weight"), -1;
+  return ke_backend_cpu ()->ops->linear_prepare (be, l);
+}
+
+static int
+ahead_thread (struct ke_backend *be, int begin)
+{
+  (void) be;
+  return begin && g_thread_refused ? -1 : 0;
+}
+
+static struct ke_backend
+ahead_backend (int sleep_us, int fail_at, int refuse_thread)
+{
+  g_ahead_ops = *ke_backend_cpu ()->ops;
+  g_ahead_ops.linear_prepare = ahead_prepare;
+  g_ahead_ops.prepare_thread = ahead_thread;
+  g_prepare_calls = 0;
+  g_prepare_sleep_us = sleep_us;
+  g_prepare_fail_at = fail_at;
+  g_thread_refused = refuse_thread;
+  return (struct ke_backend) { .ops = &g_ahead_ops, .precision = ke_backend_cpu ()->precision };
+}
+
+/* Two prompts (20, then 5 tokens) encoded while the layers are still being made equal, bit for bit, the
+ * same prompts on an encoder made whole first: the order of the work changes, not the work. */
+static void
+check_ahead_equal (struct ke_tensor_set *w, struct ke_backend *be, gboolean expect_thread)
+{
+  struct ke_umt5 *ref = NULL, *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&ref, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  int64_t ids[20];
+  for (int i = 0; i < 20; i++)
+    ids[i] = 2 + (i * 53) % 290;
+  float a[20 * 64], b[5 * 64], ra[20 * 64], rb[5 * 64];
+  g_assert_cmpint (ke_umt5_encode (ref, ra, ids, NULL, 20, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (ref, rb, ids + 7, NULL, 5, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_init_ahead (&m, w, be, &err), ==, KE_STATUS_OK);
+  /* 14 prepares of 20 ms each: the thread is still at work when init returns */
+  if (expect_thread)
+    g_assert_nonnull (m->maker);
+  else
+    g_assert_null (m->maker);
+  g_assert_cmpint (ke_umt5_encode (m, a, ids, NULL, 20, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_null (m->maker); /* joined once every layer was there */
+  g_assert_cmpint (g_prepare_calls, ==, 14);
+  g_assert_cmpint (ke_umt5_encode (m, b, ids + 7, NULL, 5, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (a, sizeof a, ra, sizeof ra);
+  g_assert_cmpmem (b, sizeof b, rb, sizeof rb);
+  g_assert_false (m->make_failed);
+  ke_umt5_free (m);
+  ke_umt5_free (ref);
+}
+
+static void
+test_made_ahead (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_backend be = ahead_backend (20000, 0, 0);
+  check_ahead_equal (w, &be, TRUE);
+  /* the backend gives the thread no stream: the encode makes the layers itself, same result */
+  be = ahead_backend (20000, 0, 1);
+  check_ahead_equal (w, &be, TRUE);
+  /* a backend without prepare_thread: ke_umt5_init, nothing left to make */
+  be = ahead_backend (0, 0, 0);
+  g_ahead_ops.prepare_thread = NULL;
+  check_ahead_equal (w, &be, FALSE);
+  ke_tset_free (w);
+}
+
+/* A layer that cannot be made (out of device memory on the making thread): the encode waiting for it
+ * fails with that message and make_failed set (text-cache.c then encodes on the CPU); so does the next
+ * encode; nothing hangs. Refused names and dtypes are refused by init itself, before any thread runs. */
+static void
+test_made_ahead_fails (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_backend be = ahead_backend (1000, 10, 0); /* the 10th prepare: layer 1's third linear */
+  struct ke_umt5 *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init_ahead (&m, w, &be, &err), ==, KE_STATUS_OK);
+  int64_t ids[4] = { 7, 8, 9, 1 };
+  float h[4 * 64];
+  g_assert_cmpint (ke_umt5_encode (m, h, ids, NULL, 4, NULL, &err), ==, KE_STATUS_NOMEM);
+  g_assert_true (m->make_failed);
+  g_assert_nonnull (strstr (err.msg, "blocks.1.attn.v.weight"));
+  g_assert_false (ke_be_failed (&be)); /* the encode read and cleared the backend's record */
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_umt5_encode (m, h, ids, NULL, 4, NULL, &err), ==, KE_STATUS_NOMEM);
+  g_assert_cmpstr (err.msg, !=, "");
+  ke_umt5_free (m);
+
+  /* a missing tensor of the last layer: init refuses it at once, no thread left behind */
+  g_assert_cmpint (ke_tset_rename (w, "blocks.1.ffn.fc2.weight", "blocks.1.ffn.fc9.weight", &err), ==, KE_STATUS_OK);
+  be = ahead_backend (0, 0, 0);
+  m = NULL;
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_umt5_init_ahead (&m, w, &be, &err), ==, KE_STATUS_MISSING);
+  g_assert_null (m);
+  g_assert_cmpint (g_prepare_calls, ==, 0);
+  ke_tset_free (w);
+}
+
+/* Freed while the thread is still making layers (a job cancelled during its text stage): the thread
+ * stops after the layer at hand and is joined; the prepares it did are released (the ASan suite checks
+ * for leaks). */
+static void
+test_made_ahead_freed (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  struct ke_backend be = ahead_backend (20000, 0, 0);
+  struct ke_umt5 *m = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init_ahead (&m, w, &be, &err), ==, KE_STATUS_OK);
+  g_usleep (50000);
+  ke_umt5_free (m);
+  g_assert_cmpint (g_prepare_calls, <, 14);
+  ke_tset_free (w);
+}
+
 /* The device memory plan of UMT5-XXL (text-cache.c plans an encode on a GPU with it): all resident when
  * the weights and the activations fit; else the resident linears capped at what is left after the
  * activations, the norms and two streaming slots; else it does not fit (the encode runs on the CPU). Exact
@@ -591,5 +730,8 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/workspace", test_workspace);
   g_test_add_func ("/umt5/abort", test_abort);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
+  g_test_add_func ("/umt5/made-ahead", test_made_ahead);
+  g_test_add_func ("/umt5/made-ahead-fails", test_made_ahead_fails);
+  g_test_add_func ("/umt5/made-ahead-freed", test_made_ahead_freed);
   return g_test_run ();
 }
