@@ -149,9 +149,13 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 
 if [ "$MODE" = clip5b ]; then
   # table13's last row alone: the TI2V-5B 1280x704x121 clip, 50 steps with guidance, fp8, with the T5
-  # stage's parts logged (KINORA_BENCH_LOG=2: "text stage" and "text encoder" lines); T5CHECK=1 runs
-  # test-cuda-t5 first (T5 on the GPU against the CPU encoder)
-  [ "${T5CHECK:-0}" = 1 ] && check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  # stage's parts logged (KINORA_BENCH_LOG=2: "text stage", "text encoder" and "T5: ... layers made" lines);
+  # T5CHECK=1 runs test-cuda-ops (its rel_bias, lincomb and find_nonfinite lines shown) and test-cuda-t5
+  # (T5 on the GPU against the CPU encoder, the layers made beside the encode against made first) first
+  if [ "${T5CHECK:-0}" = 1 ]; then
+    ops_lines "rel_bias|lincomb|nonfinite"
+    check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  fi
   KINORA_BENCH_LOG=2 check clip-5b timeout 200 $B/app/kinora-bench generate --model ti2v-5B --random --backend cuda \
     --size 1280x704 --frames 121 --steps 50 --precision fp8
   finish
