@@ -223,6 +223,83 @@ test_encode_on_cpu (void)
   ke_text_encoder_free (c);
 }
 
+/* A stand-in device: the CPU's ops under another name (so ke_text_encode_on treats it as a device and
+ * makes an encoder there), with a slowed linear_prepare (the first encode waits for layers still being
+ * made on the second thread) that can fail its n-th call. No memory ops: the encoder plans as resident. */
+static struct ke_backend_ops g_dev_ops;
+static int g_dev_prepares, g_dev_fail_at;
+
+static int
+dev_prepare (struct ke_backend *be, struct ke_linear *l)
+{
+  g_usleep (10000);
+  if (++g_dev_prepares == g_dev_fail_at)
+    return ke_be_fail (be, KE_STATUS_NOMEM, "out of memory for a stand-in weight"), -1;
+  return ke_backend_cpu ()->ops->linear_prepare (be, l);
+}
+
+static struct ke_backend
+standin_device (int fail_at)
+{
+  g_dev_ops = *ke_backend_cpu ()->ops;
+  g_dev_ops.name = "standin";
+  g_dev_ops.linear_prepare = dev_prepare;
+  g_dev_prepares = 0;
+  g_dev_fail_at = fail_at;
+  return (struct ke_backend) { .ops = &g_dev_ops, .precision = KE_PRECISION_FP32 };
+}
+
+/* The encoder made on a device with its layers made beside the first encode (ke_umt5_init_ahead): the
+ * rows equal the CPU encoder's bit for bit (the same exact ops run), the second prompt reuses the
+ * encoder (no prepare more), and the release drops it. A layer that cannot be made there sends the
+ * encode to the CPU: the job gets the CPU encoder's rows, no device encoder is left, the stand-in's
+ * failure record is cleared. */
+static void
+test_device_made_ahead (void)
+{
+  ke_text_encoder_t *cpu = open_encoder (), *e = open_encoder (), *f = open_encoder ();
+  if (!cpu || !e || !f)
+    return;
+  const int32_t ids[6] = { 12, 250, 37, 99, 5, 1 }, neg[4] = { 7, 77, 177, 1 };
+  const size_t nb = 6 * (size_t) ke_text_encoder_dim (cpu) * sizeof (float), nn = nb / 6 * 4;
+  struct ke_error err = { 0 };
+  float *r1 = NULL, *r2 = NULL, *h1 = NULL, *h2 = NULL, *h3 = NULL;
+  g_assert_cmpint (ke_text_encode (cpu, ids, 6, NULL, &r1, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_text_encode (cpu, neg, 4, NULL, &r2, &err), ==, KE_STATUS_OK);
+
+  struct ke_backend dev = standin_device (0);
+  g_assert_cmpint (ke_text_encode_on (e, &dev, 0, ids, 6, NULL, &h1, &err), ==, KE_STATUS_OK);
+  g_assert_true (ke_text_encoder_device (e) == &dev);
+  g_assert_cmpint (g_dev_prepares, ==, 14);
+  g_assert_cmpint (ke_text_encode_on (e, &dev, 0, neg, 4, NULL, &h2, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (g_dev_prepares, ==, 14);
+  struct ke_text_cache_stats st;
+  ke_text_encoder_stats (e, &st);
+  g_assert_cmpint (st.device_misses, ==, 2);
+  g_assert_cmpmem (h1, nb, r1, nb);
+  g_assert_cmpmem (h2, nn, r2, nn);
+  ke_text_encoder_release (e);
+  g_assert_null (ke_text_encoder_device (e));
+
+  dev = standin_device (10); /* layer 1's third linear */
+  g_assert_cmpint (ke_text_encode_on (f, &dev, 0, ids, 6, NULL, &h3, &err), ==, KE_STATUS_OK);
+  ke_text_encoder_stats (f, &st);
+  g_assert_cmpint (st.device_misses, ==, 0);
+  g_assert_cmpint (st.misses, ==, 1);
+  g_assert_null (ke_text_encoder_device (f));
+  g_assert_false (ke_be_failed (&dev));
+  g_assert_cmpmem (h3, nb, r1, nb);
+
+  ke_text_hidden_free (r1);
+  ke_text_hidden_free (r2);
+  ke_text_hidden_free (h1);
+  ke_text_hidden_free (h2);
+  ke_text_hidden_free (h3);
+  ke_text_encoder_free (cpu);
+  ke_text_encoder_free (e);
+  ke_text_encoder_free (f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -233,5 +310,6 @@ main (int argc, char **argv)
   g_test_add_func ("/text-cache/fixture-rows", test_fixture_rows);
   g_test_add_func ("/text-cache/prompt", test_prompt);
   g_test_add_func ("/text-cache/default-dir", test_default_dir);
+  g_test_add_func ("/text-cache/device-made-ahead", test_device_made_ahead);
   return g_test_run ();
 }
