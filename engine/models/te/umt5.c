@@ -336,8 +336,8 @@ static enum ke_status layer_wait(struct ke_umt5 * m, int i, struct ke_error * er
     mk->waited += now_s() - t0;
     pthread_mutex_unlock(&mk->mu);
     if (ready > i) {
-        if (state == MAKER_DONE) {
-            maker_end(m, false);
+        if (ready == m->cfg.n_layers) {
+            maker_end(m, false);   // every layer made: the thread is only ending its stream
         }
         return KE_STATUS_OK;
     }
