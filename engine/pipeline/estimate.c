@@ -51,16 +51,36 @@
 #define CPU_REF_THREADS 2
 #define CPU_FP32_RATIO 0.5
 // CUDA: one TI2V-5B forward at 1280x704x121 (27,280 tokens) takes 0.909 s on an H100 (kinora-bench dit
-// --backend cuda; cuda.md gives 0.890 s on an H200). Attention dominates at that size (58 % of the time),
-// so smaller clips run at a lower rate than this; the estimate keeps one rate (an upper bound on speed).
+// --backend cuda; cuda.md gives 0.890 s on an H200). That one rate serves the T5 encode and LTX-Video.
 #define CUDA_REF_SECONDS 0.909
-// VAE decode, seconds per output pixel-frame of the Wan2.2 VAE: CUDA 11.0 s for 1280x704x121 (cuda.md,
-// H200, TF32); CPU (exact fp32, as the pipeline decodes) 137.4 s for the first 5 frames of
+// A Wan DiT forward on CUDA in three parts, from the device time per op class of the 5B forward at
+// 1280x704x121 (kinora-bench dit --profile, cuda.md): the linears' FLOPs at the GEMM rate, the attention
+// FLOPs (self and cross) at the attention rate, and the rest (norms, modulation, RoPE, the e4m3
+// quantization under fp8) per element of the L x dim activations a layer. bf16 (H200): GEMM 0.329 s,
+// attention 0.508 s, rest 0.033 s; fp8 (H100): 0.190, 0.371, 0.102 s. Against the forwards measured on
+// H100s (cuda.md, issue 13's tables) the model gives: 5B 0.870 s (measured 0.876 to 0.898) and 0.663 s at
+// fp8 (0.676 to 0.689); A14B 832x480x81 2.80 s (2.76 to 2.80) and 2.09 s (2.02 to 2.06); A14B 1280x720x81
+// 11.4 s (12.76 to 13.07: attention at 75,600 tokens runs slower than at 27,280) and 8.41 s (8.12 to
+// 8.32). Short clips run the GPU below these rates, so their estimate is optimistic.
+#define CUDA_GEMM_RATE_BF16 736e12
+#define CUDA_ATTN_RATE_BF16 539e12
+#define CUDA_REST_S_BF16 1.31e-11
+#define CUDA_GEMM_RATE_FP8 1274e12
+#define CUDA_ATTN_RATE_FP8 738e12
+#define CUDA_REST_S_FP8 4.06e-11
+// VAE decode, seconds per output pixel-frame. CUDA, the bf16 decoder (the default), H100 (cuda.md, issue
+// 13's table): the Wan2.2 VAE 5.68 s for 1280x704x121, the Wan2.1 VAE 3.94 s for 1280x720x81; the
+// decoder is chosen by its scale (16: Wan2.2, 8: Wan2.1). The tiny model's and LTX-Video's decoders keep
+// the earlier figure, the Wan2.2 TF32 decode (11.0 s for 1280x704x121, H200) scaled by parameter count
+// (CUDA_VAE_SCALED_SECONDS_PER_PX; LTX-Video's own decode rate is not in the model). CPU (exact fp32, as the pipeline decodes) 137.4 s
+// for the first 5 frames of
 // `kinora-bench vae22-decode --size 256x256 --frames 17 --threads 2` on the 2-core machine while other
 // builds shared it (so on the slow side), scaled by threads like the DiT. Other VAEs (the tiny model's,
 // Wan2.1) scale by their parameter count against the Wan2.2 VAE's 704,688,668 (a crude proxy for the
 // work per pixel).
-#define CUDA_VAE_SECONDS_PER_PX (11.0 / (1280.0 * 704.0 * 121.0))
+#define CUDA_VAE22_SECONDS_PER_PX (5.68 / (1280.0 * 704.0 * 121.0))
+#define CUDA_VAE21_SECONDS_PER_PX (3.94 / (1280.0 * 720.0 * 81.0))
+#define CUDA_VAE_SCALED_SECONDS_PER_PX (11.0 / (1280.0 * 704.0 * 121.0))
 #define CPU_VAE_REF_SECONDS 137.4
 #define CPU_VAE_REF_PX (256.0 * 256.0 * 5.0)
 #define VAE22_PARAMS 704688668.0
@@ -94,6 +114,18 @@ static double ref_flops_cuda(void)
                                .ffn_dim = 14336, .freq_dim = 256, .text_dim = 4096, .text_len = 512, .num_heads = 24,
                                .num_layers = 30 };
     return ke_dit_forward_flops(&c, 31, 44, 80, false);
+}
+
+// Seconds of one Wan DiT forward on CUDA (the three-part model above); gemm8 / attn8: those parts in fp8.
+static double cuda_forward_seconds(const struct ke_dit_config * c, int F, int H, int W, bool gemm8, bool attn8)
+{
+    const double L = (double) F * (H / c->patch_h) * (W / c->patch_w);
+    const double d = c->dim, T = c->text_len, n = c->num_layers;
+    const double attn = (4.0 * L * L * d + 4.0 * L * T * d) * n;
+    const double gemm = ke_dit_forward_flops(c, F, H, W, false) - attn;
+    return gemm / (gemm8 ? CUDA_GEMM_RATE_FP8 : CUDA_GEMM_RATE_BF16) +
+           attn / (attn8 ? CUDA_ATTN_RATE_FP8 : CUDA_ATTN_RATE_BF16) +
+           L * d * n * (gemm8 || attn8 ? CUDA_REST_S_FP8 : CUDA_REST_S_BF16);
 }
 
 bool ke_estimate_t5_gpu(double params, double bytes, double dim, int n_layers, double dev_budget, double * dev_bytes,
@@ -416,10 +448,13 @@ enum ke_status ke_gen_estimate_desc(const struct ke_model_desc * d, const struct
     const int threads = p->n_threads > 0 ? p->n_threads : ke_get_threads();
     const double cpu_rate = ref_flops_cpu() / CPU_REF_SECONDS / CPU_REF_THREADS * threads * (fast ? 1.0 : CPU_FP32_RATIO);
     const double fwd = ke_dit_forward_flops(&c, T, lh, lw, false);
-    e->step_s = 2.0 * fwd / (cuda ? ref_flops_cuda() / CUDA_REF_SECONDS : cpu_rate);
+    const bool fp8_prec = cuda && p->precision == KE_PRECISION_FP8;
+    e->step_s = cuda ? 2.0 * cuda_forward_seconds(&c, T, lh, lw, fp8, fp8_prec && (ke_fp8_parts() & 2))
+                     : 2.0 * fwd / cpu_rate;
     e->text_s = t5_gpu ? t5_gpu_s : 2.0 * d->t5_params * T5_TOKENS / cpu_rate;
     const double vae_work = px * out_frames * d->vae_params / VAE22_PARAMS;
-    e->decode_s = cuda ? CUDA_VAE_SECONDS_PER_PX * vae_work
+    const double cuda_px_s = d->vae_scale == 8 ? CUDA_VAE21_SECONDS_PER_PX : CUDA_VAE22_SECONDS_PER_PX;
+    e->decode_s = cuda ? (d->tiny ? CUDA_VAE_SCALED_SECONDS_PER_PX * vae_work : cuda_px_s * px * out_frames)
                        : CPU_VAE_REF_SECONDS * (vae_work / CPU_VAE_REF_PX) * CPU_REF_THREADS / threads;
     e->total_s = e->text_s + e->step_s * p->steps + e->decode_s;
 
@@ -500,7 +535,7 @@ double ke_estimate_flop_rate(bool cuda, bool fast, int threads)
 double ke_estimate_decode_seconds(bool cuda, double px_frames, double vae_params, int threads)
 {
     const double work = px_frames * vae_params / VAE22_PARAMS;
-    return cuda ? CUDA_VAE_SECONDS_PER_PX * work : CPU_VAE_REF_SECONDS * (work / CPU_VAE_REF_PX) * CPU_REF_THREADS / threads;
+    return cuda ? CUDA_VAE_SCALED_SECONDS_PER_PX * work : CPU_VAE_REF_SECONDS * (work / CPU_VAE_REF_PX) * CPU_REF_THREADS / threads;
 }
 
 double ke_estimate_mem_available(void)
