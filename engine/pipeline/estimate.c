@@ -58,9 +58,9 @@
 // FLOPs (self and cross) at the attention rate, and the rest (norms, modulation, RoPE, the e4m3
 // quantization under fp8) per element of the L x dim activations a layer. bf16 (H200): GEMM 0.329 s,
 // attention 0.508 s, rest 0.033 s; fp8 (H100): 0.190, 0.371, 0.102 s. Against the forwards measured on
-// H100s (cuda.md, issue 13's tables) the model gives: 5B 0.870 s (measured 0.876 to 0.898) and 0.663 s at
-// fp8 (0.676 to 0.689); A14B 832x480x81 2.80 s (2.76 to 2.80) and 2.09 s (2.02 to 2.06); A14B 1280x720x81
-// 11.4 s (12.76 to 13.07: attention at 75,600 tokens runs slower than at 27,280) and 8.41 s (8.12 to
+// H100s (cuda.md, issue 13's tables) the model gives: 5B 0.873 s (measured 0.876 to 0.898) and 0.667 s at
+// fp8 (0.676 to 0.689); A14B 832x480x81 2.81 s (2.76 to 2.80) and 2.10 s (2.02 to 2.06); A14B 1280x720x81
+// 11.40 s (12.76 to 13.07: attention at 75,600 tokens runs slower than at 27,280) and 8.43 s (8.12 to
 // 8.32). Short clips run the GPU below these rates, so their estimate is optimistic.
 #define CUDA_GEMM_RATE_BF16 736e12
 #define CUDA_ATTN_RATE_BF16 539e12
