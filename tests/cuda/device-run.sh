@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|sampler|clip5b|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        headline|clip-a14b|table13|sampler|clip5b|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
@@ -129,6 +129,29 @@ if [ "$MODE" = torch-wan ]; then
   grep -h '^result: ' $OUT/log.txt | tail -5
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish
+fi
+
+# done13: issue 13's Done-when in one call (both sides on one machine): the PyTorch baseline first (at
+# most 260 s), then the build, test-cuda-t5 (when it fails, the table runs with KINORA_T5_MADE_AHEAD=0),
+# then the table's Kinora side (mode table13)
+if [ "$MODE" = done13 ]; then
+  TW0=$(date +%s)
+  for part in "torch-wan-5b-dit 70 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3" \
+              "torch-wan-a14b-dit-480p 60 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3" \
+              "torch-wan-a14b-dit-720p 100 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2" \
+              "torch-wan-vae22 60 --what vae22 --size 1280x704 --frames 121 --repeat 2" \
+              "torch-wan-vae21 50 --what vae21 --size 1280x720 --frames 81 --repeat 2"; do
+    set -- $part
+    name=$1 limit=$2
+    shift 2
+    left=$(( 260 - $(date +%s) + TW0 ))
+    [ $left -lt $limit ] && limit=$left
+    if [ $limit -lt 10 ]; then FAILED="$FAILED $name"; echo "FAILED: $name (no time left)"; continue; fi
+    echo "== $name (limit $limit s): $*"
+    check $name timeout $limit python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --json $OUT/$name.json "$@"
+  done
+  grep -h '^result: ' $OUT/log.txt | tail -5
+  echo "torch-wan parts took $(( $(date +%s) - TW0 )) s"
 fi
 
 echo "== build"
@@ -309,7 +332,15 @@ if [ "$MODE" = clip-a14b ] || [ "$MODE" = all13 ]; then
   [ "$MODE" = clip-a14b ] && finish
 fi
 
-if [ "$MODE" = table13 ] || [ "$MODE" = all13 ]; then
+if [ "$MODE" = done13 ]; then
+  if ! env KINORA_FIXTURES=$PWD/$FX timeout 60 $B/tests/cuda/test-cuda-t5; then
+    FAILED="$FAILED test-cuda-t5"
+    echo "FAILED: test-cuda-t5: the table runs with T5's layers made first (KINORA_T5_MADE_AHEAD=0)"
+    export KINORA_T5_MADE_AHEAD=0
+  fi
+fi
+
+if [ "$MODE" = table13 ] || [ "$MODE" = all13 ] || [ "$MODE" = done13 ]; then
   # issue 13's table in one lease (Kinora side; `torch-wan` right after gives PyTorch's): each forward at
   # fp8 and at bf16 in one process, the two VAE decodes, then the 5B clip (its T5 line is the T5 row)
   BENCH=$B/app/kinora-bench

@@ -390,8 +390,11 @@ static struct ke_umt5 * device_model(ke_text_encoder_t * e, struct ke_backend * 
     }
     struct ke_umt5 * m = NULL;
     struct ke_error ierr = { 0 };
-    // resident: the layers are made on a second thread while the first prompt encodes (umt5.c)
-    enum ke_status st = plan.streams ? ke_umt5_init(&m, e->w, be, &ierr) : ke_umt5_init_ahead(&m, e->w, be, &ierr);
+    // resident: the layers are made on a second thread while the first prompt encodes (umt5.c);
+    // KINORA_T5_MADE_AHEAD=0 makes them all first (for comparison)
+    const char * ahead_env = getenv("KINORA_T5_MADE_AHEAD");
+    const bool ahead = !plan.streams && !(ahead_env && strcmp(ahead_env, "0") == 0);
+    enum ke_status st = ahead ? ke_umt5_init_ahead(&m, e->w, be, &ierr) : ke_umt5_init(&m, e->w, be, &ierr);
     if (st == KE_STATUS_OK) {
         st = ke_be_status(be, &ierr);
     } else {
