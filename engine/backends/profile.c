@@ -3,10 +3,10 @@
 // attention, and the rest. Used by kinora-bench to report where a forward spends its time.
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backends/backend.h"
 #include "backends/profile.h"
+#include "core/clock.h"
 
 struct prof {
     struct ke_backend base;
@@ -15,13 +15,6 @@ struct prof {
     double t[KE_PROF_COUNT];
     long n[KE_PROF_COUNT];
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 #define P(be) ((struct prof *) (be))
 
@@ -39,12 +32,12 @@ static void take_failure(struct ke_backend * be)
 #define TIMED(bucket, call)                                  \
     do {                                                     \
         struct prof * p_ = P(be);                            \
-        double t0_ = now();                                  \
+        double t0_ = ke_now();                                  \
         call;                                                \
         if (p_->in->ops->sync) {                             \
             p_->in->ops->sync(p_->in);                       \
         }                                                    \
-        p_->t[bucket] += now() - t0_;                        \
+        p_->t[bucket] += ke_now() - t0_;                        \
         p_->n[bucket]++;                                     \
         take_failure(be);                                    \
     } while (0)

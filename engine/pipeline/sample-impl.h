@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/clock.h"
 #include "ke.h"
 
 struct ke_dit;
@@ -54,7 +55,6 @@ struct ke_sample_args {
     bool stopped_early;             // out: "stop and keep" ended sampling
     int steps_done;                 // out: solver steps completed (< steps after stop-and-keep or cancel)
 };
-double ke_now(void);
 // The A14B expert switch: true when timestep t belongs to the high-noise expert (t >= boundary x n_train;
 // boundary 0: one dense model, never high).
 bool ke_expert_is_high(double boundary, int n_train, double t);

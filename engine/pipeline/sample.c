@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/error.h"
 #include "models/dit/wan.h"
@@ -13,13 +12,6 @@
 #include "pipeline/sample-impl.h"
 #include "pipeline/step-cache-impl.h"
 #include "sampling/sampling.h"
-
-double ke_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
 
 // The DiT sees any non-zero answer as "stop"; the answer is kept to tell cancel from stop-and-keep.
 struct abort_state {

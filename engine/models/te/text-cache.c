@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "loaders/loaders.h"
 #include "loaders/name-map.h"
@@ -446,13 +446,6 @@ static enum ke_status run_model(struct ke_umt5 * m, float * out, const int32_t *
     return st;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
-
 enum ke_status ke_text_encode_on(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, const int32_t * ids,
                                  int n, const char * cache_dir, float ** hidden, struct ke_error * err)
 {
@@ -482,15 +475,15 @@ enum ke_status ke_text_encode_on(ke_text_encoder_t * e, struct ke_backend * be, 
     if (!(out = malloc(nb))) {
         return ke_err(err, KE_STATUS_NOMEM, "out of memory");
     }
-    const double t0 = now_s();
+    const double t0 = ke_now();
     struct ke_umt5 * m = dev ? device_model(e, dev, budget, n) : NULL;
-    const double t1 = now_s();
+    const double t1 = ke_now();
     if (m) {
         struct ke_error derr = { 0 };
         st = run_model(m, out, ids, n, &derr);
         ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s (the "
                "first encode waits for the layers still being made)", n,
-               dev->ops->name, t1 - t0, now_s() - t1);
+               dev->ops->name, t1 - t0, ke_now() - t1);
         if (st == KE_STATUS_NOMEM || (st != KE_STATUS_OK && m->make_failed)) {
             ke_log(1, "text encoder: T5 on the %s backend: %s: it runs on the CPU", dev->ops->name, derr.msg);
             ke_text_encoder_release(e);

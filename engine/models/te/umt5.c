@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/threadpool.h"
 #include "models/te/umt5.h"
@@ -228,13 +228,6 @@ struct ke_umt5_maker {
     double waited;            // seconds encodes spent waiting for layers
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
-
 static void * maker_run(void * arg)
 {
     struct ke_umt5_maker * mk = arg;
@@ -265,7 +258,7 @@ static void * maker_run(void * arg)
     }
     pthread_mutex_lock(&mk->mu);
     mk->state = state;
-    mk->secs = now_s() - mk->t0;
+    mk->secs = ke_now() - mk->t0;
     pthread_cond_broadcast(&mk->cv);
     pthread_mutex_unlock(&mk->mu);
     return NULL;
@@ -281,7 +274,7 @@ static int maker_start(struct ke_umt5 * m, const struct ke_tensor_set * w)
     mk->m = m;
     mk->w = w;
     mk->state = MAKER_RUNNING;
-    mk->t0 = now_s();
+    mk->t0 = ke_now();
     pthread_mutex_init(&mk->mu, NULL);
     pthread_cond_init(&mk->cv, NULL);
     // the thread takes fresh device memory only: what the allocator has cached goes back first
@@ -326,14 +319,14 @@ static enum ke_status layer_wait(struct ke_umt5 * m, int i, struct ke_error * er
     if (!mk) {
         return m->make_failed ? ke_err(err, KE_STATUS_NOMEM, "T5: its layers could not all be made") : KE_STATUS_OK;
     }
-    const double t0 = now_s();
+    const double t0 = ke_now();
     pthread_mutex_lock(&mk->mu);
     while (mk->ready <= i && mk->state == MAKER_RUNNING) {
         pthread_cond_wait(&mk->cv, &mk->mu);
     }
     const int ready = mk->ready;
     const enum maker_state state = mk->state;
-    mk->waited += now_s() - t0;
+    mk->waited += ke_now() - t0;
     pthread_mutex_unlock(&mk->mu);
     if (ready > i) {
         if (ready == m->cfg.n_layers) {
