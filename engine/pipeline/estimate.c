@@ -120,12 +120,11 @@ static double ref_flops_cuda(void)
 static double cuda_forward_seconds(const struct ke_dit_config * c, int F, int H, int W, bool gemm8, bool attn8)
 {
     const double L = (double) F * (H / c->patch_h) * (W / c->patch_w);
-    const double d = c->dim, T = c->text_len, n = c->num_layers;
-    const double attn = (4.0 * L * L * d + 4.0 * L * T * d) * n;
+    const double attn = ke_dit_attention_flops(c, F, H, W);
     const double gemm = ke_dit_forward_flops(c, F, H, W, false) - attn;
     return gemm / (gemm8 ? CUDA_GEMM_RATE_FP8 : CUDA_GEMM_RATE_BF16) +
            attn / (attn8 ? CUDA_ATTN_RATE_FP8 : CUDA_ATTN_RATE_BF16) +
-           L * d * n * (gemm8 || attn8 ? CUDA_REST_S_FP8 : CUDA_REST_S_BF16);
+           L * c->dim * c->num_layers * (gemm8 || attn8 ? CUDA_REST_S_FP8 : CUDA_REST_S_BF16);
 }
 
 bool ke_estimate_t5_gpu(double params, double bytes, double dim, int n_layers, double dev_budget, double * dev_bytes,

@@ -244,14 +244,21 @@ enum ke_status ke_dit_config_from(struct ke_dit_config * c, const struct ke_tens
     return KE_STATUS_OK;
 }
 
+double ke_dit_attention_flops(const struct ke_dit_config * c, int F, int H, int W)
+{
+    const double L = (double) F * (H / c->patch_h) * (W / c->patch_w);
+    const double d = c->dim, T = c->text_len;
+    return (4 * L * L * d               // self attention scores and values
+            + 4 * L * T * d)            // cross attention
+           * c->num_layers;
+}
+
 double ke_dit_forward_flops(const struct ke_dit_config * c, int F, int H, int W, bool with_context)
 {
     const double L = (double) F * (H / c->patch_h) * (W / c->patch_w);
     const double d = c->dim, f = c->ffn_dim, T = c->text_len;
     double blk = 2 * L * d * d * 4      // self q, k, v, o
-               + 4 * L * L * d          // self attention scores and values
                + 2 * L * d * d * 2      // cross q, o
-               + 4 * L * T * d          // cross attention
                + 4 * L * d * f;         // ffn
     if (with_context) {
         blk += 2 * T * d * d * 2;       // cross k, v of the text
@@ -261,5 +268,5 @@ double ke_dit_forward_flops(const struct ke_dit_config * c, int F, int H, int W,
     if (with_context) {
         outside += 2 * T * d * (c->text_dim + d);
     }
-    return blk * c->num_layers + outside;
+    return blk * c->num_layers + outside + ke_dit_attention_flops(c, F, H, W);
 }

@@ -111,3 +111,5 @@ size_t ke_dit_context_bytes(const struct ke_dit_config * c, size_t xbuf_elem);
 
 // FLOPs of one forward at this latent size (2 per multiply-add), for benchmarks.
 double ke_dit_forward_flops(const struct ke_dit_config * cfg, int F, int H, int W, bool with_context);
+// The part of them in attention (self and cross: scores and values), the rest being the linears.
+double ke_dit_attention_flops(const struct ke_dit_config * cfg, int F, int H, int W);
