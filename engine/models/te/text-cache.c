@@ -481,8 +481,8 @@ enum ke_status ke_text_encode_on(ke_text_encoder_t * e, struct ke_backend * be, 
     if (m) {
         struct ke_error derr = { 0 };
         st = run_model(m, out, ids, n, &derr);
-        ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s (the "
-               "first encode waits for the layers still being made)", n,
+        // (made ahead, the first encode includes the wait for its layers: umt5.c logs how long)
+        ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s", n,
                dev->ops->name, t1 - t0, ke_now() - t1);
         if (st == KE_STATUS_NOMEM || (st != KE_STATUS_OK && m->make_failed)) {
             ke_log(1, "text encoder: T5 on the %s backend: %s: it runs on the CPU", dev->ops->name, derr.msg);
