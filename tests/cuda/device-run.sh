@@ -106,21 +106,22 @@ if ! pkg-config --exists json-c || ! [ -e /usr/include/gif_lib.h ]; then
   fi
 fi
 
+# the PyTorch baseline of the Wan2.2 models (no build needed): the official wan/modules (model.py,
+# vae2_2.py, vae2_1.py) from the carried .ltxdeps (tests/ltx/fetch-deps.sh), random weights, bf16
+# autocast, SDPA attention (tests/cuda/bench-torch-wan.py). One process per part, so each starts with the
+# device empty; each part has its own limit, and all of them together at most TW_CAP s from TW0.
+torch_wan() {
+  local name=$1 limit=$2 left
+  shift 2
+  left=$(( TW_CAP - $(date +%s) + TW0 ))
+  [ $left -lt $limit ] && limit=$left
+  if [ $limit -lt 10 ]; then FAILED="$FAILED $name"; echo "FAILED: $name (no time left)"; return; fi
+  echo "== $name (limit $limit s): $*"
+  check $name timeout $limit python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --json $OUT/$name.json "$@"
+}
+
 if [ "$MODE" = torch-wan ]; then
-  # the PyTorch baseline of the Wan2.2 models (no build needed): the official wan/modules (model.py,
-  # vae2_2.py, vae2_1.py) from the carried .ltxdeps (tests/ltx/fetch-deps.sh), random weights, bf16
-  # autocast, SDPA attention (tests/cuda/bench-torch-wan.py). One process per part, so each starts with
-  # the device empty; each part has its own limit, and all of them together at most 510 s.
-  TW0=$(date +%s)
-  torch_wan() {
-    local name=$1 limit=$2 left
-    shift 2
-    left=$(( 510 - $(date +%s) + TW0 ))
-    [ $left -lt $limit ] && limit=$left
-    if [ $limit -lt 10 ]; then FAILED="$FAILED $name"; echo "FAILED: $name (no time left)"; return; fi
-    echo "== $name (limit $limit s): $*"
-    check $name timeout $limit python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --json $OUT/$name.json "$@"
-  }
+  TW0=$(date +%s) TW_CAP=510
   torch_wan torch-wan-5b-dit 120 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
   torch_wan torch-wan-a14b-dit-480p 120 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3
   torch_wan torch-wan-a14b-dit-720p 150 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2
@@ -135,21 +136,12 @@ fi
 # most 260 s), then the build, test-cuda-t5 (when it fails, the table runs with KINORA_T5_MADE_AHEAD=0),
 # then the table's Kinora side (mode table13)
 if [ "$MODE" = done13 ]; then
-  TW0=$(date +%s)
-  for part in "torch-wan-5b-dit 70 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3" \
-              "torch-wan-a14b-dit-480p 60 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3" \
-              "torch-wan-a14b-dit-720p 100 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2" \
-              "torch-wan-vae22 60 --what vae22 --size 1280x704 --frames 121 --repeat 2" \
-              "torch-wan-vae21 50 --what vae21 --size 1280x720 --frames 81 --repeat 2"; do
-    set -- $part
-    name=$1 limit=$2
-    shift 2
-    left=$(( 260 - $(date +%s) + TW0 ))
-    [ $left -lt $limit ] && limit=$left
-    if [ $limit -lt 10 ]; then FAILED="$FAILED $name"; echo "FAILED: $name (no time left)"; continue; fi
-    echo "== $name (limit $limit s): $*"
-    check $name timeout $limit python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --json $OUT/$name.json "$@"
-  done
+  TW0=$(date +%s) TW_CAP=260
+  torch_wan torch-wan-5b-dit 70 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
+  torch_wan torch-wan-a14b-dit-480p 60 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3
+  torch_wan torch-wan-a14b-dit-720p 100 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2
+  torch_wan torch-wan-vae22 60 --what vae22 --size 1280x704 --frames 121 --repeat 2
+  torch_wan torch-wan-vae21 50 --what vae21 --size 1280x720 --frames 81 --repeat 2
   grep -h '^result: ' $OUT/log.txt | tail -5
   echo "torch-wan parts took $(( $(date +%s) - TW0 )) s"
 fi
