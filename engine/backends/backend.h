@@ -132,6 +132,12 @@ struct ke_backend_ops {
     // cross-attention q). (CUDA: one pass writing the bf16 q/k for the attention.)
     void (*rms_norm_rope_x)(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t L, int n_heads,
                             int head_dim, const float * w, float eps, const float * cs);
+    // Optional (NULL: none). Between xbuf_scope(be, true) and xbuf_scope(be, false) the caller writes
+    // every struct ke_xbuf only through the ops with an xbuf output (to_xbuf, layer_norm_mod_x,
+    // rms_norm_rope_x, linear_gelu_x, attention_x), so the backend may carry what the op that wrote one
+    // learnt to the ops that read it (CUDA under fp8: the activation's absolute maximum, taken while it
+    // was written, and the attention output's e4m3 form, for the e4m3 operands of the next ops).
+    void (*xbuf_scope)(struct ke_backend * be, bool on);
     // Optional (NULL: none). x stays unchanged until the next call (x NULL ends it): the linears that read
     // x meanwhile may share a converted form of it (CUDA under fp8: its e4m3 copy, quantized once for the
     // q, k and v projections instead of three times).

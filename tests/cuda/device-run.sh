@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|sampler|clip5b|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        headline|clip-a14b|table13|sampler|clip5b|fuse|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
@@ -133,8 +133,8 @@ if [ "$MODE" = torch-wan ]; then
 fi
 
 # done13: issue 13's Done-when in one call (both sides on one machine): the PyTorch baseline first (at
-# most 260 s), then the build, test-cuda-t5 (when it fails, the table runs with KINORA_T5_MADE_AHEAD=0),
-# then the table's Kinora side (mode table13)
+# most 260 s), then the build, test-cuda-t5 (when it fails, the table runs with KINORA_T5_MADE_AHEAD=0)
+# and test-cuda-fuse (when it fails, with KINORA_CUDA_FUSE=0), then the table's Kinora side (mode table13)
 if [ "$MODE" = done13 ]; then
   TW0=$(date +%s) TW_CAP=260
   torch_wan torch-wan-5b-dit 70 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
@@ -161,6 +161,40 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
 # build: nothing more (the binaries for commands run by hand after it)
 [ "$MODE" = build ] && finish
+
+if [ "$MODE" = fuse ]; then
+  # the fp8 operands carried between a forward's ops (cuda-fuse.c): test-cuda-fuse, the fp8 GEMM and
+  # attention tests, the fp8 fixture parity, then the TI2V-5B and A14B 480p forwards with
+  # KINORA_CUDA_FUSE=0 (separate passes) and unset (the default), alternating, one process each
+  echo "== test-cuda-fuse"
+  check test-cuda-fuse timeout 120 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1
+  cat $OUT/fuse.txt | tail -20
+  echo "== test-cuda-fp8, test-cuda-fp8-attn"
+  check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1
+  grep -v "^ok" $OUT/fp8-gemm.txt | tail -8
+  check test-cuda-fp8-attn timeout 120 $B/tests/cuda/test-cuda-fp8-attn > $OUT/fp8-attn.txt 2>&1
+  grep -v "^ok" $OUT/fp8-attn.txt | tail -8
+  echo "== fixture parity at fp8 (bound 1e-1 relative L2)"
+  for m in ti2v i2v t2v; do
+    check dit_$m-fp8 eval_cmp dit $FX/dit_${m}_tiny.io.safetensors /tmp/dit_$m.fp8.safetensors 1e-1 \
+      --weights $FX/dit_${m}_tiny.weights.safetensors --precision fp8
+  done
+  BENCH=$B/app/kinora-bench
+  for f in 0 1 0 1; do
+    echo "-- TI2V-5B DiT 1280x704x121 fp8, KINORA_CUDA_FUSE=$f"
+    KINORA_CUDA_FUSE=$f timeout 90 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
+      --precision fp8 2>&1 | grep -E "^forward|seconds per forward|peak" || FAILED="$FAILED bench-5b-$f"
+  done
+  echo "-- TI2V-5B DiT fp8, default, device time per op class"
+  timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile --precision fp8 2>&1 |
+    grep -E "time share|seconds per forward"
+  for f in 0 1; do
+    echo "-- T2V-A14B expert 832x480x81 fp8, KINORA_CUDA_FUSE=$f"
+    KINORA_CUDA_FUSE=$f timeout 120 $BENCH dit --backend cuda --model t2v-A14B --size 832x480 --frames 81 \
+      --repeat 3 --precision fp8 2>&1 | grep -E "^forward|seconds per forward|peak" || FAILED="$FAILED bench-a14b-$f"
+  done
+  finish
+fi
 
 if [ "$MODE" = clip5b ]; then
   # table13's last row alone: the TI2V-5B 1280x704x121 clip, 50 steps with guidance, fp8, with the T5
@@ -329,6 +363,12 @@ if [ "$MODE" = done13 ]; then
     FAILED="$FAILED test-cuda-t5"
     echo "FAILED: test-cuda-t5: the table runs with T5's layers made first (KINORA_T5_MADE_AHEAD=0)"
     export KINORA_T5_MADE_AHEAD=0
+  fi
+  if ! timeout 60 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1; then
+    FAILED="$FAILED test-cuda-fuse"
+    grep -v "^ok" $OUT/fuse.txt | tail -12
+    echo "FAILED: test-cuda-fuse: the table runs with the separate passes (KINORA_CUDA_FUSE=0)"
+    export KINORA_CUDA_FUSE=0
   fi
 fi
 

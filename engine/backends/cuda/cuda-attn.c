@@ -260,6 +260,9 @@ void cu_attention(struct ke_backend * be, float * o, const float * q, const floa
                 rc = 0;
             }
         }
+        if (ob) {
+            kc_xbuf_written(s, ob, (size_t) nq * 2);   // (any e4m3 form of this scratch output goes with it)
+        }
         kc_free(s, qb);
         kc_free(s, kb);
         kc_free(s, vb);
@@ -281,6 +284,7 @@ void cu_attention_x(struct ke_backend * be, struct ke_xbuf * o, const struct ke_
     if (Lq <= 0) {
         return;
     }
+    kc_xbuf_written(s, o, (size_t) (Lq * n_heads * head_dim) * 2);
     const enum attn_path path = attn_path(s, Lk, n_heads, head_dim, scale);
     if (path == PATH_TC) {
         attention_tc(s, ob, qb, kb, vb, Lq, Lk, n_heads, head_dim, scale);

@@ -96,6 +96,24 @@ struct kc_state {
     const void * hold_x;
     uint8_t * hold_xs;
     int64_t hold_M, hold_K;
+    // ops.xbuf_scope (cuda-fuse.c): facts carried from the op that wrote an xbuf to the ops that read it
+    bool scope;        // inside a scope, with something to carry (fuse > 0)
+    int fuse;          // KINORA_CUDA_FUSE: 0 nothing, 1 the maxima, 2 (default) also the attention's e4m3 output
+#define KC_AMAX_SLOTS 8
+    float * amax_slots;   // device floats, one per record
+    struct kc_amax_rec {
+        const void * p;   // NULL: free
+        size_t bytes;
+    } amax_rec[KC_AMAX_SLOTS];
+    int amax_next;
+    struct kc_twin {
+        const void * p;   // the bf16 attention output [Lq, ld] it stands for (NULL: none)
+        size_t bytes;
+        uint8_t * q8;     // its e4m3 form and the scratch holding the descale (both owned)
+        float * sc;
+        const float * descale;
+    } twin;
+    long n_amax_taken, n_twin_taken;   // since the scope began (logged at its end, level 3)
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
     struct kc_sdpa_plan * sdpa_plans;
     struct kc_gemm_plan * gemm_plans;
@@ -322,6 +340,22 @@ void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct k
 void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xbuf * x, int64_t M,
                            const struct ke_linear * l, const float * gate, int64_t stride, const int32_t * sel,
                            float * tmp);
+
+// cuda-fuse.c: ops.xbuf_scope and its records. kc_xbuf_written: an op is about to overwrite [p, p +
+// bytes) (drops what described those bytes). kc_amax_begin: the same, then (in a scope, under fp8) a
+// zeroed device float the writer raises to the largest |value| it writes, recorded for those bytes
+// (NULL: write without one; a writer that ends up not filling it calls kc_xbuf_written again).
+// kc_amax_known: the recorded maximum of exactly [p, p + bytes), or NULL. kc_twin_keep: the e4m3 form q8
+// (descale at *descale, inside sc) of the attention output at p; takes q8 and sc (false: not kept, the
+// caller frees them). kc_twin_take: that form for exactly [p, p + bytes), or NULL; kc_twin_drop frees it
+// (stream-ordered) once its reader is queued.
+void cu_xbuf_scope(struct ke_backend * be, bool on);
+void kc_xbuf_written(struct kc_state * s, const void * p, size_t bytes);
+float * kc_amax_begin(struct kc_state * s, const void * p, size_t bytes);
+const float * kc_amax_known(struct kc_state * s, const void * p, size_t bytes);
+bool kc_twin_keep(struct kc_state * s, const void * p, size_t bytes, uint8_t * q8, float * sc, const float * descale);
+const uint8_t * kc_twin_take(struct kc_state * s, const void * p, size_t bytes, const float ** descale);
+void kc_twin_drop(struct kc_state * s);
 
 // cuda-attn.c
 void cu_rope(struct ke_backend * be, float * x, int64_t L, int n_heads, int head_dim, const float * cs);

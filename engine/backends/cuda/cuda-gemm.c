@@ -353,21 +353,29 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
         return -1;   // recorded
     }
     // scratch: the activation's { amax, scale, descale }, then { alpha, beta } for the matmul, then (256
-    // bytes in, aligned) its e4m3 copy; a held input (linear_input_hold) keeps it for the next linears
+    // bytes in, aligned) its e4m3 copy; a held input (linear_input_hold) keeps it for the next linears.
+    // An attention output whose e4m3 form the attention left (cuda-fuse.c) is taken as it is, and an
+    // input whose writer took its maximum is quantized without a pass of its own for that.
     const bool held = s->hold_x && (const void *) xb == s->hold_x;
     const bool reuse = held && s->hold_xs && s->hold_M == M && s->hold_K == K;
-    const size_t n_xs = 256 + (size_t) (M * K);
+    const size_t in_bytes = (size_t) (M * K) * 2;
+    const float * twin_d = NULL;
+    const uint8_t * twin = reuse || held ? NULL : kc_twin_take(s, xb, in_bytes, &twin_d);
+    const size_t n_xs = twin ? 256 : 256 + (size_t) (M * K);
     uint8_t * xs = reuse ? s->hold_xs : kc_alloc(s, n_xs);
     if (!xs) {
         return kc_fail_nomem(s, "the e4m3 linear input", n_xs);
     }
     float * xsc = (float *) xs;
-    const float * xd = xsc + 2;
-    uint8_t * xq = xs + 256;
+    const float * xd = twin ? twin_d : xsc + 2;
+    const uint8_t * xq = twin ? twin : xs + 256;
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    if (!reuse) {
-        KC(s, kc_amax_bf16(xsc, xb, M, K, K, s->stream));
-        KC(s, kc_quant_e4m3(xq, K, xb, K, M, K, xsc, xsc + 1, s->stream));
+    if (!reuse && !twin) {
+        const float * known = kc_amax_known(s, xb, in_bytes);
+        if (!known) {
+            KC(s, kc_amax_bf16(xsc, xb, M, K, K, s->stream));
+        }
+        KC(s, kc_quant_e4m3(xs + 256, K, xb, K, M, K, known ? known : xsc, xsc + 1, s->stream));
     }
     KC(s, kc_fp8_alpha(xsc + 4, wd, xd, kind == GEMM_RESID ? 1.0f : 0.0f, s->stream));
     PROF_END(s);
@@ -388,6 +396,9 @@ static int run_gemm_fp8(struct kc_state * s, void * out, const uint16_t * xb, in
                             s->lt_ws_size, s->stream);
     }
     PROF_END(s);
+    if (twin) {
+        kc_twin_drop(s);   // read once, by this GEMM (stream-ordered free)
+    }
     if (held && !s->hold_xs && st == CUBLAS_STATUS_SUCCESS) {
         s->hold_xs = xs;   // the next linears on this input take it as it is
         s->hold_M = M;
@@ -513,7 +524,7 @@ void cu_layer_norm(struct ke_backend * be, float * y, const float * x, int64_t M
 {
     struct kc_state * s = kc_st(be);
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    const int rc = kc_norm_modulate(y, NULL, x, M, D, eps, w, b, NULL, NULL, 0, NULL, s->stream);
+    const int rc = kc_norm_modulate(y, NULL, x, M, D, eps, w, b, NULL, NULL, 0, NULL, NULL, s->stream);
     if (rc == -2) {
         KC(s, kc_layer_norm(y, x, M, D, w, b, eps, s->stream));
     } else if (rc != 0) {
@@ -546,7 +557,11 @@ void cu_gated_add(struct ke_backend * be, float * x, const float * y, int64_t M,
 
 void cu_to_xbuf(struct ke_backend * be, struct ke_xbuf * y, const float * x, int64_t n)
 {
-    EW_OP(kc_f32_to_bf16(XB(y), x, n, s->stream));
+    struct kc_state * s = kc_st(be);
+    float * am = n > 0 ? kc_amax_begin(s, y, (size_t) n * 2) : NULL;   // (cuda-fuse.c)
+    PROF_BEGIN(s, KC_CLASS_OTHER);
+    KC(s, kc_f32_to_bf16_amax(XB(y), x, n, am, s->stream));
+    PROF_END(s);
 }
 
 // One pass: LayerNorm (+ modulate) writing only the bf16 GEMM input.
@@ -555,9 +570,12 @@ void cu_layer_norm_mod_x(struct ke_backend * be, struct ke_xbuf * y, const float
                          int64_t stride, const int32_t * sel)
 {
     struct kc_state * s = kc_st(be);
+    const size_t bytes = M > 0 && D > 0 ? (size_t) (M * D) * 2 : 0;
+    float * am = kc_amax_begin(s, y, bytes);
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    const int rc = kc_norm_modulate(NULL, XB(y), x, M, D, eps, w, b, shift, scale, stride, sel, s->stream);
+    const int rc = kc_norm_modulate(NULL, XB(y), x, M, D, eps, w, b, shift, scale, stride, sel, am, s->stream);
     if (rc == -2) {
+        kc_xbuf_written(s, y, bytes);   // (no maximum taken)
         // shape or alignment the fused kernel does not take: the separate ops through f32
         float * t = scratch(s, (size_t) (M * D) * 4, "a LayerNorm output");
         if (t) {
@@ -580,9 +598,12 @@ void cu_rms_norm_rope_x(struct ke_backend * be, struct ke_xbuf * y, const float 
 {
     struct kc_state * s = kc_st(be);
     const int64_t D = (int64_t) n_heads * head_dim;
+    const size_t bytes = L > 0 && D > 0 ? (size_t) (L * D) * 2 : 0;
+    float * am = kc_amax_begin(s, y, bytes);
     PROF_BEGIN(s, KC_CLASS_OTHER);
-    const int rc = kc_rms_rope(NULL, XB(y), x, L, D, w, eps, head_dim, cs, s->stream);
+    const int rc = kc_rms_rope(NULL, XB(y), x, L, D, w, eps, head_dim, cs, am, s->stream);
     if (rc == -2) {
+        kc_xbuf_written(s, y, bytes);   // (no maximum taken)
         float * t = scratch(s, (size_t) (L * D) * 4, "an RMS norm output");
         if (t) {
             KC(s, kc_rms_norm(t, x, L, D, w, eps, s->stream));
@@ -621,6 +642,7 @@ void cu_linear_gelu_x(struct ke_backend * be, struct ke_xbuf * y, const struct k
     if (!lin_ok(be, l) || M <= 0) {
         return;
     }
+    kc_xbuf_written(s, y, (size_t) (M * l->n_out) * 2);
     if (kc_run_gemm(s, y, CXB(x), M, l, GEMM_BF16_GELU) == 0) {
         return;
     }

@@ -13,6 +13,9 @@ extern "C" {
 
 // --- conversions -------------------------------------------------------------------------------
 int kc_f32_to_bf16(uint16_t * dst, const float * src, int64_t n, cudaStream_t s);
+// The same, raising *amax (a running maximum, 0 before the first writer) to the largest |value| written
+// (the bf16 values, as kc_amax_bf16 would read them back; NaN ignored). amax NULL: kc_f32_to_bf16.
+int kc_f32_to_bf16_amax(uint16_t * dst, const float * src, int64_t n, float * amax, cudaStream_t s);
 int kc_bf16_to_f32(float * dst, const uint16_t * src, int64_t n, cudaStream_t s);
 // Strided gather of a [rows, cols] f32 block (row stride ld) into packed bf16 [rows, cols].
 int kc_f32_to_bf16_2d(uint16_t * dst, const float * src, int64_t rows, int64_t cols, int64_t ld, cudaStream_t s);
@@ -40,14 +43,15 @@ int kc_modulate(float * y, const float * x, int64_t M, int64_t D, const float * 
 int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride,
                  const int32_t * sel, cudaStream_t s);
 // Fused LayerNorm (affine w/b optional) + modulate (shift/scale optional), writing f32 (y) and/or
-// bf16 (yb) (either may be NULL). Returns -2 when the shape/alignment needs the unfused ops.
+// bf16 (yb) (either may be NULL). Returns -2 when the shape/alignment needs the unfused ops. amax (not
+// NULL, with yb): raised to the largest |value| of yb, as kc_f32_to_bf16_amax does.
 int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps, const float * w,
                      const float * b, const float * shift, const float * scale, int64_t stride, const int32_t * sel,
-                     cudaStream_t s);
+                     float * amax, cudaStream_t s);
 // Fused RMS norm over rows of D (weight w) + RoPE (heads of head_dim, table cs[L, head_dim/2, 2];
-// cs NULL: no rotation).
+// cs NULL: no rotation). amax as for kc_norm_modulate.
 int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L, int64_t D, const float * w, float eps,
-                int head_dim, const float * cs, cudaStream_t s);
+                int head_dim, const float * cs, float * amax, cudaStream_t s);
 
 // dst[n, k] = g[n] * w[n, k] for bf16 [N, K] (K a multiple of 8); -2 when the layout does not allow it.
 int kc_scale_rows_bf16(uint16_t * dst, const uint16_t * w, const float * g, int64_t N, int64_t K, cudaStream_t s);

@@ -18,10 +18,56 @@ static inline unsigned grid_for(int64_t n, int threads)
     return (unsigned) (b < 1 ? 1 : b);
 }
 
+// --- absolute maxima of what a kernel writes (the fp8 quantization's scale, cuda-fuse.c) ----------
+
+// m raised to |v| (NaN never wins: the comparison is false), as kc_amax_bf16 reads a bf16 tensor.
+static __device__ __forceinline__ float amax1(float m, float v)
+{
+    v = fabsf(v);
+    return v > m ? v : m;
+}
+
+static __device__ __forceinline__ float amax4(float m, __nv_bfloat162 a, __nv_bfloat162 b)
+{
+    m = amax1(m, __low2float(a));
+    m = amax1(m, __high2float(a));
+    m = amax1(m, __low2float(b));
+    return amax1(m, __high2float(b));
+}
+
+// Raise *amax to the largest m of the block (each m >= 0). Non-negative floats order as their bit
+// patterns, so the maximum is an atomicMax on the bits; it is skipped where *amax already holds as much
+// (most blocks of a large tensor, once a large value is in). Every thread of the block calls it, after
+// the block's last read of sh (32 floats of shared memory).
+static __device__ void block_amax_raise(float * amax, float m, float * sh)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        const float t = __shfl_xor_sync(0xffffffffu, m, o);
+        m = t > m ? t : m;
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) {
+        sh[threadIdx.x >> 5] = m;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) {
+            m = sh[w] > m ? sh[w] : m;
+        }
+        if (m > *(volatile float *) amax) {
+            atomicMax((unsigned *) amax, __float_as_uint(m));
+        }
+    }
+}
+
 // --- conversions -------------------------------------------------------------------------------
 
-__global__ void k_f32_to_bf16(__nv_bfloat16 * __restrict__ d, const float * __restrict__ s, int64_t n)
+// (amax: see block_amax_raise; NULL for a plain conversion)
+__global__ void k_f32_to_bf16(__nv_bfloat16 * __restrict__ d, const float * __restrict__ s, int64_t n,
+                              float * amax)
 {
+    __shared__ float sh[32];
+    float m = 0.0f;
     int64_t i = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) * 4;
     const int64_t step = (int64_t) gridDim.x * blockDim.x * 4;
     for (; i + 3 < n; i += step) {
@@ -32,16 +78,33 @@ __global__ void k_f32_to_bf16(__nv_bfloat16 * __restrict__ d, const float * __re
         o.x = *reinterpret_cast<uint32_t *>(&a);
         o.y = *reinterpret_cast<uint32_t *>(&b);
         *reinterpret_cast<uint2 *>(d + i) = o;
+        if (amax) {
+            m = amax4(m, a, b);
+        }
     }
     for (; i < n; i++) {
         d[i] = __float2bfloat16_rn(s[i]);
+        if (amax) {
+            m = amax1(m, __bfloat162float(d[i]));
+        }
+    }
+    if (amax) {
+        block_amax_raise(amax, m, sh);
     }
 }
 
-__global__ void k_f32_to_bf16_scalar(__nv_bfloat16 * d, const float * s, int64_t n)
+__global__ void k_f32_to_bf16_scalar(__nv_bfloat16 * d, const float * s, int64_t n, float * amax)
 {
+    __shared__ float sh[32];
+    float m = 0.0f;
     for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
         d[i] = __float2bfloat16_rn(s[i]);
+        if (amax) {
+            m = amax1(m, __bfloat162float(d[i]));
+        }
+    }
+    if (amax) {
+        block_amax_raise(amax, m, sh);
     }
 }
 
@@ -61,17 +124,22 @@ __global__ void k_f32_to_bf16_2d(__nv_bfloat16 * d, const float * s, int64_t row
     }
 }
 
-extern "C" int kc_f32_to_bf16(uint16_t * dst, const float * src, int64_t n, cudaStream_t s)
+extern "C" int kc_f32_to_bf16_amax(uint16_t * dst, const float * src, int64_t n, float * amax, cudaStream_t s)
 {
     if (n <= 0) {
         return 0;
     }
     if (((uintptr_t) src % 16) == 0 && ((uintptr_t) dst % 8) == 0) {
-        k_f32_to_bf16<<<grid_for((n + 3) / 4, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, n);
+        k_f32_to_bf16<<<grid_for((n + 3) / 4, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, n, amax);
     } else {
-        k_f32_to_bf16_scalar<<<grid_for(n, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, n);
+        k_f32_to_bf16_scalar<<<grid_for(n, 256), 256, 0, s>>>((__nv_bfloat16 *) dst, src, n, amax);
     }
     KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_f32_to_bf16(uint16_t * dst, const float * src, int64_t n, cudaStream_t s)
+{
+    return kc_f32_to_bf16_amax(dst, src, n, NULL, s);
 }
 
 extern "C" int kc_bf16_to_f32(float * dst, const uint16_t * src, int64_t n, cudaStream_t s)
@@ -173,7 +241,7 @@ template <int NPT>
 __global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restrict__ yb, const float * __restrict__ x,
                                 int64_t D, float eps, const float * __restrict__ w, const float * __restrict__ bb,
                                 const float * __restrict__ shift, const float * __restrict__ scale, int64_t stride,
-                                const int32_t * __restrict__ sel)
+                                const int32_t * __restrict__ sel, float * amax)
 {
     __shared__ float sh[32];
     const int64_t r = blockIdx.x;
@@ -199,6 +267,7 @@ __global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restri
     }
     const float inv = rsqrtf(block_sum(q, sh) / (float) D + eps);
     const int64_t sr = sel ? sel[r] : 0;
+    float m = 0.0f;   // the largest |bf16 value| written (amax)
 #pragma unroll
     for (int j = 0; j < NPT; j++) {
         int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
@@ -233,15 +302,22 @@ __global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restri
                 u.x = *reinterpret_cast<uint32_t *>(&p0);
                 u.y = *reinterpret_cast<uint32_t *>(&p1);
                 reinterpret_cast<uint2 *>(yb + r * D)[i] = u;
+                if (amax) {
+                    m = amax4(m, p0, p1);
+                }
             }
         }
+    }
+    if (amax) {
+        block_amax_raise(amax, m, sh);
     }
 }
 
 // RMS norm over the whole row (weight w), then RoPE on pairs of each head; bf16 and/or f32 out.
 template <int NPT>
 __global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ yb, const float * __restrict__ x,
-                           int64_t D, const float * __restrict__ w, float eps, int hd, const float * __restrict__ cs)
+                           int64_t D, const float * __restrict__ w, float eps, int hd, const float * __restrict__ cs,
+                           float * amax)
 {
     __shared__ float sh[32];
     const int64_t r = blockIdx.x;
@@ -257,6 +333,7 @@ __global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ 
     }
     const float inv = rsqrtf(block_sum(s, sh) / (float) D + eps);
     const float4 * csr = cs ? reinterpret_cast<const float4 *>(cs + r * hd) : NULL;
+    float m = 0.0f;   // the largest |bf16 value| written (amax)
 #pragma unroll
     for (int j = 0; j < NPT; j++) {
         int64_t i = threadIdx.x + (int64_t) j * blockDim.x;
@@ -285,8 +362,14 @@ __global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ 
                 u.x = *reinterpret_cast<uint32_t *>(&p0);
                 u.y = *reinterpret_cast<uint32_t *>(&p1);
                 reinterpret_cast<uint2 *>(yb + r * D)[i] = u;
+                if (amax) {
+                    m = amax4(m, p0, p1);
+                }
             }
         }
+    }
+    if (amax) {
+        block_amax_raise(amax, m, sh);
     }
 }
 
@@ -414,7 +497,7 @@ extern "C" int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, co
 
 extern "C" int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64_t M, int64_t D, float eps,
                                 const float * w, const float * b, const float * shift, const float * scale,
-                                int64_t stride, const int32_t * sel, cudaStream_t s)
+                                int64_t stride, const int32_t * sel, float * amax, cudaStream_t s)
 {
     if (M <= 0 || D <= 0) {
         return 0;
@@ -427,17 +510,20 @@ extern "C" int kc_norm_modulate(float * y, uint16_t * yb, const float * x, int64
     const int64_t per = (D / 4 + ROW_THREADS - 1) / ROW_THREADS;
     __nv_bfloat16 * o = (__nv_bfloat16 *) yb;
     if (per <= 2) {
-        k_norm_modulate<2><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel);
+        k_norm_modulate<2><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel,
+                                                                   o ? amax : NULL);
     } else if (per <= 4) {
-        k_norm_modulate<4><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel);
+        k_norm_modulate<4><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel,
+                                                                   o ? amax : NULL);
     } else {
-        k_norm_modulate<8><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel);
+        k_norm_modulate<8><<<(unsigned) M, ROW_THREADS, 0, s>>>(y, o, x, D, eps, w, b, shift, scale, stride, sel,
+                                                                   o ? amax : NULL);
     }
     KC_LAUNCH_CHECK();
 }
 
 extern "C" int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L, int64_t D, const float * w, float eps,
-                           int head_dim, const float * cs, cudaStream_t s)
+                           int head_dim, const float * cs, float * amax, cudaStream_t s)
 {
     if (L <= 0 || D <= 0) {
         return 0;
@@ -449,11 +535,11 @@ extern "C" int kc_rms_rope(float * y, uint16_t * yb, const float * x, int64_t L,
     const int64_t per = (D / 4 + ROW_THREADS - 1) / ROW_THREADS;
     __nv_bfloat16 * o = (__nv_bfloat16 *) yb;
     if (per <= 2) {
-        k_rms_rope<2><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs);
+        k_rms_rope<2><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs, o ? amax : NULL);
     } else if (per <= 4) {
-        k_rms_rope<4><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs);
+        k_rms_rope<4><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs, o ? amax : NULL);
     } else {
-        k_rms_rope<8><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs);
+        k_rms_rope<8><<<(unsigned) L, ROW_THREADS, 0, s>>>(y, o, x, D, w, eps, head_dim, cs, o ? amax : NULL);
     }
     KC_LAUNCH_CHECK();
 }

@@ -306,6 +306,7 @@ static const struct ke_backend_ops g_cuda_ops = {
     .to_xbuf = cu_to_xbuf,
     .layer_norm_mod_x = cu_layer_norm_mod_x,
     .linear_input_hold = cu_linear_input_hold,
+    .xbuf_scope = cu_xbuf_scope,
     .rms_norm_rope_x = cu_rms_norm_rope_x,
     .linear_x = cu_linear_x,
     .linear_gelu_x = cu_linear_gelu_x,

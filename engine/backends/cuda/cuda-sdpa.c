@@ -530,11 +530,15 @@ int kc_sdpa_fp8_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const
     int rc = -1;
     if (q8 && k8 && v8 && sc && (p->o_bf16 || o8)) {
         float *sq = sc, *sk = sc + 2, *sv = sc + 4, *amax = sc + 6;
-        rc = kc_amax_bf16(amax, q, Lq, ld, ld, s->stream) || kc_quant_e4m3(q8, ld, q, ld, Lq, ld, amax, sq, s->stream) ||
-             kc_amax_bf16(amax + 1, k, Lk, ld, ld, s->stream) ||
-             kc_quant_e4m3(k8, ld, k, ld, Lk, ld, amax + 1, sk, s->stream) ||
-             kc_amax_bf16(amax + 2, v, Lk, ld, ld, s->stream) ||
-             kc_quant_e4m3(v8, ld, v, ld, Lk, ld, amax + 2, sv, s->stream)
+        // each maximum from the op that wrote the tensor where it took one (cuda-fuse.c), else a pass
+        const float * known[3] = { kc_amax_known(s, q, nq * 2), kc_amax_known(s, k, nk * 2),
+                                   kc_amax_known(s, v, nk * 2) };
+        rc = (!known[0] && kc_amax_bf16(amax, q, Lq, ld, ld, s->stream)) ||
+                     kc_quant_e4m3(q8, ld, q, ld, Lq, ld, known[0] ? known[0] : amax, sq, s->stream) ||
+                     (!known[1] && kc_amax_bf16(amax + 1, k, Lk, ld, ld, s->stream)) ||
+                     kc_quant_e4m3(k8, ld, k, ld, Lk, ld, known[1] ? known[1] : amax + 1, sk, s->stream) ||
+                     (!known[2] && kc_amax_bf16(amax + 2, v, Lk, ld, ld, s->stream)) ||
+                     kc_quant_e4m3(v8, ld, v, ld, Lk, ld, known[2] ? known[2] : amax + 2, sv, s->stream)
                  ? -1
                  : 0;
         if (rc == 0) {
@@ -549,6 +553,11 @@ int kc_sdpa_fp8_run(struct kc_state * s, uint16_t * o, const uint16_t * q, const
             rc = plan_exec(s, p, 13, uids, ptrs);
             if (rc == 0 && !p->o_bf16) {
                 rc = kc_e4m3_to_bf16(o, ld, o8, ld, Lq, ld, sv + 1, s->stream);
+                // the e4m3 O (V's scale) stays for the projection's fp8 GEMM (cuda-fuse.c)
+                if (rc == 0 && kc_twin_keep(s, o, nq * 2, o8, sc, sv + 1)) {
+                    o8 = NULL;
+                    sc = NULL;
+                }
             }
         }
     }

@@ -752,6 +752,11 @@ static enum ke_status dit_forward(struct ke_dit * d, const struct ke_dit_context
     // (L, D) attention v, in xn once the q/k/v linears have read it
     struct ke_xbuf * vx = xn;
     enum ke_status st = KE_STATUS_OK;
+    // every xbuf below is written through the xbuf ops only (backend.h: what their writers learn may
+    // reach their readers)
+    if (op->xbuf_scope) {
+        op->xbuf_scope(be, true);
+    }
 
     // host staging, reused for the latent concat, the sinusoids and the RoPE table: the largest of them
     // (at 1 frame of 32x32 the U x freq_dim sinusoids outgrow the latent)
@@ -971,6 +976,9 @@ static enum ke_status dit_forward(struct ke_dit * d, const struct ke_dit_context
     }
 
 done:
+    if (op->xbuf_scope) {
+        op->xbuf_scope(be, false);
+    }
     free(host);
     free(uniq);
     free(sel);
