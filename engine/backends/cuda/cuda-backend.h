@@ -99,6 +99,7 @@ struct kc_state {
     // ops.xbuf_scope (cuda-fuse.c): facts carried from the op that wrote an xbuf to the ops that read it
     bool scope;        // inside a scope, with something to carry (fuse > 0)
     int fuse;          // KINORA_CUDA_FUSE: 0 nothing, 1 the maxima, 2 (default) also the attention's e4m3 output
+                       // and the gated linears' outputs in bf16 (cu_linear_gated_add_x)
 #define KC_AMAX_SLOTS 8
     float * amax_slots;   // device floats, one per record
     struct kc_amax_rec {
@@ -113,7 +114,7 @@ struct kc_state {
         float * sc;
         const float * descale;
     } twin;
-    long n_amax_taken, n_twin_taken;   // since the scope began (logged at its end, level 3)
+    long n_amax_taken, n_twin_taken, n_narrow;   // since the scope began (logged at its end, level 3)
     int sdpa_broken;   // cuDNN offered no engine once: stop asking
     struct kc_sdpa_plan * sdpa_plans;
     struct kc_gemm_plan * gemm_plans;
@@ -294,6 +295,7 @@ enum {
     GEMM_BF16_GELU,      // y = GELU(x W^T + b) as bf16
     GEMM_RESID,          // r += x W^T + b (C = D = r)
     GEMM_RESID_VEC,      // r += g * (x W^T) + g * b, g a per-feature device vector (alpha vector)
+    GEMM_BF16,           // y = x W^T + b as bf16 (fp8 linears only: -1 where cuBLASLt has no e4m3 algorithm)
 };
 
 // cuda-mem.c: profiling and the memory ops

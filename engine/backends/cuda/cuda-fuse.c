@@ -7,11 +7,13 @@
 //  - the attention output's e4m3 form, as cuDNN's fp8 attention wrote it (with V's scale): the fp8 GEMM
 //    of the projection after the attention takes it as its operand instead of quantizing the bf16 copy
 //    again (one rounding less; the result differs from the separate pass by that rounding).
+//  - (not a record) an fp8 linear gated into the residual stream writes its output in bf16 for the
+//    gated add (cu_linear_gated_add_x).
 // A record names the bytes it describes (address and length). Within the scope every xbuf is written
 // only through the ops with an xbuf output, and each of them drops the records of the bytes it
 // overwrites before it adds its own, so a record always describes the bytes now there. Outside a scope
-// nothing is recorded, and the end of a scope forgets everything. KINORA_CUDA_FUSE=0 turns both off,
-// KINORA_CUDA_FUSE=amax keeps the maxima alone (read at the start of each scope).
+// nothing is recorded, and the end of a scope forgets everything. KINORA_CUDA_FUSE=0 turns all three
+// off, KINORA_CUDA_FUSE=amax keeps the maxima alone (read at the start of each scope).
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,11 +38,11 @@ void cu_xbuf_scope(struct ke_backend * be, bool on)
     struct kc_state * s = kc_st(be);
     memset(s->amax_rec, 0, sizeof(s->amax_rec));
     kc_twin_drop(s);
-    if (s->scope && (s->n_amax_taken || s->n_twin_taken)) {
-        ke_log(3, "cuda backend: xbuf scope: %ld maxima taken from their writers, %ld attention outputs as e4m3",
-               s->n_amax_taken, s->n_twin_taken);
+    if (s->scope && (s->n_amax_taken || s->n_twin_taken || s->n_narrow)) {
+        ke_log(3, "cuda backend: xbuf scope: %ld maxima taken from their writers, %ld attention outputs as e4m3, "
+               "%ld gated outputs in bf16", s->n_amax_taken, s->n_twin_taken, s->n_narrow);
     }
-    s->n_amax_taken = s->n_twin_taken = 0;
+    s->n_amax_taken = s->n_twin_taken = s->n_narrow = 0;
     s->scope = false;
     if (!on) {
         return;

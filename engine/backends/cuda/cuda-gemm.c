@@ -53,7 +53,7 @@ static struct kc_gemm_plan * gemm_plan_try(struct kc_state * s, int64_t M, int64
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     const cudaDataType_t ab_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
     const cudaDataType_t bias_type = bias_bf16 ? CUDA_R_16BF : CUDA_R_32F;
-    const cudaDataType_t out_type = kind == GEMM_BF16_GELU ? CUDA_R_16BF : CUDA_R_32F;
+    const cudaDataType_t out_type = kind == GEMM_BF16_GELU || kind == GEMM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     const cublasLtPointerMode_t pm = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST;
     const cublasLtPointerMode_t pm_dev = CUBLASLT_POINTER_MODE_DEVICE;
     cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
@@ -129,7 +129,7 @@ static void log_no_fp8(int64_t M, int64_t N, int64_t K, int bias, int kind, cons
 {
     ke_log(2, "cuda backend: no cuBLASLt fp8 algorithm for M=%lld N=%lld K=%lld bias=%d kind=%s: a fallback runs%s",
            (long long) M, (long long) N, (long long) K, bias,
-           kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : "resid", why);
+           kind == GEMM_F32 ? "f32" : kind == GEMM_BF16_GELU ? "gelu" : kind == GEMM_BF16 ? "bf16" : "resid", why);
 }
 
 // The fp8 plan of a shape and kind, or NULL when cuBLASLt has none (asked once per shape and kind).
@@ -434,9 +434,12 @@ int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t
         if (rc != -2) {
             return rc;
         }
-        if (kind == GEMM_BF16_GELU) {
+        if (kind == GEMM_BF16_GELU || kind == GEMM_BF16) {
             return -1;
         }
+    }
+    if (kind == GEMM_BF16) {
+        return -1;   // (fp8 linears only)
     }
     struct kc_gemm_plan * g = kc_gemm_plan_find(s, M, l->n_out, l->n_in, p->b != NULL, kind);
     if (!g) {
@@ -725,7 +728,21 @@ void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xb
     if (!lin_ok(be, l) || M <= 0 || gemm_residual(s, r, CXB(x), M, l, gate, sel) || ke_be_failed(be)) {
         return;
     }
-    // a per-token gate: the linear's output to tmp, then the gated add
+    // a gate the GEMM cannot take: the linear's output to tmp, then the gated add. An fp8 GEMM in a
+    // forward's scope (cuda-fuse.c) writes that output in bf16: half the bytes written and read back,
+    // the e4m3 product rounded to 2^-9 relative where fp8 itself errs by ~3 %.
+    if (gate && s->scope && s->fuse >= 2 && kc_fp8_on(s, l->prepared)) {
+        if (kc_run_gemm(s, tmp, CXB(x), M, l, GEMM_BF16) == 0) {
+            s->n_narrow++;
+            PROF_BEGIN(s, KC_CLASS_OTHER);
+            KC(s, kc_gated_add_bf16(r, (const uint16_t *) tmp, M, l->n_out, gate, stride, sel, s->stream));
+            PROF_END(s);
+            return;
+        }
+        if (ke_be_failed(be)) {
+            return;
+        }
+    }
     if (kc_run_gemm(s, tmp, CXB(x), M, l, GEMM_F32) == 0) {
         PROF_BEGIN(s, KC_CLASS_OTHER);
         KC(s, kc_gated_add(r, tmp, M, l->n_out, gate, stride, sel, s->stream));

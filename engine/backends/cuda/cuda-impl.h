@@ -42,6 +42,9 @@ int kc_modulate(float * y, const float * x, int64_t M, int64_t D, const float * 
                 int64_t stride, const int32_t * sel, cudaStream_t s);
 int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, const float * gate, int64_t stride,
                  const int32_t * sel, cudaStream_t s);
+// The same with y [M, D] in bf16 and a gate (not NULL).
+int kc_gated_add_bf16(float * x, const uint16_t * y, int64_t M, int64_t D, const float * gate, int64_t stride,
+                      const int32_t * sel, cudaStream_t s);
 // Fused LayerNorm (affine w/b optional) + modulate (shift/scale optional), writing f32 (y) and/or
 // bf16 (yb) (either may be NULL). Returns -2 when the shape/alignment needs the unfused ops. amax (not
 // NULL, with yb): raised to the largest |value| of yb, as kc_f32_to_bf16_amax does.

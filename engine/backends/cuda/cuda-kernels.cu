@@ -397,6 +397,36 @@ __global__ void k_gated_add1(float * x, const float * y, int64_t M, int64_t D, c
     }
 }
 
+// x += gate[sel[r]] * y with y in bf16 (the output of an fp8 GEMM written narrow), 4 values a thread.
+__global__ void k_gated_add_bf16_4(float4 * __restrict__ x, const uint2 * __restrict__ y, int64_t M, int64_t D4,
+                                   const float4 * __restrict__ gate, int64_t stride4, const int32_t * __restrict__ sel)
+{
+    const int64_t n = M * D4;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t r = i / D4, c = i - r * D4;
+        const int64_t s = sel ? sel[r] : 0;
+        const float4 g = gate[s * stride4 + c];
+        const uint2 u = y[i];
+        float4 a = x[i];
+        a.x += __uint_as_float(u.x << 16) * g.x;
+        a.y += __uint_as_float(u.x & 0xffff0000u) * g.y;
+        a.z += __uint_as_float(u.y << 16) * g.z;
+        a.w += __uint_as_float(u.y & 0xffff0000u) * g.w;
+        x[i] = a;
+    }
+}
+
+__global__ void k_gated_add_bf16_1(float * x, const uint16_t * y, int64_t M, int64_t D, const float * gate,
+                                   int64_t stride, const int32_t * sel)
+{
+    const int64_t n = M * D;
+    for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
+        const int64_t r = i / D, c = i - r * D;
+        const int64_t s = sel ? sel[r] : 0;
+        x[i] += __uint_as_float((unsigned) y[i] << 16) * gate[s * stride + c];
+    }
+}
+
 static inline bool al16(const void * p)
 {
     return ((uintptr_t) p % 16) == 0;
@@ -448,6 +478,21 @@ extern "C" int kc_gated_add(float * x, const float * y, int64_t M, int64_t D, co
                                                              (const float4 *) gate, stride / 4, sel);
     } else {
         k_gated_add1<<<grid_for(M * D, 256), 256, 0, s>>>(x, y, M, D, gate, stride, sel);
+    }
+    KC_LAUNCH_CHECK();
+}
+
+extern "C" int kc_gated_add_bf16(float * x, const uint16_t * y, int64_t M, int64_t D, const float * gate,
+                                 int64_t stride, const int32_t * sel, cudaStream_t s)
+{
+    if (M <= 0 || D <= 0) {
+        return 0;
+    }
+    if (D % 4 == 0 && stride % 4 == 0 && al16(gate) && al16(x) && ((uintptr_t) y % 8) == 0) {
+        k_gated_add_bf16_4<<<grid_for(M * D / 4, 256), 256, 0, s>>>((float4 *) x, (const uint2 *) y, M, D / 4,
+                                                                   (const float4 *) gate, stride / 4, sel);
+    } else {
+        k_gated_add_bf16_1<<<grid_for(M * D, 256), 256, 0, s>>>(x, y, M, D, gate, stride, sel);
     }
     KC_LAUNCH_CHECK();
 }
