@@ -652,7 +652,14 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
             goto done;   // first: a layer that could not be made may have left a backend failure too
         }
         if (ke_be_failed(be)) {
-            goto done;   // an op of the previous block failed (read below)
+            // an op of the previous block failed (read below), or a layer the second thread could not
+            // make, whose prepare recorded on the backend before this thread's layer_wait could see it:
+            // once the thread has ended, its failure is named as such (make_failed) and the record is
+            // read by this thread alone
+            if (m->maker) {
+                st = layer_wait(m, c->n_layers - 1, err);
+            }
+            goto done;
         }
         prefetch_layer(m, li + 1);
         // shared_pos: the bias of layer 0 serves every layer
