@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|sampler|clip5b|fuse|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        headline|clip-a14b|table13|sampler|clip5b|fuse|fuse5b|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
@@ -161,6 +161,33 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 [ -f "$KINORA_CUDA_MODULE" ] || { echo "no CUDA module at $KINORA_CUDA_MODULE"; exit 1; }
 # build: nothing more (the binaries for commands run by hand after it)
 [ "$MODE" = build ] && finish
+
+if [ "$MODE" = fuse5b ]; then
+  # short of device time: test-cuda-fuse and test-cuda-fp8, then the TI2V-5B 1280x704x121 forward, both
+  # sides on this machine (PyTorch, then Kinora fp8 with its bf16 comparison), KINORA_CUDA_FUSE=0 against
+  # the default, and the device time per op class
+  echo "== test-cuda-fuse, test-cuda-fp8"
+  check test-cuda-fuse timeout 120 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1
+  grep -v "^#" $OUT/fuse.txt | tail -9
+  check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1
+  grep -v "^ok" $OUT/fp8-gemm.txt | tail -4
+  TW0=$(date +%s) TW_CAP=90
+  torch_wan torch-wan-5b-dit 80 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
+  grep -h '^result: ' $OUT/log.txt | tail -1
+  BENCH=$B/app/kinora-bench
+  echo "-- TI2V-5B DiT 1280x704x121, fp8 then bf16"
+  check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
+    --compare-bf16
+  for f in 0 1; do
+    echo "-- TI2V-5B DiT fp8, KINORA_CUDA_FUSE=$f"
+    KINORA_CUDA_FUSE=$f timeout 90 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
+      --precision fp8 2>&1 | grep -E "^forward|seconds per forward" || FAILED="$FAILED bench-5b-$f"
+  done
+  echo "-- TI2V-5B DiT fp8, default, device time per op class"
+  timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile --precision fp8 2>&1 |
+    grep -E "time share"
+  finish
+fi
 
 if [ "$MODE" = fuse ]; then
   # the fp8 operands carried between a forward's ops (cuda-fuse.c): test-cuda-fuse, the fp8 GEMM and
