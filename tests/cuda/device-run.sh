@@ -164,8 +164,8 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 
 if [ "$MODE" = fuse5b ]; then
   # short of device time: test-cuda-fuse and test-cuda-fp8, then the TI2V-5B 1280x704x121 forward, both
-  # sides on this machine (PyTorch, then Kinora fp8 with its bf16 comparison), KINORA_CUDA_FUSE=0 against
-  # the default, and the device time per op class
+  # sides on this machine (PyTorch, then Kinora fp8 with its bf16 comparison), KINORA_CUDA_FUSE=0 and =all
+  # against the default, and the device time per op class
   echo "== test-cuda-fuse, test-cuda-fp8"
   check test-cuda-fuse timeout 120 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1
   grep -v "^#" $OUT/fuse.txt | tail -9
@@ -178,7 +178,7 @@ if [ "$MODE" = fuse5b ]; then
   echo "-- TI2V-5B DiT 1280x704x121, fp8 then bf16"
   check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
     --compare-bf16
-  for f in 0 1; do
+  for f in 0 1 all; do
     echo "-- TI2V-5B DiT fp8, KINORA_CUDA_FUSE=$f"
     KINORA_CUDA_FUSE=$f timeout 90 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
       --precision fp8 2>&1 | grep -E "^forward|seconds per forward" || FAILED="$FAILED bench-5b-$f"

@@ -98,8 +98,8 @@ struct kc_state {
     int64_t hold_M, hold_K;
     // ops.xbuf_scope (cuda-fuse.c): facts carried from the op that wrote an xbuf to the ops that read it
     bool scope;        // inside a scope, with something to carry (fuse > 0)
-    int fuse;          // KINORA_CUDA_FUSE: 0 nothing, 1 the maxima, 2 (default) also the attention's e4m3 output
-                       // and the gated linears' outputs in bf16 (cu_linear_gated_add_x)
+    int fuse;          // KINORA_CUDA_FUSE: 0 nothing, 1 the maxima, 2 (default) also the attention's e4m3 output,
+                       // 3 (all) also the gated linears' outputs in bf16 (cu_linear_gated_add_x)
 #define KC_AMAX_SLOTS 8
     float * amax_slots;   // device floats, one per record
     struct kc_amax_rec {

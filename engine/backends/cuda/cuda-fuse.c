@@ -7,13 +7,14 @@
 //  - the attention output's e4m3 form, as cuDNN's fp8 attention wrote it (with V's scale): the fp8 GEMM
 //    of the projection after the attention takes it as its operand instead of quantizing the bf16 copy
 //    again (one rounding less; the result differs from the separate pass by that rounding).
-//  - (not a record) an fp8 linear gated into the residual stream writes its output in bf16 for the
-//    gated add (cu_linear_gated_add_x).
+//  - (not a record; KINORA_CUDA_FUSE=all only, not yet run on a GPU) an fp8 linear gated into the
+//    residual stream writes its output in bf16 for the gated add (cu_linear_gated_add_x).
 // A record names the bytes it describes (address and length). Within the scope every xbuf is written
 // only through the ops with an xbuf output, and each of them drops the records of the bytes it
 // overwrites before it adds its own, so a record always describes the bytes now there. Outside a scope
-// nothing is recorded, and the end of a scope forgets everything. KINORA_CUDA_FUSE=0 turns all three
-// off, KINORA_CUDA_FUSE=amax keeps the maxima alone (read at the start of each scope).
+// nothing is recorded, and the end of a scope forgets everything. The default carries the first two;
+// KINORA_CUDA_FUSE=0 turns them off, KINORA_CUDA_FUSE=amax keeps the maxima alone, KINORA_CUDA_FUSE=all
+// adds the third (read at the start of each scope).
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ void cu_xbuf_scope(struct ke_backend * be, bool on)
         return;
     }
     const char * e = getenv("KINORA_CUDA_FUSE");
-    s->fuse = !e ? 2 : strcmp(e, "amax") == 0 ? 1 : atoi(e) != 0 ? 2 : 0;
+    s->fuse = !e ? 2 : strcmp(e, "amax") == 0 ? 1 : strcmp(e, "all") == 0 ? 3 : atoi(e) != 0 ? 2 : 0;
     if (!s->fuse) {
         return;
     }

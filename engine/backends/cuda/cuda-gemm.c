@@ -728,10 +728,11 @@ void cu_linear_gated_add_x(struct ke_backend * be, float * r, const struct ke_xb
     if (!lin_ok(be, l) || M <= 0 || gemm_residual(s, r, CXB(x), M, l, gate, sel) || ke_be_failed(be)) {
         return;
     }
-    // a gate the GEMM cannot take: the linear's output to tmp, then the gated add. An fp8 GEMM in a
-    // forward's scope (cuda-fuse.c) writes that output in bf16: half the bytes written and read back,
-    // the e4m3 product rounded to 2^-9 relative where fp8 itself errs by ~3 %.
-    if (gate && s->scope && s->fuse >= 2 && kc_fp8_on(s, l->prepared)) {
+    // a gate the GEMM cannot take: the linear's output to tmp, then the gated add. With
+    // KINORA_CUDA_FUSE=all an fp8 GEMM in a forward's scope (cuda-fuse.c) writes that output in bf16: half
+    // the bytes written and read back, the e4m3 product rounded to 2^-9 relative where fp8 itself errs
+    // by ~3 %.
+    if (gate && s->scope && s->fuse >= 3 && kc_fp8_on(s, l->prepared)) {
         if (kc_run_gemm(s, tmp, CXB(x), M, l, GEMM_BF16) == 0) {
             s->n_narrow++;
             PROF_BEGIN(s, KC_CLASS_OTHER);
