@@ -171,18 +171,21 @@ if [ "$MODE" = fuse5b ]; then
   grep -v "^#" $OUT/fuse.txt | tail -9
   check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1
   grep -v "^ok" $OUT/fp8-gemm.txt | tail -4
-  TW0=$(date +%s) TW_CAP=90
-  torch_wan torch-wan-5b-dit 80 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
-  grep -h '^result: ' $OUT/log.txt | tail -1
   BENCH=$B/app/kinora-bench
-  echo "-- TI2V-5B DiT 1280x704x121, fp8 then bf16"
-  check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 --precision fp8 \
-    --compare-bf16
+  if [ "${SHORT:-0}" != 1 ]; then   # SHORT=1: the three Kinora forwards below alone
+    TW0=$(date +%s) TW_CAP=90
+    torch_wan torch-wan-5b-dit 80 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
+    grep -h '^result: ' $OUT/log.txt | tail -1
+    echo "-- TI2V-5B DiT 1280x704x121, fp8 then bf16"
+    check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
+      --precision fp8 --compare-bf16
+  fi
   for f in 0 1 all; do
     echo "-- TI2V-5B DiT fp8, KINORA_CUDA_FUSE=$f"
     KINORA_CUDA_FUSE=$f timeout 90 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
       --precision fp8 2>&1 | grep -E "^forward|seconds per forward" || FAILED="$FAILED bench-5b-$f"
   done
+  [ "${SHORT:-0}" = 1 ] && finish
   echo "-- TI2V-5B DiT fp8, default, device time per op class"
   timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile --precision fp8 2>&1 |
     grep -E "time share"
