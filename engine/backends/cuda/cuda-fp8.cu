@@ -5,7 +5,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
-#include "backends/cuda/cuda-amax.cuh"
 #include "backends/cuda/cuda-impl.h"
 
 #define E4M3_MAX 448.0f
@@ -37,6 +36,27 @@ static __device__ __forceinline__ float scale_of(float amax)
     return amax > 0.0f && amax < 3.0e38f ? E4M3_MAX / amax : 1.0f;
 }
 
+// The block's largest m into *amax (non-negative floats order as their bit patterns: an atomicMax on the
+// bits). Every thread of the block calls it.
+static __device__ void block_amax(float * amax, float m)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        const float t = __shfl_xor_sync(0xffffffffu, m, o);
+        m = t > m ? t : m;
+    }
+    __shared__ float wm[32];
+    if ((threadIdx.x & 31) == 0) {
+        wm[threadIdx.x >> 5] = m;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) {
+            m = wm[w] > m ? wm[w] : m;
+        }
+        atomicMax((unsigned *) amax, __float_as_uint(m));
+    }
+}
+
 // amax over rows x cols (row stride ld); *amax must hold 0 (or a running maximum) before. Non-negative
 // floats order as their bit patterns, so the maximum is an atomicMax on the bits.
 __global__ void k_amax_bf16(float * amax, const uint16_t * x, int64_t rows, int64_t cols, int64_t ld)
@@ -48,7 +68,7 @@ __global__ void k_amax_bf16(float * amax, const uint16_t * x, int64_t rows, int6
         const float v = fabsf(bf16_to_f(x[r * ld + c]));
         m = v > m ? v : m;   // a NaN never wins (the comparison is false)
     }
-    block_amax_raise(amax, m);
+    block_amax(amax, m);
 }
 
 // Packed rows of 8 values (cols % 8 == 0, 16-byte aligned rows): one thread per 8 values.
@@ -66,7 +86,7 @@ __global__ void k_amax_bf16_v8(float * amax, const uint4 * x, int64_t rows, int6
             m = b > m ? b : m;
         }
     }
-    block_amax_raise(amax, m);
+    block_amax(amax, m);
 }
 
 __global__ void k_quant_e4m3(uint8_t * y, int64_t ldy, const uint16_t * x, int64_t ldx, int64_t rows, int64_t cols,

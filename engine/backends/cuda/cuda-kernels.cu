@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "backends/cuda/cuda-amax.cuh"
 #include "backends/cuda/cuda-impl.h"
 
 #define KC_LAUNCH_CHECK() return cudaGetLastError() == cudaSuccess ? 0 : -1
@@ -19,12 +18,55 @@ static inline unsigned grid_for(int64_t n, int threads)
     return (unsigned) (b < 1 ? 1 : b);
 }
 
+// --- absolute maxima of what a kernel writes (the fp8 quantization's scale, cuda-fuse.c) ----------
+
+// m raised to |v| (NaN never wins: the comparison is false), as kc_amax_bf16 reads a bf16 tensor.
+static __device__ __forceinline__ float amax1(float m, float v)
+{
+    v = fabsf(v);
+    return v > m ? v : m;
+}
+
+static __device__ __forceinline__ float amax4(float m, __nv_bfloat162 a, __nv_bfloat162 b)
+{
+    m = amax1(m, __low2float(a));
+    m = amax1(m, __high2float(a));
+    m = amax1(m, __low2float(b));
+    return amax1(m, __high2float(b));
+}
+
+// Raise *amax to the largest m of the block (each m >= 0). Non-negative floats order as their bit
+// patterns, so the maximum is an atomicMax on the bits; it is skipped where *amax already holds as much
+// (most blocks of a large tensor, once a large value is in). Every thread of the block calls it, after
+// the block's last read of sh (32 floats of shared memory).
+static __device__ void block_amax_raise(float * amax, float m, float * sh)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        const float t = __shfl_xor_sync(0xffffffffu, m, o);
+        m = t > m ? t : m;
+    }
+    __syncthreads();
+    if ((threadIdx.x & 31) == 0) {
+        sh[threadIdx.x >> 5] = m;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < (int) (blockDim.x >> 5); w++) {
+            m = sh[w] > m ? sh[w] : m;
+        }
+        if (m > *(volatile float *) amax) {
+            atomicMax((unsigned *) amax, __float_as_uint(m));
+        }
+    }
+}
+
 // --- conversions -------------------------------------------------------------------------------
 
-// (amax: raised to the largest |value| written, cuda-amax.cuh; NULL for a plain conversion)
+// (amax: see block_amax_raise; NULL for a plain conversion)
 __global__ void k_f32_to_bf16(__nv_bfloat16 * __restrict__ d, const float * __restrict__ s, int64_t n,
                               float * amax)
 {
+    __shared__ float sh[32];
     float m = 0.0f;
     int64_t i = ((int64_t) blockIdx.x * blockDim.x + threadIdx.x) * 4;
     const int64_t step = (int64_t) gridDim.x * blockDim.x * 4;
@@ -47,12 +89,13 @@ __global__ void k_f32_to_bf16(__nv_bfloat16 * __restrict__ d, const float * __re
         }
     }
     if (amax) {
-        block_amax_raise(amax, m);
+        block_amax_raise(amax, m, sh);
     }
 }
 
 __global__ void k_f32_to_bf16_scalar(__nv_bfloat16 * d, const float * s, int64_t n, float * amax)
 {
+    __shared__ float sh[32];
     float m = 0.0f;
     for (int64_t i = (int64_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
         d[i] = __float2bfloat16_rn(s[i]);
@@ -61,7 +104,7 @@ __global__ void k_f32_to_bf16_scalar(__nv_bfloat16 * d, const float * s, int64_t
         }
     }
     if (amax) {
-        block_amax_raise(amax, m);
+        block_amax_raise(amax, m, sh);
     }
 }
 
@@ -266,7 +309,7 @@ __global__ void k_norm_modulate(float * __restrict__ y, __nv_bfloat16 * __restri
         }
     }
     if (amax) {
-        block_amax_raise(amax, m);
+        block_amax_raise(amax, m, sh);
     }
 }
 
@@ -326,7 +369,7 @@ __global__ void k_rms_rope(float * __restrict__ y, __nv_bfloat16 * __restrict__ 
         }
     }
     if (amax) {
-        block_amax_raise(amax, m);
+        block_amax_raise(amax, m, sh);
     }
 }
 
