@@ -120,14 +120,19 @@ torch_wan() {
   check $name timeout $limit python3 tests/cuda/bench-torch-wan.py --deps .ltxdeps --json $OUT/$name.json "$@"
 }
 
+# the five parts of issue 13's table, each with its own limit (arguments: the five limits in s)
+torch_wan_table() {
+  torch_wan torch-wan-5b-dit $1 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
+  torch_wan torch-wan-a14b-dit-480p $2 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3
+  torch_wan torch-wan-a14b-dit-720p $3 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2
+  torch_wan torch-wan-vae22 $4 --what vae22 --size 1280x704 --frames 121 --repeat 2
+  torch_wan torch-wan-vae21 $5 --what vae21 --size 1280x720 --frames 81 --repeat 2
+  grep -h '^result: ' $OUT/log.txt | tail -5
+}
+
 if [ "$MODE" = torch-wan ]; then
   TW0=$(date +%s) TW_CAP=510
-  torch_wan torch-wan-5b-dit 120 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
-  torch_wan torch-wan-a14b-dit-480p 120 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3
-  torch_wan torch-wan-a14b-dit-720p 150 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2
-  torch_wan torch-wan-vae22 120 --what vae22 --size 1280x704 --frames 121 --repeat 2
-  torch_wan torch-wan-vae21 100 --what vae21 --size 1280x720 --frames 81 --repeat 2
-  grep -h '^result: ' $OUT/log.txt | tail -5
+  torch_wan_table 120 120 150 120 100
   nvidia-smi --query-gpu=memory.used --format=csv,noheader
   finish
 fi
@@ -137,12 +142,7 @@ fi
 # and test-cuda-fuse (when it fails, with KINORA_CUDA_FUSE=0), then the table's Kinora side (mode table13)
 if [ "$MODE" = done13 ]; then
   TW0=$(date +%s) TW_CAP=260
-  torch_wan torch-wan-5b-dit 70 --what dit --model ti2v-5B --size 1280x704 --frames 121 --repeat 3
-  torch_wan torch-wan-a14b-dit-480p 60 --what dit --model t2v-A14B --size 832x480 --frames 81 --repeat 3
-  torch_wan torch-wan-a14b-dit-720p 100 --what dit --model t2v-A14B --size 1280x720 --frames 81 --repeat 2
-  torch_wan torch-wan-vae22 60 --what vae22 --size 1280x704 --frames 121 --repeat 2
-  torch_wan torch-wan-vae21 50 --what vae21 --size 1280x720 --frames 81 --repeat 2
-  grep -h '^result: ' $OUT/log.txt | tail -5
+  torch_wan_table 70 60 100 60 50
   echo "torch-wan parts took $(( $(date +%s) - TW0 )) s"
 fi
 
@@ -162,15 +162,35 @@ export KINORA_CUDA_MODULE=$PWD/$B/engine/backends/cuda/libkinora-cuda.so
 # build: nothing more (the binaries for commands run by hand after it)
 [ "$MODE" = build ] && finish
 
+# modes fuse and fuse5b: test-cuda-fuse and test-cuda-fp8 (their results shown); the TI2V-5B
+# 1280x704x121 forward at fp8 in one process per KINORA_CUDA_FUSE setting given; its device time per op
+# class with the default
+fuse_tests() {
+  echo "== test-cuda-fuse, test-cuda-fp8"
+  check test-cuda-fuse timeout 120 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1
+  grep -v "^#" $OUT/fuse.txt | tail -12
+  check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1
+  grep -v "^ok" $OUT/fp8-gemm.txt | tail -8
+}
+fuse_5b() {
+  local f
+  for f in "$@"; do
+    echo "-- TI2V-5B DiT 1280x704x121 fp8, KINORA_CUDA_FUSE=$f"
+    KINORA_CUDA_FUSE=$f timeout 90 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 \
+      --repeat 3 --precision fp8 2>&1 | grep -E "^forward|seconds per forward|peak" || FAILED="$FAILED bench-5b-$f"
+  done
+}
+fuse_profile() {
+  echo "-- TI2V-5B DiT fp8, default, device time per op class"
+  timeout 60 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile \
+    --precision fp8 2>&1 | grep -E "time share|seconds per forward"
+}
+
 if [ "$MODE" = fuse5b ]; then
   # short of device time: test-cuda-fuse and test-cuda-fp8, then the TI2V-5B 1280x704x121 forward, both
   # sides on this machine (PyTorch, then Kinora fp8 with its bf16 comparison), KINORA_CUDA_FUSE=0 and =all
   # against the default, and the device time per op class
-  echo "== test-cuda-fuse, test-cuda-fp8"
-  check test-cuda-fuse timeout 120 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1
-  grep -v "^#" $OUT/fuse.txt | tail -9
-  check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1
-  grep -v "^ok" $OUT/fp8-gemm.txt | tail -4
+  fuse_tests
   BENCH=$B/app/kinora-bench
   if [ "${SHORT:-0}" != 1 ]; then   # SHORT=1: the three Kinora forwards below alone
     TW0=$(date +%s) TW_CAP=90
@@ -180,15 +200,9 @@ if [ "$MODE" = fuse5b ]; then
     check bench-5b-fp8 timeout 150 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
       --precision fp8 --compare-bf16
   fi
-  for f in 0 1 all; do
-    echo "-- TI2V-5B DiT fp8, KINORA_CUDA_FUSE=$f"
-    KINORA_CUDA_FUSE=$f timeout 90 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
-      --precision fp8 2>&1 | grep -E "^forward|seconds per forward" || FAILED="$FAILED bench-5b-$f"
-  done
+  fuse_5b 0 1 all
   [ "${SHORT:-0}" = 1 ] && finish
-  echo "-- TI2V-5B DiT fp8, default, device time per op class"
-  timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile --precision fp8 2>&1 |
-    grep -E "time share"
+  fuse_profile
   finish
 fi
 
@@ -196,12 +210,7 @@ if [ "$MODE" = fuse ]; then
   # the fp8 operands carried between a forward's ops (cuda-fuse.c): test-cuda-fuse, the fp8 GEMM and
   # attention tests, the fp8 fixture parity, then the TI2V-5B and A14B 480p forwards with
   # KINORA_CUDA_FUSE=0 (separate passes) and unset (the default), alternating, one process each
-  echo "== test-cuda-fuse"
-  check test-cuda-fuse timeout 120 $B/tests/cuda/test-cuda-fuse > $OUT/fuse.txt 2>&1
-  cat $OUT/fuse.txt | tail -20
-  echo "== test-cuda-fp8, test-cuda-fp8-attn"
-  check test-cuda-fp8 timeout 120 $B/tests/cuda/test-cuda-fp8 > $OUT/fp8-gemm.txt 2>&1
-  grep -v "^ok" $OUT/fp8-gemm.txt | tail -8
+  fuse_tests
   check test-cuda-fp8-attn timeout 120 $B/tests/cuda/test-cuda-fp8-attn > $OUT/fp8-attn.txt 2>&1
   grep -v "^ok" $OUT/fp8-attn.txt | tail -8
   echo "== fixture parity at fp8 (bound 1e-1 relative L2)"
@@ -210,14 +219,8 @@ if [ "$MODE" = fuse ]; then
       --weights $FX/dit_${m}_tiny.weights.safetensors --precision fp8
   done
   BENCH=$B/app/kinora-bench
-  for f in 0 1 0 1; do
-    echo "-- TI2V-5B DiT 1280x704x121 fp8, KINORA_CUDA_FUSE=$f"
-    KINORA_CUDA_FUSE=$f timeout 90 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 3 \
-      --precision fp8 2>&1 | grep -E "^forward|seconds per forward|peak" || FAILED="$FAILED bench-5b-$f"
-  done
-  echo "-- TI2V-5B DiT fp8, default, device time per op class"
-  timeout 60 $BENCH dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile --precision fp8 2>&1 |
-    grep -E "time share|seconds per forward"
+  fuse_5b 0 1 0 1
+  fuse_profile
   for f in 0 1; do
     echo "-- T2V-A14B expert 832x480x81 fp8, KINORA_CUDA_FUSE=$f"
     KINORA_CUDA_FUSE=$f timeout 120 $BENCH dit --backend cuda --model t2v-A14B --size 832x480 --frames 81 \

@@ -434,12 +434,12 @@ int kc_run_gemm_ex(struct kc_state * s, void * out, const uint16_t * xb, int64_t
         if (rc != -2) {
             return rc;
         }
-        if (kind == GEMM_BF16_GELU || kind == GEMM_BF16) {
+        if (kind == GEMM_BF16_GELU) {
             return -1;
         }
     }
     if (kind == GEMM_BF16) {
-        return -1;   // (fp8 linears only)
+        return -1;   // fp8 linears only, and none for this shape
     }
     struct kc_gemm_plan * g = kc_gemm_plan_find(s, M, l->n_out, l->n_in, p->b != NULL, kind);
     if (!g) {
