@@ -88,9 +88,9 @@
 // through pinned staging buffers, cuda-upload.c) and freed before sampling. CUDA_UPLOAD_RATE: those
 // uploads ran at 16.6 to 20.7 GB/s on H100 hosts (10.4 GB/s in a machine's first process; cuda.md, "T5 on
 // the GPU"); 15 GiB/s is taken. The encode itself runs at the DiT's CUDA rate; resident, the first prompt
-// encodes while the layers go up (umt5.c), so only the second prompt's encode adds to the upload. T5_PLAN_TOKENS: the pipeline plans its activations for 512
-// tokens (text-cache.c). Both T5 models (UMT5-XXL, T5 v1.1 XXL) have 24 layers of width 4096, FFN
-// 10240, 64 heads.
+// encodes while the layers go up (umt5.c), and the negative prompt with it, layer by layer.
+// T5_PLAN_TOKENS: the pipeline plans its activations for two prompts of 512 tokens (text-cache.c).
+// Both T5 models (UMT5-XXL, T5 v1.1 XXL) have 24 layers of width 4096, FFN 10240, 64 heads.
 #define CUDA_UPLOAD_RATE (15.0 * GIB)
 #define T5_PLAN_TOKENS 512.0
 #define T5_FFN_RATIO 2.5
@@ -132,8 +132,9 @@ bool ke_estimate_t5_gpu(double params, double bytes, double dim, int n_layers, d
 {
     const double w = fmin(bytes, params * 2.0);
     const double L = T5_PLAN_TOKENS, D = dim, F = T5_FFN_RATIO * dim;
-    // ke_umt5_plan_memory: the workspace plus a quarter (size classes), the bf16 linear input, 64 MiB
-    double act = (7.0 * L * D + 2.0 * L * F + T5_HEADS * L * L) * 4.0;
+    // ke_umt5_plan_memory for the two prompts encoded together: the workspace (the second one's residual
+    // stream and bias beside it) plus a quarter (size classes), the bf16 linear input, 64 MiB
+    double act = (8.0 * L * D + 2.0 * L * F + 2.0 * T5_HEADS * L * L) * 4.0;
     act += act / 4.0 + L * F * 2.0 + 64.0 * MIB;
     const double layer = n_layers > 0 ? w / n_layers : w;
     const double avail = dev_budget > 0 ? dev_budget - DEVICE_BASE_BYTES : INFINITY;
@@ -141,7 +142,8 @@ bool ke_estimate_t5_gpu(double params, double bytes, double dim, int n_layers, d
     *host_bytes = 0;
     if (w + act <= avail) {
         *dev_bytes = DEVICE_BASE_BYTES + w + act;
-        *seconds = fmax(w / CUDA_UPLOAD_RATE, encode / 2.0) + encode / 2.0;
+        // both prompts run each layer as it arrives: the last layer's share comes after the upload
+        *seconds = fmax(w / CUDA_UPLOAD_RATE, encode) + (n_layers > 0 ? encode / n_layers : 0.0);
         return true;
     }
     if (act + 2.0 * layer >= avail) {

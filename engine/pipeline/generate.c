@@ -140,60 +140,72 @@ static struct ke_backend * text_backend(const struct gen * g)
     return g->p->text_device == KE_TEXT_DEVICE_CPU ? NULL : g->be;
 }
 
-static enum ke_status encode_text(struct gen * g, int which, const char * text, struct ke_error * err)
+// The prompt's token ids (at most text_len): ids64 and ids32 both hold them.
+static enum ke_status tokenize(const ke_model_t * m, const char * text, int64_t * ids64, int32_t * ids32, int max_ids,
+                               int * n, struct ke_error * err)
+{
+    *n = 0;
+    if (m->tok) {
+        const enum ke_status st = ke_tokenizer_encode(m->tok, text, ids32, max_ids, n, KE_TOKENIZE_PROMPT, err);
+        if (st != KE_STATUS_OK) {
+            return st;
+        }
+        for (int i = 0; i < *n; i++) {
+            ids64[i] = ids32[i];
+        }
+    } else {
+        *n = ke_tiny_tokenize(text, ids64, max_ids);
+        for (int i = 0; i < *n; i++) {
+            ids32[i] = (int32_t) ids64[i];
+        }
+    }
+    if (*n < 1) {
+        return ke_err(err, KE_STATUS_INVALID, "prompt encodes to no tokens");
+    }
+    return KE_STATUS_OK;
+}
+
+// The prompt ([0]) and the negative prompt ([1]) into g->txt, encoded together: on a device whose T5
+// layers are made ahead, the negative prompt's layers run beside the weights' upload too (umt5.c).
+static enum ke_status encode_texts(struct gen * g, const char * const texts[2], struct ke_error * err)
 {
     ke_model_t * m = g->m;
     const int max_ids = m->cfg.text_len > 0 ? m->cfg.text_len : 512;
-    int64_t * ids = malloc(sizeof(int64_t) * (size_t) max_ids);
-    int32_t * ids32 = malloc(sizeof(int32_t) * (size_t) max_ids);
+    int64_t * ids64[2] = { malloc(sizeof(int64_t) * (size_t) max_ids), malloc(sizeof(int64_t) * (size_t) max_ids) };
+    int32_t * ids32[2] = { malloc(sizeof(int32_t) * (size_t) max_ids), malloc(sizeof(int32_t) * (size_t) max_ids) };
     enum ke_status st = KE_STATUS_OK;
-    int n = 0;
-    if (!ids || !ids32) {
-        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-        goto done;
-    }
-    if (m->tok) {
-        if ((st = ke_tokenizer_encode(m->tok, text, ids32, max_ids, &n, KE_TOKENIZE_PROMPT, err)) != KE_STATUS_OK) {
-            goto done;
-        }
-        for (int i = 0; i < n; i++) {
-            ids[i] = ids32[i];
-        }
-    } else {
-        n = ke_tiny_tokenize(text, ids, max_ids);
-    }
-    if (n < 1) {
-        st = ke_err(err, KE_STATUS_INVALID, "prompt encodes to no tokens");
-        goto done;
-    }
+    int n[2] = { 0, 0 };
     const int64_t dim = m->te ? ke_text_encoder_dim(m->te) : m->t5->cfg.dim;
-    g->txt[which] = malloc(sizeof(float) * (size_t) (n * dim));
-    if (!g->txt[which]) {
-        st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
-        goto done;
-    }
-    // only the real tokens: the reference's padded run gives the same rows (masked keys get exp() = 0)
-    if (m->te) {
-        // through the encoder's memory cache: the negative prompt is encoded once per model
-        float * hidden = NULL;
-        if (!m->tok) {
-            for (int i = 0; i < n; i++) {
-                ids32[i] = (int32_t) ids[i];
+    for (int i = 0; i < 2 && st == KE_STATUS_OK; i++) {
+        if (!ids64[i] || !ids32[i]) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+        } else if ((st = tokenize(m, texts[i], ids64[i], ids32[i], max_ids, &n[i], err)) == KE_STATUS_OK) {
+            g->txt[i] = malloc(sizeof(float) * (size_t) (n[i] * dim));
+            g->n_tok[i] = n[i];
+            if (!g->txt[i]) {
+                st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
             }
         }
-        st = ke_text_encode_on(m->te, text_backend(g), budget_bytes(g), ids32, n, g->p->text_cache_dir, &hidden,
-                               err);
-        if (st == KE_STATUS_OK) {
-            memcpy(g->txt[which], hidden, sizeof(float) * (size_t) (n * dim));
-        }
-        ke_text_hidden_free(hidden);
-    } else {
-        st = ke_umt5_encode(m->t5, g->txt[which], ids, NULL, n, NULL, err);
     }
-    g->n_tok[which] = n;
-done:
-    free(ids);
-    free(ids32);
+    // only the real tokens: the reference's padded run gives the same rows (masked keys get exp() = 0)
+    if (st == KE_STATUS_OK && m->te) {
+        // through the encoder's memory cache: the negative prompt is encoded once per model
+        float * hidden[2] = { NULL, NULL };
+        st = ke_text_encode_many_on(m->te, text_backend(g), budget_bytes(g), 2, (const int32_t * const *) ids32, n,
+                                    g->p->text_cache_dir, hidden, err);
+        for (int i = 0; i < 2 && st == KE_STATUS_OK; i++) {
+            memcpy(g->txt[i], hidden[i], sizeof(float) * (size_t) (n[i] * dim));
+        }
+        ke_text_hidden_free(hidden[0]);
+        ke_text_hidden_free(hidden[1]);
+    } else if (st == KE_STATUS_OK) {
+        const int64_t L[2] = { n[0], n[1] };
+        st = ke_umt5_encode_many(m->t5, 2, g->txt, (const int64_t * const *) ids64, L, err);
+    }
+    for (int i = 0; i < 2; i++) {
+        free(ids64[i]);
+        free(ids32[i]);
+    }
     return st;
 }
 
@@ -771,15 +783,11 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     progress(&g, KE_STAGE_TEXT, 0, 2);
     const char * neg = p->negative_prompt && *p->negative_prompt ? p->negative_prompt : ke_default_negative_prompt;
     const double t_te0 = ke_now();
-    st = encode_text(&g, 0, p->prompt ? p->prompt : "", err);
+    st = encode_texts(&g, (const char * const[2]) { p->prompt ? p->prompt : "", neg }, err);
     const double t_te1 = ke_now();
-    if (st == KE_STATUS_OK) {
-        st = encode_text(&g, 1, neg, err);
-    }
-    const double t_te2 = ke_now();
     // an encoder made on the device goes before the DiT is made there (sampling gets the whole budget)
     ke_text_encoder_release(m->te);
-    const double t_te3 = ke_now();
+    const double t_te2 = ke_now();
     if (st != KE_STATUS_OK) {
         ke_err_prefix(err, "text encoder: ");
         goto done;
@@ -788,9 +796,8 @@ enum ke_status ke_generate(ke_model_t * m, const struct ke_gen_params * p, struc
     // the encoder's mapped weights are not read again in this run (the next one faults them back in
     // from the page cache): they need not sit beside the DiT's
     ke_tset_release_pages(m->te ? ke_text_encoder_weights(m->te) : m->t5_w);
-    ke_log(2, "text stage: prompt %.3f s (the encoder made first when on a device), negative prompt %.3f s, "
-           "device encoder freed %.3f s, mapped pages released %.3f s", t_te1 - t_te0, t_te2 - t_te1, t_te3 - t_te2,
-           ke_now() - t_te3);
+    ke_log(2, "text stage: prompt and negative prompt %.3f s (the encoder made first when on a device), device "
+           "encoder freed %.3f s, mapped pages released %.3f s", t_te1 - t_te0, t_te2 - t_te1, ke_now() - t_te2);
     if (poll_abort(&g) == 1) {
         st = ke_err(err, KE_STATUS_ABORTED, "generation cancelled");
         goto done;

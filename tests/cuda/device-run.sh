@@ -2,7 +2,7 @@
 # Build the CUDA backend on a GPU machine and run its checks and benchmarks; logs go to $OUT (or ./cuda-out).
 # Usage: tests/cuda/device-run.sh [quick|full|vae|dit|clip|budget|budget-clip|budget-files|gguf|budget-a14b|speedups|
 #        build|prefetch|ltx|ltx-bench|ltx-clip|ltx-budget|t5|fp8|fp8-gemm|torch-wan|
-#        headline|clip-a14b|table13|sampler|clip5b|fuse|fuse5b|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
+#        headline|clip-a14b|table13|sampler|clip5b|fuse|fuse5b|t5pair|done13 (torch-wan, then table13, one call)|all13 (clip-a14b, then table13; COMPARE=0: the A14B clip at fp8 alone,
 #        LEAN=1: the 5B forward alone, PROFILE=0: without its profile)]
 #        [fixtures dir]   (see flatpak-free-docs/cuda.md)
 # Exits 1 when the build, an op test, a parity comparison or a benchmark run fails (each is still run and
@@ -185,6 +185,27 @@ fuse_profile() {
   timeout 60 $B/app/kinora-bench dit --backend cuda --size 1280x704 --frames 121 --repeat 2 --profile \
     --precision fp8 2>&1 | grep -E "time share|seconds per forward"
 }
+# T5's prompt and negative prompt encoded together (ke_umt5_encode_many, the default) against one after
+# the other (KINORA_T5_TOGETHER=0): test-cuda-t5 (its check of the pair beside the layers' making), then a
+# short TI2V-5B job per setting, alternating, three each; the T5 stage's lines (KINORA_BENCH_LOG=2)
+t5_pair() {
+  echo "== T5: the two prompts together against one after the other"
+  check test-cuda-t5 env KINORA_FIXTURES=$PWD/$FX timeout 150 $B/tests/cuda/test-cuda-t5
+  local i t
+  for i in 1 2 3; do
+    for t in 1 0; do
+      echo "-- KINORA_T5_TOGETHER=$t, run $i"
+      KINORA_T5_TOGETHER=$t KINORA_BENCH_LOG=2 timeout 90 $B/app/kinora-bench generate --model ti2v-5B --random \
+        --backend cuda --size 320x192 --frames 5 --steps 1 --precision fp8 2>&1 |
+        grep -E "T5 \(prompt|text stage|text encoder:|layers made" || FAILED="$FAILED t5-pair-$t"
+    done
+  done
+}
+
+if [ "$MODE" = t5pair ]; then
+  t5_pair
+  finish
+fi
 
 if [ "$MODE" = fuse5b ]; then
   # short of device time: test-cuda-fuse and test-cuda-fp8, then the TI2V-5B 1280x704x121 forward, both
@@ -201,6 +222,7 @@ if [ "$MODE" = fuse5b ]; then
       --precision fp8 --compare-bf16
   fi
   fuse_5b 0 1 all
+  [ "${T5PAIR:-1}" = 1 ] && t5_pair   # T5PAIR=0: without it
   [ "${SHORT:-0}" = 1 ] && finish
   fuse_profile
   finish

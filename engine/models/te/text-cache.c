@@ -361,7 +361,7 @@ static float * cache_get(ke_text_encoder_t * e, const char * key, const int32_t 
 
 // The encoder on a device backend, made on first use within what the budget leaves; NULL (logged, the
 // backend's failure record cleared) when it cannot run there.
-static struct ke_umt5 * device_model(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, int n)
+static struct ke_umt5 * device_model(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, int n, int n_seq)
 {
     if (e->dev && e->dev->be == be && e->dev_budget == budget) {
         return e->dev;
@@ -373,7 +373,7 @@ static struct ke_umt5 * device_model(ke_text_encoder_t * e, struct ke_backend * 
         ke_be_set_memory(be, budget, SIZE_MAX);
         be->ops->memory(be, &b, &in_use, &peak);
         const size_t avail = b > in_use ? b - in_use : 0;
-        ke_umt5_plan_memory(&e->m->cfg, e->w, n > DEVICE_PLAN_TOKENS ? n : DEVICE_PLAN_TOKENS, avail, &plan);
+        ke_umt5_plan_memory(&e->m->cfg, e->w, n > DEVICE_PLAN_TOKENS ? n : DEVICE_PLAN_TOKENS, n_seq, avail, &plan);
         if (!plan.fits) {
             ke_log(1, "text encoder: T5 on the %s backend needs %.2f GiB even with its layers streamed (activations "
                    "%.2f GiB, two layers %.2f GiB); %.2f GiB of the %.2f GiB device budget are free: it runs on the CPU",
@@ -430,84 +430,169 @@ struct ke_backend * ke_text_encoder_device(const ke_text_encoder_t * e)
     return e && e->dev ? e->dev->be : NULL;
 }
 
-// Encode on m (the ids widened), into out (n rows).
-static enum ke_status run_model(struct ke_umt5 * m, float * out, const int32_t * ids, int n, struct ke_error * err)
+// Encode count sequences together on m (the ids widened), into out[i] (n[i] rows).
+static enum ke_status run_model(struct ke_umt5 * m, int count, float * const * out, const int32_t * const * ids,
+                                const int * n, struct ke_error * err)
 {
-    int64_t * ids64 = malloc((size_t) n * sizeof(int64_t));
-    if (!ids64) {
-        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < n; i++) {
-        ids64[i] = ids[i];
+    int64_t * ids64[KE_UMT5_MAX_SEQ] = { 0 };
+    int64_t L[KE_UMT5_MAX_SEQ];
+    enum ke_status st = KE_STATUS_OK;
+    for (int s = 0; s < count && st == KE_STATUS_OK; s++) {
+        L[s] = n[s];
+        if (!(ids64[s] = malloc((size_t) n[s] * sizeof(int64_t)))) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
+            break;
+        }
+        for (int i = 0; i < n[s]; i++) {
+            ids64[s][i] = ids[s][i];
+        }
     }
     // only the real tokens: the rows equal the padded run's first n rows (keys past n are masked there)
-    enum ke_status st = ke_umt5_encode(m, out, ids64, NULL, n, NULL, err);
-    free(ids64);
+    if (st == KE_STATUS_OK) {
+        st = ke_umt5_encode_many(m, count, out, (const int64_t * const *) ids64, L, err);
+    }
+    for (int s = 0; s < count; s++) {
+        free(ids64[s]);
+    }
+    return st;
+}
+
+// The misses of one call on m: together (ke_umt5_encode_many), or one after the other with
+// KINORA_T5_TOGETHER=0 (for comparison).
+static enum ke_status run_misses(struct ke_umt5 * m, int count, float * const * out, const int32_t * const * ids,
+                                 const int * n, struct ke_error * err)
+{
+    const char * env = getenv("KINORA_T5_TOGETHER");
+    if (count == 1 || !(env && strcmp(env, "0") == 0)) {
+        return run_model(m, count, out, ids, n, err);
+    }
+    enum ke_status st = KE_STATUS_OK;
+    for (int s = 0; s < count && st == KE_STATUS_OK; s++) {
+        st = run_model(m, 1, &out[s], &ids[s], &n[s], err);
+    }
     return st;
 }
 
 enum ke_status ke_text_encode_on(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, const int32_t * ids,
                                  int n, const char * cache_dir, float ** hidden, struct ke_error * err)
 {
-    *hidden = NULL;
-    if (n <= 0) {
-        return ke_err(err, KE_STATUS_INVALID, "text encoder: %d tokens (need at least one)", n);
+    return ke_text_encode_many_on(e, be, budget, 1, &ids, &n, cache_dir, hidden, err);
+}
+
+enum ke_status ke_text_encode_many_on(ke_text_encoder_t * e, struct ke_backend * be, size_t budget, int count,
+                                      const int32_t * const * ids, const int * n, const char * cache_dir,
+                                      float ** hidden, struct ke_error * err)
+{
+    if (count < 1 || count > KE_UMT5_MAX_SEQ) {
+        return ke_err(err, KE_STATUS_INVALID, "text encoder: %d prompts at once (expected 1..%d)", count,
+                      KE_UMT5_MAX_SEQ);
+    }
+    for (int i = 0; i < count; i++) {
+        hidden[i] = NULL;
+    }
+    for (int i = 0; i < count; i++) {
+        if (n[i] <= 0) {
+            return ke_err(err, KE_STATUS_INVALID, "text encoder: %d tokens (need at least one)", n[i]);
+        }
     }
     // a device other than the one the encoder was opened on (a CPU job uses that one as it is)
     struct ke_backend * dev = be && !on_cpu(be) && be != e->m->be ? be : NULL;
-    const size_t nb = (size_t) n * (size_t) e->m->cfg.dim * sizeof(float);
-    char key[33], key_dev[33];
-    entry_key(e, e->m->be, ids, n, key);
+    const size_t row = (size_t) e->m->cfg.dim * sizeof(float);
+    char key[KE_UMT5_MAX_SEQ][33], key_dev[KE_UMT5_MAX_SEQ][33];
+    int miss[KE_UMT5_MAX_SEQ], same[KE_UMT5_MAX_SEQ], n_miss = 0;
     enum ke_status st = KE_STATUS_OK;
-    float * out = NULL;
-    if (dev) {
-        // the device's own result first, then the CPU's (as good, and no device work at all)
-        entry_key(e, dev, ids, n, key_dev);
-        out = cache_get(e, key_dev, ids, n, cache_dir, nb, err, &st);
-    }
-    if (!out && st == KE_STATUS_OK) {
-        out = cache_get(e, key, ids, n, cache_dir, nb, err, &st);
-    }
-    if (out || st != KE_STATUS_OK) {
-        *hidden = out;
-        return st;
-    }
-    if (!(out = malloc(nb))) {
-        return ke_err(err, KE_STATUS_NOMEM, "out of memory");
-    }
-    const double t0 = ke_now();
-    struct ke_umt5 * m = dev ? device_model(e, dev, budget, n) : NULL;
-    const double t1 = ke_now();
-    if (m) {
-        struct ke_error derr = { 0 };
-        st = run_model(m, out, ids, n, &derr);
-        // (made ahead, the first encode includes the wait for its layers: umt5.c logs how long)
-        ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s", n,
-               dev->ops->name, t1 - t0, ke_now() - t1);
-        if (st == KE_STATUS_NOMEM || (st != KE_STATUS_OK && m->make_failed)) {
-            ke_log(1, "text encoder: T5 on the %s backend: %s: it runs on the CPU", dev->ops->name, derr.msg);
-            ke_text_encoder_release(e);
-            m = NULL;
-        } else if (st != KE_STATUS_OK) {
-            free(out);
-            return ke_err(err, st, "%s", derr.msg);
-        } else {
-            e->stats.device_misses++;
+    for (int i = 0; i < count && st == KE_STATUS_OK; i++) {
+        same[i] = -1;
+        entry_key(e, e->m->be, ids[i], n[i], key[i]);
+        if (dev) {
+            // the device's own result first, then the CPU's (as good, and no device work at all)
+            entry_key(e, dev, ids[i], n[i], key_dev[i]);
+            hidden[i] = cache_get(e, key_dev[i], ids[i], n[i], cache_dir, (size_t) n[i] * row, err, &st);
+        }
+        if (!hidden[i] && st == KE_STATUS_OK) {
+            hidden[i] = cache_get(e, key[i], ids[i], n[i], cache_dir, (size_t) n[i] * row, err, &st);
+        }
+        if (hidden[i] || st != KE_STATUS_OK) {
+            continue;
+        }
+        // the same tokens as a prompt encoded in this call: its rows, once
+        for (int j = 0; j < n_miss && same[i] < 0; j++) {
+            const int o = miss[j];
+            if (n[o] == n[i] && memcmp(ids[o], ids[i], (size_t) n[i] * sizeof(int32_t)) == 0) {
+                same[i] = o;
+            }
+        }
+        if (same[i] < 0) {
+            miss[n_miss++] = i;
+        }
+        if (!(hidden[i] = malloc((size_t) n[i] * row))) {
+            st = ke_err(err, KE_STATUS_NOMEM, "out of memory");
         }
     }
-    if (!m && (st = run_model(e->m, out, ids, n, err)) != KE_STATUS_OK) {
-        free(out);
+    float * out[KE_UMT5_MAX_SEQ];
+    const int32_t * mids[KE_UMT5_MAX_SEQ];
+    int mn[KE_UMT5_MAX_SEQ], n_max = 0;
+    for (int j = 0; j < n_miss; j++) {
+        out[j] = hidden[miss[j]];
+        mids[j] = ids[miss[j]];
+        mn[j] = n[miss[j]];
+        n_max = mn[j] > n_max ? mn[j] : n_max;
+    }
+    struct ke_umt5 * m = NULL;
+    if (st == KE_STATUS_OK && n_miss > 0) {
+        const double t0 = ke_now();
+        m = dev ? device_model(e, dev, budget, n_max, n_miss) : NULL;
+        const double t1 = ke_now();
+        if (m) {
+            struct ke_error derr = { 0 };
+            st = run_misses(m, n_miss, out, mids, mn, &derr);
+            // (made ahead, the first encode includes the wait for its layers: umt5.c logs how long)
+            if (n_miss == 2) {
+                ke_log(2, "text encoder: %d and %d tokens together on the %s backend: encoder ready in %.3f s, "
+                       "encoded in %.3f s", mn[0], mn[1], dev->ops->name, t1 - t0, ke_now() - t1);
+            } else {
+                ke_log(2, "text encoder: %d tokens on the %s backend: encoder ready in %.3f s, encoded in %.3f s",
+                       mn[0], dev->ops->name, t1 - t0, ke_now() - t1);
+            }
+            if (st == KE_STATUS_NOMEM || (st != KE_STATUS_OK && m->make_failed)) {
+                ke_log(1, "text encoder: T5 on the %s backend: %s: it runs on the CPU", dev->ops->name, derr.msg);
+                ke_text_encoder_release(e);
+                m = NULL;
+                st = KE_STATUS_OK;
+            } else if (st != KE_STATUS_OK) {
+                ke_err(err, st, "%s", derr.msg);
+            } else {
+                e->stats.device_misses += n_miss;
+            }
+        }
+        if (!m && st == KE_STATUS_OK) {
+            st = run_misses(e->m, n_miss, out, mids, mn, err);
+        }
+    }
+    if (st != KE_STATUS_OK) {
+        for (int i = 0; i < count; i++) {
+            free(hidden[i]);
+            hidden[i] = NULL;
+        }
         return st;
     }
-    const char * k = m ? key_dev : key;
-    e->stats.misses++;
-    mem_store(e, k, n, out);
-    if (cache_dir && cache_dir[0]) {
-        char file[4200];
-        snprintf(file, sizeof(file), "%s/%s.safetensors", cache_dir, k);
-        disk_store(e, cache_dir, file, k, ids, n, out);
+    for (int j = 0; j < n_miss; j++) {
+        const int i = miss[j];
+        const char * k = m ? key_dev[i] : key[i];
+        e->stats.misses++;
+        mem_store(e, k, n[i], hidden[i]);
+        if (cache_dir && cache_dir[0]) {
+            char file[4200];
+            snprintf(file, sizeof(file), "%s/%s.safetensors", cache_dir, k);
+            disk_store(e, cache_dir, file, k, ids[i], n[i], hidden[i]);
+        }
     }
-    *hidden = out;
+    for (int i = 0; i < count; i++) {
+        if (same[i] >= 0) {
+            memcpy(hidden[i], hidden[same[i]], (size_t) n[i] * row);
+            e->stats.mem_hits++;   // as a second call would have found it
+        }
+    }
     return KE_STATUS_OK;
 }
 

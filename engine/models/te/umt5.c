@@ -73,8 +73,8 @@ static size_t device_permille(const struct ke_tensor * t, bool * narrow)
     return 2000;
 }
 
-void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor_set * w, int64_t L, size_t avail,
-                         struct ke_umt5_mem_plan * plan)
+void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor_set * w, int64_t L, int n_seq,
+                         size_t avail, struct ke_umt5_mem_plan * plan)
 {
     memset(plan, 0, sizeof(*plan));
     static const char * const names[] = {
@@ -97,7 +97,9 @@ void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor
     // the workspace (ensure_workspace), the bf16 copy of the widest linear input (CUDA's linear op), the
     // bf16 scratch of the last two dequantized narrow weights, a streamed weight's scratch, and 64 MiB for
     // the GEMM plans and size classes (the allocator rounds a block up by up to 25 %)
-    size_t act = (3 * n * D + 4 * n * A + 2 * n * F + H * n * n) * fs;
+    // each sequence beyond the first keeps its own residual stream and bias (ensure_workspace)
+    const size_t seqs = (size_t) (n_seq > 1 ? n_seq : 1);
+    size_t act = (3 * n * D + 4 * n * A + 2 * n * F + H * n * n + (seqs - 1) * (n * D + H * n * n)) * fs;
     act += act / 4 + n * F * 2 + (narrow ? 2 * D * F * 2 : 0) + ((size_t) 64 << 20);
     plan->activations = act;
     if (act + plan->weights <= avail) {
@@ -480,24 +482,31 @@ static void release(struct ke_backend * be, struct ke_linear * l)
 void ke_umt5_trim(struct ke_umt5 * m)
 {
     struct ke_umt5_workspace * w = &m->ws;
-    float * dev[] = { w->x, w->h, w->t, w->q, w->k, w->v, w->a, w->g, w->u, w->bias, w->tv };
+    float * dev[] = { w->h, w->t, w->q, w->k, w->v, w->a, w->g, w->u };
     for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++) {
         ke_be_free(m->be, dev[i]);
+    }
+    for (int s = 0; s < KE_UMT5_MAX_SEQ; s++) {
+        ke_be_free(m->be, w->seq[s].x);
+        ke_be_free(m->be, w->seq[s].bias);
+        ke_be_free(m->be, w->seq[s].tv);
+        free(w->seq[s].bucket_of);
     }
     free(w->host);
     free(w->hbias);
     free(w->htv);
-    free(w->bucket_of);
     memset(w, 0, sizeof(*w));
 }
 
-// Buffers for L tokens, reused while L fits.
-static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, struct ke_error * err)
+// Buffers for n_seq sequences of up to L tokens, reused while they fit.
+static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, int n_seq, struct ke_error * err)
 {
     struct ke_umt5_workspace * w = &m->ws;
-    if (L <= w->cap) {
+    if (L <= w->cap && n_seq <= w->n_seq) {
         return KE_STATUS_OK;
     }
+    L = L > w->cap ? L : w->cap;
+    n_seq = n_seq > w->n_seq ? n_seq : w->n_seq;
     ke_umt5_trim(m);
     const struct ke_umt5_config * c = &m->cfg;
     struct ke_backend * be = m->be;
@@ -505,8 +514,7 @@ static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, struct ke_
     const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn, H = c->n_heads;
     w->host = malloc((size_t) (L * D) * fs);
     w->hbias = malloc((size_t) (H * L * L) * fs);
-    w->bucket_of = malloc((size_t) (2 * L - 1) * sizeof(int));
-    w->x = ke_be_alloc(be, (size_t) (L * D) * fs);
+    w->htv = malloc((size_t) (H * (2 * L - 1)) * fs);
     w->h = ke_be_alloc(be, (size_t) (L * D) * fs);
     w->t = ke_be_alloc(be, (size_t) (L * D) * fs);
     w->q = ke_be_alloc(be, (size_t) (L * A) * fs);
@@ -515,18 +523,28 @@ static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, struct ke_
     w->a = ke_be_alloc(be, (size_t) (L * A) * fs);
     w->g = ke_be_alloc(be, (size_t) (L * F) * fs);
     w->u = ke_be_alloc(be, (size_t) (L * F) * fs);
-    w->bias = ke_be_alloc(be, (size_t) (H * L * L) * fs);
-    w->htv = malloc((size_t) (H * (2 * L - 1)) * fs);
-    w->tv = ke_be_alloc(be, (size_t) (H * (2 * L - 1)) * fs);
-    if (!w->host || !w->hbias || !w->bucket_of || !w->x || !w->h || !w->t || !w->q || !w->k || !w->v || !w->a ||
-        !w->g || !w->u || !w->bias || !w->htv || !w->tv) {
+    bool ok = w->host && w->hbias && w->htv && w->h && w->t && w->q && w->k && w->v && w->a && w->g && w->u;
+    for (int s = 0; s < n_seq; s++) {
+        struct ke_umt5_seq_buffers * sb = &w->seq[s];
+        sb->x = ke_be_alloc(be, (size_t) (L * D) * fs);
+        sb->bias = ke_be_alloc(be, (size_t) (H * L * L) * fs);
+        sb->tv = ke_be_alloc(be, (size_t) (H * (2 * L - 1)) * fs);
+        sb->bucket_of = malloc((size_t) (2 * L - 1) * sizeof(int));
+        ok = ok && sb->x && sb->bias && sb->tv && sb->bucket_of;
+    }
+    if (!ok) {
         ke_umt5_trim(m);
-        const double mib = (double) ((2 * L * D + 2 * H * L * L + 3 * L * D + 4 * L * A + 2 * L * F) * (int64_t) fs) /
-                           1048576.0;
+        const double mib = (double) ((2 * L * D + 2 * H * L * L + 2 * L * D + 4 * L * A + 2 * L * F +
+                                      (n_seq - 1) * (L * D + H * L * L)) * (int64_t) fs) / 1048576.0;
+        if (n_seq > 1) {
+            return ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for the activations of %d sequences of up to "
+                          "%lld tokens (%.1f MiB)", n_seq, (long long) L, mib);
+        }
         return ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for the activations of %lld tokens (%.1f MiB)",
                       (long long) L, mib);
     }
     w->cap = L;
+    w->n_seq = n_seq;
     return KE_STATUS_OK;
 }
 
@@ -598,55 +616,139 @@ static void build_bias(float * bias, const float * table, const int * bucket_of,
     ke_parallel_for((int64_t) H * L, 1 + 65536 / L, bias_rows, &c);
 }
 
-enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
-                              int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err)
+// One sequence of an encode: its tokens, where its rows go, its mask and trace (either may be NULL).
+struct seq_in {
+    float * hidden;
+    const int64_t * ids;
+    const int64_t * mask;
+    int64_t L;
+    const struct ke_umt5_trace * trace;
+};
+
+static enum ke_status check_seq(const struct ke_umt5 * m, const struct seq_in * s, struct ke_error * err)
+{
+    if (s->L <= 0 || s->L > (1 << 16)) {
+        return ke_err(err, KE_STATUS_INVALID, "T5: %lld tokens (expected 1..65536)", (long long) s->L);
+    }
+    for (int64_t i = 0; i < s->L; i++) {
+        if (s->ids[i] < 0 || s->ids[i] >= m->cfg.vocab) {
+            return ke_err(err, KE_STATUS_INVALID, "T5: token id %lld at position %lld is outside the vocabulary of %lld",
+                          (long long) s->ids[i], (long long) i, (long long) m->cfg.vocab);
+        }
+    }
+    return KE_STATUS_OK;
+}
+
+// x = Emb[ids] on the backend, and the sequence's relative-position buckets.
+static void seq_begin(struct ke_umt5 * m, const struct seq_in * s, struct ke_umt5_seq_buffers * sb)
+{
+    const struct ke_umt5_config * c = &m->cfg;
+    const int64_t D = c->dim, L = s->L;
+    float * host = m->ws.host;
+    const size_t row_bytes = ke_dtype_row_bytes(m->emb->type, D);   // block-quantized rows too
+    for (int64_t i = 0; i < L; i++) {
+        ke_convert_to_f32(host + i * D, (const char *) m->emb->data + (size_t) s->ids[i] * row_bytes, m->emb->type,
+                          m->emb->scale, (size_t) D);
+    }
+    if (s->trace && s->trace->token_embedding) {
+        memcpy(s->trace->token_embedding, host, (size_t) (L * D) * sizeof(float));
+    }
+    m->be->ops->upload(m->be, sb->x, host, (size_t) (L * D) * sizeof(float));
+    for (int64_t r = -(L - 1); r <= L - 1; r++) {
+        sb->bucket_of[r + L - 1] = ke_umt5_bucket(r, c->n_buckets, c->max_dist);
+    }
+}
+
+// Layer li of one sequence (its weights made).
+static void seq_layer(struct ke_umt5 * m, int li, const struct seq_in * s, struct ke_umt5_seq_buffers * sb)
 {
     const struct ke_umt5_config * c = &m->cfg;
     struct ke_backend * be = m->be;
     const struct ke_backend_ops * ops = be->ops;
-    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn;
+    const struct ke_umt5_layer * l = &m->layers[li];
+    const int64_t D = c->dim, A = c->dim_attn, F = c->dim_ffn, L = s->L;
     const int H = c->n_heads;
-    if (L <= 0 || L > (1 << 16)) {
-        return ke_err(err, KE_STATUS_INVALID, "T5: %lld tokens (expected 1..65536)", (long long) L);
+    const size_t fs = sizeof(float);
+    float * x = sb->x, * h = m->ws.h, * t = m->ws.t, * bias = sb->bias;
+    float * q = m->ws.q, * k = m->ws.k, * v = m->ws.v, * a = m->ws.a, * g = m->ws.g, * u = m->ws.u;
+    const int * bucket_of = sb->bucket_of;
+    int with_mask = 0;
+    for (int64_t i = 0; s->mask && i < L; i++) {
+        with_mask |= s->mask[i] == 0;
     }
-    for (int64_t i = 0; i < L; i++) {
-        if (ids[i] < 0 || ids[i] >= c->vocab) {
-            return ke_err(err, KE_STATUS_INVALID, "T5: token id %lld at position %lld is outside the vocabulary of %lld",
-                          (long long) ids[i], (long long) i, (long long) c->vocab);
+    // shared_pos: the bias of layer 0 serves every layer
+    const float * table = c->shared_pos ? m->pos_table : l->pos_table;
+    if (s->trace && s->trace->pos_bias && s->trace->pos_bias[li]) {
+        build_bias(s->trace->pos_bias[li], table, bucket_of, L, H, 0, NULL);
+    }
+    if (li == 0 || !c->shared_pos) {
+        if (!with_mask && ops->rel_bias) {
+            // the backend expands the per-head diagonals (H x (2L - 1) values up, not H x L x L)
+            float * htv = m->ws.htv;
+            for (int hh = 0; hh < H; hh++) {
+                for (int64_t r = 0; r < 2 * L - 1; r++) {
+                    htv[hh * (2 * L - 1) + r] = table[bucket_of[r] * H + hh];
+                }
+            }
+            ops->upload(be, sb->tv, htv, (size_t) (H * (2 * L - 1)) * fs);
+            ops->rel_bias(be, bias, sb->tv, L, H);
+        } else {   // a key mask: the host builds the whole bias
+            build_bias(m->ws.hbias, table, bucket_of, L, H, with_mask, s->mask);
+            ops->upload(be, bias, m->ws.hbias, (size_t) (H * L * L) * fs);
         }
     }
-    int with_mask = 0;
-    for (int64_t i = 0; mask && i < L; i++) {
-        with_mask |= mask[i] == 0;
+    // x = x + o(attn(norm1(x)))
+    ops->rms_norm(be, h, x, L, D, l->norm1, c->eps);
+    ops->linear(be, q, h, L, &l->q);
+    ops->linear(be, k, h, L, &l->k);
+    ops->linear(be, v, h, L, &l->v);
+    ops->attention(be, a, q, k, v, L, L, H, (int) (A / H), 1.0f, bias);   // T5: no 1/sqrt(hd)
+    ops->linear(be, t, a, L, &l->o);
+    ops->add(be, x, x, t, L * D);
+    // x = x + fc2(fc1(h) * gelu_tanh(gate(h))), h = norm2(x)
+    ops->rms_norm(be, h, x, L, D, l->norm2, c->eps);
+    ops->linear(be, g, h, L, &l->gate);
+    ops->gelu_tanh(be, g, L * F);
+    ops->linear(be, u, h, L, &l->fc1);
+    ops->mul(be, u, u, g, L * F);
+    ops->linear(be, t, u, L, &l->fc2);
+    ops->add(be, x, x, t, L * D);
+    if (s->trace && s->trace->block && s->trace->block[li]) {
+        ops->download(be, s->trace->block[li], x, (size_t) (L * D) * fs);
     }
-    enum ke_status st = ensure_workspace(m, L, err);
-    if (st != KE_STATUS_OK) {
+}
+
+// n sequences, layer by layer (each layer waited for once, then run for every sequence).
+static enum ke_status encode_seqs(struct ke_umt5 * m, int n, const struct seq_in * in, struct ke_error * err)
+{
+    const struct ke_umt5_config * c = &m->cfg;
+    struct ke_backend * be = m->be;
+    enum ke_status st = KE_STATUS_OK;
+    if (n < 1 || n > KE_UMT5_MAX_SEQ) {
+        return ke_err(err, KE_STATUS_INVALID, "T5: %d sequences in one encode (expected 1..%d)", n, KE_UMT5_MAX_SEQ);
+    }
+    int64_t L = 0;
+    for (int s = 0; s < n; s++) {
+        if ((st = check_seq(m, &in[s], err)) != KE_STATUS_OK) {
+            return st;
+        }
+        L = in[s].L > L ? in[s].L : L;
+    }
+    if ((st = ensure_workspace(m, L, n, err)) != KE_STATUS_OK) {
         return st;
     }
-    const size_t fs = sizeof(float);
-    float * host = m->ws.host, * hbias = m->ws.hbias, * x = m->ws.x, * h = m->ws.h, * t = m->ws.t;
-    float * q = m->ws.q, * k = m->ws.k, * v = m->ws.v, * a = m->ws.a, * g = m->ws.g, * u = m->ws.u;
-    float * bias = m->ws.bias;
-    int * bucket_of = m->ws.bucket_of;
-    // x = Emb[ids]
-    const size_t row_bytes = ke_dtype_row_bytes(m->emb->type, D);   // block-quantized rows too
-    for (int64_t i = 0; i < L; i++) {
-        ke_convert_to_f32(host + i * D, (const char *) m->emb->data + (size_t) ids[i] * row_bytes, m->emb->type,
-                          m->emb->scale, (size_t) D);
-    }
-    if (trace && trace->token_embedding) {
-        memcpy(trace->token_embedding, host, (size_t) (L * D) * fs);
-    }
-    ops->upload(be, x, host, (size_t) (L * D) * fs);
-    for (int64_t r = -(L - 1); r <= L - 1; r++) {
-        bucket_of[r + L - 1] = ke_umt5_bucket(r, c->n_buckets, c->max_dist);
+    struct ke_umt5_seq_buffers * sb = m->ws.seq;
+    for (int s = 0; s < n; s++) {
+        seq_begin(m, &in[s], &sb[s]);
     }
     prefetch_layer(m, 0);
     for (int li = 0; li < c->n_layers; li++) {
-        const struct ke_umt5_layer * l = &m->layers[li];
-        if (trace && trace->abort && trace->abort(trace->user_data)) {
-            st = ke_err(err, KE_STATUS_ABORTED, "T5: cancelled");
-            goto done;
+        for (int s = 0; s < n; s++) {
+            const struct ke_umt5_trace * tr = in[s].trace;
+            if (tr && tr->abort && tr->abort(tr->user_data)) {
+                st = ke_err(err, KE_STATUS_ABORTED, "T5: cancelled");
+                goto done;
+            }
         }
         if ((st = layer_wait(m, li, err)) != KE_STATUS_OK) {
             goto done;   // first: a layer that could not be made may have left a backend failure too
@@ -662,49 +764,14 @@ enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t 
             goto done;
         }
         prefetch_layer(m, li + 1);
-        // shared_pos: the bias of layer 0 serves every layer
-        const float * table = c->shared_pos ? m->pos_table : l->pos_table;
-        if (trace && trace->pos_bias && trace->pos_bias[li]) {
-            build_bias(trace->pos_bias[li], table, bucket_of, L, H, 0, NULL);
-        }
-        if (li == 0 || !c->shared_pos) {
-            if (!with_mask && ops->rel_bias) {
-                // the backend expands the per-head diagonals (H x (2L - 1) values up, not H x L x L)
-                float * htv = m->ws.htv;
-                for (int hh = 0; hh < H; hh++) {
-                    for (int64_t r = 0; r < 2 * L - 1; r++) {
-                        htv[hh * (2 * L - 1) + r] = table[bucket_of[r] * H + hh];
-                    }
-                }
-                ops->upload(be, m->ws.tv, htv, (size_t) (H * (2 * L - 1)) * fs);
-                ops->rel_bias(be, bias, m->ws.tv, L, H);
-            } else {   // a key mask: the host builds the whole bias
-                build_bias(hbias, table, bucket_of, L, H, with_mask, mask);
-                ops->upload(be, bias, hbias, (size_t) (H * L * L) * fs);
-            }
-        }
-        // x = x + o(attn(norm1(x)))
-        ops->rms_norm(be, h, x, L, D, l->norm1, c->eps);
-        ops->linear(be, q, h, L, &l->q);
-        ops->linear(be, k, h, L, &l->k);
-        ops->linear(be, v, h, L, &l->v);
-        ops->attention(be, a, q, k, v, L, L, H, (int) (A / H), 1.0f, bias);   // T5: no 1/sqrt(hd)
-        ops->linear(be, t, a, L, &l->o);
-        ops->add(be, x, x, t, L * D);
-        // x = x + fc2(fc1(h) * gelu_tanh(gate(h))), h = norm2(x)
-        ops->rms_norm(be, h, x, L, D, l->norm2, c->eps);
-        ops->linear(be, g, h, L, &l->gate);
-        ops->gelu_tanh(be, g, L * F);
-        ops->linear(be, u, h, L, &l->fc1);
-        ops->mul(be, u, u, g, L * F);
-        ops->linear(be, t, u, L, &l->fc2);
-        ops->add(be, x, x, t, L * D);
-        if (trace && trace->block && trace->block[li]) {
-            ops->download(be, trace->block[li], x, (size_t) (L * D) * fs);
+        for (int s = 0; s < n; s++) {
+            seq_layer(m, li, &in[s], &sb[s]);
         }
     }
-    ops->rms_norm(be, h, x, L, D, m->norm, c->eps);
-    ops->download(be, hidden, h, (size_t) (L * D) * fs);
+    for (int s = 0; s < n; s++) {
+        be->ops->rms_norm(be, m->ws.h, sb[s].x, in[s].L, c->dim, m->norm, c->eps);
+        be->ops->download(be, in[s].hidden, m->ws.h, (size_t) (in[s].L * c->dim) * sizeof(float));
+    }
 done:
     {
         // a failed op ends the call with its status and message (ops return nothing)
@@ -715,4 +782,24 @@ done:
         }
     }
     return st;
+}
+
+enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
+                              int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err)
+{
+    const struct seq_in s = { hidden, ids, mask, L, trace };
+    return encode_seqs(m, 1, &s, err);
+}
+
+enum ke_status ke_umt5_encode_many(struct ke_umt5 * m, int n, float * const * hidden, const int64_t * const * ids,
+                                   const int64_t * L, struct ke_error * err)
+{
+    struct seq_in in[KE_UMT5_MAX_SEQ];
+    if (n < 1 || n > KE_UMT5_MAX_SEQ) {
+        return ke_err(err, KE_STATUS_INVALID, "T5: %d sequences in one encode (expected 1..%d)", n, KE_UMT5_MAX_SEQ);
+    }
+    for (int s = 0; s < n; s++) {
+        in[s] = (struct seq_in) { hidden[s], ids[s], NULL, L[s], NULL };
+    }
+    return encode_seqs(m, n, in, err);
 }

@@ -31,17 +31,28 @@ struct ke_umt5_layer {
     struct ke_linear fc2;       // (dim, dim_ffn)
 };
 
-// Activation buffers for up to `cap` tokens, kept between encodes (prompt and negative prompt).
+// Sequences one encode runs together (ke_umt5_encode_many): a pipeline's prompt and negative prompt.
+#define KE_UMT5_MAX_SEQ 2
+
+// What one sequence keeps from layer to layer while others run beside it.
+struct ke_umt5_seq_buffers {
+    float * x;                      // (cap, dim) backend: the residual stream
+    float * bias;                   // (n_heads, cap, cap) backend (shared_pos: layer 0's serves every layer)
+    float * tv;                     // (n_heads, 2 cap - 1) backend: the bias's diagonals (ops.rel_bias)
+    int * bucket_of;                // (2 cap - 1) host
+};
+
+// Activation buffers for up to `cap` tokens in each of n_seq sequences, kept between encodes.
 struct ke_umt5_workspace {
     int64_t cap;
-    float * x, * h, * t;            // (cap, dim) backend
+    int n_seq;
+    struct ke_umt5_seq_buffers seq[KE_UMT5_MAX_SEQ];
+    float * h, * t;                 // (cap, dim) backend, used within one layer of one sequence
     float * q, * k, * v, * a;       // (cap, dim_attn) backend
     float * g, * u;                 // (cap, dim_ffn) backend
-    float * bias;                   // (n_heads, cap, cap) backend
     float * host;                   // (cap, dim) host
     float * hbias;                  // (n_heads, cap, cap) host
-    int * bucket_of;                // (2 cap - 1) host
-    float * tv, * htv;              // (n_heads, 2 cap - 1) backend and host: the bias's diagonals (ops.rel_bias)
+    float * htv;                    // (n_heads, 2 cap - 1) host
 };
 
 struct ke_umt5_maker;   // umt5.c
@@ -93,6 +104,14 @@ int ke_umt5_bucket(int64_t rel, int n_buckets, int max_dist);
 enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
                               int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err);
 
+// Encode n sequences (1..KE_UMT5_MAX_SEQ) together, layer by layer: each layer runs for every sequence
+// before the next one is waited for, so with the layers made ahead (ke_umt5_init_ahead) the second
+// sequence's work also runs while the weights go up instead of after them. hidden[i] (L[i], dim) on the
+// host; no masks. The results equal n separate ke_umt5_encode calls bit for bit (the same ops on each
+// sequence, in the same order).
+enum ke_status ke_umt5_encode_many(struct ke_umt5 * m, int n, float * const * hidden, const int64_t * const * ids,
+                                   const int64_t * L, struct ke_error * err);
+
 // Check a Hugging Face T5/UMT5 config.json (T5Config fields) against the sizes read from the shapes and
 // take from it what shapes cannot tell: relative_attention_max_distance, layer_norm_epsilon. Refuses
 // other FFNs than gated-gelu (T5 v1.0's relu) and a model_type that contradicts shared_pos (t5-config.c).
@@ -110,9 +129,10 @@ struct ke_umt5_mem_plan {
     bool streams;           // some layers stream from host memory, the next one prefetched
     bool fits;              // runs within `avail` (resident or streaming)
 };
-// avail: device bytes the encode may use (budget minus what is in use).
-void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor_set * w, int64_t L, size_t avail,
-                         struct ke_umt5_mem_plan * plan);
+// avail: device bytes the encode may use (budget minus what is in use); n_seq sequences of up to L tokens
+// encoded together (ke_umt5_encode_many).
+void ke_umt5_plan_memory(const struct ke_umt5_config * c, const struct ke_tensor_set * w, int64_t L, int n_seq,
+                         size_t avail, struct ke_umt5_mem_plan * plan);
 
 // FLOPs of one encode of L tokens (2 per multiply-add; for benchmarks).
 double ke_umt5_flops(const struct ke_umt5_config * c, int64_t L);
@@ -131,6 +151,13 @@ const struct ke_umt5 * ke_text_encoder_model(const ke_text_encoder_t * enc);
 // A cache hit touches no device. budget: the job's device budget in bytes (0: the backend's default).
 enum ke_status ke_text_encode_on(ke_text_encoder_t * enc, struct ke_backend * be, size_t budget, const int32_t * ids,
                                  int n, const char * cache_dir, float ** hidden, struct ke_error * err);
+// As ke_text_encode_on for count prompts (1..KE_UMT5_MAX_SEQ: a prompt and its negative prompt), each
+// cached on its own: those not cached are encoded together (ke_umt5_encode_many), so on a device made
+// ahead the second one's work runs while the weights go up; the same tokens twice are encoded once.
+// hidden[i] is set for each (all NULL on failure).
+enum ke_status ke_text_encode_many_on(ke_text_encoder_t * enc, struct ke_backend * be, size_t budget, int count,
+                                      const int32_t * const * ids, const int * n, const char * cache_dir,
+                                      float ** hidden, struct ke_error * err);
 // Free the encoder made on a device by ke_text_encode_on (its weights, norms and activations), restoring
 // the backend's weight cap to "all resident"; nothing when there is none.
 void ke_text_encoder_release(ke_text_encoder_t * enc);

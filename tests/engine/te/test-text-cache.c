@@ -300,6 +300,113 @@ test_device_made_ahead (void)
   ke_text_encoder_free (f);
 }
 
+/* A prompt and a negative prompt at once (ke_text_encode_many_on): each cached on its own, the misses
+ * encoded together, rows equal to one prompt at a time bit for bit; the same tokens twice encoded once
+ * (the second counts as a memory hit, as a second call would). On a stand-in device: both encoded
+ * there beside the layers' making, one device encoder, the CPU's rows; a layer that cannot be made
+ * sends both to the CPU. Refused: 0 or 3 prompts, an empty one (and nothing is returned). */
+static void
+test_many (void)
+{
+  ke_text_encoder_t *cpu = open_encoder (), *e = open_encoder (), *d = open_encoder (), *f = open_encoder ();
+  if (!cpu || !e || !d || !f)
+    return;
+  const int32_t ids[6] = { 12, 250, 37, 99, 5, 1 }, neg[4] = { 7, 77, 177, 1 }, other[3] = { 5, 6, 1 };
+  const size_t row = (size_t) ke_text_encoder_dim (cpu) * sizeof (float);
+  struct ke_error err = { 0 };
+  float *r[3] = { NULL, NULL, NULL };
+  g_assert_cmpint (ke_text_encode (cpu, ids, 6, NULL, &r[0], &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_text_encode (cpu, neg, 4, NULL, &r[1], &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_text_encode (cpu, other, 3, NULL, &r[2], &err), ==, KE_STATUS_OK);
+
+  float *h[2] = { NULL, NULL };
+  const int32_t *p1[2] = { ids, neg };
+  const int n1[2] = { 6, 4 };
+  g_assert_cmpint (ke_text_encode_many_on (e, NULL, 0, 2, p1, n1, NULL, h, &err), ==, KE_STATUS_OK);
+  check_stats (e, 0, 0, 2);
+  g_assert_cmpmem (h[0], 6 * row, r[0], 6 * row);
+  g_assert_cmpmem (h[1], 4 * row, r[1], 4 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+  /* the prompt cached, the other one new */
+  const int32_t *p2[2] = { ids, other };
+  const int n2[2] = { 6, 3 };
+  g_assert_cmpint (ke_text_encode_many_on (e, NULL, 0, 2, p2, n2, NULL, h, &err), ==, KE_STATUS_OK);
+  check_stats (e, 1, 0, 3);
+  g_assert_cmpmem (h[0], 6 * row, r[0], 6 * row);
+  g_assert_cmpmem (h[1], 3 * row, r[2], 3 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+  /* the same new tokens twice: one encode */
+  const int32_t twice[5] = { 40, 41, 42, 43, 1 };
+  const int32_t *p3[2] = { twice, twice };
+  const int n3[2] = { 5, 5 };
+  g_assert_cmpint (ke_text_encode_many_on (e, NULL, 0, 2, p3, n3, NULL, h, &err), ==, KE_STATUS_OK);
+  check_stats (e, 2, 0, 4);
+  g_assert_true (h[0] != h[1]);
+  g_assert_cmpmem (h[0], 5 * row, h[1], 5 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+  /* refused */
+  g_assert_cmpint (ke_text_encode_many_on (e, NULL, 0, 0, p1, n1, NULL, h, &err), ==, KE_STATUS_INVALID);
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_text_encode_many_on (e, NULL, 0, 3, p1, n1, NULL, h, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "3 prompts"));
+  const int n4[2] = { 6, 0 };
+  h[0] = h[1] = (float *) 1;
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_text_encode_many_on (e, NULL, 0, 2, p1, n4, NULL, h, &err), ==, KE_STATUS_INVALID);
+  g_assert_null (h[0]);
+  g_assert_null (h[1]);
+  check_stats (e, 2, 0, 4);
+  /* KINORA_T5_TOGETHER=0: one after the other, the same rows */
+  g_setenv ("KINORA_T5_TOGETHER", "0", TRUE);
+  const int32_t *p5[2] = { other, neg };
+  const int n5[2] = { 3, 4 };
+  ke_text_encoder_t *apart = open_encoder ();
+  g_assert_cmpint (ke_text_encode_many_on (apart, NULL, 0, 2, p5, n5, NULL, h, &err), ==, KE_STATUS_OK);
+  g_unsetenv ("KINORA_T5_TOGETHER");
+  check_stats (apart, 0, 0, 2);
+  ke_text_encoder_free (apart);
+  g_assert_cmpmem (h[0], 3 * row, r[2], 3 * row);
+  g_assert_cmpmem (h[1], 4 * row, r[1], 4 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+
+  /* on a stand-in device, layers made beside the two encodes */
+  struct ke_backend dev = standin_device (0);
+  g_assert_cmpint (ke_text_encode_many_on (d, &dev, 0, 2, p1, n1, NULL, h, &err), ==, KE_STATUS_OK);
+  g_assert_true (ke_text_encoder_device (d) == &dev);
+  g_assert_cmpint (g_dev_prepares, ==, 14);
+  struct ke_text_cache_stats st;
+  ke_text_encoder_stats (d, &st);
+  g_assert_cmpint (st.device_misses, ==, 2);
+  g_assert_cmpmem (h[0], 6 * row, r[0], 6 * row);
+  g_assert_cmpmem (h[1], 4 * row, r[1], 4 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+  ke_text_encoder_release (d);
+  /* layer 1's third linear cannot be made: both on the CPU */
+  dev = standin_device (10);
+  g_assert_cmpint (ke_text_encode_many_on (f, &dev, 0, 2, p1, n1, NULL, h, &err), ==, KE_STATUS_OK);
+  ke_text_encoder_stats (f, &st);
+  g_assert_cmpint (st.device_misses, ==, 0);
+  g_assert_cmpint (st.misses, ==, 2);
+  g_assert_null (ke_text_encoder_device (f));
+  g_assert_false (ke_be_failed (&dev));
+  g_assert_cmpmem (h[0], 6 * row, r[0], 6 * row);
+  g_assert_cmpmem (h[1], 4 * row, r[1], 4 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+
+  for (int i = 0; i < 3; i++)
+    ke_text_hidden_free (r[i]);
+  ke_text_encoder_free (cpu);
+  ke_text_encoder_free (e);
+  ke_text_encoder_free (d);
+  ke_text_encoder_free (f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -311,5 +418,6 @@ main (int argc, char **argv)
   g_test_add_func ("/text-cache/prompt", test_prompt);
   g_test_add_func ("/text-cache/default-dir", test_default_dir);
   g_test_add_func ("/text-cache/device-made-ahead", test_device_made_ahead);
+  g_test_add_func ("/text-cache/many", test_many);
   return g_test_run ();
 }

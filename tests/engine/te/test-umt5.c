@@ -491,6 +491,71 @@ test_workspace (void)
   ke_tset_free (w);
 }
 
+/* Two sequences encoded together, layer by layer (ke_umt5_encode_many), equal each encoded alone on a
+ * fresh model bit for bit, in either order, per-layer (UMT5) and shared (T5 v1.1) position biases alike:
+ * each keeps its own residual stream and bias between layers. A single encode after them reuses the
+ * larger buffers and still matches. Refused: 0 or 3 sequences, a bad id in the second one. */
+static void
+check_many (struct ke_tensor_set *w)
+{
+  struct ke_umt5 *m = NULL, *ref = NULL;
+  struct ke_error err = { 0 };
+  g_assert_cmpint (ke_umt5_init (&m, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_init (&ref, w, ke_backend_cpu (), &err), ==, KE_STATUS_OK);
+  int64_t ids[20], neg[7] = { 7, 77, 177, 277, 3, 4, 1 };
+  for (int i = 0; i < 20; i++)
+    ids[i] = 2 + (i * 41) % 290;
+  float ra[20 * 64], rb[7 * 64], a[20 * 64], b[7 * 64], c[20 * 64];
+  g_assert_cmpint (ke_umt5_encode (ref, ra, ids, NULL, 20, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (ke_umt5_encode (ref, rb, neg, NULL, 7, NULL, &err), ==, KE_STATUS_OK);
+
+  float *h[2] = { a, b };
+  const int64_t *pi[2] = { ids, neg };
+  const int64_t L[2] = { 20, 7 };
+  g_assert_cmpint (ke_umt5_encode_many (m, 2, h, pi, L, &err), ==, KE_STATUS_OK);
+  g_assert_cmpint (m->ws.n_seq, ==, 2);
+  g_assert_cmpmem (a, sizeof a, ra, sizeof ra);
+  g_assert_cmpmem (b, sizeof b, rb, sizeof rb);
+  /* the other order, into cleared rows */
+  memset (a, 0, sizeof a);
+  memset (b, 0, sizeof b);
+  float *h2[2] = { b, a };
+  const int64_t *pi2[2] = { neg, ids };
+  const int64_t L2[2] = { 7, 20 };
+  g_assert_cmpint (ke_umt5_encode_many (m, 2, h2, pi2, L2, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (a, sizeof a, ra, sizeof ra);
+  g_assert_cmpmem (b, sizeof b, rb, sizeof rb);
+  /* one sequence of them in the two-sequence buffers */
+  g_assert_cmpint (ke_umt5_encode (m, c, ids, NULL, 20, NULL, &err), ==, KE_STATUS_OK);
+  g_assert_cmpmem (c, sizeof c, ra, sizeof ra);
+
+  g_assert_cmpint (ke_umt5_encode_many (m, 0, h, pi, L, &err), ==, KE_STATUS_INVALID);
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_umt5_encode_many (m, 3, h, pi, L, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "3 sequences"));
+  neg[4] = 1 << 20;
+  memset (&err, 0, sizeof err);
+  g_assert_cmpint (ke_umt5_encode_many (m, 2, h, pi, L, &err), ==, KE_STATUS_INVALID);
+  g_assert_nonnull (strstr (err.msg, "position 4"));
+  ke_umt5_free (m);
+  ke_umt5_free (ref);
+}
+
+static void
+test_encode_many (void)
+{
+  if (!have_fixtures ())
+    return;
+  struct ke_tensor_set *w = open_set ("t5_tiny.weights.safetensors");
+  check_many (w);
+  const char *from[2] = { "blocks.0.pos_embedding.embedding.weight", "blocks.1.pos_embedding.embedding.weight" };
+  const char *to[2] = { "pos_embedding.embedding.weight", "unused.pos_embedding" };
+  struct ke_tensor_set *shared = copy_set (w, from, to, 2, NULL, NULL);
+  check_many (shared);
+  ke_tset_free (shared);
+  ke_tset_free (w);
+}
+
 static int
 abort_after (void *user_data)
 {
@@ -598,6 +663,24 @@ check_ahead_equal (struct ke_tensor_set *w, struct ke_backend *be, gboolean expe
   g_assert_cmpmem (b, sizeof b, rb, sizeof rb);
   g_assert_false (m->make_failed);
   ke_umt5_free (m);
+
+  /* both prompts together while the layers are being made (the pipeline's prompt and negative prompt):
+   * each layer waited for once, the same rows */
+  g_prepare_calls = 0;
+  memset (a, 0, sizeof a);
+  memset (b, 0, sizeof b);
+  g_assert_cmpint (ke_umt5_init_ahead (&m, w, be, &err), ==, KE_STATUS_OK);
+  if (expect_thread)
+    g_assert_nonnull (m->maker);
+  float *h[2] = { a, b };
+  const int64_t *pi[2] = { ids, ids + 7 };
+  const int64_t L[2] = { 20, 5 };
+  g_assert_cmpint (ke_umt5_encode_many (m, 2, h, pi, L, &err), ==, KE_STATUS_OK);
+  g_assert_null (m->maker);
+  g_assert_cmpint (g_prepare_calls, ==, 14);
+  g_assert_cmpmem (a, sizeof a, ra, sizeof ra);
+  g_assert_cmpmem (b, sizeof b, rb, sizeof rb);
+  ke_umt5_free (m);
   ke_umt5_free (ref);
 }
 
@@ -687,7 +770,7 @@ test_plan_memory (void)
   const size_t layer = (4 * 4096 * 4096 + 3 * 4096 * 10240) * (size_t) 2;
   const size_t norms = (2 * 24 + 1) * 4096 * sizeof (float);
 
-  ke_umt5_plan_memory (&c, w, 512, SIZE_MAX, &p);
+  ke_umt5_plan_memory (&c, w, 512, 1, SIZE_MAX, &p);
   g_assert_cmpuint (p.layer, ==, layer);
   g_assert_cmpuint (p.weights, ==, 24 * layer + norms);
   g_assert_true (p.fits && !p.streams);
@@ -697,18 +780,24 @@ test_plan_memory (void)
   g_assert_cmpuint (p.activations, <, (size_t) 1 << 29);
 
   const size_t act = p.activations;
-  ke_umt5_plan_memory (&c, w, 512, act + p.weights, &p);
+  ke_umt5_plan_memory (&c, w, 512, 1, act + p.weights, &p);
   g_assert_true (p.fits && !p.streams);
-  ke_umt5_plan_memory (&c, w, 512, act + p.weights - 1, &p);
+  ke_umt5_plan_memory (&c, w, 512, 1, act + p.weights - 1, &p);
   g_assert_true (p.fits && p.streams);
   g_assert_cmpuint (p.weight_cap, ==, act + p.weights - 1 - act - norms - 2 * layer);
-  ke_umt5_plan_memory (&c, w, 512, act + norms + 2 * layer + 1, &p);
+  ke_umt5_plan_memory (&c, w, 512, 1, act + norms + 2 * layer + 1, &p);
   g_assert_true (p.fits && p.streams);
   g_assert_cmpuint (p.weight_cap, ==, 1);
-  ke_umt5_plan_memory (&c, w, 512, act + norms + 2 * layer, &p);
+  ke_umt5_plan_memory (&c, w, 512, 1, act + norms + 2 * layer, &p);
   g_assert_false (p.fits);
-  ke_umt5_plan_memory (&c, w, 512, 0, &p);
+  ke_umt5_plan_memory (&c, w, 512, 1, 0, &p);
   g_assert_false (p.fits);
+  /* two prompts encoded together (ke_umt5_encode_many): the second one's residual stream and bias on top,
+   * with the quarter's margin */
+  const size_t second = (512 * 4096 + 64 * 512 * 512) * sizeof (float);
+  ke_umt5_plan_memory (&c, w, 512, 2, SIZE_MAX, &p);
+  g_assert_cmpuint (p.activations, >=, act + second);
+  g_assert_cmpuint (p.activations, <=, act + second + second / 4 + 1);
   ke_tset_free (w);
 }
 
@@ -728,6 +817,7 @@ main (int argc, char **argv)
   g_test_add_func ("/umt5/fp8-file", test_fp8_file);
   g_test_add_func ("/umt5/shared-pos", test_shared_pos);
   g_test_add_func ("/umt5/workspace", test_workspace);
+  g_test_add_func ("/umt5/encode-many", test_encode_many);
   g_test_add_func ("/umt5/abort", test_abort);
   g_test_add_func ("/umt5/missing-tensor", test_missing_tensor);
   g_test_add_func ("/umt5/made-ahead", test_made_ahead);
