@@ -300,6 +300,18 @@ test_device_made_ahead (void)
   ke_text_encoder_free (f);
 }
 
+/* The stand-in's allocations of `g_fail_size` bytes: the n-th of them fails (0: none). */
+static size_t g_fail_size;
+static int g_fail_nth, g_sized_allocs;
+
+static void *
+dev_alloc (struct ke_backend *be, size_t n)
+{
+  if (g_fail_nth && n == g_fail_size && ++g_sized_allocs == g_fail_nth)
+    return NULL;
+  return ke_backend_cpu ()->ops->alloc (be, n);
+}
+
 /* A prompt and a negative prompt at once (ke_text_encode_many_on): each cached on its own, the misses
  * encoded together, rows equal to one prompt at a time bit for bit; the same tokens twice encoded once
  * (the second counts as a memory hit, as a second call would). On a stand-in device: both encoded
@@ -398,6 +410,28 @@ test_many (void)
   g_assert_cmpmem (h[1], 4 * row, r[1], 4 * row);
   ke_text_hidden_free (h[0]);
   ke_text_hidden_free (h[1]);
+
+  /* out of device memory for the second prompt's bias: both on the CPU, nothing left on the device */
+  ke_text_encoder_t *g = open_encoder ();
+  dev = standin_device (0);
+  g_dev_ops.alloc = dev_alloc;
+  const int H = ke_text_encoder_model (g)->cfg.n_heads;
+  g_fail_size = (size_t) H * 6 * 6 * sizeof (float);
+  g_fail_nth = 2;
+  g_sized_allocs = 0;
+  g_assert_cmpint (ke_text_encode_many_on (g, &dev, 0, 2, p1, n1, NULL, h, &err), ==, KE_STATUS_OK);
+  g_fail_nth = 0;
+  g_assert_cmpint (g_sized_allocs, >=, 2);
+  ke_text_encoder_stats (g, &st);
+  g_assert_cmpint (st.device_misses, ==, 0);
+  g_assert_cmpint (st.misses, ==, 2);
+  g_assert_null (ke_text_encoder_device (g));
+  g_assert_false (ke_be_failed (&dev));
+  g_assert_cmpmem (h[0], 6 * row, r[0], 6 * row);
+  g_assert_cmpmem (h[1], 4 * row, r[1], 4 * row);
+  ke_text_hidden_free (h[0]);
+  ke_text_hidden_free (h[1]);
+  ke_text_encoder_free (g);
 
   for (int i = 0; i < 3; i++)
     ke_text_hidden_free (r[i]);
