@@ -124,7 +124,7 @@ enum ke_status ke_t5_config_apply(struct ke_umt5_config * c, const char * json, 
 struct ke_umt5_mem_plan {
     size_t weights;         // every layer's linears and norms as the device keeps them
     size_t layer;           // one layer's linears (a streaming slot holds one; two slots alternate)
-    size_t activations;     // the workspace for L tokens, per-op scratch and a margin
+    size_t activations;     // the workspace for n_seq sequences of L tokens, per-op scratch and a margin
     size_t weight_cap;      // linear bytes kept resident (SIZE_MAX: all); the rest streams
     bool streams;           // some layers stream from host memory, the next one prefetched
     bool fits;              // runs within `avail` (resident or streaming)
