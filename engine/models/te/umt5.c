@@ -534,7 +534,7 @@ static enum ke_status ensure_workspace(struct ke_umt5 * m, int64_t L, int n_seq,
     }
     if (!ok) {
         ke_umt5_trim(m);
-        const double mib = (double) ((2 * L * D + 2 * H * L * L + 2 * L * D + 4 * L * A + 2 * L * F +
+        const double mib = (double) ((2 * L * D + 2 * H * L * L + 3 * L * D + 4 * L * A + 2 * L * F +
                                       (n_seq - 1) * (L * D + H * L * L)) * (int64_t) fs) / 1048576.0;
         if (n_seq > 1) {
             return ke_err(err, KE_STATUS_NOMEM, "T5: out of memory for the activations of %d sequences of up to "
@@ -620,7 +620,7 @@ static void build_bias(float * bias, const float * table, const int * bucket_of,
 struct seq_in {
     float * hidden;
     const int64_t * ids;
-    const int64_t * mask;
+    const int64_t * mask;       // NULL when every key is real
     int64_t L;
     const struct ke_umt5_trace * trace;
 };
@@ -672,10 +672,7 @@ static void seq_layer(struct ke_umt5 * m, int li, const struct seq_in * s, struc
     float * x = sb->x, * h = m->ws.h, * t = m->ws.t, * bias = sb->bias;
     float * q = m->ws.q, * k = m->ws.k, * v = m->ws.v, * a = m->ws.a, * g = m->ws.g, * u = m->ws.u;
     const int * bucket_of = sb->bucket_of;
-    int with_mask = 0;
-    for (int64_t i = 0; s->mask && i < L; i++) {
-        with_mask |= s->mask[i] == 0;
-    }
+    const int with_mask = s->mask != NULL;
     // shared_pos: the bias of layer 0 serves every layer
     const float * table = c->shared_pos ? m->pos_table : l->pos_table;
     if (s->trace && s->trace->pos_bias && s->trace->pos_bias[li]) {
@@ -719,7 +716,7 @@ static void seq_layer(struct ke_umt5 * m, int li, const struct seq_in * s, struc
 }
 
 // n sequences, layer by layer (each layer waited for once, then run for every sequence).
-static enum ke_status encode_seqs(struct ke_umt5 * m, int n, const struct seq_in * in, struct ke_error * err)
+static enum ke_status encode_seqs(struct ke_umt5 * m, int n, struct seq_in * in, struct ke_error * err)
 {
     const struct ke_umt5_config * c = &m->cfg;
     struct ke_backend * be = m->be;
@@ -732,6 +729,12 @@ static enum ke_status encode_seqs(struct ke_umt5 * m, int n, const struct seq_in
         if ((st = check_seq(m, &in[s], err)) != KE_STATUS_OK) {
             return st;
         }
+        // a mask without a masked key is no mask (the bias then comes from the backend's diagonals)
+        bool masked = false;
+        for (int64_t i = 0; in[s].mask && i < in[s].L; i++) {
+            masked |= in[s].mask[i] == 0;
+        }
+        in[s].mask = masked ? in[s].mask : NULL;
         L = in[s].L > L ? in[s].L : L;
     }
     if ((st = ensure_workspace(m, L, n, err)) != KE_STATUS_OK) {
@@ -787,7 +790,7 @@ done:
 enum ke_status ke_umt5_encode(struct ke_umt5 * m, float * hidden, const int64_t * ids, const int64_t * mask,
                               int64_t L, const struct ke_umt5_trace * trace, struct ke_error * err)
 {
-    const struct seq_in s = { hidden, ids, mask, L, trace };
+    struct seq_in s = { hidden, ids, mask, L, trace };
     return encode_seqs(m, 1, &s, err);
 }
 
